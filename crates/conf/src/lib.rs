@@ -1,0 +1,1 @@
+//! oxim-conf (placeholder until the crate lands).

@@ -1,0 +1,1 @@
+//! oxim-log (placeholder until the crate lands).

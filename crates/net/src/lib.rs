@@ -1,0 +1,1 @@
+//! oxim-net (placeholder until the crate lands).

@@ -1,0 +1,1 @@
+//! oxim-smtp (placeholder until the crate lands).

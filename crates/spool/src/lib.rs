@@ -1,0 +1,1 @@
+//! oxim-spool (placeholder until the crate lands).
