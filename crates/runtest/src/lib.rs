@@ -1,0 +1,16 @@
+//! `oxim-runtest`: runs Exim-format test scripts against oxim, each test in
+//! its own network/mount/UTS/PID namespaces, and compares normalised output
+//! with Exim's expected files.
+//!
+//! The pieces are usable on their own: [`script`] parses scripts, [`subst`]
+//! substitutes harness tokens, [`munge`] normalises output, [`compare`]
+//! diffs it against expected files, [`client`]/[`server`] are the scripted
+//! SMTP peers, [`dns`] builds the test DNS data, [`sandbox`] and [`exec`]
+//! run a test.
+
+pub mod client;
+pub mod compare;
+pub mod munge;
+pub mod script;
+pub mod server;
+pub mod subst;
