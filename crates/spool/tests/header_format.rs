@@ -1,0 +1,264 @@
+//! `-H` format: round trips, known layouts, and robustness on bad input.
+
+use oxim_spool::*;
+use proptest::prelude::*;
+
+fn id() -> MessageId {
+    "10HmaX-0005vi-00".parse().unwrap()
+}
+
+fn sample() -> (Envelope, Vec<Header>) {
+    let mut env = Envelope::new(id(), "CALLER@myhost.test.ex");
+    env.login = "CALLER".into();
+    env.uid = 1000;
+    env.gid = 1000;
+    env.received_time = 1_700_000_000;
+    env.received_time_usec = 123_456;
+    env.protocol = Some("esmtp".into());
+    env.host_address = Some("127.0.0.1".into());
+    env.host_port = Some(40000);
+    env.host_name = Some("localhost".into());
+    env.helo_name = Some("myhost.test.ex".into());
+    env.interface_address = Some("127.0.0.1".into());
+    env.interface_port = Some(1225);
+    env.body_linecount = Some(1);
+    env.tfo = Some("data".into());
+    env.recipients = vec![
+        Recipient::new("a@test.ex"),
+        Recipient::new("\"name with spaces\"@test.ex"),
+    ];
+    let headers = vec![
+        Header::new("Received: from localhost ([127.0.0.1])\n\tby myhost.test.ex\n"),
+        Header::new("Subject: test\n"),
+    ];
+    (env, headers)
+}
+
+#[test]
+fn layout_matches_exim() {
+    let (env, headers) = sample();
+    let text = String::from_utf8(format_header(&env, &headers)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "10HmaX-0005vi-00-H");
+    assert_eq!(lines[1], "CALLER 1000 1000");
+    assert_eq!(lines[2], "<CALLER@myhost.test.ex>");
+    assert_eq!(lines[3], "1700000000 0");
+    assert!(lines.contains(&"-host_address 127.0.0.1.40000"));
+    assert!(lines.contains(&"-received_protocol esmtp"));
+    assert!(lines.contains(&"-helo_name myhost.test.ex"));
+    let xx = lines.iter().position(|l| *l == "XX").unwrap();
+    assert_eq!(lines[xx + 1], "2");
+    assert_eq!(lines[xx + 2], "a@test.ex");
+    assert_eq!(lines[xx + 3], "\"name with spaces\"@test.ex");
+    assert_eq!(lines[xx + 4], "");
+    // 58 = length of the two-line Received header including newlines.
+    assert_eq!(lines[xx + 5], "058P Received: from localhost ([127.0.0.1])");
+    assert_eq!(lines[xx + 6], "\tby myhost.test.ex");
+    assert_eq!(lines[xx + 7], "014  Subject: test");
+}
+
+#[test]
+fn roundtrip_sample() {
+    let (env, headers) = sample();
+    let (env2, headers2) = parse_header(&format_header(&env, &headers)).unwrap();
+    assert_eq!(env2, env);
+    assert_eq!(headers2, headers);
+}
+
+#[test]
+fn done_recipients_go_through_the_tree() {
+    let (mut env, headers) = sample();
+    for a in ["c@x", "b@x", "d@x", "e@x", "f@x"] {
+        env.recipients.push(Recipient::new(a));
+    }
+    env.recipients[0].done = true;
+    env.recipients[3].done = true;
+    env.recipients[5].done = true;
+    env.non_recipients = vec!["child@x".into()];
+    let bytes = format_header(&env, &headers);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("\nXX\n"));
+    let (env2, _) = parse_header(&bytes).unwrap();
+    assert_eq!(env2, env);
+}
+
+#[test]
+fn parses_exim_written_file() {
+    // Shape of a file written by Exim 4.9x for a locally submitted message.
+    let text = "10HmaX-0005vi-00-H\nCALLER 1169 1169\n<CALLER@test.ex>\n1699999999 0\n\
+-received_time_usec .000123\n-ident CALLER\n-received_protocol local\n-aclc _x 3\nabc\n\
+-body_linecount 1\n-max_received_linelength 12\n-local\n-frozen 1700000001\nNY done@x\nNN alsodone@x\n2\n\
+done@x\nabc@x.y.z orcpt@x 7,4 errs@x 6,-1#3\n\n\
+015* X-Old: deleted\n056P Received: from CALLER by test.ex with local (Exim x.yz)\n";
+    let (env, headers) = parse_header(text.as_bytes()).unwrap();
+    assert_eq!(env.ident.as_deref(), Some("CALLER"));
+    assert_eq!(env.received_time_usec, 123);
+    assert_eq!(env.acl_vars, vec![("c_x".to_string(), "abc".to_string())]);
+    assert_eq!(env.frozen, Some(1_700_000_001));
+    assert!(env.local);
+    assert_eq!(env.recipients.len(), 2);
+    assert!(env.recipients[0].done);
+    assert_eq!(env.recipients[1].address, "abc@x.y.z");
+    assert_eq!(env.recipients[1].orcpt.as_deref(), Some("orcpt@x"));
+    assert_eq!(env.recipients[1].errors_to.as_deref(), Some("errs@x"));
+    assert_eq!(env.recipients[1].dsn_flags, 4);
+    assert!(!env.recipients[1].done);
+    assert_eq!(env.non_recipients, vec!["alsodone@x".to_string()]);
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers[0].kind, '*');
+    assert!(!headers[0].is_live());
+    assert_eq!(headers[1].kind, 'P');
+    assert_eq!(header_size(&headers), 56);
+}
+
+#[test]
+fn errors_name_the_line() {
+    let bad = b"10HmaX-0005vi-00-H\nCALLER x 1\n";
+    let e = parse_header(bad).unwrap_err();
+    assert_eq!(e.line, 2);
+    assert_eq!(e.kind, FormatErrorKind::BadOwnerLine);
+    let e = parse_header(b"garbage\n").unwrap_err();
+    assert_eq!(e.kind, FormatErrorKind::BadIdLine);
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let (env, headers) = sample();
+    let full = format_header(&env, &headers);
+    for cut in 0..full.len() {
+        // A cut exactly between two header lines is a valid, shorter file.
+        let r = parse_header(&full[..cut]);
+        if let Ok((e, h)) = r {
+            assert_eq!(e, env);
+            assert!(h.len() < headers.len());
+        }
+    }
+}
+
+fn addr() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9.\" _+-]{1,20}@[a-z0-9.-]{1,15}"
+}
+
+fn opt_text() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of("[!-~][ -~]{0,30}")
+}
+
+fn envelope() -> impl Strategy<Value = Envelope> {
+    (
+        (0u64..1 << 40, 0u64..1 << 30, 0u64..2000),
+        "[a-z]{0,10}",
+        any::<(u32, u32)>(),
+        prop_oneof![Just(String::new()), addr()],
+        (any::<u32>(), 0u32..1_000_000, any::<u32>()),
+        (opt_text(), opt_text(), opt_text(), opt_text()),
+        proptest::option::of(any::<u16>()),
+        (
+            proptest::option::of(any::<u64>()),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        proptest::collection::vec(
+            (
+                addr(),
+                any::<bool>(),
+                opt_text(),
+                proptest::option::of(addr()),
+                0u32..16,
+                -1i32..5,
+            ),
+            0..8,
+        ),
+        proptest::collection::vec(("[cm][a-z0-9_]{1,5}", "(?s).{0,40}"), 0..3),
+        proptest::collection::vec(("[a-z_]{1,12}x", "[ -~]{0,20}"), 0..3),
+    )
+        .prop_map(
+            |(
+                t,
+                login,
+                (uid, gid),
+                sender,
+                (rt, usec, warn),
+                (proto, ident, host, helo),
+                port,
+                (lines, local, frozen),
+                rcpts,
+                acl,
+                extra,
+            )| {
+                let id = MessageId::from_parts(IdFormat::Classic, t.0, t.1, t.2);
+                let mut e = Envelope::new(id, sender);
+                e.login = login;
+                e.uid = uid;
+                e.gid = gid;
+                e.received_time = u64::from(rt);
+                e.received_time_usec = usec;
+                e.warning_count = warn;
+                e.protocol = proto;
+                e.ident = ident;
+                e.host_address = host.map(|h| h.replace(' ', ""));
+                if e.host_address.as_deref() == Some("") {
+                    e.host_address = None;
+                }
+                e.host_port = e.host_address.as_ref().and(port);
+                if e.host_address.is_some() && e.host_port.is_none() {
+                    e.host_port = Some(0);
+                }
+                e.helo_name = helo;
+                e.body_linecount = lines;
+                e.local = local;
+                e.frozen = frozen.then_some(12345);
+                let mut seen = std::collections::HashSet::new();
+                e.recipients = rcpts
+                    .into_iter()
+                    .filter(|r| seen.insert(r.0.clone()))
+                    .map(|(a, done, orcpt, errors_to, dsn, pno)| Recipient {
+                        address: a,
+                        done,
+                        orcpt,
+                        errors_to,
+                        dsn_flags: dsn,
+                        pno,
+                    })
+                    .collect();
+                e.acl_vars = acl;
+                e.extra = extra;
+                e
+            },
+        )
+}
+
+fn headers() -> impl Strategy<Value = Vec<Header>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![Just('*'), Just('P'), Just(' '), Just('F')],
+            "[A-Za-z-]{1,10}: [ -~]{0,50}(\n\t[ -~]{1,20}){0,2}\n",
+        )
+            .prop_map(|(kind, text)| Header { kind, text }),
+        0..6,
+    )
+}
+
+proptest! {
+    #[test]
+    fn roundtrip(env in envelope(), hs in headers()) {
+        let bytes = format_header(&env, &hs);
+        let (env2, hs2) = parse_header(&bytes).unwrap();
+        prop_assert_eq!(env2, env);
+        prop_assert_eq!(hs2, hs);
+    }
+
+    #[test]
+    fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = parse_header(&data);
+    }
+
+    #[test]
+    fn mutated_files_never_panic(env in envelope(), hs in headers(), pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = format_header(&env, &hs);
+        if !bytes.is_empty() {
+            let i = pos.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let _ = parse_header(&bytes);
+    }
+}
