@@ -1,1 +1,54 @@
-//! oxim-conf (placeholder until the crate lands).
+//! oxim-conf: Exim's run time configuration language.
+//!
+//! * [`load`] / [`parse_str`] read a configuration (preprocessor with
+//!   macros, `.include`, `.ifdef`; main options; named lists; ACLs;
+//!   routers, transports and authenticators; retry and rewrite rules) into a
+//!   typed [`Config`]. Errors name the innermost file and line, Exim style.
+//! * [`expand`] implements string expansion (`$var`, `${if ...}`,
+//!   `${lookup ...}`, operators) against an [`ExpandContext`].
+//! * [`lists`] implements Exim list matching for domains, hosts, addresses
+//!   and local parts.
+//!
+//! Parsing does no I/O except through [`FileSource`] (for `.include`), so it
+//! can be tested and fuzzed in memory.
+
+pub mod acl;
+pub mod config;
+pub mod error;
+pub mod expand;
+pub mod lists;
+pub mod options;
+pub mod preproc;
+pub mod source;
+pub mod tables;
+
+pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
+pub use config::{
+    Config, Driver, ListKind, LoadOptions, NamedLists, RetryKind, RetryParam, RetryRule,
+    RewriteRule,
+};
+pub use error::ConfigError;
+pub use expand::{expand, expand_bool, ExpandContext, ExpandError, MapContext};
+pub use lists::{match_address, match_domain, match_host, match_local_part, ListError};
+pub use options::{Kind, OptionSpec, Options, Value};
+pub use source::{FileSource, MemFs, StdFs};
+
+/// Loads the configuration file `opts.path` (and its includes) through `fs`.
+pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigError> {
+    let name = opts.path.to_string_lossy().into_owned();
+    let text = fs
+        .read_to_string(&opts.path)
+        .map_err(|_| ConfigError::Missing { path: name.clone() })?;
+    config::parse_config(fs, &name, &text, &opts.defines, &opts.builtin)
+}
+
+/// Parses configuration text held in memory. `name` is used in error
+/// messages and to resolve relative `.include` paths (through `fs`).
+pub fn parse_str(
+    text: &str,
+    name: &str,
+    defines: &[(String, String)],
+    fs: &dyn FileSource,
+) -> Result<Config, ConfigError> {
+    config::parse_config(fs, name, text, defines, &[])
+}

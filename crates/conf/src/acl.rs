@@ -1,0 +1,274 @@
+//! Access control lists: `begin acl` sections and inline ACL text.
+
+/// An ACL verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AclVerb {
+    /// `accept`
+    Accept,
+    /// `defer`
+    Defer,
+    /// `deny` (also what the trivial ACL `reject` means)
+    Deny,
+    /// `discard`
+    Discard,
+    /// `drop`
+    Drop,
+    /// `require`
+    Require,
+    /// `warn`
+    Warn,
+}
+
+impl AclVerb {
+    /// Parses a verb name (case-sensitive, as in Exim).
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "accept" => AclVerb::Accept,
+            "defer" => AclVerb::Defer,
+            "deny" => AclVerb::Deny,
+            "discard" => AclVerb::Discard,
+            "drop" => AclVerb::Drop,
+            "require" => AclVerb::Require,
+            "warn" => AclVerb::Warn,
+            _ => return None,
+        })
+    }
+
+    /// The verb's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AclVerb::Accept => "accept",
+            AclVerb::Defer => "defer",
+            AclVerb::Deny => "deny",
+            AclVerb::Discard => "discard",
+            AclVerb::Drop => "drop",
+            AclVerb::Require => "require",
+            AclVerb::Warn => "warn",
+        }
+    }
+}
+
+/// One condition or modifier of an ACL statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclCondition {
+    /// Condition/modifier name (`hosts`, `condition`, `verify`, `message`,
+    /// `control`, `set`, `endpass`, ...).
+    pub name: String,
+    /// The raw, unexpanded value (rest of the line after `=`). For `set`
+    /// it is `variable = value` (e.g. `acl_m0 = x`); for `endpass` it is
+    /// empty.
+    pub value: String,
+    /// Preceded by `!`.
+    pub negated: bool,
+}
+
+/// One ACL statement: a verb and its conditions in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclStatement {
+    /// The verb.
+    pub verb: AclVerb,
+    /// Conditions and modifiers, in the order written.
+    pub conditions: Vec<AclCondition>,
+}
+
+/// A named ACL (or an inline one, whose name is its text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acl {
+    /// ACL name.
+    pub name: String,
+    /// Statements in order.
+    pub statements: Vec<AclStatement>,
+}
+
+/// Known conditions and modifiers (Exim's table). `true` marks ones that
+/// may not be negated (modifiers).
+const CONDITIONS: &[(&str, bool)] = &[
+    ("acl", false),
+    ("add_header", true),
+    ("atrn_domains", false),
+    ("authenticated", false),
+    ("bmi_optin", true),
+    ("condition", false),
+    ("continue", true),
+    ("control", true),
+    ("dcc", false),
+    ("decode", false),
+    ("delay", true),
+    ("dkim_signers", false),
+    ("dkim_status", false),
+    ("dmarc_status", false),
+    ("dnslists", false),
+    ("domains", false),
+    ("encrypted", false),
+    ("endpass", true),
+    ("hosts", false),
+    ("local_parts", false),
+    ("log_message", true),
+    ("log_reject_target", true),
+    ("logwrite", true),
+    ("malware", false),
+    ("message", true),
+    ("mime_regex", false),
+    ("queue", true),
+    ("ratelimit", false),
+    ("recipients", false),
+    ("regex", false),
+    ("remove_header", true),
+    ("seen", false),
+    ("sender_domains", false),
+    ("senders", false),
+    ("set", true),
+    ("spam", false),
+    ("spf", false),
+    ("spf_guess", false),
+    ("udpsend", true),
+    ("verify", false),
+];
+
+/// Whether `name` is a known ACL condition or modifier.
+pub fn is_condition(name: &str) -> bool {
+    CONDITIONS.iter().any(|(n, _)| *n == name)
+}
+
+/// Incremental ACL text parser: feed logical lines (without the
+/// `name:` header lines).
+#[derive(Debug, Default)]
+pub(crate) struct AclBuilder {
+    pub(crate) statements: Vec<AclStatement>,
+}
+
+fn read_name(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return ("", s);
+    }
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    (&s[..end], s[end..].trim_start())
+}
+
+impl AclBuilder {
+    /// Handles one logical line of ACL text. Errors are Exim's message text.
+    pub(crate) fn line(&mut self, text: &str) -> Result<(), String> {
+        let (word, rest) = read_name(text);
+        let mut s = text.trim_start();
+        if let Some(verb) = AclVerb::from_name(word) {
+            self.statements.push(AclStatement {
+                verb,
+                conditions: Vec::new(),
+            });
+            s = rest;
+            if s.is_empty() {
+                return Ok(());
+            }
+        } else if self.statements.is_empty() {
+            if word.is_empty() {
+                return Err(format!("unknown ACL verb \"\" in \"{}\"", text.trim()));
+            }
+            return Err(format!(
+                "unknown ACL verb \"{word}\" in \"{}\"",
+                text.trim()
+            ));
+        }
+        let cond = parse_condition(s)?;
+        if let Some(st) = self.statements.last_mut() {
+            st.conditions.push(cond);
+        }
+        Ok(())
+    }
+}
+
+fn parse_condition(s: &str) -> Result<AclCondition, String> {
+    let full = s.trim();
+    let mut t = s.trim_start();
+    let negated = t.starts_with('!');
+    if negated {
+        t = &t[1..];
+    }
+    let (name, rest) = read_name(t);
+    let Some(&(_, modifier)) = CONDITIONS.iter().find(|(n, _)| *n == name) else {
+        return Err(format!("unknown ACL condition/modifier in \"{full}\""));
+    };
+    if negated && modifier {
+        return Err(format!(
+            "ACL error: negation is not allowed with \"{name}\""
+        ));
+    }
+    if name == "endpass" {
+        if !rest.is_empty() {
+            return Err(format!("\"=\" missing after ACL \"{name}\" modifier"));
+        }
+        return Ok(AclCondition {
+            name: name.to_string(),
+            value: String::new(),
+            negated,
+        });
+    }
+    let mut rest = rest;
+    let mut prefix = String::new();
+    if name == "set" {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let var = &rest[..end];
+        if !(var.starts_with("acl_c") || var.starts_with("acl_m")) || var.len() < 6 {
+            return Err(format!(
+                "invalid variable name after \"set\" in ACL modifier \"set {rest}\""
+            ));
+        }
+        prefix = format!("{var} = ");
+        rest = rest[end..].trim_start();
+    }
+    let Some(value) = rest.strip_prefix('=') else {
+        let kind = if modifier { "modifier" } else { "condition" };
+        return Err(format!("\"=\" missing after ACL \"{name}\" {kind}"));
+    };
+    Ok(AclCondition {
+        name: name.to_string(),
+        value: format!("{prefix}{}", value.trim()),
+        negated,
+    })
+}
+
+/// Parses inline ACL text (as given in an `acl_smtp_*` option): statements
+/// separated by newlines.
+pub fn parse_inline(name: &str, text: &str) -> Result<Acl, String> {
+    let mut b = AclBuilder::default();
+    for line in text.split('\n') {
+        if line.trim().is_empty() {
+            continue;
+        }
+        b.line(line)?;
+    }
+    Ok(Acl {
+        name: name.to_string(),
+        statements: b.statements,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_acl_with_condition() {
+        let acl = parse_inline("x", "accept logwrite=cmd '$smtp_command'").unwrap();
+        assert_eq!(acl.statements.len(), 1);
+        assert_eq!(acl.statements[0].verb, AclVerb::Accept);
+        assert_eq!(acl.statements[0].conditions[0].name, "logwrite");
+        assert_eq!(acl.statements[0].conditions[0].value, "cmd '$smtp_command'");
+    }
+
+    #[test]
+    fn negation_and_set() {
+        let acl = parse_inline("x", "deny !hosts = 1.2.3.4\n set acl_m0 = abc\n endpass").unwrap();
+        let c = &acl.statements[0].conditions;
+        assert!(c[0].negated);
+        assert_eq!(c[1].value, "acl_m0 = abc");
+        assert_eq!(c[2].name, "endpass");
+        assert!(parse_inline("x", "accept colour = red").is_err());
+        assert!(parse_inline("x", "hosts = 1").is_err());
+        assert!(parse_inline("x", "accept hosts 1").is_err());
+    }
+}

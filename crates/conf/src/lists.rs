@@ -1,0 +1,508 @@
+//! Exim list iteration and matching (domain, host, address and local-part
+//! lists), spec chapter "Domain, host, address, and local part lists".
+
+use std::net::IpAddr;
+
+use crate::config::{Config, ListKind};
+use crate::expand::{self, ExpandContext, ExpandError};
+
+/// Maximum depth of `+name` references (guards against loops).
+const MAX_NAMED_DEPTH: usize = 16;
+
+/// Why a list could not be matched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// Expanding the list failed.
+    #[error("failed to expand list: {0}")]
+    Expand(#[from] ExpandError),
+    /// `+name` refers to an undefined list.
+    #[error("unknown named {kind} list \"+{name}\"")]
+    UnknownNamedList {
+        /// `domain`, `host`, `address` or `localpart`.
+        kind: &'static str,
+        /// The name after `+`.
+        name: String,
+    },
+    /// A pattern form oxim does not implement yet (e.g. `@mx_any`, `dbm;`).
+    #[error("unsupported list item \"{0}\"")]
+    Unsupported(String),
+    /// A regular expression item did not compile.
+    #[error("regular expression error in \"{pattern}\": {message}")]
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// `+name` references nest too deeply (probably a loop).
+    #[error("named list references nest too deeply")]
+    TooDeep,
+}
+
+/// Iterates over the items of an Exim list: default separator `:`, `<X`
+/// at the start changes it, a doubled separator stands for itself, items
+/// are trimmed of surrounding white space.
+#[derive(Debug, Clone)]
+pub struct ListIter<'a> {
+    rest: &'a str,
+    sep: char,
+}
+
+impl<'a> ListIter<'a> {
+    /// Starts iterating `list`.
+    pub fn new(list: &'a str) -> Self {
+        let t = list.trim_start();
+        let mut chars = t.chars();
+        if chars.next() == Some('<') {
+            if let Some(c) = chars.next() {
+                if c.is_ascii_punctuation() || c == '\n' {
+                    return ListIter {
+                        rest: chars.as_str(),
+                        sep: c,
+                    };
+                }
+            }
+        }
+        ListIter {
+            rest: list,
+            sep: ':',
+        }
+    }
+}
+
+impl Iterator for ListIter<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let s = self.rest.trim_start();
+        if s.is_empty() {
+            self.rest = s;
+            return None;
+        }
+        let mut item = String::new();
+        let mut it = s.char_indices().peekable();
+        let mut end = s.len();
+        while let Some((i, c)) = it.next() {
+            if c == self.sep {
+                if it.peek().map(|&(_, n)| n) == Some(self.sep) {
+                    item.push(c);
+                    it.next();
+                    continue;
+                }
+                end = i + c.len_utf8();
+                break;
+            }
+            item.push(c);
+        }
+        self.rest = &s[end.min(s.len())..];
+        let trimmed = item.trim_end().len();
+        item.truncate(trimmed);
+        Some(item)
+    }
+}
+
+/// Splits a list into its items.
+pub fn list_items(list: &str) -> Vec<String> {
+    ListIter::new(list).collect()
+}
+
+fn regex_match(pattern: &str, subject: &str, caseless: bool) -> Result<bool, ListError> {
+    let re = regex::RegexBuilder::new(pattern)
+        .case_insensitive(caseless)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| ListError::Regex {
+            pattern: pattern.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(re.is_match(subject))
+}
+
+/// Strips `\N...\N` quoting from a regex item.
+fn unquote_regex(p: &str) -> &str {
+    p.strip_prefix("\\N")
+        .and_then(|r| r.strip_suffix("\\N"))
+        .unwrap_or(p)
+}
+
+/// Exim's basic string pattern: `^regex`, `*suffix`, or equality.
+fn match_string(pattern: &str, subject: &str, caseless: bool) -> Result<bool, ListError> {
+    let p = unquote_regex(pattern);
+    if p.starts_with('^') {
+        return regex_match(p, subject, caseless);
+    }
+    if let Some(suffix) = pattern.strip_prefix('*') {
+        if subject.len() < suffix.len() {
+            return Ok(false);
+        }
+        let tail = &subject.as_bytes()[subject.len() - suffix.len()..];
+        return Ok(if caseless {
+            tail.eq_ignore_ascii_case(suffix.as_bytes())
+        } else {
+            tail == suffix.as_bytes()
+        });
+    }
+    Ok(if caseless {
+        pattern.eq_ignore_ascii_case(subject)
+    } else {
+        pattern == subject
+    })
+}
+
+/// `type;file` lookups inside lists (only the lsearch family).
+fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<bool>, ListError> {
+    let Some((ltype, file)) = item.split_once(';') else {
+        return Ok(None);
+    };
+    let ltype = ltype.trim();
+    if ltype.is_empty()
+        || !ltype
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-*@_".contains(&c))
+    {
+        return Ok(None);
+    }
+    let file = file.trim();
+    let base = ltype.trim_end_matches(['*', '@']);
+    if base != "lsearch" {
+        return Err(ListError::Unsupported(item.to_string()));
+    }
+    let text = ctx
+        .read_file(file)
+        .ok_or_else(|| ListError::Expand(ExpandError::LookupFile(file.to_string())))?;
+    let mut found = expand::lsearch(&text, key).is_some();
+    if !found && ltype.ends_with('*') {
+        found = expand::lsearch(&text, "*").is_some();
+    }
+    Ok(Some(found))
+}
+
+fn primary_hostname(cfg: &Config, ctx: &dyn ExpandContext) -> String {
+    ctx.var("primary_hostname")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| cfg.main.str("primary_hostname").to_string())
+}
+
+fn local_interface_ips(cfg: &Config, ctx: &dyn ExpandContext) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = Vec::new();
+    let src = ctx
+        .var("interface_addresses")
+        .unwrap_or_else(|| cfg.main.str("local_interfaces").to_string());
+    for item in ListIter::new(&src) {
+        // "ip.port" and "[ip]:port" forms: keep the address part.
+        let t = item.trim_start_matches('[');
+        let t = t.split(']').next().unwrap_or(t);
+        if let Ok(a) = t.parse::<IpAddr>() {
+            v.push(a);
+        } else if let Some((a, _port)) = t.rsplit_once('.') {
+            if let Ok(a) = a.parse::<IpAddr>() {
+                v.push(a);
+            }
+        }
+    }
+    if v.is_empty() {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]));
+    }
+    v
+}
+
+/// Splits off a leading `!` (with optional white space after it).
+fn negation(item: &str) -> (bool, &str) {
+    match item.strip_prefix('!') {
+        Some(r) => (true, r.trim_start()),
+        None => (false, item),
+    }
+}
+
+/// Generic list walk: returns the result of the first matching item.
+fn walk(
+    list: &str,
+    kind: ListKind,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    depth: usize,
+    item_match: &mut dyn FnMut(&str) -> Result<bool, ListError>,
+) -> Result<bool, ListError> {
+    if depth > MAX_NAMED_DEPTH {
+        return Err(ListError::TooDeep);
+    }
+    let expanded = expand::expand(list, ctx)?;
+    for raw in ListIter::new(&expanded) {
+        let (neg, item) = negation(&raw);
+        let matched = if let Some(name) = item.strip_prefix('+') {
+            let Some(sub) = cfg.named_lists.get(kind, name) else {
+                return Err(ListError::UnknownNamedList {
+                    kind: match kind {
+                        ListKind::Domain => "domain",
+                        ListKind::Host => "host",
+                        ListKind::Address => "address",
+                        ListKind::LocalPart => "localpart",
+                    },
+                    name: name.to_string(),
+                });
+            };
+            let sub = sub.to_string();
+            walk(&sub, kind, cfg, ctx, depth + 1, item_match)?
+        } else {
+            item_match(item)?
+        };
+        if matched {
+            return Ok(!neg);
+        }
+    }
+    Ok(false)
+}
+
+fn domain_item(
+    item: &str,
+    domain: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    if item == "@" {
+        return Ok(primary_hostname(cfg, ctx).eq_ignore_ascii_case(domain));
+    }
+    if item == "@[]" {
+        let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) else {
+            return Ok(false);
+        };
+        let lit = lit.strip_prefix("IPv6:").unwrap_or(lit);
+        return Ok(lit
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| local_interface_ips(cfg, ctx).contains(&ip)));
+    }
+    if item.starts_with("@mx_") {
+        return Err(ListError::Unsupported(item.to_string()));
+    }
+    if item.starts_with('+') {
+        return match_domain(item, domain, cfg, ctx);
+    }
+    if let Some(r) = lookup_item(item, domain, ctx)? {
+        return Ok(r);
+    }
+    match_string(item, domain, true)
+}
+
+/// Matches `domain` against a domain list (expanded first).
+pub fn match_domain(
+    list: &str,
+    domain: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    walk(list, ListKind::Domain, cfg, ctx, 0, &mut |item| {
+        domain_item(item, domain, cfg, ctx)
+    })
+}
+
+/// Matches `local_part` against a local-part list (case-sensitive, as
+/// Exim's `local_parts` after any lower-casing done by the caller).
+pub fn match_local_part(
+    list: &str,
+    local_part: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    walk(list, ListKind::LocalPart, cfg, ctx, 0, &mut |item| {
+        if let Some(r) = lookup_item(item, local_part, ctx)? {
+            return Ok(r);
+        }
+        match_string(item, local_part, false)
+    })
+}
+
+/// Matches an address (`local@domain`) against an address list.
+pub fn match_address(
+    list: &str,
+    address: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    let (lp, dom) = match address.rsplit_once('@') {
+        Some((l, d)) => (l, d),
+        None => (address, ""),
+    };
+    walk(list, ListKind::Address, cfg, ctx, 0, &mut |item| {
+        let p = unquote_regex(item);
+        if p.starts_with('^') {
+            return regex_match(p, address, true);
+        }
+        if let Some(r) = lookup_item(item, address, ctx)? {
+            return Ok(r);
+        }
+        if item.is_empty() {
+            return Ok(address.is_empty());
+        }
+        match item.rsplit_once('@') {
+            Some(("", d)) => {
+                // "@domain": any local part at that domain (and "@" alone is
+                // the primary host name).
+                if d.is_empty() {
+                    return Ok(primary_hostname(cfg, ctx).eq_ignore_ascii_case(dom));
+                }
+                domain_item(d, dom, cfg, ctx)
+            }
+            Some((l, d)) => Ok(match_string(l, lp, true)? && domain_item(d, dom, cfg, ctx)?),
+            None => domain_item(item, dom, cfg, ctx),
+        }
+    })
+}
+
+fn cidr_match(pattern: &str, ip: IpAddr) -> Option<bool> {
+    let (addr, bits) = match pattern.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u32>().ok()?)),
+        None => (pattern, None),
+    };
+    let p: IpAddr = addr.parse().ok()?;
+    let ip = match (p, ip) {
+        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        _ => ip,
+    };
+    Some(match (p, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    })
+}
+
+/// Matches a host (IP address and, if known, its verified name) against a
+/// host list. Plain host names match when `ctx` resolves them to `ip`
+/// (see [`ExpandContext::host_addresses`]) or, failing that, when they
+/// equal `name`.
+pub fn match_host(
+    list: &str,
+    ip: IpAddr,
+    name: Option<&str>,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    walk(list, ListKind::Host, cfg, ctx, 0, &mut |item| {
+        if item == "*" {
+            return Ok(true);
+        }
+        if item.is_empty() {
+            return Ok(false);
+        }
+        if let Some(r) = cidr_match(item, ip) {
+            return Ok(r);
+        }
+        if item == "@[]" {
+            return Ok(local_interface_ips(cfg, ctx).contains(&ip));
+        }
+        if item == "@" {
+            let ph = primary_hostname(cfg, ctx);
+            return Ok(name.is_some_and(|n| n.eq_ignore_ascii_case(&ph))
+                || ctx.host_addresses(&ph).is_some_and(|v| v.contains(&ip)));
+        }
+        if item.starts_with("net") && item.contains(';') {
+            return Err(ListError::Unsupported(item.to_string()));
+        }
+        if let Some(r) = lookup_item(item, &ip.to_string(), ctx)? {
+            return Ok(r);
+        }
+        if item.starts_with('^') || item.starts_with("\\N^") || item.starts_with('*') {
+            return match name {
+                Some(n) => match_string(item, n, true),
+                None => Ok(false),
+            };
+        }
+        if let Some(addrs) = ctx.host_addresses(item) {
+            return Ok(addrs.contains(&ip));
+        }
+        Ok(name.is_some_and(|n| n.eq_ignore_ascii_case(item)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expand::MapContext;
+
+    fn cfg() -> Config {
+        let mut c = Config::default();
+        c.main.set_value(
+            "primary_hostname",
+            crate::Value::Str("myhost.test.ex".into()),
+        );
+        c.named_lists
+            .insert(ListKind::Domain, "local_domains", "test.ex : @");
+        c.named_lists.insert(ListKind::Host, "nolog", "127.0.0.1");
+        c.named_lists.insert(ListKind::Domain, "loop", "+loop");
+        c
+    }
+
+    #[test]
+    fn iterates_like_exim() {
+        assert_eq!(list_items("a : b::c :  : d"), vec!["a", "b:c", "", "d"]);
+        assert_eq!(list_items("<; ::1 ; 127.0.0.1"), vec!["::1", "127.0.0.1"]);
+        assert_eq!(list_items(""), Vec::<String>::new());
+        assert_eq!(list_items(":"), vec![""]);
+    }
+
+    #[test]
+    fn domains() {
+        let c = cfg();
+        let x = MapContext::new();
+        assert!(match_domain("@", "MyHost.test.ex", &c, &x).unwrap());
+        assert!(match_domain("+local_domains", "test.ex", &c, &x).unwrap());
+        assert!(!match_domain("! +local_domains", "test.ex", &c, &x).unwrap());
+        assert!(!match_domain("!+local_domains", "other.ex", &c, &x).unwrap());
+        assert!(match_domain("!+local_domains : *", "other.ex", &c, &x).unwrap());
+        assert!(match_domain("*.example.com", "a.b.example.com", &c, &x).unwrap());
+        assert!(!match_domain("*.example.com", "example.com", &c, &x).unwrap());
+        assert!(match_domain("\\N^a\\d+\\.x$\\N", "A12.x", &c, &x).unwrap());
+        assert!(match_domain("@[]", "[127.0.0.1]", &c, &x).unwrap());
+        assert!(match_domain("*", "anything", &c, &x).unwrap());
+        assert!(matches!(
+            match_domain("+nosuch", "a", &c, &x),
+            Err(ListError::UnknownNamedList { .. })
+        ));
+        assert_eq!(match_domain("+loop", "a", &c, &x), Err(ListError::TooDeep));
+    }
+
+    #[test]
+    fn hosts() {
+        let c = cfg();
+        let x = MapContext::new();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(match_host("127.0.0.0/8", lo, None, &c, &x).unwrap());
+        assert!(match_host("+nolog", lo, None, &c, &x).unwrap());
+        assert!(!match_host("10.0.0.0/8", lo, None, &c, &x).unwrap());
+        assert!(match_host("<; ::1 ; 127.0.0.1", lo, None, &c, &x).unwrap());
+        assert!(match_host("*.test.ex", lo, Some("a.test.ex"), &c, &x).unwrap());
+        assert!(!match_host("*.test.ex", lo, None, &c, &x).unwrap());
+        assert!(match_host("localhost", lo, Some("localhost"), &c, &x).unwrap());
+        assert!(!match_host(":", lo, None, &c, &x).unwrap());
+        assert!(!match_host("! 127.0.0.1 : *", lo, None, &c, &x).unwrap());
+    }
+
+    #[test]
+    fn addresses_and_local_parts() {
+        let c = cfg();
+        let x = MapContext::new();
+        assert!(match_address("*@test.ex", "a@test.ex", &c, &x).unwrap());
+        assert!(match_address("a@+local_domains", "a@test.ex", &c, &x).unwrap());
+        assert!(match_address("test.ex", "b@TEST.ex", &c, &x).unwrap());
+        assert!(!match_address("a@test.ex", "b@test.ex", &c, &x).unwrap());
+        assert!(match_address("^b@", "b@test.ex", &c, &x).unwrap());
+        assert!(match_local_part("postmaster : abuse", "abuse", &c, &x).unwrap());
+        assert!(!match_local_part("Abuse", "abuse", &c, &x).unwrap());
+    }
+}
