@@ -494,6 +494,7 @@ pub struct ServerSession {
     discarding_long_line: bool,
     // Connection state.
     helo_name: Option<String>,
+    helo_seen: bool,
     esmtp: bool,
     adv: EhloCapabilities,
     authenticated: bool,
@@ -527,6 +528,7 @@ impl ServerSession {
             queued: VecDeque::new(),
             discarding_long_line: false,
             helo_name: None,
+            helo_seen: false,
             esmtp: false,
             adv: EhloCapabilities::default(),
             authenticated: false,
@@ -712,6 +714,9 @@ impl ServerSession {
                         Line::Text(line) => self.process_line(line),
                         Line::TooLong => {
                             self.last_was_rcpt = false;
+                            if self.phase == Phase::AuthContinue {
+                                self.phase = Phase::Command;
+                            }
                             Some(self.synprot(
                                 ErrorKind::LineTooLong,
                                 500,
@@ -759,6 +764,7 @@ impl ServerSession {
                     } else {
                         EhloCapabilities::default()
                     };
+                    self.helo_seen = true;
                     self.reset_transaction();
                 } else {
                     self.helo_name = None;
@@ -767,6 +773,7 @@ impl ServerSession {
             Pending::Mail => {
                 if reply.is_positive() {
                     self.mail = true;
+                    self.last_was_rej_mail = false;
                 } else {
                     self.last_was_rej_mail = true;
                 }
@@ -804,6 +811,7 @@ impl ServerSession {
                     self.pos = self.inbuf.len();
                     self.tls = true;
                     self.helo_name = None;
+                    self.helo_seen = false;
                     self.esmtp = false;
                     self.adv = EhloCapabilities::default();
                     self.authenticated = false;
@@ -1102,9 +1110,8 @@ impl ServerSession {
             Verb::Helo | Verb::Ehlo => self.cmd_helo(verb, arg, &line),
             Verb::Mail => self.cmd_mail(arg, &line),
             Verb::Rcpt => {
-                let ev = self.cmd_rcpt(arg, &line, was_rej_mail);
                 self.last_was_rcpt = true;
-                ev
+                self.cmd_rcpt(arg, &line, was_rej_mail)
             }
             Verb::Data => self.cmd_data(&line, was_rcpt, None),
             Verb::Bdat => self.cmd_bdat(&arg, &line, was_rcpt),
@@ -1236,8 +1243,9 @@ impl ServerSession {
     }
 
     fn cmd_mail(&mut self, arg: String, line: &str) -> Option<Event> {
-        if self.cfg.helo_required && self.helo_name.is_none() {
-            self.last_was_rej_mail = true;
+        // Reset when the MAIL is accepted.
+        self.last_was_rej_mail = true;
+        if self.cfg.helo_required && !self.helo_seen {
             return Some(self.plain_error(
                 ErrorKind::Sequence,
                 Reply::new(503, "HELO or EHLO required"),
@@ -1254,7 +1262,6 @@ impl ServerSession {
                 line,
             ));
         }
-        self.last_was_rej_mail = true;
         if arg.is_empty() {
             return Some(self.synprot(
                 ErrorKind::Syntax,
@@ -1467,6 +1474,8 @@ impl ServerSession {
                     "sender not yet given",
                 )
             } else {
+                // Not a valid RCPT for the purposes of the DATA reply.
+                self.last_was_rcpt = false;
                 self.synprot(ErrorKind::Sequence, 503, None, "sender not yet given", line)
             };
             if let Event::Error(e) = &ev {
