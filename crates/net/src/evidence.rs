@@ -21,9 +21,10 @@ pub enum CookieLookup {
 pub struct TfoEvidence {
     /// `sendto(MSG_FASTOPEN)` was used (the kernel took the TFO path).
     pub tried: bool,
-    /// `tcpi_fastopen_client_fail` right after `sendto` (before any SYN-ACK
-    /// could race with us it is already set for a missing cookie).
-    pub fail_at_send: u8,
+    /// `TCP_INFO` right after `sendto` returned. On a slow path this is
+    /// before the SYN-ACK (state `SYN_SENT`); on loopback the kernel may
+    /// already have processed the SYN-ACK inside the `sendto` call.
+    pub at_send: Option<TcpInfoProbe>,
     /// `TCP_INFO` once the handshake completed.
     pub after: Option<TcpInfoProbe>,
     /// The kernel's cached cookie for the path before the SYN was sent.
@@ -44,7 +45,7 @@ pub(crate) fn judge_client(e: &TfoEvidence) -> ClientTfo {
     let fail = if after.fastopen_client_fail != 0 {
         after.fastopen_client_fail
     } else {
-        e.fail_at_send
+        e.at_send.map_or(0, |p| p.fastopen_client_fail)
     };
     match fail {
         TFO_COOKIE_UNAVAILABLE => return ClientTfo::CookieRequested,
@@ -80,7 +81,11 @@ mod tests {
     fn ev(fail: u8, after_opts: u8, before: CookieLookup, after: CookieLookup) -> TfoEvidence {
         TfoEvidence {
             tried: true,
-            fail_at_send: fail,
+            at_send: Some(TcpInfoProbe {
+                state: 2,
+                fastopen_client_fail: fail,
+                ..Default::default()
+            }),
             after: Some(TcpInfoProbe {
                 state: 1,
                 options: after_opts,

@@ -218,6 +218,12 @@ pub fn listen_detailed(
     })
 }
 
+/// Read the TFO-relevant `TCP_INFO` fields of any TCP socket (Linux; an
+/// `Unsupported` error elsewhere).
+pub fn tcp_info(sock: &impl AsFd) -> io::Result<TcpInfoProbe> {
+    sys::get_tcp_info(sock.as_fd())
+}
+
 /// Set the server's TFO cookie key on a listening socket
 /// (`setsockopt(TCP_FASTOPEN_KEY)`, 16 bytes). Cookies issued under another
 /// key are then rejected. Without it the namespace-wide key

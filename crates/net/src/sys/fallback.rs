@@ -25,6 +25,10 @@ pub(crate) fn set_fastopen_key(_fd: BorrowedFd<'_>, _key: &[u8; 16]) -> io::Resu
     set_server_fastopen(_fd, 0)
 }
 
+pub(crate) fn get_tcp_info(_fd: BorrowedFd<'_>) -> io::Result<crate::TcpInfoProbe> {
+    set_server_fastopen(_fd, 0).map(|()| crate::TcpInfoProbe::default())
+}
+
 pub(crate) fn server_tfo(_fd: BorrowedFd<'_>) -> ServerTfo {
     ServerTfo::None
 }

@@ -28,7 +28,7 @@ pub(crate) fn tfo_sysctl() -> Option<u32> {
 }
 
 /// `getsockopt(TCP_INFO)`: the one raw call the crate makes for probing.
-pub(crate) fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<TcpInfoProbe> {
+pub(crate) fn get_tcp_info(fd: BorrowedFd<'_>) -> io::Result<TcpInfoProbe> {
     let mut buf = [0u8; 256];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: `fd` is a valid open descriptor for the borrow's lifetime; `buf`
@@ -98,7 +98,7 @@ fn set_int_opt(fd: BorrowedFd<'_>, opt: libc::c_int, value: libc::c_int) -> io::
 
 /// Server judgement from `TCP_INFO` (see [`crate::server_tfo`]).
 pub(crate) fn server_tfo(fd: BorrowedFd<'_>) -> ServerTfo {
-    match tcp_info(fd) {
+    match get_tcp_info(fd) {
         Ok(p) => judge_server(&p),
         Err(_) => ServerTfo::None,
     }
@@ -146,7 +146,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
 
     let mut evidence = TfoEvidence {
         tried: false,
-        fail_at_send: 0,
+        at_send: None,
         after: None,
         cookie_before: CookieLookup::Unknown,
         cookie_after: CookieLookup::Unknown,
@@ -174,9 +174,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
             Err(e) => return Err(e),
         }
         if evidence.tried {
-            evidence.fail_at_send = tcp_info(sock.as_fd())
-                .map(|p| p.fastopen_client_fail)
-                .unwrap_or(0);
+            evidence.at_send = get_tcp_info(sock.as_fd()).ok();
         }
     } else {
         start_connect(&sock, &dst)?;
@@ -192,7 +190,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
     stream.peer_addr()?;
     let handshake = start.elapsed();
 
-    evidence.after = tcp_info(stream.as_fd()).ok();
+    evidence.after = get_tcp_info(stream.as_fd()).ok();
     if evidence.tried && !matches!(evidence.cookie_before, CookieLookup::Unknown) {
         let local = stream.local_addr().ok().map(|a| a.ip());
         if local.is_some() && local != source {
