@@ -227,8 +227,17 @@ fn walk(
     if depth > MAX_NAMED_DEPTH {
         return Err(ListError::TooDeep);
     }
-    let expanded = expand::expand(list, ctx)?;
-    for raw in ListIter::new(&expanded) {
+    // The caller has expanded the top-level list (as Exim does for the
+    // options that are expanded); the text of a named list comes from the
+    // configuration and is expanded here, when it is used.
+    let expanded;
+    let text = if depth == 0 {
+        list
+    } else {
+        expanded = expand::expand(list, ctx)?;
+        expanded.as_str()
+    };
+    for raw in ListIter::new(text) {
         let (neg, item) = negation(&raw);
         let matched = if let Some(name) = item.strip_prefix('+') {
             let Some(sub) = cfg.named_lists.get(kind, name) else {
@@ -284,7 +293,14 @@ fn domain_item(
     match_string(item, domain, true)
 }
 
-/// Matches `domain` against a domain list (expanded first).
+/// Matches `domain` against a domain list.
+///
+/// All `match_*` functions take the list *already expanded* by the caller
+/// (expanding it here again would re-expand untrusted data); the contents
+/// of `+name` named lists are expanded when referenced. Items: `!`
+/// negation, `+name`, `*`/`*suffix` wildcards, `^regex` (optionally in
+/// `\N...\N`), `@` (primary host name), `@[]` (local interface literals),
+/// `lsearch;file` lookups, and plain case-insensitive names.
 pub fn match_domain(
     list: &str,
     domain: &str,
