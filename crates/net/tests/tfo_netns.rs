@@ -179,3 +179,134 @@ fn tfo_lifecycle_ipv4() {
 fn tfo_lifecycle_ipv6() {
     lifecycle("[::1]:0");
 }
+
+#[test]
+fn netns_helper_sets_up_tfo_and_isolates() {
+    let (sysctl, counters_ok) = in_netns(|| {
+        (
+            oxim_net::tfo_sysctl(),
+            testns::tcp_ext_counters().map(|c| c.contains_key("TCPFastOpenActive")),
+        )
+    });
+    assert_eq!(sysctl, Some(3));
+    assert!(counters_ok.expect("netstat readable"));
+}
+
+#[test]
+fn large_syn_data_is_sent_completely_once() {
+    in_netns(|| {
+        rt().block_on(async {
+            let listener = tfo_listener("127.0.0.1:0");
+            let o = exchange(&listener, &tfo(b"")).await;
+            assert_eq!(o.client, ClientTfo::CookieRequested);
+            let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            // More than a loopback SYN can carry (MSS ~65 KB).
+            let o = exchange(&listener, &tfo(&big)).await;
+            assert_eq!(
+                (o.client, o.server),
+                (ClientTfo::DataAcked, ServerTfo::CookieWithData)
+            );
+            let in_syn = o.conn.syn_data_in_syn();
+            assert!(in_syn > 0 && in_syn < big.len(), "SYN held {in_syn} bytes");
+            assert_eq!(o.server_got, big);
+        })
+    });
+}
+
+#[test]
+fn cookies_are_per_source_address() {
+    in_netns(|| {
+        rt().block_on(async {
+            let listener = tfo_listener("127.0.0.1:0");
+            let from = |ip: &str| ConnectOptions {
+                bind: Some(ip.parse().expect("ip")),
+                ..tfo(b"")
+            };
+            let o = exchange(&listener, &from("127.0.0.2")).await;
+            assert_eq!(o.client, ClientTfo::CookieRequested);
+            assert_eq!(
+                o.conn.stream.local_addr().expect("local").ip().to_string(),
+                "127.0.0.2"
+            );
+            let o = exchange(&listener, &from("127.0.0.2")).await;
+            assert_eq!(
+                (o.client, o.server),
+                (ClientTfo::CookieAccepted, ServerTfo::Cookie)
+            );
+            // Another source has no cookie yet: the judgement must look at the
+            // right cache entry.
+            let o = exchange(&listener, &from("127.0.0.3")).await;
+            assert_eq!(
+                (o.client, o.server),
+                (ClientTfo::CookieRequested, ServerTfo::None)
+            );
+            let o = exchange(&listener, &from("127.0.0.2")).await;
+            assert_eq!(o.client, ClientTfo::CookieAccepted);
+        })
+    });
+}
+
+#[test]
+fn refused_and_timed_out_connects_are_errors() {
+    in_netns(|| {
+        rt().block_on(async {
+            let closed = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                l.local_addr().expect("addr")
+            };
+            for try_tfo in [false, true] {
+                let opts = ConnectOptions {
+                    try_tfo,
+                    ..tfo(b"")
+                };
+                let e = oxim_net::connect(closed, &opts).await.expect_err("refused");
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused,
+                    "tfo={try_tfo}"
+                );
+            }
+
+            // A port whose SYNs are silently dropped.
+            let st = std::process::Command::new("iptables")
+                .args(["-A", "INPUT", "-p", "tcp", "--dport"])
+                .arg(closed.port().to_string())
+                .args(["-j", "DROP"])
+                .status()
+                .expect("iptables (apt-get install iptables)");
+            assert!(st.success(), "iptables DROP rule");
+            for try_tfo in [false, true] {
+                let opts = ConnectOptions {
+                    try_tfo,
+                    timeout: Duration::from_millis(300),
+                    ..tfo(b"")
+                };
+                let t0 = std::time::Instant::now();
+                let e = oxim_net::connect(closed, &opts).await.expect_err("timeout");
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "tfo={try_tfo}");
+                assert!(t0.elapsed() < Duration::from_secs(2));
+            }
+        })
+    });
+}
+
+#[test]
+fn counters_follow_outcomes() {
+    in_netns(|| {
+        rt().block_on(async {
+            let listener = tfo_listener("127.0.0.1:0");
+            let before = oxim_net::TfoCounters::global().snapshot();
+            exchange(&listener, &tfo(b"")).await;
+            exchange(&listener, &tfo(b"")).await;
+            exchange(&listener, &tfo(b"x")).await;
+            let after = oxim_net::TfoCounters::global().snapshot();
+            // Other tests in this binary run concurrently: at least ours.
+            assert!(after.client_requested > before.client_requested);
+            assert!(after.client_accepted > before.client_accepted);
+            assert!(after.client_data_acked > before.client_data_acked);
+            assert!(after.server_cookie > before.server_cookie);
+            assert!(after.server_cookie_data > before.server_cookie_data);
+            assert!(after.to_string().contains("TFO client: accepted="));
+        })
+    });
+}
