@@ -97,7 +97,12 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Read> {
             }
             Ok(Read::Line(String::from_utf8_lossy(&buf).into_owned()))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             Ok(Read::TimedOut)
         }
         Err(e) => Err(e),
@@ -186,7 +191,12 @@ pub fn run_session<S: io::Read + Write>(
 
 /// Connect and run the script; prints Exim-style progress to `out`.
 pub fn run(args: &ClientArgs, script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
-    write!(out, "Connecting to {} port {} ... ", args.addr.ip(), args.addr.port())?;
+    write!(
+        out,
+        "Connecting to {} port {} ... ",
+        args.addr.ip(),
+        args.addr.port()
+    )?;
     out.flush()?;
     let stream = match TcpStream::connect_timeout(&args.addr, args.timeout) {
         Ok(s) => s,
@@ -275,6 +285,9 @@ mod tests {
             ClientArgs::parse(&["x".into(), "1".into()]),
             Err(ClientArgsError::BadIp("x".into()))
         );
-        assert_eq!(ClientArgs::parse(&["1.2.3.4".into()]), Err(ClientArgsError::Usage));
+        assert_eq!(
+            ClientArgs::parse(&["1.2.3.4".into()]),
+            Err(ClientArgsError::Usage)
+        );
     }
 }

@@ -233,7 +233,10 @@ impl Comparer<'_> {
                 }
             };
             let actual = self.munge(munger, &raw, kind);
-            let exp_path = self.tree.join(exp_dir).join(format!("{prefix}{munged_name}"));
+            let exp_path = self
+                .tree
+                .join(exp_dir)
+                .join(format!("{prefix}{munged_name}"));
             expected.retain(|e| e != &munged_name);
             match read_opt(&exp_path) {
                 Ok(Some(exp)) if exp == actual => {}
@@ -250,7 +253,12 @@ impl Comparer<'_> {
                     what: what.clone(),
                     detail: format!(
                         "unexpected file {actual_dir}/{name} (no {what}):\n{}",
-                        unified_diff("", &actual, "/dev/null", &format!("actual {actual_dir}/{name}"))
+                        unified_diff(
+                            "",
+                            &actual,
+                            "/dev/null",
+                            &format!("actual {actual_dir}/{name}")
+                        )
                     ),
                 }),
                 Err(e) => out.push(io_mismatch(&what, &exp_path, &e)),
@@ -361,8 +369,12 @@ mod tests {
         let fails = c.compare_all(&mut m);
         assert_eq!(fails.len(), 1);
         assert_eq!(fails[0].what, "log/0001");
-        assert!(fails[0].detail.contains("-1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@x U=CALLEX"));
-        assert!(fails[0].detail.contains("+1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@x U=CALLER"));
+        assert!(fails[0]
+            .detail
+            .contains("-1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@x U=CALLEX"));
+        assert!(fails[0]
+            .detail
+            .contains("+1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@x U=CALLER"));
     }
 
     #[test]
@@ -374,7 +386,10 @@ mod tests {
             "\n******** SERVER ********\nListening on port 1224 ... \n",
         );
         write(&work.path().join("test-stdout"), "");
-        write(&work.path().join("test-stdout-server"), "Listening on port 1224 ... \n");
+        write(
+            &work.path().join("test-stdout-server"),
+            "Listening on port 1224 ... \n",
+        );
         let c = Comparer {
             tree: tree.path(),
             work: work.path(),
@@ -401,7 +416,11 @@ mod tests {
         let whats: Vec<&str> = fails.iter().map(|m| m.what.as_str()).collect();
         assert_eq!(
             whats,
-            vec!["stderr/0003", "mail/0003.userx", "msglog/0003.10HmaX-0005vi-00"]
+            vec![
+                "stderr/0003",
+                "mail/0003.userx",
+                "msglog/0003.10HmaX-0005vi-00"
+            ]
         );
         let c = Comparer {
             options: CompareOptions {

@@ -10,7 +10,13 @@
 
 pub mod client;
 pub mod compare;
+pub mod dns;
+pub mod exec;
 pub mod munge;
+pub mod runner;
+pub mod sandbox;
 pub mod script;
 pub mod server;
 pub mod subst;
+pub mod tcshim;
+pub mod tree;

@@ -108,7 +108,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     duration_int: re(r"\bD=\d+s\b"),
     duration_frac: re(r"\bD=\d+\.\d+s\b"),
     tls_version: re(r"\bTLS1\.\d:"),
-    cipher_openssl: re(r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA(\d+):\d+"),
+    cipher_openssl: re(
+        r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA(\d+):\d+",
+    ),
     cipher_tls13: re(r"\bTLS_AES_256_GCM_SHA384:\d+"),
     cipher_gnutls: re(r"\b(?:EC)?DHE_(RSA|ECDSA)_AES_(?:128|256)_(?:GCM|CBC)_SHA(\d+):\d+"),
     pid_head: re(r"(pid=|pid |PID: |Process |child | Ci=)(\d+)"),
@@ -118,7 +120,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     errno_eq: re(r"\berrno=\d+"),
     size_first: re(r"([ ,])S=\d+"),
     size_esmtp: re(r" SIZE=\d+"),
-    stdout_port: re(r"(Listening on port |Connecting to (?:127\.0\.0\.1|ip4\.ip4\.ip4\.ip4|ip6:ip6:ip6:ip6:ip6:ip6:ip6:ip6|::1) port )(\d+)"),
+    stdout_port: re(
+        r"(Listening on port |Connecting to (?:127\.0\.0\.1|ip4\.ip4\.ip4\.ip4|ip6:ip6:ip6:ip6:ip6:ip6:ip6:ip6|::1) port )(\d+)",
+    ),
     log_listen_port: re(r"(listening for [^\n]*?port )(\d+)"),
     defer_errno: re(r"(R=\S+ T=\S+ defer \()-?\d+(\): )"),
     stderr_noise: re(r"^sudo: tc: command not found"),
@@ -200,16 +204,6 @@ impl Munger {
         };
         self.ids.insert(raw.to_string(), munged.clone());
         munged
-    }
-
-    fn pid(&mut self, raw: &str) -> String {
-        if let Some(p) = self.pids.get(raw) {
-            return p.clone();
-        }
-        let p = format!("p{}", self.next_pid);
-        self.next_pid += 1;
-        self.pids.insert(raw.to_string(), p.clone());
-        p
     }
 
     fn port_name(port: &str) -> Option<&'static str> {
@@ -502,16 +496,21 @@ mod tests {
         assert_eq!(b, "2017-07-30 18:51:05.712 10HmaX-000000005vi-0000 <= CALLER@myhost.test.ex H=the.local.host.name (myhost.test.ex) [ip4.ip4.ip4.ip4] P=esmtp S=sss id=E10HmaY-000000005vi-0000@myhost.test.ex");
         // Same pid again keeps its name; a new pid gets the next one.
         assert_eq!(
-            m.munge_line("child 4711 and pid 99", FileKind::Log).unwrap(),
+            m.munge_line("child 4711 and pid 99", FileKind::Log)
+                .unwrap(),
             "child p1234 and pid p1235"
         );
         assert_eq!(
-            m.munge_line("Connecting to 198.18.0.1 port 1225 ... connected", FileKind::Stdout)
-                .unwrap(),
+            m.munge_line(
+                "Connecting to 198.18.0.1 port 1225 ... connected",
+                FileKind::Stdout
+            )
+            .unwrap(),
             "Connecting to ip4.ip4.ip4.ip4 port PORT_D ... connected"
         );
         assert_eq!(
-            m.munge_line("Listening on port 1224 ... ", FileKind::Stdout).unwrap(),
+            m.munge_line("Listening on port 1224 ... ", FileKind::Stdout)
+                .unwrap(),
             "Listening on port PORT_S ... "
         );
         assert_eq!(
@@ -524,8 +523,11 @@ mod tests {
     fn old_style_keeps_stdout_ports() {
         let mut m = Munger::new(Style::Old, ident());
         assert_eq!(
-            m.munge_line("Connecting to 127.0.0.1 port 1225 ... connected", FileKind::Stdout)
-                .unwrap(),
+            m.munge_line(
+                "Connecting to 127.0.0.1 port 1225 ... connected",
+                FileKind::Stdout
+            )
+            .unwrap(),
             "Connecting to 127.0.0.1 port 1225 ... connected"
         );
     }
@@ -534,18 +536,27 @@ mod tests {
     fn dates_errors_and_sizes() {
         let mut m = Munger::new(Style::Head, ident());
         assert_eq!(
-            m.munge_line("<<< 220 myhost ESMTP Exim x.yz Thu, 26 Nov 2026 06:01:15 +0000", FileKind::Stdout)
-                .unwrap(),
+            m.munge_line(
+                "<<< 220 myhost ESMTP Exim x.yz Thu, 26 Nov 2026 06:01:15 +0000",
+                FileKind::Stdout
+            )
+            .unwrap(),
             "<<< 220 myhost ESMTP Exim x.yz Tue, 2 Mar 1999 09:44:33 +0000"
         );
         assert_eq!(
-            m.munge_line("2026-11-26 06:01:15 U R=all T=smtp defer (110): Connection timed out", FileKind::Log)
-                .unwrap(),
+            m.munge_line(
+                "2026-11-26 06:01:15 U R=all T=smtp defer (110): Connection timed out",
+                FileKind::Log
+            )
+            .unwrap(),
             "1999-03-02 09:44:33 U R=all T=smtp defer (dd): Connection timed out"
         );
         assert_eq!(
-            m.munge_line("R=r T=t defer (-53): retry time not reached errno=4", FileKind::Log)
-                .unwrap(),
+            m.munge_line(
+                "R=r T=t defer (-53): retry time not reached errno=4",
+                FileKind::Log
+            )
+            .unwrap(),
             "R=r T=t defer (EEE): retry time not reached errno=dd"
         );
         assert_eq!(
@@ -553,11 +564,13 @@ mod tests {
             "a S=sss b S=2 SIZE=ssss"
         );
         assert_eq!(
-            m.munge_line("home /root/x uid=0 gid=0 uid=01", FileKind::Log).unwrap(),
+            m.munge_line("home /root/x uid=0 gid=0 uid=01", FileKind::Log)
+                .unwrap(),
             "home CALLER_HOME/x uid=CALLER_UID gid=CALLER_GID uid=01"
         );
         assert_eq!(
-            m.munge_line("198.18.0.12 198.18.0.1. 1.0.18.198", FileKind::Log).unwrap(),
+            m.munge_line("198.18.0.12 198.18.0.1. 1.0.18.198", FileKind::Log)
+                .unwrap(),
             "198.18.0.12 ip4.ip4.ip4.ip4. ip4-reverse"
         );
     }
@@ -566,7 +579,10 @@ mod tests {
     fn stderr_noise_and_text() {
         let mut m = Munger::new(Style::Old, ident());
         assert_eq!(
-            m.munge_text("sudo: tc: command not found\nreal problem\n", FileKind::Stderr),
+            m.munge_text(
+                "sudo: tc: command not found\nreal problem\n",
+                FileKind::Stderr
+            ),
             "real problem\n"
         );
         assert_eq!(m.munge_text("no newline", FileKind::Stdout), "no newline");

@@ -271,9 +271,7 @@ fn take_data(rest: &[&str]) -> (Vec<String>, usize) {
 fn env_assignment(word: &str) -> Option<(String, String)> {
     let (name, value) = word.split_once('=')?;
     let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit();
     ok.then(|| (name.to_string(), value.to_string()))
 }

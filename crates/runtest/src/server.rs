@@ -46,7 +46,8 @@ pub struct ServerArgs {
 }
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, ServerArgsError> {
-    s.parse().map_err(|_| ServerArgsError::BadNumber(s.to_string()))
+    s.parse()
+        .map_err(|_| ServerArgsError::BadNumber(s.to_string()))
 }
 
 impl ServerArgs {
@@ -95,7 +96,12 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
             let s = String::from_utf8_lossy(&buf);
             Ok(Got::Line(s.trim_end().to_string()))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             Ok(Got::TimedOut)
         }
         Err(e) => Err(e),
@@ -181,21 +187,24 @@ pub fn run_session<S: io::Read + Write>(
     Ok(None)
 }
 
-/// Split the whole script into per-connection parts at `++++` lines.
-pub fn split_scripts(script: impl BufRead) -> io::Result<Vec<Vec<String>>> {
-    let mut parts = vec![Vec::new()];
-    for line in script.lines() {
-        let line = line?;
-        if line == "++++" {
-            parts.push(Vec::new());
-        } else if let Some(last) = parts.last_mut() {
-            last.push(line);
+/// Read one connection's script: lines up to `++++` (consumed) or end of input.
+/// Returns `None` at end of input with nothing read. Never reads past `++++`,
+/// so the caller may keep stdin open.
+pub fn read_script(script: &mut impl BufRead) -> io::Result<Option<Vec<String>>> {
+    let mut part = Vec::new();
+    let mut any = false;
+    loop {
+        let mut line = String::new();
+        if script.read_line(&mut line)? == 0 {
+            return Ok(any.then_some(part));
         }
+        any = true;
+        let line = line.trim_end_matches(['\n', '\r']);
+        if line == "++++" {
+            return Ok(Some(part));
+        }
+        part.push(line.to_string());
     }
-    if parts.len() > 1 && parts.last().is_some_and(Vec::is_empty) {
-        parts.pop();
-    }
-    Ok(parts)
 }
 
 fn accept_with_timeout(
@@ -222,15 +231,14 @@ fn accept_with_timeout(
 }
 
 /// Listen, serve `count` connections with the script read from `script`.
-pub fn run(args: &ServerArgs, script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
+pub fn run(args: &ServerArgs, mut script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
     let listener = TcpListener::bind(("0.0.0.0", args.port))?;
     if let Some(p) = &args.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
     write!(out, "Listening on port {} ... ", args.port)?;
     out.flush()?;
-    let scripts = split_scripts(script)?;
-    for n in 0..args.count.max(1) {
+    for _ in 0..args.count.max(1) {
         let Some((stream, peer)) = accept_with_timeout(&listener, args.timeout)? else {
             writeln!(out, "\nServer timed out")?;
             return Ok(EXIT_TIMEOUT);
@@ -238,9 +246,8 @@ pub fn run(args: &ServerArgs, script: impl BufRead, out: &mut impl Write) -> io:
         writeln!(out, "\nConnection request from [{}]", peer.ip())?;
         out.flush()?;
         stream.set_read_timeout(Some(args.timeout))?;
-        let empty = Vec::new();
-        let part = scripts.get(n).unwrap_or(&empty);
-        if let Some(status) = run_session(&stream, part, out)? {
+        let part = read_script(&mut script)?.unwrap_or_default();
+        if let Some(status) = run_session(&stream, &part, out)? {
             return Ok(status);
         }
         writeln!(out, "End of script")?;
@@ -281,7 +288,8 @@ mod tests {
     fn echoes_session_and_data() {
         let mut fake = Fake {
             input: Cursor::new(
-                b"EHLO me.example \r\nMAIL FROM:<a@b>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n".to_vec(),
+                b"EHLO me.example \r\nMAIL FROM:<a@b>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n"
+                    .to_vec(),
             ),
             sent: Vec::new(),
         };
@@ -322,8 +330,10 @@ mod tests {
 
     #[test]
     fn splits_connections() {
-        let parts = split_scripts(Cursor::new("220 a\nQUIT\n++++\n220 b\n++++\n")).unwrap();
-        assert_eq!(parts, vec![lines("220 a\nQUIT"), lines("220 b")]);
+        let mut input = Cursor::new("220 a\nQUIT\n++++\n220 b\n++++\n");
+        assert_eq!(read_script(&mut input).unwrap(), Some(lines("220 a\nQUIT")));
+        assert_eq!(read_script(&mut input).unwrap(), Some(lines("220 b")));
+        assert_eq!(read_script(&mut input).unwrap(), None);
     }
 
     #[test]

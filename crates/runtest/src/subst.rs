@@ -72,9 +72,7 @@ impl Params {
             .as_ref()
             .map(|u| u.dir.to_string_lossy().into_owned())
             .unwrap_or_else(|| "/".to_string());
-        let caller_group = group
-            .map(|g| g.name)
-            .unwrap_or_else(|| gid.to_string());
+        let caller_group = group.map(|g| g.name).unwrap_or_else(|| gid.to_string());
         Params {
             dir: dir.to_string_lossy().trim_end_matches('/').to_string(),
             exim_user: caller.clone(),
@@ -178,7 +176,10 @@ pub(crate) mod tests {
             s.apply("port = PORT_D\nhosts = HOSTIPV4 : PORT_D2"),
             "port = 1225\nhosts = 198.18.0.1 : 1226"
         );
-        assert_eq!(s.apply("rcpt to:CALLER@HOSTNAME"), "rcpt to:joe@testhost.oxim.example");
+        assert_eq!(
+            s.apply("rcpt to:CALLER@HOSTNAME"),
+            "rcpt to:joe@testhost.oxim.example"
+        );
         assert_eq!(s.apply("uid CALLER_UID gid CALLER_GID"), "uid 1000 gid 100");
         assert_eq!(s.apply("test TESTNUM V4NET.0.0.1"), "test 1990 224.0.0.1");
     }
@@ -201,6 +202,9 @@ pub(crate) mod tests {
             s.apply("log_file_path = DIR/spool/log/SERVER%slog"),
             "log_file_path = /tmp/work/spool/log/SERVER%slog"
         );
-        assert_eq!(s.apply(".include DIR/aux-var/x"), ".include /tmp/work/aux-var/x");
+        assert_eq!(
+            s.apply(".include DIR/aux-var/x"),
+            ".include /tmp/work/aux-var/x"
+        );
     }
 }
