@@ -585,6 +585,25 @@ impl<'c> Expander<'c> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
+            "readfile" => {
+                let mut a = self.args(s, pos, 1, skip, "readfile")?;
+                a.extend(self.opt_args(s, pos, 1, &[skip])?);
+                self.close(s, pos, "readfile")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let path = bytes_to_string(a[0].clone());
+                let text = self
+                    .ctx
+                    .read_file(&path)
+                    .ok_or_else(|| syntax(format!("failed to open {path}")))?;
+                Ok(match a.get(1) {
+                    Some(eol) => text
+                        .replace('\n', &bytes_to_string(eol.clone()))
+                        .into_bytes(),
+                    None => text.into_bytes(),
+                })
+            }
             _ => Err(syntax(format!("unknown expansion item \"{name}\""))),
         }
     }
@@ -778,6 +797,17 @@ impl<'c> Expander<'c> {
                 return Err(ExpandError::UnknownOperator(name.to_string()))
             }
             "eval" | "eval10" => eval(&s)?.to_string().into_bytes(),
+            "base62" => {
+                let n = u64::try_from(parse_number(&s)?)
+                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                base62(n).into_bytes()
+            }
+            "quote" => quote(&s).into_bytes(),
+            "escape" => crate::options::printing(&s).into_bytes(),
+            "listcount" => crate::lists::ListIter::new(&s)
+                .count()
+                .to_string()
+                .into_bytes(),
             _ => return Err(ExpandError::UnknownOperator(name.to_string())),
         })
     }
@@ -840,6 +870,23 @@ impl<'c> Expander<'c> {
                         "bool" => strict_bool(&v)?,
                         _ => lax_bool(&v),
                     }
+                }
+            }
+            "inlist" | "inlisti" => {
+                let a = self.args(s, pos, 2, skip, &name)?;
+                if skip {
+                    false
+                } else {
+                    let subject = bytes_to_string(a[0].clone());
+                    let list = bytes_to_string(a[1].clone());
+                    let ci = name == "inlisti";
+                    crate::lists::ListIter::new(&list).any(|item| {
+                        if ci {
+                            item.eq_ignore_ascii_case(&subject)
+                        } else {
+                            item == subject
+                        }
+                    })
                 }
             }
             "eq" | "eqi" | "ne" | "==" | "=" | "<" | ">" | "<=" | ">=" | "match" => {
@@ -927,6 +974,42 @@ impl<'c> Expander<'c> {
         self.depth -= 1;
         Ok(if skip { false } else { r != negate })
     }
+}
+
+fn base62(mut n: u64) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Exim's `${quote:}`: unchanged if only letters, digits, `_`, `.` and `-`,
+/// else double-quoted with backslash and double quote escaped.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn tr(subject: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -1281,6 +1364,21 @@ mod tests {
             x("${frob:x}"),
             Err(ExpandError::UnknownOperator(_))
         ));
+    }
+
+    #[test]
+    fn more_operators() {
+        assert_eq!(x("${base62:62}|${quote:a.b}").unwrap(), "000010|a.b");
+        assert_eq!(x("${quote:a b\\\"c}").unwrap(), "\"a b\\\"c\"");
+        assert_eq!(x("${listcount:a:b::c:d}").unwrap(), "3");
+        assert_eq!(
+            x("${if inlist{b}{a:b:c}{y}{n}}${if inlisti{B}{a:b}{y}{n}}").unwrap(),
+            "yy"
+        );
+        assert_eq!(
+            x("${readfile{/aliases}{,}}").unwrap().matches(',').count(),
+            5
+        );
     }
 
     #[test]

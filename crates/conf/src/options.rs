@@ -130,6 +130,18 @@ pub struct Options {
     hidden: Vec<bool>,
 }
 
+/// Alternative spellings Exim accepts for some options.
+const ALIASES: &[(&str, &str)] = &[("daemon_smtp_port", "daemon_smtp_ports")];
+
+/// The canonical name of an option (resolving aliases).
+pub fn canonical_name(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(a, _)| *a == name)
+        .map(|(_, c)| *c)
+        .unwrap_or(name)
+}
+
 /// Error from [`Options::apply_line`]: the message text (Exim wording).
 pub(crate) type LineError = String;
 
@@ -167,18 +179,25 @@ impl Options {
 
     /// The spec of a known option.
     pub fn spec(&self, name: &str) -> Option<&'static OptionSpec> {
-        self.index.get(name).map(|&i| self.specs[i])
+        self.idx(name).map(|i| self.specs[i])
     }
 
     /// Whether `name` is an option of this block.
     pub fn knows(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.idx(name).is_some()
     }
 
     /// The current value (explicit or default); `None` for unknown or unset
     /// options.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.index.get(name).and_then(|&i| self.values[i].as_ref())
+        self.idx(name).and_then(|i| self.values[i].as_ref())
+    }
+
+    fn idx(&self, name: &str) -> Option<usize> {
+        self.index
+            .get(name)
+            .or_else(|| self.index.get(canonical_name(name)))
+            .copied()
     }
 
     /// String value; `""` when unset, unknown or not a string.
@@ -221,12 +240,12 @@ impl Options {
 
     /// Whether the option was set explicitly in the configuration.
     pub fn is_set(&self, name: &str) -> bool {
-        self.index.get(name).is_some_and(|&i| self.set[i])
+        self.idx(name).is_some_and(|i| self.set[i])
     }
 
     /// Whether the option was marked `hide`.
     pub fn is_hidden(&self, name: &str) -> bool {
-        self.index.get(name).is_some_and(|&i| self.hidden[i])
+        self.idx(name).is_some_and(|i| self.hidden[i])
     }
 
     /// Names of all options in table order.
@@ -237,8 +256,8 @@ impl Options {
     /// Sets a value directly (for programmatic overrides such as `-oX`).
     /// Returns false for an unknown option.
     pub fn set_value(&mut self, name: &str, value: Value) -> bool {
-        match self.index.get(name) {
-            Some(&i) => {
+        match self.idx(name) {
+            Some(i) => {
                 self.values[i] = Some(value);
                 self.set[i] = true;
                 true
@@ -251,7 +270,7 @@ impl Options {
     /// `name` / `no_name` for booleans, `<value not displayable>` for hidden
     /// options. `None` for unknown options.
     pub fn render(&self, name: &str) -> Option<String> {
-        let &i = self.index.get(name)?;
+        let i = self.idx(name)?;
         let spec = self.specs[i];
         if self.hidden[i] {
             return Some(format!("{name} = <value not displayable>"));
@@ -281,6 +300,15 @@ impl Options {
         })
     }
 
+    /// Renders every option in table order (for `-bP all` and driver
+    /// listings).
+    pub fn render_all(&self) -> Vec<String> {
+        self.specs
+            .iter()
+            .filter_map(|s| self.render(s.name))
+            .collect()
+    }
+
     /// Applies one option line (`[hide] name [= value]`) to this block.
     ///
     /// Returns `Ok(None)` when the name is not in this block (so that the
@@ -302,7 +330,7 @@ impl Options {
         } else {
             (negated, base)
         };
-        let Some(&i) = self.index.get(base) else {
+        let Some(i) = self.idx(base) else {
             return Ok(None);
         };
         let spec = self.specs[i];
@@ -349,7 +377,7 @@ impl Options {
         if hidden {
             self.hidden[i] = true;
         }
-        Ok(Some(base.to_string()))
+        Ok(Some(spec.name.to_string()))
     }
 }
 
@@ -423,6 +451,9 @@ fn parse_value(spec: &OptionSpec, name: &str, s: &str, negated: bool) -> Result<
         Kind::List => Ok(Value::List(read_string(s, name)?)),
         Kind::Int | Kind::Size => parse_int(s, name, 0).map(Value::Int),
         Kind::Octal => parse_int(s, name, 8).map(Value::Int),
+        Kind::Time if name == "smtp_receive_timeout" && s.starts_with('$') => {
+            Ok(Value::Str(s.to_string()))
+        }
         Kind::Time => match parse_time(s) {
             Some(t) => Ok(Value::Time(t)),
             None => Err(format!("invalid time value for {name}")),
