@@ -58,7 +58,7 @@ pub enum IdFormat {
 
 impl IdFormat {
     /// Length of an id in this format, in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn id_len(self) -> usize {
         match self {
             IdFormat::Classic => 16,
             IdFormat::Long => 23,
@@ -157,7 +157,7 @@ impl MessageId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and hyphens are ever stored.
-        std::str::from_utf8(&self.bytes[..self.format.len()]).unwrap_or_default()
+        std::str::from_utf8(&self.bytes[..self.format.id_len()]).unwrap_or_default()
     }
 
     /// Seconds since the epoch at which the id was made.
