@@ -34,6 +34,11 @@ pub struct TfoEvidence {
 }
 
 /// The client judgement; pure so the decision table is unit-tested.
+// Only the Linux connector has evidence to judge.
+#[cfg_attr(
+    any(not(target_os = "linux"), oxim_net_force_fallback),
+    allow(dead_code)
+)]
 pub(crate) fn judge_client(e: &TfoEvidence) -> ClientTfo {
     if !e.tried {
         return ClientTfo::NotTried;

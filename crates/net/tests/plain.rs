@@ -42,7 +42,13 @@ fn ipv6_listener_is_v6_only_and_tfo_option_is_accepted() {
         Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => return,
         Err(e) => panic!("listen on ::1: {e}"),
     };
-    assert!(l.tfo_error.is_none(), "{:?}", l.tfo_error);
+    // TFO failing to enable is reported, not fatal.
+    assert_eq!(
+        l.tfo_error.is_none(),
+        oxim_net::tfo_supported(),
+        "{:?}",
+        l.tfo_error
+    );
     let sock = socket2::SockRef::from(&l.listener);
     assert!(sock.only_v6().expect("v6only"));
     assert!(sock.reuse_address().expect("reuseaddr"));

@@ -310,3 +310,26 @@ fn counters_follow_outcomes() {
         })
     });
 }
+
+#[test]
+fn sysctl_disabling_either_side_is_reported_honestly() {
+    in_netns(|| {
+        rt().block_on(async {
+            let listener = tfo_listener("127.0.0.1:0");
+            // Client side off: the kernel refuses MSG_FASTOPEN, we connect plainly.
+            testns::set_sysctl("net/ipv4/tcp_fastopen", "2").expect("sysctl");
+            let o = exchange(&listener, &tfo(b"abc")).await;
+            assert_eq!((o.client, o.server), (ClientTfo::NotTried, ServerTfo::None));
+            assert_eq!(o.server_got, b"abc");
+            // Server side off: cookies are requested and never granted.
+            testns::set_sysctl("net/ipv4/tcp_fastopen", "1").expect("sysctl");
+            for _ in 0..3 {
+                let o = exchange(&listener, &tfo(b"")).await;
+                assert_eq!(
+                    (o.client, o.server),
+                    (ClientTfo::CookieRequested, ServerTfo::None)
+                );
+            }
+        })
+    });
+}
