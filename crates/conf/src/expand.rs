@@ -803,6 +803,7 @@ impl<'c> Expander<'c> {
                 base62(n).into_bytes()
             }
             "quote" => quote(&s).into_bytes(),
+            "quote_local_part" => quote_local_part(&s).into_bytes(),
             "escape" => crate::options::printing(&s).into_bytes(),
             "listcount" => crate::lists::ListIter::new(&s)
                 .count()
@@ -1007,6 +1008,28 @@ fn quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             c => out.push(c),
         }
+    }
+    out.push('"');
+    out
+}
+
+/// Exim's `${quote_local_part:}`: RFC 2822 quoting of a local part that is
+/// not a dot-atom.
+fn quote_local_part(s: &str) -> String {
+    let atext = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c);
+    let dot_atom = !s.is_empty()
+        && s.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(atext));
+    if dot_atom {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
     }
     out.push('"');
     out
@@ -1371,6 +1394,10 @@ mod tests {
         assert_eq!(x("${base62:62}|${quote:a.b}").unwrap(), "000010|a.b");
         assert_eq!(x("${quote:a b\\\"c}").unwrap(), "\"a b\\\"c\"");
         assert_eq!(x("${listcount:a:b::c:d}").unwrap(), "3");
+        assert_eq!(
+            x("${quote_local_part:a.b}|${quote_local_part:a b}|${quote_local_part:a..b}").unwrap(),
+            "a.b|\"a b\"|\"a..b\""
+        );
         assert_eq!(
             x("${if inlist{b}{a:b:c}{y}{n}}${if inlisti{B}{a:b}{y}{n}}").unwrap(),
             "yy"

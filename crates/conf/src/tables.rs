@@ -716,7 +716,7 @@ pub static AUTH_GENERIC: &[OptionSpec] = &[
 
 /// `plaintext` authenticator private options.
 pub static AUTH_PLAINTEXT: &[OptionSpec] = &[
-    s("client_ignore_invalid_base64"),
+    b("client_ignore_invalid_base64", false),
     s("client_send"),
     s("server_prompts"),
 ];
@@ -724,6 +724,64 @@ pub static AUTH_PLAINTEXT: &[OptionSpec] = &[
 /// `cram_md5` authenticator private options.
 pub static AUTH_CRAM_MD5: &[OptionSpec] =
     &[s("client_name"), s("client_secret"), s("server_secret")];
+
+/// `dovecot` authenticator private options (parse only).
+pub static AUTH_DOVECOT: &[OptionSpec] = &[s("server_socket"), b("server_tls", false)];
+
+/// `external` authenticator private options (parse only).
+pub static AUTH_EXTERNAL: &[OptionSpec] =
+    &[s("client_send"), s("server_param2"), s("server_param3")];
+
+/// `tls` authenticator private options (parse only).
+pub static AUTH_TLS: &[OptionSpec] = &[
+    s("server_param"),
+    s("server_param1"),
+    s("server_param2"),
+    s("server_param3"),
+];
+
+/// `spa` authenticator private options (parse only).
+pub static AUTH_SPA: &[OptionSpec] = &[
+    s("client_domain"),
+    s("client_password"),
+    s("client_username"),
+    s("server_password"),
+    s("server_realm"),
+];
+
+/// `cyrus_sasl` authenticator private options (parse only).
+pub static AUTH_CYRUS_SASL: &[OptionSpec] = &[
+    s("server_hostname"),
+    s("server_mech"),
+    s("server_realm"),
+    s("server_service"),
+];
+
+/// `gsasl` authenticator private options (parse only).
+pub static AUTH_GSASL: &[OptionSpec] = &[
+    s("client_authz"),
+    b("client_channelbinding", false),
+    s("client_password"),
+    s("client_spassword"),
+    s("client_username"),
+    b("server_channelbinding", false),
+    s("server_hostname"),
+    s("server_key"),
+    s("server_mech"),
+    s("server_password"),
+    s("server_realm"),
+    s("server_scram_iter"),
+    s("server_scram_salt"),
+    s("server_service"),
+    s("server_skey"),
+];
+
+/// `heimdal_gssapi` authenticator private options (parse only).
+pub static AUTH_HEIMDAL_GSSAPI: &[OptionSpec] = &[
+    s("server_hostname"),
+    s("server_keytab"),
+    s("server_service"),
+];
 
 /// Router drivers known to oxim and their private tables.
 pub static ROUTER_DRIVERS: &[(&str, &[OptionSpec])] = &[
@@ -744,5 +802,14 @@ pub static TRANSPORT_DRIVERS: &[(&str, &[OptionSpec])] = &[
 ];
 
 /// Authenticator drivers known to oxim and their private tables.
-pub static AUTH_DRIVERS: &[(&str, &[OptionSpec])] =
-    &[("cram_md5", AUTH_CRAM_MD5), ("plaintext", AUTH_PLAINTEXT)];
+pub static AUTH_DRIVERS: &[(&str, &[OptionSpec])] = &[
+    ("cram_md5", AUTH_CRAM_MD5),
+    ("cyrus_sasl", AUTH_CYRUS_SASL),
+    ("dovecot", AUTH_DOVECOT),
+    ("external", AUTH_EXTERNAL),
+    ("gsasl", AUTH_GSASL),
+    ("heimdal_gssapi", AUTH_HEIMDAL_GSSAPI),
+    ("plaintext", AUTH_PLAINTEXT),
+    ("spa", AUTH_SPA),
+    ("tls", AUTH_TLS),
+];

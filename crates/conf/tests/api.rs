@@ -149,3 +149,16 @@ fn named_lists_and_retry_rewrite_sections() {
     assert_eq!(c.rewrite[0].replacement, "$1@new.ex");
     assert_eq!(c.rewrite[0].flags, "Ffr");
 }
+
+#[test]
+fn authenticators_section() {
+    let c = cfg("begin authenticators\n\
+         PLAIN:\n  driver = plaintext\n  public_name = PLAIN\n  \
+         server_condition = ${if eq{$auth3}{secret}}\n  server_set_id = $auth2\n\
+         fixed_cram:\n  driver = cram_md5\n  public_name = CRAM-MD5\n  client_name = ph10\n");
+    assert_eq!(c.authenticators.len(), 2);
+    let a = c.authenticator("PLAIN").expect("PLAIN");
+    assert_eq!(a.driver, "plaintext");
+    assert_eq!(a.options.str("public_name"), "PLAIN");
+    assert_eq!(c.authenticators[1].options.str("client_name"), "ph10");
+}
