@@ -318,13 +318,8 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
             }
         }
         if let Some(work) = work {
-            let failed = matches!(outcome, Outcome::Fail(_));
-            if opts.keep && failed {
+            if opts.keep {
                 writeln!(out, "    work dir kept: {}", work.display())?;
-            } else if opts.keep {
-                if opts.verbose {
-                    writeln!(out, "    work dir kept: {}", work.display())?;
-                }
             } else {
                 let _ = fs::remove_dir_all(&work);
             }
