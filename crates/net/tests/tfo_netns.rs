@@ -333,3 +333,37 @@ fn sysctl_disabling_either_side_is_reported_honestly() {
         })
     });
 }
+
+#[test]
+fn ipv4_mapped_peer_on_a_dual_stack_client() {
+    in_netns(|| {
+        rt().block_on(async {
+            let listener = tfo_listener("127.0.0.1:0");
+            let port = listener.local_addr().expect("addr").port();
+            let mapped: SocketAddr = format!("[::ffff:127.0.0.1]:{port}").parse().expect("addr");
+            let server = async {
+                for _ in 0..2 {
+                    let (mut s, _) = listener.accept().await.expect("accept");
+                    let tfo = oxim_net::server_tfo(&s);
+                    s.write_all(BANNER).await.expect("banner");
+                    eprintln!("server {tfo:?}");
+                }
+            };
+            let client = async {
+                let mut out = Vec::new();
+                for _ in 0..2 {
+                    let mut c = oxim_net::connect(mapped, &tfo(b"")).await.expect("connect");
+                    let mut b = vec![0u8; BANNER.len()];
+                    c.stream.read_exact(&mut b).await.expect("banner");
+                    out.push(c.client_tfo());
+                }
+                out
+            };
+            let ((), outcomes) = tokio::join!(server, client);
+            assert_eq!(
+                outcomes,
+                [ClientTfo::CookieRequested, ClientTfo::CookieAccepted]
+            );
+        })
+    });
+}

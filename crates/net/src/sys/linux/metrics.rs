@@ -38,6 +38,10 @@ static SEQ: AtomicU32 = AtomicU32::new(1);
 /// known; otherwise the first entry for `dst`), in the calling thread's
 /// network namespace.
 pub(crate) fn fastopen_cookie(src: Option<IpAddr>, dst: IpAddr) -> CookieLookup {
+    // An IPv4-mapped IPv6 peer is an IPv4 path to the kernel, and so is its
+    // metrics entry.
+    let dst = dst.to_canonical();
+    let src = src.map(|s| s.to_canonical());
     match query_cookie(src, dst) {
         Ok(Some(c)) => CookieLookup::Present(c),
         Ok(None) => CookieLookup::Absent,
