@@ -1,8 +1,9 @@
 //! oxim-net: TCP listeners and connectors with TCP Fast Open (RFC 7413) on both
 //! sides, and an *honest* per-connection account of what TFO actually did.
 //!
-//! The platform split follows quinn-udp: [`sys`] has one module per OS. On Linux
-//! the real socket options are used (`TCP_FASTOPEN` on listeners, `sendto` with
+//! The platform split follows quinn-udp: the private `sys` module has one
+//! submodule per OS. On Linux the real socket options are used
+//! (`TCP_FASTOPEN` on listeners, `sendto` with
 //! `MSG_FASTOPEN` on clients, `TCP_INFO` and the kernel's TCP metrics cache to
 //! judge the outcome). Everywhere else the crate compiles, [`tfo_supported`]
 //! returns `false`, listeners are plain and [`connect`] does a plain connect
