@@ -230,6 +230,7 @@ impl DataDecoder {
 pub struct DotStuffer {
     at_line_start: bool,
     last_cr: bool,
+    dots: bool,
 }
 
 impl Default for DotStuffer {
@@ -244,6 +245,16 @@ impl DotStuffer {
         Self {
             at_line_start: true,
             last_cr: false,
+            dots: true,
+        }
+    }
+
+    /// An encoder for BDAT chunks: CRLF canonicalisation only, no dot
+    /// stuffing; [`DotStuffer::finish`] then only completes the last line.
+    pub fn crlf_only() -> Self {
+        Self {
+            dots: false,
+            ..Self::new()
         }
     }
 
@@ -251,7 +262,7 @@ impl DotStuffer {
     pub fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + input.len() / 32 + 8);
         while !input.is_empty() {
-            if self.at_line_start && input[0] == b'.' {
+            if self.dots && self.at_line_start && input[0] == b'.' {
                 out.push(b'.');
             }
             match memchr::memchr(b'\n', input) {
@@ -279,13 +290,19 @@ impl DotStuffer {
     }
 
     /// Terminate the body: a final CRLF if the last line was incomplete, then
-    /// `.\r\n`. The stuffer is reset for another message.
+    /// `.\r\n` (not in [`DotStuffer::crlf_only`] mode). The encoder is reset
+    /// for another message.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if !self.at_line_start {
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b".\r\n");
-        *self = Self::new();
+        if self.dots {
+            out.extend_from_slice(b".\r\n");
+        }
+        *self = Self {
+            dots: self.dots,
+            ..Self::new()
+        };
     }
 
     /// Convenience: encode a whole body including the terminator.
@@ -371,6 +388,19 @@ mod tests {
             DotStuffer::stuff_all(b".a\n.\nb\r\n..c\r\n"),
             b"..a\r\n..\r\nb\r\n...c\r\n.\r\n"
         );
+    }
+
+    #[test]
+    fn crlf_only_mode() {
+        let mut s = DotStuffer::crlf_only();
+        let mut out = Vec::new();
+        s.encode(b".a\n.", &mut out);
+        s.finish(&mut out);
+        assert_eq!(out, b".a\r\n.\r\n");
+        out.clear();
+        s.encode(b"x\r\n", &mut out);
+        s.finish(&mut out);
+        assert_eq!(out, b"x\r\n");
     }
 
     #[test]

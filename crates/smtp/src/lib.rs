@@ -24,7 +24,10 @@ pub mod reply;
 pub mod server;
 
 pub use address::{parse_path_arg, Path};
-pub use client::{BodyType, EhloCapabilities};
+pub use client::{
+    BodyType, ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Envelope,
+    TransactionResult,
+};
 pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding};
 pub use error::{AddressError, ReplyError, SessionError};
 pub use reply::{EnhancedCode, Reply, ReplyLimits, ReplyParser};

@@ -1,0 +1,237 @@
+//! The client session talking to the server session, in memory, with
+//! synchronisation enforced on the server: every combination of PIPELINING
+//! and CHUNKING, acceptances and rejections.
+
+mod common;
+
+use common::{exim_extensions, Driver};
+use oxim_smtp::client::{ClientConfig, ClientEvent, ClientSession, Envelope, TransactionResult};
+use oxim_smtp::{Extensions, ServerConfig};
+
+struct Outcome {
+    result: TransactionResult,
+    server: Driver,
+    /// Number of client writes (flights).
+    flights: usize,
+    quit: bool,
+}
+
+fn converse(ext: Extensions, env: Envelope, body: &[u8]) -> Outcome {
+    let mut d = Driver::new(ServerConfig::default(), ext);
+    d.drain(); // the banner
+    let mut c = ClientSession::new(ClientConfig::new("client.example"));
+    let mut result = None;
+    let mut flights = 0;
+    let mut quit = false;
+    let mut env = Some(env);
+    for _ in 0..50 {
+        let server_out = std::mem::take(&mut d.out);
+        c.handle_input(&server_out);
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                ClientEvent::Ready { caps, .. } => {
+                    assert_eq!(caps.pipelining, d.ext.pipelining);
+                    assert!(c.send_envelope(env.take().expect("one transaction")));
+                }
+                ClientEvent::SendBody => {
+                    // Send in two pieces to exercise chunking.
+                    let (a, b) = body.split_at(body.len() / 2);
+                    assert!(c.send_body(a));
+                    assert!(c.send_body(b));
+                    assert!(c.finish_body());
+                }
+                ClientEvent::TransactionDone(r) => {
+                    result = Some(r);
+                    c.quit();
+                }
+                ClientEvent::Closed(r) => {
+                    assert_eq!(r.code, 221);
+                    quit = true;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let out = c.take_output();
+        if out.is_empty() {
+            break;
+        }
+        flights += 1;
+        d.feed(&out);
+        assert!(
+            !d.seen.events.iter().any(|e| e.contains("Synchronization")),
+            "client broke synchronisation: {:?}",
+            d.seen.events
+        );
+    }
+    Outcome {
+        result: result.expect("transaction finished"),
+        server: d,
+        flights,
+        quit,
+    }
+}
+
+fn env(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        from: "sender@example.org".into(),
+        rcpts: rcpts.iter().map(|s| s.to_string()).collect(),
+        size: Some(100),
+        ..Envelope::default()
+    }
+}
+
+const BODY: &[u8] = b"Subject: hi\n\n.leading dot\nline two\n";
+
+fn variants() -> Vec<(&'static str, Extensions, usize)> {
+    let base = exim_extensions();
+    vec![
+        // (name, server extensions, expected client flights)
+        (
+            "pipelining+chunking",
+            Extensions {
+                chunking: true,
+                ..base.clone()
+            },
+            3, // EHLO | MAIL RCPT BDAT+body | QUIT
+        ),
+        ("pipelining", base.clone(), 4), // EHLO | MAIL RCPT DATA | body | QUIT
+        (
+            "plain",
+            Extensions {
+                pipelining: false,
+                ..base.clone()
+            },
+            7, // EHLO | MAIL | RCPT | RCPT | DATA | body | QUIT
+        ),
+        (
+            "chunking only",
+            Extensions {
+                pipelining: false,
+                chunking: true,
+                ..base
+            },
+            6, // EHLO | MAIL | RCPT | RCPT | BDAT+body | QUIT
+        ),
+    ]
+}
+
+#[test]
+fn delivers_in_every_mode() {
+    for (name, ext, flights) in variants() {
+        let o = converse(ext, env(&["a@x.example", "b@x.example"]), BODY);
+        assert_eq!(o.result.delivered(), vec![0, 1], "{name}");
+        assert_eq!(o.server.seen.body, BODY, "{name}");
+        assert_eq!(o.flights, flights, "{name}");
+        assert!(o.quit, "{name}");
+        assert!(o.result.final_reply.as_ref().unwrap().text[0].starts_with("OK id="));
+    }
+}
+
+#[test]
+fn partial_rejection() {
+    for (name, ext, _) in variants() {
+        let o = converse(ext, env(&["bad@x.example", "b@x.example"]), BODY);
+        assert_eq!(o.result.delivered(), vec![1], "{name}");
+        assert_eq!(o.result.reply_for(0).unwrap().code, 550, "{name}");
+        assert_eq!(o.result.reply_for(1).unwrap().code, 250, "{name}");
+        assert_eq!(o.server.seen.body, BODY, "{name}");
+    }
+}
+
+#[test]
+fn all_recipients_rejected() {
+    for (name, ext, _) in variants() {
+        let o = converse(ext, env(&["bad1@x.example", "bad2@x.example"]), BODY);
+        assert!(o.result.delivered().is_empty(), "{name}");
+        assert_eq!(o.result.reply_for(0).unwrap().code, 550, "{name}");
+        assert!(o.server.seen.body.is_empty(), "{name}");
+        assert!(
+            !o.server
+                .seen
+                .events
+                .iter()
+                .any(|e| e.starts_with("DataEnd")),
+            "{name}: {:?}",
+            o.server.seen.events
+        );
+        assert!(o.quit, "{name}");
+    }
+}
+
+#[test]
+fn sender_rejected() {
+    for (name, ext, _) in variants() {
+        let mut e = env(&["a@x.example"]);
+        e.from = "reject@x.example".into();
+        let o = converse(ext, e, BODY);
+        assert!(o.result.delivered().is_empty(), "{name}");
+        assert_eq!(o.result.reply_for(0).unwrap().code, 550, "{name}");
+        assert_eq!(
+            o.result.reply_for(0).unwrap().text[0],
+            "sender rejected",
+            "{name}"
+        );
+        assert!(o.server.seen.body.is_empty(), "{name}");
+        assert!(o.quit, "{name}");
+    }
+}
+
+#[test]
+fn helo_fallback_and_refusal() {
+    // A server that refuses EHLO: the client falls back to HELO.
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    c.handle_input(b"220 hi\r\n");
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.take_output(), b"EHLO me\r\n");
+    c.handle_input(b"500 what\r\n");
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.take_output(), b"HELO me\r\n");
+    c.handle_input(b"250 ok\r\n");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Ready { .. })));
+    assert!(!c.is_esmtp());
+    // A refusing greeting.
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    c.handle_input(b"554 go away\r\n");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Refused(r)) if r.code == 554));
+    c.quit();
+    assert_eq!(c.take_output(), b"QUIT\r\n");
+    // Garbage from the server.
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    c.handle_input(b"hello\r\n");
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::ProtocolError(_))
+    ));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn unwanted_354_is_closed_with_a_lone_dot() {
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    c.handle_input(b"220 hi\r\n250-mx\r\n250 PIPELINING\r\n");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Ready { .. })));
+    c.take_output();
+    assert!(c.send_envelope(env(&["a@b"])));
+    assert_eq!(
+        c.take_output(),
+        b"MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@b>\r\nDATA\r\n"
+    );
+    c.handle_input(b"250 OK\r\n550 no\r\n354 go ahead\r\n");
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.take_output(), b".\r\n");
+    assert!(!c.send_body(b"x"), "no body may be sent");
+    c.handle_input(b"250 OK id=1\r\n");
+    match c.poll_event() {
+        Some(ClientEvent::TransactionDone(r)) => {
+            assert!(r.delivered().is_empty());
+            assert_eq!(r.reply_for(0).unwrap().code, 550);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The server still holds MAIL: the client resets it.
+    assert_eq!(c.take_output(), b"RSET\r\n");
+    assert!(c.is_ready());
+    // SIZE is not sent when the server did not offer it.
+    assert!(c.send_envelope(env(&["a@b"])));
+    assert!(!String::from_utf8(c.take_output()).unwrap().contains("SIZE"));
+}
