@@ -244,8 +244,21 @@ fn read_pid(pidfile: &Path) -> Result<Option<i32>> {
     }
 }
 
-/// Alive and not a zombie.
+/// Alive, not a zombie, and an oxim-delayer (a stale pid file may name a
+/// recycled pid: never signal a stranger).
 fn alive(pid: i32) -> bool {
+    let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .is_some_and(|argv0| argv0.ends_with(b"oxim-delayer"))
+        })
+        .unwrap_or(false);
+    ours && running(pid)
+}
+
+/// The process exists and is not a zombie.
+fn running(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(')')
@@ -522,13 +535,15 @@ fn stop(pidfile: &Option<PathBuf>) -> Result<()> {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM)
             .with_context(|| format!("signalling pid {pid}"))?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(pid) {
+        while running(pid) {
             if Instant::now() > deadline {
                 bail!("pid {pid} did not stop within 5 s");
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-    } else if pid.is_none() {
+    } else if let Some(pid) = pid {
+        eprintln!("oxim-delayer: pid {pid} is not running; cleaning up");
+    } else {
         eprintln!("oxim-delayer: no pid file {}", pidfile.display());
     }
     // The daemon cleans up after itself; if it died, do it here.

@@ -34,7 +34,15 @@ impl Delayer {
         let dir = tempfile::tempdir().expect("tempdir");
         let pidfile = dir.path().join("delayer.pid");
         let out = Command::new(BIN)
-            .args(["start", "--dev", "lo", "--delay", "50ms", "--queue-num", "3"])
+            .args([
+                "start",
+                "--dev",
+                "lo",
+                "--delay",
+                "50ms",
+                "--queue-num",
+                "3",
+            ])
             .arg("--pidfile")
             .arg(&pidfile)
             .arg("--log")
@@ -65,7 +73,10 @@ impl Drop for Delayer {
             .output();
         if let Ok(out) = out {
             if !out.status.success() && !std::thread::panicking() {
-                panic!("oxim-delayer stop failed: {}", String::from_utf8_lossy(&out.stderr));
+                panic!(
+                    "oxim-delayer stop failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         }
     }
@@ -76,7 +87,11 @@ fn rtt_ms() -> f64 {
         .args(["rtt", "--count", "3"])
         .output()
         .expect("oxim-delayer rtt");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -136,7 +151,10 @@ fn delay_rtt_and_tfo_saves_a_round_trip() {
         let d = Delayer::start(&[]);
         assert!(iptables_rules().contains("NFQUEUE --queue-num 3"));
         let rtt = rtt_ms();
-        assert!((95.0..130.0).contains(&rtt), "RTT with 50ms each way: {rtt}");
+        assert!(
+            (95.0..130.0).contains(&rtt),
+            "RTT with 50ms each way: {rtt}"
+        );
 
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -153,8 +171,14 @@ fn delay_rtt_and_tfo_saves_a_round_trip() {
             let (c, s, cookie, _) = banner_time(&l, &opts(true, b"")).await;
             assert_eq!((c, s), (ClientTfo::CookieAccepted, ServerTfo::Cookie));
 
-            assert!(plain >= Duration::from_millis(190), "no cookie: 2 RTT, got {plain:?}");
-            assert!(first >= Duration::from_millis(190), "cookie request: 2 RTT, got {first:?}");
+            assert!(
+                plain >= Duration::from_millis(190),
+                "no cookie: 2 RTT, got {plain:?}"
+            );
+            assert!(
+                first >= Duration::from_millis(190),
+                "cookie request: 2 RTT, got {first:?}"
+            );
             assert!(
                 first.saturating_sub(cookie) >= Duration::from_millis(90),
                 "a cookie saves one RTT: {first:?} vs {cookie:?}"
@@ -171,7 +195,10 @@ fn delay_rtt_and_tfo_saves_a_round_trip() {
             assert_eq!(got, b"HELO x\r\n");
         });
         drop(d);
-        assert!(!iptables_rules().contains("NFQUEUE"), "stop removes the rule");
+        assert!(
+            !iptables_rules().contains("NFQUEUE"),
+            "stop removes the rule"
+        );
     });
 }
 
@@ -195,12 +222,71 @@ fn dropped_syn_data_is_retransmitted_and_reported_rejected() {
             let (c, s, t, got) = banner_time(&l, &opts(true, b"EHLO me\r\n")).await;
             assert_eq!((c, s), (ClientTfo::CookieRejected, ServerTfo::None));
             assert_eq!(got, b"EHLO me\r\n", "the data still arrives, once");
-            assert!(t >= Duration::from_millis(900), "SYN retransmission timeout: {t:?}");
+            assert!(
+                t >= Duration::from_millis(900),
+                "SYN retransmission timeout: {t:?}"
+            );
             // The fault is one-shot: the next SYN with data goes through.
             let (c, s, _, _) = banner_time(&l, &opts(true, b"x")).await;
             assert_eq!((c, s), (ClientTfo::DataAcked, ServerTfo::CookieWithData));
         });
-        assert!(d.log().is_empty() || !d.log().contains("error"), "{}", d.log());
+        assert!(
+            d.log().is_empty() || !d.log().contains("error"),
+            "{}",
+            d.log()
+        );
         drop(d);
+    });
+}
+
+#[test]
+fn ipv6_is_delayed_too_and_stop_cleans_up_after_a_killed_daemon() {
+    in_netns(|| {
+        let d = Delayer::start(&[]);
+        let out = Command::new(BIN)
+            .args(["rtt", "--addr", "::1", "--count", "3"])
+            .output()
+            .expect("rtt");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rtt: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("number");
+        assert!((95.0..130.0).contains(&rtt), "IPv6 RTT {rtt}");
+
+        // A second start on the same pid file is refused.
+        let again = Command::new(BIN)
+            .args(["start", "--dev", "lo", "--delay", "1ms", "--pidfile"])
+            .arg(&d.pidfile)
+            .output()
+            .expect("start");
+        assert!(!again.status.success());
+        assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
+
+        // Kill the daemon hard: its rule stays and blackholes lo...
+        let pid = std::fs::read_to_string(&d.pidfile).expect("pid file");
+        let st = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+            && std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .map(|s| !s.contains(") Z"))
+                .unwrap_or(false)
+        {
+            assert!(Instant::now() < deadline, "daemon did not die");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(iptables_rules().contains("NFQUEUE"));
+        // ...until `stop` removes it from the recorded rule.
+        drop(d);
+        assert!(!iptables_rules().contains("NFQUEUE"));
+        assert!(rtt_ms() < 20.0, "lo works again without delay");
     });
 }
