@@ -377,7 +377,7 @@ impl Runner<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(append(&self.work("dnsmasq.stderr"))?)
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", sandbox::SYSTEM_PATH)
             .spawn();
         let mut child = match child {
             Ok(c) => c,
@@ -390,8 +390,9 @@ impl Runner<'_> {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !dns_listening() {
             if let Ok(Some(s)) = child.try_wait() {
-                let err = fs::read_to_string(self.work("dnsmasq.stderr")).unwrap_or_default();
-                return fail(format!("dnsmasq exited ({s}): {}", err.trim()));
+                let mut err = read_lossy(&self.work("dnsmasq.stderr"));
+                err.push_str(&read_lossy(&self.work("dnsmasq.log")));
+                return fail(format!("dnsmasq exited ({s}):\n{}", err.trim()));
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

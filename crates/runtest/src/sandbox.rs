@@ -21,6 +21,10 @@ pub const HOST_IPV4: &str = "198.18.0.1";
 /// The sandbox's IPv6 address (RFC 5180 benchmarking range).
 pub const HOST_IPV6: &str = "2001:2::1";
 
+/// PATH for the system tools the sandbox uses (`ip`, `dnsmasq`); as a normal
+/// user /usr/sbin is often missing from PATH.
+pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Failures while building the sandbox.
 #[derive(Debug, Error)]
 pub enum SandboxError {
@@ -107,6 +111,7 @@ pub fn unshare_command(program: &Path, args: &[String]) -> Command {
 fn run(cmd: &str, args: &[&str]) -> Result<(), SandboxError> {
     let out = Command::new(cmd)
         .args(args)
+        .env("PATH", SYSTEM_PATH)
         .output()
         .map_err(|e| SandboxError::Command {
             command: format!("{cmd} {}", args.join(" ")),
