@@ -151,36 +151,41 @@ fn read_name(s: &str) -> (&str, &str) {
 impl AclBuilder {
     /// Handles one logical line of ACL text. Errors are Exim's message text.
     pub(crate) fn line(&mut self, text: &str) -> Result<(), String> {
-        let (word, rest) = read_name(text);
-        let mut s = text.trim_start();
+        let saveline = text.trim();
+        let mut s = saveline;
+        let negated = s.starts_with('!');
+        if negated {
+            s = &s[1..];
+        }
+        let (word, rest) = read_name(s);
         if let Some(verb) = AclVerb::from_name(word) {
+            if negated {
+                return Err(format!("malformed ACL line \"{saveline}\""));
+            }
             self.statements.push(AclStatement {
                 verb,
                 conditions: Vec::new(),
             });
-            s = rest;
-            if s.is_empty() {
+            if rest.is_empty() {
                 return Ok(());
             }
-        } else if self.statements.is_empty() {
-            if word.is_empty() {
-                return Err(format!("unknown ACL verb \"\" in \"{}\"", text.trim()));
+            let cond = parse_condition(rest, saveline)?;
+            if let Some(st) = self.statements.last_mut() {
+                st.conditions.push(cond);
             }
-            return Err(format!(
-                "unknown ACL verb \"{word}\" in \"{}\"",
-                text.trim()
-            ));
+            return Ok(());
         }
-        let cond = parse_condition(s)?;
-        if let Some(st) = self.statements.last_mut() {
-            st.conditions.push(cond);
-        }
+        let Some(st) = self.statements.last_mut() else {
+            return Err(format!("unknown ACL verb \"{word}\" in \"{saveline}\""));
+        };
+        st.conditions.push(parse_condition(saveline, saveline)?);
         Ok(())
     }
 }
 
-fn parse_condition(s: &str) -> Result<AclCondition, String> {
-    let full = s.trim();
+/// Parses `[!]name = value` (or `endpass`, or `set acl_xx = value`).
+/// `saveline` is the whole logical line, used in error messages.
+fn parse_condition(s: &str, saveline: &str) -> Result<AclCondition, String> {
     let mut t = s.trim_start();
     let negated = t.starts_with('!');
     if negated {
@@ -188,7 +193,7 @@ fn parse_condition(s: &str) -> Result<AclCondition, String> {
     }
     let (name, rest) = read_name(t);
     let Some(&(_, modifier)) = CONDITIONS.iter().find(|(n, _)| *n == name) else {
-        return Err(format!("unknown ACL condition/modifier in \"{full}\""));
+        return Err(format!("unknown ACL condition/modifier in \"{saveline}\""));
     };
     if negated && modifier {
         return Err(format!(
@@ -196,9 +201,6 @@ fn parse_condition(s: &str) -> Result<AclCondition, String> {
         ));
     }
     if name == "endpass" {
-        if !rest.is_empty() {
-            return Err(format!("\"=\" missing after ACL \"{name}\" modifier"));
-        }
         return Ok(AclCondition {
             name: name.to_string(),
             value: String::new(),
@@ -209,12 +211,25 @@ fn parse_condition(s: &str) -> Result<AclCondition, String> {
     let mut prefix = String::new();
     if name == "set" {
         let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|c: char| c == '=' || c.is_whitespace())
             .unwrap_or(rest.len());
         let var = &rest[..end];
-        if !(var.starts_with("acl_c") || var.starts_with("acl_m")) || var.len() < 6 {
+        if !(var.starts_with("acl_c") || var.starts_with("acl_m")) {
             return Err(format!(
-                "invalid variable name after \"set\" in ACL modifier \"set {rest}\""
+                "invalid variable name after \"set\" in ACL modifier \"set {rest}\" (must start \"acl_c\" or \"acl_m\")"
+            ));
+        }
+        if !var[5..].starts_with(|c: char| c.is_ascii_digit() || c == '_') {
+            return Err(format!(
+                "invalid variable name after \"set\" in ACL modifier \"set {rest}\" (digit or underscore must follow acl_c or acl_m)"
+            ));
+        }
+        if let Some(bad) = var[5..]
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        {
+            return Err(format!(
+                "invalid character \"{bad}\" in variable name in ACL modifier \"set {rest}\""
             ));
         }
         prefix = format!("{var} = ");

@@ -786,6 +786,44 @@ fn check_retry_error(e: &str) -> Result<(), String> {
     }
 }
 
+/// One item of a `manualroute` `route_list` (or a `route_data` value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteItem {
+    /// Domain pattern (empty for `route_data`, which has no domain).
+    pub domain: String,
+    /// Host list (unexpanded; may be empty).
+    pub hosts: String,
+    /// Remaining options such as `byname`, `randomize`, a transport name.
+    pub options: Vec<String>,
+}
+
+/// Splits a `route_list` value into items (default separator `;`).
+pub fn parse_route_list(list: &str) -> Vec<RouteItem> {
+    crate::lists::ListIter::with_default(list, ';')
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| parse_route_item(&item, true))
+        .collect()
+}
+
+/// Parses one route item: `[domain] hosts [options...]`; the domain and
+/// host list may be double-quoted. With `with_domain == false` (for
+/// `route_data`) there is no domain field.
+pub fn parse_route_item(item: &str, with_domain: bool) -> RouteItem {
+    let mut rest = item.trim_start();
+    let mut domain = String::new();
+    if with_domain {
+        let (d, r) = dequote_word(rest);
+        domain = d;
+        rest = r.trim_start();
+    }
+    let (hosts, r) = dequote_word(rest);
+    RouteItem {
+        domain,
+        hosts,
+        options: r.split_whitespace().map(str::to_string).collect(),
+    }
+}
+
 fn dequote_word(s: &str) -> (String, &str) {
     let s = s.trim_start();
     if let Some(q) = s.strip_prefix('"') {
@@ -857,6 +895,20 @@ mod tests {
         assert!(parse_retry_line("* * X,1h,1m").is_err());
         assert!(parse_retry_line("* bogus F,1h,1m").is_err());
         assert!(parse_retry_line("* * F,1h").is_err());
+    }
+
+    #[test]
+    fn route_lists() {
+        let items = parse_route_list("* 127.0.0.1 byname ; a.b \"x.y : z.w\" randomize bydns");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].domain, "*");
+        assert_eq!(items[0].hosts, "127.0.0.1");
+        assert_eq!(items[0].options, vec!["byname"]);
+        assert_eq!(items[1].hosts, "x.y : z.w");
+        assert_eq!(items[1].options, vec!["randomize", "bydns"]);
+        let d = parse_route_item("  h1:h2  ", false);
+        assert_eq!((d.domain.as_str(), d.hosts.as_str()), ("", "h1:h2"));
+        assert!(d.options.is_empty());
     }
 
     #[test]

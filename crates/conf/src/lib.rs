@@ -24,8 +24,8 @@ pub mod tables;
 
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
 pub use config::{
-    Config, Driver, ListKind, LoadOptions, NamedLists, RetryKind, RetryParam, RetryRule,
-    RewriteRule,
+    parse_route_item, parse_route_list, Config, Driver, ListKind, LoadOptions, NamedLists,
+    RetryKind, RetryParam, RetryRule, RewriteRule, RouteItem,
 };
 pub use error::ConfigError;
 pub use expand::{expand, expand_bool, ExpandContext, ExpandError, MapContext};

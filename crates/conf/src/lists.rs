@@ -49,13 +49,19 @@ pub struct ListIter<'a> {
 }
 
 impl<'a> ListIter<'a> {
-    /// Starts iterating `list`.
+    /// Starts iterating `list` with the default separator `:`.
     pub fn new(list: &'a str) -> Self {
+        Self::with_default(list, ':')
+    }
+
+    /// Starts iterating `list` whose default separator is `default_sep`
+    /// (e.g. `;` for `route_list`); `<X` at the start still overrides it.
+    pub fn with_default(list: &'a str, default_sep: char) -> Self {
         let t = list.trim_start();
         let mut chars = t.chars();
         if chars.next() == Some('<') {
             if let Some(c) = chars.next() {
-                if c.is_ascii_punctuation() || c == '\n' {
+                if c.is_ascii_punctuation() || c.is_ascii_control() {
                     return ListIter {
                         rest: chars.as_str(),
                         sep: c,
@@ -64,9 +70,14 @@ impl<'a> ListIter<'a> {
             }
         }
         ListIter {
-            rest: list,
-            sep: ':',
+            rest: t,
+            sep: default_sep,
         }
+    }
+
+    /// The separator in use.
+    pub fn separator(&self) -> char {
+        self.sep
     }
 }
 
@@ -74,17 +85,23 @@ impl Iterator for ListIter<'_> {
     type Item = String;
 
     fn next(&mut self) -> Option<String> {
-        let s = self.rest.trim_start();
+        let sep = self.sep;
+        let s = self
+            .rest
+            .trim_start_matches(|c: char| c.is_whitespace() && c != sep);
         if s.is_empty() {
             self.rest = s;
             return None;
         }
+        // A doubled separator stands for itself, except for control
+        // characters (such as newline), which cannot be escaped.
+        let escapable = !sep.is_ascii_control();
         let mut item = String::new();
         let mut it = s.char_indices().peekable();
         let mut end = s.len();
         while let Some((i, c)) = it.next() {
-            if c == self.sep {
-                if it.peek().map(|&(_, n)| n) == Some(self.sep) {
+            if c == sep {
+                if escapable && it.peek().map(|&(_, n)| n) == Some(sep) {
                     item.push(c);
                     it.next();
                     continue;
@@ -94,7 +111,7 @@ impl Iterator for ListIter<'_> {
             }
             item.push(c);
         }
-        self.rest = &s[end.min(s.len())..];
+        self.rest = &s[end..];
         let trimmed = item.trim_end().len();
         item.truncate(trimmed);
         Some(item)
@@ -470,6 +487,9 @@ mod tests {
         assert_eq!(list_items("<; ::1 ; 127.0.0.1"), vec!["::1", "127.0.0.1"]);
         assert_eq!(list_items(""), Vec::<String>::new());
         assert_eq!(list_items(":"), vec![""]);
+        assert_eq!(list_items("a:"), vec!["a"]);
+        assert_eq!(list_items("<\n a\n\n b \n"), vec!["a", "", "b"]);
+        assert_eq!(list_items("<, a,,b , c"), vec!["a,b", "c"]);
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn malformed_configurations() {
         (
             "begin acl\ncheck:\n  accept colour = red",
             3,
-            "error in ACL: unknown ACL condition/modifier in \"colour = red\"",
+            "error in ACL: unknown ACL condition/modifier in \"accept colour = red\"",
         ),
         ("begin acl\n  accept", 2, "ACL name missing"),
         ("begin acl\na:\n  frob hosts = *", 3, "error in ACL: unknown ACL verb \"frob\" in \"frob hosts = *\""),
@@ -123,6 +123,22 @@ fn malformed_configurations() {
             "error in ACL: \"=\" missing after ACL \"hosts\" condition",
         ),
         ("begin acl\na:\n  accept\na:\n  deny", 4, "there are two ACLs called \"a\""),
+        ("begin acl\na:\n  !accept", 3, "error in ACL: malformed ACL line \"!accept\""),
+        (
+            "begin acl\na:\n  warn !logwrite = x",
+            3,
+            "error in ACL: ACL error: negation is not allowed with \"logwrite\"",
+        ),
+        (
+            "begin acl\na:\n  warn set foo = 1",
+            3,
+            "error in ACL: invalid variable name after \"set\" in ACL modifier \"set foo = 1\" (must start \"acl_c\" or \"acl_m\")",
+        ),
+        (
+            "begin acl\na:\n  warn set acl_mx = 1",
+            3,
+            "error in ACL: invalid variable name after \"set\" in ACL modifier \"set acl_mx = 1\" (digit or underscore must follow acl_c or acl_m)",
+        ),
         ("domainlist = x", 1, "domainlist name missing"),
         ("domainlist d = x\ndomainlist d = y", 2, "there are two domainlists called \"d\""),
         ("primary_hostname = a \\\n  b\ncolour = x", 3, "main option \"colour\" unknown"),
