@@ -1,1 +1,112 @@
-fn main() {}
+//! oxim: an Exim-compatible MTA with first-class TCP Fast Open.
+//!
+//! Entry point: parse Exim's command line, load the configuration, dispatch.
+
+mod acl;
+mod cli;
+mod ctx;
+mod daemon;
+mod deliver;
+mod dns;
+mod harness;
+mod info;
+mod message;
+mod queue;
+mod receive;
+mod settings;
+mod smtp_in;
+mod submit;
+mod time;
+mod vars;
+
+use std::process::ExitCode;
+
+use cli::{Invocation, Mode};
+use ctx::Ctx;
+
+fn program_name(argv0: Option<&String>) -> String {
+    argv0
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "oxim".into())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let prog = program_name(args.first());
+    let inv = match Invocation::parse(&prog, args.get(1..).unwrap_or(&[])) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("{prog}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(inv, &args) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("{prog}: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
+    match &inv.mode {
+        Mode::Help => {
+            print!("{}", cli::HELP);
+            return Ok(0);
+        }
+        Mode::Daemon if !inv.foreground => {
+            // Check the configuration before detaching so errors are seen.
+            let ctx = Ctx::new(inv.clone())?;
+            daemon::detach(&ctx, args.get(1..).unwrap_or(&[]))?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let mode = inv.mode.clone();
+    let ctx = Ctx::new(inv)?;
+    match mode {
+        Mode::Version => {
+            print!("{}", info::version_text(ctx.version, &ctx.config_path));
+            Ok(0)
+        }
+        Mode::PrintConfig(names) => info::print_config(&ctx, &names),
+        Mode::Daemon => daemon::run(ctx),
+        Mode::Demo => {
+            let specs = daemon::listen_specs(&ctx)?;
+            let main_log = ctx.logger.path(oxim_log::LogKind::Main).to_path_buf();
+            println!(
+                "oxim {} on the embedded default configuration",
+                env!("CARGO_PKG_VERSION")
+            );
+            for s in &specs {
+                println!("listening for SMTP on {}", s.addr);
+            }
+            println!("spool:    {}", ctx.spool.root().display());
+            println!("main log: {}", main_log.display());
+            println!(
+                "mail for local users is appended to {}/mail/<local part>",
+                ctx::demo_home().display()
+            );
+            println!("stop with Ctrl-C");
+            daemon::run(ctx)
+        }
+        Mode::Submit => submit::run(ctx),
+        Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
+        Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
+        Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
+        Mode::ListQueue => queue::list(ctx),
+        Mode::QueueRun => queue::queue_run(ctx),
+        Mode::DeliverIds(ids) => {
+            let force = ctx.inv.force;
+            queue::deliver_ids(ctx, &ids, force)
+        }
+        Mode::RemoveIds(ids) => queue::remove_ids(ctx, &ids),
+        Mode::LogWrite(text) => {
+            ctx.log_text(None, &text);
+            Ok(0)
+        }
+        Mode::Help => Ok(0),
+    }
+}

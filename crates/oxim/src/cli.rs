@@ -1,0 +1,384 @@
+//! Exim's command line, parsed into a typed [`Invocation`].
+//!
+//! Exim's flags do not follow getopt conventions (`-bd`, `-oX 1225`, `-DNAME=value`,
+//! `-q30m`, `-odi`...), so this is a small hand-written parser. Every flag it
+//! accepts is listed in [`HELP`]; anything else is an error naming the flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the invocation asks oxim to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `exim [options] rcpt...`: read a message on stdin and accept it.
+    Submit,
+    /// `-bd` / `-bdf`: run the SMTP daemon (optionally with queue runs).
+    Daemon,
+    /// `-bV`: version and build information.
+    Version,
+    /// `-bP [names]`: print configuration options.
+    PrintConfig(Vec<String>),
+    /// `-bs`: an SMTP session on stdin/stdout.
+    SmtpStdin,
+    /// `-bS`: batched SMTP on stdin.
+    BatchSmtp,
+    /// `-bt addr...`: address testing.
+    AddressTest(Vec<String>),
+    /// `-bp`: list the queue.
+    ListQueue,
+    /// `-q[f]` without an interval: one queue run.
+    QueueRun,
+    /// `-M id...`: deliver the named messages (`-Mc` is the same without forcing).
+    DeliverIds(Vec<String>),
+    /// `-Mrm id...`: remove messages from the queue.
+    RemoveIds(Vec<String>),
+    /// `-z text`: write a line to the main log.
+    LogWrite(String),
+    /// `--help`.
+    Help,
+    /// `--demo`: start on the embedded default configuration.
+    Demo,
+}
+
+/// How a newly accepted message gets delivered (`-od*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMode {
+    /// `-odb` (default): a background process delivers after acceptance.
+    #[default]
+    Background,
+    /// `-odi` / `-odf`: deliver before the submitting process exits.
+    Interactive,
+    /// `-odq`: leave it on the queue.
+    Queue,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Name the program was called by (`exim` or `oxim`), used in messages.
+    pub prog: String,
+    pub mode: Mode,
+    /// `-C file`.
+    pub config: Option<PathBuf>,
+    /// `-DNAME=value` in command-line order.
+    pub defines: Vec<(String, String)>,
+    pub delivery: DeliveryMode,
+    /// `-oX`: override of `daemon_smtp_ports`/`local_interfaces`.
+    pub listen_override: Option<String>,
+    /// `-oP`: pid file for the daemon.
+    pub pid_file: Option<PathBuf>,
+    /// `-bdf`: stay in the foreground.
+    pub foreground: bool,
+    /// `-q<time>` with the daemon.
+    pub queue_interval: Option<Duration>,
+    /// `-qf`, `-M`: deliver even if retry times have not come.
+    pub force: bool,
+    /// `-f addr`.
+    pub sender: Option<String>,
+    /// `-F name`.
+    pub full_name: Option<String>,
+    /// `-t`: take recipients from the headers.
+    pub extract_recipients: bool,
+    /// False after `-i`/`-oi`: a lone dot does not end the message.
+    pub dot_ends_message: bool,
+    /// `-N`: do not deliver.
+    pub dont_deliver: bool,
+    /// `-tls-on-connect`.
+    pub tls_on_connect: bool,
+    /// `-oMr`: received protocol override.
+    pub received_protocol: Option<String>,
+    /// `-d` with its selector.
+    pub debug: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+/// Usage text for `--help`.
+pub const HELP: &str = "\
+Usage: oxim [options] [recipient...]     (also callable as `exim`)
+
+oxim is an Exim-compatible mail transfer agent. Options follow Exim's:
+
+Configuration
+  -C <file>          use this configuration file
+  -D<NAME>=<value>   define or override a configuration macro
+  -bV                print version, features and check the configuration
+  -bP [option...]    print configuration options (also: routers, transports,
+                     macros, tfo_stats)
+Receiving
+  <recipient...>     read a message on stdin (ends at EOF or a line with '.')
+  -i, -oi            a line with a single dot does not end the message
+  -t                 take recipients from To:/Cc:/Bcc:
+  -f <address>       envelope sender (trusted callers)
+  -F <name>          sender's full name
+  -bs                an SMTP session on stdin/stdout
+  -bS                batched SMTP on stdin
+  -odb|-odi|-odf|-odq  deliver in background / now / now / only queue
+  -N                 do not deliver
+Daemon and queue
+  -bd, -bdf          run the SMTP daemon (in the background / foreground)
+  -oX <ports>        listen on these ports or <addr>.<port> items
+  -oP <file>         write the daemon's pid here
+  -q[f][<time>]      queue run (repeatedly in the daemon when <time> is given)
+  -M <id>...         deliver these messages now; -Mrm <id>... removes them
+  -bp                list the queue
+  -bt <address>...   test how addresses route
+Other
+  -z <text>          write a line to the main log
+  --demo             start on the embedded default configuration (see README)
+  --help             this text
+";
+
+/// A command-line error, printed as `<prog>: <message>` with exit status 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+fn parse_time(s: &str) -> Option<Duration> {
+    // Exim times: 30m, 1h30m, 10s, 2d, 1w; a bare number is seconds.
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num: u64 = 0;
+    let mut have_digit = false;
+    for c in s.chars() {
+        if let Some(d) = c.to_digit(10) {
+            num = num.checked_mul(10)?.checked_add(u64::from(d))?;
+            have_digit = true;
+        } else {
+            let mult = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86400,
+                'w' => 7 * 86400,
+                _ => return None,
+            };
+            if !have_digit {
+                return None;
+            }
+            total = total.checked_add(num.checked_mul(mult)?)?;
+            num = 0;
+            have_digit = false;
+        }
+    }
+    if have_digit {
+        total = total.checked_add(num)?;
+    }
+    Some(Duration::from_secs(total))
+}
+
+impl Invocation {
+    /// Parse `args` (without argv\[0\]); `prog` is the name used in messages.
+    pub fn parse(prog: &str, args: &[String]) -> Result<Self, CliError> {
+        let mut inv = Invocation {
+            prog: prog.to_string(),
+            mode: Mode::Submit,
+            config: None,
+            defines: Vec::new(),
+            delivery: DeliveryMode::default(),
+            listen_override: None,
+            pid_file: None,
+            foreground: false,
+            queue_interval: None,
+            force: false,
+            sender: None,
+            full_name: None,
+            extract_recipients: false,
+            dot_ends_message: true,
+            dont_deliver: false,
+            tls_on_connect: false,
+            received_protocol: None,
+            debug: None,
+            recipients: Vec::new(),
+        };
+        let mut daemon = false;
+        let mut queue_run = false;
+        let mut i = 0;
+        let value = |i: &mut usize, flag: &str| -> Result<String, CliError> {
+            *i += 1;
+            args.get(*i)
+                .cloned()
+                .ok_or_else(|| CliError(format!("string expected after {flag}")))
+        };
+        while i < args.len() {
+            let arg = args[i].as_str();
+            if !arg.starts_with('-') || arg == "-" {
+                inv.recipients.extend(args[i..].iter().cloned());
+                break;
+            }
+            match arg {
+                "--" => {
+                    inv.recipients.extend(args[i + 1..].iter().cloned());
+                    break;
+                }
+                "--help" | "-h" => inv.mode = Mode::Help,
+                "--demo" => inv.mode = Mode::Demo,
+                "--version" | "-bV" => inv.mode = Mode::Version,
+                "-C" => inv.config = Some(PathBuf::from(value(&mut i, arg)?)),
+                "-bd" => daemon = true,
+                "-bdf" => {
+                    daemon = true;
+                    inv.foreground = true;
+                }
+                "-bs" => inv.mode = Mode::SmtpStdin,
+                "-bS" => inv.mode = Mode::BatchSmtp,
+                "-bm" => inv.mode = Mode::Submit,
+                "-bp" => inv.mode = Mode::ListQueue,
+                "-bP" => {
+                    inv.mode = Mode::PrintConfig(args[i + 1..].to_vec());
+                    break;
+                }
+                "-bt" => {
+                    inv.mode = Mode::AddressTest(args[i + 1..].to_vec());
+                    break;
+                }
+                "-M" | "-Mc" => {
+                    inv.force = arg == "-M";
+                    inv.mode = Mode::DeliverIds(args[i + 1..].to_vec());
+                    break;
+                }
+                "-Mrm" => {
+                    inv.mode = Mode::RemoveIds(args[i + 1..].to_vec());
+                    break;
+                }
+                "-z" => inv.mode = Mode::LogWrite(value(&mut i, arg)?),
+                "-odb" => inv.delivery = DeliveryMode::Background,
+                "-odi" | "-odf" => inv.delivery = DeliveryMode::Interactive,
+                "-odq" | "-odqs" => inv.delivery = DeliveryMode::Queue,
+                "-oX" => inv.listen_override = Some(value(&mut i, arg)?),
+                "-oP" => inv.pid_file = Some(PathBuf::from(value(&mut i, arg)?)),
+                "-oMr" => inv.received_protocol = Some(value(&mut i, arg)?),
+                "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
+                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-v" | "-oo"
+                | "-om" => {}
+                "-t" => inv.extract_recipients = true,
+                "-N" => inv.dont_deliver = true,
+                "-f" | "-r" => inv.sender = Some(value(&mut i, arg)?),
+                "-F" => inv.full_name = Some(value(&mut i, arg)?),
+                "-tls-on-connect" => inv.tls_on_connect = true,
+                _ => {
+                    if let Some(def) = arg.strip_prefix("-D") {
+                        let (name, val) = match def.split_once('=') {
+                            Some((n, v)) => (n.trim(), v),
+                            None => (def.trim(), ""),
+                        };
+                        if name.is_empty()
+                            || !name.starts_with(|c: char| c.is_ascii_uppercase())
+                            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        {
+                            return Err(CliError(format!("bad -D option: {arg}")));
+                        }
+                        inv.defines.push((name.to_string(), val.to_string()));
+                    } else if let Some(rest) = arg.strip_prefix("-d") {
+                        inv.debug = Some(rest.to_string());
+                    } else if let Some(rest) = arg.strip_prefix("-f") {
+                        inv.sender = Some(rest.to_string());
+                    } else if let Some(rest) = arg.strip_prefix("-q") {
+                        queue_run = true;
+                        let mut rest = rest;
+                        if let Some(r) = rest.strip_prefix('f') {
+                            inv.force = true;
+                            rest = r.strip_prefix('f').unwrap_or(r);
+                        }
+                        if !rest.is_empty() {
+                            inv.queue_interval = Some(
+                                parse_time(rest)
+                                    .ok_or_else(|| CliError(format!("bad time value in {arg}")))?,
+                            );
+                        }
+                    } else if let Some(rest) = arg.strip_prefix("-oX") {
+                        inv.listen_override = Some(rest.to_string());
+                    } else {
+                        return Err(CliError(format!(
+                            "unknown or unsupported option {arg} (see --help)"
+                        )));
+                    }
+                }
+            }
+            i += 1;
+        }
+        if daemon {
+            inv.mode = Mode::Daemon;
+        } else if queue_run && inv.mode == Mode::Submit && inv.recipients.is_empty() {
+            inv.mode = Mode::QueueRun;
+        }
+        Ok(inv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Invocation {
+        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Invocation::parse("exim", &v).expect("parses")
+    }
+
+    #[test]
+    fn seed_1990_daemon_command_line() {
+        let inv = parse(&[
+            "-DEXIM_PATH=/x/exim",
+            "-C",
+            "/t/test-config",
+            "-DSERVER=server",
+            "-bdf",
+            "-oP",
+            "/t/spool/exim-daemon.pid",
+            "-oX",
+            "1225",
+        ]);
+        assert_eq!(inv.mode, Mode::Daemon);
+        assert!(inv.foreground);
+        assert_eq!(inv.listen_override.as_deref(), Some("1225"));
+        assert_eq!(
+            inv.defines,
+            vec![
+                ("EXIM_PATH".into(), "/x/exim".into()),
+                ("SERVER".into(), "server".into())
+            ]
+        );
+        assert_eq!(inv.config, Some(PathBuf::from("/t/test-config")));
+    }
+
+    #[test]
+    fn submission_with_recipients() {
+        let inv = parse(&["-odi", "-f", "me@x", "a@test.ex", "b@test.ex"]);
+        assert_eq!(inv.mode, Mode::Submit);
+        assert_eq!(inv.delivery, DeliveryMode::Interactive);
+        assert_eq!(inv.sender.as_deref(), Some("me@x"));
+        assert_eq!(inv.recipients, vec!["a@test.ex", "b@test.ex"]);
+    }
+
+    #[test]
+    fn queue_flags() {
+        let inv = parse(&["-bd", "-q30m"]);
+        assert_eq!(inv.mode, Mode::Daemon);
+        assert_eq!(inv.queue_interval, Some(Duration::from_secs(1800)));
+        let inv = parse(&["-qf"]);
+        assert_eq!(inv.mode, Mode::QueueRun);
+        assert!(inv.force);
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        let v = vec!["-Xyz".to_string()];
+        assert!(Invocation::parse("exim", &v).is_err());
+        let v = vec!["-C".to_string()];
+        assert_eq!(
+            Invocation::parse("exim", &v).unwrap_err().0,
+            "string expected after -C"
+        );
+        let v = vec!["-Dlower=1".to_string()];
+        assert!(Invocation::parse("exim", &v).is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_time("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_time("m"), None);
+        assert_eq!(parse_time("5x"), None);
+    }
+}

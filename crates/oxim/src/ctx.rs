@@ -1,0 +1,270 @@
+//! The process-wide context: configuration, names, spool, log, resolver.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use oxim_conf::Config;
+use oxim_log::{LogRecord, LogSelector, Logger, LoggerOptions};
+use oxim_spool::{IdFormat, IdGenerator, Spool};
+
+use crate::cli::Invocation;
+use crate::dns::Dns;
+use crate::harness::Harness;
+use crate::message::HeaderStyle;
+use crate::settings::Drivers;
+use crate::vars::Vars;
+
+/// The embedded default configuration (see README: `oxim --demo`).
+pub const DEFAULT_CONFIG: &str = include_str!("default.conf");
+
+/// Where the configuration is read from when there is no `-C`.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/oxim/configure";
+
+/// Who ran this process.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub login: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Caller {
+    fn current() -> Caller {
+        let uid = nix::unistd::getuid();
+        let gid = nix::unistd::getgid();
+        let login = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| uid.to_string());
+        Caller {
+            login,
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+        }
+    }
+}
+
+/// Everything a command needs, built once.
+pub struct Ctx {
+    pub inv: Invocation,
+    pub harness: Harness,
+    pub config: Config,
+    /// The file the configuration came from (`embedded` for the default).
+    pub config_path: String,
+    pub drivers: Drivers,
+    pub dns: Dns,
+    pub primary_hostname: String,
+    pub qualify_domain: String,
+    pub qualify_recipient: String,
+    pub version: &'static str,
+    pub selector: LogSelector,
+    pub logger: Logger,
+    pub spool: Spool,
+    pub ids: IdGenerator,
+    pub caller: Caller,
+    pub header_style: HeaderStyle,
+}
+
+/// Built-in macros describing what this build has (`_HAVE_*`).
+pub fn builtin_macros() -> Vec<(String, String)> {
+    let mut v = vec![("_HAVE_IPV6".to_string(), "y".to_string())];
+    if oxim_net::tfo_supported() {
+        v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
+    }
+    v
+}
+
+fn system_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Where the embedded configuration keeps its files: `$OXIM_HOME` or
+/// `./oxim-local`.
+pub fn demo_home() -> PathBuf {
+    std::env::var_os("OXIM_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("."))
+                .join("oxim-local")
+        })
+}
+
+/// Load the configuration the invocation names (or the embedded one).
+pub fn load_config(inv: &Invocation) -> Result<(Config, String), oxim_conf::ConfigError> {
+    let mut defines = inv.defines.clone();
+    let path = inv.config.clone().or_else(|| {
+        let p = PathBuf::from(DEFAULT_CONFIG_PATH);
+        p.exists().then_some(p)
+    });
+    match path {
+        Some(path) => {
+            let opts = oxim_conf::LoadOptions {
+                path: path.clone(),
+                defines,
+                builtin: builtin_macros(),
+            };
+            let cfg = oxim_conf::load(&opts, &oxim_conf::StdFs)?;
+            Ok((cfg, path.display().to_string()))
+        }
+        None => {
+            defines.push(("OXIM_HOME".into(), demo_home().display().to_string()));
+            let opts = oxim_conf::LoadOptions {
+                path: PathBuf::from("embedded"),
+                defines,
+                builtin: builtin_macros(),
+            };
+            let fs = oxim_conf::MemFs::new().with("embedded", DEFAULT_CONFIG);
+            let cfg = oxim_conf::load(&opts, &fs)?;
+            Ok((cfg, "embedded".into()))
+        }
+    }
+}
+
+impl Ctx {
+    /// Build the context; configuration errors come back as text in Exim's form.
+    pub fn new(inv: Invocation) -> Result<Arc<Ctx>> {
+        let harness = Harness::from_env();
+        let (config, config_path) = load_config(&inv).map_err(|e| anyhow!("{e}"))?;
+        let main = &config.main;
+        let primary_hostname = match main.opt_str("primary_hostname") {
+            Some(h) if !h.is_empty() => h.to_string(),
+            _ => system_hostname(),
+        };
+        let qualify_domain = match main.opt_str("qualify_domain") {
+            Some(q) if !q.is_empty() => q.to_string(),
+            _ => primary_hostname.clone(),
+        };
+        let qualify_recipient = match main.opt_str("qualify_recipient") {
+            Some(q) if !q.is_empty() => q.to_string(),
+            _ => qualify_domain.clone(),
+        };
+        let selector = LogSelector::parse(main.str("log_selector")).map_err(|e| {
+            anyhow!("error in configuration file: {config_path}: log_selector: {e}")
+        })?;
+        let spool_dir = main.str("spool_directory");
+        if spool_dir.is_empty() {
+            return Err(anyhow!("spool_directory is not set"));
+        }
+        let spool = Spool::open(spool_dir)
+            .with_context(|| format!("cannot open spool directory {spool_dir}"))?;
+        let log_path = match main.opt_str("log_file_path") {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => format!("{spool_dir}/log/%slog"),
+        };
+        let logger = Logger::new(
+            &log_path,
+            LoggerOptions {
+                selector: selector.clone(),
+                timezone: main.bool("log_timezone"),
+                write_rejectlog: true,
+            },
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        let id_format =
+            harness
+                .id_format
+                .unwrap_or_else(|| match main.opt_str("message_id_format") {
+                    Some("long") => IdFormat::Long,
+                    _ => IdFormat::Classic,
+                });
+        let header_style = match id_format {
+            IdFormat::Long => HeaderStyle::Modern,
+            IdFormat::Classic => HeaderStyle::Classic,
+        };
+        let timeout = Duration::from_secs(5);
+        let dns = Dns::from_system(timeout, false);
+        let drivers = Drivers::from_config(&config);
+        Ok(Arc::new(Ctx {
+            version: harness.version(),
+            inv,
+            harness,
+            config,
+            config_path,
+            drivers,
+            dns,
+            primary_hostname,
+            qualify_domain,
+            qualify_recipient,
+            selector,
+            logger,
+            spool,
+            ids: IdGenerator::new(id_format),
+            caller: Caller::current(),
+            header_style,
+        }))
+    }
+
+    /// Variables every expansion sees.
+    pub fn base_vars(&self) -> Vars {
+        let mut v = Vars::new();
+        v.set("primary_hostname", self.primary_hostname.clone())
+            .set("smtp_active_hostname", self.primary_hostname.clone())
+            .set("qualify_domain", self.qualify_domain.clone())
+            .set("qualify_recipient", self.qualify_recipient.clone())
+            .set("version_number", self.version)
+            .set("exim_version", self.version)
+            .set("spool_directory", self.spool.root().display().to_string())
+            .set("caller_uid", self.caller.uid.to_string())
+            .set("caller_gid", self.caller.gid.to_string())
+            .set("config_file", self.config_path.clone())
+            .set(
+                "exim_path",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+        v
+    }
+
+    /// Write a log record; a log that cannot be written is reported on
+    /// stderr (as Exim does when it cannot open its log) and otherwise
+    /// ignored, so it never takes down a connection.
+    pub fn log(&self, rec: &LogRecord<'_>) {
+        if let Err(e) = self.logger.write(rec) {
+            eprintln!("{}: cannot write log: {e}", self.inv.prog);
+        }
+    }
+
+    /// Free text to the main log.
+    pub fn log_text(&self, id: Option<&str>, text: &str) {
+        self.log(&LogRecord::Text {
+            id,
+            text,
+            dest: oxim_log::Dest {
+                main: true,
+                reject: false,
+                panic: false,
+            },
+        });
+    }
+
+    /// A per-message record: main log and the message's msglog.
+    pub fn log_message(&self, id: &oxim_spool::MessageId, rec: &LogRecord<'_>) {
+        self.log(rec);
+        if let Some(line) = self.logger.msglog_line(rec, std::time::SystemTime::now()) {
+            let _ = self.spool.append_msglog(id, line.trim_end_matches('\n'));
+        }
+    }
+
+    /// Qualify a bare local part with `qualify_recipient`.
+    pub fn qualify_recipient(&self, addr: &str) -> String {
+        if addr.contains('@') || addr.is_empty() {
+            addr.to_string()
+        } else {
+            format!("{addr}@{}", self.qualify_recipient)
+        }
+    }
+
+    /// The directory of the configuration file, for relative paths.
+    pub fn config_dir(&self) -> Option<&Path> {
+        Path::new(&self.config_path).parent()
+    }
+}

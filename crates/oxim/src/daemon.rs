@@ -1,0 +1,366 @@
+//! The SMTP daemon: listening sockets with TCP Fast Open, one task per
+//! connection, signals (SIGHUP reload, SIGTERM/SIGINT stop), the pid file,
+//! and periodic queue runs.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use oxim_log::{DaemonStarted, Listen, LogRecord};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::ctx::Ctx;
+
+/// One address to listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenSpec {
+    pub addr: SocketAddr,
+}
+
+fn parse_port(s: &str) -> Result<u16> {
+    match s.trim() {
+        "smtp" => Ok(25),
+        "submission" => Ok(587),
+        "smtps" | "submissions" => Ok(465),
+        p => p
+            .parse()
+            .map_err(|_| anyhow!("invalid port \"{p}\" in listening list")),
+    }
+}
+
+/// Split an Exim list with `:` or a leading `<c` separator change.
+fn split_list(list: &str) -> Vec<String> {
+    let list = list.trim();
+    let (sep, body) = match list.strip_prefix('<') {
+        Some(rest) if !rest.is_empty() => {
+            let mut chars = rest.chars();
+            let c = chars.next().unwrap_or(':');
+            (c, chars.as_str())
+        }
+        _ => (':', list),
+    };
+    if sep == ':' {
+        // `::` stands for a literal colon.
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut it = body.chars().peekable();
+        while let Some(c) = it.next() {
+            if c == ':' {
+                if it.peek() == Some(&':') {
+                    it.next();
+                    cur.push(':');
+                } else {
+                    out.push(std::mem::take(&mut cur));
+                }
+            } else {
+                cur.push(c);
+            }
+        }
+        out.push(cur);
+        out.into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        body.split(sep)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// Parse `a.b.c.d.port`, `[::1]:port`, `::1.port`, or an address alone.
+fn parse_interface(item: &str) -> Result<(IpAddr, Option<u16>)> {
+    if let Some(rest) = item.strip_prefix('[') {
+        if let Some((a, p)) = rest.split_once(']') {
+            let ip: IpAddr = a.parse().map_err(|_| anyhow!("bad address {a}"))?;
+            let port = p.trim_start_matches([':', '.']);
+            return Ok((
+                ip,
+                if port.is_empty() {
+                    None
+                } else {
+                    Some(parse_port(port)?)
+                },
+            ));
+        }
+    }
+    if let Ok(ip) = item.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    if let Some((a, p)) = item.rsplit_once('.') {
+        if let Ok(ip) = a.parse::<IpAddr>() {
+            return Ok((ip, Some(parse_port(p)?)));
+        }
+    }
+    Err(anyhow!("malformed interface \"{item}\""))
+}
+
+/// Work out the listening addresses from `-oX`, `local_interfaces` and
+/// `daemon_smtp_ports`.
+pub fn listen_specs(ctx: &Ctx) -> Result<Vec<ListenSpec>> {
+    let main = &ctx.config.main;
+    let mut ports_text = main.str("daemon_smtp_ports").to_string();
+    if ports_text.is_empty() {
+        ports_text = "smtp".into();
+    }
+    let mut interfaces_text = main.str("local_interfaces").to_string();
+    if let Some(o) = &ctx.inv.listen_override {
+        let only_ports = o
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase() || c == ',' || c == ':');
+        if only_ports && !o.contains('.') {
+            ports_text = o.replace(',', ":");
+        } else {
+            interfaces_text = o.clone();
+        }
+    }
+    let ports: Vec<u16> = split_list(&ports_text)
+        .iter()
+        .map(|p| parse_port(p))
+        .collect::<Result<_>>()?;
+    let interfaces: Vec<(IpAddr, Option<u16>)> = if interfaces_text.trim().is_empty() {
+        vec![
+            (IpAddr::V6(Ipv6Addr::UNSPECIFIED), None),
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), None),
+        ]
+    } else {
+        split_list(&interfaces_text)
+            .iter()
+            .map(|i| parse_interface(i))
+            .collect::<Result<_>>()?
+    };
+    let mut out = Vec::new();
+    for (ip, port) in interfaces {
+        match port {
+            Some(p) => out.push(ListenSpec {
+                addr: SocketAddr::new(ip, p),
+            }),
+            None => {
+                for p in &ports {
+                    out.push(ListenSpec {
+                        addr: SocketAddr::new(ip, *p),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Re-launch ourselves detached with `-bdf` (for plain `-bd`), so the caller
+/// returns at once as Exim's does.
+pub fn detach(ctx: &Ctx, args: &[String]) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let mut cmd = Command::new(exe);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, &ctx.inv.prog);
+    for a in args {
+        cmd.arg(if a == "-bd" { "-bdf" } else { a.as_str() });
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().context("cannot start the daemon process")?;
+    Ok(())
+}
+
+struct PidFile(Option<PathBuf>);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Live connection count, for `smtp_accept_max`.
+pub static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Run the daemon in the foreground until SIGTERM/SIGINT.
+pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(ctx))
+}
+
+async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
+    let specs = listen_specs(&ctx)?;
+    let qlen = match ctx.config.main.int("tfo_queue_length") {
+        n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
+        _ => 64,
+    };
+    let mut listeners = Vec::new();
+    let mut ports: Vec<u16> = Vec::new();
+    for s in &specs {
+        let std_listener = match oxim_net::listen(s.addr, qlen, 1024) {
+            Ok(l) => l,
+            // An IPv6 wildcard may be unavailable (no IPv6 in a sandbox);
+            // the IPv4 wildcard then still serves.
+            Err(e) if s.addr.is_ipv6() && specs.len() > 1 => {
+                let _ = e;
+                continue;
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "socket bind() to port {} for address {} failed: {e}: daemon abandoned",
+                    s.addr.port(),
+                    s.addr.ip()
+                ));
+            }
+        };
+        if !ports.contains(&s.addr.port()) {
+            ports.push(s.addr.port());
+        }
+        listeners.push(TcpListener::from_std(std_listener)?);
+    }
+    if listeners.is_empty() {
+        return Err(anyhow!(
+            "no listening sockets could be opened: daemon abandoned"
+        ));
+    }
+    let pid = std::process::id();
+    let qtext = ctx
+        .inv
+        .queue_interval
+        .map(|d| format!("-q{} queue runs", oxim_log::format_duration(d, false)));
+    let version = format!("exim {}", ctx.version);
+    let listen = Listen::Ports {
+        ports: &ports,
+        families: None,
+    };
+    let (smtp, smtps) = if ctx.inv.tls_on_connect {
+        (None, Some(listen))
+    } else {
+        (Some(listen), None)
+    };
+    ctx.log(&LogRecord::DaemonStarted(DaemonStarted {
+        version: &version,
+        pid,
+        queue_interval: qtext.as_deref(),
+        smtp,
+        smtps,
+    }));
+    let _pidfile = match &ctx.inv.pid_file {
+        Some(p) => {
+            std::fs::write(p, format!("{pid}\n"))
+                .with_context(|| format!("cannot write pid file {}", p.display()))?;
+            PidFile(Some(p.clone()))
+        }
+        None => PidFile(None),
+    };
+
+    let shared = Arc::new(RwLock::new(ctx.clone()));
+    for l in listeners {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((stream, peer)) => {
+                        let ctx = shared.read().map(|g| g.clone());
+                        let Ok(ctx) = ctx else { continue };
+                        let tfo = oxim_net::server_tfo(&stream);
+                        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(async move {
+                            crate::smtp_in::serve_tcp(ctx, stream, peer, tfo).await;
+                            CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    }
+                    Err(_) => {
+                        // EMFILE and friends: back off briefly, keep serving.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+    if let Some(interval) = ctx.inv.queue_interval {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let ctx = match shared.read() {
+                    Ok(g) => g.clone(),
+                    Err(_) => continue,
+                };
+                crate::queue::run_queue(&ctx, false).await;
+            }
+        });
+    }
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = usr1.recv() => {
+                let ctx = shared.read().map(|g| g.clone());
+                if let Ok(ctx) = ctx {
+                    ctx.log_text(None, &format!(
+                        "daemon stats: connections={} {}",
+                        CONNECTIONS.load(Ordering::Relaxed),
+                        oxim_net::TfoCounters::global().snapshot()
+                    ));
+                }
+            }
+            _ = hup.recv() => {
+                let inv = match shared.read() { Ok(g) => g.inv.clone(), Err(_) => continue };
+                match Ctx::new(inv) {
+                    Ok(new_ctx) => {
+                        new_ctx.log_text(None, &format!(
+                            "pid {pid}: SIGHUP received: re-read configuration"
+                        ));
+                        if let Ok(mut g) = shared.write() { *g = new_ctx; }
+                    }
+                    Err(e) => {
+                        ctx.log_text(None, &format!(
+                            "SIGHUP: configuration not reloaded: {e:#}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces() {
+        assert_eq!(
+            parse_interface("127.0.0.1.1225").unwrap(),
+            ("127.0.0.1".parse().unwrap(), Some(1225))
+        );
+        assert_eq!(
+            parse_interface("[::1]:25").unwrap(),
+            ("::1".parse().unwrap(), Some(25))
+        );
+        assert_eq!(
+            parse_interface("::1").unwrap(),
+            ("::1".parse().unwrap(), None)
+        );
+        assert!(parse_interface("nonsense").is_err());
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(split_list("1225 : 1226"), vec!["1225", "1226"]);
+        assert_eq!(split_list("<; ::1 ; 127.0.0.1"), vec!["::1", "127.0.0.1"]);
+        assert_eq!(split_list("a::b:c"), vec!["a:b", "c"]);
+    }
+}

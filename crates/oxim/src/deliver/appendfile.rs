@@ -1,0 +1,179 @@
+//! The appendfile transport: mbox files (with locking) and maildir directories.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+
+use super::Loaded;
+use crate::ctx::Ctx;
+use crate::settings::AppendSpec;
+use crate::vars::Vars;
+
+fn envelope_headers(ctx: &Ctx, spec: &AppendSpec, address: &str, m: &Loaded) -> String {
+    let mut s = String::new();
+    if spec.return_path_add {
+        s.push_str(&format!("Return-path: <{}>\n", m.env.sender));
+    }
+    if spec.envelope_to_add {
+        s.push_str(&format!("Envelope-to: {address}\n"));
+    }
+    if spec.delivery_date_add {
+        s.push_str(&format!(
+            "Delivery-date: {}\n",
+            crate::time::LocalTime::now().rfc2822()
+        ));
+    }
+    let _ = ctx;
+    s
+}
+
+/// Escape body lines that would look like an mbox separator.
+fn mbox_escape(body: &[u8], out: &mut Vec<u8>) {
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < body.len() {
+        if at_line_start && body[i..].starts_with(b"From ") {
+            out.push(b'>');
+        }
+        let b = body[i];
+        out.push(b);
+        at_line_start = b == b'\n';
+        i += 1;
+    }
+}
+
+/// Deliver one copy for `address`.
+pub fn deliver(
+    ctx: &Ctx,
+    spec: &AppendSpec,
+    address: &str,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+) -> Result<()> {
+    let env_headers = envelope_headers(ctx, spec, address, m);
+    if let Some(file) = &spec.file {
+        let path =
+            oxim_conf::expand(file, vars).map_err(|e| anyhow!("failed to expand file: {e}"))?;
+        return append_mbox(ctx, spec, Path::new(&path), &env_headers, headers, m);
+    }
+    if let Some(dir) = &spec.directory {
+        let path =
+            oxim_conf::expand(dir, vars).map_err(|e| anyhow!("failed to expand directory: {e}"))?;
+        return write_maildir(spec, Path::new(&path), &env_headers, headers, m);
+    }
+    Err(anyhow!("neither file nor directory is set"))
+}
+
+fn append_mbox(
+    _ctx: &Ctx,
+    spec: &AppendSpec,
+    path: &Path,
+    env_headers: &str,
+    headers: &[u8],
+    m: &Loaded,
+) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        if spec.create_directory && !parent.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .with_context(|| format!("failed to create directory {}", parent.display()))?;
+        }
+    }
+    let mut text = Vec::with_capacity(headers.len() + m.body.len() + 256);
+    let sender = if m.env.sender.is_empty() {
+        "MAILER-DAEMON"
+    } else {
+        &m.env.sender
+    };
+    text.extend_from_slice(
+        format!(
+            "From {sender} {}\n",
+            crate::time::LocalTime::now().bsd_inbox()
+        )
+        .as_bytes(),
+    );
+    text.extend_from_slice(env_headers.as_bytes());
+    text.extend_from_slice(headers);
+    text.push(b'\n');
+    mbox_escape(&m.body, &mut text);
+    text.push(b'\n');
+
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(spec.mode)
+        .open(path)
+        .with_context(|| format!("failed to open mailbox {}", path.display()))?;
+    // An exclusive advisory lock keeps concurrent deliveries from interleaving.
+    let mut locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow!("failed to lock mailbox {}: {e}", path.display()))?;
+    let before = locked.metadata()?.len();
+    if let Err(e) = locked.write_all(&text).and_then(|_| locked.sync_data()) {
+        // Leave the mailbox as it was: cut off whatever part was written.
+        let _ = locked.set_len(before);
+        return Err(anyhow!("error writing mailbox {}: {e}", path.display()));
+    }
+    Ok(())
+}
+
+fn write_maildir(
+    spec: &AppendSpec,
+    dir: &Path,
+    env_headers: &str,
+    headers: &[u8],
+    m: &Loaded,
+) -> Result<()> {
+    for sub in ["tmp", "new", "cur"] {
+        let d = dir.join(sub);
+        if !d.exists() {
+            if !spec.create_directory {
+                return Err(anyhow!("directory {} does not exist", d.display()));
+            }
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&d)?;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let name = format!(
+        "{}.H{}P{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        m.env.id
+    );
+    let tmp = dir.join("tmp").join(&name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(spec.mode)
+        .open(&tmp)?;
+    f.write_all(env_headers.as_bytes())?;
+    f.write_all(headers)?;
+    f.write_all(b"\n")?;
+    f.write_all(&m.body)?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join("new").join(&name))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_lines_are_escaped() {
+        let mut out = Vec::new();
+        mbox_escape(b"From me\nhello\nFrom you\nnot From here\n", &mut out);
+        assert_eq!(out, b">From me\nhello\n>From you\nnot From here\n");
+    }
+}

@@ -1,0 +1,789 @@
+//! Delivery of one spooled message: route every pending recipient, run the
+//! transports, log each outcome in Exim's format, update or remove the spool
+//! files.
+
+pub mod appendfile;
+pub mod pipe;
+pub mod route;
+pub mod smtp;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+use oxim_log::{
+    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, RemoteHost,
+    Tfo, TfoMark,
+};
+use oxim_net::ClientTfo;
+use oxim_spool::{Envelope, Header, MessageId};
+
+use crate::ctx::Ctx;
+use crate::settings::{SmtpSpec, TransportKind, TransportSpec};
+use crate::vars::Vars;
+use route::{Routed, RoutedHost};
+use smtp::SmtpError;
+
+/// An address on its way through delivery.
+#[derive(Debug, Clone)]
+struct Item {
+    address: String,
+    /// The top-level recipient it came from (None for a top-level one).
+    parent: Option<String>,
+}
+
+impl Item {
+    fn top(&self) -> &str {
+        self.parent.as_deref().unwrap_or(&self.address)
+    }
+
+    fn log_address(&self) -> LogAddress<'_> {
+        match &self.parent {
+            Some(p) => LogAddress::from_original(&self.address, p),
+            None => LogAddress::new(&self.address),
+        }
+    }
+}
+
+/// What one delivery attempt achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub delivered: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    pub completed: bool,
+}
+
+/// A message loaded for delivery.
+pub struct Loaded {
+    pub env: Envelope,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+}
+
+impl Loaded {
+    fn header_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for h in self.headers.iter().filter(|h| h.is_live()) {
+            out.extend_from_slice(h.text.as_bytes());
+        }
+        out
+    }
+}
+
+/// The host a transport talked to, for `H=name [ip]`.
+#[derive(Debug, Clone)]
+struct HostInfo {
+    name: String,
+    ip: IpAddr,
+    port: u16,
+}
+
+impl HostInfo {
+    fn log(&self) -> RemoteHost<'_> {
+        RemoteHost {
+            name: &self.name,
+            ip: self.ip,
+            port: self.port,
+        }
+    }
+}
+
+/// The result for one address, owned until it is logged.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Delivered {
+        host: Option<HostInfo>,
+        tfo: Option<ClientTfo>,
+        confirmation: Option<String>,
+        first: bool,
+    },
+    Deferred {
+        host: Option<HostInfo>,
+        err: SmtpError,
+    },
+    Failed {
+        host: Option<HostInfo>,
+        err: SmtpError,
+    },
+}
+
+fn local_error(errno: i32, message: impl Into<String>) -> SmtpError {
+    SmtpError {
+        errno,
+        errno_text: None,
+        message: Some(message.into()),
+        with_host: false,
+    }
+}
+
+fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
+    let mut v = ctx.base_vars();
+    let id = m.env.id.to_string();
+    v.set("message_id", id.clone())
+        .set("message_exim_id", id)
+        .set("sender_address", m.env.sender.clone())
+        .set(
+            "received_protocol",
+            m.env.protocol.clone().unwrap_or_default(),
+        )
+        .set(
+            "sender_host_address",
+            m.env.host_address.clone().unwrap_or_default(),
+        )
+        .set(
+            "sender_host_name",
+            m.env.host_name.clone().unwrap_or_default(),
+        )
+        .set(
+            "sender_helo_name",
+            m.env.helo_name.clone().unwrap_or_default(),
+        )
+        .set(
+            "message_size",
+            (m.body.len() + m.header_bytes().len() + 1).to_string(),
+        );
+    v
+}
+
+fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let (mut f, len) = ctx.spool.open_body(id)?;
+    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.read_to_end(&mut body)?;
+    Ok(body)
+}
+
+/// Deliver the message `id` from the spool. Holds the message lock while
+/// working so concurrent queue runners never deliver it twice.
+pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
+    let _ = force;
+    let Some(lock) = ctx.spool.lock(id)? else {
+        // Another process is delivering it.
+        return Ok(Summary::default());
+    };
+    let msg = ctx.spool.read(id)?;
+    let loaded = Loaded {
+        env: msg.envelope,
+        headers: msg.headers,
+        body: read_body(ctx, id)?,
+    };
+    let s = deliver_loaded(ctx, loaded).await;
+    drop(lock);
+    s
+}
+
+fn log_outcome(
+    ctx: &Ctx,
+    id: &MessageId,
+    sender: &str,
+    item: &Item,
+    router: Option<&str>,
+    transport: Option<&str>,
+    outcome: &Outcome,
+) {
+    let id_text = id.to_string();
+    let addr = item.log_address();
+    let rec = match outcome {
+        Outcome::Delivered {
+            host,
+            tfo,
+            confirmation,
+            first,
+        } => {
+            let mut d = Delivered::new(&id_text, addr, sender);
+            d.flag = if *first {
+                DeliveryFlag::First
+            } else {
+                DeliveryFlag::Further
+            };
+            d.router = router;
+            d.transport = transport;
+            d.host = host.as_ref().map(HostInfo::log);
+            if let Some(t) = tfo {
+                d.tfo = Tfo {
+                    mark: match t {
+                        ClientTfo::CookieAccepted => Some(TfoMark::Cookie),
+                        ClientTfo::DataAcked => Some(TfoMark::Data),
+                        _ => None,
+                    },
+                    detail: Some(t.name()),
+                };
+            }
+            d.confirmation = confirmation.as_deref();
+            LogRecord::Delivered(d)
+        }
+        Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
+            let error = DeliveryError {
+                errno: err.errno,
+                errno_text: err.errno_text.as_deref(),
+                host: if err.with_host {
+                    host.as_ref().map(HostInfo::log)
+                } else {
+                    None
+                },
+                message: err.message.as_deref(),
+            };
+            if matches!(outcome, Outcome::Deferred { .. }) {
+                let mut d = Deferred::new(&id_text, addr, sender, error);
+                d.router = router;
+                d.transport = transport;
+                LogRecord::Deferred(d)
+            } else {
+                let mut f = Failed::new(&id_text, addr, sender, error);
+                f.router = router;
+                f.transport = transport;
+                LogRecord::Failed(f)
+            }
+        }
+    };
+    ctx.log_message(id, &rec);
+}
+
+/// Deliver a message already in memory (and safely on the spool).
+pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
+    let id = m.env.id;
+    let sender = m.env.sender.clone();
+    let vars = message_vars(ctx, &m);
+    let mut summary = Summary::default();
+
+    // 1. Route every pending recipient, following redirections.
+    let mut work: Vec<Item> = m
+        .env
+        .pending_recipients()
+        .map(|r| Item {
+            address: r.address.clone(),
+            parent: None,
+        })
+        .collect();
+    work.reverse();
+    let mut to_transport: BTreeMap<(String, Vec<RoutedHost>), Vec<(Item, String)>> =
+        BTreeMap::new();
+    let mut done_children: Vec<String> = Vec::new();
+    let mut pending_tops: Vec<String> = Vec::new();
+    let mut generated = 0usize;
+    while let Some(item) = work.pop() {
+        if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
+            continue; // delivered in an earlier attempt
+        }
+        match route::route(ctx, &item.address, &sender, &vars, false).await {
+            Routed::Transport {
+                router,
+                transport,
+                hosts,
+                ..
+            } => {
+                to_transport
+                    .entry((transport, hosts))
+                    .or_default()
+                    .push((item, router));
+            }
+            Routed::Blackhole { router } => {
+                let shown = Item {
+                    address: ":blackhole:".into(),
+                    parent: Some(item.address.clone()),
+                };
+                log_outcome(
+                    ctx,
+                    &id,
+                    &sender,
+                    &shown,
+                    Some(&router),
+                    None,
+                    &Outcome::Delivered {
+                        host: None,
+                        tfo: None,
+                        confirmation: None,
+                        first: true,
+                    },
+                );
+                summary.delivered += 1;
+                if item.parent.is_some() {
+                    done_children.push(item.address.clone());
+                }
+            }
+            Routed::Redirected { children, .. } => {
+                generated += children.len();
+                if generated > 1000 {
+                    let err = local_error(-1, "too many generated addresses");
+                    log_outcome(
+                        ctx,
+                        &id,
+                        &sender,
+                        &item,
+                        None,
+                        None,
+                        &Outcome::Deferred { host: None, err },
+                    );
+                    pending_tops.push(item.top().to_string());
+                    continue;
+                }
+                for c in children.into_iter().rev() {
+                    work.push(Item {
+                        address: ctx.qualify_recipient(&c),
+                        parent: Some(item.top().to_string()),
+                    });
+                }
+            }
+            Routed::Fail { router, message } => {
+                let err = local_error(0, message);
+                log_outcome(
+                    ctx,
+                    &id,
+                    &sender,
+                    &item,
+                    router.as_deref(),
+                    None,
+                    &Outcome::Failed { host: None, err },
+                );
+                summary.failed += 1;
+                if item.parent.is_some() {
+                    done_children.push(item.address.clone());
+                }
+            }
+            Routed::Defer { router, message } => {
+                let err = local_error(-1, message);
+                log_outcome(
+                    ctx,
+                    &id,
+                    &sender,
+                    &item,
+                    router.as_deref(),
+                    None,
+                    &Outcome::Deferred { host: None, err },
+                );
+                summary.deferred += 1;
+                pending_tops.push(item.top().to_string());
+            }
+        }
+    }
+
+    // 2. Run the transports.
+    let headers = m.header_bytes();
+    for ((tname, hosts), items) in to_transport {
+        let results = match ctx.drivers.transport(&tname) {
+            Some(t) => run_transport(ctx, t, &hosts, &items, &m, &headers, &vars).await,
+            None => items
+                .iter()
+                .map(|(i, r)| {
+                    let err = local_error(-1, format!("transport \"{tname}\" not found"));
+                    (i.clone(), r.clone(), Outcome::Deferred { host: None, err })
+                })
+                .collect(),
+        };
+        for (item, router, outcome) in results {
+            log_outcome(
+                ctx,
+                &id,
+                &sender,
+                &item,
+                Some(&router),
+                Some(&tname),
+                &outcome,
+            );
+            match outcome {
+                Outcome::Delivered { .. } => summary.delivered += 1,
+                Outcome::Failed { .. } => summary.failed += 1,
+                Outcome::Deferred { .. } => {
+                    summary.deferred += 1;
+                    pending_tops.push(item.top().to_string());
+                    continue;
+                }
+            }
+            if item.parent.is_some() {
+                done_children.push(item.address.clone());
+            }
+        }
+    }
+
+    // 3. Record progress on the spool.
+    let tops_done: Vec<String> = m
+        .env
+        .pending_recipients()
+        .map(|r| r.address.clone())
+        .filter(|a| !pending_tops.contains(a))
+        .collect();
+    for r in m.env.recipients.iter_mut() {
+        if tops_done.contains(&r.address) {
+            r.done = true;
+        }
+    }
+    if m.env.pending_recipients().next().is_none() {
+        let id_text = id.to_string();
+        ctx.log(&LogRecord::Completed {
+            id: &id_text,
+            queue_time: None,
+        });
+        ctx.spool.remove(&id)?;
+        summary.completed = true;
+    } else {
+        // Delivered children of still-pending parents are remembered so a
+        // retry does not deliver them twice.
+        let mut refs: Vec<&str> = tops_done.iter().map(String::as_str).collect();
+        refs.extend(done_children.iter().map(String::as_str));
+        if !refs.is_empty() {
+            ctx.spool.mark_delivered(&id, &refs)?;
+        }
+    }
+    Ok(summary)
+}
+
+async fn run_transport(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    router_hosts: &[RoutedHost],
+    items: &[(Item, String)],
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+) -> Vec<(Item, String, Outcome)> {
+    let delivered = Outcome::Delivered {
+        host: None,
+        tfo: None,
+        confirmation: None,
+        first: true,
+    };
+    match &t.kind {
+        TransportKind::Smtp(spec) => {
+            run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
+        }
+        TransportKind::Appendfile(spec) => items
+            .iter()
+            .map(|(item, router)| {
+                let mut v = vars.clone();
+                v.set_address(&item.address);
+                let outcome = match appendfile::deliver(ctx, spec, &item.address, m, headers, &v) {
+                    Ok(()) => delivered.clone(),
+                    Err(e) => Outcome::Deferred {
+                        host: None,
+                        err: local_error(-1, format!("{e:#}")),
+                    },
+                };
+                (item.clone(), router.clone(), outcome)
+            })
+            .collect(),
+        TransportKind::Pipe(spec) => items
+            .iter()
+            .map(|(item, router)| {
+                let mut v = vars.clone();
+                v.set_address(&item.address);
+                let outcome = match pipe::deliver(spec, m, headers, &v) {
+                    Ok(pipe::PipeResult::Ok) => delivered.clone(),
+                    Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
+                        host: None,
+                        err: local_error(0, msg),
+                    },
+                    Ok(pipe::PipeResult::Defer(msg)) => Outcome::Deferred {
+                        host: None,
+                        err: local_error(-1, msg),
+                    },
+                    Err(e) => Outcome::Deferred {
+                        host: None,
+                        err: local_error(-1, format!("{e:#}")),
+                    },
+                };
+                (item.clone(), router.clone(), outcome)
+            })
+            .collect(),
+        TransportKind::Autoreply => items
+            .iter()
+            .map(|(item, router)| {
+                let err = local_error(-1, "autoreply transports are not supported by oxim");
+                (
+                    item.clone(),
+                    router.clone(),
+                    Outcome::Deferred { host: None, err },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn port_number(s: &str) -> Option<u16> {
+    match s.trim() {
+        "smtp" | "" => Some(25),
+        "submission" => Some(587),
+        "smtps" | "submissions" => Some(465),
+        p => p.parse().ok(),
+    }
+}
+
+async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr)> {
+    let mut out = Vec::new();
+    for h in hosts {
+        match h.ip {
+            Some(ip) => out.push((h.name.clone(), ip)),
+            None if h.name.eq_ignore_ascii_case("localhost") => {
+                out.push((h.name.clone(), IpAddr::from([127, 0, 0, 1])))
+            }
+            None => {
+                if let Ok(ips) = ctx.dns.addresses(&h.name).await {
+                    for ip in ips {
+                        out.push((h.name.clone(), ip));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn host_list_matches(
+    ctx: &Ctx,
+    list: &Option<String>,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> bool {
+    let Some(l) = list else { return false };
+    let Ok(expanded) = oxim_conf::expand(l, vars) else {
+        return false;
+    };
+    oxim_conf::match_host(&expanded, ip, Some(host), &ctx.config, vars).unwrap_or(false)
+}
+
+async fn run_smtp(
+    ctx: &Ctx,
+    spec: &SmtpSpec,
+    router_hosts: &[RoutedHost],
+    items: &[(Item, String)],
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+) -> Vec<(Item, String, Outcome)> {
+    let defer_all = |message: String| -> Vec<(Item, String, Outcome)> {
+        items
+            .iter()
+            .map(|(i, r)| {
+                let err = local_error(-1, message.clone());
+                (i.clone(), r.clone(), Outcome::Deferred { host: None, err })
+            })
+            .collect()
+    };
+    // Host list: the router's, unless the transport's overrides it.
+    let host_specs: Vec<RoutedHost> = if router_hosts.is_empty() || spec.hosts_override {
+        match &spec.hosts {
+            Some(h) => match oxim_conf::expand(h, vars) {
+                Ok(list) => oxim_conf::lists::list_items(&list)
+                    .iter()
+                    .map(|s| {
+                        let bare = s.trim_start_matches('[').trim_end_matches(']');
+                        RoutedHost {
+                            name: bare.to_string(),
+                            ip: bare.parse().ok(),
+                        }
+                    })
+                    .collect(),
+                Err(e) => return defer_all(format!("failed to expand hosts: {e}")),
+            },
+            None if router_hosts.is_empty() => {
+                return defer_all("smtp transport called with no hosts set".into())
+            }
+            None => router_hosts.to_vec(),
+        }
+    } else {
+        router_hosts.to_vec()
+    };
+    let Some(port) = oxim_conf::expand(&spec.port, vars)
+        .ok()
+        .and_then(|p| port_number(&p))
+    else {
+        return defer_all(format!("invalid port \"{}\"", spec.port));
+    };
+    let helo =
+        oxim_conf::expand(&spec.helo_data, vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
+    let params = smtp::SmtpParams {
+        helo_data: helo,
+        connect_timeout: nonzero(spec.connect_timeout, Duration::from_secs(300)),
+        command_timeout: nonzero(spec.command_timeout, Duration::from_secs(300)),
+        data_timeout: nonzero(spec.data_timeout, Duration::from_secs(300)),
+        final_timeout: nonzero(spec.final_timeout, Duration::from_secs(600)),
+        max_rcpt: spec.max_rcpt,
+        avoid_pipelining: false,
+        interface: spec
+            .interface
+            .as_ref()
+            .and_then(|i| oxim_conf::expand(i, vars).ok())
+            .and_then(|i| i.trim().parse().ok()),
+    };
+    let hosts = resolve_hosts(ctx, &host_specs).await;
+    if hosts.is_empty() {
+        return defer_all("all host address lookups failed temporarily".into());
+    }
+    let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
+    for batch in items.chunks(params.max_rcpt.max(1)) {
+        let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
+        let outgoing = smtp::Outgoing {
+            sender: &m.env.sender,
+            recipients: &recipients,
+            headers,
+            body: &m.body,
+            size: headers.len() + 1 + m.body.len(),
+        };
+        let mut last: Option<smtp::HostResult> = None;
+        for (name, ip) in &hosts {
+            if !spec.allow_localhost && is_local_address(*ip) {
+                let err = local_error(-1, format!("remote host address is the local host: {name}"));
+                last = Some(smtp::HostResult {
+                    host: smtp::Host {
+                        name: name.clone(),
+                        ip: *ip,
+                        port,
+                        try_tfo: false,
+                    },
+                    tfo: ClientTfo::NotTried,
+                    outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
+                    try_next_host: true,
+                });
+                continue;
+            }
+            let host = smtp::Host {
+                name: name.clone(),
+                ip: *ip,
+                port,
+                try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
+            };
+            let mut p = params.clone();
+            p.avoid_pipelining =
+                host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
+            let r = smtp::deliver_to_host(&host, &p, &outgoing).await;
+            // A host-level problem gets its own log line, as in Exim.
+            if r.try_next_host {
+                if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+                    let id_text = m.env.id.to_string();
+                    let text = e.message.clone().unwrap_or_default();
+                    let rh = RemoteHost {
+                        name: &host.name,
+                        ip: host.ip,
+                        port: host.port,
+                    };
+                    if e.with_host {
+                        ctx.log_message(
+                            &m.env.id,
+                            &LogRecord::HostError {
+                                id: &id_text,
+                                host: rh,
+                                text: &text,
+                                errno_text: e.errno_text.as_deref(),
+                            },
+                        );
+                    }
+                }
+            }
+            let again = r.try_next_host;
+            last = Some(r);
+            if !again {
+                break;
+            }
+        }
+        let Some(r) = last else {
+            return defer_all("no host to try".into());
+        };
+        let info = HostInfo {
+            name: r.host.name.clone(),
+            ip: r.host.ip,
+            port: r.host.port,
+        };
+        let mut first = true;
+        for ((item, router), o) in batch.iter().zip(r.outcomes) {
+            let outcome = match o {
+                smtp::RcptOutcome::Delivered { confirmation } => {
+                    let o = Outcome::Delivered {
+                        host: Some(info.clone()),
+                        tfo: Some(r.tfo),
+                        confirmation: Some(confirmation),
+                        first,
+                    };
+                    first = false;
+                    o
+                }
+                smtp::RcptOutcome::Deferred(err) => Outcome::Deferred {
+                    host: Some(info.clone()),
+                    err,
+                },
+                smtp::RcptOutcome::Failed(err) => Outcome::Failed {
+                    host: Some(info.clone()),
+                    err,
+                },
+            };
+            out.push((item.clone(), router.clone(), outcome));
+        }
+    }
+    out
+}
+
+fn nonzero(d: Duration, default: Duration) -> Duration {
+    if d.is_zero() {
+        default
+    } else {
+        d
+    }
+}
+
+/// Is `ip` one of this host's own addresses? (Loopback counts.)
+fn is_local_address(ip: IpAddr) -> bool {
+    if ip.is_loopback() || ip.is_unspecified() {
+        return true;
+    }
+    nix::ifaddrs::getifaddrs()
+        .map(|addrs| {
+            addrs.into_iter().any(|a| {
+                a.address.is_some_and(|s| {
+                    s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
+                        || s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
+                })
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// `-bt`: show how each address routes, in Exim's layout.
+pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sender = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+    let vars = ctx.base_vars();
+    let mut status = 0;
+    for a in addrs {
+        let mut queue = vec![(ctx.qualify_recipient(a), None::<String>)];
+        while let Some((addr, parent)) = queue.pop() {
+            let shown = match &parent {
+                Some(p) => format!("{addr}\n    <-- {p}"),
+                None => addr.clone(),
+            };
+            match rt.block_on(route::route(&ctx, &addr, &sender, &vars, false)) {
+                Routed::Transport {
+                    router,
+                    transport,
+                    hosts,
+                    ..
+                } => {
+                    println!("{shown}\n  router = {router}, transport = {transport}");
+                    for h in hosts {
+                        match h.ip {
+                            Some(ip) => println!("  host {} [{ip}]", h.name),
+                            None => println!("  host {}", h.name),
+                        }
+                    }
+                }
+                Routed::Blackhole { .. } => println!("{shown} is discarded"),
+                Routed::Redirected { children, .. } => {
+                    for c in children.into_iter().rev() {
+                        queue.push((ctx.qualify_recipient(&c), Some(addr.clone())));
+                    }
+                }
+                Routed::Fail { message, .. } => {
+                    println!("{shown} is undeliverable: {message}");
+                    status = 2;
+                }
+                Routed::Defer { message, .. } => {
+                    println!("{shown} cannot be resolved at this time:\n  {message}");
+                    status = 1;
+                }
+            }
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,433 @@
+//! The smtp transport: one SMTP client conversation per host, with TCP Fast
+//! Open for hosts matching `hosts_try_fastopen`, PIPELINING when offered, and
+//! per-recipient outcomes that the delivery process turns into log lines.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use oxim_net::{ClientTfo, ConnectOptions};
+use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A host to try, with the name it was listed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    /// `hosts_try_fastopen` matched this host.
+    pub try_tfo: bool,
+}
+
+/// Settings of one smtp transport instance, already expanded.
+#[derive(Debug, Clone)]
+pub struct SmtpParams {
+    pub helo_data: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub final_timeout: Duration,
+    pub max_rcpt: usize,
+    pub avoid_pipelining: bool,
+    pub interface: Option<IpAddr>,
+}
+
+/// Exim's pseudo-errno values for SMTP-level failures.
+pub mod errno {
+    /// Remote host closed the connection.
+    pub const SMTP_CLOSED: i32 = -18;
+    /// Unexpected reply format.
+    pub const SMTP_FORMAT: i32 = -17;
+    /// 4xx to RCPT.
+    pub const RCPT_4XX: i32 = -44;
+    /// 4xx to MAIL.
+    pub const MAIL_4XX: i32 = -45;
+    /// 4xx to DATA or after the data.
+    pub const DATA_4XX: i32 = -46;
+}
+
+/// Why a recipient was not delivered (fields of Exim's `defer (N): ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpError {
+    pub errno: i32,
+    /// System error text (`Connection refused`), if any.
+    pub errno_text: Option<String>,
+    /// SMTP-level text (`SMTP timeout after EHLO x`, `SMTP error from ...`).
+    pub message: Option<String>,
+    /// Whether the host was reached (`H=` appears in the log).
+    pub with_host: bool,
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptOutcome {
+    /// Accepted; the final reply text for `C="..."`.
+    Delivered { confirmation: String },
+    /// 4xx or a connection problem.
+    Deferred(SmtpError),
+    /// 5xx.
+    Failed(SmtpError),
+}
+
+/// Result of a conversation with one host.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: Host,
+    pub tfo: ClientTfo,
+    pub outcomes: Vec<RcptOutcome>,
+    /// Whether trying another host could help (connection-level failure).
+    pub try_next_host: bool,
+}
+
+/// The message as it goes on the wire (LF line ends, converted by the stuffer).
+pub struct Outgoing<'a> {
+    pub sender: &'a str,
+    pub recipients: &'a [String],
+    pub headers: &'a [u8],
+    pub body: &'a [u8],
+    pub size: usize,
+}
+
+#[derive(Debug)]
+enum ConvError {
+    /// Temporary, affects all recipients.
+    Temp(SmtpError),
+    /// A 5xx to MAIL or the like: all recipients fail.
+    Perm(SmtpError),
+}
+
+fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
+    ConvError::Temp(SmtpError {
+        errno,
+        errno_text: errno_text.map(str::to_string),
+        message: Some(message),
+        with_host: true,
+    })
+}
+
+struct Conn {
+    stream: TcpStream,
+    parser: ReplyParser,
+    buf: Vec<u8>,
+    host_text: String,
+}
+
+/// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
+fn reply_text(r: &Reply) -> String {
+    let mut s = r.code.to_string();
+    for (i, line) in r.text.iter().enumerate() {
+        s.push(if i == 0 { ' ' } else { '\n' });
+        if i > 0 {
+            s.push_str(&r.code.to_string());
+            s.push(' ');
+        }
+        s.push_str(line);
+    }
+    s
+}
+
+impl Conn {
+    async fn read_reply(&mut self, timeout: Duration, after: &str) -> Result<Reply, ConvError> {
+        loop {
+            match self.parser.next_reply() {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(temp(
+                        errno::SMTP_FORMAT,
+                        None,
+                        format!(
+                            "bad SMTP reply in response to {after} from {}: {e}",
+                            self.host_text
+                        ),
+                    ))
+                }
+            }
+            self.buf.resize(16 * 1024, 0);
+            let n = match tokio::time::timeout(timeout, self.stream.read(&mut self.buf)).await {
+                Err(_) => {
+                    return Err(temp(
+                        libc::ETIMEDOUT,
+                        Some("Connection timed out"),
+                        format!("SMTP timeout after {after}"),
+                    ))
+                }
+                Ok(Err(e)) => {
+                    return Err(temp(
+                        e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                        Some(&strip_os_error(&e)),
+                        format!("SMTP error after {after}"),
+                    ))
+                }
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                return Err(temp(
+                    errno::SMTP_CLOSED,
+                    None,
+                    format!("Remote host closed connection in response to {after}"),
+                ));
+            }
+            self.parser.feed(&self.buf[..n]);
+        }
+    }
+
+    async fn send(&mut self, data: &[u8], timeout: Duration, what: &str) -> Result<(), ConvError> {
+        match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
+            Err(_) => Err(temp(
+                libc::ETIMEDOUT,
+                Some("Connection timed out"),
+                format!("SMTP timeout while sending {what}"),
+            )),
+            Ok(Err(e)) => Err(temp(
+                e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                Some(&strip_os_error(&e)),
+                format!("send() to {} failed while sending {what}", self.host_text),
+            )),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+}
+
+fn classify(r: &Reply, errno_4xx: i32, after: &str) -> ConvError {
+    let e = SmtpError {
+        errno: if r.code >= 500 { 0 } else { errno_4xx },
+        errno_text: None,
+        message: Some(format!(
+            "SMTP error from remote mail server after {after}: {}",
+            reply_text(r)
+        )),
+        with_host: true,
+    };
+    if r.code >= 500 {
+        ConvError::Perm(e)
+    } else {
+        ConvError::Temp(e)
+    }
+}
+
+/// Deliver `msg` to one host. Never panics on peer behaviour; every failure
+/// becomes an outcome.
+pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_>) -> HostResult {
+    let addr = SocketAddr::new(host.ip, host.port);
+    let opts = ConnectOptions {
+        try_tfo: host.try_tfo,
+        timeout: params.connect_timeout,
+        bind: params.interface,
+        syn_data: Vec::new(),
+    };
+    let all = |o: RcptOutcome| vec![o; msg.recipients.len()];
+    let connected = match oxim_net::connect(addr, &opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            let (errno, text) = match e.kind() {
+                std::io::ErrorKind::TimedOut => {
+                    (libc::ETIMEDOUT, "Connection timed out".to_string())
+                }
+                _ => (
+                    e.raw_os_error().unwrap_or(libc::ECONNREFUSED),
+                    strip_os_error(&e),
+                ),
+            };
+            return HostResult {
+                host: host.clone(),
+                tfo: ClientTfo::NotTried,
+                outcomes: all(RcptOutcome::Deferred(SmtpError {
+                    errno,
+                    errno_text: Some(text),
+                    message: None,
+                    with_host: false,
+                })),
+                try_next_host: true,
+            };
+        }
+    };
+    let (stream, tfo) = connected.into_parts();
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        stream,
+        parser: ReplyParser::new(),
+        buf: Vec::new(),
+        host_text: format!("{} [{}]", host.name, host.ip),
+    };
+    match converse(&mut conn, params, msg).await {
+        Ok(outcomes) => HostResult {
+            host: host.clone(),
+            tfo,
+            outcomes,
+            try_next_host: false,
+        },
+        Err(ConvError::Temp(e)) => HostResult {
+            host: host.clone(),
+            tfo,
+            outcomes: all(RcptOutcome::Deferred(e)),
+            try_next_host: true,
+        },
+        Err(ConvError::Perm(e)) => HostResult {
+            host: host.clone(),
+            tfo,
+            outcomes: all(RcptOutcome::Failed(e)),
+            try_next_host: false,
+        },
+    }
+}
+
+/// "Connection refused" rather than "Connection refused (os error 111)".
+fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
+async fn converse(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+) -> Result<Vec<RcptOutcome>, ConvError> {
+    let t = params.command_timeout;
+    let banner = conn.read_reply(t, "initial connection").await?;
+    if banner.code != 220 {
+        return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
+    }
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd)
+        .await?;
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
+    let caps = if ehlo.code == 250 {
+        EhloCapabilities::from_reply(&ehlo)
+    } else {
+        let helo_cmd = format!("HELO {}", params.helo_data);
+        conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd)
+            .await?;
+        let helo = conn.read_reply(t, &helo_cmd).await?;
+        if helo.code != 250 {
+            return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+        }
+        EhloCapabilities::default()
+    };
+    let pipelining = caps.pipelining && !params.avoid_pipelining;
+    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
+    if caps.size.is_some() {
+        mail.push_str(&format!(" SIZE={}", msg.size));
+    }
+    let rcpt_cmds: Vec<String> = msg
+        .recipients
+        .iter()
+        .map(|r| format!("RCPT TO:<{r}>"))
+        .collect();
+
+    let mut outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
+    if pipelining {
+        // MAIL, every RCPT and DATA in one write; replies read in order.
+        let mut batch = String::with_capacity(64 + 40 * rcpt_cmds.len());
+        batch.push_str(&mail);
+        batch.push_str("\r\n");
+        for c in &rcpt_cmds {
+            batch.push_str(c);
+            batch.push_str("\r\n");
+        }
+        batch.push_str("DATA\r\n");
+        conn.send(batch.as_bytes(), t, &mail).await?;
+    } else {
+        conn.send(format!("{mail}\r\n").as_bytes(), t, &mail)
+            .await?;
+    }
+    let r = conn.read_reply(t, &mail).await?;
+    if r.code != 250 {
+        if pipelining {
+            // Drain the replies to the pipelined RCPTs and DATA.
+            for c in &rcpt_cmds {
+                let _ = conn.read_reply(t, c).await;
+            }
+            let _ = conn.read_reply(t, "DATA").await;
+        }
+        quit(conn, params).await;
+        return Err(classify(&r, errno::MAIL_4XX, &mail));
+    }
+    for (i, cmd) in rcpt_cmds.iter().enumerate() {
+        if !pipelining {
+            conn.send(format!("{cmd}\r\n").as_bytes(), t, cmd).await?;
+        }
+        let r = conn.read_reply(t, cmd).await?;
+        if r.code / 100 != 2 {
+            outcomes[i] = Some(match classify(&r, errno::RCPT_4XX, cmd) {
+                ConvError::Perm(e) => RcptOutcome::Failed(e),
+                ConvError::Temp(e) => RcptOutcome::Deferred(e),
+            });
+        }
+    }
+    let any_accepted = outcomes.iter().any(Option::is_none);
+    if !pipelining {
+        if !any_accepted {
+            quit(conn, params).await;
+            return Ok(finish(outcomes));
+        }
+        conn.send(b"DATA\r\n", t, "DATA").await?;
+    }
+    let r = conn.read_reply(t, "DATA").await?;
+    if r.code != 354 {
+        quit(conn, params).await;
+        if !any_accepted {
+            return Ok(finish(outcomes));
+        }
+        return Err(classify(&r, errno::DATA_4XX, "DATA"));
+    }
+    if !any_accepted {
+        // The server said 354 although every RCPT failed: end it cleanly.
+        conn.send(b".\r\n", params.data_timeout, "data block")
+            .await?;
+        let _ = conn.read_reply(params.final_timeout, "end of data").await;
+        quit(conn, params).await;
+        return Ok(finish(outcomes));
+    }
+    let mut stuffer = DotStuffer::new();
+    let mut wire =
+        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
+    stuffer.encode(msg.headers, &mut wire);
+    stuffer.encode(b"\n", &mut wire);
+    stuffer.encode(msg.body, &mut wire);
+    stuffer.finish(&mut wire);
+    conn.send(&wire, params.data_timeout, "data block").await?;
+    let r = conn.read_reply(params.final_timeout, "end of data").await?;
+    let confirmation = reply_text(&r);
+    let end = if r.code / 100 == 2 {
+        None
+    } else {
+        Some(classify(&r, errno::DATA_4XX, "end of data"))
+    };
+    for o in outcomes.iter_mut().filter(|o| o.is_none()) {
+        *o = Some(match &end {
+            None => RcptOutcome::Delivered {
+                confirmation: confirmation.clone(),
+            },
+            Some(ConvError::Perm(e)) => RcptOutcome::Failed(e.clone()),
+            Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
+        });
+    }
+    quit(conn, params).await;
+    Ok(finish(outcomes))
+}
+
+fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(RcptOutcome::Deferred(SmtpError {
+                errno: errno::SMTP_FORMAT,
+                errno_text: None,
+                message: Some("no reply from remote host".into()),
+                with_host: true,
+            }))
+        })
+        .collect()
+}
+
+/// Send QUIT and close. The reply to QUIT does not change any outcome, so we
+/// do not wait for it: the write side is shut and the socket dropped.
+async fn quit(conn: &mut Conn, params: &SmtpParams) {
+    let _ = conn.send(b"QUIT\r\n", params.command_timeout, "QUIT").await;
+    let _ = conn.stream.shutdown().await;
+}

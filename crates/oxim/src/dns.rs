@@ -1,0 +1,130 @@
+//! Name lookups through a real resolver library (hickory), configured from
+//! `/etc/resolv.conf`, with a per-query timeout.
+//!
+//! Exim's `host_lookup_order = bydns` means "ask DNS, not /etc/hosts"; the
+//! harness relies on that, and so does this module's default: the hosts file
+//! is consulted only when `use_hosts` is set.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::TokioResolver;
+
+/// A DNS resolver shared by the daemon and deliveries.
+#[derive(Clone)]
+pub struct Dns {
+    resolver: Option<TokioResolver>,
+}
+
+/// An MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    pub exchange: String,
+}
+
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupFailure {
+    /// The name or record does not exist (permanent).
+    NotFound,
+    /// Timeout, SERVFAIL, no resolver configured (temporary).
+    Temporary(String),
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+fn strip_dot(name: &Name) -> String {
+    let s = name.to_utf8();
+    s.strip_suffix('.').unwrap_or(&s).to_string()
+}
+
+impl Dns {
+    /// Build from the system configuration. A missing or unreadable
+    /// resolv.conf leaves a resolver that fails every query temporarily
+    /// (logged by the caller), rather than refusing to start.
+    pub fn from_system(timeout: Duration, use_hosts: bool) -> Self {
+        let resolver = TokioResolver::builder_tokio().ok().and_then(|mut b| {
+            let opts = b.options_mut();
+            opts.timeout = timeout;
+            opts.attempts = 2;
+            opts.ndots = 0;
+            opts.use_hosts_file = if use_hosts {
+                hickory_resolver::config::ResolveHosts::Always
+            } else {
+                hickory_resolver::config::ResolveHosts::Never
+            };
+            b.build().ok()
+        });
+        Dns { resolver }
+    }
+
+    fn resolver(&self) -> Result<&TokioResolver, LookupFailure> {
+        self.resolver
+            .as_ref()
+            .ok_or_else(|| LookupFailure::Temporary("no DNS resolver configured".into()))
+    }
+
+    fn failure(e: hickory_resolver::net::NetError) -> LookupFailure {
+        if e.is_no_records_found() || e.is_nx_domain() {
+            LookupFailure::NotFound
+        } else {
+            LookupFailure::Temporary(e.to_string())
+        }
+    }
+
+    /// PTR names for an address, without trailing dots.
+    pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, LookupFailure> {
+        let r = self.resolver()?;
+        let lookup = r
+            .reverse_lookup(Name::from(ip))
+            .await
+            .map_err(Self::failure)?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::PTR(p) => Some(strip_dot(&p.0)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// A and AAAA addresses of a name.
+    pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, LookupFailure> {
+        let r = self.resolver()?;
+        let lookup = r.lookup_ip(fqdn(name)).await.map_err(Self::failure)?;
+        let v: Vec<IpAddr> = lookup.iter().collect();
+        if v.is_empty() {
+            Err(LookupFailure::NotFound)
+        } else {
+            Ok(v)
+        }
+    }
+
+    /// MX records of a domain, sorted by preference.
+    pub async fn mx(&self, domain: &str) -> Result<Vec<Mx>, LookupFailure> {
+        let r = self.resolver()?;
+        let lookup = r.mx_lookup(fqdn(domain)).await.map_err(Self::failure)?;
+        let mut v: Vec<Mx> = lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::MX(mx) => Some(Mx {
+                    preference: mx.preference,
+                    exchange: strip_dot(&mx.exchange),
+                }),
+                _ => None,
+            })
+            .collect();
+        v.sort_by_key(|m| m.preference);
+        Ok(v)
+    }
+}

@@ -1,0 +1,217 @@
+//! Accepting a message: header fix-ups, spool write (durable before any
+//! acknowledgement), the `<=` log line, and hand-off to delivery.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, Result};
+use oxim_log::{LogRecord, Received, SenderHost, Tfo, TfoMark};
+use oxim_net::ServerTfo;
+use oxim_spool::{Envelope, Header, MessageId, Recipient};
+
+use crate::ctx::Ctx;
+use crate::deliver::Loaded;
+use crate::message::{default_received, HeaderField, Message, ReceivedInfo};
+
+/// Where a message came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `local`, `local-smtp`, `local-bsmtp`, `smtp`, `esmtp`, ...
+    pub protocol: String,
+    /// Local submitter's login (`U=`), None for remote SMTP.
+    pub ident: Option<String>,
+    /// Remote peer, for SMTP over TCP.
+    pub peer: Option<SocketAddr>,
+    /// Name found by reverse lookup (verified), if any.
+    pub host_name: Option<String>,
+    pub helo: Option<String>,
+    /// Local end of the connection.
+    pub interface: Option<SocketAddr>,
+    pub tfo: ServerTfo,
+}
+
+impl Source {
+    pub fn local(ctx: &Ctx, protocol: &str) -> Source {
+        Source {
+            protocol: protocol.to_string(),
+            ident: Some(ctx.caller.login.clone()),
+            peer: None,
+            host_name: None,
+            helo: None,
+            interface: None,
+            tfo: ServerTfo::None,
+        }
+    }
+
+    fn is_local(&self) -> bool {
+        self.peer.is_none()
+    }
+
+    /// The `from ...` part of Received: for a remote host.
+    fn rcvhost(&self) -> Option<String> {
+        let peer = self.peer?;
+        let ip = peer.ip();
+        let mut s = String::new();
+        match (&self.host_name, &self.helo) {
+            (Some(n), Some(h)) if n.eq_ignore_ascii_case(h) => {
+                s.push_str(&format!("{n} ([{ip}])"));
+            }
+            (Some(n), Some(h)) => s.push_str(&format!("{n} ([{ip}] helo={h})")),
+            (Some(n), None) => s.push_str(&format!("{n} ([{ip}])")),
+            (None, Some(h)) => s.push_str(&format!("[{ip}] (helo={h})")),
+            (None, None) => s.push_str(&format!("[{ip}]")),
+        }
+        Some(s)
+    }
+}
+
+/// The sender's full name for a locally generated From: header.
+fn gecos_name(ctx: &Ctx) -> Option<String> {
+    let main = &ctx.config.main;
+    if main.is_set("gecos_name") {
+        let v = oxim_conf::expand(main.str("gecos_name"), &ctx.base_vars()).ok()?;
+        return (!v.is_empty()).then_some(v);
+    }
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(ctx.caller.uid))
+        .ok()
+        .flatten()?;
+    let g = user.gecos.to_string_lossy();
+    let name = g.split(',').next().unwrap_or("").trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Accept a message: add headers, write the spool durably, log `<=`.
+/// Returns the loaded message for immediate delivery.
+pub fn accept(
+    ctx: &Ctx,
+    id: MessageId,
+    source: &Source,
+    sender: &str,
+    recipients: &[String],
+    mut msg: Message,
+) -> Result<Loaded> {
+    let now = crate::time::LocalTime::now();
+    let date = now.rfc2822();
+    let id_text = id.to_string();
+    let received_for = (recipients.len() == 1).then(|| recipients[0].as_str());
+    let received = default_received(&ReceivedInfo {
+        rcvhost: source.rcvhost(),
+        ident: if source.is_local() {
+            source.ident.as_deref()
+        } else {
+            None
+        },
+        helo: if source.is_local() {
+            source.helo.as_deref()
+        } else {
+            None
+        },
+        primary_hostname: &ctx.primary_hostname,
+        protocol: &source.protocol,
+        version: ctx.version,
+        sender,
+        id: &id_text,
+        received_for,
+        date: &date,
+        style: ctx.header_style,
+    });
+    msg.headers.insert(0, received);
+    let mut id_created = false;
+    if source.is_local() {
+        if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
+            id_created = true;
+            msg.headers.push(HeaderField::new(format!(
+                "Message-Id: <E{id_text}@{}>",
+                ctx.primary_hostname
+            )));
+        }
+        if msg.header("from").is_none() {
+            let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+            let from = match gecos_name(ctx) {
+                Some(n) => format!("From: {n} <{addr}>"),
+                None => format!("From: {addr}"),
+            };
+            msg.headers.push(HeaderField::new(from));
+        }
+        if msg.header("date").is_none() {
+            msg.headers.push(HeaderField::new(format!("Date: {date}")));
+        }
+    }
+
+    let mut env = Envelope::new(id.clone(), sender);
+    env.login = ctx.caller.login.clone();
+    env.uid = ctx.caller.uid;
+    env.gid = ctx.caller.gid;
+    env.received_time = now.epoch_secs();
+    env.received_time_usec = now.subsec_micros();
+    env.protocol = Some(source.protocol.clone());
+    env.ident = source.ident.clone();
+    env.local = source.is_local();
+    env.host_address = source.peer.map(|p| p.ip().to_string());
+    env.host_port = source.peer.map(|p| p.port());
+    env.host_name = source.host_name.clone();
+    env.helo_name = source.helo.clone();
+    env.interface_address = source.interface.map(|p| p.ip().to_string());
+    env.interface_port = source.interface.map(|p| p.port());
+    env.body_linecount = Some(msg.body_lines() as u64);
+    env.deliver_firsttime = true;
+    if source.tfo.is_tfo() {
+        env.tfo = Some(source.tfo.log_suffix().trim().to_string());
+    }
+    env.recipients = recipients.iter().map(Recipient::new).collect();
+    let headers: Vec<Header> = msg
+        .headers
+        .iter()
+        .map(|h| Header::new(h.text.clone()))
+        .collect();
+    ctx.spool
+        .write_bytes(&env, &headers, &msg.body)
+        .with_context(|| format!("spool write failed for {id_text}"))?;
+
+    let size = msg.size();
+    let message_id = msg.message_id();
+    let subject = msg.header("subject").map(|h| h.value());
+    let rcpt_refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let mut rec = Received::new(&id_text, sender, size as u64);
+    rec.host = source.peer.map(|p| SenderHost {
+        name: source.host_name.as_deref(),
+        helo: source.helo.as_deref(),
+        ip: p.ip(),
+        port: p.port(),
+    });
+    rec.interface = source.interface.map(|i| (i.ip(), i.port()));
+    rec.tfo = Tfo {
+        mark: match source.tfo {
+            ServerTfo::Cookie => Some(TfoMark::Cookie),
+            ServerTfo::CookieWithData => Some(TfoMark::Data),
+            ServerTfo::None => None,
+        },
+        detail: Some(match source.tfo {
+            ServerTfo::Cookie => "cookie",
+            ServerTfo::CookieWithData => "cookie-data",
+            ServerTfo::None => "none",
+        }),
+    };
+    if source.peer.is_none() {
+        rec.tfo = Tfo::default();
+    }
+    rec.ident = if source.is_local() {
+        source.ident.as_deref()
+    } else {
+        None
+    };
+    rec.protocol = Some(&source.protocol);
+    rec.message_id = message_id.as_deref();
+    rec.message_id_created = id_created;
+    rec.subject = subject.as_deref();
+    rec.recipients = &rcpt_refs;
+    let rec = LogRecord::Received(rec);
+    ctx.log(&rec);
+    if let Some(line) = ctx.logger.msglog_line(&rec, now.system_time()) {
+        let _ = ctx.spool.append_msglog(&env.id, &line);
+    }
+    Ok(Loaded {
+        env,
+        headers,
+        body: msg.body,
+    })
+}

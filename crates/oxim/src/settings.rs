@@ -1,0 +1,235 @@
+//! Typed runtime settings derived once from the parsed configuration.
+//!
+//! The conf crate knows Exim's syntax and option tables; this module turns
+//! the router and transport instances into the shapes the delivery code uses,
+//! so the hot paths never look options up by name.
+
+use std::time::Duration;
+
+use oxim_conf::{Config, Driver};
+
+/// What a router does once its preconditions pass.
+#[derive(Debug, Clone)]
+pub enum RouterKind {
+    Accept,
+    Redirect {
+        data: Option<String>,
+        file: Option<String>,
+        allow_defer: bool,
+        allow_fail: bool,
+    },
+    ManualRoute {
+        route_list: Option<String>,
+        route_data: Option<String>,
+        hosts_randomize: bool,
+        host_find_failed: String,
+    },
+    DnsLookup {
+        widen_domains: Option<String>,
+        qualify_single: bool,
+    },
+}
+
+/// One router instance.
+#[derive(Debug, Clone)]
+pub struct RouterSpec {
+    pub name: String,
+    pub kind: RouterKind,
+    pub domains: Option<String>,
+    pub local_parts: Option<String>,
+    pub senders: Option<String>,
+    pub condition: Option<String>,
+    pub transport: Option<String>,
+    pub verify: bool,
+    pub verify_only: bool,
+    pub more: bool,
+    pub unseen: bool,
+    pub check_local_user: bool,
+    pub errors_to: Option<String>,
+    pub address_data: Option<String>,
+    pub headers_add: Option<String>,
+    pub headers_remove: Option<String>,
+    pub self_action: String,
+}
+
+/// smtp transport settings (unexpanded where Exim expands at delivery time).
+#[derive(Debug, Clone)]
+pub struct SmtpSpec {
+    pub hosts: Option<String>,
+    pub hosts_override: bool,
+    pub port: String,
+    pub allow_localhost: bool,
+    pub helo_data: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub final_timeout: Duration,
+    pub max_rcpt: usize,
+    pub hosts_avoid_pipelining: Option<String>,
+    pub hosts_try_fastopen: Option<String>,
+    pub interface: Option<String>,
+}
+
+/// appendfile transport settings.
+#[derive(Debug, Clone)]
+pub struct AppendSpec {
+    pub file: Option<String>,
+    pub directory: Option<String>,
+    pub create_directory: bool,
+    pub mode: u32,
+    pub maildir_format: bool,
+    pub delivery_date_add: bool,
+    pub envelope_to_add: bool,
+    pub return_path_add: bool,
+}
+
+/// pipe transport settings.
+#[derive(Debug, Clone)]
+pub struct PipeSpec {
+    pub command: Option<String>,
+    pub return_path_add: bool,
+    pub delivery_date_add: bool,
+    pub envelope_to_add: bool,
+    pub timeout: Duration,
+}
+
+/// What a transport does.
+#[derive(Debug, Clone)]
+pub enum TransportKind {
+    Smtp(SmtpSpec),
+    Appendfile(AppendSpec),
+    Pipe(PipeSpec),
+    Autoreply,
+}
+
+/// One transport instance.
+#[derive(Debug, Clone)]
+pub struct TransportSpec {
+    pub name: String,
+    pub kind: TransportKind,
+    pub headers_add: Option<String>,
+    pub headers_remove: Option<String>,
+}
+
+fn opt(d: &Driver, name: &str) -> Option<String> {
+    d.options.opt_str(name).map(str::to_string)
+}
+
+fn secs(d: &Driver, name: &str) -> Duration {
+    d.options.time(name)
+}
+
+impl RouterSpec {
+    fn from_driver(d: &Driver) -> Self {
+        let o = &d.options;
+        let kind = match d.driver.as_str() {
+            "redirect" => RouterKind::Redirect {
+                data: opt(d, "data"),
+                file: opt(d, "file"),
+                allow_defer: o.bool("allow_defer"),
+                allow_fail: o.bool("allow_fail"),
+            },
+            "manualroute" => RouterKind::ManualRoute {
+                route_list: opt(d, "route_list"),
+                route_data: opt(d, "route_data"),
+                hosts_randomize: o.bool("hosts_randomize"),
+                host_find_failed: opt(d, "host_find_failed").unwrap_or_else(|| "freeze".into()),
+            },
+            "dnslookup" => RouterKind::DnsLookup {
+                widen_domains: opt(d, "widen_domains"),
+                qualify_single: o.bool("qualify_single"),
+            },
+            _ => RouterKind::Accept,
+        };
+        RouterSpec {
+            name: d.name.clone(),
+            kind,
+            domains: opt(d, "domains"),
+            local_parts: opt(d, "local_parts"),
+            senders: opt(d, "senders"),
+            condition: opt(d, "condition"),
+            transport: opt(d, "transport"),
+            verify: o.bool("verify"),
+            verify_only: o.bool("verify_only"),
+            more: o.bool("more"),
+            unseen: o.bool("unseen"),
+            check_local_user: o.bool("check_local_user"),
+            errors_to: opt(d, "errors_to"),
+            address_data: opt(d, "address_data"),
+            headers_add: opt(d, "headers_add"),
+            headers_remove: opt(d, "headers_remove"),
+            self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
+        }
+    }
+}
+
+impl TransportSpec {
+    fn from_driver(d: &Driver) -> Self {
+        let o = &d.options;
+        let kind = match d.driver.as_str() {
+            "smtp" => TransportKind::Smtp(SmtpSpec {
+                hosts: opt(d, "hosts"),
+                hosts_override: o.bool("hosts_override"),
+                port: opt(d, "port").unwrap_or_else(|| "smtp".into()),
+                allow_localhost: o.bool("allow_localhost"),
+                helo_data: opt(d, "helo_data").unwrap_or_else(|| "$primary_hostname".into()),
+                connect_timeout: secs(d, "connect_timeout"),
+                command_timeout: secs(d, "command_timeout"),
+                data_timeout: secs(d, "data_timeout"),
+                final_timeout: secs(d, "final_timeout"),
+                max_rcpt: usize::try_from(o.int("max_rcpt")).unwrap_or(100).max(1),
+                hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
+                hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                interface: opt(d, "interface"),
+            }),
+            "appendfile" => TransportKind::Appendfile(AppendSpec {
+                file: opt(d, "file"),
+                directory: opt(d, "directory"),
+                create_directory: o.bool("create_directory"),
+                mode: u32::try_from(o.int("mode")).unwrap_or(0o600),
+                maildir_format: o.bool("maildir_format"),
+                delivery_date_add: o.bool("delivery_date_add"),
+                envelope_to_add: o.bool("envelope_to_add"),
+                return_path_add: o.bool("return_path_add"),
+            }),
+            "pipe" => TransportKind::Pipe(PipeSpec {
+                command: opt(d, "command"),
+                return_path_add: o.bool("return_path_add"),
+                delivery_date_add: o.bool("delivery_date_add"),
+                envelope_to_add: o.bool("envelope_to_add"),
+                timeout: secs(d, "timeout"),
+            }),
+            _ => TransportKind::Autoreply,
+        };
+        TransportSpec {
+            name: d.name.clone(),
+            kind,
+            headers_add: opt(d, "headers_add"),
+            headers_remove: opt(d, "headers_remove"),
+        }
+    }
+}
+
+/// Routers and transports in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct Drivers {
+    pub routers: Vec<RouterSpec>,
+    pub transports: Vec<TransportSpec>,
+}
+
+impl Drivers {
+    pub fn from_config(cfg: &Config) -> Self {
+        Drivers {
+            routers: cfg.routers.iter().map(RouterSpec::from_driver).collect(),
+            transports: cfg
+                .transports
+                .iter()
+                .map(TransportSpec::from_driver)
+                .collect(),
+        }
+    }
+
+    pub fn transport(&self, name: &str) -> Option<&TransportSpec> {
+        self.transports.iter().find(|t| t.name == name)
+    }
+}

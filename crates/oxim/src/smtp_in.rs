@@ -1,0 +1,731 @@
+//! Driving an SMTP server session: the protocol state machine lives in
+//! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
+//! lookups), stores messages and logs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use oxim_log::{LogRecord, RejectWhat, Rejected, SenderHost, SmtpEnd};
+use oxim_net::ServerTfo;
+use oxim_smtp::{hello_text, help_reply, Event, Extensions, Reply, ServerConfig, ServerSession};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::acl::{self, AclEnv, Verdict};
+use crate::cli::DeliveryMode;
+use crate::ctx::Ctx;
+use crate::message::Message;
+use crate::receive::{self, Source};
+use crate::vars::Vars;
+
+/// Facts about the connection.
+#[derive(Debug, Clone)]
+struct Conn {
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    tfo: ServerTfo,
+    /// `smtp` for TCP, `local-smtp` for -bs, `local-bsmtp` for -bS.
+    base_protocol: &'static str,
+    batch: bool,
+}
+
+/// Per-session mutable state the policy code keeps.
+struct State {
+    host_name: Option<String>,
+    lookup_done: bool,
+    helo: Option<String>,
+    esmtp: bool,
+    sender: Option<String>,
+    recipients: Vec<String>,
+    body: Vec<u8>,
+    too_big: bool,
+    vars: Vars,
+    accepted_ids: Vec<String>,
+    messages: u32,
+}
+
+fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
+    conn.peer.map(|p| SenderHost {
+        name: st.host_name.as_deref(),
+        helo: st.helo.as_deref(),
+        ip: p.ip(),
+        port: p.port(),
+    })
+}
+
+/// Log a rejection (main and reject logs). Local `-bs` sessions have no
+/// host and their rejections are reported to the caller only.
+fn log_reject(
+    ctx: &Ctx,
+    conn: &Conn,
+    st: &State,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    temporary: bool,
+    reason: Option<&str>,
+) {
+    if let Some(host) = sender_host(conn, st) {
+        ctx.log(&LogRecord::Rejected(Rejected {
+            id: None,
+            host,
+            ident: None,
+            sender,
+            what,
+            temporary,
+            reason,
+        }));
+    }
+}
+
+fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
+    if let Some(host) = sender_host(conn, st) {
+        ctx.log(&LogRecord::SmtpClosed {
+            host,
+            ident: None,
+            duration: None,
+            how,
+        });
+    }
+}
+
+fn list_match_host(
+    ctx: &Ctx,
+    option: &str,
+    ip: Option<IpAddr>,
+    name: Option<&str>,
+    vars: &Vars,
+) -> bool {
+    let list = ctx.config.main.str(option);
+    if list.is_empty() {
+        return false;
+    }
+    let Some(ip) = ip else { return false };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
+}
+
+/// Reverse lookup with forward confirmation, as Exim does before it trusts
+/// a PTR name. `localhost` is taken to be the loopback addresses.
+async fn lookup_host_name(ctx: &Ctx, ip: IpAddr) -> Option<String> {
+    let names = ctx.dns.reverse(ip).await.ok()?;
+    for name in names {
+        if name.eq_ignore_ascii_case("localhost") {
+            if ip.is_loopback() {
+                return Some(name);
+            }
+            continue;
+        }
+        if let Ok(addrs) = ctx.dns.addresses(&name).await {
+            if addrs.contains(&ip) {
+                return Some(name);
+            }
+        }
+    }
+    None
+}
+
+/// Serve one TCP connection to completion. Never panics on client input.
+pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
+    let local = stream.local_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let conn = Conn {
+        peer: Some(peer),
+        local,
+        tfo,
+        base_protocol: "smtp",
+        batch: false,
+    };
+    let _ = session(ctx, r, w, conn).await;
+}
+
+/// `-bs` / `-bS`: an SMTP session on stdin/stdout.
+pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let conn = Conn {
+        peer: None,
+        local: None,
+        tfo: ServerTfo::None,
+        base_protocol: if batch { "local-bsmtp" } else { "local-smtp" },
+        batch,
+    };
+    let ids = rt.block_on(session(
+        ctx.clone(),
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        conn,
+    ))?;
+    if ctx.inv.dont_deliver {
+        return Ok(0);
+    }
+    for id in ids {
+        match ctx.inv.delivery {
+            DeliveryMode::Queue => {}
+            _ if ctx.config.main.bool("queue_only") => {}
+            DeliveryMode::Background => crate::submit::spawn_background_delivery(&ctx, &id)?,
+            DeliveryMode::Interactive => {
+                if let Ok(mid) = id.parse() {
+                    rt.block_on(crate::deliver::deliver_id(&ctx, &mid, false))?;
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
+    let main = &ctx.config.main;
+    ServerConfig {
+        enforce_sync: conn.peer.is_some() && main.bool("smtp_enforce_sync"),
+        max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors")).unwrap_or(3),
+        max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands")).unwrap_or(3),
+        recipients_max: usize::try_from(main.int("recipients_max")).unwrap_or(0),
+        allow_unqualified_sender: conn.peer.is_none(),
+        allow_unqualified_recipient: conn.peer.is_none(),
+        ..ServerConfig::default()
+    }
+}
+
+async fn write_out<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    sess: &mut ServerSession,
+    batch: bool,
+) -> std::io::Result<()> {
+    let out = sess.take_output();
+    if !out.is_empty() && !batch {
+        w.write_all(&out).await?;
+        w.flush().await?;
+    }
+    Ok(())
+}
+
+async fn session<R, W>(ctx: Arc<Ctx>, mut r: R, mut w: W, conn: Conn) -> Result<Vec<String>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let main = &ctx.config.main;
+    let mut sess = ServerSession::new(server_config(&ctx, &conn));
+    let mut vars = ctx.base_vars();
+    if let Some(p) = conn.peer {
+        vars.set("sender_host_address", p.ip().to_string())
+            .set("sender_host_port", p.port().to_string());
+    }
+    if let Some(l) = conn.local {
+        vars.set("received_ip_address", l.ip().to_string())
+            .set("received_port", l.port().to_string())
+            .set("interface_address", l.ip().to_string())
+            .set("interface_port", l.port().to_string());
+    }
+    let mut st = State {
+        host_name: None,
+        lookup_done: false,
+        helo: None,
+        esmtp: false,
+        sender: None,
+        recipients: Vec::new(),
+        body: Vec::new(),
+        too_big: false,
+        vars,
+        accepted_ids: Vec::new(),
+        messages: 0,
+    };
+    let peer_ip = conn.peer.map(|p| p.ip());
+
+    // Connection-level policy.
+    if let Some(ip) = peer_ip {
+        if list_match_host(&ctx, "host_lookup", Some(ip), None, &st.vars) {
+            st.host_name = lookup_host_name(&ctx, ip).await;
+            st.lookup_done = true;
+            if let Some(n) = &st.host_name {
+                st.vars.set("sender_host_name", n.clone());
+            }
+        }
+        if ctx.selector.has(oxim_log::Selector::SmtpConnection)
+            && !list_match_host(
+                &ctx,
+                "hosts_connection_nolog",
+                Some(ip),
+                st.host_name.as_deref(),
+                &st.vars,
+            )
+        {
+            if let Some(host) = sender_host(&conn, &st) {
+                let count = crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
+                ctx.log(&LogRecord::SmtpConnection {
+                    host,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        if list_match_host(
+            &ctx,
+            "host_reject_connection",
+            Some(ip),
+            st.host_name.as_deref(),
+            &st.vars,
+        ) {
+            log_reject(&ctx, &conn, &st, None, RejectWhat::Connection, false, None);
+            sess.shutdown(Reply::new(554, "SMTP service not available"));
+            write_out(&mut w, &mut sess, conn.batch).await?;
+            return Ok(Vec::new());
+        }
+        let max = main.int("smtp_accept_max");
+        if max > 0
+            && crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize
+        {
+            sess.shutdown(Reply::new(
+                421,
+                format!(
+                    "{} Too many concurrent SMTP connections; please try again later",
+                    ctx.primary_hostname
+                ),
+            ));
+            write_out(&mut w, &mut sess, conn.batch).await?;
+            return Ok(Vec::new());
+        }
+        if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_connect")) {
+            let env = AclEnv {
+                host_ip: peer_ip,
+                host_name: st.host_name.as_deref(),
+                sender: None,
+                recipient: None,
+            };
+            let o = acl::eval(&ctx, &acl, &mut st.vars, &env).await;
+            log_acl_writes(&ctx, &o);
+            if o.verdict != Verdict::Accept {
+                let reason = o.log_message.clone().or(o.message.clone());
+                log_reject(
+                    &ctx,
+                    &conn,
+                    &st,
+                    None,
+                    RejectWhat::Connection,
+                    o.verdict == Verdict::Defer,
+                    reason.as_deref(),
+                );
+                sess.shutdown(Reply::new(
+                    if o.verdict == Verdict::Defer {
+                        450
+                    } else {
+                        554
+                    },
+                    o.message
+                        .unwrap_or_else(|| "Administrative prohibition".into()),
+                ));
+                write_out(&mut w, &mut sess, conn.batch).await?;
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    let banner_src = if main.is_set("smtp_banner") {
+        main.str("smtp_banner").to_string()
+    } else {
+        "$smtp_active_hostname ESMTP Exim $version_number $tod_full".to_string()
+    };
+    let banner =
+        oxim_conf::expand(&banner_src, &st.vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
+    let banner_lines: Vec<&str> = banner.split('\n').collect();
+    let _ = sess.greet(Reply::from_lines(220, banner_lines));
+    write_out(&mut w, &mut sess, conn.batch).await?;
+
+    let timeout = match main.time("smtp_receive_timeout") {
+        d if d.is_zero() => Duration::from_secs(300),
+        d => d,
+    };
+    let size_limit = u64::try_from(main.int("message_size_limit")).unwrap_or(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(ev) = sess.poll_event() {
+            handle_event(&ctx, &conn, &mut sess, &mut st, ev, size_limit).await;
+            if sess.is_closed() {
+                break;
+            }
+        }
+        write_out(&mut w, &mut sess, conn.batch).await?;
+        if sess.is_closed() {
+            break;
+        }
+        let n = match tokio::time::timeout(timeout, r.read(&mut buf)).await {
+            Err(_) => {
+                log_end(&ctx, &conn, &st, SmtpEnd::Timeout);
+                sess.shutdown(Reply::new(
+                    421,
+                    format!(
+                        "{}: SMTP command timeout - closing connection",
+                        ctx.primary_hostname
+                    ),
+                ));
+                write_out(&mut w, &mut sess, conn.batch).await?;
+                break;
+            }
+            Ok(Err(_)) | Ok(Ok(0)) => {
+                log_end(&ctx, &conn, &st, SmtpEnd::Lost);
+                break;
+            }
+            Ok(Ok(n)) => n,
+        };
+        sess.handle_input(&buf[..n]);
+    }
+    Ok(st.accepted_ids)
+}
+
+fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
+    for l in &o.logwrites {
+        ctx.log_text(None, l);
+    }
+}
+
+fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
+    let code = match o.verdict {
+        Verdict::Defer => 450,
+        _ => default_code,
+    };
+    Reply::new(
+        code,
+        o.message
+            .clone()
+            .unwrap_or_else(|| default_text.to_string()),
+    )
+}
+
+fn protocol(conn: &Conn, st: &State) -> String {
+    match conn.base_protocol {
+        "smtp" if st.esmtp => "esmtp".into(),
+        "local-smtp" if st.esmtp => "local-esmtp".into(),
+        p => p.into(),
+    }
+}
+
+async fn handle_event(
+    ctx: &Arc<Ctx>,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    ev: Event,
+    size_limit: u64,
+) {
+    let main = &ctx.config.main;
+    let peer_ip = conn.peer.map(|p| p.ip());
+    match ev {
+        Event::Helo { ehlo, name } => {
+            st.helo = Some(name.clone());
+            st.esmtp = ehlo;
+            st.vars.set("sender_helo_name", name.clone());
+            if let Some(ip) = peer_ip {
+                if !st.lookup_done {
+                    let list = main.str("helo_lookup_domains");
+                    let vars = st.vars.clone();
+                    let matches =
+                        oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
+                    if matches {
+                        st.host_name = lookup_host_name(ctx, ip).await;
+                        st.lookup_done = true;
+                        if let Some(n) = &st.host_name {
+                            st.vars.set("sender_host_name", n.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_helo")) {
+                let env = AclEnv {
+                    host_ip: peer_ip,
+                    host_name: st.host_name.as_deref(),
+                    sender: None,
+                    recipient: None,
+                };
+                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                log_acl_writes(ctx, &o);
+                if o.verdict != Verdict::Accept {
+                    let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+                    return;
+                }
+            }
+            let ip_text = peer_ip.map(|i| i.to_string());
+            let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+            let ext = Extensions {
+                size: Some(size_limit),
+                eight_bit_mime: main.bool("accept_8bitmime"),
+                pipelining: conn.peer.is_none()
+                    || list_match_host(
+                        ctx,
+                        "pipelining_advertise_hosts",
+                        peer_ip,
+                        st.host_name.as_deref(),
+                        &st.vars,
+                    ),
+                chunking: false,
+                help: true,
+                ..Extensions::default()
+            };
+            let _ = sess.accept_ehlo(&ctx.primary_hostname, &greeting, &ext);
+        }
+        Event::Mail(m) => {
+            let sender = if m.from.is_empty() || m.from.contains('@') {
+                m.from.clone()
+            } else {
+                ctx.qualify_recipient(&m.from)
+            };
+            if let (Some(sz), true) = (m.size, size_limit > 0) {
+                if sz > size_limit {
+                    let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+                    return;
+                }
+            }
+            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_mail")) {
+                let mut vars = st.vars.clone();
+                vars.set("sender_address", sender.clone());
+                let env = AclEnv {
+                    host_ip: peer_ip,
+                    host_name: st.host_name.as_deref(),
+                    sender: Some(&sender),
+                    recipient: None,
+                };
+                let o = acl::eval(ctx, &acl, &mut vars, &env).await;
+                log_acl_writes(ctx, &o);
+                if o.verdict != Verdict::Accept {
+                    let reason = o.log_message.clone().or(o.message.clone());
+                    log_reject(
+                        ctx,
+                        conn,
+                        st,
+                        None,
+                        RejectWhat::Mail(&sender),
+                        o.verdict == Verdict::Defer,
+                        reason.as_deref(),
+                    );
+                    let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+                    return;
+                }
+            }
+            st.vars.set("sender_address", sender.clone());
+            st.sender = Some(sender);
+            st.recipients.clear();
+            let _ = sess.accept_mail();
+        }
+        Event::Rcpt(rc) => {
+            let rcpt = ctx.qualify_recipient(&rc.to);
+            let sender = st.sender.clone().unwrap_or_default();
+            let acl_text = main.str("acl_smtp_rcpt");
+            // Without an RCPT ACL Exim refuses every recipient over TCP.
+            let outcome = match ctx.config.resolve_acl(acl_text) {
+                Some(acl) => {
+                    let mut vars = st.vars.clone();
+                    vars.set_address(&rcpt);
+                    let env = AclEnv {
+                        host_ip: peer_ip,
+                        host_name: st.host_name.as_deref(),
+                        sender: Some(&sender),
+                        recipient: Some(&rcpt),
+                    };
+                    let o = acl::eval(ctx, &acl, &mut vars, &env).await;
+                    log_acl_writes(ctx, &o);
+                    Some(o)
+                }
+                None if conn.peer.is_none() => None,
+                None => Some(acl::AclOutcome {
+                    verdict: Verdict::Deny,
+                    message: None,
+                    log_message: None,
+                    controls: Vec::new(),
+                    logwrites: Vec::new(),
+                }),
+            };
+            match outcome {
+                Some(o) if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard => {
+                    let reason = o.log_message.clone().or(o.message.clone());
+                    log_reject(
+                        ctx,
+                        conn,
+                        st,
+                        Some(&sender),
+                        RejectWhat::Rcpt(&rcpt),
+                        o.verdict == Verdict::Defer,
+                        reason.as_deref(),
+                    );
+                    let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+                }
+                Some(o) if o.verdict == Verdict::Discard => {
+                    let _ = sess.accept_rcpt();
+                }
+                _ => {
+                    st.recipients.push(rcpt);
+                    let _ = sess.accept_rcpt();
+                }
+            }
+        }
+        Event::Data => {
+            if st.recipients.is_empty() {
+                // Everything was discarded: accept and drop the body.
+            }
+            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_predata")) {
+                let env = AclEnv {
+                    host_ip: peer_ip,
+                    host_name: st.host_name.as_deref(),
+                    sender: st.sender.as_deref(),
+                    recipient: None,
+                };
+                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                log_acl_writes(ctx, &o);
+                if o.verdict != Verdict::Accept {
+                    let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
+                    return;
+                }
+            }
+            st.body.clear();
+            st.too_big = false;
+            let _ = sess.start_data();
+        }
+        Event::DataChunk(chunk) => {
+            if !st.too_big {
+                if size_limit > 0 && (st.body.len() + chunk.len()) as u64 > size_limit {
+                    st.too_big = true;
+                    st.body = Vec::new();
+                } else {
+                    st.body.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Event::DataEnd(_) => {
+            let sender = st.sender.take().unwrap_or_default();
+            let recipients = std::mem::take(&mut st.recipients);
+            let body = std::mem::take(&mut st.body);
+            if st.too_big {
+                log_reject(
+                    ctx,
+                    conn,
+                    st,
+                    Some(&sender),
+                    RejectWhat::AfterData,
+                    false,
+                    Some("message too big"),
+                );
+                let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+                return;
+            }
+            let msg = Message::parse(&body);
+            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_data")) {
+                let env = AclEnv {
+                    host_ip: peer_ip,
+                    host_name: st.host_name.as_deref(),
+                    sender: Some(&sender),
+                    recipient: None,
+                };
+                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                log_acl_writes(ctx, &o);
+                if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard {
+                    let reason = o.log_message.clone().or(o.message.clone());
+                    log_reject(
+                        ctx,
+                        conn,
+                        st,
+                        Some(&sender),
+                        RejectWhat::AfterData,
+                        o.verdict == Verdict::Defer,
+                        reason.as_deref(),
+                    );
+                    let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+                    return;
+                }
+            }
+            if recipients.is_empty() {
+                // All recipients discarded by ACLs.
+                let _ = sess.accept_message("discarded");
+                return;
+            }
+            let source = Source {
+                protocol: ctx
+                    .inv
+                    .received_protocol
+                    .clone()
+                    .unwrap_or_else(|| protocol(conn, st)),
+                ident: if conn.peer.is_none() {
+                    Some(ctx.caller.login.clone())
+                } else {
+                    None
+                },
+                peer: conn.peer,
+                host_name: st.host_name.clone(),
+                helo: st.helo.clone(),
+                interface: conn.local,
+                tfo: conn.tfo,
+            };
+            let id = ctx.ids.next();
+            let id_text = id.to_string();
+            let c2 = ctx.clone();
+            // The spool write fsyncs: keep it off the async workers.
+            let res = tokio::task::spawn_blocking(move || {
+                receive::accept(&c2, id, &source, &sender, &recipients, msg)
+            })
+            .await;
+            match res {
+                Ok(Ok(loaded)) => {
+                    let _ = sess.accept_message(&id_text);
+                    st.messages += 1;
+                    if conn.peer.is_some() {
+                        let queue = ctx.config.main.bool("queue_only")
+                            || ctx.inv.delivery == DeliveryMode::Queue;
+                        if !queue {
+                            let c3 = ctx.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = crate::deliver::deliver_loaded(&c3, loaded).await {
+                                    c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
+                                }
+                            });
+                        }
+                    } else {
+                        st.accepted_ids.push(id_text);
+                    }
+                }
+                Ok(Err(e)) => {
+                    ctx.log_text(None, &format!("spool write failed: {e:#}"));
+                    let _ = sess.reject(Reply::new(
+                        451,
+                        "Temporary local problem - please try later",
+                    ));
+                }
+                Err(_) => {
+                    let _ = sess.reject(Reply::new(
+                        451,
+                        "Temporary local problem - please try later",
+                    ));
+                }
+            }
+        }
+        Event::Quit => {
+            log_end(ctx, conn, st, SmtpEnd::Quit);
+            let _ = sess.accept_quit(&ctx.primary_hostname);
+        }
+        Event::Vrfy(_) => {
+            let _ = sess.respond(Reply::new(252, "Administrative prohibition"));
+        }
+        Event::Expn(_) => {
+            let _ = sess.respond(Reply::new(550, "Administrative prohibition"));
+        }
+        Event::Help(_) => {
+            let _ = sess.respond(help_reply(false, &[]));
+        }
+        Event::Etrn(_) => {
+            let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
+        }
+        Event::StartTls => {
+            let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
+        }
+        Event::Auth { .. } | Event::AuthResponse(_) => {
+            let _ = sess.respond(Reply::new(503, "AUTH command used when not advertised"));
+        }
+        Event::Rset | Event::Noop | Event::Bdat { .. } => {}
+        Event::Error(e) => {
+            if e.closing {
+                log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));
+            }
+        }
+    }
+}

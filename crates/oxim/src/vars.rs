@@ -1,0 +1,100 @@
+//! Expansion variables: the values `$name` takes in string expansions.
+//!
+//! Values are plain data; the expander never re-expands them, so text from
+//! the network (HELO names, addresses) stays text.
+
+use std::collections::HashMap;
+
+use oxim_conf::ExpandContext;
+
+/// A set of variables for one expansion context (a connection, a message, an
+/// address being routed). Cheap to clone and extend.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    map: HashMap<String, String>,
+}
+
+impl Vars {
+    pub fn new() -> Self {
+        Vars::default()
+    }
+
+    /// Set (or replace) a variable.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.map.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// A copy with more variables set.
+    pub fn with(&self, pairs: &[(&str, &str)]) -> Vars {
+        let mut v = self.clone();
+        for (k, val) in pairs {
+            v.set(k, *val);
+        }
+        v
+    }
+
+    /// Set `$local_part`, `$domain` and friends for an address.
+    pub fn set_address(&mut self, address: &str) -> &mut Self {
+        let (lp, dom) = split_address(address);
+        self.set("local_part", lp);
+        self.set("domain", dom);
+        self.set("address", address)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+}
+
+/// Split `local@domain` at the last `@` (a quoted local part may contain `@`).
+pub fn split_address(address: &str) -> (&str, &str) {
+    match address.rfind('@') {
+        Some(p) => (&address[..p], &address[p + 1..]),
+        None => (address, ""),
+    }
+}
+
+fn tod(name: &str) -> Option<String> {
+    let now = crate::time::LocalTime::now();
+    Some(match name {
+        "tod_log" => now.log_format(),
+        "tod_full" => now.rfc2822(),
+        "tod_bsdinbox" => now.bsd_inbox(),
+        "tod_epoch" => now.epoch_secs().to_string(),
+        _ => return None,
+    })
+}
+
+impl ExpandContext for Vars {
+    fn var(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.map.get(name) {
+            return Some(v.clone());
+        }
+        match name {
+            "pid" => Some(std::process::id().to_string()),
+            n if n.starts_with("tod_") => tod(n),
+            _ => None,
+        }
+    }
+
+    fn read_file(&self, path: &str) -> Option<String> {
+        std::fs::read_to_string(path).ok()
+    }
+
+    fn file_exists(&self, path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_split() {
+        assert_eq!(split_address("a@b.c"), ("a", "b.c"));
+        assert_eq!(split_address("\"x@y\"@d"), ("\"x@y\"", "d"));
+        assert_eq!(split_address("local"), ("local", ""));
+    }
+}
