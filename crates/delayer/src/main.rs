@@ -505,8 +505,10 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
                 delayed += 1;
             }
         }
-        for id in hold.pop_due(Instant::now()) {
-            queue.verdict(id, Verdict::Accept)?;
+        // Everything older than the newest due packet is due too (FIFO) and
+        // every dropped packet already has its verdict: one batch verdict.
+        if let Some(&last) = hold.pop_due(Instant::now()).last() {
+            queue.verdict_up_to(last, Verdict::Accept)?;
         }
         if stop {
             if let Ok(Some(info)) = sigfd.read_signal() {
@@ -514,8 +516,8 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
             }
             // Release what we hold rather than dropping it.
             eprintln!("oxim-delayer: releasing {} held packets", hold.len());
-            for id in hold.drain() {
-                queue.verdict(id, Verdict::Accept)?;
+            if let Some(&last) = hold.drain().last() {
+                queue.verdict_up_to(last, Verdict::Accept)?;
             }
             eprintln!("oxim-delayer: {delayed} packets delayed, {dropped} dropped");
             return Ok(());

@@ -19,6 +19,7 @@ const NFNL_SUBSYS_QUEUE: u16 = 3;
 const NFQNL_MSG_PACKET: u16 = 0;
 const NFQNL_MSG_VERDICT: u16 = 1;
 const NFQNL_MSG_CONFIG: u16 = 2;
+const NFQNL_MSG_VERDICT_BATCH: u16 = 3;
 
 const NFQA_PACKET_HDR: u16 = 1;
 const NFQA_VERDICT_HDR: u16 = 2;
@@ -172,11 +173,21 @@ impl Queue {
 
     /// Give the verdict for one packet.
     pub fn verdict(&mut self, id: u32, verdict: Verdict) -> io::Result<()> {
+        self.send_verdict(NFQNL_MSG_VERDICT, id, verdict)
+    }
+
+    /// Give the same verdict to every packet still waiting whose id is up to
+    /// `max_id` (ids grow with arrival), in one message.
+    pub fn verdict_up_to(&mut self, max_id: u32, verdict: Verdict) -> io::Result<()> {
+        self.send_verdict(NFQNL_MSG_VERDICT_BATCH, max_id, verdict)
+    }
+
+    fn send_verdict(&mut self, kind: u16, id: u32, verdict: Verdict) -> io::Result<()> {
         let seq = self.next_seq();
         let mut hdr = (verdict as u32).to_be_bytes().to_vec();
         hdr.extend_from_slice(&id.to_be_bytes());
         let msg = build(
-            NFQNL_MSG_VERDICT,
+            kind,
             NLM_F_REQUEST,
             seq,
             self.queue_num,
