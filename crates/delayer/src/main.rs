@@ -205,13 +205,15 @@ fn netns_id(pid: &str) -> Result<String> {
     Ok(link.display().to_string())
 }
 
-/// Whether we run in the host's initial network namespace: the same as pid
-/// 1's when that is readable, or (pid 1 hidden, as in sandboxes) when the
-/// sysctls the kernel registers only for the initial namespace are visible.
-fn in_initial_netns(here: &str) -> bool {
-    if netns_id("1").ok().as_deref() == Some(here) {
-        return true;
-    }
+/// Whether we run in the host's initial network namespace.
+///
+/// Comparing `/proc/self/ns/net` with `/proc/1/ns/net` is not enough: inside
+/// a PID namespace (the scenario runner's sandbox) pid 1 shares *our* private
+/// namespace, and in some sandboxes pid 1 cannot be read at all. The kernel
+/// itself tells: it registers `net.core.netdev_max_backlog` (and, since 5.x,
+/// `devconf_inherit_init_net`) for the initial namespace only, and
+/// `/proc/sys` shows the sysctls of the reader's namespace.
+fn in_initial_netns() -> bool {
     ["netdev_max_backlog", "devconf_inherit_init_net"]
         .iter()
         .any(|f| Path::new("/proc/sys/net/core").join(f).exists())
@@ -350,7 +352,7 @@ fn remove_rules(dev: &str, queue_num: u16) {
 
 fn start(a: &StartArgs) -> Result<()> {
     let here = netns_id("self")?;
-    if !a.i_know && in_initial_netns(&here) {
+    if !a.i_know && in_initial_netns() {
         bail!(
             "refusing to run in the initial network namespace ({here}); run inside a \
              namespace you created (unshare -n, ip netns exec) or pass --i-know"
@@ -637,6 +639,13 @@ mod tests {
         assert_eq!(b.delay, a.delay);
         assert_eq!(b.pidfile.as_deref(), Some(Path::new("/tmp/p.pid")));
         assert!(b.foreground && b.notify_ready && b.drop_syn_data_once);
+    }
+
+    #[test]
+    fn private_namespace_is_not_the_initial_one() {
+        let private = oxim_net::testns::run_in_new_netns(in_initial_netns)
+            .expect("creating a network namespace needs root; run the tests as root");
+        assert!(!private);
     }
 
     #[test]
