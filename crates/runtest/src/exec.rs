@@ -106,6 +106,7 @@ struct Runner<'a> {
     server: Option<PendingServer>,
     daemons: Vec<i32>,
     dnsmasq: Option<Child>,
+    host_netns: u64,
 }
 
 /// Set up the sandbox (we are PID 1 of fresh namespaces) and run the test.
@@ -146,6 +147,7 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         server: None,
         daemons: Vec::new(),
         dnsmasq: None,
+        host_netns,
     };
     let outcome = runner.run();
     runner.cleanup();
@@ -610,7 +612,8 @@ impl Runner<'_> {
         ));
         let mut cmd = Command::new("perl");
         self.base_env(&mut cmd);
-        cmd.env("OXIM_RUNTEST_WORK", &self.cfg.work);
+        cmd.env("OXIM_RUNTEST_WORK", &self.cfg.work)
+            .env(crate::tcshim::HOST_NETNS_ENV, self.host_netns.to_string());
         if let Some(d) = &self.cfg.delayer {
             cmd.env("OXIM_DELAYER", d);
         }

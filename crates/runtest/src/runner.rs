@@ -72,7 +72,8 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// Run `exim -bV` (harness mode, empty configuration) and parse it.
+/// Run `exim -bV` (harness mode, a minimal configuration naming only the
+/// spool directory and log path, in a scratch directory) and parse it.
 pub fn query_capabilities(exim: &Path) -> Result<Capabilities, String> {
     let dir = tempfile::Builder::new()
         .prefix("oxim-runtest-bv-")
@@ -80,8 +81,12 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, String> {
         .map_err(|e| format!("temp dir: {e}"))?;
     let link = dir.path().join("exim");
     std::os::unix::fs::symlink(exim, &link).map_err(|e| format!("symlink: {e}"))?;
-    let conf = dir.path().join("empty.conf");
-    fs::write(&conf, "").map_err(|e| format!("writing {}: {e}", conf.display()))?;
+    let conf = dir.path().join("bv.conf");
+    let minimal = format!(
+        "# oxim-runtest: minimal configuration for exim -bV\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
+        d = dir.path().display()
+    );
+    fs::write(&conf, minimal).map_err(|e| format!("writing {}: {e}", conf.display()))?;
     let out = Command::new(&link)
         .arg("-C")
         .arg(&conf)
