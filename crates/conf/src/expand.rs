@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::config::Config;
 use crate::options::{bytes_to_string, interpret_escape};
 
 /// Maximum nesting of `${...}` items.
@@ -139,7 +140,21 @@ impl ExpandError {
 
 /// Expands `s` against `ctx`.
 pub fn expand(s: &str, ctx: &dyn ExpandContext) -> Result<String, ExpandError> {
-    let mut e = Expander::new(ctx);
+    let mut e = Expander::new(ctx, None);
+    let mut pos = 0;
+    let out = e.string(s.as_bytes(), &mut pos, false, false)?;
+    Ok(bytes_to_string(out))
+}
+
+/// Like [`expand`], with access to the configuration's named lists, which
+/// enables the `match_domain`, `match_address`, `match_local_part` and
+/// `match_ip` conditions.
+pub fn expand_with_config(
+    s: &str,
+    ctx: &dyn ExpandContext,
+    cfg: &Config,
+) -> Result<String, ExpandError> {
+    let mut e = Expander::new(ctx, Some(cfg));
     let mut pos = 0;
     let out = e.string(s.as_bytes(), &mut pos, false, false)?;
     Ok(bytes_to_string(out))
@@ -183,6 +198,7 @@ fn lax_bool(v: &str) -> bool {
 
 struct Expander<'c> {
     ctx: &'c dyn ExpandContext,
+    cfg: Option<&'c Config>,
     depth: usize,
     numeric: Vec<String>,
     lookup_value: Option<String>,
@@ -199,8 +215,13 @@ fn skip_ws(s: &[u8], pos: &mut usize) {
 }
 
 fn read_name(s: &[u8], pos: &mut usize) -> String {
+    read_name_with(s, pos, b"_")
+}
+
+/// Reads a name of alphanumerics plus the `extra` characters.
+fn read_name_with(s: &[u8], pos: &mut usize, extra: &[u8]) -> String {
     let start = *pos;
-    while *pos < s.len() && (s[*pos].is_ascii_alphanumeric() || s[*pos] == b'_') {
+    while *pos < s.len() && (s[*pos].is_ascii_alphanumeric() || extra.contains(&s[*pos])) {
         *pos += 1;
     }
     String::from_utf8_lossy(&s[start..*pos]).into_owned()
@@ -253,9 +274,10 @@ fn compile_regex(p: &str) -> Result<regex::bytes::Regex, ExpandError> {
 }
 
 impl<'c> Expander<'c> {
-    fn new(ctx: &'c dyn ExpandContext) -> Self {
+    fn new(ctx: &'c dyn ExpandContext, cfg: Option<&'c Config>) -> Self {
         Expander {
             ctx,
+            cfg,
             depth: 0,
             numeric: Vec::new(),
             lookup_value: None,
@@ -350,6 +372,8 @@ impl<'c> Expander<'c> {
         }
         match self.ctx.var(name) {
             Some(v) => Ok(v.into_bytes()),
+            // A header that is not present expands to nothing.
+            None if name.ends_with(':') && is_header_var(name) => Ok(Vec::new()),
             None => Err(ExpandError::UnknownVariable(name.to_string())),
         }
     }
@@ -364,14 +388,26 @@ impl<'c> Expander<'c> {
         match s.get(*pos) {
             Some(b'{') => {
                 *pos += 1;
-                skip_ws(s, pos);
-                let name = read_name(s, pos);
-                if name.is_empty() {
-                    return Err(syntax("missing variable name after \"${\""));
+                match s.get(*pos) {
+                    Some(c) if c.is_ascii_digit() => {
+                        let start = *pos;
+                        while *pos < s.len() && s[*pos].is_ascii_digit() {
+                            *pos += 1;
+                        }
+                        if s.get(*pos) != Some(&b'}') {
+                            return Err(syntax("} expected after number"));
+                        }
+                        let name = String::from_utf8_lossy(&s[start..*pos]).into_owned();
+                        *pos += 1;
+                        out.extend(self.variable(&name, skip)?);
+                        return Ok(());
+                    }
+                    Some(c) if c.is_ascii_alphabetic() => {}
+                    _ => return Err(syntax("letter or digit expected after ${")),
                 }
+                let name = read_name_with(s, pos, b"_-");
                 if is_header_var(&name) && s.get(*pos) != Some(&b'}') {
-                    let hdr = self.header_name(&name, s, pos)?;
-                    skip_ws(s, pos);
+                    let hdr = self.header_name(&name, s, pos);
                     if s.get(*pos) != Some(&b'}') {
                         return Err(syntax(format!("missing }} after \"{hdr}\"")));
                     }
@@ -400,35 +436,41 @@ impl<'c> Expander<'c> {
                     }
                 }
             }
-            Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => {
+            Some(c) if c.is_ascii_digit() => {
+                let start = *pos;
+                while *pos < s.len() && s[*pos].is_ascii_digit() {
+                    *pos += 1;
+                }
+                let name = String::from_utf8_lossy(&s[start..*pos]).into_owned();
+                out.extend(self.variable(&name, skip)?);
+                Ok(())
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
                 let name = read_name(s, pos);
                 if is_header_var(&name) {
-                    let hdr = self.header_name(&name, s, pos)?;
+                    let hdr = self.header_name(&name, s, pos);
                     out.extend(self.variable(&hdr, skip)?);
                 } else {
                     out.extend(self.variable(&name, skip)?);
                 }
                 Ok(())
             }
-            _ => Err(syntax("variable name missing after \"$\"")),
+            _ => Err(syntax("$ not followed by letter, digit, or {")),
         }
     }
 
     /// Reads the rest of a header variable name up to and including the
-    /// colon (`$h_x-y:`).
-    fn header_name(&self, prefix: &str, s: &[u8], pos: &mut usize) -> Result<String, ExpandError> {
+    /// colon (`$h_x-y:`); the colon is optional, as in Exim.
+    fn header_name(&self, prefix: &str, s: &[u8], pos: &mut usize) -> String {
         let start = *pos;
-        while *pos < s.len() && s[*pos] != b':' && s[*pos] > b' ' && s[*pos] != b'}' {
+        while *pos < s.len() && s[*pos] != b':' && s[*pos].is_ascii_graphic() && s[*pos] != b'}' {
             *pos += 1;
         }
-        if s.get(*pos) != Some(&b':') {
-            return Err(syntax(format!(
-                "missing colon after \"{prefix}\" header name"
-            )));
-        }
         let name = format!("{prefix}{}:", String::from_utf8_lossy(&s[start..*pos]));
-        *pos += 1;
-        Ok(name)
+        if s.get(*pos) == Some(&b':') {
+            *pos += 1;
+        }
+        name
     }
 
     /// Reads `n` brace-enclosed, expanded arguments (white space allowed
@@ -497,6 +539,7 @@ impl<'c> Expander<'c> {
         skip: bool,
         what: &str,
         default_yes: Vec<u8>,
+        restore: Option<Option<String>>,
     ) -> Result<Vec<u8>, ExpandError> {
         skip_ws(s, pos);
         let mut result = Vec::new();
@@ -506,6 +549,11 @@ impl<'c> Expander<'c> {
             let yes = self.string(s, pos, true, skip || !ok)?;
             if ok {
                 result = yes;
+            }
+            // $value in the second string is the value from before this
+            // lookup/extract.
+            if let Some(r) = restore {
+                self.lookup_value = r;
             }
             skip_ws(s, pos);
             if s.get(*pos) == Some(&b'{') {
@@ -539,7 +587,7 @@ impl<'c> Expander<'c> {
             "if" => {
                 let saved = self.numeric.clone();
                 let ok = self.condition(s, pos, skip)?;
-                let r = self.yes_no(s, pos, ok, skip, "if", b"true".to_vec());
+                let r = self.yes_no(s, pos, ok, skip, "if", b"true".to_vec(), None);
                 self.numeric = saved;
                 r
             }
@@ -635,7 +683,7 @@ impl<'c> Expander<'c> {
             }
         };
         let saved = self.lookup_value.replace(bytes_to_string(value.clone()));
-        let r = self.yes_no(s, pos, found, skip, "extract", value);
+        let r = self.yes_no(s, pos, found, skip, "extract", value, Some(saved.clone()));
         self.lookup_value = saved;
         r
     }
@@ -649,16 +697,16 @@ impl<'c> Expander<'c> {
         };
         skip_ws(s, pos);
         let start = *pos;
-        while *pos < s.len() && (s[*pos].is_ascii_alphanumeric() || b"_-*@".contains(&s[*pos])) {
+        while *pos < s.len() && s[*pos] != b'{' && !s[*pos].is_ascii_whitespace() {
             *pos += 1;
         }
         let ltype = String::from_utf8_lossy(&s[start..*pos]).into_owned();
-        if ltype.is_empty() {
-            return Err(syntax("missing lookup type in \"lookup\""));
+        if !ltype.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(syntax("missing lookup type"));
         }
         let file = self.args(s, pos, 1, skip, "lookup")?.remove(0);
         if skip {
-            return self.yes_no(s, pos, false, true, "lookup", Vec::new());
+            return self.yes_no(s, pos, false, true, "lookup", Vec::new(), None);
         }
         let Some(key) = key else {
             return Err(ExpandError::UnknownLookup(ltype));
@@ -667,7 +715,15 @@ impl<'c> Expander<'c> {
         let ok = found.is_some();
         let value = found.unwrap_or_default();
         let saved = self.lookup_value.replace(value.clone());
-        let r = self.yes_no(s, pos, ok, false, "lookup", value.into_bytes());
+        let r = self.yes_no(
+            s,
+            pos,
+            ok,
+            false,
+            "lookup",
+            value.into_bytes(),
+            Some(saved.clone()),
+        );
         self.lookup_value = saved;
         r
     }
@@ -840,7 +896,7 @@ impl<'c> Expander<'c> {
                 *pos += 1;
                 let var = read_name(s, pos);
                 let var = if is_header_var(&var) {
-                    self.header_name(&var, s, pos)?
+                    self.header_name(&var, s, pos)
                 } else {
                     var
                 };
@@ -871,6 +927,38 @@ impl<'c> Expander<'c> {
                         "bool" => strict_bool(&v)?,
                         _ => lax_bool(&v),
                     }
+                }
+            }
+            "match_domain" | "match_address" | "match_local_part" | "match_ip" => {
+                let a = self.args(s, pos, 2, skip, &name)?;
+                if skip {
+                    false
+                } else {
+                    let Some(cfg) = self.cfg else {
+                        return Err(syntax(format!(
+                            "\"{name}\" needs the configuration (use expand_with_config)"
+                        )));
+                    };
+                    let subject = bytes_to_string(a[0].clone());
+                    let list = bytes_to_string(a[1].clone());
+                    let r = match name.as_str() {
+                        "match_domain" => {
+                            crate::lists::match_domain(&list, &subject, cfg, self.ctx)
+                        }
+                        "match_address" => {
+                            crate::lists::match_address(&list, &subject, cfg, self.ctx)
+                        }
+                        "match_local_part" => {
+                            crate::lists::match_local_part(&list, &subject, cfg, self.ctx)
+                        }
+                        _ => match subject.trim().parse::<IpAddr>() {
+                            Ok(ip) => crate::lists::match_host(&list, ip, None, cfg, self.ctx),
+                            Err(_) => {
+                                return Err(syntax(format!("\"{subject}\" is not an IP address")))
+                            }
+                        },
+                    };
+                    r.map_err(|e| syntax(e.to_string()))?
                 }
             }
             "inlist" | "inlisti" => {
@@ -1302,6 +1390,7 @@ mod tests {
             .var("domain", "example.com")
             .var("evil", "${if eq{a}{a}{PWNED}}")
             .var("empty", "")
+            .var("h_subject:", "hi")
             .file(
                 "/aliases",
                 "# c\npostmaster: root\nfoo: \"quoted\" x\n  continued\n*: catchall\n",
@@ -1325,6 +1414,18 @@ mod tests {
             Err(ExpandError::UnknownVariable("nosuch".into()))
         );
         assert!(x("${domain").is_err());
+        assert_eq!(
+            x("$ x"),
+            Err(ExpandError::Syntax(
+                "$ not followed by letter, digit, or {".into()
+            ))
+        );
+        assert!(x("${ domain}").is_err());
+        assert_eq!(
+            x("$h_subject: [$h_x-missing:] ${h_subject:}").unwrap(),
+            "hi [] hi"
+        );
+        assert_eq!(x("${if match{ab}{(b)}{$1${1}}}").unwrap(), "bb");
     }
 
     #[test]
@@ -1409,6 +1510,32 @@ mod tests {
     }
 
     #[test]
+    fn list_conditions_need_config() {
+        let mut cfg = Config::default();
+        cfg.named_lists.insert(
+            crate::ListKind::Domain,
+            "local_domains",
+            "test.ex : *.test.ex",
+        );
+        let c = ctx();
+        let e = |s: &str| expand_with_config(s, &c, &cfg);
+        assert_eq!(
+            e("${if match_domain{a.test.ex}{+local_domains}{y}{n}}").unwrap(),
+            "y"
+        );
+        assert_eq!(
+            e("${if match_address{u@test.ex}{*@+local_domains}{y}{n}}").unwrap(),
+            "y"
+        );
+        assert_eq!(
+            e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
+            "y"
+        );
+        assert_eq!(e("${if match_local_part{abc}{^a}{y}{n}}").unwrap(), "y");
+        assert!(x("${if match_domain{a}{b}{y}{n}}").is_err());
+    }
+
+    #[test]
     fn lookups() {
         assert_eq!(x("${lookup{postmaster}lsearch{/aliases}}").unwrap(), "root");
         assert_eq!(
@@ -1418,6 +1545,16 @@ mod tests {
         assert_eq!(x("${lookup{zz}lsearch{/aliases}{y}{n}}").unwrap(), "n");
         assert_eq!(x("${lookup{zz}lsearch*{/aliases}}").unwrap(), "catchall");
         assert_eq!(x("${lookup{zz}lsearch{/aliases}}").unwrap(), "");
+        // $value in the "no" string is the outer lookup's value.
+        assert_eq!(
+            x("${lookup{postmaster}lsearch{/aliases}{${lookup{zz}lsearch{/aliases}{}{<$value>}}}}")
+                .unwrap(),
+            "<root>"
+        );
+        assert_eq!(
+            x("${lookup {foo} lsearch {/aliases} {y} {n}}").unwrap(),
+            "y"
+        );
         assert!(matches!(
             x("${lookup{zz}lsearch{/missing}}"),
             Err(ExpandError::LookupFile(_))

@@ -28,7 +28,10 @@ pub use config::{
     RetryKind, RetryParam, RetryRule, RewriteRule, RouteItem,
 };
 pub use error::ConfigError;
-pub use expand::{expand, expand_bool, ExpandContext, ExpandError, MapContext};
+pub use expand::{
+    expand, expand_bool, expand_condition, expand_with_config, ExpandContext, ExpandError,
+    MapContext,
+};
 pub use lists::{match_address, match_domain, match_host, match_local_part, ListError};
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};
