@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -144,66 +144,39 @@ struct NlSocket {
 
 impl NlSocket {
     fn open() -> io::Result<NlSocket> {
-        // SAFETY: plain socket(2) call with constant arguments; the result is
-        // checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
+        use nix::sys::socket::{
+            setsockopt, socket, sockopt, AddressFamily, SockFlag, SockProtocol, SockType,
         };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkGeneric,
+        )?;
         // Bound the wait: the kernel answers synchronously, but never hang a
         // delivery on it.
-        let tv = libc::timeval {
-            tv_sec: 1,
-            tv_usec: 0,
-        };
-        // SAFETY: `fd` is valid; `tv` lives on the stack for the call and its
-        // exact size is passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                std::ptr::from_ref(&tv).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(1, 0),
+        )?;
         Ok(NlSocket { fd })
     }
 
     /// Send one request and return its answer (replies to other sequence
     /// numbers are skipped).
     fn request(&self, msg: &[u8]) -> io::Result<Reply> {
+        use nix::sys::socket::{recv, send, MsgFlags};
         let seq = msg
             .get(8..12)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_ne_bytes)
             .ok_or_else(|| bad("short request"))?;
-        // SAFETY: `msg` is a valid readable buffer of `msg.len()` bytes; a null
-        // destination address means the kernel (netlink port 0).
-        let rc = unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Unbound netlink socket: the destination is the kernel (port 0).
+        send(self.fd.as_raw_fd(), msg, MsgFlags::empty())?;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            // SAFETY: `buf` is writable for `buf.len()` bytes.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = usize::try_from(n).map_err(|_| bad("negative length"))?;
+            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
             if let Some(reply) = parse_reply(&buf[..n], seq)? {
                 return Ok(reply);
             }
