@@ -69,7 +69,10 @@ fn main() {
     }
     let dt = t.elapsed().as_secs_f64();
     assert_eq!(got as usize, raw.len());
-    println!("ServerSession DATA decode: {:.0} MB/s", wire.len() as f64 / dt / 1e6);
+    println!(
+        "ServerSession DATA decode: {:.0} MB/s",
+        wire.len() as f64 / dt / 1e6
+    );
 
     // 2. Many small pipelined transactions.
     let msg = b"MAIL FROM:<sender@example.org> SIZE=2048\r\nRCPT TO:<rcpt@example.net>\r\nDATA\r\n";

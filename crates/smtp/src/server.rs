@@ -494,6 +494,7 @@ pub struct ServerSession {
     discarding_long_line: bool,
     // Connection state.
     helo_name: Option<String>,
+    pending_helo: Option<String>,
     helo_seen: bool,
     esmtp: bool,
     adv: EhloCapabilities,
@@ -528,6 +529,7 @@ impl ServerSession {
             queued: VecDeque::new(),
             discarding_long_line: false,
             helo_name: None,
+            pending_helo: None,
             helo_seen: false,
             esmtp: false,
             adv: EhloCapabilities::default(),
@@ -765,8 +767,11 @@ impl ServerSession {
                         EhloCapabilities::default()
                     };
                     self.helo_seen = true;
+                    self.helo_name = self.pending_helo.take();
                     self.reset_transaction();
                 } else {
+                    // As Exim: a refused HELO forgets the previous name too.
+                    self.pending_helo = None;
                     self.helo_name = None;
                 }
             }
@@ -1213,7 +1218,7 @@ impl ServerSession {
                 closing,
             }));
         }
-        self.helo_name = Some(arg.clone());
+        self.pending_helo = Some(arg.clone());
         self.set_pending(Pending::Helo { ehlo }, verb);
         Some(Event::Helo { ehlo, name: arg })
     }
