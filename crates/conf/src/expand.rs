@@ -196,6 +196,22 @@ fn lax_bool(v: &str) -> bool {
     !(t.is_empty() || t == "0" || t.eq_ignore_ascii_case("no") || t.eq_ignore_ascii_case("false"))
 }
 
+/// Result of the test before a `{yes}{no}` pair.
+struct Outcome {
+    /// Whether the condition held / the lookup succeeded.
+    ok: bool,
+    /// What to insert when no strings follow and `ok` is true.
+    bare: Vec<u8>,
+    /// `$value` to restore before expanding the second string.
+    restore: Option<Option<String>>,
+}
+
+impl Outcome {
+    fn new(ok: bool, bare: Vec<u8>, restore: Option<Option<String>>) -> Self {
+        Outcome { ok, bare, restore }
+    }
+}
+
 struct Expander<'c> {
     ctx: &'c dyn ExpandContext,
     cfg: Option<&'c Config>,
@@ -535,12 +551,15 @@ impl<'c> Expander<'c> {
         &mut self,
         s: &[u8],
         pos: &mut usize,
-        ok: bool,
         skip: bool,
         what: &str,
-        default_yes: Vec<u8>,
-        restore: Option<Option<String>>,
+        outcome: Outcome,
     ) -> Result<Vec<u8>, ExpandError> {
+        let Outcome {
+            ok,
+            bare: default_yes,
+            restore,
+        } = outcome;
         skip_ws(s, pos);
         let mut result = Vec::new();
         let mut forced_fail = false;
@@ -587,7 +606,7 @@ impl<'c> Expander<'c> {
             "if" => {
                 let saved = self.numeric.clone();
                 let ok = self.condition(s, pos, skip)?;
-                let r = self.yes_no(s, pos, ok, skip, "if", b"true".to_vec(), None);
+                let r = self.yes_no(s, pos, skip, "if", Outcome::new(ok, b"true".to_vec(), None));
                 self.numeric = saved;
                 r
             }
@@ -683,7 +702,13 @@ impl<'c> Expander<'c> {
             }
         };
         let saved = self.lookup_value.replace(bytes_to_string(value.clone()));
-        let r = self.yes_no(s, pos, found, skip, "extract", value, Some(saved.clone()));
+        let r = self.yes_no(
+            s,
+            pos,
+            skip,
+            "extract",
+            Outcome::new(found, value, Some(saved.clone())),
+        );
         self.lookup_value = saved;
         r
     }
@@ -706,7 +731,13 @@ impl<'c> Expander<'c> {
         }
         let file = self.args(s, pos, 1, skip, "lookup")?.remove(0);
         if skip {
-            return self.yes_no(s, pos, false, true, "lookup", Vec::new(), None);
+            return self.yes_no(
+                s,
+                pos,
+                true,
+                "lookup",
+                Outcome::new(false, Vec::new(), None),
+            );
         }
         let Some(key) = key else {
             return Err(ExpandError::UnknownLookup(ltype));
@@ -718,11 +749,9 @@ impl<'c> Expander<'c> {
         let r = self.yes_no(
             s,
             pos,
-            ok,
             false,
             "lookup",
-            value.into_bytes(),
-            Some(saved.clone()),
+            Outcome::new(ok, value.into_bytes(), Some(saved.clone())),
         );
         self.lookup_value = saved;
         r
