@@ -7,7 +7,7 @@ use crate::ctx::Ctx;
 /// Routers this build really has.
 pub const ROUTERS: &[&str] = &["accept", "dnslookup", "manualroute", "redirect"];
 /// Transports this build really has.
-pub const TRANSPORTS: &[&str] = &["appendfile/maildir", "pipe", "smtp"];
+pub const TRANSPORTS: &[&str] = &["appendfile/maildir", "autoreply", "pipe", "smtp"];
 /// Lookup types this build really has.
 pub const LOOKUPS: &[&str] = &["lsearch"];
 

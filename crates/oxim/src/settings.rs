@@ -93,13 +93,35 @@ pub struct PipeSpec {
     pub timeout: Duration,
 }
 
+/// autoreply transport settings (unexpanded).
+#[derive(Debug, Clone)]
+pub struct AutoreplySpec {
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub to: Option<String>,
+    pub cc: Option<String>,
+    pub bcc: Option<String>,
+    pub subject: Option<String>,
+    pub headers: Option<String>,
+    pub text: Option<String>,
+    pub file: Option<String>,
+    pub file_expand: bool,
+    pub file_optional: bool,
+    pub return_message: bool,
+    pub once: Option<String>,
+    pub once_repeat: Duration,
+    pub log: Option<String>,
+    pub mode: u32,
+    pub never_mail: bool,
+}
+
 /// What a transport does.
 #[derive(Debug, Clone)]
 pub enum TransportKind {
     Smtp(SmtpSpec),
     Appendfile(AppendSpec),
     Pipe(PipeSpec),
-    Autoreply,
+    Autoreply(AutoreplySpec),
 }
 
 /// One transport instance.
@@ -199,7 +221,25 @@ impl TransportSpec {
                 envelope_to_add: o.bool("envelope_to_add"),
                 timeout: secs(d, "timeout"),
             }),
-            _ => TransportKind::Autoreply,
+            _ => TransportKind::Autoreply(AutoreplySpec {
+                from: opt(d, "from"),
+                reply_to: opt(d, "reply_to"),
+                to: opt(d, "to"),
+                cc: opt(d, "cc"),
+                bcc: opt(d, "bcc"),
+                subject: opt(d, "subject"),
+                headers: opt(d, "headers"),
+                text: opt(d, "text"),
+                file: opt(d, "file"),
+                file_expand: o.bool("file_expand"),
+                file_optional: o.bool("file_optional"),
+                return_message: o.bool("return_message"),
+                once: opt(d, "once"),
+                once_repeat: o.time("once_repeat"),
+                log: opt(d, "log"),
+                mode: u32::try_from(o.int("mode")).unwrap_or(0o600),
+                never_mail: o.bool("never_mail"),
+            }),
         };
         TransportSpec {
             name: d.name.clone(),

@@ -3,6 +3,7 @@
 //! files.
 
 pub mod appendfile;
+pub mod autoreply;
 pub mod pipe;
 pub mod route;
 pub mod smtp;
@@ -486,15 +487,26 @@ async fn run_transport(
                 (item.clone(), router.clone(), outcome)
             })
             .collect(),
-        TransportKind::Autoreply => items
+        TransportKind::Autoreply(spec) => items
             .iter()
             .map(|(item, router)| {
-                let err = local_error(-1, "autoreply transports are not supported by oxim");
-                (
-                    item.clone(),
-                    router.clone(),
-                    Outcome::Deferred { host: None, err },
-                )
+                let mut v = vars.clone();
+                v.set_address(&item.address);
+                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v) {
+                    Ok(new_id) => {
+                        if let Some(id) = new_id {
+                            if let Err(e) = crate::submit::spawn_background_delivery(ctx, &id) {
+                                ctx.log_text(Some(&id), &format!("cannot start delivery: {e:#}"));
+                            }
+                        }
+                        delivered.clone()
+                    }
+                    Err(e) => Outcome::Deferred {
+                        host: None,
+                        err: local_error(-1, format!("{e:#}")),
+                    },
+                };
+                (item.clone(), router.clone(), outcome)
             })
             .collect(),
     }

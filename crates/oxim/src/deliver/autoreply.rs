@@ -1,0 +1,179 @@
+//! The autoreply transport: instead of delivering the message, generate a new
+//! one (a vacation reply, a notice) and put it on the queue.
+//!
+//! The generated message has a null envelope sender, so a reply to a reply
+//! can never loop. `once` keeps a plain-text file of addresses already
+//! answered (one `address epoch` per line), honouring `once_repeat`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{anyhow, Result};
+
+use super::Loaded;
+use crate::ctx::Ctx;
+use crate::message::{HeaderField, Message};
+use crate::receive::{self, Source};
+use crate::settings::AutoreplySpec;
+use crate::vars::Vars;
+
+fn expand_opt(o: &Option<String>, vars: &Vars) -> Result<Option<String>> {
+    match o {
+        None => Ok(None),
+        Some(s) => {
+            let v =
+                oxim_conf::expand(s, vars).map_err(|e| anyhow!("failed to expand \"{s}\": {e}"))?;
+            Ok((!v.trim().is_empty()).then_some(v))
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Addresses answered before, from a `once` file.
+fn read_once(path: &str) -> HashMap<String, u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (a, t) = l.rsplit_once(' ')?;
+            Some((a.to_string(), t.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Generate and queue the reply. Returns the new message's id, or None when
+/// nothing was sent (no recipient, `once` suppressed it, `never_mail`).
+pub fn deliver(
+    ctx: &Ctx,
+    spec: &AutoreplySpec,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+) -> Result<Option<String>> {
+    let to = expand_opt(&spec.to, vars)?;
+    let cc = expand_opt(&spec.cc, vars)?;
+    let bcc = expand_opt(&spec.bcc, vars)?;
+    let Some(to_text) = to.clone().or(cc.clone()).or(bcc.clone()) else {
+        return Ok(None);
+    };
+    if spec.never_mail {
+        return Ok(None);
+    }
+    let mut recipients: Vec<String> = Vec::new();
+    for list in [&to, &cc, &bcc].into_iter().flatten() {
+        recipients.extend(crate::message::extract_addresses(list));
+    }
+    let recipients: Vec<String> = recipients
+        .iter()
+        .map(|r| ctx.qualify_recipient(r))
+        .collect();
+    if recipients.is_empty() {
+        return Ok(None);
+    }
+    let once = expand_opt(&spec.once, vars)?;
+    if let Some(path) = &once {
+        let seen = read_once(path);
+        let key = recipients.join(",");
+        if let Some(t) = seen.get(&key) {
+            let repeat = spec.once_repeat.as_secs();
+            if repeat == 0 || now_secs() < t + repeat {
+                return Ok(None);
+            }
+        }
+    }
+
+    let mut msg = Message::default();
+    if let Some(f) = expand_opt(&spec.from, vars)? {
+        msg.headers.push(HeaderField::new(format!("From: {f}")));
+    }
+    if let Some(r) = expand_opt(&spec.reply_to, vars)? {
+        msg.headers.push(HeaderField::new(format!("Reply-To: {r}")));
+    }
+    if let Some(t) = &to {
+        msg.headers.push(HeaderField::new(format!("To: {t}")));
+    } else {
+        let _ = to_text;
+    }
+    if let Some(c) = &cc {
+        msg.headers.push(HeaderField::new(format!("Cc: {c}")));
+    }
+    if let Some(s) = expand_opt(&spec.subject, vars)? {
+        msg.headers.push(HeaderField::new(format!("Subject: {s}")));
+    }
+    if let Some(h) = expand_opt(&spec.headers, vars)? {
+        for line in h.split('\n').filter(|l| !l.trim().is_empty()) {
+            msg.headers.push(HeaderField::new(line));
+        }
+    }
+    msg.headers
+        .push(HeaderField::new("Auto-Submitted: auto-replied"));
+    let mut body = String::new();
+    if let Some(t) = expand_opt(&spec.text, vars)? {
+        body.push_str(&t);
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+    }
+    if let Some(f) = expand_opt(&spec.file, vars)? {
+        match std::fs::read_to_string(&f) {
+            Ok(text) => {
+                let text = if spec.file_expand {
+                    oxim_conf::expand(&text, vars)
+                        .map_err(|e| anyhow!("failed to expand {f}: {e}"))?
+                } else {
+                    text
+                };
+                body.push_str(&text);
+            }
+            Err(_) if spec.file_optional => {}
+            Err(e) => {
+                return Err(anyhow!(
+                    "failed to open file {f} when sending message from autoreply transport: {e}"
+                ))
+            }
+        }
+    }
+    if spec.return_message {
+        body.push_str("------ This is a copy of the message, including all the headers. ------\n");
+        body.push_str(&String::from_utf8_lossy(headers));
+        body.push('\n');
+        body.push_str(&String::from_utf8_lossy(&m.body));
+    }
+    msg.body = body.into_bytes();
+
+    let id = ctx.ids.next();
+    let id_text = id.to_string();
+    let mut source = Source::local(ctx, "local");
+    source.ident = Some(ctx.caller.login.clone());
+    receive::accept(ctx, id, &source, "", &recipients, msg)?;
+    if let Some(path) = &once {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(spec.mode)
+            .open(path)?;
+        writeln!(f, "{} {}", recipients.join(","), now_secs())?;
+    }
+    if let Some(log) = expand_opt(&spec.log, vars)? {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(spec.mode)
+            .open(&log)?;
+        writeln!(
+            f,
+            "{}\n  To: {}\n  Subject: {}",
+            crate::time::LocalTime::now().log_format(),
+            recipients.join(", "),
+            expand_opt(&spec.subject, vars)?.unwrap_or_default()
+        )?;
+    }
+    Ok(Some(id_text))
+}
