@@ -1892,3 +1892,106 @@ enum Line {
 fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\0', "?")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifies_commands_like_exim() {
+        assert_eq!(identify(b"MAIL FROM:<a@b>").map(|v| v.0), Some(Verb::Mail));
+        assert_eq!(identify(b"mail from: <a@b>").map(|v| v.0), Some(Verb::Mail));
+        assert_eq!(
+            identify(b"mail from:x").map(|v| (v.0, v.2)),
+            Some((Verb::Mail, 10))
+        );
+        assert_eq!(identify(b"MAIL  FROM:<a@b>"), None);
+        assert_eq!(identify(b"DATA").map(|v| v.0), Some(Verb::Data));
+        assert_eq!(identify(b"DATAX"), None);
+        assert_eq!(
+            identify(b"data x").map(|v| (v.0, v.1)),
+            Some((Verb::Data, false))
+        );
+        assert_eq!(identify(b"STARTTLS").map(|v| v.0), Some(Verb::StartTls));
+        assert_eq!(identify(b"QUI"), None);
+        assert_eq!(identify(b""), None);
+    }
+
+    #[test]
+    fn sync_rules_follow_pipelining() {
+        for v in [
+            Verb::Helo,
+            Verb::Ehlo,
+            Verb::Data,
+            Verb::Noop,
+            Verb::StartTls,
+        ] {
+            assert!(v.needs_sync(true) && v.needs_sync(false), "{v:?}");
+        }
+        for v in [Verb::Mail, Verb::Rcpt, Verb::Rset] {
+            assert!(!v.needs_sync(true) && v.needs_sync(false), "{v:?}");
+        }
+        for v in [Verb::Quit, Verb::Auth, Verb::Help, Verb::Bdat] {
+            assert!(!v.needs_sync(true) && !v.needs_sync(false), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn helo_argument_check() {
+        let s = ServerSession::new(ServerConfig {
+            helo_allow_chars: "_".into(),
+            ..ServerConfig::default()
+        });
+        for ok in [
+            "a.b-c",
+            "A1",
+            "x_y",
+            "[127.0.0.1]",
+            "[IPv6:::1]",
+            "[ipv4:1.2.3.4]",
+            "[::1]",
+        ] {
+            assert!(s.check_helo(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "a@b",
+            "[1.2.3]",
+            "[IPv6:1.2.3.4]",
+            "[1.2.3.4",
+            "ü",
+        ] {
+            assert!(!s.check_helo(bad), "{bad}");
+        }
+        let junk = ServerSession::new(ServerConfig {
+            helo_accept_junk: true,
+            ..ServerConfig::default()
+        });
+        assert!(junk.check_helo("any thing @ all"));
+    }
+
+    #[test]
+    fn hello_text_forms() {
+        assert_eq!(
+            hello_text("abcd", None, None, Some("127.0.0.1")),
+            "Hello abcd [127.0.0.1]"
+        );
+        assert_eq!(
+            hello_text("abcd", Some("localhost"), Some("u"), Some("::1")),
+            "Hello u at localhost [::1]"
+        );
+        assert_eq!(hello_text("x", None, None, None), "Hello x");
+    }
+
+    #[test]
+    fn output_can_be_consumed_partially() {
+        let mut s = ServerSession::new(ServerConfig::default());
+        s.greet(Reply::new(220, "hi")).unwrap();
+        assert!(s.has_output());
+        s.consume_output(4);
+        assert_eq!(s.output(), b"hi\r\n");
+        s.consume_output(100);
+        assert!(!s.has_output());
+    }
+}

@@ -288,3 +288,51 @@ proptest! {
         prop_assert_eq!(p.rest, params.trim_start());
     }
 }
+
+fn extensions_strategy() -> impl Strategy<Value = Extensions> {
+    (
+        prop::option::of(0u64..1_000_000_000),
+        prop::collection::vec(any::<bool>(), 12),
+        prop::collection::btree_set("[A-Z][A-Z0-9-]{0,10}", 0..3),
+    )
+        .prop_map(|(size, f, auth)| Extensions {
+            size,
+            eight_bit_mime: f[0],
+            dsn: f[1],
+            etrn: f[2],
+            vrfy: f[3],
+            expn: f[4],
+            pipelining: f[5],
+            auth: auth.into_iter().collect(),
+            chunking: f[6],
+            starttls: f[7],
+            prdr: f[8],
+            smtputf8: f[9],
+            help: f[10],
+        })
+}
+
+proptest! {
+    /// What the server advertises is exactly what a client parses back.
+    #[test]
+    fn ehlo_reply_roundtrips_through_capabilities(ext in extensions_strategy()) {
+        let r = oxim_smtp::ehlo_reply("mx.example", "Hello x [1.2.3.4]", &ext);
+        let mut p = ReplyParser::new();
+        p.feed(&r.to_bytes());
+        let parsed = p.next_reply().unwrap().unwrap();
+        prop_assert_eq!(&parsed, &r);
+        let c = oxim_smtp::EhloCapabilities::from_reply(&parsed);
+        prop_assert_eq!(c.size_advertised, ext.size.is_some());
+        prop_assert_eq!(c.size, ext.size.filter(|&n| n > 0));
+        prop_assert_eq!(
+            (c.eight_bit_mime, c.dsn, c.etrn, c.vrfy, c.expn, c.pipelining),
+            (ext.eight_bit_mime, ext.dsn, ext.etrn, ext.vrfy, ext.expn, ext.pipelining)
+        );
+        prop_assert_eq!(
+            (c.chunking, c.starttls, c.prdr, c.smtputf8, c.help),
+            (ext.chunking, ext.starttls, ext.prdr, ext.smtputf8, ext.help)
+        );
+        prop_assert_eq!(c.auth, ext.auth);
+        prop_assert!(c.other.is_empty());
+    }
+}
