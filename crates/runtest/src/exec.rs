@@ -80,6 +80,9 @@ pub struct TestConfig {
     pub delayer: Option<PathBuf>,
     /// Echo progress to stderr.
     pub verbose: bool,
+    /// Time limit for the whole test inside the sandbox; commands still
+    /// running when it expires are killed and the test fails naming them.
+    pub timeout: Duration,
 }
 
 /// A failure that ends the test early.
@@ -107,6 +110,7 @@ struct Runner<'a> {
     daemons: Vec<i32>,
     dnsmasq: Option<Child>,
     host_netns: u64,
+    deadline: Instant,
 }
 
 /// Set up the sandbox (we are PID 1 of fresh namespaces) and run the test.
@@ -148,6 +152,7 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         daemons: Vec::new(),
         dnsmasq: None,
         host_netns,
+        deadline: Instant::now() + cfg.timeout,
     };
     let outcome = runner.run();
     runner.cleanup();
@@ -258,6 +263,22 @@ impl Runner<'_> {
 
     fn work(&self, rel: &str) -> PathBuf {
         self.cfg.work.join(rel)
+    }
+
+    /// The last `n` lines of a work-dir file, as a labelled block (empty if none).
+    fn tail(&self, rel: &str, n: usize) -> String {
+        let text = read_lossy(&self.work(rel));
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            return String::new();
+        }
+        let from = lines.len().saturating_sub(n);
+        let mut out = format!("\nlast lines of {rel}:");
+        for l in &lines[from..] {
+            out.push_str("\n  ");
+            out.push_str(l);
+        }
+        out
     }
 
     fn run(&mut self) -> Outcome {
@@ -543,9 +564,10 @@ impl Runner<'_> {
                 }
                 if let Ok(Some(status)) = child.try_wait() {
                     return fail(format!(
-                        "exim daemon exited with {} before writing its pid file {}",
+                        "exim daemon exited with {} before writing its pid file {}{}",
                         exit_code(status),
-                        pidfile.display()
+                        pidfile.display(),
+                        self.tail("test-stderr-server", 10)
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(300));
@@ -553,8 +575,9 @@ impl Runner<'_> {
             let _ = child.kill();
             let _ = child.wait();
             return fail(format!(
-                "exim daemon never wrote its pid file {} (waited 9 s)",
-                pidfile.display()
+                "exim daemon never wrote its pid file {} (waited 9 s){}",
+                pidfile.display(),
+                self.tail("test-stderr-server", 10)
             ));
         }
         cmd.stdin(Stdio::piped())
@@ -570,7 +593,9 @@ impl Runner<'_> {
             Ok(())
         } else {
             fail(format!(
-                "exim {args} exited with status {status}, expected {expect}"
+                "exim {args} exited with status {status}, expected {expect}{}{}",
+                self.tail("test-stderr", 10),
+                self.tail("test-stdout", 10)
             ))
         };
         // A scripted server runs until the next exim command has finished.
@@ -594,9 +619,21 @@ impl Runner<'_> {
                 let _ = stdin.write_all(&input);
             })
         });
-        let status = child
-            .wait()
-            .map_err(|e| StepFail(format!("waiting for {what}: {e}")))?;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() >= self.deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return fail(format!(
+                        "{what} still running at the test's time limit ({} s); killed",
+                        self.cfg.timeout.as_secs()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return fail(format!("waiting for {what}: {e}")),
+            }
+        };
         if let Some(w) = writer {
             let _ = w.join();
         }
@@ -650,7 +687,8 @@ impl Runner<'_> {
             Ok(())
         } else {
             fail(format!(
-                "client {args} exited with status {status}, expected {expect} (see test-stdout)"
+                "client {args} exited with status {status}, expected {expect}{}",
+                self.tail("test-stdout", 12)
             ))
         }
     }
@@ -715,7 +753,11 @@ impl Runner<'_> {
             return Ok(());
         };
         drop(s.stdin.take());
-        let Some(status) = wait_child(&mut s.child, Duration::from_secs(60)) else {
+        let limit = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(60));
+        let Some(status) = wait_child(&mut s.child, limit) else {
             let _ = s.child.kill();
             let _ = s.child.wait();
             return fail(format!("server (script line {}) did not finish", s.line));
@@ -726,8 +768,10 @@ impl Runner<'_> {
             Ok(())
         } else {
             fail(format!(
-                "server (script line {}) exited with status {code}, expected {} (see test-stdout-server)",
-                s.line, s.expect
+                "server (script line {}) exited with status {code}, expected {}{}",
+                s.line,
+                s.expect,
+                self.tail("test-stdout-server", 12)
             ))
         }
     }

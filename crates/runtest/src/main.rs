@@ -174,6 +174,7 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
     let mut host_netns = None;
     let mut delayer = None;
     let mut verbose = false;
+    let mut timeout = Duration::from_secs(115);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -191,6 +192,11 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
                         .with_context(|| format!("--host-netns {v:?}"))?,
                 );
             }
+            "--timeout" => {
+                let v = value(&mut it, a)?;
+                timeout =
+                    Duration::from_secs(v.parse().with_context(|| format!("--timeout {v:?}"))?);
+            }
             "-v" => verbose = true,
             other => bail!("{SANDBOX_SUBCOMMAND}: unexpected argument {other:?}"),
         }
@@ -206,6 +212,7 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
         runner: std::env::current_exe().context("locating own executable")?,
         delayer,
         verbose,
+        timeout,
     };
     let host_netns = host_netns.ok_or_else(|| missing("--host-netns"))?;
     Ok(runner::sandbox_main(&cfg, host_netns))

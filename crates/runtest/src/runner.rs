@@ -212,6 +212,9 @@ impl Outer<'_> {
             },
             "--host-netns".into(),
             host_netns.to_string(),
+            // The inside stops a few seconds early so it can still say what hung.
+            "--timeout".into(),
+            o.timeout.as_secs().saturating_sub(5).max(1).to_string(),
         ];
         if let Some(d) = &o.delayer {
             args.push("--delayer".into());
@@ -322,6 +325,11 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
                 }
             }
         }
+        if let Some(work) = work.as_ref() {
+            for note in delay_notes(work) {
+                writeln!(out, "    note: {note}")?;
+            }
+        }
         if let Some(work) = work {
             if opts.keep {
                 writeln!(out, "    work dir kept: {}", work.display())?;
@@ -337,6 +345,16 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
         summary.passed, summary.failed, summary.skipped
     )?;
     Ok(summary)
+}
+
+/// What the `tc` shim logged about emulated delays (including the measured RTT).
+fn delay_notes(work: &Path) -> Vec<String> {
+    exec::read_lossy(&work.join(exec::LOG_FILE))
+        .lines()
+        .filter_map(|l| l.strip_prefix("tc: "))
+        .filter(|l| !l.starts_with("real tc"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Entry point of the sandboxed half: run one test and write its verdict.
