@@ -25,7 +25,7 @@ pub mod tables;
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
 pub use config::{
     parse_route_item, parse_route_list, Config, Driver, ListKind, LoadOptions, NamedLists,
-    RetryKind, RetryParam, RetryRule, RewriteRule, RouteItem,
+    PrintOutput, RetryKind, RetryParam, RetryRule, RewriteRule, RouteItem,
 };
 pub use error::ConfigError;
 pub use expand::{

@@ -124,6 +124,9 @@ impl Value {
 #[derive(Debug, Clone)]
 pub struct Options {
     specs: Vec<&'static OptionSpec>,
+    /// Which table (0 = first) each spec came from, for `-bP` ordering.
+    groups: Vec<usize>,
+    tables: usize,
     index: HashMap<&'static str, usize>,
     values: Vec<Option<Value>>,
     set: Vec<bool>,
@@ -151,6 +154,8 @@ impl Options {
     pub fn new(tables: &[&'static [OptionSpec]]) -> Self {
         let mut o = Options {
             specs: Vec::new(),
+            groups: Vec::new(),
+            tables: 0,
             index: HashMap::new(),
             values: Vec::new(),
             set: Vec::new(),
@@ -165,12 +170,15 @@ impl Options {
     /// Adds the options of another table (used when a driver's private
     /// table becomes known).
     pub fn extend(&mut self, table: &'static [OptionSpec]) {
+        let group = self.tables;
+        self.tables += 1;
         for s in table {
             if self.index.contains_key(s.name) {
                 continue;
             }
             self.index.insert(s.name, self.specs.len());
             self.specs.push(s);
+            self.groups.push(group);
             self.values.push(Value::from_default(s.kind, s.default));
             self.set.push(false);
             self.hidden.push(false);
@@ -300,12 +308,28 @@ impl Options {
         })
     }
 
-    /// Renders every option in table order (for `-bP all` and driver
-    /// listings).
+    /// Like [`Options::render`] without the `name = ` label (Exim's
+    /// `-n` flag); booleans still print as `name` / `no_name`.
+    pub fn render_value(&self, name: &str) -> Option<String> {
+        let full = self.render(name)?;
+        let canonical = self.spec(name).map(|s| s.name).unwrap_or(name);
+        Some(match full.strip_prefix(canonical) {
+            Some(rest) if rest.starts_with(" =") => rest
+                .trim_start_matches(" =")
+                .trim_start_matches(' ')
+                .to_string(),
+            _ => full,
+        })
+    }
+
+    /// Renders every option (for `-bP all` and driver listings): generic
+    /// options first, then private ones, each alphabetically, as Exim does.
     pub fn render_all(&self) -> Vec<String> {
-        self.specs
-            .iter()
-            .filter_map(|s| self.render(s.name))
+        let mut order: Vec<usize> = (0..self.specs.len()).collect();
+        order.sort_by_key(|&i| (self.groups[i], self.specs[i].name));
+        order
+            .into_iter()
+            .filter_map(|i| self.render(self.specs[i].name))
             .collect()
     }
 

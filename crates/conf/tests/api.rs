@@ -162,3 +162,53 @@ fn authenticators_section() {
     assert_eq!(a.options.str("public_name"), "PLAIN");
     assert_eq!(c.authenticators[1].options.str("client_name"), "ph10");
 }
+
+#[test]
+fn bp_queries_follow_readconf_print() {
+    let c = parse_str(
+        "M = 1\ndomainlist local_domains = @\nqualify_domain = q.ex\n\
+         begin routers\nr1:\n  driver = accept\n  transport = t\nr2:\n  driver = redirect\n  data = x\n",
+        "/etc/c",
+        &[],
+        &MemFs::new(),
+    )
+    .expect("parses");
+    let p = |n: &str, k: Option<&str>, nl: bool| c.print_item(n, k, nl);
+    assert_eq!(
+        p("qualify_domain", None, false).lines,
+        vec!["qualify_domain = q.ex"]
+    );
+    assert_eq!(p("qualify_domain", None, true).lines, vec!["q.ex"]);
+    assert_eq!(p("primary_hostname", None, true).lines, vec![""]);
+    assert_eq!(p("queue_only", None, true).lines, vec!["no_queue_only"]);
+    let bad = p("colour", None, false);
+    assert!(!bad.ok);
+    assert_eq!(bad.lines, vec!["colour is not a known option"]);
+    assert_eq!(
+        p("+local_domains", None, false).lines,
+        vec!["domainlist local_domains = @"]
+    );
+    assert!(!p("+nope", None, false).ok);
+    assert_eq!(p("config_file", None, false).lines, vec!["/etc/c"]);
+    assert_eq!(p("router_list", None, false).lines, vec!["r1", "r2"]);
+    assert_eq!(p("macros", None, false).lines, vec!["M=1"]);
+    assert_eq!(p("M", Some("macro"), true).lines, vec!["1"]);
+    let r = p("routers", None, false);
+    assert_eq!(&r.lines[..2], &["", "r1 router:"]);
+    assert!(r.lines.contains(&"transport = t".to_string()));
+    assert!(r.lines.contains(&"r2 router:".to_string()));
+    let one = p("r2", Some("router"), false);
+    assert!(one.ok);
+    assert!(one.lines.contains(&"data = x".to_string()));
+    assert!(one.lines.contains(&"driver = redirect".to_string()));
+    // Generic options come first, alphabetically, then private ones.
+    let idx = |s: &str| {
+        one.lines
+            .iter()
+            .position(|l| l.starts_with(s))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(idx("address_data") < idx("driver"));
+    assert!(idx("verify_sender") < idx("allow_defer"));
+    assert!(!p("nope", Some("transport"), false).ok);
+}

@@ -140,7 +140,12 @@ fn malformed_configurations() {
             "error in ACL: invalid variable name after \"set\" in ACL modifier \"set acl_mx = 1\" (digit or underscore must follow acl_c or acl_m)",
         ),
         ("domainlist = x", 1, "domainlist name missing"),
-        ("domainlist d = x\ndomainlist d = y", 2, "there are two domainlists called \"d\""),
+        (
+            "domainlist d = x\ndomainlist d = y",
+            2,
+            "duplicate name \"d\" for a named domain list",
+        ),
+        ("hostlist h x", 1, "missing '=' after \"h\""),
         ("primary_hostname = a \\\n  b\ncolour = x", 3, "main option \"colour\" unknown"),
         ("colour = a \\\n  b", 2, "main option \"colour\" unknown"),
         ("begin routers\nbegin routers", 2, "\"routers\" section is repeated"),
