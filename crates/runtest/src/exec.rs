@@ -80,6 +80,9 @@ pub struct TestConfig {
     pub delayer: Option<PathBuf>,
     /// Echo progress to stderr.
     pub verbose: bool,
+    /// Run `exim`, `client`, `server` and plain `perl` as this user instead
+    /// of the runner's (needs root); `sudo perl` stays root.
+    pub caller: Option<String>,
     /// Time limit for the whole test inside the sandbox; commands still
     /// running when it expires are killed and the test fails naming them.
     pub timeout: Duration,
@@ -111,6 +114,7 @@ struct Runner<'a> {
     dnsmasq: Option<Child>,
     host_netns: u64,
     deadline: Instant,
+    caller_ids: Option<(u32, u32)>,
 }
 
 /// Set up the sandbox (we are PID 1 of fresh namespaces) and run the test.
@@ -137,13 +141,30 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
             let _ = writeln!(l, "sandbox: {n}");
         }
     }
-    let params = Params::for_current_user(
-        &cfg.work,
-        sandbox::HOSTNAME,
-        sandbox::HOST_IPV4,
-        Some(sandbox::HOST_IPV6),
-        &cfg.testnum,
-    );
+    let params = match &cfg.caller {
+        None => Params::for_current_user(
+            &cfg.work,
+            sandbox::HOSTNAME,
+            sandbox::HOST_IPV4,
+            Some(sandbox::HOST_IPV6),
+            &cfg.testnum,
+        ),
+        Some(name) => match Params::for_named_user(
+            name,
+            &cfg.work,
+            sandbox::HOSTNAME,
+            sandbox::HOST_IPV4,
+            Some(sandbox::HOST_IPV6),
+            &cfg.testnum,
+        ) {
+            Some(p) => p,
+            None => return Outcome::Fail(format!("--caller {name}: no such user")),
+        },
+    };
+    let caller_ids = cfg
+        .caller
+        .as_ref()
+        .map(|_| (params.caller_uid, params.caller_gid));
     let mut runner = Runner {
         cfg,
         subst: Substituter::new(params),
@@ -153,6 +174,7 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         dnsmasq: None,
         host_netns,
         deadline: Instant::now() + cfg.timeout,
+        caller_ids,
     };
     let outcome = runner.run();
     runner.cleanup();
@@ -312,6 +334,17 @@ impl Runner<'_> {
         for f in ["test-stdout", "test-stderr"] {
             append(&self.work(f))?;
         }
+        if let Some((uid, gid)) = self.caller_ids {
+            for d in ["", "spool", "test-mail", "aux-var"] {
+                let path = self.work(d);
+                nix::unistd::chown(
+                    &path,
+                    Some(nix::unistd::Uid::from_raw(uid)),
+                    Some(nix::unistd::Gid::from_raw(gid)),
+                )
+                .map_err(|e| StepFail(format!("chown {} to the caller: {e}", path.display())))?;
+            }
+        }
         let tree = self.cfg.tree.clone();
         self.copy_substituted(&tree.join("aux-var-src"), &self.work("aux-var"))?;
         self.copy_substituted(&tree.join("dnszones-src"), &self.work("dnszones"))?;
@@ -432,6 +465,15 @@ impl Runner<'_> {
     }
 
     /// The environment of processes started by the script (Exim cuts it down).
+    /// Like [`Runner::base_env`], and run the command as the `--caller` user.
+    fn caller_env(&self, cmd: &mut Command) {
+        self.base_env(cmd);
+        if let Some((uid, gid)) = self.caller_ids {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+    }
+
     fn base_env(&self, cmd: &mut Command) {
         let path = format!(
             "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -541,7 +583,7 @@ impl Runner<'_> {
         self.note(&format!("exim: {line}"));
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(&line);
-        self.base_env(&mut cmd);
+        self.caller_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, self.subst.apply(v));
         }
@@ -648,7 +690,11 @@ impl Runner<'_> {
             program.len()
         ));
         let mut cmd = Command::new("perl");
-        self.base_env(&mut cmd);
+        if sudo {
+            self.base_env(&mut cmd);
+        } else {
+            self.caller_env(&mut cmd);
+        }
         cmd.env("OXIM_RUNTEST_WORK", &self.cfg.work)
             .env(crate::tcshim::HOST_NETNS_ENV, self.host_netns.to_string());
         if let Some(d) = &self.cfg.delayer {
@@ -677,7 +723,7 @@ impl Runner<'_> {
         let args = self.subst.apply(args);
         self.note(&format!("client {args}"));
         let mut cmd = Command::new(&self.cfg.runner);
-        self.base_env(&mut cmd);
+        self.caller_env(&mut cmd);
         cmd.arg("client").args(args.split_whitespace());
         cmd.stdout(append(&self.work("test-stdout"))?)
             .stderr(append(&self.work("test-stderr"))?);
@@ -706,7 +752,7 @@ impl Runner<'_> {
         let pidfile = self.work("aux-var/server-daemon.pid");
         let _ = fs::remove_file(&pidfile);
         let mut cmd = Command::new(&self.cfg.runner);
-        self.base_env(&mut cmd);
+        self.caller_env(&mut cmd);
         cmd.arg("server")
             .arg("-oP")
             .arg(&pidfile)

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! oxim-runtest [--tests DIR] [--exim PATH] [--keep] [-v] [--timeout SECS]
-//!              [--style old|head] [TEST|FROM-TO ...]
+//!              [--style old|head] [--caller USER] [TEST|FROM-TO ...]
 //! oxim-runtest client [-t SECS] IP PORT      < script
 //! oxim-runtest server [-oP PIDFILE] PORT [N] < script
 //! ```
@@ -24,7 +24,7 @@ use oxim_runtest::tcshim;
 
 const USAGE: &str =
     "usage: oxim-runtest [--tests DIR] [--exim PATH] [--delayer PATH] [--keep] [-v] \
-[--timeout SECS] [--style old|head] [TEST|FROM-TO ...]
+[--timeout SECS] [--style old|head] [--caller USER] [TEST|FROM-TO ...]
        oxim-runtest client [-t SECS] IP PORT < script
        oxim-runtest server [-t SECS] [-oP PIDFILE] PORT [COUNT] < script
 environment: OXIM_EXIM_TESTS_TREE (test tree), OXIM_EXIM_TESTS (dir holding 2d58d8154/ and HEAD/),
@@ -133,6 +133,7 @@ fn run_tests(args: &[String]) -> Result<i32> {
         verbose: false,
         timeout: Duration::from_secs(120),
         style: None,
+        caller: None,
         tests: Vec::new(),
     };
     let mut it = args.iter();
@@ -149,6 +150,7 @@ fn run_tests(args: &[String]) -> Result<i32> {
                 opts.timeout = Duration::from_secs(secs.max(1));
             }
             "--style" => opts.style = Some(parse_style(&value(&mut it, a)?)?),
+            "--caller" => opts.caller = Some(value(&mut it, a)?),
             s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
             _ => opts.tests.push(a.clone()),
         }
@@ -173,6 +175,7 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
     let mut style = Style::Old;
     let mut host_netns = None;
     let mut delayer = None;
+    let mut caller = None;
     let mut verbose = false;
     let mut timeout = Duration::from_secs(115);
     let mut it = args.iter();
@@ -185,6 +188,7 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
             "--exim" => exim = Some(PathBuf::from(value(&mut it, a)?)),
             "--style" => style = parse_style(&value(&mut it, a)?)?,
             "--delayer" => delayer = Some(PathBuf::from(value(&mut it, a)?)),
+            "--caller" => caller = Some(value(&mut it, a)?),
             "--host-netns" => {
                 let v = value(&mut it, a)?;
                 host_netns = Some(
@@ -211,6 +215,7 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
         exim: exim.ok_or_else(|| missing("--exim"))?,
         runner: std::env::current_exe().context("locating own executable")?,
         delayer,
+        caller,
         verbose,
         timeout,
     };

@@ -55,6 +55,8 @@ pub struct Options {
     pub verbose: bool,
     /// Per-test time limit.
     pub timeout: Duration,
+    /// Run the MTA and the scripted peers as this user (root only).
+    pub caller: Option<String>,
     /// Style override (detected from the tree otherwise).
     pub style: Option<Style>,
     /// Test selection words (`1990`, `0012-0020`); empty = all.
@@ -219,6 +221,10 @@ impl Outer<'_> {
         if let Some(d) = &o.delayer {
             args.push("--delayer".into());
             args.push(d.display().to_string());
+        }
+        if let Some(c) = &o.caller {
+            args.push("--caller".into());
+            args.push(c.clone());
         }
         if o.verbose {
             args.push("-v".into());

@@ -63,30 +63,68 @@ impl Params {
         let uid = nix::unistd::getuid();
         let gid = nix::unistd::getgid();
         let user = nix::unistd::User::from_uid(uid).ok().flatten();
-        let group = nix::unistd::Group::from_gid(gid).ok().flatten();
+        let mut p = Params::for_user(user.as_ref(), uid.as_raw(), gid.as_raw());
+        p.fill(dir, hostname, host_ipv4, host_ipv6, testnum);
+        p
+    }
+
+    /// The identity of a named user (`--caller`), other fields as given.
+    /// `None` when the user does not exist.
+    pub fn for_named_user(
+        name: &str,
+        dir: &Path,
+        hostname: &str,
+        host_ipv4: &str,
+        host_ipv6: Option<&str>,
+        testnum: &str,
+    ) -> Option<Params> {
+        let user = nix::unistd::User::from_name(name).ok().flatten()?;
+        let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+        let mut p = Params::for_user(Some(&user), uid, gid);
+        p.fill(dir, hostname, host_ipv4, host_ipv6, testnum);
+        Some(p)
+    }
+
+    fn for_user(user: Option<&nix::unistd::User>, uid: u32, gid: u32) -> Params {
+        let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+            .ok()
+            .flatten();
         let caller = user
-            .as_ref()
             .map(|u| u.name.clone())
             .unwrap_or_else(|| uid.to_string());
         let caller_home = user
-            .as_ref()
             .map(|u| u.dir.to_string_lossy().into_owned())
             .unwrap_or_else(|| "/".to_string());
         let caller_group = group.map(|g| g.name).unwrap_or_else(|| gid.to_string());
         Params {
-            dir: dir.to_string_lossy().trim_end_matches('/').to_string(),
+            dir: String::new(),
             exim_user: caller.clone(),
             exim_group: caller_group.clone(),
             caller,
-            caller_uid: uid.as_raw(),
-            caller_gid: gid.as_raw(),
+            caller_uid: uid,
+            caller_gid: gid,
             caller_group,
             caller_home,
-            hostname: hostname.to_string(),
-            host_ipv4: host_ipv4.to_string(),
-            host_ipv6: host_ipv6.map(str::to_string),
-            testnum: testnum.to_string(),
+            hostname: String::new(),
+            host_ipv4: String::new(),
+            host_ipv6: None,
+            testnum: String::new(),
         }
+    }
+
+    fn fill(
+        &mut self,
+        dir: &Path,
+        hostname: &str,
+        host_ipv4: &str,
+        host_ipv6: Option<&str>,
+        testnum: &str,
+    ) {
+        self.dir = dir.to_string_lossy().trim_end_matches('/').to_string();
+        self.hostname = hostname.to_string();
+        self.host_ipv4 = host_ipv4.to_string();
+        self.host_ipv6 = host_ipv6.map(str::to_string);
+        self.testnum = testnum.to_string();
     }
 }
 
@@ -182,6 +220,31 @@ pub(crate) mod tests {
         );
         assert_eq!(s.apply("uid CALLER_UID gid CALLER_GID"), "uid 1000 gid 100");
         assert_eq!(s.apply("test TESTNUM V4NET.0.0.1"), "test 1990 224.0.0.1");
+    }
+
+    #[test]
+    fn named_user_identity() {
+        let p = Params::for_named_user(
+            "root",
+            Path::new("/w/"),
+            "h.example",
+            "198.18.0.1",
+            None,
+            "0001",
+        )
+        .expect("root exists");
+        assert_eq!((p.caller.as_str(), p.caller_uid), ("root", 0));
+        assert_eq!(p.dir, "/w");
+        assert_eq!(Substituter::new(p).apply("CALLER_UID DIR/x"), "0 /w/x");
+        assert!(Params::for_named_user(
+            "no-such-user-oxim",
+            Path::new("/w"),
+            "h",
+            "1.2.3.4",
+            None,
+            "1"
+        )
+        .is_none());
     }
 
     #[test]
