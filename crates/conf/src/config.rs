@@ -469,15 +469,21 @@ enum Section {
     LocalScan,
 }
 
+/// Exim appends an `s` when the name does not end in one, then compares
+/// case-insensitively with the plural section names.
 fn section_from_name(s: &str) -> Option<Section> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "acl" | "acls" => Section::Acl,
-        "authenticator" | "authenticators" => Section::Authenticators,
-        "router" | "routers" => Section::Routers,
-        "transport" | "transports" => Section::Transports,
-        "retry" | "retries" => Section::Retry,
-        "rewrite" | "rewrites" => Section::Rewrite,
-        "local_scan" => Section::LocalScan,
+    let mut n = s.to_ascii_lowercase();
+    if !n.ends_with('s') {
+        n.push('s');
+    }
+    Some(match n.as_str() {
+        "acls" => Section::Acl,
+        "authenticators" => Section::Authenticators,
+        "routers" => Section::Routers,
+        "transports" => Section::Transports,
+        "retrys" => Section::Retry,
+        "rewrites" => Section::Rewrite,
+        "local_scans" => Section::LocalScan,
         _ => return None,
     })
 }
@@ -568,14 +574,14 @@ impl Parser<'_, '_> {
                 let Some(next) = section_from_name(name) else {
                     return Err(located(
                         &line,
-                        format!("unknown configuration section name \"{name}\""),
+                        format!("\"{name}\" is not a known configuration section name"),
                     ));
                 };
                 self.finish_section(section, &mut drivers, driver_line.take())?;
                 if seen.contains(&next) {
                     return Err(located(
                         &line,
-                        format!("\"{}\" section is repeated", name.to_ascii_lowercase()),
+                        format!("\"{name}\" section is repeated in the configuration file"),
                     ));
                 }
                 seen.push(next);
@@ -841,7 +847,13 @@ pub fn parse_retry_line(text: &str) -> Result<RetryRule, String> {
     let mut senders = None;
     if let Some(r) = s.strip_prefix("senders") {
         let r = r.trim_start();
-        if let Some(r) = r.strip_prefix('=') {
+        let Some(r) = r.strip_prefix('=') else {
+            return Err("\"=\" expected after \"senders\" in retry rule".to_string());
+        };
+        if r.trim().is_empty() {
+            return Err("missing sender list in retry rule".to_string());
+        }
+        {
             let r = r.trim_start();
             let (val, rest) = if let Some(q) = r.strip_prefix('"') {
                 let (v, used, closed) = options::dequote(q);
@@ -876,10 +888,19 @@ pub fn parse_retry_line(text: &str) -> Result<RetryRule, String> {
         if kind != RetryKind::F {
             let (f, r) = retry_arg(s, true)?;
             s = r;
-            if interval == 0 || f < 1000 {
+            if f.is_some_and(|f| f < 1000) {
                 return Err("bad parameters for retry rule".to_string());
             }
-            factor = Some(f as f64 / 1000.0);
+            factor = f.map(|f| f as f64 / 1000.0);
+            if factor.is_none() {
+                return Err("bad parameters for retry rule".to_string());
+            }
+        }
+        let (Some(timeout), Some(interval)) = (timeout, interval) else {
+            return Err("bad parameters for retry rule".to_string());
+        };
+        if timeout == 0 || interval == 0 {
+            return Err("bad parameters for retry rule".to_string());
         }
         params.push(RetryParam {
             kind,
@@ -902,7 +923,9 @@ pub fn parse_retry_line(text: &str) -> Result<RetryRule, String> {
     })
 }
 
-fn retry_arg(s: &str, fixed: bool) -> Result<(u64, &str), String> {
+/// Reads `,value`; the value is `None` when it is not a valid time or
+/// fixed-point number (Exim then reports "bad parameters").
+fn retry_arg(s: &str, fixed: bool) -> Result<(Option<u64>, &str), String> {
     let Some(r) = s.strip_prefix(',') else {
         return Err("comma expected".to_string());
     };
@@ -919,11 +942,7 @@ fn retry_arg(s: &str, fixed: bool) -> Result<(u64, &str), String> {
     } else {
         options::parse_time(&r[..end])
     };
-    match v {
-        Some(v) => Ok((v, rest)),
-        None if fixed => Err("bad parameters for retry rule".to_string()),
-        None => Err("bad time value in retry rule".to_string()),
-    }
+    Ok((v, rest))
 }
 
 fn check_retry_error(e: &str) -> Result<(), String> {

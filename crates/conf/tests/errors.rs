@@ -70,7 +70,8 @@ fn malformed_configurations() {
         (".else", 1, ".else without matching .ifdef"),
         (".include /nonexistent", 1, "failed to open included configuration file /nonexistent"),
         (".include_if_exists rel/x", 1, ".include specifies a non-absolute path \"rel/x\""),
-        ("begin nonsense", 1, "unknown configuration section name \"nonsense\""),
+        ("begin nonsense", 1, "\"nonsense\" is not a known configuration section name"),
+        ("begin retries", 1, "\"retries\" is not a known configuration section name"),
         ("begin routers\nr:\n  transport = t", 2, "no driver defined for router \"r\""),
         ("begin routers\n  driver = accept", 2, "router name missing"),
         (
@@ -104,6 +105,11 @@ fn malformed_configurations() {
         ("begin retry\n* nonsense F,1h,1m", 2, "unknown or malformed retry error \"nonsense\""),
         ("begin retry\n* * F,1h", 2, "comma expected"),
         ("begin retry\n* * G,1h,0s,2", 2, "bad parameters for retry rule"),
+        ("begin retry\n* * G,1h,10m,0.5", 2, "bad parameters for retry rule"),
+        ("begin retry\n* * F,1x,10m", 2, "bad parameters for retry rule"),
+        ("begin retry\n* * F,1h,10m junk", 2, "semicolon expected"),
+        ("begin retry\n* * F,1h/10m", 2, "comma or semicolon expected"),
+        ("begin retry\n* * senders a@b F,1h,10m", 2, "\"=\" expected after \"senders\" in retry rule"),
         ("begin rewrite\n*@a.b", 2, "missing rewrite replacement string"),
         (
             "begin rewrite\n*@a.b x@y Z",
@@ -148,7 +154,11 @@ fn malformed_configurations() {
         ("hostlist h x", 1, "missing '=' after \"h\""),
         ("primary_hostname = a \\\n  b\ncolour = x", 3, "main option \"colour\" unknown"),
         ("colour = a \\\n  b", 2, "main option \"colour\" unknown"),
-        ("begin routers\nbegin routers", 2, "\"routers\" section is repeated"),
+        (
+            "begin routers\nbegin Router",
+            2,
+            "\"Router\" section is repeated in the configuration file",
+        ),
         ("= x", 1, "option setting expected: = x"),
     ];
     assert!(cases.len() >= 30);
