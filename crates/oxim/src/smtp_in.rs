@@ -468,7 +468,10 @@ async fn handle_event(
             let _ = sess.accept_ehlo(&ctx.primary_hostname, &greeting, &ext);
         }
         Event::Mail(m) => {
-            let sender = if m.from.is_empty() || m.from.contains('@') {
+            let sender = if conn.peer.is_none() && !crate::submit::caller_is_trusted(ctx) {
+                // An untrusted local caller cannot choose the sender.
+                format!("{}@{}", ctx.caller.login, ctx.qualify_domain)
+            } else if m.from.is_empty() || m.from.contains('@') {
                 m.from.clone()
             } else {
                 ctx.qualify_recipient(&m.from)

@@ -37,9 +37,11 @@ pub fn read_message(input: &mut dyn Read, dot_ends: bool) -> std::io::Result<Vec
     Ok(raw)
 }
 
-/// Whether the caller may set the envelope sender with `-f`.
+/// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
+/// `-bs`/`-bS`). Root is trusted, except under the test harness, which runs
+/// as root but stands for the ordinary user Exim's test suite runs as.
 pub fn caller_is_trusted(ctx: &Ctx) -> bool {
-    if ctx.caller.uid == 0 || ctx.harness.active {
+    if ctx.caller.uid == 0 && !ctx.harness.active {
         return true;
     }
     let trusted = ctx.config.main.str("trusted_users");

@@ -521,18 +521,18 @@ fn port_number(s: &str) -> Option<u16> {
     }
 }
 
-async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr)> {
+async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
     let mut out = Vec::new();
     for h in hosts {
         match h.ip {
-            Some(ip) => out.push((h.name.clone(), ip)),
+            Some(ip) => out.push((h.name.clone(), ip, h.allow_local)),
             None if h.name.eq_ignore_ascii_case("localhost") => {
-                out.push((h.name.clone(), IpAddr::from([127, 0, 0, 1])))
+                out.push((h.name.clone(), IpAddr::from([127, 0, 0, 1]), h.allow_local))
             }
             None => {
                 if let Ok(ips) = ctx.dns.addresses(&h.name).await {
                     for ip in ips {
-                        out.push((h.name.clone(), ip));
+                        out.push((h.name.clone(), ip, h.allow_local));
                     }
                 }
             }
@@ -584,6 +584,7 @@ async fn run_smtp(
                         RoutedHost {
                             name: bare.to_string(),
                             ip: bare.parse().ok(),
+                            allow_local: false,
                         }
                     })
                     .collect(),
@@ -634,8 +635,8 @@ async fn run_smtp(
             size: headers.len() + 1 + m.body.len(),
         };
         let mut last: Option<smtp::HostResult> = None;
-        for (name, ip) in &hosts {
-            if !spec.allow_localhost && is_local_address(*ip) {
+        for (name, ip, allow_local) in &hosts {
+            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
                 let err = local_error(-1, format!("remote host address is the local host: {name}"));
                 last = Some(smtp::HostResult {
                     host: smtp::Host {
@@ -734,7 +735,7 @@ fn nonzero(d: Duration, default: Duration) -> Duration {
 }
 
 /// Is `ip` one of this host's own addresses? (Loopback counts.)
-fn is_local_address(ip: IpAddr) -> bool {
+pub(crate) fn is_local_address(ip: IpAddr) -> bool {
     if ip.is_loopback() || ip.is_unspecified() {
         return true;
     }

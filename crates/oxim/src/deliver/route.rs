@@ -13,6 +13,8 @@ pub struct RoutedHost {
     pub name: String,
     /// Known address (IP literal or looked up); None until resolved.
     pub ip: Option<IpAddr>,
+    /// The router's `self = send` allows this host although it is us.
+    pub allow_local: bool,
 }
 
 /// The decision for one address.
@@ -175,7 +177,50 @@ pub async fn route(ctx: &Ctx, address: &str, sender: &str, base: &Vars, verifyin
     }
 }
 
+/// Apply the router's `self` option when one of its hosts is this host.
+fn check_self(
+    r: &RouterSpec,
+    mut hosts: Vec<RoutedHost>,
+) -> Result<Vec<RoutedHost>, Option<Routed>> {
+    let is_self = |h: &RoutedHost| h.ip.is_some_and(super::is_local_address);
+    if !hosts.iter().any(is_self) {
+        return Ok(hosts);
+    }
+    let first_local = hosts
+        .iter()
+        .find(|h| is_self(h))
+        .map(|h| h.name.clone())
+        .unwrap_or_default();
+    match r.self_action.as_str() {
+        "send" => {
+            for h in hosts.iter_mut() {
+                h.allow_local = true;
+            }
+            Ok(hosts)
+        }
+        "pass" => Err(None),
+        "fail" => Err(Some(Routed::Fail {
+            router: Some(r.name.clone()),
+            message: format!("lowest numbered MX record points to local host: {first_local}"),
+        })),
+        _ => Err(Some(Routed::Defer {
+            router: Some(r.name.clone()),
+            message: format!("lowest numbered MX record points to local host: {first_local}"),
+        })),
+    }
+}
+
 fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
+    let hosts = match check_self(r, hosts) {
+        Ok(h) => h,
+        Err(Some(routed)) => return routed,
+        Err(None) => {
+            return Routed::Fail {
+                router: Some(r.name.clone()),
+                message: "Unrouteable address".into(),
+            }
+        }
+    };
     match &r.transport {
         Some(t) => Routed::Transport {
             router: r.name.clone(),
@@ -297,6 +342,7 @@ fn parse_hosts(list: &str) -> Vec<RoutedHost> {
             RoutedHost {
                 name: bare.to_string(),
                 ip: bare.parse().ok(),
+                allow_local: false,
             }
         })
         .collect()
@@ -374,6 +420,7 @@ async fn dnslookup(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
                 .map(|m| RoutedHost {
                     name: m.exchange,
                     ip: None,
+                    allow_local: false,
                 })
                 .collect();
             Some(transport_result(r, hosts))
@@ -386,6 +433,7 @@ async fn dnslookup(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
                     vec![RoutedHost {
                         name: domain,
                         ip: None,
+                        allow_local: false,
                     }],
                 )),
                 Err(crate::dns::LookupFailure::NotFound) => None,
