@@ -16,10 +16,10 @@ fn own_scenarios_pass() {
         "stdout:\n{out}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    for t in ["9001 PASS", "9002 PASS", "9003 PASS"] {
+    for t in ["9001 PASS", "9002 PASS", "9003 PASS", "9004 PASS"] {
         assert!(out.contains(t), "{t} missing in:\n{out}");
     }
-    assert!(out.ends_with("3 passed, 0 failed, 0 skipped\n"), "{out}");
+    assert!(out.ends_with("4 passed, 0 failed, 0 skipped\n"), "{out}");
 }
 
 #[test]
