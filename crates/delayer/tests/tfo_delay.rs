@@ -127,11 +127,18 @@ async fn banner_time(
         let mut c = oxim_net::connect(addr, opts).await.expect("connect");
         let mut b = vec![0u8; BANNER.len()];
         c.stream.read_exact(&mut b).await.expect("banner");
+        let proven = c.tfo_proven_by_first_byte(Instant::now());
         assert_eq!(b, BANNER);
-        (c.client_tfo(), t0.elapsed())
+        (c.client_tfo(), t0.elapsed(), proven)
     };
-    let ((server, got), (client, ttfb)) = tokio::join!(server, client);
-    eprintln!("client={client} server={server:?} time-to-banner={ttfb:?}");
+    let ((server, got), (client, ttfb, proven)) = tokio::join!(server, client);
+    eprintln!("client={client} server={server:?} time-to-banner={ttfb:?} proven={proven:?}");
+    // Timing agrees with the server's view whenever the server writes its
+    // banner at once, as here; it is silent only on an undelayed path.
+    match proven {
+        Some(p) => assert_eq!(p, server.is_tfo(), "timing vs server {server:?}"),
+        None => assert!(ttfb < Duration::from_millis(5), "{ttfb:?}"),
+    }
     (client, server, ttfb, got)
 }
 
@@ -288,5 +295,36 @@ fn ipv6_is_delayed_too_and_stop_cleans_up_after_a_killed_daemon() {
         drop(d);
         assert!(!iptables_rules().contains("NFQUEUE"));
         assert!(rtt_ms() < 20.0, "lo works again without delay");
+    });
+}
+
+#[test]
+fn a_cookie_ignored_by_the_server_shows_only_in_timing() {
+    in_netns(|| {
+        let _d = Delayer::start(&[]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listen = |qlen| {
+                let l = oxim_net::listen("127.0.0.1:0".parse().unwrap(), qlen, 16).expect("listen");
+                tokio::net::TcpListener::from_std(l).expect("tokio listener")
+            };
+            let with_tfo = listen(16);
+            let without = listen(0);
+            let (c, _, _, _) = banner_time(&with_tfo, &opts(true, b"")).await;
+            assert_eq!(c, ClientTfo::CookieRequested);
+            // Cookies are per address, not per port: the listener without TFO
+            // receives our cookie and ignores it, sending no new one. The
+            // kernel state on our side is the same as for an accepted cookie
+            // (documented limit); `banner_time` asserts that timing disagrees.
+            let (c, s, t, _) = banner_time(&without, &opts(true, b"")).await;
+            assert_eq!((c, s), (ClientTfo::CookieAccepted, ServerTfo::None));
+            assert!(t >= Duration::from_millis(190), "{t:?}");
+            let (c, s, t, _) = banner_time(&with_tfo, &opts(true, b"")).await;
+            assert_eq!((c, s), (ClientTfo::CookieAccepted, ServerTfo::Cookie));
+            assert!(t < Duration::from_millis(150), "{t:?}");
+        });
     });
 }

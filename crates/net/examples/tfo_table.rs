@@ -80,23 +80,74 @@ fn main() {
 }
 
 async fn table() {
-    let l = oxim_net::listen("127.0.0.1:0".parse().unwrap(), 16, 16).expect("listen");
-    let l = tokio::net::TcpListener::from_std(l).expect("listener");
-    let addr = l.local_addr().expect("addr");
-    println!("| case | client | client TCP_INFO after sendto | client TCP_INFO after handshake | cookie before → after | server | server TCP_INFO at accept | banner after | TcpExt |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let cases: [(&str, bool, &[u8], Option<u8>); 7] = [
-        ("(e) TFO not tried", false, b"", None),
-        ("(a) no cookie cached", true, b"", None),
-        ("(b) valid cookie, no data", true, b"", None),
-        ("(d) valid cookie + data", true, b"EHLO x\r\n", None),
-        ("(c) stale cookie, no data", true, b"", Some(1)),
-        ("(b') fresh cookie after (c)", true, b"", None),
-        ("(c') stale cookie + data", true, b"EHLO x\r\n", Some(2)),
+    let listen = |qlen| {
+        let l = oxim_net::listen("127.0.0.1:0".parse().unwrap(), qlen, 16).expect("listen");
+        tokio::net::TcpListener::from_std(l).expect("listener")
+    };
+    let tfo_listener = listen(16);
+    let plain_listener = listen(0);
+    println!("| case | client | client TCP_INFO after sendto | client TCP_INFO after handshake | cookie before → after | server | server TCP_INFO at accept | banner after | timing proves TFO | TcpExt |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    // (name, try TFO, SYN data, new server key, listener with TFO, server sysctl)
+    type Case = (
+        &'static str,
+        bool,
+        &'static [u8],
+        Option<u8>,
+        bool,
+        Option<&'static str>,
+    );
+    let cases: [Case; 9] = [
+        ("(e) TFO not tried", false, b"", None, true, None),
+        ("(a) no cookie cached", true, b"", None, true, None),
+        ("(b) valid cookie, no data", true, b"", None, true, None),
+        (
+            "(d) valid cookie + data",
+            true,
+            b"EHLO x\r\n",
+            None,
+            true,
+            None,
+        ),
+        ("(c) stale cookie, no data", true, b"", Some(1), true, None),
+        ("(b') fresh cookie after (c)", true, b"", None, true, None),
+        (
+            "(c') stale cookie + data",
+            true,
+            b"EHLO x\r\n",
+            Some(2),
+            true,
+            None,
+        ),
+        (
+            "(g) cookie sent to a listener without TFO",
+            true,
+            b"",
+            None,
+            false,
+            None,
+        ),
+        (
+            "(h) cookie sent, server TFO sysctl off",
+            true,
+            b"",
+            None,
+            true,
+            Some("1"),
+        ),
     ];
-    for (name, try_tfo, data, rekey) in cases {
+    for (name, try_tfo, data, rekey, use_tfo_listener, sysctl) in cases {
+        let l = if use_tfo_listener {
+            &tfo_listener
+        } else {
+            &plain_listener
+        };
+        let addr = l.local_addr().expect("addr");
         if let Some(k) = rekey {
-            oxim_net::set_fastopen_key(&l, &[k; 16]).expect("key");
+            oxim_net::set_fastopen_key(l, &[k; 16]).expect("key");
+        }
+        if let Some(v) = sysctl {
+            testns::set_sysctl("net/ipv4/tcp_fastopen", v).expect("sysctl");
         }
         let before = testns::tcp_ext_counters().expect("netstat");
         let opts = ConnectOptions {
@@ -119,13 +170,14 @@ async fn table() {
             let mut c = oxim_net::connect(addr, &opts).await.expect("connect");
             let mut b = [0u8; 8];
             c.stream.read_exact(&mut b).await.expect("banner");
-            (c, t0.elapsed())
+            let proven = c.tfo_proven_by_first_byte(Instant::now());
+            (c, t0.elapsed(), proven)
         };
-        let ((stfo, sprobe), (c, ttfb)) = tokio::join!(server, client);
+        let ((stfo, sprobe), (c, ttfb, proven)) = tokio::join!(server, client);
         let after = testns::tcp_ext_counters().expect("netstat");
         let e = c.evidence();
         println!(
-            "| {name} | {} | {} | {} | {} → {} | {:?} | {} | {:.1} ms | {} |",
+            "| {name} | {} | {} | {} | {} → {} | {:?} | {} | {:.1} ms | {} | {} |",
             c.client_tfo(),
             fmt_probe(e.at_send.as_ref()),
             fmt_probe(e.after.as_ref()),
@@ -136,6 +188,11 @@ async fn table() {
                 .map(|p| format!("st={} opt={}", p.state, p.options))
                 .unwrap_or_default(),
             ttfb.as_secs_f64() * 1e3,
+            match proven {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            },
             diff(&before, &after),
         );
     }

@@ -14,12 +14,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use std::time::Duration;
+//! use tokio::io::AsyncReadExt;
 //! let opts = oxim_net::ConnectOptions { try_tfo: true, ..Default::default() };
-//! let conn = oxim_net::connect("127.0.0.1:25".parse().unwrap(), &opts).await?;
+//! let mut conn = oxim_net::connect("127.0.0.1:25".parse().unwrap(), &opts).await?;
+//! let mut banner = [0u8; 512];
+//! let n = conn.stream.read(&mut banner).await?;
 //! // ` TFO` on the delivery log line only when the server accepted our cookie:
 //! let suffix = conn.client_tfo().log_suffix();
-//! # let _ = (suffix, Duration::ZERO); Ok(()) }
+//! # let _ = (suffix, n); Ok(()) }
 //! ```
 #![warn(missing_docs)]
 
@@ -27,7 +29,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod counters;
 mod evidence;
@@ -115,9 +117,15 @@ pub enum ClientTfo {
     /// We had no cookie for the server: the SYN carried a cookie request (and
     /// no data). A normal handshake; the next connection may use the cookie.
     CookieRequested,
-    /// Our SYN carried a cookie and the server accepted it (its SYN-ACK did not
-    /// replace the cookie). The server could send its banner one round trip
-    /// earlier.
+    /// Our SYN carried a cookie (and no data) and the server did not reject
+    /// it: its SYN-ACK neither replaced the cookie nor reported a failure. The
+    /// server could send its banner one round trip earlier.
+    ///
+    /// Limit (kernel fact, see `TFO-FINDINGS.md`): a server that *ignores*
+    /// cookies (TFO disabled on that listener or by sysctl after we cached its
+    /// cookie, or its TFO queue full) answers exactly like one that accepts a
+    /// data-less cookie. Only timing tells them apart:
+    /// [`Connected::tfo_proven_by_first_byte`].
     CookieAccepted,
     /// Our SYN carried a cookie but the server did not accept it (it sent a new
     /// cookie, did not acknowledge our SYN data, or the SYN had to be
@@ -282,6 +290,7 @@ pub struct Connected {
     pub stream: tokio::net::TcpStream,
     client_tfo: ClientTfo,
     handshake: Duration,
+    connected_at: Instant,
     syn_data_in_syn: usize,
     evidence: TfoEvidence,
 }
@@ -296,6 +305,45 @@ impl Connected {
     /// Time from the first SYN to the completed handshake.
     pub fn handshake_time(&self) -> Duration {
         self.handshake
+    }
+
+    /// Timing evidence, for a connection where the server speaks first: did
+    /// its first byte (received at `first_byte_at`) arrive too early for a
+    /// server that waited for our handshake ACK?
+    ///
+    /// Without TFO the server can only send after our ACK reached it, so its
+    /// first byte arrives at least one round trip ([`path_rtt`]) after
+    /// the handshake completed here. With an accepted cookie it can send right
+    /// after its SYN-ACK. Returns `Some(true)` when the byte arrived within
+    /// half a round trip of the handshake (proof that the server used our
+    /// cookie), `Some(false)` when it did not (no TFO, *or* a server slower
+    /// than one round trip to write its banner), and `None` when the round
+    /// trip is under 1 ms and timing cannot tell anything (loopback, LAN).
+    ///
+    /// [`path_rtt`]: Connected::path_rtt
+    pub fn tfo_proven_by_first_byte(&self, first_byte_at: Instant) -> Option<bool> {
+        let rtt = self.path_rtt();
+        if rtt < Duration::from_millis(1) {
+            return None;
+        }
+        let since = first_byte_at.saturating_duration_since(self.connected_at);
+        Some(since < rtt / 2)
+    }
+
+    /// The path's round-trip time: the kernel's estimate after the handshake
+    /// (from TCP timestamps, valid even when the SYN was retransmitted), else
+    /// the handshake's duration.
+    pub fn path_rtt(&self) -> Duration {
+        match self.evidence.after {
+            Some(p) if p.rtt_us > 0 => Duration::from_micros(p.rtt_us.into()),
+            _ => self.handshake,
+        }
+    }
+
+    /// When the handshake completed (the moment [`connect`] saw the socket
+    /// connected).
+    pub fn connected_at(&self) -> Instant {
+        self.connected_at
     }
 
     /// How many bytes of `syn_data` the kernel put in the SYN (the rest was

@@ -60,6 +60,11 @@ async fn exchange(listener: &tokio::net::TcpListener, opts: &ConnectOptions) -> 
         conn
     };
     let ((server, server_got), conn) = tokio::join!(server, client);
+    assert_eq!(
+        conn.tfo_proven_by_first_byte(std::time::Instant::now()),
+        None,
+        "timing tells nothing on undelayed loopback"
+    );
     eprintln!(
         "client={} server={:?} evidence={:?}",
         conn.client_tfo(),

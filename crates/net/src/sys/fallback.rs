@@ -44,7 +44,8 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
     }
     let start = Instant::now();
     let mut stream = sock.connect(addr).await?;
-    let handshake = start.elapsed();
+    let connected_at = Instant::now();
+    let handshake = connected_at.duration_since(start);
     if !opts.syn_data.is_empty() {
         stream.write_all(&opts.syn_data).await?;
     }
@@ -52,6 +53,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
         stream,
         client_tfo: ClientTfo::NotTried,
         handshake,
+        connected_at,
         syn_data_in_syn: 0,
         evidence: Default::default(),
     })

@@ -188,7 +188,8 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
     // Writable without an error but not connected would be a spurious wakeup;
     // `peer_addr` turns that into ENOTCONN rather than a silent misuse.
     stream.peer_addr()?;
-    let handshake = start.elapsed();
+    let connected_at = Instant::now();
+    let handshake = connected_at.duration_since(start);
 
     evidence.after = get_tcp_info(stream.as_fd()).ok();
     if evidence.tried && !matches!(evidence.cookie_before, CookieLookup::Unknown) {
@@ -215,6 +216,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
         stream,
         client_tfo,
         handshake,
+        connected_at,
         syn_data_in_syn: in_syn,
         evidence,
     })
