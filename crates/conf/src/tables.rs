@@ -58,7 +58,7 @@ const WEEK: u64 = 7 * DAY;
 
 /// Main section options.
 pub static MAIN: &[OptionSpec] = &[
-    s("accept_8bitmime"),
+    b("accept_8bitmime", true),
     s("acl_not_smtp"),
     s("acl_not_smtp_mime"),
     s("acl_not_smtp_start"),
@@ -84,17 +84,19 @@ pub static MAIN: &[OptionSpec] = &[
     s("add_environment"),
     s("admin_groups"),
     b("allow_domain_literals", false),
+    b("allow_insecure_tainted_data", false),
     b("allow_mx_to_local_host", false),
     b("allow_utf8_domains", false),
     ld("auth_advertise_hosts", "*"),
-    ld("auto_thaw", ""),
+    t("auto_thaw", 0),
     s("av_scanner"),
     s("bi_command"),
     s("bounce_message_file"),
     s("bounce_message_text"),
     b("bounce_return_body", true),
-    b("bounce_return_linesize_limit", false),
+    sz("bounce_return_linesize_limit", 998),
     sz("bounce_return_size_limit", 100 << 10),
+    b("bounce_return_message", true),
     b("bounce_sender_authentication", false),
     t("callout_domain_negative_expire", 3 * HOUR),
     t("callout_domain_positive_expire", WEEK),
@@ -107,7 +109,7 @@ pub static MAIN: &[OptionSpec] = &[
     i("check_spool_inodes", 100),
     sz("check_spool_space", 10 << 20),
     ld("chunking_advertise_hosts", "*"),
-    sd("commandline_checks_require_admin", ""),
+    b("commandline_checks_require_admin", false),
     sd("daemon_smtp_ports", "smtp"),
     i("daemon_startup_retries", 9),
     t("daemon_startup_sleep", 30),
@@ -115,7 +117,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("delay_warning_condition"),
     b("deliver_drop_privilege", false),
     spec("deliver_queue_load_max", K::Fixed, D::Unset),
-    s("delivery_date_remove"),
+    b("delivery_date_remove", true),
     s("dkim_verify_hashes"),
     s("dkim_verify_keytypes"),
     s("dkim_verify_min_keysizes"),
@@ -127,54 +129,54 @@ pub static MAIN: &[OptionSpec] = &[
     l("dns_again_means_nonexist"),
     s("dns_check_names_pattern"),
     i("dns_cname_loops", 1),
-    l("dns_csa_search_limit"),
+    i("dns_csa_search_limit", 5),
     b("dns_csa_use_reverse", true),
-    l("dns_dnssec_ok"),
+    i("dns_dnssec_ok", -1),
     l("dns_ipv4_lookup"),
-    i("dns_retrans", 0),
+    t("dns_retrans", 0),
     i("dns_retry", 0),
     l("dns_trust_aa"),
     i("dns_use_edns0", -1),
     b("drop_cr", false),
     l("dsn_advertise_hosts"),
     s("dsn_from"),
-    s("envelope_to_remove"),
+    b("envelope_to_remove", true),
     s("errors_copy"),
     s("errors_reply_to"),
     l("event_action"),
-    u("exim_group"),
+    g("exim_group"),
     s("exim_path"),
     u("exim_user"),
     s("exim_version"),
     b("extract_addresses_remove_arguments", true),
-    s("finduser_retries"),
+    i("finduser_retries", 0),
     s("freeze_tell"),
     s("gecos_name"),
     s("gecos_pattern"),
-    s("gnutls_allow_auto_pkcs11"),
+    b("gnutls_allow_auto_pkcs11", false),
     b("gnutls_compat_mode", false),
-    s("header_line_maxsize"),
+    i("header_line_maxsize", 0),
     i("header_maxsize", 1 << 20),
     s("headers_charset"),
     ld("helo_accept_junk_hosts", ""),
     s("helo_allow_chars"),
     ld("helo_lookup_domains", "@ : @[]"),
-    b("helo_try_verify_hosts", false),
+    l("helo_try_verify_hosts"),
     l("helo_verify_hosts"),
     sd("hold_domains", ""),
-    b("host_lookup", false),
+    l("host_lookup"),
     ld("host_lookup_order", "bydns:byaddr"),
-    s("host_reject_connection"),
+    l("host_reject_connection"),
     ld("hosts_connection_nolog", ""),
     l("hosts_require_alpn"),
     l("hosts_require_helo"),
     l("hosts_treat_as_local"),
     l("hosts_proxy"),
     t("ignore_bounce_errors_after", 10 * WEEK),
-    b("ignore_fromline_hosts", false),
+    l("ignore_fromline_hosts"),
     b("ignore_fromline_local", false),
     s("keep_environment"),
-    b("keep_malformed", false),
+    t("keep_malformed", 4 * DAY),
     l("ldap_ca_cert_dir"),
     l("ldap_default_servers"),
     ld("limits_advertise_hosts", "*"),
@@ -182,20 +184,20 @@ pub static MAIN: &[OptionSpec] = &[
     s("local_from_prefix"),
     s("local_from_suffix"),
     l("local_interfaces"),
-    s("local_scan_timeout"),
+    t("local_scan_timeout", 5 * MIN),
     b("local_sender_retain", false),
     s("localhost_number"),
+    s("message_id_format"),
     s("log_file_path"),
-    s("log_ports"),
     s("log_selector"),
     b("log_timezone", false),
-    sz("lookup_open_max", 25),
-    s("max_username_length"),
+    i("lookup_open_max", 25),
+    i("max_username_length", 0),
     b("message_body_newlines", false),
     i("message_body_visible", 500),
     s("message_id_header_domain"),
     s("message_id_header_text"),
-    s("message_logs"),
+    b("message_logs", true),
     sd("message_size_limit", "50M"),
     b("mua_wrapper", false),
     s("never_users"),
@@ -208,13 +210,14 @@ pub static MAIN: &[OptionSpec] = &[
     b("prdr_enable", false),
     b("preserve_message_logs", false),
     s("primary_hostname"),
+    b("panic_coredump", false),
     b("print_topbitchars", false),
     s("process_log_path"),
-    s("prod_requires_admin"),
+    b("prod_requires_admin", true),
     t("proxy_protocol_timeout", 3),
     s("qualify_domain"),
     s("qualify_recipient"),
-    s("queue_domains"),
+    l("queue_domains"),
     b("queue_fast_ramp", false),
     b("queue_list_requires_admin", true),
     eb("queue_only", false),
@@ -224,7 +227,7 @@ pub static MAIN: &[OptionSpec] = &[
     b("queue_only_override", true),
     b("queue_run_in_order", false),
     sd("queue_run_max", "5"),
-    b("queue_smtp_domains", false),
+    l("queue_smtp_domains"),
     t("receive_timeout", 0),
     s("received_header_text"),
     i("received_headers_max", 30),
@@ -232,20 +235,20 @@ pub static MAIN: &[OptionSpec] = &[
     sd("recipients_max", "50000"),
     b("recipients_max_reject", false),
     i("remote_max_parallel", 4),
-    s("remote_sort_domains"),
+    l("remote_sort_domains"),
     t("retry_data_expire", 7 * DAY),
     t("retry_interval_max", DAY),
-    s("return_path_remove"),
+    b("return_path_remove", true),
     sz("return_size_limit", 100 << 10),
     ld("rfc1413_hosts", "@[]"),
     t("rfc1413_query_timeout", 0),
     ld("sender_unqualified_hosts", ""),
-    s("slow_lookup_log"),
-    s("smtp_accept_keepalive"),
+    i("slow_lookup_log", 0),
+    b("smtp_accept_keepalive", true),
     i("smtp_accept_max", 20),
     i("smtp_accept_max_nonmail", 10),
-    l("smtp_accept_max_nonmail_hosts"),
-    s("smtp_accept_max_per_connection"),
+    ld("smtp_accept_max_nonmail_hosts", "*"),
+    sd("smtp_accept_max_per_connection", "1000"),
     s("smtp_accept_max_per_host"),
     i("smtp_accept_queue", 0),
     i("smtp_accept_queue_per_connection", 10),
@@ -256,14 +259,15 @@ pub static MAIN: &[OptionSpec] = &[
         "$smtp_active_hostname ESMTP Exim $version_number $tod_full",
     ),
     b("smtp_check_spool_space", true),
+    i("smtp_backlog_monitor", 0),
     i("smtp_connect_backlog", 20),
     b("smtp_enforce_sync", true),
     s("smtp_etrn_command"),
     b("smtp_etrn_serialize", true),
-    s("smtp_load_reserve"),
+    spec("smtp_load_reserve", K::Fixed, D::Unset),
     i("smtp_max_synprot_errors", 3),
     i("smtp_max_unknown_commands", 3),
-    s("smtp_ratelimit_hosts"),
+    l("smtp_ratelimit_hosts"),
     s("smtp_ratelimit_mail"),
     s("smtp_ratelimit_rcpt"),
     t("smtp_receive_timeout", 5 * MIN),
@@ -271,17 +275,19 @@ pub static MAIN: &[OptionSpec] = &[
     b("smtp_return_error_details", false),
     l("smtputf8_advertise_hosts"),
     s("spamd_address"),
+    s("spf_guess"),
+    s("spf_smtp_comment_template"),
     b("split_spool_directory", false),
     s("spool_directory"),
-    s("spool_wireformat"),
-    s("sqlite_lock_timeout"),
+    b("spool_wireformat", false),
+    t("sqlite_lock_timeout", 5),
     b("strict_acl_vars", false),
     b("strip_excess_angle_brackets", false),
     b("strip_trailing_dot", false),
-    s("syslog_duplication"),
+    b("syslog_duplication", true),
     s("syslog_facility"),
-    s("syslog_pid"),
-    s("syslog_processname"),
+    b("syslog_pid", true),
+    sd("syslog_processname", "exim"),
     b("syslog_timestamp", true),
     s("system_filter"),
     s("system_filter_directory_transport"),
@@ -299,7 +305,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("tls_alpn"),
     s("tls_certificate"),
     s("tls_crl"),
-    s("tls_dh_max_bits"),
+    i("tls_dh_max_bits", 2236),
     s("tls_dhparam"),
     l("tls_early_banner_hosts"),
     s("tls_eccurve"),
@@ -308,7 +314,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("tls_privatekey"),
     b("tls_remember_esmtp", false),
     s("tls_require_ciphers"),
-    s("tls_resumption_hosts"),
+    l("tls_resumption_hosts"),
     l("tls_try_verify_hosts"),
     s("tls_verify_certificates"),
     l("tls_verify_hosts"),
@@ -316,12 +322,12 @@ pub static MAIN: &[OptionSpec] = &[
     s("trusted_users"),
     s("unknown_login"),
     s("unknown_username"),
-    s("untrusted_set_sender"),
+    l("untrusted_set_sender"),
     s("uucp_from_pattern"),
     s("uucp_from_sender"),
     s("warn_message_file"),
-    s("wellknown_advertise_hosts"),
-    s("write_rejectlog"),
+    l("wellknown_advertise_hosts"),
+    b("write_rejectlog", true),
 ];
 
 /// Generic options shared by all routers.
@@ -813,3 +819,65 @@ pub static AUTH_DRIVERS: &[(&str, &[OptionSpec])] = &[
     ("spa", AUTH_SPA),
     ("tls", AUTH_TLS),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn all_tables() -> Vec<(&'static str, &'static [OptionSpec])> {
+        let mut v: Vec<(&str, &[OptionSpec])> = vec![
+            ("main", MAIN),
+            ("router generic", ROUTER_GENERIC),
+            ("transport generic", TRANSPORT_GENERIC),
+            ("auth generic", AUTH_GENERIC),
+        ];
+        for (n, t) in ROUTER_DRIVERS
+            .iter()
+            .chain(TRANSPORT_DRIVERS)
+            .chain(AUTH_DRIVERS)
+        {
+            v.push((n, t));
+        }
+        v
+    }
+
+    #[test]
+    fn option_names_are_unique_and_well_formed() {
+        for (table, specs) in all_tables() {
+            let mut seen = HashSet::new();
+            for s in specs {
+                assert!(seen.insert(s.name), "{table}: duplicate option {}", s.name);
+                assert!(
+                    s.name
+                        .bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+                    "{table}: bad option name {}",
+                    s.name
+                );
+                assert!(!s.name.starts_with("no_") && !s.name.starts_with("not_"));
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_match_their_kinds() {
+        for (table, specs) in all_tables() {
+            for s in specs {
+                let ok = match (s.kind, s.default) {
+                    (_, D::Unset) => true,
+                    (K::Bool | K::ExpandBool, D::Bool(_)) => true,
+                    (K::Str | K::List, D::Str(_)) => true,
+                    (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_)) => true,
+                    (K::Time, D::Time(_)) => true,
+                    _ => false,
+                };
+                assert!(
+                    ok,
+                    "{table}: option {} has a default of the wrong kind",
+                    s.name
+                );
+            }
+        }
+    }
+}
