@@ -254,8 +254,12 @@ fn walk(
         expanded = expand::expand(list, ctx)?;
         expanded.as_str()
     };
+    // Exim: when nothing matched and the last item was negative, the list
+    // matches (as if `*` followed): `! +local_domains` means "any other".
+    let mut last_negated = false;
     for raw in ListIter::new(text) {
         let (neg, item) = negation(&raw);
+        last_negated = neg;
         let matched = if let Some(name) = item.strip_prefix('+') {
             let Some(sub) = cfg.named_lists.get(kind, name) else {
                 return Err(ListError::UnknownNamedList {
@@ -277,7 +281,7 @@ fn walk(
             return Ok(!neg);
         }
     }
-    Ok(false)
+    Ok(last_negated)
 }
 
 fn domain_item(
@@ -540,5 +544,26 @@ mod tests {
         assert!(match_address("^b@", "b@test.ex", &c, &x).unwrap());
         assert!(match_local_part("postmaster : abuse", "abuse", &c, &x).unwrap());
         assert!(!match_local_part("Abuse", "abuse", &c, &x).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod negative_tail_tests {
+    use super::*;
+
+    #[test]
+    fn list_ending_in_negative_item_matches_the_rest() {
+        let cfg = crate::parse_str(
+            "domainlist local_domains = test.ex\n",
+            "t",
+            &[],
+            &crate::MemFs::new(),
+        )
+        .expect("config");
+        let ctx = crate::MapContext::new();
+        assert!(match_domain("! +local_domains", "x.y.z", &cfg, &ctx).unwrap());
+        assert!(!match_domain("! +local_domains", "test.ex", &cfg, &ctx).unwrap());
+        assert!(!match_domain("! a.b : c.d", "a.b", &cfg, &ctx).unwrap());
+        assert!(!match_domain("a.b : c.d", "x.y", &cfg, &ctx).unwrap());
     }
 }
