@@ -181,13 +181,7 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
     }
 
     let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock))?;
-    stream.writable().await?;
-    if let Some(e) = stream.take_error()? {
-        return Err(e);
-    }
-    // Writable without an error but not connected would be a spurious wakeup;
-    // `peer_addr` turns that into ENOTCONN rather than a silent misuse.
-    stream.peer_addr()?;
+    wait_connected(&stream).await?;
     let connected_at = Instant::now();
     let handshake = connected_at.duration_since(start);
 
@@ -195,10 +189,9 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
     if evidence.tried && !matches!(evidence.cookie_before, CookieLookup::Unknown) {
         let local = stream.local_addr().ok().map(|a| a.ip());
         if local.is_some() && local != source {
-            // Routed from another source than predicted: the before/after
-            // lookups are about different cache entries.
-            evidence.cookie_before = fastopen_cookie(local, addr.ip());
-            evidence.cookie_after = CookieLookup::Unknown;
+            // Routed from another source than predicted: the "before" lookup
+            // was about another cache entry and tells nothing.
+            evidence.cookie_before = CookieLookup::Unknown;
         } else {
             evidence.cookie_after = fastopen_cookie(source, addr.ip());
         }
@@ -220,6 +213,30 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &ConnectOptions) -> io::Resu
         syn_data_in_syn: in_syn,
         evidence,
     })
+}
+
+/// Wait until a non-blocking connect has completed: writable, no pending
+/// error, and a peer. A readiness event that finds the socket still
+/// connecting is treated as spurious (its readiness is cleared, no spinning).
+async fn wait_connected(stream: &tokio::net::TcpStream) -> io::Result<()> {
+    loop {
+        stream.writable().await?;
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+        let r = stream.try_io(tokio::io::Interest::WRITABLE, || match stream.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        });
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn start_connect(sock: &Socket, dst: &SockAddr) -> io::Result<()> {
