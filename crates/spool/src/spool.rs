@@ -70,6 +70,18 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// fdatasync both files.
+    /// Starts writeback of both files without waiting, so that a later
+    /// [`Prepared::sync`] of many files finds their blocks already allocated
+    /// in the same journal transaction (ext4 delayed allocation would
+    /// otherwise cost one journal commit per file). Advisory: errors are
+    /// ignored (the following fdatasync reports real ones).
+    pub(crate) fn start_writeback(&self) {
+        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+        // POSIX_FADV_DONTNEED on Linux initiates writeback of dirty pages.
+        let _ = posix_fadvise(&self.data, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+        let _ = posix_fadvise(&self.header, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    }
+
     pub(crate) fn sync(&self) -> Result<()> {
         self.data
             .sync_data()

@@ -27,7 +27,7 @@
 //! errs on the side of duplication rather than loss.
 
 use crate::header::{Envelope, Header};
-use crate::spool::Spool;
+use crate::spool::{Prepared, Spool};
 use crate::{Result, SpoolError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -243,14 +243,7 @@ fn commit(spool: &Spool, mode: SyncMode, batch: &mut Vec<Job>) {
     // 2. Make contents durable.
     match mode {
         SyncMode::PerFile => {
-            let mut ok = Vec::with_capacity(prepared.len());
-            for (p, reply) in prepared {
-                match p.sync() {
-                    Ok(()) => ok.push((p, reply)),
-                    Err(e) => reply.send(Err(e)),
-                }
-            }
-            prepared = ok;
+            prepared = sync_parallel(prepared);
         }
         SyncMode::Syncfs => {
             let dir = std::fs::File::open(spool.input_dir());
@@ -280,6 +273,60 @@ fn commit(spool: &Spool, mode: SyncMode, batch: &mut Vec<Job>) {
             .into_iter()
             .for_each(|r| r.send(Err(clone_err(&e)))),
     }
+}
+
+/// Most threads used to fdatasync one batch.
+const MAX_SYNC_THREADS: usize = 32;
+
+/// fdatasyncs every prepared message, spreading the calls over several
+/// threads so that the kernel can merge them into few journal commits
+/// (sequential fdatasyncs of newly written files cost one commit each).
+/// Messages whose sync failed are answered here and dropped (their
+/// temporary files are removed).
+fn sync_parallel(prepared: Vec<(Prepared, Reply)>) -> Vec<(Prepared, Reply)> {
+    if prepared.len() == 1 {
+        return prepared
+            .into_iter()
+            .filter_map(|(p, reply)| match p.sync() {
+                Ok(()) => Some((p, reply)),
+                Err(e) => {
+                    reply.send(Err(e));
+                    None
+                }
+            })
+            .collect();
+    }
+    for (p, _) in &prepared {
+        p.start_writeback();
+    }
+    let threads = prepared.len().min(MAX_SYNC_THREADS);
+    let chunk = prepared.len().div_ceil(threads);
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(p, _)| p.sync()).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(prepared.chunks(chunk))
+            .flat_map(|(h, part)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter().map(|_| Err(SpoolError::WriterClosed)).collect()
+                })
+            })
+            .collect()
+    });
+    prepared
+        .into_iter()
+        .zip(results)
+        .filter_map(|((p, reply), r)| match r {
+            Ok(()) => Some((p, reply)),
+            Err(e) => {
+                reply.send(Err(e));
+                None
+            }
+        })
+        .collect()
 }
 
 /// `SpoolError` holds an `io::Error`, which is not `Clone`; rebuild one

@@ -1,0 +1,432 @@
+//! The spool directory: durable writes, reading back, journal, listing,
+//! removal, quarantine, locking, group commit.
+
+use oxim_spool::*;
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+fn envelope(gen: &IdGenerator, rcpts: &[&str]) -> Envelope {
+    let mut env = Envelope::new(gen.next(), "CALLER@myhost.test.ex");
+    env.login = "CALLER".into();
+    env.uid = 1000;
+    env.gid = 1000;
+    env.received_time = 1_700_000_000;
+    env.protocol = Some("local".into());
+    env.recipients = rcpts.iter().map(|r| Recipient::new(*r)).collect();
+    env
+}
+
+fn headers() -> Vec<Header> {
+    vec![
+        Header::new("Received: from CALLER by myhost.test.ex with local (oxim)\n"),
+        Header::new("Subject: test\n"),
+    ]
+}
+
+/// Names in input/ that are not message files.
+fn stray_files(spool: &Spool) -> Vec<String> {
+    std::fs::read_dir(spool.input_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !(n.ends_with("-H") || n.ends_with("-D")))
+        .collect()
+}
+
+#[test]
+fn open_creates_layout_with_restrictive_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spool");
+    let spool = Spool::open(&root).unwrap();
+    for sub in ["input", "msglog", "db"] {
+        let m = std::fs::metadata(root.join(sub)).unwrap();
+        assert!(m.is_dir());
+        assert_eq!(m.permissions().mode() & 0o777, 0o750, "{sub}");
+    }
+    assert_eq!(spool.root(), root);
+    // Opening again is fine.
+    Spool::open(&root).unwrap();
+}
+
+#[test]
+fn write_then_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@test.ex", "b@test.ex"]);
+    let hs = headers();
+    let body = b"line one\nline two\n";
+    spool.write_bytes(&env, &hs, body).unwrap();
+
+    let id = env.id;
+    let d = std::fs::read(spool.data_path(&id)).unwrap();
+    assert_eq!(d, [format!("{id}-D\n").as_bytes(), body].concat());
+    let m = std::fs::metadata(spool.header_path(&id)).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o640);
+
+    let msg = spool.read(&id).unwrap();
+    assert_eq!(msg.envelope, env);
+    assert_eq!(msg.headers, hs);
+    assert_eq!(msg.body_len, body.len() as u64);
+    assert_eq!(msg.size(), header_size(&hs) + 1 + body.len() as u64);
+    let (mut f, len) = spool.open_body(&id).unwrap();
+    let mut got = Vec::new();
+    f.read_to_end(&mut got).unwrap();
+    assert_eq!(got, body);
+    assert_eq!(len, body.len() as u64);
+    assert!(stray_files(&spool).is_empty());
+}
+
+#[test]
+fn write_refuses_existing_id_and_leaves_no_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Long);
+    let env = envelope(&gen, &["a@test.ex"]);
+    spool.write_bytes(&env, &headers(), b"x\n").unwrap();
+    assert!(matches!(
+        spool.write_bytes(&env, &headers(), b"y\n"),
+        Err(SpoolError::Exists(_))
+    ));
+    assert!(stray_files(&spool).is_empty());
+    // The original is untouched.
+    assert_eq!(spool.open_body(&env.id).unwrap().1, 2);
+}
+
+#[test]
+fn failed_body_read_leaves_nothing() {
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("client went away"))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@test.ex"]);
+    let err = spool.write(&env, &headers(), &mut Failing).unwrap_err();
+    assert!(err.to_string().contains("client went away"), "{err}");
+    assert!(!spool.exists(&env.id));
+    assert!(std::fs::read_dir(spool.input_dir())
+        .unwrap()
+        .next()
+        .is_none());
+    assert!(spool.list().unwrap().is_empty());
+}
+
+#[test]
+fn list_is_in_queue_order_and_ignores_junk() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let mut ids = Vec::new();
+    for (t, pid) in [(300u64, 5u64), (100, 9), (200, 1), (100, 2)] {
+        let mut env = envelope(&IdGenerator::new(IdFormat::Classic), &["a@x"]);
+        env.id = MessageId::from_parts(IdFormat::Classic, 1_700_000_000 + t, pid, 0);
+        spool.write_bytes(&env, &headers(), b"").unwrap();
+        ids.push(env.id);
+    }
+    // Junk that must not be listed.
+    std::fs::write(spool.input_dir().join("tmp-10HmaX-0005vi-00-H"), "x").unwrap();
+    std::fs::write(spool.input_dir().join("notanid-H"), "x").unwrap();
+    std::fs::write(
+        spool.input_dir().join(format!(
+            "{}-D",
+            MessageId::from_parts(IdFormat::Classic, 1, 1, 1)
+        )),
+        "x",
+    )
+    .unwrap();
+    let listed = spool.list().unwrap();
+    let mut expect = ids.clone();
+    expect.sort();
+    assert_eq!(listed, expect);
+    let times: Vec<u64> = listed.iter().map(|i| i.time()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(listed[0].middle(), 2);
+}
+
+#[test]
+fn journal_marks_delivered_and_rewrite_folds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x", "b@x", "c@x"]);
+    let id = env.id;
+    spool.write_bytes(&env, &headers(), b"body\n").unwrap();
+
+    spool.mark_delivered(&id, &["b@x"]).unwrap();
+    spool.mark_delivered(&id, &["child@y"]).unwrap();
+    // A torn final line (crash mid-append) is ignored.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(spool.journal_path(&id))
+        .unwrap()
+        .write_all(b"c@")
+        .unwrap();
+    let msg = spool.read(&id).unwrap();
+    let done: Vec<bool> = msg.envelope.recipients.iter().map(|r| r.done).collect();
+    assert_eq!(done, [false, true, false]);
+    assert_eq!(msg.envelope.non_recipients, ["child@y"]);
+    assert_eq!(msg.envelope.pending_recipients().count(), 2);
+
+    let mut env2 = msg.envelope.clone();
+    env2.warning_count = 1;
+    spool.rewrite_header(&env2, &msg.headers).unwrap();
+    assert!(!spool.journal_path(&id).exists());
+    let again = spool.read(&id).unwrap();
+    assert_eq!(again.envelope, env2);
+    assert!(stray_files(&spool).is_empty());
+
+    // The -H file records delivered addresses in its non-recipients tree.
+    let text = std::fs::read_to_string(spool.header_path(&id)).unwrap();
+    assert!(
+        text.contains(" b@x\n") && text.contains(" child@y\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn remove_takes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x"]);
+    let id = env.id;
+    spool.write_bytes(&env, &headers(), b"body\n").unwrap();
+    spool.mark_delivered(&id, &["a@x"]).unwrap();
+    spool
+        .append_msglog(&id, "2024-01-01 00:00:00 Received from x")
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(spool.msglog_path(&id)).unwrap(),
+        "2024-01-01 00:00:00 Received from x\n"
+    );
+    spool.remove(&id).unwrap();
+    for p in [
+        spool.header_path(&id),
+        spool.data_path(&id),
+        spool.journal_path(&id),
+        spool.msglog_path(&id),
+    ] {
+        assert!(!p.exists(), "{}", p.display());
+    }
+    assert!(matches!(spool.remove(&id), Err(SpoolError::NotFound(_))));
+    assert!(matches!(spool.read(&id), Err(SpoolError::NotFound(_))));
+}
+
+#[test]
+fn unreadable_message_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x"]);
+    let id = env.id;
+    spool.write_bytes(&env, &headers(), b"body\n").unwrap();
+    // Corrupt the -H file.
+    std::fs::write(spool.header_path(&id), format!("{id}-H\nCALLER x\n")).unwrap();
+    let err = spool.read(&id).unwrap_err();
+    assert!(matches!(err, SpoolError::Format { .. }), "{err}");
+    let qdir = spool.quarantine(&id, &err.to_string()).unwrap();
+    assert!(!spool.exists(&id));
+    assert!(spool.list().unwrap().is_empty());
+    assert!(qdir.join(format!("{id}-H")).exists());
+    assert!(qdir.join(format!("{id}-D")).exists());
+    let reason = std::fs::read_to_string(qdir.join(format!("{id}.reason"))).unwrap();
+    assert!(reason.contains("bad login/uid/gid line"), "{reason}");
+}
+
+#[test]
+fn id_line_mismatch_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x"]);
+    spool.write_bytes(&env, &headers(), b"").unwrap();
+    let other = gen.next();
+    std::fs::rename(spool.header_path(&env.id), spool.header_path(&other)).unwrap();
+    assert!(matches!(
+        spool.read(&other),
+        Err(SpoolError::IdMismatch { .. })
+    ));
+}
+
+#[test]
+fn lock_is_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x"]);
+    spool.write_bytes(&env, &headers(), b"").unwrap();
+    let l1 = spool.lock(&env.id).unwrap().expect("first lock");
+    assert_eq!(l1.id(), env.id);
+    assert!(spool.lock(&env.id).unwrap().is_none());
+    drop(l1);
+    assert!(spool.lock(&env.id).unwrap().is_some());
+    assert!(matches!(
+        spool.lock(&gen.next()),
+        Err(SpoolError::NotFound(_))
+    ));
+}
+
+#[test]
+fn stale_temps_are_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    std::fs::write(spool.input_dir().join("tmp-10HmaX-0005vi-00-D"), "x").unwrap();
+    assert_eq!(
+        spool
+            .remove_stale_temps(std::time::Duration::from_secs(3600))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        spool.remove_stale_temps(std::time::Duration::ZERO).unwrap(),
+        1
+    );
+    assert!(std::fs::read_dir(spool.input_dir())
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[test]
+fn bp_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let mut env = envelope(
+        &gen,
+        &[
+            "red.king@looking-glass.fict.example",
+            "white.rabbit@wonderland.fict.example",
+        ],
+    );
+    env.sender = "alice@wonderland.fict.example".into();
+    let body = vec![b'x'; 2900];
+    spool
+        .write_bytes(&env, &[Header::new("Subject: x\n")], &body)
+        .unwrap();
+    spool
+        .mark_delivered(&env.id, &["white.rabbit@wonderland.fict.example"])
+        .unwrap();
+    let msg = spool.read(&env.id).unwrap();
+    // 12 (header) + 1 + 2900 = 2913 bytes = 2.8K
+    let out = bp_format(&msg, env.received_time + 25 * 60 + 10, BpMode::All);
+    assert_eq!(
+        out,
+        format!(
+            "25m  2.8K {} <alice@wonderland.fict.example>\n          red.king@looking-glass.fict.example\n        D white.rabbit@wonderland.fict.example\n\n",
+            env.id
+        )
+    );
+    let out = bp_format(&msg, env.received_time + 25 * 60, BpMode::Undelivered);
+    assert!(!out.contains("white.rabbit"));
+    let mut frozen = msg.clone();
+    frozen.envelope.frozen = Some(1);
+    assert!(bp_format(&frozen, 0, BpMode::All)
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("> *** frozen ***"));
+}
+
+#[test]
+fn group_commit_blocking_and_async() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let writer = Arc::new(SpoolWriter::new(spool.clone(), WriterOptions::default()).unwrap());
+    let gen = Arc::new(IdGenerator::new(IdFormat::Classic));
+
+    // Many threads at once.
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let (w, g, sp) = (Arc::clone(&writer), Arc::clone(&gen), spool.clone());
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for j in 0..20 {
+                    let env = envelope(&g, &["a@x"]);
+                    let body = format!("thread {i} msg {j}\n").into_bytes();
+                    w.write_blocking(env.clone(), headers(), body).unwrap();
+                    // Once write returns the message is there.
+                    assert!(sp.exists(&env.id));
+                    ids.push(env.id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for h in handles {
+        for id in h.join().unwrap() {
+            assert!(spool.exists(&id));
+            all.insert(id);
+        }
+    }
+    assert_eq!(all.len(), 320);
+
+    // Async writers on a runtime.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let ids = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..100 {
+            let (w, g) = (Arc::clone(&writer), Arc::clone(&gen));
+            set.spawn(async move {
+                let env = envelope(&g, &["b@x"]);
+                let id = env.id;
+                w.write(env, headers(), b"async\n".to_vec()).await.unwrap();
+                id
+            });
+        }
+        let mut ids = Vec::new();
+        while let Some(r) = set.join_next().await {
+            ids.push(r.unwrap());
+        }
+        ids
+    });
+    for id in &ids {
+        let msg = spool.read(id).unwrap();
+        assert_eq!(msg.body_len, 6);
+    }
+    assert_eq!(spool.list().unwrap().len(), 420);
+    assert!(stray_files(&spool).is_empty());
+    let stats = writer.stats();
+    assert_eq!(stats.messages, 420);
+    assert!(stats.batches <= 420);
+    // A failing message in a batch fails alone.
+    let dup = envelope(&gen, &["c@x"]);
+    writer
+        .write_blocking(dup.clone(), headers(), vec![])
+        .unwrap();
+    assert!(matches!(
+        writer.write_blocking(dup, headers(), vec![]),
+        Err(SpoolError::Exists(_))
+    ));
+}
+
+#[test]
+fn syncfs_mode_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let writer = SpoolWriter::new(
+        spool.clone(),
+        WriterOptions {
+            sync: SyncMode::Syncfs,
+            max_wait: std::time::Duration::from_millis(1),
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
+    let gen = IdGenerator::new(IdFormat::Long);
+    let env = envelope(&gen, &["a@x"]);
+    writer
+        .write_blocking(env.clone(), headers(), b"hi\n".to_vec())
+        .unwrap();
+    assert_eq!(spool.read(&env.id).unwrap().envelope, env);
+    drop(writer);
+}
