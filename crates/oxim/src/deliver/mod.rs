@@ -32,6 +32,10 @@ struct Item {
     address: String,
     /// The top-level recipient it came from (None for a top-level one).
     parent: Option<String>,
+    /// How the address appears in the log when that differs from the
+    /// address used on the wire (Exim logs percent-hacked addresses in
+    /// lower case).
+    log_as: Option<String>,
 }
 
 impl Item {
@@ -40,11 +44,36 @@ impl Item {
     }
 
     fn log_address(&self) -> LogAddress<'_> {
+        let shown = self.log_as.as_deref().unwrap_or(&self.address);
         match &self.parent {
-            Some(p) => LogAddress::from_original(&self.address, p),
-            None => LogAddress::new(&self.address),
+            Some(p) => LogAddress::from_original(shown, p),
+            None => LogAddress::new(shown),
         }
     }
+
+    fn child(address: String, parent: &str) -> Item {
+        Item {
+            address,
+            parent: Some(parent.to_string()),
+            log_as: None,
+        }
+    }
+}
+
+/// Exim's percent hack: `user%host@here` becomes `user@host` when `here`
+/// is in `percent_hack_domains`.
+fn percent_hack(ctx: &Ctx, address: &str, vars: &Vars) -> Option<String> {
+    let list = ctx.config.main.str("percent_hack_domains");
+    if list.is_empty() {
+        return None;
+    }
+    let (lp, domain) = crate::vars::split_address(address);
+    let p = lp.rfind('%')?;
+    let list = oxim_conf::expand(list, vars).ok()?;
+    if !oxim_conf::match_domain(&list, domain, &ctx.config, vars).unwrap_or(false) {
+        return None;
+    }
+    Some(format!("{}@{}", &lp[..p], &lp[p + 1..]))
 }
 
 /// What one delivery attempt achieved.
@@ -256,6 +285,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
         .map(|r| Item {
             address: r.address.clone(),
             parent: None,
+            log_as: None,
         })
         .collect();
     work.reverse();
@@ -264,9 +294,14 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
     let mut done_children: Vec<String> = Vec::new();
     let mut pending_tops: Vec<String> = Vec::new();
     let mut generated = 0usize;
-    while let Some(item) = work.pop() {
+    while let Some(mut item) = work.pop() {
         if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
             continue; // delivered in an earlier attempt
+        }
+        if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
+            let top = item.top().to_string();
+            item = Item::child(hacked, &top);
+            item.log_as = Some(item.address.to_ascii_lowercase());
         }
         match route::route(ctx, &item.address, &sender, &vars, false).await {
             Routed::Transport {
@@ -281,10 +316,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
                     .push((item, router));
             }
             Routed::Blackhole { router } => {
-                let shown = Item {
-                    address: ":blackhole:".into(),
-                    parent: Some(item.address.clone()),
-                };
+                let shown = Item::child(":blackhole:".into(), &item.address);
                 log_outcome(
                     ctx,
                     &id,
@@ -321,10 +353,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
                     continue;
                 }
                 for c in children.into_iter().rev() {
-                    work.push(Item {
-                        address: ctx.qualify_recipient(&c),
-                        parent: Some(item.top().to_string()),
-                    });
+                    work.push(Item::child(ctx.qualify_recipient(&c), item.top()));
                 }
             }
             Routed::Fail { router, message } => {

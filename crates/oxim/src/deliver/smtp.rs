@@ -289,21 +289,21 @@ async fn converse(
 ) -> Result<Vec<RcptOutcome>, ConvError> {
     let t = params.command_timeout;
     let banner = conn.read_reply(t, "initial connection").await?;
-    if banner.code != 220 {
+    if banner.code / 100 != 2 {
         return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
     }
     let ehlo_cmd = format!("EHLO {}", params.helo_data);
     conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd)
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
-    let caps = if ehlo.code == 250 {
+    let caps = if ehlo.code / 100 == 2 {
         EhloCapabilities::from_reply(&ehlo)
     } else {
         let helo_cmd = format!("HELO {}", params.helo_data);
         conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd)
             .await?;
         let helo = conn.read_reply(t, &helo_cmd).await?;
-        if helo.code != 250 {
+        if helo.code / 100 != 2 {
             return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
         }
         EhloCapabilities::default()
@@ -336,7 +336,7 @@ async fn converse(
             .await?;
     }
     let r = conn.read_reply(t, &mail).await?;
-    if r.code != 250 {
+    if r.code / 100 != 2 {
         if pipelining {
             // Drain the replies to the pipelined RCPTs and DATA.
             for c in &rcpt_cmds {
@@ -368,7 +368,7 @@ async fn converse(
         conn.send(b"DATA\r\n", t, "DATA").await?;
     }
     let r = conn.read_reply(t, "DATA").await?;
-    if r.code != 354 {
+    if r.code / 100 != 3 {
         quit(conn, params).await;
         if !any_accepted {
             return Ok(finish(outcomes));
