@@ -321,7 +321,10 @@ fn domain_item(
 /// of `+name` named lists are expanded when referenced. Items: `!`
 /// negation, `+name`, `*`/`*suffix` wildcards, `^regex` (optionally in
 /// `\N...\N`), `@` (primary host name), `@[]` (local interface literals),
-/// `lsearch;file` lookups, and plain case-insensitive names.
+/// `lsearch;file` lookups, and plain case-insensitive names. The first
+/// matching item decides (a negated item means "no match"); when nothing
+/// matches, the result is "match" only if the last item was negated, so
+/// `! +local_domains` matches every non-local domain (Exim's rule).
 pub fn match_domain(
     list: &str,
     domain: &str,
@@ -503,7 +506,8 @@ mod tests {
         assert!(match_domain("@", "MyHost.test.ex", &c, &x).unwrap());
         assert!(match_domain("+local_domains", "test.ex", &c, &x).unwrap());
         assert!(!match_domain("! +local_domains", "test.ex", &c, &x).unwrap());
-        assert!(!match_domain("!+local_domains", "other.ex", &c, &x).unwrap());
+        // A list ending in a negative item matches what it did not exclude.
+        assert!(match_domain("!+local_domains", "other.ex", &c, &x).unwrap());
         assert!(match_domain("!+local_domains : *", "other.ex", &c, &x).unwrap());
         assert!(match_domain("*.example.com", "a.b.example.com", &c, &x).unwrap());
         assert!(!match_domain("*.example.com", "example.com", &c, &x).unwrap());

@@ -864,14 +864,14 @@ mod tests {
     fn defaults_match_their_kinds() {
         for (table, specs) in all_tables() {
             for s in specs {
-                let ok = match (s.kind, s.default) {
-                    (_, D::Unset) => true,
-                    (K::Bool | K::ExpandBool, D::Bool(_)) => true,
-                    (K::Str | K::List, D::Str(_)) => true,
-                    (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_)) => true,
-                    (K::Time, D::Time(_)) => true,
-                    _ => false,
-                };
+                let ok = matches!(
+                    (s.kind, s.default),
+                    (_, D::Unset)
+                        | (K::Bool | K::ExpandBool, D::Bool(_))
+                        | (K::Str | K::List, D::Str(_))
+                        | (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_))
+                        | (K::Time, D::Time(_))
+                );
                 assert!(
                     ok,
                     "{table}: option {} has a default of the wrong kind",
