@@ -432,13 +432,6 @@ fn daemon(a: &StartArgs, pidfile: &Path) -> Result<()> {
         let _ = std::fs::remove_file(rule_file(pidfile));
         return Err(e);
     }
-    eprintln!(
-        "oxim-delayer: delaying {} by {:?} (queue {}, pid {})",
-        a.dev,
-        a.delay,
-        a.queue_num,
-        std::process::id()
-    );
     if a.notify_ready {
         let mut out = std::io::stdout().lock();
         writeln!(out, "ready")?;
@@ -446,6 +439,13 @@ fn daemon(a: &StartArgs, pidfile: &Path) -> Result<()> {
         drop(out);
         detach_output(a.log.as_deref())?;
     }
+    eprintln!(
+        "oxim-delayer: delaying {} by {:?} (queue {}, pid {})",
+        a.dev,
+        a.delay,
+        a.queue_num,
+        std::process::id()
+    );
 
     let result = event_loop(&mut queue, &sigfd, a);
 
