@@ -109,10 +109,10 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     duration_frac: re(r"\bD=\d+\.\d+s\b"),
     tls_version: re(r"\bTLS1\.\d:"),
     cipher_openssl: re(
-        r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA(\d+):\d+",
+        r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA\d+:\d+",
     ),
     cipher_tls13: re(r"\bTLS_AES_256_GCM_SHA384:\d+"),
-    cipher_gnutls: re(r"\b(?:EC)?DHE_(RSA|ECDSA)_AES_(?:128|256)_(?:GCM|CBC)_SHA(\d+):\d+"),
+    cipher_gnutls: re(r"\b(?:EC)?DHE_(RSA|ECDSA)_AES_(?:128|256)_(?:GCM|CBC)_SHA\d+:\d+"),
     pid_head: re(r"(pid=|pid |PID: |Process |child | Ci=)(\d+)"),
     pid_old: re(r"(pid=|PID: )\d+"),
     op_timed_out: re(r"Operation timed out"),
@@ -272,15 +272,15 @@ impl Munger {
         l = p.tls_version.replace_all(&l, "TLS1.x:").into_owned();
         l = p
             .cipher_openssl
-            .replace_all(&l, "ke-${1}-AES256-SHA${2}:xxx")
+            .replace_all(&l, "ke-${1}-AES256-SHAnnn:xxx")
             .into_owned();
         l = p
             .cipher_gnutls
-            .replace_all(&l, "ke-${1}-AES256-SHA${2}:xxx")
+            .replace_all(&l, "ke-${1}-AES256-SHAnnn:xxx")
             .into_owned();
         l = p
             .cipher_tls13
-            .replace_all(&l, "ke-RSA-AES256-SHA384:xxx")
+            .replace_all(&l, "ke-RSA-AES256-SHAnnn:xxx")
             .into_owned();
         // 7. caller identity.
         l = self.munge_caller(&l);
@@ -573,6 +573,27 @@ mod tests {
                 .unwrap(),
             "198.18.0.12 ip4.ip4.ip4.ip4. ip4-reverse"
         );
+    }
+
+    #[test]
+    fn tls_versions_and_ciphers() {
+        let mut m = Munger::new(Style::Head, ident());
+        for (raw, want) in [
+            (
+                "X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes",
+                "X=TLS1.x:ke-RSA-AES256-SHAnnn:xxx CV=yes",
+            ),
+            (
+                "X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256",
+                "X=TLS1.x:ke-RSA-AES256-SHAnnn:xxx",
+            ),
+            (
+                "X=TLS1.2:DHE_ECDSA_AES_128_CBC_SHA256:128",
+                "X=TLS1.x:ke-ECDSA-AES256-SHAnnn:xxx",
+            ),
+        ] {
+            assert_eq!(m.munge_line(raw, FileKind::Log).unwrap(), want);
+        }
     }
 
     #[test]
