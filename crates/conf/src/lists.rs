@@ -34,6 +34,9 @@ pub enum ListError {
         /// The compiler's message.
         message: String,
     },
+    /// A `/path` item names a file that cannot be read.
+    #[error("failed to open {0} when checking a list")]
+    File(String),
     /// `+name` references nest too deeply (probably a loop).
     #[error("named list references nest too deeply")]
     TooDeep,
@@ -232,14 +235,51 @@ fn negation(item: &str) -> (bool, &str) {
     }
 }
 
-/// Generic list walk: returns the result of the first matching item.
+/// Outcome of matching one list item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    /// The item matches the subject.
+    Yes,
+    /// The item does not match.
+    No,
+    /// The item could not be decided (a host name pattern when the host's
+    /// name is unknown); `+include_unknown` / `+ignore_unknown` decide.
+    Unknown,
+}
+
+impl From<bool> for Hit {
+    fn from(b: bool) -> Self {
+        if b {
+            Hit::Yes
+        } else {
+            Hit::No
+        }
+    }
+}
+
+type ItemFn<'f> = dyn FnMut(&str, bool) -> Result<Hit, ListError> + 'f;
+
+fn kind_name(kind: ListKind) -> &'static str {
+    match kind {
+        ListKind::Domain => "domain",
+        ListKind::Host => "host",
+        ListKind::Address => "address",
+        ListKind::LocalPart => "local part",
+    }
+}
+
+/// Generic list walk (Exim's `match_check_list`): the first matching item
+/// decides; at the end of the list the result is "match" only if the last
+/// item was negated. `caseful` is switched on by a `+caseful` item in
+/// address and local part lists and stays on for the rest of the match.
 fn walk(
     list: &str,
     kind: ListKind,
     cfg: &Config,
     ctx: &dyn ExpandContext,
     depth: usize,
-    item_match: &mut dyn FnMut(&str) -> Result<bool, ListError>,
+    caseful: &mut bool,
+    item_match: &mut ItemFn<'_>,
 ) -> Result<bool, ListError> {
     if depth > MAX_NAMED_DEPTH {
         return Err(ListError::TooDeep);
@@ -254,34 +294,96 @@ fn walk(
         expanded = expand::expand(list, ctx)?;
         expanded.as_str()
     };
-    // Exim: when nothing matched and the last item was negative, the list
-    // matches (as if `*` followed): `! +local_domains` means "any other".
+    let mut include_unknown = false;
+    let mut ignore_unknown = false;
     let mut last_negated = false;
+    // Decides an Unknown hit; None means "carry on with the next item".
+    let unknown = |include: bool, ignore: bool| if ignore { None } else { Some(include) };
     for raw in ListIter::new(text) {
+        match (kind, raw.as_str()) {
+            (ListKind::Address | ListKind::LocalPart, "+caseful") => {
+                *caseful = true;
+                continue;
+            }
+            (ListKind::Host, "+include_unknown") => {
+                (include_unknown, ignore_unknown) = (true, false);
+                continue;
+            }
+            (ListKind::Host, "+ignore_unknown") => {
+                (include_unknown, ignore_unknown) = (false, true);
+                continue;
+            }
+            (ListKind::Host, "+include_defer" | "+ignore_defer") => continue,
+            _ => {}
+        }
         let (neg, item) = negation(&raw);
         last_negated = neg;
-        let matched = if let Some(name) = item.strip_prefix('+') {
+        if let Some(path) = item.strip_prefix('/').map(|_| item) {
+            // A file of patterns, one per line.
+            let Some(content) = ctx.read_file(path) else {
+                return Err(ListError::File(path.to_string()));
+            };
+            let mut file_neg = neg;
+            for line in content.lines() {
+                let line = strip_file_comment(line, kind).trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let (lneg, pat) = negation(line);
+                file_neg = neg != lneg;
+                match item_match(pat, *caseful)? {
+                    Hit::Yes => return Ok(!file_neg),
+                    Hit::No => {}
+                    Hit::Unknown => {
+                        if let Some(r) = unknown(include_unknown, ignore_unknown) {
+                            return Ok(r);
+                        }
+                    }
+                }
+            }
+            last_negated = file_neg;
+            continue;
+        }
+        let hit = if let Some(name) = item.strip_prefix('+') {
             let Some(sub) = cfg.named_lists.get(kind, name) else {
                 return Err(ListError::UnknownNamedList {
-                    kind: match kind {
-                        ListKind::Domain => "domain",
-                        ListKind::Host => "host",
-                        ListKind::Address => "address",
-                        ListKind::LocalPart => "localpart",
-                    },
+                    kind: kind_name(kind),
                     name: name.to_string(),
                 });
             };
             let sub = sub.to_string();
-            walk(&sub, kind, cfg, ctx, depth + 1, item_match)?
+            Hit::from(walk(&sub, kind, cfg, ctx, depth + 1, caseful, item_match)?)
         } else {
-            item_match(item)?
+            item_match(item, *caseful)?
         };
-        if matched {
-            return Ok(!neg);
+        match hit {
+            Hit::Yes => return Ok(!neg),
+            Hit::No => {}
+            Hit::Unknown => {
+                if let Some(r) = unknown(include_unknown, ignore_unknown) {
+                    return Ok(r);
+                }
+            }
         }
     }
     Ok(last_negated)
+}
+
+/// Removes a `#` comment from a line of a list file. In address and local
+/// part lists `#` starts a comment only at the start of the line or after
+/// white space, because it is valid in local parts.
+fn strip_file_comment(line: &str, kind: ListKind) -> &str {
+    let b = line.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'#' {
+            continue;
+        }
+        let strict = matches!(kind, ListKind::Address | ListKind::LocalPart);
+        if !strict || i == 0 || b[i - 1].is_ascii_whitespace() {
+            return &line[..i];
+        }
+    }
+    line
 }
 
 fn domain_item(
@@ -331,28 +433,45 @@ pub fn match_domain(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
-    walk(list, ListKind::Domain, cfg, ctx, 0, &mut |item| {
-        domain_item(item, domain, cfg, ctx)
-    })
+    let mut caseful = false;
+    walk(
+        list,
+        ListKind::Domain,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut |item, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
+    )
 }
 
-/// Matches `local_part` against a local-part list (case-sensitive, as
-/// Exim's `local_parts` after any lower-casing done by the caller).
+/// Matches `local_part` against a local-part list. Matching is caseless
+/// unless the list contains `+caseful` (which applies to later items).
 pub fn match_local_part(
     list: &str,
     local_part: &str,
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
-    walk(list, ListKind::LocalPart, cfg, ctx, 0, &mut |item| {
-        if let Some(r) = lookup_item(item, local_part, ctx)? {
-            return Ok(r);
-        }
-        match_string(item, local_part, false)
-    })
+    let mut caseful = false;
+    walk(
+        list,
+        ListKind::LocalPart,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut |item, caseful| {
+            if let Some(r) = lookup_item(item, local_part, ctx)? {
+                return Ok(r.into());
+            }
+            match_string(item, local_part, !caseful).map(Hit::from)
+        },
+    )
 }
 
-/// Matches an address (`local@domain`) against an address list.
+/// Matches an address (`local@domain`) against an address list. Domains
+/// are caseless; local parts too unless `+caseful` precedes the item.
 pub fn match_address(
     list: &str,
     address: &str,
@@ -363,30 +482,41 @@ pub fn match_address(
         Some((l, d)) => (l, d),
         None => (address, ""),
     };
-    walk(list, ListKind::Address, cfg, ctx, 0, &mut |item| {
-        let p = unquote_regex(item);
-        if p.starts_with('^') {
-            return regex_match(p, address, true);
-        }
-        if let Some(r) = lookup_item(item, address, ctx)? {
-            return Ok(r);
-        }
-        if item.is_empty() {
-            return Ok(address.is_empty());
-        }
-        match item.rsplit_once('@') {
-            Some(("", d)) => {
-                // "@domain": any local part at that domain (and "@" alone is
-                // the primary host name).
-                if d.is_empty() {
-                    return Ok(primary_hostname(cfg, ctx).eq_ignore_ascii_case(dom));
-                }
-                domain_item(d, dom, cfg, ctx)
+    let mut caseful = false;
+    walk(
+        list,
+        ListKind::Address,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut |item, caseful| {
+            let p = unquote_regex(item);
+            if p.starts_with('^') {
+                return regex_match(p, address, !caseful).map(Hit::from);
             }
-            Some((l, d)) => Ok(match_string(l, lp, true)? && domain_item(d, dom, cfg, ctx)?),
-            None => domain_item(item, dom, cfg, ctx),
-        }
-    })
+            if let Some(r) = lookup_item(item, address, ctx)? {
+                return Ok(r.into());
+            }
+            if item.is_empty() {
+                return Ok(address.is_empty().into());
+            }
+            let r = match item.rsplit_once('@') {
+                Some(("", d)) => {
+                    // "@domain": any local part at that domain (and "@" alone is
+                    // the primary host name).
+                    if d.is_empty() {
+                        primary_hostname(cfg, ctx).eq_ignore_ascii_case(dom)
+                    } else {
+                        domain_item(d, dom, cfg, ctx)?
+                    }
+                }
+                Some((l, d)) => match_string(l, lp, !caseful)? && domain_item(d, dom, cfg, ctx)?,
+                None => domain_item(item, dom, cfg, ctx)?,
+            };
+            Ok(r.into())
+        },
+    )
 }
 
 fn cidr_match(pattern: &str, ip: IpAddr) -> Option<bool> {
@@ -433,41 +563,58 @@ pub fn match_host(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
-    walk(list, ListKind::Host, cfg, ctx, 0, &mut |item| {
-        if item == "*" {
-            return Ok(true);
-        }
-        if item.is_empty() {
-            return Ok(false);
-        }
-        if let Some(r) = cidr_match(item, ip) {
-            return Ok(r);
-        }
-        if item == "@[]" {
-            return Ok(local_interface_ips(cfg, ctx).contains(&ip));
-        }
-        if item == "@" {
-            let ph = primary_hostname(cfg, ctx);
-            return Ok(name.is_some_and(|n| n.eq_ignore_ascii_case(&ph))
-                || ctx.host_addresses(&ph).is_some_and(|v| v.contains(&ip)));
-        }
-        if item.starts_with("net") && item.contains(';') {
-            return Err(ListError::Unsupported(item.to_string()));
-        }
-        if let Some(r) = lookup_item(item, &ip.to_string(), ctx)? {
-            return Ok(r);
-        }
-        if item.starts_with('^') || item.starts_with("\\N^") || item.starts_with('*') {
-            return match name {
-                Some(n) => match_string(item, n, true),
-                None => Ok(false),
+    let mut caseful = false;
+    walk(
+        list,
+        ListKind::Host,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut |item, _| {
+            if item == "*" {
+                return Ok(Hit::Yes);
+            }
+            if item.is_empty() {
+                return Ok(Hit::No);
+            }
+            if let Some(r) = cidr_match(item, ip) {
+                return Ok(r.into());
+            }
+            if item == "@[]" {
+                return Ok(local_interface_ips(cfg, ctx).contains(&ip).into());
+            }
+            if item.starts_with("net") && item.contains(';') {
+                return Err(ListError::Unsupported(item.to_string()));
+            }
+            if let Some(r) = lookup_item(item, &ip.to_string(), ctx)? {
+                return Ok(r.into());
+            }
+            // "@" stands for the primary host name.
+            let owned;
+            let item = if item == "@" {
+                owned = primary_hostname(cfg, ctx);
+                owned.as_str()
+            } else {
+                item
             };
-        }
-        if let Some(addrs) = ctx.host_addresses(item) {
-            return Ok(addrs.contains(&ip));
-        }
-        Ok(name.is_some_and(|n| n.eq_ignore_ascii_case(item)))
-    })
+            if item.starts_with('^') || item.starts_with("\\N^") || item.starts_with('*') {
+                // Wildcards and regexes match the host's (verified) name.
+                return match name {
+                    Some(n) => match_string(item, n, true).map(Hit::from),
+                    None => Ok(Hit::Unknown),
+                };
+            }
+            // A plain name matches if it resolves to the host's address.
+            if let Some(addrs) = ctx.host_addresses(item) {
+                return Ok(addrs.contains(&ip).into());
+            }
+            match name {
+                Some(n) => Ok(n.eq_ignore_ascii_case(item).into()),
+                None => Ok(Hit::Unknown),
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -535,6 +682,33 @@ mod tests {
         assert!(match_host("localhost", lo, Some("localhost"), &c, &x).unwrap());
         assert!(!match_host(":", lo, None, &c, &x).unwrap());
         assert!(!match_host("! 127.0.0.1 : *", lo, None, &c, &x).unwrap());
+        // A name pattern with no known host name decides the whole list
+        // unless +ignore_unknown / +include_unknown say otherwise.
+        assert!(!match_host("*.ex : 127.0.0.1", lo, None, &c, &x).unwrap());
+        assert!(match_host("+ignore_unknown : *.ex : 127.0.0.1", lo, None, &c, &x).unwrap());
+        assert!(match_host("+include_unknown : *.ex", lo, None, &c, &x).unwrap());
+        assert!(match_host("@", lo, Some("MYHOST.test.ex"), &c, &x).unwrap());
+    }
+
+    #[test]
+    fn file_items() {
+        let c = cfg();
+        let x = MapContext::new().file(
+            "/etc/doms",
+            "# local ones\na.ex   # comment\n!b.ex\n\n*.c.ex\n",
+        );
+        assert!(match_domain("/etc/doms", "a.ex", &c, &x).unwrap());
+        assert!(!match_domain("/etc/doms", "b.ex", &c, &x).unwrap());
+        assert!(match_domain("/etc/doms", "x.c.ex", &c, &x).unwrap());
+        assert!(!match_domain("/etc/doms", "z.ex", &c, &x).unwrap());
+        assert!(match_domain("! /etc/doms", "z.ex", &c, &x).unwrap());
+        assert!(!match_domain("! /etc/doms", "a.ex", &c, &x).unwrap());
+        assert!(matches!(
+            match_domain("/nonexistent", "a.ex", &c, &x),
+            Err(ListError::File(_))
+        ));
+        let y = MapContext::new().file("/lp", "a#b\n#c\n");
+        assert!(match_local_part("/lp", "a#b", &c, &y).unwrap());
     }
 
     #[test]
@@ -547,7 +721,10 @@ mod tests {
         assert!(!match_address("a@test.ex", "b@test.ex", &c, &x).unwrap());
         assert!(match_address("^b@", "b@test.ex", &c, &x).unwrap());
         assert!(match_local_part("postmaster : abuse", "abuse", &c, &x).unwrap());
-        assert!(!match_local_part("Abuse", "abuse", &c, &x).unwrap());
+        assert!(match_local_part("Abuse", "abuse", &c, &x).unwrap());
+        assert!(!match_local_part("+caseful : Abuse", "abuse", &c, &x).unwrap());
+        assert!(!match_address("+caseful : A@test.ex", "a@test.ex", &c, &x).unwrap());
+        assert!(match_address("A@TEST.ex", "a@test.ex", &c, &x).unwrap());
     }
 }
 
