@@ -321,18 +321,26 @@ impl Logger {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let mut result = Ok(());
-        for (on, file) in [
-            (dest.panic, &self.panic),
-            (dest.reject, &self.reject),
-            (dest.main, &self.main),
-        ] {
-            if on {
-                if let Err(e) = file.append(line.as_bytes(), now_sec) {
-                    if result.is_ok() {
-                        result = Err(e);
-                    }
-                }
+        let mut keep = |r: Result<(), LogError>| {
+            if let (Err(e), true) = (r, result.is_ok()) {
+                result = Err(e);
             }
+        };
+        if dest.panic {
+            keep(self.panic.append(line.as_bytes(), now_sec));
+        }
+        if dest.reject {
+            match rec.reject_extra(&self.options.selector) {
+                // Line and extra lines in one write, so they stay together.
+                Some(extra) => keep(
+                    self.reject
+                        .append(format!("{line}{extra}").as_bytes(), now_sec),
+                ),
+                None => keep(self.reject.append(line.as_bytes(), now_sec)),
+            }
+        }
+        if dest.main {
+            keep(self.main.append(line.as_bytes(), now_sec));
         }
         result
     }

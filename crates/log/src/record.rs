@@ -844,6 +844,51 @@ pub struct Rejected<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// What the reject log shows of a rejected message after its line:
+///
+/// ```text
+/// Envelope-from: <sender>
+/// Envelope-to: <rcpt1>
+///     <rcpt2>
+/// P Received: ...
+///   Subject: ...
+/// ```
+///
+/// Each header line is preceded by its spool type character (see
+/// `oxim-spool`'s header kinds; a space for other headers) and a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RejectedHeaders<'a> {
+    /// Envelope sender (empty for `<>`), if MAIL had been accepted.
+    pub envelope_from: Option<&'a str>,
+    /// Envelope recipients accepted so far.
+    pub envelope_to: &'a [&'a str],
+    /// Header lines as `(type character, full text including newline)`.
+    pub headers: &'a [(char, &'a str)],
+}
+
+impl RejectedHeaders<'_> {
+    fn render(&self, out: &mut String) {
+        if let Some(f) = self.envelope_from {
+            let _ = writeln!(out, "Envelope-from: <{f}>");
+        }
+        for (i, r) in self.envelope_to.iter().enumerate() {
+            if i == 0 {
+                let _ = writeln!(out, "Envelope-to: <{r}>");
+            } else {
+                let _ = writeln!(out, "    <{r}>");
+            }
+        }
+        for (kind, text) in self.headers {
+            out.push(*kind);
+            out.push(' ');
+            out.push_str(text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+}
+
 impl Rejected<'_> {
     fn render_body(&self, sel: &LogSelector, out: &mut String) {
         out.push_str("H=");
@@ -958,6 +1003,15 @@ pub enum LogRecord<'a> {
     },
     /// An ACL rejection (main and reject log).
     Rejected(Rejected<'a>),
+    /// An ACL rejection after the message's header was read: like
+    /// [`LogRecord::Rejected`], and the reject log also gets the envelope
+    /// and header lines (with `+rejected_header`, default on).
+    RejectedWithHeaders {
+        /// The rejection line.
+        rejected: Rejected<'a>,
+        /// What follows it in the reject log.
+        headers: RejectedHeaders<'a>,
+    },
     /// `H=name [ip]: <text>[: <errno text>]` — a remote host error during
     /// delivery, logged before the `==`/`**` line.
     HostError {
@@ -979,6 +1033,16 @@ pub enum LogRecord<'a> {
         text: &'a str,
         /// Where it goes.
         dest: Dest,
+    },
+    /// `Start queue run: pid=N` (`+queue_run`, default on).
+    QueueRunStart {
+        /// The queue runner's pid.
+        pid: u32,
+    },
+    /// `End queue run: pid=N` (`+queue_run`, default on).
+    QueueRunEnd {
+        /// The queue runner's pid.
+        pid: u32,
     },
     /// A panic: written to the panic log and the main log.
     Panic {
@@ -1026,8 +1090,11 @@ impl<'a> LogRecord<'a> {
             LogRecord::Completed { id, .. } => Some(id),
             LogRecord::HostError { id, .. } => Some(id),
             LogRecord::Rejected(r) => r.id,
+            LogRecord::RejectedWithHeaders { rejected, .. } => rejected.id,
             LogRecord::Text { id, .. } | LogRecord::Panic { id, .. } => *id,
             LogRecord::DaemonStarted(_)
+            | LogRecord::QueueRunStart { .. }
+            | LogRecord::QueueRunEnd { .. }
             | LogRecord::SmtpConnection { .. }
             | LogRecord::SmtpClosed { .. }
             | LogRecord::ConnectionRefused { .. } => None,
@@ -1055,12 +1122,15 @@ impl<'a> LogRecord<'a> {
                 reject: true,
                 panic: false,
             },
-            LogRecord::Rejected(_) => Dest {
+            LogRecord::Rejected(_) | LogRecord::RejectedWithHeaders { .. } => Dest {
                 main: true,
                 reject: true,
                 panic: false,
             },
             LogRecord::Text { dest, .. } => *dest,
+            LogRecord::QueueRunStart { .. } | LogRecord::QueueRunEnd { .. } => {
+                main_if(sel.has(Selector::QueueRun))
+            }
             LogRecord::Panic { .. } => Dest {
                 main: true,
                 reject: false,
@@ -1105,6 +1175,12 @@ impl<'a> LogRecord<'a> {
                 }
             }
             LogRecord::DaemonStarted(d) => d.render(out),
+            LogRecord::QueueRunStart { pid } => {
+                let _ = write!(out, "Start queue run: pid={pid}");
+            }
+            LogRecord::QueueRunEnd { pid } => {
+                let _ = write!(out, "End queue run: pid={pid}");
+            }
             LogRecord::SmtpConnection { host, count } => {
                 out.push_str("SMTP connection from ");
                 host.render(sel, out);
@@ -1152,6 +1228,7 @@ impl<'a> LogRecord<'a> {
                 let _ = write!(out, " ({reason})");
             }
             LogRecord::Rejected(r) => r.render_body(sel, out),
+            LogRecord::RejectedWithHeaders { rejected, .. } => rejected.render_body(sel, out),
             LogRecord::HostError {
                 host,
                 text,
@@ -1176,6 +1253,22 @@ impl<'a> LogRecord<'a> {
         let mut s = String::with_capacity(160);
         self.render_into(sel, &mut s);
         s
+    }
+
+    /// Lines that follow this record's line in the reject log only (the
+    /// envelope and headers of a rejected message), each ending in a
+    /// newline; `None` when there are none.
+    pub fn reject_extra(&self, sel: &LogSelector) -> Option<String> {
+        match self {
+            LogRecord::RejectedWithHeaders { headers: h, .. }
+                if sel.has(Selector::RejectedHeader) =>
+            {
+                let mut out = String::new();
+                h.render(&mut out);
+                (!out.is_empty()).then_some(out)
+            }
+            _ => None,
+        }
     }
 
     /// The text of the line as written to the message's own log

@@ -675,3 +675,49 @@ fn printing_escapes() {
     );
     assert_eq!(printing("a\"b", false), "a\"b");
 }
+
+#[test]
+fn queue_runs() {
+    let s = LogRecord::QueueRunStart { pid: 4242 };
+    let e = LogRecord::QueueRunEnd { pid: 4242 };
+    assert_eq!(
+        s.render(&LogSelector::default()),
+        "Start queue run: pid=4242"
+    );
+    assert_eq!(e.render(&LogSelector::default()), "End queue run: pid=4242");
+    assert!(s.destinations(&LogSelector::default()).main);
+    assert!(!e.destinations(&sel("-queue_run")).main);
+}
+
+#[test]
+fn rejected_after_data_carries_headers_to_reject_log_only() {
+    let rcpts = ["x@test.ex", "y@test.ex"];
+    let hdrs = [('P', "Received: from x\n\tby y\n"), (' ', "Subject: hi\n")];
+    let rec = LogRecord::RejectedWithHeaders {
+        rejected: Rejected {
+            id: Some(ID),
+            host: SenderHost::new(LOCAL, 1),
+            ident: None,
+            sender: Some("a@b"),
+            what: RejectWhat::AfterData,
+            temporary: false,
+            reason: Some("no"),
+        },
+        headers: RejectedHeaders {
+            envelope_from: Some("a@b"),
+            envelope_to: &rcpts,
+            headers: &hdrs,
+        },
+    };
+    assert_eq!(
+        rec.render(&LogSelector::default()),
+        "10HmaX-0005vi-00 H=[127.0.0.1] F=<a@b> rejected after DATA: no"
+    );
+    assert_eq!(
+        rec.reject_extra(&LogSelector::default()).unwrap(),
+        "Envelope-from: <a@b>\nEnvelope-to: <x@test.ex>\n    <y@test.ex>\nP Received: from x\n\tby y\n  Subject: hi\n"
+    );
+    assert_eq!(rec.reject_extra(&sel("-rejected_header")), None);
+    let d = rec.destinations(&LogSelector::default());
+    assert!(d.main && d.reject);
+}

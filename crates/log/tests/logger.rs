@@ -212,3 +212,35 @@ fn concurrent_writers_never_interleave() {
         assert!(seen.insert((t.to_string(), i.to_string())));
     }
 }
+
+#[test]
+fn reject_log_gets_headers_main_log_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = logger(dir.path(), "");
+    let hdrs = [(' ', "Subject: hi\n")];
+    log.write(&LogRecord::RejectedWithHeaders {
+        rejected: Rejected {
+            id: Some("10HmaX-0005vi-00"),
+            host: SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
+            ident: None,
+            sender: Some(""),
+            what: RejectWhat::AfterData,
+            temporary: true,
+            reason: Some("try later"),
+        },
+        headers: RejectedHeaders {
+            envelope_from: Some(""),
+            envelope_to: &[],
+            headers: &hdrs,
+        },
+    })
+    .unwrap();
+    let main = std::fs::read_to_string(dir.path().join("log/mainlog")).unwrap();
+    let reject = std::fs::read_to_string(dir.path().join("log/rejectlog")).unwrap();
+    let line = " 10HmaX-0005vi-00 H=[127.0.0.1] F=<> temporarily rejected after DATA: try later\n";
+    assert!(main.ends_with(line) && main.lines().count() == 1, "{main}");
+    assert_eq!(
+        &reject[19..],
+        format!("{line}Envelope-from: <>\n  Subject: hi\n")
+    );
+}
