@@ -68,6 +68,10 @@ fn run(args: &[String]) -> Result<()> {
         print!("{HELP}");
         bail!("no command given");
     };
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{HELP}");
+        return Ok(());
+    }
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
             print!("{HELP}");
