@@ -231,15 +231,25 @@ fn accept_with_timeout(
 }
 
 /// Listen, serve `count` connections with the script read from `script`.
-pub fn run(args: &ServerArgs, mut script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
+pub fn run(args: &ServerArgs, script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
     let listener = TcpListener::bind(("0.0.0.0", args.port))?;
+    serve(&listener, args, script, out)
+}
+
+/// Serve on an already bound listener (`args.port` is only printed).
+pub fn serve(
+    listener: &TcpListener,
+    args: &ServerArgs,
+    mut script: impl BufRead,
+    out: &mut impl Write,
+) -> io::Result<i32> {
     if let Some(p) = &args.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
     write!(out, "Listening on port {} ... ", args.port)?;
     out.flush()?;
     for _ in 0..args.count.max(1) {
-        let Some((stream, peer)) = accept_with_timeout(&listener, args.timeout)? else {
+        let Some((stream, peer)) = accept_with_timeout(listener, args.timeout)? else {
             writeln!(out, "\nServer timed out")?;
             return Ok(EXIT_TIMEOUT);
         };
@@ -334,6 +344,70 @@ mod tests {
         assert_eq!(read_script(&mut input).unwrap(), Some(lines("220 a\nQUIT")));
         assert_eq!(read_script(&mut input).unwrap(), Some(lines("220 b")));
         assert_eq!(read_script(&mut input).unwrap(), None);
+    }
+
+    /// The real client against the real server over loopback.
+    #[test]
+    fn client_and_server_over_loopback() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let args = ServerArgs {
+            port,
+            count: 1,
+            pidfile: None,
+            timeout: Duration::from_secs(5),
+        };
+        let server = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let script = "220 hi\nEHLO\n250 ok\nDATA\n354 go\n.\n250 done\n++++\n";
+            let status = serve(&listener, &args, Cursor::new(script), &mut out).unwrap();
+            (status, String::from_utf8(out).unwrap())
+        });
+        let cargs =
+            crate::client::ClientArgs::parse(&["127.0.0.1".into(), port.to_string()]).unwrap();
+        let mut cout = Vec::new();
+        let cstatus = crate::client::run(
+            &cargs,
+            Cursor::new("??? 220\nEHLO me\n??? 250\nDATA\n??? 354\nline\n.\n??? 250 done\n"),
+            &mut cout,
+        )
+        .unwrap();
+        let (sstatus, sout) = server.join().unwrap();
+        let cout = String::from_utf8(cout).unwrap();
+        assert_eq!(
+            (cstatus, sstatus),
+            (0, 0),
+            "client:\n{cout}\nserver:\n{sout}"
+        );
+        assert_eq!(
+            sout,
+            format!("Listening on port {port} ... \nConnection request from [127.0.0.1]\n220 hi\nEHLO me\n250 ok\nDATA\n354 go\nline\n.\n250 done\nEnd of script\n")
+        );
+        assert!(cout.starts_with(&format!(
+            "Connecting to 127.0.0.1 port {port} ... connected\n"
+        )));
+        assert!(
+            cout.ends_with("??? 250 done\n<<< 250 done\nEnd of script\n"),
+            "{cout}"
+        );
+    }
+
+    #[test]
+    fn times_out_without_a_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let args = ServerArgs {
+            port: 1,
+            count: 1,
+            pidfile: None,
+            timeout: Duration::from_secs(1),
+        };
+        let mut out = Vec::new();
+        let status = serve(&listener, &args, Cursor::new("220 x\n"), &mut out).unwrap();
+        assert_eq!(status, EXIT_TIMEOUT);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Listening on port 1 ... \nServer timed out\n"
+        );
     }
 
     #[test]
