@@ -254,6 +254,21 @@ impl Ctx {
         }
     }
 
+    /// An integer main option that Exim expands (`message_size_limit`,
+    /// `recipients_max`, ...): expanded, then read with K/M/G suffixes.
+    /// Values that do not expand or parse give `default`.
+    pub fn expand_int(&self, name: &str, vars: &Vars, default: u64) -> u64 {
+        let main = &self.config.main;
+        let raw = match main.get(name) {
+            Some(oxim_conf::Value::Int(i)) => return u64::try_from(*i).unwrap_or(default),
+            _ => main.str(name),
+        };
+        let Ok(v) = oxim_conf::expand(raw, vars) else {
+            return default;
+        };
+        parse_size(&v).unwrap_or(default)
+    }
+
     /// Qualify a bare local part with `qualify_recipient`.
     pub fn qualify_recipient(&self, addr: &str) -> String {
         if addr.contains('@') || addr.is_empty() {
@@ -266,5 +281,37 @@ impl Ctx {
     /// The directory of the configuration file, for relative paths.
     pub fn config_dir(&self) -> Option<&Path> {
         Path::new(&self.config_path).parent()
+    }
+}
+
+/// Read `50M`, `10K`, `1G`, `0x10` or a plain number.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        'k' | 'K' => (&s[..s.len() - 1], 1024),
+        'm' | 'M' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' | 'G' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n = if let Some(h) = num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()?
+    } else {
+        num.parse::<u64>().ok()?
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("50M"), Some(52_428_800));
+        assert_eq!(parse_size("10k"), Some(10_240));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("0x10"), Some(16));
+        assert_eq!(parse_size("abc"), None);
+        assert_eq!(parse_size(""), None);
     }
 }

@@ -44,6 +44,11 @@ struct State {
     vars: Vars,
     accepted_ids: Vec<String>,
     messages: u32,
+    /// Commands received so far (a client that leaves straight after the
+    /// banner is not logged as a lost connection).
+    commands: u32,
+    /// `control = no_pipelining` from the connect ACL.
+    no_pipelining: bool,
 }
 
 fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
@@ -185,7 +190,8 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
         enforce_sync: conn.peer.is_some() && main.bool("smtp_enforce_sync"),
         max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors")).unwrap_or(3),
         max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands")).unwrap_or(3),
-        recipients_max: usize::try_from(main.int("recipients_max")).unwrap_or(0),
+        recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
+            .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
         ..ServerConfig::default()
@@ -235,6 +241,8 @@ where
         vars,
         accepted_ids: Vec::new(),
         messages: 0,
+        commands: 0,
+        no_pipelining: false,
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -271,7 +279,12 @@ where
             st.host_name.as_deref(),
             &st.vars,
         ) {
-            log_reject(&ctx, &conn, &st, None, RejectWhat::Connection, false, None);
+            if let Some(host) = sender_host(&conn, &st) {
+                ctx.log(&LogRecord::ConnectionRefused {
+                    host,
+                    reason: "host_reject_connection",
+                });
+            }
             sess.shutdown(Reply::new(554, "SMTP service not available"));
             write_out(&mut w, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
@@ -299,6 +312,7 @@ where
             };
             let o = acl::eval(&ctx, &acl, &mut st.vars, &env).await;
             log_acl_writes(&ctx, &o);
+            st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(
@@ -340,7 +354,7 @@ where
         d if d.is_zero() => Duration::from_secs(300),
         d => d,
     };
-    let size_limit = u64::try_from(main.int("message_size_limit")).unwrap_or(0);
+    let size_limit = ctx.expand_int("message_size_limit", &st.vars, 50 * 1024 * 1024);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(ev) = sess.poll_event() {
@@ -367,7 +381,9 @@ where
                 break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => {
-                log_end(&ctx, &conn, &st, SmtpEnd::Lost);
+                if st.commands > 0 {
+                    log_end(&ctx, &conn, &st, SmtpEnd::Lost);
+                }
                 break;
             }
             Ok(Ok(n)) => n,
@@ -414,6 +430,16 @@ async fn handle_event(
 ) {
     let main = &ctx.config.main;
     let peer_ip = conn.peer.map(|p| p.ip());
+    st.commands += 1;
+    match &ev {
+        Event::Mail(m) => {
+            st.vars.set("smtp_command", format!("MAIL FROM:{}", m.raw));
+        }
+        Event::Rcpt(r) => {
+            st.vars.set("smtp_command", format!("RCPT TO:{}", r.raw));
+        }
+        _ => {}
+    }
     match ev {
         Event::Helo { ehlo, name } => {
             st.helo = Some(name.clone());
@@ -453,14 +479,15 @@ async fn handle_event(
             let ext = Extensions {
                 size: Some(size_limit),
                 eight_bit_mime: main.bool("accept_8bitmime"),
-                pipelining: conn.peer.is_none()
-                    || list_match_host(
-                        ctx,
-                        "pipelining_advertise_hosts",
-                        peer_ip,
-                        st.host_name.as_deref(),
-                        &st.vars,
-                    ),
+                pipelining: !st.no_pipelining
+                    && (conn.peer.is_none()
+                        || list_match_host(
+                            ctx,
+                            "pipelining_advertise_hosts",
+                            peer_ip,
+                            st.host_name.as_deref(),
+                            &st.vars,
+                        )),
                 chunking: false,
                 help: true,
                 ..Extensions::default()
