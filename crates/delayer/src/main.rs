@@ -525,7 +525,10 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
             if let Some(&last) = hold.drain().last() {
                 queue.verdict_up_to(last, Verdict::Accept)?;
             }
-            eprintln!("oxim-delayer: {delayed} packets delayed, {dropped} dropped");
+            eprintln!(
+                "oxim-delayer: {delayed} packets delayed, {dropped} dropped, {} notification overruns",
+                queue.overruns()
+            );
             return Ok(());
         }
     }

@@ -62,6 +62,7 @@ pub struct Queue {
     queue_num: u16,
     seq: u32,
     buf: Vec<u8>,
+    overruns: u64,
 }
 
 impl Queue {
@@ -84,6 +85,7 @@ impl Queue {
             queue_num,
             seq: 0,
             buf: vec![0u8; 256 * 1024],
+            overruns: 0,
         };
         // pf is ignored by kernels >= 3.8 but must be present.
         q.config(NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0])?;
@@ -159,6 +161,14 @@ impl Queue {
             let n = match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
                 Ok(n) => n,
                 Err(Errno::EAGAIN) => return Ok(out),
+                // The socket buffer overflowed and some notifications were
+                // lost. Their packets still wait in the kernel; ids grow with
+                // arrival, so the next batch verdict covering a later id
+                // releases them too. Count it and carry on.
+                Err(Errno::ENOBUFS) => {
+                    self.overruns += 1;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             for m in Messages::new(&self.buf[..n]) {
@@ -169,6 +179,11 @@ impl Queue {
                 }
             }
         }
+    }
+
+    /// How often notifications were lost to a full socket buffer.
+    pub fn overruns(&self) -> u64 {
+        self.overruns
     }
 
     /// Give the verdict for one packet.
