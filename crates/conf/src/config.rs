@@ -654,6 +654,11 @@ impl Parser<'_, '_> {
     }
 
     fn main_line(&mut self, line: &LogicalLine) -> Result<(), ConfigError> {
+        // Main options start with a lower-case letter; an upper-case start
+        // can only be a macro definition (which the preprocessor consumed).
+        if line.text.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Err(located(line, "malformed macro definition"));
+        }
         let (word, rest) = read_name(&line.text);
         let keyword = word.strip_suffix("_cache").unwrap_or(word);
         if let Some(kind) = ListKind::from_keyword(keyword) {

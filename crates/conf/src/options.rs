@@ -229,6 +229,21 @@ impl Options {
         matches!(self.get(name), Some(Value::Bool(true)))
     }
 
+    /// Value of a boolean that may be an expandable string (`more`,
+    /// `unseen`, `queue_only`, ...): a fixed boolean is returned as is, a
+    /// string is expanded and interpreted like a router `condition`.
+    pub fn bool_expanded(
+        &self,
+        name: &str,
+        ctx: &dyn crate::expand::ExpandContext,
+    ) -> Result<bool, crate::expand::ExpandError> {
+        match self.get(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Str(s)) => crate::expand::expand_condition(s, ctx),
+            _ => Ok(false),
+        }
+    }
+
     /// Integer value; 0 when unknown or unset.
     pub fn int(&self, name: &str) -> i64 {
         match self.get(name) {

@@ -69,6 +69,7 @@ fn typed_accessors_and_defaults() {
 fn driver_options_conditions_and_headers() {
     let c = cfg("begin routers\n\
          r:\n  driver = accept\n  condition = ${if eq{a}{a}}\n  condition = no\n  \
+         unseen = ${if eq{$local_part}{x}}\n  \
          headers_add = X-A: 1\n  headers_add = X-B: 2\n  no_verify\n  transport = t\n\
          begin transports\n\
          t:\n  driver = appendfile\n  file = /var/mail/$local_part\n  mode = 0640\n");
@@ -80,6 +81,13 @@ fn driver_options_conditions_and_headers() {
     // Both conditions must hold: the second one is false.
     let ctx = MapContext::new();
     assert!(!expand_bool(r.options.str("condition"), &ctx).expect("expands"));
+    assert!(r.options.bool_expanded("more", &ctx).expect("fixed"));
+    let lp = MapContext::new().var("local_part", "x");
+    assert!(r.options.bool_expanded("unseen", &lp).expect("expands"));
+    assert!(!r
+        .options
+        .bool_expanded("unseen", &lp.clone().var("local_part", "y"))
+        .expect("expands"));
     let t = c.transport("t").expect("transport t");
     assert_eq!(t.options.render("mode").as_deref(), Some("mode = 0640"));
     assert_eq!(t.options.int("mode"), 0o640);

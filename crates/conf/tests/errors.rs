@@ -160,6 +160,7 @@ fn malformed_configurations() {
             "\"Router\" section is repeated in the configuration file",
         ),
         ("= x", 1, "option setting expected: = x"),
+        ("Colour red", 1, "malformed macro definition"),
     ];
     assert!(cases.len() >= 30);
     for (text, line, msg) in cases {
