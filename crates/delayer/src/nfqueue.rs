@@ -351,10 +351,9 @@ mod tests {
         assert_eq!(p.payload, b"\x45abc");
     }
 
-    #[test]
-    fn garbage_does_not_panic() {
-        for len in 0..64 {
-            let data: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+    proptest::proptest! {
+        #[test]
+        fn garbage_does_not_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
             for m in Messages::new(&data) {
                 let _ = parse_packet(m.body);
             }

@@ -84,4 +84,18 @@ mod tests {
         assert!(!is_syn_with_data(&[]));
         assert!(!is_syn_with_data(&[0x45, 0, 0]));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)) {
+            let _ = is_syn_with_data(&data);
+        }
+
+        #[test]
+        fn data_length_decides(data in 0usize..2000, flags in proptest::prelude::any::<u8>()) {
+            let want = flags & 0x12 == 0x02 && data > 0;
+            proptest::prop_assert_eq!(is_syn_with_data(&v4(flags, data)), want);
+            proptest::prop_assert_eq!(is_syn_with_data(&v6(flags, data)), want);
+        }
+    }
 }
