@@ -297,3 +297,39 @@ fn acl_0549_and_inline_0579() {
     assert!(cfg.main.bool("queue_only"));
     assert_eq!(cfg.main.str("hosts_connection_nolog"), "+nolog");
 }
+
+#[test]
+fn command_line_macros_0409_and_0314() {
+    let Some(root) = exim_tests_dir() else { return };
+    let tree = prepare(&root, "HEAD");
+    let src = root.join("HEAD/test/confs/0409");
+    let cfg = load_conf(&tree, "0409", &src, &[], &[]).expect("0409");
+    assert!(cfg.main.is_set("smtp_banner"));
+    assert_eq!(cfg.main.str("smtp_banner"), "");
+    let cfg = load_conf(
+        &tree,
+        "0409",
+        &src,
+        &[("BANNER", "$qualify_domain XYZ")],
+        &[],
+    )
+    .expect("0409 -DBANNER");
+    assert_eq!(cfg.main.str("smtp_banner"), "$qualify_domain XYZ");
+    let ctx = MapContext::new().var("qualify_domain", cfg.main.str("qualify_domain"));
+    assert_eq!(
+        expand(cfg.main.str("smtp_banner"), &ctx).unwrap(),
+        "test.ex XYZ"
+    );
+
+    let src = root.join("HEAD/test/confs/0314");
+    let cfg = load_conf(
+        &tree,
+        "0314",
+        &src,
+        &[("SERVER", "server"), ("LOG_SELECTOR", "-connection_reject")],
+        &[],
+    )
+    .expect("0314");
+    assert_eq!(cfg.main.str("log_selector"), "-connection_reject");
+    assert_eq!(cfg.main.str("host_reject_connection"), "127.0.0.1");
+}
