@@ -500,7 +500,12 @@ impl Runner<'_> {
 
     fn step(&mut self, step: &Step) -> StepResult {
         match &step.command {
-            Cmd::Exim { env, args, data } => self.exim(env, args, data, step.expect),
+            Cmd::Exim {
+                sudo,
+                env,
+                args,
+                data,
+            } => self.exim(*sudo, env, args, data, step.expect),
             Cmd::KillDaemon => {
                 self.note("killdaemon");
                 self.stop_daemons(true);
@@ -560,6 +565,7 @@ impl Runner<'_> {
 
     fn exim(
         &mut self,
+        sudo: bool,
         env: &[(String, String)],
         args: &str,
         data: &[String],
@@ -583,7 +589,11 @@ impl Runner<'_> {
         self.note(&format!("exim: {line}"));
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(&line);
-        self.caller_env(&mut cmd);
+        if sudo {
+            self.base_env(&mut cmd);
+        } else {
+            self.caller_env(&mut cmd);
+        }
         for (k, v) in env {
             cmd.env(k, self.subst.apply(v));
         }

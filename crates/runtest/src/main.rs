@@ -155,6 +155,9 @@ fn run_tests(args: &[String]) -> Result<i32> {
             _ => opts.tests.push(a.clone()),
         }
     }
+    if opts.caller.is_some() && !oxim_runtest::sandbox::is_root() {
+        bail!("--caller needs root (the runner must be able to switch to that user)");
+    }
     if let Ok(abs) = opts.exim.canonicalize() {
         opts.exim = abs;
     }

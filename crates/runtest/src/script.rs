@@ -88,6 +88,8 @@ pub enum ClientKind {
 pub enum Command {
     /// `[sudo] [VAR=val ...] exim ARGS` with data for stdin.
     Exim {
+        /// `sudo exim`: run as root even with `--caller`.
+        sudo: bool,
         /// Extra environment variables (`VAR=val` prefixes).
         env: Vec<(String, String)>,
         /// Everything after the word `exim` (not yet substituted).
@@ -323,6 +325,7 @@ fn parse_command(
             let (data, used) = take_data(rest);
             Ok((
                 Command::Exim {
+                    sudo,
                     env,
                     args: args.to_string(),
                     data,
@@ -418,6 +421,7 @@ mod tests {
         assert_eq!(
             s.steps[0].command,
             Command::Exim {
+                sudo: false,
                 env: vec![],
                 args: "-DSERVER=server -bd -oX PORT_D".into(),
                 data: vec![]
@@ -457,7 +461,10 @@ mod tests {
         assert!(!s.steps[1].expect.accepts(0));
         assert!(s.steps[1].expect.accepts(3));
         match &s.steps[1].command {
-            Command::Exim { env, args, .. } => {
+            Command::Exim {
+                sudo, env, args, ..
+            } => {
+                assert!(*sudo);
                 assert_eq!(env, &vec![("FOO".to_string(), "bar".to_string())]);
                 assert_eq!(args, "-z x");
             }
