@@ -22,7 +22,7 @@ pub use header::{
     Header, Recipient, TlsInfo,
 };
 pub use id::{IdFormat, IdGenerator, IdParseError, MessageId};
-pub use spool::{read_header, MessageLock, Spool, SpoolMessage};
+pub use spool::{read_header, DataFile, MessageLock, Spool, SpoolMessage};
 pub use writer::{SpoolWriter, SyncMode, WriterOptions, WriterStats};
 
 use std::path::PathBuf;

@@ -114,6 +114,78 @@ impl Drop for Prepared {
     }
 }
 
+/// The `-D` file of a message being received, under its temporary name.
+/// See [`Spool::create_data`].
+#[derive(Debug)]
+pub struct DataFile {
+    id: MessageId,
+    /// `None` once finished (handed over) or after a failed flush.
+    out: Option<io::BufWriter<File>>,
+    /// Temporary path; emptied when ownership passes to a `Prepared`.
+    path: PathBuf,
+    body_len: u64,
+}
+
+impl DataFile {
+    /// The message the file belongs to.
+    pub fn id(&self) -> MessageId {
+        self.id
+    }
+
+    /// Body bytes written so far (the id line not counted).
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    fn writer(&mut self) -> Result<&mut io::BufWriter<File>> {
+        let path = &self.path;
+        self.out.as_mut().ok_or_else(|| SpoolError::Io {
+            op: "write",
+            path: path.clone(),
+            source: io::Error::other("data file already finished"),
+        })
+    }
+
+    /// Flushes and returns the file (the temp path stays in `self.path`).
+    fn finish(&mut self) -> Result<File> {
+        let w = self.out.take().ok_or_else(|| SpoolError::Io {
+            op: "write",
+            path: self.path.clone(),
+            source: io::Error::other("data file already finished"),
+        })?;
+        w.into_inner()
+            .map_err(|e| SpoolError::io("write", &self.path)(e.into_error()))
+    }
+}
+
+impl Write for DataFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("data file already finished"))?;
+        let n = out.write(buf)?;
+        self.body_len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            drop(self.out.take());
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// An Exim-layout spool directory.
 ///
 /// Files: `input/<id>-H` (envelope and headers), `input/<id>-D` (body),
@@ -240,23 +312,54 @@ impl Spool {
         self.header_path(id).exists()
     }
 
-    /// Writes both files under temporary names (no fsync yet).
-    pub(crate) fn prepare(
+    /// Starts the `-D` file of a new message under its temporary name, with
+    /// its id line written; write the body into it (it implements
+    /// [`Write`], buffered), then hand it to [`Spool::write_data`] or
+    /// [`crate::SpoolWriter::write_data`]. Dropped unused, it removes itself.
+    /// This lets a receiver stream a large body to disk as it arrives.
+    pub fn create_data(&self, id: &MessageId) -> Result<DataFile> {
+        if self.header_path(id).exists() {
+            return Err(SpoolError::Exists(*id));
+        }
+        let path = self.input.join(format!("{TMP_PREFIX}{id}-D"));
+        let file = create_file(&path)?;
+        let mut d = DataFile {
+            id: *id,
+            out: Some(io::BufWriter::with_capacity(64 * 1024, file)),
+            path,
+            body_len: 0,
+        };
+        let id_line = format!("{id}-D\n");
+        d.writer()?
+            .write_all(id_line.as_bytes())
+            .map_err(SpoolError::io("write", &d.path))?;
+        Ok(d)
+    }
+
+    /// Writes the `-H` file under its temporary name next to a finished
+    /// `-D` file (no fsync yet).
+    pub(crate) fn prepare_data(
         &self,
         env: &Envelope,
         headers: &[Header],
-        body: &mut dyn Read,
+        mut data: DataFile,
     ) -> Result<Prepared> {
         let id = env.id;
-        let data_tmp = self.input.join(format!("{TMP_PREFIX}{id}-D"));
+        if data.id != id {
+            return Err(SpoolError::IdMismatch {
+                path: data.path.clone(),
+                expected: id,
+                found: data.id,
+            });
+        }
+        let data_file = data.finish()?;
+        let data_tmp = std::mem::take(&mut data.path);
         let header_tmp = self.input.join(format!("{TMP_PREFIX}{id}-H"));
-        let data_final = self.data_path(&id);
         let header_final = self.header_path(&id);
         if header_final.exists() {
+            let _ = fs::remove_file(&data_tmp);
             return Err(SpoolError::Exists(id));
         }
-        let data = create_file(&data_tmp)?;
-        // From here on, Prepared's Drop cleans up the temp files on error.
         let header = match create_file(&header_tmp) {
             Ok(f) => f,
             Err(e) => {
@@ -264,27 +367,42 @@ impl Spool {
                 return Err(e);
             }
         };
+        // From here on, Prepared's Drop cleans up both temp files on error.
         let mut p = Prepared {
             id,
             data_tmp,
             header_tmp,
-            data,
+            data: data_file,
             header,
-            data_final,
+            data_final: self.data_path(&id),
             header_final,
             published: false,
         };
-        {
-            let mut w = io::BufWriter::with_capacity(64 * 1024, &p.data);
-            writeln!(w, "{id}-D").map_err(SpoolError::io("write", &p.data_tmp))?;
-            io::copy(body, &mut w).map_err(SpoolError::io("write", &p.data_tmp))?;
-            w.flush().map_err(SpoolError::io("write", &p.data_tmp))?;
-        }
         let h = format_header(env, headers);
         p.header
             .write_all(&h)
             .map_err(SpoolError::io("write", &p.header_tmp))?;
         Ok(p)
+    }
+
+    /// Writes both files under temporary names (no fsync yet).
+    pub(crate) fn prepare(
+        &self,
+        env: &Envelope,
+        headers: &[Header],
+        body: &mut dyn Read,
+    ) -> Result<Prepared> {
+        let mut data = self.create_data(&env.id)?;
+        io::copy(body, &mut data).map_err(SpoolError::io("write", &data.path))?;
+        self.prepare_data(env, headers, data)
+    }
+
+    /// [`Spool::write`] with a body already streamed into a [`DataFile`].
+    pub fn write_data(&self, env: &Envelope, headers: &[Header], data: DataFile) -> Result<()> {
+        let p = self.prepare_data(env, headers, data)?;
+        p.sync()?;
+        p.publish()?;
+        self.sync_input_dir()
     }
 
     /// fsyncs `input/`, making renames and removals in it durable.

@@ -27,7 +27,7 @@
 //! errs on the side of duplication rather than loss.
 
 use crate::header::{Envelope, Header};
-use crate::spool::{Prepared, Spool};
+use crate::spool::{DataFile, Prepared, Spool};
 use crate::{Result, SpoolError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -98,10 +98,15 @@ impl Reply {
     }
 }
 
+enum Body {
+    Bytes(Vec<u8>),
+    File(DataFile),
+}
+
 struct Job {
     env: Envelope,
     headers: Vec<Header>,
-    body: Vec<u8>,
+    body: Body,
     reply: Reply,
 }
 
@@ -144,13 +149,7 @@ impl SpoolWriter {
         })
     }
 
-    fn submit(
-        &self,
-        env: Envelope,
-        headers: Vec<Header>,
-        body: Vec<u8>,
-        reply: Reply,
-    ) -> Result<()> {
+    fn submit(&self, env: Envelope, headers: Vec<Header>, body: Body, reply: Reply) -> Result<()> {
         let tx = self.tx.as_ref().ok_or(SpoolError::WriterClosed)?;
         tx.send(Job {
             env,
@@ -166,15 +165,40 @@ impl SpoolWriter {
     /// cancel the write.
     pub async fn write(&self, env: Envelope, headers: Vec<Header>, body: Vec<u8>) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.submit(env, headers, body, Reply::Async(tx))?;
+        self.submit(env, headers, Body::Bytes(body), Reply::Async(tx))?;
         rx.await.map_err(|_| SpoolError::WriterClosed)?
+    }
+
+    /// [`SpoolWriter::write`] with a body already streamed to disk with
+    /// [`Spool::create_data`].
+    pub async fn write_data(
+        &self,
+        env: Envelope,
+        headers: Vec<Header>,
+        data: DataFile,
+    ) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(env, headers, Body::File(data), Reply::Async(tx))?;
+        rx.await.map_err(|_| SpoolError::WriterClosed)?
+    }
+
+    /// Blocking form of [`SpoolWriter::write_data`].
+    pub fn write_data_blocking(
+        &self,
+        env: Envelope,
+        headers: Vec<Header>,
+        data: DataFile,
+    ) -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(env, headers, Body::File(data), Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| SpoolError::WriterClosed)?
     }
 
     /// Blocking form of [`SpoolWriter::write`], for threads outside an async
     /// runtime (safe to call anywhere; it blocks the calling thread).
     pub fn write_blocking(&self, env: Envelope, headers: Vec<Header>, body: Vec<u8>) -> Result<()> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(env, headers, body, Reply::Blocking(tx))?;
+        self.submit(env, headers, Body::Bytes(body), Reply::Blocking(tx))?;
         rx.recv().map_err(|_| SpoolError::WriterClosed)?
     }
 
@@ -231,8 +255,11 @@ fn commit(spool: &Spool, mode: SyncMode, batch: &mut Vec<Job>) {
     // 1. Write temp files.
     let mut prepared = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
-        let mut body = job.body.as_slice();
-        match spool.prepare(&job.env, &job.headers, &mut body) {
+        let prepared_job = match job.body {
+            Body::Bytes(bytes) => spool.prepare(&job.env, &job.headers, &mut bytes.as_slice()),
+            Body::File(data) => spool.prepare_data(&job.env, &job.headers, data),
+        };
+        match prepared_job {
             Ok(p) => prepared.push((p, job.reply)),
             Err(e) => job.reply.send(Err(e)),
         }

@@ -475,3 +475,52 @@ fn listed_messages_are_always_complete() {
     assert!(checked > 0);
     assert_eq!(spool.list().unwrap().len(), 60);
 }
+
+#[test]
+fn streamed_data_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+
+    // Direct write.
+    let env = envelope(&gen, &["a@x"]);
+    let mut data = spool.create_data(&env.id).unwrap();
+    for i in 0..1000 {
+        writeln!(data, "line {i}").unwrap();
+    }
+    assert_eq!(data.id(), env.id);
+    let len = data.body_len();
+    assert!(!spool.exists(&env.id));
+    spool.write_data(&env, &headers(), data).unwrap();
+    let msg = spool.read(&env.id).unwrap();
+    assert_eq!(msg.body_len, len);
+    let (mut f, _) = spool.open_body(&env.id).unwrap();
+    let mut body = String::new();
+    f.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("line 0\n") && body.ends_with("line 999\n"));
+
+    // Through the group-commit writer.
+    let writer = SpoolWriter::new(spool.clone(), WriterOptions::default()).unwrap();
+    let env2 = envelope(&gen, &["b@x"]);
+    let mut data = spool.create_data(&env2.id).unwrap();
+    data.write_all(b"streamed\n").unwrap();
+    writer
+        .write_data_blocking(env2.clone(), headers(), data)
+        .unwrap();
+    assert_eq!(spool.read(&env2.id).unwrap().body_len, 9);
+
+    // Abandoned data files leave nothing behind.
+    let env3 = envelope(&gen, &["c@x"]);
+    let mut data = spool.create_data(&env3.id).unwrap();
+    data.write_all(b"partial").unwrap();
+    drop(data);
+    // A data file for another id is refused.
+    let data = spool.create_data(&gen.next()).unwrap();
+    assert!(matches!(
+        spool.write_data(&env3, &headers(), data),
+        Err(SpoolError::IdMismatch { .. })
+    ));
+    assert!(stray_files(&spool).is_empty());
+    assert_eq!(spool.list().unwrap().len(), 2);
+}
