@@ -396,6 +396,7 @@ pub struct ClientSession {
     body_started: bool,
     queued: Option<ClientEvent>,
     after_rset: Option<TransactionResult>,
+    early: bool,
 }
 
 impl ClientSession {
@@ -423,7 +424,42 @@ impl ClientSession {
             body_started: false,
             queued: None,
             after_rset: None,
+            early: false,
         }
+    }
+
+    /// Early pipelining (Exim's `X_PIPE_CONNECT`): send EHLO now, without
+    /// waiting for the greeting, and become ready at once with `cached`
+    /// (the capabilities the server advertised last time, which must include
+    /// `X_PIPE_CONNECT`). [`ClientSession::send_envelope`] may follow
+    /// immediately, so with TCP Fast Open EHLO, MAIL, RCPT and (with CHUNKING)
+    /// `BDAT n LAST` plus the body can all travel in the SYN.
+    ///
+    /// Returns `false` (and does nothing) if input was already received or
+    /// `cached` lacks `X_PIPE_CONNECT` or PIPELINING. The greeting and EHLO
+    /// replies are checked when they arrive: a refusal is reported as
+    /// [`ClientEvent::Refused`]; no [`ClientEvent::Ready`] is sent.
+    pub fn start_early(&mut self, cached: EhloCapabilities) -> bool {
+        if self.state != CState::Connecting
+            || self.parser.buffered() > 0
+            || !cached.pipe_connect
+            || !cached.pipelining
+        {
+            return false;
+        }
+        let name = self.cfg.helo_name.clone();
+        ehlo(&mut self.out, &name);
+        self.expect.push_back(Expect::Ehlo);
+        self.caps = cached;
+        self.esmtp = true;
+        self.early = true;
+        self.state = CState::Ready;
+        true
+    }
+
+    /// True if the session was started with [`ClientSession::start_early`].
+    pub fn is_early(&self) -> bool {
+        self.early
     }
 
     /// Bytes to write to the server.
@@ -632,9 +668,13 @@ impl ClientSession {
         match exp {
             Expect::Greeting => {
                 if !reply.is_positive() {
-                    return Some(ClientEvent::Refused(reply));
+                    return Some(self.refused(reply));
                 }
                 self.greeting = Some(reply);
+                if self.early {
+                    // EHLO is already on its way.
+                    return None;
+                }
                 let name = self.cfg.helo_name.clone();
                 ehlo(&mut self.out, &name);
                 self.expect.push_back(Expect::Ehlo);
@@ -643,8 +683,12 @@ impl ClientSession {
             Expect::Ehlo if reply.is_positive() => {
                 self.caps = EhloCapabilities::from_reply(&reply);
                 self.esmtp = true;
+                if self.early {
+                    return None;
+                }
                 self.ready(reply)
             }
+            Expect::Ehlo if self.early => Some(self.refused(reply)),
             Expect::Ehlo if reply.is_permanent() && self.cfg.helo_fallback => {
                 let name = self.cfg.helo_name.clone();
                 helo(&mut self.out, &name);
@@ -655,7 +699,7 @@ impl ClientSession {
                 self.caps = EhloCapabilities::default();
                 self.ready(reply)
             }
-            Expect::Ehlo | Expect::Helo => Some(ClientEvent::Refused(reply)),
+            Expect::Ehlo | Expect::Helo => Some(self.refused(reply)),
             Expect::Mail => {
                 let ok = reply.is_positive();
                 self.result.mail = Some(reply);
@@ -749,6 +793,18 @@ impl ClientSession {
                 Some(ClientEvent::Closed(reply))
             }
         }
+    }
+
+    /// The server refused the session. Anything pipelined early will not
+    /// be answered in order, so forget it.
+    fn refused(&mut self, reply: Reply) -> ClientEvent {
+        if self.early {
+            self.expect.clear();
+            self.result = TransactionResult::default();
+            self.body_allowed = false;
+            self.state = CState::Connecting;
+        }
+        ClientEvent::Refused(reply)
     }
 
     fn ready(&mut self, hello: Reply) -> Option<ClientEvent> {

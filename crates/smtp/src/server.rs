@@ -78,6 +78,11 @@ pub struct ServerConfig {
     pub strict_data_terminator: bool,
     /// Accept `AUTH` even when it was not advertised.
     pub allow_auth_unadvertised: bool,
+    /// Early pipelining (Exim's `pipelining_connect_advertise_hosts`, the
+    /// `X_PIPE_CONNECT` extension): the client may send before the greeting
+    /// and pipeline past HELO/EHLO, until its first DATA/BDAT. This is what
+    /// lets a TFO client put EHLO, MAIL, RCPT and `BDAT n LAST` in its SYN.
+    pub pipe_connect: bool,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +102,7 @@ impl Default for ServerConfig {
             data_line_ending: LineEnding::Lf,
             strict_data_terminator: false,
             allow_auth_unadvertised: false,
+            pipe_connect: false,
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct Extensions {
     pub expn: bool,
     /// `PIPELINING`.
     pub pipelining: bool,
+    /// `X_PIPE_CONNECT` (early pipelining; only sent with PIPELINING).
+    pub pipe_connect: bool,
     /// SASL mechanisms for the `AUTH` line (upper-cased on output).
     pub auth: Vec<String>,
     /// `CHUNKING`.
@@ -135,7 +143,7 @@ pub struct Extensions {
 
 /// Build an EHLO reply in Exim's layout and order: greeting line
 /// `hostname greeting`, then SIZE, 8BITMIME, DSN, ETRN, VRFY, EXPN,
-/// PIPELINING, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
+/// PIPELINING, X_PIPE_CONNECT, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
 ///
 /// `greeting` is usually [`hello_text`]`(..)`, e.g. `Hello abcd [127.0.0.1]`.
 pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
@@ -152,6 +160,7 @@ pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
         (ext.vrfy, "VRFY"),
         (ext.expn, "EXPN"),
         (ext.pipelining, "PIPELINING"),
+        (ext.pipelining && ext.pipe_connect, "X_PIPE_CONNECT"),
     ];
     lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
     if !ext.auth.is_empty() {
@@ -496,6 +505,8 @@ pub struct ServerSession {
     helo_name: Option<String>,
     pending_helo: Option<String>,
     helo_seen: bool,
+    /// Early pipelining still allowed (until the first DATA/BDAT).
+    pipe_connect_ok: bool,
     esmtp: bool,
     adv: EhloCapabilities,
     authenticated: bool,
@@ -518,6 +529,7 @@ impl ServerSession {
     /// A new session; call [`ServerSession::greet`] to send the banner.
     pub fn new(cfg: ServerConfig) -> Self {
         let decoder = DataDecoder::dot_terminated(cfg.data_line_ending, cfg.strict_data_terminator);
+        let pipe_connect_ok = cfg.pipe_connect;
         Self {
             cfg,
             inbuf: Vec::new(),
@@ -531,6 +543,7 @@ impl ServerSession {
             helo_name: None,
             pending_helo: None,
             helo_seen: false,
+            pipe_connect_ok,
             esmtp: false,
             adv: EhloCapabilities::default(),
             authenticated: false,
@@ -667,7 +680,7 @@ impl ServerSession {
         if self.phase != Phase::PreGreeting {
             return Err(SessionError::AlreadyGreeted);
         }
-        if self.cfg.enforce_sync && self.buffered_input() > 0 {
+        if self.cfg.enforce_sync && !self.pipe_connect_ok && self.buffered_input() > 0 {
             let ev = self.sync_failure(None, true);
             self.queued.push_back(ev);
             return Ok(());
@@ -920,7 +933,12 @@ impl ServerSession {
     /// Is there input beyond the current command that the client should not
     /// have sent yet?
     fn sync_violated(&self, verb: Verb) -> bool {
-        self.cfg.enforce_sync && self.buffered_input() > 0 && verb.needs_sync(self.adv.pipelining)
+        self.cfg.enforce_sync && self.buffered_input() > 0 && self.verb_needs_sync(verb)
+    }
+
+    fn verb_needs_sync(&self, verb: Verb) -> bool {
+        let early = self.pipe_connect_ok && matches!(verb, Verb::Helo | Verb::Ehlo);
+        !early && verb.needs_sync(self.adv.pipelining)
     }
 
     fn sync_failure(&mut self, line: Option<String>, before_greeting: bool) -> Event {
@@ -1056,7 +1074,7 @@ impl ServerSession {
         }
         let ident = identify(bytes);
         let sync_verb_needed = match ident {
-            Some((v, _, _)) => v.needs_sync(self.adv.pipelining),
+            Some((v, _, _)) => self.verb_needs_sync(v),
             None => true,
         };
         if self.cfg.enforce_sync && sync_verb_needed && self.buffered_input() > 0 {
@@ -1616,6 +1634,7 @@ impl ServerSession {
 
     /// DATA, or the checks shared with BDAT (`bdat = Some((size, last))`).
     fn cmd_data(&mut self, line: &str, was_rcpt: bool, bdat: Option<(u64, bool)>) -> Option<Event> {
+        self.pipe_connect_ok = false;
         let name = if bdat.is_some() { "BDAT" } else { "DATA" };
         if self.rcpts == 0 {
             let mut lines = Vec::new();

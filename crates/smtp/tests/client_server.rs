@@ -235,3 +235,135 @@ fn unwanted_354_is_closed_with_a_lone_dot() {
     assert!(c.send_envelope(env(&["a@b"])));
     assert!(!String::from_utf8(c.take_output()).unwrap().contains("SIZE"));
 }
+
+/// Exim's X_PIPE_CONNECT with CHUNKING: with cached capabilities the whole
+/// transaction (EHLO, MAIL, RCPT, BDAT LAST + body) leaves in the first
+/// flight, even before the greeting arrives; QUIT is the second flight.
+#[test]
+fn early_pipelining_sends_everything_in_one_flight() {
+    let ext = Extensions {
+        chunking: true,
+        pipe_connect: true,
+        ..exim_extensions()
+    };
+    let cfg = ServerConfig {
+        pipe_connect: true,
+        ..ServerConfig::default()
+    };
+    // Learn the capabilities once (as a transport would cache them).
+    let cached =
+        oxim_smtp::EhloCapabilities::from_reply(&oxim_smtp::ehlo_reply("mx", "Hello", &ext));
+    assert!(cached.pipe_connect && cached.chunking && cached.pipelining);
+
+    let mut c = ClientSession::new(ClientConfig::new("client.example"));
+    assert!(c.start_early(cached));
+    assert!(c.send_envelope(env(&["a@x.example", "bad@x.example"])));
+    assert_eq!(c.poll_event(), Some(ClientEvent::SendBody));
+    assert!(c.send_body(BODY));
+    assert!(c.finish_body());
+    let first_flight = c.take_output();
+    let text = String::from_utf8_lossy(&first_flight).into_owned();
+    assert!(
+        text.starts_with("EHLO client.example\r\nMAIL FROM:<sender@example.org> SIZE=100\r\n"),
+        "{text}"
+    );
+    // One chunk, LAST, sized after LF -> CRLF conversion.
+    let crlf_len = BODY.len() + BODY.iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        text.contains(&format!("BDAT {crlf_len} LAST\r\n")),
+        "{text}"
+    );
+    assert_eq!(text.matches("BDAT").count(), 1, "{text}");
+
+    // The server receives the flight before it has even greeted (TFO SYN data).
+    let mut s = oxim_smtp::ServerSession::new(cfg);
+    s.handle_input(&first_flight);
+    s.greet(oxim_smtp::Reply::new(220, "mx ESMTP")).unwrap();
+    let mut body = Vec::new();
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            oxim_smtp::Event::Helo { .. } => s.accept_ehlo("mx", "Hello", &ext).unwrap(),
+            oxim_smtp::Event::Mail(_) => s.accept_mail().unwrap(),
+            oxim_smtp::Event::Rcpt(r) if r.to.starts_with("bad") => {
+                s.reject(oxim_smtp::Reply::new(550, "no")).unwrap()
+            }
+            oxim_smtp::Event::Rcpt(_) => s.accept_rcpt().unwrap(),
+            oxim_smtp::Event::DataChunk(b) => body.extend_from_slice(&b),
+            oxim_smtp::Event::DataEnd(_) => s.accept_message("X").unwrap(),
+            oxim_smtp::Event::Bdat { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(body, BODY);
+    let server_out = s.take_output();
+    c.handle_input(&server_out);
+    match c.poll_event() {
+        Some(ClientEvent::TransactionDone(r)) => {
+            assert_eq!(r.delivered(), vec![0]);
+            assert_eq!(r.reply_for(1).unwrap().code, 550);
+            assert_eq!(r.final_reply.unwrap().text[0], "OK id=X");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.capabilities().pipe_connect);
+
+    // Without early pipelining on the server, the same flight is a sync error.
+    let mut s = oxim_smtp::ServerSession::new(ServerConfig::default());
+    s.handle_input(&first_flight);
+    s.greet(oxim_smtp::Reply::new(220, "mx ESMTP")).unwrap();
+    assert_eq!(s.take_output(), b"554 SMTP synchronization error\r\n");
+}
+
+#[test]
+fn early_pipelining_ends_at_first_data() {
+    let ext = Extensions {
+        pipe_connect: true,
+        ..exim_extensions()
+    };
+    let cfg = ServerConfig {
+        pipe_connect: true,
+        ..ServerConfig::default()
+    };
+    let mut d = Driver::new(cfg, ext);
+    d.drain();
+    d.out.clear();
+    // EHLO may be followed by MAIL at once...
+    d.feed(b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    assert!(
+        d.output().contains("250-X_PIPE_CONNECT\r\n"),
+        "{}",
+        d.output()
+    );
+    assert!(d
+        .output()
+        .ends_with("354 Enter message, ending with \".\" on a line by itself\r\n"));
+    d.feed(b"x\r\n.\r\n");
+    d.out.clear();
+    // ...but after the first DATA, EHLO must be synchronised again.
+    d.feed(b"EHLO a\r\nNOOP\r\n");
+    assert_eq!(d.output(), "554 SMTP synchronization error\r\n");
+}
+
+#[test]
+fn early_start_is_refused_without_pipe_connect() {
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    let caps = oxim_smtp::EhloCapabilities {
+        pipelining: true,
+        ..Default::default()
+    };
+    assert!(!c.start_early(caps));
+    assert!(!c.has_output());
+    // A greeting refusal after an early start is reported once.
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    let caps = oxim_smtp::EhloCapabilities {
+        pipelining: true,
+        pipe_connect: true,
+        ..Default::default()
+    };
+    assert!(c.start_early(caps));
+    assert!(c.send_envelope(env(&["a@b"])));
+    c.take_output();
+    c.handle_input(b"554 no service\r\n");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Refused(r)) if r.code == 554));
+    assert_eq!(c.poll_event(), None);
+}

@@ -303,6 +303,7 @@ fn extensions_strategy() -> impl Strategy<Value = Extensions> {
             vrfy: f[3],
             expn: f[4],
             pipelining: f[5],
+            pipe_connect: f[11],
             auth: auth.into_iter().collect(),
             chunking: f[6],
             starttls: f[7],
@@ -332,6 +333,7 @@ proptest! {
             (c.chunking, c.starttls, c.prdr, c.smtputf8, c.help),
             (ext.chunking, ext.starttls, ext.prdr, ext.smtputf8, ext.help)
         );
+        prop_assert_eq!(c.pipe_connect, ext.pipelining && ext.pipe_connect);
         prop_assert_eq!(c.auth, ext.auth);
         prop_assert!(c.other.is_empty());
     }
