@@ -769,6 +769,7 @@ impl ClientSession {
                 self.done(false)
             }
             Expect::Bdat { last } => {
+                let failed_before = self.bdat_failed;
                 if !reply.is_positive() && !self.bdat_failed {
                     self.bdat_failed = true;
                     self.result.final_reply = Some(reply.clone());
@@ -779,9 +780,9 @@ impl ClientSession {
                 if !self.bdat_failed {
                     self.result.final_reply = Some(reply);
                 }
-                // After a failed BDAT the server may still hold the
-                // transaction open.
-                let open = self.bdat_failed && self.mail_ok() && self.any_rcpt_ok();
+                // A failed intermediate chunk leaves the server waiting for
+                // RSET; a reply to the LAST chunk ends the transaction.
+                let open = failed_before && self.mail_ok() && self.any_rcpt_ok();
                 self.done(open)
             }
             Expect::Rset => self.after_rset.take().map(|r| {

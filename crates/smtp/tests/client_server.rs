@@ -367,3 +367,79 @@ fn early_start_is_refused_without_pipe_connect() {
     assert!(matches!(c.poll_event(), Some(ClientEvent::Refused(r)) if r.code == 554));
     assert_eq!(c.poll_event(), None);
 }
+
+/// Drive a client by hand: greeting + EHLO reply given, then the envelope.
+fn manual(ehlo: &[u8]) -> ClientSession {
+    let mut c = ClientSession::new(ClientConfig::new("me"));
+    c.handle_input(b"220 hi\r\n");
+    assert_eq!(c.poll_event(), None);
+    c.handle_input(ehlo);
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Ready { .. })));
+    c.take_output();
+    c
+}
+
+#[test]
+fn data_refused_without_pipelining_resets_before_reporting() {
+    let mut c = manual(b"250 mx\r\n");
+    assert!(c.send_envelope(env(&["a@b"])));
+    assert_eq!(c.take_output(), b"MAIL FROM:<sender@example.org>\r\n");
+    c.handle_input(b"250 OK\r\n");
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.take_output(), b"RCPT TO:<a@b>\r\n");
+    c.handle_input(b"250 Accepted\r\n");
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.take_output(), b"DATA\r\n");
+    c.handle_input(b"554 no data for you\r\n");
+    assert_eq!(c.poll_event(), None, "waits for the RSET reply first");
+    assert_eq!(c.take_output(), b"RSET\r\n");
+    c.handle_input(b"250 Reset OK\r\n");
+    match c.poll_event() {
+        Some(ClientEvent::TransactionDone(r)) => {
+            assert!(r.delivered().is_empty());
+            assert_eq!(r.reply_for(0).unwrap().code, 554);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.is_ready());
+}
+
+#[test]
+fn bdat_failures() {
+    // The LAST chunk refused: the transaction is over, no RSET.
+    let mut c = manual(b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+    assert!(c.send_envelope(env(&["a@b"])));
+    assert_eq!(c.poll_event(), Some(ClientEvent::SendBody));
+    assert!(c.send_body(b"x\n") && c.finish_body());
+    assert_eq!(
+        c.take_output(),
+        b"MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@b>\r\nBDAT 3 LAST\r\nx\r\n"
+    );
+    c.handle_input(b"250 OK\r\n250 Accepted\r\n550 content rejected\r\n");
+    match c.poll_event() {
+        Some(ClientEvent::TransactionDone(r)) => {
+            assert!(r.delivered().is_empty());
+            assert_eq!(r.reply_for(0).unwrap().text[0], "content rejected");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!c.has_output());
+    // An intermediate chunk refused: the first failure counts, then RSET.
+    let mut c = manual(b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+    assert!(c.send_envelope(env(&["a@b"])));
+    assert_eq!(c.poll_event(), Some(ClientEvent::SendBody));
+    assert!(c.send_body(b"part1\n") && c.send_body(b"part2\n") && c.finish_body());
+    let out = String::from_utf8(c.take_output()).unwrap();
+    assert!(
+        out.ends_with("BDAT 7\r\npart1\r\nBDAT 7 LAST\r\npart2\r\n"),
+        "{out}"
+    );
+    c.handle_input(b"250 OK\r\n250 Accepted\r\n452 disk full\r\n503 only RSET accepted now\r\n");
+    match c.poll_event() {
+        Some(ClientEvent::TransactionDone(r)) => {
+            assert_eq!(r.final_reply.unwrap().code, 452);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.take_output(), b"RSET\r\n");
+}
