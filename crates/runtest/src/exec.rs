@@ -513,13 +513,9 @@ impl Runner<'_> {
             }
             Cmd::Sleep(n) => {
                 self.note(&format!("sleep {n}"));
-                std::thread::sleep(Duration::from_secs(*n));
-                Ok(())
+                self.sleep(Duration::from_secs(*n))
             }
-            Cmd::MilliSleep(n) => {
-                std::thread::sleep(Duration::from_millis(*n));
-                Ok(())
-            }
+            Cmd::MilliSleep(n) => self.sleep(Duration::from_millis(*n)),
             Cmd::Perl { sudo, data } => self.perl(*sudo, data, step.expect),
             Cmd::Client { kind, args, data } => {
                 if *kind == ClientKind::Tls {
@@ -553,6 +549,21 @@ impl Runner<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Sleep, but not past the test's time limit.
+    fn sleep(&self, d: Duration) -> StepResult {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if d > left {
+            std::thread::sleep(left);
+            return fail(format!(
+                "sleeping {:.1} s would run past the test's time limit ({:.1} s)",
+                d.as_secs_f64(),
+                self.cfg.timeout.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(d);
+        Ok(())
     }
 
     fn copy_conf(&self) -> StepResult {

@@ -199,10 +199,10 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
                         .with_context(|| format!("--host-netns {v:?}"))?,
                 );
             }
-            "--timeout" => {
+            "--timeout-ms" => {
                 let v = value(&mut it, a)?;
-                timeout =
-                    Duration::from_secs(v.parse().with_context(|| format!("--timeout {v:?}"))?);
+                let ms: u64 = v.parse().with_context(|| format!("--timeout-ms {v:?}"))?;
+                timeout = Duration::from_millis(ms);
             }
             "-v" => verbose = true,
             other => bail!("{SANDBOX_SUBCOMMAND}: unexpected argument {other:?}"),

@@ -215,8 +215,8 @@ impl Outer<'_> {
             "--host-netns".into(),
             host_netns.to_string(),
             // The inside stops a few seconds early so it can still say what hung.
-            "--timeout".into(),
-            o.timeout.as_secs().saturating_sub(5).max(1).to_string(),
+            "--timeout-ms".into(),
+            inner_timeout(o.timeout).as_millis().to_string(),
         ];
         if let Some(d) = &o.delayer {
             args.push("--delayer".into());
@@ -353,6 +353,14 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
+/// The time limit inside the sandbox: a little shorter than the outer one,
+/// so that the inside can still report which command hung.
+fn inner_timeout(outer: Duration) -> Duration {
+    outer
+        .saturating_sub(Duration::from_secs(5))
+        .max(outer.mul_f64(0.9))
+}
+
 /// What the `tc` shim logged about emulated delays (including the measured RTT).
 fn delay_notes(work: &Path) -> Vec<String> {
     exec::read_lossy(&work.join(exec::LOG_FILE))
@@ -372,5 +380,23 @@ pub fn sandbox_main(cfg: &TestConfig, host_netns: u64) -> i32 {
             eprintln!("oxim-runtest: writing verdict: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_timeout_is_shorter() {
+        assert_eq!(
+            inner_timeout(Duration::from_secs(120)),
+            Duration::from_secs(115)
+        );
+        assert_eq!(
+            inner_timeout(Duration::from_secs(10)),
+            Duration::from_secs(9)
+        );
+        assert!(inner_timeout(Duration::from_secs(1)) < Duration::from_secs(1));
     }
 }

@@ -43,40 +43,81 @@ fn one_changed_character_fails_with_diff() {
     assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
 }
 
+fn fake_tree_args() -> (String, String) {
+    let fixtures = crate_dir().join("tests/fixtures");
+    (
+        fixtures.join("fake-tree").display().to_string(),
+        fixtures.join("fake-exim.sh").display().to_string(),
+    )
+}
+
+fn verdict(out: &str, num: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(num))
+        .unwrap_or_else(|| panic!("no verdict for {num} in:\n{out}"))
+        .to_string()
+}
+
 #[test]
 fn fake_mta_runs_bad_input_fails_cleanly() {
     require_root("fake_mta_runs_bad_input_fails_cleanly");
-    let fixtures = crate_dir().join("tests/fixtures");
-    let tree = fixtures.join("fake-tree");
-    let exim = fixtures.join("fake-exim.sh");
-    let (code, out, o) = run(&[
-        "--tests",
-        tree.to_str().unwrap(),
-        "--exim",
-        exim.to_str().unwrap(),
-        "--timeout",
-        "12",
-    ]);
+    let (tree, exim) = fake_tree_args();
+    let (code, out, o) = run(&["--tests", &tree, "--exim", &exim, "9101-9105", "9111"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
-    let line = |num: &str| -> String {
-        out.lines()
-            .find(|l| l.starts_with(num))
-            .unwrap_or_else(|| panic!("no verdict for {num} in:\n{out}"))
-            .to_string()
-    };
-    assert!(line("9101").starts_with("9101 PASS"), "{out}");
-    assert!(line("9102").contains("unknown script command"), "{out}");
-    assert!(line("9103").contains("never wrote its pid file"), "{out}");
-    assert!(line("9104").contains("missing configuration"), "{out}");
+    assert!(verdict(&out, "9101").starts_with("9101 PASS"), "{out}");
     assert!(
-        line("9105").contains("exited with status 3, expected 0"),
+        verdict(&out, "9102").contains("unknown script command"),
         "{out}"
     );
-    assert!(line("9106").contains("timed out after 12 s"), "{out}");
+    assert!(
+        verdict(&out, "9103").contains("never wrote its pid file"),
+        "{out}"
+    );
+    assert!(
+        verdict(&out, "9104").contains("missing configuration"),
+        "{out}"
+    );
+    assert!(
+        verdict(&out, "9105").contains("exited with status 3, expected 0"),
+        "{out}"
+    );
     assert_eq!(
-        line("9111"),
+        verdict(&out, "9111"),
         "9111 SKIP: unmet REQUIRES: support Teleportation"
     );
-    assert!(out.ends_with("1 passed, 5 failed, 1 skipped\n"), "{out}");
+    assert!(out.ends_with("1 passed, 4 failed, 1 skipped\n"), "{out}");
+}
+
+#[test]
+fn per_test_timeout_kills_the_sandbox() {
+    require_root("per_test_timeout_kills_the_sandbox");
+    let (tree, exim) = fake_tree_args();
+    let started = std::time::Instant::now();
+    let (code, out, _) = run(&[
+        "--tests",
+        &tree,
+        "--exim",
+        &exim,
+        "--timeout",
+        "3",
+        "9106",
+        "9103",
+        "9101",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    // Inside the sandbox: the sleep would outlast the limit, the test says so.
+    assert!(verdict(&out, "9106").contains("time limit"), "{out}");
+    // The daemon's pid-file wait (9 s) is cut short by the outer limit.
+    assert!(
+        verdict(&out, "9103").contains("timed out after 3 s (sandbox killed)"),
+        "{out}"
+    );
+    // The next test still runs.
+    assert!(verdict(&out, "9101").starts_with("9101 PASS"), "{out}");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
 }
