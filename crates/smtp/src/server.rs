@@ -501,6 +501,7 @@ pub struct ServerSession {
     pending_verb: Option<Verb>,
     queued: VecDeque<Event>,
     discarding_long_line: bool,
+    long_line_start: String,
     // Connection state.
     helo_name: Option<String>,
     pending_helo: Option<String>,
@@ -540,6 +541,7 @@ impl ServerSession {
             pending_verb: None,
             queued: VecDeque::new(),
             discarding_long_line: false,
+            long_line_start: String::new(),
             helo_name: None,
             pending_helo: None,
             helo_seen: false,
@@ -727,7 +729,7 @@ impl ServerSession {
                 Phase::Command | Phase::BdatNext | Phase::RsetOnly | Phase::AuthContinue => {
                     let ev = match self.next_line()? {
                         Line::Text(line) => self.process_line(line),
-                        Line::TooLong => {
+                        Line::TooLong(start) => {
                             self.last_was_rcpt = false;
                             if self.phase == Phase::AuthContinue {
                                 self.phase = Phase::Command;
@@ -737,7 +739,7 @@ impl ServerSession {
                                 500,
                                 None,
                                 "Command line too long",
-                                "",
+                                &start,
                             ))
                         }
                     };
@@ -970,9 +972,15 @@ impl ServerSession {
     /// Next complete line (without the LF), handling over-long lines.
     fn next_line(&mut self) -> Option<Line> {
         let avail = &self.inbuf[self.pos..];
+        // At most what is certainly buffered when a line is found too long,
+        // so the logged text does not depend on how the input was split.
+        let keep = LONG_LINE_LOGGED.min(self.cfg.max_line_len.saturating_add(2));
         match memchr::memchr(b'\n', avail) {
             None => {
                 if self.discarding_long_line || avail.len() > self.cfg.max_line_len + 1 {
+                    if !self.discarding_long_line {
+                        self.long_line_start = printable(&avail[..avail.len().min(keep)]);
+                    }
                     self.discarding_long_line = true;
                     self.pos = self.inbuf.len();
                 }
@@ -981,7 +989,12 @@ impl ServerSession {
             Some(nl) => {
                 let too_long = self.discarding_long_line || nl > self.cfg.max_line_len + 1;
                 let line = if too_long {
-                    Line::TooLong
+                    let start = if self.discarding_long_line {
+                        std::mem::take(&mut self.long_line_start)
+                    } else {
+                        printable(&avail[..nl.min(keep)])
+                    };
+                    Line::TooLong(start)
                 } else {
                     Line::Text(avail[..nl].to_vec())
                 };
@@ -1904,8 +1917,12 @@ impl ServerSession {
 /// One input line, or the marker for a discarded over-long line.
 enum Line {
     Text(Vec<u8>),
-    TooLong,
+    /// The first [`LONG_LINE_LOGGED`] bytes of the discarded line.
+    TooLong(String),
 }
+
+/// How much of an over-long command line is kept for the log.
+const LONG_LINE_LOGGED: usize = 100;
 
 /// Lossy, printable rendering of client input for logs: NUL becomes `?`.
 fn printable(bytes: &[u8]) -> String {

@@ -688,3 +688,21 @@ fn respond_without_pending_is_an_error() {
     assert!(s.is_closed());
     assert_eq!(s.take_output(), b"554 SMTP service not available\r\n");
 }
+
+#[test]
+fn long_line_is_reported_with_its_start() {
+    let mut d = common::Driver::new(cfg(), exim_extensions());
+    d.drain();
+    let long = format!("MAIL FROM:<{}@x>\r\n", "a".repeat(20000));
+    for piece in long.as_bytes().chunks(1000) {
+        d.feed(piece);
+    }
+    let err = d
+        .seen
+        .events
+        .iter()
+        .find(|e| e.contains("LineTooLong"))
+        .unwrap();
+    assert!(err.contains("line: \"MAIL FROM:<aaaa"), "{err}");
+    assert!(d.output().ends_with("500 Command line too long\r\n"));
+}
