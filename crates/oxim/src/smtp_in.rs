@@ -49,6 +49,9 @@ struct State {
     commands: u32,
     /// `control = no_pipelining` from the connect ACL.
     no_pipelining: bool,
+    /// `hosts_connection_nolog` matched: no connection open/close lines.
+    nolog: bool,
+    started: std::time::Instant,
 }
 
 fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
@@ -85,11 +88,14 @@ fn log_reject(
 }
 
 fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
+    if st.nolog {
+        return;
+    }
     if let Some(host) = sender_host(conn, st) {
         ctx.log(&LogRecord::SmtpClosed {
             host,
             ident: None,
-            duration: None,
+            duration: Some(st.started.elapsed()),
             how,
         });
     }
@@ -243,6 +249,8 @@ where
         messages: 0,
         commands: 0,
         no_pipelining: false,
+        nolog: false,
+        started: std::time::Instant::now(),
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -255,15 +263,14 @@ where
                 st.vars.set("sender_host_name", n.clone());
             }
         }
-        if ctx.selector.has(oxim_log::Selector::SmtpConnection)
-            && !list_match_host(
-                &ctx,
-                "hosts_connection_nolog",
-                Some(ip),
-                st.host_name.as_deref(),
-                &st.vars,
-            )
-        {
+        st.nolog = list_match_host(
+            &ctx,
+            "hosts_connection_nolog",
+            Some(ip),
+            st.host_name.as_deref(),
+            &st.vars,
+        );
+        if ctx.selector.has(oxim_log::Selector::SmtpConnection) && !st.nolog {
             if let Some(host) = sender_host(&conn, &st) {
                 let count = crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
                 ctx.log(&LogRecord::SmtpConnection {
