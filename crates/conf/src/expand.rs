@@ -1,15 +1,26 @@
 //! String expansion (Exim spec chapter "String expansions").
 //!
-//! Supported: `$name`, `${name}`, `$0`..`$9` (after `match`), `$value`
-//! (after `lookup`), backslash escapes and `\N...\N` literals;
-//! items `${if}`, `${lookup}` (lsearch family), `${sg}`, `${tr}`,
-//! `${length}`, `${substr}`, `${extract}`; operators `lc`, `uc`, `length_N`,
-//! `substr_M_N`, `strlen`, `domain`, `local_part`, `address`, `hex2b64`-free
-//! subset; conditions `eq`, `eqi`, `ne`, `!`, `def:`, `match`, `and`, `or`,
-//! `exists`, `==`, `<`, `>`, `<=`, `>=`, `isip`, `isip4`, `isip6`, `bool`,
-//! `bool_lax`, `true`, `false`.
+//! Supported:
+//! * variables `$name`, `${name}`, header variables `$h_name:` (absent
+//!   headers expand to nothing), `$0`..`$9` after `match`, `$value` after
+//!   `lookup`/`extract`/`listextract`, `$item` in `map`/`filter`/`reduce`/
+//!   `forany`/`forall`; backslash escapes and `\N...\N` literals;
+//! * items `if`, `lookup` (`lsearch`, `lsearch*`, `lsearch*@`), `sg`, `tr`,
+//!   `length`, `substr`, `extract`, `listextract`, `readfile`, `map`,
+//!   `filter`, `reduce`;
+//! * operators `lc`, `uc`, `length_N`, `substr_M_N`, `strlen`, `domain`,
+//!   `local_part`, `address`, `quote`, `quote_local_part`, `rxquote`,
+//!   `escape`, `escape8bit`, `base62`, `base64`/`str2b64`, `base64d`,
+//!   `hex2b64`, `reverse_ip`, `mask`, `ipv6norm`, `ipv6denorm`, `eval`,
+//!   `time_interval`, `time_eval`, `listcount`, `listnamed[_d|_h|_a|_l]`;
+//! * conditions `eq`, `eqi`, `ne`, `!`, `def:`, `match`, `and`, `or`,
+//!   `exists`, `==`, `<`, `>`, `<=`, `>=`, `isip`, `isip4`, `isip6`, `bool`,
+//!   `bool_lax`, `true`, `false`, `inlist`, `inlisti`, `forany`, `forall`,
+//!   and with [`expand_with_config`] `match_domain`, `match_address`,
+//!   `match_local_part`, `match_ip`.
 //!
 //! Values of variables are inserted verbatim and never expanded again.
+//! Anything else fails with a typed [`ExpandError`] naming the item.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -218,6 +229,8 @@ struct Expander<'c> {
     depth: usize,
     numeric: Vec<String>,
     lookup_value: Option<String>,
+    /// `$item` inside `map`, `filter`, `reduce`, `forany`, `forall`.
+    item: Option<String>,
 }
 
 fn syntax(m: impl Into<String>) -> ExpandError {
@@ -297,6 +310,7 @@ impl<'c> Expander<'c> {
             depth: 0,
             numeric: Vec::new(),
             lookup_value: None,
+            item: None,
         }
     }
 
@@ -383,6 +397,11 @@ impl<'c> Expander<'c> {
         }
         if name == "value" {
             if let Some(v) = &self.lookup_value {
+                return Ok(v.as_bytes().to_vec());
+            }
+        }
+        if name == "item" {
+            if let Some(v) = &self.item {
                 return Ok(v.as_bytes().to_vec());
             }
         }
@@ -652,6 +671,38 @@ impl<'c> Expander<'c> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
+            "map" | "filter" | "reduce" => self.list_item(name, s, pos, skip),
+            "listextract" => {
+                let a = self.args(s, pos, 2, skip, "listextract")?;
+                if skip {
+                    return self.yes_no(s, pos, true, name, Outcome::new(false, Vec::new(), None));
+                }
+                let n = parse_number(&bytes_to_string(a[0].clone()))?;
+                let list = bytes_to_string(a[1].clone());
+                let items: Vec<String> = crate::lists::ListIter::new(&list).collect();
+                let idx = if n > 0 {
+                    usize::try_from(n - 1).ok()
+                } else if n < 0 {
+                    usize::try_from(-n)
+                        .ok()
+                        .and_then(|k| items.len().checked_sub(k))
+                } else {
+                    None
+                };
+                let found = idx.and_then(|i| items.get(i)).cloned();
+                let ok = found.is_some();
+                let value = found.unwrap_or_default();
+                let saved = self.lookup_value.replace(value.clone());
+                let r = self.yes_no(
+                    s,
+                    pos,
+                    false,
+                    name,
+                    Outcome::new(ok, value.into_bytes(), Some(saved.clone())),
+                );
+                self.lookup_value = saved;
+                r
+            }
             "readfile" => {
                 let mut a = self.args(s, pos, 1, skip, "readfile")?;
                 a.extend(self.opt_args(s, pos, 1, &[skip])?);
@@ -673,6 +724,86 @@ impl<'c> Expander<'c> {
             }
             _ => Err(syntax(format!("unknown expansion item \"{name}\""))),
         }
+    }
+
+    /// `${map{list}{expr}}`, `${filter{list}{condition}}` and
+    /// `${reduce{list}{initial}{expr}}`: the last argument is evaluated once
+    /// per item with `$item` (and `$value` for reduce) set.
+    fn list_item(
+        &mut self,
+        name: &str,
+        s: &[u8],
+        pos: &mut usize,
+        skip: bool,
+    ) -> Result<Vec<u8>, ExpandError> {
+        let list = self.args(s, pos, 1, skip, name)?.remove(0);
+        let initial = if name == "reduce" {
+            Some(self.args(s, pos, 1, skip, name)?.remove(0))
+        } else {
+            None
+        };
+        skip_ws(s, pos);
+        if s.get(*pos) != Some(&b'{') {
+            return Err(syntax(format!(
+                "missing or misplaced {{ or }} in \"{name}\""
+            )));
+        }
+        *pos += 1;
+        let body = *pos;
+        // Parse once in skip mode to find the end (and check the syntax).
+        let mut end = body;
+        if name == "filter" {
+            self.condition(s, &mut end, true)?;
+            skip_ws(s, &mut end);
+            if s.get(end) != Some(&b'}') {
+                return Err(syntax("missing } at end of condition inside \"filter\""));
+            }
+            end += 1;
+        } else {
+            self.string(s, &mut end, true, true)?;
+        }
+        *pos = end;
+        self.close(s, pos, name)?;
+        if skip {
+            return Ok(Vec::new());
+        }
+        let list = bytes_to_string(list);
+        let mut iter = crate::lists::ListIter::new(&list);
+        let sep = iter.separator();
+        let saved_item = self.item.take();
+        let saved_value = self.lookup_value.clone();
+        let mut out: Vec<String> = Vec::new();
+        let mut acc = initial.map(bytes_to_string);
+        let result = (|| -> Result<(), ExpandError> {
+            for item in iter.by_ref() {
+                self.item = Some(item.clone());
+                let mut p = body;
+                match name {
+                    "filter" => {
+                        if self.condition(s, &mut p, false)? {
+                            out.push(item);
+                        }
+                    }
+                    "map" => {
+                        let v = self.string(s, &mut p, true, false)?;
+                        out.push(bytes_to_string(v));
+                    }
+                    _ => {
+                        self.lookup_value = acc.clone();
+                        let v = self.string(s, &mut p, true, false)?;
+                        acc = Some(bytes_to_string(v));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.item = saved_item;
+        self.lookup_value = saved_value;
+        result?;
+        if name == "reduce" {
+            return Ok(acc.unwrap_or_default().into_bytes());
+        }
+        Ok(join_list(&out, sep).into_bytes())
     }
 
     fn extract(&mut self, s: &[u8], pos: &mut usize, skip: bool) -> Result<Vec<u8>, ExpandError> {
@@ -878,7 +1009,7 @@ impl<'c> Expander<'c> {
                 .into_bytes()
             }
             "address" => address_of(&s).into_bytes(),
-            "hex2b64" | "md5" | "sha1" | "sha256" | "base64" | "base64d" => {
+            "md5" | "sha1" | "sha2" | "sha256" | "sha3" => {
                 return Err(ExpandError::UnknownOperator(name.to_string()))
             }
             "eval" | "eval10" => eval(&s)?.to_string().into_bytes(),
@@ -888,6 +1019,100 @@ impl<'c> Expander<'c> {
                 base62(n).into_bytes()
             }
             "quote" => quote(&s).into_bytes(),
+            "rxquote" => {
+                let mut o = String::with_capacity(s.len());
+                for c in s.chars() {
+                    if !c.is_ascii_alphanumeric() && c.is_ascii() {
+                        o.push('\\');
+                    }
+                    o.push(c);
+                }
+                o.into_bytes()
+            }
+            "escape8bit" => {
+                let mut o = Vec::with_capacity(s.len());
+                for &b in s.as_bytes() {
+                    if b >= 0x80 {
+                        o.extend_from_slice(format!("\\{b:03o}").as_bytes());
+                    } else {
+                        o.push(b);
+                    }
+                }
+                o
+            }
+            "base64" | "str2b64" => base64_encode(s.as_bytes()).into_bytes(),
+            "base64d" | "b64decode" => {
+                base64_decode(&s).ok_or_else(|| syntax(format!("bad base64 string \"{s}\"")))?
+            }
+            "hex2b64" => {
+                let bytes =
+                    hex_decode(&s).ok_or_else(|| syntax(format!("\"{s}\" is not a hex string")))?;
+                base64_encode(&bytes).into_bytes()
+            }
+            "reverse_ip" => reverse_ip(&s)
+                .ok_or_else(|| syntax(format!("\"{s}\" is not an IP address")))?
+                .into_bytes(),
+            "ipv6norm" | "ipv6denorm" => match s.trim().parse::<IpAddr>() {
+                Ok(IpAddr::V6(a)) if name == "ipv6norm" => a.to_string().into_bytes(),
+                Ok(IpAddr::V6(a)) => a
+                    .segments()
+                    .iter()
+                    .map(|g| format!("{g:04x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+                    .into_bytes(),
+                Ok(IpAddr::V4(a)) if name == "ipv6norm" => {
+                    a.to_ipv6_mapped().to_string().into_bytes()
+                }
+                Ok(IpAddr::V4(a)) => a
+                    .to_ipv6_mapped()
+                    .segments()
+                    .iter()
+                    .map(|g| format!("{g:04x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+                    .into_bytes(),
+                Err(_) => return Err(syntax(format!("\"{s}\" is not an IP address"))),
+            },
+            "mask" => mask(&s)
+                .ok_or_else(|| syntax(format!("\"{s}\" is not an IP address with a mask")))?
+                .into_bytes(),
+            "time_interval" => {
+                let n = u64::try_from(parse_number(&s)?)
+                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                crate::options::render_time(n).into_bytes()
+            }
+            "time_eval" => crate::options::parse_time(s.trim())
+                .ok_or_else(|| syntax(format!("string \"{s}\" is not an Exim time interval")))?
+                .to_string()
+                .into_bytes(),
+            "listnamed" | "listnamed_d" | "listnamed_h" | "listnamed_a" | "listnamed_l" => {
+                let Some(cfg) = self.cfg else {
+                    return Err(syntax(format!(
+                        "\"{name}\" needs the configuration (use expand_with_config)"
+                    )));
+                };
+                let key = s.trim().trim_start_matches('+');
+                let kinds: &[crate::ListKind] = match name {
+                    "listnamed_d" => &[crate::ListKind::Domain],
+                    "listnamed_h" => &[crate::ListKind::Host],
+                    "listnamed_a" => &[crate::ListKind::Address],
+                    "listnamed_l" => &[crate::ListKind::LocalPart],
+                    _ => &[
+                        crate::ListKind::Domain,
+                        crate::ListKind::Host,
+                        crate::ListKind::Address,
+                        crate::ListKind::LocalPart,
+                    ],
+                };
+                let Some(text) = kinds.iter().find_map(|k| cfg.named_lists.get(*k, key)) else {
+                    return Err(syntax(format!("\"{key}\" is not a named list")));
+                };
+                // The list text comes from the configuration; expand it.
+                let text = text.to_string();
+                let mut p = 0;
+                self.string(text.as_bytes(), &mut p, false, false)?
+            }
             "quote_local_part" => quote_local_part(&s).into_bytes(),
             "escape" => crate::options::printing(&s).into_bytes(),
             "listcount" => crate::lists::ListIter::new(&s)
@@ -988,6 +1213,53 @@ impl<'c> Expander<'c> {
                         },
                     };
                     r.map_err(|e| syntax(e.to_string()))?
+                }
+            }
+            "forany" | "forall" => {
+                let list = self.args(s, pos, 1, skip, &name)?.remove(0);
+                skip_ws(s, pos);
+                if s.get(*pos) != Some(&b'{') {
+                    return Err(syntax(format!("missing {{ after \"{name}\"")));
+                }
+                *pos += 1;
+                let body = *pos;
+                let mut end = body;
+                self.condition(s, &mut end, true)?;
+                skip_ws(s, &mut end);
+                if s.get(end) != Some(&b'}') {
+                    return Err(syntax(format!(
+                        "missing }} at end of condition inside \"{name}\""
+                    )));
+                }
+                *pos = end + 1;
+                if skip {
+                    false
+                } else {
+                    let any = name == "forany";
+                    let list = bytes_to_string(list);
+                    let saved = self.item.take();
+                    let mut result = !any;
+                    let mut failure = None;
+                    for item in crate::lists::ListIter::new(&list) {
+                        self.item = Some(item);
+                        let mut p = body;
+                        match self.condition(s, &mut p, false) {
+                            Ok(v) if v == any => {
+                                result = any;
+                                break;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    self.item = saved;
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
+                    result
                 }
             }
             "inlist" | "inlisti" => {
@@ -1091,6 +1363,121 @@ impl<'c> Expander<'c> {
         };
         self.depth -= 1;
         Ok(if skip { false } else { r != negate })
+    }
+}
+
+/// Joins list items with `sep`, doubling separators inside items.
+fn join_list(items: &[String], sep: char) -> String {
+    let doubled = format!("{sep}{sep}");
+    let mut out = String::new();
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        out.push_str(&it.replace(sep, &doubled));
+    }
+    out
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.trim().bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn reverse_ip(s: &str) -> Option<String> {
+    match s.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            Some(format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0]))
+        }
+        IpAddr::V6(a) => {
+            let hex: String = a.octets().iter().map(|b| format!("{b:02x}")).collect();
+            Some(
+                hex.chars()
+                    .rev()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join("."),
+            )
+        }
+    }
+}
+
+/// `${mask:ip/bits}`: the address with host bits cleared, plus the mask.
+/// IPv6 results use Exim's dotted form (`2001.0db8.0000...`).
+fn mask(s: &str) -> Option<String> {
+    let (addr, bits) = s.trim().split_once('/')?;
+    let bits: u32 = bits.parse().ok()?;
+    match addr.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) if bits <= 32 => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv4Addr::from(u32::from(a) & m)
+            ))
+        }
+        IpAddr::V6(a) if bits <= 128 => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            let v = std::net::Ipv6Addr::from(u128::from(a) & m);
+            let groups: Vec<String> = v.segments().iter().map(|g| format!("{g:04x}")).collect();
+            Some(format!("{}/{bits}", groups.join(".")))
+        }
+        _ => None,
     }
 }
 
@@ -1562,6 +1949,49 @@ mod tests {
         );
         assert_eq!(e("${if match_local_part{abc}{^a}{y}{n}}").unwrap(), "y");
         assert!(x("${if match_domain{a}{b}{y}{n}}").is_err());
+    }
+
+    #[test]
+    fn list_items_and_more_operators() {
+        assert_eq!(x("${map{a:b:c}{<$item>}}").unwrap(), "<a>:<b>:<c>");
+        assert_eq!(x("${map{<, a,b}{${uc:$item}}}").unwrap(), "A,B");
+        assert_eq!(
+            x("${filter{a:bb:c}{eq{${strlen:$item}}{1}}}").unwrap(),
+            "a:c"
+        );
+        assert_eq!(x("${reduce{1:2:3}{0}{${eval:$value+$item}}}").unwrap(), "6");
+        assert_eq!(x("${if forany{a:b}{eq{$item}{b}}{y}{n}}").unwrap(), "y");
+        assert_eq!(x("${if forall{a:b}{eq{$item}{b}}{y}{n}}").unwrap(), "n");
+        assert_eq!(
+            x("${listextract{2}{a:b:c}}|${listextract{-1}{a:b:c}}").unwrap(),
+            "b|c"
+        );
+        assert_eq!(x("${listextract{9}{a:b}{y}{n}}").unwrap(), "n");
+        assert_eq!(
+            x("${base64:hello}|${base64d:aGVsbG8=}").unwrap(),
+            "aGVsbG8=|hello"
+        );
+        assert_eq!(x("${hex2b64:0001ff}").unwrap(), "AAH/");
+        assert_eq!(x("${rxquote:a.b}").unwrap(), "a\\.b");
+        assert_eq!(x("${reverse_ip:192.0.2.1}").unwrap(), "1.2.0.192");
+        assert_eq!(x("${mask:192.168.10.206/24}").unwrap(), "192.168.10.0/24");
+        assert_eq!(
+            x("${ipv6norm:2001:0db8:0:0:0:0:0:1}").unwrap(),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            x("${time_interval:93784}|${time_eval:1h1s}").unwrap(),
+            "1d2h3m4s|3601"
+        );
+        // $item outside map is an unknown variable.
+        assert!(x("$item").is_err());
+        let mut cfg = Config::default();
+        cfg.named_lists
+            .insert(crate::ListKind::Domain, "d", "a : b");
+        assert_eq!(
+            expand_with_config("${listnamed:d}", &ctx(), &cfg).unwrap(),
+            "a : b"
+        );
     }
 
     #[test]
