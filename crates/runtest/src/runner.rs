@@ -74,39 +74,68 @@ pub struct Summary {
     pub skipped: usize,
 }
 
+/// Why `exim -bV` could not be used.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum BvError {
+    /// Preparing the scratch directory failed.
+    #[error("preparing exim -bV: {0}")]
+    Setup(String),
+    /// The binary could not be started.
+    #[error("cannot run {exim} -bV: {reason}")]
+    Spawn {
+        /// The binary.
+        exim: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// It ran but failed without printing a `Support for:` line.
+    #[error("{exim} -bV failed ({status}): {stderr}")]
+    Failed {
+        /// The binary.
+        exim: PathBuf,
+        /// Exit status.
+        status: String,
+        /// Its stderr.
+        stderr: String,
+    },
+}
+
 /// Run `exim -bV` (harness mode, a minimal configuration naming only the
 /// spool directory and log path, in a scratch directory) and parse it.
-pub fn query_capabilities(exim: &Path) -> Result<Capabilities, String> {
+pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
+    let setup = |what: &str, e: io::Error| BvError::Setup(format!("{what}: {e}"));
     let dir = tempfile::Builder::new()
         .prefix("oxim-runtest-bv-")
         .tempdir()
-        .map_err(|e| format!("temp dir: {e}"))?;
+        .map_err(|e| setup("temp dir", e))?;
     let link = dir.path().join("exim");
-    std::os::unix::fs::symlink(exim, &link).map_err(|e| format!("symlink: {e}"))?;
+    std::os::unix::fs::symlink(exim, &link).map_err(|e| setup("symlink", e))?;
     let conf = dir.path().join("bv.conf");
     let minimal = format!(
         "# oxim-runtest: minimal configuration for exim -bV\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
         d = dir.path().display()
     );
-    fs::write(&conf, minimal).map_err(|e| format!("writing {}: {e}", conf.display()))?;
+    fs::write(&conf, minimal).map_err(|e| setup("writing bv.conf", e))?;
     let out = Command::new(&link)
         .arg("-C")
         .arg(&conf)
         .arg("-bV")
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PATH", sandbox::SYSTEM_PATH)
         .env("OXIM_TEST_HARNESS", "1")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {} -bV: {e}", exim.display()))?;
+        .map_err(|e| BvError::Spawn {
+            exim: exim.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() && !text.contains("Support for:") {
-        return Err(format!(
-            "{} -bV failed ({}): {}",
-            exim.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(BvError::Failed {
+            exim: exim.to_path_buf(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(Capabilities::parse(&text))
 }
@@ -114,12 +143,12 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, String> {
 struct Outer<'a> {
     opts: &'a Options,
     tree: TestTree,
-    caps: Option<Result<Capabilities, String>>,
+    caps: Option<Result<Capabilities, BvError>>,
     host_netns: Option<u64>,
 }
 
 impl Outer<'_> {
-    fn caps(&mut self) -> &Result<Capabilities, String> {
+    fn caps(&mut self) -> &Result<Capabilities, BvError> {
         let exim = &self.opts.exim;
         self.caps.get_or_insert_with(|| query_capabilities(exim))
     }
@@ -156,7 +185,7 @@ impl Outer<'_> {
             let exim = self.opts.exim.clone();
             let caps = match self.caps() {
                 Ok(c) => c.clone(),
-                Err(e) => return Err(Ok(Outcome::Fail(e.clone()))),
+                Err(e) => return Err(Ok(Outcome::Fail(e.to_string()))),
             };
             if parsed.uses_exim() {
                 if let Err(missing) = caps.check_base() {
