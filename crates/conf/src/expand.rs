@@ -889,34 +889,14 @@ impl<'c> Expander<'c> {
     }
 
     fn do_lookup(&self, ltype: &str, key: &str, file: &str) -> Result<Option<String>, ExpandError> {
-        let (base, star_at, star) = if let Some(b) = ltype.strip_suffix("*@") {
-            (b, true, true)
-        } else if let Some(b) = ltype.strip_suffix('*') {
-            (b, false, true)
-        } else {
-            (ltype, false, false)
-        };
-        if base != "lsearch" {
+        let Some(spec) = crate::lookup::LookupSpec::parse(ltype) else {
             return Err(ExpandError::UnknownLookup(ltype.to_string()));
-        }
+        };
         let text = self
             .ctx
             .read_file(file)
             .ok_or_else(|| ExpandError::LookupFile(file.to_string()))?;
-        if let Some(v) = lsearch(&text, key) {
-            return Ok(Some(v));
-        }
-        if star_at {
-            if let Some((_, dom)) = key.rsplit_once('@') {
-                if let Some(v) = lsearch(&text, &format!("*@{dom}")) {
-                    return Ok(Some(v));
-                }
-            }
-        }
-        if star {
-            return Ok(lsearch(&text, "*"));
-        }
-        Ok(None)
+        Ok(crate::lookup::search(&spec, &text, key))
     }
 
     fn sg(&mut self, subject: &[u8], re: &[u8], repl: &[u8]) -> Result<Vec<u8>, ExpandError> {
@@ -1650,47 +1630,7 @@ fn extract_key(s: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Linear search of `key: value` lines (keys case-insensitive, optionally
-/// quoted; `#` comments; continuation lines start with white space).
-pub fn lsearch(text: &str, key: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        i += 1;
-        if line.is_empty() || line.starts_with('#') || line.starts_with(char::is_whitespace) {
-            continue;
-        }
-        let (k, rest) = if let Some(q) = line.strip_prefix('"') {
-            let (v, used, _) = crate::options::dequote(q);
-            (v, &q[used..])
-        } else {
-            let end = line
-                .find(|c: char| c == ':' || c.is_whitespace())
-                .unwrap_or(line.len());
-            (line[..end].to_string(), &line[end..])
-        };
-        if !k.eq_ignore_ascii_case(key) {
-            continue;
-        }
-        let rest = rest.trim_start();
-        let rest = rest.strip_prefix(':').unwrap_or(rest).trim();
-        let mut value = rest.to_string();
-        while i < lines.len() && lines[i].starts_with(char::is_whitespace) {
-            let cont = lines[i].trim();
-            i += 1;
-            if cont.is_empty() || cont.starts_with('#') {
-                continue;
-            }
-            if !value.is_empty() {
-                value.push(' ');
-            }
-            value.push_str(cont);
-        }
-        return Some(value);
-    }
-    None
-}
+pub use crate::lookup::lsearch;
 
 /// Integer arithmetic for `${eval:}`: + - * / % ( ) and unary minus.
 fn eval(s: &str) -> Result<i64, ExpandError> {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod expand;
 pub mod lists;
+pub mod lookup;
 pub mod options;
 pub mod preproc;
 pub mod source;

@@ -169,7 +169,8 @@ fn match_string(pattern: &str, subject: &str, caseless: bool) -> Result<bool, Li
     })
 }
 
-/// `type;file` lookups inside lists (only the lsearch family).
+/// `type;file` lookups inside lists (the lsearch family, see
+/// [`crate::lookup`]). `None` when the item is not a lookup.
 fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<bool>, ListError> {
     let Some((ltype, file)) = item.split_once(';') else {
         return Ok(None);
@@ -178,23 +179,18 @@ fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<
     if ltype.is_empty()
         || !ltype
             .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"-*@_".contains(&c))
+            .all(|c| c.is_ascii_alphanumeric() || b"-*@_(),=.".contains(&c))
     {
         return Ok(None);
     }
-    let file = file.trim();
-    let base = ltype.trim_end_matches(['*', '@']);
-    if base != "lsearch" {
+    let Some(spec) = crate::lookup::LookupSpec::parse(ltype) else {
         return Err(ListError::Unsupported(item.to_string()));
-    }
+    };
+    let file = file.trim();
     let text = ctx
         .read_file(file)
         .ok_or_else(|| ListError::Expand(ExpandError::LookupFile(file.to_string())))?;
-    let mut found = expand::lsearch(&text, key).is_some();
-    if !found && ltype.ends_with('*') {
-        found = expand::lsearch(&text, "*").is_some();
-    }
-    Ok(Some(found))
+    Ok(Some(crate::lookup::search(&spec, &text, key).is_some()))
 }
 
 fn primary_hostname(cfg: &Config, ctx: &dyn ExpandContext) -> String {
@@ -519,7 +515,9 @@ pub fn match_address(
     )
 }
 
-fn cidr_match(pattern: &str, ip: IpAddr) -> Option<bool> {
+/// Matches `ip` against an address or CIDR network; `None` if `pattern`
+/// is not an address.
+pub(crate) fn cidr_match(pattern: &str, ip: IpAddr) -> Option<bool> {
     let (addr, bits) = match pattern.split_once('/') {
         Some((a, b)) => (a, Some(b.parse::<u32>().ok()?)),
         None => (pattern, None),
