@@ -111,6 +111,49 @@ done@x\nabc@x.y.z orcpt@x 7,4 errs@x 6,-1#3\n\n\
     assert_eq!(header_size(&headers), 56);
 }
 
+/// Found by fuzzing: an address with a malformed port used to gain a
+/// ".0" port when written back.
+#[test]
+fn odd_host_addresses_roundtrip() {
+    for value in [
+        "127.0.0.1.4000\u{7}x",
+        "127.0.0.1",
+        "::1.25",
+        "1.2.3.4.x",
+        "host.example.25",
+    ] {
+        let text = format!("10HmaX-0005vi-00-H\nx 0 0\n<>\n1 0\n-host_address {value}\nXX\n0\n\n");
+        let (env, h) = parse_header(text.as_bytes()).unwrap();
+        let (env2, _) = parse_header(&format_header(&env, &h)).unwrap();
+        assert_eq!(env2, env, "{value}");
+    }
+    let (env, _) =
+        parse_header(b"10HmaX-0005vi-00-H\nx 0 0\n<>\n1 0\n-host_address ::1.25\nXX\n0\n\n")
+            .unwrap();
+    assert_eq!(
+        (env.host_address.as_deref(), env.host_port),
+        (Some("::1"), Some(25))
+    );
+}
+
+/// Found by fuzzing: ACL variable names with spaces, and the order of
+/// non-recipients, must survive a format/parse round trip.
+#[test]
+fn acl_names_and_tree_order_roundtrip() {
+    let text = b"10HmaX-0005vi-00-H\nx 0 0\n<>\n1 0\n-aclc a b 3\nabc\n-aclm 4 2\n24\nYY m@x\nNN \x12@x\nNN z@x\n0\n\n";
+    let (env, h) = parse_header(text).unwrap();
+    assert_eq!(
+        env.acl_vars,
+        vec![
+            ("ca b".to_string(), "abc".to_string()),
+            ("m4".to_string(), "24".to_string())
+        ]
+    );
+    assert_eq!(env.non_recipients, ["\u{12}@x", "m@x", "z@x"]);
+    let (env2, _) = parse_header(&format_header(&env, &h)).unwrap();
+    assert_eq!(env2, env);
+}
+
 #[test]
 fn errors_name_the_line() {
     let bad = b"10HmaX-0005vi-00-H\nCALLER x 1\n";
@@ -170,6 +213,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
         ),
         proptest::collection::vec(("[cm][a-z0-9_]{1,5}", "(?s).{0,40}"), 0..3),
         proptest::collection::vec(("[a-z_]{1,12}x", "[ -~]{0,20}"), 0..3),
+        proptest::option::of(any::<std::net::IpAddr>()),
     )
         .prop_map(
             |(
@@ -184,6 +228,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                 rcpts,
                 acl,
                 extra,
+                ip,
             )| {
                 let id = MessageId::from_parts(IdFormat::Classic, t.0, t.1, t.2);
                 let mut e = Envelope::new(id, sender);
@@ -195,14 +240,9 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                 e.warning_count = warn;
                 e.protocol = proto;
                 e.ident = ident;
-                e.host_address = host.map(|h| h.replace(' ', ""));
-                if e.host_address.as_deref() == Some("") {
-                    e.host_address = None;
-                }
+                e.host_name = host;
+                e.host_address = ip.map(|ip| ip.to_string());
                 e.host_port = e.host_address.as_ref().and(port);
-                if e.host_address.is_some() && e.host_port.is_none() {
-                    e.host_port = Some(0);
-                }
                 e.helo_name = helo;
                 e.body_linecount = lines;
                 e.local = local;
@@ -259,6 +299,11 @@ proptest! {
             let i = pos.index(bytes.len());
             bytes[i] = byte;
         }
-        let _ = parse_header(&bytes);
+        // Whatever parses must survive a format/parse round trip.
+        if let Ok((e, h)) = parse_header(&bytes) {
+            let (e2, h2) = parse_header(&format_header(&e, &h)).unwrap();
+            prop_assert_eq!(e2, e);
+            prop_assert_eq!(h2, h);
+        }
     }
 }
