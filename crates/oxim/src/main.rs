@@ -3,6 +3,7 @@
 //! Entry point: parse Exim's command line, load the configuration, dispatch.
 
 mod acl;
+mod bounce;
 mod cli;
 mod ctx;
 mod daemon;
@@ -13,6 +14,7 @@ mod info;
 mod message;
 mod queue;
 mod receive;
+mod retry;
 mod settings;
 mod smtp_in;
 mod submit;

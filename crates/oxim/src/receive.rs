@@ -27,6 +27,8 @@ pub struct Source {
     /// Local end of the connection.
     pub interface: Option<SocketAddr>,
     pub tfo: ServerTfo,
+    /// For a bounce: the id of the message it reports on (`R=` in the log).
+    pub reference: Option<String>,
 }
 
 impl Source {
@@ -39,6 +41,7 @@ impl Source {
             helo: None,
             interface: None,
             tfo: ServerTfo::None,
+            reference: None,
         }
     }
 
@@ -200,6 +203,7 @@ pub fn accept(
         None
     };
     rec.protocol = Some(&source.protocol);
+    rec.reference = source.reference.as_deref();
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

@@ -199,7 +199,12 @@ impl TransportSpec {
                 command_timeout: secs(d, "command_timeout"),
                 data_timeout: secs(d, "data_timeout"),
                 final_timeout: secs(d, "final_timeout"),
-                max_rcpt: usize::try_from(o.int("max_rcpt")).unwrap_or(100).max(1),
+                // An expanded string in Exim 4.9x; a plain number here.
+                max_rcpt: o
+                    .opt_str("max_rcpt")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or(100),
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
                 interface: opt(d, "interface"),

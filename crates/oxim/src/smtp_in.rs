@@ -693,6 +693,7 @@ async fn handle_event(
                 helo: st.helo.clone(),
                 interface: conn.local,
                 tfo: conn.tfo,
+                reference: None,
             };
             let id = ctx.ids.next();
             let id_text = id.to_string();
@@ -712,7 +713,9 @@ async fn handle_event(
                         if !queue {
                             let c3 = ctx.clone();
                             tokio::spawn(async move {
-                                if let Err(e) = crate::deliver::deliver_loaded(&c3, loaded).await {
+                                if let Err(e) =
+                                    crate::deliver::deliver_loaded(&c3, loaded, true).await
+                                {
                                     c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
                                 }
                             });

@@ -130,7 +130,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(deliver::deliver_loaded(&ctx, loaded))?;
+            rt.block_on(deliver::deliver_loaded(&ctx, loaded, true))?;
         }
     }
     Ok(0)

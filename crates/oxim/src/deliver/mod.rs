@@ -20,7 +20,9 @@ use oxim_log::{
 use oxim_net::ClientTfo;
 use oxim_spool::{Envelope, Header, MessageId};
 
+use crate::bounce::{self, FailedAddress};
 use crate::ctx::Ctx;
+use crate::retry::{self, RetryDb, Schedule};
 use crate::settings::{SmtpSpec, TransportKind, TransportSpec};
 use crate::vars::Vars;
 use route::{Routed, RoutedHost};
@@ -188,7 +190,6 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
 /// Deliver the message `id` from the spool. Holds the message lock while
 /// working so concurrent queue runners never deliver it twice.
 pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
-    let _ = force;
     let Some(lock) = ctx.spool.lock(id)? else {
         // Another process is delivering it.
         return Ok(Summary::default());
@@ -199,7 +200,7 @@ pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summar
         headers: msg.headers,
         body: read_body(ctx, id)?,
     };
-    let s = deliver_loaded(ctx, loaded).await;
+    let s = deliver_loaded(ctx, loaded, force).await;
     drop(lock);
     s
 }
@@ -271,12 +272,132 @@ fn log_outcome(
     ctx.log_message(id, &rec);
 }
 
+/// Per-attempt bookkeeping: logs each outcome, keeps retry hints, collects
+/// permanent failures for the bounce.
+struct Attempt<'a> {
+    ctx: &'a Ctx,
+    id: MessageId,
+    sender: String,
+    vars: &'a Vars,
+    retry: RetryDb,
+    now: u64,
+    summary: Summary,
+    failed: Vec<FailedAddress>,
+    pending_tops: Vec<String>,
+    done_children: Vec<String>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn reason_text(err: &SmtpError) -> String {
+    match (&err.message, &err.errno_text) {
+        (Some(m), _) => m.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "delivery failed".into(),
+    }
+}
+
+impl Attempt<'_> {
+    fn retry_key(item: &Item) -> String {
+        format!("R:{}", item.address)
+    }
+
+    fn record(
+        &mut self,
+        item: &Item,
+        router: Option<&str>,
+        transport: Option<&str>,
+        outcome: Outcome,
+    ) {
+        let ctx = self.ctx;
+        let outcome = match outcome {
+            Outcome::Deferred { host, err } => {
+                let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
+                let max = ctx.config.main.time("retry_interval_max").as_secs();
+                match self
+                    .retry
+                    .failed(&Self::retry_key(item), rule, self.now, max)
+                {
+                    Schedule::RetryAt(_) => {
+                        log_outcome(
+                            ctx,
+                            &self.id,
+                            &self.sender,
+                            item,
+                            router,
+                            transport,
+                            &Outcome::Deferred { host, err },
+                        );
+                        self.summary.deferred += 1;
+                        self.pending_tops.push(item.top().to_string());
+                        return;
+                    }
+                    Schedule::TimedOut => {
+                        let mut err = err;
+                        let text = reason_text(&err);
+                        err.message = Some(format!("retry timeout exceeded: {text}"));
+                        Outcome::Failed { host, err }
+                    }
+                }
+            }
+            other => other,
+        };
+        log_outcome(
+            ctx,
+            &self.id,
+            &self.sender,
+            item,
+            router,
+            transport,
+            &outcome,
+        );
+        self.retry.clear(&Self::retry_key(item));
+        match &outcome {
+            Outcome::Delivered { .. } => self.summary.delivered += 1,
+            Outcome::Failed { err, .. } => {
+                self.summary.failed += 1;
+                self.failed.push(FailedAddress {
+                    address: item.address.clone(),
+                    reason: reason_text(err),
+                });
+            }
+            Outcome::Deferred { .. } => {}
+        }
+        if item.parent.is_some() {
+            self.done_children.push(item.address.clone());
+        }
+    }
+
+    /// An address whose retry time has not come is left alone this time.
+    fn too_early(&self, item: &Item) -> bool {
+        self.retry
+            .get(&Self::retry_key(item))
+            .is_some_and(|h| h.next_try > self.now)
+    }
+}
+
 /// Deliver a message already in memory (and safely on the spool).
-pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
+/// `force` ignores retry times (a first delivery attempt, `-M`, `-qf`).
+pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Summary> {
     let id = m.env.id;
-    let sender = m.env.sender.clone();
     let vars = message_vars(ctx, &m);
-    let mut summary = Summary::default();
+    let mut run = Attempt {
+        ctx,
+        id,
+        sender: m.env.sender.clone(),
+        vars: &vars,
+        retry: RetryDb::new(ctx.spool.db_dir()),
+        now: now_secs(),
+        summary: Summary::default(),
+        failed: Vec::new(),
+        pending_tops: Vec::new(),
+        done_children: Vec::new(),
+    };
 
     // 1. Route every pending recipient, following redirections.
     let mut work: Vec<Item> = m
@@ -291,19 +412,21 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
     work.reverse();
     let mut to_transport: BTreeMap<(String, Vec<RoutedHost>), Vec<(Item, String)>> =
         BTreeMap::new();
-    let mut done_children: Vec<String> = Vec::new();
-    let mut pending_tops: Vec<String> = Vec::new();
     let mut generated = 0usize;
     while let Some(mut item) = work.pop() {
         if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
             continue; // delivered in an earlier attempt
+        }
+        if !force && run.too_early(&item) {
+            run.pending_tops.push(item.top().to_string());
+            continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
             let top = item.top().to_string();
             item = Item::child(hacked, &top);
             item.log_as = Some(item.address.to_ascii_lowercase());
         }
-        match route::route(ctx, &item.address, &sender, &vars, false).await {
+        match route::route(ctx, &item.address, &run.sender, &vars, false).await {
             Routed::Transport {
                 router,
                 transport,
@@ -320,7 +443,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
                 log_outcome(
                     ctx,
                     &id,
-                    &sender,
+                    &run.sender,
                     &shown,
                     Some(&router),
                     None,
@@ -331,25 +454,16 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
                         first: true,
                     },
                 );
-                summary.delivered += 1;
+                run.summary.delivered += 1;
                 if item.parent.is_some() {
-                    done_children.push(item.address.clone());
+                    run.done_children.push(item.address.clone());
                 }
             }
             Routed::Redirected { children, .. } => {
                 generated += children.len();
                 if generated > 1000 {
                     let err = local_error(-1, "too many generated addresses");
-                    log_outcome(
-                        ctx,
-                        &id,
-                        &sender,
-                        &item,
-                        None,
-                        None,
-                        &Outcome::Deferred { host: None, err },
-                    );
-                    pending_tops.push(item.top().to_string());
+                    run.record(&item, None, None, Outcome::Deferred { host: None, err });
                     continue;
                 }
                 for c in children.into_iter().rev() {
@@ -358,33 +472,21 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
             }
             Routed::Fail { router, message } => {
                 let err = local_error(0, message);
-                log_outcome(
-                    ctx,
-                    &id,
-                    &sender,
+                run.record(
                     &item,
                     router.as_deref(),
                     None,
-                    &Outcome::Failed { host: None, err },
+                    Outcome::Failed { host: None, err },
                 );
-                summary.failed += 1;
-                if item.parent.is_some() {
-                    done_children.push(item.address.clone());
-                }
             }
             Routed::Defer { router, message } => {
                 let err = local_error(-1, message);
-                log_outcome(
-                    ctx,
-                    &id,
-                    &sender,
+                run.record(
                     &item,
                     router.as_deref(),
                     None,
-                    &Outcome::Deferred { host: None, err },
+                    Outcome::Deferred { host: None, err },
                 );
-                summary.deferred += 1;
-                pending_tops.push(item.top().to_string());
             }
         }
     }
@@ -403,31 +505,33 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded) -> Result<Summary> {
                 .collect(),
         };
         for (item, router, outcome) in results {
-            log_outcome(
-                ctx,
-                &id,
-                &sender,
-                &item,
-                Some(&router),
-                Some(&tname),
-                &outcome,
-            );
-            match outcome {
-                Outcome::Delivered { .. } => summary.delivered += 1,
-                Outcome::Failed { .. } => summary.failed += 1,
-                Outcome::Deferred { .. } => {
-                    summary.deferred += 1;
-                    pending_tops.push(item.top().to_string());
-                    continue;
-                }
-            }
-            if item.parent.is_some() {
-                done_children.push(item.address.clone());
-            }
+            run.record(&item, Some(&router), Some(&tname), outcome);
         }
     }
 
-    // 3. Record progress on the spool.
+    // 3. A bounce for permanent failures (never for a bounce).
+    let Attempt {
+        mut summary,
+        failed,
+        pending_tops,
+        done_children,
+        ..
+    } = run;
+    if !failed.is_empty() && !m.env.sender.is_empty() {
+        match bounce::generate(ctx, &m, &failed) {
+            Ok(b) => {
+                if let Err(e) = Box::pin(deliver_loaded(ctx, b, true)).await {
+                    ctx.log_text(None, &format!("bounce delivery failed: {e:#}"));
+                }
+            }
+            Err(e) => ctx.log_text(
+                Some(&id.to_string()),
+                &format!("cannot create bounce: {e:#}"),
+            ),
+        }
+    }
+
+    // 4. Record progress on the spool.
     let tops_done: Vec<String> = m
         .env
         .pending_recipients()

@@ -150,3 +150,104 @@ pub fn strip_time(line: &str) -> &str {
 pub fn log_lines(text: &str) -> Vec<String> {
     text.lines().map(|l| strip_time(l).to_string()).collect()
 }
+
+/// A scripted SMTP server on a loopback port, for transport tests: it
+/// answers each command by the first matching rule and records every line
+/// it received, and whether each command arrived before its predecessor was
+/// answered (i.e. was pipelined).
+pub struct FakeSmtp {
+    pub port: u16,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Commands that were already buffered when the server read the one
+    /// before them.
+    pub pipelined: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeSmtp {
+    /// `rules`: (command prefix, reply) pairs, e.g. ("RCPT", "550 no such user").
+    /// Unmatched commands get `250 OK`; DATA gets `354 go ahead` unless a
+    /// rule says otherwise; the end of data gets the "." rule or `250 OK id=fake`.
+    pub fn start(
+        rules: Vec<(&'static str, &'static str)>,
+        ehlo_caps: &'static [&'static str],
+    ) -> FakeSmtp {
+        use std::io::{BufRead, BufReader, Write as _};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake smtp");
+        let port = listener.local_addr().unwrap().port();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pipelined = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (l2, p2) = (lines.clone(), pipelined.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 fake ESMTP\r\n");
+                let mut in_data = false;
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let line = line.trim_end().to_string();
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            let r = rules
+                                .iter()
+                                .find(|(p, _)| *p == ".")
+                                .map(|r| r.1)
+                                .unwrap_or("250 OK id=fake");
+                            let _ = stream.write_all(format!("{r}\r\n").as_bytes());
+                        }
+                        continue;
+                    }
+                    // Anything already buffered arrived before our reply.
+                    if !reader.buffer().is_empty() {
+                        let next = String::from_utf8_lossy(reader.buffer())
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        p2.lock().unwrap().push(next);
+                    }
+                    l2.lock().unwrap().push(line.clone());
+                    let upper = line.to_ascii_uppercase();
+                    let reply = if upper.starts_with("EHLO") {
+                        let mut r = String::from("250-fake\r\n");
+                        for (i, c) in ehlo_caps.iter().enumerate() {
+                            let sep = if i + 1 == ehlo_caps.len() { ' ' } else { '-' };
+                            r.push_str(&format!("250{sep}{c}\r\n"));
+                        }
+                        if ehlo_caps.is_empty() {
+                            r = "250 fake\r\n".into();
+                        }
+                        r
+                    } else if let Some((_, r)) = rules.iter().find(|(p, _)| upper.starts_with(p)) {
+                        format!("{r}\r\n")
+                    } else if upper.starts_with("DATA") {
+                        "354 go ahead\r\n".into()
+                    } else if upper.starts_with("QUIT") {
+                        let _ = stream.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        "250 OK\r\n".into()
+                    };
+                    if upper.starts_with("DATA") && reply.starts_with('3') {
+                        in_data = true;
+                    }
+                    let _ = stream.write_all(reply.as_bytes());
+                }
+            }
+        });
+        FakeSmtp {
+            port,
+            lines,
+            pipelined,
+        }
+    }
+
+    pub fn received(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}

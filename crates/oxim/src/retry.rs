@@ -1,0 +1,266 @@
+//! Retry rules and retry hints.
+//!
+//! A temporarily failed address gets a hint in `<spool>/db/retry` saying when
+//! it first failed and when it may next be tried; the matching rule of
+//! `begin retry` (`F,2h,15m; G,16h,1h,1.5`) decides the schedule, and once the
+//! rule's last time limit has passed since the first failure the address
+//! fails for good. The hints file is small text, rewritten atomically under
+//! a lock, so concurrent deliveries never corrupt it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oxim_conf::{Config, RetryKind, RetryRule};
+
+use crate::vars::Vars;
+
+/// One retry hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub first_failed: u64,
+    pub last_try: u64,
+    pub next_try: u64,
+    /// Interval used for the last schedule (for geometric rules).
+    pub interval: u64,
+}
+
+/// What to do after a temporary failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Try again at this time (epoch seconds).
+    RetryAt(u64),
+    /// The rule's time limit has passed: fail the address.
+    TimedOut,
+}
+
+/// Default when no rule matches: every 15 minutes for 4 days.
+const DEFAULT_INTERVAL: u64 = 15 * 60;
+const DEFAULT_TIMEOUT: u64 = 4 * 86_400;
+
+/// The first rule whose pattern matches `address` (or its domain).
+pub fn find_rule<'a>(cfg: &'a Config, address: &str, vars: &Vars) -> Option<&'a RetryRule> {
+    cfg.retry.iter().find(|r| {
+        let p = r.pattern.as_str();
+        if p == "*" {
+            return true;
+        }
+        if p.contains('@') {
+            oxim_conf::match_address(p, address, cfg, vars).unwrap_or(false)
+        } else {
+            let domain = address.rsplit_once('@').map_or(address, |(_, d)| d);
+            oxim_conf::match_domain(p, domain, cfg, vars).unwrap_or(false)
+        }
+    })
+}
+
+/// Compute the schedule after a failure at `now`, given the previous hint.
+pub fn schedule(
+    rule: Option<&RetryRule>,
+    prev: Option<&Hint>,
+    now: u64,
+    interval_max: u64,
+) -> (Schedule, Hint) {
+    let first_failed = prev.map_or(now, |h| h.first_failed);
+    let elapsed = now.saturating_sub(first_failed);
+    let (interval, timed_out) = match rule {
+        None => (DEFAULT_INTERVAL, elapsed > DEFAULT_TIMEOUT),
+        Some(r) => match r.params.iter().find(|p| elapsed <= p.timeout_secs) {
+            None => (0, true),
+            Some(p) => {
+                let base = p.interval_secs.max(1);
+                let i = match (p.kind, prev) {
+                    (RetryKind::F, _) | (_, None) => base,
+                    (RetryKind::G | RetryKind::H, Some(h)) => {
+                        let f = p.factor.unwrap_or(2.0).max(1.0);
+                        // Grow from the previous interval, never below the base.
+                        ((h.interval.max(base) as f64) * f) as u64
+                    }
+                };
+                (i, false)
+            }
+        },
+    };
+    let cap = if interval_max == 0 {
+        86_400
+    } else {
+        interval_max
+    };
+    let interval = interval.min(cap);
+    let hint = Hint {
+        first_failed,
+        last_try: now,
+        next_try: now + interval,
+        interval,
+    };
+    if timed_out {
+        (Schedule::TimedOut, hint)
+    } else {
+        (Schedule::RetryAt(hint.next_try), hint)
+    }
+}
+
+/// The hints file.
+pub struct RetryDb {
+    path: PathBuf,
+    lock: PathBuf,
+}
+
+impl RetryDb {
+    pub fn new(db_dir: &Path) -> Self {
+        RetryDb {
+            path: db_dir.join("retry"),
+            lock: db_dir.join("retry.lockfile"),
+        }
+    }
+
+    fn load(&self) -> BTreeMap<String, Hint> {
+        let Ok(text) = fs::read_to_string(&self.path) else {
+            return BTreeMap::new();
+        };
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                let key = f.next()?.to_string();
+                let mut n = || f.next()?.parse::<u64>().ok();
+                let h = Hint {
+                    first_failed: n()?,
+                    last_try: n()?,
+                    next_try: n()?,
+                    interval: n()?,
+                };
+                Some((key, h))
+            })
+            .collect()
+    }
+
+    fn store(&self, map: &BTreeMap<String, Hint>) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let mut f = File::create(&tmp)?;
+        for (k, h) in map {
+            writeln!(
+                f,
+                "{k}\t{}\t{}\t{}\t{}",
+                h.first_failed, h.last_try, h.next_try, h.interval
+            )?;
+        }
+        f.sync_data()?;
+        fs::rename(&tmp, &self.path)
+    }
+
+    fn locked<T>(&self, f: impl FnOnce(&Self) -> T) -> std::io::Result<T> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)?;
+        let _guard = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| std::io::Error::from(e))?;
+        Ok(f(self))
+    }
+
+    /// The hint for `key`, if any.
+    pub fn get(&self, key: &str) -> Option<Hint> {
+        self.load().get(key).cloned()
+    }
+
+    /// Record a failure and return the schedule.
+    pub fn failed(
+        &self,
+        key: &str,
+        rule: Option<&RetryRule>,
+        now: u64,
+        interval_max: u64,
+    ) -> Schedule {
+        self.locked(|db| {
+            let mut map = db.load();
+            let (sched, hint) = schedule(rule, map.get(key), now, interval_max);
+            match sched {
+                Schedule::TimedOut => {
+                    map.remove(key);
+                }
+                Schedule::RetryAt(_) => {
+                    map.insert(key.to_string(), hint);
+                }
+            }
+            let _ = db.store(&map);
+            sched
+        })
+        .unwrap_or(Schedule::RetryAt(now + DEFAULT_INTERVAL))
+    }
+
+    /// Forget `key` after a success or a permanent failure.
+    pub fn clear(&self, key: &str) {
+        let _ = self.locked(|db| {
+            let mut map = db.load();
+            if map.remove(key).is_some() {
+                let _ = db.store(&map);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxim_conf::RetryParam;
+
+    fn rule(params: Vec<RetryParam>) -> RetryRule {
+        RetryRule {
+            pattern: "*".into(),
+            error: "*".into(),
+            senders: None,
+            params,
+        }
+    }
+
+    #[test]
+    fn fixed_then_timeout() {
+        let r = rule(vec![RetryParam {
+            kind: RetryKind::F,
+            timeout_secs: 3600,
+            interval_secs: 60,
+            factor: None,
+        }]);
+        let (s, h) = schedule(Some(&r), None, 1000, 0);
+        assert_eq!(s, Schedule::RetryAt(1060));
+        let (s, _) = schedule(Some(&r), Some(&h), 1000 + 3600, 0);
+        assert_eq!(s, Schedule::RetryAt(1000 + 3660));
+        let (s, _) = schedule(Some(&r), Some(&h), 1000 + 3601, 0);
+        assert_eq!(s, Schedule::TimedOut);
+    }
+
+    #[test]
+    fn geometric_grows_and_is_capped() {
+        let r = rule(vec![RetryParam {
+            kind: RetryKind::G,
+            timeout_secs: 100 * 86_400,
+            interval_secs: 3600,
+            factor: Some(1.5),
+        }]);
+        let (_, h1) = schedule(Some(&r), None, 0, 0);
+        assert_eq!(h1.interval, 3600);
+        let (_, h2) = schedule(Some(&r), Some(&h1), 3600, 0);
+        assert_eq!(h2.interval, 5400);
+        let mut h = h2;
+        for i in 0..40 {
+            h = schedule(Some(&r), Some(&h), 10_000 + i, 7200).1;
+        }
+        assert_eq!(h.interval, 7200);
+    }
+
+    #[test]
+    fn db_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = RetryDb::new(dir.path());
+        assert!(db.get("R:a@b").is_none());
+        let s = db.failed("R:a@b", None, 100, 0);
+        assert_eq!(s, Schedule::RetryAt(100 + DEFAULT_INTERVAL));
+        assert_eq!(db.get("R:a@b").unwrap().first_failed, 100);
+        db.failed("R:a@b", None, 200, 0);
+        assert_eq!(db.get("R:a@b").unwrap().first_failed, 100);
+        db.clear("R:a@b");
+        assert!(db.get("R:a@b").is_none());
+    }
+}

@@ -1,0 +1,211 @@
+//! Delivery outcomes against a scripted SMTP server (issue "Delivery"):
+//! pipelining on the wire, 4xx -> `==` then a queue run delivers, 5xx -> `**`
+//! and a bounce in the sender's mailbox.
+
+mod common;
+
+use common::*;
+
+fn conf(port: u16) -> String {
+    format!(
+        r#"
+primary_hostname = myhost.test.ex
+qualify_domain = test.ex
+spool_directory = DIR/spool
+log_file_path = DIR/log/%slog
+helo_lookup_domains =
+domainlist local_domains = test.ex
+
+begin routers
+
+local:
+  driver = accept
+  domains = +local_domains
+  transport = mbox
+
+remote:
+  driver = manualroute
+  route_list = * 127.0.0.1
+  self = send
+  transport = smtp
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/$local_part
+  create_directory
+
+smtp:
+  driver = smtp
+  port = {port}
+  command_timeout = 5s
+
+begin retry
+
+* * F,1h,1s
+"#
+    )
+}
+
+#[test]
+fn pipelined_envelope_is_one_flight() {
+    let fake = FakeSmtp::start(vec![], &["SIZE 1000000", "PIPELINING", "HELP"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port));
+    let out = dir.run(
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "-f",
+            "me@test.ex",
+            "x@remote.example",
+            "y@remote.example",
+        ],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter().any(|l| l.contains(
+            "=> x@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1] C=\"250 OK id=fake\""
+        )),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains(
+            "-> y@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1] C=\"250 OK id=fake\""
+        )),
+        "{log:#?}"
+    );
+    // RCPTs and DATA were on the wire before the reply to MAIL was read.
+    let p = fake.pipelined.lock().unwrap().clone();
+    assert!(
+        p.iter()
+            .any(|l| l.starts_with("RCPT TO:<x@remote.example>")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|l| l.starts_with("DATA")), "{p:?}");
+    let got = fake.received();
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("MAIL FROM:<me@test.ex> SIZE=")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn temporary_error_defers_then_queue_run_delivers_once() {
+    let fake = FakeSmtp::start(vec![("RCPT", "451 try later")], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port));
+    let c = c.to_str().unwrap();
+    let out = dir.run(
+        &["-C", c, "-odi", "z@remote.example"],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    let d = log
+        .iter()
+        .find(|l| l.contains(" == "))
+        .expect("a defer line");
+    assert!(d.contains("z@remote.example R=remote T=smtp defer (-44) H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after RCPT TO:<z@remote.example>: 451 try later"), "{d}");
+    // Still queued; a forced queue run against a server that now accepts
+    // delivers it exactly once.
+    let ok = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let c2 = dir.write("c2.conf", &conf(ok.port));
+    let out = dir.run(&["-C", c2.to_str().unwrap(), "-qf"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("=> z@remote.example"))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+    assert!(log.iter().any(|l| l.ends_with("Completed")), "{log:#?}");
+    assert_eq!(
+        ok.received()
+            .iter()
+            .filter(|l| l.starts_with("DATA"))
+            .count(),
+        1
+    );
+    // A second run finds nothing to do.
+    let out = dir.run(&["-C", c2.to_str().unwrap(), "-qf"], "");
+    assert!(out.status.success());
+    assert_eq!(
+        ok.received()
+            .iter()
+            .filter(|l| l.starts_with("DATA"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn permanent_error_fails_and_bounces_to_sender() {
+    let fake = FakeSmtp::start(vec![("RCPT", "550 no such user")], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port));
+    let out = dir.run(
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "-f",
+            "sender@test.ex",
+            "nobody@remote.example",
+        ],
+        "Subject: hello\n\nbody text\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    let f = log
+        .iter()
+        .find(|l| l.contains(" ** "))
+        .expect("a failure line");
+    assert!(f.contains("nobody@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after RCPT TO:<nobody@remote.example>: 550 no such user"), "{f}");
+    // The bounce: received with a null sender and R=<original id>, delivered
+    // to the sender's mailbox.
+    let orig = log
+        .iter()
+        .find(|l| l.contains(" <= sender@test.ex"))
+        .unwrap();
+    let orig_id = orig.split_whitespace().next().unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!(" <= <> R={orig_id} "))),
+        "{log:#?}"
+    );
+    let mbox = dir.read("mail/sender");
+    assert!(mbox.starts_with("From MAILER-DAEMON "), "{mbox}");
+    assert!(
+        mbox.contains("Subject: Mail delivery failed: returning message to sender"),
+        "{mbox}"
+    );
+    assert!(mbox.contains("  nobody@remote.example\n    SMTP error from remote mail server after RCPT TO:<nobody@remote.example>: 550 no such user"), "{mbox}");
+    assert!(
+        mbox.contains("Subject: hello") && mbox.contains("body text"),
+        "{mbox}"
+    );
+}
