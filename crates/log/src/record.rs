@@ -725,8 +725,9 @@ impl<'a> Failed<'a> {
 /// What a daemon listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen<'a> {
-    /// Wildcard sockets on these ports: `port 25` / `ports 25 587`,
-    /// followed by ` (<families>)` when given, e.g. `IPv6 and IPv4`.
+    /// Wildcard sockets on these ports, each rendered `port N` followed by
+    /// ` (<families>)` when given, as Exim does:
+    /// `port 25 (IPv6 and IPv4) port 587 (IPv6 and IPv4)`.
     Ports {
         /// The ports.
         ports: &'a [u16],
@@ -741,12 +742,14 @@ impl Listen<'_> {
     fn render(&self, out: &mut String) {
         match self {
             Listen::Ports { ports, families } => {
-                out.push_str(if ports.len() == 1 { "port" } else { "ports" });
-                for p in *ports {
-                    let _ = write!(out, " {p}");
-                }
-                if let Some(f) = families {
-                    let _ = write!(out, " ({f})");
+                for (i, p) in ports.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    let _ = write!(out, "port {p}");
+                    if let Some(f) = families {
+                        let _ = write!(out, " ({f})");
+                    }
                 }
             }
             Listen::Addresses(addrs) => {

@@ -512,21 +512,34 @@ fn daemon_started() {
         LogRecord::DaemonStarted(d.clone()).render(&LogSelector::default()),
         "exim x.yz daemon started: pid=1234, no queue runs, listening for SMTPS on port 1225"
     );
-    let two = [1225, 1226];
-    d.smtps = None;
+    // As in a real Exim 4.86 log: one "port N (families)" per port, SMTPS
+    // after "and for".
+    let two = [25, 587];
+    let tls = [465];
     d.smtp = Some(Listen::Ports {
         ports: &two,
         families: Some("IPv6 and IPv4"),
     });
-    d.queue_interval = Some("-q30m");
+    d.smtps = Some(Listen::Ports {
+        ports: &tls,
+        families: Some("IPv6 and IPv4"),
+    });
+    d.queue_interval = Some("-q1h");
     assert_eq!(
         LogRecord::DaemonStarted(d.clone()).render(&LogSelector::default()),
-        "exim x.yz daemon started: pid=1234, -q30m, listening for SMTP on ports 1225 1226 (IPv6 and IPv4)"
+        "exim x.yz daemon started: pid=1234, -q1h, listening for SMTP on port 25 (IPv6 and IPv4) port 587 (IPv6 and IPv4) and for SMTPS on port 465 (IPv6 and IPv4)"
+    );
+    let addrs = [(LOCAL, 1225), ("::1".parse().unwrap(), 1225)];
+    d.smtps = None;
+    d.smtp = Some(Listen::Addresses(&addrs));
+    assert_eq!(
+        LogRecord::DaemonStarted(d.clone()).render(&LogSelector::default()),
+        "exim x.yz daemon started: pid=1234, -q1h, listening for SMTP on [127.0.0.1]:1225 [::1]:1225"
     );
     d.smtp = None;
     assert_eq!(
         LogRecord::DaemonStarted(d).render(&LogSelector::default()),
-        "exim x.yz daemon started: pid=1234, -q30m, not listening for SMTP"
+        "exim x.yz daemon started: pid=1234, -q1h, not listening for SMTP"
     );
 }
 

@@ -10,10 +10,12 @@
 //! * [`SpoolWriter`]: group commit, many concurrent writers sharing fsyncs.
 //! * [`bp_format`]: one message as `exim -bp` prints it.
 //!
-//! Fuzzing (stable toolchain): `cd crates/spool && cargo fuzz run -s none
-//! parse_header fuzz/seeds/parse_header -- -max_total_time=60` (also
-//! `message_id`). The `parse_header` target checks that whatever parses
-//! survives a format/parse round trip.
+//! Fuzzing (stable toolchain), from `crates/spool`:
+//! `cargo fuzz run -s none parse_header fuzz/corpus/parse_header
+//! fuzz/seeds/parse_header -- -max_total_time=60` (new inputs go to the
+//! first, ignored, directory; `seeds/` holds the hand-written seeds), and
+//! likewise `message_id`. The `parse_header` target checks that whatever
+//! parses survives a format/parse round trip.
 
 pub mod bp;
 pub mod header;
