@@ -302,6 +302,15 @@ enum Step {
     NewServerKey(&'static str),
 }
 
+/// One row of the outcome table: what to do, then what each log must say
+/// (`(mark, tfo_detail)`).
+struct Case {
+    step: Step,
+    rcpt: &'static str,
+    client: (Option<&'static str>, &'static str),
+    server: (Option<&'static str>, &'static str),
+}
+
 /// (c) Every client outcome produced for real, with the `+tfo_detail` text
 /// asserted on both sides.
 #[test]
@@ -326,42 +335,40 @@ fn client_outcomes_table() {
             detail: true,
             ..PairOpts::default()
         });
-        let table: [(Step, &str, Option<&str>, &str, Option<&str>, &str); 4] = [
-            (
-                Step::FlushCookie,
-                "requested@test.ex",
-                None,
-                "cookie-requested",
-                None,
-                "none",
-            ),
-            (
-                Step::Nothing,
-                "accepted@test.ex",
-                Some("TFO"),
-                "cookie-accepted",
-                Some("TFO"),
-                "cookie",
-            ),
-            (
-                Step::NewServerKey("01234567-89abcdef-01234567-89abcdef"),
-                "rejected@test.ex",
-                None,
-                "cookie-rejected",
-                None,
-                "none",
-            ),
-            (
-                Step::Nothing,
-                "accepted2@test.ex",
-                Some("TFO"),
-                "cookie-accepted",
-                Some("TFO"),
-                "cookie",
-            ),
+        let table = [
+            Case {
+                step: Step::FlushCookie,
+                rcpt: "requested@test.ex",
+                client: (None, "cookie-requested"),
+                server: (None, "none"),
+            },
+            Case {
+                step: Step::Nothing,
+                rcpt: "accepted@test.ex",
+                client: (Some("TFO"), "cookie-accepted"),
+                server: (Some("TFO"), "cookie"),
+            },
+            Case {
+                step: Step::NewServerKey("01234567-89abcdef-01234567-89abcdef"),
+                rcpt: "rejected@test.ex",
+                client: (None, "cookie-rejected"),
+                server: (None, "none"),
+            },
+            Case {
+                step: Step::Nothing,
+                rcpt: "accepted2@test.ex",
+                client: (Some("TFO"), "cookie-accepted"),
+                server: (Some("TFO"), "cookie"),
+            },
         ];
         let mut pair = pair;
-        for (step, rcpt, cmark, cdetail, smark, sdetail) in table {
+        for Case {
+            step,
+            rcpt,
+            client,
+            server,
+        } in table
+        {
             match step {
                 Step::Nothing => {}
                 Step::FlushCookie => flush_cookie("127.0.0.1"),
@@ -373,13 +380,13 @@ fn client_outcomes_table() {
             let d = pair.deliver(rcpt);
             assert_eq!(
                 d.client_tfo(),
-                detail(cmark, cdetail),
+                detail(client.0, client.1),
                 "{step:?}: {}",
                 d.client
             );
             assert_eq!(
                 d.server_tfo(),
-                detail(smark, sdetail),
+                detail(server.0, server.1),
                 "{step:?}: {}",
                 d.server
             );
