@@ -231,7 +231,11 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         .inv
         .queue_interval
         .map(|d| format!("-q{} queue runs", oxim_log::format_duration(d, false)));
-    let version = format!("exim {}", ctx.version);
+    let version = format!(
+        "{} {}",
+        ctx.harness.product().to_ascii_lowercase(),
+        ctx.version
+    );
     let listen = Listen::Ports {
         ports: &ports,
         families: None,

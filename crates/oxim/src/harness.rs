@@ -32,6 +32,16 @@ impl Harness {
         Harness { active, id_format }
     }
 
+    /// The product name in banners, `Received:` headers and the daemon line:
+    /// `Exim` under the harness (whose expected files name Exim), else `oxim`.
+    pub fn product(&self) -> &'static str {
+        if self.active {
+            "Exim"
+        } else {
+            "oxim"
+        }
+    }
+
     /// The version string oxim reports (`x.yz` under the harness, as the
     /// patched Exim binary does).
     pub fn version(&self) -> &'static str {

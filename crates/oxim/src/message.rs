@@ -252,6 +252,8 @@ pub struct ReceivedInfo<'a> {
     pub primary_hostname: &'a str,
     pub protocol: &'a str,
     pub version: &'a str,
+    /// `Exim` or `oxim`.
+    pub product: &'a str,
     pub sender: &'a str,
     pub id: &'a str,
     /// Set when the message has exactly one recipient.
@@ -283,7 +285,9 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     s.push_str(r.primary_hostname);
     s.push_str(" with ");
     s.push_str(r.protocol);
-    s.push_str(" (Exim ");
+    s.push_str(" (");
+    s.push_str(r.product);
+    s.push(' ');
     s.push_str(r.version);
     s.push_str(")\n\t");
     if !r.sender.is_empty() {
@@ -369,6 +373,7 @@ mod tests {
             primary_hostname: "myhost.test.ex",
             protocol: "local",
             version: "x.yz",
+            product: "Exim",
             sender: "CALLER@test.ex",
             id: "10HmaX-0005vi-00",
             received_for: Some("abc@x.y.z"),

@@ -111,6 +111,7 @@ pub fn accept(
         primary_hostname: &ctx.primary_hostname,
         protocol: &source.protocol,
         version: ctx.version,
+        product: ctx.harness.product(),
         sender,
         id: &id_text,
         received_for,

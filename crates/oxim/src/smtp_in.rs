@@ -349,7 +349,10 @@ where
     let banner_src = if main.is_set("smtp_banner") {
         main.str("smtp_banner").to_string()
     } else {
-        "$smtp_active_hostname ESMTP Exim $version_number $tod_full".to_string()
+        format!(
+            "$smtp_active_hostname ESMTP {} $version_number $tod_full",
+            ctx.harness.product()
+        )
     };
     let banner =
         oxim_conf::expand(&banner_src, &st.vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
