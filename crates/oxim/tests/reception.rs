@@ -1,0 +1,233 @@
+//! Reception through the real daemon: durability across SIGKILL, and a table
+//! of bad inputs with the replies and log lines a client and an operator
+//! should see (issue "Reception").
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const CONF: &str = r#"
+primary_hostname = myhost.test.ex
+qualify_domain = test.ex
+spool_directory = DIR/spool
+log_file_path = DIR/log/%slog
+helo_lookup_domains =
+domainlist local_domains = test.ex
+acl_smtp_rcpt = rcpt_acl
+message_size_limit = 10K
+recipients_max = 3
+smtp_max_synprot_errors = 50
+queue_only
+
+begin acl
+
+rcpt_acl:
+  deny    local_parts = blocked
+          message = that user is blocked
+  accept  domains = +local_domains
+  deny    message = relay not permitted
+
+begin routers
+
+local:
+  driver = accept
+  transport = mbox
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/$local_part
+  create_directory
+"#;
+
+struct Client {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut c = Client { stream, reader };
+        let banner = c.reply();
+        assert!(banner.starts_with("220 "), "{banner}");
+        c
+    }
+
+    /// Read one (possibly multi-line) reply; returns its last line.
+    fn reply(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return "EOF".into();
+            }
+            let line = line.trim_end().to_string();
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line;
+            }
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+}
+
+fn start(dir: &TestDir) -> (Daemon, u16, String) {
+    let port = free_port();
+    let conf = dir.write("test.conf", CONF);
+    let conf = conf.to_str().unwrap().to_string();
+    let d = Daemon::start(dir, &["-C", &conf, "-oX", &port.to_string()]);
+    (d, port, conf)
+}
+
+#[test]
+fn message_survives_sigkill_right_after_250() {
+    let dir = TestDir::new();
+    let (daemon, port, conf) = start(&dir);
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO client.example").starts_with("250 "));
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let body: String = (0..200).map(|i| format!("line {i} of the body\r\n")).collect();
+    c.send(&format!("Subject: durable\r\n\r\n{body}.\r\n"));
+    let r = c.reply();
+    assert!(r.starts_with("250 OK id="), "{r}");
+    let id = r.trim_start_matches("250 OK id=").to_string();
+    // Kill it the moment the 250 arrives: no chance to tidy up.
+    daemon.signal(9);
+    drop(daemon);
+    // The message is complete on the spool...
+    let listing = dir.run(&["-C", &conf, "-bp"], "");
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(listing.contains(&id) && listing.contains("u@test.ex"), "{listing}");
+    // ...and a queue run delivers all of it.
+    let out = dir.run(&["-C", &conf, "-qf"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mbox = dir.read("mail/u");
+    assert!(mbox.contains("Subject: durable"), "{mbox}");
+    assert!(mbox.contains("line 199 of the body\n"), "body truncated");
+    assert_eq!(mbox.matches("line ").count(), 200);
+}
+
+/// (what is sent, the reply code it must get).
+const BAD: &[(&str, &str)] = &[
+    ("NOSUCHCOMMAND", "500"),
+    ("MAIL FROM:<s@example.org>", "250"),
+    ("MAIL FROM:<s@example.org>", "503"), // sender already given
+    ("RSET", "250"),
+    ("RCPT TO:<u@test.ex>", "503"),      // RCPT before MAIL
+    ("DATA", "503"),                      // DATA before MAIL
+    ("MAIL FROM:<bad address@>", "501"),
+    ("MAIL FROM:<s@example.org>", "250"),
+    ("DATA", "503"),                      // no valid recipient
+    ("RCPT TO:<>", "501"),
+    ("RCPT TO:<blocked@test.ex>", "550"),
+    ("RCPT TO:<x@elsewhere.example>", "550"),
+    ("RSET", "250"),
+    ("MAIL FROM:<s@example.org>", "250"),
+    ("RCPT TO:<a@test.ex>", "250"),
+    ("RCPT TO:<b@test.ex>", "250"),
+    ("RCPT TO:<c@test.ex>", "250"),
+    ("RCPT TO:<d@test.ex>", "452"),       // recipients_max
+    ("RSET", "250"),
+    ("MAIL FROM:<s@example.org> SIZE=999999", "552"),
+    ("MAIL FROM:<s@example.org> BODY=NONSENSE", "501"),
+    ("NOOP", "250"),
+    ("HELP", "214"),
+    ("VRFY u@test.ex", "252"),
+    ("EXPN list", "550"),
+    ("STARTTLS", "503"), // not advertised
+];
+
+#[test]
+fn bad_input_gets_clear_replies_and_the_daemon_keeps_serving() {
+    let dir = TestDir::new();
+    let (_daemon, port, _conf) = start(&dir);
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO client.example").starts_with("250 "));
+    for (i, (line, code)) in BAD.iter().enumerate() {
+        let r = c.cmd(line);
+        assert!(r.starts_with(code), "case {i}: {line:?} got {r:?}, want {code}");
+    }
+    // An over-long command line is refused.
+    let long = format!("MAIL FROM:<{}@example.org>", "x".repeat(20_000));
+    let r = c.cmd(&long);
+    assert!(r.starts_with("500"), "{r}");
+    // A message over message_size_limit is refused after DATA, nothing kept.
+    assert!(c.cmd("RSET").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let big = "y".repeat(100) + "\r\n";
+    c.send(&format!("Subject: big\r\n\r\n{}.\r\n", big.repeat(200)));
+    let r = c.reply();
+    assert!(r.starts_with("552"), "{r}");
+    // Still serving this client: a good message goes through.
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: fine\r\n\r\nok\r\n.\r\n");
+    assert!(c.reply().starts_with("250 OK id="));
+    assert!(c.cmd("QUIT").starts_with("221"));
+
+    // A client that keeps sending junk is dropped after the error limit,
+    // while another client is served normally at the same time.
+    let mut junk = Client::connect(port);
+    let mut other = Client::connect(port);
+    let mut last = String::new();
+    for _ in 0..5 {
+        last = junk.cmd("JUNK");
+        if last.starts_with("421") || last == "EOF" {
+            break;
+        }
+    }
+    assert!(last.starts_with("421") || last == "EOF", "junk client not dropped: {last}");
+    assert!(other.cmd("EHLO other.example").starts_with("250 "));
+    assert!(other.cmd("QUIT").starts_with("221"));
+
+    // The rejections are in the main and reject logs with the host and reason.
+    let main = dir.read("log/mainlog");
+    let reject = dir.read("log/rejectlog");
+    for log in [&main, &reject] {
+        assert!(
+            log.contains("H=(client.example) [127.0.0.1] F=<s@example.org> rejected RCPT <blocked@test.ex>: that user is blocked"),
+            "{log}"
+        );
+        assert!(
+            log.contains("H=(client.example) [127.0.0.1] F=<s@example.org> rejected RCPT <x@elsewhere.example>: relay not permitted"),
+            "{log}"
+        );
+    }
+    assert!(main.contains("rejected after DATA: message too big"), "{main}");
+    // Exactly one message was accepted ("fine"; queue_only keeps it queued).
+    let accepted = main.lines().filter(|l| l.contains(" <= ")).count();
+    assert_eq!(accepted, 1, "{main}");
+}
+
+#[test]
+fn silent_client_times_out_with_421() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write("t.conf", &CONF.replace("queue_only", "queue_only\nsmtp_receive_timeout = 1s"));
+    let _d = Daemon::start(&dir, &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()]);
+    let mut c = Client::connect(port);
+    let mut rest = String::new();
+    let _ = c.reader.read_to_string(&mut rest);
+    assert!(rest.starts_with("421 "), "{rest}");
+    assert!(rest.contains("SMTP command timeout"), "{rest}");
+}
