@@ -35,9 +35,12 @@ const MAX_OUTPUT: usize = 16 << 20;
 
 /// Data available to an expansion.
 pub trait ExpandContext {
-    /// The value of variable `name` (without `$`), or `None` if it does not
-    /// exist. For header variables the name includes the trailing colon
-    /// (`h_subject:`).
+    /// The value of variable `name` (without `$`), or `None` if it has no
+    /// value. For header variables the name includes the trailing colon
+    /// (`h_subject:`). When this returns `None`, a name that is one of
+    /// Exim's variables (see [`crate::vars::is_known_variable`]) or a
+    /// header expands to nothing; any other name is an
+    /// [`ExpandError::UnknownVariable`].
     fn var(&self, name: &str) -> Option<String>;
 
     /// The content of a file, for lookups (`lsearch`). Default: none.
@@ -409,6 +412,8 @@ impl<'c> Expander<'c> {
             Some(v) => Ok(v.into_bytes()),
             // A header that is not present expands to nothing.
             None if name.ends_with(':') && is_header_var(name) => Ok(Vec::new()),
+            // An Exim variable that has no value here expands to nothing.
+            None if crate::vars::is_known_variable(name) => Ok(Vec::new()),
             None => Err(ExpandError::UnknownVariable(name.to_string())),
         }
     }
@@ -1923,8 +1928,9 @@ mod tests {
             x("${time_interval:93784}|${time_eval:1h1s}").unwrap(),
             "1d2h3m4s|3601"
         );
-        // $item outside map is an unknown variable.
-        assert!(x("$item").is_err());
+        // $item outside map has no value.
+        assert_eq!(x("[$item]").unwrap(), "[]");
+        assert_eq!(x("[$sender_helo_name][$acl_m_x]").unwrap(), "[][]");
         let mut cfg = Config::default();
         cfg.named_lists
             .insert(crate::ListKind::Domain, "d", "a : b");

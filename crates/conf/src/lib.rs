@@ -22,6 +22,7 @@ pub mod options;
 pub mod preproc;
 pub mod source;
 pub mod tables;
+pub mod vars;
 
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
 pub use config::{
