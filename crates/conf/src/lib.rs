@@ -11,6 +11,26 @@
 //!
 //! Parsing does no I/O except through [`FileSource`] (for `.include`), so it
 //! can be tested and fuzzed in memory.
+//!
+//! ```
+//! use oxim_conf::{expand, match_domain, parse_str, MapContext, MemFs};
+//!
+//! let text = "SERVER=\n\
+//!             domainlist local_domains = @ : test.ex\n\
+//!             primary_hostname = myhost.test.ex\n\
+//!             begin routers\n\
+//!             r:\n  driver = redirect\n  condition = ${if eq{SERVER}{server}{yes}{no}}\n  data = :blackhole:\n";
+//! let defines = [("SERVER".to_string(), "server".to_string())];
+//! let cfg = parse_str(text, "/etc/oxim/configure", &defines, &MemFs::new())?;
+//! assert_eq!(cfg.main.str("primary_hostname"), "myhost.test.ex");
+//! assert_eq!(cfg.main.int("smtp_accept_max"), 20); // table default
+//!
+//! let ctx = MapContext::new().var("primary_hostname", "myhost.test.ex");
+//! let r = &cfg.routers[0];
+//! assert_eq!(expand(r.options.str("condition"), &ctx)?, "yes");
+//! assert!(match_domain("! +local_domains", "example.org", &cfg, &ctx)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod acl;
 pub mod config;
