@@ -45,7 +45,7 @@ pub enum Repeat {
 
 /// Default value of an option.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Default {
+pub enum DefaultValue {
     /// No value (an unset string, uid, ...).
     Unset,
     /// A string.
@@ -66,13 +66,13 @@ pub struct OptionSpec {
     /// Value type.
     pub kind: Kind,
     /// Default value.
-    pub default: Default,
+    pub default: DefaultValue,
     /// Behaviour when set more than once.
     pub repeat: Repeat,
 }
 
 /// Builds an [`OptionSpec`] without repetition.
-pub(crate) const fn spec(name: &'static str, kind: Kind, default: Default) -> OptionSpec {
+pub(crate) const fn spec(name: &'static str, kind: Kind, default: DefaultValue) -> OptionSpec {
     OptionSpec {
         name,
         kind,
@@ -103,19 +103,19 @@ pub enum Value {
 }
 
 impl Value {
-    fn from_default(kind: Kind, d: Default) -> Option<Value> {
+    fn from_default(kind: Kind, d: DefaultValue) -> Option<Value> {
         Some(match d {
-            Default::Unset => return None,
-            Default::Str(s) => match kind {
+            DefaultValue::Unset => return None,
+            DefaultValue::Str(s) => match kind {
                 Kind::List => Value::List(s.to_string()),
                 _ => Value::Str(s.to_string()),
             },
-            Default::Bool(b) => Value::Bool(b),
-            Default::Int(i) => match kind {
+            DefaultValue::Bool(b) => Value::Bool(b),
+            DefaultValue::Int(i) => match kind {
                 Kind::Fixed => Value::Fixed(i),
                 _ => Value::Int(i),
             },
-            Default::Time(t) => Value::Time(t),
+            DefaultValue::Time(t) => Value::Time(t),
         })
     }
 }

@@ -3,7 +3,7 @@
 //! Declared once here; the parser, `-bP` rendering and error messages all
 //! read these tables. Defaults follow the Exim specification.
 
-use crate::options::{spec, Default as D, Kind as K, OptionSpec, Repeat};
+use crate::options::{spec, DefaultValue as D, Kind as K, OptionSpec, Repeat};
 
 const fn rep(name: &'static str, kind: K, default: D, repeat: Repeat) -> OptionSpec {
     OptionSpec {
