@@ -89,5 +89,5 @@ pub fn generate(ctx: &Ctx, original: &Loaded, failed: &[FailedAddress]) -> Resul
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
-    receive::accept(ctx, id, &source, "", &[sender.clone()], msg)
+    receive::accept(ctx, id, &source, "", std::slice::from_ref(sender), msg)
 }

@@ -1,6 +1,6 @@
 //! The process-wide context: configuration, names, spool, log, resolver.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,7 +162,7 @@ impl Ctx {
         let logger = Logger::new(
             &log_path,
             LoggerOptions {
-                selector: selector.clone(),
+                selector,
                 timezone: main.bool("log_timezone"),
                 write_rejectlog: true,
             },
@@ -276,11 +276,6 @@ impl Ctx {
         } else {
             format!("{addr}@{}", self.qualify_recipient)
         }
-    }
-
-    /// The directory of the configuration file, for relative paths.
-    pub fn config_dir(&self) -> Option<&Path> {
-        Path::new(&self.config_path).parent()
     }
 }
 

@@ -44,25 +44,6 @@ impl HeaderField {
         }
         out.trim().to_string()
     }
-
-    /// Exim's spool type letter for this header.
-    pub fn spool_kind(&self) -> char {
-        const KINDS: &[(&str, char)] = &[
-            ("received", 'P'),
-            ("message-id", 'I'),
-            ("from", 'F'),
-            ("to", 'T'),
-            ("cc", 'C'),
-            ("bcc", 'B'),
-            ("reply-to", 'R'),
-            ("sender", 'S'),
-        ];
-        KINDS
-            .iter()
-            .find(|(n, _)| self.is(n))
-            .map(|&(_, k)| k)
-            .unwrap_or(' ')
-    }
 }
 
 /// A parsed message: headers then body (LF line ends).
@@ -352,8 +333,8 @@ mod tests {
     fn message_id_and_kinds() {
         let m = Message::parse(b"Message-ID: <abc@x>\nfrom: a\n\n");
         assert_eq!(m.message_id().as_deref(), Some("abc@x"));
-        assert_eq!(m.headers[0].spool_kind(), 'I');
-        assert_eq!(m.headers[1].spool_kind(), 'F');
+        assert!(m.headers[0].is("message-id"));
+        assert!(m.headers[1].is("FROM"));
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn accept(
         }
     }
 
-    let mut env = Envelope::new(id.clone(), sender);
+    let mut env = Envelope::new(id, sender);
     env.login = ctx.caller.login.clone();
     env.uid = ctx.caller.uid;
     env.gid = ctx.caller.gid;

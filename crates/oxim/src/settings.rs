@@ -21,13 +21,8 @@ pub enum RouterKind {
     ManualRoute {
         route_list: Option<String>,
         route_data: Option<String>,
-        hosts_randomize: bool,
-        host_find_failed: String,
     },
-    DnsLookup {
-        widen_domains: Option<String>,
-        qualify_single: bool,
-    },
+    DnsLookup,
 }
 
 /// One router instance.
@@ -43,12 +38,8 @@ pub struct RouterSpec {
     pub verify: bool,
     pub verify_only: bool,
     pub more: bool,
-    pub unseen: bool,
     pub check_local_user: bool,
-    pub errors_to: Option<String>,
     pub address_data: Option<String>,
-    pub headers_add: Option<String>,
-    pub headers_remove: Option<String>,
     pub self_action: String,
 }
 
@@ -77,7 +68,6 @@ pub struct AppendSpec {
     pub directory: Option<String>,
     pub create_directory: bool,
     pub mode: u32,
-    pub maildir_format: bool,
     pub delivery_date_add: bool,
     pub envelope_to_add: bool,
     pub return_path_add: bool,
@@ -154,13 +144,8 @@ impl RouterSpec {
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
                 route_data: opt(d, "route_data"),
-                hosts_randomize: o.bool("hosts_randomize"),
-                host_find_failed: opt(d, "host_find_failed").unwrap_or_else(|| "freeze".into()),
             },
-            "dnslookup" => RouterKind::DnsLookup {
-                widen_domains: opt(d, "widen_domains"),
-                qualify_single: o.bool("qualify_single"),
-            },
+            "dnslookup" => RouterKind::DnsLookup,
             _ => RouterKind::Accept,
         };
         RouterSpec {
@@ -174,12 +159,8 @@ impl RouterSpec {
             verify: o.bool("verify"),
             verify_only: o.bool("verify_only"),
             more: o.bool("more"),
-            unseen: o.bool("unseen"),
             check_local_user: o.bool("check_local_user"),
-            errors_to: opt(d, "errors_to"),
             address_data: opt(d, "address_data"),
-            headers_add: opt(d, "headers_add"),
-            headers_remove: opt(d, "headers_remove"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
         }
     }
@@ -214,7 +195,6 @@ impl TransportSpec {
                 directory: opt(d, "directory"),
                 create_directory: o.bool("create_directory"),
                 mode: u32::try_from(o.int("mode")).unwrap_or(0o600),
-                maildir_format: o.bool("maildir_format"),
                 delivery_date_add: o.bool("delivery_date_add"),
                 envelope_to_add: o.bool("envelope_to_add"),
                 return_path_add: o.bool("return_path_add"),

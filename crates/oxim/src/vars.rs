@@ -25,15 +25,6 @@ impl Vars {
         self
     }
 
-    /// A copy with more variables set.
-    pub fn with(&self, pairs: &[(&str, &str)]) -> Vars {
-        let mut v = self.clone();
-        for (k, val) in pairs {
-            v.set(k, *val);
-        }
-        v
-    }
-
     /// Set `$local_part`, `$domain` and friends for an address.
     pub fn set_address(&mut self, address: &str) -> &mut Self {
         let (lp, dom) = split_address(address);

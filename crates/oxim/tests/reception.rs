@@ -103,7 +103,9 @@ fn message_survives_sigkill_right_after_250() {
     assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
     assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
     assert!(c.cmd("DATA").starts_with("354"));
-    let body: String = (0..200).map(|i| format!("line {i} of the body\r\n")).collect();
+    let body: String = (0..200)
+        .map(|i| format!("line {i} of the body\r\n"))
+        .collect();
     c.send(&format!("Subject: durable\r\n\r\n{body}.\r\n"));
     let r = c.reply();
     assert!(r.starts_with("250 OK id="), "{r}");
@@ -114,10 +116,17 @@ fn message_survives_sigkill_right_after_250() {
     // The message is complete on the spool...
     let listing = dir.run(&["-C", &conf, "-bp"], "");
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    assert!(listing.contains(&id) && listing.contains("u@test.ex"), "{listing}");
+    assert!(
+        listing.contains(&id) && listing.contains("u@test.ex"),
+        "{listing}"
+    );
     // ...and a queue run delivers all of it.
     let out = dir.run(&["-C", &conf, "-qf"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mbox = dir.read("mail/u");
     assert!(mbox.contains("Subject: durable"), "{mbox}");
     assert!(mbox.contains("line 199 of the body\n"), "body truncated");
@@ -130,11 +139,11 @@ const BAD: &[(&str, &str)] = &[
     ("MAIL FROM:<s@example.org>", "250"),
     ("MAIL FROM:<s@example.org>", "503"), // sender already given
     ("RSET", "250"),
-    ("RCPT TO:<u@test.ex>", "503"),      // RCPT before MAIL
-    ("DATA", "503"),                      // DATA before MAIL
+    ("RCPT TO:<u@test.ex>", "503"), // RCPT before MAIL
+    ("DATA", "503"),                // DATA before MAIL
     ("MAIL FROM:<bad address@>", "501"),
     ("MAIL FROM:<s@example.org>", "250"),
-    ("DATA", "503"),                      // no valid recipient
+    ("DATA", "503"), // no valid recipient
     ("RCPT TO:<>", "501"),
     ("RCPT TO:<blocked@test.ex>", "550"),
     ("RCPT TO:<x@elsewhere.example>", "550"),
@@ -143,7 +152,7 @@ const BAD: &[(&str, &str)] = &[
     ("RCPT TO:<a@test.ex>", "250"),
     ("RCPT TO:<b@test.ex>", "250"),
     ("RCPT TO:<c@test.ex>", "250"),
-    ("RCPT TO:<d@test.ex>", "452"),       // recipients_max
+    ("RCPT TO:<d@test.ex>", "452"), // recipients_max
     ("RSET", "250"),
     ("MAIL FROM:<s@example.org> SIZE=999999", "552"),
     ("MAIL FROM:<s@example.org> BODY=NONSENSE", "501"),
@@ -162,7 +171,10 @@ fn bad_input_gets_clear_replies_and_the_daemon_keeps_serving() {
     assert!(c.cmd("EHLO client.example").starts_with("250 "));
     for (i, (line, code)) in BAD.iter().enumerate() {
         let r = c.cmd(line);
-        assert!(r.starts_with(code), "case {i}: {line:?} got {r:?}, want {code}");
+        assert!(
+            r.starts_with(code),
+            "case {i}: {line:?} got {r:?}, want {code}"
+        );
     }
     // An over-long command line is refused.
     let long = format!("MAIL FROM:<{}@example.org>", "x".repeat(20_000));
@@ -196,7 +208,10 @@ fn bad_input_gets_clear_replies_and_the_daemon_keeps_serving() {
             break;
         }
     }
-    assert!(last.starts_with("421") || last == "EOF", "junk client not dropped: {last}");
+    assert!(
+        last.starts_with("421") || last == "EOF",
+        "junk client not dropped: {last}"
+    );
     assert!(other.cmd("EHLO other.example").starts_with("250 "));
     assert!(other.cmd("QUIT").starts_with("221"));
 
@@ -213,7 +228,10 @@ fn bad_input_gets_clear_replies_and_the_daemon_keeps_serving() {
             "{log}"
         );
     }
-    assert!(main.contains("rejected after DATA: message too big"), "{main}");
+    assert!(
+        main.contains("rejected after DATA: message too big"),
+        "{main}"
+    );
     // Exactly one message was accepted ("fine"; queue_only keeps it queued).
     let accepted = main.lines().filter(|l| l.contains(" <= ")).count();
     assert_eq!(accepted, 1, "{main}");
@@ -223,8 +241,14 @@ fn bad_input_gets_clear_replies_and_the_daemon_keeps_serving() {
 fn silent_client_times_out_with_421() {
     let dir = TestDir::new();
     let port = free_port();
-    let conf = dir.write("t.conf", &CONF.replace("queue_only", "queue_only\nsmtp_receive_timeout = 1s"));
-    let _d = Daemon::start(&dir, &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()]);
+    let conf = dir.write(
+        "t.conf",
+        &CONF.replace("queue_only", "queue_only\nsmtp_receive_timeout = 1s"),
+    );
+    let _d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
     let mut c = Client::connect(port);
     let mut rest = String::new();
     let _ = c.reader.read_to_string(&mut rest);

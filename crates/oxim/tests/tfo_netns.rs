@@ -240,20 +240,24 @@ fn tfo_with_50ms_delay_logs_and_saves_a_round_trip() {
         assert_eq!(b.server_tfo(), mark("TFO"), "cookie cached: {}", b.server);
 
         // Time to banner against the same daemon, with and without the
-        // cookie (median of three each).
+        // cookie (median of five each).
         let addr = pair.addr("127.0.0.1");
         let mut with = Vec::new();
         let mut without = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             let p = banner_probe(addr, true, b"");
             assert_eq!(p.outcome, ClientTfo::CookieAccepted);
+            assert_eq!(p.proven, Some(true), "banner timing must prove TFO");
             with.push(p.to_banner);
             flush_cookie("127.0.0.1");
             let p = banner_probe(addr, true, b"");
             assert_eq!(p.outcome, ClientTfo::CookieRequested);
+            assert_eq!(p.proven, Some(false));
             without.push(p.to_banner);
         }
         let (with, without) = (median(&with), median(&without));
+        // The whole relays are printed for the record only: process start-up
+        // and spool work make them too noisy to assert on a shared machine.
         eprintln!(
             "RTT {rtt:.1} ms; banner without cookie {:.1} ms, with cookie {:.1} ms; \
              oxim -odi a {:.1} ms, b {:.1} ms",
@@ -267,13 +271,6 @@ fn tfo_with_50ms_delay_logs_and_saves_a_round_trip() {
             "TFO should save one round trip to the banner: without cookie {:.1} ms, with {:.1} ms",
             ms(without),
             ms(with)
-        );
-        // And the whole relay of b (a pipelined transaction) is quicker too.
-        assert!(
-            a.took > b.took + Duration::from_millis(50),
-            "delivery with the cookie should be about a round trip faster: a {:.1} ms, b {:.1} ms",
-            ms(a.took),
-            ms(b.took)
         );
     });
 }
@@ -451,7 +448,8 @@ fn data_acked_at_net_level() {
     });
 }
 
-/// (d) The server turns TFO off after the client cached its cookie.
+/// (d) The server turns TFO off after the client cached its cookie (50 ms
+/// each way, so that timing can show what really happened).
 #[test]
 fn fault_server_tfo_disabled_after_cookie_cached() {
     in_netns(|| {
@@ -459,6 +457,7 @@ fn fault_server_tfo_disabled_after_cookie_cached() {
             detail: true,
             ..PairOpts::default()
         });
+        let _delayer = Delayer::start(&pair.root, "50ms", &[]);
         flush_cookie("127.0.0.1");
         pair.deliver("first@test.ex");
         let d = pair.deliver("second@test.ex");
@@ -482,6 +481,11 @@ fn fault_server_tfo_disabled_after_cookie_cached() {
             "{}",
             d.client
         );
+        // Timing does tell: the banner came a full round trip after the
+        // handshake, which a server using our cookie would not need.
+        let p = banner_probe(pair.addr("127.0.0.1"), true, b"");
+        assert_eq!(p.outcome, ClientTfo::CookieAccepted);
+        assert_eq!(p.proven, Some(false), "{p:?}");
     });
 }
 

@@ -272,6 +272,9 @@ fn log_outcome(
     ctx.log_message(id, &rec);
 }
 
+/// Addresses that share a transport and host list go in one transport call.
+type TransportKey = (String, Vec<RoutedHost>);
+
 /// Per-attempt bookkeeping: logs each outcome, keeps retry hints, collects
 /// permanent failures for the bounce.
 struct Attempt<'a> {
@@ -410,8 +413,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
         })
         .collect();
     work.reverse();
-    let mut to_transport: BTreeMap<(String, Vec<RoutedHost>), Vec<(Item, String)>> =
-        BTreeMap::new();
+    let mut to_transport: BTreeMap<TransportKey, Vec<(Item, String)>> = BTreeMap::new();
     let mut generated = 0usize;
     while let Some(mut item) = work.pop() {
         if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
@@ -578,6 +580,14 @@ async fn run_transport(
         confirmation: None,
         first: true,
     };
+    // The transport's own header changes apply to what it sends.
+    let edited;
+    let headers = if t.headers_add.is_some() || t.headers_remove.is_some() {
+        edited = edit_headers(m, t, vars);
+        &edited[..]
+    } else {
+        headers
+    };
     match &t.kind {
         TransportKind::Smtp(spec) => {
             run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
@@ -643,6 +653,36 @@ async fn run_transport(
             })
             .collect(),
     }
+}
+
+/// Apply a transport's `headers_remove` (colon list of names) and
+/// `headers_add` (expanded, newline-separated lines).
+fn edit_headers(m: &Loaded, t: &TransportSpec, vars: &Vars) -> Vec<u8> {
+    let remove: Vec<String> = t
+        .headers_remove
+        .as_deref()
+        .and_then(|r| oxim_conf::expand(r, vars).ok())
+        .map(|r| oxim_conf::lists::list_items(&r))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for h in m.headers.iter().filter(|h| h.is_live()) {
+        let name = h.name().unwrap_or("");
+        if remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        out.extend_from_slice(h.text.as_bytes());
+    }
+    if let Some(add) = t
+        .headers_add
+        .as_deref()
+        .and_then(|a| oxim_conf::expand(a, vars).ok())
+    {
+        for line in add.split('\n').filter(|l| !l.trim().is_empty()) {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out
 }
 
 fn port_number(s: &str) -> Option<u16> {

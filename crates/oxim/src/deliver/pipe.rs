@@ -98,6 +98,14 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
         if spec.return_path_add {
             text.extend_from_slice(format!("Return-path: <{}>\n", m.env.sender).as_bytes());
         }
+        if spec.envelope_to_add {
+            let to = vars.get("address").unwrap_or("");
+            text.extend_from_slice(format!("Envelope-to: {to}\n").as_bytes());
+        }
+        if spec.delivery_date_add {
+            let now = crate::time::LocalTime::now().rfc2822();
+            text.extend_from_slice(format!("Delivery-date: {now}\n").as_bytes());
+        }
         text.extend_from_slice(headers);
         text.push(b'\n');
         text.extend_from_slice(&m.body);

@@ -25,15 +25,11 @@ pub enum Routed {
         router: String,
         transport: String,
         hosts: Vec<RoutedHost>,
-        errors_to: Option<String>,
     },
     /// `:blackhole:`: discard, logged as delivered.
     Blackhole { router: String },
     /// Replaced by these addresses, to be routed from the first router.
-    Redirected {
-        router: String,
-        children: Vec<String>,
-    },
+    Redirected { children: Vec<String> },
     /// Permanent failure.
     Fail {
         router: Option<String>,
@@ -161,9 +157,8 @@ pub async fn route(ctx: &Ctx, address: &str, sender: &str, base: &Vars, verifyin
             RouterKind::ManualRoute {
                 route_list,
                 route_data,
-                ..
             } => manualroute(r, route_list, route_data, &rvars),
-            RouterKind::DnsLookup { .. } => dnslookup(ctx, r, &rvars).await,
+            RouterKind::DnsLookup => dnslookup(ctx, r, &rvars).await,
         };
         match outcome {
             Some(o) => return o,
@@ -226,7 +221,6 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
             router: r.name.clone(),
             transport: t.clone(),
             hosts,
-            errors_to: r.errors_to.clone(),
         },
         None => Routed::Defer {
             router: Some(r.name.clone()),
@@ -327,10 +321,7 @@ fn redirect(
     if children.is_empty() {
         return None;
     }
-    Some(Routed::Redirected {
-        router: r.name.clone(),
-        children,
-    })
+    Some(Routed::Redirected { children })
 }
 
 /// Parse a host list as manualroute writes it (`a:b:[1.2.3.4]`).

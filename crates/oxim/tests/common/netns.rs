@@ -342,6 +342,10 @@ pub struct BannerProbe {
     pub to_banner: Duration,
     /// What oxim-net judged for the connection.
     pub outcome: ClientTfo,
+    /// [`oxim_net::Connected::tfo_proven_by_first_byte`] for the banner's
+    /// first byte: `Some(true)` proves the server used our cookie, `None`
+    /// when the RTT is too small to tell.
+    pub proven: Option<bool>,
 }
 
 /// Connect to `addr` (with TFO when `try_tfo`), read the `220` banner, send
@@ -363,6 +367,7 @@ pub fn banner_probe(addr: SocketAddr, try_tfo: bool, syn_data: &[u8]) -> BannerP
             let mut c = oxim_net::connect(addr, &opts).await?;
             let mut got = Vec::new();
             let mut buf = [0u8; 512];
+            let mut proven = None;
             while !got.windows(2).any(|w| w == b"\r\n") {
                 let n = c.stream.read(&mut buf).await?;
                 if n == 0 {
@@ -370,6 +375,9 @@ pub fn banner_probe(addr: SocketAddr, try_tfo: bool, syn_data: &[u8]) -> BannerP
                         std::io::ErrorKind::UnexpectedEof,
                         "connection closed before the banner",
                     ));
+                }
+                if got.is_empty() {
+                    proven = c.tfo_proven_by_first_byte(Instant::now());
                 }
                 got.extend_from_slice(&buf[..n]);
             }
@@ -385,6 +393,7 @@ pub fn banner_probe(addr: SocketAddr, try_tfo: bool, syn_data: &[u8]) -> BannerP
             Ok::<_, std::io::Error>(BannerProbe {
                 to_banner,
                 outcome: c.client_tfo(),
+                proven,
             })
         };
         match tokio::time::timeout(LIMIT, work).await {
