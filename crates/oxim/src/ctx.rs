@@ -67,6 +67,8 @@ pub struct Ctx {
     pub ids: IdGenerator,
     pub caller: Caller,
     pub header_style: HeaderStyle,
+    /// Group-commit spool writer, started on first use (the daemon).
+    writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
 }
 
 /// Built-in macros describing what this build has (`_HAVE_*`).
@@ -199,6 +201,7 @@ impl Ctx {
             ids: IdGenerator::new(id_format),
             caller: Caller::current(),
             header_style,
+            writer: std::sync::OnceLock::new(),
         }))
     }
 
@@ -222,6 +225,20 @@ impl Ctx {
                     .unwrap_or_default(),
             );
         v
+    }
+
+    /// The group-commit writer: concurrent receptions share their fsyncs.
+    /// None if its thread could not be started (callers then write directly).
+    pub fn writer(&self) -> Option<&oxim_spool::SpoolWriter> {
+        self.writer
+            .get_or_init(|| {
+                oxim_spool::SpoolWriter::new(
+                    self.spool.clone(),
+                    oxim_spool::WriterOptions::default(),
+                )
+                .ok()
+            })
+            .as_ref()
     }
 
     /// Write a log record; a log that cannot be written is reported on

@@ -82,6 +82,17 @@ fn gecos_name(ctx: &Ctx) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// A message with its headers fixed up and its envelope built, ready to be
+/// written to the spool.
+pub struct Prepared {
+    pub env: Envelope,
+    pub headers: Vec<Header>,
+    pub msg: Message,
+    recipients: Vec<String>,
+    id_created: bool,
+    at: std::time::SystemTime,
+}
+
 /// Accept a message: add headers, write the spool durably, log `<=`.
 /// Returns the loaded message for immediate delivery.
 pub fn accept(
@@ -90,8 +101,24 @@ pub fn accept(
     source: &Source,
     sender: &str,
     recipients: &[String],
-    mut msg: Message,
+    msg: Message,
 ) -> Result<Loaded> {
+    let p = prepare(ctx, id, source, sender, recipients, msg);
+    ctx.spool
+        .write_bytes(&p.env, &p.headers, &p.msg.body)
+        .with_context(|| format!("spool write failed for {id}"))?;
+    Ok(finish(ctx, source, p))
+}
+
+/// Build headers and envelope (no I/O).
+pub fn prepare(
+    ctx: &Ctx,
+    id: MessageId,
+    source: &Source,
+    sender: &str,
+    recipients: &[String],
+    mut msg: Message,
+) -> Prepared {
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
@@ -167,10 +194,29 @@ pub fn accept(
         .iter()
         .map(|h| Header::new(h.text.clone()))
         .collect();
-    ctx.spool
-        .write_bytes(&env, &headers, &msg.body)
-        .with_context(|| format!("spool write failed for {id_text}"))?;
+    Prepared {
+        env,
+        headers,
+        msg,
+        recipients: recipients.to_vec(),
+        id_created,
+        at: now.system_time(),
+    }
+}
 
+/// Log `<=` (main log and msglog) for a message now safely on the spool,
+/// and hand it over for delivery.
+pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
+    let Prepared {
+        env,
+        headers,
+        msg,
+        recipients,
+        id_created,
+        at,
+    } = p;
+    let id_text = env.id.to_string();
+    let sender = env.sender.as_str();
     let size = msg.size();
     let message_id = msg.message_id();
     let subject = msg.header("subject").map(|h| h.value());
@@ -211,12 +257,12 @@ pub fn accept(
     rec.recipients = &rcpt_refs;
     let rec = LogRecord::Received(rec);
     ctx.log(&rec);
-    if let Some(line) = ctx.logger.msglog_line(&rec, now.system_time()) {
+    if let Some(line) = ctx.logger.msglog_line(&rec, at) {
         let _ = ctx.spool.append_msglog(&env.id, &line);
     }
-    Ok(Loaded {
+    Loaded {
         env,
         headers,
         body: msg.body,
-    })
+    }
 }

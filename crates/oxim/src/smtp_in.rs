@@ -700,14 +700,26 @@ async fn handle_event(
             };
             let id = ctx.ids.next();
             let id_text = id.to_string();
-            let c2 = ctx.clone();
-            // The spool write fsyncs: keep it off the async workers.
-            let res = tokio::task::spawn_blocking(move || {
-                receive::accept(&c2, id, &source, &sender, &recipients, msg)
-            })
-            .await;
+            let prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+            // The 250 goes out only once the files are on stable storage; the
+            // group-commit writer shares fsyncs between concurrent messages.
+            let written = match ctx.writer() {
+                Some(w) => w
+                    .write(
+                        prepared.env.clone(),
+                        prepared.headers.clone(),
+                        prepared.msg.body.clone(),
+                    )
+                    .await
+                    .map_err(anyhow::Error::from),
+                None => ctx
+                    .spool
+                    .write_bytes(&prepared.env, &prepared.headers, &prepared.msg.body)
+                    .map_err(anyhow::Error::from),
+            };
+            let res = written.map(|()| receive::finish(ctx, &source, prepared));
             match res {
-                Ok(Ok(loaded)) => {
+                Ok(loaded) => {
                     let _ = sess.accept_message(&id_text);
                     st.messages += 1;
                     if conn.peer.is_some() {
@@ -727,14 +739,8 @@ async fn handle_event(
                         st.accepted_ids.push(id_text);
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     ctx.log_text(None, &format!("spool write failed: {e:#}"));
-                    let _ = sess.reject(Reply::new(
-                        451,
-                        "Temporary local problem - please try later",
-                    ));
-                }
-                Err(_) => {
                     let _ = sess.reject(Reply::new(
                         451,
                         "Temporary local problem - please try later",
