@@ -19,11 +19,13 @@ use oxim_net::{ClientTfo, ConnectOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Why a measurement failed.
+/// Why a measurement failed. The underlying I/O error, where there is one,
+/// is the [`std::error::Error::source`] (print the chain, e.g. with
+/// anyhow's `{:#}`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The TCP connection could not be opened.
-    #[error("connect to {addr}: {source}")]
+    #[error("connect to {addr}")]
     Connect {
         /// The target.
         addr: SocketAddr,
@@ -32,7 +34,7 @@ pub enum ProbeError {
         source: std::io::Error,
     },
     /// Reading or writing failed after the connection was up.
-    #[error("{stage}: {source}")]
+    #[error("{stage}: I/O error")]
     Io {
         /// What was being done.
         stage: &'static str,

@@ -18,7 +18,8 @@ const HELP: &str = "\
 oxim-tfo-probe: measure what TCP Fast Open saves on SMTP
 
 Default mode (root): create a private network namespace (lo up,
-net.ipv4.tcp_fastopen=3), add DELAY each way on lo with oxim-delayer, start
+net.ipv4.tcp_fastopen=3), add DELAY each way on lo (netem, or oxim-delayer
+where the kernel has no sch_netem), start
 an oxim daemon there, measure the RTT, then run COUNT SMTP sessions per
 phase and print, per connection and in summary per TFO outcome, the time
 from the first SYN to the 220 banner and to the 250 after DATA, in ms and
@@ -44,6 +45,8 @@ OPTIONS:
                        TCP metrics for that address in the current namespace)
   --oxim PATH          oxim binary (default: next to this program)
   --delayer PATH       oxim-delayer binary (default: next to this program)
+  --emulator E         how to add the delay: auto (netem when the kernel has
+                       sch_netem, else oxim-delayer; default), netem, delayer
   --rcpt ADDR          envelope recipient (default sink@probe.test)
   --size BYTES         message size (default 1200)
   --keep DIR           keep the daemon's files in DIR (default: temporary)
@@ -83,6 +86,7 @@ struct Args {
     flush_cookies: bool,
     oxim: Option<PathBuf>,
     delayer: Option<PathBuf>,
+    emulator: Emulator,
     rcpt: String,
     size: usize,
     keep: Option<PathBuf>,
@@ -98,6 +102,7 @@ impl Args {
             flush_cookies: false,
             oxim: None,
             delayer: None,
+            emulator: Emulator::Auto,
             rcpt: "sink@probe.test".into(),
             size: 1200,
             keep: None,
@@ -121,6 +126,7 @@ impl Args {
                 }
                 "--delay" => {
                     a.delay = value()?;
+                    parse_delay(&a.delay)?;
                     delay_given = true;
                 }
                 "--phases" => {
@@ -140,6 +146,14 @@ impl Args {
                 "--flush-cookies" => a.flush_cookies = true,
                 "--oxim" => a.oxim = Some(value()?.into()),
                 "--delayer" => a.delayer = Some(value()?.into()),
+                "--emulator" => {
+                    a.emulator = match value()?.as_str() {
+                        "auto" => Emulator::Auto,
+                        "netem" => Emulator::Netem,
+                        "delayer" => Emulator::Delayer,
+                        other => bail!("bad --emulator {other:?} (auto, netem, delayer)"),
+                    }
+                }
                 "--rcpt" => a.rcpt = value()?,
                 "--size" => {
                     let v = value()?;
@@ -219,22 +233,82 @@ fn sibling(given: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
 
 fn run_in_namespace(args: Args) -> Result<()> {
     let oxim = sibling(&args.oxim, "oxim")?;
-    let delayer = if args
-        .delay
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-        == "0"
-    {
-        None
-    } else {
-        Some(sibling(&args.delayer, "oxim-delayer")?)
-    };
-    match oxim_net::testns::run_in_new_netns(move || namespace_body(&args, &oxim, delayer)) {
+    match oxim_net::testns::run_in_new_netns(move || namespace_body(&args, &oxim)) {
         Ok(r) => r,
         Err(oxim_net::testns::NetnsError::NotRoot) => {
             bail!("creating the private network namespace needs root (or use --connect HOST:PORT)")
         }
         Err(e) => Err(anyhow!("{e}")),
     }
+}
+
+/// `50ms`, `0.05s`, `1500us`, `50` (ms).
+fn parse_delay(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().with_context(|| format!("bad delay {s:?}"))?;
+    let secs = match unit {
+        "" | "ms" => n / 1e3,
+        "s" => n,
+        "us" => n / 1e6,
+        _ => bail!("bad delay unit in {s:?} (use s, ms or us)"),
+    };
+    if !(0.0..=10.0).contains(&secs) {
+        bail!("delay {s:?} out of range (0 to 10 s)");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// How the delay is added on lo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emulator {
+    /// netem when the kernel has it, else oxim-delayer.
+    Auto,
+    /// `tc qdisc add dev lo root netem delay D` (needs `sch_netem`).
+    Netem,
+    /// oxim-delayer (NFQUEUE).
+    Delayer,
+}
+
+/// Add `delay` each way on lo of the current (private) namespace. Returns a
+/// description and, for the delayer, a guard that stops it.
+fn add_delay(args: &Args, delay: Duration, dir: &Path) -> Result<(String, Option<DelayerGuard>)> {
+    let us = format!("{}us", delay.as_micros());
+    if args.emulator != Emulator::Delayer {
+        let netem = Command::new("tc")
+            .args(["qdisc", "add", "dev", "lo", "root", "netem", "delay", &us])
+            .stderr(Stdio::null())
+            .status();
+        match netem {
+            Ok(st) if st.success() => {
+                // The qdisc goes away with the namespace.
+                return Ok((format!("{} each way on lo (netem)", args.delay), None));
+            }
+            _ if args.emulator == Emulator::Netem => {
+                bail!("`tc qdisc add dev lo root netem` failed: no sch_netem? (try --emulator delayer)")
+            }
+            _ => {}
+        }
+    }
+    let bin = sibling(&args.delayer, "oxim-delayer")?;
+    let pidfile = dir.join("delayer.pid");
+    let st = Command::new(&bin)
+        .args(["start", "--dev", "lo", "--delay", &us, "--pidfile"])
+        .arg(&pidfile)
+        .arg("--log")
+        .arg(dir.join("delayer.log"))
+        .status()
+        .with_context(|| format!("run {}", bin.display()))?;
+    if !st.success() {
+        bail!("oxim-delayer start failed ({st}); is iptables with NFQUEUE available?");
+    }
+    Ok((
+        format!("{} each way on lo (oxim-delayer, NFQUEUE)", args.delay),
+        Some(DelayerGuard { bin, pidfile }),
+    ))
 }
 
 /// Port of the private daemon (the namespace is ours alone).
@@ -253,14 +327,23 @@ sink:
   data = :blackhole:
 ";
 
-struct Guard<F: FnMut()>(F);
-impl<F: FnMut()> Drop for Guard<F> {
+/// Stops the delayer when dropped (it removes its rules).
+struct DelayerGuard {
+    bin: PathBuf,
+    pidfile: PathBuf,
+}
+
+impl Drop for DelayerGuard {
     fn drop(&mut self) {
-        (self.0)()
+        let _ = Command::new(&self.bin)
+            .args(["stop", "--pidfile"])
+            .arg(&self.pidfile)
+            .status();
     }
 }
 
-fn namespace_body(args: &Args, oxim: &Path, delayer: Option<PathBuf>) -> Result<()> {
+fn namespace_body(args: &Args, oxim: &Path) -> Result<()> {
+    let delay = parse_delay(&args.delay)?;
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let dir = match &args.keep {
         Some(k) => {
@@ -276,46 +359,14 @@ fn namespace_body(args: &Args, oxim: &Path, delayer: Option<PathBuf>) -> Result<
     )
     .context("write server configuration")?;
 
-    let delayer_pid = dir.join("delayer.pid");
-    let _delayer_guard = match &delayer {
-        Some(bin) => {
-            let st = Command::new(bin)
-                .args(["start", "--dev", "lo", "--delay", &args.delay, "--pidfile"])
-                .arg(&delayer_pid)
-                .arg("--log")
-                .arg(dir.join("delayer.log"))
-                .status()
-                .with_context(|| format!("run {}", bin.display()))?;
-            if !st.success() {
-                bail!("oxim-delayer start failed ({st}); is iptables with NFQUEUE available?");
-            }
-            let bin = bin.clone();
-            let pid = delayer_pid.clone();
-            Some(Guard(move || {
-                let _ = Command::new(&bin)
-                    .args(["stop", "--pidfile"])
-                    .arg(&pid)
-                    .status();
-            }))
-        }
-        None => None,
+    let (how, _delay_guard) = if delay.is_zero() {
+        ("no delay on lo".to_string(), None)
+    } else {
+        add_delay(args, delay, &dir)?
     };
-
     let _daemon = Daemon(start_daemon(oxim, &conf, &dir)?);
     let addr = SocketAddr::from(([127, 0, 0, 1], PORT));
-    println!(
-        "private namespace: oxim daemon on {addr}, delay {} each way on lo{}",
-        if delayer.is_some() {
-            args.delay.as_str()
-        } else {
-            "0"
-        },
-        if delayer.is_some() {
-            " (oxim-delayer, NFQUEUE)"
-        } else {
-            ""
-        }
-    );
+    println!("private namespace: oxim daemon on {addr}, {how}");
     run_sessions(args, addr, Some(&dir.join("log/mainlog")))
 }
 
@@ -477,5 +528,19 @@ mod tests {
         assert!(parse(&["--count", "0"]).is_err());
         assert!(parse(&["--phases", "cookie,bogus"]).is_err());
         assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--delay", "fast"]).is_err());
+        assert!(parse(&["--emulator", "tc"]).is_err());
+    }
+
+    #[test]
+    fn delays() {
+        assert_eq!(parse_delay("50ms").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_delay("50").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_delay("0.05s").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_delay("1500us").unwrap(), Duration::from_micros(1500));
+        assert!(parse_delay("0ms").unwrap().is_zero());
+        assert!(parse_delay("-1ms").is_err());
+        assert!(parse_delay("11s").is_err());
+        assert!(parse_delay("5m").is_err());
     }
 }
