@@ -236,7 +236,7 @@ pub struct Header {
     /// Type character, see [`kind`].
     pub kind: char,
     /// The full header text including the final newline, e.g.
-    /// `"Subject: hi\n"`.
+    /// `"Subject: hi\n"` (one is added on writing when missing).
     pub text: String,
 }
 
@@ -347,13 +347,17 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
         String::with_capacity(512 + headers.iter().map(|h| h.text.len() + 5).sum::<usize>());
     // Writing to a String cannot fail.
     let _ = writeln!(s, "{}-H", env.id);
-    let _ = writeln!(s, "{} {} {}", env.login, env.uid, env.gid);
-    let _ = writeln!(s, "<{}>", env.sender);
+    let _ = writeln!(s, "{} {} {}", one_line(&env.login), env.uid, env.gid);
+    let _ = writeln!(s, "<{}>", one_line(&env.sender));
     let _ = writeln!(s, "{} {}", env.received_time, env.warning_count);
-    let _ = writeln!(s, "-received_time_usec .{:06}", env.received_time_usec);
+    let _ = writeln!(
+        s,
+        "-received_time_usec .{:06}",
+        env.received_time_usec.min(999_999)
+    );
     let opt = |s: &mut String, name: &str, v: &Option<String>| {
         if let Some(v) = v {
-            let _ = writeln!(s, "-{name} {v}");
+            let _ = writeln!(s, "-{name} {}", one_line(v));
         }
     };
     let num = |s: &mut String, name: &str, v: Option<u64>| {
@@ -368,7 +372,11 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     };
     opt(&mut s, "helo_name", &env.helo_name);
     if let Some(a) = &env.host_address {
-        let _ = writeln!(s, "-host_address {}", join_addr_port(a, env.host_port));
+        let _ = writeln!(
+            s,
+            "-host_address {}",
+            one_line(&join_addr_port(a, env.host_port))
+        );
     }
     opt(&mut s, "host_name", &env.host_name);
     opt(&mut s, "host_auth", &env.host_auth);
@@ -376,7 +384,7 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
         let _ = writeln!(
             s,
             "-interface_address {}",
-            join_addr_port(a, env.interface_port)
+            one_line(&join_addr_port(a, env.interface_port))
         );
     }
     opt(&mut s, "active_hostname", &env.active_hostname);
@@ -390,7 +398,7 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
             Some(b'c' | b'm') => name.split_at(1),
             _ => ("c", name.as_str()),
         };
-        let _ = writeln!(s, "-acl{scope} {var} {}", value.len());
+        let _ = writeln!(s, "-acl{scope} {} {}", one_line(var), value.len());
         let _ = writeln!(s, "{value}");
     }
     num(&mut s, "body_linecount", env.body_linecount);
@@ -417,20 +425,21 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     opt(&mut s, "tls_ver", &env.tls.ver);
     opt(&mut s, "oxim_tfo", &env.tfo);
     for (name, value) in &env.extra {
+        let name = one_line(name);
         if value.is_empty() {
             let _ = writeln!(s, "-{name}");
         } else {
-            let _ = writeln!(s, "-{name} {value}");
+            let _ = writeln!(s, "-{name} {}", one_line(value));
         }
     }
 
     // Non-recipients tree: done recipients plus other delivered addresses.
-    let mut tree: Vec<&str> = env
+    let mut tree: Vec<Cow<'_, str>> = env
         .recipients
         .iter()
         .filter(|r| r.done)
-        .map(|r| r.address.as_str())
-        .chain(env.non_recipients.iter().map(String::as_str))
+        .map(|r| one_line(&r.address))
+        .chain(env.non_recipients.iter().map(|a| one_line(a)))
         .collect();
     tree.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     tree.dedup();
@@ -443,14 +452,14 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     let _ = writeln!(s, "{}", env.recipients.len());
     for r in &env.recipients {
         if r.is_plain() {
-            let _ = writeln!(s, "{}", r.address);
+            let _ = writeln!(s, "{}", one_line(&r.address));
         } else {
-            let orcpt = r.orcpt.as_deref().unwrap_or("");
-            let errors_to = r.errors_to.as_deref().unwrap_or("");
+            let orcpt = one_line(r.orcpt.as_deref().unwrap_or(""));
+            let errors_to = one_line(r.errors_to.as_deref().unwrap_or(""));
             let _ = writeln!(
                 s,
                 "{} {} {},{} {} {},{}#3",
-                r.address,
+                one_line(&r.address),
                 orcpt,
                 orcpt.len(),
                 r.dsn_flags,
@@ -462,15 +471,36 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     }
     s.push('\n');
     for h in headers {
-        let _ = write!(s, "{:03}{} {}", h.text.len(), h.kind, h.text);
+        // The type must be one ASCII character other than a digit, and the
+        // text must end in a newline, or the file could not be read back.
+        let kind = if (h.kind.is_ascii_graphic() && !h.kind.is_ascii_digit()) || h.kind == ' ' {
+            h.kind
+        } else {
+            kind::OTHER
+        };
+        if h.text.ends_with('\n') {
+            let _ = write!(s, "{:03}{kind} {}", h.text.len(), h.text);
+        } else {
+            let _ = writeln!(s, "{:03}{kind} {}", h.text.len() + 1, h.text);
+        }
     }
     s.into_bytes()
+}
+
+/// A value written on one line of the file: line feeds (which no SMTP-given
+/// value can contain) are replaced by spaces so the file stays readable.
+fn one_line(v: &str) -> Cow<'_, str> {
+    if v.contains('\n') {
+        Cow::Owned(v.replace('\n', " "))
+    } else {
+        Cow::Borrowed(v)
+    }
 }
 
 /// Writes a balanced binary search tree of sorted, unique `items` in
 /// pre-order, each node as `<L><R> <address>` with `Y`/`N` telling whether
 /// the left/right subtree exists. Iterative: no recursion on input size.
-fn write_tree(s: &mut String, items: &[&str]) {
+fn write_tree(s: &mut String, items: &[Cow<'_, str>]) {
     let mut stack: Vec<(usize, usize)> = vec![(0, items.len())];
     while let Some((lo, hi)) = stack.pop() {
         if lo >= hi {

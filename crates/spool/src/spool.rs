@@ -400,6 +400,7 @@ impl Spool {
     /// [`Spool::write`] with a body already streamed into a [`DataFile`].
     pub fn write_data(&self, env: &Envelope, headers: &[Header], data: DataFile) -> Result<()> {
         let p = self.prepare_data(env, headers, data)?;
+        p.start_writeback();
         p.sync()?;
         p.publish()?;
         self.sync_input_dir()
@@ -421,6 +422,7 @@ impl Spool {
     /// the fsyncs.
     pub fn write(&self, env: &Envelope, headers: &[Header], body: &mut dyn Read) -> Result<()> {
         let p = self.prepare(env, headers, body)?;
+        p.start_writeback();
         p.sync()?;
         p.publish()?;
         self.sync_input_dir()

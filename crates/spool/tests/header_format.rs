@@ -278,7 +278,56 @@ fn headers() -> impl Strategy<Value = Vec<Header>> {
     )
 }
 
+#[test]
+fn careless_values_still_give_a_readable_file() {
+    let (mut env, _) = sample();
+    env.sender = "evil\n-local".into();
+    env.recipients[0].address = "a\r\nb@x".into();
+    env.recipients[0].done = true;
+    env.extra.push(("x\ny".into(), "1\n2".into()));
+    env.received_time_usec = 5_000_000;
+    let headers = vec![
+        Header {
+            kind: 'é',
+            text: "X-No-Newline: 1".into(),
+        },
+        Header::new("Subject: ok\n"),
+    ];
+    let (env2, h2) = parse_header(&format_header(&env, &headers)).unwrap();
+    assert_eq!(env2.sender, "evil -local");
+    assert!(!env2.local);
+    assert_eq!(env2.recipients[0].address, "a\r b@x");
+    assert!(env2.recipients[0].done);
+    assert_eq!(env2.received_time_usec, 999_999);
+    assert_eq!(
+        h2[0],
+        Header {
+            kind: ' ',
+            text: "X-No-Newline: 1\n".into()
+        }
+    );
+    assert_eq!(h2[1], headers[1]);
+}
+
 proptest! {
+    #[test]
+    fn any_envelope_text_gives_a_parseable_file(
+        sender in "\\PC{0,20}", login in "\\PC{0,10}", rcpt in "\\PC{0,20}",
+        helo in "\\PC{0,20}", extra in ("\\PC{0,10}", "\\PC{0,10}"), text in "\\PC{0,30}",
+        kind in any::<char>(), done in any::<bool>(),
+    ) {
+        let (mut env, _) = sample();
+        env.sender = sender;
+        env.login = login;
+        env.helo_name = Some(helo);
+        env.extra.push(extra);
+        env.recipients.push(Recipient { done, ..Recipient::new(rcpt) });
+        let hs = vec![Header { kind, text }];
+        let (env2, h2) = parse_header(&format_header(&env, &hs)).unwrap();
+        prop_assert_eq!(env2.recipients.len(), env.recipients.len());
+        prop_assert_eq!(h2.len(), 1);
+    }
+
     #[test]
     fn roundtrip(env in envelope(), hs in headers()) {
         let bytes = format_header(&env, &hs);
