@@ -607,6 +607,10 @@ pub fn match_host(
             if let Some(addrs) = ctx.host_addresses(item) {
                 return Ok(addrs.contains(&ip).into());
             }
+            // Without a resolver, "localhost" still means the loopback address.
+            if item.eq_ignore_ascii_case("localhost") {
+                return Ok(ip.is_loopback().into());
+            }
             match name {
                 Some(n) => Ok(n.eq_ignore_ascii_case(item).into()),
                 None => Ok(Hit::Unknown),
@@ -686,6 +690,9 @@ mod tests {
         assert!(match_host("+ignore_unknown : *.ex : 127.0.0.1", lo, None, &c, &x).unwrap());
         assert!(match_host("+include_unknown : *.ex", lo, None, &c, &x).unwrap());
         assert!(match_host("@", lo, Some("MYHOST.test.ex"), &c, &x).unwrap());
+        assert!(match_host("localhost", lo, None, &c, &x).unwrap());
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(!match_host("localhost", other, None, &c, &x).unwrap());
     }
 
     #[test]
