@@ -171,10 +171,10 @@ fn render_tfo(tfo: &Tfo<'_>, sel: &LogSelector, out: &mut String) {
 }
 
 /// Formats a duration as Exim does in `QT=`, `DT=`, `RT=`, `D=`: `1h2m3s`
-/// style (`0s` for zero), or seconds with three decimals (`62.345s`) with
-/// `+millisec`.
+/// style (`0s` for zero); with `+millisec`, durations under five seconds
+/// get milliseconds instead (`2.345s`), as in Exim.
 pub fn format_duration(d: Duration, millisec: bool) -> String {
-    if millisec {
+    if millisec && d.as_secs() < 5 {
         return format!("{}.{:03}s", d.as_secs(), d.subsec_millis());
     }
     let mut secs = d.as_secs();

@@ -674,9 +674,12 @@ fn durations() {
         "1w1d"
     );
     assert_eq!(
-        format_duration(Duration::from_millis(62_345), true),
-        "62.345s"
+        format_duration(Duration::from_millis(4_999), true),
+        "4.999s"
     );
+    assert_eq!(format_duration(Duration::from_millis(12), true), "0.012s");
+    // Exim keeps milliseconds for short durations only.
+    assert_eq!(format_duration(Duration::from_millis(62_345), true), "1m2s");
 }
 
 #[test]
