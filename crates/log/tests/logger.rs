@@ -244,3 +244,12 @@ fn reject_log_gets_headers_main_log_does_not() {
         format!("{line}Envelope-from: <>\n  Subject: hi\n")
     );
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Logger>();
+    check::<LogSelector>();
+    check::<LogRecord<'static>>();
+    check::<LogError>();
+}

@@ -524,3 +524,17 @@ fn streamed_data_file() {
     assert!(stray_files(&spool).is_empty());
     assert_eq!(spool.list().unwrap().len(), 2);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Spool>();
+    check::<SpoolWriter>();
+    check::<IdGenerator>();
+    check::<MessageId>();
+    check::<SpoolMessage>();
+    check::<SpoolError>();
+    fn check_send<T: Send>() {}
+    check_send::<DataFile>();
+    check_send::<MessageLock>();
+}
