@@ -263,11 +263,13 @@ impl Ctx {
         });
     }
 
-    /// A per-message record: main log and the message's msglog.
-    pub fn log_message(&self, id: &oxim_spool::MessageId, rec: &LogRecord<'_>) {
+    /// A per-message record: main log now, and a msglog line kept with
+    /// the message (written to `msglog/<id>` only if the message stays on
+    /// the queue: a message delivered at once never needs its msglog).
+    pub fn log_message(&self, m: &crate::deliver::Loaded, rec: &LogRecord<'_>) {
         self.log(rec);
         if let Some(line) = self.logger.msglog_line(rec, std::time::SystemTime::now()) {
-            let _ = self.spool.append_msglog(id, line.trim_end_matches('\n'));
+            m.note_msglog(line);
         }
     }
 

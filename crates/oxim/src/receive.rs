@@ -257,12 +257,10 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     rec.recipients = &rcpt_refs;
     let rec = LogRecord::Received(rec);
     ctx.log(&rec);
-    if let Some(line) = ctx.logger.msglog_line(&rec, at) {
-        let _ = ctx.spool.append_msglog(&env.id, &line);
+    let msglog = ctx.logger.msglog_line(&rec, at);
+    let loaded = Loaded::new(env, headers, msg.body);
+    if let Some(line) = msglog {
+        loaded.note_msglog(line);
     }
-    Loaded {
-        env,
-        headers,
-        body: msg.body,
-    }
+    loaded
 }

@@ -725,7 +725,9 @@ async fn handle_event(
                     if conn.peer.is_some() {
                         let queue = ctx.config.main.bool("queue_only")
                             || ctx.inv.delivery == DeliveryMode::Queue;
-                        if !queue {
+                        if queue {
+                            loaded.flush_msglog(ctx);
+                        } else {
                             let c3 = ctx.clone();
                             tokio::spawn(async move {
                                 if let Err(e) =
@@ -736,6 +738,7 @@ async fn handle_event(
                             });
                         }
                     } else {
+                        loaded.flush_msglog(ctx);
                         st.accepted_ids.push(id_text);
                     }
                 }

@@ -122,6 +122,10 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         return Ok(0);
     }
     let queue_only = ctx.config.main.bool("queue_only");
+    if inv.delivery != DeliveryMode::Interactive || queue_only {
+        // Another process (or a later queue run) delivers it.
+        loaded.flush_msglog(&ctx);
+    }
     match inv.delivery {
         DeliveryMode::Queue => {}
         _ if queue_only => {}

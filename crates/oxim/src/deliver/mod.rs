@@ -92,9 +92,40 @@ pub struct Loaded {
     pub env: Envelope,
     pub headers: Vec<Header>,
     pub body: Vec<u8>,
+    /// msglog lines not yet written to `msglog/<id>`.
+    pub msglog: std::sync::Mutex<Vec<String>>,
 }
 
 impl Loaded {
+    pub fn new(env: Envelope, headers: Vec<Header>, body: Vec<u8>) -> Self {
+        Loaded {
+            env,
+            headers,
+            body,
+            msglog: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keep a msglog line until the end of this delivery attempt.
+    pub fn note_msglog(&self, line: String) {
+        if let Ok(mut v) = self.msglog.lock() {
+            v.push(line);
+        }
+    }
+
+    /// Write the pending msglog lines (one append).
+    pub fn flush_msglog(&self, ctx: &Ctx) {
+        let lines = match self.msglog.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(_) => return,
+        };
+        if !lines.is_empty() {
+            let _ = ctx
+                .spool
+                .append_msglog(&self.env.id, lines.concat().trim_end_matches('\n'));
+        }
+    }
+
     fn header_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for h in self.headers.iter().filter(|h| h.is_live()) {
@@ -195,11 +226,7 @@ pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summar
         return Ok(Summary::default());
     };
     let msg = ctx.spool.read(id)?;
-    let loaded = Loaded {
-        env: msg.envelope,
-        headers: msg.headers,
-        body: read_body(ctx, id)?,
-    };
+    let loaded = Loaded::new(msg.envelope, msg.headers, read_body(ctx, id)?);
     let s = deliver_loaded(ctx, loaded, force).await;
     drop(lock);
     s
@@ -207,14 +234,14 @@ pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summar
 
 fn log_outcome(
     ctx: &Ctx,
-    id: &MessageId,
+    m: &Loaded,
     sender: &str,
     item: &Item,
     router: Option<&str>,
     transport: Option<&str>,
     outcome: &Outcome,
 ) {
-    let id_text = id.to_string();
+    let id_text = m.env.id.to_string();
     let addr = item.log_address();
     let rec = match outcome {
         Outcome::Delivered {
@@ -269,7 +296,7 @@ fn log_outcome(
             }
         }
     };
-    ctx.log_message(id, &rec);
+    ctx.log_message(m, &rec);
 }
 
 /// Addresses that share a transport and host list go in one transport call.
@@ -279,7 +306,7 @@ type TransportKey = (String, Vec<RoutedHost>);
 /// permanent failures for the bounce.
 struct Attempt<'a> {
     ctx: &'a Ctx,
-    id: MessageId,
+    m: &'a Loaded,
     sender: String,
     vars: &'a Vars,
     retry: RetryDb,
@@ -329,7 +356,7 @@ impl Attempt<'_> {
                     Schedule::RetryAt(_) => {
                         log_outcome(
                             ctx,
-                            &self.id,
+                            self.m,
                             &self.sender,
                             item,
                             router,
@@ -350,15 +377,7 @@ impl Attempt<'_> {
             }
             other => other,
         };
-        log_outcome(
-            ctx,
-            &self.id,
-            &self.sender,
-            item,
-            router,
-            transport,
-            &outcome,
-        );
+        log_outcome(ctx, self.m, &self.sender, item, router, transport, &outcome);
         self.retry.clear(&Self::retry_key(item));
         match &outcome {
             Outcome::Delivered { .. } => self.summary.delivered += 1,
@@ -391,7 +410,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     let vars = message_vars(ctx, &m);
     let mut run = Attempt {
         ctx,
-        id,
+        m: &m,
         sender: m.env.sender.clone(),
         vars: &vars,
         retry: RetryDb::new(ctx.spool.db_dir()),
@@ -444,7 +463,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                 let shown = Item::child(":blackhole:".into(), &item.address);
                 log_outcome(
                     ctx,
-                    &id,
+                    &m,
                     &run.sender,
                     &shown,
                     Some(&router),
@@ -554,6 +573,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
         ctx.spool.remove(&id)?;
         summary.completed = true;
     } else {
+        m.flush_msglog(ctx);
         // Delivered children of still-pending parents are remembered so a
         // retry does not deliver them twice.
         let mut refs: Vec<&str> = tops_done.iter().map(String::as_str).collect();
@@ -846,7 +866,7 @@ async fn run_smtp(
                     };
                     if e.with_host {
                         ctx.log_message(
-                            &m.env.id,
+                            m,
                             &LogRecord::HostError {
                                 id: &id_text,
                                 host: rh,
