@@ -162,6 +162,9 @@ pub struct Sample {
     pub pipelined: bool,
     /// The final `250` line (it usually names the server's message id).
     pub final_reply: String,
+    /// Segments the client retransmitted (`tcpi_total_retrans` after the
+    /// final 250), when readable: explains an outlier.
+    pub retransmits: Option<u32>,
 }
 
 struct Conn {
@@ -271,6 +274,7 @@ async fn session(addr: SocketAddr, o: &SessionOpts) -> Result<Sample, ProbeError
     c.send("message", &message_body(o.body_size)).await?;
     let fin = c.expect("end of data", 250).await?;
     let to_final = t0.elapsed();
+    let retransmits = oxim_net::tcp_info(&c.stream).ok().map(|i| i.total_retrans);
     // QUIT politely, but its answer is not part of the measurement.
     if c.send("QUIT", b"QUIT\r\n").await.is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(2), c.reply("QUIT")).await;
@@ -282,6 +286,7 @@ async fn session(addr: SocketAddr, o: &SessionOpts) -> Result<Sample, ProbeError
         to_final,
         pipelined,
         final_reply: fin.lines.join(" "),
+        retransmits,
     })
 }
 
@@ -352,14 +357,14 @@ fn ms(d: Duration) -> f64 {
 pub fn format_samples(samples: &[Labelled], rtt: Duration) -> String {
     let r = ms(rtt);
     let mut out = format!(
-        "{:>3}  {:<10} {:<17} {:<12} {:>10} {:>6} {:>10} {:>6}\n",
-        "#", "phase", "client TFO", "server TFO", "banner ms", "RTTs", "250 ms", "RTTs"
+        "{:>3}  {:<10} {:<17} {:<12} {:>10} {:>6} {:>10} {:>6} {:>5}\n",
+        "#", "phase", "client TFO", "server TFO", "banner ms", "RTTs", "250 ms", "RTTs", "retr"
     );
     for (i, l) in samples.iter().enumerate() {
         let s = &l.sample;
         let _ = writeln!(
             out,
-            "{:>3}  {:<10} {:<17} {:<12} {:>10.1} {:>6.2} {:>10.1} {:>6.2}",
+            "{:>3}  {:<10} {:<17} {:<12} {:>10.1} {:>6.2} {:>10.1} {:>6.2} {:>5}",
             i + 1,
             l.phase,
             s.outcome.name(),
@@ -368,6 +373,8 @@ pub fn format_samples(samples: &[Labelled], rtt: Duration) -> String {
             ms(s.to_banner) / r,
             ms(s.to_final),
             ms(s.to_final) / r,
+            s.retransmits
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
         );
     }
     out
