@@ -686,8 +686,11 @@ impl Spool {
         }
     }
 
-    /// Removes temporary files in `input/` older than `age` (left by a crash
-    /// during a write; they never became messages). Returns how many.
+    /// Removes crash debris in `input/` older than `age`: temporary files
+    /// (they never became messages) and `-D`/`-J` files whose `-H` file is
+    /// missing (a crash between the two renames of a write, or during a
+    /// removal). Returns how many files were removed. Run it at startup, or
+    /// with an age well above the longest write, as a queue runner does.
     pub fn remove_stale_temps(&self, age: Duration) -> Result<usize> {
         let now = SystemTime::now();
         let mut n = 0;
@@ -697,7 +700,13 @@ impl Spool {
         for entry in rd.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if !name.starts_with(TMP_PREFIX) || !seen.insert(name.to_string()) {
+            let debris = name.starts_with(TMP_PREFIX)
+                || name
+                    .strip_suffix("-D")
+                    .or_else(|| name.strip_suffix("-J"))
+                    .and_then(|id| id.parse::<MessageId>().ok())
+                    .is_some_and(|id| !self.header_path(&id).exists());
+            if !debris || !seen.insert(name.to_string()) {
                 continue;
             }
             let old = entry

@@ -275,21 +275,30 @@ fn lock_is_exclusive() {
 fn stale_temps_are_cleaned() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
+    let gen = IdGenerator::new(IdFormat::Classic);
+    let env = envelope(&gen, &["a@x"]);
+    spool.write_bytes(&env, &headers(), b"kept\n").unwrap();
+    spool.mark_delivered(&env.id, &["a@x"]).unwrap();
     std::fs::write(spool.input_dir().join("tmp-10HmaX-0005vi-00-D"), "x").unwrap();
-    assert_eq!(
-        spool
-            .remove_stale_temps(std::time::Duration::from_secs(3600))
-            .unwrap(),
-        0
-    );
+    // Orphans: -D and -J without -H.
+    std::fs::write(spool.input_dir().join("10HmaY-0005vi-00-D"), "x").unwrap();
+    std::fs::write(spool.input_dir().join("10HmaZ-0005vi-00-J"), "x").unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(spool.remove_stale_temps(hour).unwrap(), 0);
     assert_eq!(
         spool.remove_stale_temps(std::time::Duration::ZERO).unwrap(),
-        1
+        3
     );
-    assert!(std::fs::read_dir(spool.input_dir())
+    let mut left: Vec<String> = std::fs::read_dir(spool.input_dir())
         .unwrap()
-        .next()
-        .is_none());
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    let id = env.id;
+    assert_eq!(
+        left,
+        [format!("{id}-D"), format!("{id}-H"), format!("{id}-J")]
+    );
 }
 
 #[test]
@@ -537,4 +546,75 @@ fn shared_types_are_send_and_sync() {
     fn check_send<T: Send>() {}
     check_send::<DataFile>();
     check_send::<MessageLock>();
+}
+
+/// A writer process killed at an arbitrary moment (SIGKILL) never leaves a
+/// half-written message: every listed message reads back complete, and the
+/// only debris are temporary files, which `remove_stale_temps` clears.
+#[test]
+fn killed_writer_leaves_only_complete_messages() {
+    const CHILD: &str = "OXIM_SPOOL_KILL_CHILD_DIR";
+    if let Ok(dir) = std::env::var(CHILD) {
+        // Child: write messages until killed.
+        let spool = Spool::open(&dir).unwrap();
+        let writer = Arc::new(SpoolWriter::new(spool, WriterOptions::default()).unwrap());
+        let gen = Arc::new(IdGenerator::new(IdFormat::Classic));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (w, g) = (Arc::clone(&writer), Arc::clone(&gen));
+                std::thread::spawn(move || loop {
+                    w.write_blocking(envelope(&g, &["a@x"]), headers(), vec![b'z'; 50_000])
+                        .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut total = 0;
+    for round in 0..4u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "killed_writer_leaves_only_complete_messages",
+                "--nocapture",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(150 + 70 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        for id in spool.list().unwrap() {
+            let msg = spool.read(&id).unwrap();
+            assert_eq!(msg.body_len, 50_000, "{id} incomplete");
+            assert_eq!(msg.envelope.recipients.len(), 1);
+            total += 1;
+        }
+        spool.remove_stale_temps(std::time::Duration::ZERO).unwrap();
+        let stray: Vec<String> = std::fs::read_dir(spool.input_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| {
+                // Only complete messages remain: a -H file with its -D.
+                let id = n.strip_suffix("-H").or_else(|| n.strip_suffix("-D"));
+                match id.and_then(|i| i.parse::<MessageId>().ok()) {
+                    Some(id) => !(spool.header_path(&id).exists() && spool.data_path(&id).exists()),
+                    None => true,
+                }
+            })
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+    assert!(
+        total > 0,
+        "the child never wrote a message before being killed"
+    );
 }
