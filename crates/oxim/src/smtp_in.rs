@@ -310,7 +310,7 @@ where
             write_out(&mut w, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
-        if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_connect")) {
+        if let Some(acl) = acl_for(&ctx, "acl_smtp_connect", &st.vars) {
             let env = AclEnv {
                 host_ip: peer_ip,
                 host_name: st.host_name.as_deref(),
@@ -403,6 +403,27 @@ where
     Ok(st.accepted_ids)
 }
 
+/// The ACL an `acl_smtp_*` option names: the value is expanded first (it
+/// may choose an ACL by condition), then taken as an ACL name or as the text
+/// of an inline ACL.
+fn acl_for(ctx: &Ctx, option: &str, vars: &Vars) -> Option<oxim_conf::Acl> {
+    let raw = ctx.config.main.str(option);
+    if raw.is_empty() {
+        return None;
+    }
+    if !raw.contains('$') {
+        return ctx.config.resolve_acl(raw);
+    }
+    match oxim_conf::expand(raw, vars) {
+        Ok(v) => ctx.config.resolve_acl(&v),
+        Err(e) => {
+            ctx.log_text(None, &format!("failed to expand {option}: {e}"));
+            // Deny rather than accept when the policy cannot be evaluated.
+            oxim_conf::acl::parse_inline(option, "deny").ok()
+        }
+    }
+}
+
 fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
     for l in &o.logwrites {
         ctx.log_text(None, l);
@@ -470,7 +491,7 @@ async fn handle_event(
                     }
                 }
             }
-            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_helo")) {
+            if let Some(acl) = acl_for(ctx, "acl_smtp_helo", &st.vars) {
                 let env = AclEnv {
                     host_ip: peer_ip,
                     host_name: st.host_name.as_deref(),
@@ -519,7 +540,7 @@ async fn handle_event(
                     return;
                 }
             }
-            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_mail")) {
+            if let Some(acl) = acl_for(ctx, "acl_smtp_mail", &st.vars) {
                 let mut vars = st.vars.clone();
                 vars.set("sender_address", sender.clone());
                 let env = AclEnv {
@@ -553,9 +574,8 @@ async fn handle_event(
         Event::Rcpt(rc) => {
             let rcpt = ctx.qualify_recipient(&rc.to);
             let sender = st.sender.clone().unwrap_or_default();
-            let acl_text = main.str("acl_smtp_rcpt");
             // Without an RCPT ACL Exim refuses every recipient over TCP.
-            let outcome = match ctx.config.resolve_acl(acl_text) {
+            let outcome = match acl_for(ctx, "acl_smtp_rcpt", &st.vars) {
                 Some(acl) => {
                     let mut vars = st.vars.clone();
                     vars.set_address(&rcpt);
@@ -605,7 +625,7 @@ async fn handle_event(
             if st.recipients.is_empty() {
                 // Everything was discarded: accept and drop the body.
             }
-            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_predata")) {
+            if let Some(acl) = acl_for(ctx, "acl_smtp_predata", &st.vars) {
                 let env = AclEnv {
                     host_ip: peer_ip,
                     host_name: st.host_name.as_deref(),
@@ -651,7 +671,7 @@ async fn handle_event(
                 return;
             }
             let msg = Message::parse(&body);
-            if let Some(acl) = ctx.config.resolve_acl(main.str("acl_smtp_data")) {
+            if let Some(acl) = acl_for(ctx, "acl_smtp_data", &st.vars) {
                 let env = AclEnv {
                     host_ip: peer_ip,
                     host_name: st.host_name.as_deref(),
