@@ -45,6 +45,9 @@ selectors! {
     AllParents = "all_parents", false;
     /// Command line arguments.
     Arguments = "arguments", false;
+    /// `Ci=<id>` connection identifiers (Exim 4.98+); accepted, not yet
+    /// rendered.
+    ConnectionId = "connection_id", false;
     /// Rejected connections (main log; the reject log always gets them).
     ConnectionReject = "connection_reject", true;
     /// Immediate delivery delayed.
