@@ -1,30 +1,31 @@
 //! Group commit: many concurrent message writes sharing their fsyncs.
 //!
-//! A [`SpoolWriter`] owns one thread. Writers hand it complete messages
-//! (envelope, headers, body) and wait — asynchronously with
-//! [`SpoolWriter::write`] or blocking with [`SpoolWriter::write_blocking`].
-//! The thread takes every message queued at that moment (up to
-//! [`WriterOptions::max_batch`], optionally lingering
-//! [`WriterOptions::max_wait`] for more), and for the whole batch:
+//! Each writer — [`SpoolWriter::write`] (async; the file writing runs on
+//! tokio's blocking pool) or [`SpoolWriter::write_blocking`] — writes its
+//! message's `-D` and `-H` files under temporary names itself, starts their
+//! writeback, and queues them for the commit thread. That thread takes
+//! every message queued at that moment (up to [`WriterOptions::max_batch`],
+//! optionally lingering [`WriterOptions::max_wait`] for more), and for the
+//! whole batch:
 //!
-//! 1. writes each message's `-D` and `-H` files under temporary names;
-//! 2. makes their contents durable: fdatasync of every file
-//!    ([`SyncMode::PerFile`]), or one `syncfs(2)` of the spool file system
-//!    ([`SyncMode::Syncfs`]);
-//! 3. renames each `-D` then `-H` into place;
-//! 4. fsyncs `input/` once;
-//! 5. completes every waiter.
+//! 1. makes the files' contents durable: fdatasync of every file, spread
+//!    over up to 32 threads so the kernel merges them into few journal
+//!    commits ([`SyncMode::PerFile`]), or one `syncfs(2)` of the spool file
+//!    system ([`SyncMode::Syncfs`]);
+//! 2. renames each `-D` then `-H` into place;
+//! 3. fsyncs `input/` once;
+//! 4. completes every waiter.
 //!
-//! While the thread is busy with one batch the next one accumulates, so the
-//! batch size follows the load: one message alone costs what [`Spool::write`]
-//! costs, and under load the directory fsync (and, with `Syncfs`, the data
-//! sync) is shared by the whole batch.
+//! While the thread is busy with one batch the next one accumulates (and
+//! its files are being written by their callers), so the batch size follows
+//! the load: one message alone costs what [`Spool::write`] costs, and under
+//! load the syncs are shared by the whole batch.
 //!
-//! A failure in steps 1–2 fails only the messages concerned and leaves no
-//! message behind. A failure of the directory fsync (step 4) is reported to
-//! every waiter of the batch although their files are in place: the message
-//! may then survive and be delivered although its sender got an error, which
-//! errs on the side of duplication rather than loss.
+//! A failure while writing or syncing fails only the messages concerned and
+//! leaves no message behind. A failure of the directory fsync (step 3) is
+//! reported to every waiter of the batch although their files are in
+//! place: the message may then survive and be delivered although its sender
+//! got an error, which errs on the side of duplication rather than loss.
 
 use crate::header::{Envelope, Header};
 use crate::spool::{DataFile, Prepared, Spool};
@@ -103,10 +104,21 @@ enum Body {
     File(DataFile),
 }
 
+impl Body {
+    /// Writes the message's files under temporary names and starts their
+    /// writeback, so the commit thread finds them (nearly) on disk already.
+    fn prepare(self, spool: &Spool, env: &Envelope, headers: &[Header]) -> Result<Prepared> {
+        let p = match self {
+            Body::Bytes(bytes) => spool.prepare(env, headers, &mut bytes.as_slice())?,
+            Body::File(data) => spool.prepare_data(env, headers, data)?,
+        };
+        p.start_writeback();
+        Ok(p)
+    }
+}
+
 struct Job {
-    env: Envelope,
-    headers: Vec<Header>,
-    body: Body,
+    prepared: Prepared,
     reply: Reply,
 }
 
@@ -119,6 +131,7 @@ struct Counters {
 /// Group-commit writer for a [`Spool`]. Dropping it finishes queued writes
 /// and joins the thread.
 pub struct SpoolWriter {
+    spool: Spool,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -138,35 +151,55 @@ impl SpoolWriter {
         let (tx, rx) = mpsc::channel::<Job>();
         let counters = Arc::new(Counters::default());
         let c = Arc::clone(&counters);
+        let commit_spool = spool.clone();
         let thread = std::thread::Builder::new()
             .name("oxim-spool-writer".into())
-            .spawn(move || run(spool, options, rx, c))
+            .spawn(move || run(commit_spool, options, rx, c))
             .map_err(SpoolError::io("spawn writer thread", ""))?;
         Ok(SpoolWriter {
+            spool,
             tx: Some(tx),
             thread: Some(thread),
             counters,
         })
     }
 
-    fn submit(&self, env: Envelope, headers: Vec<Header>, body: Body, reply: Reply) -> Result<()> {
+    fn submit(&self, prepared: Prepared, reply: Reply) -> Result<()> {
         let tx = self.tx.as_ref().ok_or(SpoolError::WriterClosed)?;
-        tx.send(Job {
-            env,
-            headers,
-            body,
-            reply,
-        })
-        .map_err(|_| SpoolError::WriterClosed)
+        tx.send(Job { prepared, reply })
+            .map_err(|_| SpoolError::WriterClosed)
+    }
+
+    /// Prepares the files off the async threads (on tokio's blocking pool
+    /// when running in a runtime), then queues them for commit.
+    async fn write_async(&self, env: Envelope, headers: Vec<Header>, body: Body) -> Result<()> {
+        let prepared = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let spool = self.spool.clone();
+                handle
+                    .spawn_blocking(move || body.prepare(&spool, &env, &headers))
+                    .await
+                    .map_err(|_| SpoolError::WriterClosed)??
+            }
+            Err(_) => body.prepare(&self.spool, &env, &headers)?,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.submit(prepared, Reply::Async(tx))?;
+        rx.await.map_err(|_| SpoolError::WriterClosed)?
+    }
+
+    fn write_sync(&self, env: Envelope, headers: Vec<Header>, body: Body) -> Result<()> {
+        let prepared = body.prepare(&self.spool, &env, &headers)?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(prepared, Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| SpoolError::WriterClosed)?
     }
 
     /// Writes a message durably (same guarantees as [`Spool::write`]) and
     /// resolves once it is on stable storage. Cancelling the future does not
     /// cancel the write.
     pub async fn write(&self, env: Envelope, headers: Vec<Header>, body: Vec<u8>) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.submit(env, headers, Body::Bytes(body), Reply::Async(tx))?;
-        rx.await.map_err(|_| SpoolError::WriterClosed)?
+        self.write_async(env, headers, Body::Bytes(body)).await
     }
 
     /// [`SpoolWriter::write`] with a body already streamed to disk with
@@ -177,9 +210,7 @@ impl SpoolWriter {
         headers: Vec<Header>,
         data: DataFile,
     ) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.submit(env, headers, Body::File(data), Reply::Async(tx))?;
-        rx.await.map_err(|_| SpoolError::WriterClosed)?
+        self.write_async(env, headers, Body::File(data)).await
     }
 
     /// Blocking form of [`SpoolWriter::write_data`].
@@ -189,17 +220,13 @@ impl SpoolWriter {
         headers: Vec<Header>,
         data: DataFile,
     ) -> Result<()> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(env, headers, Body::File(data), Reply::Blocking(tx))?;
-        rx.recv().map_err(|_| SpoolError::WriterClosed)?
+        self.write_sync(env, headers, Body::File(data))
     }
 
     /// Blocking form of [`SpoolWriter::write`], for threads outside an async
     /// runtime (safe to call anywhere; it blocks the calling thread).
     pub fn write_blocking(&self, env: Envelope, headers: Vec<Header>, body: Vec<u8>) -> Result<()> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(env, headers, Body::Bytes(body), Reply::Blocking(tx))?;
-        rx.recv().map_err(|_| SpoolError::WriterClosed)?
+        self.write_sync(env, headers, Body::Bytes(body))
     }
 
     /// Messages and batches committed so far.
@@ -252,18 +279,10 @@ fn run(spool: Spool, options: WriterOptions, rx: mpsc::Receiver<Job>, counters: 
 
 /// Commits one batch, answering every job in it.
 fn commit(spool: &Spool, mode: SyncMode, batch: &mut Vec<Job>) {
-    // 1. Write temp files.
-    let mut prepared = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
-        let prepared_job = match job.body {
-            Body::Bytes(bytes) => spool.prepare(&job.env, &job.headers, &mut bytes.as_slice()),
-            Body::File(data) => spool.prepare_data(&job.env, &job.headers, data),
-        };
-        match prepared_job {
-            Ok(p) => prepared.push((p, job.reply)),
-            Err(e) => job.reply.send(Err(e)),
-        }
-    }
+    // 1. The files were written (and their writeback started) by the
+    //    callers.
+    let mut prepared: Vec<(Prepared, Reply)> =
+        batch.drain(..).map(|j| (j.prepared, j.reply)).collect();
     if prepared.is_empty() {
         return;
     }
@@ -322,9 +341,6 @@ fn sync_parallel(prepared: Vec<(Prepared, Reply)>) -> Vec<(Prepared, Reply)> {
                 }
             })
             .collect();
-    }
-    for (p, _) in &prepared {
-        p.start_writeback();
     }
     let threads = prepared.len().min(MAX_SYNC_THREADS);
     let chunk = prepared.len().div_ceil(threads);
