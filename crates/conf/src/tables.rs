@@ -556,7 +556,9 @@ pub static TRANSPORT_SMTP: &[OptionSpec] = &[
     l("hosts_try_auth"),
     ld("hosts_try_chunking", "*"),
     l("hosts_try_dane"),
-    l("hosts_try_fastopen"),
+    // Exim 4.9x defaults this to "*" (its 2019 releases to unset); TCP Fast
+    // Open is oxim's headline feature, so it is on unless a config says not.
+    ld("hosts_try_fastopen", "*"),
     l("hosts_try_prdr"),
     l("hosts_verify_avoid_tls"),
     s("interface"),

@@ -101,7 +101,10 @@ fn send_one(port: u16, seq: usize) -> bool {
             return false;
         }
     }
-    let body = format!("X-Test-Seq: {seq}\r\nSubject: load {seq}\r\n\r\n{}\r\n.\r\n", "x".repeat(1500));
+    let body = format!(
+        "X-Test-Seq: {seq}\r\nSubject: load {seq}\r\n\r\n{}\r\n.\r\n",
+        "x".repeat(1500)
+    );
     if w.write_all(body.as_bytes()).is_err() {
         return false;
     }
@@ -111,7 +114,10 @@ fn send_one(port: u16, seq: usize) -> bool {
 }
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -156,7 +162,13 @@ begin retry
     );
     let conf = conf.to_str().unwrap().to_string();
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v = vec!["-C".to_string(), conf.clone(), "-oX".into(), port.to_string(), "-q1s".into()];
+        let mut v = vec![
+            "-C".to_string(),
+            conf.clone(),
+            "-oX".into(),
+            port.to_string(),
+            "-q1s".into(),
+        ];
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -213,7 +225,9 @@ begin retry
     loop {
         let missing = {
             let s = seen.lock().unwrap();
-            want.iter().filter(|q| !s.contains_key(&q.to_string())).count()
+            want.iter()
+                .filter(|q| !s.contains_key(&q.to_string()))
+                .count()
         };
         if missing == 0 || Instant::now() > deadline {
             break;
@@ -222,7 +236,10 @@ begin retry
     }
     drop(daemon);
     let s = seen.lock().unwrap();
-    let lost: Vec<&usize> = want.iter().filter(|q| !s.contains_key(&q.to_string())).collect();
+    let lost: Vec<&usize> = want
+        .iter()
+        .filter(|q| !s.contains_key(&q.to_string()))
+        .collect();
     let dups: u32 = s.values().map(|&n| n.saturating_sub(1)).sum();
     println!(
         "crash test: {} sent, {} acknowledged, {} reached the sink, {} lost, {} duplicates, {} kills",
@@ -233,6 +250,13 @@ begin retry
         dups,
         kills
     );
-    assert!(want.len() * 10 >= total * 9, "too few messages accepted: {}", want.len());
-    assert!(lost.is_empty(), "acknowledged but never delivered: {lost:?}");
+    assert!(
+        want.len() * 10 >= total * 9,
+        "too few messages accepted: {}",
+        want.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "acknowledged but never delivered: {lost:?}"
+    );
 }

@@ -158,7 +158,7 @@ impl HostInfo {
 enum Outcome {
     Delivered {
         host: Option<HostInfo>,
-        tfo: Option<ClientTfo>,
+        tfo: Option<(ClientTfo, Option<&'static str>)>,
         confirmation: Option<String>,
         first: bool,
     },
@@ -259,14 +259,14 @@ fn log_outcome(
             d.router = router;
             d.transport = transport;
             d.host = host.as_ref().map(HostInfo::log);
-            if let Some(t) = tfo {
+            if let Some((t, detail)) = tfo {
                 d.tfo = Tfo {
                     mark: match t {
                         ClientTfo::CookieAccepted => Some(TfoMark::Cookie),
                         ClientTfo::DataAcked => Some(TfoMark::Data),
                         _ => None,
                     },
-                    detail: Some(t.name()),
+                    detail: Some(detail.unwrap_or(t.name())),
                 };
             }
             d.confirmation = confirmation.as_deref();
@@ -839,6 +839,7 @@ async fn run_smtp(
                         try_tfo: false,
                     },
                     tfo: ClientTfo::NotTried,
+                    tfo_detail: None,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
                     try_next_host: true,
                 });
@@ -897,7 +898,7 @@ async fn run_smtp(
                 smtp::RcptOutcome::Delivered { confirmation } => {
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
-                        tfo: Some(r.tfo),
+                        tfo: Some((r.tfo, r.tfo_detail)),
                         confirmation: Some(confirmation),
                         first,
                     };

@@ -75,6 +75,9 @@ pub enum RcptOutcome {
 pub struct HostResult {
     pub host: Host,
     pub tfo: ClientTfo,
+    /// A finer `+tfo_detail` value than `tfo.name()`, when timing adds to
+    /// what the kernel said.
+    pub tfo_detail: Option<&'static str>,
     pub outcomes: Vec<RcptOutcome>,
     /// Whether trying another host could help (connection-level failure).
     pub try_next_host: bool,
@@ -109,6 +112,8 @@ fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
 struct Conn {
     stream: TcpStream,
     parser: ReplyParser,
+    /// When the first byte from the server arrived (the banner).
+    first_byte_at: Option<std::time::Instant>,
     buf: Vec<u8>,
     host_text: String,
 }
@@ -168,6 +173,9 @@ impl Conn {
                     None,
                     format!("Remote host closed connection in response to {after}"),
                 ));
+            }
+            if self.first_byte_at.is_none() {
+                self.first_byte_at = Some(std::time::Instant::now());
             }
             self.parser.feed(&self.buf[..n]);
         }
@@ -233,6 +241,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             return HostResult {
                 host: host.clone(),
                 tfo: ClientTfo::NotTried,
+                tfo_detail: None,
                 outcomes: all(RcptOutcome::Deferred(SmtpError {
                     errno,
                     errno_text: Some(text),
@@ -243,30 +252,52 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             };
         }
     };
+    let rtt = connected.path_rtt();
+    let connected_at = connected.connected_at();
     let (stream, tfo) = connected.into_parts();
     let _ = stream.set_nodelay(true);
     let mut conn = Conn {
         stream,
+        first_byte_at: None,
         parser: ReplyParser::new(),
         buf: Vec::new(),
         host_text: format!("{} [{}]", host.name, host.ip),
     };
-    match converse(&mut conn, params, msg).await {
+    let result = converse(&mut conn, params, msg).await;
+    // The kernel cannot tell a server that accepted our cookie from one that
+    // ignored it (no TFO on that socket). On a path with a measurable round
+    // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
+    // without it a full round trip later. When the two disagree the log keeps
+    // the kernel's judgement and says so in the +tfo_detail item.
+    let tfo_detail = match (tfo, conn.first_byte_at) {
+        (ClientTfo::CookieAccepted, Some(t)) if rtt >= Duration::from_millis(1) => {
+            if t.saturating_duration_since(connected_at) < rtt / 2 {
+                None
+            } else {
+                Some("cookie-unconfirmed")
+            }
+        }
+        _ => None,
+    };
+    match result {
         Ok(outcomes) => HostResult {
             host: host.clone(),
             tfo,
+            tfo_detail,
             outcomes,
             try_next_host: false,
         },
         Err(ConvError::Temp(e)) => HostResult {
             host: host.clone(),
             tfo,
+            tfo_detail,
             outcomes: all(RcptOutcome::Deferred(e)),
             try_next_host: true,
         },
         Err(ConvError::Perm(e)) => HostResult {
             host: host.clone(),
             tfo,
+            tfo_detail,
             outcomes: all(RcptOutcome::Failed(e)),
             try_next_host: false,
         },
