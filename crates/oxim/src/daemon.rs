@@ -312,10 +312,11 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
             _ = usr1.recv() => {
                 let ctx = shared.read().map(|g| g.clone());
                 if let Ok(ctx) = ctx {
+                    let tfo = oxim_net::TfoCounters::global().snapshot().to_string();
                     ctx.log_text(None, &format!(
-                        "daemon stats: connections={} {}",
+                        "daemon stats: connections={}; {}",
                         CONNECTIONS.load(Ordering::Relaxed),
-                        oxim_net::TfoCounters::global().snapshot()
+                        tfo.lines().collect::<Vec<_>>().join("; ")
                     ));
                 }
             }
