@@ -1275,9 +1275,12 @@ impl<'a> LogRecord<'a> {
     }
 
     /// The text of the line as written to the message's own log
-    /// (`msglog/<id>`), without timestamp: no message id, `Received from`
-    /// instead of `<=`, and no flag on delivery lines. `None` for records
-    /// that have no msglog form.
+    /// (`msglog/<id>`), without timestamp and message id: `Received from`
+    /// instead of `<=`; deferral and failure lines without their `==`/`**`
+    /// flag (as in Exim's expected msglogs); delivery lines keep `=>`.
+    /// `None` for records that have no msglog form. (Exim leaves later
+    /// "retry time not reached" deferrals out of the msglog; that choice is
+    /// the caller's.)
     pub fn render_msglog(&self, sel: &LogSelector) -> Option<String> {
         let mut out = String::with_capacity(160);
         match self {
@@ -1285,7 +1288,11 @@ impl<'a> LogRecord<'a> {
                 out.push_str("Received from ");
                 r.render_body(sel, &mut out);
             }
-            LogRecord::Delivered(d) => d.render_body(sel, &mut out),
+            LogRecord::Delivered(d) => {
+                out.push_str(d.flag.as_str());
+                out.push(' ');
+                d.render_body(sel, &mut out);
+            }
             LogRecord::Deferred(d) => d.render_body(sel, &mut out),
             LogRecord::Failed(f) => f.render_body(sel, &mut out),
             LogRecord::HostError { .. } | LogRecord::Text { id: Some(_), .. } => {

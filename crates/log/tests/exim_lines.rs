@@ -665,6 +665,44 @@ fn received_msglog_line_0106() {
 }
 
 #[test]
+fn msglog_forms() {
+    let mut d = smtp_delivery(ID, "abc@x.y.z", "250 OK");
+    d.router = Some("all");
+    d.transport = Some("smtp");
+    assert_eq!(
+        LogRecord::Delivered(d)
+            .render_msglog(&LogSelector::default())
+            .unwrap(),
+        "=> abc@x.y.z R=all T=smtp H=127.0.0.1 [127.0.0.1] C=\"250 OK\""
+    );
+    let f = Failed::new(
+        ID,
+        LogAddress::new("abc@nowhere"),
+        "s@x",
+        DeliveryError {
+            message: Some("Unrouteable address"),
+            ..DeliveryError::default()
+        },
+    );
+    assert_eq!(
+        LogRecord::Failed(f)
+            .render_msglog(&LogSelector::default())
+            .unwrap(),
+        "abc@nowhere: Unrouteable address"
+    );
+    let c = LogRecord::Completed {
+        id: ID,
+        queue_time: None,
+    };
+    assert_eq!(
+        c.render_msglog(&LogSelector::default()).unwrap(),
+        "Completed"
+    );
+    let daemon = LogRecord::QueueRunStart { pid: 1 };
+    assert_eq!(daemon.render_msglog(&LogSelector::default()), None);
+}
+
+#[test]
 fn durations() {
     assert_eq!(format_duration(Duration::ZERO, false), "0s");
     assert_eq!(format_duration(Duration::from_secs(59), false), "59s");
