@@ -103,26 +103,53 @@ pub fn resolve_log_file_path(value: &str, spool_directory: &Path) -> Result<Stri
     Ok(path.to_string())
 }
 
-/// One open log file, reopened when renamed away (log rotation).
+/// An open log file and the path it was opened under.
+#[derive(Debug)]
+struct Open {
+    file: Arc<File>,
+    ino: u64,
+    path: PathBuf,
+}
+
+/// One log file, reopened when renamed away (log rotation) or, with `%D` /
+/// `%M` in its path, when the date changes.
 #[derive(Debug)]
 struct LogFile {
-    path: PathBuf,
-    file: Mutex<Option<(Arc<File>, u64)>>,
+    /// Path with `%s` already replaced; may still hold `%D` / `%M`.
+    template: PathBuf,
+    dated: bool,
+    state: Mutex<Option<Open>>,
     /// Second (since epoch) at which the path was last checked.
     last_check: AtomicI64,
 }
 
+/// Replaces `%D` (`YYYYMMDD`) and `%M` (`YYYYMM`) in a log path.
+fn dated_path(template: &str, date: jiff::civil::Date) -> PathBuf {
+    let ym = format!("{:04}{:02}", date.year(), date.month());
+    let ymd = format!("{ym}{:02}", date.day());
+    PathBuf::from(template.replace("%D", &ymd).replace("%M", &ym))
+}
+
 impl LogFile {
-    fn new(path: PathBuf) -> LogFile {
+    fn new(template: String) -> LogFile {
         LogFile {
-            path,
-            file: Mutex::new(None),
+            dated: template.contains("%D") || template.contains("%M"),
+            template: PathBuf::from(template),
+            state: Mutex::new(None),
             last_check: AtomicI64::new(0),
         }
     }
 
-    fn open(&self) -> Result<(Arc<File>, u64), LogError> {
-        if let Some(dir) = self.path.parent() {
+    fn path_for(&self, date: jiff::civil::Date) -> PathBuf {
+        if self.dated {
+            dated_path(&self.template.to_string_lossy(), date)
+        } else {
+            self.template.clone()
+        }
+    }
+
+    fn open(path: PathBuf) -> Result<Open, LogError> {
+        if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 DirBuilder::new()
                     .recursive(true)
@@ -135,41 +162,48 @@ impl LogFile {
             .append(true)
             .create(true)
             .mode(FILE_MODE)
-            .open(&self.path)
-            .map_err(LogError::io(&self.path))?;
-        let ino = f.metadata().map_err(LogError::io(&self.path))?.ino();
-        Ok((Arc::new(f), ino))
+            .open(&path)
+            .map_err(LogError::io(&path))?;
+        let ino = f.metadata().map_err(LogError::io(&path))?.ino();
+        Ok(Open {
+            file: Arc::new(f),
+            ino,
+            path,
+        })
     }
 
-    /// The open file; at most once a second, checks that the path still
-    /// names it and reopens when it does not.
-    fn get(&self, now_sec: i64) -> Result<Arc<File>, LogError> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((f, ino)) = guard.as_ref() {
+    /// The open file and its path; at most once a second, checks that the
+    /// (dated) path still names it and reopens when it does not.
+    fn get(&self, now_sec: i64, date: jiff::civil::Date) -> Result<(Arc<File>, PathBuf), LogError> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = guard.as_ref() {
             if self.last_check.load(Ordering::Relaxed) == now_sec {
-                return Ok(Arc::clone(f));
+                return Ok((Arc::clone(&open.file), open.path.clone()));
             }
             self.last_check.store(now_sec, Ordering::Relaxed);
-            let same = std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == *ino);
+            let path = self.path_for(date);
+            let same =
+                path == open.path && std::fs::metadata(&path).is_ok_and(|m| m.ino() == open.ino);
             if same {
-                return Ok(Arc::clone(f));
+                return Ok((Arc::clone(&open.file), open.path.clone()));
             }
         }
-        let (f, ino) = self.open()?;
+        let open = LogFile::open(self.path_for(date))?;
         self.last_check.store(now_sec, Ordering::Relaxed);
-        *guard = Some((Arc::clone(&f), ino));
-        Ok(f)
+        let result = (Arc::clone(&open.file), open.path.clone());
+        *guard = Some(open);
+        Ok(result)
     }
 
     fn close(&self) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    fn append(&self, line: &[u8], now_sec: i64) -> Result<(), LogError> {
-        let f = self.get(now_sec)?;
+    fn append(&self, line: &[u8], now_sec: i64, date: jiff::civil::Date) -> Result<(), LogError> {
+        let (f, path) = self.get(now_sec, date)?;
         // O_APPEND and one write per line: lines from concurrent processes
         // never interleave.
-        (&*f).write_all(line).map_err(LogError::io(&self.path))
+        (&*f).write_all(line).map_err(LogError::io(&path))
     }
 }
 
@@ -213,7 +247,7 @@ impl Logger {
         if !template.contains("%s") {
             return Err(LogError::BadPath(format!("{template}: must contain %s")));
         }
-        let path = |k: LogKind| PathBuf::from(template.replacen("%s", k.name(), 1));
+        let path = |k: LogKind| template.replacen("%s", k.name(), 1);
         Ok(Logger {
             tz: jiff::tz::TimeZone::system(),
             pid: std::process::id(),
@@ -229,9 +263,21 @@ impl Logger {
         &self.options.selector
     }
 
-    /// Path of one of the logs.
+    /// Path of one of the logs (still holding `%D` / `%M` for a dated
+    /// `log_file_path`; see [`Logger::current_path`]).
     pub fn path(&self, kind: LogKind) -> &Path {
-        &self.file(kind).path
+        &self.file(kind).template
+    }
+
+    /// Path one of the logs is written to at time `t` (`%D` / `%M`
+    /// replaced by the local date).
+    pub fn current_path(&self, kind: LogKind, t: SystemTime) -> PathBuf {
+        self.file(kind).path_for(self.local_date(t))
+    }
+
+    fn local_date(&self, t: SystemTime) -> jiff::civil::Date {
+        let ts = jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        self.tz.to_datetime(ts).date()
     }
 
     fn file(&self, kind: LogKind) -> &LogFile {
@@ -320,6 +366,7 @@ impl Logger {
         let now_sec = t
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        let date = self.local_date(t);
         let mut result = Ok(());
         let mut keep = |r: Result<(), LogError>| {
             if let (Err(e), true) = (r, result.is_ok()) {
@@ -327,20 +374,21 @@ impl Logger {
             }
         };
         if dest.panic {
-            keep(self.panic.append(line.as_bytes(), now_sec));
+            keep(self.panic.append(line.as_bytes(), now_sec, date));
         }
         if dest.reject {
             match rec.reject_extra(&self.options.selector) {
                 // Line and extra lines in one write, so they stay together.
-                Some(extra) => keep(
-                    self.reject
-                        .append(format!("{line}{extra}").as_bytes(), now_sec),
-                ),
-                None => keep(self.reject.append(line.as_bytes(), now_sec)),
+                Some(extra) => keep(self.reject.append(
+                    format!("{line}{extra}").as_bytes(),
+                    now_sec,
+                    date,
+                )),
+                None => keep(self.reject.append(line.as_bytes(), now_sec, date)),
             }
         }
         if dest.main {
-            keep(self.main.append(line.as_bytes(), now_sec));
+            keep(self.main.append(line.as_bytes(), now_sec, date));
         }
         result
     }

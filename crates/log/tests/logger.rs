@@ -253,3 +253,49 @@ fn shared_types_are_send_and_sync() {
     check::<LogRecord<'static>>();
     check::<LogError>();
 }
+
+#[test]
+fn dated_log_paths_switch_with_the_date() {
+    // Run in a child with TZ=UTC so the dates are known.
+    if std::env::var("OXIM_LOG_DATED_CHILD").is_err() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "dated_log_paths_switch_with_the_date",
+                "--nocapture",
+            ])
+            .env("OXIM_LOG_DATED_CHILD", "1")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("DATED-OK"));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let template = format!("{}/%slog-%D", dir.path().display());
+    let log = Logger::new(&template, LoggerOptions::default()).unwrap();
+    let day1 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+    let day2 = day1 + Duration::from_secs(86_400);
+    let rec = |text: &'static str| LogRecord::Text {
+        id: None,
+        text,
+        dest: Dest::MAIN,
+    };
+    log.write_at(&rec("one"), day1).unwrap();
+    log.write_at(&rec("two"), day2).unwrap();
+    assert_eq!(
+        log.current_path(LogKind::Main, day1),
+        dir.path().join("mainlog-20231114")
+    );
+    let a = std::fs::read_to_string(dir.path().join("mainlog-20231114")).unwrap();
+    let b = std::fs::read_to_string(dir.path().join("mainlog-20231115")).unwrap();
+    assert!(a.ends_with(" one\n") && a.lines().count() == 1, "{a}");
+    assert!(b.ends_with(" two\n") && b.lines().count() == 1, "{b}");
+    println!("DATED-OK");
+}
