@@ -29,6 +29,8 @@ pub struct Source {
     pub tfo: ServerTfo,
     /// For a bounce: the id of the message it reports on (`R=` in the log).
     pub reference: Option<String>,
+    /// The body came with BDAT (` K` in the log).
+    pub chunking: bool,
 }
 
 impl Source {
@@ -42,6 +44,7 @@ impl Source {
             interface: None,
             tfo: ServerTfo::None,
             reference: None,
+            chunking: false,
         }
     }
 
@@ -251,6 +254,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     };
     rec.protocol = Some(&source.protocol);
     rec.reference = source.reference.as_deref();
+    rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

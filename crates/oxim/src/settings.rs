@@ -57,6 +57,7 @@ pub struct SmtpSpec {
     pub final_timeout: Duration,
     pub max_rcpt: usize,
     pub hosts_avoid_pipelining: Option<String>,
+    pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
     pub interface: Option<String>,
 }
@@ -187,6 +188,7 @@ impl TransportSpec {
                     .filter(|&n| n > 0)
                     .unwrap_or(100),
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
+                hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
                 interface: opt(d, "interface"),
             }),

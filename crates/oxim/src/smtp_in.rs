@@ -52,6 +52,8 @@ struct State {
     /// `hosts_connection_nolog` matched: no connection open/close lines.
     nolog: bool,
     started: std::time::Instant,
+    /// The current message's body is arriving in BDAT chunks.
+    bdat: bool,
 }
 
 fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
@@ -251,6 +253,7 @@ where
         no_pipelining: false,
         nolog: false,
         started: std::time::Instant::now(),
+        bdat: false,
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -519,7 +522,13 @@ async fn handle_event(
                             st.host_name.as_deref(),
                             &st.vars,
                         )),
-                chunking: false,
+                chunking: list_match_host(
+                    ctx,
+                    "chunking_advertise_hosts",
+                    peer_ip,
+                    st.host_name.as_deref(),
+                    &st.vars,
+                ),
                 help: true,
                 ..Extensions::default()
             };
@@ -641,6 +650,7 @@ async fn handle_event(
             }
             st.body.clear();
             st.too_big = false;
+            st.bdat = false;
             let _ = sess.start_data();
         }
         Event::DataChunk(chunk) => {
@@ -656,6 +666,7 @@ async fn handle_event(
         Event::DataEnd(_) => {
             let sender = st.sender.take().unwrap_or_default();
             let recipients = std::mem::take(&mut st.recipients);
+            let chunked = std::mem::replace(&mut st.bdat, false);
             let body = std::mem::take(&mut st.body);
             if st.too_big {
                 log_reject(
@@ -717,6 +728,7 @@ async fn handle_event(
                 interface: conn.local,
                 tfo: conn.tfo,
                 reference: None,
+                chunking: chunked,
             };
             let id = ctx.ids.next();
             let id_text = id.to_string();
@@ -793,7 +805,15 @@ async fn handle_event(
         Event::Auth { .. } | Event::AuthResponse(_) => {
             let _ = sess.respond(Reply::new(503, "AUTH command used when not advertised"));
         }
-        Event::Rset | Event::Noop | Event::Bdat { .. } => {}
+        Event::Bdat { .. } => {
+            // The first chunk of a message starts a new body.
+            if !st.bdat {
+                st.bdat = true;
+                st.body.clear();
+                st.too_big = false;
+            }
+        }
+        Event::Rset | Event::Noop => {}
         Event::Error(e) => {
             if e.closing {
                 log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));

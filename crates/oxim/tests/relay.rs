@@ -19,6 +19,7 @@ log_file_path = DIR/log/SERVER%slog
 log_file_path = DIR/log/%slog
 .endif
 helo_lookup_domains =
+chunking_advertise_hosts = CHUNKING
 acl_smtp_rcpt = accept
 log_selector = +received_recipients
 
@@ -60,7 +61,13 @@ fn find<'a>(lines: &'a [String], pat: &str) -> &'a str {
 fn relay_to_blackhole_server_logs_like_exim_1990() {
     let dir = TestDir::new();
     let port = free_port();
-    let conf = dir.write("test.conf", &CONF.replace("PORT", &port.to_string()));
+    // As in Exim's harness configs: no CHUNKING advertised.
+    let conf = dir.write(
+        "test.conf",
+        &CONF
+            .replace("PORT", &port.to_string())
+            .replace("CHUNKING", ""),
+    );
     let conf = conf.to_str().unwrap();
     let _daemon = Daemon::start(
         &dir,
@@ -141,7 +148,12 @@ fn relay_to_blackhole_server_logs_like_exim_1990() {
 fn closed_port_defers_with_connection_refused() {
     let dir = TestDir::new();
     let port = free_port();
-    let conf = dir.write("test.conf", &CONF.replace("PORT", &port.to_string()));
+    let conf = dir.write(
+        "test.conf",
+        &CONF
+            .replace("PORT", &port.to_string())
+            .replace("CHUNKING", ""),
+    );
     let out = dir.run(
         &["-C", conf.to_str().unwrap(), "-odi", "b@test.ex"],
         "Testing\n",
@@ -160,4 +172,40 @@ fn closed_port_defers_with_connection_refused() {
     // Still on the queue.
     let listed = dir.run(&["-C", conf.to_str().unwrap(), "-bp"], "");
     assert!(String::from_utf8_lossy(&listed.stdout).contains("b@test.ex"));
+}
+
+#[test]
+fn chunking_sends_bdat_and_logs_k_on_both_sides() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write(
+        "test.conf",
+        &CONF
+            .replace("PORT", &port.to_string())
+            .replace("CHUNKING", "*"),
+    );
+    let conf = conf.to_str().unwrap();
+    let _daemon = Daemon::start(
+        &dir,
+        &["-C", conf, "-DSERVER=server", "-oX", &port.to_string()],
+    );
+    let body: String = (0..50).map(|i| format!(".line {i}\n")).collect();
+    let out = dir.run(
+        &["-C", conf, "-odi", "c@test.ex"],
+        &format!("Subject: bdat\n\n{body}"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_for(Duration::from_secs(10), || dir
+        .read("log/servermainlog")
+        .contains("Completed")));
+    let client = log_lines(&dir.read("log/mainlog"));
+    let server = log_lines(&dir.read("log/servermainlog"));
+    let dlv = find(&client, " => ");
+    assert!(dlv.contains(" H=127.0.0.1 [127.0.0.1] K C=\"250 "), "{dlv}");
+    let recv = find(&server, " <= ");
+    assert!(recv.contains(" P=esmtp K S="), "{recv}");
 }

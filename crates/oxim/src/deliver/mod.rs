@@ -159,6 +159,8 @@ enum Outcome {
     Delivered {
         host: Option<HostInfo>,
         tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// Sent with BDAT (` K` in the log).
+        chunking: bool,
         confirmation: Option<String>,
         first: bool,
     },
@@ -247,6 +249,7 @@ fn log_outcome(
         Outcome::Delivered {
             host,
             tfo,
+            chunking,
             confirmation,
             first,
         } => {
@@ -270,6 +273,7 @@ fn log_outcome(
                 };
             }
             d.confirmation = confirmation.as_deref();
+            d.chunking = *chunking;
             LogRecord::Delivered(d)
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
@@ -471,6 +475,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                     &Outcome::Delivered {
                         host: None,
                         tfo: None,
+                        chunking: false,
                         confirmation: None,
                         first: true,
                     },
@@ -597,6 +602,7 @@ async fn run_transport(
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
+        chunking: false,
         confirmation: None,
         first: true,
     };
@@ -807,6 +813,7 @@ async fn run_smtp(
         final_timeout: nonzero(spec.final_timeout, Duration::from_secs(600)),
         max_rcpt: spec.max_rcpt,
         avoid_pipelining: false,
+        try_chunking: false,
         interface: spec
             .interface
             .as_ref()
@@ -840,6 +847,7 @@ async fn run_smtp(
                     },
                     tfo: ClientTfo::NotTried,
                     tfo_detail: None,
+                    chunking: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
                     try_next_host: true,
                 });
@@ -854,6 +862,7 @@ async fn run_smtp(
             let mut p = params.clone();
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
+            p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
             let r = smtp::deliver_to_host(&host, &p, &outgoing).await;
             // A host-level problem gets its own log line, as in Exim.
             if r.try_next_host {
@@ -899,6 +908,7 @@ async fn run_smtp(
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
+                        chunking: r.chunking,
                         confirmation: Some(confirmation),
                         first,
                     };

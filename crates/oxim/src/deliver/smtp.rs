@@ -30,6 +30,8 @@ pub struct SmtpParams {
     pub final_timeout: Duration,
     pub max_rcpt: usize,
     pub avoid_pipelining: bool,
+    /// `hosts_try_chunking` matched: use BDAT when offered.
+    pub try_chunking: bool,
     pub interface: Option<IpAddr>,
 }
 
@@ -78,6 +80,8 @@ pub struct HostResult {
     /// A finer `+tfo_detail` value than `tfo.name()`, when timing adds to
     /// what the kernel said.
     pub tfo_detail: Option<&'static str>,
+    /// The message went with BDAT (CHUNKING).
+    pub chunking: bool,
     pub outcomes: Vec<RcptOutcome>,
     /// Whether trying another host could help (connection-level failure).
     pub try_next_host: bool,
@@ -114,6 +118,7 @@ struct Conn {
     parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     first_byte_at: Option<std::time::Instant>,
+    used_bdat: bool,
     buf: Vec<u8>,
     host_text: String,
 }
@@ -242,6 +247,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
                 host: host.clone(),
                 tfo: ClientTfo::NotTried,
                 tfo_detail: None,
+                chunking: false,
                 outcomes: all(RcptOutcome::Deferred(SmtpError {
                     errno,
                     errno_text: Some(text),
@@ -259,6 +265,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
     let mut conn = Conn {
         stream,
         first_byte_at: None,
+        used_bdat: false,
         parser: ReplyParser::new(),
         buf: Vec::new(),
         host_text: format!("{} [{}]", host.name, host.ip),
@@ -284,6 +291,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             host: host.clone(),
             tfo,
             tfo_detail,
+            chunking: conn.used_bdat,
             outcomes,
             try_next_host: false,
         },
@@ -291,6 +299,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             host: host.clone(),
             tfo,
             tfo_detail,
+            chunking: conn.used_bdat,
             outcomes: all(RcptOutcome::Deferred(e)),
             try_next_host: true,
         },
@@ -298,6 +307,7 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             host: host.clone(),
             tfo,
             tfo_detail,
+            chunking: conn.used_bdat,
             outcomes: all(RcptOutcome::Failed(e)),
             try_next_host: false,
         },
@@ -351,6 +361,9 @@ async fn converse(
         .collect();
 
     let mut outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
+    if pipelining && caps.chunking && params.try_chunking {
+        return converse_bdat(conn, params, msg, &mail, &rcpt_cmds, outcomes).await;
+    }
     if pipelining {
         // MAIL, every RCPT and DATA in one write; replies read in order.
         let mut batch = String::with_capacity(64 + 40 * rcpt_cmds.len());
@@ -439,6 +452,74 @@ async fn converse(
         });
     }
     quit(conn, params).await;
+    Ok(finish(outcomes))
+}
+
+/// PIPELINING + CHUNKING: MAIL, every RCPT and `BDAT n LAST` with the whole
+/// message go in one write; the replies are read in order. One round trip
+/// fewer than DATA, which waits for 354.
+async fn converse_bdat(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    mail: &str,
+    rcpt_cmds: &[String],
+    mut outcomes: Vec<Option<RcptOutcome>>,
+) -> Result<Vec<RcptOutcome>, ConvError> {
+    let t = params.command_timeout;
+    let mut body =
+        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
+    let mut enc = DotStuffer::crlf_only();
+    enc.encode(msg.headers, &mut body);
+    enc.encode(b"\n", &mut body);
+    enc.encode(msg.body, &mut body);
+    enc.finish(&mut body);
+    let mut wire = Vec::with_capacity(body.len() + 64 + 40 * rcpt_cmds.len());
+    wire.extend_from_slice(mail.as_bytes());
+    wire.extend_from_slice(b"\r\n");
+    for c in rcpt_cmds {
+        wire.extend_from_slice(c.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+    wire.extend_from_slice(&body);
+    conn.used_bdat = true;
+    conn.send(&wire, params.data_timeout, mail).await?;
+    let r = conn.read_reply(t, mail).await?;
+    let mail_ok = r.code / 100 == 2;
+    let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, mail));
+    for (i, cmd) in rcpt_cmds.iter().enumerate() {
+        let r = conn.read_reply(t, cmd).await?;
+        if mail_ok && r.code / 100 != 2 {
+            outcomes[i] = Some(match classify(&r, errno::RCPT_4XX, cmd) {
+                ConvError::Perm(e) => RcptOutcome::Failed(e),
+                ConvError::Temp(e) => RcptOutcome::Deferred(e),
+            });
+        }
+    }
+    let r = conn.read_reply(params.final_timeout, "end of data").await?;
+    quit(conn, params).await;
+    if let Some(e) = mail_err {
+        return Err(e);
+    }
+    if outcomes.iter().all(Option::is_some) {
+        return Ok(finish(outcomes));
+    }
+    let confirmation = reply_text(&r);
+    let end = if r.code / 100 == 2 {
+        None
+    } else {
+        Some(classify(&r, errno::DATA_4XX, "end of data"))
+    };
+    for o in outcomes.iter_mut().filter(|o| o.is_none()) {
+        *o = Some(match &end {
+            None => RcptOutcome::Delivered {
+                confirmation: confirmation.clone(),
+            },
+            Some(ConvError::Perm(e)) => RcptOutcome::Failed(e.clone()),
+            Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
+        });
+    }
     Ok(finish(outcomes))
 }
 
