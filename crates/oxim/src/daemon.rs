@@ -230,7 +230,7 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
     let qtext = ctx
         .inv
         .queue_interval
-        .map(|d| format!("-q{} queue runs", oxim_log::format_duration(d, false)));
+        .map(|d| format!("-q{}", oxim_log::format_duration(d, false)));
     let version = format!(
         "{} {}",
         ctx.harness.product().to_ascii_lowercase(),

@@ -255,3 +255,56 @@ fn silent_client_times_out_with_421() {
     assert!(rest.starts_with("421 "), "{rest}");
     assert!(rest.contains("SMTP command timeout"), "{rest}");
 }
+
+/// Untrusted text (HELO name, sender, recipient) is never expanded again:
+/// expansion items in it reach the log as plain text.
+#[test]
+fn expansion_items_from_the_network_stay_text() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write(
+        "x.conf",
+        &CONF.replace(
+            "acl_smtp_rcpt = rcpt_acl",
+            "acl_smtp_rcpt = accept logwrite = SEEN helo=$sender_helo_name from=$sender_address to=$local_part@$domain",
+        ),
+    );
+    let _d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let evil = "${run{/bin/touch DIR/pwned}}";
+    let evil = evil.replace("DIR", &dir.path().display().to_string());
+    let mut c = Client::connect(port);
+    let helo = format!("EHLO {}", evil.replace(' ', ""));
+    let r = c.cmd(&helo);
+    // Exim refuses such a HELO name outright; either way it is not run.
+    let helo_ok = r.starts_with("250");
+    if !helo_ok {
+        assert!(r.starts_with("501"), "{r}");
+        assert!(c.cmd("EHLO plain.example").starts_with("250"));
+    }
+    assert!(c
+        .cmd("MAIL FROM:<\"${lookup{x}lsearch{/etc/passwd}}\"@example.org>")
+        .starts_with("250"));
+    let r = c.cmd(&format!("RCPT TO:<\"{}\"@test.ex>", evil));
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let main = dir.read("log/mainlog");
+    let seen = main
+        .lines()
+        .find(|l| l.contains("SEEN"))
+        .expect("logwrite line");
+    assert!(
+        seen.contains("from=\"${lookup{x}lsearch{/etc/passwd}}\"@example.org"),
+        "{seen}"
+    );
+    assert!(seen.contains(&format!("to=\"{evil}\"@test.ex")), "{seen}");
+    if helo_ok {
+        assert!(seen.contains("helo=${run{"), "{seen}");
+    }
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "an expansion item from the network was run"
+    );
+}

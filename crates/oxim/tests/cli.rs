@@ -1,0 +1,122 @@
+//! The Exim command line on the real binary: -bV, -bP on Exim's own 1990
+//! configuration, --help, configuration errors with file and line.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+/// `$OXIM_EXIM_TESTS`, else `<repo>/../shared/exim-tests`; None (with a loud
+/// message) when absent, a failure under `CI=true`.
+fn exim_tests() -> Option<PathBuf> {
+    let dir = std::env::var_os("OXIM_EXIM_TESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/exim-tests")
+        });
+    if dir.join("2d58d8154/test/confs/1990").is_file() {
+        return Some(dir);
+    }
+    let msg = format!("Exim's test files not found at {}", dir.display());
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}; they are required in CI");
+    }
+    eprintln!("\n*** SKIPPED: {msg} (set OXIM_EXIM_TESTS) ***\n");
+    None
+}
+
+#[test]
+fn print_option_from_exim_1990_config() {
+    let Some(tests) = exim_tests() else { return };
+    let tree = tests.join("2d58d8154/test");
+    let dir = TestDir::new();
+    // The harness's substitutions: DIR/ and the aux-var files.
+    std::fs::create_dir_all(dir.path().join("aux-var")).unwrap();
+    for f in ["std_conf_prefix", "tls_conf_prefix"] {
+        let text = std::fs::read_to_string(tree.join("aux-var-src").join(f)).unwrap();
+        dir.write(
+            &format!("aux-var/{f}"),
+            &text.replace("DIR/", &format!("{}/", dir.path().display())),
+        );
+    }
+    let conf = std::fs::read_to_string(tree.join("confs/1990")).unwrap();
+    let conf = dir.write(
+        "test-config",
+        &conf
+            .replace("DIR/", &format!("{}/", dir.path().display()))
+            .replace("PORT_D", "1225"),
+    );
+    let conf = conf.to_str().unwrap();
+    let out = dir.run(
+        &["-C", conf, "-DSERVER=server", "-bP", "primary_hostname"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "primary_hostname = myhost.test.ex\n"
+    );
+    let out = dir.run(&["-C", conf, "-bV"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let support = text
+        .lines()
+        .find(|l| l.starts_with("Support for:"))
+        .expect("Support for: line");
+    assert_eq!(
+        support.contains("TCP_Fast_Open"),
+        cfg!(target_os = "linux"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Routers: accept dnslookup manualroute redirect"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Configuration file is {conf}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_errors_name_file_and_line_and_exit_1() {
+    let dir = TestDir::new();
+    let inc = dir.write("inc.conf", "# included\ncolour = blue\n");
+    let main = dir.write(
+        "main.conf",
+        &format!("primary_hostname = x.example\n.include {}\n", inc.display()),
+    );
+    let out = dir.run(&["-C", main.to_str().unwrap(), "-bV"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "oxim: error in configuration file: {} line 2: main option \"colour\" unknown",
+            inc.display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn help_and_unknown_flags() {
+    let dir = TestDir::new();
+    let out = dir.run(&["--help"], "");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("-bd, -bdf") && help.contains("-oX"), "{help}");
+    let out = dir.run(&["-Qnonsense"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown or unsupported option -Qnonsense")
+    );
+}
