@@ -635,7 +635,7 @@ def fsync_run(args, mta: Mta, prof: Profile) -> dict:
         sink = Sink(mta.sink_port, Path(args.dumpdir) / f"{mta.name}-strace", None)
         mta.start(cg)
         out = mta.work / "strace.txt"
-        cmd = ["strace", "-f", "-c", "-o", str(out), "-e", f"trace={STRACE_SYSCALLS}"]
+        cmd = ["strace", "-f", "-c", "-w", "-o", str(out), "-e", f"trace={STRACE_SYSCALLS}"]
         for pid in cg.pids():
             cmd += ["-p", str(pid)]
         strace = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -653,15 +653,17 @@ def fsync_run(args, mta: Mta, prof: Profile) -> dict:
         strace.send_signal(signal.SIGINT)
         strace.wait(timeout=30)
         calls: dict[str, int] = {}
+        usecs: dict[str, int] = {}
         for line in out.read_text().splitlines():
             f = line.split()
             # % time, seconds, usecs/call, calls, [errors], syscall
             if len(f) >= 5 and f[-1] in STRACE_SYSCALLS.split(",") and f[3].isdigit():
                 calls[f[-1]] = int(f[3])
+                usecs[f[-1]] = int(f[2])
         total = sum(calls.values())
         log(f"{mta.name}: {total} sync calls for {n} messages ({calls})")
         return {"mta": mta.name, "messages": n, "delivered": delivered,
-                "calls": calls, "per_message": total / n}
+                "calls": calls, "wall_usecs_per_call": usecs, "per_message": total / n}
     finally:
         if strace and strace.poll() is None:
             strace.kill()
@@ -790,7 +792,36 @@ def cmd_throughput(args) -> int:
                 fsyncs[m.name] = fsync_run(args, m, profiles[0])
             except (BenchError, subprocess.SubprocessError) as e:
                 log(f"fsync run for {m.name} failed: {e}")
-    failures = []
+    failures: list[dict] = []
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    path = results / (f"peers-{'quick' if args.quick else 'full'}-"
+                      f"{time.strftime('%Y%m%dT%H%M%S')}.json")
+    commit = subprocess.run(["git", "-C", str(BENCH.parent), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+
+    def save(text: str = "") -> dict:
+        summary = summarize(runs, fsyncs)
+        doc = {
+            "started": started,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine_info(),
+            "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg(),
+            "versions": versions,
+            "oxim_commit": commit,
+            "profiles": [p.__dict__ for p in profiles],
+            "reps": args.reps,
+            "summary": summary,
+            "fsync": fsyncs,
+            "runs": runs,
+            "failures": failures,
+            "complete": bool(text),
+            "table": text,
+        }
+        path.write_text(json.dumps(doc, indent=2))
+        return summary
+
     for prof in profiles:
         for rep in range(1, args.reps + 1):
             # Interleave MTAs so drift (page cache, other load) hits all alike.
@@ -801,28 +832,13 @@ def cmd_throughput(args) -> int:
                     log(f"FAILED {m.name} {prof.name} rep {rep}: {e}")
                     failures.append({"mta": m.name, "profile": prof.name, "rep": rep,
                                      "error": str(e)})
+                save()
     summary = summarize(runs, fsyncs)
     text = table(summary, versions)
+    text += (f"\nload average at start {load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
+             f"({os.cpu_count()} CPUs); oxim {commit}")
     print(text)
-    results = BENCH / "results"
-    results.mkdir(exist_ok=True)
-    doc = {
-        "started": started,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(),
-        "loadavg_start": load_start,
-        "loadavg_end": os.getloadavg(),
-        "versions": versions,
-        "profiles": [p.__dict__ for p in profiles],
-        "reps": args.reps,
-        "summary": summary,
-        "fsync": fsyncs,
-        "runs": runs,
-        "failures": failures,
-        "table": text,
-    }
-    path = results / f"peers-{'quick' if args.quick else 'full'}-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(doc, indent=2))
+    save(text)
     log(f"wrote {path}")
     bad = [f"{p}/{m}" for p, by in summary.items() for m, s in by.items()
            if s["lost"] or s["duplicated"]]
