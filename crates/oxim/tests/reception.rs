@@ -308,3 +308,73 @@ fn expansion_items_from_the_network_stay_text() {
         "an expansion item from the network was run"
     );
 }
+
+/// A full spool disk: the client gets a 4xx, nothing is logged as received,
+/// and nothing half-written is left as a message. Root only (tmpfs mount
+/// inside a private mount namespace).
+#[test]
+fn full_spool_disk_gives_451_and_claims_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("this test needs root to mount a small tmpfs in a private mount namespace");
+    }
+    let dir = TestDir::new();
+    let port = free_port();
+    std::fs::create_dir_all(dir.path().join("spool")).unwrap();
+    let conf = dir.write("full.conf", CONF);
+    // The daemon runs in its own mount namespace with a 16 KiB spool.
+    let pid_file = dir.path().join("daemon.pid");
+    let script = format!(
+        "mount -t tmpfs -o size=16k tmpfs {spool} && exec {bin} -C {conf} -oX {port} -bdf -oP {pid}",
+        spool = dir.path().join("spool").display(),
+        bin = oxim_bin().display(),
+        conf = conf.display(),
+        pid = pid_file.display(),
+    );
+    let child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare");
+    // Stop the daemon however the test ends.
+    struct Guard(std::process::Child, std::path::PathBuf);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Ok(pid) = std::fs::read_to_string(&self.1) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Guard(child, pid_file.clone());
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || pid_file.exists()),
+        "daemon did not start"
+    );
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO client.example").starts_with("250 "));
+    // A message that fits is accepted...
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: small\r\n\r\nfits\r\n.\r\n");
+    assert!(c.reply().starts_with("250 OK id="));
+    // ...one that does not fit gets a temporary error.
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let line = "z".repeat(998) + "\r\n";
+    c.send(&format!("Subject: big\r\n\r\n{}.\r\n", line.repeat(9)));
+    let r = c.reply();
+    assert!(r.starts_with("451"), "{r}");
+    // The session goes on.
+    assert!(c.cmd("QUIT").starts_with("221"));
+    drop(guard);
+    let main = dir.read("log/mainlog");
+    assert_eq!(
+        main.lines().filter(|l| l.contains(" <= ")).count(),
+        1,
+        "{main}"
+    );
+    assert!(main.contains("spool write failed"), "{main}");
+}
