@@ -618,50 +618,26 @@ async fn run_transport(
         TransportKind::Smtp(spec) => {
             run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
         }
-        TransportKind::Appendfile(spec) => items
-            .iter()
-            .map(|(item, router)| {
-                let mut v = vars.clone();
-                v.set_address(&item.address);
-                let outcome = match appendfile::deliver(ctx, spec, &item.address, m, headers, &v) {
-                    Ok(()) => delivered.clone(),
-                    Err(e) => Outcome::Deferred {
-                        host: None,
-                        err: local_error(-1, format!("{e:#}")),
-                    },
-                };
-                (item.clone(), router.clone(), outcome)
-            })
-            .collect(),
-        TransportKind::Pipe(spec) => items
-            .iter()
-            .map(|(item, router)| {
-                let mut v = vars.clone();
-                v.set_address(&item.address);
-                let outcome = match pipe::deliver(spec, m, headers, &v) {
-                    Ok(pipe::PipeResult::Ok) => delivered.clone(),
-                    Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
-                        host: None,
-                        err: local_error(0, msg),
-                    },
-                    Ok(pipe::PipeResult::Defer(msg)) => Outcome::Deferred {
-                        host: None,
-                        err: local_error(-1, msg),
-                    },
-                    Err(e) => Outcome::Deferred {
-                        host: None,
-                        err: local_error(-1, format!("{e:#}")),
-                    },
-                };
-                (item.clone(), router.clone(), outcome)
-            })
-            .collect(),
-        TransportKind::Autoreply(spec) => items
-            .iter()
-            .map(|(item, router)| {
-                let mut v = vars.clone();
-                v.set_address(&item.address);
-                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v) {
+        TransportKind::Appendfile(spec) => per_address(items, vars, |addr, v| {
+            match appendfile::deliver(ctx, spec, addr, m, headers, v) {
+                Ok(()) => delivered.clone(),
+                Err(e) => local_deferral(format!("{e:#}")),
+            }
+        }),
+        TransportKind::Pipe(spec) => per_address(items, vars, |_, v| {
+            match pipe::deliver(spec, m, headers, v) {
+                Ok(pipe::PipeResult::Ok) => delivered.clone(),
+                Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
+                    host: None,
+                    err: local_error(0, msg),
+                },
+                Ok(pipe::PipeResult::Defer(msg)) => local_deferral(msg),
+                Err(e) => local_deferral(format!("{e:#}")),
+            }
+        }),
+        TransportKind::Autoreply(spec) => {
+            per_address(items, vars, |_, v| {
+                match autoreply::deliver(ctx, spec, m, headers, v) {
                     Ok(new_id) => {
                         if let Some(id) = new_id {
                             if let Err(e) = crate::submit::spawn_background_delivery(ctx, &id) {
@@ -670,14 +646,33 @@ async fn run_transport(
                         }
                         delivered.clone()
                     }
-                    Err(e) => Outcome::Deferred {
-                        host: None,
-                        err: local_error(-1, format!("{e:#}")),
-                    },
-                };
-                (item.clone(), router.clone(), outcome)
+                    Err(e) => local_deferral(format!("{e:#}")),
+                }
             })
-            .collect(),
+        }
+    }
+}
+
+/// Run a local transport once per address, with `$local_part`/`$domain` set.
+fn per_address(
+    items: &[(Item, String)],
+    vars: &Vars,
+    mut deliver: impl FnMut(&str, &Vars) -> Outcome,
+) -> Vec<(Item, String, Outcome)> {
+    items
+        .iter()
+        .map(|(item, router)| {
+            let mut v = vars.clone();
+            v.set_address(&item.address);
+            (item.clone(), router.clone(), deliver(&item.address, &v))
+        })
+        .collect()
+}
+
+fn local_deferral(message: String) -> Outcome {
+    Outcome::Deferred {
+        host: None,
+        err: local_error(-1, message),
     }
 }
 

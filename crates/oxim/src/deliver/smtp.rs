@@ -396,12 +396,7 @@ async fn converse(
             conn.send(format!("{cmd}\r\n").as_bytes(), t, cmd).await?;
         }
         let r = conn.read_reply(t, cmd).await?;
-        if r.code / 100 != 2 {
-            outcomes[i] = Some(match classify(&r, errno::RCPT_4XX, cmd) {
-                ConvError::Perm(e) => RcptOutcome::Failed(e),
-                ConvError::Temp(e) => RcptOutcome::Deferred(e),
-            });
-        }
+        outcomes[i] = rcpt_outcome(&r, cmd);
     }
     let any_accepted = outcomes.iter().any(Option::is_none);
     if !pipelining {
@@ -436,21 +431,7 @@ async fn converse(
     stuffer.finish(&mut wire);
     conn.send(&wire, params.data_timeout, "data block").await?;
     let r = conn.read_reply(params.final_timeout, "end of data").await?;
-    let confirmation = reply_text(&r);
-    let end = if r.code / 100 == 2 {
-        None
-    } else {
-        Some(classify(&r, errno::DATA_4XX, "end of data"))
-    };
-    for o in outcomes.iter_mut().filter(|o| o.is_none()) {
-        *o = Some(match &end {
-            None => RcptOutcome::Delivered {
-                confirmation: confirmation.clone(),
-            },
-            Some(ConvError::Perm(e)) => RcptOutcome::Failed(e.clone()),
-            Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
-        });
-    }
+    apply_final_reply(&mut outcomes, &r);
     quit(conn, params).await;
     Ok(finish(outcomes))
 }
@@ -490,11 +471,8 @@ async fn converse_bdat(
     let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, mail));
     for (i, cmd) in rcpt_cmds.iter().enumerate() {
         let r = conn.read_reply(t, cmd).await?;
-        if mail_ok && r.code / 100 != 2 {
-            outcomes[i] = Some(match classify(&r, errno::RCPT_4XX, cmd) {
-                ConvError::Perm(e) => RcptOutcome::Failed(e),
-                ConvError::Temp(e) => RcptOutcome::Deferred(e),
-            });
+        if mail_ok {
+            outcomes[i] = rcpt_outcome(&r, cmd);
         }
     }
     let r = conn.read_reply(params.final_timeout, "end of data").await?;
@@ -502,15 +480,14 @@ async fn converse_bdat(
     if let Some(e) = mail_err {
         return Err(e);
     }
-    if outcomes.iter().all(Option::is_some) {
-        return Ok(finish(outcomes));
-    }
-    let confirmation = reply_text(&r);
-    let end = if r.code / 100 == 2 {
-        None
-    } else {
-        Some(classify(&r, errno::DATA_4XX, "end of data"))
-    };
+    apply_final_reply(&mut outcomes, &r);
+    Ok(finish(outcomes))
+}
+
+/// The reply at the end of the data decides every recipient still open.
+fn apply_final_reply(outcomes: &mut [Option<RcptOutcome>], r: &Reply) {
+    let confirmation = reply_text(r);
+    let end = (r.code / 100 != 2).then(|| classify(r, errno::DATA_4XX, "end of data"));
     for o in outcomes.iter_mut().filter(|o| o.is_none()) {
         *o = Some(match &end {
             None => RcptOutcome::Delivered {
@@ -520,7 +497,14 @@ async fn converse_bdat(
             Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
         });
     }
-    Ok(finish(outcomes))
+}
+
+/// A non-2xx reply to RCPT as that recipient's outcome.
+fn rcpt_outcome(r: &Reply, cmd: &str) -> Option<RcptOutcome> {
+    (r.code / 100 != 2).then(|| match classify(r, errno::RCPT_4XX, cmd) {
+        ConvError::Perm(e) => RcptOutcome::Failed(e),
+        ConvError::Temp(e) => RcptOutcome::Deferred(e),
+    })
 }
 
 fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
