@@ -279,6 +279,9 @@ pub static MAIN: &[OptionSpec] = &[
     s("spf_smtp_comment_template"),
     b("split_spool_directory", false),
     s("spool_directory"),
+    // oxim: how spool files are made durable: "fdatasync" (each file) or
+    // "syncfs" (one syncfs(2) per group commit; for a dedicated spool file system).
+    sd("spool_sync", "fdatasync"),
     b("spool_wireformat", false),
     t("sqlite_lock_timeout", 5),
     b("strict_acl_vars", false),

@@ -151,6 +151,12 @@ impl Ctx {
         let selector = LogSelector::parse(main.str("log_selector")).map_err(|e| {
             anyhow!("error in configuration file: {config_path}: log_selector: {e}")
         })?;
+        let spool_sync = main.str("spool_sync");
+        if !matches!(spool_sync, "fdatasync" | "syncfs") {
+            return Err(anyhow!(
+                "error in configuration file: {config_path}: spool_sync must be \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
+            ));
+        }
         let spool_dir = main.str("spool_directory");
         if spool_dir.is_empty() {
             return Err(anyhow!("spool_directory is not set"));
@@ -232,11 +238,15 @@ impl Ctx {
     pub fn writer(&self) -> Option<&oxim_spool::SpoolWriter> {
         self.writer
             .get_or_init(|| {
-                oxim_spool::SpoolWriter::new(
-                    self.spool.clone(),
-                    oxim_spool::WriterOptions::default(),
-                )
-                .ok()
+                let sync = match self.config.main.str("spool_sync") {
+                    "syncfs" => oxim_spool::SyncMode::Syncfs,
+                    _ => oxim_spool::SyncMode::PerFile,
+                };
+                let options = oxim_spool::WriterOptions {
+                    sync,
+                    ..oxim_spool::WriterOptions::default()
+                };
+                oxim_spool::SpoolWriter::new(self.spool.clone(), options).ok()
             })
             .as_ref()
     }

@@ -96,8 +96,21 @@ fn start(dir: &TestDir) -> (Daemon, u16, String) {
 
 #[test]
 fn message_survives_sigkill_right_after_250() {
+    survives_sigkill(CONF);
+}
+
+/// The same with one syncfs(2) per group commit instead of per-file syncs.
+#[test]
+fn message_survives_sigkill_right_after_250_with_syncfs() {
+    survives_sigkill(&CONF.replace("queue_only", "queue_only\nspool_sync = syncfs"));
+}
+
+fn survives_sigkill(conf_text: &str) {
     let dir = TestDir::new();
-    let (daemon, port, conf) = start(&dir);
+    let port = free_port();
+    let conf = dir.write("test.conf", conf_text);
+    let conf = conf.to_str().unwrap().to_string();
+    let daemon = Daemon::start(&dir, &["-C", &conf, "-oX", &port.to_string()]);
     let mut c = Client::connect(port);
     assert!(c.cmd("EHLO client.example").starts_with("250 "));
     assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
