@@ -391,3 +391,45 @@ fn full_spool_disk_gives_451_and_claims_nothing() {
     );
     assert!(main.contains("spool write failed"), "{main}");
 }
+
+/// SIGHUP re-reads the configuration; SIGTERM stops the daemon within a
+/// second and removes its pid file.
+#[test]
+fn sighup_reloads_and_sigterm_stops_promptly() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write("h.conf", &format!("smtp_banner = first banner\n{CONF}"));
+    let mut d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let banner = |port: u16| {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    };
+    assert_eq!(banner(port), "220 first banner\r\n");
+    dir.write("h.conf", &format!("smtp_banner = second banner\n{CONF}"));
+    d.signal(1);
+    assert!(
+        wait_for(Duration::from_secs(5), || banner(port)
+            == "220 second banner\r\n"),
+        "configuration not reloaded"
+    );
+    let start = std::time::Instant::now();
+    d.signal(15);
+    let status = loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "daemon still running 1 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!d.pid_file.exists(), "pid file left behind");
+}
