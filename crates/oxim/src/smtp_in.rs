@@ -368,7 +368,8 @@ where
         d => d,
     };
     let size_limit = ctx.expand_int("message_size_limit", &st.vars, 50 * 1024 * 1024);
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small per connection: ten thousand idle clients must not cost much.
+    let mut buf = vec![0u8; 8 * 1024];
     loop {
         while let Some(ev) = sess.poll_event() {
             handle_event(&ctx, &conn, &mut sess, &mut st, ev, size_limit).await;

@@ -1,0 +1,86 @@
+//! Hostile clients: many idle connections must not stop the daemon from
+//! answering a new client promptly, and memory stays bounded (issue
+//! "Reliability", item 3).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn many_idle_connections_do_not_starve_a_new_client() {
+    // Each side needs one descriptor per connection.
+    let want: usize = std::env::var("OXIM_HOSTILE_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write(
+        "h.conf",
+        "primary_hostname = h.test.ex\nspool_directory = DIR/spool\nlog_file_path = DIR/log/%slog\n\
+         helo_lookup_domains =\nsmtp_accept_max = 0\nacl_smtp_rcpt = accept\n",
+    );
+    let d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let before = rss_kib(d.pid());
+    let mut idle = Vec::with_capacity(want);
+    for i in 0..want {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {i} failed: {e} (raise the open-files limit?)"),
+        }
+    }
+    // Give the daemon a moment to accept them all, then a new client.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    w.write_all(b"EHLO new.example\r\n").unwrap();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.starts_with("250 ") {
+            break;
+        }
+        assert!(line.starts_with("250-"), "{line}");
+    }
+    let answered = start.elapsed();
+    let during = rss_kib(d.pid());
+    println!(
+        "hostile: {want} idle connections; new client answered (banner+EHLO) in {:.1} ms; daemon RSS {} KiB before, {} KiB with them ({:.1} KiB per connection)",
+        answered.as_secs_f64() * 1000.0,
+        before,
+        during,
+        during.saturating_sub(before) as f64 / want as f64
+    );
+    assert!(
+        answered < Duration::from_secs(1),
+        "new client waited {answered:?}"
+    );
+    // Bounded: well under 64 KiB per idle connection.
+    assert!(
+        during.saturating_sub(before) < (want as u64) * 64,
+        "daemon grew by {} KiB for {want} connections",
+        during - before
+    );
+    drop(idle);
+}
