@@ -25,6 +25,19 @@ fn many_idle_connections_do_not_starve_a_new_client() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
+    // Room for one descriptor per connection on each side (the daemon
+    // inherits the limit); as root the hard limit can be raised too.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = want as u64 + 256;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < need && setrlimit(Resource::RLIMIT_NOFILE, need.max(soft), need.max(hard)).is_err() {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    assert!(
+        soft >= need,
+        "open-files limit {soft} is below the {need} this test needs (run as root or raise it)"
+    );
     let dir = TestDir::new();
     let port = free_port();
     let conf = dir.write(
