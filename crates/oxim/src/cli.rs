@@ -73,6 +73,8 @@ pub struct Invocation {
     pub queue_interval: Option<Duration>,
     /// `-qf`, `-M`: deliver even if retry times have not come.
     pub force: bool,
+    /// `-qff`, `-M`: deliver frozen messages too.
+    pub thaw_frozen: bool,
     /// `-f addr`.
     pub sender: Option<String>,
     /// `-F name`.
@@ -182,6 +184,7 @@ impl Invocation {
             foreground: false,
             queue_interval: None,
             force: false,
+            thaw_frozen: false,
             sender: None,
             full_name: None,
             extract_recipients: false,
@@ -235,6 +238,7 @@ impl Invocation {
                 }
                 "-M" | "-Mc" => {
                     inv.force = arg == "-M";
+                    inv.thaw_frozen = arg == "-M";
                     inv.mode = Mode::DeliverIds(args[i + 1..].to_vec());
                     break;
                 }
@@ -279,7 +283,11 @@ impl Invocation {
                         let mut rest = rest;
                         if let Some(r) = rest.strip_prefix('f') {
                             inv.force = true;
-                            rest = r.strip_prefix('f').unwrap_or(r);
+                            rest = r;
+                            if let Some(r) = rest.strip_prefix('f') {
+                                inv.thaw_frozen = true;
+                                rest = r;
+                            }
                         }
                         if !rest.is_empty() {
                             inv.queue_interval = Some(

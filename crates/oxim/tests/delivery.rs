@@ -209,3 +209,56 @@ fn permanent_error_fails_and_bounces_to_sender() {
         "{mbox}"
     );
 }
+
+#[test]
+fn undeliverable_bounce_is_frozen_and_only_forced_runs_touch_it() {
+    // The bounce goes to a sender whose server refuses everything.
+    let fake = FakeSmtp::start(vec![("RCPT", "550 no")], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port));
+    let c = c.to_str().unwrap();
+    let out = dir.run(
+        &[
+            "-C",
+            c,
+            "-odi",
+            "-f",
+            "gone@remote.example",
+            "nobody@remote.example",
+        ],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    let bounce = log
+        .iter()
+        .find(|l| l.contains(" <= <> R="))
+        .expect("a bounce");
+    let bid = bounce.split_whitespace().next().unwrap().to_string();
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!("{bid} ** gone@remote.example"))),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l == &format!("{bid} Frozen (delivery error message)")),
+        "{log:#?}"
+    );
+    // Still on the queue, frozen: a plain forced run leaves it alone...
+    let before = fake.received().len();
+    assert!(dir.run(&["-C", c, "-qf"], "").status.success());
+    assert_eq!(fake.received().len(), before, "frozen message was tried");
+    let listing = String::from_utf8_lossy(&dir.run(&["-C", c, "-bp"], "").stdout).to_string();
+    assert!(listing.contains(&bid), "{listing}");
+    // ...-M thaws and tries it.
+    assert!(dir.run(&["-C", c, "-M", &bid], "").status.success());
+    assert!(
+        fake.received().len() > before,
+        "-M did not try the frozen message"
+    );
+}

@@ -411,6 +411,29 @@ impl Attempt<'_> {
 /// `force` ignores retry times (a first delivery attempt, `-M`, `-qf`).
 pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Summary> {
     let id = m.env.id;
+    if m.env.frozen.is_some() {
+        let age = now_secs().saturating_sub(m.env.received_time);
+        let limit = ctx.config.main.time("timeout_frozen_after").as_secs();
+        if limit > 0 && age > limit {
+            let id_text = id.to_string();
+            ctx.log_text(Some(&id_text), "cancelled by timeout_frozen_after");
+            ctx.log(&LogRecord::Completed {
+                id: &id_text,
+                queue_time: None,
+            });
+            ctx.spool.remove(&id)?;
+            return Ok(Summary {
+                completed: true,
+                ..Summary::default()
+            });
+        }
+        if !ctx.inv.thaw_frozen {
+            return Ok(Summary::default());
+        }
+        // -M and -qff deliver frozen messages: thaw it.
+        m.env.frozen = None;
+        m.env.manual_thaw = true;
+    }
     let vars = message_vars(ctx, &m);
     let mut run = Attempt {
         ctx,
@@ -539,10 +562,20 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     let Attempt {
         mut summary,
         failed,
-        pending_tops,
+        mut pending_tops,
         done_children,
         ..
     } = run;
+    // A bounce that cannot be delivered is frozen for the postmaster (Exim's
+    // rule), unless it is older than ignore_bounce_errors_after.
+    let mut freeze = false;
+    if !failed.is_empty() && m.env.sender.is_empty() {
+        let age = now_secs().saturating_sub(m.env.received_time);
+        if age <= ctx.config.main.time("ignore_bounce_errors_after").as_secs() {
+            freeze = true;
+            pending_tops.extend(failed.iter().map(|f| f.address.clone()));
+        }
+    }
     if !failed.is_empty() && !m.env.sender.is_empty() {
         match bounce::generate(ctx, &m, &failed) {
             Ok(b) => {
@@ -578,6 +611,16 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
         ctx.spool.remove(&id)?;
         summary.completed = true;
     } else {
+        if freeze {
+            m.env.frozen = Some(now_secs());
+            let id_text = id.to_string();
+            ctx.log_text(Some(&id_text), "Frozen (delivery error message)");
+            m.note_msglog(format!(
+                "{} Frozen (delivery error message)\n",
+                ctx.logger.timestamp(std::time::SystemTime::now())
+            ));
+            ctx.spool.rewrite_header(&m.env, &m.headers)?;
+        }
         m.flush_msglog(ctx);
         // Delivered children of still-pending parents are remembered so a
         // retry does not deliver them twice.
