@@ -775,9 +775,7 @@ async fn handle_event(
                         } else {
                             let c3 = ctx.clone();
                             tokio::spawn(async move {
-                                if let Err(e) =
-                                    crate::deliver::deliver_loaded(&c3, loaded, true).await
-                                {
+                                if let Err(e) = crate::deliver::deliver_new(&c3, loaded).await {
                                     c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
                                 }
                             });

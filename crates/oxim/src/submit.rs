@@ -134,7 +134,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(deliver::deliver_loaded(&ctx, loaded, true))?;
+            rt.block_on(deliver::deliver_new(&ctx, loaded))?;
         }
     }
     Ok(0)

@@ -223,11 +223,18 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
 /// Deliver the message `id` from the spool. Holds the message lock while
 /// working so concurrent queue runners never deliver it twice.
 pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
-    let Some(lock) = ctx.spool.lock(id)? else {
-        // Another process is delivering it.
-        return Ok(Summary::default());
+    let lock = match ctx.spool.lock(id) {
+        Ok(Some(lock)) => lock,
+        // Another delivery has it, or it finished since the queue was listed.
+        Ok(None) => return Ok(Summary::default()),
+        Err(e) if e.is_not_found() => return Ok(Summary::default()),
+        Err(e) => return Err(e.into()),
     };
-    let msg = ctx.spool.read(id)?;
+    let msg = match ctx.spool.read(id) {
+        Ok(m) => m,
+        Err(e) if e.is_not_found() => return Ok(Summary::default()),
+        Err(e) => return Err(e.into()),
+    };
     let loaded = Loaded::new(msg.envelope, msg.headers, read_body(ctx, id)?);
     let s = deliver_loaded(ctx, loaded, force).await;
     drop(lock);
@@ -305,6 +312,24 @@ fn log_outcome(
 
 /// Addresses that share a transport and host list go in one transport call.
 type TransportKey = (String, Vec<RoutedHost>);
+
+/// First delivery of a message just received (already durable on the spool).
+/// Takes the message lock like a queue run does, so a queue runner that
+/// lists the new message meanwhile leaves it alone.
+pub async fn deliver_new(ctx: &Ctx, m: Loaded) -> Result<Summary> {
+    let lock = match ctx.spool.lock(&m.env.id) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            // A queue runner got there first; it has the spool copy.
+            m.flush_msglog(ctx);
+            return Ok(Summary::default());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let s = deliver_loaded(ctx, m, true).await;
+    drop(lock);
+    s
+}
 
 /// Per-attempt bookkeeping: logs each outcome, keeps retry hints, collects
 /// permanent failures for the bounce.
@@ -579,7 +604,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     if !failed.is_empty() && !m.env.sender.is_empty() {
         match bounce::generate(ctx, &m, &failed) {
             Ok(b) => {
-                if let Err(e) = Box::pin(deliver_loaded(ctx, b, true)).await {
+                if let Err(e) = Box::pin(deliver_new(ctx, b)).await {
                     ctx.log_text(None, &format!("bounce delivery failed: {e:#}"));
                 }
             }
