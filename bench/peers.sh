@@ -12,7 +12,7 @@ Exim, prints one table with ratios, writes JSON under bench/results/, then
 times one transaction per MTA over a 50 ms-each-way loopback in a private
 network namespace. Needs root (apt, cgroups, private MTA instances, netns).
 
-  --quick            2000 messages, 1 repetition, 500-message strace run
+  --quick            2000 messages, 1 repetition, 300-message strace run
   --messages N       messages per run (default 20000)
   --reps N           repetitions per profile and MTA; the median is shown (3)
   --mtas LIST        comma list of oxim,postfix,exim (default all three)
