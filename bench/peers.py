@@ -416,7 +416,10 @@ def make_mtas(args, names: list[str]) -> list[Mta]:
         common = dict(name=name, port=port, sink_port=args.base_port, work=work / name)
         if name == "oxim":
             m: Mta = Oxim(binary=Path(args.oxim), **common)
-            v = subprocess.run([args.oxim, "-bV"], capture_output=True, text=True)
+            # `oxim -bV` creates ./oxim-local/spool (its default spool): run
+            # it in the work directory.
+            work.mkdir(parents=True, exist_ok=True)
+            v = subprocess.run([args.oxim, "-bV"], capture_output=True, text=True, cwd=work)
             m.version = (v.stdout.splitlines() or ["oxim ?"])[0]
         elif name == "postfix":
             m = Postfix(**common)
