@@ -96,7 +96,17 @@ async fn condition(
             }
             return Cond::True;
         }
-        "delay" | "add_header" | "remove_header" | "endpass" => return Cond::True,
+        "delay" => {
+            // Exim's delay modifier: hold this client up (others go on).
+            match oxim_conf::options::parse_time(value.trim()) {
+                Some(secs) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.min(3600))).await;
+                    return Cond::True;
+                }
+                None => return Cond::Error(format!("invalid time value \"{value}\" for delay")),
+            }
+        }
+        "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => oxim_conf::match_host(&value, ip, env.host_name, cfg, &*vars)
                 .map_err(|e| e.to_string()),

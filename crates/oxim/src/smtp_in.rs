@@ -219,9 +219,34 @@ async fn write_out<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Input a client sent before it could have seen our banner, read without
+/// waiting (for `smtp_enforce_sync`).
+trait PendingInput {
+    fn take_pending(&mut self) -> Vec<u8>;
+}
+
+impl PendingInput for tokio::net::tcp::OwnedReadHalf {
+    fn take_pending(&mut self) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        match self.try_read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                buf
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl PendingInput for tokio::io::Stdin {
+    fn take_pending(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
 async fn session<R, W>(ctx: Arc<Ctx>, mut r: R, mut w: W, conn: Conn) -> Result<Vec<String>>
 where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + PendingInput,
     W: AsyncWrite + Unpin,
 {
     let main = &ctx.config.main;
@@ -360,6 +385,12 @@ where
     let banner =
         oxim_conf::expand(&banner_src, &st.vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
     let banner_lines: Vec<&str> = banner.split('\n').collect();
+    // A client that talks before the banner is out of sync (or a spammer):
+    // the session answers 554 and closes when smtp_enforce_sync is on.
+    let early = r.take_pending();
+    if !early.is_empty() {
+        sess.handle_input(&early);
+    }
     let _ = sess.greet(Reply::from_lines(220, banner_lines));
     write_out(&mut w, &mut sess, conn.batch).await?;
 

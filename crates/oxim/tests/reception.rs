@@ -433,3 +433,30 @@ fn sighup_reloads_and_sigterm_stops_promptly() {
     assert!(status.success(), "{status:?}");
     assert!(!d.pid_file.exists(), "pid file left behind");
 }
+
+/// smtp_enforce_sync: a client that sends before the banner is refused.
+#[test]
+fn input_before_the_banner_is_a_synchronization_error() {
+    let dir = TestDir::new();
+    let port = free_port();
+    // A slow connect ACL gives the early bytes time to arrive first.
+    let conf = dir.write(
+        "s.conf",
+        &CONF.replace(
+            "queue_only",
+            "queue_only\nacl_smtp_connect = accept delay = 1s",
+        ),
+    );
+    let _d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"EHLO too.early\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut rest = String::new();
+    let _ = BufReader::new(s).read_to_string(&mut rest);
+    assert!(rest.starts_with("554 "), "{rest}");
+    assert!(rest.contains("synchronization error"), "{rest}");
+}
