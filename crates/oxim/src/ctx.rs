@@ -67,6 +67,8 @@ pub struct Ctx {
     pub ids: IdGenerator,
     pub caller: Caller,
     pub header_style: HeaderStyle,
+    /// The variables every expansion starts from.
+    base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
     writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
 }
@@ -190,7 +192,7 @@ impl Ctx {
         let timeout = Duration::from_secs(5);
         let dns = Dns::from_system(timeout, false);
         let drivers = Drivers::from_config(&config);
-        Ok(Arc::new(Ctx {
+        let mut ctx = Ctx {
             version: harness.version(),
             inv,
             harness,
@@ -208,11 +210,18 @@ impl Ctx {
             caller: Caller::current(),
             header_style,
             writer: std::sync::OnceLock::new(),
-        }))
+            base: Vars::new(),
+        };
+        ctx.base = ctx.build_base_vars();
+        Ok(Arc::new(ctx))
     }
 
-    /// Variables every expansion sees.
+    /// Variables every expansion sees (built once).
     pub fn base_vars(&self) -> Vars {
+        self.base.clone()
+    }
+
+    fn build_base_vars(&self) -> Vars {
         let mut v = Vars::new();
         v.set("primary_hostname", self.primary_hostname.clone())
             .set("smtp_active_hostname", self.primary_hostname.clone())

@@ -205,7 +205,13 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
             // An IPv6 wildcard may be unavailable (no IPv6 in a sandbox);
             // the IPv4 wildcard then still serves.
             Err(e) if s.addr.is_ipv6() && specs.len() > 1 => {
-                let _ = e;
+                ctx.log_text(
+                    None,
+                    &format!(
+                        "IPv6 socket for port {} not opened ({e}); IPv4 still served",
+                        s.addr.port()
+                    ),
+                );
                 continue;
             }
             Err(e) => {

@@ -675,9 +675,6 @@ async fn handle_event(
             }
         }
         Event::Data => {
-            if st.recipients.is_empty() {
-                // Everything was discarded: accept and drop the body.
-            }
             if let Some(acl) = acl_for(ctx, "acl_smtp_predata", &st.vars) {
                 let env = AclEnv {
                     host_ip: peer_ip,

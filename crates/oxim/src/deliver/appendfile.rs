@@ -8,11 +8,10 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 
 use super::Loaded;
-use crate::ctx::Ctx;
 use crate::settings::AppendSpec;
 use crate::vars::Vars;
 
-fn envelope_headers(ctx: &Ctx, spec: &AppendSpec, address: &str, m: &Loaded) -> String {
+fn envelope_headers(spec: &AppendSpec, address: &str, m: &Loaded) -> String {
     let mut s = String::new();
     if spec.return_path_add {
         s.push_str(&format!("Return-path: <{}>\n", m.env.sender));
@@ -26,7 +25,6 @@ fn envelope_headers(ctx: &Ctx, spec: &AppendSpec, address: &str, m: &Loaded) -> 
             crate::time::LocalTime::now().rfc2822()
         ));
     }
-    let _ = ctx;
     s
 }
 
@@ -47,18 +45,17 @@ fn mbox_escape(body: &[u8], out: &mut Vec<u8>) {
 
 /// Deliver one copy for `address`.
 pub fn deliver(
-    ctx: &Ctx,
     spec: &AppendSpec,
     address: &str,
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
 ) -> Result<()> {
-    let env_headers = envelope_headers(ctx, spec, address, m);
+    let env_headers = envelope_headers(spec, address, m);
     if let Some(file) = &spec.file {
         let path =
             oxim_conf::expand(file, vars).map_err(|e| anyhow!("failed to expand file: {e}"))?;
-        return append_mbox(ctx, spec, Path::new(&path), &env_headers, headers, m);
+        return append_mbox(spec, Path::new(&path), &env_headers, headers, m);
     }
     if let Some(dir) = &spec.directory {
         let path =
@@ -69,7 +66,6 @@ pub fn deliver(
 }
 
 fn append_mbox(
-    _ctx: &Ctx,
     spec: &AppendSpec,
     path: &Path,
     env_headers: &str,

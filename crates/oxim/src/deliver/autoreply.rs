@@ -60,9 +60,9 @@ pub fn deliver(
     let to = expand_opt(&spec.to, vars)?;
     let cc = expand_opt(&spec.cc, vars)?;
     let bcc = expand_opt(&spec.bcc, vars)?;
-    let Some(to_text) = to.clone().or(cc.clone()).or(bcc.clone()) else {
+    if to.is_none() && cc.is_none() && bcc.is_none() {
         return Ok(None);
-    };
+    }
     if spec.never_mail {
         return Ok(None);
     }
@@ -98,8 +98,6 @@ pub fn deliver(
     }
     if let Some(t) = &to {
         msg.headers.push(HeaderField::new(format!("To: {t}")));
-    } else {
-        let _ = to_text;
     }
     if let Some(c) = &cc {
         msg.headers.push(HeaderField::new(format!("Cc: {c}")));

@@ -633,7 +633,11 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             id: &id_text,
             queue_time: None,
         });
-        ctx.spool.remove(&id)?;
+        // Unlinking blocks; keep it off the async workers.
+        let spool = ctx.spool.clone();
+        tokio::task::spawn_blocking(move || spool.remove(&id))
+            .await
+            .map_err(|e| anyhow::anyhow!("spool removal task failed: {e}"))??;
         summary.completed = true;
     } else {
         if freeze {
@@ -687,7 +691,7 @@ async fn run_transport(
             run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
         }
         TransportKind::Appendfile(spec) => per_address(items, vars, |addr, v| {
-            match appendfile::deliver(ctx, spec, addr, m, headers, v) {
+            match appendfile::deliver(spec, addr, m, headers, v) {
                 Ok(()) => delivered.clone(),
                 Err(e) => local_deferral(format!("{e:#}")),
             }

@@ -43,7 +43,6 @@ pub enum Routed {
 }
 
 fn list_match(
-    ctx: &Ctx,
     list: &Option<String>,
     vars: &Vars,
     f: impl FnOnce(&str) -> Result<bool, String>,
@@ -52,7 +51,6 @@ fn list_match(
         None => Ok(true),
         Some(raw) => {
             let expanded = oxim_conf::expand(raw, vars).map_err(|e| e.to_string())?;
-            let _ = ctx;
             f(&expanded)
         }
     }
@@ -75,12 +73,12 @@ fn preconditions(
     }
     let (lp, domain) = split_address(address);
     let cfg = &ctx.config;
-    if !list_match(ctx, &r.domains, vars, |l| {
+    if !list_match(&r.domains, vars, |l| {
         oxim_conf::match_domain(l, domain, cfg, vars).map_err(|e| e.to_string())
     })? {
         return Ok(false);
     }
-    if !list_match(ctx, &r.local_parts, vars, |l| {
+    if !list_match(&r.local_parts, vars, |l| {
         oxim_conf::match_local_part(l, lp, cfg, vars).map_err(|e| e.to_string())
     })? {
         return Ok(false);
@@ -88,7 +86,7 @@ fn preconditions(
     if r.check_local_user && nix::unistd::User::from_name(lp).ok().flatten().is_none() {
         return Ok(false);
     }
-    if !list_match(ctx, &r.senders, vars, |l| {
+    if !list_match(&r.senders, vars, |l| {
         oxim_conf::match_address(l, sender, cfg, vars).map_err(|e| e.to_string())
     })? {
         return Ok(false);
