@@ -248,18 +248,24 @@ impl Spool {
     /// Opens (creating as needed, mode 0750) the spool directory `dir` and its
     /// `input/`, `msglog/` and `db/` subdirectories.
     pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
+        let spool = Spool::at(dir);
+        for d in [&spool.root, &spool.input, &spool.msglog, &spool.db] {
+            mkdir(d)?;
+        }
+        Ok(spool)
+    }
+
+    /// The spool at `dir` without creating anything (for commands that only
+    /// inspect, such as `-bV` and `-bP`). Operations fail if it is absent.
+    pub fn at(dir: impl AsRef<Path>) -> Spool {
         let root = dir.as_ref().to_path_buf();
-        let spool = Spool {
+        Spool {
             input: root.join("input"),
             msglog: root.join("msglog"),
             db: root.join("db"),
             quarantine: root.join("quarantine"),
             root,
-        };
-        for d in [&spool.root, &spool.input, &spool.msglog, &spool.db] {
-            mkdir(d)?;
         }
-        Ok(spool)
     }
 
     /// The spool directory.
