@@ -163,8 +163,17 @@ impl Ctx {
         if spool_dir.is_empty() {
             return Err(anyhow!("spool_directory is not set"));
         }
-        let spool = Spool::open(spool_dir)
-            .with_context(|| format!("cannot open spool directory {spool_dir}"))?;
+        // Commands that only inspect the configuration create nothing.
+        let inspect_only = matches!(
+            inv.mode,
+            crate::cli::Mode::Version | crate::cli::Mode::PrintConfig(_) | crate::cli::Mode::Help
+        );
+        let spool = if inspect_only {
+            Spool::at(spool_dir)
+        } else {
+            Spool::open(spool_dir)
+                .with_context(|| format!("cannot open spool directory {spool_dir}"))?
+        };
         let log_path = match main.opt_str("log_file_path") {
             Some(p) if !p.is_empty() => p.to_string(),
             _ => format!("{spool_dir}/log/%slog"),
