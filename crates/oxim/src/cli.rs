@@ -135,39 +135,9 @@ Other
 #[error("{0}")]
 pub struct CliError(pub String);
 
+/// Exim times (`30m`, `1h30m`, `2d`; a bare number is seconds).
 fn parse_time(s: &str) -> Option<Duration> {
-    // Exim times: 30m, 1h30m, 10s, 2d, 1w; a bare number is seconds.
-    if s.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut num: u64 = 0;
-    let mut have_digit = false;
-    for c in s.chars() {
-        if let Some(d) = c.to_digit(10) {
-            num = num.checked_mul(10)?.checked_add(u64::from(d))?;
-            have_digit = true;
-        } else {
-            let mult = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86400,
-                'w' => 7 * 86400,
-                _ => return None,
-            };
-            if !have_digit {
-                return None;
-            }
-            total = total.checked_add(num.checked_mul(mult)?)?;
-            num = 0;
-            have_digit = false;
-        }
-    }
-    if have_digit {
-        total = total.checked_add(num)?;
-    }
-    Some(Duration::from_secs(total))
+    oxim_conf::options::parse_time(s).map(Duration::from_secs)
 }
 
 impl Invocation {

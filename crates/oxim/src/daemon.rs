@@ -22,56 +22,18 @@ pub struct ListenSpec {
     pub addr: SocketAddr,
 }
 
-fn parse_port(s: &str) -> Result<u16> {
+/// A port number or service name (`smtp`, `submission`, `smtps`).
+pub fn service_port(s: &str) -> Option<u16> {
     match s.trim() {
-        "smtp" => Ok(25),
-        "submission" => Ok(587),
-        "smtps" | "submissions" => Ok(465),
-        p => p
-            .parse()
-            .map_err(|_| anyhow!("invalid port \"{p}\" in listening list")),
+        "smtp" => Some(25),
+        "submission" => Some(587),
+        "smtps" | "submissions" => Some(465),
+        p => p.parse().ok(),
     }
 }
 
-/// Split an Exim list with `:` or a leading `<c` separator change.
-fn split_list(list: &str) -> Vec<String> {
-    let list = list.trim();
-    let (sep, body) = match list.strip_prefix('<') {
-        Some(rest) if !rest.is_empty() => {
-            let mut chars = rest.chars();
-            let c = chars.next().unwrap_or(':');
-            (c, chars.as_str())
-        }
-        _ => (':', list),
-    };
-    if sep == ':' {
-        // `::` stands for a literal colon.
-        let mut out = Vec::new();
-        let mut cur = String::new();
-        let mut it = body.chars().peekable();
-        while let Some(c) = it.next() {
-            if c == ':' {
-                if it.peek() == Some(&':') {
-                    it.next();
-                    cur.push(':');
-                } else {
-                    out.push(std::mem::take(&mut cur));
-                }
-            } else {
-                cur.push(c);
-            }
-        }
-        out.push(cur);
-        out.into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    } else {
-        body.split(sep)
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    }
+fn parse_port(s: &str) -> Result<u16> {
+    service_port(s).ok_or_else(|| anyhow!("invalid port \"{}\" in listening list", s.trim()))
 }
 
 /// Parse `a.b.c.d.port`, `[::1]:port`, `::1.port`, or an address alone.
@@ -120,7 +82,7 @@ pub fn listen_specs(ctx: &Ctx) -> Result<Vec<ListenSpec>> {
             interfaces_text = o.clone();
         }
     }
-    let ports: Vec<u16> = split_list(&ports_text)
+    let ports: Vec<u16> = oxim_conf::lists::list_items(&ports_text)
         .iter()
         .map(|p| parse_port(p))
         .collect::<Result<_>>()?;
@@ -130,7 +92,7 @@ pub fn listen_specs(ctx: &Ctx) -> Result<Vec<ListenSpec>> {
             (IpAddr::V4(Ipv4Addr::UNSPECIFIED), None),
         ]
     } else {
-        split_list(&interfaces_text)
+        oxim_conf::lists::list_items(&interfaces_text)
             .iter()
             .map(|i| parse_interface(i))
             .collect::<Result<_>>()?
@@ -369,9 +331,9 @@ mod tests {
     }
 
     #[test]
-    fn lists() {
-        assert_eq!(split_list("1225 : 1226"), vec!["1225", "1226"]);
-        assert_eq!(split_list("<; ::1 ; 127.0.0.1"), vec!["::1", "127.0.0.1"]);
-        assert_eq!(split_list("a::b:c"), vec!["a:b", "c"]);
+    fn ports() {
+        assert_eq!(service_port("smtp"), Some(25));
+        assert_eq!(service_port(" 1225 "), Some(1225));
+        assert!(parse_port("nope").is_err());
     }
 }

@@ -778,15 +778,6 @@ fn edit_headers(m: &Loaded, t: &TransportSpec, vars: &Vars) -> Vec<u8> {
     out
 }
 
-fn port_number(s: &str) -> Option<u16> {
-    match s.trim() {
-        "smtp" | "" => Some(25),
-        "submission" => Some(587),
-        "smtps" | "submissions" => Some(465),
-        p => p.parse().ok(),
-    }
-}
-
 async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
     let mut out = Vec::new();
     for h in hosts {
@@ -866,7 +857,7 @@ async fn run_smtp(
     };
     let Some(port) = oxim_conf::expand(&spec.port, vars)
         .ok()
-        .and_then(|p| port_number(&p))
+        .and_then(|p| crate::daemon::service_port(&p))
     else {
         return defer_all(format!("invalid port \"{}\"", spec.port));
     };
