@@ -505,19 +505,15 @@ impl<'a> Delivered<'a> {
     /// Renders everything after the flag and its space.
     fn render_body(&self, sel: &LogSelector, out: &mut String) {
         let ms = sel.has(Selector::Millisec);
-        self.address.render(sel, out);
-        if sel.has(Selector::SenderOnDelivery) {
-            let _ = write!(out, " F=<{}>", self.sender);
-        }
-        if sel.has(Selector::ReturnPathOnDelivery) {
-            let _ = write!(out, " P=<{}>", self.return_path.unwrap_or(self.sender));
-        }
-        if let Some(r) = self.router {
-            let _ = write!(out, " R={r}");
-        }
-        if let Some(t) = self.transport {
-            let _ = write!(out, " T={t}");
-        }
+        render_route(
+            sel,
+            out,
+            &self.address,
+            self.sender,
+            Some(self.return_path.unwrap_or(self.sender)),
+            self.router,
+            self.transport,
+        );
         if let Some(s) = self.size {
             if sel.has(Selector::DeliverySize) {
                 let _ = write!(out, " S={s}");
@@ -551,10 +547,49 @@ impl<'a> Delivered<'a> {
                 let _ = write!(out, " QT={}", format_duration(qt, ms));
             }
         }
-        if let Some(dt) = self.deliver_time {
-            if sel.has(Selector::DeliverTime) {
-                let _ = write!(out, " DT={}", format_duration(dt, ms));
-            }
+        render_deliver_time(sel, out, self.deliver_time);
+    }
+}
+
+/// The part shared by `=>`, `==` and `**` lines: the address, ` F=<sender>`
+/// (+sender_on_delivery), ` P=<return path>` (+return_path_on_delivery, for
+/// the lines that carry it: `return_path` is `None` on `==` lines), ` R=`,
+/// ` T=`.
+fn render_route(
+    sel: &LogSelector,
+    out: &mut String,
+    address: &LogAddress<'_>,
+    sender: &str,
+    return_path: Option<&str>,
+    router: Option<&str>,
+    transport: Option<&str>,
+) {
+    address.render(sel, out);
+    if sel.has(Selector::SenderOnDelivery) {
+        let _ = write!(out, " F=<{sender}>");
+    }
+    if let Some(p) = return_path {
+        if sel.has(Selector::ReturnPathOnDelivery) {
+            let _ = write!(out, " P=<{p}>");
+        }
+    }
+    if let Some(r) = router {
+        let _ = write!(out, " R={r}");
+    }
+    if let Some(t) = transport {
+        let _ = write!(out, " T={t}");
+    }
+}
+
+/// ` DT=` (+deliver_time).
+fn render_deliver_time(sel: &LogSelector, out: &mut String, dt: Option<Duration>) {
+    if let Some(dt) = dt {
+        if sel.has(Selector::DeliverTime) {
+            let _ = write!(
+                out,
+                " DT={}",
+                format_duration(dt, sel.has(Selector::Millisec))
+            );
         }
     }
 }
@@ -630,25 +665,16 @@ impl<'a> Deferred<'a> {
     }
 
     fn render_body(&self, sel: &LogSelector, out: &mut String) {
-        self.address.render(sel, out);
-        if sel.has(Selector::SenderOnDelivery) {
-            let _ = write!(out, " F=<{}>", self.sender);
-        }
-        if let Some(r) = self.router {
-            let _ = write!(out, " R={r}");
-        }
-        if let Some(t) = self.transport {
-            let _ = write!(out, " T={t}");
-        }
-        if let Some(dt) = self.deliver_time {
-            if sel.has(Selector::DeliverTime) {
-                let _ = write!(
-                    out,
-                    " DT={}",
-                    format_duration(dt, sel.has(Selector::Millisec))
-                );
-            }
-        }
+        render_route(
+            sel,
+            out,
+            &self.address,
+            self.sender,
+            None,
+            self.router,
+            self.transport,
+        );
+        render_deliver_time(sel, out, self.deliver_time);
         let _ = write!(out, " defer ({})", self.error.errno);
         self.error.render(sel, out);
     }
@@ -696,28 +722,16 @@ impl<'a> Failed<'a> {
     }
 
     fn render_body(&self, sel: &LogSelector, out: &mut String) {
-        self.address.render(sel, out);
-        if sel.has(Selector::SenderOnDelivery) {
-            let _ = write!(out, " F=<{}>", self.sender);
-        }
-        if sel.has(Selector::ReturnPathOnDelivery) {
-            let _ = write!(out, " P=<{}>", self.return_path.unwrap_or(self.sender));
-        }
-        if let Some(r) = self.router {
-            let _ = write!(out, " R={r}");
-        }
-        if let Some(t) = self.transport {
-            let _ = write!(out, " T={t}");
-        }
-        if let Some(dt) = self.deliver_time {
-            if sel.has(Selector::DeliverTime) {
-                let _ = write!(
-                    out,
-                    " DT={}",
-                    format_duration(dt, sel.has(Selector::Millisec))
-                );
-            }
-        }
+        render_route(
+            sel,
+            out,
+            &self.address,
+            self.sender,
+            Some(self.return_path.unwrap_or(self.sender)),
+            self.router,
+            self.transport,
+        );
+        render_deliver_time(sel, out, self.deliver_time);
         self.error.render(sel, out);
     }
 }
