@@ -19,4 +19,6 @@ pub mod script;
 pub mod server;
 pub mod subst;
 pub mod tcshim;
+#[cfg(test)]
+mod testconn;
 pub mod tree;

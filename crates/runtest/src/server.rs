@@ -271,24 +271,7 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    struct Fake {
-        input: Cursor<Vec<u8>>,
-        sent: Vec<u8>,
-    }
-    impl io::Read for Fake {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.input.read(buf)
-        }
-    }
-    impl Write for Fake {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.sent.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testconn::Fake;
 
     fn lines(s: &str) -> Vec<String> {
         s.lines().map(str::to_string).collect()
