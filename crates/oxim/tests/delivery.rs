@@ -53,7 +53,7 @@ fn pipelined_envelope_is_one_flight() {
     let fake = FakeSmtp::start(vec![], &["SIZE 1000000", "PIPELINING", "HELP"]);
     let dir = TestDir::new();
     let c = dir.write("c.conf", &conf(fake.port));
-    let out = dir.run(
+    dir.run_ok(
         &[
             "-C",
             c.to_str().unwrap(),
@@ -64,11 +64,6 @@ fn pipelined_envelope_is_one_flight() {
             "y@remote.example",
         ],
         "Subject: s\n\nbody\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let log = log_lines(&dir.read("log/mainlog"));
     assert!(
@@ -105,14 +100,9 @@ fn temporary_error_defers_then_queue_run_delivers_once() {
     let dir = TestDir::new();
     let c = dir.write("c.conf", &conf(fake.port));
     let c = c.to_str().unwrap();
-    let out = dir.run(
+    dir.run_ok(
         &["-C", c, "-odi", "z@remote.example"],
         "Subject: s\n\nbody\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let log = log_lines(&dir.read("log/mainlog"));
     let d = log
@@ -124,12 +114,7 @@ fn temporary_error_defers_then_queue_run_delivers_once() {
     // delivers it exactly once.
     let ok = FakeSmtp::start(vec![], &["PIPELINING"]);
     let c2 = dir.write("c2.conf", &conf(ok.port));
-    let out = dir.run(&["-C", c2.to_str().unwrap(), "-qf"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir.run_ok(&["-C", c2.to_str().unwrap(), "-qf"], "");
     let log = log_lines(&dir.read("log/mainlog"));
     assert_eq!(
         log.iter()
@@ -147,8 +132,7 @@ fn temporary_error_defers_then_queue_run_delivers_once() {
         1
     );
     // A second run finds nothing to do.
-    let out = dir.run(&["-C", c2.to_str().unwrap(), "-qf"], "");
-    assert!(out.status.success());
+    dir.run_ok(&["-C", c2.to_str().unwrap(), "-qf"], "");
     assert_eq!(
         ok.received()
             .iter()
@@ -163,7 +147,7 @@ fn permanent_error_fails_and_bounces_to_sender() {
     let fake = FakeSmtp::start(vec![("RCPT", "550 no such user")], &["PIPELINING"]);
     let dir = TestDir::new();
     let c = dir.write("c.conf", &conf(fake.port));
-    let out = dir.run(
+    dir.run_ok(
         &[
             "-C",
             c.to_str().unwrap(),
@@ -173,11 +157,6 @@ fn permanent_error_fails_and_bounces_to_sender() {
             "nobody@remote.example",
         ],
         "Subject: hello\n\nbody text\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let log = log_lines(&dir.read("log/mainlog"));
     let f = log
@@ -217,7 +196,7 @@ fn undeliverable_bounce_is_frozen_and_only_forced_runs_touch_it() {
     let dir = TestDir::new();
     let c = dir.write("c.conf", &conf(fake.port));
     let c = c.to_str().unwrap();
-    let out = dir.run(
+    dir.run_ok(
         &[
             "-C",
             c,
@@ -227,11 +206,6 @@ fn undeliverable_bounce_is_frozen_and_only_forced_runs_touch_it() {
             "nobody@remote.example",
         ],
         "Subject: s\n\nbody\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let log = log_lines(&dir.read("log/mainlog"));
     let bounce = log

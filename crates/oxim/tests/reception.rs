@@ -134,12 +134,7 @@ fn survives_sigkill(conf_text: &str) {
         "{listing}"
     );
     // ...and a queue run delivers all of it.
-    let out = dir.run(&["-C", &conf, "-qf"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir.run_ok(&["-C", &conf, "-qf"], "");
     let mbox = dir.read("mail/u");
     assert!(mbox.contains("Subject: durable"), "{mbox}");
     assert!(mbox.contains("line 199 of the body\n"), "body truncated");

@@ -74,14 +74,9 @@ fn relay_to_blackhole_server_logs_like_exim_1990() {
         &["-C", conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
 
-    let out = dir.run(
+    let out = dir.run_ok(
         &["-C", conf, "-odi", "a@test.ex"],
         "Subject: one\n\nTesting\n",
-    );
-    assert!(
-        out.status.success(),
-        "submission failed: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         out.stdout.is_empty() && out.stderr.is_empty(),
@@ -154,14 +149,9 @@ fn closed_port_defers_with_connection_refused() {
             .replace("PORT", &port.to_string())
             .replace("CHUNKING", ""),
     );
-    let out = dir.run(
+    dir.run_ok(
         &["-C", conf.to_str().unwrap(), "-odi", "b@test.ex"],
         "Testing\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let client = log_lines(&dir.read("log/mainlog"));
     let d = find(&client, " == ");
@@ -190,14 +180,9 @@ fn chunking_sends_bdat_and_logs_k_on_both_sides() {
         &["-C", conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
     let body: String = (0..50).map(|i| format!(".line {i}\n")).collect();
-    let out = dir.run(
+    dir.run_ok(
         &["-C", conf, "-odi", "c@test.ex"],
         &format!("Subject: bdat\n\n{body}"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(wait_for(Duration::from_secs(10), || dir
         .read("log/servermainlog")

@@ -49,6 +49,18 @@ impl TestDir {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
     }
 
+    /// Run oxim with `args`, feeding `stdin`; the command must succeed
+    /// (its stderr is shown if not).
+    pub fn run_ok(&self, args: &[&str], stdin: &str) -> Output {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "oxim {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Run oxim with `args`, feeding `stdin`.
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = Command::new(oxim_bin())
