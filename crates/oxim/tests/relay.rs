@@ -49,6 +49,17 @@ begin retry
 * * F,5d,10s
 "#;
 
+/// The relay configuration for a server on `port`, with
+/// `chunking_advertise_hosts = chunking`.
+fn write_conf(dir: &TestDir, port: u16, chunking: &str) -> std::path::PathBuf {
+    dir.write(
+        "test.conf",
+        &CONF
+            .replace("PORT", &port.to_string())
+            .replace("CHUNKING", chunking),
+    )
+}
+
 fn find<'a>(lines: &'a [String], pat: &str) -> &'a str {
     lines
         .iter()
@@ -62,12 +73,7 @@ fn relay_to_blackhole_server_logs_like_exim_1990() {
     let dir = TestDir::new();
     let port = free_port();
     // As in Exim's harness configs: no CHUNKING advertised.
-    let conf = dir.write(
-        "test.conf",
-        &CONF
-            .replace("PORT", &port.to_string())
-            .replace("CHUNKING", ""),
-    );
+    let conf = write_conf(&dir, port, "");
     let conf = conf.to_str().unwrap();
     let _daemon = Daemon::start(
         &dir,
@@ -143,12 +149,7 @@ fn relay_to_blackhole_server_logs_like_exim_1990() {
 fn closed_port_defers_with_connection_refused() {
     let dir = TestDir::new();
     let port = free_port();
-    let conf = dir.write(
-        "test.conf",
-        &CONF
-            .replace("PORT", &port.to_string())
-            .replace("CHUNKING", ""),
-    );
+    let conf = write_conf(&dir, port, "");
     dir.run_ok(
         &["-C", conf.to_str().unwrap(), "-odi", "b@test.ex"],
         "Testing\n",
@@ -168,12 +169,7 @@ fn closed_port_defers_with_connection_refused() {
 fn chunking_sends_bdat_and_logs_k_on_both_sides() {
     let dir = TestDir::new();
     let port = free_port();
-    let conf = dir.write(
-        "test.conf",
-        &CONF
-            .replace("PORT", &port.to_string())
-            .replace("CHUNKING", "*"),
-    );
+    let conf = write_conf(&dir, port, "*");
     let conf = conf.to_str().unwrap();
     let _daemon = Daemon::start(
         &dir,
