@@ -459,6 +459,10 @@ pub struct Delivered<'a> {
     pub size: Option<u64>,
     /// Remote host (SMTP/LMTP deliveries).
     pub host: Option<RemoteHost<'a>>,
+    /// The message went down a connection an earlier message had used:
+    /// `*` at the end of the host part (after `H=`, `I=` and TFO), as in
+    /// Exim's continued connections.
+    pub continued: bool,
     /// `I=[ip]:port`: local interface used (`+outgoing_interface`).
     pub interface: Option<(IpAddr, u16)>,
     /// TCP Fast Open on the outgoing connection.
@@ -491,6 +495,7 @@ impl<'a> Delivered<'a> {
             transport: None,
             size: None,
             host: None,
+            continued: false,
             interface: None,
             tfo: Tfo::default(),
             tls: None,
@@ -527,6 +532,10 @@ impl<'a> Delivered<'a> {
                 }
             }
             render_tfo(&self.tfo, sel, out);
+            // Exim appends it to the whole host part (H=, I=, TFO).
+            if self.continued {
+                out.push('*');
+            }
         }
         if let Some(tls) = &self.tls {
             tls.render(sel, out);

@@ -262,6 +262,24 @@ fn delivered_smtp() {
 }
 
 #[test]
+fn delivered_down_a_continued_connection_has_a_star_after_the_host() {
+    // Exim marks a delivery down a connection that an earlier message used
+    // with `*` at the end of the host part: after the port with
+    // +outgoing_port, after I= with +outgoing_interface.
+    let mut d = smtp_delivery(ID, "a@test.ex", "250 OK id=fake");
+    d.continued = true;
+    assert_eq!(
+        LogRecord::Delivered(d.clone()).render(&LogSelector::default()),
+        "10HmaX-0005vi-00 => a@test.ex R=client T=send_to_server H=127.0.0.1 [127.0.0.1]* C=\"250 OK id=fake\""
+    );
+    d.interface = Some(("127.0.0.1".parse().unwrap(), 40000));
+    assert_eq!(
+        LogRecord::Delivered(d).render(&sel("+outgoing_port +outgoing_interface")),
+        "10HmaX-0005vi-00 => a@test.ex R=client T=send_to_server H=127.0.0.1 [127.0.0.1]:1225 I=[127.0.0.1]:40000* C=\"250 OK id=fake\""
+    );
+}
+
+#[test]
 fn delivered_with_tls_head_1091() {
     let mut d = smtp_delivery(
         "10HmaZ-000000005vi-0000",
