@@ -54,6 +54,8 @@ struct State {
     started: std::time::Instant,
     /// The current message's body is arriving in BDAT chunks.
     bdat: bool,
+    /// The current message was announced with `BODY=8BITMIME`.
+    body_8bitmime: bool,
 }
 
 fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
@@ -279,6 +281,7 @@ where
         nolog: false,
         started: std::time::Instant::now(),
         bdat: false,
+        body_8bitmime: false,
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -621,6 +624,7 @@ async fn handle_event(
             }
             st.vars.set("sender_address", sender.clone());
             st.sender = Some(sender);
+            st.body_8bitmime = m.body == Some(oxim_smtp::BodyType::EightBitMime);
             st.recipients.clear();
             let _ = sess.accept_mail();
         }
@@ -773,7 +777,8 @@ async fn handle_event(
             };
             let id = ctx.ids.next();
             let id_text = id.to_string();
-            let prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+            let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+            prepared.env.body_8bitmime = st.body_8bitmime;
             // The 250 goes out only once the files are on stable storage; the
             // group-commit writer shares fsyncs between concurrent messages.
             let written = match ctx.writer() {

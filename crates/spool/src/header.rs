@@ -142,6 +142,9 @@ pub struct Envelope {
     /// `-oxim_tfo <outcome>`: oxim extension, TCP Fast Open outcome of the
     /// incoming connection.
     pub tfo: Option<String>,
+    /// `-oxim_8bitmime`: oxim extension, the message came with
+    /// `BODY=8BITMIME` (passed on where the next host offers 8BITMIME).
+    pub body_8bitmime: bool,
     /// ACL variables (`-aclc name` / `-aclm name`), name including the
     /// `c`/`m` prefix letter, e.g. `("c0", "value")`. A name that starts
     /// with neither is written as a `c` variable.
@@ -193,6 +196,7 @@ impl Envelope {
             dont_deliver: false,
             tls: TlsInfo::default(),
             tfo: None,
+            body_8bitmime: false,
             acl_vars: Vec::new(),
             extra: Vec::new(),
             non_recipients: Vec::new(),
@@ -424,6 +428,7 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     opt(&mut s, "tls_sni", &env.tls.sni);
     opt(&mut s, "tls_ver", &env.tls.ver);
     opt(&mut s, "oxim_tfo", &env.tfo);
+    flag(&mut s, "oxim_8bitmime", env.body_8bitmime);
     for (name, value) in &env.extra {
         let name = one_line(name);
         if value.is_empty() {
@@ -745,6 +750,7 @@ pub fn parse_header(data: &[u8]) -> Result<(Envelope, Vec<Header>), FormatError>
             "tls_sni" => env.tls.sni = Some(text()),
             "tls_ver" => env.tls.ver = Some(text()),
             "oxim_tfo" => env.tfo = Some(text()),
+            "oxim_8bitmime" => env.body_8bitmime = true,
             n if (n.starts_with("aclc") || n.starts_with("aclm")) && n.len() > 4 => {
                 // "-aclc <name> <len>" (Exim 4.8x+: name after the space) or
                 // our "-aclc<name> <len>"; value follows.

@@ -66,6 +66,20 @@ fn roundtrip_sample() {
 }
 
 #[test]
+fn body_8bitmime_is_an_oxim_flag_line_and_roundtrips() {
+    let (mut env, headers) = sample();
+    let text = String::from_utf8(format_header(&env, &headers)).unwrap();
+    assert!(!text.contains("-oxim_8bitmime"));
+    env.body_8bitmime = true;
+    let bytes = format_header(&env, &headers);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.lines().any(|l| l == "-oxim_8bitmime"), "{text}");
+    let (env2, _) = parse_header(&bytes).unwrap();
+    assert!(env2.body_8bitmime);
+    assert_eq!(env2, env);
+}
+
+#[test]
 fn done_recipients_go_through_the_tree() {
     let (mut env, headers) = sample();
     for a in ["c@x", "b@x", "d@x", "e@x", "f@x"] {
