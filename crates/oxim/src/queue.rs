@@ -9,7 +9,10 @@ use oxim_spool::MessageId;
 use crate::ctx::Ctx;
 use crate::deliver;
 
-/// Deliver everything on the queue, a few messages at a time.
+/// Deliver everything on the queue, `queue_run_max` messages at a time.
+/// The deliveries share SMTP connections: messages for one host go down one
+/// connection, one after the other, while other hosts are served in
+/// parallel.
 pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
     let ids = match ctx.spool.list() {
         Ok(ids) => ids,
@@ -18,20 +21,24 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
             return;
         }
     };
+    // queue_run_max (an expanded string, 5 by default; 0 is no limit)
+    // bounds the deliveries in progress at once.
+    let max = ctx.expand_int("queue_run_max", &ctx.base_vars(), 5);
+    let max = if max == 0 { 1000 } else { max };
     let limit = Arc::new(tokio::sync::Semaphore::new(
-        usize::try_from(ctx.config.main.int("queue_run_max"))
-            .unwrap_or(5)
-            .max(1),
+        usize::try_from(max).unwrap_or(1000),
     ));
+    let pool = Arc::new(deliver::smtp::Pool::new());
     let mut tasks = Vec::new();
     for id in ids {
         let ctx = ctx.clone();
         let limit = limit.clone();
+        let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
             let Ok(_permit) = limit.acquire().await else {
                 return;
             };
-            if let Err(e) = deliver::deliver_id(&ctx, &id, force).await {
+            if let Err(e) = deliver::deliver_id_pooled(&ctx, &id, force, Some(&pool)).await {
                 ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             }
         }));
@@ -39,6 +46,7 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
     for t in tasks {
         let _ = t.await;
     }
+    pool.close_all().await;
 }
 
 fn parse_ids(ctx: &Ctx, ids: &[String]) -> Vec<MessageId> {
@@ -60,17 +68,19 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
         .enable_all()
         .build()?;
     let mut status = 0;
+    let pool = deliver::smtp::Pool::new();
     for id in ids {
         if !ctx.spool.exists(&id) {
             eprintln!("{}: message {id} is not on the queue", ctx.inv.prog);
             status = 1;
             continue;
         }
-        if let Err(e) = rt.block_on(deliver::deliver_id(&ctx, &id, force)) {
+        if let Err(e) = rt.block_on(deliver::deliver_id_pooled(&ctx, &id, force, Some(&pool))) {
             ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             status = 1;
         }
     }
+    rt.block_on(pool.close_all());
     Ok(status)
 }
 

@@ -56,6 +56,8 @@ pub struct SmtpSpec {
     pub data_timeout: Duration,
     pub final_timeout: Duration,
     pub max_rcpt: usize,
+    /// Messages down one connection in a queue run (0: no limit).
+    pub connection_max_messages: usize,
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
@@ -187,6 +189,8 @@ impl TransportSpec {
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .filter(|&n| n > 0)
                     .unwrap_or(100),
+                connection_max_messages: usize::try_from(o.int("connection_max_messages"))
+                    .unwrap_or(0),
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),

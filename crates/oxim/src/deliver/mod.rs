@@ -161,6 +161,8 @@ enum Outcome {
         tfo: Option<(ClientTfo, Option<&'static str>)>,
         /// Sent with BDAT (` K` in the log).
         chunking: bool,
+        /// Down a connection an earlier message used (`*` in the log).
+        continued: bool,
         confirmation: Option<String>,
         first: bool,
     },
@@ -223,6 +225,18 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
 /// Deliver the message `id` from the spool. Holds the message lock while
 /// working so concurrent queue runners never deliver it twice.
 pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
+    deliver_id_pooled(ctx, id, force, None).await
+}
+
+/// [`deliver_id`] with SMTP connections shared through `pool` (a queue
+/// run's deliveries use one pool, so messages for one host go down one
+/// connection).
+pub async fn deliver_id_pooled(
+    ctx: &Ctx,
+    id: &MessageId,
+    force: bool,
+    pool: Option<&smtp::Pool>,
+) -> Result<Summary> {
     let lock = match ctx.spool.lock(id) {
         Ok(Some(lock)) => lock,
         // Another delivery has it, or it finished since the queue was listed.
@@ -236,7 +250,7 @@ pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summar
         Err(e) => return Err(e.into()),
     };
     let loaded = Loaded::new(msg.envelope, msg.headers, read_body(ctx, id)?);
-    let s = deliver_loaded(ctx, loaded, force).await;
+    let s = deliver_loaded(ctx, loaded, force, pool).await;
     drop(lock);
     s
 }
@@ -257,6 +271,7 @@ fn log_outcome(
             host,
             tfo,
             chunking,
+            continued,
             confirmation,
             first,
         } => {
@@ -269,6 +284,7 @@ fn log_outcome(
             d.router = router;
             d.transport = transport;
             d.host = host.as_ref().map(HostInfo::log);
+            d.continued = *continued;
             if let Some((t, detail)) = tfo {
                 d.tfo = Tfo {
                     mark: match t {
@@ -326,7 +342,7 @@ pub async fn deliver_new(ctx: &Ctx, m: Loaded) -> Result<Summary> {
         }
         Err(e) => return Err(e.into()),
     };
-    let s = deliver_loaded(ctx, m, true).await;
+    let s = deliver_loaded(ctx, m, true, None).await;
     drop(lock);
     s
 }
@@ -434,7 +450,12 @@ impl Attempt<'_> {
 
 /// Deliver a message already in memory (and safely on the spool).
 /// `force` ignores retry times (a first delivery attempt, `-M`, `-qf`).
-pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Summary> {
+pub async fn deliver_loaded(
+    ctx: &Ctx,
+    mut m: Loaded,
+    force: bool,
+    pool: Option<&smtp::Pool>,
+) -> Result<Summary> {
     let id = m.env.id;
     if m.env.frozen.is_some() {
         let age = now_secs().saturating_sub(m.env.received_time);
@@ -524,6 +545,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                         host: None,
                         tfo: None,
                         chunking: false,
+                        continued: false,
                         confirmation: None,
                         first: true,
                     },
@@ -565,11 +587,18 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
         }
     }
 
-    // 2. Run the transports.
+    // 2. Run the transports: local ones first, one at a time, then the
+    // remote ones, up to remote_max_parallel at once so that a slow host
+    // does not hold up the others. Outcomes are logged as they come.
     let headers = m.header_bytes();
+    let mut remote = Vec::new();
     for ((tname, hosts), items) in to_transport {
         let results = match ctx.drivers.transport(&tname) {
-            Some(t) => run_transport(ctx, t, &hosts, &items, &m, &headers, &vars).await,
+            Some(t) if matches!(t.kind, TransportKind::Smtp(_)) => {
+                remote.push((tname, t, hosts, items));
+                continue;
+            }
+            Some(t) => run_transport(ctx, t, &hosts, &items, &m, &headers, &vars, None).await,
             None => items
                 .iter()
                 .map(|(i, r)| {
@@ -580,6 +609,24 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
         };
         for (item, router, outcome) in results {
             run.record(&item, Some(&router), Some(&tname), outcome);
+        }
+    }
+    if !remote.is_empty() {
+        use futures_util::stream::StreamExt;
+        let parallel = usize::try_from(ctx.config.main.int("remote_max_parallel"))
+            .unwrap_or(1)
+            .max(1);
+        // The futures are made up front (not by a closure inside the
+        // stream), which keeps the whole delivery future Send.
+        let groups: Vec<_> = remote
+            .into_iter()
+            .map(|g| run_remote_group(ctx, g, &m, &headers, &vars, pool))
+            .collect();
+        let mut running = futures_util::stream::iter(groups).buffer_unordered(parallel);
+        while let Some((tname, results)) = running.next().await {
+            for (item, router, outcome) in results {
+                run.record(&item, Some(&router), Some(&tname), outcome);
+            }
         }
     }
 
@@ -662,6 +709,28 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     Ok(summary)
 }
 
+/// One remote transport call: its addresses share a transport and a host
+/// list.
+type RemoteGroup<'t> = (
+    String,
+    &'t TransportSpec,
+    Vec<RoutedHost>,
+    Vec<(Item, String)>,
+);
+
+async fn run_remote_group(
+    ctx: &Ctx,
+    (tname, t, hosts, items): RemoteGroup<'_>,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    pool: Option<&smtp::Pool>,
+) -> (String, Vec<(Item, String, Outcome)>) {
+    let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, pool).await;
+    (tname, r)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_transport(
     ctx: &Ctx,
     t: &TransportSpec,
@@ -670,11 +739,13 @@ async fn run_transport(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
+    pool: Option<&smtp::Pool>,
 ) -> Vec<(Item, String, Outcome)> {
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
         chunking: false,
+        continued: false,
         confirmation: None,
         first: true,
     };
@@ -688,7 +759,18 @@ async fn run_transport(
     };
     match &t.kind {
         TransportKind::Smtp(spec) => {
-            run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
+            run_smtp(
+                ctx,
+                spec,
+                router_hosts,
+                items,
+                m,
+                headers,
+                vars,
+                &t.name,
+                pool,
+            )
+            .await
         }
         TransportKind::Appendfile(spec) => per_address(items, vars, |addr, v| {
             match appendfile::deliver(spec, addr, m, headers, v) {
@@ -812,6 +894,89 @@ fn host_list_matches(
     oxim_conf::match_host(&expanded, ip, Some(host), &ctx.config, vars).unwrap_or(false)
 }
 
+/// The smtp transport's expanded `hosts` (when `use_hosts`), port,
+/// `helo_data` and `interface`. An option that fails to expand, or a bad
+/// port, is an error that defers the addresses (Exim's wording).
+fn expand_smtp_options(
+    tname: &str,
+    spec: &SmtpSpec,
+    use_hosts: bool,
+    vars: &Vars,
+) -> Result<(Vec<RoutedHost>, u16, String, Option<IpAddr>), SmtpError> {
+    let hosts = match spec.hosts.as_ref().filter(|_| use_hosts) {
+        Some(h) => match oxim_conf::expand(h, vars) {
+            Ok(list) => oxim_conf::lists::list_items(&list)
+                .iter()
+                .map(|s| {
+                    let bare = s.trim_start_matches('[').trim_end_matches(']');
+                    RoutedHost {
+                        name: bare.to_string(),
+                        ip: bare.parse().ok(),
+                        allow_local: false,
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                return Err(local_error(
+                    0,
+                    format!("failed to expand list of hosts \"{h}\" in {tname} transport: {e}"),
+                ))
+            }
+        },
+        None => Vec::new(),
+    };
+    let port_text = oxim_conf::expand(&spec.port, vars).map_err(|e| {
+        local_error(
+            0,
+            format!(
+                "failed to expand \"{}\" (\"port\" option) for {tname} transport: {e}",
+                spec.port
+            ),
+        )
+    })?;
+    let port = match crate::daemon::service_port(&port_text) {
+        Some(p) => p,
+        None if port_text.trim().starts_with(|c: char| c.is_ascii_digit()) => {
+            return Err(local_error(
+                0,
+                format!("invalid port number for {tname} transport: {port_text}"),
+            ))
+        }
+        None => {
+            return Err(local_error(
+                0,
+                format!("TCP port \"{port_text}\" is not defined for {tname} transport"),
+            ))
+        }
+    };
+    let helo = oxim_conf::expand(&spec.helo_data, vars)
+        .map_err(|e| local_error(-27, format!("failed to expand helo_data: {e}")))?;
+    let interface = match &spec.interface {
+        None => None,
+        Some(i) => {
+            let text = oxim_conf::expand(i, vars).map_err(|e| {
+                local_error(
+                    0,
+                    format!(
+                        "failed to expand \"{i}\" (\"interface\" option) for {tname} transport: {e}"
+                    ),
+                )
+            })?;
+            match text.trim() {
+                "" => None,
+                t => Some(t.parse().map_err(|_| {
+                    local_error(
+                        0,
+                        format!("\"{t}\" is not a valid IP address for the \"interface\" option for {tname} transport"),
+                    )
+                })?),
+            }
+        }
+    };
+    Ok((hosts, port, helo, interface))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_smtp(
     ctx: &Ctx,
     spec: &SmtpSpec,
@@ -820,49 +985,38 @@ async fn run_smtp(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
+    tname: &str,
+    pool: Option<&smtp::Pool>,
 ) -> Vec<(Item, String, Outcome)> {
-    let defer_all = |message: String| -> Vec<(Item, String, Outcome)> {
+    let pool = pool.map(|p| (p, tname));
+    let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
         items
             .iter()
             .map(|(i, r)| {
-                let err = local_error(-1, message.clone());
+                let err = err.clone();
                 (i.clone(), r.clone(), Outcome::Deferred { host: None, err })
             })
             .collect()
     };
+    // Options are expanded with the first address's $local_part/$domain.
+    let mut tv = vars.clone();
+    if let Some((first, _)) = items.first() {
+        tv.set_address(&first.address);
+    }
     // Host list: the router's, unless the transport's overrides it.
-    let host_specs: Vec<RoutedHost> = if router_hosts.is_empty() || spec.hosts_override {
-        match &spec.hosts {
-            Some(h) => match oxim_conf::expand(h, vars) {
-                Ok(list) => oxim_conf::lists::list_items(&list)
-                    .iter()
-                    .map(|s| {
-                        let bare = s.trim_start_matches('[').trim_end_matches(']');
-                        RoutedHost {
-                            name: bare.to_string(),
-                            ip: bare.parse().ok(),
-                            allow_local: false,
-                        }
-                    })
-                    .collect(),
-                Err(e) => return defer_all(format!("failed to expand hosts: {e}")),
-            },
-            None if router_hosts.is_empty() => {
-                return defer_all("smtp transport called with no hosts set".into())
-            }
-            None => router_hosts.to_vec(),
-        }
+    let use_hosts = router_hosts.is_empty() || spec.hosts_override;
+    let (transport_hosts, port, helo, interface) =
+        match expand_smtp_options(tname, spec, use_hosts, &tv) {
+            Ok(v) => v,
+            Err(e) => return defer_all(e),
+        };
+    let host_specs: Vec<RoutedHost> = if use_hosts && spec.hosts.is_some() {
+        transport_hosts
+    } else if router_hosts.is_empty() {
+        return defer_all(local_error(-1, "smtp transport called with no hosts set"));
     } else {
         router_hosts.to_vec()
     };
-    let Some(port) = oxim_conf::expand(&spec.port, vars)
-        .ok()
-        .and_then(|p| crate::daemon::service_port(&p))
-    else {
-        return defer_all(format!("invalid port \"{}\"", spec.port));
-    };
-    let helo =
-        oxim_conf::expand(&spec.helo_data, vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
     let params = smtp::SmtpParams {
         helo_data: helo,
         connect_timeout: nonzero(spec.connect_timeout, Duration::from_secs(300)),
@@ -872,15 +1026,15 @@ async fn run_smtp(
         max_rcpt: spec.max_rcpt,
         avoid_pipelining: false,
         try_chunking: false,
-        interface: spec
-            .interface
-            .as_ref()
-            .and_then(|i| oxim_conf::expand(i, vars).ok())
-            .and_then(|i| i.trim().parse().ok()),
+        interface,
+        connection_max_messages: spec.connection_max_messages,
     };
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
-        return defer_all("all host address lookups failed temporarily".into());
+        return defer_all(local_error(
+            -1,
+            "all host address lookups failed temporarily",
+        ));
     }
     let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
     for batch in items.chunks(params.max_rcpt.max(1)) {
@@ -891,39 +1045,38 @@ async fn run_smtp(
             headers,
             body: &m.body,
             size: headers.len() + 1 + m.body.len(),
+            body_8bitmime: m.env.body_8bitmime,
         };
         let mut last: Option<smtp::HostResult> = None;
         for (name, ip, allow_local) in &hosts {
-            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
-                let err = local_error(-1, format!("remote host address is the local host: {name}"));
-                last = Some(smtp::HostResult {
-                    host: smtp::Host {
-                        name: name.clone(),
-                        ip: *ip,
-                        port,
-                        try_tfo: false,
-                    },
-                    tfo: ClientTfo::NotTried,
-                    tfo_detail: None,
-                    chunking: false,
-                    outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
-                    try_next_host: true,
-                });
-                continue;
-            }
             let host = smtp::Host {
                 name: name.clone(),
                 ip: *ip,
                 port,
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
+            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
+                let err = local_error(-1, format!("remote host address is the local host: {name}"));
+                last = Some(smtp::HostResult {
+                    host,
+                    tfo: ClientTfo::NotTried,
+                    tfo_detail: None,
+                    chunking: false,
+                    continued: false,
+                    skipped: false,
+                    outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
+                    try_next_host: true,
+                });
+                continue;
+            }
             let mut p = params.clone();
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
-            let r = smtp::deliver_to_host(&host, &p, &outgoing).await;
-            // A host-level problem gets its own log line, as in Exim.
-            if r.try_next_host {
+            let r = smtp::deliver_to_host(&host, &p, &outgoing, pool).await;
+            // A host-level problem gets its own log line, as in Exim (not
+            // for a host skipped because it failed earlier in this run).
+            if r.try_next_host && !r.skipped {
                 if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
                     let id_text = m.env.id.to_string();
                     let text = e.message.clone().unwrap_or_default();
@@ -952,7 +1105,7 @@ async fn run_smtp(
             }
         }
         let Some(r) = last else {
-            return defer_all("no host to try".into());
+            return defer_all(local_error(-1, "no host to try"));
         };
         let info = HostInfo {
             name: r.host.name.clone(),
@@ -967,6 +1120,7 @@ async fn run_smtp(
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
                         chunking: r.chunking,
+                        continued: r.continued,
                         confirmation: Some(confirmation),
                         first,
                     };

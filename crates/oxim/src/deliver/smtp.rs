@@ -1,17 +1,25 @@
-//! The smtp transport: one SMTP client conversation per host, with TCP Fast
-//! Open for hosts matching `hosts_try_fastopen`, PIPELINING when offered, and
-//! per-recipient outcomes that the delivery process turns into log lines.
+//! The smtp transport: SMTP client conversations, with TCP Fast Open for
+//! hosts matching `hosts_try_fastopen`, PIPELINING and CHUNKING when offered,
+//! and per-recipient outcomes that the delivery process turns into log lines.
+//!
+//! A [`Pool`] lets the deliveries of one queue run share connections: a
+//! connection that finished a transaction is parked under its host and the
+//! next message for that host sends its `MAIL FROM` down it (Exim's
+//! continued connections, `*` after the host on the `=>` line), up to
+//! `connection_max_messages` messages per connection.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use oxim_net::{ClientTfo, ConnectOptions};
-use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyParser};
+use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyError, ReplyParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A host to try, with the name it was listed under.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host {
     pub name: String,
     pub ip: IpAddr,
@@ -33,6 +41,8 @@ pub struct SmtpParams {
     /// `hosts_try_chunking` matched: use BDAT when offered.
     pub try_chunking: bool,
     pub interface: Option<IpAddr>,
+    /// `connection_max_messages`: messages down one connection (0: no limit).
+    pub connection_max_messages: usize,
 }
 
 /// Exim's pseudo-errno values for SMTP-level failures.
@@ -40,7 +50,7 @@ pub mod errno {
     /// Remote host closed the connection.
     pub const SMTP_CLOSED: i32 = -18;
     /// Unexpected reply format.
-    pub const SMTP_FORMAT: i32 = -17;
+    pub const SMTP_FORMAT: i32 = -19;
     /// 4xx to RCPT.
     pub const RCPT_4XX: i32 = -44;
     /// 4xx to MAIL.
@@ -82,6 +92,12 @@ pub struct HostResult {
     pub tfo_detail: Option<&'static str>,
     /// The message went with BDAT (CHUNKING).
     pub chunking: bool,
+    /// The message went down a connection that an earlier message had
+    /// used (`*` after the host in the log).
+    pub continued: bool,
+    /// The host was not tried: a connection to it failed earlier in this
+    /// queue run (the outcomes repeat that failure).
+    pub skipped: bool,
     pub outcomes: Vec<RcptOutcome>,
     /// Whether trying another host could help (connection-level failure).
     pub try_next_host: bool,
@@ -94,6 +110,8 @@ pub struct Outgoing<'a> {
     pub headers: &'a [u8],
     pub body: &'a [u8],
     pub size: usize,
+    /// Received with `BODY=8BITMIME`: announce it where 8BITMIME is offered.
+    pub body_8bitmime: bool,
 }
 
 #[derive(Debug)]
@@ -113,6 +131,66 @@ fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
     })
 }
 
+/// What identifies interchangeable connections: same transport settings,
+/// same host and port, same local interface and HELO name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub transport: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    pub interface: Option<IpAddr>,
+    pub helo: String,
+}
+
+#[derive(Default)]
+struct HostSlot {
+    /// A connection that finished a transaction and can take another.
+    idle: Option<Session>,
+    /// Opening a connection failed earlier; later messages get this error
+    /// without another attempt (Exim's host retry record, for one run).
+    down: Option<SmtpError>,
+}
+
+/// Connections shared by the deliveries of one queue run. One connection
+/// per host at a time: a delivery for a host whose connection is in use
+/// waits for it and then sends its message down the same connection.
+#[derive(Default)]
+pub struct Pool {
+    slots: std::sync::Mutex<HashMap<ConnKey, Arc<tokio::sync::Mutex<HostSlot>>>>,
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    fn slot(&self, key: &ConnKey) -> Arc<tokio::sync::Mutex<HostSlot>> {
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots.entry(key.clone()).or_default().clone()
+    }
+
+    /// QUIT and close every parked connection (end of the queue run).
+    pub async fn close_all(&self) {
+        let slots: Vec<_> = {
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slots.drain().map(|(_, v)| v).collect()
+        };
+        for s in slots {
+            let idle = s.lock().await.idle.take();
+            if let Some(mut sess) = idle {
+                let t = sess.quit_timeout;
+                sess.conn.quit(t).await;
+            }
+        }
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     parser: ReplyParser,
@@ -121,6 +199,29 @@ struct Conn {
     used_bdat: bool,
     buf: Vec<u8>,
     host_text: String,
+    /// A read or write failed: the connection cannot be used again.
+    broken: bool,
+    /// Replies read so far on this connection.
+    replies: u64,
+    /// The commands now in flight were pipelined (`pipelined ` in errors).
+    pipelined: bool,
+    /// Bytes of message data written in the current transaction (Exim's
+    /// `(N bytes written)` after a timeout).
+    data_written: usize,
+}
+
+/// An open SMTP connection after EHLO.
+struct Session {
+    conn: Conn,
+    caps: EhloCapabilities,
+    tfo: ClientTfo,
+    tfo_detail: Option<&'static str>,
+    /// Messages sent on this connection so far.
+    messages: usize,
+    /// A transaction may still be open on the server: RSET before MAIL.
+    needs_rset: bool,
+    /// The transport's command_timeout, for the QUIT at the end of a run.
+    quit_timeout: Duration,
 }
 
 /// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
@@ -137,47 +238,102 @@ fn reply_text(r: &Reply) -> String {
     s
 }
 
+fn is_closed(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
 impl Conn {
+    fn prefix(&self) -> &'static str {
+        if self.pipelined {
+            "pipelined "
+        } else {
+            ""
+        }
+    }
+
+    fn timeout_error(&self, after: &str) -> ConvError {
+        let mut m = format!("SMTP timeout after {}{after}", self.prefix());
+        if self.data_written > 0 {
+            m.push_str(&format!(" ({} bytes written)", self.data_written));
+        }
+        temp(libc::ETIMEDOUT, Some("Connection timed out"), m)
+    }
+
+    fn closed_error(&self, after: &str) -> ConvError {
+        temp(
+            errno::SMTP_CLOSED,
+            None,
+            format!(
+                "Remote host closed connection in response to {}{after}",
+                self.prefix()
+            ),
+        )
+    }
+
     async fn read_reply(&mut self, timeout: Duration, after: &str) -> Result<Reply, ConvError> {
+        let r = self.read_reply_inner(timeout, after).await;
+        match &r {
+            Ok(_) => self.replies += 1,
+            Err(_) => self.broken = true,
+        }
+        r
+    }
+
+    async fn read_reply_inner(
+        &mut self,
+        timeout: Duration,
+        after: &str,
+    ) -> Result<Reply, ConvError> {
         loop {
             match self.parser.next_reply() {
                 Ok(Some(r)) => return Ok(r),
                 Ok(None) => {}
+                Err(ReplyError::Malformed { line }) => {
+                    let shown = line.trim();
+                    let m = if shown.is_empty() {
+                        format!(
+                            "Malformed SMTP reply (an empty line) in response to {}{after}",
+                            self.prefix()
+                        )
+                    } else {
+                        format!(
+                            "Malformed SMTP reply in response to {}{after}: {shown}",
+                            self.prefix()
+                        )
+                    };
+                    return Err(temp(errno::SMTP_FORMAT, None, m));
+                }
                 Err(e) => {
                     return Err(temp(
                         errno::SMTP_FORMAT,
                         None,
                         format!(
-                            "bad SMTP reply in response to {after} from {}: {e}",
-                            self.host_text
+                            "Malformed SMTP reply in response to {}{after}: {e}",
+                            self.prefix()
                         ),
                     ))
                 }
             }
             self.buf.resize(16 * 1024, 0);
             let n = match tokio::time::timeout(timeout, self.stream.read(&mut self.buf)).await {
-                Err(_) => {
-                    return Err(temp(
-                        libc::ETIMEDOUT,
-                        Some("Connection timed out"),
-                        format!("SMTP timeout after {after}"),
-                    ))
-                }
+                Err(_) => return Err(self.timeout_error(after)),
+                Ok(Err(e)) if is_closed(&e) => return Err(self.closed_error(after)),
                 Ok(Err(e)) => {
                     return Err(temp(
                         e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
                         Some(&strip_os_error(&e)),
-                        format!("SMTP error after {after}"),
+                        self.host_text.clone(),
                     ))
                 }
                 Ok(Ok(n)) => n,
             };
             if n == 0 {
-                return Err(temp(
-                    errno::SMTP_CLOSED,
-                    None,
-                    format!("Remote host closed connection in response to {after}"),
-                ));
+                return Err(self.closed_error(after));
             }
             if self.first_byte_at.is_none() {
                 self.first_byte_at = Some(std::time::Instant::now());
@@ -186,20 +342,49 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, data: &[u8], timeout: Duration, what: &str) -> Result<(), ConvError> {
-        match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
+    /// Write `data`; `what` names it in errors, `data_block` tells the
+    /// message data (whose loss Exim reports as a closed connection in
+    /// response to the end of data) from commands.
+    async fn send(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+        what: &str,
+        data_block: bool,
+    ) -> Result<(), ConvError> {
+        let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
             Err(_) => Err(temp(
                 libc::ETIMEDOUT,
                 Some("Connection timed out"),
                 format!("SMTP timeout while sending {what}"),
             )),
-            Ok(Err(e)) => Err(temp(
-                e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
-                Some(&strip_os_error(&e)),
-                format!("send() to {} failed while sending {what}", self.host_text),
-            )),
+            Ok(Err(e)) if data_block && is_closed(&e) => Err(self.closed_error("end of data")),
+            Ok(Err(e)) => {
+                let text = strip_os_error(&e);
+                Err(temp(
+                    e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                    Some(&text),
+                    format!("send() to {} failed: {text}", self.host_text),
+                ))
+            }
             Ok(Ok(())) => Ok(()),
+        };
+        if r.is_err() {
+            self.broken = true;
+        } else if data_block {
+            self.data_written += data.len();
         }
+        r
+    }
+
+    /// Send QUIT and close. The reply to QUIT does not change any outcome,
+    /// so we do not wait for it: the write side is shut and the socket
+    /// dropped.
+    async fn quit(&mut self, timeout: Duration) {
+        if !self.broken {
+            let _ = self.send(b"QUIT\r\n", timeout, "QUIT", false).await;
+        }
+        let _ = self.stream.shutdown().await;
     }
 }
 
@@ -220,9 +405,13 @@ fn classify(r: &Reply, errno_4xx: i32, after: &str) -> ConvError {
     }
 }
 
-/// Deliver `msg` to one host. Never panics on peer behaviour; every failure
-/// becomes an outcome.
-pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_>) -> HostResult {
+/// The same outcome for every recipient.
+fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
+    vec![o; n]
+}
+
+/// Connect, read the banner, say EHLO (HELO if EHLO is refused).
+async fn open(host: &Host, params: &SmtpParams) -> Result<Session, (ConvError, bool)> {
     let addr = SocketAddr::new(host.ip, host.port);
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
@@ -230,7 +419,6 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
         bind: params.interface,
         syn_data: Vec::new(),
     };
-    let all = |o: RcptOutcome| vec![o; msg.recipients.len()];
     let connected = match oxim_net::connect(addr, &opts).await {
         Ok(c) => c,
         Err(e) => {
@@ -243,19 +431,13 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
                     strip_os_error(&e),
                 ),
             };
-            return HostResult {
-                host: host.clone(),
-                tfo: ClientTfo::NotTried,
-                tfo_detail: None,
-                chunking: false,
-                outcomes: all(RcptOutcome::Deferred(SmtpError {
-                    errno,
-                    errno_text: Some(text),
-                    message: None,
-                    with_host: false,
-                })),
-                try_next_host: true,
+            let err = SmtpError {
+                errno,
+                errno_text: Some(text),
+                message: None,
+                with_host: false,
             };
+            return Err((ConvError::Temp(err), false));
         }
     };
     let rtt = connected.path_rtt();
@@ -269,8 +451,18 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
         parser: ReplyParser::new(),
         buf: Vec::new(),
         host_text: format!("{} [{}]", host.name, host.ip),
+        broken: false,
+        replies: 0,
+        pipelined: false,
+        data_written: 0,
     };
-    let result = converse(&mut conn, params, msg).await;
+    let caps = match greet(&mut conn, params).await {
+        Ok(c) => c,
+        Err(e) => {
+            conn.quit(params.command_timeout).await;
+            return Err((e, true));
+        }
+    };
     // The kernel cannot tell a server that accepted our cookie from one that
     // ignored it (no TFO on that socket). On a path with a measurable round
     // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
@@ -286,31 +478,158 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
         }
         _ => None,
     };
-    match result {
-        Ok(outcomes) => HostResult {
-            host: host.clone(),
-            tfo,
-            tfo_detail,
-            chunking: conn.used_bdat,
-            outcomes,
-            try_next_host: false,
-        },
-        Err(ConvError::Temp(e)) => HostResult {
-            host: host.clone(),
-            tfo,
-            tfo_detail,
-            chunking: conn.used_bdat,
-            outcomes: all(RcptOutcome::Deferred(e)),
-            try_next_host: true,
-        },
-        Err(ConvError::Perm(e)) => HostResult {
-            host: host.clone(),
-            tfo,
-            tfo_detail,
-            chunking: conn.used_bdat,
-            outcomes: all(RcptOutcome::Failed(e)),
-            try_next_host: false,
-        },
+    Ok(Session {
+        conn,
+        caps,
+        tfo,
+        tfo_detail,
+        messages: 0,
+        needs_rset: false,
+        quit_timeout: params.command_timeout,
+    })
+}
+
+async fn greet(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities, ConvError> {
+    let t = params.command_timeout;
+    let banner = conn.read_reply(t, "initial connection").await?;
+    if banner.code / 100 != 2 {
+        return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
+    }
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd, false)
+        .await?;
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
+    if ehlo.code / 100 == 2 {
+        return Ok(EhloCapabilities::from_reply(&ehlo));
+    }
+    let helo_cmd = format!("HELO {}", params.helo_data);
+    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd, false)
+        .await?;
+    let helo = conn.read_reply(t, &helo_cmd).await?;
+    if helo.code / 100 != 2 {
+        return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+    }
+    Ok(EhloCapabilities::default())
+}
+
+/// Deliver `msg` to one host, down a parked connection from `pool` when
+/// there is one. Never panics on peer behaviour; every failure becomes an
+/// outcome. `pool_key` names the transport for the pool.
+pub async fn deliver_to_host(
+    host: &Host,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    pool: Option<(&Pool, &str)>,
+) -> HostResult {
+    let n = msg.recipients.len();
+    let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host| HostResult {
+        host: host.clone(),
+        tfo,
+        tfo_detail,
+        chunking,
+        continued,
+        skipped: false,
+        outcomes,
+        try_next_host,
+    };
+    let slot = pool.map(|(p, transport)| {
+        p.slot(&ConnKey {
+            transport: transport.to_string(),
+            ip: host.ip,
+            port: host.port,
+            interface: params.interface,
+            helo: params.helo_data.clone(),
+        })
+    });
+    let mut guard = match &slot {
+        Some(s) => Some(s.clone().lock_owned().await),
+        None => None,
+    };
+    if let Some(g) = &guard {
+        if let Some(e) = &g.down {
+            let mut r = result(
+                ClientTfo::NotTried,
+                None,
+                false,
+                false,
+                all_of(RcptOutcome::Deferred(e.clone()), n),
+                true,
+            );
+            r.skipped = true;
+            return r;
+        }
+    }
+    let mut parked = guard.as_mut().and_then(|g| g.idle.take());
+    loop {
+        let reused = parked.is_some();
+        let mut sess = match parked.take() {
+            Some(s) => s,
+            None => match open(host, params).await {
+                Ok(s) => s,
+                Err((e, _reached)) => {
+                    let (outcome, next) = match e {
+                        ConvError::Temp(e) => {
+                            if let Some(g) = guard.as_mut() {
+                                g.down = Some(e.clone());
+                            }
+                            (RcptOutcome::Deferred(e), true)
+                        }
+                        ConvError::Perm(e) => (RcptOutcome::Failed(e), false),
+                    };
+                    return result(
+                        ClientTfo::NotTried,
+                        None,
+                        false,
+                        false,
+                        all_of(outcome, n),
+                        next,
+                    );
+                }
+            },
+        };
+        let replies_before = sess.conn.replies;
+        sess.conn.used_bdat = false;
+        sess.conn.data_written = 0;
+        let r = transaction(&mut sess, params, msg).await;
+        // A parked connection the server closed meanwhile fails at once:
+        // start again on a new one.
+        if reused && sess.conn.broken && sess.conn.replies == replies_before {
+            sess.conn.quit(params.command_timeout).await;
+            continue;
+        }
+        sess.messages += 1;
+        let continued = sess.messages > 1;
+        let (tfo, tfo_detail) = if continued {
+            (ClientTfo::NotTried, None)
+        } else {
+            (sess.tfo, sess.tfo_detail)
+        };
+        let chunking = sess.conn.used_bdat;
+        let limit = params.connection_max_messages;
+        let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
+        match guard.as_mut() {
+            Some(g) if keep => g.idle = Some(sess),
+            _ => sess.conn.quit(params.command_timeout).await,
+        }
+        return match r {
+            Ok(outcomes) => result(tfo, tfo_detail, chunking, continued, outcomes, false),
+            Err(ConvError::Temp(e)) => result(
+                tfo,
+                tfo_detail,
+                chunking,
+                continued,
+                all_of(RcptOutcome::Deferred(e), n),
+                true,
+            ),
+            Err(ConvError::Perm(e)) => result(
+                tfo,
+                tfo_detail,
+                chunking,
+                continued,
+                all_of(RcptOutcome::Failed(e), n),
+                false,
+            ),
+        };
     }
 }
 
@@ -323,36 +642,34 @@ fn strip_os_error(e: &std::io::Error) -> String {
     }
 }
 
-async fn converse(
-    conn: &mut Conn,
+/// One message on an open session: MAIL, RCPTs, DATA or BDAT, the final
+/// reply. Leaves the session ready for the next MAIL (or marked for RSET,
+/// or broken).
+async fn transaction(
+    sess: &mut Session,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
 ) -> Result<Vec<RcptOutcome>, ConvError> {
     let t = params.command_timeout;
-    let banner = conn.read_reply(t, "initial connection").await?;
-    if banner.code / 100 != 2 {
-        return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
-    }
-    let ehlo_cmd = format!("EHLO {}", params.helo_data);
-    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd)
-        .await?;
-    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
-    let caps = if ehlo.code / 100 == 2 {
-        EhloCapabilities::from_reply(&ehlo)
-    } else {
-        let helo_cmd = format!("HELO {}", params.helo_data);
-        conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd)
-            .await?;
-        let helo = conn.read_reply(t, &helo_cmd).await?;
-        if helo.code / 100 != 2 {
-            return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+    let conn = &mut sess.conn;
+    conn.pipelined = false;
+    if sess.needs_rset {
+        conn.send(b"RSET\r\n", t, "RSET", false).await?;
+        let r = conn.read_reply(t, "RSET").await?;
+        if r.code / 100 != 2 {
+            conn.broken = true;
+            return Err(classify(&r, errno::SMTP_FORMAT, "RSET"));
         }
-        EhloCapabilities::default()
-    };
+        sess.needs_rset = false;
+    }
+    let caps = &sess.caps;
     let pipelining = caps.pipelining && !params.avoid_pipelining;
     let mut mail = format!("MAIL FROM:<{}>", msg.sender);
-    if caps.size.is_some() {
+    if caps.size_advertised {
         mail.push_str(&format!(" SIZE={}", msg.size));
+    }
+    if caps.eight_bit_mime && msg.body_8bitmime {
+        mail.push_str(" BODY=8BITMIME");
     }
     let rcpt_cmds: Vec<String> = msg
         .recipients
@@ -360,67 +677,98 @@ async fn converse(
         .map(|r| format!("RCPT TO:<{r}>"))
         .collect();
 
-    let mut outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
-    if pipelining && caps.chunking && params.try_chunking {
-        return converse_bdat(conn, params, msg, &mail, &rcpt_cmds, outcomes).await;
+    let outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
+    // Until the final reply says otherwise, the server may hold an open
+    // transaction.
+    sess.needs_rset = true;
+    let r = if pipelining && caps.chunking && params.try_chunking {
+        transaction_bdat(conn, params, msg, &mail, &rcpt_cmds, outcomes).await
+    } else {
+        transaction_data(conn, params, msg, pipelining, &mail, &rcpt_cmds, outcomes).await
+    };
+    if let Ok((_, clean)) = &r {
+        sess.needs_rset = !clean;
     }
+    r.map(|(o, _)| o)
+}
+
+/// MAIL, RCPTs and DATA (pipelined in one write when `pipelining`), then
+/// the dot-stuffed message. Returns the outcomes and whether the server is
+/// back outside a transaction.
+async fn transaction_data(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    pipelining: bool,
+    mail: &str,
+    rcpt_cmds: &[String],
+    mut outcomes: Vec<Option<RcptOutcome>>,
+) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
+    let t = params.command_timeout;
     if pipelining {
         // MAIL, every RCPT and DATA in one write; replies read in order.
         let mut batch = String::with_capacity(64 + 40 * rcpt_cmds.len());
-        batch.push_str(&mail);
+        batch.push_str(mail);
         batch.push_str("\r\n");
-        for c in &rcpt_cmds {
+        for c in rcpt_cmds {
             batch.push_str(c);
             batch.push_str("\r\n");
         }
         batch.push_str("DATA\r\n");
-        conn.send(batch.as_bytes(), t, &mail).await?;
+        conn.send(batch.as_bytes(), t, mail, false).await?;
+        conn.pipelined = true;
     } else {
-        conn.send(format!("{mail}\r\n").as_bytes(), t, &mail)
+        conn.send(format!("{mail}\r\n").as_bytes(), t, mail, false)
             .await?;
     }
-    let r = conn.read_reply(t, &mail).await?;
+    let r = conn.read_reply(t, mail).await?;
     if r.code / 100 != 2 {
+        let err = classify(&r, errno::MAIL_4XX, &format!("{}{mail}", conn.prefix()));
         if pipelining {
             // Drain the replies to the pipelined RCPTs and DATA.
-            for c in &rcpt_cmds {
-                let _ = conn.read_reply(t, c).await;
+            for c in rcpt_cmds {
+                conn.read_reply(t, c).await?;
             }
-            let _ = conn.read_reply(t, "DATA").await;
+            conn.read_reply(t, "DATA").await?;
         }
-        quit(conn, params).await;
-        return Err(classify(&r, errno::MAIL_4XX, &mail));
+        return Err(err);
     }
     for (i, cmd) in rcpt_cmds.iter().enumerate() {
         if !pipelining {
-            conn.send(format!("{cmd}\r\n").as_bytes(), t, cmd).await?;
+            conn.send(format!("{cmd}\r\n").as_bytes(), t, cmd, false)
+                .await?;
         }
-        let r = conn.read_reply(t, cmd).await?;
-        outcomes[i] = rcpt_outcome(&r, cmd);
+        // RCPT errors name the command without the "pipelined " prefix.
+        let was = std::mem::replace(&mut conn.pipelined, false);
+        let r = conn.read_reply(t, cmd).await;
+        conn.pipelined = was;
+        outcomes[i] = rcpt_outcome(&r?, cmd);
     }
     let any_accepted = outcomes.iter().any(Option::is_none);
     if !pipelining {
         if !any_accepted {
-            quit(conn, params).await;
-            return Ok(finish(outcomes));
+            return Ok((finish(outcomes), false));
         }
-        conn.send(b"DATA\r\n", t, "DATA").await?;
+        conn.send(b"DATA\r\n", t, "DATA", false).await?;
     }
     let r = conn.read_reply(t, "DATA").await?;
     if r.code / 100 != 3 {
-        quit(conn, params).await;
         if !any_accepted {
-            return Ok(finish(outcomes));
+            return Ok((finish(outcomes), false));
         }
-        return Err(classify(&r, errno::DATA_4XX, "DATA"));
+        return Err(classify(
+            &r,
+            errno::DATA_4XX,
+            &format!("{}DATA", conn.prefix()),
+        ));
     }
+    conn.pipelined = false;
     if !any_accepted {
         // The server said 354 although every RCPT failed: end it cleanly.
-        conn.send(b".\r\n", params.data_timeout, "data block")
+        conn.send(b".\r\n", params.data_timeout, "data block", true)
             .await?;
-        let _ = conn.read_reply(params.final_timeout, "end of data").await;
-        quit(conn, params).await;
-        return Ok(finish(outcomes));
+        conn.read_reply(params.final_timeout, "end of data").await?;
+        return Ok((finish(outcomes), true));
     }
     let mut stuffer = DotStuffer::new();
     let mut wire =
@@ -429,24 +777,24 @@ async fn converse(
     stuffer.encode(b"\n", &mut wire);
     stuffer.encode(msg.body, &mut wire);
     stuffer.finish(&mut wire);
-    conn.send(&wire, params.data_timeout, "data block").await?;
+    conn.send(&wire, params.data_timeout, "data block", true)
+        .await?;
     let r = conn.read_reply(params.final_timeout, "end of data").await?;
     apply_final_reply(&mut outcomes, &r);
-    quit(conn, params).await;
-    Ok(finish(outcomes))
+    Ok((finish(outcomes), true))
 }
 
 /// PIPELINING + CHUNKING: MAIL, every RCPT and `BDAT n LAST` with the whole
 /// message go in one write; the replies are read in order. One round trip
 /// fewer than DATA, which waits for 354.
-async fn converse_bdat(
+async fn transaction_bdat(
     conn: &mut Conn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     mail: &str,
     rcpt_cmds: &[String],
     mut outcomes: Vec<Option<RcptOutcome>>,
-) -> Result<Vec<RcptOutcome>, ConvError> {
+) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
     let t = params.command_timeout;
     let mut body =
         Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
@@ -465,10 +813,12 @@ async fn converse_bdat(
     wire.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
     wire.extend_from_slice(&body);
     conn.used_bdat = true;
-    conn.send(&wire, params.data_timeout, mail).await?;
+    conn.send(&wire, params.data_timeout, mail, true).await?;
+    conn.pipelined = true;
     let r = conn.read_reply(t, mail).await?;
     let mail_ok = r.code / 100 == 2;
-    let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, mail));
+    let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, &format!("pipelined {mail}")));
+    conn.pipelined = false;
     for (i, cmd) in rcpt_cmds.iter().enumerate() {
         let r = conn.read_reply(t, cmd).await?;
         if mail_ok {
@@ -476,12 +826,11 @@ async fn converse_bdat(
         }
     }
     let r = conn.read_reply(params.final_timeout, "end of data").await?;
-    quit(conn, params).await;
     if let Some(e) = mail_err {
         return Err(e);
     }
     apply_final_reply(&mut outcomes, &r);
-    Ok(finish(outcomes))
+    Ok((finish(outcomes), true))
 }
 
 /// The reply at the end of the data decides every recipient still open.
@@ -519,11 +868,4 @@ fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
             }))
         })
         .collect()
-}
-
-/// Send QUIT and close. The reply to QUIT does not change any outcome, so we
-/// do not wait for it: the write side is shut and the socket dropped.
-async fn quit(conn: &mut Conn, params: &SmtpParams) {
-    let _ = conn.send(b"QUIT\r\n", params.command_timeout, "QUIT").await;
-    let _ = conn.stream.shutdown().await;
 }

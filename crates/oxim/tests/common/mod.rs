@@ -166,100 +166,195 @@ pub fn log_lines(text: &str) -> Vec<String> {
 /// A scripted SMTP server on a loopback port, for transport tests: it
 /// answers each command by the first matching rule and records every line
 /// it received, and whether each command arrived before its predecessor was
-/// answered (i.e. was pipelined).
+/// answered (i.e. was pipelined). Each connection is served by its own
+/// thread and counted.
+///
+/// Besides replies, a rule can hold one of these actions:
+/// - `<close>`: close the connection instead of answering;
+/// - `<silent>`: send nothing and keep reading (a server that hangs).
+///
+/// Pseudo-commands: `<BANNER>` (the greeting; default `220 fake ESMTP`),
+/// `<BODY>` (the first line of message data: `<close>` drops the
+/// connection in the middle of the data), `.` (the end of the data).
 pub struct FakeSmtp {
     pub port: u16,
     pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Commands that were already buffered when the server read the one
     /// before them.
     pub pipelined: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Connections accepted so far.
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
+
+type Rules = &'static [(&'static str, &'static str)];
 
 impl FakeSmtp {
     /// `rules`: (command prefix, reply) pairs, e.g. ("RCPT", "550 no such user").
-    /// Unmatched commands get `250 OK`; DATA gets `354 go ahead` unless a
-    /// rule says otherwise; the end of data gets the "." rule or `250 OK id=fake`.
+    /// Prefixes are matched against the upper-cased command. Unmatched
+    /// commands get `250 OK`; DATA gets `354 go ahead` unless a rule says
+    /// otherwise (`503` when no recipient was accepted); the end of data
+    /// gets the "." rule or `250 OK id=fake`.
     pub fn start(
         rules: Vec<(&'static str, &'static str)>,
         ehlo_caps: &'static [&'static str],
     ) -> FakeSmtp {
-        use std::io::{BufRead, BufReader, Write as _};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake smtp");
         let port = listener.local_addr().unwrap().port();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let pipelined = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (l2, p2) = (lines.clone(), pipelined.clone());
+        let fake = FakeSmtp {
+            port,
+            lines: Default::default(),
+            pipelined: Default::default(),
+            connections: Default::default(),
+        };
+        let rules: Rules = Vec::leak(rules);
+        let (l2, p2, c2) = (
+            fake.lines.clone(),
+            fake.pipelined.clone(),
+            fake.connections.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let _ = stream.write_all(b"220 fake ESMTP\r\n");
-                let mut in_data = false;
-                loop {
-                    let mut line = String::new();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    let line = line.trim_end().to_string();
-                    if in_data {
-                        if line == "." {
-                            in_data = false;
-                            let r = rules
-                                .iter()
-                                .find(|(p, _)| *p == ".")
-                                .map(|r| r.1)
-                                .unwrap_or("250 OK id=fake");
-                            let _ = stream.write_all(format!("{r}\r\n").as_bytes());
-                        }
-                        continue;
-                    }
-                    // Anything already buffered arrived before our reply.
-                    if !reader.buffer().is_empty() {
-                        let next = String::from_utf8_lossy(reader.buffer())
-                            .lines()
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                        p2.lock().unwrap().push(next);
-                    }
-                    l2.lock().unwrap().push(line.clone());
-                    let upper = line.to_ascii_uppercase();
-                    let reply = if upper.starts_with("EHLO") {
-                        let mut r = String::from("250-fake\r\n");
-                        for (i, c) in ehlo_caps.iter().enumerate() {
-                            let sep = if i + 1 == ehlo_caps.len() { ' ' } else { '-' };
-                            r.push_str(&format!("250{sep}{c}\r\n"));
-                        }
-                        if ehlo_caps.is_empty() {
-                            r = "250 fake\r\n".into();
-                        }
-                        r
-                    } else if let Some((_, r)) = rules.iter().find(|(p, _)| upper.starts_with(p)) {
-                        format!("{r}\r\n")
-                    } else if upper.starts_with("DATA") {
-                        "354 go ahead\r\n".into()
-                    } else if upper.starts_with("QUIT") {
-                        let _ = stream.write_all(b"221 bye\r\n");
-                        break;
-                    } else {
-                        "250 OK\r\n".into()
-                    };
-                    if upper.starts_with("DATA") && reply.starts_with('3') {
-                        in_data = true;
-                    }
-                    let _ = stream.write_all(reply.as_bytes());
-                }
+                let Ok(stream) = stream else { continue };
+                c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (l3, p3) = (l2.clone(), p2.clone());
+                std::thread::spawn(move || {
+                    Self::serve(stream, rules, ehlo_caps, &l3, &p3);
+                });
             }
         });
-        FakeSmtp {
-            port,
-            lines,
-            pipelined,
+        fake
+    }
+
+    fn rule(rules: Rules, upper: &str) -> Option<&'static str> {
+        rules
+            .iter()
+            .find(|(p, _)| upper.starts_with(p))
+            .map(|r| r.1)
+    }
+
+    fn serve(
+        mut stream: std::net::TcpStream,
+        rules: Rules,
+        ehlo_caps: &'static [&'static str],
+        lines: &std::sync::Mutex<Vec<String>>,
+        pipelined: &std::sync::Mutex<Vec<String>>,
+    ) {
+        use std::io::{BufRead, BufReader, Write as _};
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut silent = false;
+        match Self::rule(rules, "<BANNER>") {
+            Some("<silent>") => silent = true,
+            Some("<close>") => return,
+            Some(b) => {
+                let _ = stream.write_all(format!("{b}\r\n").as_bytes());
+            }
+            None => {
+                let _ = stream.write_all(b"220 fake ESMTP\r\n");
+            }
+        }
+        let mut in_data = false;
+        let mut data_lines = 0usize;
+        // Recipients accepted in the current transaction.
+        let mut rcpt_ok = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if silent {
+                continue;
+            }
+            let line = line.trim_end().to_string();
+            if in_data {
+                data_lines += 1;
+                if data_lines == 1 && Self::rule(rules, "<BODY>") == Some("<close>") {
+                    return;
+                }
+                if line == "." {
+                    in_data = false;
+                    let r = rules
+                        .iter()
+                        .find(|(p, _)| *p == ".")
+                        .map(|r| r.1)
+                        .unwrap_or("250 OK id=fake");
+                    match r {
+                        "<close>" => return,
+                        "<silent>" => silent = true,
+                        r => {
+                            let _ = stream.write_all(format!("{r}\r\n").as_bytes());
+                        }
+                    }
+                }
+                continue;
+            }
+            // Anything already buffered arrived before our reply.
+            if !reader.buffer().is_empty() {
+                let next = String::from_utf8_lossy(reader.buffer())
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                pipelined.lock().unwrap().push(next);
+            }
+            lines.lock().unwrap().push(line.clone());
+            let upper = line.to_ascii_uppercase();
+            let reply = if upper.starts_with("EHLO") {
+                let mut r = String::from("250-fake\r\n");
+                for (i, c) in ehlo_caps.iter().enumerate() {
+                    let sep = if i + 1 == ehlo_caps.len() { ' ' } else { '-' };
+                    r.push_str(&format!("250{sep}{c}\r\n"));
+                }
+                if ehlo_caps.is_empty() {
+                    r = "250 fake\r\n".into();
+                }
+                r
+            } else if let Some(r) = Self::rule(rules, &upper) {
+                match r {
+                    "<close>" => return,
+                    "<silent>" => {
+                        silent = true;
+                        continue;
+                    }
+                    r => format!("{r}\r\n"),
+                }
+            } else if upper.starts_with("DATA") && rcpt_ok == 0 {
+                "503 no valid recipients\r\n".into()
+            } else if upper.starts_with("DATA") {
+                "354 go ahead\r\n".into()
+            } else if upper.starts_with("QUIT") {
+                let _ = stream.write_all(b"221 bye\r\n");
+                break;
+            } else {
+                "250 OK\r\n".into()
+            };
+            if upper.starts_with("MAIL") || upper.starts_with("RSET") {
+                rcpt_ok = 0;
+            } else if upper.starts_with("RCPT") && reply.starts_with('2') {
+                rcpt_ok += 1;
+            }
+            if upper.starts_with("DATA") && reply.starts_with('3') {
+                in_data = true;
+                data_lines = 0;
+            }
+            let _ = stream.write_all(reply.as_bytes());
         }
     }
 
     pub fn received(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    /// How many connections the server accepted.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Received commands that start with `prefix` (e.g. `MAIL FROM`).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|l| l.to_ascii_uppercase().starts_with(prefix))
+            .count()
     }
 }
