@@ -463,3 +463,101 @@ fn body_8bitmime_is_passed_on_where_offered() {
         assert_eq!(lines_with(&log, " => ").len(), 2, "{log:#?}");
     }
 }
+
+#[test]
+fn transport_hosts_on_this_machine_need_allow_localhost() {
+    let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let base = conf(fake.port, free_port(), "").replace(
+        "remote:\n  driver = manualroute\n  route_list = * 127.0.0.1\n  self = send\n",
+        "remote:\n  driver = accept\n",
+    );
+    // Without allow_localhost: deferred, nothing sent.
+    let dir = TestDir::new();
+    let c = dir.write(
+        "c.conf",
+        &base.replace(
+            "  driver = smtp\n  port",
+            "  driver = smtp\n  hosts = 127.0.0.1\n  port",
+        ),
+    );
+    dir.run_ok(
+        &["-C", c.to_str().unwrap(), "-odi", "x@remote.example"],
+        "x\n",
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        one(&log, " == ").ends_with("x@remote.example R=remote T=smtp defer (0): smtp transport found host 127.0.0.1 to be local"),
+        "{log:#?}"
+    );
+    assert_eq!(fake.connection_count(), 0);
+    // With it: delivered.
+    let dir = TestDir::new();
+    let c = dir.write(
+        "c.conf",
+        &base.replace(
+            "  driver = smtp\n  port",
+            "  driver = smtp\n  hosts = 127.0.0.1\n  allow_localhost\n  port",
+        ),
+    );
+    dir.run_ok(
+        &["-C", c.to_str().unwrap(), "-odi", "x@remote.example"],
+        "x\n",
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    one(
+        &log,
+        "=> x@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1] C=\"250 OK id=fake\"",
+    );
+    assert_eq!(fake.connection_count(), 1);
+}
+
+#[test]
+fn hosts_avoid_pipelining_sends_commands_one_by_one() {
+    for (extra, pipelined) in [("", true), ("  hosts_avoid_pipelining = 127.0.0.1", false)] {
+        let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
+        let dir = TestDir::new();
+        let c = dir.write("c.conf", &conf(fake.port, free_port(), extra));
+        dir.run_ok(
+            &[
+                "-C",
+                c.to_str().unwrap(),
+                "-odi",
+                "a@remote.example",
+                "b@remote.example",
+            ],
+            "x\n",
+        );
+        let log = log_lines(&dir.read("log/mainlog"));
+        assert_eq!(
+            lines_with(&log, "@remote.example R=remote T=smtp H=").len(),
+            2,
+            "{log:#?}"
+        );
+        let p = fake.pipelined.lock().unwrap().clone();
+        assert_eq!(!p.is_empty(), pipelined, "{extra:?}: {p:?}");
+    }
+}
+
+#[test]
+fn parked_connection_closed_by_the_server_is_replaced() {
+    // The server closes the connection after every message: each next
+    // message finds its parked connection dead and opens a new one.
+    let fake = FakeSmtp::start(vec![(".", "250 OK id=fake<close>")], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port, free_port(), ""));
+    let c = c.to_str().unwrap();
+    for i in 0..3 {
+        queue(&dir, c, &[&format!("u{i}@remote.example")], "body\n");
+    }
+    dir.run_ok(&["-C", c, "-qf"], "");
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert_eq!(lines_with(&log, " == ").len(), 0, "{log:#?}");
+    assert_eq!(
+        lines_with(&log, " H=127.0.0.1 [127.0.0.1] C=\"250 OK id=fake\"").len(),
+        3,
+        "{log:#?}"
+    );
+    assert_eq!(fake.connection_count(), 3);
+    assert_eq!(fake.count("DATA"), 3);
+    assert_eq!(spool_count(&dir), 0);
+}

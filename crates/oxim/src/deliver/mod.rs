@@ -1056,7 +1056,10 @@ async fn run_smtp(
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
             if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
-                let err = local_error(-1, format!("remote host address is the local host: {name}"));
+                let err = local_error(
+                    0,
+                    format!("{tname} transport found host {name} to be local"),
+                );
                 last = Some(smtp::HostResult {
                     host,
                     tfo: ClientTfo::NotTried,

@@ -203,6 +203,8 @@ struct Conn {
     broken: bool,
     /// Replies read so far on this connection.
     replies: u64,
+    /// The server said 421: it is closing the connection.
+    closing: bool,
     /// The commands now in flight were pipelined (`pipelined ` in errors).
     pipelined: bool,
     /// Bytes of message data written in the current transaction (Exim's
@@ -278,7 +280,13 @@ impl Conn {
     async fn read_reply(&mut self, timeout: Duration, after: &str) -> Result<Reply, ConvError> {
         let r = self.read_reply_inner(timeout, after).await;
         match &r {
-            Ok(_) => self.replies += 1,
+            Ok(reply) => {
+                self.replies += 1;
+                if reply.code == 421 {
+                    self.closing = true;
+                    self.broken = true;
+                }
+            }
             Err(_) => self.broken = true,
         }
         r
@@ -453,6 +461,7 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, (ConvError, b
         host_text: format!("{} [{}]", host.name, host.ip),
         broken: false,
         replies: 0,
+        closing: false,
         pipelined: false,
         data_written: 0,
     };
@@ -591,9 +600,10 @@ pub async fn deliver_to_host(
         sess.conn.used_bdat = false;
         sess.conn.data_written = 0;
         let r = transaction(&mut sess, params, msg).await;
-        // A parked connection the server closed meanwhile fails at once:
-        // start again on a new one.
-        if reused && sess.conn.broken && sess.conn.replies == replies_before {
+        // A parked connection the server closed meanwhile fails at once
+        // (no reply, or a 421 as the first one): start again on a new one.
+        let replies = sess.conn.replies - replies_before;
+        if reused && sess.conn.broken && (replies == 0 || (replies == 1 && sess.conn.closing)) {
             sess.conn.quit(params.command_timeout).await;
             continue;
         }

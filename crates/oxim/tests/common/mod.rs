@@ -171,7 +171,9 @@ pub fn log_lines(text: &str) -> Vec<String> {
 ///
 /// Besides replies, a rule can hold one of these actions:
 /// - `<close>`: close the connection instead of answering;
-/// - `<silent>`: send nothing and keep reading (a server that hangs).
+/// - `<silent>`: send nothing and keep reading (a server that hangs);
+/// - a reply ending in `<close>` (`250 OK<close>`): send the reply, then
+///   close the connection.
 ///
 /// Pseudo-commands: `<BANNER>` (the greeting; default `220 fake ESMTP`),
 /// `<BODY>` (the first line of message data: `<close>` drops the
@@ -282,7 +284,14 @@ impl FakeSmtp {
                         "<close>" => return,
                         "<silent>" => silent = true,
                         r => {
+                            let (r, close) = match r.strip_suffix("<close>") {
+                                Some(r) => (r, true),
+                                None => (r, false),
+                            };
                             let _ = stream.write_all(format!("{r}\r\n").as_bytes());
+                            if close {
+                                return;
+                            }
                         }
                     }
                 }
