@@ -22,23 +22,31 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
         }
     };
     // queue_run_max (an expanded string, 5 by default; 0 is no limit)
-    // bounds the deliveries in progress at once.
+    // bounds the deliveries working at once. One waiting for a host busy
+    // with another message does not count, but stays loaded in memory:
+    // those are bounded by a larger number.
     let max = ctx.expand_int("queue_run_max", &ctx.base_vars(), 5);
-    let max = if max == 0 { 1000 } else { max };
-    let limit = Arc::new(tokio::sync::Semaphore::new(
-        usize::try_from(max).unwrap_or(1000),
-    ));
+    let max = usize::try_from(if max == 0 { 1000 } else { max }).unwrap_or(1000);
+    let working = Arc::new(tokio::sync::Semaphore::new(max));
+    let loaded = Arc::new(tokio::sync::Semaphore::new(max.saturating_mul(10).max(100)));
     let pool = Arc::new(deliver::smtp::Pool::new());
     let mut tasks = Vec::new();
     for id in ids {
         let ctx = ctx.clone();
-        let limit = limit.clone();
+        let (working, loaded) = (working.clone(), loaded.clone());
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            let Ok(_permit) = limit.acquire().await else {
+            let Ok(_loaded) = loaded.acquire().await else {
                 return;
             };
-            if let Err(e) = deliver::deliver_id_pooled(&ctx, &id, force, Some(&pool)).await {
+            let Some(ticket) = deliver::smtp::Ticket::new(working).await else {
+                return;
+            };
+            let shared = deliver::smtp::PoolRef {
+                pool: &pool,
+                ticket: Some(&ticket),
+            };
+            if let Err(e) = deliver::deliver_id_pooled(&ctx, &id, force, Some(shared)).await {
                 ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             }
         }));
@@ -75,7 +83,11 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
             status = 1;
             continue;
         }
-        if let Err(e) = rt.block_on(deliver::deliver_id_pooled(&ctx, &id, force, Some(&pool))) {
+        let shared = deliver::smtp::PoolRef {
+            pool: &pool,
+            ticket: None,
+        };
+        if let Err(e) = rt.block_on(deliver::deliver_id_pooled(&ctx, &id, force, Some(shared))) {
             ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             status = 1;
         }

@@ -235,7 +235,7 @@ pub async fn deliver_id_pooled(
     ctx: &Ctx,
     id: &MessageId,
     force: bool,
-    pool: Option<&smtp::Pool>,
+    pool: Option<smtp::PoolRef<'_>>,
 ) -> Result<Summary> {
     let lock = match ctx.spool.lock(id) {
         Ok(Some(lock)) => lock,
@@ -454,7 +454,7 @@ pub async fn deliver_loaded(
     ctx: &Ctx,
     mut m: Loaded,
     force: bool,
-    pool: Option<&smtp::Pool>,
+    pool: Option<smtp::PoolRef<'_>>,
 ) -> Result<Summary> {
     let id = m.env.id;
     if m.env.frozen.is_some() {
@@ -616,6 +616,12 @@ pub async fn deliver_loaded(
         let parallel = usize::try_from(ctx.config.main.int("remote_max_parallel"))
             .unwrap_or(1)
             .max(1);
+        // Parallel calls cannot each give back the delivery's one share
+        // of queue_run_max while they wait.
+        let pool = match remote.len() {
+            1 => pool,
+            _ => pool.map(|p| smtp::PoolRef { ticket: None, ..p }),
+        };
         // The futures are made up front (not by a closure inside the
         // stream), which keeps the whole delivery future Send.
         let groups: Vec<_> = remote
@@ -724,7 +730,7 @@ async fn run_remote_group(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
-    pool: Option<&smtp::Pool>,
+    pool: Option<smtp::PoolRef<'_>>,
 ) -> (String, Vec<(Item, String, Outcome)>) {
     let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, pool).await;
     (tname, r)
@@ -739,7 +745,7 @@ async fn run_transport(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
-    pool: Option<&smtp::Pool>,
+    pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
     let delivered = Outcome::Delivered {
         host: None,
@@ -986,7 +992,7 @@ async fn run_smtp(
     headers: &[u8],
     vars: &Vars,
     tname: &str,
-    pool: Option<&smtp::Pool>,
+    pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
     let pool = pool.map(|p| (p, tname));
     let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
@@ -1102,7 +1108,11 @@ async fn run_smtp(
                 }
             }
             let again = r.try_next_host;
-            last = Some(r);
+            // A host skipped for an earlier failure does not hide the
+            // result of one that was tried.
+            if !r.skipped || last.as_ref().is_none_or(|l| l.skipped) {
+                last = Some(r);
+            }
             if !again {
                 break;
             }

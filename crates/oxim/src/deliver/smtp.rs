@@ -146,8 +146,8 @@ pub struct ConnKey {
 struct HostSlot {
     /// A connection that finished a transaction and can take another.
     idle: Option<Session>,
-    /// Opening a connection failed earlier; later messages get this error
-    /// without another attempt (Exim's host retry record, for one run).
+    /// Opening a connection failed earlier (this error); later messages do
+    /// not try again (Exim's host retry record, for one run).
     down: Option<SmtpError>,
 }
 
@@ -189,6 +189,49 @@ impl Pool {
             }
         }
     }
+}
+
+/// A queue-run delivery's share of `queue_run_max`. A delivery that waits
+/// for a host busy with another message gives its share back meanwhile, so
+/// that messages queued for a slow host do not stop the others.
+pub struct Ticket {
+    sem: Arc<tokio::sync::Semaphore>,
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl Ticket {
+    /// Wait for a share of `sem`.
+    pub async fn new(sem: Arc<tokio::sync::Semaphore>) -> Option<Ticket> {
+        let p = sem.clone().acquire_owned().await.ok()?;
+        Some(Ticket {
+            sem,
+            permit: std::sync::Mutex::new(Some(p)),
+        })
+    }
+
+    fn permit(&self) -> std::sync::MutexGuard<'_, Option<tokio::sync::OwnedSemaphorePermit>> {
+        self.permit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn suspend(&self) {
+        self.permit().take();
+    }
+
+    async fn resume(&self) {
+        if let Ok(p) = self.sem.clone().acquire_owned().await {
+            *self.permit() = Some(p);
+        }
+    }
+}
+
+/// The pool a delivery uses, and its queue-run share when it may give it
+/// back while waiting (a delivery with one remote transport call).
+#[derive(Clone, Copy)]
+pub struct PoolRef<'a> {
+    pub pool: &'a Pool,
+    pub ticket: Option<&'a Ticket>,
 }
 
 struct Conn {
@@ -523,12 +566,12 @@ async fn greet(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities,
 
 /// Deliver `msg` to one host, down a parked connection from `pool` when
 /// there is one. Never panics on peer behaviour; every failure becomes an
-/// outcome. `pool_key` names the transport for the pool.
+/// outcome. The `&str` with the pool names the transport.
 pub async fn deliver_to_host(
     host: &Host,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
-    pool: Option<(&Pool, &str)>,
+    pool: Option<(PoolRef<'_>, &str)>,
 ) -> HostResult {
     let n = msg.recipients.len();
     let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host| HostResult {
@@ -542,7 +585,7 @@ pub async fn deliver_to_host(
         try_next_host,
     };
     let slot = pool.map(|(p, transport)| {
-        p.slot(&ConnKey {
+        p.pool.slot(&ConnKey {
             transport: transport.to_string(),
             ip: host.ip,
             port: host.port,
@@ -550,23 +593,44 @@ pub async fn deliver_to_host(
             helo: params.helo_data.clone(),
         })
     });
+    let ticket = pool.and_then(|(p, _)| p.ticket);
     let mut guard = match &slot {
-        Some(s) => Some(s.clone().lock_owned().await),
+        Some(s) => Some(match s.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) => {
+                // Busy with another message: wait without holding a share
+                // of queue_run_max.
+                if let Some(t) = ticket {
+                    t.suspend();
+                }
+                let g = s.clone().lock_owned().await;
+                if let Some(t) = ticket {
+                    t.resume().await;
+                }
+                g
+            }
+        }),
         None => None,
     };
-    if let Some(g) = &guard {
-        if let Some(e) = &g.down {
-            let mut r = result(
-                ClientTfo::NotTried,
-                None,
-                false,
-                false,
-                all_of(RcptOutcome::Deferred(e.clone()), n),
-                true,
-            );
-            r.skipped = true;
-            return r;
-        }
+    if guard.as_ref().is_some_and(|g| g.down.is_some()) {
+        // Exim's words for a host it does not try because of an earlier
+        // failure (ERRNO_HRETRY).
+        let e = SmtpError {
+            errno: -53,
+            errno_text: None,
+            message: Some("retry time not reached for any host".into()),
+            with_host: false,
+        };
+        let mut r = result(
+            ClientTfo::NotTried,
+            None,
+            false,
+            false,
+            all_of(RcptOutcome::Deferred(e), n),
+            true,
+        );
+        r.skipped = true;
+        return r;
     }
     let mut parked = guard.as_mut().and_then(|g| g.idle.take());
     loop {
