@@ -578,3 +578,26 @@ fn parked_connection_closed_by_the_server_is_replaced() {
     assert_eq!(fake.count("DATA"), 3);
     assert_eq!(spool_count(&dir), 0);
 }
+
+#[test]
+fn more_recipients_than_max_rcpt_share_one_connection() {
+    let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(fake.port, free_port(), "  max_rcpt = 2"));
+    let rcpts: Vec<String> = (0..5).map(|i| format!("r{i}@remote.example")).collect();
+    let mut args = vec!["-C", c.to_str().unwrap(), "-odi", "-f", "me@test.ex"];
+    args.extend(rcpts.iter().map(String::as_str));
+    dir.run_ok(&args, "x\n");
+    assert_eq!(fake.connection_count(), 1);
+    assert_eq!(fake.count("MAIL FROM"), 3);
+    assert_eq!(fake.count("RCPT TO"), 5);
+    assert_eq!(fake.count("QUIT"), 1);
+    let log = log_lines(&dir.read("log/mainlog"));
+    // One message: no continued-connection mark.
+    assert_eq!(
+        lines_with(&log, " H=127.0.0.1 [127.0.0.1] C=\"250 OK id=fake\"").len(),
+        5,
+        "{log:#?}"
+    );
+    one(&log, " Completed");
+}

@@ -994,7 +994,6 @@ async fn run_smtp(
     tname: &str,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
-    let pool = pool.map(|p| (p, tname));
     let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
         items
             .iter()
@@ -1042,8 +1041,21 @@ async fn run_smtp(
             "all host address lookups failed temporarily",
         ));
     }
+    // More addresses than max_rcpt: the transactions share one connection,
+    // as in Exim, also outside a queue run.
+    let batch_size = params.max_rcpt.max(1);
+    let local_pool = (pool.is_none() && items.len() > batch_size).then(smtp::Pool::new);
+    let pool = pool
+        .or(local_pool.as_ref().map(|p| smtp::PoolRef {
+            pool: p,
+            ticket: None,
+        }))
+        .map(|p| (p, tname));
+    // Whether this message went down a connection an earlier message used
+    // (decided by its first transaction; the others follow on).
+    let mut continued = None;
     let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
-    for batch in items.chunks(params.max_rcpt.max(1)) {
+    for batch in items.chunks(batch_size) {
         let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
         let outgoing = smtp::Outgoing {
             sender: &m.env.sender,
@@ -1125,6 +1137,7 @@ async fn run_smtp(
             ip: r.host.ip,
             port: r.host.port,
         };
+        let continued = *continued.get_or_insert(r.continued);
         let mut first = true;
         for ((item, router), o) in batch.iter().zip(r.outcomes) {
             let outcome = match o {
@@ -1133,7 +1146,7 @@ async fn run_smtp(
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
                         chunking: r.chunking,
-                        continued: r.continued,
+                        continued,
                         confirmation: Some(confirmation),
                         first,
                     };
@@ -1151,6 +1164,9 @@ async fn run_smtp(
             };
             out.push((item.clone(), router.clone(), outcome));
         }
+    }
+    if let Some(p) = local_pool {
+        p.close_all().await;
     }
     out
 }
