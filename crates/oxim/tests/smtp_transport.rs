@@ -178,6 +178,21 @@ fn rcpt_4xx_mid_connection_defers_only_that_message() {
     dir.run_ok(&["-C", c, "-qf"], "");
     assert_eq!(fake.connection_count(), 1);
     assert_eq!(fake.count("MAIL FROM"), 6);
+    // u3's transaction ended without data (DATA got 503): the next
+    // message on the connection, if any, starts with RSET.
+    let got = fake.received();
+    let at = got
+        .iter()
+        .position(|l| l.starts_with("RCPT TO:<u3@"))
+        .unwrap();
+    let rest = &got[at + 1..];
+    match rest.iter().position(|l| l.starts_with("MAIL FROM")) {
+        Some(next) => {
+            assert!(rest[..next].iter().any(|l| l == "RSET"), "{got:#?}");
+            assert_eq!(fake.count("RSET"), 1);
+        }
+        None => assert_eq!(fake.count("RSET"), 0),
+    }
     let log = log_lines(&dir.read("log/mainlog"));
     let d = lines_with(&log, " == ");
     assert_eq!(d.len(), 1, "{log:#?}");

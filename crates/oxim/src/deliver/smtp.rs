@@ -660,6 +660,15 @@ pub async fn deliver_to_host(
                 }
             },
         };
+        // An earlier transaction left unfinished: RSET, or start again
+        // on a new connection if that fails.
+        if sess.needs_rset {
+            if !reset(&mut sess.conn, params.command_timeout).await {
+                sess.conn.quit(params.command_timeout).await;
+                continue;
+            }
+            sess.needs_rset = false;
+        }
         let replies_before = sess.conn.replies;
         sess.conn.used_bdat = false;
         sess.conn.data_written = 0;
@@ -707,6 +716,14 @@ pub async fn deliver_to_host(
     }
 }
 
+/// RSET on a parked connection; false if the server did not say 2xx.
+async fn reset(conn: &mut Conn, t: Duration) -> bool {
+    if conn.send(b"RSET\r\n", t, "RSET", false).await.is_err() {
+        return false;
+    }
+    matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
+}
+
 /// "Connection refused" rather than "Connection refused (os error 111)".
 fn strip_os_error(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -724,18 +741,8 @@ async fn transaction(
     params: &SmtpParams,
     msg: &Outgoing<'_>,
 ) -> Result<Vec<RcptOutcome>, ConvError> {
-    let t = params.command_timeout;
     let conn = &mut sess.conn;
     conn.pipelined = false;
-    if sess.needs_rset {
-        conn.send(b"RSET\r\n", t, "RSET", false).await?;
-        let r = conn.read_reply(t, "RSET").await?;
-        if r.code / 100 != 2 {
-            conn.broken = true;
-            return Err(classify(&r, errno::SMTP_FORMAT, "RSET"));
-        }
-        sess.needs_rset = false;
-    }
     let caps = &sess.caps;
     let pipelining = caps.pipelining && !params.avoid_pipelining;
     let mut mail = format!("MAIL FROM:<{}>", msg.sender);
@@ -799,11 +806,13 @@ async fn transaction_data(
     if r.code / 100 != 2 {
         let err = classify(&r, errno::MAIL_4XX, &format!("{}{mail}", conn.prefix()));
         if pipelining {
-            // Drain the replies to the pipelined RCPTs and DATA.
-            for c in rcpt_cmds {
-                conn.read_reply(t, c).await?;
+            // Drain the replies to the pipelined RCPTs and DATA (a failure
+            // here leaves the connection marked broken).
+            for c in rcpt_cmds.iter().map(String::as_str).chain(["DATA"]) {
+                if conn.read_reply(t, c).await.is_err() {
+                    break;
+                }
             }
-            conn.read_reply(t, "DATA").await?;
         }
         return Err(err);
     }
