@@ -616,3 +616,65 @@ fn more_recipients_than_max_rcpt_share_one_connection() {
     );
     one(&log, " Completed");
 }
+
+#[test]
+fn hosts_override_helo_data_and_size() {
+    // The router says 127.0.0.1; with hosts_override the transport's own
+    // 127.0.0.2 (nothing listens there) wins, without it the router's.
+    let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
+    for (extra, reached) in [
+        ("  hosts = 127.0.0.2\n  hosts_override", false),
+        ("  hosts = 127.0.0.2", true),
+    ] {
+        let dir = TestDir::new();
+        let c = dir.write(
+            "c.conf",
+            &conf(
+                fake.port,
+                free_port(),
+                &format!("{extra}\n  allow_localhost\n  helo_data = helo.$primary_hostname"),
+            ),
+        );
+        let before = fake.connection_count();
+        dir.run_ok(
+            &[
+                "-C",
+                c.to_str().unwrap(),
+                "-odi",
+                "-f",
+                "me@test.ex",
+                "h@remote.example",
+            ],
+            "x\n",
+        );
+        let log = log_lines(&dir.read("log/mainlog"));
+        assert_eq!(
+            fake.connection_count() - before,
+            usize::from(reached),
+            "{extra}"
+        );
+        if reached {
+            one(
+                &log,
+                "=> h@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1] C=",
+            );
+        } else {
+            assert!(
+                one(&log, " == ")
+                    .ends_with("h@remote.example R=remote T=smtp defer (111): Connection refused"),
+                "{log:#?}"
+            );
+        }
+    }
+    let got = fake.received();
+    assert_eq!(
+        got.iter()
+            .filter(|l| *l == "EHLO helo.myhost.test.ex")
+            .count(),
+        1,
+        "{got:?}"
+    );
+    // SIZE= only where SIZE is offered.
+    let mail = got.iter().find(|l| l.starts_with("MAIL FROM")).unwrap();
+    assert_eq!(mail, "MAIL FROM:<me@test.ex>");
+}
