@@ -678,3 +678,45 @@ fn hosts_override_helo_data_and_size() {
     let mail = got.iter().find(|l| l.starts_with("MAIL FROM")).unwrap();
     assert_eq!(mail, "MAIL FROM:<me@test.ex>");
 }
+
+#[test]
+fn server_that_stops_reading_data_times_out_per_data_timeout() {
+    let fake = FakeSmtp::start(vec![("<BODY>", "<stall>")], &[]);
+    let dir = TestDir::new();
+    let c = dir.write(
+        "c.conf",
+        &conf(fake.port, free_port(), "  data_timeout = 1s"),
+    );
+    // More than the loopback socket buffers hold.
+    let line = "x".repeat(999) + "\n";
+    let body = format!("Subject: big\n\n{}", line.repeat(24 * 1024));
+    let start = Instant::now();
+    dir.run_ok(
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "-f",
+            "me@test.ex",
+            "big@remote.example",
+        ],
+        &body,
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    let d = one(&log, " == ");
+    let prefix = "big@remote.example R=remote T=smtp defer (110): Connection timed out H=127.0.0.1 [127.0.0.1]: SMTP timeout after sending data block (";
+    let tail = d.split_once(" == ").unwrap().1;
+    let n: usize = tail
+        .strip_prefix(prefix)
+        .and_then(|t| t.strip_suffix(" bytes written)"))
+        .unwrap_or_else(|| panic!("{tail}"))
+        .parse()
+        .unwrap();
+    assert!(n > 0 && n < body.len(), "{tail}");
+    assert_eq!(spool_count(&dir), 1);
+}

@@ -393,9 +393,11 @@ impl Conn {
         }
     }
 
-    /// Write `data`; `what` names it in errors, `data_block` tells the
-    /// message data (whose loss Exim reports as a closed connection in
-    /// response to the end of data) from commands.
+    /// Write `data`: commands (`what` names them in errors), or with
+    /// `data_block` the message data, whose failures Exim reports as a
+    /// timeout or closed connection "after sending data block". The data
+    /// goes in blocks, each with its own `timeout` (Exim's data_timeout is
+    /// per block, so a big message on a slow link is not cut off).
     async fn send(
         &mut self,
         data: &[u8],
@@ -403,13 +405,32 @@ impl Conn {
         what: &str,
         data_block: bool,
     ) -> Result<(), ConvError> {
+        if !data_block {
+            return self.send_block(data, timeout, what, false).await;
+        }
+        for block in data.chunks(64 * 1024) {
+            self.send_block(block, timeout, what, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_block(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+        what: &str,
+        data_block: bool,
+    ) -> Result<(), ConvError> {
         let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
+            Err(_) if data_block => Err(self.timeout_error("sending data block")),
+            Ok(Err(e)) if data_block && is_closed(&e) => {
+                Err(self.closed_error("sending data block"))
+            }
             Err(_) => Err(temp(
                 libc::ETIMEDOUT,
                 Some("Connection timed out"),
-                format!("SMTP timeout while sending {what}"),
+                format!("send() to {} failed: Connection timed out", self.host_text),
             )),
-            Ok(Err(e)) if data_block && is_closed(&e) => Err(self.closed_error("end of data")),
             Ok(Err(e)) => {
                 let text = strip_os_error(&e);
                 Err(temp(

@@ -172,6 +172,8 @@ pub fn log_lines(text: &str) -> Vec<String> {
 /// Besides replies, a rule can hold one of these actions:
 /// - `<close>`: close the connection instead of answering;
 /// - `<silent>`: send nothing and keep reading (a server that hangs);
+/// - `<stall>`: stop reading for five seconds, then close (a server that
+///   stops taking data);
 /// - a reply ending in `<close>` (`250 OK<close>`): send the reply, then
 ///   close the connection.
 ///
@@ -270,8 +272,13 @@ impl FakeSmtp {
             let line = line.trim_end().to_string();
             if in_data {
                 data_lines += 1;
-                if data_lines == 1 && Self::rule(rules, "<BODY>") == Some("<close>") {
-                    return;
+                match Self::rule(rules, "<BODY>") {
+                    Some("<close>") if data_lines == 1 => return,
+                    Some("<stall>") if data_lines == 1 => {
+                        std::thread::sleep(Duration::from_secs(5));
+                        return;
+                    }
+                    _ => {}
                 }
                 if line == "." {
                     in_data = false;
