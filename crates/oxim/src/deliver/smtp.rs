@@ -393,8 +393,7 @@ impl Conn {
         }
     }
 
-    /// Write `data`: commands (`what` names them in errors), or with
-    /// `data_block` the message data, whose failures Exim reports as a
+    /// Write `data`: commands, or with `data_block` the message data, whose failures Exim reports as a
     /// timeout or closed connection "after sending data block". The data
     /// goes in blocks, each with its own `timeout` (Exim's data_timeout is
     /// per block, so a big message on a slow link is not cut off).
@@ -402,14 +401,13 @@ impl Conn {
         &mut self,
         data: &[u8],
         timeout: Duration,
-        what: &str,
         data_block: bool,
     ) -> Result<(), ConvError> {
         if !data_block {
-            return self.send_block(data, timeout, what, false).await;
+            return self.send_block(data, timeout, false).await;
         }
         for block in data.chunks(64 * 1024) {
-            self.send_block(block, timeout, what, true).await?;
+            self.send_block(block, timeout, true).await?;
         }
         Ok(())
     }
@@ -418,7 +416,6 @@ impl Conn {
         &mut self,
         data: &[u8],
         timeout: Duration,
-        what: &str,
         data_block: bool,
     ) -> Result<(), ConvError> {
         let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
@@ -454,7 +451,7 @@ impl Conn {
     /// dropped.
     async fn quit(&mut self, timeout: Duration) {
         if !self.broken {
-            let _ = self.send(b"QUIT\r\n", timeout, "QUIT", false).await;
+            let _ = self.send(b"QUIT\r\n", timeout, false).await;
         }
         let _ = self.stream.shutdown().await;
     }
@@ -569,14 +566,14 @@ async fn greet(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities,
         return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
     }
     let ehlo_cmd = format!("EHLO {}", params.helo_data);
-    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd, false)
+    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
     if ehlo.code / 100 == 2 {
         return Ok(EhloCapabilities::from_reply(&ehlo));
     }
     let helo_cmd = format!("HELO {}", params.helo_data);
-    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd, false)
+    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let helo = conn.read_reply(t, &helo_cmd).await?;
     if helo.code / 100 != 2 {
@@ -739,7 +736,7 @@ pub async fn deliver_to_host(
 
 /// RSET on a parked connection; false if the server did not say 2xx.
 async fn reset(conn: &mut Conn, t: Duration) -> bool {
-    if conn.send(b"RSET\r\n", t, "RSET", false).await.is_err() {
+    if conn.send(b"RSET\r\n", t, false).await.is_err() {
         return false;
     }
     matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
@@ -817,10 +814,10 @@ async fn transaction_data(
             batch.push_str("\r\n");
         }
         batch.push_str("DATA\r\n");
-        conn.send(batch.as_bytes(), t, mail, false).await?;
+        conn.send(batch.as_bytes(), t, false).await?;
         conn.pipelined = true;
     } else {
-        conn.send(format!("{mail}\r\n").as_bytes(), t, mail, false)
+        conn.send(format!("{mail}\r\n").as_bytes(), t, false)
             .await?;
     }
     let r = conn.read_reply(t, mail).await?;
@@ -839,8 +836,7 @@ async fn transaction_data(
     }
     for (i, cmd) in rcpt_cmds.iter().enumerate() {
         if !pipelining {
-            conn.send(format!("{cmd}\r\n").as_bytes(), t, cmd, false)
-                .await?;
+            conn.send(format!("{cmd}\r\n").as_bytes(), t, false).await?;
         }
         // RCPT errors name the command without the "pipelined " prefix.
         let was = std::mem::replace(&mut conn.pipelined, false);
@@ -853,7 +849,7 @@ async fn transaction_data(
         if !any_accepted {
             return Ok((finish(outcomes), false));
         }
-        conn.send(b"DATA\r\n", t, "DATA", false).await?;
+        conn.send(b"DATA\r\n", t, false).await?;
     }
     let r = conn.read_reply(t, "DATA").await?;
     if r.code / 100 != 3 {
@@ -869,8 +865,7 @@ async fn transaction_data(
     conn.pipelined = false;
     if !any_accepted {
         // The server said 354 although every RCPT failed: end it cleanly.
-        conn.send(b".\r\n", params.data_timeout, "data block", true)
-            .await?;
+        conn.send(b".\r\n", params.data_timeout, true).await?;
         conn.read_reply(params.final_timeout, "end of data").await?;
         return Ok((finish(outcomes), true));
     }
@@ -881,8 +876,7 @@ async fn transaction_data(
     stuffer.encode(b"\n", &mut wire);
     stuffer.encode(msg.body, &mut wire);
     stuffer.finish(&mut wire);
-    conn.send(&wire, params.data_timeout, "data block", true)
-        .await?;
+    conn.send(&wire, params.data_timeout, true).await?;
     let r = conn.read_reply(params.final_timeout, "end of data").await?;
     apply_final_reply(&mut outcomes, &r);
     Ok((finish(outcomes), true))
@@ -917,7 +911,7 @@ async fn transaction_bdat(
     wire.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
     wire.extend_from_slice(&body);
     conn.used_bdat = true;
-    conn.send(&wire, params.data_timeout, mail, true).await?;
+    conn.send(&wire, params.data_timeout, true).await?;
     conn.pipelined = true;
     let r = conn.read_reply(t, mail).await?;
     let mail_ok = r.code / 100 == 2;
