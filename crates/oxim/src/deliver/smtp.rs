@@ -480,7 +480,7 @@ fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
 }
 
 /// Connect, read the banner, say EHLO (HELO if EHLO is refused).
-async fn open(host: &Host, params: &SmtpParams) -> Result<Session, (ConvError, bool)> {
+async fn open(host: &Host, params: &SmtpParams) -> Result<Session, ConvError> {
     let addr = SocketAddr::new(host.ip, host.port);
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
@@ -506,7 +506,7 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, (ConvError, b
                 message: None,
                 with_host: false,
             };
-            return Err((ConvError::Temp(err), false));
+            return Err(ConvError::Temp(err));
         }
     };
     let rtt = connected.path_rtt();
@@ -530,7 +530,7 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, (ConvError, b
         Ok(c) => c,
         Err(e) => {
             conn.quit(params.command_timeout).await;
-            return Err((e, true));
+            return Err(e);
         }
     };
     // The kernel cannot tell a server that accepted our cookie from one that
@@ -657,7 +657,7 @@ pub async fn deliver_to_host(
             Some(s) => s,
             None => match open(host, params).await {
                 Ok(s) => s,
-                Err((e, _reached)) => {
+                Err(e) => {
                     let (outcome, next) = match e {
                         ConvError::Temp(e) => {
                             if let Some(g) = guard.as_mut() {
