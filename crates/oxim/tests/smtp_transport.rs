@@ -720,3 +720,56 @@ fn server_that_stops_reading_data_times_out_per_data_timeout() {
     assert!(n > 0 && n < body.len(), "{tail}");
     assert_eq!(spool_count(&dir), 1);
 }
+
+#[test]
+fn mixed_queue_run_with_one_working_delivery_finishes() {
+    // queue_run_max = 1, messages for two hosts at once and for each alone:
+    // many deliveries wait for hosts busy with other messages, and the run
+    // must still finish with every message delivered (a smoke test for the
+    // waiting rules; the interleaving that could deadlock is not forced).
+    let one_host = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let other = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let dir = TestDir::new();
+    let text = format!("queue_run_max = 1\n{}", conf(one_host.port, other.port, ""));
+    let c = dir.write("c.conf", &text);
+    let c = c.to_str().unwrap();
+    for i in 0..5 {
+        queue(
+            &dir,
+            c,
+            &[&format!("x{i}@slow.example"), &format!("y{i}@fast.example")],
+            "a\n",
+        );
+        queue(&dir, c, &[&format!("z{i}@fast.example")], "b\n");
+        queue(&dir, c, &[&format!("w{i}@slow.example")], "c\n");
+    }
+    let mut run = Command::new(oxim_bin())
+        .args(["-C", c, "-qf"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn queue run");
+    let finished = wait_for(Duration::from_secs(20), || {
+        run.try_wait().ok().flatten().is_some()
+    });
+    if !finished {
+        let _ = run.kill();
+        let _ = run.wait();
+        panic!("queue run hung: {}", dir.read("log/mainlog"));
+    }
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert_eq!(
+        lines_with(&log, " R=remote T=smtp H=").len(),
+        10,
+        "{log:#?}"
+    );
+    assert_eq!(
+        lines_with(&log, " R=slow T=slow_smtp H=").len(),
+        10,
+        "{log:#?}"
+    );
+    assert_eq!(lines_with(&log, " Completed").len(), 15);
+    assert_eq!(one_host.connection_count(), 1);
+    assert_eq!(other.connection_count(), 1);
+    assert_eq!(spool_count(&dir), 0);
+}

@@ -191,38 +191,30 @@ impl Pool {
     }
 }
 
-/// A queue-run delivery's share of `queue_run_max`. A delivery that waits
-/// for a host busy with another message gives its share back meanwhile, so
-/// that messages queued for a slow host do not stop the others.
+/// A queue-run delivery's share of `queue_run_max`. A delivery that has to
+/// wait for a host busy with another message gives its share back, so that
+/// messages queued for a slow host do not stop the others. It does not take
+/// it again: once the host is free it goes on down that host's connection,
+/// at most one per host beyond `queue_run_max`, and never waits for a share
+/// while it holds a host (which could deadlock).
 pub struct Ticket {
-    sem: Arc<tokio::sync::Semaphore>,
     permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 impl Ticket {
     /// Wait for a share of `sem`.
     pub async fn new(sem: Arc<tokio::sync::Semaphore>) -> Option<Ticket> {
-        let p = sem.clone().acquire_owned().await.ok()?;
+        let p = sem.acquire_owned().await.ok()?;
         Some(Ticket {
-            sem,
             permit: std::sync::Mutex::new(Some(p)),
         })
     }
 
-    fn permit(&self) -> std::sync::MutexGuard<'_, Option<tokio::sync::OwnedSemaphorePermit>> {
+    fn release(&self) {
         self.permit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn suspend(&self) {
-        self.permit().take();
-    }
-
-    async fn resume(&self) {
-        if let Ok(p) = self.sem.clone().acquire_owned().await {
-            *self.permit() = Some(p);
-        }
+            .take();
     }
 }
 
@@ -619,13 +611,9 @@ pub async fn deliver_to_host(
                 // Busy with another message: wait without holding a share
                 // of queue_run_max.
                 if let Some(t) = ticket {
-                    t.suspend();
+                    t.release();
                 }
-                let g = s.clone().lock_owned().await;
-                if let Some(t) = ticket {
-                    t.resume().await;
-                }
-                g
+                s.clone().lock_owned().await
             }
         }),
         None => None,
