@@ -22,9 +22,10 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
         }
     };
     // queue_run_max (an expanded string, 5 by default; 0 is no limit)
-    // bounds the deliveries working at once. One waiting for a host busy
-    // with another message does not count, but stays loaded in memory:
-    // those are bounded by a larger number.
+    // bounds the deliveries working at once. One that has to wait for a
+    // host busy with another message gives its share back (see
+    // smtp::Ticket) but stays loaded in memory: the loaded ones are bounded
+    // by a larger number.
     let max = ctx.expand_int("queue_run_max", &ctx.base_vars(), 5);
     let max = usize::try_from(if max == 0 { 1000 } else { max }).unwrap_or(1000);
     let working = Arc::new(tokio::sync::Semaphore::new(max));
