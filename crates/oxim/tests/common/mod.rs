@@ -190,7 +190,7 @@ pub struct FakeSmtp {
     pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-type Rules = &'static [(&'static str, &'static str)];
+type Rules = [(&'static str, &'static str)];
 
 impl FakeSmtp {
     /// `rules`: (command prefix, reply) pairs, e.g. ("RCPT", "550 no such user").
@@ -210,7 +210,7 @@ impl FakeSmtp {
             pipelined: Default::default(),
             connections: Default::default(),
         };
-        let rules: Rules = Vec::leak(rules);
+        let rules: std::sync::Arc<Rules> = rules.into();
         let (l2, p2, c2) = (
             fake.lines.clone(),
             fake.pipelined.clone(),
@@ -220,16 +220,16 @@ impl FakeSmtp {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (l3, p3) = (l2.clone(), p2.clone());
+                let (l3, p3, r3) = (l2.clone(), p2.clone(), rules.clone());
                 std::thread::spawn(move || {
-                    Self::serve(stream, rules, ehlo_caps, &l3, &p3);
+                    Self::serve(stream, &r3, ehlo_caps, &l3, &p3);
                 });
             }
         });
         fake
     }
 
-    fn rule(rules: Rules, upper: &str) -> Option<&'static str> {
+    fn rule(rules: &Rules, upper: &str) -> Option<&'static str> {
         rules
             .iter()
             .find(|(p, _)| upper.starts_with(p))
@@ -238,7 +238,7 @@ impl FakeSmtp {
 
     fn serve(
         mut stream: std::net::TcpStream,
-        rules: Rules,
+        rules: &Rules,
         ehlo_caps: &'static [&'static str],
         lines: &std::sync::Mutex<Vec<String>>,
         pipelined: &std::sync::Mutex<Vec<String>>,
