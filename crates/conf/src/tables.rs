@@ -281,7 +281,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("spool_directory"),
     // oxim: how spool files are made durable: "fdatasync" (each file) or
     // "syncfs" (one syncfs(2) per group commit; for a dedicated spool file system).
-    sd("spool_sync", "fdatasync"),
+    sd("spool_sync", "auto"),
     b("spool_wireformat", false),
     t("sqlite_lock_timeout", 5),
     b("strict_acl_vars", false),

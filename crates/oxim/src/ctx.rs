@@ -154,9 +154,9 @@ impl Ctx {
             anyhow!("error in configuration file: {config_path}: log_selector: {e}")
         })?;
         let spool_sync = main.str("spool_sync");
-        if !matches!(spool_sync, "fdatasync" | "syncfs") {
+        if !matches!(spool_sync, "auto" | "fdatasync" | "syncfs") {
             return Err(anyhow!(
-                "error in configuration file: {config_path}: spool_sync must be \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
+                "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
         let spool_dir = main.str("spool_directory");
@@ -258,7 +258,8 @@ impl Ctx {
             .get_or_init(|| {
                 let sync = match self.config.main.str("spool_sync") {
                     "syncfs" => oxim_spool::SyncMode::Syncfs,
-                    _ => oxim_spool::SyncMode::PerFile,
+                    "fdatasync" => oxim_spool::SyncMode::PerFile,
+                    _ => oxim_spool::SyncMode::Auto,
                 };
                 let options = oxim_spool::WriterOptions {
                     sync,
@@ -267,6 +268,11 @@ impl Ctx {
                 oxim_spool::SpoolWriter::new(self.spool.clone(), options).ok()
             })
             .as_ref()
+    }
+
+    /// Counters of the group-commit writer, if it has been started.
+    pub fn writer_stats(&self) -> Option<oxim_spool::WriterStats> {
+        self.writer.get()?.as_ref().map(|w| w.stats())
     }
 
     /// Write a log record; a log that cannot be written is reported on

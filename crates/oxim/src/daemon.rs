@@ -281,10 +281,14 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                 let ctx = shared.read().map(|g| g.clone());
                 if let Ok(ctx) = ctx {
                     let tfo = oxim_net::TfoCounters::global().snapshot().to_string();
+                    let spool = ctx.writer_stats().unwrap_or_default();
                     ctx.log_text(None, &format!(
-                        "daemon stats: connections={}; {}",
+                        "daemon stats: connections={}; {}; spool commits: messages={} batches={} syncfs={}",
                         CONNECTIONS.load(Ordering::Relaxed),
-                        tfo.lines().collect::<Vec<_>>().join("; ")
+                        tfo.lines().collect::<Vec<_>>().join("; "),
+                        spool.messages,
+                        spool.batches,
+                        spool.syncfs_batches
                     ));
                 }
             }

@@ -99,6 +99,12 @@ fn message_survives_sigkill_right_after_250() {
     survives_sigkill(CONF);
 }
 
+/// The same with per-file fdatasync forced.
+#[test]
+fn message_survives_sigkill_right_after_250_with_fdatasync() {
+    survives_sigkill(&CONF.replace("queue_only", "queue_only\nspool_sync = fdatasync"));
+}
+
 /// The same with one syncfs(2) per group commit instead of per-file syncs.
 #[test]
 fn message_survives_sigkill_right_after_250_with_syncfs() {
@@ -454,4 +460,35 @@ fn input_before_the_banner_is_a_synchronization_error() {
     let _ = BufReader::new(s).read_to_string(&mut rest);
     assert!(rest.starts_with("554 "), "{rest}");
     assert!(rest.contains("synchronization error"), "{rest}");
+}
+
+/// SIGUSR1 logs the group-commit counters; with `spool_sync = syncfs` every
+/// group was made durable with syncfs(2), with `fdatasync` none was.
+#[test]
+fn sigusr1_reports_how_groups_were_synced() {
+    for (mode, syncfs) in [("syncfs", 1), ("fdatasync", 0)] {
+        let dir = TestDir::new();
+        let port = free_port();
+        let conf = dir.write("s.conf", &format!("spool_sync = {mode}\n{CONF}"));
+        let d = Daemon::start(
+            &dir,
+            &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+        );
+        let mut c = Client::connect(port);
+        assert!(c.cmd("EHLO client.example").starts_with("250 "));
+        assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        c.send("Subject: one\r\n\r\nbody\r\n.\r\n");
+        assert!(c.reply().starts_with("250 OK id="));
+        d.signal(10);
+        let want = format!("spool commits: messages=1 batches=1 syncfs={syncfs}");
+        assert!(
+            wait_for(Duration::from_secs(5), || dir
+                .read("log/mainlog")
+                .contains(&want)),
+            "{mode}: no {want:?} in\n{}",
+            dir.read("log/mainlog")
+        );
+    }
 }

@@ -69,7 +69,6 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// fdatasync both files.
     /// Starts writeback of both files without waiting, so that a later
     /// [`Prepared::sync`] of many files finds their blocks already allocated
     /// in the same journal transaction (ext4 delayed allocation would
@@ -82,6 +81,15 @@ impl Prepared {
         let _ = posix_fadvise(&self.header, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
     }
 
+    /// Bytes in both files (0 for a file that cannot be examined).
+    pub(crate) fn bytes(&self) -> u64 {
+        [&self.data, &self.header]
+            .iter()
+            .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// fdatasync both files.
     pub(crate) fn sync(&self) -> Result<()> {
         self.data
             .sync_data()
