@@ -260,7 +260,7 @@ pub static MAIN: &[OptionSpec] = &[
     ),
     b("smtp_check_spool_space", true),
     i("smtp_backlog_monitor", 0),
-    i("smtp_connect_backlog", 20),
+    i("smtp_connect_backlog", 1024),
     b("smtp_enforce_sync", true),
     s("smtp_etrn_command"),
     b("smtp_etrn_serialize", true),

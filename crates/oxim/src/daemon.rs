@@ -159,10 +159,13 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
         _ => 64,
     };
+    // The kernel caps the value at net.core.somaxconn.
+    let backlog =
+        i32::try_from(ctx.config.main.int("smtp_connect_backlog").max(1)).unwrap_or(i32::MAX);
     let mut listeners = Vec::new();
     let mut ports: Vec<u16> = Vec::new();
     for s in &specs {
-        let std_listener = match oxim_net::listen(s.addr, qlen, 1024) {
+        let std_listener = match oxim_net::listen(s.addr, qlen, backlog) {
             Ok(l) => l,
             // An IPv6 wildcard may be unavailable (no IPv6 in a sandbox);
             // the IPv4 wildcard then still serves.

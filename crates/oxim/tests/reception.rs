@@ -492,3 +492,30 @@ fn sigusr1_reports_how_groups_were_synced() {
         );
     }
 }
+
+/// `smtp_connect_backlog` sets the listen queue (what `ss` shows as Send-Q
+/// of a listening socket).
+#[test]
+fn smtp_connect_backlog_sets_the_listen_queue() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write("b.conf", &format!("smtp_connect_backlog = 7\n{CONF}"));
+    let _d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let send_q: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    // One listening socket per address family.
+    assert!(
+        !send_q.is_empty() && send_q.iter().all(|q| *q == "7"),
+        "{text}"
+    );
+}
