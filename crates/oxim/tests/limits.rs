@@ -183,12 +183,41 @@ fn slow_clients_are_cut_off_per_line_and_per_session() {
     );
 }
 
+/// A client that pipelines commands and never reads the replies cannot
+/// park the session in a blocked write: it is dropped once a reply has
+/// waited smtp_receive_timeout to be taken.
+#[test]
+fn client_that_never_reads_is_dropped() {
+    let dir = TestDir::new();
+    let (_d, port, _) = start(&dir, "smtp_receive_timeout = 2s");
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO deaf.example").starts_with("250 "));
+    let mut w = c.stream.try_clone().unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let t0 = Instant::now();
+    let writer = thread::spawn(move || {
+        let block = b"RSET\r\n".repeat(10_000);
+        // Until the socket fills up (the server stopped reading) or closes.
+        while w.write_all(&block).is_ok() && t0.elapsed() < Duration::from_secs(30) {}
+    });
+    let dropped = wait_for(Duration::from_secs(20), || {
+        dir.read("log/mainlog")
+            .contains("SMTP command timeout on connection from (deaf.example) [127.0.0.1]")
+    });
+    assert!(dropped, "a client that never reads was not dropped");
+    assert_between("dropping the deaf client", t0.elapsed(), 1.5, 10.0);
+    writer.join().unwrap();
+}
+
 /// header_maxsize and header_line_maxsize: Exim's replies and log lines;
 /// the body does not count, and the session goes on after a rejection.
 #[test]
 fn header_limits_reject_with_exims_replies() {
     let dir = TestDir::new();
-    let (_d, port, _) = start(&dir, "header_maxsize = 2000\nheader_line_maxsize = 500");
+    let (_d, port, _) = start(
+        &dir,
+        "header_maxsize = 2000\nheader_line_maxsize = 500\nchunking_advertise_hosts = *",
+    );
     let mut c = Client::connect(port);
     assert!(c.cmd("EHLO c.example").starts_with("250 "));
 
@@ -219,9 +248,26 @@ fn header_limits_reject_with_exims_replies() {
     ));
     let r = c.reply();
     assert!(r.starts_with("250 OK id="), "{r}");
+
+    // The same limits hold for a message sent in BDAT chunks.
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    let msg = format!("{many}\r\nbody\r\n");
+    let (first, rest) = msg.split_at(1000);
+    c.send(&format!("BDAT {}\r\n{first}", first.len()));
+    assert!(c.reply().starts_with("250"));
+    c.send(&format!("BDAT {} LAST\r\n{rest}", rest.len()));
+    assert_eq!(c.reply(), "552 Message header is ridiculously long");
     assert!(c.cmd("QUIT").starts_with("221"));
 
     let log = log_lines(&dir.read("log/mainlog"));
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("ridiculously long message header"))
+            .count(),
+        2,
+        "{log:#?}"
+    );
     for want in [
         "ridiculously long message header received from (c.example) [127.0.0.1] (more than 2000 characters): message abandoned",
         "overlong message header line received from (c.example) [127.0.0.1] (more than 500 characters): message abandoned",
