@@ -273,6 +273,9 @@ pub static MAIN: &[OptionSpec] = &[
     t("smtp_receive_timeout", 5 * MIN),
     l("smtp_reserve_hosts"),
     b("smtp_return_error_details", false),
+    // oxim: the longest an incoming SMTP session may last (0 = no limit);
+    // with smtp_receive_timeout per line it stops clients that trickle.
+    t("smtp_session_max_time", HOUR),
     l("smtputf8_advertise_hosts"),
     s("spamd_address"),
     s("spf_guess"),

@@ -2,11 +2,12 @@
 //! connection, signals (SIGHUP reload, SIGTERM/SIGINT stop), the pid file,
 //! and periodic queue runs.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -145,6 +146,47 @@ impl Drop for PidFile {
 /// Live connection count, for `smtp_accept_max`.
 pub static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 
+/// Live connections per client address, for `smtp_accept_max_per_host`.
+static PER_HOST: LazyLock<Mutex<HashMap<IpAddr, usize>>> = LazyLock::new(Default::default);
+
+/// One accepted connection, counted in [`CONNECTIONS`] and per client
+/// address until dropped (also when its task panics).
+pub struct ConnSlot {
+    ip: IpAddr,
+}
+
+impl ConnSlot {
+    pub fn take(ip: IpAddr) -> ConnSlot {
+        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            *m.entry(ip).or_insert(0) += 1;
+        }
+        ConnSlot { ip }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Live connections from `ip`, this one included.
+pub fn host_connections(ip: IpAddr) -> usize {
+    PER_HOST
+        .lock()
+        .map(|m| m.get(&ip).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
 /// Run the daemon in the foreground until SIGTERM/SIGINT.
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -242,10 +284,10 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                         let ctx = shared.read().map(|g| g.clone());
                         let Ok(ctx) = ctx else { continue };
                         let tfo = oxim_net::server_tfo(&stream);
-                        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+                        let slot = ConnSlot::take(peer.ip());
                         tokio::spawn(async move {
                             crate::smtp_in::serve_tcp(ctx, stream, peer, tfo).await;
-                            CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+                            drop(slot);
                         });
                     }
                     Err(_) => {

@@ -4,13 +4,72 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use oxim_log::LogRecord;
-use oxim_spool::MessageId;
+use oxim_spool::{MessageId, SpoolError};
 
 use crate::ctx::Ctx;
 use crate::deliver;
 
+/// Crash debris in `input/` (temporary files, a `-D` without its `-H`)
+/// older than this is removed by queue runs; nothing being written lives
+/// that long.
+const STALE_DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove old crash debris from `input/`, logging each file.
+fn tidy_spool(ctx: &Ctx) {
+    match ctx.spool.remove_stale_debris(STALE_DEBRIS_AGE) {
+        Ok(paths) => {
+            for p in paths {
+                ctx.log_text(
+                    None,
+                    &format!("removed stale spool file {} (left by a crash)", p.display()),
+                );
+            }
+        }
+        Err(e) => ctx.log_text(None, &format!("spool tidy failed: {e}")),
+    }
+}
+
+/// A message whose `-H` file cannot be parsed is logged as Exim logs it
+/// and moved to `quarantine/`, so it stops failing on every run. True when
+/// `e` was such an error.
+fn quarantine_if_malformed(ctx: &Ctx, id: &MessageId, e: &anyhow::Error) -> bool {
+    let Some(se) = e.downcast_ref::<SpoolError>() else {
+        return false;
+    };
+    if !matches!(
+        se,
+        SpoolError::Format { .. } | SpoolError::IdMismatch { .. }
+    ) {
+        return false;
+    }
+    let id_text = id.to_string();
+    let what = match std::fs::metadata(ctx.spool.header_path(id)) {
+        Ok(m) => format!("Format error in spool file {id}-H: size={}", m.len()),
+        Err(_) => format!("Format error in spool file {id}-H"),
+    };
+    ctx.log_text(Some(&id_text), &what);
+    match ctx.spool.quarantine(id, &se.to_string()) {
+        Ok(dir) => ctx.log_text(
+            Some(&id_text),
+            &format!("spool files moved to {}: {se}", dir.display()),
+        ),
+        Err(qe) => ctx.log_text(Some(&id_text), &format!("cannot quarantine: {qe}")),
+    }
+    true
+}
+
+/// Deliver one message from the spool, quarantining it if malformed.
+async fn deliver_one(ctx: &Ctx, id: &MessageId, force: bool) -> Result<()> {
+    match deliver::deliver_id(ctx, id, force).await {
+        Ok(_) => Ok(()),
+        Err(e) if quarantine_if_malformed(ctx, id, &e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deliver everything on the queue, a few messages at a time.
 pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
+    tidy_spool(ctx);
     let ids = match ctx.spool.list() {
         Ok(ids) => ids,
         Err(e) => {
@@ -31,7 +90,7 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
             let Ok(_permit) = limit.acquire().await else {
                 return;
             };
-            if let Err(e) = deliver::deliver_id(&ctx, &id, force).await {
+            if let Err(e) = deliver_one(&ctx, &id, force).await {
                 ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             }
         }));
@@ -67,7 +126,11 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
             continue;
         }
         if let Err(e) = rt.block_on(deliver::deliver_id(&ctx, &id, force)) {
-            ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
+            if quarantine_if_malformed(&ctx, &id, &e) {
+                eprintln!("{}: {id}: {e}: moved to quarantine", ctx.inv.prog);
+            } else {
+                ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
+            }
             status = 1;
         }
     }
@@ -119,7 +182,10 @@ pub fn list(ctx: Arc<Ctx>) -> Result<i32> {
                 "{}",
                 oxim_spool::bp_format(&m, now, oxim_spool::bp::BpMode::All)
             ),
-            Err(e) => eprintln!("{}: {id}: {e}", ctx.inv.prog),
+            Err(e) => {
+                eprintln!("{}: {id}: {e}", ctx.inv.prog);
+                quarantine_if_malformed(&ctx, &id, &e.into());
+            }
         }
     }
     Ok(0)

@@ -12,11 +12,12 @@ use oxim_net::ServerTfo;
 use oxim_smtp::{hello_text, help_reply, Event, Extensions, Reply, ServerConfig, ServerSession};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::acl::{self, AclEnv, Verdict};
 use crate::cli::DeliveryMode;
 use crate::ctx::Ctx;
-use crate::message::Message;
+use crate::message::{HeaderExcess, HeaderLimits, Message};
 use crate::receive::{self, Source};
 use crate::vars::Vars;
 
@@ -54,6 +55,22 @@ struct State {
     started: std::time::Instant,
     /// The current message's body is arriving in BDAT chunks.
     bdat: bool,
+    /// `header_maxsize` and `header_line_maxsize`.
+    header_max: (u64, u64),
+    /// The current message's header section so far.
+    header: HeaderLimits,
+    /// The current message broke a header limit (it is being swallowed).
+    header_excess: Option<HeaderExcess>,
+}
+
+impl State {
+    /// A new message body starts (DATA, or the first BDAT chunk).
+    fn start_body(&mut self) {
+        self.body.clear();
+        self.too_big = false;
+        self.header = HeaderLimits::new(self.header_max.0, self.header_max.1);
+        self.header_excess = None;
+    }
 }
 
 fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
@@ -119,6 +136,48 @@ fn list_match_host(
         return false;
     };
     oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
+}
+
+/// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this
+/// connection): `Some(per_host)` when the connection is one too many.
+fn over_connection_limit(ctx: &Ctx, ip: IpAddr, vars: &Vars) -> Option<bool> {
+    let main = &ctx.config.main;
+    let max = main.int("smtp_accept_max");
+    if max > 0
+        && crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize
+    {
+        return Some(false);
+    }
+    let raw = main.str("smtp_accept_max_per_host");
+    if raw.is_empty() {
+        return None;
+    }
+    let text = match oxim_conf::expand(raw, vars) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.log_text(
+                None,
+                &format!("expansion of smtp_accept_max_per_host failed: {e}"),
+            );
+            return None;
+        }
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse::<usize>() {
+        Ok(n) => (n > 0 && crate::daemon::host_connections(ip) > n).then_some(true),
+        Err(_) => {
+            ctx.log_text(
+                None,
+                &format!(
+                    "expansion of smtp_accept_max_per_host for [{ip}] contains non-digit: {text}"
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Reverse lookup with forward confirmation, as Exim does before it trusts
@@ -206,6 +265,30 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
     }
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`write_out`] that gives up at `deadline`: `Ok(false)` if it did.
+async fn write_by<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    sess: &mut ServerSession,
+    batch: bool,
+    deadline: Option<Instant>,
+) -> std::io::Result<bool> {
+    match deadline {
+        Some(d) => match tokio::time::timeout_at(d, write_out(w, sess, batch)).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        },
+        None => write_out(w, sess, batch).await.map(|()| true),
+    }
+}
+
 async fn write_out<W: AsyncWrite + Unpin>(
     w: &mut W,
     sess: &mut ServerSession,
@@ -279,11 +362,34 @@ where
         nolog: false,
         started: std::time::Instant::now(),
         bdat: false,
+        header_max: (
+            u64::try_from(main.int("header_maxsize")).unwrap_or(0),
+            u64::try_from(main.int("header_line_maxsize")).unwrap_or(0),
+        ),
+        header: HeaderLimits::new(0, 0),
+        header_excess: None,
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
     // Connection-level policy.
     if let Some(ip) = peer_ip {
+        // Connection counts first, before any lookup: a flood costs little.
+        if let Some(per_host) = over_connection_limit(&ctx, ip, &st.vars) {
+            ctx.log(&LogRecord::TooManyConnections {
+                ip,
+                port: conn.peer.map_or(0, |p| p.port()),
+                interface: conn.local.map(|l| (l.ip(), l.port())),
+                per_host,
+            });
+            let text = if per_host {
+                "Too many concurrent SMTP connections from this IP address; please try again later."
+            } else {
+                "Too many concurrent SMTP connections; please try again later."
+            };
+            sess.shutdown(Reply::new(421, text));
+            write_out(&mut w, &mut sess, conn.batch).await?;
+            return Ok(Vec::new());
+        }
         if list_match_host(&ctx, "host_lookup", Some(ip), None, &st.vars) {
             st.host_name = lookup_host_name(&ctx, ip).await;
             st.lookup_done = true;
@@ -321,20 +427,6 @@ where
                 });
             }
             sess.shutdown(Reply::new(554, "SMTP service not available"));
-            write_out(&mut w, &mut sess, conn.batch).await?;
-            return Ok(Vec::new());
-        }
-        let max = main.int("smtp_accept_max");
-        if max > 0
-            && crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize
-        {
-            sess.shutdown(Reply::new(
-                421,
-                format!(
-                    "{} Too many concurrent SMTP connections; please try again later",
-                    ctx.primary_hostname
-                ),
-            ));
             write_out(&mut w, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
@@ -394,13 +486,20 @@ where
     let _ = sess.greet(Reply::from_lines(220, banner_lines));
     write_out(&mut w, &mut sess, conn.batch).await?;
 
-    let timeout = match main.time("smtp_receive_timeout") {
-        d if d.is_zero() => Duration::from_secs(300),
-        d => d,
-    };
+    // smtp_receive_timeout: each line, command or body, must arrive whole
+    // within it, timed from its first byte, so a client trickling bytes
+    // cannot hold the session; waiting for a line to start is limited the
+    // same way. smtp_session_max_time bounds the whole session.
+    let line_timeout = Some(main.time("smtp_receive_timeout")).filter(|d| !d.is_zero());
+    let session_deadline = Some(main.time("smtp_session_max_time"))
+        .filter(|d| !d.is_zero() && conn.peer.is_some())
+        .map(|d| Instant::from_std(st.started) + d);
     let size_limit = ctx.expand_int("message_size_limit", &st.vars, 50 * 1024 * 1024);
     // Small per connection: ten thousand idle clients must not cost much.
     let mut buf = vec![0u8; 8 * 1024];
+    let mut lines_seen = sess.lines_received();
+    let mut line_started: Option<Instant> = None;
+    let mut last_read = Instant::now();
     loop {
         while let Some(ev) = sess.poll_event() {
             handle_event(&ctx, &conn, &mut sess, &mut st, ev, size_limit).await;
@@ -408,21 +507,68 @@ where
                 break;
             }
         }
-        write_out(&mut w, &mut sess, conn.batch).await?;
+        // A client that does not read its replies cannot stall us either.
+        let write_deadline = earliest(
+            Some(Instant::now() + line_timeout.unwrap_or(Duration::from_secs(300))),
+            session_deadline,
+        );
+        if !write_by(&mut w, &mut sess, conn.batch, write_deadline).await? {
+            log_end(&ctx, &conn, &st, SmtpEnd::Timeout);
+            break;
+        }
         if sess.is_closed() {
             break;
         }
-        let n = match tokio::time::timeout(timeout, r.read(&mut buf)).await {
+        let mid_line = sess.mid_line();
+        if sess.lines_received() != lines_seen {
+            lines_seen = sess.lines_received();
+            line_started = mid_line.then_some(last_read);
+        } else if !mid_line {
+            line_started = None;
+        } else if line_started.is_none() {
+            line_started = Some(last_read);
+        }
+        let line_deadline = line_timeout.map(|t| line_started.unwrap_or_else(Instant::now) + t);
+        let deadline = earliest(line_deadline, session_deadline);
+        let read = r.read(&mut buf);
+        let res = match deadline {
+            Some(d) => tokio::time::timeout_at(d, read).await,
+            None => Ok(read.await),
+        };
+        let n = match res {
             Err(_) => {
-                log_end(&ctx, &conn, &st, SmtpEnd::Timeout);
-                sess.shutdown(Reply::new(
-                    421,
-                    format!(
-                        "{}: SMTP command timeout - closing connection",
-                        ctx.primary_hostname
-                    ),
-                ));
-                write_out(&mut w, &mut sess, conn.batch).await?;
+                let session_over = session_deadline.is_some() && deadline == session_deadline;
+                let (how, text) = if session_over {
+                    (
+                        SmtpEnd::SessionTimeLimit,
+                        format!(
+                            "{}: SMTP session time limit exceeded - closing connection",
+                            ctx.primary_hostname
+                        ),
+                    )
+                } else if sess.state() == oxim_smtp::SessionState::Data {
+                    (
+                        SmtpEnd::DataTimeout {
+                            sender: st.sender.as_deref().unwrap_or(""),
+                        },
+                        format!(
+                            "{} SMTP incoming data timeout - closing connection.",
+                            ctx.primary_hostname
+                        ),
+                    )
+                } else {
+                    (
+                        SmtpEnd::Timeout,
+                        format!(
+                            "{}: SMTP command timeout - closing connection",
+                            ctx.primary_hostname
+                        ),
+                    )
+                };
+                log_end(&ctx, &conn, &st, how);
+                sess.shutdown(Reply::new(421, text));
+                let by = Some(Instant::now() + Duration::from_secs(5));
+                let _ = write_by(&mut w, &mut sess, conn.batch, by).await;
                 break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => {
@@ -433,6 +579,7 @@ where
             }
             Ok(Ok(n)) => n,
         };
+        last_read = Instant::now();
         sess.handle_input(&buf[..n]);
     }
     Ok(st.accepted_ids)
@@ -689,14 +836,27 @@ async fn handle_event(
                     return;
                 }
             }
-            st.body.clear();
-            st.too_big = false;
+            st.start_body();
             st.bdat = false;
             let _ = sess.start_data();
         }
         Event::DataChunk(chunk) => {
-            if !st.too_big {
-                if size_limit > 0 && (st.body.len() + chunk.len()) as u64 > size_limit {
+            if !st.too_big && st.header_excess.is_none() {
+                if let Some(excess) = st.header.feed(&chunk) {
+                    // Exim logs at once and swallows the rest of the message.
+                    st.header_excess = Some(excess);
+                    st.body = Vec::new();
+                    let (limit, line) = match excess {
+                        HeaderExcess::Section => (st.header_max.0, false),
+                        HeaderExcess::Line => (st.header_max.1, true),
+                    };
+                    ctx.log(&LogRecord::HeaderTooLong {
+                        host: sender_host(conn, st),
+                        ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+                        limit,
+                        line,
+                    });
+                } else if size_limit > 0 && (st.body.len() + chunk.len()) as u64 > size_limit {
                     st.too_big = true;
                     st.body = Vec::new();
                 } else {
@@ -709,6 +869,16 @@ async fn handle_event(
             let recipients = std::mem::take(&mut st.recipients);
             let chunked = std::mem::replace(&mut st.bdat, false);
             let body = std::mem::take(&mut st.body);
+            if let Some(excess) = st.header_excess.take() {
+                let _ = sess.reject(Reply::new(
+                    552,
+                    match excess {
+                        HeaderExcess::Section => "Message header is ridiculously long",
+                        HeaderExcess::Line => "A message header line is too long",
+                    },
+                ));
+                return;
+            }
             if st.too_big {
                 log_reject(
                     ctx,
@@ -848,8 +1018,7 @@ async fn handle_event(
             // The first chunk of a message starts a new body.
             if !st.bdat {
                 st.bdat = true;
-                st.body.clear();
-                st.too_big = false;
+                st.start_body();
             }
         }
         Event::Rset | Event::Noop => {}

@@ -44,48 +44,6 @@ mbox:
   create_directory
 "#;
 
-struct Client {
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        let mut c = Client { stream, reader };
-        let banner = c.reply();
-        assert!(banner.starts_with("220 "), "{banner}");
-        c
-    }
-
-    /// Read one (possibly multi-line) reply; returns its last line.
-    fn reply(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return "EOF".into();
-            }
-            let line = line.trim_end().to_string();
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return line;
-            }
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.stream.write_all(text.as_bytes()).unwrap();
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{line}\r\n"));
-        self.reply()
-    }
-}
-
 fn start(dir: &TestDir) -> (Daemon, u16, String) {
     let port = free_port();
     let conf = dir.write("test.conf", CONF);
