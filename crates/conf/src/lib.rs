@@ -63,7 +63,13 @@ pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigErr
     let name = opts.path.to_string_lossy().into_owned();
     let text = fs
         .read_to_string(&opts.path)
-        .map_err(|_| ConfigError::Missing { path: name.clone() })?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing { path: name.clone() },
+            _ => ConfigError::Unreadable {
+                path: name.clone(),
+                reason: crate::error::io_reason(&e),
+            },
+        })?;
     config::parse_config(fs, &name, &text, &opts.defines, &opts.builtin)
 }
 
