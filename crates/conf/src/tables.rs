@@ -884,7 +884,7 @@ mod tests {
                     (s.kind, s.default),
                     (_, D::Unset)
                         | (K::Bool | K::ExpandBool, D::Bool(_))
-                        | (K::Str | K::List, D::Str(_))
+                        | (K::Str | K::List | K::User | K::UserList, D::Str(_))
                         | (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_))
                         | (K::Time, D::Time(_))
                 );

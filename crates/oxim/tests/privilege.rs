@@ -79,7 +79,8 @@ fn smtp_send(port: u16, from: &str, to: &str) -> String {
         let r = reply();
         assert!(r.starts_with(code), "{cmd}: {r}");
     }
-    w.write_all(b"Subject: privilege\r\n\r\nhello\r\n.\r\n").unwrap();
+    w.write_all(b"Subject: privilege\r\n\r\nhello\r\n.\r\n")
+        .unwrap();
     let r = reply();
     let _ = w.write_all(b"QUIT\r\n");
     r
@@ -135,7 +136,12 @@ smtp:
     );
     let daemon = Daemon::start(
         &dir,
-        &["-C", c.to_str().unwrap(), "-oX", &format!("127.0.0.1.{port}")],
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-oX",
+            &format!("127.0.0.1.{port}"),
+        ],
     );
     let (uids, gids) = proc_ids(daemon.pid());
     assert_eq!(uids, vec![uid; 4], "real/effective/saved/fs uid");
@@ -151,7 +157,10 @@ smtp:
         "no delivery: {}",
         dir.read("log/mainlog")
     );
-    assert!(fake.received().iter().any(|l| l == "RCPT TO:<b@remote.test.ex>"));
+    assert!(fake
+        .received()
+        .iter()
+        .any(|l| l == "RCPT TO:<b@remote.test.ex>"));
     let log = dir.read("log/mainlog");
     assert!(
         log.contains(&format!(
@@ -216,14 +225,21 @@ fn file_and_pipe_deliveries_as_root_are_refused_by_default() {
     let dir = TestDir::new();
     let c = dir.write("c.conf", &never_users_conf(""));
     dir.run_ok(
-        &["-C", c.to_str().unwrap(), "-odi", "file@test.ex", "pipe@test.ex"],
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "file@test.ex",
+            "pipe@test.ex",
+        ],
         "Subject: x\n\nbody\n",
     );
     let log = log_lines(&dir.read("log/mainlog"));
     for t in ["t_file", "t_pipe"] {
         let reason = format!("User 0 set for {t} transport is on the never_users list");
         assert!(
-            log.iter().any(|l| l.ends_with(&reason) && !l.contains("==")),
+            log.iter()
+                .any(|l| l.ends_with(&reason) && !l.contains("==")),
             "{reason} not logged: {log:#?}"
         );
         assert!(
@@ -240,11 +256,25 @@ fn file_and_pipe_deliveries_as_root_are_refused_by_default() {
     let dir = TestDir::new();
     let c = dir.write("c.conf", &never_users_conf("never_users ="));
     dir.run_ok(
-        &["-C", c.to_str().unwrap(), "-odi", "file@test.ex", "pipe@test.ex"],
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "file@test.ex",
+            "pipe@test.ex",
+        ],
         "Subject: x\n\nbody\n",
     );
-    assert!(dir.read("mbox").contains("body"), "{}", dir.read("log/mainlog"));
-    assert!(dir.read("piped").contains("body"), "{}", dir.read("log/mainlog"));
+    assert!(
+        dir.read("mbox").contains("body"),
+        "{}",
+        dir.read("log/mainlog")
+    );
+    assert!(
+        dir.read("piped").contains("body"),
+        "{}",
+        dir.read("log/mainlog")
+    );
 }
 
 #[test]
@@ -313,8 +343,11 @@ impl Setuid {
         for e in std::fs::read_dir("/etc").unwrap() {
             let name = e.unwrap().file_name();
             if name != "oxim" {
-                std::os::unix::fs::symlink(p.join("realetc").join(&name), p.join("etc").join(&name))
-                    .unwrap();
+                std::os::unix::fs::symlink(
+                    p.join("realetc").join(&name),
+                    p.join("etc").join(&name),
+                )
+                .unwrap();
             }
         }
         Setuid { dir }
@@ -335,7 +368,15 @@ mount --bind /etc "$t/realetc"
 mount --bind "$t/etc" /etc
 exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$t/bin/oxim" "$@""#;
         Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
             .arg(self.dir.path())
             .args(args)
             .current_dir(self.dir.path())
@@ -366,7 +407,10 @@ fn setuid_oxim_drops_root_for_untrusted_dash_c_and_dash_d() {
     assert!(system.ends_with("etc/oxim/configure"));
     let untrusted = s.private_conf("untrusted.conf", "/var/spool/untrusted");
     let trusted = s.private_conf("trusted.conf", "/var/spool/trusted");
-    s.dir.write("etc/oxim/trusted_configs", &format!("# trusted\n{trusted}\n"));
+    s.dir.write(
+        "etc/oxim/trusted_configs",
+        &format!("# trusted\n{trusted}\n"),
+    );
 
     // Without -C or -D: the root-only system configuration is read, so
     // root was kept.

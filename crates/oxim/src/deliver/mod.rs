@@ -686,7 +686,10 @@ async fn run_transport(
     } else {
         headers
     };
-    if matches!(t.kind, TransportKind::Appendfile(_) | TransportKind::Pipe(_)) {
+    if matches!(
+        t.kind,
+        TransportKind::Appendfile(_) | TransportKind::Pipe(_)
+    ) {
         if let Some(refusal) = never_user_refusal(ctx, t, m) {
             return items
                 .iter()
