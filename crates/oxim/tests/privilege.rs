@@ -100,10 +100,11 @@ fn daemon_started_as_root_runs_as_the_default_exim_user() {
     let port = free_port();
     let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
     // No exim_user: the default (mail) applies.
-    let c = dir.write(
-        "c.conf",
-        &format!(
+    let conf = |port: u16| {
+        format!(
             r#"
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = {port}
 primary_hostname = myhost.test.ex
 qualify_domain = test.ex
 spool_directory = DIR/spool
@@ -132,17 +133,10 @@ smtp:
   allow_localhost
 "#,
             fake.port
-        ),
-    );
-    let daemon = Daemon::start(
-        &dir,
-        &[
-            "-C",
-            c.to_str().unwrap(),
-            "-oX",
-            &format!("127.0.0.1.{port}"),
-        ],
-    );
+        )
+    };
+    let c = dir.write("c.conf", &conf(port));
+    let daemon = Daemon::start(&dir, &["-C", c.to_str().unwrap()]);
     let (uids, gids) = proc_ids(daemon.pid());
     assert_eq!(uids, vec![uid; 4], "real/effective/saved/fs uid");
     assert_eq!(gids, vec![gid; 4], "real/effective/saved/fs gid");
@@ -181,6 +175,32 @@ smtp:
         mode_and_owner(&dir.path().join("log/mainlog")),
         (0o640, uid, gid)
     );
+
+    // SIGHUP re-reads the configuration as the exim user; a new port needs
+    // a restart, which the daemon says, and the old one keeps serving.
+    let other = free_port();
+    dir.write("c.conf", &conf(other));
+    daemon.signal(1);
+    assert!(
+        wait_for(Duration::from_secs(10), || dir
+            .read("log/mainlog")
+            .contains("restart the daemon")),
+        "{}",
+        dir.read("log/mainlog")
+    );
+    let log = dir.read("log/mainlog");
+    assert!(
+        log.contains("SIGHUP received: re-read configuration"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "listening addresses changed in the configuration; still listening on 127.0.0.1:{port}"
+        )),
+        "{log}"
+    );
+    assert!(smtp_send(port, "a@test.ex", "c@remote.test.ex").starts_with("250"));
+    assert_eq!(proc_ids(daemon.pid()).0, vec![uid; 4]);
     drop(daemon);
 }
 
@@ -458,4 +478,36 @@ fn setuid_oxim_drops_root_for_untrusted_dash_c_and_dash_d() {
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o666)).unwrap();
     let o = s.run_as_nobody(&["-C", &trusted, "-bP", "spool_directory"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn exim_user_root_keeps_root_with_one_warning() {
+    require_root("exim_user_root_keeps_root_with_one_warning");
+    let dir = TestDir::new();
+    let port = free_port();
+    let c = dir.write(
+        "c.conf",
+        "exim_user = root\nprimary_hostname = myhost.test.ex\nspool_directory = DIR/spool\n\
+         log_file_path = DIR/log/%slog\n",
+    );
+    let daemon = Daemon::start(
+        &dir,
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-oX",
+            &format!("127.0.0.1.{port}"),
+        ],
+    );
+    assert_eq!(proc_ids(daemon.pid()).0, vec![0; 4]);
+    assert!(wait_for(Duration::from_secs(5), || dir
+        .read("log/mainlog")
+        .contains("warning")));
+    let log = dir.read("log/mainlog");
+    assert_eq!(
+        log.matches("warning: daemon running as root (exim_user is root)")
+            .count(),
+        1,
+        "{log}"
+    );
 }
