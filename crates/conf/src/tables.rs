@@ -50,6 +50,12 @@ const fn u(name: &'static str) -> OptionSpec {
 const fn g(name: &'static str) -> OptionSpec {
     spec(name, K::Group, D::Unset)
 }
+const fn ul(name: &'static str, d: D) -> OptionSpec {
+    spec(name, K::UserList, d)
+}
+const fn gl(name: &'static str) -> OptionSpec {
+    spec(name, K::GroupList, D::Unset)
+}
 
 const MIN: u64 = 60;
 const HOUR: u64 = 3600;
@@ -82,7 +88,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("acl_smtp_vrfy"),
     s("acl_smtp_wellknown"),
     s("add_environment"),
-    s("admin_groups"),
+    gl("admin_groups"),
     b("allow_domain_literals", false),
     b("allow_insecure_tainted_data", false),
     b("allow_mx_to_local_host", false),
@@ -146,7 +152,8 @@ pub static MAIN: &[OptionSpec] = &[
     l("event_action"),
     g("exim_group"),
     s("exim_path"),
-    u("exim_user"),
+    // oxim's default exim user is `mail` (see README "Privileges").
+    spec("exim_user", K::User, D::Str("mail")),
     s("exim_version"),
     b("extract_addresses_remove_arguments", true),
     i("finduser_retries", 0),
@@ -200,7 +207,8 @@ pub static MAIN: &[OptionSpec] = &[
     b("message_logs", true),
     sd("message_size_limit", "50M"),
     b("mua_wrapper", false),
-    s("never_users"),
+    // Exim builds default to FIXED_NEVER_USERS=root; oxim has it as the default.
+    ul("never_users", D::Str("root")),
     s("notifier_socket"),
     s("openssl_options"),
     ld("percent_hack_domains", ""),
@@ -324,8 +332,8 @@ pub static MAIN: &[OptionSpec] = &[
     l("tls_try_verify_hosts"),
     s("tls_verify_certificates"),
     l("tls_verify_hosts"),
-    s("trusted_groups"),
-    s("trusted_users"),
+    gl("trusted_groups"),
+    ul("trusted_users", D::Unset),
     s("unknown_login"),
     s("unknown_username"),
     l("untrusted_set_sender"),
@@ -879,7 +887,7 @@ mod tests {
                     (s.kind, s.default),
                     (_, D::Unset)
                         | (K::Bool | K::ExpandBool, D::Bool(_))
-                        | (K::Str | K::List, D::Str(_))
+                        | (K::Str | K::List | K::User | K::UserList, D::Str(_))
                         | (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_))
                         | (K::Time, D::Time(_))
                 );

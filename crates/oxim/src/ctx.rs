@@ -67,6 +67,13 @@ pub struct Ctx {
     pub ids: IdGenerator,
     pub caller: Caller,
     pub header_style: HeaderStyle,
+    /// `never_users` as uids: no file or pipe delivery runs as one of them.
+    pub never_users: Vec<u32>,
+    /// Started as root for a command that receives or delivers: the exim
+    /// user to give root up for (None: not root, or `exim_user` is root).
+    pub run_as: Option<crate::privilege::Ids>,
+    /// Started as root with `exim_user` resolving to root: root is kept.
+    pub keeps_root: bool,
     /// The variables every expansion starts from.
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
@@ -168,12 +175,15 @@ impl Ctx {
             inv.mode,
             crate::cli::Mode::Version | crate::cli::Mode::PrintConfig(_) | crate::cli::Mode::Help
         );
-        let spool = if inspect_only {
-            Spool::at(spool_dir)
+        // The harness runs Exim's tests, which deliver to files as the
+        // tester (root here): never_users is empty there unless set.
+        let never_users_text = if harness.active && !main.is_set("never_users") {
+            ""
         } else {
-            Spool::open(spool_dir)
-                .with_context(|| format!("cannot open spool directory {spool_dir}"))?
+            main.str("never_users")
         };
+        let never_users = crate::privilege::uid_list(never_users_text)
+            .map_err(|e| anyhow!("error in configuration file: {config_path}: never_users: {e}"))?;
         let log_path = match main.opt_str("log_file_path") {
             Some(p) if !p.is_empty() => p.to_string(),
             _ => format!("{spool_dir}/log/%slog"),
@@ -187,6 +197,28 @@ impl Ctx {
             },
         )
         .map_err(|e| anyhow!("{e}"))?;
+        let mut run_as = None;
+        let mut keeps_root = false;
+        if !inspect_only && crate::privilege::is_root() {
+            let ids = crate::privilege::exim_ids(main, harness.active)?;
+            if ids.uid == 0 {
+                keeps_root = true;
+            } else {
+                // Created as root, owned by the exim user who will use them.
+                let main_log =
+                    logger.current_path(oxim_log::LogKind::Main, std::time::SystemTime::now());
+                for d in crate::privilege::owned_dirs(&Spool::at(spool_dir), &main_log) {
+                    crate::privilege::create_dir_owned(&d, &ids)?;
+                }
+                run_as = Some(ids);
+            }
+        }
+        let spool = if inspect_only {
+            Spool::at(spool_dir)
+        } else {
+            Spool::open(spool_dir)
+                .with_context(|| format!("cannot open spool directory {spool_dir}"))?
+        };
         let id_format =
             harness
                 .id_format
@@ -218,11 +250,32 @@ impl Ctx {
             ids: IdGenerator::new(id_format),
             caller: Caller::current(),
             header_style,
+            never_users,
+            run_as,
+            keeps_root,
             writer: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
         ctx.base = ctx.build_base_vars();
         Ok(Arc::new(ctx))
+    }
+
+    /// Give up root for the exim user, for good (see [`Ctx::run_as`]), and
+    /// check that the spool and log directories are still writable.
+    pub fn drop_privilege(&self) -> Result<()> {
+        let Some(ids) = &self.run_as else {
+            return Ok(());
+        };
+        crate::privilege::drop_to(ids)?;
+        crate::privilege::debug_ids(&self.inv, "giving up root for the exim user");
+        crate::privilege::check_writable(self.spool.input_dir(), "spool directory", ids)?;
+        let main_log = self
+            .logger
+            .current_path(oxim_log::LogKind::Main, std::time::SystemTime::now());
+        if let Some(dir) = main_log.parent() {
+            crate::privilege::check_writable(dir, "log directory", ids)?;
+        }
+        Ok(())
     }
 
     /// Variables every expansion sees (built once).

@@ -187,16 +187,15 @@ pub fn host_connections(ip: IpAddr) -> usize {
         .unwrap_or(0)
 }
 
-/// Run the daemon in the foreground until SIGTERM/SIGINT.
-pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(serve(ctx))
+/// Listening sockets bound (as root if started so) before anything else.
+struct Bound {
+    listeners: Vec<std::net::TcpListener>,
+    specs: Vec<ListenSpec>,
+    ports: Vec<u16>,
 }
 
-async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
-    let specs = listen_specs(&ctx)?;
+fn bind(ctx: &Ctx) -> Result<Bound> {
+    let specs = listen_specs(ctx)?;
     let qlen = match ctx.config.main.int("tfo_queue_length") {
         n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
         _ => 64,
@@ -232,12 +231,74 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         if !ports.contains(&s.addr.port()) {
             ports.push(s.addr.port());
         }
-        listeners.push(TcpListener::from_std(std_listener)?);
+        listeners.push(std_listener);
     }
     if listeners.is_empty() {
         return Err(anyhow!(
             "no listening sockets could be opened: daemon abandoned"
         ));
+    }
+    Ok(Bound {
+        listeners,
+        specs,
+        ports,
+    })
+}
+
+/// Run the daemon in the foreground until SIGTERM/SIGINT. Started as root,
+/// it binds its sockets and writes its pid file, then runs as the exim user
+/// (before any other thread exists).
+pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
+    let bound = bind(&ctx)?;
+    let pid = std::process::id();
+    let pidfile = match &ctx.inv.pid_file {
+        Some(p) => {
+            std::fs::write(p, format!("{pid}\n"))
+                .with_context(|| format!("cannot write pid file {}", p.display()))?;
+            PidFile(Some(p.clone()))
+        }
+        None => PidFile(None),
+    };
+    ctx.drop_privilege()
+        .map_err(|e| anyhow!("{e:#}: daemon abandoned"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(ctx, bound, pidfile))
+}
+
+/// The one line saying whom the daemon runs as.
+fn log_identity(ctx: &Ctx) {
+    let text = if let Some(ids) = &ctx.run_as {
+        format!("daemon running as exim user {ids}")
+    } else if ctx.keeps_root {
+        "warning: daemon running as root (exim_user is root): deliveries \
+         are still refused for never_users"
+            .to_string()
+    } else {
+        let uid = nix::unistd::Uid::current();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| uid.to_string());
+        format!(
+            "daemon running as {name} (uid={uid} gid={}): not started as root",
+            nix::unistd::Gid::current()
+        )
+    };
+    ctx.log_text(None, &text);
+}
+
+async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
+    let Bound {
+        listeners: std_listeners,
+        specs,
+        ports,
+    } = bound;
+    let mut listeners = Vec::new();
+    for l in std_listeners {
+        listeners.push(TcpListener::from_std(l)?);
     }
     let pid = std::process::id();
     let qtext = ctx
@@ -265,14 +326,9 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         smtp,
         smtps,
     }));
-    let _pidfile = match &ctx.inv.pid_file {
-        Some(p) => {
-            std::fs::write(p, format!("{pid}\n"))
-                .with_context(|| format!("cannot write pid file {}", p.display()))?;
-            PidFile(Some(p.clone()))
-        }
-        None => PidFile(None),
-    };
+    if !ctx.harness.active {
+        log_identity(&ctx);
+    }
 
     let shared = Arc::new(RwLock::new(ctx.clone()));
     for l in listeners {
@@ -344,6 +400,15 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                         new_ctx.log_text(None, &format!(
                             "pid {pid}: SIGHUP received: re-read configuration"
                         ));
+                        if let Ok(new_specs) = listen_specs(&new_ctx) {
+                            if new_specs != specs {
+                                new_ctx.log_text(None, &format!(
+                                    "SIGHUP: listening addresses changed in the configuration; \
+                                     still listening on {}: restart the daemon to use the new ones",
+                                    specs.iter().map(|s| s.addr.to_string()).collect::<Vec<_>>().join(", ")
+                                ));
+                            }
+                        }
                         if let Ok(mut g) = shared.write() { *g = new_ctx; }
                     }
                     Err(e) => {

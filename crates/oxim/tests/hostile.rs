@@ -40,7 +40,7 @@ fn many_idle_connections_do_not_starve_a_new_client() {
     let port = free_port();
     let conf = dir.write(
         "h.conf",
-        "primary_hostname = h.test.ex\nspool_directory = DIR/spool\nlog_file_path = DIR/log/%slog\n\
+        "primary_hostname = h.test.ex\nspool_directory = DIR/spool\nexim_user = root\nlog_file_path = DIR/log/%slog\n\
          helo_lookup_domains =\nsmtp_accept_max = 0\nacl_smtp_rcpt = accept\n",
     );
     let d = Daemon::start(

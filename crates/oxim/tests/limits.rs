@@ -17,6 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const BASE: &str = r#"
+exim_user = root
+never_users =
 primary_hostname = myhost.test.ex
 qualify_domain = test.ex
 spool_directory = DIR/spool

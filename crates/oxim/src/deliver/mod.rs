@@ -686,6 +686,17 @@ async fn run_transport(
     } else {
         headers
     };
+    if matches!(
+        t.kind,
+        TransportKind::Appendfile(_) | TransportKind::Pipe(_)
+    ) {
+        if let Some(refusal) = never_user_refusal(ctx, t, m) {
+            return items
+                .iter()
+                .map(|(item, router)| (item.clone(), router.clone(), refusal.clone()))
+                .collect();
+        }
+    }
     match &t.kind {
         TransportKind::Smtp(spec) => {
             run_smtp(ctx, spec, router_hosts, items, m, headers, vars).await
@@ -723,6 +734,37 @@ async fn run_transport(
             })
         }
     }
+}
+
+/// Exim's `ERRNO_UIDFAIL`.
+const ERRNO_UIDFAIL: i32 = -29;
+
+/// File and pipe deliveries run as this process's user: never one on
+/// `never_users` (default root). A refused delivery is deferred and logged
+/// on the main and panic logs, in Exim's words.
+fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Outcome> {
+    let uid = nix::unistd::Uid::effective().as_raw();
+    if !ctx.never_users.contains(&uid) {
+        return None;
+    }
+    let text = format!(
+        "User {uid} set for {} transport is on the never_users list",
+        t.name
+    );
+    let id = m.env.id.to_string();
+    ctx.log(&LogRecord::Text {
+        id: Some(&id),
+        text: &text,
+        dest: oxim_log::Dest {
+            main: true,
+            reject: false,
+            panic: true,
+        },
+    });
+    Some(Outcome::Deferred {
+        host: None,
+        err: local_error(ERRNO_UIDFAIL, text),
+    })
 }
 
 /// Run a local transport once per address, with `$local_part`/`$domain` set.
