@@ -10,6 +10,10 @@ use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Shortest path round trip on which the banner's timing is used to check
+/// that a server really used our TFO cookie.
+const TFO_TIMING_MIN_RTT: Duration = Duration::from_millis(10);
+
 /// A host to try, with the name it was listed under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -275,9 +279,12 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
     // ignored it (no TFO on that socket). On a path with a measurable round
     // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
     // without it a full round trip later. When the two disagree the log keeps
-    // the kernel's judgement and says so in the +tfo_detail item.
+    // the kernel's judgement and says so in the +tfo_detail item. On a path
+    // of a few milliseconds the difference drowns in scheduling delays (a
+    // busy server answers its banner a few ms late), so no judgement is made
+    // below TFO_TIMING_MIN_RTT.
     let tfo_detail = match (tfo, conn.first_byte_at) {
-        (ClientTfo::CookieAccepted, Some(t)) if rtt >= Duration::from_millis(1) => {
+        (ClientTfo::CookieAccepted, Some(t)) if rtt >= TFO_TIMING_MIN_RTT => {
             if t.saturating_duration_since(connected_at) < rtt / 2 {
                 None
             } else {
