@@ -107,7 +107,8 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         }
         _ => format!("{}@{}", ctx.caller.login, ctx.qualify_domain),
     };
-    let source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
+    let mut source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
+    source.sender_set = inv.sender.is_some() && caller_is_trusted(&ctx);
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let loaded = receive::accept(
