@@ -1,0 +1,185 @@
+//! Generic router options (issue "Delivery"): unseen, errors_to,
+//! headers_add / headers_remove, manualroute hosts_randomize; each checked
+//! where a user would see it (mailboxes, the log, a scripted SMTP server,
+//! `-bt`).
+
+mod common;
+
+use common::*;
+
+fn conf(routers: &str, port: u16) -> String {
+    format!(
+        r#"
+primary_hostname = myhost.test.ex
+qualify_domain = test.ex
+spool_directory = DIR/spool
+log_file_path = DIR/log/%slog
+helo_lookup_domains =
+domainlist local_domains = test.ex
+
+begin routers
+
+{routers}
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/$local_part
+  create_directory
+  return_path_add
+
+copybox:
+  driver = appendfile
+  file = DIR/mail/copy-$local_part
+  create_directory
+
+smtp:
+  driver = smtp
+  port = {port}
+  command_timeout = 5s
+
+begin retry
+
+* * F,1h,1s
+"#
+    )
+}
+
+const LOCAL: &str = "local:\n  driver = accept\n  domains = +local_domains\n  transport = mbox\n";
+
+fn submit(dir: &TestDir, conf: &str, sender: &str, rcpts: &[&str]) {
+    let c = dir.write("c.conf", conf);
+    let mut args = vec!["-C", c.to_str().unwrap(), "-odi", "-f", sender];
+    args.extend_from_slice(rcpts);
+    dir.run_ok(&args, "Subject: hello\n\nbody text\n");
+}
+
+#[test]
+fn unseen_router_delivers_and_passes_the_address_on() {
+    let routers = format!(
+        "copy:\n  driver = accept\n  local_parts = alice\n  unseen\n  transport = copybox\n\n{LOCAL}"
+    );
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, 1), "me@test.ex", &["alice"]);
+    // One copy through the unseen router, one through the next router.
+    assert!(dir.read("mail/copy-alice").contains("body text"));
+    assert!(dir.read("mail/alice").contains("body text"));
+    let log = log_lines(&dir.read("log/mainlog"));
+    for r in ["R=copy T=copybox", "R=local T=mbox"] {
+        assert!(
+            log.iter()
+                .any(|l| l.ends_with(&format!("alice <alice@test.ex> {r}"))),
+            "{r}: {log:#?}"
+        );
+    }
+    // Without unseen the first router takes it alone.
+    let routers = routers.replace("  unseen\n", "");
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, 1), "me@test.ex", &["alice"]);
+    assert!(dir.read("mail/copy-alice").contains("body text"));
+    assert_eq!(dir.read("mail/alice"), "");
+}
+
+#[test]
+fn router_headers_are_added_and_removed_for_that_address_only() {
+    let routers = format!(
+        "alias:\n  driver = redirect\n  local_parts = list\n  headers_add = X-Alias: $local_part\n  headers_remove = Subject\n  data = carol\n\n\
+         {LOCAL}  headers_add = X-Local: $local_part\\nX-Second: ${{uc:$local_part}}\n"
+    );
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, 1), "me@test.ex", &["list", "bob"]);
+    let carol = dir.read("mail/carol");
+    // The redirecting router's changes are inherited, its additions first.
+    assert!(
+        carol.contains("X-Alias: list\nX-Local: carol\nX-Second: CAROL\n"),
+        "{carol}"
+    );
+    assert!(!carol.contains("Subject:"), "{carol}");
+    // bob did not pass through the alias router.
+    let bob = dir.read("mail/bob");
+    assert!(bob.contains("Subject: hello\n"), "{bob}");
+    assert!(bob.contains("X-Local: bob\nX-Second: BOB\n"), "{bob}");
+    assert!(!bob.contains("X-Alias"), "{bob}");
+}
+
+#[test]
+fn errors_to_takes_bounces_and_is_the_return_path() {
+    let fake = FakeSmtp::start(vec![], &["PIPELINING"]);
+    let routers = format!(
+        "alias:\n  driver = redirect\n  local_parts = list\n  errors_to = owner@test.ex\n  allow_fail\n  data = carol, bad, far@remote.example\n\n\
+         failer:\n  driver = redirect\n  local_parts = bad\n  allow_fail\n  data = :fail: no such person\n\n\
+         {LOCAL}\n\
+         remote:\n  driver = manualroute\n  route_list = * 127.0.0.1\n  self = send\n  transport = smtp\n"
+    );
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, fake.port), "me@test.ex", &["list"]);
+    // The failure of a generated address bounces to the list owner.
+    let owner = dir.read("mail/owner");
+    assert!(owner.starts_with("From MAILER-DAEMON "), "{owner}");
+    assert!(owner.contains("To: owner@test.ex\n"), "{owner}");
+    assert!(
+        owner.contains("  bad@test.ex\n    (generated from list@test.ex)\n    no such person\n"),
+        "{owner}"
+    );
+    assert_eq!(dir.read("mail/me"), "", "the sender got a bounce");
+    // The deliveries that worked used the owner as return path.
+    assert!(dir.read("mail/carol").starts_with("From owner@test.ex "));
+    assert!(dir
+        .read("mail/carol")
+        .contains("Return-path: <owner@test.ex>\n"));
+    let wire = fake.received();
+    assert!(
+        wire.iter().any(|l| l == "MAIL FROM:<owner@test.ex>"),
+        "{wire:#?}"
+    );
+
+    // An empty errors_to: the failure is logged but nobody gets a bounce.
+    let routers = routers.replace("errors_to = owner@test.ex", "errors_to =");
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, fake.port), "me@test.ex", &["list"]);
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("** bad@test.ex <list@test.ex>")),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("<= <>")), "{log:#?}");
+    assert_eq!(dir.read("mail/me"), "");
+}
+
+fn bt_hosts(dir: &TestDir, c: &str) -> Vec<String> {
+    let out = dir.run_ok(&["-C", c, "-bt", "x@remote.example"], "");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("  host "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hosts_randomize_shuffles_the_route_list_hosts() {
+    let list = "127.0.0.1:127.0.0.2:127.0.0.3:127.0.0.4:127.0.0.5";
+    let plain: Vec<String> = list.split(':').map(|ip| format!("{ip} [{ip}]")).collect();
+    let routers = format!(
+        "remote:\n  driver = manualroute\n  route_list = * {list}\n  self = send\n  transport = smtp\n"
+    );
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(&routers, 1));
+    for _ in 0..3 {
+        assert_eq!(bt_hosts(&dir, c.to_str().unwrap()), plain);
+    }
+    let c = dir.write(
+        "r.conf",
+        &conf(&routers.replace("  self", "  hosts_randomize\n  self"), 1),
+    );
+    let mut orders = std::collections::HashSet::new();
+    for _ in 0..12 {
+        let mut h = bt_hosts(&dir, c.to_str().unwrap());
+        orders.insert(h.clone());
+        h.sort();
+        assert_eq!(h, plain, "randomizing lost or added hosts");
+    }
+    // 12 runs of a random order of 5 hosts all equal: (1/120)^11.
+    assert!(orders.len() > 1, "hosts_randomize never changed the order");
+}
