@@ -1,0 +1,487 @@
+//! Side by side with real Exim (issue "Delivery"): the same configuration
+//! and inputs through both, outputs compared byte for byte.
+//!
+//! - `-bt` for accepted, redirected, manualroute'd, unseen, failing,
+//!   deferred, unrouteable and duplicate addresses;
+//! - `-bp` on one spool written by oxim, holding a frozen message, a
+//!   partially delivered one, sizes from bytes to megabytes and ages from
+//!   minutes to days (Exim reads oxim's spool: same format);
+//! - the bounce for a redirect `:fail:` and a 550 from a remote server,
+//!   delivered to an mbox.
+//!
+//! Exim is Debian's exim4 unpacked by `bench/get-exim.sh` (path from
+//! `OXIM_EXIM_BIN`, default `/var/tmp/oxim-peers-exim/usr/sbin/exim4`).
+//! Without it each test prints a SKIP line and returns, except under
+//! `CI=true`, where that is a failure. Exim drops privileges to its user
+//! `Debian-exim` for `-C` configurations, so the tests need root.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const DEFAULT_EXIM: &str = "/var/tmp/oxim-peers-exim/usr/sbin/exim4";
+const EXIM_USER: &str = "Debian-exim";
+
+/// The Exim binary, or None (after saying so loudly) when the test must be
+/// skipped.
+fn exim() -> Option<PathBuf> {
+    let bin = PathBuf::from(std::env::var("OXIM_EXIM_BIN").unwrap_or_else(|_| DEFAULT_EXIM.into()));
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if !bin.is_file() {
+        assert!(
+            !ci,
+            "CI=true but no Exim at {} (bench/get-exim.sh installs it)",
+            bin.display()
+        );
+        // Straight to the file descriptor: the test harness captures
+        // eprintln!, and this must be seen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIP: no Exim at {} (set OXIM_EXIM_BIN or run bench/get-exim.sh): \
+             output NOT compared with Exim ***\n",
+            bin.display()
+        );
+        return None;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "comparing with Exim needs root (Exim runs -C configurations as {EXIM_USER})"
+    );
+    Some(bin)
+}
+
+/// A directory Exim (running as its own user) can use.
+fn exim_dir() -> TestDir {
+    let dir = TestDir::new();
+    for sub in ["spool", "log", "mail"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    chmod(dir.path(), "755");
+    chown_to_exim(dir.path());
+    dir
+}
+
+fn chmod(path: &Path, mode: &str) {
+    let st = Command::new("chmod").arg(mode).arg(path).status().unwrap();
+    assert!(st.success(), "chmod {mode} {}", path.display());
+}
+
+/// Give `path` (recursively) to Exim's user; the config file stays root's.
+fn chown_to_exim(path: &Path) {
+    let out = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{EXIM_USER}:{EXIM_USER}"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chown to {EXIM_USER} (bench/get-exim.sh creates the user): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Write the configuration both programs read. Exim insists that it is
+/// owned by root and not writable by others.
+fn write_conf(dir: &TestDir, exim: &Path, body: &str) -> PathBuf {
+    let text = format!(
+        "exim_path = {}\nkeep_environment =\nprimary_hostname = myhost.test.ex\n\
+         qualify_domain = test.ex\nspool_directory = DIR/spool\nlog_file_path = DIR/log/%slog\n\
+         helo_lookup_domains =\nhost_lookup =\ndomainlist local_domains = test.ex\n{body}",
+        exim.display()
+    );
+    let p = dir.write("test.conf", &text);
+    let st = Command::new("chown")
+        .arg("root:root")
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    chmod(&p, "644");
+    p
+}
+
+fn run(bin: &Path, dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// stdout and exit status, for comparing.
+fn shown(o: &Output) -> String {
+    format!(
+        "{}[exit {}]",
+        String::from_utf8_lossy(&o.stdout),
+        o.status.code().unwrap_or(-1)
+    )
+}
+
+const BT_ROUTERS: &str = r#"
+begin routers
+
+failer:
+  driver = redirect
+  local_parts = bad
+  allow_fail
+  data = :fail: this address is bad
+
+deferrer:
+  driver = redirect
+  local_parts = later
+  allow_defer
+  data = :defer: try again later
+
+alias:
+  driver = redirect
+  local_parts = list
+  data = alice, bad, later, bob@other.example, carol, x@nowhere.example
+
+copy:
+  driver = accept
+  local_parts = carol
+  unseen
+  transport = copybox
+
+local:
+  driver = accept
+  domains = +local_domains
+  transport = mbox
+
+remote:
+  driver = manualroute
+  domains = other.example : third.example
+  route_list = third.example 127.0.0.9 ; * "127.0.0.1 : 127.0.0.3 : 127.0.0.2"
+  self = send
+  transport = smtp
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/mbox
+  user = Debian-exim
+
+copybox:
+  driver = appendfile
+  file = DIR/mail/copies
+  user = Debian-exim
+
+smtp:
+  driver = smtp
+  port = 1
+"#;
+
+#[test]
+fn address_test_output_matches_exim() {
+    let Some(exim) = exim() else { return };
+    let dir = exim_dir();
+    let conf = write_conf(&dir, &exim, BT_ROUTERS);
+    let conf = conf.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["alice"],
+        &["list"],
+        &["bob@other.example"],
+        &["y@third.example"],
+        &["carol"],
+        &["bad"],
+        &["later"],
+        &["x@nowhere.example"],
+        &["alice", "bad", "alice", "Bob@Other.Example", "later"],
+    ];
+    for addrs in cases {
+        let mut args = vec!["-C", conf, "-bt"];
+        args.extend_from_slice(addrs);
+        let theirs = shown(&run(&exim, dir.path(), &args, ""));
+        let ours = shown(&run(&oxim_bin(), dir.path(), &args, ""));
+        assert_eq!(ours, theirs, "-bt {addrs:?}: oxim (left) differs from Exim");
+    }
+}
+
+const SPOOL_ROUTERS: &str = r#"
+begin routers
+
+freezer:
+  driver = redirect
+  local_parts = bad
+  allow_fail
+  data = :fail: no such user
+
+deferrer:
+  driver = redirect
+  local_parts = later
+  allow_defer
+  data = :defer: not now
+
+alias:
+  driver = redirect
+  local_parts = list
+  data = alice, later
+
+local:
+  driver = accept
+  domains = +local_domains
+  transport = mbox
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/mbox
+  user = Debian-exim
+
+begin retry
+
+* * F,1h,1h
+"#;
+
+/// Set the reception time in a message's -H file (its fourth line) to
+/// `age` seconds ago.
+fn set_age(spool: &Path, id: &str, age: u64) {
+    let path = spool.join("input").join(format!("{id}-H"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let rest = lines[3].split_once(' ').map(|(_, r)| r.to_string());
+    lines[3] = match rest {
+        Some(r) => format!("{} {r}", now - age),
+        None => (now - age).to_string(),
+    };
+    std::fs::write(&path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn queue_listing_of_an_oxim_spool_matches_exim() {
+    let Some(exim) = exim() else { return };
+    let dir = exim_dir();
+    let conf = write_conf(&dir, &exim, SPOOL_ROUTERS);
+    let conf = conf.to_str().unwrap();
+    let submit = |args: &[&str], body: &str| {
+        let mut a = vec!["-C", conf];
+        a.extend_from_slice(args);
+        let out = run(&oxim_bin(), dir.path(), &a, body);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let line = "x".repeat(70) + "\n";
+    submit(
+        &["-odq", "-f", "me@test.ex", "alice", "bob@other.example"],
+        "Subject: small\n\nshort\n",
+    );
+    submit(
+        &["-odq", "-f", "", "alice"],
+        &format!("Subject: 3K\n\n{}", line.repeat(42)),
+    );
+    submit(
+        &["-odq", "-f", "someone@else.example", "alice", "carol"],
+        &format!("Subject: 30K\n\n{}", line.repeat(430)),
+    );
+    submit(
+        &["-odq", "-f", "big@test.ex", "dave"],
+        &format!("Subject: 1.5M\n\n{}", line.repeat(22_000)),
+    );
+    // Partly delivered: alice and list's child alice delivered, later and
+    // list's child later deferred.
+    submit(
+        &["-odi", "-f", "me@test.ex", "alice", "later", "list"],
+        "Subject: partial\n\nbody\n",
+    );
+    // A bounce that cannot be delivered is frozen.
+    submit(&["-odi", "-f", "", "bad"], "Subject: frozen\n\nbody\n");
+
+    let spool = dir.path().join("spool");
+    let mut ids: Vec<String> = std::fs::read_dir(spool.join("input"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().into_string().ok()?;
+            n.strip_suffix("-H").map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    let log = dir.read("log/mainlog");
+    assert!(log.contains(" Frozen"), "{log}");
+    assert!(log.contains("=> alice <alice@test.ex>"), "{log}");
+
+    // Ages from minutes to days, each at least 20 s away from a change of
+    // the shown value, for two rounds.
+    let rounds: [[u64; 6]; 2] = [
+        [
+            20,
+            25 * 60 + 20,
+            89 * 60 + 20,
+            91 * 60 + 20,
+            150 * 60 + 20,
+            71 * 3600 + 20,
+        ],
+        [
+            73 * 3600 + 20,
+            4 * 86400,
+            100 * 86400,
+            40,
+            59 * 60 + 40,
+            30 * 3600,
+        ],
+    ];
+    for ages in rounds {
+        for (id, age) in ids.iter().zip(ages) {
+            set_age(&spool, id, age);
+        }
+        chown_to_exim(&spool);
+        let theirs = shown(&run(&exim, dir.path(), &["-C", conf, "-bp"], ""));
+        let ours = shown(&run(&oxim_bin(), dir.path(), &["-C", conf, "-bp"], ""));
+        assert!(theirs.contains("*** frozen ***"), "{theirs}");
+        assert!(theirs.contains("        D alice@test.ex"), "{theirs}");
+        assert_eq!(ours, theirs, "-bp: oxim (left) differs from Exim");
+    }
+}
+
+const BOUNCE_ROUTERS: &str = r#"
+begin routers
+
+failer:
+  driver = redirect
+  local_parts = bad
+  allow_fail
+  data = :fail: this address is bad
+
+alias:
+  driver = redirect
+  local_parts = list
+  data = bad
+
+local:
+  driver = accept
+  domains = +local_domains
+  transport = mbox
+
+remote:
+  driver = manualroute
+  route_list = * 127.0.0.1
+  self = send
+  transport = smtp
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/mbox
+  user = Debian-exim
+
+smtp:
+  driver = smtp
+  port = PORT
+  allow_localhost
+"#;
+
+/// The bounce as one program wrote it, with what must differ replaced:
+/// message ids (from the log), the MIME boundary, dates, and the Received:
+/// headers (they name the program and its version; reception is compared
+/// elsewhere).
+fn normalised_bounce(dir: &TestDir) -> String {
+    let mbox_path = dir.path().join("mail/mbox");
+    assert!(
+        wait_for(Duration::from_secs(20), || std::fs::read_to_string(
+            &mbox_path
+        )
+        .is_ok_and(|t| t.contains("eximdsn") && t.trim_end().ends_with("--"))),
+        "no bounce in {}: log:\n{}",
+        mbox_path.display(),
+        dir.read("log/mainlog")
+    );
+    let mut text = dir.read("mail/mbox");
+    let log = dir.read("log/mainlog");
+    let id_of = |marker: &str| -> String {
+        log.lines()
+            .find(|l| l.contains(marker))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_else(|| panic!("no {marker:?} in {log}"))
+            .to_string()
+    };
+    text = text
+        .replace(&id_of(" <= me@test.ex "), "ORIGINAL-ID")
+        .replace(&id_of(" <= <> "), "BOUNCE-ID");
+    let boundary = text
+        .split("boundary=")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .expect("a boundary")
+        .to_string();
+    text = text.replace(&boundary, "BOUNDARY");
+    let mut out = String::new();
+    let mut in_received = false;
+    for l in text.lines() {
+        if l.starts_with("Received: ") {
+            in_received = true;
+            out.push_str("Received: (dropped)\n");
+            continue;
+        }
+        if in_received && l.starts_with('\t') {
+            continue;
+        }
+        in_received = false;
+        let l = if l.starts_with("Date: ") {
+            "Date: (date)"
+        } else if l.starts_with("From MAILER-DAEMON ") {
+            "From MAILER-DAEMON (date)"
+        } else {
+            l
+        };
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn bounce_layout_matches_exim() {
+    let Some(exim) = exim() else { return };
+    let fake = FakeSmtp::start(vec![("RCPT", "550 5.1.1 no such user here")], &[]);
+    let routers = BOUNCE_ROUTERS.replace("PORT", &fake.port.to_string());
+    let input = "Subject: orig\nMessage-Id: <orig@test.ex>\n\nbody line\n";
+    let args = ["-odi", "-f", "me@test.ex", "list", "u@other.example"];
+    let mut bounces = Vec::new();
+    for bin in [&exim, &oxim_bin()] {
+        let dir = exim_dir();
+        let conf = write_conf(&dir, &exim, &routers);
+        let mut a = vec!["-C", conf.to_str().unwrap()];
+        a.extend_from_slice(&args);
+        let out = run(bin, dir.path(), &a, input);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bounces.push(normalised_bounce(&dir));
+    }
+    let theirs = &bounces[0];
+    assert!(
+        theirs.contains("Content-type: message/delivery-status"),
+        "{theirs}"
+    );
+    assert_eq!(&bounces[1], theirs, "bounce: oxim (left) differs from Exim");
+}
