@@ -154,6 +154,11 @@ alias:
   local_parts = list
   data = alice, bad, later, bob@other.example, carol, x@nowhere.example
 
+void:
+  driver = redirect
+  local_parts = void
+  data = :blackhole:
+
 copy:
   driver = accept
   local_parts = carol
@@ -197,6 +202,7 @@ fn address_test_output_matches_exim() {
     let conf = conf.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &["alice"],
+        &["void"],
         &["list"],
         &["bob@other.example"],
         &["y@third.example"],

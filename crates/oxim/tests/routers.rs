@@ -183,3 +183,51 @@ fn hosts_randomize_shuffles_the_route_list_hosts() {
     // 12 runs of a random order of 5 hosts all equal: (1/120)^11.
     assert!(orders.len() > 1, "hosts_randomize never changed the order");
 }
+
+#[test]
+fn host_find_failed_freezes_by_default_and_ignore_skips_the_host() {
+    let fake = FakeSmtp::start(vec![], &[]);
+    let routers = "remote:\n  driver = manualroute\n  route_list = * \"nonexistent.invalid : 127.0.0.1\"\n  self = send\n  transport = smtp\n";
+    let dir = TestDir::new();
+    submit(
+        &dir,
+        &conf(routers, fake.port),
+        "me@test.ex",
+        &["x@remote.example"],
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    let id = log[0].split_whitespace().next().unwrap().to_string();
+    let tail: Vec<&str> = log[1..].iter().map(String::as_str).collect();
+    // Exim 4.96's lines, in this order.
+    assert_eq!(
+        tail,
+        [
+            format!("{id} no IP address found for host nonexistent.invalid"),
+            format!("{id} == x@remote.example R=remote defer (-32): lookup of host \"nonexistent.invalid\" failed in remote router"),
+            format!("{id} Frozen"),
+        ],
+        "{log:#?}"
+    );
+    let c = dir.path().join("c.conf");
+    let out = dir.run_ok(&["-C", c.to_str().unwrap(), "-bp"], "");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("<me@test.ex> *** frozen ***"),
+        "{out:?}"
+    );
+
+    // host_find_failed = ignore: the other host gets the message.
+    let routers = routers.replace("  self", "  host_find_failed = ignore\n  self");
+    let dir = TestDir::new();
+    submit(
+        &dir,
+        &conf(&routers, fake.port),
+        "me@test.ex",
+        &["x@remote.example"],
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("=> x@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1]")),
+        "{log:#?}"
+    );
+}

@@ -530,6 +530,8 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     work.reverse();
     let mut to_transport: BTreeMap<TransportKey, Vec<(Item, String)>> = BTreeMap::new();
     let mut generated = 0usize;
+    // manualroute's host_find_failed = freeze.
+    let mut freeze_routing = false;
     while let Some(mut item) = work.pop() {
         if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
             continue; // delivered in an earlier attempt
@@ -557,6 +559,9 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             item = item.child(a);
         }
         item.props = item.props.with(&routing.props);
+        for note in &routing.notes {
+            ctx.log_text(Some(&id.to_string()), note);
+        }
         match routing.routed {
             Routed::Transport {
                 router,
@@ -613,7 +618,8 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                 );
             }
             Routed::Defer { router, message } => {
-                let err = local_error(-1, message);
+                freeze_routing |= routing.freeze;
+                let err = local_error(routing.errno, message);
                 run.record(
                     &item,
                     router.as_deref(),
@@ -719,12 +725,19 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             .map_err(|e| anyhow::anyhow!("spool removal task failed: {e}"))??;
         summary.completed = true;
     } else {
-        if freeze {
+        let why = if freeze {
+            Some("Frozen (delivery error message)")
+        } else if freeze_routing {
+            Some("Frozen")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             m.env.frozen = Some(now_secs());
             let id_text = id.to_string();
-            ctx.log_text(Some(&id_text), "Frozen (delivery error message)");
+            ctx.log_text(Some(&id_text), why);
             m.note_msglog(format!(
-                "{} Frozen (delivery error message)\n",
+                "{} {why}\n",
                 ctx.logger.timestamp(std::time::SystemTime::now())
             ));
             ctx.spool.rewrite_header(&m.env, &m.headers)?;
@@ -1198,7 +1211,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                     });
                 }
                 Routed::Blackhole { .. } => {
-                    println!("{} is discarded", with_parents(&addr, &parents))
+                    println!("mail to {} is discarded", with_parents(&addr, &parents))
                 }
                 Routed::Redirected { children, .. } => {
                     let mut p = parents.clone();

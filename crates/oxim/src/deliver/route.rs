@@ -67,6 +67,12 @@ pub struct Routing {
     pub unseen_next: Option<usize>,
     /// The address as dnslookup changed it (widen_domains, qualify_single).
     pub new_address: Option<String>,
+    /// For a deferral: the errno Exim logs (`defer (-32)`), and whether the
+    /// message is to be frozen (manualroute's `host_find_failed = freeze`).
+    pub errno: i32,
+    pub freeze: bool,
+    /// Lines for the main log, written before the outcome's own.
+    pub notes: Vec<String>,
 }
 
 impl From<Routed> for Routing {
@@ -76,6 +82,9 @@ impl From<Routed> for Routing {
             props: Props::default(),
             unseen_next: None,
             new_address: None,
+            errno: -1,
+            freeze: false,
+            notes: Vec::new(),
         }
     }
 }
@@ -228,15 +237,14 @@ pub async fn route_from(
                 }
             }
         }
-        let mut new_address = None;
-        let outcome = match &r.kind {
-            RouterKind::Accept => Some(transport_result(r, Vec::new())),
+        let outcome: Option<Routing> = match &r.kind {
+            RouterKind::Accept => Some(transport_result(r, Vec::new()).into()),
             RouterKind::Redirect {
                 data,
                 file,
                 allow_defer,
                 allow_fail,
-            } => redirect(r, data, file, *allow_defer, *allow_fail, &rvars),
+            } => redirect(r, data, file, *allow_defer, *allow_fail, &rvars).map(Routing::from),
             RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars).await,
             RouterKind::DnsLookup {
                 widen_domains,
@@ -244,16 +252,14 @@ pub async fn route_from(
             } => {
                 let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars).await;
                 found.map(|(routed, domain)| {
-                    if let Some(d) = domain {
-                        let (lp, _) = split_address(address);
-                        new_address = Some(format!("{lp}@{d}"));
-                    }
-                    routed
+                    let mut out = Routing::from(routed);
+                    out.new_address = domain.map(|d| format!("{}@{d}", split_address(address).0));
+                    out
                 })
             }
         };
         match outcome {
-            Some(routed) => return accepted(r, index, routed, new_address, &rvars, verifying),
+            Some(routing) => return accepted(r, index, routing, &rvars, verifying),
             None if r.more => continue,
             None => break,
         }
@@ -270,13 +276,12 @@ pub async fn route_from(
 fn accepted(
     r: &RouterSpec,
     index: usize,
-    routed: Routed,
-    new_address: Option<String>,
+    mut routing: Routing,
     vars: &Vars,
     verifying: bool,
 ) -> Routing {
-    if matches!(routed, Routed::Fail { .. } | Routed::Defer { .. }) {
-        return routed.into();
+    if matches!(routing.routed, Routed::Fail { .. } | Routed::Defer { .. }) {
+        return routing;
     }
     let defer = |what: &str, e: String| -> Routing {
         Routed::Defer {
@@ -325,12 +330,9 @@ fn accepted(
             Err(err) => return defer("unseen", err),
         }
     }
-    Routing {
-        routed,
-        props,
-        unseen_next,
-        new_address,
-    }
+    routing.props = props;
+    routing.unseen_next = unseen_next;
+    routing
 }
 
 /// Apply the router's `self` option when one of its hosts is this host.
@@ -567,7 +569,7 @@ pub(crate) async fn host_addresses(
     ctx.dns.addresses(name).await
 }
 
-async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
+async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> {
     let RouterKind::ManualRoute {
         route_list,
         route_data,
@@ -579,10 +581,10 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
         return None;
     };
     let defer = |message: String| {
-        Some(Routed::Defer {
+        Some(Routing::from(Routed::Defer {
             router: Some(r.name.clone()),
             message,
-        })
+        }))
     };
     let domain = vars.get("domain").unwrap_or("").to_string();
     let (hosts_text, options) = if let Some(rd) = route_data {
@@ -634,6 +636,7 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
     // host that does not exist is handled by host_find_failed.
     let mut hosts = Vec::new();
     let mut ignored = 0;
+    let mut notes = Vec::new();
     for h in names {
         if h.ip.is_some() {
             hosts.push(h);
@@ -645,19 +648,27 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
                     .map(|ip| RoutedHost::named(h.name.clone(), Some(ip))),
             ),
             Err(_) => {
+                notes.push(format!("no IP address found for host {}", h.name));
                 let message = format!("lookup of host \"{}\" failed in {} router", h.name, r.name);
-                match host_find_failed.as_str() {
-                    "ignore" => ignored += 1,
-                    "decline" => return None,
-                    "fail" => {
-                        return Some(Routed::Fail {
-                            router: Some(r.name.clone()),
-                            message,
-                        })
+                let mut out = Routing::from(match host_find_failed.as_str() {
+                    "ignore" => {
+                        ignored += 1;
+                        continue;
                     }
-                    // `freeze` is treated like `defer`.
-                    _ => return defer(message),
-                }
+                    "decline" => return None,
+                    "fail" => Routed::Fail {
+                        router: Some(r.name.clone()),
+                        message,
+                    },
+                    _ => Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message,
+                    },
+                });
+                out.freeze = host_find_failed == "freeze";
+                out.errno = -32;
+                out.notes = notes;
+                return Some(out);
             }
         }
     }
@@ -665,14 +676,19 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
         let message = "all hosts ignored".to_string();
         return match host_all_ignored.as_str() {
             "decline" => None,
-            "fail" => Some(Routed::Fail {
-                router: Some(r.name.clone()),
-                message,
-            }),
+            "fail" => Some(
+                Routed::Fail {
+                    router: Some(r.name.clone()),
+                    message,
+                }
+                .into(),
+            ),
             _ => defer(message),
         };
     }
-    Some(transport_result(r, hosts))
+    let mut out = Routing::from(transport_result(r, hosts));
+    out.notes = notes;
+    Some(out)
 }
 
 /// The names dnslookup tries for `domain`, in order: the domain itself,
