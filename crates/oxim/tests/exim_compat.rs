@@ -16,44 +16,15 @@
 //! `Debian-exim` for `-C` configurations, so the tests need root.
 
 mod common;
+#[path = "common/exim.rs"]
+mod exim;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-const DEFAULT_EXIM: &str = "/var/tmp/oxim-peers-exim/usr/sbin/exim4";
-const EXIM_USER: &str = "Debian-exim";
-
-/// The Exim binary, or None (after saying so loudly) when the test must be
-/// skipped.
-fn exim() -> Option<PathBuf> {
-    let bin = PathBuf::from(std::env::var("OXIM_EXIM_BIN").unwrap_or_else(|_| DEFAULT_EXIM.into()));
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !bin.is_file() {
-        assert!(
-            !ci,
-            "CI=true but no Exim at {} (bench/get-exim.sh installs it)",
-            bin.display()
-        );
-        // Straight to the file descriptor: the test harness captures
-        // eprintln!, and this must be seen.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIP: no Exim at {} (set OXIM_EXIM_BIN or run bench/get-exim.sh): \
-             output NOT compared with Exim ***\n",
-            bin.display()
-        );
-        return None;
-    }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "comparing with Exim needs root (Exim runs -C configurations as {EXIM_USER})"
-    );
-    Some(bin)
-}
+use exim::{exim, EXIM_USER};
 
 /// A directory Exim (running as its own user) can use.
 fn exim_dir() -> TestDir {

@@ -555,9 +555,6 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             work.insert(0, copy);
             item = item.child(item.address.clone());
         }
-        if let Some(a) = routing.new_address {
-            item = item.child(a);
-        }
         item.props = item.props.with(&routing.props);
         for note in &routing.notes {
             ctx.log_text(Some(&id.to_string()), note);
@@ -1178,7 +1175,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
             vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
         let mut later: Vec<(String, Vec<String>, usize)> = Vec::new();
         loop {
-            let Some((mut addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) else {
+            let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) else {
                 break;
             };
             let r = rt.block_on(route::route_from(&ctx, &addr, &sender, &vars, false, start));
@@ -1187,9 +1184,6 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                 p.insert(0, addr.clone());
                 later.insert(0, (addr.clone(), p.clone(), next));
                 parents = p;
-            }
-            if let Some(n) = r.new_address {
-                parents.insert(0, std::mem::replace(&mut addr, n));
             }
             match r.routed {
                 Routed::Transport {

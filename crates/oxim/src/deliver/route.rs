@@ -65,8 +65,6 @@ pub struct Routing {
     pub props: Props,
     /// `unseen`: a copy of the address goes on to the router at this index.
     pub unseen_next: Option<usize>,
-    /// The address as dnslookup changed it (widen_domains, qualify_single).
-    pub new_address: Option<String>,
     /// For a deferral: the errno Exim logs (`defer (-32)`), and whether the
     /// message is to be frozen (manualroute's `host_find_failed = freeze`).
     pub errno: i32,
@@ -81,7 +79,6 @@ impl From<Routed> for Routing {
             routed,
             props: Props::default(),
             unseen_next: None,
-            new_address: None,
             errno: -1,
             freeze: false,
             notes: Vec::new(),
@@ -251,10 +248,13 @@ pub async fn route_from(
                 qualify_single,
             } => {
                 let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars).await;
-                found.map(|(routed, domain)| {
-                    let mut out = Routing::from(routed);
-                    out.new_address = domain.map(|d| format!("{}@{d}", split_address(address).0));
-                    out
+                found.map(|(routed, domain)| match domain {
+                    // A widened or qualified domain makes a new address,
+                    // routed again from the first router (as in Exim).
+                    Some(d) => Routing::from(Routed::Redirected {
+                        children: vec![format!("{}@{d}", split_address(address).0)],
+                    }),
+                    None => Routing::from(routed),
                 })
             }
         };
@@ -691,18 +691,21 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> 
     Some(out)
 }
 
-/// The names dnslookup tries for `domain`, in order: the domain itself,
-/// then (for a single-component one, with `qualify_single`) the resolver's
-/// search domains appended, then each `widen_domains` item appended.
+/// The names dnslookup tries for `domain`, in order: the domain itself, or
+/// for a single-component one with `qualify_single` the resolver's search
+/// domains appended instead (the resolver's RES_DEFNAMES rule, which never
+/// sends the bare name); then each `widen_domains` item appended.
 fn lookup_candidates(
     domain: &str,
     qualify_single: bool,
     search: &[String],
     widen: &[String],
 ) -> Vec<String> {
-    let mut out = vec![domain.to_string()];
-    if qualify_single && !domain.contains('.') {
+    let mut out = Vec::new();
+    if qualify_single && !domain.contains('.') && !search.is_empty() {
         out.extend(search.iter().map(|s| format!("{domain}.{s}")));
+    } else {
+        out.push(domain.to_string());
     }
     out.extend(widen.iter().map(|w| format!("{domain}.{w}")));
     out
