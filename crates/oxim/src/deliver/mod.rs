@@ -1174,10 +1174,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
         let mut queue: Vec<(String, Vec<String>, usize)> =
             vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
         let mut later: Vec<(String, Vec<String>, usize)> = Vec::new();
-        loop {
-            let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) else {
-                break;
-            };
+        while let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) {
             let r = rt.block_on(route::route_from(&ctx, &addr, &sender, &vars, false, start));
             if let Some(next) = r.unseen_next {
                 let mut p = parents.clone();
