@@ -867,15 +867,12 @@ mod tests {
         let widen = vec!["a.example".to_string(), "b.example".to_string()];
         assert_eq!(
             lookup_candidates("host", true, &search, &widen),
-            vec![
-                "host",
-                "host.corp.example",
-                "host.a.example",
-                "host.b.example"
-            ]
+            vec!["host.corp.example", "host.a.example", "host.b.example"]
         );
         assert_eq!(lookup_candidates("host", false, &search, &[]), vec!["host"]);
         assert_eq!(lookup_candidates("x.y", true, &search, &[]), vec!["x.y"]);
+        // No search domain: the bare name is all there is to try.
+        assert_eq!(lookup_candidates("host", true, &[], &[]), vec!["host"]);
     }
 
     #[test]
