@@ -231,3 +231,47 @@ fn host_find_failed_freezes_by_default_and_ignore_skips_the_host() {
         "{log:#?}"
     );
 }
+
+#[test]
+fn unseen_copy_delivered_once_when_the_other_copy_is_retried() {
+    let routers = format!(
+        "copy:\n  driver = accept\n  local_parts = alice\n  unseen\n  transport = copybox\n\n{LOCAL}"
+    );
+    let good = conf(&routers, 1);
+    // First attempt: the mailbox path runs through a file, so the second
+    // copy defers.
+    let broken = good.replace(
+        "file = DIR/mail/$local_part",
+        "file = DIR/c.conf/$local_part",
+    );
+    let dir = TestDir::new();
+    submit(&dir, &broken, "me@test.ex", &["alice"]);
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with("=> alice <alice@test.ex> R=copy T=copybox")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("== alice@test.ex R=local T=mbox defer")),
+        "{log:#?}"
+    );
+    // The spool (-H, or the -J journal of this attempt) remembers the
+    // unseen router's copy under Exim's name for it.
+    let id = log[0].split_whitespace().next().unwrap();
+    let spool =
+        dir.read(&format!("spool/input/{id}-H")) + &dir.read(&format!("spool/input/{id}-J"));
+    assert!(spool.lines().any(|l| l == "alice@test.ex/copy"), "{spool}");
+
+    // The retry delivers the deferred copy only.
+    let c = dir.write("fixed.conf", &good);
+    dir.run_ok(&["-C", c.to_str().unwrap(), "-qf"], "");
+    assert_eq!(
+        dir.read("mail/copy-alice").matches("\nbody text\n").count(),
+        1
+    );
+    assert_eq!(dir.read("mail/alice").matches("\nbody text\n").count(), 1);
+    let log = dir.read("log/mainlog");
+    assert!(log.contains(" Completed"), "{log}");
+}

@@ -43,11 +43,20 @@ struct Item {
     props: Props,
     /// The first router to offer it to (past 0 for an `unseen` copy).
     start: usize,
+    /// How its delivery is remembered on the spool when that is not the
+    /// address: `address/router` for the copy an `unseen` router took
+    /// (Exim's name for it), so the copy passed on is remembered apart.
+    unique: Option<String>,
 }
 
 impl Item {
     fn top(&self) -> &str {
         self.parent.as_deref().unwrap_or(&self.address)
+    }
+
+    /// The name its delivery is recorded under (non-recipients).
+    fn unique(&self) -> &str {
+        self.unique.as_deref().unwrap_or(&self.address)
     }
 
     /// How the address appears in a log line. A successful local delivery
@@ -73,6 +82,7 @@ impl Item {
             log_as: None,
             props: self.props.clone(),
             start: 0,
+            unique: None,
         }
     }
 
@@ -447,7 +457,7 @@ impl Attempt<'_> {
             Outcome::Deferred { .. } => {}
         }
         if item.parent.is_some() {
-            self.done_children.push(item.address.clone());
+            self.done_children.push(item.unique().to_string());
         }
     }
 
@@ -525,6 +535,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             log_as: None,
             props: Props::default(),
             start: 0,
+            unique: None,
         })
         .collect();
     work.reverse();
@@ -533,7 +544,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
     // manualroute's host_find_failed = freeze.
     let mut freeze_routing = false;
     while let Some(mut item) = work.pop() {
-        if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
+        if item.parent.is_some() && m.env.non_recipients.iter().any(|a| a == item.unique()) {
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
@@ -554,6 +565,16 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             copy.start = next;
             work.insert(0, copy);
             item = item.child(item.address.clone());
+            let router = match &routing.routed {
+                Routed::Transport { router, .. } | Routed::Blackhole { router } => Some(router),
+                _ => None,
+            };
+            if let Some(r) = router {
+                item.unique = Some(format!("{}/{r}", item.address));
+                if m.env.non_recipients.iter().any(|a| a == item.unique()) {
+                    continue; // delivered in an earlier attempt
+                }
+            }
         }
         item.props = item.props.with(&routing.props);
         for note in &routing.notes {
@@ -591,7 +612,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                 );
                 run.summary.delivered += 1;
                 if item.parent.is_some() {
-                    run.done_children.push(item.address.clone());
+                    run.done_children.push(item.unique().to_string());
                 }
             }
             Routed::Redirected { children, .. } => {
