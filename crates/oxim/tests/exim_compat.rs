@@ -3,9 +3,10 @@
 //!
 //! - `-bt` for accepted, redirected, manualroute'd, unseen, failing,
 //!   deferred, unrouteable and duplicate addresses;
-//! - `-bp` on one spool written by oxim, holding a frozen message, a
-//!   partially delivered one, sizes from bytes to megabytes and ages from
-//!   minutes to days (Exim reads oxim's spool: same format);
+//! - `-bp`, `-bpa`, `-bpu` and `-bpc` on one spool written by oxim,
+//!   holding a frozen message, partially delivered ones (an unseen router's
+//!   copy among them), sizes from bytes to megabytes and ages from minutes
+//!   to days (Exim reads oxim's spool: same format);
 //! - the bounce for a redirect `:fail:` and a 550 from a remote server,
 //!   delivered to an mbox.
 //!
@@ -195,6 +196,18 @@ fn address_test_output_matches_exim() {
 const SPOOL_ROUTERS: &str = r#"
 begin routers
 
+copy:
+  driver = accept
+  local_parts = erin
+  unseen
+  transport = mbox
+
+erin_later:
+  driver = redirect
+  local_parts = erin
+  allow_defer
+  data = :defer: not now
+
 freezer:
   driver = redirect
   local_parts = bad
@@ -286,6 +299,11 @@ fn queue_listing_of_an_oxim_spool_matches_exim() {
         &["-odi", "-f", "me@test.ex", "alice", "later", "list"],
         "Subject: partial\n\nbody\n",
     );
+    // An unseen router's copy delivered, the copy passed on deferred.
+    submit(
+        &["-odi", "-f", "me@test.ex", "erin", "frank"],
+        "Subject: unseen\n\nbody\n",
+    );
     // A bounce that cannot be delivered is frozen.
     submit(&["-odi", "-f", "", "bad"], "Subject: frozen\n\nbody\n");
 
@@ -298,14 +316,14 @@ fn queue_listing_of_an_oxim_spool_matches_exim() {
         })
         .collect();
     ids.sort();
-    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert_eq!(ids.len(), 7, "{ids:?}");
     let log = dir.read("log/mainlog");
     assert!(log.contains(" Frozen"), "{log}");
     assert!(log.contains("=> alice <alice@test.ex>"), "{log}");
 
     // Ages from minutes to days, each at least 20 s away from a change of
     // the shown value, for two rounds.
-    let rounds: [[u64; 6]; 2] = [
+    let rounds: [[u64; 7]; 2] = [
         [
             20,
             25 * 60 + 20,
@@ -313,6 +331,7 @@ fn queue_listing_of_an_oxim_spool_matches_exim() {
             91 * 60 + 20,
             150 * 60 + 20,
             71 * 3600 + 20,
+            9 * 60 + 30,
         ],
         [
             73 * 3600 + 20,
@@ -321,6 +340,7 @@ fn queue_listing_of_an_oxim_spool_matches_exim() {
             40,
             59 * 60 + 40,
             30 * 3600,
+            1000 * 86400,
         ],
     ];
     for ages in rounds {
@@ -328,11 +348,18 @@ fn queue_listing_of_an_oxim_spool_matches_exim() {
             set_age(&spool, id, age);
         }
         chown_to_exim(&spool);
-        let theirs = shown(&run(&exim, dir.path(), &["-C", conf, "-bp"], ""));
-        let ours = shown(&run(&oxim_bin(), dir.path(), &["-C", conf, "-bp"], ""));
-        assert!(theirs.contains("*** frozen ***"), "{theirs}");
-        assert!(theirs.contains("        D alice@test.ex"), "{theirs}");
-        assert_eq!(ours, theirs, "-bp: oxim (left) differs from Exim");
+        for option in ["-bp", "-bpa", "-bpu", "-bpc"] {
+            let theirs = shown(&run(&exim, dir.path(), &["-C", conf, option], ""));
+            let ours = shown(&run(&oxim_bin(), dir.path(), &["-C", conf, option], ""));
+            if option == "-bp" {
+                assert!(theirs.contains("*** frozen ***"), "{theirs}");
+                assert!(theirs.contains("        D alice@test.ex"), "{theirs}");
+            }
+            if option == "-bpa" {
+                assert!(theirs.contains("       +D erin@test.ex/copy"), "{theirs}");
+            }
+            assert_eq!(ours, theirs, "{option}: oxim (left) differs from Exim");
+        }
     }
 }
 
