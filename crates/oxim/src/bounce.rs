@@ -140,17 +140,32 @@ pub fn generate(
         "Content-Type: multipart/report; report-type=delivery-status; boundary={boundary}"
     )));
     msg.headers.push(HeaderField::new("MIME-Version: 1.0"));
-    msg.headers.push(HeaderField::new(
-        "Subject: Mail delivery failed: returning message to sender",
-    ));
+    // A bounce to a router's errors_to rather than to the sender says so.
+    let to_sender = dest.eq_ignore_ascii_case(&original.env.sender);
+    msg.headers.push(HeaderField::new(if to_sender {
+        "Subject: Mail delivery failed: returning message to sender"
+    } else {
+        "Subject: Mail delivery failed"
+    }));
 
     let mut body = String::new();
     body.push_str(&format!(
         "--{boundary}\nContent-type: text/plain; charset=us-ascii\n\n"
     ));
     body.push_str("This message was created automatically by mail delivery software.\n\n");
-    body.push_str("A message that you sent could not be delivered to one or more of its\n");
-    body.push_str("recipients. This is a permanent error. The following address(es) failed:\n\n");
+    if to_sender {
+        body.push_str("A message that you sent could not be delivered to one or more of its\n");
+        body.push_str(
+            "recipients. This is a permanent error. The following address(es) failed:\n\n",
+        );
+    } else {
+        body.push_str(&format!(
+            "A message sent by\n\n  <{}>\n\n",
+            original.env.sender
+        ));
+        body.push_str("could not be delivered to one or more of its recipients. The following\n");
+        body.push_str("address(es) failed:\n\n");
+    }
     for f in &newest_first {
         describe(f, &mut body);
     }

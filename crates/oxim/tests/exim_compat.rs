@@ -377,6 +377,12 @@ alias:
   local_parts = list
   data = bad
 
+owned:
+  driver = redirect
+  local_parts = owned
+  errors_to = owner@test.ex
+  data = bad
+
 local:
   driver = accept
   domains = +local_domains
@@ -466,28 +472,38 @@ fn bounce_layout_matches_exim() {
     let fake = FakeSmtp::start(vec![("RCPT", "550 5.1.1 no such user here")], &[]);
     let routers = BOUNCE_ROUTERS.replace("PORT", &fake.port.to_string());
     let input = "Subject: orig\nMessage-Id: <orig@test.ex>\n\nbody line\n";
-    let args = ["-odi", "-f", "me@test.ex", "list", "u@other.example"];
-    let mut bounces = Vec::new();
-    for bin in [&exim, &oxim_bin()] {
-        let dir = exim_dir();
-        let conf = write_conf(&dir, &exim, &routers);
-        let mut a = vec!["-C", conf.to_str().unwrap()];
-        a.extend_from_slice(&args);
-        let out = run(bin, dir.path(), &a, input);
+    // To the sender: a generated address failed by a router and a remote
+    // 550. To a router's errors_to: the other wording.
+    let scenarios: [(&[&str], &str); 2] = [
+        (&["list", "u@other.example"], "To: me@test.ex\n"),
+        (&["owned"], "To: owner@test.ex\n"),
+    ];
+    for (rcpts, to) in scenarios {
+        let mut bounces = Vec::new();
+        for bin in [&exim, &oxim_bin()] {
+            let dir = exim_dir();
+            let conf = write_conf(&dir, &exim, &routers);
+            let mut a = vec!["-C", conf.to_str().unwrap(), "-odi", "-f", "me@test.ex"];
+            a.extend_from_slice(rcpts);
+            let out = run(bin, dir.path(), &a, input);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                bin.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            bounces.push(normalised_bounce(&dir));
+        }
+        let theirs = &bounces[0];
         assert!(
-            out.status.success(),
-            "{}: {}",
-            bin.display(),
-            String::from_utf8_lossy(&out.stderr)
+            theirs.contains("Content-type: message/delivery-status") && theirs.contains(to),
+            "{theirs}"
         );
-        bounces.push(normalised_bounce(&dir));
+        assert_eq!(
+            &bounces[1], theirs,
+            "bounce for {rcpts:?}: oxim (left) differs from Exim"
+        );
     }
-    let theirs = &bounces[0];
-    assert!(
-        theirs.contains("Content-type: message/delivery-status"),
-        "{theirs}"
-    );
-    assert_eq!(&bounces[1], theirs, "bounce: oxim (left) differs from Exim");
 }
 
 const EFFECTS_ROUTERS: &str = r#"

@@ -118,6 +118,12 @@ fn errors_to_takes_bounces_and_is_the_return_path() {
     let owner = dir.read("mail/owner");
     assert!(owner.starts_with("From MAILER-DAEMON "), "{owner}");
     assert!(owner.contains("To: owner@test.ex\n"), "{owner}");
+    // Exim's wording for a bounce that does not go to the sender.
+    assert!(owner.contains("Subject: Mail delivery failed\n"), "{owner}");
+    assert!(
+        owner.contains("A message sent by\n\n  <me@test.ex>\n\ncould not be delivered"),
+        "{owner}"
+    );
     assert!(
         owner.contains("  bad@test.ex\n    (generated from list@test.ex)\n    no such person\n"),
         "{owner}"
@@ -274,4 +280,37 @@ fn unseen_copy_delivered_once_when_the_other_copy_is_retried() {
     assert_eq!(dir.read("mail/alice").matches("\nbody text\n").count(), 1);
     let log = dir.read("log/mainlog");
     assert!(log.contains(" Completed"), "{log}");
+}
+
+#[test]
+fn headers_remove_takes_a_prefix_ending_in_star() {
+    let routers = LOCAL.to_string() + "  headers_remove = X-Rem-* : subject\n";
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf(&routers, 1));
+    dir.run_ok(
+        &["-C", c.to_str().unwrap(), "-odi", "-f", "me@test.ex", "bob"],
+        "Subject: s\nX-Rem-A: 1\nx-rem-b: 2\nX-Remain: 3\n\nbody\n",
+    );
+    let bob = dir.read("mail/bob");
+    assert!(bob.contains("X-Remain: 3\n"), "{bob}");
+    for gone in ["X-Rem-A", "x-rem-b", "Subject"] {
+        assert!(!bob.contains(gone), "{gone} still there: {bob}");
+    }
+}
+
+#[test]
+fn errors_to_that_does_not_verify_is_ignored() {
+    let routers = format!(
+        "alias:\n  driver = redirect\n  local_parts = list\n  errors_to = nobody@nowhere.example\n  data = bad\n\n\
+         failer:\n  driver = redirect\n  local_parts = bad\n  allow_fail\n  data = :fail: no such person\n\n{LOCAL}"
+    );
+    let dir = TestDir::new();
+    submit(&dir, &conf(&routers, 1), "me@test.ex", &["list"]);
+    // nowhere.example is not routable here, so the sender gets the bounce.
+    let me = dir.read("mail/me");
+    assert!(me.contains("To: me@test.ex\n"), "{me}");
+    assert!(
+        me.contains("Subject: Mail delivery failed: returning message to sender\n"),
+        "{me}"
+    );
 }

@@ -695,14 +695,25 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
             );
         }
     }
-    // One bounce per destination: the sender, or a router's errors_to.
-    let mut by_dest: BTreeMap<String, Vec<FailedAddress>> = BTreeMap::new();
-    for f in failed
+    // One bounce per destination: the sender, or a router's errors_to; the
+    // destination of the latest failure first (Exim keeps its failures
+    // newest first). Each bounce lists its failures in order.
+    let dest_of = |f: &FailedAddress| f.errors_to.clone().unwrap_or_else(|| m.env.sender.clone());
+    let bouncing: Vec<&FailedAddress> = failed
         .iter()
         .filter(|f| f.errors_to.is_some() || !m.env.sender.is_empty())
-    {
-        let dest = f.errors_to.clone().unwrap_or_else(|| m.env.sender.clone());
-        by_dest.entry(dest).or_default().push(f.clone());
+        .collect();
+    let mut by_dest: Vec<(String, Vec<FailedAddress>)> = Vec::new();
+    for f in bouncing.iter().rev() {
+        let dest = dest_of(f);
+        if !by_dest.iter().any(|(d, _)| *d == dest) {
+            let list = bouncing
+                .iter()
+                .filter(|g| dest_of(g) == dest)
+                .map(|g| (*g).clone())
+                .collect();
+            by_dest.push((dest, list));
+        }
     }
     for (dest, failed) in by_dest {
         match bounce::generate(ctx, &m, &dest, &failed) {
@@ -900,7 +911,7 @@ fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -> Ve
     let mut out = Vec::new();
     for h in m.headers.iter().filter(|h| h.is_live()) {
         let name = h.name().unwrap_or("");
-        if remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if remove.iter().any(|r| header_name_matches(r, name)) {
             continue;
         }
         out.extend_from_slice(h.text.as_bytes());
@@ -920,6 +931,17 @@ fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -> Ve
         }
     }
     out
+}
+
+/// A `headers_remove` item: a header name, or a prefix ending in `*`
+/// (`X-*`); case does not matter.
+fn header_name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix)),
+        None => pattern.eq_ignore_ascii_case(name),
+    }
 }
 
 async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {

@@ -259,7 +259,20 @@ pub async fn route_from(
             }
         };
         match outcome {
-            Some(routing) => return accepted(r, index, routing, &rvars, verifying),
+            Some(routing) => {
+                let mut routing = accepted(r, index, routing, &rvars, verifying);
+                // errors_to is used only when the address verifies (as in
+                // Exim); otherwise bounces go to the sender as usual.
+                // Not while verifying, which also stops the check recursing.
+                let check_errors_to = routing.props.errors_to.clone().filter(|e| !e.is_empty());
+                if let (Some(e), false) = (check_errors_to, verifying) {
+                    let check = Box::pin(route(ctx, &e, "", base, true)).await;
+                    if matches!(check.routed, Routed::Fail { .. } | Routed::Defer { .. }) {
+                        routing.props.errors_to = None;
+                    }
+                }
+                return routing;
+            }
             None if r.more => continue,
             None => break,
         }
