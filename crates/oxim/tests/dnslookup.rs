@@ -36,6 +36,11 @@ host-record=mx.corp.example,127.0.0.11
 mx-host=gamma.widened.example,mx.widened.example,5
 host-record=mx.widened.example,127.0.0.12
 host-record=direct.example,127.0.0.13
+mx-host=selfmx.example,me.example,10
+host-record=me.example,127.0.0.1
+host-record=selfa.example,127.0.0.1
+mx-host=backup.example,mx.corp.example,10
+mx-host=backup.example,me.example,20
 ";
 
 const CONF: &str = r#"
@@ -104,11 +109,9 @@ done
         .output()
         .expect("run unshare (util-linux)");
     assert!(out.status.success(), "namespace script failed: {out:?}");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    // Exim also writes some log lines to stderr while testing; stdout is
+    // the routing result.
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// oxim's `-bt` output, after checking that Exim's is the same.
@@ -161,4 +164,29 @@ fn qualify_single_can_be_turned_off() {
     let out = bt(&conf, &["u@beta"]);
     assert!(out.starts_with("u@beta "), "{out}");
     assert!(!out.contains("corp.example"), "{out}");
+}
+
+#[test]
+fn self_option_when_the_lowest_mx_is_this_host() {
+    let addrs = ["u@selfmx.example", "u@selfa.example", "u@backup.example"];
+    // A backup MX that is this host is dropped with the worse ones.
+    let backup = "\
+u@backup.example
+  router = dns, transport = smtp
+  host mx.corp.example [127.0.0.11] MX=10
+";
+    for (action, verdict) in [
+        ("freeze", "cannot be resolved at this time:"),
+        ("defer", "cannot be resolved at this time:"),
+        ("fail", "is undeliverable:"),
+        ("pass", "is undeliverable:"),
+    ] {
+        let conf = CONF.replace("self = send", &format!("self = {action}"));
+        let out = bt(&conf, &addrs);
+        let expected = format!(
+            "u@selfmx.example {verdict} lowest numbered MX record points to local host\n\
+             u@selfa.example {verdict} remote host address is the local host\n{backup}"
+        );
+        assert_eq!(out, expected, "self = {action}");
+    }
 }

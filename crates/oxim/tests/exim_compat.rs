@@ -144,8 +144,10 @@ local:
 
 remote:
   driver = manualroute
-  domains = other.example : third.example
-  route_list = third.example 127.0.0.9 ; * "127.0.0.1 : 127.0.0.3 : 127.0.0.2"
+  domains = other.example : third.example : fourth.example
+  route_list = third.example 127.0.0.9 ; \
+               fourth.example "127.0.0.2 : 127.0.0.1 : 127.0.0.3" ; \
+               * "127.0.0.1 : 127.0.0.3 : 127.0.0.2"
   self = send
   transport = smtp
 
@@ -178,6 +180,8 @@ fn address_test_output_matches_exim() {
         &["list"],
         &["bob@other.example"],
         &["y@third.example"],
+        // This host in the middle of the list cuts it there.
+        &["z@fourth.example"],
         &["carol"],
         &["bad"],
         &["later"],

@@ -71,6 +71,11 @@ pub struct Routing {
     pub freeze: bool,
     /// Lines for the main log, written before the outcome's own.
     pub notes: Vec<String>,
+    /// Whether `-bt` shows the notes too (Exim logs them while testing).
+    pub notes_in_bt: bool,
+    /// `self = pass`: go on to the next router; `routed` holds the failure
+    /// to report if no router takes the address.
+    pub pass: bool,
 }
 
 impl From<Routed> for Routing {
@@ -82,6 +87,8 @@ impl From<Routed> for Routing {
             errno: -1,
             freeze: false,
             notes: Vec::new(),
+            notes_in_bt: false,
+            pass: false,
         }
     }
 }
@@ -207,6 +214,7 @@ pub async fn route_from(
 ) -> Routing {
     let mut vars = base.clone();
     vars.set_address(address);
+    let mut passed = None;
     for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
         match preconditions(ctx, r, address, sender, &vars, verifying) {
             Ok(true) => {}
@@ -235,7 +243,7 @@ pub async fn route_from(
             }
         }
         let outcome: Option<Routing> = match &r.kind {
-            RouterKind::Accept => Some(transport_result(r, Vec::new()).into()),
+            RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars)),
             RouterKind::Redirect {
                 data,
                 file,
@@ -248,17 +256,22 @@ pub async fn route_from(
                 qualify_single,
             } => {
                 let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars).await;
-                found.map(|(routed, domain)| match domain {
+                found.map(|(routing, domain)| match domain {
                     // A widened or qualified domain makes a new address,
                     // routed again from the first router (as in Exim).
                     Some(d) => Routing::from(Routed::Redirected {
                         children: vec![format!("{}@{d}", split_address(address).0)],
                     }),
-                    None => Routing::from(routed),
+                    None => routing,
                 })
             }
         };
         match outcome {
+            // `self = pass`: the next router, whatever `more` says.
+            Some(routing) if routing.pass => {
+                passed = Some(routing.routed);
+                continue;
+            }
             Some(routing) => {
                 let mut routing = accepted(r, index, routing, &rvars, verifying);
                 // errors_to is used only when the address verifies (as in
@@ -277,11 +290,13 @@ pub async fn route_from(
             None => break,
         }
     }
-    Routed::Fail {
-        router: None,
-        message: "Unrouteable address".into(),
-    }
-    .into()
+    // Unrouted; after a `self = pass`, with its reason.
+    passed
+        .unwrap_or(Routed::Fail {
+            router: None,
+            message: "Unrouteable address".into(),
+        })
+        .into()
 }
 
 /// Attach the router's generic effects (errors_to, headers_add,
@@ -348,20 +363,37 @@ fn accepted(
     routing
 }
 
-/// Apply the router's `self` option when one of its hosts is this host.
+/// Apply the router's `self` option. The host list is cut at the first
+/// host that is this host (a lower-priority MX is dropped along with all
+/// after it); only when that leaves nothing does `self` decide.
 fn check_self(
     r: &RouterSpec,
     mut hosts: Vec<RoutedHost>,
-) -> Result<Vec<RoutedHost>, Option<Routed>> {
-    let is_self = |h: &RoutedHost| h.ip.is_some_and(super::is_local_address);
-    if !hosts.iter().any(is_self) {
-        return Ok(hosts);
-    }
-    let first_local = hosts
+    vars: &Vars,
+) -> Result<Vec<RoutedHost>, Box<Routing>> {
+    let Some(first_local) = hosts
         .iter()
-        .find(|h| is_self(h))
-        .map(|h| h.name.clone())
-        .unwrap_or_default();
+        .position(|h| h.ip.is_some_and(super::is_local_address))
+    else {
+        return Ok(hosts);
+    };
+    if first_local > 0 {
+        // Keep only hosts better than ours (for MX: a lower preference).
+        let cut = hosts[first_local].mx;
+        hosts.truncate(first_local);
+        if let Some(pref) = cut {
+            hosts.retain(|h| h.mx.is_none_or(|p| p < pref));
+        }
+        if !hosts.is_empty() {
+            return Ok(hosts);
+        }
+    }
+    let message = if hosts[first_local].mx.is_some() {
+        "lowest numbered MX record points to local host"
+    } else {
+        "remote host address is the local host"
+    }
+    .to_string();
     match r.self_action.as_str() {
         "send" => {
             for h in hosts.iter_mut() {
@@ -369,28 +401,41 @@ fn check_self(
             }
             Ok(hosts)
         }
-        "pass" => Err(None),
-        "fail" => Err(Some(Routed::Fail {
-            router: Some(r.name.clone()),
-            message: format!("lowest numbered MX record points to local host: {first_local}"),
-        })),
-        _ => Err(Some(Routed::Defer {
-            router: Some(r.name.clone()),
-            message: format!("lowest numbered MX record points to local host: {first_local}"),
-        })),
+        "pass" => {
+            let mut out = Routing::from(Routed::Fail {
+                router: None,
+                message,
+            });
+            out.pass = true;
+            Err(Box::new(out))
+        }
+        "fail" => Err(Box::new(
+            Routed::Fail {
+                router: Some(r.name.clone()),
+                message,
+            }
+            .into(),
+        )),
+        action => {
+            let mut out = Routing::from(Routed::Defer {
+                router: Some(r.name.clone()),
+                message: message.clone(),
+            });
+            if action == "freeze" {
+                out.freeze = true;
+                out.notes
+                    .push(format!("{message}: {}", vars.get("domain").unwrap_or("")));
+                out.notes_in_bt = true;
+            }
+            Err(Box::new(out))
+        }
     }
 }
 
-fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
-    let hosts = match check_self(r, hosts) {
+fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Routing {
+    let hosts = match check_self(r, hosts, vars) {
         Ok(h) => h,
-        Err(Some(routed)) => return routed,
-        Err(None) => {
-            return Routed::Fail {
-                router: Some(r.name.clone()),
-                message: "Unrouteable address".into(),
-            }
-        }
+        Err(routing) => return *routing,
     };
     match &r.transport {
         Some(t) => Routed::Transport {
@@ -403,6 +448,7 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
             message: format!("No transport set by {} router", r.name),
         },
     }
+    .into()
 }
 
 fn redirect(
@@ -699,7 +745,7 @@ async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> 
             _ => defer(message),
         };
     }
-    let mut out = Routing::from(transport_result(r, hosts));
+    let mut out = transport_result(r, hosts, vars);
     out.notes = notes;
     Some(out)
 }
@@ -776,7 +822,7 @@ async fn dnslookup(
     widen_domains: &Option<String>,
     qualify_single: bool,
     vars: &Vars,
-) -> Option<(Routed, Option<String>)> {
+) -> Option<(Routing, Option<String>)> {
     let domain = vars.get("domain").unwrap_or("").to_string();
     if domain.is_empty() {
         return None;
@@ -789,7 +835,8 @@ async fn dnslookup(
                     Routed::Defer {
                         router: Some(r.name.clone()),
                         message: format!("failed to expand widen_domains: {e}"),
-                    },
+                    }
+                    .into(),
                     None,
                 ))
             }
@@ -808,13 +855,14 @@ async fn dnslookup(
                     Routed::Fail {
                         router: Some(r.name.clone()),
                         message: "all relevant MX records point to non-existent hosts".into(),
-                    },
+                    }
+                    .into(),
                     None,
                 ))
             }
             Ok(Some(hosts)) => {
                 let changed = (name != domain).then_some(name);
-                return Some((transport_result(r, hosts), changed));
+                return Some((transport_result(r, hosts, vars), changed));
             }
             Ok(None) => continue,
             Err(crate::dns::LookupFailure::Temporary(e)) => {
@@ -822,7 +870,8 @@ async fn dnslookup(
                     Routed::Defer {
                         router: Some(r.name.clone()),
                         message: format!("host lookup did not complete: {e}"),
-                    },
+                    }
+                    .into(),
                     None,
                 ))
             }
