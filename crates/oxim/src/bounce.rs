@@ -3,7 +3,8 @@
 //! Laid out as Exim's: a `multipart/report` (RFC 3464) with a plain-text
 //! explanation listing each failed address and why, a
 //! `message/delivery-status` part, and the original message (or only its
-//! headers when it is larger than `bounce_return_size_limit`). The bounce
+//! headers: `bounce_return_body`, `bounce_return_size_limit`,
+//! `bounce_return_linesize_limit`). The bounce
 //! has a null envelope sender, so it can never itself be bounced back and
 //! forth.
 
@@ -181,9 +182,19 @@ pub fn generate(
     for h in original.headers.iter().filter(|h| h.is_live()) {
         returned.extend_from_slice(h.text.as_bytes());
     }
-    let size = u64::try_from(returned.len() + 1 + original.body.len()).unwrap_or(u64::MAX);
+    // Only the headers go back when the body is too large or has a line
+    // longer than bounce_return_linesize_limit. Exim 4.96 rounds the size
+    // limit up past the next multiple of 8192 and compares the body alone.
+    let body_len = u64::try_from(original.body.len()).unwrap_or(u64::MAX);
     let limit = u64::try_from(main.int("bounce_return_size_limit")).unwrap_or(0);
-    let whole = main.bool("bounce_return_body") && (limit == 0 || size <= limit);
+    let too_big = limit > 0 && body_len > (limit / 8192 + 1) * 8192;
+    let line_limit = usize::try_from(main.int("bounce_return_linesize_limit")).unwrap_or(0);
+    let long_line = line_limit > 0
+        && original
+            .body
+            .split(|&b| b == b'\n')
+            .any(|l| l.len() > line_limit);
+    let whole = main.bool("bounce_return_body") && !too_big && !long_line;
     if whole {
         body.push_str(&format!("--{boundary}\nContent-type: message/rfc822\n\n"));
         returned.push(b'\n');
@@ -199,10 +210,10 @@ pub fn generate(
         }
         returned.push(b'\n');
     }
+    // Exim 4.96 was seen to return the message even with
+    // bounce_return_message = false; so does oxim.
     let mut bytes = body.into_bytes();
-    if main.bool("bounce_return_message") {
-        bytes.extend_from_slice(&returned);
-    }
+    bytes.extend_from_slice(&returned);
     bytes.extend_from_slice(format!("\n--{boundary}--\n").as_bytes());
     msg.body = bytes;
 

@@ -475,21 +475,62 @@ fn bounce_layout_matches_exim() {
     let Some(exim) = exim() else { return };
     let fake = FakeSmtp::start(vec![("RCPT", "550 5.1.1 no such user here")], &[]);
     let routers = BOUNCE_ROUTERS.replace("PORT", &fake.port.to_string());
-    let input = "Subject: orig\nMessage-Id: <orig@test.ex>\n\nbody line\n";
-    // To the sender: a generated address failed by a router and a remote
-    // 550. To a router's errors_to: the other wording.
-    let scenarios: [(&[&str], &str); 2] = [
-        (&["list", "u@other.example"], "To: me@test.ex\n"),
-        (&["owned"], "To: owner@test.ex\n"),
+    let head = "Subject: orig\nMessage-Id: <orig@test.ex>\n\n";
+    let small = format!("{head}body line\n");
+    let line = "x".repeat(49) + "\n";
+    let headers_only =
+        "X-Exim-DSN-Information: Due to administrative limits only headers are returned\n";
+    // (main options, recipients, message, what the bounce must show):
+    // to the sender, a generated address failed by a router and a remote
+    // 550; to a router's errors_to, the other wording; only the headers
+    // with bounce_return_body = false, with a body over the size limit
+    // (8150 bytes pass a limit of 100, 8200 do not: Exim rounds it up) and
+    // with a line longer than 998 characters.
+    let scenarios: Vec<(&str, &[&str], String, &str)> = vec![
+        (
+            "",
+            &["list", "u@other.example"],
+            small.clone(),
+            "To: me@test.ex\n",
+        ),
+        ("", &["owned"], small.clone(), "To: owner@test.ex\n"),
+        (
+            "bounce_return_body = false\n",
+            &["bad"],
+            small.clone(),
+            "Content-type: text/rfc822-headers\n",
+        ),
+        (
+            "bounce_return_size_limit = 100\n",
+            &["bad"],
+            format!("{head}{}", line.repeat(163)),
+            "Content-type: message/rfc822\n",
+        ),
+        (
+            "bounce_return_size_limit = 100\n",
+            &["bad"],
+            format!("{head}{}", line.repeat(164)),
+            headers_only,
+        ),
+        (
+            "",
+            &["bad"],
+            format!(
+                "{head}short\n{}\n{}\nend\n",
+                "y".repeat(998),
+                "z".repeat(999)
+            ),
+            headers_only,
+        ),
     ];
-    for (rcpts, to) in scenarios {
+    for (main, rcpts, input, to) in scenarios {
         let mut bounces = Vec::new();
         for bin in [&exim, &oxim_bin()] {
             let dir = exim_dir();
-            let conf = write_conf(&dir, &exim, &routers);
+            let conf = write_conf(&dir, &exim, &format!("{main}{routers}"));
             let mut a = vec!["-C", conf.to_str().unwrap(), "-odi", "-f", "me@test.ex"];
             a.extend_from_slice(rcpts);
-            let out = run(bin, dir.path(), &a, input);
+            let out = run(bin, dir.path(), &a, &input);
             assert!(
                 out.status.success(),
                 "{}: {}",
