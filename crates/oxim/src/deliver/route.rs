@@ -279,6 +279,8 @@ pub async fn route_from(
                 // Not while verifying, which also stops the check recursing.
                 let check_errors_to = routing.props.errors_to.clone().filter(|e| !e.is_empty());
                 if let (Some(e), false) = (check_errors_to, verifying) {
+                    let e = ctx.qualify_recipient(&e);
+                    routing.props.errors_to = Some(e.clone());
                     let check = Box::pin(route(ctx, &e, "", base, true)).await;
                     if matches!(check.routed, Routed::Fail { .. } | Routed::Defer { .. }) {
                         routing.props.errors_to = None;
