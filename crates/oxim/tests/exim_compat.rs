@@ -197,6 +197,96 @@ fn address_test_output_matches_exim() {
     }
 }
 
+const GENERIC_ROUTERS: &str = r#"
+domainlist sub_domains = *.test.ex
+
+begin routers
+
+vonly:
+  driver = accept
+  verify_only
+  transport = t1
+
+cond:
+  driver = accept
+  condition = ${if eq{$local_part}{cc}}
+  transport = t2
+
+senders:
+  driver = accept
+  senders = nobody@nowhere.example
+  transport = t3
+
+data:
+  driver = redirect
+  local_parts = ^data
+  address_data = ${sg{$local_part}{data}{xx}}
+  data = $address_data@test.ex
+
+stopper:
+  driver = manualroute
+  local_parts = stop
+  route_data =
+  no_more
+  transport = t4
+
+late:
+  driver = accept
+  local_parts = stop : xx1
+  transport = t5
+
+sub:
+  driver = accept
+  domains = +sub_domains
+  transport = t6
+
+begin transports
+
+t1:
+  driver = appendfile
+  file = /dev/null
+t2:
+  driver = appendfile
+  file = /dev/null
+t3:
+  driver = appendfile
+  file = /dev/null
+t4:
+  driver = appendfile
+  file = /dev/null
+t5:
+  driver = appendfile
+  file = /dev/null
+t6:
+  driver = appendfile
+  file = /dev/null
+"#;
+
+#[test]
+fn generic_router_options_in_address_test_match_exim() {
+    let Some(exim) = exim() else { return };
+    let dir = exim_dir();
+    let conf = write_conf(&dir, &exim, GENERIC_ROUTERS);
+    let conf = conf.to_str().unwrap();
+    // verify_only, condition, senders (with and without -f), address_data,
+    // no_more, domain lists, case.
+    let cases: &[&[&str]] = &[
+        &["-bt", "cc"],
+        &["-bt", "dd"],
+        &["-f", "nobody@nowhere.example", "-bt", "dd"],
+        &["-bt", "data1"],
+        &["-bt", "stop"],
+        &["-bt", "x@a.test.ex", "x@A.Test.Ex", "x@test.ex"],
+    ];
+    for args in cases {
+        let mut a = vec!["-C", conf];
+        a.extend_from_slice(args);
+        let theirs = shown(&run(&exim, dir.path(), &a, ""));
+        let ours = shown(&run(&oxim_bin(), dir.path(), &a, ""));
+        assert_eq!(ours, theirs, "{args:?}: oxim (left) differs from Exim");
+    }
+}
+
 const SPOOL_ROUTERS: &str = r#"
 begin routers
 

@@ -1211,7 +1211,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let sender = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+    let sender = crate::submit::envelope_sender(&ctx);
     let vars = ctx.base_vars();
     let mut status = 0;
     let mut seen: std::collections::HashSet<(String, String)> = Default::default();
