@@ -95,31 +95,9 @@ done
 getent passwd nobody >/dev/null || die "smtp-sink drops privileges to user nobody, which is missing"
 
 # --- Exim, unpacked privately ---------------------------------------------------
-exim=$exim_prefix/usr/sbin/exim4
-if [[ ! -x $exim ]]; then
-	((install)) || die "no Exim under $exim_prefix (rerun without --no-install)"
-	dl=$(mktemp -d)
-	say "unpacking exim4-daemon-light into $exim_prefix"
-	(cd "$dl" && apt-get download -q exim4-daemon-light exim4-base exim4-config >/dev/null 2>&1) ||
-		{ apt-get update -q >/dev/null && (cd "$dl" && apt-get download -q exim4-daemon-light exim4-base exim4-config >/dev/null); }
-	mkdir -p "$exim_prefix"
-	for deb in "$dl"/*.deb; do dpkg -x "$deb" "$exim_prefix"; done
-	rm -rf "$dl"
-fi
-# The unpacked binary still needs its shared libraries (e.g. libidn12).
-if ldd "$exim" | grep -q 'not found'; then
-	mapfile -t libs < <(apt-cache depends exim4-daemon-light 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}' | sort -u)
-	apt_install "${libs[@]}"
-	! ldd "$exim" | grep 'not found' || die "exim4 still misses libraries"
-fi
-# Debian's build looks its user up by name at start-up.
-if ! getent passwd Debian-exim >/dev/null; then
-	((install)) || die "user Debian-exim (compiled into Debian's exim4) is missing"
-	say "creating system user Debian-exim for the private Exim"
-	useradd --system --user-group --no-create-home --home-dir /nonexistent \
-		--shell /usr/sbin/nologin Debian-exim
-fi
+no_install=()
+((install)) || no_install=(--no-install)
+"$here/get-exim.sh" "${no_install[@]}" "$exim_prefix" >/dev/null
 
 # --- Tools ------------------------------------------------------------------------
 command -v strace >/dev/null || apt_install strace

@@ -24,8 +24,9 @@ pub enum Mode {
     BatchSmtp,
     /// `-bt addr...`: address testing.
     AddressTest(Vec<String>),
-    /// `-bp`: list the queue.
-    ListQueue,
+    /// `-bp`, `-bpa`, `-bpu`: list the queue (`-bpc`: count it).
+    ListQueue(oxim_spool::BpMode),
+    CountQueue,
     /// `-q[f]` without an interval: one queue run.
     QueueRun,
     /// `-M id...`: deliver the named messages (`-Mc` is the same without forcing).
@@ -197,7 +198,10 @@ impl Invocation {
                 "-bs" => inv.mode = Mode::SmtpStdin,
                 "-bS" => inv.mode = Mode::BatchSmtp,
                 "-bm" => inv.mode = Mode::Submit,
-                "-bp" => inv.mode = Mode::ListQueue,
+                "-bp" | "-bpr" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::All),
+                "-bpa" | "-bpra" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::WithGenerated),
+                "-bpu" | "-bpru" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::Undelivered),
+                "-bpc" => inv.mode = Mode::CountQueue,
                 "-bP" => {
                     inv.mode = Mode::PrintConfig(args[i + 1..].to_vec());
                     break;

@@ -106,7 +106,8 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
-        Mode::ListQueue => queue::list(ctx),
+        Mode::ListQueue(mode) => queue::list(ctx, mode),
+        Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
         Mode::DeliverIds(ids) => {
             let force = ctx.inv.force;

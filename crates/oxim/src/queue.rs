@@ -170,18 +170,21 @@ pub fn remove_ids(ctx: Arc<Ctx>, ids: &[String]) -> Result<i32> {
     Ok(status)
 }
 
-/// `-bp`.
-pub fn list(ctx: Arc<Ctx>) -> Result<i32> {
+/// `-bpc`: the number of messages on the queue.
+pub fn count(ctx: Arc<Ctx>) -> Result<i32> {
+    println!("{}", ctx.spool.list()?.len());
+    Ok(0)
+}
+
+/// `-bp`, `-bpa`, `-bpu`.
+pub fn list(ctx: Arc<Ctx>, mode: oxim_spool::BpMode) -> Result<i32> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     for id in ctx.spool.list()? {
         match ctx.spool.read(&id) {
-            Ok(m) => print!(
-                "{}",
-                oxim_spool::bp_format(&m, now, oxim_spool::bp::BpMode::All)
-            ),
+            Ok(m) => print!("{}", oxim_spool::bp_format(&m, now, mode)),
             Err(e) => {
                 eprintln!("{}: {id}: {e}", ctx.inv.prog);
                 quarantine_if_malformed(&ctx, &id, &e.into());

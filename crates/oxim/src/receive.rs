@@ -31,6 +31,9 @@ pub struct Source {
     pub reference: Option<String>,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
+    /// A trusted caller set the sender with -f (changes the From: added
+    /// to a message that has none).
+    pub sender_set: bool,
 }
 
 impl Source {
@@ -45,6 +48,7 @@ impl Source {
             tfo: ServerTfo::None,
             reference: None,
             chunking: false,
+            sender_set: false,
         }
     }
 
@@ -158,9 +162,13 @@ pub fn prepare(
                 ctx.primary_hostname
             )));
         }
-        if msg.header("from").is_none() {
+        // Exim 4.96: a sender given with -f is used as it is, and a null
+        // one adds no From: at all; otherwise the caller's name and login.
+        let given = source.sender_set;
+        if msg.header("from").is_none() && !(given && sender.is_empty()) {
             let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
             let from = match gecos_name(ctx) {
+                _ if given => format!("From: {sender}"),
                 Some(n) => format!("From: {n} <{addr}>"),
                 None => format!("From: {addr}"),
             };

@@ -21,8 +21,19 @@ pub enum RouterKind {
     ManualRoute {
         route_list: Option<String>,
         route_data: Option<String>,
+        hosts_randomize: bool,
+        /// What to do when a host name does not resolve: `ignore`,
+        /// `decline`, `defer`, `fail` or `freeze` (Exim's default).
+        host_find_failed: String,
+        /// What to do when every host was ignored.
+        host_all_ignored: String,
     },
-    DnsLookup,
+    DnsLookup {
+        /// Colon list of domains appended in turn to a domain not found.
+        widen_domains: Option<String>,
+        /// Try the resolver's search domains for a single-component domain.
+        qualify_single: bool,
+    },
 }
 
 /// One router instance.
@@ -41,6 +52,11 @@ pub struct RouterSpec {
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
+    /// `unseen`: `Some` holds the (possibly expandable) value when set.
+    pub unseen: Option<String>,
+    pub errors_to: Option<String>,
+    pub headers_add: Option<String>,
+    pub headers_remove: Option<String>,
 }
 
 /// smtp transport settings (unexpanded where Exim expands at delivery time).
@@ -145,8 +161,14 @@ impl RouterSpec {
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
                 route_data: opt(d, "route_data"),
+                hosts_randomize: o.bool("hosts_randomize"),
+                host_find_failed: opt(d, "host_find_failed").unwrap_or_else(|| "freeze".into()),
+                host_all_ignored: opt(d, "host_all_ignored").unwrap_or_else(|| "defer".into()),
             },
-            "dnslookup" => RouterKind::DnsLookup,
+            "dnslookup" => RouterKind::DnsLookup {
+                widen_domains: opt(d, "widen_domains"),
+                qualify_single: o.bool("qualify_single"),
+            },
             _ => RouterKind::Accept,
         };
         RouterSpec {
@@ -163,6 +185,14 @@ impl RouterSpec {
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
+            unseen: match o.get("unseen") {
+                Some(oxim_conf::Value::Bool(true)) => Some("yes".into()),
+                Some(oxim_conf::Value::Str(s)) => Some(s.clone()),
+                _ => None,
+            },
+            errors_to: opt(d, "errors_to"),
+            headers_add: opt(d, "headers_add"),
+            headers_remove: opt(d, "headers_remove"),
         }
     }
 }

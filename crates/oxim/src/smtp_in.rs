@@ -938,6 +938,7 @@ async fn handle_event(
                 helo: st.helo.clone(),
                 interface: conn.local,
                 tfo: conn.tfo,
+                sender_set: false,
                 reference: None,
                 chunking: chunked,
             };

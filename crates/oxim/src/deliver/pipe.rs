@@ -85,14 +85,20 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
         .env_clear()
         .env("LOCAL_PART", vars.get("local_part").unwrap_or(""))
         .env("DOMAIN", vars.get("domain").unwrap_or(""))
-        .env("SENDER", &m.env.sender)
+        .env("SENDER", super::appendfile::return_path(m, vars))
         .env("MESSAGE_ID", m.env.id.to_string())
         .spawn()
         .map_err(|e| anyhow!("failed to execute {prog}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let mut text = Vec::with_capacity(headers.len() + m.body.len() + 64);
         if spec.return_path_add {
-            text.extend_from_slice(format!("Return-path: <{}>\n", m.env.sender).as_bytes());
+            text.extend_from_slice(
+                format!(
+                    "Return-path: <{}>\n",
+                    super::appendfile::return_path(m, vars)
+                )
+                .as_bytes(),
+            );
         }
         if spec.envelope_to_add {
             let to = vars.get("address").unwrap_or("");
