@@ -71,6 +71,8 @@ pub struct Ctx {
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
     writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
+    /// The server's TLS certificate, loaded on first use (see `crate::tls`).
+    pub tls_server: std::sync::OnceLock<Result<Arc<oxim_tls::ServerTls>, String>>,
 }
 
 /// Built-in macros describing what this build has (`_HAVE_*`).
@@ -219,6 +221,7 @@ impl Ctx {
             caller: Caller::current(),
             header_style,
             writer: std::sync::OnceLock::new(),
+            tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
         ctx.base = ctx.build_base_vars();

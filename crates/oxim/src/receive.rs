@@ -31,6 +31,8 @@ pub struct Source {
     pub reference: Option<String>,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
+    /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
+    pub tls: Option<oxim_tls::TlsSession>,
 }
 
 impl Source {
@@ -45,6 +47,7 @@ impl Source {
             tfo: ServerTfo::None,
             reference: None,
             chunking: false,
+            tls: None,
         }
     }
 
@@ -191,6 +194,11 @@ pub fn prepare(
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
     }
+    if let Some(t) = &source.tls {
+        env.tls.cipher = Some(t.cipher.clone());
+        env.tls.ver = Some(t.version.clone());
+        env.tls.certificate_verified = t.certificate_verified == Some(true);
+    }
     env.recipients = recipients.iter().map(Recipient::new).collect();
     let headers: Vec<Header> = msg
         .headers
@@ -253,6 +261,11 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         None
     };
     rec.protocol = Some(&source.protocol);
+    rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
+        cipher: &t.cipher,
+        certificate_verified: t.certificate_verified,
+        ..oxim_log::TlsLog::default()
+    });
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();
