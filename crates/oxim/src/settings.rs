@@ -60,6 +60,24 @@ pub struct SmtpSpec {
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
     pub interface: Option<String>,
+    pub tls: SmtpTlsSpec,
+}
+
+/// The smtp transport's TLS options (unexpanded), with Exim's defaults.
+#[derive(Debug, Clone)]
+pub struct SmtpTlsSpec {
+    /// `protocol = smtps`: TLS from the first byte.
+    pub on_connect: bool,
+    pub hosts_avoid_tls: Option<String>,
+    pub hosts_require_tls: Option<String>,
+    /// `tls_verify_certificates`; Exim's default is `system`.
+    pub verify_certificates: String,
+    /// Default `*`.
+    pub verify_cert_hostnames: String,
+    pub verify_hosts: Option<String>,
+    /// Default `*`.
+    pub try_verify_hosts: String,
+    pub tempfail_tryclear: bool,
 }
 
 /// appendfile transport settings.
@@ -191,6 +209,18 @@ impl TransportSpec {
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
                 interface: opt(d, "interface"),
+                tls: SmtpTlsSpec {
+                    on_connect: opt(d, "protocol").is_some_and(|p| p.trim() == "smtps"),
+                    hosts_avoid_tls: opt(d, "hosts_avoid_tls"),
+                    hosts_require_tls: opt(d, "hosts_require_tls"),
+                    verify_certificates: opt(d, "tls_verify_certificates")
+                        .unwrap_or_else(|| "system".into()),
+                    verify_cert_hostnames: opt(d, "tls_verify_cert_hostnames")
+                        .unwrap_or_else(|| "*".into()),
+                    verify_hosts: opt(d, "tls_verify_hosts"),
+                    try_verify_hosts: opt(d, "tls_try_verify_hosts").unwrap_or_else(|| "*".into()),
+                    tempfail_tryclear: o.bool("tls_tempfail_tryclear"),
+                },
             }),
             "appendfile" => TransportKind::Appendfile(AppendSpec {
                 file: opt(d, "file"),

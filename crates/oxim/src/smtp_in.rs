@@ -185,7 +185,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}
-            _ if ctx.config.main.bool("queue_only") => {}
+            _ if ctx.inv.queue_only(ctx.config.main.bool("queue_only")) => {}
             DeliveryMode::Background => crate::submit::spawn_background_delivery(&ctx, &id)?,
             DeliveryMode::Interactive => {
                 if let Ok(mid) = id.parse() {
@@ -936,8 +936,7 @@ async fn handle_event(
                     let _ = sess.accept_message(&id_text);
                     st.messages += 1;
                     if conn.peer.is_some() {
-                        let queue = ctx.config.main.bool("queue_only")
-                            || ctx.inv.delivery == DeliveryMode::Queue;
+                        let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
                         if queue {
                             loaded.flush_msglog(ctx);
                         } else {

@@ -159,6 +159,8 @@ enum Outcome {
     Delivered {
         host: Option<HostInfo>,
         tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// TLS of the session (` X=`, ` CV=`).
+        tls: Option<oxim_tls::TlsSession>,
         /// Sent with BDAT (` K` in the log).
         chunking: bool,
         confirmation: Option<String>,
@@ -256,6 +258,7 @@ fn log_outcome(
         Outcome::Delivered {
             host,
             tfo,
+            tls,
             chunking,
             confirmation,
             first,
@@ -281,6 +284,11 @@ fn log_outcome(
             }
             d.confirmation = confirmation.as_deref();
             d.chunking = *chunking;
+            d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
+                cipher: &t.cipher,
+                certificate_verified: t.certificate_verified,
+                ..oxim_log::TlsLog::default()
+            });
             LogRecord::Delivered(d)
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
@@ -523,6 +531,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                     &Outcome::Delivered {
                         host: None,
                         tfo: None,
+                        tls: None,
                         chunking: false,
                         confirmation: None,
                         first: true,
@@ -674,6 +683,7 @@ async fn run_transport(
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
+        tls: None,
         chunking: false,
         confirmation: None,
         first: true,
@@ -877,6 +887,7 @@ async fn run_smtp(
             .as_ref()
             .and_then(|i| oxim_conf::expand(i, vars).ok())
             .and_then(|i| i.trim().parse().ok()),
+        tls: None,
     };
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
@@ -908,6 +919,8 @@ async fn run_smtp(
                     chunking: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
                     try_next_host: true,
+                    tls: None,
+                    tls_failed: false,
                 });
                 continue;
             }
@@ -921,7 +934,36 @@ async fn run_smtp(
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
-            let r = smtp::deliver_to_host(&host, &p, &outgoing).await;
+            p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            let mut r = smtp::deliver_to_host(&host, &p, &outgoing).await;
+            if r.tls_failed && spec.tls.tempfail_tryclear {
+                if p.tls.as_ref().is_some_and(|t| !t.require && !t.client.require_verify) {
+                    // tls_tempfail_tryclear: the handshake failed; try this
+                    // host again without TLS, as Exim does (not when TLS or
+                    // a verified certificate is required).
+                    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+                        ctx.log_message(
+                            m,
+                            &LogRecord::Text {
+                                id: Some(&m.env.id.to_string()),
+                                text: &format!(
+                                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
+                                    e.message.as_deref().unwrap_or("TLS session failure"),
+                                    host.name,
+                                    host.ip
+                                ),
+                                dest: oxim_log::Dest {
+                                    main: true,
+                                    reject: false,
+                                    panic: false,
+                                },
+                            },
+                        );
+                    }
+                    p.tls = None;
+                    r = smtp::deliver_to_host(&host, &p, &outgoing).await;
+                }
+            }
             // A host-level problem gets its own log line, as in Exim.
             if r.try_next_host {
                 if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
@@ -966,6 +1008,7 @@ async fn run_smtp(
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
+                        tls: r.tls.clone(),
                         chunking: r.chunking,
                         confirmation: Some(confirmation),
                         first,
@@ -986,6 +1029,38 @@ async fn run_smtp(
         }
     }
     out
+}
+
+/// The transport's TLS options matched against one host. `None`: no TLS
+/// (`hosts_avoid_tls` matched, unless `hosts_require_tls` does too).
+fn tls_params(
+    ctx: &Ctx,
+    spec: &crate::settings::SmtpTlsSpec,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> Option<smtp::TlsParams> {
+    let m = |l: &Option<String>| host_list_matches(ctx, l, host, ip, vars);
+    let require = m(&spec.hosts_require_tls);
+    if !require && !spec.on_connect && m(&spec.hosts_avoid_tls) {
+        return None;
+    }
+    let roots = match oxim_conf::expand(&spec.verify_certificates, vars) {
+        Ok(v) if v.trim() == "system" || v.trim().is_empty() => oxim_tls::RootSource::System,
+        Ok(v) => oxim_tls::RootSource::Path(v.trim().into()),
+        Err(_) => oxim_tls::RootSource::System,
+    };
+    let require_verify = m(&spec.verify_hosts);
+    Some(smtp::TlsParams {
+        on_connect: spec.on_connect,
+        require,
+        client: oxim_tls::ClientTlsOptions {
+            roots,
+            check_name: m(&Some(spec.verify_cert_hostnames.clone())),
+            require_verify,
+            try_verify: require_verify || m(&Some(spec.try_verify_hosts.clone())),
+        },
+    })
 }
 
 fn nonzero(d: Duration, default: Duration) -> Duration {
