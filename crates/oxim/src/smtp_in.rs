@@ -506,7 +506,17 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         d => d,
     };
     if conn.tls_on_connect {
-        if !tls_on_connect(&ctx, &conn, &mut sess, &mut st, &mut io, banner_lines, timeout).await {
+        if !tls_on_connect(
+            &ctx,
+            &conn,
+            &mut sess,
+            &mut st,
+            &mut io,
+            banner_lines,
+            timeout,
+        )
+        .await
+        {
             return Ok(Vec::new());
         }
     } else {

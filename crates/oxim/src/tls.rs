@@ -91,10 +91,13 @@ pub fn protocol_name(esmtp: bool, tls: bool, authenticated: bool) -> String {
 
 static CONNECTION_IDS: AtomicU64 = AtomicU64::new(0);
 
-/// A number for this connection, unique in this process (`Ci=`; Exim uses
-/// the pid of the process that handles the connection).
+/// A number for this connection (`Ci=`). Exim uses the pid of the process
+/// that handles the connection; oxim serves connections in one process, so
+/// the id is the pid followed by a four-digit connection count: unique per
+/// process, and never equal to the daemon's pid in the same log.
 pub fn next_connection_id() -> u64 {
-    CONNECTION_IDS.fetch_add(1, Ordering::Relaxed) + 1
+    let n = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed) % 9_999 + 1;
+    u64::from(std::process::id()) * 10_000 + n
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ pub fn version_name(v: ProtocolVersion) -> String {
 /// OpenSSL's name for a suite: `TLS_AES_256_GCM_SHA384` for TLS 1.3,
 /// `ECDHE-RSA-AES256-GCM-SHA384` style for TLS 1.2.
 pub fn openssl_suite_name(s: CipherSuite) -> String {
-    let iana = s.as_str().map(str::to_string).unwrap_or_else(|| format!("{s:?}"));
+    let iana = s
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{s:?}"));
     if let Some(rest) = iana.strip_prefix("TLS13_") {
         return format!("TLS_{rest}");
     }
@@ -65,8 +68,16 @@ mod tests {
     #[test]
     fn openssl_names() {
         let cases = [
-            (CipherSuite::TLS13_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384", 256),
-            (CipherSuite::TLS13_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256", 128),
+            (
+                CipherSuite::TLS13_AES_256_GCM_SHA384,
+                "TLS_AES_256_GCM_SHA384",
+                256,
+            ),
+            (
+                CipherSuite::TLS13_AES_128_GCM_SHA256,
+                "TLS_AES_128_GCM_SHA256",
+                128,
+            ),
             (
                 CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
                 "TLS_CHACHA20_POLY1305_SHA256",

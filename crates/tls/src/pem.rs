@@ -33,7 +33,11 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         rustls::pki_types::pem::Error::NoItemsFound => {
             TlsError::Files(format!("no private key found in {}", path.display()))
         }
-        e => TlsError::Files(format!("cannot read key from {}: {}", path.display(), pem_err(&e))),
+        e => TlsError::Files(format!(
+            "cannot read key from {}: {}",
+            path.display(),
+            pem_err(&e)
+        )),
     })
 }
 

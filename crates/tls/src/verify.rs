@@ -63,7 +63,11 @@ impl ExiVerifier {
         // A certificate listed in tls_verify_certificates is trusted as it
         // stands (the usual self-signed setup): only its dates are checked,
         // and its names when asked for.
-        if self.anchors.iter().any(|a| a.as_ref() == end_entity.as_ref()) {
+        if self
+            .anchors
+            .iter()
+            .any(|a| a.as_ref() == end_entity.as_ref())
+        {
             let (not_before, not_after) = crate::der::validity(end_entity)
                 .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
             let now_s = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);

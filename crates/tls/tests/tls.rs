@@ -160,13 +160,31 @@ async fn self_signed_ca_certificate_is_trusted_directly() {
     // and listed in tls_verify_certificates; hostname check off (":").
     let p = pki(&["test.ex"], true);
     let server = ServerTls::from_files(&p.combined, None).unwrap();
-    let (c, _, _) = handshake(&server, &client(&p.combined, false, true), "127.0.0.1", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&p.combined, false, true),
+        "127.0.0.1",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(true));
     // With the hostname check on, 127.0.0.1 is not test.ex: CV=no when only
     // tried, a failed handshake when required.
-    let (c, _, _) = handshake(&server, &client(&p.combined, true, false), "127.0.0.1", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&p.combined, true, false),
+        "127.0.0.1",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(false));
-    let (c, s, _) = handshake(&server, &client(&p.combined, true, true), "127.0.0.1", false).await;
+    let (c, s, _) = handshake(
+        &server,
+        &client(&p.combined, true, true),
+        "127.0.0.1",
+        false,
+    )
+    .await;
     assert!(c.unwrap_err().contains("certificate"));
     assert!(s.is_err());
 }
@@ -177,10 +195,22 @@ async fn untrusted_certificate() {
     let other = pki(&["localhost"], false);
     let server = ServerTls::from_files(&p.combined, None).unwrap();
     // Only tried: the session works and CV=no.
-    let (c, _, _) = handshake(&server, &client(&other.cert, true, false), "localhost", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&other.cert, true, false),
+        "localhost",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(false));
     // Required: the handshake fails and says why.
-    let (c, _, _) = handshake(&server, &client(&other.cert, true, true), "localhost", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&other.cert, true, true),
+        "localhost",
+        false,
+    )
+    .await;
     let e = c.unwrap_err();
     // (Both test certificates have rcgen's default subject, so webpki finds
     // an "issuer" whose signature does not match.)
@@ -201,11 +231,29 @@ async fn untrusted_certificate() {
 async fn name_check() {
     let p = pki(&["mx.example.org"], false);
     let server = ServerTls::from_files(&p.combined, None).unwrap();
-    let (c, _, _) = handshake(&server, &client(&p.cert, true, false), "mx.example.org", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&p.cert, true, false),
+        "mx.example.org",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(true));
-    let (c, _, _) = handshake(&server, &client(&p.cert, true, false), "other.example.org", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&p.cert, true, false),
+        "other.example.org",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(false));
-    let (c, _, _) = handshake(&server, &client(&p.cert, false, false), "other.example.org", false).await;
+    let (c, _, _) = handshake(
+        &server,
+        &client(&p.cert, false, false),
+        "other.example.org",
+        false,
+    )
+    .await;
     assert_eq!(c.unwrap().certificate_verified, Some(true));
 }
 
@@ -228,8 +276,7 @@ fn early_banner_goes_with_the_server_flight() {
     let ctls = client(&p.cert, true, true);
     for early in [true, false] {
         let cfg = oxim_tls::client_config_for_tests(&ctls);
-        let mut cl =
-            rustls::ClientConnection::new(cfg, "localhost".try_into().unwrap()).unwrap();
+        let mut cl = rustls::ClientConnection::new(cfg, "localhost".try_into().unwrap()).unwrap();
         let mut sv = rustls::ServerConnection::new(server.config(early)).unwrap();
         sv.writer().write_all(b"220 early\r\n").unwrap();
         // ClientHello -> server.

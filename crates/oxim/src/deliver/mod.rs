@@ -937,7 +937,10 @@ async fn run_smtp(
             p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
             let mut r = smtp::deliver_to_host(&host, &p, &outgoing).await;
             if r.tls_failed && spec.tls.tempfail_tryclear {
-                if p.tls.as_ref().is_some_and(|t| !t.require && !t.client.require_verify) {
+                if p.tls
+                    .as_ref()
+                    .is_some_and(|t| !t.require && !t.client.require_verify)
+                {
                     // tls_tempfail_tryclear: the handshake failed; try this
                     // host again without TLS, as Exim does (not when TLS or
                     // a verified certificate is required).

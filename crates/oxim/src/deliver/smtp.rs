@@ -338,7 +338,11 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
     let facts = stream.get_ref().and_then(TfoIo::facts);
     let (tfo, rtt, connected_at) = match facts {
         Some(f) => (f.tfo, f.rtt, f.connected_at),
-        None => (ClientTfo::NotTried, Duration::ZERO, std::time::Instant::now()),
+        None => (
+            ClientTfo::NotTried,
+            Duration::ZERO,
+            std::time::Instant::now(),
+        ),
     };
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
