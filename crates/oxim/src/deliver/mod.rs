@@ -935,38 +935,7 @@ async fn run_smtp(
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
             p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
-            let mut r = smtp::deliver_to_host(&host, &p, &outgoing).await;
-            if r.tls_failed && spec.tls.tempfail_tryclear {
-                if p.tls
-                    .as_ref()
-                    .is_some_and(|t| !t.require && !t.client.require_verify)
-                {
-                    // tls_tempfail_tryclear: the handshake failed; try this
-                    // host again without TLS, as Exim does (not when TLS or
-                    // a verified certificate is required).
-                    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
-                        ctx.log_message(
-                            m,
-                            &LogRecord::Text {
-                                id: Some(&m.env.id.to_string()),
-                                text: &format!(
-                                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
-                                    e.message.as_deref().unwrap_or("TLS session failure"),
-                                    host.name,
-                                    host.ip
-                                ),
-                                dest: oxim_log::Dest {
-                                    main: true,
-                                    reject: false,
-                                    panic: false,
-                                },
-                            },
-                        );
-                    }
-                    p.tls = None;
-                    r = smtp::deliver_to_host(&host, &p, &outgoing).await;
-                }
-            }
+            let r = deliver_tryclear(ctx, m, &host, p, &outgoing, spec.tls.tempfail_tryclear).await;
             // A host-level problem gets its own log line, as in Exim.
             if r.try_next_host {
                 if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
@@ -1032,6 +1001,49 @@ async fn run_smtp(
         }
     }
     out
+}
+
+/// One host, and again in clear when the TLS handshake after STARTTLS
+/// failed and `tls_tempfail_tryclear` allows it (as Exim does; not when TLS
+/// or a verified certificate is required).
+async fn deliver_tryclear(
+    ctx: &Ctx,
+    m: &Loaded,
+    host: &smtp::Host,
+    mut p: smtp::SmtpParams,
+    outgoing: &smtp::Outgoing<'_>,
+    tryclear: bool,
+) -> smtp::HostResult {
+    let r = smtp::deliver_to_host(host, &p, outgoing).await;
+    let allowed = p
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.require && !t.client.require_verify);
+    if !(r.tls_failed && tryclear && allowed) {
+        return r;
+    }
+    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+        let id = m.env.id.to_string();
+        ctx.log_message(
+            m,
+            &LogRecord::Text {
+                id: Some(&id),
+                text: &format!(
+                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
+                    e.message.as_deref().unwrap_or("TLS session failure"),
+                    host.name,
+                    host.ip
+                ),
+                dest: oxim_log::Dest {
+                    main: true,
+                    reject: false,
+                    panic: false,
+                },
+            },
+        );
+    }
+    p.tls = None;
+    smtp::deliver_to_host(host, &p, outgoing).await
 }
 
 /// The transport's TLS options matched against one host. `None`: no TLS
