@@ -150,6 +150,10 @@ pub fn prepare(
         received_for,
         date: &date,
         style: ctx.header_style,
+        tls: source
+            .tls
+            .as_ref()
+            .map(|t| (t.version.as_str(), t.cipher_std.as_str())),
     });
     msg.headers.insert(0, received);
     let mut id_created = false;

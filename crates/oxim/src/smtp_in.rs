@@ -318,6 +318,13 @@ fn log_tls_error(ctx: &Ctx, conn: &Conn, st: &State, what: &str, e: &str) {
     );
 }
 
+/// `$tls_in_cipher`, `$tls_in_cipher_std`, `$tls_in_ver`.
+fn set_tls_vars(vars: &mut Vars, t: &TlsSession) {
+    vars.set("tls_in_cipher", t.cipher.clone())
+        .set("tls_in_cipher_std", t.cipher_std.clone())
+        .set("tls_in_ver", t.version.clone());
+}
+
 /// Answer STARTTLS and run the handshake. False when the connection is
 /// lost (a failed handshake cannot go back to plain text).
 async fn start_tls(
@@ -351,8 +358,7 @@ async fn start_tls(
             // A new session: the client must say EHLO again.
             st.helo = None;
             st.esmtp = false;
-            st.vars.set("tls_in_cipher", t.cipher.clone());
-            st.vars.set("tls_in_ver", t.version.clone());
+            set_tls_vars(&mut st.vars, &t);
             st.tls = Some(t);
             Ok(true)
         }
@@ -1058,8 +1064,7 @@ async fn tls_on_connect(
             return false;
         }
     };
-    st.vars.set("tls_in_cipher", t.cipher.clone());
-    st.vars.set("tls_in_ver", t.version.clone());
+    set_tls_vars(&mut st.vars, &t);
     st.tls = Some(t);
     if !early {
         let _ = sess.greet(Reply::from_lines(220, banner_lines));

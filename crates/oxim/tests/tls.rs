@@ -200,6 +200,51 @@ fn smtps_relay_on_tls_on_connect_port() {
         )));
 }
 
+/// Exim's default Received: text names the TLS version and suite.
+#[test]
+fn received_header_names_tls() {
+    let dir = TestDir::new();
+    make_cert(&dir, "server");
+    let port = free_port();
+    // queue_only keeps the server's copy on the spool (the client's -odi
+    // overrides it for the client, as in Exim).
+    let conf = write_conf(
+        &dir,
+        port,
+        "tls_certificate = DIR/server.pem\nqueue_only",
+        "tls_verify_certificates = DIR/server-cert.pem",
+    );
+    let _d = Daemon::start(
+        &dir,
+        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
+    );
+    dir.run_ok(
+        &["-C", &conf, "-odi", "a@test.ex"],
+        "Subject: tls\n\nHello\n",
+    );
+    assert!(wait_for(Duration::from_secs(10), || dir
+        .read("log/servermainlog")
+        .contains(" <= ")));
+    let server = log_lines(&dir.read("log/servermainlog"));
+    let id = find(&server, " <= ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let spool = std::fs::read_dir(dir.path().join("spool/input"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy() == format!("{id}-H"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("server's -H file");
+    assert!(
+        spool.contains(
+            "by myhost.test.ex with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n\t(oxim "
+        ),
+        "{spool}"
+    );
+}
+
 #[test]
 fn require_tls_against_server_without_tls_defers() {
     let dir = TestDir::new();

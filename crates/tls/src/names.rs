@@ -39,6 +39,19 @@ pub fn openssl_suite_name(s: CipherSuite) -> String {
     format!("{}-{}", kx, cipher).replace('_', "-")
 }
 
+/// The IANA name of a suite (`TLS_AES_256_GCM_SHA384`,
+/// `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`).
+pub fn standard_suite_name(s: CipherSuite) -> String {
+    let name = s
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{s:?}"));
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name,
+    }
+}
+
 /// Secret key bits of a suite's bulk cipher.
 pub fn suite_bits(s: CipherSuite) -> u32 {
     let name = s.as_str().unwrap_or("");
@@ -101,8 +114,17 @@ mod tests {
         ];
         for (s, name, bits) in cases {
             assert_eq!(openssl_suite_name(s), name);
+            assert!(standard_suite_name(s).starts_with("TLS_"), "{s:?}");
             assert_eq!(suite_bits(s), bits, "{name}");
         }
+        assert_eq!(
+            standard_suite_name(CipherSuite::TLS13_AES_256_GCM_SHA384),
+            "TLS_AES_256_GCM_SHA384"
+        );
+        assert_eq!(
+            standard_suite_name(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+        );
         assert_eq!(version_name(ProtocolVersion::TLSv1_3), "TLS1.3");
         assert_eq!(version_name(ProtocolVersion::TLSv1_2), "TLS1.2");
     }

@@ -26,6 +26,9 @@ pub struct TlsSession {
     pub cipher: String,
     /// `TLS1.3`.
     pub version: String,
+    /// The suite's standard (IANA) name, `TLS_AES_256_GCM_SHA384` (Exim's
+    /// `$tls_in_cipher_std`, used in `Received:`).
+    pub cipher_std: String,
     /// The peer's certificate passed the checks (client side); `None` when
     /// no certificate was asked for (server side), so no `CV=` is logged.
     pub certificate_verified: Option<bool>,
@@ -92,10 +95,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
         };
         let cipher = exim_cipher(tls.get_ref().1).unwrap_or_default();
         let version = cipher.split(':').next().unwrap_or_default().to_string();
+        let cipher_std = standard_name(tls.get_ref().1);
         *self = MaybeTls::Server(Box::new(tls));
         Ok(TlsSession {
             cipher,
             version,
+            cipher_std,
             certificate_verified: None,
         })
     }
@@ -125,13 +130,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
         let cipher = exim_cipher(t.get_ref().1).unwrap_or_default();
         let version = cipher.split(':').next().unwrap_or_default().to_string();
         let verified = tls.verified(t.get_ref().1, &name);
+        let cipher_std = standard_name(t.get_ref().1);
         *self = MaybeTls::Client(Box::new(t));
         Ok(TlsSession {
             cipher,
             version,
+            cipher_std,
             certificate_verified: Some(verified),
         })
     }
+}
+
+fn standard_name(c: &rustls::CommonState) -> String {
+    c.negotiated_cipher_suite()
+        .map(|s| crate::names::standard_suite_name(s.suite()))
+        .unwrap_or_default()
 }
 
 /// The name to check the certificate against: a DNS name when `host` is
