@@ -192,7 +192,15 @@ impl TransportSpec {
             "smtp" => TransportKind::Smtp(SmtpSpec {
                 hosts: opt(d, "hosts"),
                 hosts_override: o.bool("hosts_override"),
-                port: opt(d, "port").unwrap_or_else(|| "smtp".into()),
+                // protocol = smtps changes the default port to smtps (465).
+                port: match opt(d, "port") {
+                    Some(_)
+                        if !o.is_set("port") && opt(d, "protocol").as_deref() == Some("smtps") =>
+                    {
+                        "smtps".into()
+                    }
+                    p => p.unwrap_or_else(|| "smtp".into()),
+                },
                 allow_localhost: o.bool("allow_localhost"),
                 helo_data: opt(d, "helo_data").unwrap_or_else(|| "$primary_hostname".into()),
                 connect_timeout: secs(d, "connect_timeout"),
@@ -288,5 +296,44 @@ impl Drivers {
 
     pub fn transport(&self, name: &str) -> Option<&TransportSpec> {
         self.transports.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp_spec(transport: &str) -> SmtpSpec {
+        let text = format!("begin transports\nt:\n  driver = smtp\n{transport}\n");
+        let opts = oxim_conf::LoadOptions {
+            path: std::path::PathBuf::from("c"),
+            defines: Vec::new(),
+            builtin: Vec::new(),
+        };
+        let cfg = oxim_conf::load(&opts, &oxim_conf::MemFs::new().with("c", &text)).unwrap();
+        match Drivers::from_config(&cfg).transports.remove(0).kind {
+            TransportKind::Smtp(s) => s,
+            _ => panic!("not smtp"),
+        }
+    }
+
+    #[test]
+    fn smtp_tls_defaults() {
+        let s = smtp_spec("");
+        assert_eq!(s.port, "smtp");
+        assert!(!s.tls.on_connect);
+        assert_eq!(s.tls.verify_certificates, "system");
+        assert_eq!(s.tls.verify_cert_hostnames, "*");
+        assert_eq!(s.tls.try_verify_hosts, "*");
+        assert!(s.tls.tempfail_tryclear);
+        // protocol = smtps: TLS on connect, default port smtps.
+        let s = smtp_spec("  protocol = smtps");
+        assert!(s.tls.on_connect);
+        assert_eq!(s.port, "smtps");
+        let s = smtp_spec("  protocol = smtps\n  port = 1225");
+        assert_eq!(s.port, "1225");
+        let s = smtp_spec("  tls_verify_cert_hostnames = :\n  hosts_require_tls = *");
+        assert_eq!(s.tls.verify_cert_hostnames, ":");
+        assert_eq!(s.tls.hosts_require_tls.as_deref(), Some("*"));
     }
 }
