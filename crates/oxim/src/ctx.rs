@@ -77,7 +77,10 @@ pub struct Ctx {
 
 /// Built-in macros describing what this build has (`_HAVE_*`).
 pub fn builtin_macros() -> Vec<(String, String)> {
-    let mut v = vec![("_HAVE_IPV6".to_string(), "y".to_string())];
+    let mut v = vec![
+        ("_HAVE_IPV6".to_string(), "y".to_string()),
+        ("_HAVE_TLS".to_string(), "y".to_string()),
+    ];
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
     }
