@@ -586,6 +586,10 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         };
         sess.handle_input(&buf[..n]);
     }
+    // TLS: close_notify before the connection goes (plain TCP: FIN).
+    if st.tls.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), io.shutdown()).await;
+    }
     Ok(st.accepted_ids)
 }
 
