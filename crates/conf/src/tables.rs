@@ -314,7 +314,7 @@ pub static MAIN: &[OptionSpec] = &[
     i("tfo_queue_length", 64),
     t("timeout_frozen_after", 0),
     s("timezone"),
-    l("tls_advertise_hosts"),
+    ld("tls_advertise_hosts", "*"),
     s("tls_advertise_requiretls"),
     s("tls_alpn"),
     s("tls_certificate"),

@@ -78,11 +78,16 @@ pub struct Ctx {
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
     writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
+    /// The server's TLS certificate, loaded on first use (see `crate::tls`).
+    pub tls_server: std::sync::OnceLock<Result<Arc<oxim_tls::ServerTls>, String>>,
 }
 
 /// Built-in macros describing what this build has (`_HAVE_*`).
 pub fn builtin_macros() -> Vec<(String, String)> {
-    let mut v = vec![("_HAVE_IPV6".to_string(), "y".to_string())];
+    let mut v = vec![
+        ("_HAVE_IPV6".to_string(), "y".to_string()),
+        ("_HAVE_TLS".to_string(), "y".to_string()),
+    ];
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
     }
@@ -254,6 +259,7 @@ impl Ctx {
             run_as,
             keeps_root,
             writer: std::sync::OnceLock::new(),
+            tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
         ctx.base = ctx.build_base_vars();

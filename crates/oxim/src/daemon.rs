@@ -310,15 +310,17 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
         ctx.harness.product().to_ascii_lowercase(),
         ctx.version
     );
-    let listen = Listen::Ports {
-        ports: &ports,
-        families: None,
-    };
-    let (smtp, smtps) = if ctx.inv.tls_on_connect {
-        (None, Some(listen))
-    } else {
-        (Some(listen), None)
-    };
+    // Ports in tls_on_connect_ports (all with -tls-on-connect) are SMTPS.
+    let (tls_ports, plain_ports): (Vec<u16>, Vec<u16>) = ports
+        .iter()
+        .partition(|p| crate::tls::on_connect(&ctx, Some(**p)));
+    fn listen(ports: &[u16]) -> Option<Listen<'_>> {
+        (!ports.is_empty()).then_some(Listen::Ports {
+            ports,
+            families: None,
+        })
+    }
+    let (smtp, smtps) = (listen(&plain_ports), listen(&tls_ports));
     ctx.log(&LogRecord::DaemonStarted(DaemonStarted {
         version: &version,
         pid,

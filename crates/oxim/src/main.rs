@@ -20,6 +20,7 @@ mod settings;
 mod smtp_in;
 mod submit;
 mod time;
+mod tls;
 mod vars;
 
 use std::process::ExitCode;

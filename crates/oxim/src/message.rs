@@ -241,6 +241,9 @@ pub struct ReceivedInfo<'a> {
     pub received_for: Option<&'a str>,
     pub date: &'a str,
     pub style: HeaderStyle,
+    /// TLS of the incoming connection: version and standard cipher name
+    /// (`TLS1.3`, `TLS_AES_256_GCM_SHA384`).
+    pub tls: Option<(&'a str, &'a str)>,
 }
 
 /// Render Exim's default `Received:` header.
@@ -266,7 +269,18 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     s.push_str(r.primary_hostname);
     s.push_str(" with ");
     s.push_str(r.protocol);
-    s.push_str(" (");
+    // Exim's default text: " ($tls_in_ver)" and " tls $tls_in_cipher_std"
+    // after "with $received_protocol " (hence the two spaces).
+    if let Some((ver, cipher)) = r.tls {
+        s.push_str("  (");
+        s.push_str(ver);
+        s.push_str(") tls ");
+        s.push_str(cipher);
+        s.push_str("\n\t");
+    } else {
+        s.push(' ');
+    }
+    s.push('(');
     s.push_str(r.product);
     s.push(' ');
     s.push_str(r.version);
@@ -518,6 +532,7 @@ mod tests {
             received_for: Some("abc@x.y.z"),
             date: "Tue, 2 Mar 1999 09:44:33 +0000",
             style: HeaderStyle::Classic,
+            tls: None,
         };
         assert_eq!(
             default_received(&r).text,
@@ -530,5 +545,11 @@ mod tests {
         assert!(default_received(&r)
             .text
             .ends_with("\tfor abc@x.y.z;\n\tTue, 2 Mar 1999 09:44:33 +0000\n"));
+        r.protocol = "esmtps";
+        r.tls = Some(("TLS1.3", "TLS_AES_256_GCM_SHA384"));
+        assert!(default_received(&r).text.starts_with(
+            "Received: from CALLER by myhost.test.ex with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n\
+             \t(Exim x.yz)\n\t(envelope-from"
+        ));
     }
 }

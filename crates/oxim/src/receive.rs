@@ -34,6 +34,8 @@ pub struct Source {
     /// A trusted caller set the sender with -f (changes the From: added
     /// to a message that has none).
     pub sender_set: bool,
+    /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
+    pub tls: Option<oxim_tls::TlsSession>,
 }
 
 impl Source {
@@ -49,6 +51,7 @@ impl Source {
             reference: None,
             chunking: false,
             sender_set: false,
+            tls: None,
         }
     }
 
@@ -151,6 +154,10 @@ pub fn prepare(
         received_for,
         date: &date,
         style: ctx.header_style,
+        tls: source
+            .tls
+            .as_ref()
+            .map(|t| (t.version.as_str(), t.cipher_std.as_str())),
     });
     msg.headers.insert(0, received);
     let mut id_created = false;
@@ -198,6 +205,11 @@ pub fn prepare(
     env.deliver_firsttime = true;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
+    }
+    if let Some(t) = &source.tls {
+        env.tls.cipher = Some(t.cipher.clone());
+        env.tls.ver = Some(t.version.clone());
+        env.tls.certificate_verified = t.certificate_verified == Some(true);
     }
     env.recipients = recipients.iter().map(Recipient::new).collect();
     let headers: Vec<Header> = msg
@@ -261,6 +273,11 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         None
     };
     rec.protocol = Some(&source.protocol);
+    rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
+        cipher: &t.cipher,
+        certificate_verified: t.certificate_verified,
+        ..oxim_log::TlsLog::default()
+    });
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();

@@ -193,6 +193,8 @@ enum Outcome {
     Delivered {
         host: Option<HostInfo>,
         tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// TLS of the session (` X=`, ` CV=`).
+        tls: Option<oxim_tls::TlsSession>,
         /// Sent with BDAT (` K` in the log).
         chunking: bool,
         confirmation: Option<String>,
@@ -294,6 +296,7 @@ fn log_outcome(
         Outcome::Delivered {
             host,
             tfo,
+            tls,
             chunking,
             confirmation,
             first,
@@ -319,6 +322,11 @@ fn log_outcome(
             }
             d.confirmation = confirmation.as_deref();
             d.chunking = *chunking;
+            d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
+                cipher: &t.cipher,
+                certificate_verified: t.certificate_verified,
+                ..oxim_log::TlsLog::default()
+            });
             LogRecord::Delivered(d)
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
@@ -605,6 +613,7 @@ pub async fn deliver_loaded(ctx: &Ctx, mut m: Loaded, force: bool) -> Result<Sum
                     &Outcome::Delivered {
                         host: None,
                         tfo: None,
+                        tls: None,
                         chunking: false,
                         confirmation: None,
                         first: true,
@@ -805,6 +814,7 @@ async fn run_transport(
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
+        tls: None,
         chunking: false,
         confirmation: None,
         first: true,
@@ -1085,6 +1095,7 @@ async fn run_smtp(
             .as_ref()
             .and_then(|i| oxim_conf::expand(i, vars).ok())
             .and_then(|i| i.trim().parse().ok()),
+        tls: None,
     };
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
@@ -1116,6 +1127,8 @@ async fn run_smtp(
                     chunking: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
                     try_next_host: true,
+                    tls: None,
+                    tls_failed: false,
                 });
                 continue;
             }
@@ -1129,7 +1142,8 @@ async fn run_smtp(
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
-            let r = smtp::deliver_to_host(&host, &p, &outgoing).await;
+            p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            let r = deliver_tryclear(ctx, m, &host, p, &outgoing, spec.tls.tempfail_tryclear).await;
             // A host-level problem gets its own log line, as in Exim.
             if r.try_next_host {
                 if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
@@ -1174,6 +1188,7 @@ async fn run_smtp(
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
+                        tls: r.tls.clone(),
                         chunking: r.chunking,
                         confirmation: Some(confirmation),
                         first,
@@ -1194,6 +1209,81 @@ async fn run_smtp(
         }
     }
     out
+}
+
+/// One host, and again in clear when the TLS handshake after STARTTLS
+/// failed and `tls_tempfail_tryclear` allows it (as Exim does; not when TLS
+/// or a verified certificate is required).
+async fn deliver_tryclear(
+    ctx: &Ctx,
+    m: &Loaded,
+    host: &smtp::Host,
+    mut p: smtp::SmtpParams,
+    outgoing: &smtp::Outgoing<'_>,
+    tryclear: bool,
+) -> smtp::HostResult {
+    let r = smtp::deliver_to_host(host, &p, outgoing).await;
+    let allowed = p
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.require && !t.client.require_verify);
+    if !(r.tls_failed && tryclear && allowed) {
+        return r;
+    }
+    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+        let id = m.env.id.to_string();
+        ctx.log_message(
+            m,
+            &LogRecord::Text {
+                id: Some(&id),
+                text: &format!(
+                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
+                    e.message.as_deref().unwrap_or("TLS session failure"),
+                    host.name,
+                    host.ip
+                ),
+                dest: oxim_log::Dest {
+                    main: true,
+                    reject: false,
+                    panic: false,
+                },
+            },
+        );
+    }
+    p.tls = None;
+    smtp::deliver_to_host(host, &p, outgoing).await
+}
+
+/// The transport's TLS options matched against one host. `None`: no TLS
+/// (`hosts_avoid_tls` matched, unless `hosts_require_tls` does too).
+fn tls_params(
+    ctx: &Ctx,
+    spec: &crate::settings::SmtpTlsSpec,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> Option<smtp::TlsParams> {
+    let m = |l: &Option<String>| host_list_matches(ctx, l, host, ip, vars);
+    let require = m(&spec.hosts_require_tls);
+    if !require && !spec.on_connect && m(&spec.hosts_avoid_tls) {
+        return None;
+    }
+    let roots = match oxim_conf::expand(&spec.verify_certificates, vars) {
+        Ok(v) if v.trim() == "system" || v.trim().is_empty() => oxim_tls::RootSource::System,
+        Ok(v) => oxim_tls::RootSource::Path(v.trim().into()),
+        Err(_) => oxim_tls::RootSource::System,
+    };
+    let require_verify = m(&spec.verify_hosts);
+    Some(smtp::TlsParams {
+        on_connect: spec.on_connect,
+        require,
+        client: oxim_tls::ClientTlsOptions {
+            roots,
+            check_name: m(&Some(spec.verify_cert_hostnames.clone())),
+            require_verify,
+            try_verify: require_verify || m(&Some(spec.try_verify_hosts.clone())),
+        },
+    })
 }
 
 fn nonzero(d: Duration, default: Duration) -> Duration {

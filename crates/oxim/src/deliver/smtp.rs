@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use oxim_net::{ClientTfo, ConnectOptions};
 use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyParser};
+use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Shortest path round trip on which the banner's timing is used to check
 /// that a server really used our TFO cookie.
@@ -37,6 +37,19 @@ pub struct SmtpParams {
     /// `hosts_try_chunking` matched: use BDAT when offered.
     pub try_chunking: bool,
     pub interface: Option<IpAddr>,
+    /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
+    pub tls: Option<TlsParams>,
+}
+
+/// TLS settings for one host, options already matched against it.
+#[derive(Debug, Clone)]
+pub struct TlsParams {
+    /// `protocol = smtps`: TLS before the banner.
+    pub on_connect: bool,
+    /// `hosts_require_tls` matched: no delivery in clear.
+    pub require: bool,
+    /// How the server's certificate is checked.
+    pub client: ClientTlsOptions,
 }
 
 /// Exim's pseudo-errno values for SMTP-level failures.
@@ -51,6 +64,10 @@ pub mod errno {
     pub const MAIL_4XX: i32 = -45;
     /// 4xx to DATA or after the data.
     pub const DATA_4XX: i32 = -46;
+    /// The TLS handshake failed.
+    pub const TLS_FAILURE: i32 = -37;
+    /// TLS was required but not offered (or refused).
+    pub const TLS_REQUIRED: i32 = -38;
 }
 
 /// Why a recipient was not delivered (fields of Exim's `defer (N): ...`).
@@ -89,6 +106,11 @@ pub struct HostResult {
     pub outcomes: Vec<RcptOutcome>,
     /// Whether trying another host could help (connection-level failure).
     pub try_next_host: bool,
+    /// The session was encrypted (` X=`, ` CV=` on `=>` lines).
+    pub tls: Option<TlsSession>,
+    /// The TLS handshake after STARTTLS failed (delivery in clear may be
+    /// tried, `tls_tempfail_tryclear`).
+    pub tls_failed: bool,
 }
 
 /// The message as it goes on the wire (LF line ends, converted by the stuffer).
@@ -118,7 +140,11 @@ fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: MaybeTls<TfoIo>,
+    /// What TLS negotiated, once up.
+    tls: Option<TlsSession>,
+    tls_failed: bool,
+    host_name: String,
     parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     first_byte_at: Option<std::time::Instant>,
@@ -224,10 +250,47 @@ fn classify(r: &Reply, errno_4xx: i32, after: &str) -> ConvError {
     }
 }
 
+fn tls_client(opts: &ClientTlsOptions) -> Result<ClientTls, ConvError> {
+    ClientTls::new(opts).map_err(|e| {
+        temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (certificate setup): {e}"),
+        )
+    })
+}
+
+/// Connect, with the TLS handshake first for `protocol = smtps`: then the
+/// ClientHello is the data that goes into the SYN when a TFO cookie is
+/// cached. Errors: the connection failed (`Err(Ok(e))`), or the handshake
+/// did (`Err(Err(..))`).
+async fn open(
+    host: &Host,
+    params: &SmtpParams,
+    opts: ConnectOptions,
+) -> Result<(MaybeTls<TfoIo>, Option<TlsSession>), Result<std::io::Error, ConvError>> {
+    let addr = SocketAddr::new(host.ip, host.port);
+    let Some(tls) = params.tls.as_ref().filter(|t| t.on_connect) else {
+        let c = oxim_net::connect(addr, &opts).await.map_err(Ok)?;
+        return Ok((MaybeTls::Plain(TfoIo::connected(c)), None));
+    };
+    let client = tls_client(&tls.client).map_err(Err)?;
+    let mut io = MaybeTls::Plain(TfoIo::lazy(addr, opts));
+    let limit = params.connect_timeout + params.command_timeout;
+    match io.start_client(&client, &host.name, limit).await {
+        Ok(s) => Ok((io, Some(s))),
+        Err((oxim_tls::TlsError::Io(e), Some(t))) if t.facts().is_none() => Err(Ok(e)),
+        Err((e, _)) => Err(Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (handshake): {e}"),
+        ))),
+    }
+}
+
 /// Deliver `msg` to one host. Never panics on peer behaviour; every failure
 /// becomes an outcome.
 pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_>) -> HostResult {
-    let addr = SocketAddr::new(host.ip, host.port);
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
@@ -235,9 +298,21 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
         syn_data: Vec::new(),
     };
     let all = |o: RcptOutcome| vec![o; msg.recipients.len()];
-    let connected = match oxim_net::connect(addr, &opts).await {
+    let (stream, tls) = match open(host, params, opts).await {
         Ok(c) => c,
-        Err(e) => {
+        Err(Err(ConvError::Temp(e) | ConvError::Perm(e))) => {
+            return HostResult {
+                host: host.clone(),
+                tfo: ClientTfo::NotTried,
+                tfo_detail: None,
+                chunking: false,
+                outcomes: all(RcptOutcome::Deferred(e)),
+                try_next_host: true,
+                tls: None,
+                tls_failed: false,
+            };
+        }
+        Err(Ok(e)) => {
             let (errno, text) = match e.kind() {
                 std::io::ErrorKind::TimedOut => {
                     (libc::ETIMEDOUT, "Connection timed out".to_string())
@@ -259,15 +334,28 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
                     with_host: false,
                 })),
                 try_next_host: true,
+                tls: None,
+                tls_failed: false,
             };
         }
     };
-    let rtt = connected.path_rtt();
-    let connected_at = connected.connected_at();
-    let (stream, tfo) = connected.into_parts();
-    let _ = stream.set_nodelay(true);
+    let facts = stream.get_ref().and_then(TfoIo::facts);
+    let (tfo, rtt, connected_at) = match facts {
+        Some(f) => (f.tfo, f.rtt, f.connected_at),
+        None => (
+            ClientTfo::NotTried,
+            Duration::ZERO,
+            std::time::Instant::now(),
+        ),
+    };
+    if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
+        let _ = t.set_nodelay(true);
+    }
     let mut conn = Conn {
         stream,
+        tls,
+        tls_failed: false,
+        host_name: host.name.clone(),
         first_byte_at: None,
         used_bdat: false,
         parser: ReplyParser::new(),
@@ -301,6 +389,8 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             chunking: conn.used_bdat,
             outcomes,
             try_next_host: false,
+            tls: conn.tls.clone(),
+            tls_failed: false,
         },
         Err(ConvError::Temp(e)) => HostResult {
             host: host.clone(),
@@ -309,6 +399,8 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             chunking: conn.used_bdat,
             outcomes: all(RcptOutcome::Deferred(e)),
             try_next_host: true,
+            tls: conn.tls.clone(),
+            tls_failed: conn.tls_failed,
         },
         Err(ConvError::Perm(e)) => HostResult {
             host: host.clone(),
@@ -317,6 +409,8 @@ pub async fn deliver_to_host(host: &Host, params: &SmtpParams, msg: &Outgoing<'_
             chunking: conn.used_bdat,
             outcomes: all(RcptOutcome::Failed(e)),
             try_next_host: false,
+            tls: conn.tls.clone(),
+            tls_failed: false,
         },
     }
 }
@@ -340,22 +434,20 @@ async fn converse(
     if banner.code / 100 != 2 {
         return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
     }
-    let ehlo_cmd = format!("EHLO {}", params.helo_data);
-    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd)
-        .await?;
-    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
-    let caps = if ehlo.code / 100 == 2 {
-        EhloCapabilities::from_reply(&ehlo)
-    } else {
-        let helo_cmd = format!("HELO {}", params.helo_data);
-        conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd)
-            .await?;
-        let helo = conn.read_reply(t, &helo_cmd).await?;
-        if helo.code / 100 != 2 {
-            return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+    let mut caps = hello(conn, params).await?;
+    if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
+        if caps.starttls {
+            starttls(conn, params, tls).await?;
+            // Everything learnt in clear is forgotten: EHLO again.
+            caps = hello(conn, params).await?;
+        } else if tls.require {
+            return Err(temp(
+                errno::TLS_REQUIRED,
+                None,
+                "a TLS session is required, but the server did not offer TLS support".into(),
+            ));
         }
-        EhloCapabilities::default()
-    };
+    }
     let pipelining = caps.pipelining && !params.avoid_pipelining;
     let mut mail = format!("MAIL FROM:<{}>", msg.sender);
     if caps.size.is_some() {
@@ -441,6 +533,71 @@ async fn converse(
     apply_final_reply(&mut outcomes, &r);
     quit(conn, params).await;
     Ok(finish(outcomes))
+}
+
+/// EHLO, or HELO when EHLO is refused.
+async fn hello(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities, ConvError> {
+    let t = params.command_timeout;
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, &ehlo_cmd)
+        .await?;
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
+    if ehlo.code / 100 == 2 {
+        return Ok(EhloCapabilities::from_reply(&ehlo));
+    }
+    let helo_cmd = format!("HELO {}", params.helo_data);
+    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, &helo_cmd)
+        .await?;
+    let helo = conn.read_reply(t, &helo_cmd).await?;
+    if helo.code / 100 != 2 {
+        return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+    }
+    Ok(EhloCapabilities::default())
+}
+
+/// STARTTLS and the handshake. A refusal is fatal only when TLS is
+/// required; a failed handshake always is for this connection (the caller
+/// may try again in clear, `tls_tempfail_tryclear`).
+async fn starttls(conn: &mut Conn, params: &SmtpParams, tls: &TlsParams) -> Result<(), ConvError> {
+    let t = params.command_timeout;
+    conn.send(b"STARTTLS\r\n", t, "STARTTLS").await?;
+    let r = conn.read_reply(t, "STARTTLS").await?;
+    if r.code != 220 {
+        if tls.require {
+            let mut e = classify(&r, errno::TLS_REQUIRED, "STARTTLS");
+            if let ConvError::Perm(x) = e {
+                e = ConvError::Temp(x);
+            }
+            quit(conn, params).await;
+            return Err(e);
+        }
+        return Ok(());
+    }
+    // Replies pipelined behind the 220 would be plaintext injected into
+    // the TLS session: there must be none.
+    if conn.parser.buffered() > 0 {
+        conn.tls_failed = true;
+        return Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            "TLS session: (STARTTLS): unexpected data after 220 response".into(),
+        ));
+    }
+    let client = tls_client(&tls.client)?;
+    match conn.stream.start_client(&client, &conn.host_name, t).await {
+        Ok(s) => {
+            conn.tls = Some(s);
+            Ok(())
+        }
+        Err((e, _)) => {
+            conn.tls_failed = true;
+            Err(temp(
+                errno::TLS_FAILURE,
+                None,
+                format!("TLS session: (handshake): {e}"),
+            ))
+        }
+    }
 }
 
 /// PIPELINING + CHUNKING: MAIL, every RCPT and `BDAT n LAST` with the whole
