@@ -15,6 +15,8 @@ network namespace. Needs root (apt, cgroups, private MTA instances, netns).
   --quick            2000 messages, 1 repetition, 300-message strace run
   --messages N       messages per run (default 20000)
   --reps N           repetitions per profile and MTA; the median is shown (3)
+  --exim-messages N  messages per Exim run (default 4000; 0 = as --messages):
+                     Exim needs 8-15 minutes for 20000
   --mtas LIST        comma list of oxim,postfix,exim (default all three)
   --profiles LIST    s10 (-s 10 -l 2048) and/or s100 (-s 100 -l 10240)
   --no-fsync         skip the strace run that counts fsyncs per message
@@ -40,7 +42,7 @@ py_args=()
 while (($#)); do
 	case $1 in
 	--quick | --no-fsync) py_args+=("$1") ;;
-	--messages | --reps | --mtas | --profiles | --workdir | --base-port)
+	--messages | --reps | --exim-messages | --mtas | --profiles | --workdir | --base-port)
 		(($# >= 2)) || { echo "$1 needs a value" >&2; exit 2; }
 		[[ $1 == --workdir ]] && workdir=$2
 		py_args+=("$1" "$2")
@@ -93,31 +95,9 @@ done
 getent passwd nobody >/dev/null || die "smtp-sink drops privileges to user nobody, which is missing"
 
 # --- Exim, unpacked privately ---------------------------------------------------
-exim=$exim_prefix/usr/sbin/exim4
-if [[ ! -x $exim ]]; then
-	((install)) || die "no Exim under $exim_prefix (rerun without --no-install)"
-	dl=$(mktemp -d)
-	say "unpacking exim4-daemon-light into $exim_prefix"
-	(cd "$dl" && apt-get download -q exim4-daemon-light exim4-base exim4-config >/dev/null 2>&1) ||
-		{ apt-get update -q >/dev/null && (cd "$dl" && apt-get download -q exim4-daemon-light exim4-base exim4-config >/dev/null); }
-	mkdir -p "$exim_prefix"
-	for deb in "$dl"/*.deb; do dpkg -x "$deb" "$exim_prefix"; done
-	rm -rf "$dl"
-fi
-# The unpacked binary still needs its shared libraries (e.g. libidn12).
-if ldd "$exim" | grep -q 'not found'; then
-	mapfile -t libs < <(apt-cache depends exim4-daemon-light 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}' | sort -u)
-	apt_install "${libs[@]}"
-	! ldd "$exim" | grep 'not found' || die "exim4 still misses libraries"
-fi
-# Debian's build looks its user up by name at start-up.
-if ! getent passwd Debian-exim >/dev/null; then
-	((install)) || die "user Debian-exim (compiled into Debian's exim4) is missing"
-	say "creating system user Debian-exim for the private Exim"
-	useradd --system --user-group --no-create-home --home-dir /nonexistent \
-		--shell /usr/sbin/nologin Debian-exim
-fi
+no_install=()
+((install)) || no_install=(--no-install)
+"$here/get-exim.sh" "${no_install[@]}" "$exim_prefix" >/dev/null
 
 # --- Tools ------------------------------------------------------------------------
 command -v strace >/dev/null || apt_install strace

@@ -24,6 +24,15 @@ pub enum ConfigError {
         /// The path that was tried.
         path: String,
     },
+    /// The main configuration file exists but could not be read (for
+    /// example by an oxim that gave up its privilege for `-C`).
+    #[error("configuration file {path} could not be read: {reason}")]
+    Unreadable {
+        /// The path that was tried.
+        path: String,
+        /// Why (the system's error text).
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -40,7 +49,7 @@ impl ConfigError {
     pub fn message(&self) -> String {
         match self {
             ConfigError::At { message, .. } => message.clone(),
-            ConfigError::Missing { path } => format!("non-existent configuration file(s): {path}"),
+            other => other.to_string(),
         }
     }
 
@@ -48,7 +57,7 @@ impl ConfigError {
     pub fn location(&self) -> Option<(&str, usize)> {
         match self {
             ConfigError::At { file, line, .. } => Some((file.as_str(), *line)),
-            ConfigError::Missing { .. } => None,
+            ConfigError::Missing { .. } | ConfigError::Unreadable { .. } => None,
         }
     }
 
@@ -61,7 +70,16 @@ impl ConfigError {
                 line,
                 message,
             } => format!("Exim configuration error in line {line} of {file}:\n  {message}"),
-            ConfigError::Missing { path } => format!("non-existent configuration file(s): {path}"),
+            other => other.to_string(),
         }
+    }
+}
+
+/// An I/O error's text without Rust's ` (os error N)` suffix.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    match t.find(" (os error ") {
+        Some(i) => t[..i].to_string(),
+        None => t,
     }
 }

@@ -61,9 +61,13 @@ pub use source::{FileSource, MemFs, StdFs};
 /// Loads the configuration file `opts.path` (and its includes) through `fs`.
 pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigError> {
     let name = opts.path.to_string_lossy().into_owned();
-    let text = fs
-        .read_to_string(&opts.path)
-        .map_err(|_| ConfigError::Missing { path: name.clone() })?;
+    let text = fs.read_to_string(&opts.path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::Missing { path: name.clone() },
+        _ => ConfigError::Unreadable {
+            path: name.clone(),
+            reason: crate::error::io_reason(&e),
+        },
+    })?;
     config::parse_config(fs, &name, &text, &opts.defines, &opts.builtin)
 }
 

@@ -28,6 +28,11 @@ pub enum Kind {
     User,
     /// A group name or gid (kept as text).
     Group,
+    /// A colon-separated list of user names or uids (kept raw; the binary
+    /// resolves the names).
+    UserList,
+    /// A colon-separated list of group names or gids (kept raw).
+    GroupList,
     /// A fixed-point number with three decimals (stored in thousandths).
     Fixed,
 }
@@ -107,7 +112,7 @@ impl Value {
         Some(match d {
             DefaultValue::Unset => return None,
             DefaultValue::Str(s) => match kind {
-                Kind::List => Value::List(s.to_string()),
+                Kind::List | Kind::UserList | Kind::GroupList => Value::List(s.to_string()),
                 _ => Value::Str(s.to_string()),
             },
             DefaultValue::Bool(b) => Value::Bool(b),
@@ -487,7 +492,7 @@ fn parse_value(spec: &OptionSpec, name: &str, s: &str, negated: bool) -> Result<
             Ok(Value::Bool(b))
         }
         Kind::Str | Kind::User | Kind::Group => Ok(Value::Str(read_string(s, name)?)),
-        Kind::List => Ok(Value::List(read_string(s, name)?)),
+        Kind::List | Kind::UserList | Kind::GroupList => Ok(Value::List(read_string(s, name)?)),
         Kind::Int | Kind::Size => parse_int(s, name, 0).map(Value::Int),
         Kind::Octal => parse_int(s, name, 8).map(Value::Int),
         Kind::Time if name == "smtp_receive_timeout" && s.starts_with('$') => {

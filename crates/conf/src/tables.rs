@@ -50,6 +50,12 @@ const fn u(name: &'static str) -> OptionSpec {
 const fn g(name: &'static str) -> OptionSpec {
     spec(name, K::Group, D::Unset)
 }
+const fn ul(name: &'static str, d: D) -> OptionSpec {
+    spec(name, K::UserList, d)
+}
+const fn gl(name: &'static str) -> OptionSpec {
+    spec(name, K::GroupList, D::Unset)
+}
 
 const MIN: u64 = 60;
 const HOUR: u64 = 3600;
@@ -82,7 +88,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("acl_smtp_vrfy"),
     s("acl_smtp_wellknown"),
     s("add_environment"),
-    s("admin_groups"),
+    gl("admin_groups"),
     b("allow_domain_literals", false),
     b("allow_insecure_tainted_data", false),
     b("allow_mx_to_local_host", false),
@@ -146,7 +152,8 @@ pub static MAIN: &[OptionSpec] = &[
     l("event_action"),
     g("exim_group"),
     s("exim_path"),
-    u("exim_user"),
+    // oxim's default exim user is `mail` (see README "Privileges").
+    spec("exim_user", K::User, D::Str("mail")),
     s("exim_version"),
     b("extract_addresses_remove_arguments", true),
     i("finduser_retries", 0),
@@ -200,7 +207,8 @@ pub static MAIN: &[OptionSpec] = &[
     b("message_logs", true),
     sd("message_size_limit", "50M"),
     b("mua_wrapper", false),
-    s("never_users"),
+    // Exim builds default to FIXED_NEVER_USERS=root; oxim has it as the default.
+    ul("never_users", D::Str("root")),
     s("notifier_socket"),
     s("openssl_options"),
     ld("percent_hack_domains", ""),
@@ -260,7 +268,7 @@ pub static MAIN: &[OptionSpec] = &[
     ),
     b("smtp_check_spool_space", true),
     i("smtp_backlog_monitor", 0),
-    i("smtp_connect_backlog", 20),
+    i("smtp_connect_backlog", 1024),
     b("smtp_enforce_sync", true),
     s("smtp_etrn_command"),
     b("smtp_etrn_serialize", true),
@@ -273,6 +281,9 @@ pub static MAIN: &[OptionSpec] = &[
     t("smtp_receive_timeout", 5 * MIN),
     l("smtp_reserve_hosts"),
     b("smtp_return_error_details", false),
+    // oxim: the longest an incoming SMTP session may last (0 = no limit);
+    // with smtp_receive_timeout per line it stops clients that trickle.
+    t("smtp_session_max_time", HOUR),
     l("smtputf8_advertise_hosts"),
     s("spamd_address"),
     s("spf_guess"),
@@ -281,7 +292,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("spool_directory"),
     // oxim: how spool files are made durable: "fdatasync" (each file) or
     // "syncfs" (one syncfs(2) per group commit; for a dedicated spool file system).
-    sd("spool_sync", "fdatasync"),
+    sd("spool_sync", "auto"),
     b("spool_wireformat", false),
     t("sqlite_lock_timeout", 5),
     b("strict_acl_vars", false),
@@ -303,7 +314,7 @@ pub static MAIN: &[OptionSpec] = &[
     i("tfo_queue_length", 64),
     t("timeout_frozen_after", 0),
     s("timezone"),
-    l("tls_advertise_hosts"),
+    ld("tls_advertise_hosts", "*"),
     s("tls_advertise_requiretls"),
     s("tls_alpn"),
     s("tls_certificate"),
@@ -321,8 +332,8 @@ pub static MAIN: &[OptionSpec] = &[
     l("tls_try_verify_hosts"),
     s("tls_verify_certificates"),
     l("tls_verify_hosts"),
-    s("trusted_groups"),
-    s("trusted_users"),
+    gl("trusted_groups"),
+    ul("trusted_users", D::Unset),
     s("unknown_login"),
     s("unknown_username"),
     l("untrusted_set_sender"),
@@ -876,7 +887,7 @@ mod tests {
                     (s.kind, s.default),
                     (_, D::Unset)
                         | (K::Bool | K::ExpandBool, D::Bool(_))
-                        | (K::Str | K::List, D::Str(_))
+                        | (K::Str | K::List | K::User | K::UserList, D::Str(_))
                         | (K::Int | K::Size | K::Octal | K::Fixed, D::Int(_))
                         | (K::Time, D::Time(_))
                 );

@@ -214,3 +214,25 @@ fn missing_main_file() {
     .unwrap_err();
     assert_eq!(e.to_string(), "non-existent configuration file(s): /nope");
 }
+
+#[test]
+fn unreadable_main_file_says_why() {
+    // A directory exists but cannot be read as a file, even by root.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let e = load(
+        &LoadOptions {
+            path: path.clone(),
+            ..Default::default()
+        },
+        &oxim_conf::StdFs,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "configuration file {} could not be read: Is a directory",
+            path.display()
+        )
+    );
+}

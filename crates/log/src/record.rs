@@ -967,6 +967,15 @@ pub enum SmtpEnd<'a> {
     /// `SMTP command timeout on connection from H [D=..]`
     /// (`+lost_incoming_connection`).
     Timeout,
+    /// `SMTP data timeout (message abandoned) on connection from H
+    /// F=<sender> [D=..]` (`+lost_incoming_connection`).
+    DataTimeout {
+        /// The envelope sender of the abandoned message.
+        sender: &'a str,
+    },
+    /// oxim's `smtp_session_max_time`: `SMTP session time limit exceeded on
+    /// connection from H [D=..]` (`+lost_incoming_connection`).
+    SessionTimeLimit,
     /// `SMTP connection from H [D=..] <text>` (`+smtp_connection`).
     Other(&'a str),
 }
@@ -1026,6 +1035,32 @@ pub enum LogRecord<'a> {
         host: SenderHost<'a>,
         /// E.g. `host_reject_connection`.
         reason: &'a str,
+    },
+    /// `Connection from [ip][:port][ I=[ip]:port] refused: too many
+    /// connections[ from that IP address]` (`smtp_accept_max`,
+    /// `smtp_accept_max_per_host`; main log with `+connection_reject`).
+    TooManyConnections {
+        /// The client.
+        ip: IpAddr,
+        /// Its port (`+incoming_port`).
+        port: u16,
+        /// The local end (`+incoming_interface`).
+        interface: Option<(IpAddr, u16)>,
+        /// The per-host limit was hit, not the total.
+        per_host: bool,
+    },
+    /// `ridiculously long message header received from H (more than N
+    /// characters): message abandoned` (`header_maxsize`), or `overlong
+    /// message header line ...` (`header_line_maxsize`).
+    HeaderTooLong {
+        /// The client; `None` for a local message.
+        host: Option<SenderHost<'a>>,
+        /// The local sender's login, shown when there is no host.
+        ident: Option<&'a str>,
+        /// The limit that was exceeded.
+        limit: u64,
+        /// `header_line_maxsize` (one header line), not `header_maxsize`.
+        line: bool,
     },
     /// An ACL rejection (main and reject log).
     Rejected(Rejected<'a>),
@@ -1123,7 +1158,9 @@ impl<'a> LogRecord<'a> {
             | LogRecord::QueueRunEnd { .. }
             | LogRecord::SmtpConnection { .. }
             | LogRecord::SmtpClosed { .. }
-            | LogRecord::ConnectionRefused { .. } => None,
+            | LogRecord::ConnectionRefused { .. }
+            | LogRecord::TooManyConnections { .. }
+            | LogRecord::HeaderTooLong { .. } => None,
         }
     }
 
@@ -1140,7 +1177,10 @@ impl<'a> LogRecord<'a> {
             }
             LogRecord::SmtpConnection { .. } => main_if(sel.has(Selector::SmtpConnection)),
             LogRecord::SmtpClosed { how, .. } => main_if(match how {
-                SmtpEnd::Lost | SmtpEnd::Timeout => sel.has(Selector::LostIncomingConnection),
+                SmtpEnd::Lost
+                | SmtpEnd::Timeout
+                | SmtpEnd::DataTimeout { .. }
+                | SmtpEnd::SessionTimeLimit => sel.has(Selector::LostIncomingConnection),
                 _ => sel.has(Selector::SmtpConnection),
             }),
             LogRecord::ConnectionRefused { .. } => Dest {
@@ -1148,6 +1188,7 @@ impl<'a> LogRecord<'a> {
                 reject: true,
                 panic: false,
             },
+            LogRecord::TooManyConnections { .. } => main_if(sel.has(Selector::ConnectionReject)),
             LogRecord::Rejected(_) | LogRecord::RejectedWithHeaders { .. } => Dest {
                 main: true,
                 reject: true,
@@ -1234,6 +1275,17 @@ impl<'a> LogRecord<'a> {
                         host_and_ident(host, *ident, sel, out);
                         d(out);
                     }
+                    SmtpEnd::DataTimeout { sender } => {
+                        out.push_str("SMTP data timeout (message abandoned) on connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        let _ = write!(out, " F=<{}>", printing(sender, false));
+                        d(out);
+                    }
+                    SmtpEnd::SessionTimeLimit => {
+                        out.push_str("SMTP session time limit exceeded on connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        d(out);
+                    }
                     SmtpEnd::Quit | SmtpEnd::Drop | SmtpEnd::Other(_) => {
                         out.push_str("SMTP connection from ");
                         host_and_ident(host, *ident, sel, out);
@@ -1252,6 +1304,43 @@ impl<'a> LogRecord<'a> {
                 out.push_str("refused connection from ");
                 host.render(sel, out);
                 let _ = write!(out, " ({reason})");
+            }
+            LogRecord::TooManyConnections {
+                ip,
+                port,
+                interface,
+                per_host,
+            } => {
+                let _ = write!(out, "Connection from [{ip}]");
+                if sel.has(Selector::IncomingPort) {
+                    let _ = write!(out, ":{port}");
+                }
+                if let (Some((iip, iport)), true) =
+                    (interface, sel.has(Selector::IncomingInterface))
+                {
+                    let _ = write!(out, " I=[{iip}]:{iport}");
+                }
+                out.push_str(" refused: too many connections");
+                if *per_host {
+                    out.push_str(" from that IP address");
+                }
+            }
+            LogRecord::HeaderTooLong {
+                host,
+                ident,
+                limit,
+                line,
+            } => {
+                out.push_str(if *line {
+                    "overlong message header line received from "
+                } else {
+                    "ridiculously long message header received from "
+                });
+                match host {
+                    Some(h) => h.render(sel, out),
+                    None => out.push_str(ident.unwrap_or("")),
+                }
+                let _ = write!(out, " (more than {limit} characters): message abandoned");
             }
             LogRecord::Rejected(r) => r.render_body(sel, out),
             LogRecord::RejectedWithHeaders { rejected, .. } => rejected.render_body(sel, out),

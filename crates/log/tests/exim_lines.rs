@@ -793,3 +793,79 @@ fn rejected_after_data_carries_headers_to_reject_log_only() {
     let d = rec.destinations(&LogSelector::default());
     assert!(d.main && d.reject);
 }
+
+#[test]
+fn reception_limit_lines() {
+    let host = SenderHost {
+        helo: Some("client"),
+        ..SenderHost::new(LOCAL, 1225)
+    };
+    let data = LogRecord::SmtpClosed {
+        host,
+        ident: None,
+        duration: Some(Duration::from_secs(7)),
+        how: SmtpEnd::DataTimeout {
+            sender: "a@b.example",
+        },
+    };
+    assert_eq!(
+        data.render(&LogSelector::default()),
+        "SMTP data timeout (message abandoned) on connection from (client) [127.0.0.1] F=<a@b.example> D=7s"
+    );
+    let limit = LogRecord::SmtpClosed {
+        host,
+        ident: None,
+        duration: Some(Duration::from_secs(3600)),
+        how: SmtpEnd::SessionTimeLimit,
+    };
+    assert_eq!(
+        limit.render(&LogSelector::default()),
+        "SMTP session time limit exceeded on connection from (client) [127.0.0.1] D=1h"
+    );
+    // Both are lost connections for the selector.
+    assert!(!limit.destinations(&sel("-lost_incoming_connection")).main);
+    assert!(data.destinations(&LogSelector::default()).main);
+
+    let total = LogRecord::TooManyConnections {
+        ip: LOCAL,
+        port: 40000,
+        interface: Some((LOCAL, 25)),
+        per_host: false,
+    };
+    assert_eq!(
+        total.render(&LogSelector::default()),
+        "Connection from [127.0.0.1] refused: too many connections"
+    );
+    let per_host = LogRecord::TooManyConnections {
+        ip: LOCAL,
+        port: 40000,
+        interface: Some((LOCAL, 25)),
+        per_host: true,
+    };
+    assert_eq!(
+        per_host.render(&sel("+incoming_port +incoming_interface")),
+        "Connection from [127.0.0.1]:40000 I=[127.0.0.1]:25 refused: too many connections from that IP address"
+    );
+    assert!(!total.destinations(&sel("-connection_reject")).main);
+
+    let hdr = LogRecord::HeaderTooLong {
+        host: Some(host),
+        ident: None,
+        limit: 1024,
+        line: false,
+    };
+    assert_eq!(
+        hdr.render(&LogSelector::default()),
+        "ridiculously long message header received from (client) [127.0.0.1] (more than 1024 characters): message abandoned"
+    );
+    let line = LogRecord::HeaderTooLong {
+        host: None,
+        ident: Some("CALLER"),
+        limit: 100,
+        line: true,
+    };
+    assert_eq!(
+        line.render(&LogSelector::default()),
+        "overlong message header line received from CALLER (more than 100 characters): message abandoned"
+    );
+}

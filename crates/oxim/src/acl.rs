@@ -173,7 +173,9 @@ async fn verify(ctx: &Ctx, what: &str, vars: &Vars, env: &AclEnv<'_>) -> Result<
     if address.is_empty() {
         return Ok(true); // the null sender always verifies
     }
-    let r = crate::deliver::route::route(ctx, address, env.sender.unwrap_or(""), vars, true).await;
+    let r = crate::deliver::route::route(ctx, address, env.sender.unwrap_or(""), vars, true)
+        .await
+        .routed;
     Ok(!matches!(
         r,
         crate::deliver::route::Routed::Fail { .. } | crate::deliver::route::Routed::Defer { .. }

@@ -24,8 +24,9 @@ pub enum Mode {
     BatchSmtp,
     /// `-bt addr...`: address testing.
     AddressTest(Vec<String>),
-    /// `-bp`: list the queue.
-    ListQueue,
+    /// `-bp`, `-bpa`, `-bpu`: list the queue (`-bpc`: count it).
+    ListQueue(oxim_spool::BpMode),
+    CountQueue,
     /// `-q[f]` without an interval: one queue run.
     QueueRun,
     /// `-M id...`: deliver the named messages (`-Mc` is the same without forcing).
@@ -63,6 +64,9 @@ pub struct Invocation {
     /// `-DNAME=value` in command-line order.
     pub defines: Vec<(String, String)>,
     pub delivery: DeliveryMode,
+    /// An `-od*` option was given: it overrides `queue_only` in the
+    /// configuration (as in Exim, `-odi` delivers even with `queue_only`).
+    pub delivery_given: bool,
     /// `-oX`: override of `daemon_smtp_ports`/`local_interfaces`.
     pub listen_override: Option<String>,
     /// `-oP`: pid file for the daemon.
@@ -141,6 +145,15 @@ fn parse_time(s: &str) -> Option<Duration> {
 }
 
 impl Invocation {
+    /// Whether new messages stay on the queue: `-odq`, or the configuration's
+    /// `queue_only` unless an `-od*` option said otherwise.
+    pub fn queue_only(&self, config_queue_only: bool) -> bool {
+        match self.delivery {
+            DeliveryMode::Queue => true,
+            _ => config_queue_only && !self.delivery_given,
+        }
+    }
+
     /// Parse `args` (without argv\[0\]); `prog` is the name used in messages.
     pub fn parse(prog: &str, args: &[String]) -> Result<Self, CliError> {
         let mut inv = Invocation {
@@ -149,6 +162,7 @@ impl Invocation {
             config: None,
             defines: Vec::new(),
             delivery: DeliveryMode::default(),
+            delivery_given: false,
             listen_override: None,
             pid_file: None,
             foreground: false,
@@ -197,7 +211,10 @@ impl Invocation {
                 "-bs" => inv.mode = Mode::SmtpStdin,
                 "-bS" => inv.mode = Mode::BatchSmtp,
                 "-bm" => inv.mode = Mode::Submit,
-                "-bp" => inv.mode = Mode::ListQueue,
+                "-bp" | "-bpr" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::All),
+                "-bpa" | "-bpra" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::WithGenerated),
+                "-bpu" | "-bpru" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::Undelivered),
+                "-bpc" => inv.mode = Mode::CountQueue,
                 "-bP" => {
                     inv.mode = Mode::PrintConfig(args[i + 1..].to_vec());
                     break;
@@ -217,9 +234,18 @@ impl Invocation {
                     break;
                 }
                 "-z" => inv.mode = Mode::LogWrite(value(&mut i, arg)?),
-                "-odb" => inv.delivery = DeliveryMode::Background,
-                "-odi" | "-odf" => inv.delivery = DeliveryMode::Interactive,
-                "-odq" | "-odqs" => inv.delivery = DeliveryMode::Queue,
+                "-odb" => {
+                    inv.delivery = DeliveryMode::Background;
+                    inv.delivery_given = true;
+                }
+                "-odi" | "-odf" => {
+                    inv.delivery = DeliveryMode::Interactive;
+                    inv.delivery_given = true;
+                }
+                "-odq" | "-odqs" => {
+                    inv.delivery = DeliveryMode::Queue;
+                    inv.delivery_given = true;
+                }
                 "-oX" => inv.listen_override = Some(value(&mut i, arg)?),
                 "-oP" => inv.pid_file = Some(PathBuf::from(value(&mut i, arg)?)),
                 "-oMr" => inv.received_protocol = Some(value(&mut i, arg)?),
@@ -327,6 +353,16 @@ mod tests {
         assert_eq!(inv.delivery, DeliveryMode::Interactive);
         assert_eq!(inv.sender.as_deref(), Some("me@x"));
         assert_eq!(inv.recipients, vec!["a@test.ex", "b@test.ex"]);
+    }
+
+    #[test]
+    fn od_options_override_queue_only() {
+        // As in Exim: any -od option beats queue_only from the configuration.
+        assert!(!parse(&["-odi", "a@x"]).queue_only(true));
+        assert!(!parse(&["-odb", "a@x"]).queue_only(true));
+        assert!(parse(&["-odq", "a@x"]).queue_only(false));
+        assert!(parse(&["a@x"]).queue_only(true));
+        assert!(!parse(&["a@x"]).queue_only(false));
     }
 
     #[test]

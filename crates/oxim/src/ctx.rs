@@ -67,15 +67,27 @@ pub struct Ctx {
     pub ids: IdGenerator,
     pub caller: Caller,
     pub header_style: HeaderStyle,
+    /// `never_users` as uids: no file or pipe delivery runs as one of them.
+    pub never_users: Vec<u32>,
+    /// Started as root for a command that receives or delivers: the exim
+    /// user to give root up for (None: not root, or `exim_user` is root).
+    pub run_as: Option<crate::privilege::Ids>,
+    /// Started as root with `exim_user` resolving to root: root is kept.
+    pub keeps_root: bool,
     /// The variables every expansion starts from.
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
     writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
+    /// The server's TLS certificate, loaded on first use (see `crate::tls`).
+    pub tls_server: std::sync::OnceLock<Result<Arc<oxim_tls::ServerTls>, String>>,
 }
 
 /// Built-in macros describing what this build has (`_HAVE_*`).
 pub fn builtin_macros() -> Vec<(String, String)> {
-    let mut v = vec![("_HAVE_IPV6".to_string(), "y".to_string())];
+    let mut v = vec![
+        ("_HAVE_IPV6".to_string(), "y".to_string()),
+        ("_HAVE_TLS".to_string(), "y".to_string()),
+    ];
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
     }
@@ -154,9 +166,9 @@ impl Ctx {
             anyhow!("error in configuration file: {config_path}: log_selector: {e}")
         })?;
         let spool_sync = main.str("spool_sync");
-        if !matches!(spool_sync, "fdatasync" | "syncfs") {
+        if !matches!(spool_sync, "auto" | "fdatasync" | "syncfs") {
             return Err(anyhow!(
-                "error in configuration file: {config_path}: spool_sync must be \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
+                "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
         let spool_dir = main.str("spool_directory");
@@ -168,12 +180,15 @@ impl Ctx {
             inv.mode,
             crate::cli::Mode::Version | crate::cli::Mode::PrintConfig(_) | crate::cli::Mode::Help
         );
-        let spool = if inspect_only {
-            Spool::at(spool_dir)
+        // The harness runs Exim's tests, which deliver to files as the
+        // tester (root here): never_users is empty there unless set.
+        let never_users_text = if harness.active && !main.is_set("never_users") {
+            ""
         } else {
-            Spool::open(spool_dir)
-                .with_context(|| format!("cannot open spool directory {spool_dir}"))?
+            main.str("never_users")
         };
+        let never_users = crate::privilege::uid_list(never_users_text)
+            .map_err(|e| anyhow!("error in configuration file: {config_path}: never_users: {e}"))?;
         let log_path = match main.opt_str("log_file_path") {
             Some(p) if !p.is_empty() => p.to_string(),
             _ => format!("{spool_dir}/log/%slog"),
@@ -187,6 +202,28 @@ impl Ctx {
             },
         )
         .map_err(|e| anyhow!("{e}"))?;
+        let mut run_as = None;
+        let mut keeps_root = false;
+        if !inspect_only && crate::privilege::is_root() {
+            let ids = crate::privilege::exim_ids(main, harness.active)?;
+            if ids.uid == 0 {
+                keeps_root = true;
+            } else {
+                // Created as root, owned by the exim user who will use them.
+                let main_log =
+                    logger.current_path(oxim_log::LogKind::Main, std::time::SystemTime::now());
+                for d in crate::privilege::owned_dirs(&Spool::at(spool_dir), &main_log) {
+                    crate::privilege::create_dir_owned(&d, &ids)?;
+                }
+                run_as = Some(ids);
+            }
+        }
+        let spool = if inspect_only {
+            Spool::at(spool_dir)
+        } else {
+            Spool::open(spool_dir)
+                .with_context(|| format!("cannot open spool directory {spool_dir}"))?
+        };
         let id_format =
             harness
                 .id_format
@@ -218,11 +255,33 @@ impl Ctx {
             ids: IdGenerator::new(id_format),
             caller: Caller::current(),
             header_style,
+            never_users,
+            run_as,
+            keeps_root,
             writer: std::sync::OnceLock::new(),
+            tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
         ctx.base = ctx.build_base_vars();
         Ok(Arc::new(ctx))
+    }
+
+    /// Give up root for the exim user, for good (see [`Ctx::run_as`]), and
+    /// check that the spool and log directories are still writable.
+    pub fn drop_privilege(&self) -> Result<()> {
+        let Some(ids) = &self.run_as else {
+            return Ok(());
+        };
+        crate::privilege::drop_to(ids)?;
+        crate::privilege::debug_ids(&self.inv, "giving up root for the exim user");
+        crate::privilege::check_writable(self.spool.input_dir(), "spool directory", ids)?;
+        let main_log = self
+            .logger
+            .current_path(oxim_log::LogKind::Main, std::time::SystemTime::now());
+        if let Some(dir) = main_log.parent() {
+            crate::privilege::check_writable(dir, "log directory", ids)?;
+        }
+        Ok(())
     }
 
     /// Variables every expansion sees (built once).
@@ -258,7 +317,8 @@ impl Ctx {
             .get_or_init(|| {
                 let sync = match self.config.main.str("spool_sync") {
                     "syncfs" => oxim_spool::SyncMode::Syncfs,
-                    _ => oxim_spool::SyncMode::PerFile,
+                    "fdatasync" => oxim_spool::SyncMode::PerFile,
+                    _ => oxim_spool::SyncMode::Auto,
                 };
                 let options = oxim_spool::WriterOptions {
                     sync,
@@ -267,6 +327,11 @@ impl Ctx {
                 oxim_spool::SpoolWriter::new(self.spool.clone(), options).ok()
             })
             .as_ref()
+    }
+
+    /// Counters of the group-commit writer, if it has been started.
+    pub fn writer_stats(&self) -> Option<oxim_spool::WriterStats> {
+        self.writer.get()?.as_ref().map(|w| w.stats())
     }
 
     /// Write a log record; a log that cannot be written is reported on

@@ -2,11 +2,12 @@
 //! connection, signals (SIGHUP reload, SIGTERM/SIGINT stop), the pid file,
 //! and periodic queue runs.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -145,24 +146,67 @@ impl Drop for PidFile {
 /// Live connection count, for `smtp_accept_max`.
 pub static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 
-/// Run the daemon in the foreground until SIGTERM/SIGINT.
-pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(serve(ctx))
+/// Live connections per client address, for `smtp_accept_max_per_host`.
+static PER_HOST: LazyLock<Mutex<HashMap<IpAddr, usize>>> = LazyLock::new(Default::default);
+
+/// One accepted connection, counted in [`CONNECTIONS`] and per client
+/// address until dropped (also when its task panics).
+pub struct ConnSlot {
+    ip: IpAddr,
 }
 
-async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
-    let specs = listen_specs(&ctx)?;
+impl ConnSlot {
+    pub fn take(ip: IpAddr) -> ConnSlot {
+        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            *m.entry(ip).or_insert(0) += 1;
+        }
+        ConnSlot { ip }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Live connections from `ip`, this one included.
+pub fn host_connections(ip: IpAddr) -> usize {
+    PER_HOST
+        .lock()
+        .map(|m| m.get(&ip).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Listening sockets bound (as root if started so) before anything else.
+struct Bound {
+    listeners: Vec<std::net::TcpListener>,
+    specs: Vec<ListenSpec>,
+    ports: Vec<u16>,
+}
+
+fn bind(ctx: &Ctx) -> Result<Bound> {
+    let specs = listen_specs(ctx)?;
     let qlen = match ctx.config.main.int("tfo_queue_length") {
         n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
         _ => 64,
     };
+    // The kernel caps the value at net.core.somaxconn.
+    let backlog =
+        i32::try_from(ctx.config.main.int("smtp_connect_backlog").max(1)).unwrap_or(i32::MAX);
     let mut listeners = Vec::new();
     let mut ports: Vec<u16> = Vec::new();
     for s in &specs {
-        let std_listener = match oxim_net::listen(s.addr, qlen, 1024) {
+        let std_listener = match oxim_net::listen(s.addr, qlen, backlog) {
             Ok(l) => l,
             // An IPv6 wildcard may be unavailable (no IPv6 in a sandbox);
             // the IPv4 wildcard then still serves.
@@ -187,12 +231,74 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         if !ports.contains(&s.addr.port()) {
             ports.push(s.addr.port());
         }
-        listeners.push(TcpListener::from_std(std_listener)?);
+        listeners.push(std_listener);
     }
     if listeners.is_empty() {
         return Err(anyhow!(
             "no listening sockets could be opened: daemon abandoned"
         ));
+    }
+    Ok(Bound {
+        listeners,
+        specs,
+        ports,
+    })
+}
+
+/// Run the daemon in the foreground until SIGTERM/SIGINT. Started as root,
+/// it binds its sockets and writes its pid file, then runs as the exim user
+/// (before any other thread exists).
+pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
+    let bound = bind(&ctx)?;
+    let pid = std::process::id();
+    let pidfile = match &ctx.inv.pid_file {
+        Some(p) => {
+            std::fs::write(p, format!("{pid}\n"))
+                .with_context(|| format!("cannot write pid file {}", p.display()))?;
+            PidFile(Some(p.clone()))
+        }
+        None => PidFile(None),
+    };
+    ctx.drop_privilege()
+        .map_err(|e| anyhow!("{e:#}: daemon abandoned"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(ctx, bound, pidfile))
+}
+
+/// The one line saying whom the daemon runs as.
+fn log_identity(ctx: &Ctx) {
+    let text = if let Some(ids) = &ctx.run_as {
+        format!("daemon running as exim user {ids}")
+    } else if ctx.keeps_root {
+        "warning: daemon running as root (exim_user is root): deliveries \
+         are still refused for never_users"
+            .to_string()
+    } else {
+        let uid = nix::unistd::Uid::current();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| uid.to_string());
+        format!(
+            "daemon running as {name} (uid={uid} gid={}): not started as root",
+            nix::unistd::Gid::current()
+        )
+    };
+    ctx.log_text(None, &text);
+}
+
+async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
+    let Bound {
+        listeners: std_listeners,
+        specs,
+        ports,
+    } = bound;
+    let mut listeners = Vec::new();
+    for l in std_listeners {
+        listeners.push(TcpListener::from_std(l)?);
     }
     let pid = std::process::id();
     let qtext = ctx
@@ -204,15 +310,17 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         ctx.harness.product().to_ascii_lowercase(),
         ctx.version
     );
-    let listen = Listen::Ports {
-        ports: &ports,
-        families: None,
-    };
-    let (smtp, smtps) = if ctx.inv.tls_on_connect {
-        (None, Some(listen))
-    } else {
-        (Some(listen), None)
-    };
+    // Ports in tls_on_connect_ports (all with -tls-on-connect) are SMTPS.
+    let (tls_ports, plain_ports): (Vec<u16>, Vec<u16>) = ports
+        .iter()
+        .partition(|p| crate::tls::on_connect(&ctx, Some(**p)));
+    fn listen(ports: &[u16]) -> Option<Listen<'_>> {
+        (!ports.is_empty()).then_some(Listen::Ports {
+            ports,
+            families: None,
+        })
+    }
+    let (smtp, smtps) = (listen(&plain_ports), listen(&tls_ports));
     ctx.log(&LogRecord::DaemonStarted(DaemonStarted {
         version: &version,
         pid,
@@ -220,14 +328,9 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
         smtp,
         smtps,
     }));
-    let _pidfile = match &ctx.inv.pid_file {
-        Some(p) => {
-            std::fs::write(p, format!("{pid}\n"))
-                .with_context(|| format!("cannot write pid file {}", p.display()))?;
-            PidFile(Some(p.clone()))
-        }
-        None => PidFile(None),
-    };
+    if !ctx.harness.active {
+        log_identity(&ctx);
+    }
 
     let shared = Arc::new(RwLock::new(ctx.clone()));
     for l in listeners {
@@ -239,10 +342,10 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                         let ctx = shared.read().map(|g| g.clone());
                         let Ok(ctx) = ctx else { continue };
                         let tfo = oxim_net::server_tfo(&stream);
-                        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+                        let slot = ConnSlot::take(peer.ip());
                         tokio::spawn(async move {
                             crate::smtp_in::serve_tcp(ctx, stream, peer, tfo).await;
-                            CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+                            drop(slot);
                         });
                     }
                     Err(_) => {
@@ -281,10 +384,14 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                 let ctx = shared.read().map(|g| g.clone());
                 if let Ok(ctx) = ctx {
                     let tfo = oxim_net::TfoCounters::global().snapshot().to_string();
+                    let spool = ctx.writer_stats().unwrap_or_default();
                     ctx.log_text(None, &format!(
-                        "daemon stats: connections={}; {}",
+                        "daemon stats: connections={}; {}; spool commits: messages={} batches={} syncfs={}",
                         CONNECTIONS.load(Ordering::Relaxed),
-                        tfo.lines().collect::<Vec<_>>().join("; ")
+                        tfo.lines().collect::<Vec<_>>().join("; "),
+                        spool.messages,
+                        spool.batches,
+                        spool.syncfs_batches
                     ));
                 }
             }
@@ -295,6 +402,15 @@ async fn serve(ctx: Arc<Ctx>) -> Result<i32> {
                         new_ctx.log_text(None, &format!(
                             "pid {pid}: SIGHUP received: re-read configuration"
                         ));
+                        if let Ok(new_specs) = listen_specs(&new_ctx) {
+                            if new_specs != specs {
+                                new_ctx.log_text(None, &format!(
+                                    "SIGHUP: listening addresses changed in the configuration; \
+                                     still listening on {}: restart the daemon to use the new ones",
+                                    specs.iter().map(|s| s.addr.to_string()).collect::<Vec<_>>().join(", ")
+                                ));
+                            }
+                        }
                         if let Ok(mut g) = shared.write() { *g = new_ctx; }
                     }
                     Err(e) => {

@@ -46,6 +46,30 @@ fn strip_dot(name: &Name) -> String {
     s.strip_suffix('.').unwrap_or(&s).to_string()
 }
 
+/// The resolver's search domains (`search`, else `domain`, in
+/// `/etc/resolv.conf`), which `qualify_single` appends to a one-component
+/// domain.
+pub fn search_domains() -> Vec<String> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .map(|t| parse_search_domains(&t))
+        .unwrap_or_default()
+}
+
+fn parse_search_domains(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            // The last `domain` or `search` line wins, as in the resolver.
+            Some("domain") | Some("search") => {
+                out = words.map(|w| w.trim_end_matches('.').to_string()).collect();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 impl Dns {
     /// Build from the system configuration. A missing or unreadable
     /// resolv.conf leaves a resolver that fails every query temporarily
@@ -126,5 +150,21 @@ impl Dns {
             .collect();
         v.sort_by_key(|m| m.preference);
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_lines() {
+        let t = "nameserver 127.0.0.1\ndomain a.example\nsearch b.example c.example.\n";
+        assert_eq!(parse_search_domains(t), vec!["b.example", "c.example"]);
+        assert_eq!(
+            parse_search_domains("domain x.example\n"),
+            vec!["x.example"]
+        );
+        assert!(parse_search_domains("nameserver ::1\n").is_empty());
     }
 }

@@ -4,6 +4,11 @@
 //! drop for `-C`/`-D`, fake DNS). oxim offers the same through an explicit
 //! mode that only the scenario runner turns on, by setting
 //! `OXIM_TEST_HARNESS=1` in the environment of every command it runs.
+//!
+//! Privileges: as Exim's test builds take the tester as the exim user, an
+//! unset `exim_user` means the user running oxim, and an unset
+//! `never_users` is empty. An oxim installed setuid still gives up root for
+//! `-C`/`-D` from other callers (the environment cannot weaken that).
 
 use oxim_spool::IdFormat;
 

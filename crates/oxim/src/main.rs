@@ -12,6 +12,7 @@ mod dns;
 mod harness;
 mod info;
 mod message;
+mod privilege;
 mod queue;
 mod receive;
 mod retry;
@@ -19,6 +20,7 @@ mod settings;
 mod smtp_in;
 mod submit;
 mod time;
+mod tls;
 mod vars;
 
 use std::process::ExitCode;
@@ -53,6 +55,8 @@ fn main() -> ExitCode {
 }
 
 fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
+    // Before anything reads the configuration.
+    privilege::setuid_guard(&inv, std::path::Path::new(ctx::DEFAULT_CONFIG_PATH))?;
     match &inv.mode {
         Mode::Help => {
             print!("{}", cli::HELP);
@@ -68,6 +72,11 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     }
     let mode = inv.mode.clone();
     let ctx = Ctx::new(inv)?;
+    // The daemon gives up root once its sockets are bound; every other
+    // command that receives or delivers does so now.
+    if !matches!(mode, Mode::Daemon | Mode::Demo) {
+        ctx.drop_privilege()?;
+    }
     match mode {
         Mode::Version => {
             print!("{}", info::version_text(ctx.version, &ctx.config_path));
@@ -98,7 +107,8 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
-        Mode::ListQueue => queue::list(ctx),
+        Mode::ListQueue(mode) => queue::list(ctx, mode),
+        Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
         Mode::DeliverIds(ids) => {
             let force = ctx.inv.force;

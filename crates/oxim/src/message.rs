@@ -241,6 +241,9 @@ pub struct ReceivedInfo<'a> {
     pub received_for: Option<&'a str>,
     pub date: &'a str,
     pub style: HeaderStyle,
+    /// TLS of the incoming connection: version and standard cipher name
+    /// (`TLS1.3`, `TLS_AES_256_GCM_SHA384`).
+    pub tls: Option<(&'a str, &'a str)>,
 }
 
 /// Render Exim's default `Received:` header.
@@ -266,7 +269,18 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     s.push_str(r.primary_hostname);
     s.push_str(" with ");
     s.push_str(r.protocol);
-    s.push_str(" (");
+    // Exim's default text: " ($tls_in_ver)" and " tls $tls_in_cipher_std"
+    // after "with $received_protocol " (hence the two spaces).
+    if let Some((ver, cipher)) = r.tls {
+        s.push_str("  (");
+        s.push_str(ver);
+        s.push_str(") tls ");
+        s.push_str(cipher);
+        s.push_str("\n\t");
+    } else {
+        s.push(' ');
+    }
+    s.push('(');
     s.push_str(r.product);
     s.push(' ');
     s.push_str(r.version);
@@ -290,9 +304,167 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     HeaderField::new(s)
 }
 
+/// Which of Exim's header limits a message broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderExcess {
+    /// `header_maxsize`: the whole header section.
+    Section,
+    /// `header_line_maxsize`: one header field (with its continuation lines).
+    Line,
+}
+
+/// How much of the current physical line tells whether it is a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    /// Nothing yet.
+    Start,
+    /// Field-name characters so far.
+    Name,
+    /// A name, then white space.
+    NameSpace,
+    /// `name:`: a header line.
+    Header,
+    /// Starts with white space: a continuation line.
+    Cont,
+    /// Anything else: the body starts here.
+    Other,
+}
+
+impl LineKind {
+    fn next(self, b: u8) -> LineKind {
+        let blank = b == b' ' || b == b'\t';
+        let graph = (33..=126).contains(&b);
+        match self {
+            LineKind::Start if blank => LineKind::Cont,
+            LineKind::Start | LineKind::Name if b == b':' => {
+                if self == LineKind::Start {
+                    LineKind::Other
+                } else {
+                    LineKind::Header
+                }
+            }
+            LineKind::Start | LineKind::Name if graph => LineKind::Name,
+            LineKind::Name | LineKind::NameSpace if blank => LineKind::NameSpace,
+            LineKind::NameSpace if b == b':' => LineKind::Header,
+            LineKind::Start | LineKind::Name | LineKind::NameSpace => LineKind::Other,
+            k => k,
+        }
+    }
+}
+
+/// Checks a message's header section against `header_maxsize` and
+/// `header_line_maxsize` while the message streams in, as Exim does, so a
+/// client cannot make the server hold an endless header. Characters are
+/// counted as Exim counts them: line text plus one for each newline.
+#[derive(Debug, Clone)]
+pub struct HeaderLimits {
+    max_section: u64,
+    max_line: u64,
+    section: u64,
+    field: u64,
+    have_field: bool,
+    line_len: u64,
+    kind: LineKind,
+    done: bool,
+}
+
+impl HeaderLimits {
+    /// Limits in characters; 0 means none.
+    pub fn new(max_section: u64, max_line: u64) -> HeaderLimits {
+        HeaderLimits {
+            max_section,
+            max_line,
+            section: 0,
+            field: 0,
+            have_field: false,
+            line_len: 0,
+            kind: LineKind::Start,
+            done: max_section == 0 && max_line == 0,
+        }
+    }
+
+    /// Feed the next piece of the message (LF line ends). Returns the limit
+    /// broken, once; nothing after the header section is looked at.
+    pub fn feed(&mut self, chunk: &[u8]) -> Option<HeaderExcess> {
+        if self.done {
+            return None;
+        }
+        for &b in chunk {
+            self.section += 1;
+            if b != b'\n' {
+                self.line_len += 1;
+                self.kind = self.kind.next(b);
+                if self.max_section > 0 && self.section >= self.max_section {
+                    self.done = true;
+                    return Some(HeaderExcess::Section);
+                }
+                continue;
+            }
+            match self.kind {
+                LineKind::Cont if self.have_field => self.field += self.line_len + 1,
+                LineKind::Header => {
+                    self.field = self.line_len + 1;
+                    self.have_field = true;
+                }
+                // A blank line, or the first line of the body.
+                _ => {
+                    self.done = true;
+                    return None;
+                }
+            }
+            if self.max_line > 0 && self.field > self.max_line {
+                self.done = true;
+                return Some(HeaderExcess::Line);
+            }
+            self.line_len = 0;
+            self.kind = LineKind::Start;
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feed `text` in pieces of `step` bytes.
+    fn limits(text: &str, section: u64, line: u64, step: usize) -> Option<HeaderExcess> {
+        let mut h = HeaderLimits::new(section, line);
+        text.as_bytes().chunks(step).find_map(|c| h.feed(c))
+    }
+
+    #[test]
+    fn header_limits_like_exim() {
+        for step in [1, 3, 1000] {
+            let ok = "Subject: hi\nX-Long: a\n b\n\nbody line\n";
+            assert_eq!(limits(ok, 1000, 100, step), None);
+            // The section counts text and newlines (22 + 3 before the
+            // last "b"); as in Exim, reaching the limit with a character
+            // of text breaks it.
+            assert_eq!(limits(ok, 24, 0, step), Some(HeaderExcess::Section));
+            assert_eq!(limits(ok, 25, 0, step), None);
+            // A folded field counts as one line: "X-Long: a\n b\n" is 13.
+            assert_eq!(limits(ok, 0, 12, step), Some(HeaderExcess::Line));
+            assert_eq!(limits(ok, 0, 13, step), None);
+            // The body is not a header, however long.
+            let body = format!("Subject: x\n\n{}\n", "y".repeat(5000));
+            assert_eq!(limits(&body, 1000, 100, step), None);
+            // A first line that is no header starts the body at once...
+            let nohdr = format!("no header here {}\n", "z".repeat(500));
+            assert_eq!(limits(&nohdr, 0, 100, step), None);
+            // ...but, as in Exim, still counts against header_maxsize.
+            assert_eq!(limits(&nohdr, 100, 0, step), Some(HeaderExcess::Section));
+            // A header that never ends is caught without waiting for its end.
+            let mut h = HeaderLimits::new(1 << 20, 0);
+            let endless = format!("X: {}", "q".repeat(1 << 16));
+            let hit = (0..100).find_map(|_| h.feed(endless.as_bytes()));
+            assert_eq!(hit, Some(HeaderExcess::Section));
+        }
+        // Names may have white space before the colon; not inside.
+        assert_eq!(limits("Name :v\n", 0, 3, 1), Some(HeaderExcess::Line));
+        assert_eq!(limits("Na me:v\n", 0, 3, 1), None);
+        assert_eq!(limits(" lead:v\n", 0, 3, 1), None);
+    }
 
     #[test]
     fn no_headers_means_all_body() {
@@ -360,6 +532,7 @@ mod tests {
             received_for: Some("abc@x.y.z"),
             date: "Tue, 2 Mar 1999 09:44:33 +0000",
             style: HeaderStyle::Classic,
+            tls: None,
         };
         assert_eq!(
             default_received(&r).text,
@@ -372,5 +545,11 @@ mod tests {
         assert!(default_received(&r)
             .text
             .ends_with("\tfor abc@x.y.z;\n\tTue, 2 Mar 1999 09:44:33 +0000\n"));
+        r.protocol = "esmtps";
+        r.tls = Some(("TLS1.3", "TLS_AES_256_GCM_SHA384"));
+        assert!(default_received(&r).text.starts_with(
+            "Received: from CALLER by myhost.test.ex with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n\
+             \t(Exim x.yz)\n\t(envelope-from"
+        ));
     }
 }

@@ -4,16 +4,80 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use oxim_log::LogRecord;
-use oxim_spool::MessageId;
+use oxim_spool::{MessageId, SpoolError};
 
 use crate::ctx::Ctx;
 use crate::deliver;
+
+/// Crash debris in `input/` (temporary files, a `-D` without its `-H`)
+/// older than this is removed by queue runs; nothing being written lives
+/// that long.
+const STALE_DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove old crash debris from `input/`, logging each file.
+fn tidy_spool(ctx: &Ctx) {
+    match ctx.spool.remove_stale_debris(STALE_DEBRIS_AGE) {
+        Ok(paths) => {
+            for p in paths {
+                ctx.log_text(
+                    None,
+                    &format!("removed stale spool file {} (left by a crash)", p.display()),
+                );
+            }
+        }
+        Err(e) => ctx.log_text(None, &format!("spool tidy failed: {e}")),
+    }
+}
+
+/// A message whose `-H` file cannot be parsed is logged as Exim logs it
+/// and moved to `quarantine/`, so it stops failing on every run. True when
+/// `e` was such an error.
+fn quarantine_if_malformed(ctx: &Ctx, id: &MessageId, e: &anyhow::Error) -> bool {
+    let Some(se) = e.downcast_ref::<SpoolError>() else {
+        return false;
+    };
+    if !matches!(
+        se,
+        SpoolError::Format { .. } | SpoolError::IdMismatch { .. }
+    ) {
+        return false;
+    }
+    let id_text = id.to_string();
+    let what = match std::fs::metadata(ctx.spool.header_path(id)) {
+        Ok(m) => format!("Format error in spool file {id}-H: size={}", m.len()),
+        Err(_) => format!("Format error in spool file {id}-H"),
+    };
+    ctx.log_text(Some(&id_text), &what);
+    match ctx.spool.quarantine(id, &se.to_string()) {
+        Ok(dir) => ctx.log_text(
+            Some(&id_text),
+            &format!("spool files moved to {}: {se}", dir.display()),
+        ),
+        Err(qe) => ctx.log_text(Some(&id_text), &format!("cannot quarantine: {qe}")),
+    }
+    true
+}
+
+/// Deliver one message from the spool, quarantining it if malformed.
+async fn deliver_one(
+    ctx: &Ctx,
+    id: &MessageId,
+    force: bool,
+    pool: Option<deliver::smtp::PoolRef<'_>>,
+) -> Result<()> {
+    match deliver::deliver_id_pooled(ctx, id, force, pool).await {
+        Ok(_) => Ok(()),
+        Err(e) if quarantine_if_malformed(ctx, id, &e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// Deliver everything on the queue, `queue_run_max` messages at a time.
 /// The deliveries share SMTP connections: messages for one host go down one
 /// connection, one after the other, while other hosts are served in
 /// parallel.
 pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
+    tidy_spool(ctx);
     let ids = match ctx.spool.list() {
         Ok(ids) => ids,
         Err(e) => {
@@ -47,7 +111,7 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
                 pool: &pool,
                 ticket: Some(&ticket),
             };
-            if let Err(e) = deliver::deliver_id_pooled(&ctx, &id, force, Some(shared)).await {
+            if let Err(e) = deliver_one(&ctx, &id, force, Some(shared)).await {
                 ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             }
         }));
@@ -89,7 +153,11 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
             ticket: None,
         };
         if let Err(e) = rt.block_on(deliver::deliver_id_pooled(&ctx, &id, force, Some(shared))) {
-            ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
+            if quarantine_if_malformed(&ctx, &id, &e) {
+                eprintln!("{}: {id}: {e}: moved to quarantine", ctx.inv.prog);
+            } else {
+                ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
+            }
             status = 1;
         }
     }
@@ -130,19 +198,25 @@ pub fn remove_ids(ctx: Arc<Ctx>, ids: &[String]) -> Result<i32> {
     Ok(status)
 }
 
-/// `-bp`.
-pub fn list(ctx: Arc<Ctx>) -> Result<i32> {
+/// `-bpc`: the number of messages on the queue.
+pub fn count(ctx: Arc<Ctx>) -> Result<i32> {
+    println!("{}", ctx.spool.list()?.len());
+    Ok(0)
+}
+
+/// `-bp`, `-bpa`, `-bpu`.
+pub fn list(ctx: Arc<Ctx>, mode: oxim_spool::BpMode) -> Result<i32> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     for id in ctx.spool.list()? {
         match ctx.spool.read(&id) {
-            Ok(m) => print!(
-                "{}",
-                oxim_spool::bp_format(&m, now, oxim_spool::bp::BpMode::All)
-            ),
-            Err(e) => eprintln!("{}: {id}: {e}", ctx.inv.prog),
+            Ok(m) => print!("{}", oxim_spool::bp_format(&m, now, mode)),
+            Err(e) => {
+                eprintln!("{}: {id}: {e}", ctx.inv.prog);
+                quarantine_if_malformed(&ctx, &id, &e.into());
+            }
         }
     }
     Ok(0)

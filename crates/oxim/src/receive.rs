@@ -31,6 +31,11 @@ pub struct Source {
     pub reference: Option<String>,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
+    /// A trusted caller set the sender with -f (changes the From: added
+    /// to a message that has none).
+    pub sender_set: bool,
+    /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
+    pub tls: Option<oxim_tls::TlsSession>,
 }
 
 impl Source {
@@ -45,6 +50,8 @@ impl Source {
             tfo: ServerTfo::None,
             reference: None,
             chunking: false,
+            sender_set: false,
+            tls: None,
         }
     }
 
@@ -147,6 +154,10 @@ pub fn prepare(
         received_for,
         date: &date,
         style: ctx.header_style,
+        tls: source
+            .tls
+            .as_ref()
+            .map(|t| (t.version.as_str(), t.cipher_std.as_str())),
     });
     msg.headers.insert(0, received);
     let mut id_created = false;
@@ -158,9 +169,13 @@ pub fn prepare(
                 ctx.primary_hostname
             )));
         }
-        if msg.header("from").is_none() {
+        // Exim 4.96: a sender given with -f is used as it is, and a null
+        // one adds no From: at all; otherwise the caller's name and login.
+        let given = source.sender_set;
+        if msg.header("from").is_none() && !(given && sender.is_empty()) {
             let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
             let from = match gecos_name(ctx) {
+                _ if given => format!("From: {sender}"),
                 Some(n) => format!("From: {n} <{addr}>"),
                 None => format!("From: {addr}"),
             };
@@ -190,6 +205,11 @@ pub fn prepare(
     env.deliver_firsttime = true;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
+    }
+    if let Some(t) = &source.tls {
+        env.tls.cipher = Some(t.cipher.clone());
+        env.tls.ver = Some(t.version.clone());
+        env.tls.certificate_verified = t.certificate_verified == Some(true);
     }
     env.recipients = recipients.iter().map(Recipient::new).collect();
     let headers: Vec<Header> = msg
@@ -253,6 +273,11 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         None
     };
     rec.protocol = Some(&source.protocol);
+    rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
+        cipher: &t.cipher,
+        certificate_verified: t.certificate_verified,
+        ..oxim_log::TlsLog::default()
+    });
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();

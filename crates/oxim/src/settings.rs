@@ -21,8 +21,19 @@ pub enum RouterKind {
     ManualRoute {
         route_list: Option<String>,
         route_data: Option<String>,
+        hosts_randomize: bool,
+        /// What to do when a host name does not resolve: `ignore`,
+        /// `decline`, `defer`, `fail` or `freeze` (Exim's default).
+        host_find_failed: String,
+        /// What to do when every host was ignored.
+        host_all_ignored: String,
     },
-    DnsLookup,
+    DnsLookup {
+        /// Colon list of domains appended in turn to a domain not found.
+        widen_domains: Option<String>,
+        /// Try the resolver's search domains for a single-component domain.
+        qualify_single: bool,
+    },
 }
 
 /// One router instance.
@@ -41,6 +52,11 @@ pub struct RouterSpec {
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
+    /// `unseen`: `Some` holds the (possibly expandable) value when set.
+    pub unseen: Option<String>,
+    pub errors_to: Option<String>,
+    pub headers_add: Option<String>,
+    pub headers_remove: Option<String>,
 }
 
 /// smtp transport settings (unexpanded where Exim expands at delivery time).
@@ -62,6 +78,24 @@ pub struct SmtpSpec {
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
     pub interface: Option<String>,
+    pub tls: SmtpTlsSpec,
+}
+
+/// The smtp transport's TLS options (unexpanded), with Exim's defaults.
+#[derive(Debug, Clone)]
+pub struct SmtpTlsSpec {
+    /// `protocol = smtps`: TLS from the first byte.
+    pub on_connect: bool,
+    pub hosts_avoid_tls: Option<String>,
+    pub hosts_require_tls: Option<String>,
+    /// `tls_verify_certificates`; Exim's default is `system`.
+    pub verify_certificates: String,
+    /// Default `*`.
+    pub verify_cert_hostnames: String,
+    pub verify_hosts: Option<String>,
+    /// Default `*`.
+    pub try_verify_hosts: String,
+    pub tempfail_tryclear: bool,
 }
 
 /// appendfile transport settings.
@@ -147,8 +181,14 @@ impl RouterSpec {
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
                 route_data: opt(d, "route_data"),
+                hosts_randomize: o.bool("hosts_randomize"),
+                host_find_failed: opt(d, "host_find_failed").unwrap_or_else(|| "freeze".into()),
+                host_all_ignored: opt(d, "host_all_ignored").unwrap_or_else(|| "defer".into()),
             },
-            "dnslookup" => RouterKind::DnsLookup,
+            "dnslookup" => RouterKind::DnsLookup {
+                widen_domains: opt(d, "widen_domains"),
+                qualify_single: o.bool("qualify_single"),
+            },
             _ => RouterKind::Accept,
         };
         RouterSpec {
@@ -165,6 +205,14 @@ impl RouterSpec {
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
+            unseen: match o.get("unseen") {
+                Some(oxim_conf::Value::Bool(true)) => Some("yes".into()),
+                Some(oxim_conf::Value::Str(s)) => Some(s.clone()),
+                _ => None,
+            },
+            errors_to: opt(d, "errors_to"),
+            headers_add: opt(d, "headers_add"),
+            headers_remove: opt(d, "headers_remove"),
         }
     }
 }
@@ -176,7 +224,15 @@ impl TransportSpec {
             "smtp" => TransportKind::Smtp(SmtpSpec {
                 hosts: opt(d, "hosts"),
                 hosts_override: o.bool("hosts_override"),
-                port: opt(d, "port").unwrap_or_else(|| "smtp".into()),
+                // protocol = smtps changes the default port to smtps (465).
+                port: match opt(d, "port") {
+                    Some(_)
+                        if !o.is_set("port") && opt(d, "protocol").as_deref() == Some("smtps") =>
+                    {
+                        "smtps".into()
+                    }
+                    p => p.unwrap_or_else(|| "smtp".into()),
+                },
                 allow_localhost: o.bool("allow_localhost"),
                 helo_data: opt(d, "helo_data").unwrap_or_else(|| "$primary_hostname".into()),
                 connect_timeout: secs(d, "connect_timeout"),
@@ -195,6 +251,18 @@ impl TransportSpec {
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
                 interface: opt(d, "interface"),
+                tls: SmtpTlsSpec {
+                    on_connect: opt(d, "protocol").is_some_and(|p| p.trim() == "smtps"),
+                    hosts_avoid_tls: opt(d, "hosts_avoid_tls"),
+                    hosts_require_tls: opt(d, "hosts_require_tls"),
+                    verify_certificates: opt(d, "tls_verify_certificates")
+                        .unwrap_or_else(|| "system".into()),
+                    verify_cert_hostnames: opt(d, "tls_verify_cert_hostnames")
+                        .unwrap_or_else(|| "*".into()),
+                    verify_hosts: opt(d, "tls_verify_hosts"),
+                    try_verify_hosts: opt(d, "tls_try_verify_hosts").unwrap_or_else(|| "*".into()),
+                    tempfail_tryclear: o.bool("tls_tempfail_tryclear"),
+                },
             }),
             "appendfile" => TransportKind::Appendfile(AppendSpec {
                 file: opt(d, "file"),
@@ -262,5 +330,44 @@ impl Drivers {
 
     pub fn transport(&self, name: &str) -> Option<&TransportSpec> {
         self.transports.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp_spec(transport: &str) -> SmtpSpec {
+        let text = format!("begin transports\nt:\n  driver = smtp\n{transport}\n");
+        let opts = oxim_conf::LoadOptions {
+            path: std::path::PathBuf::from("c"),
+            defines: Vec::new(),
+            builtin: Vec::new(),
+        };
+        let cfg = oxim_conf::load(&opts, &oxim_conf::MemFs::new().with("c", &text)).unwrap();
+        match Drivers::from_config(&cfg).transports.remove(0).kind {
+            TransportKind::Smtp(s) => s,
+            _ => panic!("not smtp"),
+        }
+    }
+
+    #[test]
+    fn smtp_tls_defaults() {
+        let s = smtp_spec("");
+        assert_eq!(s.port, "smtp");
+        assert!(!s.tls.on_connect);
+        assert_eq!(s.tls.verify_certificates, "system");
+        assert_eq!(s.tls.verify_cert_hostnames, "*");
+        assert_eq!(s.tls.try_verify_hosts, "*");
+        assert!(s.tls.tempfail_tryclear);
+        // protocol = smtps: TLS on connect, default port smtps.
+        let s = smtp_spec("  protocol = smtps");
+        assert!(s.tls.on_connect);
+        assert_eq!(s.port, "smtps");
+        let s = smtp_spec("  protocol = smtps\n  port = 1225");
+        assert_eq!(s.port, "1225");
+        let s = smtp_spec("  tls_verify_cert_hostnames = :\n  hosts_require_tls = *");
+        assert_eq!(s.tls.verify_cert_hostnames, ":");
+        assert_eq!(s.tls.hosts_require_tls.as_deref(), Some("*"));
     }
 }

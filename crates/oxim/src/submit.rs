@@ -51,6 +51,22 @@ pub fn caller_is_trusted(ctx: &Ctx) -> bool {
         .any(|u| !u.is_empty() && u == ctx.caller.login)
 }
 
+/// The envelope sender of a command-line message (or of `-bt`): the `-f`
+/// address when a trusted caller gave one, else the caller's own.
+pub fn envelope_sender(ctx: &Ctx) -> String {
+    match &ctx.inv.sender {
+        Some(s) if caller_is_trusted(ctx) => {
+            let s = s.trim_start_matches('<').trim_end_matches('>');
+            if s.is_empty() {
+                String::new()
+            } else {
+                ctx.qualify_recipient(s)
+            }
+        }
+        _ => format!("{}@{}", ctx.caller.login, ctx.qualify_domain),
+    }
+}
+
 /// Spawn a detached process that delivers `id` (Exim's background delivery).
 pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find own executable")?;
@@ -96,18 +112,9 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     if recipients.is_empty() {
         bail!("no recipients given");
     }
-    let sender = match &inv.sender {
-        Some(s) if caller_is_trusted(&ctx) => {
-            let s = s.trim_start_matches('<').trim_end_matches('>');
-            if s.is_empty() {
-                String::new()
-            } else {
-                ctx.qualify_recipient(s)
-            }
-        }
-        _ => format!("{}@{}", ctx.caller.login, ctx.qualify_domain),
-    };
-    let source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
+    let sender = envelope_sender(&ctx);
+    let mut source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
+    source.sender_set = inv.sender.is_some() && caller_is_trusted(&ctx);
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let loaded = receive::accept(
@@ -121,7 +128,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     if inv.dont_deliver {
         return Ok(0);
     }
-    let queue_only = ctx.config.main.bool("queue_only");
+    let queue_only = inv.queue_only(ctx.config.main.bool("queue_only"));
     if inv.delivery != DeliveryMode::Interactive || queue_only {
         // Another process (or a later queue run) delivers it.
         loaded.flush_msglog(&ctx);

@@ -9,15 +9,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn many_idle_connections_do_not_starve_a_new_client() {
     // Each side needs one descriptor per connection.
@@ -49,7 +40,7 @@ fn many_idle_connections_do_not_starve_a_new_client() {
     let port = free_port();
     let conf = dir.write(
         "h.conf",
-        "primary_hostname = h.test.ex\nspool_directory = DIR/spool\nlog_file_path = DIR/log/%slog\n\
+        "primary_hostname = h.test.ex\nspool_directory = DIR/spool\nexim_user = root\nlog_file_path = DIR/log/%slog\n\
          helo_lookup_domains =\nsmtp_accept_max = 0\nacl_smtp_rcpt = accept\n",
     );
     let d = Daemon::start(

@@ -13,6 +13,10 @@ const CONF: &str = r#"
 primary_hostname = myhost.test.ex
 qualify_domain = test.ex
 spool_directory = DIR/spool
+# The tests run as whoever runs them (root in CI): keep that user, and let
+# it deliver to files.
+exim_user = root
+never_users =
 log_file_path = DIR/log/%slog
 helo_lookup_domains =
 domainlist local_domains = test.ex
@@ -44,48 +48,6 @@ mbox:
   create_directory
 "#;
 
-struct Client {
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        let mut c = Client { stream, reader };
-        let banner = c.reply();
-        assert!(banner.starts_with("220 "), "{banner}");
-        c
-    }
-
-    /// Read one (possibly multi-line) reply; returns its last line.
-    fn reply(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return "EOF".into();
-            }
-            let line = line.trim_end().to_string();
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return line;
-            }
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.stream.write_all(text.as_bytes()).unwrap();
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{line}\r\n"));
-        self.reply()
-    }
-}
-
 fn start(dir: &TestDir) -> (Daemon, u16, String) {
     let port = free_port();
     let conf = dir.write("test.conf", CONF);
@@ -97,6 +59,12 @@ fn start(dir: &TestDir) -> (Daemon, u16, String) {
 #[test]
 fn message_survives_sigkill_right_after_250() {
     survives_sigkill(CONF);
+}
+
+/// The same with per-file fdatasync forced.
+#[test]
+fn message_survives_sigkill_right_after_250_with_fdatasync() {
+    survives_sigkill(&CONF.replace("queue_only", "queue_only\nspool_sync = fdatasync"));
 }
 
 /// The same with one syncfs(2) per group commit instead of per-file syncs.
@@ -454,4 +422,62 @@ fn input_before_the_banner_is_a_synchronization_error() {
     let _ = BufReader::new(s).read_to_string(&mut rest);
     assert!(rest.starts_with("554 "), "{rest}");
     assert!(rest.contains("synchronization error"), "{rest}");
+}
+
+/// SIGUSR1 logs the group-commit counters; with `spool_sync = syncfs` every
+/// group was made durable with syncfs(2), with `fdatasync` none was.
+#[test]
+fn sigusr1_reports_how_groups_were_synced() {
+    for (mode, syncfs) in [("syncfs", 1), ("fdatasync", 0)] {
+        let dir = TestDir::new();
+        let port = free_port();
+        let conf = dir.write("s.conf", &format!("spool_sync = {mode}\n{CONF}"));
+        let d = Daemon::start(
+            &dir,
+            &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+        );
+        let mut c = Client::connect(port);
+        assert!(c.cmd("EHLO client.example").starts_with("250 "));
+        assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        c.send("Subject: one\r\n\r\nbody\r\n.\r\n");
+        assert!(c.reply().starts_with("250 OK id="));
+        d.signal(10);
+        let want = format!("spool commits: messages=1 batches=1 syncfs={syncfs}");
+        assert!(
+            wait_for(Duration::from_secs(5), || dir
+                .read("log/mainlog")
+                .contains(&want)),
+            "{mode}: no {want:?} in\n{}",
+            dir.read("log/mainlog")
+        );
+    }
+}
+
+/// `smtp_connect_backlog` sets the listen queue (what `ss` shows as Send-Q
+/// of a listening socket).
+#[test]
+fn smtp_connect_backlog_sets_the_listen_queue() {
+    let dir = TestDir::new();
+    let port = free_port();
+    let conf = dir.write("b.conf", &format!("smtp_connect_backlog = 7\n{CONF}"));
+    let _d = Daemon::start(
+        &dir,
+        &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
+    );
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let send_q: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    // One listening socket per address family.
+    assert!(
+        !send_q.is_empty() && send_q.iter().all(|q| *q == "7"),
+        "{text}"
+    );
 }

@@ -29,6 +29,8 @@ const PORT: u16 = 2225;
 const SERVER_CONF: &str = "\
 primary_hostname = server.test.ex
 spool_directory = DIR/spool
+# The tests run as whoever runs them (root in CI): keep that user.
+exim_user = root
 log_file_path = DIR/log/%slog
 helo_lookup_domains =
 acl_smtp_rcpt = accept
@@ -44,6 +46,8 @@ server:
 const CLIENT_CONF: &str = "\
 primary_hostname = client.test.ex
 spool_directory = DIR/spool
+# The tests run as whoever runs them (root in CI): keep that user.
+exim_user = root
 log_file_path = DIR/log/%slog
 helo_lookup_domains =
 log_selector = SELECTOR

@@ -352,6 +352,13 @@ impl Runner<'_> {
             fs::write(self.work("dnszones").join(name), text)
                 .map_err(|e| StepFail(format!("writing generated zone: {e}")))?;
         }
+        // DIR/aux-fixed is the tree's own (certificates, keys, fixed data),
+        // as in Exim's test directory; it is not substituted.
+        let fixed = tree.join("aux-fixed");
+        if fixed.is_dir() {
+            symlink(&fixed, self.work("aux-fixed"))
+                .map_err(|e| StepFail(format!("linking aux-fixed: {e}")))?;
+        }
         let bin = self.work("bin");
         symlink(&self.cfg.exim, bin.join("exim"))
             .map_err(|e| StepFail(format!("linking exim: {e}")))?;

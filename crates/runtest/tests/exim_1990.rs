@@ -1,6 +1,7 @@
 //! Exim's own TCP Fast Open tests against oxim: 1990 from the 2019 tree must
-//! PASS; 1090 from the HEAD tree must match except for the one element where
-//! HEAD's expected log records a missed TFO detection (see below). Needs root and a built `oxim` binary
+//! PASS; 1091 (TLS on connect) from the HEAD tree must PASS; 1090 from the
+//! HEAD tree must match except for the one element where HEAD's expected log
+//! records a missed TFO detection (see below). Needs root and a built `oxim` binary
 //! (`cargo build -p oxim`; `cargo test --workspace` builds it). When Exim's
 //! test files are absent the tests are skipped loudly, except with `CI=true`.
 
@@ -114,6 +115,18 @@ fn exim_1090_head_tree_differs_only_in_server_tfo() {
     );
 }
 
+/// HEAD's 1091: TLS on connect with TCP Fast Open and an early banner. The
+/// second connection has a cookie, so the ClientHello rides in the SYN and
+/// both sides log ` TFO*`; X=/CV= and `P=esmtps` come from real TLS 1.3.
+#[test]
+fn exim_1091_head_tree_passes() {
+    require_root("exim 1091");
+    let Some(dir) = exim_tests() else { return };
+    let (code, out) = run_tree(&dir.join("HEAD/test"), "1091");
+    assert!(out.contains("1091 PASS"), "{out}");
+    assert_eq!(code, 0, "{out}");
+}
+
 /// The seed test with one character changed in its expected main log must
 /// FAIL, and the diff must show that line.
 #[test]
@@ -145,7 +158,7 @@ fn exim_1990_changed_expectation_fails() {
 }
 
 /// The rest of Exim's basic tests shipped with the spec: every one passes in
-/// both trees (1091, TLS on connect, is not among them; 1090 is above).
+/// both trees (1090 and 1091 are above).
 #[test]
 fn exim_basic_tests_pass_in_both_trees() {
     require_root("exim basic tests");

@@ -101,6 +101,11 @@ impl DataDecoder {
         self.state == DState::Ended
     }
 
+    /// True when no byte of the current line has been seen yet.
+    pub fn at_line_start(&self) -> bool {
+        matches!(self.state, DState::LineStart | DState::Ended)
+    }
+
     /// Statistics so far.
     pub fn summary(&self) -> DataSummary {
         self.summary

@@ -524,6 +524,8 @@ pub struct ServerSession {
     last_was_rej_mail: bool,
     last_was_rcpt: bool,
     decoder: DataDecoder,
+    /// Complete input lines so far (commands and body lines).
+    lines_in: u64,
 }
 
 impl ServerSession {
@@ -561,6 +563,7 @@ impl ServerSession {
             last_was_rej_mail: false,
             last_was_rcpt: false,
             decoder,
+            lines_in: 0,
         }
     }
 
@@ -654,6 +657,23 @@ impl ServerSession {
     /// Bytes received but not yet processed.
     pub fn buffered_input(&self) -> usize {
         self.inbuf.len() - self.pos
+    }
+
+    /// Complete input lines processed so far: command lines, body lines and
+    /// the terminating `.` line. With [`ServerSession::mid_line`] it lets the
+    /// caller time each line from its first byte (`smtp_receive_timeout`).
+    pub fn lines_received(&self) -> u64 {
+        self.lines_in
+    }
+
+    /// True when part of a line has arrived and the rest has not (checked
+    /// after [`ServerSession::poll_event`] returned `None`).
+    pub fn mid_line(&self) -> bool {
+        match self.phase {
+            Phase::Data | Phase::Bdat { .. } => !self.decoder.at_line_start(),
+            Phase::Closed => false,
+            _ => self.discarding_long_line || self.buffered_input() > 0,
+        }
     }
 
     // ----- input ----------------------------------------------------------
@@ -1000,6 +1020,7 @@ impl ServerSession {
                 };
                 self.pos += nl + 1;
                 self.discarding_long_line = false;
+                self.lines_in += 1;
                 Some(line)
             }
         }
@@ -1844,12 +1865,16 @@ impl ServerSession {
     fn poll_data(&mut self) -> Option<Event> {
         let avail = &self.inbuf[self.pos..];
         let mut out = Vec::with_capacity(avail.len());
+        let before = self.decoder.summary().lines;
         let n = self.decoder.decode(avail, &mut out);
+        self.lines_in += self.decoder.summary().lines - before;
         self.pos += n;
         if !out.is_empty() {
             return Some(Event::DataChunk(out));
         }
         if self.decoder.is_ended() {
+            // The terminating "." line.
+            self.lines_in += 1;
             self.phase = Phase::Command;
             self.pending = Some(Pending::DataEnd);
             self.pending_verb = None;
@@ -1876,7 +1901,9 @@ impl ServerSession {
         let mut out = Vec::new();
         if !discard && take > 0 {
             out.reserve(take);
+            let before = self.decoder.summary().lines;
             self.decoder.decode(&self.inbuf[chunk_range], &mut out);
+            self.lines_in += self.decoder.summary().lines - before;
         }
         if remaining > 0 {
             self.phase = Phase::Bdat {
@@ -2029,5 +2056,45 @@ mod tests {
         assert_eq!(s.output(), b"hi\r\n");
         s.consume_output(100);
         assert!(!s.has_output());
+    }
+
+    /// Feed `bytes`, answer every event that needs it (354 to DATA, 250
+    /// otherwise), and report (lines received, mid-line).
+    fn feed(s: &mut ServerSession, bytes: &[u8]) -> (u64, bool) {
+        s.handle_input(bytes);
+        while let Some(ev) = s.poll_event() {
+            if ev.needs_response() {
+                let code = if matches!(ev, Event::Data) { 354 } else { 250 };
+                s.respond(Reply::new(code, "OK")).unwrap();
+            }
+        }
+        (s.lines_received(), s.mid_line())
+    }
+
+    #[test]
+    fn partial_lines_are_visible_for_line_timeouts() {
+        let mut s = ServerSession::new(ServerConfig {
+            enforce_sync: false,
+            ..ServerConfig::default()
+        });
+        s.greet(Reply::new(220, "hi")).unwrap();
+        assert_eq!(feed(&mut s, b""), (0, false));
+        assert_eq!(feed(&mut s, b"NO"), (0, true));
+        assert_eq!(feed(&mut s, b"OP\r\nNO"), (1, true));
+        assert_eq!(feed(&mut s, b"OP\r\n"), (2, false));
+        // An over-long line being discarded is still a partial line.
+        assert_eq!(feed(&mut s, &[b'x'; 20_000]), (2, true));
+        assert_eq!(feed(&mut s, b"\r\n"), (3, false));
+        // Body lines count too, a CR waiting for its LF is mid-line, and so
+        // is a lone dot that may turn out to be the terminator.
+        feed(&mut s, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        assert_eq!(feed(&mut s, b""), (6, false));
+        assert_eq!(feed(&mut s, b"Subject: x\r"), (6, true));
+        assert_eq!(feed(&mut s, b"\n\r\nbody"), (8, true));
+        assert_eq!(feed(&mut s, b"\r\n"), (9, false));
+        assert_eq!(feed(&mut s, b"."), (9, true));
+        assert_eq!(feed(&mut s, b"\r\n"), (10, false));
+        assert_eq!(s.state(), SessionState::Command);
+        assert_eq!(feed(&mut s, b"QU"), (10, true));
     }
 }

@@ -69,7 +69,6 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// fdatasync both files.
     /// Starts writeback of both files without waiting, so that a later
     /// [`Prepared::sync`] of many files finds their blocks already allocated
     /// in the same journal transaction (ext4 delayed allocation would
@@ -82,6 +81,15 @@ impl Prepared {
         let _ = posix_fadvise(&self.header, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
     }
 
+    /// Bytes in both files (0 for a file that cannot be examined).
+    pub(crate) fn bytes(&self) -> u64 {
+        [&self.data, &self.header]
+            .iter()
+            .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// fdatasync both files.
     pub(crate) fn sync(&self) -> Result<()> {
         self.data
             .sync_data()
@@ -698,8 +706,14 @@ impl Spool {
     /// removal). Returns how many files were removed. Run it at startup, or
     /// with an age well above the longest write, as a queue runner does.
     pub fn remove_stale_temps(&self, age: Duration) -> Result<usize> {
+        self.remove_stale_debris(age).map(|v| v.len())
+    }
+
+    /// [`Spool::remove_stale_temps`], returning the paths removed (for the
+    /// log).
+    pub fn remove_stale_debris(&self, age: Duration) -> Result<Vec<PathBuf>> {
         let now = SystemTime::now();
-        let mut n = 0;
+        let mut removed = Vec::new();
         let rd =
             fs::read_dir(&self.input).map_err(SpoolError::io("read directory", &self.input))?;
         let mut seen = HashSet::new();
@@ -721,10 +735,10 @@ impl Spool {
                 .map(|t| now.duration_since(t).unwrap_or_default() >= age)
                 .unwrap_or(false);
             if old && remove_if_exists(&entry.path())? {
-                n += 1;
+                removed.push(entry.path());
             }
         }
-        Ok(n)
+        Ok(removed)
     }
 }
 

@@ -346,7 +346,11 @@ fn bp_listing() {
 fn group_commit_blocking_and_async() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
-    let writer = Arc::new(SpoolWriter::new(spool.clone(), WriterOptions::default()).unwrap());
+    let options = WriterOptions {
+        sync: SyncMode::PerFile,
+        ..WriterOptions::default()
+    };
+    let writer = Arc::new(SpoolWriter::new(spool.clone(), options).unwrap());
     let gen = Arc::new(IdGenerator::new(IdFormat::Classic));
 
     // Many threads at once.
@@ -407,6 +411,7 @@ fn group_commit_blocking_and_async() {
     let stats = writer.stats();
     assert_eq!(stats.messages, 420);
     assert!(stats.batches <= 420);
+    assert_eq!(stats.syncfs_batches, 0, "per-file mode never calls syncfs");
     // A failing message in a batch fails alone.
     let dup = envelope(&gen, &["c@x"]);
     writer
@@ -437,6 +442,8 @@ fn syncfs_mode_works() {
         .write_blocking(env.clone(), headers(), b"hi\n".to_vec())
         .unwrap();
     assert_eq!(spool.read(&env.id).unwrap().envelope, env);
+    let stats = writer.stats();
+    assert_eq!((stats.batches, stats.syncfs_batches), (1, 1));
     drop(writer);
 }
 

@@ -11,10 +11,16 @@ use super::Loaded;
 use crate::settings::AppendSpec;
 use crate::vars::Vars;
 
-fn envelope_headers(spec: &AppendSpec, address: &str, m: &Loaded) -> String {
+/// The envelope sender of this delivery (a router's errors_to, else the
+/// message's sender).
+pub(super) fn return_path<'a>(m: &'a Loaded, vars: &'a Vars) -> &'a str {
+    vars.get("return_path").unwrap_or(&m.env.sender)
+}
+
+fn envelope_headers(spec: &AppendSpec, address: &str, m: &Loaded, vars: &Vars) -> String {
     let mut s = String::new();
     if spec.return_path_add {
-        s.push_str(&format!("Return-path: <{}>\n", m.env.sender));
+        s.push_str(&format!("Return-path: <{}>\n", return_path(m, vars)));
     }
     if spec.envelope_to_add {
         s.push_str(&format!("Envelope-to: {address}\n"));
@@ -51,11 +57,12 @@ pub fn deliver(
     headers: &[u8],
     vars: &Vars,
 ) -> Result<()> {
-    let env_headers = envelope_headers(spec, address, m);
+    let env_headers = envelope_headers(spec, address, m, vars);
+    let from = return_path(m, vars);
     if let Some(file) = &spec.file {
         let path =
             oxim_conf::expand(file, vars).map_err(|e| anyhow!("failed to expand file: {e}"))?;
-        return append_mbox(spec, Path::new(&path), &env_headers, headers, m);
+        return append_mbox(spec, Path::new(&path), &env_headers, headers, m, from);
     }
     if let Some(dir) = &spec.directory {
         let path =
@@ -71,6 +78,7 @@ fn append_mbox(
     env_headers: &str,
     headers: &[u8],
     m: &Loaded,
+    from: &str,
 ) -> Result<()> {
     if let Some(parent) = path.parent() {
         if spec.create_directory && !parent.exists() {
@@ -82,10 +90,10 @@ fn append_mbox(
         }
     }
     let mut text = Vec::with_capacity(headers.len() + m.body.len() + 256);
-    let sender = if m.env.sender.is_empty() {
+    let sender = if from.is_empty() {
         "MAILER-DAEMON"
     } else {
-        &m.env.sender
+        from
     };
     text.extend_from_slice(
         format!(

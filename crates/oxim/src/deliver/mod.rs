@@ -25,7 +25,7 @@ use crate::ctx::Ctx;
 use crate::retry::{self, RetryDb, Schedule};
 use crate::settings::{SmtpSpec, TransportKind, TransportSpec};
 use crate::vars::Vars;
-use route::{Routed, RoutedHost};
+use route::{Props, Routed, RoutedHost};
 use smtp::SmtpError;
 
 /// An address on its way through delivery.
@@ -38,6 +38,15 @@ struct Item {
     /// address used on the wire (Exim logs percent-hacked addresses in
     /// lower case).
     log_as: Option<String>,
+    /// errors_to and header changes from the routers that handled it or
+    /// its parents.
+    props: Props,
+    /// The first router to offer it to (past 0 for an `unseen` copy).
+    start: usize,
+    /// How its delivery is remembered on the spool when that is not the
+    /// address: `address/router` for the copy an `unseen` router took
+    /// (Exim's name for it), so the copy passed on is remembered apart.
+    unique: Option<String>,
 }
 
 impl Item {
@@ -45,19 +54,44 @@ impl Item {
         self.parent.as_deref().unwrap_or(&self.address)
     }
 
-    fn log_address(&self) -> LogAddress<'_> {
-        let shown = self.log_as.as_deref().unwrap_or(&self.address);
+    /// The name its delivery is recorded under (non-recipients).
+    fn unique(&self) -> &str {
+        self.unique.as_deref().unwrap_or(&self.address)
+    }
+
+    /// How the address appears in a log line. A successful local delivery
+    /// shows the local part and then the original address in `<>`, as
+    /// Exim does (`=> alice <alice@test.ex>`).
+    fn log_address(&self, local_delivery: bool) -> LogAddress<'_> {
+        let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
+        if local_delivery {
+            shown = crate::vars::split_address(shown).0;
+            return LogAddress::from_original(shown, self.top());
+        }
         match &self.parent {
-            Some(p) => LogAddress::from_original(shown, p),
-            None => LogAddress::new(shown),
+            Some(p) if p != shown => LogAddress::from_original(shown, p),
+            _ => LogAddress::new(shown),
         }
     }
 
-    fn child(address: String, parent: &str) -> Item {
+    /// An address generated from `self` (it inherits its properties).
+    fn child(&self, address: String) -> Item {
         Item {
             address,
-            parent: Some(parent.to_string()),
+            parent: Some(self.top().to_string()),
             log_as: None,
+            props: self.props.clone(),
+            start: 0,
+            unique: None,
+        }
+    }
+
+    /// The envelope sender for this address's delivery: errors_to when a
+    /// router set one.
+    fn return_path<'a>(&'a self, sender: &'a str) -> &'a str {
+        match self.props.errors_to.as_deref() {
+            Some(e) if !e.is_empty() => e,
+            _ => sender,
         }
     }
 }
@@ -159,6 +193,8 @@ enum Outcome {
     Delivered {
         host: Option<HostInfo>,
         tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// TLS of the session (` X=`, ` CV=`).
+        tls: Option<oxim_tls::TlsSession>,
         /// Sent with BDAT (` K` in the log).
         chunking: bool,
         /// Down a connection an earlier message used (`*` in the log).
@@ -265,11 +301,16 @@ fn log_outcome(
     outcome: &Outcome,
 ) {
     let id_text = m.env.id.to_string();
-    let addr = item.log_address();
+    let local = matches!(outcome, Outcome::Delivered { .. })
+        && transport
+            .and_then(|t| ctx.drivers.transport(t))
+            .is_some_and(|t| !matches!(t.kind, TransportKind::Smtp(_)));
+    let addr = item.log_address(local);
     let rec = match outcome {
         Outcome::Delivered {
             host,
             tfo,
+            tls,
             chunking,
             continued,
             confirmation,
@@ -297,6 +338,11 @@ fn log_outcome(
             }
             d.confirmation = confirmation.as_deref();
             d.chunking = *chunking;
+            d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
+                cipher: &t.cipher,
+                certificate_verified: t.certificate_verified,
+                ..oxim_log::TlsLog::default()
+            });
             LogRecord::Delivered(d)
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
@@ -326,8 +372,9 @@ fn log_outcome(
     ctx.log_message(m, &rec);
 }
 
-/// Addresses that share a transport and host list go in one transport call.
-type TransportKey = (String, Vec<RoutedHost>);
+/// Addresses that share a transport, host list and router properties
+/// (return path, header changes) go in one transport call.
+type TransportKey = (String, Vec<RoutedHost>, Props);
 
 /// First delivery of a message just received (already durable on the spool).
 /// Takes the message lock like a queue run does, so a queue runner that
@@ -426,18 +473,31 @@ impl Attempt<'_> {
         self.retry.clear(&Self::retry_key(item));
         match &outcome {
             Outcome::Delivered { .. } => self.summary.delivered += 1,
-            Outcome::Failed { err, .. } => {
+            Outcome::Failed { err, host } => {
                 self.summary.failed += 1;
-                self.failed.push(FailedAddress {
-                    address: item.address.clone(),
-                    reason: reason_text(err),
-                });
+                let host = if err.with_host { host.as_ref() } else { None };
+                self.note_failed(item, host, err);
             }
             Outcome::Deferred { .. } => {}
         }
         if item.parent.is_some() {
-            self.done_children.push(item.address.clone());
+            self.done_children.push(item.unique().to_string());
         }
+    }
+
+    /// A permanent failure: remembered for the bounce (unless errors_to
+    /// is empty, which means no bounce).
+    fn note_failed(&mut self, item: &Item, host: Option<&HostInfo>, err: &SmtpError) {
+        if item.props.errors_to.as_deref() == Some("") {
+            return;
+        }
+        self.failed.push(FailedAddress {
+            address: item.address.clone(),
+            parent: item.parent.clone().filter(|p| *p != item.address),
+            reason: reason_text(err),
+            host: host.map(|h| (h.name.clone(), h.ip)),
+            errors_to: item.props.errors_to.clone(),
+        });
     }
 
     /// An address whose retry time has not come is left alone this time.
@@ -502,13 +562,18 @@ pub async fn deliver_loaded(
             address: r.address.clone(),
             parent: None,
             log_as: None,
+            props: Props::default(),
+            start: 0,
+            unique: None,
         })
         .collect();
     work.reverse();
     let mut to_transport: BTreeMap<TransportKey, Vec<(Item, String)>> = BTreeMap::new();
     let mut generated = 0usize;
+    // manualroute's host_find_failed = freeze.
+    let mut freeze_routing = false;
     while let Some(mut item) = work.pop() {
-        if item.parent.is_some() && m.env.non_recipients.contains(&item.address) {
+        if item.parent.is_some() && m.env.non_recipients.iter().any(|a| a == item.unique()) {
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
@@ -516,11 +581,35 @@ pub async fn deliver_loaded(
             continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
-            let top = item.top().to_string();
-            item = Item::child(hacked, &top);
+            item = item.child(hacked);
             item.log_as = Some(item.address.to_ascii_lowercase());
         }
-        match route::route(ctx, &item.address, &run.sender, &vars, false).await {
+        let routing =
+            route::route_from(ctx, &item.address, &run.sender, &vars, false, item.start).await;
+        if let Some(next) = routing.unseen_next {
+            // `unseen`: the address is also offered to the following
+            // routers, after everything else; both copies become children
+            // of the address.
+            let mut copy = item.child(item.address.clone());
+            copy.start = next;
+            work.insert(0, copy);
+            item = item.child(item.address.clone());
+            let router = match &routing.routed {
+                Routed::Transport { router, .. } | Routed::Blackhole { router } => Some(router),
+                _ => None,
+            };
+            if let Some(r) = router {
+                item.unique = Some(format!("{}/{r}", item.address));
+                if m.env.non_recipients.iter().any(|a| a == item.unique()) {
+                    continue; // delivered in an earlier attempt
+                }
+            }
+        }
+        item.props = item.props.with(&routing.props);
+        for note in &routing.notes {
+            ctx.log_text(Some(&id.to_string()), note);
+        }
+        match routing.routed {
             Routed::Transport {
                 router,
                 transport,
@@ -528,12 +617,13 @@ pub async fn deliver_loaded(
                 ..
             } => {
                 to_transport
-                    .entry((transport, hosts))
+                    .entry((transport, hosts, item.props.clone()))
                     .or_default()
                     .push((item, router));
             }
             Routed::Blackhole { router } => {
-                let shown = Item::child(":blackhole:".into(), &item.address);
+                let mut shown = item.child(":blackhole:".into());
+                shown.parent = Some(item.address.clone());
                 log_outcome(
                     ctx,
                     &m,
@@ -544,6 +634,7 @@ pub async fn deliver_loaded(
                     &Outcome::Delivered {
                         host: None,
                         tfo: None,
+                        tls: None,
                         chunking: false,
                         continued: false,
                         confirmation: None,
@@ -552,7 +643,7 @@ pub async fn deliver_loaded(
                 );
                 run.summary.delivered += 1;
                 if item.parent.is_some() {
-                    run.done_children.push(item.address.clone());
+                    run.done_children.push(item.unique().to_string());
                 }
             }
             Routed::Redirected { children, .. } => {
@@ -563,7 +654,7 @@ pub async fn deliver_loaded(
                     continue;
                 }
                 for c in children.into_iter().rev() {
-                    work.push(Item::child(ctx.qualify_recipient(&c), item.top()));
+                    work.push(item.child(ctx.qualify_recipient(&c)));
                 }
             }
             Routed::Fail { router, message } => {
@@ -576,7 +667,8 @@ pub async fn deliver_loaded(
                 );
             }
             Routed::Defer { router, message } => {
-                let err = local_error(-1, message);
+                freeze_routing |= routing.freeze;
+                let err = local_error(routing.errno, message);
                 run.record(
                     &item,
                     router.as_deref(),
@@ -592,13 +684,19 @@ pub async fn deliver_loaded(
     // does not hold up the others. Outcomes are logged as they come.
     let headers = m.header_bytes();
     let mut remote = Vec::new();
-    for ((tname, hosts), items) in to_transport {
+    for ((tname, hosts, props), items) in to_transport {
         let results = match ctx.drivers.transport(&tname) {
             Some(t) if matches!(t.kind, TransportKind::Smtp(_)) => {
-                remote.push((tname, t, hosts, items));
+                remote.push((tname, t, hosts, props, items));
                 continue;
             }
-            Some(t) => run_transport(ctx, t, &hosts, &items, &m, &headers, &vars, None).await,
+            Some(t) => {
+                let ctl = Delivery {
+                    return_path: items[0].0.return_path(&m.env.sender),
+                    props: &props,
+                };
+                run_transport(ctx, t, &hosts, &items, &m, &headers, &vars, &ctl, None).await
+            }
             None => items
                 .iter()
                 .map(|(i, r)| {
@@ -647,15 +745,40 @@ pub async fn deliver_loaded(
     // A bounce that cannot be delivered is frozen for the postmaster (Exim's
     // rule), unless it is older than ignore_bounce_errors_after.
     let mut freeze = false;
-    if !failed.is_empty() && m.env.sender.is_empty() {
+    if failed.iter().any(|f| f.errors_to.is_none()) && m.env.sender.is_empty() {
         let age = now_secs().saturating_sub(m.env.received_time);
         if age <= ctx.config.main.time("ignore_bounce_errors_after").as_secs() {
             freeze = true;
-            pending_tops.extend(failed.iter().map(|f| f.address.clone()));
+            pending_tops.extend(
+                failed
+                    .iter()
+                    .filter(|f| f.errors_to.is_none())
+                    .map(|f| f.address.clone()),
+            );
         }
     }
-    if !failed.is_empty() && !m.env.sender.is_empty() {
-        match bounce::generate(ctx, &m, &failed) {
+    // One bounce per destination: the sender, or a router's errors_to; the
+    // destination of the latest failure first (Exim keeps its failures
+    // newest first). Each bounce lists its failures in order.
+    let dest_of = |f: &FailedAddress| f.errors_to.clone().unwrap_or_else(|| m.env.sender.clone());
+    let bouncing: Vec<&FailedAddress> = failed
+        .iter()
+        .filter(|f| f.errors_to.is_some() || !m.env.sender.is_empty())
+        .collect();
+    let mut by_dest: Vec<(String, Vec<FailedAddress>)> = Vec::new();
+    for f in bouncing.iter().rev() {
+        let dest = dest_of(f);
+        if !by_dest.iter().any(|(d, _)| *d == dest) {
+            let list = bouncing
+                .iter()
+                .filter(|g| dest_of(g) == dest)
+                .map(|g| (*g).clone())
+                .collect();
+            by_dest.push((dest, list));
+        }
+    }
+    for (dest, failed) in by_dest {
+        match bounce::generate(ctx, &m, &dest, &failed) {
             Ok(b) => {
                 if let Err(e) = Box::pin(deliver_new(ctx, b)).await {
                     ctx.log_text(None, &format!("bounce delivery failed: {e:#}"));
@@ -693,12 +816,19 @@ pub async fn deliver_loaded(
             .map_err(|e| anyhow::anyhow!("spool removal task failed: {e}"))??;
         summary.completed = true;
     } else {
-        if freeze {
+        let why = if freeze {
+            Some("Frozen (delivery error message)")
+        } else if freeze_routing {
+            Some("Frozen")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             m.env.frozen = Some(now_secs());
             let id_text = id.to_string();
-            ctx.log_text(Some(&id_text), "Frozen (delivery error message)");
+            ctx.log_text(Some(&id_text), why);
             m.note_msglog(format!(
-                "{} Frozen (delivery error message)\n",
+                "{} {why}\n",
                 ctx.logger.timestamp(std::time::SystemTime::now())
             ));
             ctx.spool.rewrite_header(&m.env, &m.headers)?;
@@ -715,25 +845,38 @@ pub async fn deliver_loaded(
     Ok(summary)
 }
 
-/// One remote transport call: its addresses share a transport and a host
-/// list.
+/// One remote transport call: its addresses share a transport, a host
+/// list and the routers' properties.
 type RemoteGroup<'t> = (
     String,
     &'t TransportSpec,
     Vec<RoutedHost>,
+    Props,
     Vec<(Item, String)>,
 );
 
 async fn run_remote_group(
     ctx: &Ctx,
-    (tname, t, hosts, items): RemoteGroup<'_>,
+    (tname, t, hosts, props, items): RemoteGroup<'_>,
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> (String, Vec<(Item, String, Outcome)>) {
-    let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, pool).await;
+    let ctl = Delivery {
+        return_path: items[0].0.return_path(&m.env.sender),
+        props: &props,
+    };
+    let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, &ctl, pool).await;
     (tname, r)
+}
+
+/// What the routers decided for one transport call beyond the hosts.
+struct Delivery<'a> {
+    /// The envelope sender to use (errors_to, else the message's sender).
+    return_path: &'a str,
+    /// Header changes from the routers.
+    props: &'a Props,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -745,24 +888,45 @@ async fn run_transport(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
+    ctl: &Delivery<'_>,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
+        tls: None,
         chunking: false,
         continued: false,
         confirmation: None,
         first: true,
     };
-    // The transport's own header changes apply to what it sends.
+    // The routers' and the transport's header changes apply to what it
+    // sends.
     let edited;
-    let headers = if t.headers_add.is_some() || t.headers_remove.is_some() {
-        edited = edit_headers(m, t, vars);
+    let headers = if t.headers_add.is_some()
+        || t.headers_remove.is_some()
+        || !ctl.props.headers_add.is_empty()
+        || !ctl.props.headers_remove.is_empty()
+    {
+        edited = edit_headers(m, t, ctl.props, vars);
         &edited[..]
     } else {
         headers
     };
+    if matches!(
+        t.kind,
+        TransportKind::Appendfile(_) | TransportKind::Pipe(_)
+    ) {
+        if let Some(refusal) = never_user_refusal(ctx, t, m) {
+            return items
+                .iter()
+                .map(|(item, router)| (item.clone(), router.clone(), refusal.clone()))
+                .collect();
+        }
+    }
+    let mut vars = vars.clone();
+    vars.set("return_path", ctl.return_path.to_string());
+    let vars = &vars;
     match &t.kind {
         TransportKind::Smtp(spec) => {
             run_smtp(
@@ -774,6 +938,7 @@ async fn run_transport(
                 headers,
                 vars,
                 &t.name,
+                ctl.return_path,
                 pool,
             )
             .await
@@ -813,6 +978,37 @@ async fn run_transport(
     }
 }
 
+/// Exim's `ERRNO_UIDFAIL`.
+const ERRNO_UIDFAIL: i32 = -29;
+
+/// File and pipe deliveries run as this process's user: never one on
+/// `never_users` (default root). A refused delivery is deferred and logged
+/// on the main and panic logs, in Exim's words.
+fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Outcome> {
+    let uid = nix::unistd::Uid::effective().as_raw();
+    if !ctx.never_users.contains(&uid) {
+        return None;
+    }
+    let text = format!(
+        "User {uid} set for {} transport is on the never_users list",
+        t.name
+    );
+    let id = m.env.id.to_string();
+    ctx.log(&LogRecord::Text {
+        id: Some(&id),
+        text: &text,
+        dest: oxim_log::Dest {
+            main: true,
+            reject: false,
+            panic: true,
+        },
+    });
+    Some(Outcome::Deferred {
+        host: None,
+        err: local_error(ERRNO_UIDFAIL, text),
+    })
+}
+
 /// Run a local transport once per address, with `$local_part`/`$domain` set.
 fn per_address(
     items: &[(Item, String)],
@@ -836,22 +1032,28 @@ fn local_deferral(message: String) -> Outcome {
     }
 }
 
-/// Apply a transport's `headers_remove` (colon list of names) and
-/// `headers_add` (expanded, newline-separated lines).
-fn edit_headers(m: &Loaded, t: &TransportSpec, vars: &Vars) -> Vec<u8> {
-    let remove: Vec<String> = t
+/// Apply the routers' and the transport's `headers_remove` (colon lists of
+/// names), then add the routers' `headers_add` lines and the transport's
+/// (expanded, newline-separated), in that order.
+fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -> Vec<u8> {
+    let mut remove: Vec<String> = t
         .headers_remove
         .as_deref()
         .and_then(|r| oxim_conf::expand(r, vars).ok())
         .map(|r| oxim_conf::lists::list_items(&r))
         .unwrap_or_default();
+    remove.extend(props.headers_remove.iter().cloned());
     let mut out = Vec::new();
     for h in m.headers.iter().filter(|h| h.is_live()) {
         let name = h.name().unwrap_or("");
-        if remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if remove.iter().any(|r| header_name_matches(r, name)) {
             continue;
         }
         out.extend_from_slice(h.text.as_bytes());
+    }
+    for line in &props.headers_add {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
     }
     if let Some(add) = t
         .headers_add
@@ -866,16 +1068,24 @@ fn edit_headers(m: &Loaded, t: &TransportSpec, vars: &Vars) -> Vec<u8> {
     out
 }
 
+/// A `headers_remove` item: a header name, or a prefix ending in `*`
+/// (`X-*`); case does not matter.
+fn header_name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix)),
+        None => pattern.eq_ignore_ascii_case(name),
+    }
+}
+
 async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
     let mut out = Vec::new();
     for h in hosts {
         match h.ip {
             Some(ip) => out.push((h.name.clone(), ip, h.allow_local)),
-            None if h.name.eq_ignore_ascii_case("localhost") => {
-                out.push((h.name.clone(), IpAddr::from([127, 0, 0, 1]), h.allow_local))
-            }
             None => {
-                if let Ok(ips) = ctx.dns.addresses(&h.name).await {
+                if let Ok(ips) = route::host_addresses(ctx, &h.name).await {
                     for ip in ips {
                         out.push((h.name.clone(), ip, h.allow_local));
                     }
@@ -919,6 +1129,7 @@ fn expand_smtp_options(
                         name: bare.to_string(),
                         ip: bare.parse().ok(),
                         allow_local: false,
+                        mx: None,
                     }
                 })
                 .collect(),
@@ -992,6 +1203,7 @@ async fn run_smtp(
     headers: &[u8],
     vars: &Vars,
     tname: &str,
+    return_path: &str,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
     let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
@@ -1033,6 +1245,7 @@ async fn run_smtp(
         try_chunking: false,
         interface,
         connection_max_messages: spec.connection_max_messages,
+        tls: None,
     };
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
@@ -1058,7 +1271,7 @@ async fn run_smtp(
     for batch in items.chunks(batch_size) {
         let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
         let outgoing = smtp::Outgoing {
-            sender: &m.env.sender,
+            sender: return_path,
             recipients: &recipients,
             headers,
             body: &m.body,
@@ -1087,6 +1300,8 @@ async fn run_smtp(
                     skipped: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
                     try_next_host: true,
+                    tls: None,
+                    tls_failed: false,
                 });
                 continue;
             }
@@ -1094,7 +1309,9 @@ async fn run_smtp(
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
-            let r = smtp::deliver_to_host(&host, &p, &outgoing, pool).await;
+            p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            let tryclear = spec.tls.tempfail_tryclear;
+            let r = deliver_tryclear(ctx, m, &host, p, &outgoing, tryclear, pool).await;
             // A host-level problem gets its own log line, as in Exim (not
             // for a host skipped because it failed earlier in this run).
             if r.try_next_host && !r.skipped {
@@ -1145,6 +1362,7 @@ async fn run_smtp(
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
                         tfo: Some((r.tfo, r.tfo_detail)),
+                        tls: r.tls.clone(),
                         chunking: r.chunking,
                         continued,
                         confirmation: Some(confirmation),
@@ -1171,6 +1389,82 @@ async fn run_smtp(
     out
 }
 
+/// One host, and again in clear when the TLS handshake after STARTTLS
+/// failed and `tls_tempfail_tryclear` allows it (as Exim does; not when TLS
+/// or a verified certificate is required).
+async fn deliver_tryclear(
+    ctx: &Ctx,
+    m: &Loaded,
+    host: &smtp::Host,
+    mut p: smtp::SmtpParams,
+    outgoing: &smtp::Outgoing<'_>,
+    tryclear: bool,
+    pool: Option<(smtp::PoolRef<'_>, &str)>,
+) -> smtp::HostResult {
+    let r = smtp::deliver_to_host(host, &p, outgoing, pool).await;
+    let allowed = p
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.require && !t.client.require_verify);
+    if !(r.tls_failed && tryclear && allowed) {
+        return r;
+    }
+    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+        let id = m.env.id.to_string();
+        ctx.log_message(
+            m,
+            &LogRecord::Text {
+                id: Some(&id),
+                text: &format!(
+                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
+                    e.message.as_deref().unwrap_or("TLS session failure"),
+                    host.name,
+                    host.ip
+                ),
+                dest: oxim_log::Dest {
+                    main: true,
+                    reject: false,
+                    panic: false,
+                },
+            },
+        );
+    }
+    p.tls = None;
+    smtp::deliver_to_host(host, &p, outgoing, pool).await
+}
+
+/// The transport's TLS options matched against one host. `None`: no TLS
+/// (`hosts_avoid_tls` matched, unless `hosts_require_tls` does too).
+fn tls_params(
+    ctx: &Ctx,
+    spec: &crate::settings::SmtpTlsSpec,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> Option<smtp::TlsParams> {
+    let m = |l: &Option<String>| host_list_matches(ctx, l, host, ip, vars);
+    let require = m(&spec.hosts_require_tls);
+    if !require && !spec.on_connect && m(&spec.hosts_avoid_tls) {
+        return None;
+    }
+    let roots = match oxim_conf::expand(&spec.verify_certificates, vars) {
+        Ok(v) if v.trim() == "system" || v.trim().is_empty() => oxim_tls::RootSource::System,
+        Ok(v) => oxim_tls::RootSource::Path(v.trim().into()),
+        Err(_) => oxim_tls::RootSource::System,
+    };
+    let require_verify = m(&spec.verify_hosts);
+    Some(smtp::TlsParams {
+        on_connect: spec.on_connect,
+        require,
+        client: oxim_tls::ClientTlsOptions {
+            roots,
+            check_name: m(&Some(spec.verify_cert_hostnames.clone())),
+            require_verify,
+            try_verify: require_verify || m(&Some(spec.try_verify_hosts.clone())),
+        },
+    })
+}
+
 fn nonzero(d: Duration, default: Duration) -> Duration {
     if d.is_zero() {
         default
@@ -1179,66 +1473,145 @@ fn nonzero(d: Duration, default: Duration) -> Duration {
     }
 }
 
-/// Is `ip` one of this host's own addresses? (Loopback counts.)
+/// Is `ip` one of this host's own addresses? As in Exim, that means an
+/// address of one of its interfaces (127.0.0.1 and ::1 for loopback, not all
+/// of 127.0.0.0/8), or the unspecified address.
 pub(crate) fn is_local_address(ip: IpAddr) -> bool {
-    if ip.is_loopback() || ip.is_unspecified() {
+    if ip.is_unspecified() {
         return true;
     }
-    nix::ifaddrs::getifaddrs()
-        .map(|addrs| {
-            addrs.into_iter().any(|a| {
-                a.address.is_some_and(|s| {
-                    s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
-                        || s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
-                })
+    match nix::ifaddrs::getifaddrs() {
+        Ok(addrs) => addrs.into_iter().any(|a| {
+            a.address.is_some_and(|s| {
+                s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
+                    || s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
             })
-        })
-        .unwrap_or(false)
+        }),
+        // Without the interface list, at least the loopback addresses.
+        Err(_) => {
+            ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        }
+    }
 }
 
-/// `-bt`: show how each address routes, in Exim's layout.
+/// One address `-bt` routed to a transport.
+struct TestedRoute {
+    shown: String,
+    key: (String, String),
+    router: String,
+    transport: String,
+    hosts: Vec<RoutedHost>,
+    local: bool,
+}
+
+/// An address and the lines naming its ancestors (`    <-- parent`).
+fn with_parents(address: &str, parents: &[String]) -> String {
+    let mut s = address.to_string();
+    for p in parents {
+        s.push_str("\n    <-- ");
+        s.push_str(p);
+    }
+    s
+}
+
+/// `-bt`: show how each address routes, in Exim's layout: failures and
+/// deferrals as they happen, then, once an argument's whole tree is
+/// routed, the addresses for local transports and then those for remote
+/// ones, each group newest first.
 pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let sender = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+    let sender = crate::submit::envelope_sender(&ctx);
     let vars = ctx.base_vars();
     let mut status = 0;
+    let mut seen: std::collections::HashSet<(String, String)> = Default::default();
     for a in addrs {
-        let mut queue = vec![(ctx.qualify_recipient(a), None::<String>)];
-        while let Some((addr, parent)) = queue.pop() {
-            let shown = match &parent {
-                Some(p) => format!("{addr}\n    <-- {p}"),
-                None => addr.clone(),
-            };
-            match rt.block_on(route::route(&ctx, &addr, &sender, &vars, false)) {
+        let mut routed: Vec<TestedRoute> = Vec::new();
+        // (address, ancestors nearest first, first router)
+        let mut queue: Vec<(String, Vec<String>, usize)> =
+            vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
+        let mut later: Vec<(String, Vec<String>, usize)> = Vec::new();
+        while let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) {
+            let r = rt.block_on(route::route_from(&ctx, &addr, &sender, &vars, false, start));
+            if r.notes_in_bt {
+                // Exim writes its log lines to stderr while testing.
+                for n in &r.notes {
+                    eprintln!("LOG: MAIN\n  {n} (while routing <{addr}>)");
+                }
+            }
+            if let Some(next) = r.unseen_next {
+                let mut p = parents.clone();
+                p.insert(0, addr.clone());
+                later.insert(0, (addr.clone(), p.clone(), next));
+                parents = p;
+            }
+            match r.routed {
                 Routed::Transport {
                     router,
                     transport,
                     hosts,
-                    ..
                 } => {
-                    println!("{shown}\n  router = {router}, transport = {transport}");
-                    for h in hosts {
-                        match h.ip {
-                            Some(ip) => println!("  host {} [{ip}]", h.name),
-                            None => println!("  host {}", h.name),
-                        }
-                    }
+                    let local = ctx
+                        .drivers
+                        .transport(&transport)
+                        .is_some_and(|t| !matches!(t.kind, TransportKind::Smtp(_)));
+                    routed.push(TestedRoute {
+                        shown: with_parents(&addr, &parents),
+                        key: (addr.clone(), router.clone()),
+                        router,
+                        transport,
+                        hosts,
+                        local,
+                    });
                 }
-                Routed::Blackhole { .. } => println!("{shown} is discarded"),
+                Routed::Blackhole { .. } => {
+                    println!("mail to {} is discarded", with_parents(&addr, &parents))
+                }
                 Routed::Redirected { children, .. } => {
+                    let mut p = parents.clone();
+                    p.insert(0, addr.clone());
                     for c in children.into_iter().rev() {
-                        queue.push((ctx.qualify_recipient(&c), Some(addr.clone())));
+                        queue.push((ctx.qualify_recipient(&c), p.clone(), 0));
                     }
                 }
                 Routed::Fail { message, .. } => {
-                    println!("{shown} is undeliverable: {message}");
+                    println!(
+                        "{addr} is undeliverable: {message}{}",
+                        with_parents("", &parents)
+                    );
                     status = 2;
                 }
                 Routed::Defer { message, .. } => {
-                    println!("{shown} cannot be resolved at this time:\n  {message}");
-                    status = 1;
+                    println!(
+                        "{addr} cannot be resolved at this time: {message}{}",
+                        with_parents("", &parents)
+                    );
+                    status = status.max(1);
+                }
+            }
+        }
+        let (local, remote): (Vec<_>, Vec<_>) = routed.into_iter().partition(|t| t.local);
+        for t in local.into_iter().rev().chain(remote.into_iter().rev()) {
+            let (first, rest) = t
+                .shown
+                .split_once('\n')
+                .map_or((&t.shown[..], None), |(f, r)| (f, Some(r)));
+            let dup = if seen.insert(t.key.clone()) {
+                ""
+            } else {
+                "   [duplicate, would not be delivered]"
+            };
+            println!("{first}{dup}");
+            if let Some(r) = rest {
+                println!("{r}");
+            }
+            println!("  router = {}, transport = {}", t.router, t.transport);
+            for h in t.hosts {
+                let mx = h.mx.map(|m| format!(" MX={m}")).unwrap_or_default();
+                match h.ip {
+                    Some(ip) => println!("  host {} [{ip}]{mx}", h.name),
+                    None => println!("  host {}{mx}", h.name),
                 }
             }
         }

@@ -75,12 +75,8 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
             "command \"{prog}\" is not an absolute path"
         )));
     }
-    // Never run a pipe as root.
-    if nix::unistd::geteuid().is_root() {
-        return Ok(PipeResult::Defer(
-            "refusing to run a pipe command as root (set user= on the transport)".into(),
-        ));
-    }
+    // The caller has checked that this process's user is not on
+    // never_users (deliver::never_user_refusal).
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::piped())
@@ -89,14 +85,20 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
         .env_clear()
         .env("LOCAL_PART", vars.get("local_part").unwrap_or(""))
         .env("DOMAIN", vars.get("domain").unwrap_or(""))
-        .env("SENDER", &m.env.sender)
+        .env("SENDER", super::appendfile::return_path(m, vars))
         .env("MESSAGE_ID", m.env.id.to_string())
         .spawn()
         .map_err(|e| anyhow!("failed to execute {prog}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let mut text = Vec::with_capacity(headers.len() + m.body.len() + 64);
         if spec.return_path_add {
-            text.extend_from_slice(format!("Return-path: <{}>\n", m.env.sender).as_bytes());
+            text.extend_from_slice(
+                format!(
+                    "Return-path: <{}>\n",
+                    super::appendfile::return_path(m, vars)
+                )
+                .as_bytes(),
+            );
         }
         if spec.envelope_to_add {
             let to = vars.get("address").unwrap_or("");

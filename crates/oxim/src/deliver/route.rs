@@ -15,6 +15,82 @@ pub struct RoutedHost {
     pub ip: Option<IpAddr>,
     /// The router's `self = send` allows this host although it is us.
     pub allow_local: bool,
+    /// The MX preference when the host came from an MX record.
+    pub mx: Option<u16>,
+}
+
+impl RoutedHost {
+    fn named(name: String, ip: Option<IpAddr>) -> RoutedHost {
+        RoutedHost {
+            name,
+            ip,
+            allow_local: false,
+            mx: None,
+        }
+    }
+}
+
+/// What a router adds to the addresses it handles, inherited by the
+/// addresses a redirection generates from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Props {
+    /// `errors_to`: where bounces go and the return path of the delivery;
+    /// `Some("")` means no bounce at all.
+    pub errors_to: Option<String>,
+    /// `headers_add` lines, in the order they are added.
+    pub headers_add: Vec<String>,
+    /// `headers_remove` names.
+    pub headers_remove: Vec<String>,
+}
+
+impl Props {
+    /// The properties of an address routed by a router that set `own`,
+    /// when the address already carried `self` (from its parents).
+    pub fn with(&self, own: &Props) -> Props {
+        let mut p = self.clone();
+        if own.errors_to.is_some() {
+            p.errors_to = own.errors_to.clone();
+        }
+        p.headers_add.extend(own.headers_add.iter().cloned());
+        p.headers_remove.extend(own.headers_remove.iter().cloned());
+        p
+    }
+}
+
+/// A router's decision plus what comes with it.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub routed: Routed,
+    /// The accepting router's errors_to and header changes.
+    pub props: Props,
+    /// `unseen`: a copy of the address goes on to the router at this index.
+    pub unseen_next: Option<usize>,
+    /// For a deferral: the errno Exim logs (`defer (-32)`), and whether the
+    /// message is to be frozen (manualroute's `host_find_failed = freeze`).
+    pub errno: i32,
+    pub freeze: bool,
+    /// Lines for the main log, written before the outcome's own.
+    pub notes: Vec<String>,
+    /// Whether `-bt` shows the notes too (Exim logs them while testing).
+    pub notes_in_bt: bool,
+    /// `self = pass`: go on to the next router; `routed` holds the failure
+    /// to report if no router takes the address.
+    pub pass: bool,
+}
+
+impl From<Routed> for Routing {
+    fn from(routed: Routed) -> Routing {
+        Routing {
+            routed,
+            props: Props::default(),
+            unseen_next: None,
+            errno: -1,
+            freeze: false,
+            notes: Vec::new(),
+            notes_in_bt: false,
+            pass: false,
+        }
+    }
 }
 
 /// The decision for one address.
@@ -115,11 +191,31 @@ fn condition_true(v: &str) -> Result<bool, String> {
     }
 }
 
-/// Route one address through the chain starting at router index `start`.
-pub async fn route(ctx: &Ctx, address: &str, sender: &str, base: &Vars, verifying: bool) -> Routed {
+/// Route one address through the whole chain.
+pub async fn route(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+) -> Routing {
+    route_from(ctx, address, sender, base, verifying, 0).await
+}
+
+/// Route one address through the chain starting at router index `start`
+/// (past 0 for the copy an `unseen` router passes on).
+pub async fn route_from(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+) -> Routing {
     let mut vars = base.clone();
     vars.set_address(address);
-    for r in &ctx.drivers.routers {
+    let mut passed = None;
+    for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
         match preconditions(ctx, r, address, sender, &vars, verifying) {
             Ok(true) => {}
             Ok(false) => continue,
@@ -128,6 +224,7 @@ pub async fn route(ctx: &Ctx, address: &str, sender: &str, base: &Vars, verifyin
                     router: Some(r.name.clone()),
                     message: format!("failed to expand condition for {} router: {e}", r.name),
                 }
+                .into()
             }
         }
         let mut rvars = vars.clone();
@@ -141,49 +238,164 @@ pub async fn route(ctx: &Ctx, address: &str, sender: &str, base: &Vars, verifyin
                         router: Some(r.name.clone()),
                         message: format!("failed to expand address_data: {e}"),
                     }
+                    .into()
                 }
             }
         }
-        let outcome = match &r.kind {
-            RouterKind::Accept => Some(transport_result(r, Vec::new())),
+        let outcome: Option<Routing> = match &r.kind {
+            RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars)),
             RouterKind::Redirect {
                 data,
                 file,
                 allow_defer,
                 allow_fail,
-            } => redirect(r, data, file, *allow_defer, *allow_fail, &rvars),
-            RouterKind::ManualRoute {
-                route_list,
-                route_data,
-            } => manualroute(r, route_list, route_data, &rvars),
-            RouterKind::DnsLookup => dnslookup(ctx, r, &rvars).await,
+            } => redirect(r, data, file, *allow_defer, *allow_fail, &rvars).map(Routing::from),
+            RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars).await,
+            RouterKind::DnsLookup {
+                widen_domains,
+                qualify_single,
+            } => {
+                let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars).await;
+                found.map(|(routing, domain)| match domain {
+                    // A widened or qualified domain makes a new address,
+                    // routed again from the first router (as in Exim).
+                    Some(d) => Routing::from(Routed::Redirected {
+                        children: vec![format!("{}@{d}", split_address(address).0)],
+                    }),
+                    None => routing,
+                })
+            }
         };
         match outcome {
-            Some(o) => return o,
+            // `self = pass`: the next router, whatever `more` says.
+            Some(routing) if routing.pass => {
+                passed = Some(routing.routed);
+                continue;
+            }
+            Some(routing) => {
+                let mut routing = accepted(r, index, routing, &rvars, verifying);
+                // errors_to is used only when the address verifies (as in
+                // Exim); otherwise bounces go to the sender as usual.
+                // Not while verifying, which also stops the check recursing.
+                let check_errors_to = routing.props.errors_to.clone().filter(|e| !e.is_empty());
+                if let (Some(e), false) = (check_errors_to, verifying) {
+                    let e = ctx.qualify_recipient(&e);
+                    routing.props.errors_to = Some(e.clone());
+                    let check = Box::pin(route(ctx, &e, "", base, true)).await;
+                    if matches!(check.routed, Routed::Fail { .. } | Routed::Defer { .. }) {
+                        routing.props.errors_to = None;
+                    }
+                }
+                return routing;
+            }
             None if r.more => continue,
             None => break,
         }
     }
-    Routed::Fail {
-        router: None,
-        message: "Unrouteable address".into(),
-    }
+    // Unrouted; after a `self = pass`, with its reason.
+    passed
+        .unwrap_or(Routed::Fail {
+            router: None,
+            message: "Unrouteable address".into(),
+        })
+        .into()
 }
 
-/// Apply the router's `self` option when one of its hosts is this host.
+/// Attach the router's generic effects (errors_to, headers_add,
+/// headers_remove, unseen) to a successful decision.
+fn accepted(
+    r: &RouterSpec,
+    index: usize,
+    mut routing: Routing,
+    vars: &Vars,
+    verifying: bool,
+) -> Routing {
+    if matches!(routing.routed, Routed::Fail { .. } | Routed::Defer { .. }) {
+        return routing;
+    }
+    let defer = |what: &str, e: String| -> Routing {
+        Routed::Defer {
+            router: Some(r.name.clone()),
+            message: format!("failed to expand {what} in {} router: {e}", r.name),
+        }
+        .into()
+    };
+    let mut props = Props::default();
+    if let Some(e) = &r.errors_to {
+        match oxim_conf::expand(e, vars) {
+            Ok(v) => props.errors_to = Some(v.trim().to_string()),
+            Err(err) => return defer("errors_to", err.to_string()),
+        }
+    }
+    if let Some(list) = &r.headers_add {
+        // Newline-separated items, each expanded on its own; an item that
+        // expands to nothing adds nothing.
+        for item in list.split('\n') {
+            match oxim_conf::expand(item, vars) {
+                Ok(v) => {
+                    let v = v.trim_end_matches('\n');
+                    if !v.trim().is_empty() {
+                        props.headers_add.push(v.to_string());
+                    }
+                }
+                Err(err) => return defer("headers_add", err.to_string()),
+            }
+        }
+    }
+    if let Some(list) = &r.headers_remove {
+        match oxim_conf::expand(list, vars) {
+            Ok(v) => props.headers_remove = oxim_conf::lists::list_items(&v),
+            Err(err) => return defer("headers_remove", err.to_string()),
+        }
+    }
+    // Exim ignores `unseen` when verifying.
+    let mut unseen_next = None;
+    if let (Some(u), false) = (&r.unseen, verifying) {
+        match oxim_conf::expand(u, vars)
+            .map_err(|e| e.to_string())
+            .and_then(|v| condition_true(&v))
+        {
+            Ok(true) => unseen_next = Some(index + 1),
+            Ok(false) => {}
+            Err(err) => return defer("unseen", err),
+        }
+    }
+    routing.props = props;
+    routing.unseen_next = unseen_next;
+    routing
+}
+
+/// Apply the router's `self` option. The host list is cut at the first
+/// host that is this host (a lower-priority MX is dropped along with all
+/// after it); only when that leaves nothing does `self` decide.
 fn check_self(
     r: &RouterSpec,
     mut hosts: Vec<RoutedHost>,
-) -> Result<Vec<RoutedHost>, Option<Routed>> {
-    let is_self = |h: &RoutedHost| h.ip.is_some_and(super::is_local_address);
-    if !hosts.iter().any(is_self) {
-        return Ok(hosts);
-    }
-    let first_local = hosts
+    vars: &Vars,
+) -> Result<Vec<RoutedHost>, Box<Routing>> {
+    let Some(first_local) = hosts
         .iter()
-        .find(|h| is_self(h))
-        .map(|h| h.name.clone())
-        .unwrap_or_default();
+        .position(|h| h.ip.is_some_and(super::is_local_address))
+    else {
+        return Ok(hosts);
+    };
+    if first_local > 0 {
+        // Keep only hosts better than ours (for MX: a lower preference).
+        let cut = hosts[first_local].mx;
+        hosts.truncate(first_local);
+        if let Some(pref) = cut {
+            hosts.retain(|h| h.mx.is_none_or(|p| p < pref));
+        }
+        if !hosts.is_empty() {
+            return Ok(hosts);
+        }
+    }
+    let message = if hosts[first_local].mx.is_some() {
+        "lowest numbered MX record points to local host"
+    } else {
+        "remote host address is the local host"
+    }
+    .to_string();
     match r.self_action.as_str() {
         "send" => {
             for h in hosts.iter_mut() {
@@ -191,28 +403,41 @@ fn check_self(
             }
             Ok(hosts)
         }
-        "pass" => Err(None),
-        "fail" => Err(Some(Routed::Fail {
-            router: Some(r.name.clone()),
-            message: format!("lowest numbered MX record points to local host: {first_local}"),
-        })),
-        _ => Err(Some(Routed::Defer {
-            router: Some(r.name.clone()),
-            message: format!("lowest numbered MX record points to local host: {first_local}"),
-        })),
+        "pass" => {
+            let mut out = Routing::from(Routed::Fail {
+                router: None,
+                message,
+            });
+            out.pass = true;
+            Err(Box::new(out))
+        }
+        "fail" => Err(Box::new(
+            Routed::Fail {
+                router: Some(r.name.clone()),
+                message,
+            }
+            .into(),
+        )),
+        action => {
+            let mut out = Routing::from(Routed::Defer {
+                router: Some(r.name.clone()),
+                message: message.clone(),
+            });
+            if action == "freeze" {
+                out.freeze = true;
+                out.notes
+                    .push(format!("{message}: {}", vars.get("domain").unwrap_or("")));
+                out.notes_in_bt = true;
+            }
+            Err(Box::new(out))
+        }
     }
 }
 
-fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
-    let hosts = match check_self(r, hosts) {
+fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Routing {
+    let hosts = match check_self(r, hosts, vars) {
         Ok(h) => h,
-        Err(Some(routed)) => return routed,
-        Err(None) => {
-            return Routed::Fail {
-                router: Some(r.name.clone()),
-                message: "Unrouteable address".into(),
-            }
-        }
+        Err(routing) => return *routing,
     };
     match &r.transport {
         Some(t) => Routed::Transport {
@@ -225,6 +450,7 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>) -> Routed {
             message: format!("No transport set by {} router", r.name),
         },
     }
+    .into()
 }
 
 fn redirect(
@@ -328,115 +554,333 @@ fn parse_hosts(list: &str) -> Vec<RoutedHost> {
         .iter()
         .map(|h| {
             let bare = h.trim_start_matches('[').trim_end_matches(']');
-            RoutedHost {
-                name: bare.to_string(),
-                ip: bare.parse().ok(),
-                allow_local: false,
-            }
+            RoutedHost::named(bare.to_string(), bare.parse().ok())
         })
         .collect()
 }
 
-fn manualroute(
-    r: &RouterSpec,
-    route_list: &Option<String>,
-    route_data: &Option<String>,
-    vars: &Vars,
-) -> Option<Routed> {
+/// One `route_list` item or `route_data` value: the domain pattern (none
+/// for route_data), the host list (which may be in double quotes) and the
+/// option words after it.
+fn split_route_item(text: &str, with_pattern: bool) -> (String, String, Vec<String>) {
+    let mut rest = text.trim_start();
+    let mut pattern = String::new();
+    if with_pattern {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        pattern = rest[..end].to_string();
+        rest = rest[end..].trim_start();
+    }
+    let mut hosts = String::new();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut chars = quoted.char_indices();
+        let mut end = quoted.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        hosts.push(n);
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                _ => hosts.push(c),
+            }
+        }
+        rest = &quoted[end..];
+    } else {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        hosts = rest[..end].to_string();
+        rest = &rest[end..];
+    }
+    let options = rest.split_whitespace().map(str::to_string).collect();
+    (pattern, hosts, options)
+}
+
+/// A random number from the standard library's per-process hash keys.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Fisher-Yates shuffle for `hosts_randomize`.
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        let j = usize::try_from(random_u64() % (i as u64 + 1)).unwrap_or(0);
+        v.swap(i, j);
+    }
+}
+
+/// Addresses of a host name, as the delivery code finds them too.
+pub(crate) async fn host_addresses(
+    ctx: &Ctx,
+    name: &str,
+) -> Result<Vec<IpAddr>, crate::dns::LookupFailure> {
+    if name.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![IpAddr::from([127, 0, 0, 1])]);
+    }
+    ctx.dns.addresses(name).await
+}
+
+async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> {
+    let RouterKind::ManualRoute {
+        route_list,
+        route_data,
+        hosts_randomize,
+        host_find_failed,
+        host_all_ignored,
+    } = &r.kind
+    else {
+        return None;
+    };
+    let defer = |message: String| {
+        Some(Routing::from(Routed::Defer {
+            router: Some(r.name.clone()),
+            message,
+        }))
+    };
     let domain = vars.get("domain").unwrap_or("").to_string();
-    let hosts_text = if let Some(rd) = route_data {
+    let (hosts_text, options) = if let Some(rd) = route_data {
         match oxim_conf::expand(rd, vars) {
             Ok(v) if v.trim().is_empty() => return None,
-            Ok(v) => v,
-            Err(e) => {
-                return Some(Routed::Defer {
-                    router: Some(r.name.clone()),
-                    message: format!("failed to expand route_data: {e}"),
-                })
+            Ok(v) => {
+                let (_, hosts, options) = split_route_item(&v, false);
+                (hosts, options)
             }
+            Err(e) => return defer(format!("failed to expand route_data: {e}")),
         }
     } else if let Some(rl) = route_list {
         let mut found = None;
-        for item in rl.split(';') {
-            let item = item.trim();
-            if item.is_empty() {
+        for item in oxim_conf::lists::ListIter::with_default(rl, ';') {
+            let (pattern, hosts, options) = split_route_item(&item, true);
+            if pattern.is_empty() {
                 continue;
             }
-            let mut parts = item.splitn(2, char::is_whitespace);
-            let pattern = parts.next().unwrap_or("");
-            let rest = parts.next().unwrap_or("").trim();
-            let matched = pattern == "*"
-                || pattern.eq_ignore_ascii_case(&domain)
-                || pattern.strip_prefix("*.").is_some_and(|s| {
-                    domain
-                        .to_ascii_lowercase()
-                        .ends_with(&format!(".{}", s.to_ascii_lowercase()))
-                });
-            if matched {
-                let hosts = rest.split_whitespace().next().unwrap_or("").to_string();
-                match oxim_conf::expand(&hosts, vars) {
-                    Ok(h) => found = Some(h),
-                    Err(e) => {
-                        return Some(Routed::Defer {
-                            router: Some(r.name.clone()),
-                            message: format!("failed to expand route_list: {e}"),
-                        })
-                    }
-                }
-                break;
+            match oxim_conf::match_domain(&pattern, &domain, &ctx.config, vars) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return defer(format!("route_list: {e}")),
             }
+            match oxim_conf::expand(&hosts, vars) {
+                Ok(h) => found = Some((h, options)),
+                Err(e) => return defer(format!("failed to expand route_list: {e}")),
+            }
+            break;
         }
         found?
     } else {
         return None;
     };
-    let hosts = parse_hosts(&hosts_text);
-    if hosts.is_empty() {
+    let mut names = parse_hosts(&hosts_text);
+    if names.is_empty() {
         return None;
     }
-    Some(transport_result(r, hosts))
+    let randomize = options
+        .iter()
+        .fold(*hosts_randomize, |acc, o| match o.as_str() {
+            "randomize" => true,
+            "no_randomize" => false,
+            _ => acc,
+        });
+    if randomize {
+        shuffle(&mut names);
+    }
+    // Look the names up now, as Exim does, so -bt shows the addresses and a
+    // host that does not exist is handled by host_find_failed.
+    let mut hosts = Vec::new();
+    let mut ignored = 0;
+    let mut notes = Vec::new();
+    for h in names {
+        if h.ip.is_some() {
+            hosts.push(h);
+            continue;
+        }
+        match host_addresses(ctx, &h.name).await {
+            Ok(ips) => hosts.extend(
+                ips.into_iter()
+                    .map(|ip| RoutedHost::named(h.name.clone(), Some(ip))),
+            ),
+            Err(_) => {
+                notes.push(format!("no IP address found for host {}", h.name));
+                let message = format!("lookup of host \"{}\" failed in {} router", h.name, r.name);
+                let mut out = Routing::from(match host_find_failed.as_str() {
+                    "ignore" => {
+                        ignored += 1;
+                        continue;
+                    }
+                    "decline" => return None,
+                    "fail" => Routed::Fail {
+                        router: Some(r.name.clone()),
+                        message,
+                    },
+                    _ => Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message,
+                    },
+                });
+                out.freeze = host_find_failed == "freeze";
+                out.errno = -32;
+                out.notes = notes;
+                return Some(out);
+            }
+        }
+    }
+    if hosts.is_empty() && ignored > 0 {
+        let message = "all hosts ignored".to_string();
+        return match host_all_ignored.as_str() {
+            "decline" => None,
+            "fail" => Some(
+                Routed::Fail {
+                    router: Some(r.name.clone()),
+                    message,
+                }
+                .into(),
+            ),
+            _ => defer(message),
+        };
+    }
+    let mut out = transport_result(r, hosts, vars);
+    out.notes = notes;
+    Some(out)
 }
 
-async fn dnslookup(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routed> {
+/// The names dnslookup tries for `domain`, in order: the domain itself, or
+/// for a single-component one with `qualify_single` the resolver's search
+/// domains appended instead (the resolver's RES_DEFNAMES rule, which never
+/// sends the bare name); then each `widen_domains` item appended.
+fn lookup_candidates(
+    domain: &str,
+    qualify_single: bool,
+    search: &[String],
+    widen: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if qualify_single && !domain.contains('.') && !search.is_empty() {
+        out.extend(search.iter().map(|s| format!("{domain}.{s}")));
+    } else {
+        out.push(domain.to_string());
+    }
+    out.extend(widen.iter().map(|w| format!("{domain}.{w}")));
+    out
+}
+
+/// Hosts for one domain name: its MX records (each host looked up), else
+/// its own address records. `Ok(None)`: the name does not exist.
+async fn hosts_for(
+    ctx: &Ctx,
+    domain: &str,
+) -> Result<Option<Vec<RoutedHost>>, crate::dns::LookupFailure> {
+    use crate::dns::LookupFailure;
+    match ctx.dns.mx(domain).await {
+        Ok(mxs) if !mxs.is_empty() => {
+            let mut hosts = Vec::new();
+            for m in mxs {
+                match ctx.dns.addresses(&m.exchange).await {
+                    Ok(ips) => hosts.extend(ips.into_iter().map(|ip| RoutedHost {
+                        name: m.exchange.clone(),
+                        ip: Some(ip),
+                        allow_local: false,
+                        mx: Some(m.preference),
+                    })),
+                    // Not found: the MX host is skipped. Temporary: kept,
+                    // to be looked up again at delivery.
+                    Err(LookupFailure::NotFound) => {}
+                    Err(LookupFailure::Temporary(_)) => hosts.push(RoutedHost {
+                        name: m.exchange.clone(),
+                        ip: None,
+                        allow_local: false,
+                        mx: Some(m.preference),
+                    }),
+                }
+            }
+            Ok(Some(hosts))
+        }
+        Ok(_) | Err(LookupFailure::NotFound) => match ctx.dns.addresses(domain).await {
+            Ok(ips) => Ok(Some(
+                ips.into_iter()
+                    .map(|ip| RoutedHost::named(domain.to_string(), Some(ip)))
+                    .collect(),
+            )),
+            Err(LookupFailure::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// dnslookup: the decision, and the domain when widening or qualifying
+/// changed it.
+async fn dnslookup(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    widen_domains: &Option<String>,
+    qualify_single: bool,
+    vars: &Vars,
+) -> Option<(Routing, Option<String>)> {
     let domain = vars.get("domain").unwrap_or("").to_string();
     if domain.is_empty() {
         return None;
     }
-    match ctx.dns.mx(&domain).await {
-        Ok(mxs) if !mxs.is_empty() => {
-            let hosts = mxs
-                .into_iter()
-                .map(|m| RoutedHost {
-                    name: m.exchange,
-                    ip: None,
-                    allow_local: false,
-                })
-                .collect();
-            Some(transport_result(r, hosts))
-        }
-        Ok(_) | Err(crate::dns::LookupFailure::NotFound) => {
-            // No MX: fall back to the domain's own address records.
-            match ctx.dns.addresses(&domain).await {
-                Ok(_) => Some(transport_result(
-                    r,
-                    vec![RoutedHost {
-                        name: domain,
-                        ip: None,
-                        allow_local: false,
-                    }],
-                )),
-                Err(crate::dns::LookupFailure::NotFound) => None,
-                Err(crate::dns::LookupFailure::Temporary(e)) => Some(Routed::Defer {
-                    router: Some(r.name.clone()),
-                    message: format!("host lookup did not complete: {e}"),
-                }),
+    let widen = match widen_domains {
+        Some(w) => match oxim_conf::expand(w, vars) {
+            Ok(v) => oxim_conf::lists::list_items(&v),
+            Err(e) => {
+                return Some((
+                    Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message: format!("failed to expand widen_domains: {e}"),
+                    }
+                    .into(),
+                    None,
+                ))
             }
+        },
+        None => Vec::new(),
+    };
+    let search = if qualify_single && !domain.contains('.') {
+        crate::dns::search_domains()
+    } else {
+        Vec::new()
+    };
+    for name in lookup_candidates(&domain, qualify_single, &search, &widen) {
+        match hosts_for(ctx, &name).await {
+            Ok(Some(hosts)) if hosts.is_empty() => {
+                return Some((
+                    Routed::Fail {
+                        router: Some(r.name.clone()),
+                        message: "all relevant MX records point to non-existent hosts".into(),
+                    }
+                    .into(),
+                    None,
+                ))
+            }
+            Ok(Some(hosts)) => {
+                let changed = (name != domain).then_some(name);
+                return Some((transport_result(r, hosts, vars), changed));
+            }
+            Ok(None) => continue,
+            Err(crate::dns::LookupFailure::Temporary(e)) => {
+                return Some((
+                    Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message: format!("host lookup did not complete: {e}"),
+                    }
+                    .into(),
+                    None,
+                ))
+            }
+            Err(crate::dns::LookupFailure::NotFound) => continue,
         }
-        Err(crate::dns::LookupFailure::Temporary(e)) => Some(Routed::Defer {
-            router: Some(r.name.clone()),
-            message: format!("host lookup did not complete: {e}"),
-        }),
     }
+    None
 }
 
 #[cfg(test)]
@@ -450,6 +894,67 @@ mod tests {
         assert_eq!(condition_true(""), Ok(false));
         assert_eq!(condition_true("12"), Ok(true));
         assert!(condition_true("maybe").is_err());
+    }
+
+    #[test]
+    fn route_items() {
+        let (p, h, o) = split_route_item(
+            r#"*.example  "127.0.0.1 : mx.example"  randomize byname"#,
+            true,
+        );
+        assert_eq!(p, "*.example");
+        assert_eq!(h, "127.0.0.1 : mx.example");
+        assert_eq!(o, vec!["randomize", "byname"]);
+        let (p, h, o) = split_route_item("a.b:c.d", false);
+        assert_eq!((p.as_str(), h.as_str()), ("", "a.b:c.d"));
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn shuffle_keeps_items_and_varies_order() {
+        let orig: Vec<u32> = (0..8).collect();
+        let mut seen_other = false;
+        for _ in 0..50 {
+            let mut v = orig.clone();
+            shuffle(&mut v);
+            let mut sorted = v.clone();
+            sorted.sort();
+            assert_eq!(sorted, orig);
+            seen_other |= v != orig;
+        }
+        assert!(seen_other, "50 shuffles of 8 items never changed the order");
+    }
+
+    #[test]
+    fn candidates() {
+        let search = vec!["corp.example".to_string()];
+        let widen = vec!["a.example".to_string(), "b.example".to_string()];
+        assert_eq!(
+            lookup_candidates("host", true, &search, &widen),
+            vec!["host.corp.example", "host.a.example", "host.b.example"]
+        );
+        assert_eq!(lookup_candidates("host", false, &search, &[]), vec!["host"]);
+        assert_eq!(lookup_candidates("x.y", true, &search, &[]), vec!["x.y"]);
+        // No search domain: the bare name is all there is to try.
+        assert_eq!(lookup_candidates("host", true, &[], &[]), vec!["host"]);
+    }
+
+    #[test]
+    fn props_inherit() {
+        let parent = Props {
+            errors_to: Some("owner@x".into()),
+            headers_add: vec!["X-A: 1".into()],
+            headers_remove: vec!["Subject".into()],
+        };
+        let own = Props {
+            errors_to: None,
+            headers_add: vec!["X-B: 2".into()],
+            headers_remove: vec![],
+        };
+        let p = parent.with(&own);
+        assert_eq!(p.errors_to.as_deref(), Some("owner@x"));
+        assert_eq!(p.headers_add, vec!["X-A: 1", "X-B: 2"]);
+        assert_eq!(p.headers_remove, vec!["Subject"]);
     }
 
     #[test]

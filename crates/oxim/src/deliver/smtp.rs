@@ -1,12 +1,15 @@
 //! The smtp transport: SMTP client conversations, with TCP Fast Open for
 //! hosts matching `hosts_try_fastopen`, PIPELINING and CHUNKING when offered,
-//! and per-recipient outcomes that the delivery process turns into log lines.
+//! TLS (STARTTLS when offered, or `protocol = smtps`), and per-recipient
+//! outcomes that the delivery process turns into log lines.
 //!
 //! A [`Pool`] lets the deliveries of one queue run share connections: a
 //! connection that finished a transaction is parked under its host and the
 //! next message for that host sends its `MAIL FROM` down it (Exim's
 //! continued connections, `*` after the host on the `=>` line), up to
-//! `connection_max_messages` messages per connection.
+//! `connection_max_messages` messages per connection. A parked connection
+//! keeps its TLS session: a message sent down it is encrypted the same way
+//! (and logs the same `X=`/`CV=`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,8 +18,12 @@ use std::time::Duration;
 
 use oxim_net::{ClientTfo, ConnectOptions};
 use oxim_smtp::{DotStuffer, EhloCapabilities, Reply, ReplyError, ReplyParser};
+use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+/// Shortest path round trip on which the banner's timing is used to check
+/// that a server really used our TFO cookie.
+const TFO_TIMING_MIN_RTT: Duration = Duration::from_millis(10);
 
 /// A host to try, with the name it was listed under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,6 +50,19 @@ pub struct SmtpParams {
     pub interface: Option<IpAddr>,
     /// `connection_max_messages`: messages down one connection (0: no limit).
     pub connection_max_messages: usize,
+    /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
+    pub tls: Option<TlsParams>,
+}
+
+/// TLS settings for one host, options already matched against it.
+#[derive(Debug, Clone)]
+pub struct TlsParams {
+    /// `protocol = smtps`: TLS before the banner.
+    pub on_connect: bool,
+    /// `hosts_require_tls` matched: no delivery in clear.
+    pub require: bool,
+    /// How the server's certificate is checked.
+    pub client: ClientTlsOptions,
 }
 
 /// Exim's pseudo-errno values for SMTP-level failures.
@@ -57,6 +77,10 @@ pub mod errno {
     pub const MAIL_4XX: i32 = -45;
     /// 4xx to DATA or after the data.
     pub const DATA_4XX: i32 = -46;
+    /// The TLS handshake failed.
+    pub const TLS_FAILURE: i32 = -37;
+    /// TLS was required but not offered (or refused).
+    pub const TLS_REQUIRED: i32 = -38;
 }
 
 /// Why a recipient was not delivered (fields of Exim's `defer (N): ...`).
@@ -101,6 +125,12 @@ pub struct HostResult {
     pub outcomes: Vec<RcptOutcome>,
     /// Whether trying another host could help (connection-level failure).
     pub try_next_host: bool,
+    /// The session was encrypted (` X=`, ` CV=` on `=>` lines); for a
+    /// continued connection, the TLS it was opened with.
+    pub tls: Option<TlsSession>,
+    /// The TLS handshake after STARTTLS failed (delivery in clear may be
+    /// tried, `tls_tempfail_tryclear`).
+    pub tls_failed: bool,
 }
 
 /// The message as it goes on the wire (LF line ends, converted by the stuffer).
@@ -227,7 +257,12 @@ pub struct PoolRef<'a> {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: MaybeTls<TfoIo>,
+    /// What TLS negotiated, once up.
+    tls: Option<TlsSession>,
+    /// The TLS handshake after STARTTLS failed.
+    tls_failed: bool,
+    host_name: String,
     parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     first_byte_at: Option<std::time::Instant>,
@@ -471,18 +506,69 @@ fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
     vec![o; n]
 }
 
-/// Connect, read the banner, say EHLO (HELO if EHLO is refused).
-async fn open(host: &Host, params: &SmtpParams) -> Result<Session, ConvError> {
+fn tls_client(opts: &ClientTlsOptions) -> Result<ClientTls, ConvError> {
+    ClientTls::new(opts).map_err(|e| {
+        temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (certificate setup): {e}"),
+        )
+    })
+}
+
+/// Connect, with the TLS handshake first for `protocol = smtps`: then the
+/// ClientHello is the data that goes into the SYN when a TFO cookie is
+/// cached. Errors: the connection failed (`Err(Ok(e))`), or the handshake
+/// did (`Err(Err(..))`).
+async fn connect(
+    host: &Host,
+    params: &SmtpParams,
+    opts: ConnectOptions,
+) -> Result<(MaybeTls<TfoIo>, Option<TlsSession>), Result<std::io::Error, ConvError>> {
     let addr = SocketAddr::new(host.ip, host.port);
+    let Some(tls) = params.tls.as_ref().filter(|t| t.on_connect) else {
+        let c = oxim_net::connect(addr, &opts).await.map_err(Ok)?;
+        return Ok((MaybeTls::Plain(TfoIo::connected(c)), None));
+    };
+    let client = tls_client(&tls.client).map_err(Err)?;
+    let mut io = MaybeTls::Plain(TfoIo::lazy(addr, opts));
+    let limit = params.connect_timeout + params.command_timeout;
+    match io.start_client(&client, &host.name, limit).await {
+        Ok(s) => Ok((io, Some(s))),
+        Err((oxim_tls::TlsError::Io(e), Some(t))) if t.facts().is_none() => Err(Ok(e)),
+        Err((e, _)) => Err(Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (handshake): {e}"),
+        ))),
+    }
+}
+
+/// A connection that could not be opened: why, and whether it was the TLS
+/// handshake after STARTTLS that failed (`tls_tempfail_tryclear` may then
+/// try again in clear).
+struct OpenError {
+    error: ConvError,
+    tls_failed: bool,
+}
+
+/// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
+/// (HELO if EHLO is refused), and start TLS when offered and wanted.
+async fn open(host: &Host, params: &SmtpParams) -> Result<Session, OpenError> {
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
         bind: params.interface,
         syn_data: Vec::new(),
     };
-    let connected = match oxim_net::connect(addr, &opts).await {
+    let failed = |error| OpenError {
+        error,
+        tls_failed: false,
+    };
+    let (stream, tls) = match connect(host, params, opts).await {
         Ok(c) => c,
-        Err(e) => {
+        Err(Err(e)) => return Err(failed(e)),
+        Err(Ok(e)) => {
             let (errno, text) = match e.kind() {
                 std::io::ErrorKind::TimedOut => {
                     (libc::ETIMEDOUT, "Connection timed out".to_string())
@@ -498,15 +584,26 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, ConvError> {
                 message: None,
                 with_host: false,
             };
-            return Err(ConvError::Temp(err));
+            return Err(failed(ConvError::Temp(err)));
         }
     };
-    let rtt = connected.path_rtt();
-    let connected_at = connected.connected_at();
-    let (stream, tfo) = connected.into_parts();
-    let _ = stream.set_nodelay(true);
+    let facts = stream.get_ref().and_then(TfoIo::facts);
+    let (tfo, rtt, connected_at) = match facts {
+        Some(f) => (f.tfo, f.rtt, f.connected_at),
+        None => (
+            ClientTfo::NotTried,
+            Duration::ZERO,
+            std::time::Instant::now(),
+        ),
+    };
+    if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
+        let _ = t.set_nodelay(true);
+    }
     let mut conn = Conn {
         stream,
+        tls,
+        tls_failed: false,
+        host_name: host.name.clone(),
         first_byte_at: None,
         used_bdat: false,
         parser: ReplyParser::new(),
@@ -520,18 +617,24 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, ConvError> {
     };
     let caps = match greet(&mut conn, params).await {
         Ok(c) => c,
-        Err(e) => {
+        Err(error) => {
             conn.quit(params.command_timeout).await;
-            return Err(e);
+            return Err(OpenError {
+                error,
+                tls_failed: conn.tls_failed,
+            });
         }
     };
     // The kernel cannot tell a server that accepted our cookie from one that
     // ignored it (no TFO on that socket). On a path with a measurable round
     // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
     // without it a full round trip later. When the two disagree the log keeps
-    // the kernel's judgement and says so in the +tfo_detail item.
+    // the kernel's judgement and says so in the +tfo_detail item. On a path
+    // of a few milliseconds the difference drowns in scheduling delays (a
+    // busy server answers its banner a few ms late), so no judgement is made
+    // below TFO_TIMING_MIN_RTT.
     let tfo_detail = match (tfo, conn.first_byte_at) {
-        (ClientTfo::CookieAccepted, Some(t)) if rtt >= Duration::from_millis(1) => {
+        (ClientTfo::CookieAccepted, Some(t)) if rtt >= TFO_TIMING_MIN_RTT => {
             if t.saturating_duration_since(connected_at) < rtt / 2 {
                 None
             } else {
@@ -551,12 +654,35 @@ async fn open(host: &Host, params: &SmtpParams) -> Result<Session, ConvError> {
     })
 }
 
+/// The banner, EHLO, and on a connection not yet encrypted STARTTLS when
+/// the server offers it (then EHLO again), or an error when TLS is
+/// required and not offered.
 async fn greet(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
     let banner = conn.read_reply(t, "initial connection").await?;
     if banner.code / 100 != 2 {
         return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
     }
+    let mut caps = hello(conn, params).await?;
+    if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
+        if caps.starttls {
+            starttls(conn, params, tls).await?;
+            // Everything learnt in clear is forgotten: EHLO again.
+            caps = hello(conn, params).await?;
+        } else if tls.require {
+            return Err(temp(
+                errno::TLS_REQUIRED,
+                None,
+                "a TLS session is required, but the server did not offer TLS support".into(),
+            ));
+        }
+    }
+    Ok(caps)
+}
+
+/// EHLO, or HELO when EHLO is refused.
+async fn hello(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities, ConvError> {
+    let t = params.command_timeout;
     let ehlo_cmd = format!("EHLO {}", params.helo_data);
     conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
         .await?;
@@ -574,6 +700,53 @@ async fn greet(conn: &mut Conn, params: &SmtpParams) -> Result<EhloCapabilities,
     Ok(EhloCapabilities::default())
 }
 
+/// STARTTLS and the handshake. A refusal is fatal only when TLS is
+/// required; a failed handshake always is for this connection (the caller
+/// may try again in clear, `tls_tempfail_tryclear`).
+async fn starttls(conn: &mut Conn, params: &SmtpParams, tls: &TlsParams) -> Result<(), ConvError> {
+    let t = params.command_timeout;
+    conn.send(b"STARTTLS\r\n", t, false).await?;
+    let r = conn.read_reply(t, "STARTTLS").await?;
+    if r.code != 220 {
+        if tls.require {
+            let mut e = classify(&r, errno::TLS_REQUIRED, "STARTTLS");
+            if let ConvError::Perm(x) = e {
+                e = ConvError::Temp(x);
+            }
+            return Err(e);
+        }
+        return Ok(());
+    }
+    // Replies pipelined behind the 220 would be plaintext injected into
+    // the TLS session: there must be none. Neither that nor a failed
+    // handshake leaves a connection to say QUIT on.
+    if conn.parser.buffered() > 0 {
+        conn.tls_failed = true;
+        conn.broken = true;
+        return Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            "TLS session: (STARTTLS): unexpected data after 220 response".into(),
+        ));
+    }
+    let client = tls_client(&tls.client)?;
+    match conn.stream.start_client(&client, &conn.host_name, t).await {
+        Ok(s) => {
+            conn.tls = Some(s);
+            Ok(())
+        }
+        Err((e, _)) => {
+            conn.tls_failed = true;
+            conn.broken = true;
+            Err(temp(
+                errno::TLS_FAILURE,
+                None,
+                format!("TLS session: (handshake): {e}"),
+            ))
+        }
+    }
+}
+
 /// Deliver `msg` to one host, down a parked connection from `pool` when
 /// there is one. Never panics on peer behaviour; every failure becomes an
 /// outcome. The `&str` with the pool names the transport.
@@ -584,7 +757,7 @@ pub async fn deliver_to_host(
     pool: Option<(PoolRef<'_>, &str)>,
 ) -> HostResult {
     let n = msg.recipients.len();
-    let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host| HostResult {
+    let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host, tls| HostResult {
         host: host.clone(),
         tfo,
         tfo_detail,
@@ -593,6 +766,8 @@ pub async fn deliver_to_host(
         skipped: false,
         outcomes,
         try_next_host,
+        tls,
+        tls_failed: false,
     };
     let slot = pool.map(|(p, transport)| {
         p.pool.slot(&ConnKey {
@@ -634,35 +809,47 @@ pub async fn deliver_to_host(
             false,
             all_of(RcptOutcome::Deferred(e), n),
             true,
+            None,
         );
         r.skipped = true;
         return r;
     }
     let mut parked = guard.as_mut().and_then(|g| g.idle.take());
+    // A connection in clear is no use where TLS is required.
+    if params.tls.as_ref().is_some_and(|t| t.require) {
+        if let Some(mut s) = parked.take_if(|s| s.conn.tls.is_none()) {
+            s.conn.quit(params.command_timeout).await;
+        }
+    }
     loop {
         let reused = parked.is_some();
         let mut sess = match parked.take() {
             Some(s) => s,
             None => match open(host, params).await {
                 Ok(s) => s,
-                Err(e) => {
-                    let (outcome, next) = match e {
+                Err(OpenError { error, tls_failed }) => {
+                    let (outcome, next) = match error {
                         ConvError::Temp(e) => {
-                            if let Some(g) = guard.as_mut() {
+                            // Not after a failed TLS handshake: the host
+                            // may yet be tried in clear.
+                            if let Some(g) = guard.as_mut().filter(|_| !tls_failed) {
                                 g.down = Some(e.clone());
                             }
                             (RcptOutcome::Deferred(e), true)
                         }
                         ConvError::Perm(e) => (RcptOutcome::Failed(e), false),
                     };
-                    return result(
+                    let mut r = result(
                         ClientTfo::NotTried,
                         None,
                         false,
                         false,
                         all_of(outcome, n),
                         next,
+                        None,
                     );
+                    r.tls_failed = tls_failed;
+                    return r;
                 }
             },
         };
@@ -694,6 +881,8 @@ pub async fn deliver_to_host(
             (sess.tfo, sess.tfo_detail)
         };
         let chunking = sess.conn.used_bdat;
+        // A continued connection keeps the TLS it was opened with.
+        let tls = sess.conn.tls.clone();
         let limit = params.connection_max_messages;
         let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
         match guard.as_mut() {
@@ -701,7 +890,7 @@ pub async fn deliver_to_host(
             _ => sess.conn.quit(params.command_timeout).await,
         }
         return match r {
-            Ok(outcomes) => result(tfo, tfo_detail, chunking, continued, outcomes, false),
+            Ok(outcomes) => result(tfo, tfo_detail, chunking, continued, outcomes, false, tls),
             Err(ConvError::Temp(e)) => result(
                 tfo,
                 tfo_detail,
@@ -709,6 +898,7 @@ pub async fn deliver_to_host(
                 continued,
                 all_of(RcptOutcome::Deferred(e), n),
                 true,
+                tls,
             ),
             Err(ConvError::Perm(e)) => result(
                 tfo,
@@ -717,6 +907,7 @@ pub async fn deliver_to_host(
                 continued,
                 all_of(RcptOutcome::Failed(e), n),
                 false,
+                tls,
             ),
         };
     }

@@ -142,6 +142,80 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Resident memory of process `pid` in KiB (`VmRSS`), 0 if unknown.
+pub fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A line-oriented SMTP client for talking to the daemon under test.
+pub struct Client {
+    pub stream: std::net::TcpStream,
+    pub reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Client {
+    /// Connect to 127.0.0.1:`port` and require the 220 banner.
+    pub fn connect(port: u16) -> Client {
+        let (c, banner) = Client::open(port, None);
+        assert!(banner.starts_with("220 "), "{banner}");
+        c
+    }
+
+    /// Connect to 127.0.0.1:`port`, from `source` when given (another
+    /// loopback address), and return the first reply, whatever it is.
+    pub fn open(port: u16, source: Option<std::net::IpAddr>) -> (Client, String) {
+        let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let stream = match source {
+            None => std::net::TcpStream::connect(to).expect("connect"),
+            Some(ip) => {
+                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .expect("socket");
+                sock.bind(&std::net::SocketAddr::new(ip, 0).into())
+                    .expect("bind source address");
+                sock.connect(&to.into()).expect("connect");
+                sock.into()
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut c = Client { stream, reader };
+        let first = c.reply();
+        (c, first)
+    }
+
+    /// Read one (possibly multi-line) reply; returns its last line, or
+    /// "EOF" when the server closed the connection.
+    pub fn reply(&mut self) -> String {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return "EOF".into();
+            }
+            let line = line.trim_end().to_string();
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line;
+            }
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+}
+
 /// Strip the timestamp (and millisecond part) from a log line.
 pub fn strip_time(line: &str) -> &str {
     // "2024-01-02 03:04:05 " or "2024-01-02 03:04:05.678 "
