@@ -280,6 +280,23 @@ fn delivered_down_a_continued_connection_has_a_star_after_the_host() {
 }
 
 #[test]
+fn continued_tls_connection_has_the_star_before_x_and_cv() {
+    // Exim: the host part, then `*` for a continued connection, then the
+    // TLS items of the session the connection carries.
+    let mut d = smtp_delivery(ID, "a@test.ex", "250 OK id=fake");
+    d.continued = true;
+    d.tls = Some(TlsLog {
+        cipher: "TLS1.3:TLS_AES_256_GCM_SHA384:256",
+        certificate_verified: Some(true),
+        ..TlsLog::default()
+    });
+    assert_eq!(
+        LogRecord::Delivered(d).render(&LogSelector::default()),
+        "10HmaX-0005vi-00 => a@test.ex R=client T=send_to_server H=127.0.0.1 [127.0.0.1]* X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 OK id=fake\""
+    );
+}
+
+#[test]
 fn delivered_with_tls_head_1091() {
     let mut d = smtp_delivery(
         "10HmaZ-000000005vi-0000",

@@ -397,6 +397,143 @@ fn failed_handshake_falls_back_to_clear_unless_required() {
     }
 }
 
+/// A queue run's messages for one host go down one TLS connection (STARTTLS
+/// or SMTPS): the handshake happens once, the continued messages are
+/// encrypted too, and their `=>` lines carry Exim's `*` after the host and
+/// then the same `X=`/`CV=`.
+#[test]
+fn queue_run_reuses_the_tls_connection() {
+    for smtps in [false, true] {
+        let dir = TestDir::new();
+        make_cert(&dir, "server");
+        let port = free_port();
+        let (server_tls, client_tls) = if smtps {
+            (
+                format!("tls_certificate = DIR/server.pem\ntls_on_connect_ports = {port}"),
+                "protocol = smtps\n  tls_verify_certificates = DIR/server-cert.pem",
+            )
+        } else {
+            (
+                "tls_certificate = DIR/server.pem".to_string(),
+                "tls_verify_certificates = DIR/server-cert.pem",
+            )
+        };
+        let conf = write_conf(
+            &dir,
+            port,
+            &format!("{server_tls}\nlog_selector = +smtp_connection"),
+            client_tls,
+        );
+        let _d = Daemon::start(
+            &dir,
+            &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
+        );
+        for i in 0..3 {
+            dir.run_ok(
+                &["-C", &conf, "-odq", &format!("r{i}@test.ex")],
+                &format!("Subject: m{i}\n\nbody {i}\n"),
+            );
+        }
+        dir.run_ok(&["-C", &conf, "-qf"], "");
+        assert!(
+            wait_for(Duration::from_secs(10), || dir
+                .read("log/servermainlog")
+                .matches("Completed")
+                .count()
+                == 3),
+            "server did not complete: {}",
+            dir.read("log/servermainlog")
+        );
+        let client = log_lines(&dir.read("log/mainlog"));
+        let server = log_lines(&dir.read("log/servermainlog"));
+        // One connection, every message over TLS.
+        let connections = server
+            .iter()
+            .filter(|l| l.contains("SMTP connection from") && l.contains("connection count"))
+            .count();
+        assert_eq!(connections, 1, "{server:#?}");
+        let received: Vec<_> = server.iter().filter(|l| l.contains(" <= ")).collect();
+        assert_eq!(received.len(), 3, "{server:#?}");
+        for r in &received {
+            assert!(r.contains(&format!(" P=esmtps {X} S=")), "{r}");
+        }
+        let dlv: Vec<_> = client
+            .iter()
+            .filter(|l| l.contains(" => "))
+            .map(|l| l.replace(" TFO", ""))
+            .collect();
+        assert_eq!(dlv.len(), 3, "{client:#?}");
+        let fresh = format!(" H=127.0.0.1 [127.0.0.1] {X} CV=yes C=\"250 OK id=");
+        let continued = format!(" H=127.0.0.1 [127.0.0.1]* {X} CV=yes C=\"250 OK id=");
+        assert_eq!(
+            dlv.iter().filter(|l| l.contains(&fresh)).count(),
+            1,
+            "smtps={smtps} {dlv:#?}"
+        );
+        assert_eq!(
+            dlv.iter().filter(|l| l.contains(&continued)).count(),
+            2,
+            "smtps={smtps} {dlv:#?}"
+        );
+    }
+}
+
+/// After a failed handshake and the delivery in clear that follows
+/// (`tls_tempfail_tryclear`), the host is not written off for the rest of
+/// the queue run: the next message goes down the connection in clear
+/// (one delivery at a time, so that the second finds the first's
+/// connection parked).
+#[test]
+fn queue_run_after_failed_handshake_goes_on_in_clear() {
+    let dir = TestDir::new();
+    let fake = FakeSmtp::start(
+        vec![("STARTTLS", "220 go ahead")],
+        &["PIPELINING", "STARTTLS"],
+    );
+    let conf = write_conf(&dir, fake.port, "queue_run_max = 1", "");
+    for i in 0..2 {
+        dir.run_ok(
+            &["-C", &conf, "-odq", &format!("r{i}@test.ex")],
+            "Subject: x\n\nHello\n",
+        );
+    }
+    dir.run_ok(&["-C", &conf, "-qf"], "");
+    let client = log_lines(&dir.read("log/mainlog"));
+    assert_eq!(
+        client
+            .iter()
+            .filter(|l| l.contains("delivering unencrypted"))
+            .count(),
+        1,
+        "{client:#?}"
+    );
+    assert!(
+        !client.iter().any(|l| l.contains("retry time not reached")),
+        "{client:#?}"
+    );
+    let dlv: Vec<_> = client.iter().filter(|l| l.contains(" => ")).collect();
+    assert_eq!(dlv.len(), 2, "{client:#?}");
+    assert!(dlv.iter().all(|l| !l.contains(" X=")), "{dlv:#?}");
+    assert_eq!(
+        dlv.iter()
+            .filter(|l| l.contains(" H=127.0.0.1 [127.0.0.1]* C=\"250 OK id=fake\""))
+            .count(),
+        1,
+        "{dlv:#?}"
+    );
+    let got = fake.received();
+    assert_eq!(
+        got.iter().filter(|l| *l == "STARTTLS").count(),
+        1,
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|l| l.starts_with("MAIL FROM")).count(),
+        2,
+        "{got:?}"
+    );
+}
+
 /// Read one SMTP reply (all its lines).
 fn read_reply(r: &mut BufReader<TcpStream>) -> Vec<String> {
     let mut lines = Vec::new();
