@@ -235,9 +235,18 @@ class Mta:
 @dataclass
 class Oxim(Mta):
     binary: Path = Path()
+    # Started as root, oxim binds its port and then runs as this user (its
+    # default exim_user), as Exim runs as Debian-exim.
+    user: str = "mail"
+
+    def prepare(self) -> None:
+        super().prepare()
+        shutil.chown(self.work / "spool", self.user, self.user)
+        shutil.chown(self.work / "log", self.user, self.user)
 
     def write_config(self) -> None:
         (self.work / "oxim.conf").write_text(f"""\
+exim_user = {self.user}
 primary_hostname = oxim.{HELO_NAME}
 spool_directory = {self.work}/spool
 log_file_path = {self.work}/log/%slog
