@@ -1003,7 +1003,7 @@ def main() -> int:
     ap.add_argument("--profiles", default="", help="comma list: s10, s100 (default both)")
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--exim-messages", type=int, default=4000,
+    ap.add_argument("--exim-messages", type=int, default=3000,
                     help="messages per Exim run when fewer than --messages "
                          "(Exim needs 8-15 minutes per 20000); 0 = same as the others")
     ap.add_argument("--quick", action="store_true", help="2000 messages, 1 repetition")

@@ -15,7 +15,7 @@ network namespace. Needs root (apt, cgroups, private MTA instances, netns).
   --quick            2000 messages, 1 repetition, 300-message strace run
   --messages N       messages per run (default 20000)
   --reps N           repetitions per profile and MTA; the median is shown (3)
-  --exim-messages N  messages per Exim run (default 4000; 0 = as --messages):
+  --exim-messages N  messages per Exim run (default 3000; 0 = as --messages):
                      Exim needs 8-15 minutes for 20000
   --mtas LIST        comma list of oxim,postfix,exim (default all three)
   --profiles LIST    s10 (-s 10 -l 2048) and/or s100 (-s 100 -l 10240)
