@@ -82,6 +82,19 @@ fn write_conf(dir: &TestDir, port: u16, server_tls: &str, client_tls: &str) -> S
     .to_string()
 }
 
+/// Writes the configuration and starts its server side (`-DSERVER=server`)
+/// on a free port (returned with the daemon and the file's path); the client
+/// side uses the same file.
+fn start_server(dir: &TestDir, server_tls: &str, client_tls: &str) -> (Daemon, String, u16) {
+    let port = free_port();
+    let conf = write_conf(dir, port, server_tls, client_tls);
+    let d = Daemon::start(
+        dir,
+        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
+    );
+    (d, conf, port)
+}
+
 fn find<'a>(lines: &'a [String], pat: &str) -> &'a str {
     lines
         .iter()
@@ -126,16 +139,10 @@ const X: &str = "X=TLS1.3:TLS_AES_256_GCM_SHA384:256";
 fn starttls_relay_logs_cipher_and_verification() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
-    let port = free_port();
-    let conf = write_conf(
+    let (_d, conf, _) = start_server(
         &dir,
-        port,
         "tls_certificate = DIR/server.pem",
         "tls_verify_certificates = DIR/server-cert.pem",
-    );
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
     let (client, server) = relay(&dir, &conf, true);
     let srv = find(&server, " <= ");
@@ -248,12 +255,7 @@ fn received_header_names_tls() {
 #[test]
 fn require_tls_against_server_without_tls_defers() {
     let dir = TestDir::new();
-    let port = free_port();
-    let conf = write_conf(&dir, port, "", "hosts_require_tls = *");
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
-    );
+    let (_d, conf, _) = start_server(&dir, "", "hosts_require_tls = *");
     let (client, server) = relay(&dir, &conf, false);
     let def = find(&client, " == ");
     assert!(
@@ -271,16 +273,10 @@ fn bad_certificate_defers_when_verification_is_required() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
     make_cert(&dir, "other");
-    let port = free_port();
-    let conf = write_conf(
+    let (_d, conf, _) = start_server(
         &dir,
-        port,
         "tls_certificate = DIR/server.pem",
         "tls_verify_certificates = DIR/other-cert.pem\n  tls_verify_hosts = *",
-    );
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
     let (client, server) = relay(&dir, &conf, false);
     let def = find(&client, " == ");
@@ -299,16 +295,10 @@ fn untrusted_certificate_only_tried_gives_cv_no() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
     make_cert(&dir, "other");
-    let port = free_port();
-    let conf = write_conf(
+    let (_d, conf, _) = start_server(
         &dir,
-        port,
         "tls_certificate = DIR/server.pem",
         "tls_verify_certificates = DIR/other-cert.pem",
-    );
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
     let (client, _) = relay(&dir, &conf, true);
     let dlv = find(&client, " => ");
@@ -319,16 +309,10 @@ fn untrusted_certificate_only_tried_gives_cv_no() {
 fn hosts_avoid_tls_delivers_in_clear() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
-    let port = free_port();
-    let conf = write_conf(
+    let (_d, conf, _) = start_server(
         &dir,
-        port,
         "tls_certificate = DIR/server.pem",
         "hosts_avoid_tls = *",
-    );
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
     let (client, server) = relay(&dir, &conf, true);
     assert!(!find(&client, " => ").contains(" X="), "{client:?}");
@@ -569,12 +553,7 @@ fn plain_session(port: u16) -> (TcpStream, BufReader<TcpStream>) {
 fn plaintext_pipelined_after_starttls_is_refused() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
-    let port = free_port();
-    let conf = write_conf(&dir, port, "tls_certificate = DIR/server.pem", "");
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
-    );
+    let (_d, _, port) = start_server(&dir, "tls_certificate = DIR/server.pem", "");
     let (s, mut r) = plain_session(port);
     (&s).write_all(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n")
         .unwrap();
@@ -586,16 +565,10 @@ fn plaintext_pipelined_after_starttls_is_refused() {
 async fn plaintext_after_starttls_is_not_executed() {
     let dir = TestDir::new();
     make_cert(&dir, "server");
-    let port = free_port();
-    let conf = write_conf(
+    let (_d, _, port) = start_server(
         &dir,
-        port,
         "tls_certificate = DIR/server.pem\nsmtp_enforce_sync = false",
         "",
-    );
-    let _d = Daemon::start(
-        &dir,
-        &["-C", &conf, "-DSERVER=server", "-oX", &port.to_string()],
     );
 
     // Part 1: STARTTLS with a pipelined plaintext command.
