@@ -195,6 +195,15 @@ class Mta:
         raise NotImplementedError
 
     def start(self, cg: Cgroup | None) -> None:
+        # A daemon left over from an interrupted run would take this run's
+        # load into a queue nobody watches.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as e:
+                raise BenchError(f"{self.name}: port {self.port} is taken ({e}); "
+                                 "is an MTA from an earlier run still running?") from e
         self.prepare()
         self.cg = cg
         out = open(self.work / "daemon.out", "wb")
