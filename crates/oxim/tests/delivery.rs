@@ -9,17 +9,7 @@ use common::*;
 fn conf(port: u16) -> String {
     format!(
         r#"
-primary_hostname = myhost.test.ex
-qualify_domain = test.ex
-spool_directory = DIR/spool
-# The tests run as whoever runs them (root in CI): keep that user, and let
-# it deliver to files.
-exim_user = root
-never_users =
-log_file_path = DIR/log/%slog
-helo_lookup_domains =
-domainlist local_domains = test.ex
-
+{TEST_MAIN}
 begin routers
 
 local:

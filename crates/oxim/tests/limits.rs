@@ -16,16 +16,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BASE: &str = r#"
-exim_user = root
-never_users =
-primary_hostname = myhost.test.ex
-qualify_domain = test.ex
-spool_directory = DIR/spool
-log_file_path = DIR/log/%slog
-helo_lookup_domains =
-domainlist local_domains = test.ex
-acl_smtp_rcpt = accept domains = +local_domains
+/// The main section shared by these tests (routers and transports follow).
+fn base() -> String {
+    format!(
+        r#"
+{TEST_MAIN}acl_smtp_rcpt = accept domains = +local_domains
 queue_only
 
 begin routers
@@ -40,12 +35,14 @@ mbox:
   driver = appendfile
   file = DIR/mail/$local_part
   create_directory
-"#;
+"#
+    )
+}
 
 /// Write a configuration with `extra` main options and start a daemon on it.
 fn start(dir: &TestDir, extra: &str) -> (Daemon, u16, String) {
     let port = free_port();
-    let conf = dir.write("test.conf", &format!("{extra}\n{BASE}"));
+    let conf = dir.write("test.conf", &format!("{extra}\n{}", base()));
     let conf = conf.to_str().unwrap().to_string();
     let d = Daemon::start(dir, &["-C", &conf, "-oX", &port.to_string()]);
     (d, port, conf)
@@ -512,7 +509,7 @@ fn other_ids(id: &str, chars: &str) -> Vec<String> {
 #[test]
 fn crash_debris_is_never_delivered_and_old_debris_is_removed() {
     let dir = TestDir::new();
-    let conf = dir.write("c.conf", BASE);
+    let conf = dir.write("c.conf", &base());
     let conf = conf.to_str().unwrap();
     let real = queue_message(&dir, conf, "real");
     let inp = input(&dir);
@@ -608,7 +605,7 @@ fn assert_quarantined(dir: &TestDir, out: &std::process::Output, id: &str, size:
 #[test]
 fn truncated_header_files_are_quarantined_by_every_queue_command() {
     let dir = TestDir::new();
-    let conf = dir.write("c.conf", BASE);
+    let conf = dir.write("c.conf", &base());
     let conf = conf.to_str().unwrap();
     let ids: Vec<String> = (1..=5)
         .map(|i| queue_message(&dir, conf, &format!("m{i}")))

@@ -10,15 +10,7 @@ use common::*;
 fn conf(routers: &str, port: u16) -> String {
     format!(
         r#"
-primary_hostname = myhost.test.ex
-qualify_domain = test.ex
-exim_user = root
-never_users =
-spool_directory = DIR/spool
-log_file_path = DIR/log/%slog
-helo_lookup_domains =
-domainlist local_domains = test.ex
-
+{TEST_MAIN}
 begin routers
 
 {routers}

@@ -20,17 +20,7 @@ fn conf(port: u16, slow_port: u16, extra: &str) -> String {
     };
     format!(
         r#"
-primary_hostname = myhost.test.ex
-qualify_domain = test.ex
-spool_directory = DIR/spool
-# The tests run as whoever runs them (root in CI): keep that user, and let
-# it deliver to files.
-exim_user = root
-never_users =
-log_file_path = DIR/log/%slog
-helo_lookup_domains =
-domainlist local_domains = test.ex
-
+{TEST_MAIN}
 begin routers
 
 local:

@@ -8,6 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The main-section lines the local test configurations start with: a spool
+/// and logs under the test directory (`DIR`), and the user running the tests
+/// (root in CI) kept as exim user and allowed to deliver to files.
+pub const TEST_MAIN: &str = "\
+primary_hostname = myhost.test.ex
+qualify_domain = test.ex
+spool_directory = DIR/spool
+exim_user = root
+never_users =
+log_file_path = DIR/log/%slog
+helo_lookup_domains =
+domainlist local_domains = test.ex
+";
+
 /// Path of the binary under test.
 pub fn oxim_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_oxim"))
