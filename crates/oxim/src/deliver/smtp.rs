@@ -889,27 +889,22 @@ pub async fn deliver_to_host(
             Some(g) if keep => g.idle = Some(sess),
             _ => sess.conn.quit(params.command_timeout).await,
         }
-        return match r {
-            Ok(outcomes) => result(tfo, tfo_detail, chunking, continued, outcomes, false, tls),
-            Err(ConvError::Temp(e)) => result(
-                tfo,
-                tfo_detail,
-                chunking,
-                continued,
-                all_of(RcptOutcome::Deferred(e), n),
-                true,
-                tls,
-            ),
-            Err(ConvError::Perm(e)) => result(
-                tfo,
-                tfo_detail,
-                chunking,
-                continued,
-                all_of(RcptOutcome::Failed(e), n),
-                false,
-                tls,
-            ),
+        // A temporary failure of the whole conversation lets the next host
+        // be tried; a permanent one does not.
+        let (outcomes, try_next_host) = match r {
+            Ok(outcomes) => (outcomes, false),
+            Err(ConvError::Temp(e)) => (all_of(RcptOutcome::Deferred(e), n), true),
+            Err(ConvError::Perm(e)) => (all_of(RcptOutcome::Failed(e), n), false),
         };
+        return result(
+            tfo,
+            tfo_detail,
+            chunking,
+            continued,
+            outcomes,
+            try_next_host,
+            tls,
+        );
     }
 }
 
