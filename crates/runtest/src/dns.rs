@@ -106,7 +106,8 @@ pub fn parse_zone(file_name: &str, text: &str) -> Result<Zone, DnsError> {
     let mut last_name: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = strip_comment(raw);
-        if line.trim().is_empty() {
+        // fakens also takes a line starting with `#` as a comment.
+        if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         if line.trim() == "PASS ON NOT FOUND" {
@@ -118,19 +119,23 @@ pub fn parse_zone(file_name: &str, text: &str) -> Result<Zone, DnsError> {
             line: i + 1,
             text: raw.to_string(),
         };
-        let continuation = line.starts_with(char::is_whitespace);
-        let mut words: Vec<&str> = line.split_whitespace().collect();
-        // fakens per-record flags (DNSSEC, AA, DELAY=n, TTL=n) come first.
-        while let Some(w) = words.first() {
-            if matches!(*w, "DNSSEC" | "AA" | "NXDOMAIN")
+        // fakens per-record flags (DNSSEC, AA, NXDOMAIN, DELAY=n, TTL=n) come
+        // first, each followed by one space; what follows them is a record
+        // line of its own, so more white space means "same owner as before".
+        let mut line = line;
+        loop {
+            let word_end = line.find(char::is_whitespace).unwrap_or(line.len());
+            let w = &line[..word_end];
+            let is_flag = matches!(w, "DNSSEC" | "AA" | "NXDOMAIN")
                 || w.starts_with("DELAY=")
-                || w.starts_with("TTL=")
-            {
-                words.remove(0);
-            } else {
+                || w.starts_with("TTL=");
+            if !is_flag || word_end == line.len() {
                 break;
             }
+            line = &line[word_end + 1..];
         }
+        let continuation = line.starts_with(char::is_whitespace);
+        let mut words: Vec<&str> = line.split_whitespace().collect();
         let name = if continuation {
             last_name.clone().ok_or_else(bad)?
         } else {
@@ -303,6 +308,9 @@ mod tests {
             "DNSSEC mx  MX 5 host1\n",
             "txt    TXT \"a;b\" ; trailing\n",
             "abs.other.  CNAME  host1.test.ex.\n",
+            "# a hash comment\n",
+            "DNSSEC                MX 6 host2\n",
+            "AA TTL=2 DELAY=500 t2  A 224.0.0.2\n",
         );
         let z = parse_zone("db.test.ex", text).unwrap();
         assert!(z.pass_on_not_found);
@@ -319,6 +327,8 @@ mod tests {
                 ("mx.test.ex", "MX", "5 host1.test.ex"),
                 ("txt.test.ex", "TXT", "\"a;b\""),
                 ("abs.other", "CNAME", "host1.test.ex"),
+                ("abs.other", "MX", "6 host2.test.ex"),
+                ("t2.test.ex", "A", "224.0.0.2"),
             ]
         );
         assert!(matches!(
