@@ -199,7 +199,7 @@ fn every_exim_test_conf_loads_or_fails_located() {
         }
     }
     let mut top: Vec<_> = reasons.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|r| std::cmp::Reverse(r.1));
     println!("HEAD confs loading in all variants: {}", head_loading.len());
     for (reason, n) in top.iter().take(40) {
         println!("{n:5}  {reason}");
