@@ -10,9 +10,12 @@
 
 pub mod client;
 pub mod compare;
+pub mod custom;
 pub mod dns;
 pub mod exec;
+pub mod latin1;
 pub mod munge;
+pub mod reason;
 pub mod runner;
 pub mod sandbox;
 pub mod script;
