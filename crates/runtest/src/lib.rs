@@ -11,8 +11,10 @@
 pub mod client;
 pub mod compare;
 pub mod custom;
+pub mod dnsserver;
 pub mod dns;
 pub mod exec;
+pub mod fakens;
 pub mod latin1;
 pub mod munge;
 pub mod reason;

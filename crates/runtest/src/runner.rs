@@ -487,14 +487,15 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
     }
     writeln!(
         out,
-        "{} passed, {} failed, {} skipped, {} errors ({} tests in {:.0} s, {} job(s))",
-        summary.passed,
-        summary.failed,
-        summary.skipped,
-        summary.errors,
+        "{} tests in {:.0} s with {} job(s)",
         verdicts.len(),
         started_all.elapsed().as_secs_f64(),
         opts.jobs.max(1)
+    )?;
+    writeln!(
+        out,
+        "{} passed, {} failed, {} skipped, {} errors",
+        summary.passed, summary.failed, summary.skipped, summary.errors
     )?;
     Ok(summary)
 }

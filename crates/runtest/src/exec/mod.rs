@@ -129,7 +129,6 @@ struct Runner<'a> {
     log: Option<File>,
     server: Option<PendingServer>,
     daemons: Vec<i32>,
-    dnsmasq: Option<Child>,
     host_netns: u64,
     deadline: Instant,
     caller_ids: Option<(u32, u32)>,
@@ -193,7 +192,6 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         log,
         server: None,
         daemons: Vec::new(),
-        dnsmasq: None,
         host_netns,
         deadline: Instant::now() + cfg.timeout,
         caller_ids,
@@ -374,12 +372,6 @@ fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::Exit
     }
 }
 
-/// Whether something listens on 127.0.0.1:53/udp (per /proc/net/udp).
-fn dns_listening() -> bool {
-    fs::read_to_string("/proc/net/udp")
-        .map(|t| t.lines().any(|l| l.contains("0100007F:0035")))
-        .unwrap_or(false)
-}
 
 impl Runner<'_> {
     fn note(&mut self, msg: &str) {
@@ -514,77 +506,16 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Serve the test's zone files on 127.0.0.1:53 with fakens semantics
+    /// (see [`crate::dnsserver`]); queries are logged to `dns.log`.
     fn start_dns(&mut self) -> StepResult {
         let dir = self.work("dnszones");
-        let mut names: Vec<String> = fs::read_dir(&dir)
-            .map_err(|e| StepFail::Fail(format!("reading dnszones: {e}")))?
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("db."))
-            .collect();
-        names.sort();
-        let mut zones = Vec::new();
-        for n in &names {
-            let text = latin1::read(&dir.join(n))
-                .map_err(|e| StepFail::Fail(format!("reading zone {n}: {e}")))?;
-            zones.push(dns::parse_zone(n, &text).map_err(|e| StepFail::Fail(format!("dns: {e}")))?);
-        }
-        // Resolvers reading /etc/resolv.conf get localhost from here too.
-        zones.push(dns::Zone {
-            origin: String::new(),
-            records: vec![dns::Record {
-                name: "localhost".into(),
-                rtype: "A".into(),
-                data: "127.0.0.1".into(),
-            }],
-            pass_on_not_found: true,
-            unsupported: vec![],
-        });
-        let log = self.work("dnsmasq.log");
-        let conf = dns::dnsmasq_config(&mut zones, &log.to_string_lossy());
-        for z in &zones {
-            for u in &z.unsupported {
-                self.note(&format!(
-                    "dns: record not served (unsupported by dnsmasq): {u}"
-                ));
-            }
-        }
-        let conf_path = self.work("dnsmasq.conf");
-        latin1::write(&conf_path, &conf).map_err(|e| StepFail::Fail(format!("writing dnsmasq.conf: {e}")))?;
-        let child = Command::new("dnsmasq")
-            .arg("--keep-in-foreground")
-            .arg(format!("--conf-file={}", conf_path.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(append(&self.work("dnsmasq.stderr"))?)
-            .env("PATH", sandbox::SYSTEM_PATH)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                return fail(format!(
-                    "cannot start dnsmasq ({e}); install the dnsmasq-base package"
-                ))
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !dns_listening() {
-            if let Ok(Some(s)) = child.try_wait() {
-                let mut err = read_lossy(&self.work("dnsmasq.stderr"));
-                err.push_str(&read_lossy(&self.work("dnsmasq.log")));
-                return fail(format!("dnsmasq exited ({s}):\n{}", err.trim()));
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                return fail("dnsmasq did not start listening on 127.0.0.1:53 within 5 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.note(&format!(
-            "dns: dnsmasq serving {} zone file(s)",
-            names.len()
-        ));
-        self.dnsmasq = Some(child);
+        let zones = crate::fakens::Zones::load(&dir)
+            .map_err(|e| StepFail::Error(format!("reading zone files in {}: {e}", dir.display())))?;
+        let log = File::create(self.work("dns.log")).ok();
+        crate::dnsserver::start(zones, "127.0.0.1:53".parse().expect("static address"), log)
+            .map_err(|e| StepFail::Error(format!("test DNS server on 127.0.0.1:53: {e}")))?;
+        self.note("dns: fakens-style server on 127.0.0.1:53 (udp, tcp)");
         Ok(())
     }
 
@@ -1198,10 +1129,6 @@ impl Runner<'_> {
         for mut c in self.background.drain(..) {
             let _ = c.kill();
             let _ = c.wait();
-        }
-        if let Some(mut d) = self.dnsmasq.take() {
-            let _ = d.kill();
-            let _ = d.wait();
         }
     }
 
