@@ -344,7 +344,7 @@ mod tests {
         let mut z = Zones::default();
         z.add(
             ".test.ex",
-            "test.ex. NS exim.test.ex.\nDNSSEC AA TTL=60 mx MX 5 ten-1\n DNSSEC AA TXT \"a b\" \"c\"\nten-1 A 10.0.0.1\n",
+            "test.ex. NS exim.test.ex.\nDNSSEC AA TTL=60 mx MX 5 ten-1\nDNSSEC AA  TXT \"a b\" \"c\"\nten-1 A 10.0.0.1\n",
         );
         let (r, _) = respond(&z, &query("mx.test.ex.", RecordType::MX), true).unwrap();
         let m = Message::from_vec(&r).unwrap();

@@ -388,17 +388,17 @@ mod tests {
              test.ex.     NS    exim.test.ex.\n\
              test.ex.     SOA   exim.test.ex. hostmaster.exim.test.ex 1430683638 1200 120 604800 3000\n\
              mx           MX 1  ten-1\n\
-             DNSSEC mxsec MX 1  ten-1\n\
+             DNSSEC mxsecure MX 1  ten-1\n\
              DNSSEC       A     10.0.0.2\n\
              AA TTL=300 aa A 10.0.0.3\n\
              DELAY=500 slow A 10.0.0.4\n\
              ten-1        A     V4NET.0.0.1\n\
              alias        CNAME ten-1\n\
-             *.wild       A     10.0.0.9\n\
              DNSSEC NXDOMAIN gone A 1.2.3.4\n",
         );
         z.add(".10.in-addr.arpa", "1.0.0 PTR ten-1.test.ex.\n");
         z.add(".pass.ex", "PASS ON NOT FOUND\nx A 1.1.1.1\n");
+        z.add(".wild.ex", "*.sub A 10.0.0.9\nok A 10.0.0.8\n");
         z
     }
 
@@ -410,12 +410,15 @@ mod tests {
         assert_eq!(a.answers[0].data, "1 ten-1.test.ex.");
         assert_eq!(a.authority[0].rtype, "NS");
         assert!(!a.ad && !a.aa);
-        let s = z.lookup("MXSEC.test.ex.", "mx");
+        let s = z.lookup("MXSECURE.test.ex.", "mx");
         assert!(s.ad, "{s:?}");
-        assert_eq!(s.answers[0].name, "mxsec.test.ex");
-        let s = z.lookup("mxsec.test.ex", "A");
+        assert_eq!(s.answers[0].name, "mxsecure.test.ex");
+        let s = z.lookup("mxsecure.test.ex", "A");
         assert_eq!(s.answers[0].data, "10.0.0.2");
         assert!(s.ad);
+        // fakens' wildcard test lets names no longer than the wildcard's
+        // suffix match it too.
+        assert_eq!(z.lookup("ok.wild.ex", "A").answers.len(), 2);
         let a = z.lookup("aa.test.ex", "A");
         assert!(a.aa && !a.ad);
         assert_eq!(a.answers[0].ttl, 300);
@@ -423,7 +426,9 @@ mod tests {
         let c = z.lookup("alias.test.ex", "A");
         assert_eq!(c.answers[0].rtype, "CNAME");
         assert_eq!(c.answers[0].data, "ten-1.test.ex.");
-        assert_eq!(z.lookup("x.wild.test.ex", "A").answers[0].name, "x.wild.test.ex");
+        let w = z.lookup("a.long.sub.wild.ex", "A");
+        assert_eq!(w.answers[0].name, "a.long.sub.wild.ex");
+        assert_eq!(w.answers[0].data, "10.0.0.9");
         let nd = z.lookup("mx.test.ex", "AAAA");
         assert_eq!(nd.status, Status::NoData);
         assert_eq!(nd.authority[0].rtype, "SOA");

@@ -15,7 +15,7 @@ use crate::latin1;
 use crate::munge::Style;
 use crate::sandbox;
 use crate::script;
-use crate::tree::{Capabilities, TestTree, TreeError};
+use crate::tree::{Capabilities, TestTree, TreeError, Unmet};
 
 /// Subcommand name of the sandboxed half of the runner.
 pub const SANDBOX_SUBCOMMAND: &str = "__sandbox";
@@ -107,9 +107,9 @@ pub enum BvError {
     },
 }
 
-/// Run `exim -bV` (harness mode, a minimal configuration naming only the
-/// spool directory and log path, in a scratch directory) and parse it.
-pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
+/// Run `exim -C <minimal configuration> ARGS` in a scratch directory
+/// (harness mode); returns (exit status, stdout, stderr).
+fn minimal_run(exim: &Path, args: &[&str]) -> Result<(bool, String, String), BvError> {
     let setup = |what: &str, e: io::Error| BvError::Setup(format!("{what}: {e}"));
     let dir = tempfile::Builder::new()
         .prefix("oxim-runtest-bv-")
@@ -119,14 +119,14 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
     std::os::unix::fs::symlink(exim, &link).map_err(|e| setup("symlink", e))?;
     let conf = dir.path().join("bv.conf");
     let minimal = format!(
-        "# oxim-runtest: minimal configuration for exim -bV\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
+        "# oxim-runtest: minimal configuration\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
         d = dir.path().display()
     );
     fs::write(&conf, minimal).map_err(|e| setup("writing bv.conf", e))?;
     let out = Command::new(&link)
         .arg("-C")
         .arg(&conf)
-        .arg("-bV")
+        .args(args)
         .env_clear()
         .env("PATH", sandbox::SYSTEM_PATH)
         .env("OXIM_TEST_HARNESS", "1")
@@ -136,12 +136,27 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
             exim: exim.to_path_buf(),
             reason: e.to_string(),
         })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() && !text.contains("Support for:") {
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Whether `exim -bP macro NAME` exits 0 (Exim's runtest `feature` check).
+pub fn macro_defined(exim: &Path, name: &str) -> bool {
+    matches!(minimal_run(exim, &["-bP", "macro", name]), Ok((true, _, _)))
+}
+
+/// Run `exim -bV` (harness mode, a minimal configuration naming only the
+/// spool directory and log path, in a scratch directory) and parse it.
+pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
+    let (ok, text, stderr) = minimal_run(exim, &["-bV"])?;
+    if !ok && !text.contains("Support for:") {
         return Err(BvError::Failed {
             exim: exim.to_path_buf(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            status: "non-zero exit".into(),
+            stderr: stderr.trim().to_string(),
         });
     }
     Ok(Capabilities::parse(&text))
@@ -152,11 +167,26 @@ struct Outer<'a> {
     tree: TestTree,
     caps: std::sync::OnceLock<Result<Capabilities, BvError>>,
     host_netns: std::sync::OnceLock<Result<u64, String>>,
+    features: std::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl Outer<'_> {
     fn caps(&self) -> &Result<Capabilities, BvError> {
         self.caps.get_or_init(|| query_capabilities(&self.opts.exim))
+    }
+
+    /// Whether `exim -bP macro NAME` succeeds (a `feature` line of `REQUIRES`).
+    fn feature(&self, name: &str) -> bool {
+        if let Ok(cache) = self.features.lock() {
+            if let Some(v) = cache.get(name) {
+                return *v;
+            }
+        }
+        let v = macro_defined(&self.opts.exim, name);
+        if let Ok(mut cache) = self.features.lock() {
+            cache.insert(name.to_string(), v);
+        }
+        v
     }
 
     /// Decide whether and how to run a test; `Err` is a final verdict.
@@ -199,8 +229,18 @@ impl Outer<'_> {
                     return Err(Err(RunError::BaseRequirements { exim, missing }));
                 }
             }
-            if let Err(unmet) = caps.check_requires(&requires) {
-                return Err(Ok(Outcome::Skip(format!("unmet REQUIRES: {unmet}"))));
+            let feature = |m: &str| self.feature(m);
+            match caps.check_requires(&requires, &feature) {
+                Ok(()) => {}
+                Err(Unmet::Missing(line)) => {
+                    return Err(Ok(Outcome::Skip(format!("unmet REQUIRES: {line}"))))
+                }
+                Err(Unmet::Unknown(line)) => {
+                    return Err(Ok(Outcome::Error(format!(
+                        "unknown line in {}: {line:?}",
+                        path.with_file_name("REQUIRES").display()
+                    ))))
+                }
             }
             if frozen && !caps.support.contains("move_frozen_messages") {
                 return Err(Ok(Outcome::Skip(
@@ -397,6 +437,7 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
         tree,
         caps: std::sync::OnceLock::new(),
         host_netns: std::sync::OnceLock::new(),
+        features: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
     let mut report = match &opts.report {
         Some(p) => Some(io::BufWriter::new(fs::File::create(p)?)),

@@ -174,6 +174,8 @@ pub struct Capabilities {
     pub transports: BTreeSet<String>,
     /// Authenticator drivers.
     pub authenticators: BTreeSet<String>,
+    /// Malware scanners (`Malware:` line).
+    pub malware: BTreeSet<String>,
 }
 
 impl Capabilities {
@@ -196,12 +198,18 @@ impl Capabilities {
                 "Routers" => &mut c.routers,
                 "Transports" => &mut c.transports,
                 "Authenticators" => &mut c.authenticators,
+                "Malware" => &mut c.malware,
                 _ => continue,
             };
-            // Lookup entries may look like "lsearch/wildlsearch"; keep all parts.
+            // Entries may look like "appendfile/maildir/mailstore": that
+            // provides "appendfile", "appendfile/maildir", ... and the parts.
             for w in words {
-                for part in w.split('/') {
+                let mut parts = w.split('/');
+                let first = parts.next().unwrap_or("").to_string();
+                target.insert(first.clone());
+                for part in parts {
                     target.insert(part.to_string());
+                    target.insert(format!("{first}/{part}"));
                 }
             }
         }
@@ -231,28 +239,53 @@ impl Capabilities {
         }
     }
 
-    /// Check `REQUIRES` lines; `Err` holds the first unmet line.
-    pub fn check_requires(&self, lines: &[String]) -> Result<(), String> {
+    /// Check `REQUIRES` lines as Exim's runtest does. `feature` says
+    /// whether `exim -bP macro NAME` succeeds (`feature` / `not feature`);
+    /// `Err` holds the first unmet line, or a line runtest does not know.
+    pub fn check_requires(
+        &self,
+        lines: &[String],
+        feature: &dyn Fn(&str) -> bool,
+    ) -> Result<(), Unmet> {
         for line in lines {
-            let mut w = line.split_whitespace();
-            let kind = w.next().unwrap_or("");
-            let arg = w.next().unwrap_or("");
+            let line = line.trim_end();
+            let (kind, arg) = line.split_once(' ').unwrap_or((line, ""));
+            let arg = arg.trim();
             let ok = match kind {
                 "support" => self.support.contains(arg),
                 "lookup" => self.lookups.contains(arg),
                 "router" => self.routers.contains(arg),
                 "transport" => self.transports.contains(arg),
-                "authenticator" | "auth" => self.authenticators.contains(arg),
-                // The sandbox always has both an IPv4 and an IPv6 address.
+                "authenticator" | "authenticators" => self.authenticators.contains(arg),
+                "malware" => self.malware.contains(arg),
+                // The sandbox has IPv4 and IPv6 addresses; none of the
+                // external daemons (SpamAssassin, ClamAV, redis, ...) runs.
                 "running" => matches!(arg, "IPv4" | "IPv6"),
-                _ => false,
+                "file" => fs::File::open(arg).is_ok(),
+                "feature" => feature(arg),
+                "not" => match arg.strip_prefix("feature ") {
+                    Some(m) => !feature(m.trim()),
+                    None => return Err(Unmet::Unknown(line.to_string())),
+                },
+                // The sandbox's IPv6 address is global.
+                "ipv6-non-linklocal" => true,
+                _ => return Err(Unmet::Unknown(line.to_string())),
             };
             if !ok {
-                return Err(line.clone());
+                return Err(Unmet::Missing(line.to_string()));
             }
         }
         Ok(())
     }
+}
+
+/// Why a `REQUIRES` file is not satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// This line names something the MTA or the sandbox lacks (SKIP).
+    Missing(String),
+    /// A line Exim's runtest would not understand (ERROR).
+    Unknown(String),
 }
 
 #[cfg(test)]
@@ -273,14 +306,30 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
         assert!(c.lookups.contains("dbmjz"));
         assert!(c.authenticators.contains("plaintext"));
         assert_eq!(c.check_base(), Ok(()));
-        assert_eq!(c.check_requires(&["support TCP_Fast_Open".into()]), Ok(()));
+        let no = |_: &str| false;
+        assert_eq!(c.check_requires(&["support TCP_Fast_Open".into()], &no), Ok(()));
+        assert_eq!(c.check_requires(&["support iconv()".into()], &no), Ok(()));
         assert_eq!(
-            c.check_requires(&["support GnuTLS".into()]),
-            Err("support GnuTLS".into())
+            c.check_requires(&["support GnuTLS".into()], &no),
+            Err(Unmet::Missing("support GnuTLS".into()))
         );
         assert_eq!(
-            c.check_requires(&["feature _HAVE_X".into()]),
-            Err("feature _HAVE_X".into())
+            c.check_requires(&["feature _HAVE_X".into()], &no),
+            Err(Unmet::Missing("feature _HAVE_X".into()))
+        );
+        assert_eq!(c.check_requires(&["not feature _HAVE_X".into()], &no), Ok(()));
+        assert_eq!(
+            c.check_requires(&["running ClamAV".into()], &no),
+            Err(Unmet::Missing("running ClamAV".into()))
+        );
+        assert_eq!(
+            c.check_requires(&["frobnicate x".into()], &no),
+            Err(Unmet::Unknown("frobnicate x".into()))
+        );
+        let t = Capabilities::parse("Transports: appendfile/maildir/mailstore smtp\n");
+        assert_eq!(
+            t.check_requires(&["transport appendfile/maildir".into()], &no),
+            Ok(())
         );
         let empty = Capabilities::parse("");
         let err = empty.check_base().unwrap_err();
