@@ -1190,6 +1190,11 @@ impl<'c> Expander<'c> {
                         "match_local_part" => {
                             crate::lists::match_local_part(&list, &subject, cfg, self.ctx)
                         }
+                        // An empty address is "no host" (local
+                        // submission), which only an empty item matches.
+                        _ if subject.trim().is_empty() => {
+                            crate::lists::match_no_host(&list, cfg, self.ctx)
+                        }
                         _ => match subject.trim().parse::<IpAddr>() {
                             Ok(ip) => crate::lists::match_host(&list, ip, None, cfg, self.ctx),
                             Err(_) => {
@@ -1888,6 +1893,13 @@ mod tests {
             e("${if match_address{u@test.ex}{*@+local_domains}{y}{n}}").unwrap(),
             "y"
         );
+        assert_eq!(
+            e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
+            "y"
+        );
+        // Debian's COND_LOCAL_SUBMITTER: no host matches the empty item.
+        assert_eq!(e("${if match_ip{}{:@[]}{1}{0}}").unwrap(), "1");
+        assert_eq!(e("${if match_ip{}{127.0.0.1}{1}{0}}").unwrap(), "0");
         assert_eq!(
             e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
             "y"
