@@ -174,6 +174,19 @@ pub fn expand_with_config(
     Ok(bytes_to_string(out))
 }
 
+/// Expands raw bytes (which need not be UTF-8), with the configuration's
+/// named lists when `cfg` is given; the result is raw bytes too. Used by
+/// `-be`, which prints whatever the expansion produced.
+pub fn expand_bytes(
+    s: &[u8],
+    ctx: &dyn ExpandContext,
+    cfg: Option<&Config>,
+) -> Result<Vec<u8>, ExpandError> {
+    let mut e = Expander::new(ctx, cfg);
+    let mut pos = 0;
+    e.string(s, &mut pos, false, false)
+}
+
 /// Expands `s` and interprets the result as Exim's ACL `condition` does:
 /// empty, `0`, `no`, `false` are false; a non-zero integer, `yes`, `true`
 /// are true (case-insensitive, surrounding white space ignored); anything
