@@ -169,7 +169,8 @@ impl Comparer<'_> {
         let Some(expected) = expected else {
             let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());
             if nonempty(&raw_client) || nonempty(&raw_server) {
-                let mut actual = self.munge(munger, raw_client.as_deref().unwrap_or(""), kind, stream);
+                let mut actual =
+                    self.munge(munger, raw_client.as_deref().unwrap_or(""), kind, stream);
                 if let Some(s) = &raw_server {
                     actual.push_str(SERVER_SEPARATOR);
                     actual.push_str(&self.munge(munger, s, kind, stream));

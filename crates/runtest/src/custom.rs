@@ -24,10 +24,16 @@ const TABLE: &[(&str, &[(&str, Action)])] = &[
             Action::Skip(r"^Reverse DNS security status: unverified$"),
         )],
     ),
-    ("optional_events", &[("stdout", Action::Skip(r"event_action ="))]),
+    (
+        "optional_events",
+        &[("stdout", Action::Skip(r"event_action ="))],
+    ),
     (
         "optional_ocsp",
-        &[("stderr", Action::Skip(r"127.0.0.1 in hosts_requ(ire|est)_ocsp"))],
+        &[(
+            "stderr",
+            Action::Skip(r"127.0.0.1 in hosts_requ(ire|est)_ocsp"),
+        )],
     ),
     (
         "optional_cert_hostnames",
@@ -42,17 +48,29 @@ const TABLE: &[(&str, &[(&str, Action)])] = &[
     ),
     (
         "scanfile_size",
-        &[("stdout", Action::Subst(r"(Content-length:) \d\d\d", "$1 ddd"))],
+        &[(
+            "stdout",
+            Action::Subst(r"(Content-length:) \d\d\d", "$1 ddd"),
+        )],
     ),
     (
         "delay_1500",
-        &[("stderr", Action::Subst(r"(1[5-9]|23\d)\d\d msec", "ssss msec"))],
+        &[(
+            "stderr",
+            Action::Subst(r"(1[5-9]|23\d)\d\d msec", "ssss msec"),
+        )],
     ),
     (
         "tls_anycipher",
         &[
-            ("mainlog", Action::Subst(r" X=TLS\S+ ", " X=TLS_proto_and_cipher ")),
-            ("rejectlog", Action::Subst(r" X=TLS\S+ ", " X=TLS_proto_and_cipher ")),
+            (
+                "mainlog",
+                Action::Subst(r" X=TLS\S+ ", " X=TLS_proto_and_cipher "),
+            ),
+            (
+                "rejectlog",
+                Action::Subst(r" X=TLS\S+ ", " X=TLS_proto_and_cipher "),
+            ),
         ],
     ),
     (
@@ -66,7 +84,10 @@ const TABLE: &[(&str, &[(&str, Action)])] = &[
     ),
     (
         "sys_bindir",
-        &[("mainlog", Action::Subst(r"/(usr/(local/)?)?bin/", "SYSBINDIR/"))],
+        &[(
+            "mainlog",
+            Action::Subst(r"/(usr/(local/)?)?bin/", "SYSBINDIR/"),
+        )],
     ),
     (
         "sync_check_data",
@@ -98,10 +119,16 @@ const TABLE: &[(&str, &[(&str, Action)])] = &[
         "peer_terminated_conn",
         &[(
             "stderr",
-            Action::Subst(r"^(  SMTP\()Connection reset by peer(\)<<)$", "${1}closed$2"),
+            Action::Subst(
+                r"^(  SMTP\()Connection reset by peer(\)<<)$",
+                "${1}closed$2",
+            ),
         )],
     ),
-    ("perl_variants", &[("stdout", Action::Subst(r"^> X/X$", "> X"))]),
+    (
+        "perl_variants",
+        &[("stdout", Action::Subst(r"^> X/X$", "> X"))],
+    ),
 ];
 
 /// Munges that only relax differences specific to GnuTLS or to optional
@@ -177,7 +204,10 @@ mod tests {
             ),
             "x\ny\n"
         );
-        assert_eq!(apply("loopback", "stderr", "[127.0.0.1]\n"), "[127.0.0.1]\n");
+        assert_eq!(
+            apply("loopback", "stderr", "[127.0.0.1]\n"),
+            "[127.0.0.1]\n"
+        );
         assert!(known("gnutls_handshake") && !known("nonsense"));
     }
 }

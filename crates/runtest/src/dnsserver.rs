@@ -103,7 +103,11 @@ fn tcp_conn(mut conn: TcpStream, shared: &Shared) {
 }
 
 /// Build the reply to one query message (`None`: not a query, dropped).
-pub fn respond(shared_or_zones: &impl Lookup, query: &[u8], udp: bool) -> Option<(Vec<u8>, Duration)> {
+pub fn respond(
+    shared_or_zones: &impl Lookup,
+    query: &[u8],
+    udp: bool,
+) -> Option<(Vec<u8>, Duration)> {
     let q = Message::from_vec(query).ok()?;
     if q.metadata.message_type != MessageType::Query {
         return None;
@@ -197,7 +201,11 @@ pub trait Lookup {
 
 impl Lookup for Shared {
     fn lookup(&self, qname: &str, qtype: &str) -> Answer {
-        localhost(self.zones.lookup(qname, qtype), qname, qtype)
+        chase(
+            &self.zones,
+            localhost(self.zones.lookup(qname, qtype), qname, qtype),
+            qtype,
+        )
     }
     fn note(&self, msg: &str) {
         Shared::note(self, msg);
@@ -206,21 +214,59 @@ impl Lookup for Shared {
 
 impl Lookup for Zones {
     fn lookup(&self, qname: &str, qtype: &str) -> Answer {
-        localhost(Zones::lookup(self, qname, qtype), qname, qtype)
+        chase(
+            self,
+            localhost(Zones::lookup(self, qname, qtype), qname, qtype),
+            qtype,
+        )
     }
 }
 
-/// A name the real DNS would have: `localhost`.
+/// When the answer is only a CNAME, add the target's records as a
+/// recursive server would (fakens leaves that to Exim's own resolver code;
+/// resolvers such as glibc's expect the server to do it). AD stays set only
+/// if the whole chain is secure.
+fn chase(zones: &Zones, mut a: Answer, qtype: &str) -> Answer {
+    if qtype == "CNAME" {
+        return a;
+    }
+    for _ in 0..10 {
+        let Some(last) = a.answers.last() else {
+            break;
+        };
+        if last.rtype != "CNAME" || a.answers.iter().any(|r| r.rtype == qtype) {
+            break;
+        }
+        let target = last.data.clone();
+        let next = Zones::lookup(zones, &target, qtype);
+        if next.answers.is_empty() {
+            break;
+        }
+        a.ad &= next.ad;
+        a.delay += next.delay;
+        a.answers.extend(next.answers);
+    }
+    a
+}
+
+/// Names the real DNS would have when fakens passes a query on:
+/// `localhost` and the reverse of 127.0.0.1.
 fn localhost(mut a: Answer, qname: &str, qtype: &str) -> Answer {
-    if a.status == Status::PassOn && qname.eq_ignore_ascii_case("localhost") {
+    if a.status != Status::PassOn {
+        return a;
+    }
+    let local = qname.eq_ignore_ascii_case("localhost");
+    let reverse = qname.eq_ignore_ascii_case("1.0.0.127.in-addr.arpa");
+    if local || reverse {
         let data = match qtype {
-            "A" => "127.0.0.1",
-            "AAAA" => "::1",
+            "A" if local => "127.0.0.1",
+            "AAAA" if local => "::1",
+            "PTR" if reverse => "localhost.",
             _ => return a,
         };
         a.status = Status::Found;
         a.answers.push(Rr {
-            name: "localhost".into(),
+            name: qname.to_ascii_lowercase(),
             rtype: qtype.into(),
             ttl: crate::fakens::DEFAULT_TTL,
             data: data.into(),
@@ -344,7 +390,7 @@ mod tests {
         let mut z = Zones::default();
         z.add(
             ".test.ex",
-            "test.ex. NS exim.test.ex.\nDNSSEC AA TTL=60 mx MX 5 ten-1\nDNSSEC AA  TXT \"a b\" \"c\"\nten-1 A 10.0.0.1\n",
+            "test.ex. NS exim.test.ex.\nDNSSEC AA TTL=60 mx MX 5 ten-1\nDNSSEC AA  TXT \"a b\" \"c\"\nten-1 A 10.0.0.1\nalias CNAME ten-1\n",
         );
         let (r, _) = respond(&z, &query("mx.test.ex.", RecordType::MX), true).unwrap();
         let m = Message::from_vec(&r).unwrap();
@@ -359,11 +405,17 @@ mod tests {
         let m = Message::from_vec(&r).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         let (r, _) = respond(&z, &query("x.test.again.dns.", RecordType::A), true).unwrap();
-        assert_eq!(Message::from_vec(&r).unwrap().metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(
+            Message::from_vec(&r).unwrap().metadata.response_code,
+            ResponseCode::ServFail
+        );
         let (r, _) = respond(&z, &query("manyhome.test.ex.", RecordType::A), true).unwrap();
         assert!(Message::from_vec(&r).unwrap().metadata.truncation);
         let (r, _) = respond(&z, &query("manyhome.test.ex.", RecordType::A), false).unwrap();
         assert_eq!(Message::from_vec(&r).unwrap().answers.len(), 2048);
+        let (r, _) = respond(&z, &query("alias.test.ex.", RecordType::A), true).unwrap();
+        let m = Message::from_vec(&r).unwrap();
+        assert_eq!(m.answers.len(), 2, "CNAME and the target's A");
         let (r, _) = respond(&z, &query("localhost.", RecordType::A), true).unwrap();
         assert_eq!(Message::from_vec(&r).unwrap().answers.len(), 1);
     }

@@ -123,6 +123,11 @@ impl Zones {
         Ok(z)
     }
 
+    /// The domain of a `qualify.x.y` file (`x.y`), if there is one.
+    pub fn qualify_domain(&self) -> Option<&str> {
+        self.qualify.as_deref().map(|q| q.trim_start_matches('.'))
+    }
+
     /// Add a zone (leading dot) from its text.
     pub fn add(&mut self, zone: &str, text: &str) {
         let lines = text.lines().map(str::to_string).collect();
@@ -132,7 +137,10 @@ impl Zones {
     /// Answer a query as fakens would.
     pub fn lookup(&self, qname: &str, qtype: &str) -> Answer {
         let qtype = qtype.to_ascii_uppercase();
-        let mut domain = qname.strip_suffix('.').unwrap_or(qname).to_ascii_lowercase();
+        let mut domain = qname
+            .strip_suffix('.')
+            .unwrap_or(qname)
+            .to_ascii_lowercase();
         if domain == "manyhome.test.ex" && qtype == "A" {
             return manyhome(&domain);
         }
@@ -217,9 +225,9 @@ struct Scan {
 
 fn take_number(p: &str) -> (u64, &str) {
     let end = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
-    let n = p[..end]
-        .bytes()
-        .fold(0u64, |a, b| a.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+    let n = p[..end].bytes().fold(0u64, |a, b| {
+        a.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    });
     let rest = &p[end..];
     let rest = rest
         .strip_prefix(|c: char| c.is_ascii_whitespace())
@@ -238,7 +246,14 @@ fn complete(name: &str, zone: &str) -> String {
 
 impl Scan {
     /// fakens' `find_records`: scan the zone file for `domain`/`qtype`.
-    fn find(&mut self, lines: &[String], zone: &str, domain: &str, qtype: &str, flags: bool) -> Status {
+    fn find(
+        &mut self,
+        lines: &[String],
+        zone: &str,
+        domain: &str,
+        qtype: &str,
+        flags: bool,
+    ) -> Status {
         let mut status = Status::HostNotFound;
         let mut pass_on = false;
         let mut ignored = false;
@@ -284,9 +299,7 @@ impl Scan {
                 continue;
             }
             if !p.starts_with(|c: char| c.is_ascii_whitespace()) {
-                let end = p
-                    .find(|c: char| c.is_ascii_whitespace())
-                    .unwrap_or(p.len());
+                let end = p.find(|c: char| c.is_ascii_whitespace()).unwrap_or(p.len());
                 let owner = &p[..end];
                 p = &p[end..];
                 rr_orig = match owner.strip_suffix('.') {
@@ -361,7 +374,13 @@ fn record_data(rtype: &str, data: &str, zone: &str) -> String {
         "SRV" => {
             let w: Vec<&str> = data.split_whitespace().collect();
             if w.len() >= 4 {
-                format!("{} {} {} {}", w[0], w[1], w[2], complete(&w[3..].join(" "), zone))
+                format!(
+                    "{} {} {} {}",
+                    w[0],
+                    w[1],
+                    w[2],
+                    complete(&w[3..].join(" "), zone)
+                )
             } else {
                 data.to_string()
             }
@@ -422,7 +441,10 @@ mod tests {
         let a = z.lookup("aa.test.ex", "A");
         assert!(a.aa && !a.ad);
         assert_eq!(a.answers[0].ttl, 300);
-        assert_eq!(z.lookup("slow.test.ex", "A").delay, Duration::from_millis(500));
+        assert_eq!(
+            z.lookup("slow.test.ex", "A").delay,
+            Duration::from_millis(500)
+        );
         let c = z.lookup("alias.test.ex", "A");
         assert_eq!(c.answers[0].rtype, "CNAME");
         assert_eq!(c.answers[0].data, "ten-1.test.ex.");
@@ -438,9 +460,15 @@ mod tests {
         assert!(gone.ad);
         assert_eq!(z.lookup("y.pass.ex", "A").status, Status::PassOn);
         assert_eq!(z.lookup("elsewhere.org", "A").status, Status::PassOn);
-        assert_eq!(z.lookup("1.0.0.10.in-addr.arpa", "PTR").answers[0].data, "ten-1.test.ex.");
+        assert_eq!(
+            z.lookup("1.0.0.10.in-addr.arpa", "PTR").answers[0].data,
+            "ten-1.test.ex."
+        );
         assert_eq!(z.lookup("3.test.again.dns", "A").status, Status::TryAgain);
-        assert_eq!(z.lookup("3.test.again.dns", "A").delay, Duration::from_secs(3));
+        assert_eq!(
+            z.lookup("3.test.again.dns", "A").delay,
+            Duration::from_secs(3)
+        );
         assert_eq!(z.lookup("x.test.fail.dns", "MX").status, Status::NoRecovery);
         assert_eq!(z.lookup("manyhome.test.ex", "A").answers.len(), 2048);
     }

@@ -11,8 +11,8 @@
 pub mod client;
 pub mod compare;
 pub mod custom;
-pub mod dnsserver;
 pub mod dns;
+pub mod dnsserver;
 pub mod exec;
 pub mod fakens;
 pub mod latin1;

@@ -112,6 +112,12 @@ pub fn category(verdict: &str, detail: &str) -> String {
             if let Some(c) = cmd.captures(first) {
                 return format!("unknown script command {}", &c[1]);
             }
+            // "<path of the script>: line N: what" -> "script: what".
+            static SCRIPT: OnceLock<Regex> = OnceLock::new();
+            let script = re(&SCRIPT, r"^/\S*/scripts/\S+: (?:line \d+: )?");
+            if script.is_match(first) {
+                return format!("script: {}", normalise(&script.replace(first, "")));
+            }
             return normalise(first);
         }
         _ => {}
@@ -166,18 +172,31 @@ mod tests {
         );
         assert_eq!(category("FAIL", d), "output differs: log, stdout");
         let e = "script line 4: exim -bs exited with status 1, expected 0\nlast lines of test-stderr:\n  oxim: error in configuration file: /tmp/x/test-config line 12: main option \"foo\" unknown";
-        assert!(one_line(e).ends_with("main option \"foo\" unknown]"), "{}", one_line(e));
+        assert!(
+            one_line(e).ends_with("main option \"foo\" unknown]"),
+            "{}",
+            one_line(e)
+        );
         assert_eq!(category("FAIL", e), "stderr: main option \"foo\" unknown");
         assert_eq!(
-            category("FAIL", "script line 9: exim -qf exited with status 1, expected 0"),
+            category(
+                "FAIL",
+                "script line 9: exim -qf exited with status 1, expected 0"
+            ),
             "exim exit status 1 (expected 0)"
         );
         assert_eq!(
-            category("ERROR", "/t/scripts/0000-Basic/0001: line 5: unknown script command: \"frob x\""),
+            category(
+                "ERROR",
+                "/t/scripts/0000-Basic/0001: line 5: unknown script command: \"frob x\""
+            ),
             "unknown script command frob"
         );
         assert_eq!(
-            category("FAIL", "script line 3: oxim has no exinext utility (exinext a@b)"),
+            category(
+                "FAIL",
+                "script line 3: oxim has no exinext utility (exinext a@b)"
+            ),
             "oxim has no exinext utility"
         );
     }

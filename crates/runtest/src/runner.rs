@@ -172,7 +172,8 @@ struct Outer<'a> {
 
 impl Outer<'_> {
     fn caps(&self) -> &Result<Capabilities, BvError> {
-        self.caps.get_or_init(|| query_capabilities(&self.opts.exim))
+        self.caps
+            .get_or_init(|| query_capabilities(&self.opts.exim))
     }
 
     /// Whether `exim -bP macro NAME` succeeds (a `feature` line of `REQUIRES`).
@@ -197,7 +198,7 @@ impl Outer<'_> {
                 self.tree.root().display()
             ))));
         };
-        let text = match latin1::read(&path) {
+        let text = match latin1::read(&crate::tree::resolve_link(&path)) {
             Ok(t) => t,
             Err(e) => {
                 return Err(Ok(Outcome::Error(format!(
@@ -377,7 +378,6 @@ impl Outer<'_> {
         }
     }
 }
-
 
 /// One finished test.
 #[derive(Debug, Clone)]

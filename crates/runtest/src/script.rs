@@ -502,12 +502,7 @@ fn parse_command(
         "echo" if !args.is_empty() => return Ok((Command::Echo(args.to_string()), 0)),
         "gnutls" => return Ok((Command::Gnutls, 0)),
         "killdaemon" => return Ok((Command::KillDaemon, 0)),
-        "millisleep" => {
-            return Ok((
-                Command::MilliSleep(parse_number(lineno, word, args)?),
-                0,
-            ))
-        }
+        "millisleep" => return Ok((Command::MilliSleep(parse_number(lineno, word, args)?), 0)),
         "munge" if !args.is_empty() => return Ok((Command::Munge(args.to_string()), 0)),
         "sleep" => return Ok((Command::Sleep(parse_number(lineno, word, args)?), 0)),
         _ => {}
@@ -577,7 +572,10 @@ fn parse_command(
         }
         for s in &sizes {
             if parse_size(s).is_none() {
-                return Err(bad(lineno, format!("{word}: bad size {s:?} (want NxM[=lead])")));
+                return Err(bad(
+                    lineno,
+                    format!("{word}: bad size {s:?} (want NxM[=lead])"),
+                ));
             }
         }
         return Ok((
@@ -803,10 +801,19 @@ mod tests {
         let s = parse(text).unwrap();
         assert_eq!(s.steps[0].env, vec![("TZ".to_string(), "GB".to_string())]);
         assert_eq!(s.steps[0].line, 3);
-        assert!(matches!(&s.steps[1].command, Command::Shell { line, cat2: false } if line == "sudo rm DIR/spool/db/retry*"));
+        assert!(
+            matches!(&s.steps[1].command, Command::Shell { line, cat2: false } if line == "sudo rm DIR/spool/db/retry*")
+        );
         assert_eq!(s.steps[2].command, Command::Dump("retry".into()));
         match &s.steps[3].command {
-            Command::Exim { sudo, sudo_user, wait, special, args, .. } => {
+            Command::Exim {
+                sudo,
+                sudo_user,
+                wait,
+                special,
+                args,
+                ..
+            } => {
                 assert!(*sudo);
                 assert_eq!(sudo_user.as_deref(), Some("root"));
                 assert_eq!(*wait, 3);
@@ -815,11 +822,18 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(s.steps[4].command, Command::Background("DIR/bin/x -y".into()));
-        assert!(matches!(&s.steps[5].command, Command::Shell { line, cat2: true } if line == "cat DIR/f"));
+        assert_eq!(
+            s.steps[4].command,
+            Command::Background("DIR/bin/x -y".into())
+        );
+        assert!(
+            matches!(&s.steps[5].command, Command::Shell { line, cat2: true } if line == "cat DIR/f")
+        );
         assert!(matches!(&s.steps[6].command, Command::Utility { name, .. } if name == "exinext"));
         match &s.steps[7].command {
-            Command::Write { sizes, pre, post, .. } => {
+            Command::Write {
+                sizes, pre, post, ..
+            } => {
                 assert_eq!(sizes.len(), 2);
                 assert_eq!(pre, &vec!["pre".to_string()]);
                 assert_eq!(post, &vec!["post".to_string()]);

@@ -136,6 +136,32 @@ impl TestTree {
     }
 }
 
+/// Follow a symbolic link that a copy of Exim's tree kept as a plain file
+/// holding the link target (git's form of a link without symlink support:
+/// `confs/0952` containing just `0951`): a short file without a newline whose
+/// whole content names an existing file next to it. Real files are returned
+/// unchanged.
+pub fn resolve_link(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        let Ok(bytes) = fs::read(&p) else { break };
+        let plausible =
+            !bytes.is_empty() && bytes.len() < 256 && bytes.iter().all(|b| b.is_ascii_graphic());
+        if !plausible {
+            break;
+        }
+        let target = String::from_utf8_lossy(&bytes).into_owned();
+        let Some(next) = p.parent().map(|d| d.join(&target)) else {
+            break;
+        };
+        if !next.is_file() {
+            break;
+        }
+        p = next;
+    }
+    p
+}
+
 /// Guess the style from the expected files: HEAD-style ids or `p1234` pids mean
 /// [`Style::Head`], anything else [`Style::Old`].
 pub fn detect_style(root: &Path) -> Style {
@@ -307,7 +333,10 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
         assert!(c.authenticators.contains("plaintext"));
         assert_eq!(c.check_base(), Ok(()));
         let no = |_: &str| false;
-        assert_eq!(c.check_requires(&["support TCP_Fast_Open".into()], &no), Ok(()));
+        assert_eq!(
+            c.check_requires(&["support TCP_Fast_Open".into()], &no),
+            Ok(())
+        );
         assert_eq!(c.check_requires(&["support iconv()".into()], &no), Ok(()));
         assert_eq!(
             c.check_requires(&["support GnuTLS".into()], &no),
@@ -317,7 +346,10 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
             c.check_requires(&["feature _HAVE_X".into()], &no),
             Err(Unmet::Missing("feature _HAVE_X".into()))
         );
-        assert_eq!(c.check_requires(&["not feature _HAVE_X".into()], &no), Ok(()));
+        assert_eq!(
+            c.check_requires(&["not feature _HAVE_X".into()], &no),
+            Ok(())
+        );
         assert_eq!(
             c.check_requires(&["running ClamAV".into()], &no),
             Err(Unmet::Missing("running ClamAV".into()))
@@ -337,6 +369,17 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
             err.contains("router accept") && err.contains("lookup lsearch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn follows_link_placeholders() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("0951"), "# real\n").unwrap();
+        fs::write(d.path().join("0952"), "0951").unwrap();
+        fs::write(d.path().join("0953"), "0999").unwrap();
+        assert_eq!(resolve_link(&d.path().join("0952")), d.path().join("0951"));
+        assert_eq!(resolve_link(&d.path().join("0951")), d.path().join("0951"));
+        assert_eq!(resolve_link(&d.path().join("0953")), d.path().join("0953"));
     }
 
     #[test]

@@ -51,7 +51,12 @@ fn pinned() -> Vec<String> {
     let mut sorted = list.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(list, sorted, "{} must be sorted without duplicates", path.display());
+    assert_eq!(
+        list,
+        sorted,
+        "{} must be sorted without duplicates",
+        path.display()
+    );
     list
 }
 

@@ -372,7 +372,6 @@ fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::Exit
     }
 }
 
-
 impl Runner<'_> {
     fn note(&mut self, msg: &str) {
         if let Some(l) = self.log.as_mut() {
@@ -404,11 +403,9 @@ impl Runner<'_> {
     }
 
     fn run(&mut self) -> Outcome {
-        let text = match latin1::read(&self.cfg.script) {
+        let text = match latin1::read(&crate::tree::resolve_link(&self.cfg.script)) {
             Ok(t) => t,
-            Err(e) => {
-                return Outcome::Error(format!("reading {}: {e}", self.cfg.script.display()))
-            }
+            Err(e) => return Outcome::Error(format!("reading {}: {e}", self.cfg.script.display())),
         };
         let script = match script::parse(&text) {
             Ok(s) => s,
@@ -436,7 +433,8 @@ impl Runner<'_> {
 
     fn prepare(&mut self, script: &Script) -> StepResult {
         for d in ["spool", "test-mail", "aux-var", "dnszones", "bin"] {
-            fs::create_dir_all(self.work(d)).map_err(|e| StepFail::Fail(format!("creating {d}: {e}")))?;
+            fs::create_dir_all(self.work(d))
+                .map_err(|e| StepFail::Fail(format!("creating {d}: {e}")))?;
         }
         for f in ["test-stdout", "test-stderr"] {
             append(&self.work(f))?;
@@ -449,7 +447,9 @@ impl Runner<'_> {
                     Some(nix::unistd::Uid::from_raw(uid)),
                     Some(nix::unistd::Gid::from_raw(gid)),
                 )
-                .map_err(|e| StepFail::Fail(format!("chown {} to the caller: {e}", path.display())))?;
+                .map_err(|e| {
+                    StepFail::Fail(format!("chown {} to the caller: {e}", path.display()))
+                })?;
             }
         }
         let tree = self.cfg.tree.clone();
@@ -510,8 +510,22 @@ impl Runner<'_> {
     /// (see [`crate::dnsserver`]); queries are logged to `dns.log`.
     fn start_dns(&mut self) -> StepResult {
         let dir = self.work("dnszones");
-        let zones = crate::fakens::Zones::load(&dir)
-            .map_err(|e| StepFail::Error(format!("reading zone files in {}: {e}", dir.display())))?;
+        let zones = crate::fakens::Zones::load(&dir).map_err(|e| {
+            StepFail::Error(format!("reading zone files in {}: {e}", dir.display()))
+        })?;
+        // fakens qualifies single-label names with the `qualify.x.y`
+        // domain; a resolver does that from `search` in resolv.conf (it is
+        // bind-mounted over /etc/resolv.conf, so appending updates it).
+        if let Some(q) = zones.qualify_domain() {
+            let resolv = self.work("etc/resolv.conf");
+            OpenOptions::new()
+                .append(true)
+                .open(&resolv)
+                .and_then(|mut f| writeln!(f, "search {q}"))
+                .map_err(|e| {
+                    StepFail::Error(format!("adding search {q} to {}: {e}", resolv.display()))
+                })?;
+        }
         let log = File::create(self.work("dns.log")).ok();
         crate::dnsserver::start(zones, "127.0.0.1:53".parse().expect("static address"), log)
             .map_err(|e| StepFail::Error(format!("test DNS server on 127.0.0.1:53: {e}")))?;
@@ -640,7 +654,7 @@ impl Runner<'_> {
     }
 
     fn copy_conf(&self) -> StepResult {
-        let conf = self.cfg.tree.join("confs").join(&self.cfg.testnum);
+        let conf = crate::tree::resolve_link(&self.cfg.tree.join("confs").join(&self.cfg.testnum));
         let text = latin1::read(&conf)
             .map_err(|e| StepFail::Error(format!("reading {}: {e}", conf.display())))?;
         latin1::write(&self.work("test-config"), &self.subst.apply(&text))
@@ -728,13 +742,18 @@ impl Runner<'_> {
         let daemon = is_daemon(&args);
         let server_conf = padded.contains(" -DSERVER=server ");
         if padded.contains(" -DSERVER=wait:") {
-            return error("exim -DSERVER=wait:PORT (inetd-style daemon) is not implemented in oxim-runtest");
+            return error(
+                "exim -DSERVER=wait:PORT (inetd-style daemon) is not implemented in oxim-runtest",
+            );
         }
         let (pidfile, args) = if daemon {
             match padded.split_once(" -oP ") {
                 Some((_, rest)) => {
                     let file = rest.split_whitespace().next().unwrap_or_default();
-                    (PathBuf::from(file), padded.replacen(" -bd ", " -bdf ", 1).trim().to_string())
+                    (
+                        PathBuf::from(file),
+                        padded.replacen(" -bd ", " -bdf ", 1).trim().to_string(),
+                    )
                 }
                 None => {
                     let p = self.work("spool/exim-daemon.pid");
@@ -889,7 +908,9 @@ impl Runner<'_> {
                     out.push(Chunk::Bytes(b));
                 }
                 Some(":noeol:") => {
-                    out.push(Chunk::Bytes(latin1::encode(rest.trim_end_matches(['\r', '\n']))));
+                    out.push(Chunk::Bytes(latin1::encode(
+                        rest.trim_end_matches(['\r', '\n']),
+                    )));
                 }
                 Some(":sleep:") => {
                     let secs: u64 = rest.trim().parse().map_err(|_| {
@@ -899,10 +920,14 @@ impl Runner<'_> {
                 }
                 Some(":file:") => {
                     let path = self.cfg.work.join(rest);
-                    let bytes = fs::read(&path).map_err(|e| {
-                        StepFail::Error(format!(":file: {}: {e}", path.display()))
-                    })?;
+                    let bytes = fs::read(&path)
+                        .map_err(|e| StepFail::Error(format!(":file: {}: {e}", path.display())))?;
                     out.push(Chunk::Bytes(bytes));
+                }
+                // The 2019 tree's runtest: a trailing `\NONL\` drops the newline.
+                _ if self.cfg.style == Style::Old && line.trim_end().ends_with("\\NONL\\") => {
+                    let t = line.trim_end();
+                    out.push(Chunk::Bytes(latin1::encode(&t[..t.len() - 6])));
                 }
                 _ => {
                     let mut b = latin1::encode(&line);

@@ -155,7 +155,9 @@ impl Runner<'_> {
         if status == 0 {
             Ok(())
         } else {
-            fail(format!("{name} (via the shell) exited with status {status}"))
+            fail(format!(
+                "{name} (via the shell) exited with status {status}"
+            ))
         }
     }
 
@@ -187,11 +189,9 @@ impl Runner<'_> {
                 format!("{bin} -DEXIM_PATH={exim} -C {conf} {args}"),
                 false,
             ),
-            "exigrep" | "eximstats" => self.run_utility_line(
-                name,
-                format!("{bin} {args} {dir}/spool/log/mainlog"),
-                false,
-            ),
+            "exigrep" | "eximstats" => {
+                self.run_utility_line(name, format!("{bin} {args} {dir}/spool/log/mainlog"), false)
+            }
             "exiqgrep" => {
                 self.run_utility_line(name, format!("{bin} -E {exim} -C {conf} {args}"), false)
             }
