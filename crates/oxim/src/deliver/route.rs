@@ -375,7 +375,7 @@ fn check_self(
 ) -> Result<Vec<RoutedHost>, Box<Routing>> {
     let Some(first_local) = hosts
         .iter()
-        .position(|h| h.ip.is_some_and(super::is_local_address))
+        .position(|h| h.ip.is_some_and(is_local_address))
     else {
         return Ok(hosts);
     };
@@ -599,22 +599,10 @@ fn split_route_item(text: &str, with_pattern: bool) -> (String, String, Vec<Stri
 }
 
 /// A random number from the standard library's per-process hash keys.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}
-
 /// Fisher-Yates shuffle for `hosts_randomize`.
 fn shuffle<T>(v: &mut [T]) {
     for i in (1..v.len()).rev() {
-        let j = usize::try_from(random_u64() % (i as u64 + 1)).unwrap_or(0);
+        let j = usize::try_from(crate::random::random_u64() % (i as u64 + 1)).unwrap_or(0);
         v.swap(i, j);
     }
 }
@@ -881,6 +869,27 @@ async fn dnslookup(
         }
     }
     None
+}
+
+/// Is `ip` one of this host's own addresses? As in Exim, that means an
+/// address of one of its interfaces (127.0.0.1 and ::1 for loopback, not all
+/// of 127.0.0.0/8), or the unspecified address.
+pub(crate) fn is_local_address(ip: IpAddr) -> bool {
+    if ip.is_unspecified() {
+        return true;
+    }
+    match nix::ifaddrs::getifaddrs() {
+        Ok(addrs) => addrs.into_iter().any(|a| {
+            a.address.is_some_and(|s| {
+                s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
+                    || s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
+            })
+        }),
+        // Without the interface list, at least the loopback addresses.
+        Err(_) => {
+            ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        }
+    }
 }
 
 #[cfg(test)]
