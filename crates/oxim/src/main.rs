@@ -2,6 +2,8 @@
 //!
 //! Entry point: parse Exim's command line, load the configuration, dispatch.
 
+#![forbid(unsafe_code)]
+
 mod acl;
 mod address_test;
 mod bounce;
