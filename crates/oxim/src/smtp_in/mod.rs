@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::acl::{self, AclEnv, Verdict};
+use crate::acl::{AclEnv, Verdict};
 use crate::cli::DeliveryMode;
 use crate::ctx::Ctx;
 use crate::message::HeaderLimits;
@@ -30,7 +30,7 @@ use conn::{
     list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, Conn, State,
 };
 pub use conn::{ConnSlot, CONNECTIONS};
-use events::{acl_for, handle_event, log_acl_writes};
+use events::{check_acl, handle_event};
 use io::{earliest, write_by, write_out, ServerIo};
 use tls::{start_tls, tls_on_connect};
 
@@ -200,15 +200,13 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
-        if let Some(acl) = acl_for(&ctx, "acl_smtp_connect", &st.vars) {
-            let env = AclEnv {
-                host_ip: peer_ip,
-                host_name: st.host_name.as_deref(),
-                sender: None,
-                recipient: None,
-            };
-            let o = acl::eval(&ctx, &acl, &mut st.vars, &env).await;
-            log_acl_writes(&ctx, &o);
+        let env = AclEnv {
+            host_ip: peer_ip,
+            host_name: st.host_name.as_deref(),
+            sender: None,
+            recipient: None,
+        };
+        if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
