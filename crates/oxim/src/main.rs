@@ -12,6 +12,7 @@ mod ctx;
 mod daemon;
 mod deliver;
 mod dns;
+mod expand_test;
 mod harness;
 mod info;
 mod loaded;
@@ -124,6 +125,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             ctx.log_text(None, &text);
             Ok(0)
         }
+        Mode::ExpandTest => expand_test::run(ctx),
         Mode::Help => Ok(0),
     }
 }

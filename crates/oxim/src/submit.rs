@@ -61,6 +61,15 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let sender = envelope_sender(&ctx);
     let mut source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
     source.sender_set = inv.sender.is_some() && caller_is_trusted(&ctx);
+    // -oMt: an untrusted caller's is ignored, as Exim does.
+    if let Some(ident) = inv
+        .origin
+        .ident
+        .as_ref()
+        .filter(|_| caller_is_trusted(&ctx))
+    {
+        source.ident = (!ident.is_empty()).then(|| ident.clone());
+    }
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let loaded = receive::accept(
