@@ -428,6 +428,7 @@ impl Runner<'_> {
             return stop(f, "");
         }
         self.stop_daemons(false);
+        self.wait_for_stragglers(Duration::from_secs(10));
         self.compare(&script)
     }
 
@@ -1099,6 +1100,46 @@ impl Runner<'_> {
                 s.expect,
                 self.tail("test-stdout-server", 12)
             ))
+        }
+    }
+
+    /// Let processes still running in the sandbox (a delivery process a
+    /// daemon forked before it was stopped) finish before the output is
+    /// compared: we are PID 1 of the namespace, so they are ours to reap.
+    /// Waits at most `limit`; what is left is logged and killed with the
+    /// sandbox.
+    fn wait_for_stragglers(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let me = std::process::id();
+        let own: Vec<u32> = self.background.iter().map(Child::id).collect();
+        loop {
+            while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+            {}
+            let left: Vec<u32> = fs::read_dir("/proc")
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                        .filter(|pid| *pid != me && !own.contains(pid))
+                        .filter(|pid| {
+                            fs::read_to_string(format!("/proc/{pid}/stat"))
+                                .ok()
+                                .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+                                .unwrap_or(false)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.note(&format!(
+                    "processes still running when the output was compared: {left:?}"
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
