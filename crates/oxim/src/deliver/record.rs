@@ -275,7 +275,7 @@ impl Attempt<'_> {
         let outcome = match outcome {
             Outcome::Deferred { host, err } => {
                 let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
-                let max = ctx.config.main.time("retry_interval_max").as_secs();
+                let max = ctx.settings.retry_interval_max.as_secs();
                 match self
                     .retry
                     .failed(&Self::retry_key(item), rule, self.now, max)
