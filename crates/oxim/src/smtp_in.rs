@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Result;
 use oxim_log::{LogRecord, RejectWhat, Rejected, SenderHost, SmtpEnd};
 use oxim_net::ServerTfo;
-use oxim_smtp::{hello_text, help_reply, Event, Extensions, Reply, ServerConfig, ServerSession};
+use oxim_smtp::{
+    hello_text, help_reply, Event, Extensions, LineRules, Reply, ServerConfig, ServerSession,
+};
 use oxim_tls::{MaybeTls, TlsSession};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -268,6 +270,14 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
+        allow_domain_literals: main.bool("allow_domain_literals"),
+        // SMTP smuggling: remote messages end only at CRLF . CRLF; local
+        // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
+        line_rules: if conn.peer.is_none() {
+            LineRules::FirstLine
+        } else {
+            LineRules::FirstLineCrlfEnd
+        },
         ..ServerConfig::default()
     }
 }
@@ -1029,7 +1039,7 @@ async fn handle_event(
                 }
             }
         }
-        Event::DataEnd(_) => {
+        Event::DataEnd(summary) => {
             let sender = st.sender.take().unwrap_or_default();
             let recipients = std::mem::take(&mut st.recipients);
             let chunked = std::mem::replace(&mut st.bdat, false);
@@ -1042,6 +1052,17 @@ async fn handle_event(
                         HeaderExcess::Line => "A message header line is too long",
                     },
                 ));
+                return;
+            }
+            if chunked && summary.first_line_crlf == Some(false) {
+                // Exim 4.97.1 (SMTP smuggling): a chunked message must have
+                // CRLF line ends from its first line on.
+                ctx.log(&LogRecord::ChunkingNotCrlf {
+                    sender: &sender,
+                    host: sender_host(conn, st),
+                    ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+                });
+                let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
                 return;
             }
             if st.too_big {
