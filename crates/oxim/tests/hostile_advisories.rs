@@ -625,13 +625,16 @@ fn no_input_adds_a_line_to_the_header_file() {
         &dir,
         "acl_smtp_rcpt = accept\nacl_smtp_data = accept set acl_m_x = $h_subject:\n",
     );
-    // A line break in -f (Exim 4.96 refuses it too) or -oMr (Exim takes it,
-    // and its -H file then holds a "-N" line of the caller's making) is
-    // refused with a clear error; nothing is queued.
+    // A line break in -f (Exim 4.96 refuses it too) or an -oM* value (Exim
+    // takes -oMr's, and its -H file then holds a "-N" line of the caller's
+    // making) is refused with a clear error; nothing is queued.
     for (opt, value) in [
         ("-f", "evil\n-local\n@test.ex"),
         ("-f", "evil@test.ex\r\nX-Injected: yes"),
         ("-oMr", "proto\n-N"),
+        ("-oMs", "host.example\n-local"),
+        ("-oMt", "ident\r-frozen 1"),
+        ("-oMas", "a@b\n-N"),
     ] {
         // (No input: the command stops before reading any.)
         let o = dir.run(&["-C", &conf, "-odq", opt, value, "you@test.ex"], "");
