@@ -1,0 +1,367 @@
+//! Expansion items: `${name{arg}...}` (if, lookup, sg, tr, extract, map...).
+
+use super::*;
+
+impl Expander<'_> {
+    pub(super) fn item(
+        &mut self,
+        name: &str,
+        s: &[u8],
+        pos: &mut usize,
+        skip: bool,
+    ) -> Result<Vec<u8>, ExpandError> {
+        match name {
+            "if" => {
+                let saved = self.numeric.clone();
+                let ok = self.condition(s, pos, skip)?;
+                let r = self.yes_no(s, pos, skip, "if", Outcome::new(ok, b"true".to_vec(), None));
+                self.numeric = saved;
+                r
+            }
+            "lookup" => self.lookup(s, pos, skip),
+            "sg" => {
+                let a = self.args(s, pos, 3, skip, "sg")?;
+                self.close(s, pos, "sg")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                self.sg(&a[0], &a[1], &a[2])
+            }
+            "tr" => {
+                let a = self.args(s, pos, 3, skip, "tr")?;
+                self.close(s, pos, "tr")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                Ok(tr(&a[0], &a[1], &a[2]))
+            }
+            "length" => {
+                let a = self.args(s, pos, 2, skip, "length")?;
+                self.close(s, pos, "length")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let n = parse_number(&bytes_to_string(a[0].clone()))?;
+                Ok(length(&a[1], n))
+            }
+            "substr" => {
+                let mut a = self.args(s, pos, 2, skip, "substr")?;
+                a.extend(self.opt_args(s, pos, 1, &[skip])?);
+                self.close(s, pos, "substr")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let m = parse_number(&bytes_to_string(a[0].clone()))?;
+                if a.len() == 3 {
+                    let n = parse_number(&bytes_to_string(a[1].clone()))?;
+                    Ok(substr(&a[2], m, Some(n)))
+                } else {
+                    Ok(substr(&a[1], m, None))
+                }
+            }
+            "extract" => self.extract(s, pos, skip),
+            "map" | "filter" | "reduce" => self.list_item(name, s, pos, skip),
+            "listextract" => {
+                let a = self.args(s, pos, 2, skip, "listextract")?;
+                if skip {
+                    return self.yes_no(s, pos, true, name, Outcome::new(false, Vec::new(), None));
+                }
+                let n = parse_number(&bytes_to_string(a[0].clone()))?;
+                let list = bytes_to_string(a[1].clone());
+                let items: Vec<String> = crate::lists::ListIter::new(&list).collect();
+                let idx = if n > 0 {
+                    usize::try_from(n - 1).ok()
+                } else if n < 0 {
+                    usize::try_from(-n)
+                        .ok()
+                        .and_then(|k| items.len().checked_sub(k))
+                } else {
+                    None
+                };
+                let found = idx.and_then(|i| items.get(i)).cloned();
+                let ok = found.is_some();
+                let value = found.unwrap_or_default();
+                let saved = self.lookup_value.replace(value.clone());
+                let r = self.yes_no(
+                    s,
+                    pos,
+                    false,
+                    name,
+                    Outcome::new(ok, value.into_bytes(), Some(saved.clone())),
+                );
+                self.lookup_value = saved;
+                r
+            }
+            "readfile" => {
+                let mut a = self.args(s, pos, 1, skip, "readfile")?;
+                a.extend(self.opt_args(s, pos, 1, &[skip])?);
+                self.close(s, pos, "readfile")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let path = bytes_to_string(a[0].clone());
+                let text = self
+                    .ctx
+                    .read_file(&path)
+                    .ok_or_else(|| syntax(format!("failed to open {path}")))?;
+                Ok(match a.get(1) {
+                    Some(eol) => text
+                        .replace('\n', &bytes_to_string(eol.clone()))
+                        .into_bytes(),
+                    None => text.into_bytes(),
+                })
+            }
+            _ => Err(syntax(format!("unknown expansion item \"{name}\""))),
+        }
+    }
+
+    /// `${map{list}{expr}}`, `${filter{list}{condition}}` and
+    /// `${reduce{list}{initial}{expr}}`: the last argument is evaluated once
+    /// per item with `$item` (and `$value` for reduce) set.
+    pub(super) fn list_item(
+        &mut self,
+        name: &str,
+        s: &[u8],
+        pos: &mut usize,
+        skip: bool,
+    ) -> Result<Vec<u8>, ExpandError> {
+        let list = self.args(s, pos, 1, skip, name)?.remove(0);
+        let initial = if name == "reduce" {
+            Some(self.args(s, pos, 1, skip, name)?.remove(0))
+        } else {
+            None
+        };
+        skip_ws(s, pos);
+        if s.get(*pos) != Some(&b'{') {
+            return Err(syntax(format!(
+                "missing or misplaced {{ or }} in \"{name}\""
+            )));
+        }
+        *pos += 1;
+        let body = *pos;
+        // Parse once in skip mode to find the end (and check the syntax).
+        let mut end = body;
+        if name == "filter" {
+            self.condition(s, &mut end, true)?;
+            skip_ws(s, &mut end);
+            if s.get(end) != Some(&b'}') {
+                return Err(syntax("missing } at end of condition inside \"filter\""));
+            }
+            end += 1;
+        } else {
+            self.string(s, &mut end, true, true)?;
+        }
+        *pos = end;
+        self.close(s, pos, name)?;
+        if skip {
+            return Ok(Vec::new());
+        }
+        let list = bytes_to_string(list);
+        let mut iter = crate::lists::ListIter::new(&list);
+        let sep = iter.separator();
+        let saved_item = self.item.take();
+        let saved_value = self.lookup_value.clone();
+        let mut out: Vec<String> = Vec::new();
+        let mut acc = initial.map(bytes_to_string);
+        let result = (|| -> Result<(), ExpandError> {
+            for item in iter.by_ref() {
+                self.item = Some(item.clone());
+                let mut p = body;
+                match name {
+                    "filter" => {
+                        if self.condition(s, &mut p, false)? {
+                            out.push(item);
+                        }
+                    }
+                    "map" => {
+                        let v = self.string(s, &mut p, true, false)?;
+                        out.push(bytes_to_string(v));
+                    }
+                    _ => {
+                        self.lookup_value = acc.clone();
+                        let v = self.string(s, &mut p, true, false)?;
+                        acc = Some(bytes_to_string(v));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.item = saved_item;
+        self.lookup_value = saved_value;
+        result?;
+        if name == "reduce" {
+            return Ok(acc.unwrap_or_default().into_bytes());
+        }
+        Ok(join_list(&out, sep).into_bytes())
+    }
+
+    pub(super) fn extract(
+        &mut self,
+        s: &[u8],
+        pos: &mut usize,
+        skip: bool,
+    ) -> Result<Vec<u8>, ExpandError> {
+        let a = self.args(s, pos, 2, skip, "extract")?;
+        let key = bytes_to_string(a[0].clone());
+        let numeric = !key.trim().is_empty() && key.trim().bytes().all(|c| c.is_ascii_digit());
+        let (found, value) = if numeric {
+            // ${extract{n}{separators}{string}{yes}{no}}
+            let b = self.args(s, pos, 1, skip, "extract")?;
+            if skip {
+                (false, Vec::new())
+            } else {
+                let n: usize = key.trim().parse().unwrap_or(0);
+                let seps = &a[1];
+                let fields: Vec<&[u8]> = b[0].split(|c| seps.contains(c)).collect();
+                match n.checked_sub(1).and_then(|i| fields.get(i)) {
+                    Some(f) if n > 0 => (true, f.to_vec()),
+                    _ => (n == 0, if n == 0 { b[0].clone() } else { Vec::new() }),
+                }
+            }
+        } else if skip {
+            (false, Vec::new())
+        } else {
+            match extract_key(&bytes_to_string(a[1].clone()), key.trim()) {
+                Some(v) => (true, v.into_bytes()),
+                None => (false, Vec::new()),
+            }
+        };
+        let saved = self.lookup_value.replace(bytes_to_string(value.clone()));
+        let r = self.yes_no(
+            s,
+            pos,
+            skip,
+            "extract",
+            Outcome::new(found, value, Some(saved.clone())),
+        );
+        self.lookup_value = saved;
+        r
+    }
+
+    pub(super) fn lookup(
+        &mut self,
+        s: &[u8],
+        pos: &mut usize,
+        skip: bool,
+    ) -> Result<Vec<u8>, ExpandError> {
+        skip_ws(s, pos);
+        let key = if s.get(*pos) == Some(&b'{') {
+            Some(self.args(s, pos, 1, skip, "lookup")?.remove(0))
+        } else {
+            None
+        };
+        skip_ws(s, pos);
+        let start = *pos;
+        while *pos < s.len() && s[*pos] != b'{' && !s[*pos].is_ascii_whitespace() {
+            *pos += 1;
+        }
+        let ltype = String::from_utf8_lossy(&s[start..*pos]).into_owned();
+        if !ltype.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(syntax("missing lookup type"));
+        }
+        let file = self.args(s, pos, 1, skip, "lookup")?.remove(0);
+        if skip {
+            return self.yes_no(
+                s,
+                pos,
+                true,
+                "lookup",
+                Outcome::new(false, Vec::new(), None),
+            );
+        }
+        let Some(key) = key else {
+            return Err(ExpandError::UnknownLookup(ltype));
+        };
+        let found = self.do_lookup(&ltype, &bytes_to_string(key), &bytes_to_string(file))?;
+        let ok = found.is_some();
+        let value = found.unwrap_or_default();
+        let saved = self.lookup_value.replace(value.clone());
+        let r = self.yes_no(
+            s,
+            pos,
+            false,
+            "lookup",
+            Outcome::new(ok, value.into_bytes(), Some(saved.clone())),
+        );
+        self.lookup_value = saved;
+        r
+    }
+
+    pub(super) fn do_lookup(
+        &self,
+        ltype: &str,
+        key: &str,
+        file: &str,
+    ) -> Result<Option<String>, ExpandError> {
+        let Some(spec) = crate::lookup::LookupSpec::parse(ltype) else {
+            return Err(ExpandError::UnknownLookup(ltype.to_string()));
+        };
+        let text = self
+            .ctx
+            .read_file(file)
+            .ok_or_else(|| ExpandError::LookupFile(file.to_string()))?;
+        Ok(crate::lookup::search(&spec, &text, key))
+    }
+
+    pub(super) fn sg(
+        &mut self,
+        subject: &[u8],
+        re: &[u8],
+        repl: &[u8],
+    ) -> Result<Vec<u8>, ExpandError> {
+        let re = compile_regex(&bytes_to_string(re.to_vec()))?;
+        let mut out = Vec::new();
+        let mut last = 0;
+        let mut at = 0;
+        while at <= subject.len() {
+            let Some(caps) = re.captures_at(subject, at) else {
+                break;
+            };
+            let Some(m) = caps.get(0) else { break };
+            out.extend_from_slice(&subject[last..m.start()]);
+            // Only $N / ${N} and backslash escapes are interpreted in the
+            // replacement: it has already been expanded once.
+            let mut i = 0;
+            while i < repl.len() {
+                let c = repl[i];
+                if c == b'$' {
+                    let mut j = i + 1;
+                    let braced = repl.get(j) == Some(&b'{');
+                    if braced {
+                        j += 1;
+                    }
+                    let ds = j;
+                    while j < repl.len() && repl[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    if j > ds && (!braced || repl.get(j) == Some(&b'}')) {
+                        let n: usize = std::str::from_utf8(&repl[ds..j])
+                            .ok()
+                            .and_then(|d| d.parse().ok())
+                            .unwrap_or(usize::MAX);
+                        if let Some(g) = caps.get(n) {
+                            out.extend_from_slice(g.as_bytes());
+                        }
+                        i = if braced { j + 1 } else { j };
+                        continue;
+                    }
+                }
+                out.push(c);
+                i += 1;
+            }
+            last = m.end();
+            at = if m.end() == m.start() {
+                m.end() + 1
+            } else {
+                m.end()
+            };
+            if out.len() > MAX_OUTPUT {
+                return Err(ExpandError::TooComplex("result too long"));
+            }
+        }
+        if last <= subject.len() {
+            out.extend_from_slice(&subject[last..]);
+        }
+        Ok(out)
+    }
+}

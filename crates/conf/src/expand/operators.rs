@@ -1,0 +1,438 @@
+//! Expansion operators: `${name:arg}` and the helpers they use.
+
+use std::net::IpAddr;
+
+use super::*;
+
+impl Expander<'_> {
+    pub(super) fn operator(&mut self, name: &str, arg: Vec<u8>) -> Result<Vec<u8>, ExpandError> {
+        let num = |s: &str| parse_number(s);
+        if let Some(n) = name.strip_prefix("length_") {
+            return Ok(length(&arg, num(n)?));
+        }
+        if let Some(rest) = name.strip_prefix("substr_") {
+            let (m, n) = match rest.split_once('_') {
+                Some((m, n)) => (num(m)?, Some(num(n)?)),
+                None => (num(rest)?, None),
+            };
+            return Ok(substr(&arg, m, n));
+        }
+        let s = bytes_to_string(arg);
+        Ok(match name {
+            "lc" => s.to_ascii_lowercase().into_bytes(),
+            "uc" => s.to_ascii_uppercase().into_bytes(),
+            "strlen" => s.len().to_string().into_bytes(),
+            "domain" => {
+                let a = address_of(&s);
+                a.rsplit_once('@')
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default()
+                    .into_bytes()
+            }
+            "local_part" => {
+                let a = address_of(&s);
+                match a.rsplit_once('@') {
+                    Some((l, _)) => l.to_string(),
+                    None => a,
+                }
+                .into_bytes()
+            }
+            "address" => address_of(&s).into_bytes(),
+            "md5" | "sha1" | "sha2" | "sha256" | "sha3" => {
+                return Err(ExpandError::UnknownOperator(name.to_string()))
+            }
+            "eval" | "eval10" => eval(&s)?.to_string().into_bytes(),
+            "base62" => {
+                let n = u64::try_from(parse_number(&s)?)
+                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                base62(n).into_bytes()
+            }
+            "quote" => quote(&s).into_bytes(),
+            "rxquote" => {
+                let mut o = String::with_capacity(s.len());
+                for c in s.chars() {
+                    if !c.is_ascii_alphanumeric() && c.is_ascii() {
+                        o.push('\\');
+                    }
+                    o.push(c);
+                }
+                o.into_bytes()
+            }
+            "escape8bit" => {
+                let mut o = Vec::with_capacity(s.len());
+                for &b in s.as_bytes() {
+                    if b >= 0x80 {
+                        o.extend_from_slice(format!("\\{b:03o}").as_bytes());
+                    } else {
+                        o.push(b);
+                    }
+                }
+                o
+            }
+            "base64" | "str2b64" => base64_encode(s.as_bytes()).into_bytes(),
+            "base64d" | "b64decode" => {
+                base64_decode(&s).ok_or_else(|| syntax(format!("bad base64 string \"{s}\"")))?
+            }
+            "hex2b64" => {
+                let bytes =
+                    hex_decode(&s).ok_or_else(|| syntax(format!("\"{s}\" is not a hex string")))?;
+                base64_encode(&bytes).into_bytes()
+            }
+            "reverse_ip" => reverse_ip(&s)
+                .ok_or_else(|| syntax(format!("\"{s}\" is not an IP address")))?
+                .into_bytes(),
+            "ipv6norm" | "ipv6denorm" => match s.trim().parse::<IpAddr>() {
+                Ok(IpAddr::V6(a)) if name == "ipv6norm" => a.to_string().into_bytes(),
+                Ok(IpAddr::V6(a)) => a
+                    .segments()
+                    .iter()
+                    .map(|g| format!("{g:04x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+                    .into_bytes(),
+                Ok(IpAddr::V4(a)) if name == "ipv6norm" => {
+                    a.to_ipv6_mapped().to_string().into_bytes()
+                }
+                Ok(IpAddr::V4(a)) => a
+                    .to_ipv6_mapped()
+                    .segments()
+                    .iter()
+                    .map(|g| format!("{g:04x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+                    .into_bytes(),
+                Err(_) => return Err(syntax(format!("\"{s}\" is not an IP address"))),
+            },
+            "mask" => mask(&s)
+                .ok_or_else(|| syntax(format!("\"{s}\" is not an IP address with a mask")))?
+                .into_bytes(),
+            "time_interval" => {
+                let n = u64::try_from(parse_number(&s)?)
+                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                crate::options::render_time(n).into_bytes()
+            }
+            "time_eval" => crate::options::parse_time(s.trim())
+                .ok_or_else(|| syntax(format!("string \"{s}\" is not an Exim time interval")))?
+                .to_string()
+                .into_bytes(),
+            "listnamed" | "listnamed_d" | "listnamed_h" | "listnamed_a" | "listnamed_l" => {
+                let Some(cfg) = self.cfg else {
+                    return Err(syntax(format!(
+                        "\"{name}\" needs the configuration (use expand_with_config)"
+                    )));
+                };
+                let key = s.trim().trim_start_matches('+');
+                let kinds: &[crate::ListKind] = match name {
+                    "listnamed_d" => &[crate::ListKind::Domain],
+                    "listnamed_h" => &[crate::ListKind::Host],
+                    "listnamed_a" => &[crate::ListKind::Address],
+                    "listnamed_l" => &[crate::ListKind::LocalPart],
+                    _ => &[
+                        crate::ListKind::Domain,
+                        crate::ListKind::Host,
+                        crate::ListKind::Address,
+                        crate::ListKind::LocalPart,
+                    ],
+                };
+                let Some(text) = kinds.iter().find_map(|k| cfg.named_lists.get(*k, key)) else {
+                    return Err(syntax(format!("\"{key}\" is not a named list")));
+                };
+                // The list text comes from the configuration; expand it.
+                let text = text.to_string();
+                let mut p = 0;
+                self.string(text.as_bytes(), &mut p, false, false)?
+            }
+            "quote_local_part" => quote_local_part(&s).into_bytes(),
+            "escape" => crate::options::printing(&s).into_bytes(),
+            "listcount" => crate::lists::ListIter::new(&s)
+                .count()
+                .to_string()
+                .into_bytes(),
+            _ => return Err(ExpandError::UnknownOperator(name.to_string())),
+        })
+    }
+}
+
+/// Joins list items with `sep`, doubling separators inside items.
+pub(super) fn join_list(items: &[String], sep: char) -> String {
+    let doubled = format!("{sep}{sep}");
+    let mut out = String::new();
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        out.push_str(&it.replace(sep, &doubled));
+    }
+    out
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub(super) fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.trim().bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+pub(super) fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+pub(super) fn reverse_ip(s: &str) -> Option<String> {
+    match s.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            Some(format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0]))
+        }
+        IpAddr::V6(a) => {
+            let hex: String = a.octets().iter().map(|b| format!("{b:02x}")).collect();
+            Some(
+                hex.chars()
+                    .rev()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join("."),
+            )
+        }
+    }
+}
+
+/// `${mask:ip/bits}`: the address with host bits cleared, plus the mask.
+/// IPv6 results use Exim's dotted form (`2001.0db8.0000...`).
+pub(super) fn mask(s: &str) -> Option<String> {
+    let (addr, bits) = s.trim().split_once('/')?;
+    let bits: u32 = bits.parse().ok()?;
+    match addr.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) if bits <= 32 => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv4Addr::from(u32::from(a) & m)
+            ))
+        }
+        IpAddr::V6(a) if bits <= 128 => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            let v = std::net::Ipv6Addr::from(u128::from(a) & m);
+            let groups: Vec<String> = v.segments().iter().map(|g| format!("{g:04x}")).collect();
+            Some(format!("{}/{bits}", groups.join(".")))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn base62(mut n: u64) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Exim's `${quote:}`: unchanged if only letters, digits, `_`, `.` and `-`,
+/// else double-quoted with backslash and double quote escaped.
+pub(super) fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Exim's `${quote_local_part:}`: RFC 2822 quoting of a local part that is
+/// not a dot-atom.
+pub(super) fn quote_local_part(s: &str) -> String {
+    let atext = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c);
+    let dot_atom = !s.is_empty()
+        && s.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(atext));
+    if dot_atom {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+pub(super) fn tr(subject: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    subject
+        .iter()
+        .map(|&c| match from.iter().rposition(|&f| f == c) {
+            Some(i) if !to.is_empty() => to[i.min(to.len() - 1)],
+            _ => c,
+        })
+        .collect()
+}
+
+pub(super) fn length(s: &[u8], n: i64) -> Vec<u8> {
+    let n = usize::try_from(n.max(0)).unwrap_or(0);
+    s[..n.min(s.len())].to_vec()
+}
+
+/// Exim's substr: negative start counts from the end; length may be
+/// negative to take characters to the left of the start.
+pub(super) fn substr(s: &[u8], start: i64, len: Option<i64>) -> Vec<u8> {
+    let l = i64::try_from(s.len()).unwrap_or(i64::MAX);
+    let (from, to) = if start >= 0 {
+        let from = start.min(l);
+        let to = match len {
+            Some(n) if n >= 0 => from.saturating_add(n).min(l),
+            Some(n) => {
+                // Negative length: characters to the left of `start`.
+                let to = from;
+                return s[usize::try_from((to + n).max(0)).unwrap_or(0)
+                    ..usize::try_from(to).unwrap_or(0)]
+                    .to_vec();
+            }
+            None => l,
+        };
+        (from, to)
+    } else {
+        let from = (l + start).max(0);
+        let to = match len {
+            Some(n) if n >= 0 => from.saturating_add(n).min(l),
+            _ => l,
+        };
+        let from = if l + start < 0 {
+            // Start before the beginning: length counts from the virtual start.
+            0
+        } else {
+            from
+        };
+        (from, to)
+    };
+    let (f, t) = (
+        usize::try_from(from).unwrap_or(0),
+        usize::try_from(to).unwrap_or(0),
+    );
+    if f >= t {
+        return Vec::new();
+    }
+    s[f..t].to_vec()
+}
+
+pub(super) fn address_of(s: &str) -> String {
+    let t = s.trim();
+    if let (Some(a), Some(b)) = (t.rfind('<'), t.rfind('>')) {
+        if a < b {
+            return t[a + 1..b].trim().to_string();
+        }
+    }
+    t.to_string()
+}
+
+/// `key=value` extraction as in `${extract{key}{string}}`.
+pub(super) fn extract_key(s: &str, key: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
+            i += 1;
+        }
+        let ks = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+            i += 1;
+        }
+        let k = &s[ks..i];
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let mut value = String::new();
+        if b.get(i) == Some(&b'=') {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'"') {
+                let (v, used, _) = crate::options::dequote(&s[i + 1..]);
+                value = v;
+                i += 1 + used;
+            } else {
+                let vs = i;
+                while i < b.len() && !b[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                value = s[vs..i].to_string();
+            }
+        }
+        if k.eq_ignore_ascii_case(key) && !k.is_empty() {
+            return Some(value);
+        }
+        if i == ks {
+            i += 1;
+        }
+    }
+    None
+}
