@@ -246,6 +246,9 @@ impl Expander<'_> {
                 !skip && acc
             }
             "" => return Err(syntax("condition name expected")),
+            other if known::CONDITIONS.contains(&other) => {
+                return Err(ExpandError::NotSupported("condition", other.to_string()))
+            }
             other => return Err(ExpandError::UnknownCondition(other.to_string())),
         };
         self.depth -= 1;

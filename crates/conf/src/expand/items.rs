@@ -60,6 +60,15 @@ impl Expander<'_> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
+            "hmac" => {
+                let a = self.args(s, pos, 3, skip, "hmac")?;
+                self.close(s, pos, "hmac")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let algo = bytes_to_string(a[0].clone());
+                Ok(digest::hmac(&algo, &a[1], &a[2])?.into_bytes())
+            }
             "map" | "filter" | "reduce" => self.list_item(name, s, pos, skip),
             "listextract" => {
                 let a = self.args(s, pos, 2, skip, "listextract")?;
@@ -111,7 +120,13 @@ impl Expander<'_> {
                     None => text.into_bytes(),
                 })
             }
-            _ => Err(syntax(format!("unknown expansion item \"{name}\""))),
+            _ if known::ITEMS.contains(&name) => Err(ExpandError::NotSupported(
+                "expansion item",
+                name.to_string(),
+            )),
+            _ => Err(syntax(format!(
+                "\"${{{name}\" is not a known operator (or a }} is missing in a variable reference)"
+            ))),
         }
     }
 
@@ -188,7 +203,20 @@ impl Expander<'_> {
         })();
         self.item = saved_item;
         self.lookup_value = saved_value;
-        result?;
+        result.map_err(|e| match e {
+            ExpandError::ForcedFail(_) => e,
+            e => {
+                let what = if name == "filter" {
+                    "condition"
+                } else {
+                    "item"
+                };
+                syntax(format!(
+                    "{} inside \"{name}\" {what}",
+                    quoted(&e.to_string())
+                ))
+            }
+        })?;
         if name == "reduce" {
             return Ok(acc.unwrap_or_default().into_bytes());
         }
@@ -364,4 +392,18 @@ impl Expander<'_> {
         }
         Ok(out)
     }
+}
+
+/// A string in double quotes with `"` and `\` escaped (Exim's `%q`).
+pub(super) fn quoted(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o.push('"');
+    o
 }

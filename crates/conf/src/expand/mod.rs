@@ -28,10 +28,12 @@ use std::net::IpAddr;
 use crate::config::Config;
 use crate::options::{bytes_to_string, interpret_escape};
 
-/// Maximum nesting of `${...}` items.
+mod address;
 mod arith;
 mod conditions;
+mod digest;
 mod items;
+mod known;
 mod operators;
 #[cfg(test)]
 mod tests;
@@ -39,6 +41,9 @@ mod tests;
 use arith::eval;
 use operators::*;
 
+/// Longest name Exim keeps (longer ones are truncated).
+const MAX_NAME: usize = 255;
+/// Maximum nesting of `${...}` items.
 const MAX_DEPTH: usize = 64;
 /// Maximum size of an expansion result.
 const MAX_OUTPUT: usize = 16 << 20;
@@ -117,12 +122,19 @@ pub enum ExpandError {
     /// `$name` where no such variable exists.
     #[error("unknown variable name \"{0}\"")]
     UnknownVariable(String),
+    /// `${name}` where no such variable exists.
+    #[error("unknown variable in \"${{{0}}}\"")]
+    UnknownVariableBraced(String),
     /// `${op:...}` with an unknown operator.
     #[error("unknown expansion operator \"{0}\"")]
     UnknownOperator(String),
     /// `${if cond...}` with an unknown condition.
     #[error("unknown condition \"{0}\"")]
     UnknownCondition(String),
+    /// Something Exim's expander has that oxim does not implement
+    /// (what it is, and its name).
+    #[error("{0} \"{1}\" is not supported by oxim")]
+    NotSupported(&'static str, String),
     /// An unsupported lookup type.
     #[error("unknown lookup type \"{0}\"")]
     UnknownLookup(String),
@@ -144,8 +156,8 @@ pub enum ExpandError {
     #[error("failed to open {0} for linear search")]
     LookupFile(String),
     /// `fail` was used in an `if` or `lookup`: Exim's "forced failure".
-    #[error("forced failure")]
-    ForcedFail,
+    #[error("\"{0}\" failed and \"fail\" requested")]
+    ForcedFail(String),
     /// A boolean was expected (from [`expand_bool`] and `bool{}`).
     #[error("unrecognised boolean value \"{0}\"")]
     NotABool(String),
@@ -158,7 +170,7 @@ impl ExpandError {
     /// Whether this is Exim's "forced failure" (`fail` keyword), which
     /// callers often treat differently from a real error.
     pub fn is_forced_fail(&self) -> bool {
-        matches!(self, ExpandError::ForcedFail)
+        matches!(self, ExpandError::ForcedFail(_))
     }
 }
 
@@ -279,7 +291,9 @@ fn read_name_with(s: &[u8], pos: &mut usize, extra: &[u8]) -> String {
     while *pos < s.len() && (s[*pos].is_ascii_alphanumeric() || extra.contains(&s[*pos])) {
         *pos += 1;
     }
-    String::from_utf8_lossy(&s[start..*pos]).into_owned()
+    // Exim keeps at most 255 characters of a name.
+    let end = (*pos).min(start + MAX_NAME);
+    String::from_utf8_lossy(&s[start..end]).into_owned()
 }
 
 fn is_header_var(name: &str) -> bool {
@@ -469,19 +483,16 @@ impl<'c> Expander<'c> {
                     _ => return Err(syntax("letter or digit expected after ${")),
                 }
                 let name = read_name_with(s, pos, b"_-");
-                if is_header_var(&name) && s.get(*pos) != Some(&b'}') {
-                    let hdr = self.header_name(&name, s, pos);
-                    if s.get(*pos) != Some(&b'}') {
-                        return Err(syntax(format!("missing }} after \"{hdr}\"")));
-                    }
-                    *pos += 1;
-                    out.extend(self.variable(&hdr, skip)?);
-                    return Ok(());
-                }
                 match s.get(*pos) {
                     Some(b'}') => {
                         *pos += 1;
-                        out.extend(self.variable(&name, skip)?);
+                        let v = self.variable(&name, skip).map_err(|e| match e {
+                            ExpandError::UnknownVariable(n) => {
+                                ExpandError::UnknownVariableBraced(n)
+                            }
+                            e => e,
+                        })?;
+                        out.extend(v);
                         Ok(())
                     }
                     Some(b':') => {
@@ -637,7 +648,7 @@ impl<'c> Expander<'c> {
         }
         self.close(s, pos, what)?;
         if forced_fail && !skip {
-            return Err(ExpandError::ForcedFail);
+            return Err(ExpandError::ForcedFail(what.to_string()));
         }
         Ok(if skip { Vec::new() } else { result })
     }

@@ -17,6 +17,24 @@ impl Expander<'_> {
             };
             return Ok(substr(&arg, m, n));
         }
+        if let Some(r) = digest::hash_operator(name, &arg) {
+            return r.map(String::into_bytes);
+        }
+        match name {
+            "escape" => return Ok(escape(&arg)),
+            "escape8bit" => {
+                let mut o = Vec::with_capacity(arg.len());
+                for &b in &arg {
+                    if b < 127 && b != b'\\' {
+                        o.push(b);
+                    } else {
+                        o.extend_from_slice(format!("\\{b:03o}").as_bytes());
+                    }
+                }
+                return Ok(o);
+            }
+            _ => {}
+        }
         let s = bytes_to_string(arg);
         Ok(match name {
             "lc" => s.to_ascii_lowercase().into_bytes(),
@@ -38,10 +56,8 @@ impl Expander<'_> {
                 .into_bytes()
             }
             "address" => address_of(&s).into_bytes(),
-            "md5" | "sha1" | "sha2" | "sha256" | "sha3" => {
-                return Err(ExpandError::UnknownOperator(name.to_string()))
-            }
-            "eval" | "eval10" => eval(&s)?.to_string().into_bytes(),
+            "addresses" => addresses(&s)?.into_bytes(),
+            "eval" | "eval10" => eval(&s, name == "eval10")?.to_string().into_bytes(),
             "base62" => {
                 let n = u64::try_from(parse_number(&s)?)
                     .map_err(|_| ExpandError::NotANumber(s.clone()))?;
@@ -57,17 +73,6 @@ impl Expander<'_> {
                     o.push(c);
                 }
                 o.into_bytes()
-            }
-            "escape8bit" => {
-                let mut o = Vec::with_capacity(s.len());
-                for &b in s.as_bytes() {
-                    if b >= 0x80 {
-                        o.extend_from_slice(format!("\\{b:03o}").as_bytes());
-                    } else {
-                        o.push(b);
-                    }
-                }
-                o
             }
             "base64" | "str2b64" => base64_encode(s.as_bytes()).into_bytes(),
             "base64d" | "b64decode" => {
@@ -121,45 +126,133 @@ impl Expander<'_> {
                         "\"{name}\" needs the configuration (use expand_with_config)"
                     )));
                 };
-                let key = s.trim().trim_start_matches('+');
-                let kinds: &[crate::ListKind] = match name {
-                    "listnamed_d" => &[crate::ListKind::Domain],
-                    "listnamed_h" => &[crate::ListKind::Host],
-                    "listnamed_a" => &[crate::ListKind::Address],
-                    "listnamed_l" => &[crate::ListKind::LocalPart],
-                    _ => &[
-                        crate::ListKind::Domain,
-                        crate::ListKind::Host,
-                        crate::ListKind::Address,
-                        crate::ListKind::LocalPart,
-                    ],
-                };
-                let Some(text) = kinds.iter().find_map(|k| cfg.named_lists.get(*k, key)) else {
-                    return Err(syntax(format!("\"{key}\" is not a named list")));
-                };
-                // The list text comes from the configuration; expand it.
-                let text = text.to_string();
-                let mut p = 0;
-                self.string(text.as_bytes(), &mut p, false, false)?
+                let kind = name.strip_prefix("listnamed_");
+                let mut out = String::new();
+                listnamed(cfg, &s, kind, &mut out, 0)?;
+                out.into_bytes()
+            }
+            n if n.starts_with("listnamed_") => {
+                return Err(syntax("bad suffix on \"list\" operator"));
             }
             "quote_local_part" => quote_local_part(&s).into_bytes(),
-            "escape" => crate::options::printing(&s).into_bytes(),
             "listcount" => crate::lists::ListIter::new(&s)
                 .count()
                 .to_string()
                 .into_bytes(),
-            _ => return Err(ExpandError::UnknownOperator(name.to_string())),
+            _ => return Err(unknown_operator(name)),
         })
     }
 }
 
-/// Joins list items with `sep`, doubling separators inside items.
+/// The error for an operator oxim does not implement: Exim's texts for
+/// names Exim does not know either, "not supported by oxim" for the others.
+fn unknown_operator(name: &str) -> ExpandError {
+    if known::OPERATORS.contains(&name) || name.starts_with("quote_") {
+        return ExpandError::NotSupported("expansion operator", name.to_string());
+    }
+    if let Some((base, _)) = name.split_once('_') {
+        if known::OPERATORS_WITH_ARG.contains(&base) {
+            return ExpandError::NotSupported("expansion operator", name.to_string());
+        }
+        if known::OPERATORS.contains(&base) {
+            return syntax(format!(
+                "unknown expansion operator \"{name}\" (\"{base}\" does not take an _arg)"
+            ));
+        }
+    }
+    ExpandError::UnknownOperator(name.to_string())
+}
+
+/// Exim's `${escape:}`: non-printing bytes (controls, and all bytes with
+/// the top bit set) as `\n`-style escapes or three octal digits.
+fn escape(data: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(data.len());
+    for &b in data {
+        let esc: &[u8] = match b {
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0x08 => b"\\b",
+            0x0b => b"\\v",
+            0x0c => b"\\f",
+            b'\t' => b"\\t",
+            0x20..=0x7e => {
+                o.push(b);
+                continue;
+            }
+            _ => {
+                o.extend_from_slice(format!("\\{b:03o}").as_bytes());
+                continue;
+            }
+        };
+        o.extend_from_slice(esc);
+    }
+    o
+}
+
+/// Exim's `${listnamed:name}`: the named list's items joined with ` : `,
+/// lists named in it (`+name`) inlined, items of a list with another
+/// separator re-quoted for `:`. `kind` is the `_d`/`_h`/`_a`/`_l` suffix.
+fn listnamed(
+    cfg: &Config,
+    name: &str,
+    kind: Option<&str>,
+    out: &mut String,
+    depth: usize,
+) -> Result<(), ExpandError> {
+    use crate::ListKind as K;
+    if depth > 32 {
+        return Err(ExpandError::TooComplex("named lists nested too deeply"));
+    }
+    let name = name.strip_prefix('+').unwrap_or(name);
+    let (kinds, what): (&[K], &str) = match kind {
+        None => (&[K::Address, K::Domain, K::Host, K::LocalPart], ""),
+        Some("a") => (&[K::Address], "address "),
+        Some("d") => (&[K::Domain], "domain "),
+        Some("h") => (&[K::Host], "host "),
+        Some("l") => (&[K::LocalPart], "localpart "),
+        Some(_) => return Err(syntax("bad suffix on \"list\" operator")),
+    };
+    let Some(text) = kinds.iter().find_map(|k| cfg.named_lists.get(*k, name)) else {
+        return Err(syntax(format!("\"{name}\" is not a {what}named list")));
+    };
+    let mut iter = crate::lists::ListIter::new(text);
+    let sep = iter.separator();
+    let mut first = true;
+    for item in iter.by_ref() {
+        if !first {
+            out.push_str(" : ");
+        }
+        first = false;
+        if item.starts_with('+') {
+            listnamed(cfg, &item, kind, out, depth + 1)?;
+        } else if sep != ':' {
+            for c in item.chars() {
+                if c == ':' {
+                    out.push_str("::");
+                } else {
+                    out.push(c);
+                }
+            }
+        } else {
+            out.push_str(&item);
+        }
+    }
+    Ok(())
+}
+
+/// Joins list items with `sep` as Exim's `map` and `filter` do: separators
+/// inside items are doubled, and an item after the first that is empty or
+/// starts with the separator gets a space in front (so it is not read as a
+/// doubled separator).
 pub(super) fn join_list(items: &[String], sep: char) -> String {
     let doubled = format!("{sep}{sep}");
     let mut out = String::new();
     for (i, it) in items.iter().enumerate() {
         if i > 0 {
             out.push(sep);
+            if it.is_empty() || it.starts_with(sep) {
+                out.push(' ');
+            }
         }
         out.push_str(&it.replace(sep, &doubled));
     }
@@ -384,13 +477,43 @@ pub(super) fn substr(s: &[u8], start: i64, len: Option<i64>) -> Vec<u8> {
 }
 
 pub(super) fn address_of(s: &str) -> String {
-    let t = s.trim();
-    if let (Some(a), Some(b)) = (t.rfind('<'), t.rfind('>')) {
-        if a < b {
-            return t[a + 1..b].trim().to_string();
+    super::address::extract_address(s, false).unwrap_or_default()
+}
+
+/// Exim's `${addresses:[>sep]list}`: the addresses of a header-style list,
+/// joined with `sep` (default `:`), separators inside them doubled.
+fn addresses(s: &str) -> Result<String, ExpandError> {
+    let t = s.trim_start();
+    let (sep, list) = match t.strip_prefix('>') {
+        Some(rest) => match rest.chars().next() {
+            Some(c) => (c, &rest[c.len_utf8()..]),
+            None => {
+                return Err(syntax(format!(
+                    "output separator missing in expanding ${{addresses:{t}}}"
+                )))
+            }
+        },
+        None => (':', t),
+    };
+    let mut out = String::new();
+    for piece in super::address::split_addresses(list) {
+        let Some(a) = super::address::extract_address(piece, true) else {
+            continue;
+        };
+        if !out.is_empty() {
+            out.push(sep);
+            if a.starts_with(sep) {
+                out.push(' ');
+            }
+        }
+        for c in a.chars() {
+            out.push(c);
+            if c == sep {
+                out.push(sep);
+            }
         }
     }
-    t.to_string()
+    Ok(out)
 }
 
 /// `key=value` extraction as in `${extract{key}{string}}`.

@@ -37,9 +37,15 @@ fn variables_and_escapes() {
         ))
     );
     assert!(x("${ domain}").is_err());
+    assert_eq!(x("$h_subject: [$h_x-missing:]").unwrap(), "hi []");
+    // As in Exim, a header in braces is taken for an operator.
     assert_eq!(
-        x("$h_subject: [$h_x-missing:] ${h_subject:}").unwrap(),
-        "hi [] hi"
+        x("${header_subject:}").unwrap_err().to_string(),
+        "unknown expansion operator \"header_subject\""
+    );
+    assert_eq!(
+        x("${nosuch}").unwrap_err().to_string(),
+        "unknown variable in \"${nosuch}\""
     );
     assert_eq!(x("${if match{ab}{(b)}{$1${1}}}").unwrap(), "bb");
 }
@@ -68,7 +74,10 @@ fn if_conditions() {
     assert_eq!(x("${if bool{ yes }{y}{n}}").unwrap(), "y");
     assert!(x("${if bool{maybe}{y}{n}}").is_err());
     assert_eq!(x("${if eq{a}{a}}").unwrap(), "true");
-    assert_eq!(x("${if eq{a}{b}{y}fail}"), Err(ExpandError::ForcedFail));
+    assert_eq!(
+        x("${if eq{a}{b}{y}fail}"),
+        Err(ExpandError::ForcedFail("if".into()))
+    );
     assert_eq!(
         x("${if match{abc123}{^([a-z]+)([0-9]+)\\$}{$2-$1}{n}}").unwrap(),
         "123-abc"
