@@ -95,6 +95,13 @@ impl ExpandContext for TestContext {
     fn file_exists(&self, path: &str) -> bool {
         self.vars.file_exists(path)
     }
+    fn state_flag(&self, name: &str) -> Option<bool> {
+        // No delivery and no queue run in an expansion test.
+        match name {
+            "first_delivery" | "queue_running" => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// Split `address.port` (Exim's `-oMa`/`-oMi` form) into its parts.

@@ -193,8 +193,8 @@ impl Expander<'_> {
                             }
                         }
                         op => {
-                            let x = parse_number(&bytes_to_string(x.clone()))?;
-                            let y = parse_number(&bytes_to_string(y.clone()))?;
+                            let x = exim_integer(&bytes_to_string(x.clone()))?;
+                            let y = exim_integer(&bytes_to_string(y.clone()))?;
                             match op {
                                 "==" | "=" => x == y,
                                 "<" => x < y,
@@ -204,6 +204,34 @@ impl Expander<'_> {
                             }
                         }
                     }
+                }
+            }
+            "lt" | "lti" | "le" | "lei" | "gt" | "gti" | "ge" | "gei" => {
+                let a = self.args(s, pos, 2, skip, &name)?;
+                if skip {
+                    false
+                } else {
+                    let (x, y) = if name.ends_with('i') {
+                        (a[0].to_ascii_lowercase(), a[1].to_ascii_lowercase())
+                    } else {
+                        (a[0].clone(), a[1].clone())
+                    };
+                    let ord = x.cmp(&y);
+                    match &name[..2] {
+                        "lt" => ord.is_lt(),
+                        "le" => ord.is_le(),
+                        "gt" => ord.is_gt(),
+                        _ => ord.is_ge(),
+                    }
+                }
+            }
+            "first_delivery" | "queue_running" => {
+                if skip {
+                    false
+                } else {
+                    self.ctx
+                        .state_flag(&name)
+                        .ok_or_else(|| ExpandError::NotSupported("condition", name.clone()))?
                 }
             }
             "and" | "or" => {

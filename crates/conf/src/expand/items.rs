@@ -35,28 +35,47 @@ impl Expander<'_> {
                 }
                 Ok(tr(&a[0], &a[1], &a[2]))
             }
-            "length" => {
-                let a = self.args(s, pos, 2, skip, "length")?;
-                self.close(s, pos, "length")?;
+            "length" | "substr" | "hash" | "nhash" => {
+                let max = if name == "length" { 2 } else { 3 };
+                let mut a = self.read_subs(s, pos, (2, max), skip, name)?;
                 if skip {
                     return Ok(Vec::new());
                 }
-                let n = parse_number(&bytes_to_string(a[0].clone()))?;
-                Ok(length(&a[1], n))
-            }
-            "substr" => {
-                let mut a = self.args(s, pos, 2, skip, "substr")?;
-                a.extend(self.opt_args(s, pos, 1, &[skip])?);
-                self.close(s, pos, "substr")?;
-                if skip {
-                    return Ok(Vec::new());
+                let subject = a.pop().unwrap_or_default();
+                // With two arguments, `length` has the length, the others
+                // the first value.
+                let mut vals: [Option<i64>; 2] = [None, None];
+                let first = usize::from(name == "length" && a.len() == 1);
+                for (i, arg) in a.iter().enumerate() {
+                    let slot = i + first;
+                    let text = bytes_to_string(arg.clone());
+                    let v = text
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|v| slot == 0 || *v >= 0);
+                    let Some(v) = v.filter(|_| !text.is_empty() && text.trim() == text) else {
+                        let positive = if slot != 0 { " positive" } else { "" };
+                        return Err(syntax(format!(
+                            "\"{text}\" is not a{positive} number (in \"{name}\" expansion)"
+                        )));
+                    };
+                    vals[slot] = Some(v);
                 }
-                let m = parse_number(&bytes_to_string(a[0].clone()))?;
-                if a.len() == 3 {
-                    let n = parse_number(&bytes_to_string(a[1].clone()))?;
-                    Ok(substr(&a[2], m, Some(n)))
-                } else {
-                    Ok(substr(&a[1], m, None))
+                let v0 = vals[0].unwrap_or(0);
+                match name {
+                    "hash" => textops::hash(
+                        &subject,
+                        usize::try_from(v0).unwrap_or(0),
+                        vals[1].map(|m| usize::try_from(m).unwrap_or(0)),
+                    ),
+                    "nhash" => Ok(textops::nhash(
+                        &subject,
+                        u64::try_from(v0).unwrap_or(0),
+                        vals[1].map(|m| u64::try_from(m).unwrap_or(0)),
+                    )?
+                    .into_bytes()),
+                    _ => Ok(substr(&subject, v0, vals[1])),
                 }
             }
             "extract" => self.extract(s, pos, skip),

@@ -37,6 +37,7 @@ mod known;
 mod operators;
 #[cfg(test)]
 mod tests;
+mod textops;
 
 use arith::eval;
 use operators::*;
@@ -66,6 +67,13 @@ pub trait ExpandContext {
     /// Whether a file exists (the `exists` condition). Default: false.
     fn file_exists(&self, _path: &str) -> bool {
         false
+    }
+
+    /// The state behind the `first_delivery` and `queue_running`
+    /// conditions, where the caller knows it. Default: unknown (the
+    /// condition then fails as not supported in this context).
+    fn state_flag(&self, _name: &str) -> Option<bool> {
+        None
     }
 
     /// Forward lookup of a host name, for host lists that contain plain
@@ -332,6 +340,45 @@ fn parse_number(s: &str) -> Result<i64, ExpandError> {
     Ok(if neg { -v } else { v })
 }
 
+/// Reads an integer as Exim's numeric conditions do: blank is 0, decimal
+/// with an optional sign and K/M/G suffix, trailing white space allowed;
+/// errors with Exim's texts.
+fn exim_integer(s: &str) -> Result<i64, ExpandError> {
+    let t = s.trim_start();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    let b = t.as_bytes();
+    let mut i = usize::from(matches!(b[0], b'+' | b'-'));
+    let digits = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == digits {
+        return Err(syntax(format!("integer expected but \"{t}\" found")));
+    }
+    let overflow = || {
+        syntax(format!(
+            "absolute value of integer \"{t}\" is too large (overflow)"
+        ))
+    };
+    let mut v: i64 = t[..i].parse().map_err(|_| overflow())?;
+    let mult = match b.get(i).map(u8::to_ascii_lowercase) {
+        Some(b'k') => 1 << 10,
+        Some(b'm') => 1 << 20,
+        Some(b'g') => 1 << 30,
+        _ => 1,
+    };
+    if mult != 1 {
+        v = v.checked_mul(mult).ok_or_else(overflow)?;
+        i += 1;
+    }
+    if !t[i..].trim().is_empty() {
+        return Err(syntax(format!("invalid integer \"{t}\"")));
+    }
+    Ok(v)
+}
+
 fn compile_regex(p: &str) -> Result<regex::bytes::Regex, ExpandError> {
     regex::bytes::RegexBuilder::new(p)
         .size_limit(1 << 20)
@@ -569,6 +616,44 @@ impl<'c> Expander<'c> {
             v.push(self.string(s, pos, true, skip)?);
         }
         Ok(v)
+    }
+
+    /// Exim's `read_subs`: between `min` and `max` brace-enclosed
+    /// arguments, then the closing brace of the item, with Exim's texts
+    /// for too few or too many.
+    fn read_subs(
+        &mut self,
+        s: &[u8],
+        pos: &mut usize,
+        (min, max): (usize, usize),
+        skip: bool,
+        name: &str,
+    ) -> Result<Vec<Vec<u8>>, ExpandError> {
+        let mut v = Vec::new();
+        skip_ws(s, pos);
+        while v.len() < max {
+            if s.get(*pos) != Some(&b'{') {
+                if v.len() < min {
+                    return Err(syntax(format!(
+                        "Not enough arguments for '{name}' (min is {min})"
+                    )));
+                }
+                break;
+            }
+            *pos += 1;
+            v.push(self.string(s, pos, true, skip)?);
+            skip_ws(s, pos);
+        }
+        match s.get(*pos) {
+            Some(b'}') => {
+                *pos += 1;
+                Ok(v)
+            }
+            Some(b'{') => Err(syntax(format!(
+                "Too many arguments for '{name}' (max is {max})"
+            ))),
+            _ => Err(syntax(format!("missing '}}' after '{name}'"))),
+        }
     }
 
     /// Optional further `{...}` arguments (up to `max`).

@@ -7,10 +7,16 @@ use super::*;
 impl Expander<'_> {
     pub(super) fn operator(&mut self, name: &str, arg: Vec<u8>) -> Result<Vec<u8>, ExpandError> {
         let num = |s: &str| parse_number(s);
-        if let Some(n) = name.strip_prefix("length_") {
+        if let Some(n) = name
+            .strip_prefix("length_")
+            .or_else(|| name.strip_prefix("l_"))
+        {
             return Ok(length(&arg, num(n)?));
         }
-        if let Some(rest) = name.strip_prefix("substr_") {
+        if let Some(rest) = name
+            .strip_prefix("substr_")
+            .or_else(|| name.strip_prefix("s_"))
+        {
             let (m, n) = match rest.split_once('_') {
                 Some((m, n)) => (num(m)?, Some(num(n)?)),
                 None => (num(rest)?, None),
@@ -20,7 +26,41 @@ impl Expander<'_> {
         if let Some(r) = digest::hash_operator(name, &arg) {
             return r.map(String::into_bytes);
         }
+        let two = |rest: &str| -> Result<(u64, Option<u64>), ExpandError> {
+            let bad = || syntax(format!("non-digit after underscore in \"{name}\""));
+            let (a, b) = match rest.split_once('_') {
+                Some((a, b)) => (a, Some(b)),
+                None => (rest, None),
+            };
+            let a = a.parse::<u64>().map_err(|_| bad())?;
+            let b = b.map(|b| b.parse::<u64>().map_err(|_| bad())).transpose()?;
+            Ok((a, b))
+        };
+        if let Some(rest) = name
+            .strip_prefix("hash_")
+            .or_else(|| name.strip_prefix("h_"))
+        {
+            let (n, m) = two(rest)?;
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            return textops::hash(&arg, n, m.map(|m| usize::try_from(m).unwrap_or(usize::MAX)));
+        }
+        if let Some(rest) = name
+            .strip_prefix("nhash_")
+            .or_else(|| name.strip_prefix("nh_"))
+        {
+            let (n, m) = two(rest)?;
+            return Ok(textops::nhash(&arg, n, m)?.into_bytes());
+        }
+        if matches!(
+            name,
+            "hash" | "h" | "nhash" | "nh" | "length" | "l" | "substr" | "s"
+        ) {
+            return Err(syntax(format!("missing values after {name}")));
+        }
         match name {
+            "hexquote" => return Ok(textops::hexquote(&arg)),
+            "xtextd" => return Ok(textops::xtextd(&arg)),
+            "utf8clean" => return Ok(textops::utf8clean(&arg)),
             "escape" => return Ok(escape(&arg)),
             "escape8bit" => {
                 let mut o = Vec::with_capacity(arg.len());
@@ -59,9 +99,25 @@ impl Expander<'_> {
             "addresses" => addresses(&s)?.into_bytes(),
             "eval" | "eval10" => eval(&s, name == "eval10")?.to_string().into_bytes(),
             "base62" => {
-                let n = u64::try_from(parse_number(&s)?)
-                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                let n: u64 = s.parse().map_err(|_| {
+                    syntax(format!(
+                        "argument for base62 operator is \"{s}\", which is not a decimal number"
+                    ))
+                })?;
                 base62(n).into_bytes()
+            }
+            "base62d" => textops::base62d(&s)?.into_bytes(),
+            "base32" => textops::base32(&s)?.into_bytes(),
+            "base32d" => textops::base32d(&s)?.into_bytes(),
+            "expand" => {
+                let mut p = 0;
+                self.string(s.as_bytes(), &mut p, false, false)
+                    .map_err(|e| {
+                        syntax(format!(
+                            "internal expansion of {} failed: {e}",
+                            super::items::quoted(&s)
+                        ))
+                    })?
             }
             "quote" => quote(&s).into_bytes(),
             "rxquote" => {
@@ -79,6 +135,14 @@ impl Expander<'_> {
                 base64_decode(&s).ok_or_else(|| syntax(format!("bad base64 string \"{s}\"")))?
             }
             "hex2b64" => {
+                if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(syntax(format!("\"{s}\" is not a hex string")));
+                }
+                if s.len() % 2 == 1 {
+                    return Err(syntax(format!(
+                        "\"{s}\" contains an odd number of characters"
+                    )));
+                }
                 let bytes =
                     hex_decode(&s).ok_or_else(|| syntax(format!("\"{s}\" is not a hex string")))?;
                 base64_encode(&bytes).into_bytes()
@@ -108,18 +172,29 @@ impl Expander<'_> {
                     .into_bytes(),
                 Err(_) => return Err(syntax(format!("\"{s}\" is not an IP address"))),
             },
-            "mask" => mask(&s)
-                .ok_or_else(|| syntax(format!("\"{s}\" is not an IP address with a mask")))?
-                .into_bytes(),
+            "mask" | "mask_n" => mask(&s, name == "mask_n")?.into_bytes(),
             "time_interval" => {
-                let n = u64::try_from(parse_number(&s)?)
-                    .map_err(|_| ExpandError::NotANumber(s.clone()))?;
+                let n: u64 = s.parse().map_err(|_| {
+                    syntax(format!(
+                        "string \"{s}\" is not a positive number in \"{name}\" operator"
+                    ))
+                })?;
                 crate::options::render_time(n).into_bytes()
             }
-            "time_eval" => crate::options::parse_time(s.trim())
-                .ok_or_else(|| syntax(format!("string \"{s}\" is not an Exim time interval")))?
-                .to_string()
-                .into_bytes(),
+            "time_eval" => {
+                // A bare number is not a time interval here (it is for
+                // options): Exim insists on a unit.
+                let ok = s.bytes().last().is_some_and(|c| c.is_ascii_alphabetic());
+                crate::options::parse_time(&s)
+                    .filter(|_| ok)
+                    .ok_or_else(|| {
+                        syntax(format!(
+                            "string \"{s}\" is not an Exim time interval in \"{name}\" operator"
+                        ))
+                    })?
+                    .to_string()
+                    .into_bytes()
+            }
             "listnamed" | "listnamed_d" | "listnamed_h" | "listnamed_a" | "listnamed_l" => {
                 let Some(cfg) = self.cfg else {
                     return Err(syntax(format!(
@@ -332,17 +407,31 @@ pub(super) fn reverse_ip(s: &str) -> Option<String> {
 
 /// `${mask:ip/bits}`: the address with host bits cleared, plus the mask.
 /// IPv6 results use Exim's dotted form (`2001.0db8.0000...`).
-pub(super) fn mask(s: &str) -> Option<String> {
-    let (addr, bits) = s.trim().split_once('/')?;
-    let bits: u32 = bits.parse().ok()?;
-    match addr.parse::<IpAddr>().ok()? {
+/// `${mask:ip/bits}` (`normalised`: `${mask_n:}`): the address with host
+/// bits cleared, plus the mask. IPv6 results use Exim's dotted form
+/// (`2001.0db8.0000...`) unless normalised.
+pub(super) fn mask(s: &str, normalised: bool) -> Result<String, ExpandError> {
+    let t = s.trim();
+    let (addr, bits) = match t.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (t, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return Err(syntax(format!("\"{s}\" is not an IP address")));
+    };
+    let Some(bits) = bits else {
+        return Err(syntax(format!("missing mask value in \"{s}\"")));
+    };
+    let too_big = || syntax(format!("mask value too big in \"{s}\""));
+    let bits: u32 = bits.parse().map_err(|_| too_big())?;
+    match ip {
         IpAddr::V4(a) if bits <= 32 => {
             let m = if bits == 0 {
                 0
             } else {
                 u32::MAX << (32 - bits)
             };
-            Some(format!(
+            Ok(format!(
                 "{}/{bits}",
                 std::net::Ipv4Addr::from(u32::from(a) & m)
             ))
@@ -354,10 +443,13 @@ pub(super) fn mask(s: &str) -> Option<String> {
                 u128::MAX << (128 - bits)
             };
             let v = std::net::Ipv6Addr::from(u128::from(a) & m);
+            if normalised {
+                return Ok(format!("{v}/{bits}"));
+            }
             let groups: Vec<String> = v.segments().iter().map(|g| format!("{g:04x}")).collect();
-            Some(format!("{}/{bits}", groups.join(".")))
+            Ok(format!("{}/{bits}", groups.join(".")))
         }
-        _ => None,
+        _ => Err(too_big()),
     }
 }
 
@@ -438,42 +530,31 @@ pub(super) fn length(s: &[u8], n: i64) -> Vec<u8> {
 /// negative to take characters to the left of the start.
 pub(super) fn substr(s: &[u8], start: i64, len: Option<i64>) -> Vec<u8> {
     let l = i64::try_from(s.len()).unwrap_or(i64::MAX);
-    let (from, to) = if start >= 0 {
-        let from = start.min(l);
-        let to = match len {
-            Some(n) if n >= 0 => from.saturating_add(n).min(l),
-            Some(n) => {
-                // Negative length: characters to the left of `start`.
-                let to = from;
-                return s[usize::try_from((to + n).max(0)).unwrap_or(0)
-                    ..usize::try_from(to).unwrap_or(0)]
-                    .to_vec();
-            }
-            None => l,
-        };
-        (from, to)
-    } else {
-        let from = (l + start).max(0);
-        let to = match len {
-            Some(n) if n >= 0 => from.saturating_add(n).min(l),
-            _ => l,
-        };
-        let from = if l + start < 0 {
-            // Start before the beginning: length counts from the virtual start.
-            0
-        } else {
-            from
-        };
-        (from, to)
-    };
-    let (f, t) = (
-        usize::try_from(from).unwrap_or(0),
-        usize::try_from(to).unwrap_or(0),
-    );
-    if f >= t {
-        return Vec::new();
+    // A negative length is treated as unset (the item form refuses it).
+    let mut len = len.filter(|n| *n >= 0);
+    let mut start = start;
+    if start < 0 {
+        start += l;
+        if start < 0 {
+            // Before the start: skip to it and shorten the length; unset
+            // means "everything to the left", which is nothing.
+            len = Some(len.map_or(0, |n| (n + start).max(0)));
+            start = 0;
+        } else if len.is_none() {
+            len = Some(start);
+            start = 0;
+        }
+    } else if start > l {
+        start = l;
+        len = Some(0);
     }
-    s[f..t].to_vec()
+    let mut n = len.unwrap_or(l);
+    if start.saturating_add(n) > l {
+        n = l - start;
+    }
+    let f = usize::try_from(start).unwrap_or(0);
+    let t = usize::try_from(start + n).unwrap_or(0);
+    s.get(f..t).map(<[u8]>::to_vec).unwrap_or_default()
 }
 
 pub(super) fn address_of(s: &str) -> String {

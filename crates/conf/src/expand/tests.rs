@@ -64,7 +64,12 @@ fn if_conditions() {
         x("${if eqi {$local_part}{blackhole}{:blackhole:}}").unwrap(),
         ":blackhole:"
     );
-    assert_eq!(x("${if == {10}{0xa}{y}{n}}").unwrap(), "y");
+    assert_eq!(x("${if == {10}{ 10 }{y}{n}}").unwrap(), "y");
+    assert_eq!(
+        x("${if == {10}{0xa}{y}{n}}").unwrap_err().to_string(),
+        "invalid integer \"0xa\""
+    );
+    assert_eq!(x("${if > {}{-1}{y}{n}}").unwrap(), "y");
     assert_eq!(x("${if < {1K}{1000}{y}{n}}").unwrap(), "n");
     assert_eq!(x("${if and{{eq{a}{a}}{def:domain}}{y}{n}}").unwrap(), "y");
     assert_eq!(x("${if or{{eq{a}{b}}{def:empty}}{y}{n}}").unwrap(), "n");
@@ -95,8 +100,8 @@ fn operators_and_items() {
     assert_eq!(x("${lc:ABC}${uc:def}").unwrap(), "abcDEF");
     assert_eq!(x("${length_3:abcdef}${length{2}{xyz}}").unwrap(), "abcxy");
     assert_eq!(
-        x("${substr_1_2:abcdef}|${substr{-2}{abcdef}}").unwrap(),
-        "bc|ef"
+        x("${substr_1_2:abcdef}|${substr{-2}{abcdef}}|${substr{-2}{1}{abcdef}}").unwrap(),
+        "bc|abcd|e"
     );
     assert_eq!(x("${sg{abcabc}{b}{X}}").unwrap(), "aXcaXc");
     assert_eq!(x("${sg{abc}{(b)}{<\\$1>}}").unwrap(), "a<b>c");
