@@ -54,7 +54,9 @@ pub use expand::{
     expand, expand_bool, expand_bytes, expand_condition, expand_with_config, ExpandContext,
     ExpandError, MapContext,
 };
-pub use lists::{match_address, match_domain, match_host, match_local_part, ListError};
+pub use lists::{
+    match_address, match_domain, match_host, match_local_part, match_no_host, ListError,
+};
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};
 

@@ -619,6 +619,23 @@ pub fn match_host(
     )
 }
 
+/// Matches "no host" (a locally submitted message, an empty
+/// `$sender_host_address`) against a host list: as in Exim, only an empty
+/// item matches it (`hosts = :`, `match_ip{}{:@[]}`); negation and named
+/// lists apply as usual.
+pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Result<bool, ListError> {
+    let mut caseful = false;
+    walk(
+        list,
+        ListKind::Host,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut |item, _| Ok(item.is_empty().into()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,6 +679,10 @@ mod tests {
         assert!(!match_domain("*.example.com", "example.com", &c, &x).unwrap());
         assert!(match_domain("\\N^a\\d+\\.x$\\N", "A12.x", &c, &x).unwrap());
         assert!(match_domain("@[]", "[127.0.0.1]", &c, &x).unwrap());
+        assert!(match_no_host(":@[]", &c, &x).unwrap());
+        assert!(match_no_host(" : ", &c, &x).unwrap());
+        assert!(!match_no_host("@[] : 127.0.0.1", &c, &x).unwrap());
+        assert!(!match_no_host("* : 127.0.0.1", &c, &x).unwrap());
         assert!(match_domain("*", "anything", &c, &x).unwrap());
         assert!(matches!(
             match_domain("+nosuch", "a", &c, &x),

@@ -92,6 +92,11 @@ impl Expander<'_> {
                         "match_local_part" => {
                             crate::lists::match_local_part(&list, &subject, cfg, self.ctx)
                         }
+                        // An empty address is "no host" (local
+                        // submission), which only an empty item matches.
+                        _ if subject.trim().is_empty() => {
+                            crate::lists::match_no_host(&list, cfg, self.ctx)
+                        }
                         _ => match subject.trim().parse::<IpAddr>() {
                             Ok(ip) => crate::lists::match_host(&list, ip, None, cfg, self.ctx),
                             Err(_) => {

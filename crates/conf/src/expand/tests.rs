@@ -161,6 +161,9 @@ fn list_conditions_need_config() {
         e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
         "y"
     );
+    // Debian's COND_LOCAL_SUBMITTER: no host matches the empty item.
+    assert_eq!(e("${if match_ip{}{:@[]}{1}{0}}").unwrap(), "1");
+    assert_eq!(e("${if match_ip{}{127.0.0.1}{1}{0}}").unwrap(), "0");
     assert_eq!(e("${if match_local_part{abc}{^a}{y}{n}}").unwrap(), "y");
     assert!(x("${if match_domain{a}{b}{y}{n}}").is_err());
 }
