@@ -49,7 +49,17 @@ impl Expander<'_> {
                 } else if var.bytes().all(|c| c.is_ascii_digit()) || var == "value" {
                     !self.variable(&var, false)?.is_empty()
                 } else {
-                    self.ctx.var(&var).is_some_and(|v| !v.is_empty())
+                    match self.ctx.var(&var) {
+                        Some(v) => !v.is_empty(),
+                        None if is_header_var(&var) || crate::vars::is_known_variable(&var) => {
+                            false
+                        }
+                        None => {
+                            return Err(syntax(format!(
+                                "unknown variable \"{var}\" after \"def:\""
+                            )))
+                        }
+                    }
                 }
             }
             "true" => true,

@@ -79,6 +79,8 @@ impl Expander<'_> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
+            "listquote" => self.listquote(s, pos, skip),
+            "sort" => self.sort(s, pos, skip),
             "hmac" => {
                 let a = self.args(s, pos, 3, skip, "hmac")?;
                 self.close(s, pos, "hmac")?;
@@ -175,15 +177,18 @@ impl Expander<'_> {
         let body = *pos;
         // Parse once in skip mode to find the end (and check the syntax).
         let mut end = body;
+        let inside = |e: ExpandError| syntax(format!("{e} inside \"{name}\" item"));
         if name == "filter" {
-            self.condition(s, &mut end, true)?;
+            self.condition(s, &mut end, true).map_err(inside)?;
             skip_ws(s, &mut end);
             if s.get(end) != Some(&b'}') {
-                return Err(syntax("missing } at end of condition inside \"filter\""));
+                return Err(syntax(format!(
+                    "missing }} at end of condition or expression inside \"{name}\"; could be an unquoted }} in the content"
+                )));
             }
             end += 1;
         } else {
-            self.string(s, &mut end, true, true)?;
+            self.string(s, &mut end, true, true).map_err(inside)?;
         }
         *pos = end;
         self.close(s, pos, name)?;
@@ -248,38 +253,76 @@ impl Expander<'_> {
         pos: &mut usize,
         skip: bool,
     ) -> Result<Vec<u8>, ExpandError> {
-        let a = self.args(s, pos, 2, skip, "extract")?;
-        let key = bytes_to_string(a[0].clone());
-        let numeric = !key.trim().is_empty() && key.trim().bytes().all(|c| c.is_ascii_digit());
-        let (found, value) = if numeric {
-            // ${extract{n}{separators}{string}{yes}{no}}
-            let b = self.args(s, pos, 1, skip, "extract")?;
-            if skip {
-                (false, Vec::new())
-            } else {
-                let n: usize = key.trim().parse().unwrap_or(0);
-                let seps = &a[1];
-                let fields: Vec<&[u8]> = b[0].split(|c| seps.contains(c)).collect();
-                match n.checked_sub(1).and_then(|i| fields.get(i)) {
-                    Some(f) if n > 0 => (true, f.to_vec()),
-                    _ => (n == 0, if n == 0 { b[0].clone() } else { Vec::new() }),
+        if skip {
+            // Numeric or keyed cannot be told without the data: read up to
+            // five arguments and an optional "fail".
+            skip_ws(s, pos);
+            for _ in 0..5 {
+                if s.get(*pos) != Some(&b'{') {
+                    break;
                 }
+                *pos += 1;
+                self.string(s, pos, true, true)?;
+                skip_ws(s, pos);
             }
-        } else if skip {
-            (false, Vec::new())
-        } else {
-            match extract_key(&bytes_to_string(a[1].clone()), key.trim()) {
-                Some(v) => (true, v.into_bytes()),
-                None => (false, Vec::new()),
+            if s[*pos..].starts_with(b"fail")
+                && matches!(s.get(*pos + 4), None | Some(b'}' | b' ' | b'\t'))
+            {
+                *pos += 4;
+                skip_ws(s, pos);
             }
+            if s.get(*pos) != Some(&b'}') {
+                return Err(syntax("missing '}' closing extract"));
+            }
+            *pos += 1;
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<Vec<u8>> = Vec::new();
+        let mut field: Option<i64> = None;
+        let mut want = 2;
+        while args.len() < want {
+            skip_ws(s, pos);
+            if s.get(*pos) != Some(&b'{') {
+                return Err(syntax(format!(
+                    "missing '{{' for arg {} of extract",
+                    args.len() + 1
+                )));
+            }
+            *pos += 1;
+            let v = self.string(s, pos, true, false)?;
+            if args.is_empty() {
+                let key = bytes_to_string(v.clone());
+                let key = key.trim();
+                if key.is_empty() {
+                    return Err(syntax("first argument of \"extract\" must not be empty"));
+                }
+                let digits = key.strip_prefix('-').unwrap_or(key);
+                if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+                    field = Some(key.parse().unwrap_or(i64::MAX));
+                    want = 3;
+                }
+                args.push(key.as_bytes().to_vec());
+            } else {
+                args.push(v);
+            }
+        }
+        let found = match field {
+            Some(n) => tokened(n, &args[1], &args[2]),
+            None => extract_key(
+                &bytes_to_string(args[1].clone()),
+                &bytes_to_string(args[0].clone()),
+            )
+            .map(String::into_bytes),
         };
+        let ok = found.is_some();
+        let value = found.unwrap_or_default();
         let saved = self.lookup_value.replace(bytes_to_string(value.clone()));
         let r = self.yes_no(
             s,
             pos,
-            skip,
+            false,
             "extract",
-            Outcome::new(found, value, Some(saved.clone())),
+            Outcome::new(ok, value, Some(saved.clone())),
         );
         self.lookup_value = saved;
         r
@@ -341,7 +384,10 @@ impl Expander<'_> {
         file: &str,
     ) -> Result<Option<String>, ExpandError> {
         let Some(spec) = crate::lookup::LookupSpec::parse(ltype) else {
-            return Err(ExpandError::UnknownLookup(ltype.to_string()));
+            return Err(match crate::lookup::LookupSpec::unsupported(ltype) {
+                Some((what, name)) => ExpandError::NotSupported(what, name),
+                None => ExpandError::UnknownLookup(ltype.to_string()),
+            });
         };
         let text = self
             .ctx
@@ -425,4 +471,21 @@ pub(super) fn quoted(s: &str) -> String {
     }
     o.push('"');
     o
+}
+
+/// Field `n` of `data` split at any byte of `seps` (1 is the first, -1 the
+/// last, 0 the whole string); None if there are not that many fields.
+fn tokened(n: i64, seps: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    if n == 0 {
+        return Some(data.to_vec());
+    }
+    let fields: Vec<&[u8]> = data.split(|c| seps.contains(c)).collect();
+    let idx = if n > 0 {
+        usize::try_from(n - 1).ok()?
+    } else {
+        fields
+            .len()
+            .checked_sub(usize::try_from(n.checked_neg()?).ok()?)?
+    };
+    fields.get(idx).map(|f| f.to_vec())
 }

@@ -35,6 +35,7 @@ mod digest;
 mod items;
 mod known;
 mod operators;
+mod sort;
 #[cfg(test)]
 mod tests;
 mod textops;

@@ -107,6 +107,16 @@ impl Expander<'_> {
                 base62(n).into_bytes()
             }
             "base62d" => textops::base62d(&s)?.into_bytes(),
+            // Quoting for a lookup type: file lookups need none.
+            n if n.starts_with("quote_") && crate::lookup::LookupSpec::parse(&n[6..]).is_some() => {
+                s.into_bytes()
+            }
+            n if n.starts_with("quote_")
+                && n != "quote_local_part"
+                && crate::lookup::LookupSpec::unsupported(&n[6..]).is_none() =>
+            {
+                return Err(ExpandError::UnknownLookup(n[6..].to_string()))
+            }
             "base32" => textops::base32(&s)?.into_bytes(),
             "base32d" => textops::base32d(&s)?.into_bytes(),
             "expand" => {
@@ -599,41 +609,42 @@ fn addresses(s: &str) -> Result<String, ExpandError> {
 
 /// `key=value` extraction as in `${extract{key}{string}}`.
 pub(super) fn extract_key(s: &str, key: &str) -> Option<String> {
+    // Entries are `key=value`, `key = value` or `key value`; a value may be
+    // quoted. Keys compare caselessly.
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
-            i += 1;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
         }
+    };
+    ws(&mut i);
+    while i < b.len() {
         let ks = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
             i += 1;
         }
         let k = &s[ks..i];
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
+        ws(&mut i);
         if b.get(i) == Some(&b'=') {
             i += 1;
-            while i < b.len() && b[i].is_ascii_whitespace() {
+            ws(&mut i);
+        }
+        let value = if b.get(i) == Some(&b'"') {
+            let (v, used, _) = crate::options::dequote(&s[i + 1..]);
+            i += 1 + used;
+            v
+        } else {
+            let vs = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() {
                 i += 1;
             }
-            if b.get(i) == Some(&b'"') {
-                let (v, used, _) = crate::options::dequote(&s[i + 1..]);
-                value = v;
-                i += 1 + used;
-            } else {
-                let vs = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                value = s[vs..i].to_string();
-            }
-        }
-        if k.eq_ignore_ascii_case(key) && !k.is_empty() {
+            s[vs..i].to_string()
+        };
+        if k.eq_ignore_ascii_case(key) {
             return Some(value);
         }
+        ws(&mut i);
         if i == ks {
             i += 1;
         }

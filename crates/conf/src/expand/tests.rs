@@ -238,6 +238,10 @@ fn lookups() {
     ));
     assert!(matches!(
         x("${lookup{zz}dbm{/aliases}}"),
+        Err(ExpandError::NotSupported(..))
+    ));
+    assert!(matches!(
+        x("${lookup{zz}nosuch{/aliases}}"),
         Err(ExpandError::UnknownLookup(_))
     ));
 }
