@@ -18,6 +18,8 @@ pub struct MainSettings {
     pub queue_only: bool,
     /// `accept_8bitmime`: offer 8BITMIME.
     pub accept_8bitmime: bool,
+    /// `allow_domain_literals`: accept `user@[1.2.3.4]`.
+    pub allow_domain_literals: bool,
     /// `smtp_enforce_sync`: refuse a client that talks out of turn.
     pub smtp_enforce_sync: bool,
     /// `smtp_max_synprot_errors` (3 when out of range).
@@ -67,6 +69,7 @@ impl MainSettings {
         MainSettings {
             queue_only: main.bool("queue_only"),
             accept_8bitmime: main.bool("accept_8bitmime"),
+            allow_domain_literals: main.bool("allow_domain_literals"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
             smtp_max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors"))
                 .unwrap_or(3),
