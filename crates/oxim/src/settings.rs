@@ -18,8 +18,6 @@ pub struct MainSettings {
     pub queue_only: bool,
     /// `accept_8bitmime`: offer 8BITMIME.
     pub accept_8bitmime: bool,
-    /// `allow_domain_literals`: accept `user@[1.2.3.4]`.
-    pub allow_domain_literals: bool,
     /// `smtp_enforce_sync`: refuse a client that talks out of turn.
     pub smtp_enforce_sync: bool,
     /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
@@ -71,7 +69,6 @@ impl MainSettings {
         MainSettings {
             queue_only: main.bool("queue_only"),
             accept_8bitmime: main.bool("accept_8bitmime"),
-            allow_domain_literals: main.bool("allow_domain_literals"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
             allow_domain_literals: main.bool("allow_domain_literals"),
             smtp_max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors"))
