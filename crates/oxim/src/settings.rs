@@ -77,6 +77,10 @@ pub struct SmtpSpec {
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
+    pub hosts_require_auth: Option<String>,
+    pub hosts_try_auth: Option<String>,
+    /// `authenticated_sender`: `AUTH=` on MAIL once authenticated.
+    pub authenticated_sender: Option<String>,
     pub interface: Option<String>,
     pub tls: SmtpTlsSpec,
 }
@@ -250,6 +254,9 @@ impl TransportSpec {
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                hosts_require_auth: opt(d, "hosts_require_auth"),
+                hosts_try_auth: opt(d, "hosts_try_auth"),
+                authenticated_sender: opt(d, "authenticated_sender"),
                 interface: opt(d, "interface"),
                 tls: SmtpTlsSpec {
                     on_connect: opt(d, "protocol").is_some_and(|p| p.trim() == "smtps"),
@@ -334,7 +341,6 @@ pub const AUTH_DRIVERS: &[&str] = &["cram_md5", "plaintext"];
 #[derive(Debug, Clone)]
 pub struct AuthSpec {
     pub name: String,
-    pub driver: String,
     /// `public_name` (default: the instance name), as configured; the EHLO
     /// line upper-cases it and AUTH matches it without regard to case.
     pub public_name: String,
@@ -366,7 +372,6 @@ impl AuthSpec {
         };
         Some(AuthSpec {
             name: d.name.clone(),
-            driver: d.driver.clone(),
             public_name: opt(d, "public_name").unwrap_or_else(|| d.name.clone()),
             mech,
             server_condition: opt(d, "server_condition"),

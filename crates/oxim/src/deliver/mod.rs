@@ -265,6 +265,7 @@ pub async fn deliver_loaded(
                         continued: false,
                         confirmation: None,
                         first: true,
+                        auth: None,
                     },
                 );
                 run.summary.delivered += 1;
