@@ -13,12 +13,8 @@ use crate::settings::{AuthMech, AuthSpec};
 use crate::vars::Vars;
 
 use super::conn::{classify, reply_text, Conn};
-use super::{errno, ConvError, Host, SmtpError};
-
-/// Exim's ERRNO_AUTHFAIL: authentication required and not done.
-const ERRNO_AUTHFAIL: i32 = -42;
-/// Exim's ERRNO_AUTHPROB: an authenticator's own problem (expansion).
-const ERRNO_AUTHPROB: i32 = -48;
+use super::{ConvError, Host, SmtpError};
+use crate::errno::Errno;
 
 /// What the transport asks of one host.
 #[derive(Debug, Clone)]
@@ -117,7 +113,7 @@ async fn run(
                 Attempt::Failed(r) => {
                     return Err(classify(
                         &r,
-                        errno::SMTP_FORMAT,
+                        Errno::SmtpFormat,
                         &format!("AUTH {}", a.public_name),
                     ))
                 }
@@ -131,7 +127,7 @@ async fn run(
                 }
                 Attempt::Error(msg) => {
                     return Err(ConvError::Temp(SmtpError {
-                        errno: ERRNO_AUTHPROB,
+                        errno: Errno::AuthProb,
                         errno_text: None,
                         message: Some(msg),
                         with_host: false,
@@ -142,7 +138,7 @@ async fn run(
     }
     if p.require {
         return Err(ConvError::Temp(SmtpError {
-            errno: ERRNO_AUTHFAIL,
+            errno: Errno::AuthFail,
             errno_text: None,
             message: Some(format!("authentication required but {fail_reason}")),
             with_host: false,
