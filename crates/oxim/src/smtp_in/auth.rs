@@ -480,7 +480,10 @@ fn printing(s: &str) -> String {
 /// passes, else ignored with Exim's log line.
 pub fn mail_param(ctx: &Ctx, conn: &Conn, st: &mut State, value: &str) -> Result<(), ()> {
     st.auth.mail_sender = None;
-    let Some(decoded) = sasl::xtext_decode(value) else {
+    // A control character (a line break above all) could never be a
+    // mailbox: refused like undecodable xtext.
+    let Some(decoded) = sasl::xtext_decode(value).filter(|d| !d.chars().any(char::is_control))
+    else {
         return Err(());
     };
     let why = match &st.auth.done {
