@@ -24,6 +24,8 @@ pub enum Mode {
     BatchSmtp,
     /// `-bt addr...`: address testing.
     AddressTest(Vec<String>),
+    /// `-bv addr...`: address verification (addresses from stdin when none).
+    VerifyAddresses(Vec<String>),
     /// `-bp`, `-bpa`, `-bpu`: list the queue (`-bpc`: count it).
     ListQueue(oxim_spool::BpMode),
     CountQueue,
@@ -130,6 +132,8 @@ pub struct Invocation {
     pub dot_ends_message: bool,
     /// `-N`: do not deliver.
     pub dont_deliver: bool,
+    /// `-v`: verbose (for `-bv`, the full routing display).
+    pub verbose: bool,
     /// `-tls-on-connect`.
     pub tls_on_connect: bool,
     /// `-oMr`: received protocol override.
@@ -175,6 +179,8 @@ Daemon and queue
   -M <id>...         deliver these messages now; -Mrm <id>... removes them
   -bp                list the queue
   -bt <address>...   test how addresses route
+  -bv [address...]   verify addresses as recipients (stdin when none;
+                     -v: show the routing as -bt does)
 Testing
   -be [string...]    expand the strings (or lines read from stdin)
   -bem <file>        the same with a message read from <file> (-t: its
@@ -227,6 +233,7 @@ impl Invocation {
             extract_recipients: false,
             dot_ends_message: true,
             dont_deliver: false,
+            verbose: false,
             tls_on_connect: false,
             received_protocol: None,
             debug: None,
@@ -279,6 +286,10 @@ impl Invocation {
                     inv.mode = Mode::AddressTest(args[i + 1..].to_vec());
                     break;
                 }
+                "-bv" | "-bvs" => {
+                    inv.mode = Mode::VerifyAddresses(args[i + 1..].to_vec());
+                    break;
+                }
                 "-M" | "-Mc" => {
                     inv.force = arg == "-M";
                     inv.thaw_frozen = arg == "-M";
@@ -319,8 +330,8 @@ impl Invocation {
                 }
                 "-Mset" => inv.load_message = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
-                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-v" | "-oo"
-                | "-om" => {}
+                "-v" => inv.verbose = true,
+                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}
                 "-t" => inv.extract_recipients = true,
                 "-N" => inv.dont_deliver = true,
                 "-f" | "-r" => inv.sender = Some(value(&mut i, arg)?),

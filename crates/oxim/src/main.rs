@@ -114,6 +114,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
+        Mode::VerifyAddresses(addrs) => address_test::verify_addresses(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
