@@ -35,6 +35,8 @@ pub enum Mode {
     DeliverIds(Vec<String>),
     /// `-Mrm id...`: remove messages from the queue.
     RemoveIds(Vec<String>),
+    /// `-Mvh`, `-Mvb`, `-Mvl`, `-Mvc`, `-Mf`, `-Mt` on the named messages.
+    Spool(SpoolAction, Vec<String>),
     /// `-z text`: write a line to the main log.
     LogWrite(String),
     /// `--help`.
@@ -45,6 +47,23 @@ pub enum Mode {
     /// (see `crate::expand_test`); the strings come from the arguments
     /// left in `recipients`, or from stdin.
     ExpandTest,
+}
+
+/// What a spool-administration `-M` option does (see `crate::spool_admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolAction {
+    /// `-Mvh`: show the `-H` file.
+    ShowHeader,
+    /// `-Mvb`: show the `-D` file.
+    ShowBody,
+    /// `-Mvl`: show the message log.
+    ShowLog,
+    /// `-Mvc`: show the message as a transport would write it.
+    ShowCopy,
+    /// `-Mf`: freeze.
+    Freeze,
+    /// `-Mt`: thaw.
+    Thaw,
 }
 
 /// `-oMa`, `-oMs`, ... : the origin a trusted caller asserts for a local
@@ -178,6 +197,9 @@ Daemon and queue
   -q[f][<time>]      queue run (repeatedly in the daemon when <time> is given)
   -M <id>...         deliver these messages now; -Mrm <id>... removes them
   -bp                list the queue
+  -Mvh|-Mvb|-Mvl <id>  show a message's header file, data file or log
+  -Mvc <id>          show the message as it would be delivered
+  -Mf|-Mt <id>...    freeze or thaw messages
   -bt <address>...   test how addresses route
   -bv [address...]   verify addresses as recipients (stdin when none;
                      -v: show the routing as -bt does)
@@ -298,6 +320,18 @@ impl Invocation {
                 }
                 "-Mrm" => {
                     inv.mode = Mode::RemoveIds(args[i + 1..].to_vec());
+                    break;
+                }
+                "-Mvh" | "-Mvb" | "-Mvl" | "-Mvc" | "-Mf" | "-Mt" => {
+                    let action = match arg {
+                        "-Mvh" => SpoolAction::ShowHeader,
+                        "-Mvb" => SpoolAction::ShowBody,
+                        "-Mvl" => SpoolAction::ShowLog,
+                        "-Mvc" => SpoolAction::ShowCopy,
+                        "-Mf" => SpoolAction::Freeze,
+                        _ => SpoolAction::Thaw,
+                    };
+                    inv.mode = Mode::Spool(action, args[i + 1..].to_vec());
                     break;
                 }
                 "-z" => inv.mode = Mode::LogWrite(value(&mut i, arg)?),

@@ -25,6 +25,7 @@ mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
+mod spool_admin;
 mod submit;
 mod time;
 
@@ -123,6 +124,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             queue::deliver_ids(ctx, &ids, force)
         }
         Mode::RemoveIds(ids) => queue::remove_ids(ctx, &ids),
+        Mode::Spool(action, ids) => spool_admin::run(ctx, action, &ids),
         Mode::LogWrite(text) => {
             ctx.log_text(None, &text);
             Ok(0)
