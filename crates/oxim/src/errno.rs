@@ -58,6 +58,16 @@ impl Errno {
     }
 }
 
+/// An I/O error as the C library's `strerror` says it: "Connection
+/// refused" rather than "Connection refused (os error 111)".
+pub fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,15 +78,5 @@ mod tests {
         assert_eq!(Errno::Os(111).code(), 111);
         assert_eq!(Errno::UidFail.code(), -29);
         assert_eq!(Errno::HostRetry.code(), -53);
-    }
-}
-
-/// An I/O error as the C library's `strerror` says it: "Connection
-/// refused" rather than "Connection refused (os error 111)".
-pub fn io_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(p) => s[..p].to_string(),
-        None => s,
     }
 }
