@@ -151,7 +151,7 @@ async fn condition(
             .map(str::to_string)
         {
             Some(name) => {
-                oxim_conf::match_domain(&value, &name, cfg, &*vars).map_err(|e| e.to_string())
+                oxim_conf::match_domain(&value, &name, cfg, &*vars).map_err(ConditionError::from)
             }
             None => Ok(false),
         },
