@@ -24,7 +24,7 @@ use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
 pub use auth::ClientAuthParams;
-use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
+use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
 /// Shortest path round trip on which the banner's timing is used to check
@@ -352,7 +352,7 @@ pub async fn deliver_to_host(
 }
 
 /// RSET on a parked connection; false if the server did not say 2xx.
-async fn reset(conn: &mut Conn, t: Duration) -> bool {
+async fn reset(conn: &mut OutgoingConn, t: Duration) -> bool {
     if conn.send(b"RSET\r\n", t, false).await.is_err() {
         return false;
     }
@@ -415,7 +415,7 @@ async fn transaction(
 /// the dot-stuffed message. Returns the outcomes and whether the server is
 /// back outside a transaction.
 async fn transaction_data(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     pipelining: bool,
@@ -506,7 +506,7 @@ async fn transaction_data(
 /// message go in one write; the replies are read in order. One round trip
 /// fewer than DATA, which waits for 354.
 async fn transaction_bdat(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     mail: &str,
