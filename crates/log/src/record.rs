@@ -221,6 +221,43 @@ pub fn printing(s: &str, quotes: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Exim's early pipelining (PIPECONNECT) as the ` L` item shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarlyPipe {
+    /// Not offered (server) or not used (client).
+    #[default]
+    No,
+    /// Offered by the server, not used by the client: ` L.`.
+    Advertised,
+    /// Used: ` L*`.
+    Used,
+}
+
+/// The ` L` item of `<=` and `=>` lines (`+pipelining`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PipeliningLog {
+    /// The client pipelined (on `<=` lines a `-` follows when it did not).
+    pub used: bool,
+    pub early: EarlyPipe,
+}
+
+impl PipeliningLog {
+    fn render(&self, sel: &LogSelector, out: &mut String, received: bool) {
+        if !sel.has(Selector::Pipelining) {
+            return;
+        }
+        out.push_str(" L");
+        match self.early {
+            EarlyPipe::Used => out.push('*'),
+            EarlyPipe::Advertised if received => out.push('.'),
+            _ => {}
+        }
+        if received && !self.used {
+            out.push('-');
+        }
+    }
+}
+
 /// `<=`: a message was received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received<'a> {
@@ -244,6 +281,8 @@ pub struct Received<'a> {
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator name and authenticated id.
     pub auth: Option<(&'a str, Option<&'a str>)>,
+    /// ` L`: PIPELINING was advertised (and what the client did with it).
+    pub pipelining: Option<PipeliningLog>,
     /// ` K`: the message came with CHUNKING (BDAT).
     pub chunking: bool,
     /// `S=`: message size.
@@ -275,6 +314,7 @@ impl<'a> Received<'a> {
             protocol: None,
             tls: None,
             auth: None,
+            pipelining: None,
             chunking: false,
             size,
             receive_time: None,
@@ -310,6 +350,9 @@ impl<'a> Received<'a> {
         }
         if let Some(p) = self.protocol {
             let _ = write!(out, " P={p}");
+        }
+        if let Some(p) = &self.pipelining {
+            p.render(sel, out, true);
         }
         if let Some(tls) = &self.tls {
             tls.render(sel, out);
@@ -471,6 +514,8 @@ pub struct Delivered<'a> {
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator used.
     pub auth: Option<&'a str>,
+    /// ` L`: the commands were pipelined (` L*`: before the banner).
+    pub pipelining: Option<PipeliningLog>,
     /// ` K`: sent with CHUNKING.
     pub chunking: bool,
     /// `C="..."`: the remote server's final response
@@ -500,6 +545,7 @@ impl<'a> Delivered<'a> {
             tfo: Tfo::default(),
             tls: None,
             auth: None,
+            pipelining: None,
             chunking: false,
             confirmation: None,
             queue_time: None,
@@ -542,6 +588,9 @@ impl<'a> Delivered<'a> {
         }
         if let Some(a) = self.auth {
             let _ = write!(out, " A={a}");
+        }
+        if let Some(p) = &self.pipelining {
+            p.render(sel, out, false);
         }
         if self.chunking {
             out.push_str(" K");

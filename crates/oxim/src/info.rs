@@ -13,7 +13,7 @@ pub const LOOKUPS: &[&str] = &["lsearch"];
 
 /// The "Support for:" items.
 pub fn support_items() -> Vec<&'static str> {
-    let mut v = vec!["IPv6"];
+    let mut v = vec!["IPv6", "PIPECONNECT"];
     if oxim_net::tfo_supported() {
         v.push("TCP_Fast_Open");
     }

@@ -177,7 +177,7 @@ pub fn run_session<S: io::Read + Write>(
             writeln!(out, ">>> {text}")?;
             let stream = reader.get_mut();
             if let Err(e) = stream
-                .write_all(format!("{text}{eol}").as_bytes())
+                .write_all(&unescape(format!("{text}{eol}").as_bytes()))
                 .and_then(|()| stream.flush())
             {
                 writeln!(out, "Write error: {e}")?;
@@ -187,6 +187,33 @@ pub fn run_session<S: io::Read + Write>(
     }
     writeln!(out, "End of script")?;
     Ok(0)
+}
+
+/// As Exim's test client does with what it sends: `\\n` and `\\r` become
+/// LF and CR, `\\xHH` that byte, a backslash before any other byte just
+/// that byte (so one script line can carry several pipelined commands).
+fn unescape(line: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != b'\\' || i + 1 >= line.len() {
+            out.push(line[i]);
+            i += 1;
+            continue;
+        }
+        match line[i + 1] {
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b'x' if i + 3 < line.len() => {
+                out.push(hex(line[i + 2]) << 4 | hex(line[i + 3]));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 2;
+    }
+    out
 }
 
 /// Connect and run the script; prints Exim-style progress to `out`.
@@ -256,6 +283,12 @@ mod tests {
         let (status, out) = session("220 x\r\n", "???? 250\n??? 220\n");
         assert_eq!(status, 0, "{out}");
         assert_eq!(out, "???? 250\n??? 220\n<<< 220 x\nEnd of script\n");
+    }
+
+    #[test]
+    fn escapes_are_sent_as_exim_sends_them() {
+        assert_eq!(unescape(b"EHLO a\\r\\nMAIL\r\n"), b"EHLO a\r\nMAIL\r\n");
+        assert_eq!(unescape(b"\\x41\\\\b\\"), b"A\\b\\");
     }
 
     #[test]

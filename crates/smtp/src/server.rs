@@ -82,7 +82,7 @@ pub struct ServerConfig {
     /// Accept `AUTH` even when it was not advertised.
     pub allow_auth_unadvertised: bool,
     /// Early pipelining (Exim's `pipelining_connect_advertise_hosts`, the
-    /// `X_PIPE_CONNECT` extension): the client may send before the greeting
+    /// `PIPECONNECT` extension): the client may send before the greeting
     /// and pipeline past HELO/EHLO, until its first DATA/BDAT. This is what
     /// lets a TFO client put EHLO, MAIL, RCPT and `BDAT n LAST` in its SYN.
     pub pipe_connect: bool,
@@ -110,6 +110,20 @@ impl Default for ServerConfig {
     }
 }
 
+/// The pipelining facts behind the ` L` item of a `<=` log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PipeliningUse {
+    /// PIPELINING was advertised.
+    pub advertised: bool,
+    /// A reply was due while the client's next command was already here.
+    pub used: bool,
+    /// PIPECONNECT was advertised.
+    pub early_advertised: bool,
+    /// The client sent before the banner, or past its first EHLO without
+    /// waiting for the reply.
+    pub early_used: bool,
+}
+
 /// What the server will advertise in its EHLO reply (see [`ehlo_reply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Extensions {
@@ -128,7 +142,7 @@ pub struct Extensions {
     pub expn: bool,
     /// `PIPELINING`.
     pub pipelining: bool,
-    /// `X_PIPE_CONNECT` (early pipelining; only sent with PIPELINING).
+    /// `PIPECONNECT` (early pipelining; only sent with PIPELINING).
     pub pipe_connect: bool,
     /// SASL mechanisms for the `AUTH` line (upper-cased on output).
     pub auth: Vec<String>,
@@ -146,7 +160,7 @@ pub struct Extensions {
 
 /// Build an EHLO reply in Exim's layout and order: greeting line
 /// `hostname greeting`, then SIZE, 8BITMIME, DSN, ETRN, VRFY, EXPN,
-/// PIPELINING, X_PIPE_CONNECT, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
+/// PIPELINING, PIPECONNECT, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
 ///
 /// `greeting` is usually [`hello_text`]`(..)`, e.g. `Hello abcd [127.0.0.1]`.
 pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
@@ -163,7 +177,7 @@ pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
         (ext.vrfy, "VRFY"),
         (ext.expn, "EXPN"),
         (ext.pipelining, "PIPELINING"),
-        (ext.pipelining && ext.pipe_connect, "X_PIPE_CONNECT"),
+        (ext.pipelining && ext.pipe_connect, "PIPECONNECT"),
     ];
     lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
     if !ext.auth.is_empty() {
@@ -511,6 +525,8 @@ pub struct ServerSession {
     helo_seen: bool,
     /// Early pipelining still allowed (until the first DATA/BDAT).
     pipe_connect_ok: bool,
+    /// What the log's `L` flag reports (see [`PipeliningUse`]).
+    pipelining_use: PipeliningUse,
     esmtp: bool,
     adv: EhloCapabilities,
     authenticated: bool,
@@ -551,6 +567,7 @@ impl ServerSession {
             pending_helo: None,
             helo_seen: false,
             pipe_connect_ok,
+            pipelining_use: PipeliningUse::default(),
             esmtp: false,
             adv: EhloCapabilities::default(),
             authenticated: false,
@@ -710,6 +727,9 @@ impl ServerSession {
             self.queued.push_back(ev);
             return Ok(());
         }
+        if self.pipe_connect_ok && self.buffered_input() > 0 {
+            self.pipelining_use.early_used = true;
+        }
         reply.write_to(&mut self.out);
         self.phase = if reply.is_positive() {
             Phase::Command
@@ -804,6 +824,15 @@ impl ServerSession {
                     } else {
                         EhloCapabilities::default()
                     };
+                    self.pipelining_use.advertised |= self.adv.pipelining;
+                    if self.adv.pipelining && self.adv.pipe_connect {
+                        self.pipelining_use.early_advertised = true;
+                        // Exim: more input already waiting behind the first
+                        // EHLO means the client did not wait for its reply.
+                        if !self.helo_seen && self.pipe_connect_ok && self.buffered_input() > 0 {
+                            self.pipelining_use.early_used = true;
+                        }
+                    }
                     self.helo_seen = true;
                     self.helo_name = self.pending_helo.take();
                     self.reset_transaction();
@@ -871,8 +900,25 @@ impl ServerSession {
             }
             Pending::Other => {}
         }
+        // Exim's pipeline_response(): a reply written while the client's
+        // next command is already here means the client pipelined.
+        if self.adv.pipelining && self.buffered_input() > 0 {
+            self.pipelining_use.used = true;
+        }
         reply.write_to(&mut self.out);
         Ok(())
+    }
+
+    /// Whether PIPECONNECT may be advertised now: the host is in
+    /// `pipelining_connect_advertise_hosts` and no DATA/BDAT has been seen.
+    pub fn pipe_connect_acceptable(&self) -> bool {
+        self.pipe_connect_ok
+    }
+
+    /// What the client did with PIPELINING and PIPECONNECT so far (the
+    /// `L` flag of Exim's `<=` line with `+pipelining`).
+    pub fn pipelining_use(&self) -> PipeliningUse {
+        self.pipelining_use
     }
 
     /// Accept HELO/EHLO with Exim's reply: for EHLO the multi-line

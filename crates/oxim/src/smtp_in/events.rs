@@ -255,6 +255,7 @@ async fn helo(
             st.host_name.as_deref(),
             &st.vars,
         ),
+        pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         starttls: st.tls.is_none()
             && peer_ip.is_some_and(|ip| {
@@ -475,6 +476,7 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
         sender_set: false,
         reference: None,
         chunking: chunked,
+        pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
     };
     let id = ctx.ids.next();
@@ -512,4 +514,19 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
             ));
         }
     }
+}
+
+/// The ` L` item of the `<=` line: present when PIPELINING was advertised.
+fn pipelining_log(u: oxim_smtp::PipeliningUse) -> Option<oxim_log::PipeliningLog> {
+    use oxim_log::EarlyPipe;
+    u.advertised.then_some(oxim_log::PipeliningLog {
+        used: u.used,
+        early: if u.early_used {
+            EarlyPipe::Used
+        } else if u.early_advertised {
+            EarlyPipe::Advertised
+        } else {
+            EarlyPipe::No
+        },
+    })
 }
