@@ -56,7 +56,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random"],
+    &["time", "random", "errno"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]
