@@ -77,6 +77,8 @@ pub struct SmtpSpec {
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
+    /// Early pipelining (PIPECONNECT) with these hosts; oxim's default `*`.
+    pub hosts_pipe_connect: Option<String>,
     pub interface: Option<String>,
     pub tls: SmtpTlsSpec,
 }
@@ -250,6 +252,7 @@ impl TransportSpec {
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                hosts_pipe_connect: opt(d, "hosts_pipe_connect"),
                 interface: opt(d, "interface"),
                 tls: SmtpTlsSpec {
                     on_connect: opt(d, "protocol").is_some_and(|p| p.trim() == "smtps"),

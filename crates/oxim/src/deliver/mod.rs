@@ -263,6 +263,7 @@ pub async fn deliver_loaded(
                         tfo: None,
                         tls: None,
                         chunking: false,
+                        pipelining: None,
                         continued: false,
                         confirmation: None,
                         first: true,

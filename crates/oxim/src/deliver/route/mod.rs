@@ -23,6 +23,9 @@ pub struct RoutedHost {
     pub allow_local: bool,
     /// The MX preference when the host came from an MX record.
     pub mx: Option<u16>,
+    /// A port given with the host (`host::port` in a manualroute list),
+    /// instead of the transport's.
+    pub port: Option<u16>,
 }
 
 impl RoutedHost {
@@ -32,6 +35,7 @@ impl RoutedHost {
             ip,
             allow_local: false,
             mx: None,
+            port: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
+use super::ehlo_cache;
 use super::{
     strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
     TFO_TIMING_MIN_RTT,
@@ -23,6 +24,8 @@ pub(super) struct Conn {
     /// The TLS handshake after STARTTLS failed.
     pub(super) tls_failed: bool,
     pub(super) host_name: String,
+    pub(super) host_ip: std::net::IpAddr,
+    pub(super) host_port: u16,
     pub(super) parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     pub(super) first_byte_at: Option<std::time::Instant>,
@@ -40,6 +43,10 @@ pub(super) struct Conn {
     /// Bytes of message data written in the current transaction (Exim's
     /// `(N bytes written)` after a timeout).
     pub(super) data_written: usize,
+    /// Early pipelining (PIPECONNECT): EHLO went without waiting for the
+    /// banner, on the strength of this cached answer; the banner and the
+    /// EHLO reply are still to be read.
+    pub(super) early: Option<EhloCapabilities>,
 }
 
 /// An open SMTP connection after EHLO.
@@ -54,6 +61,8 @@ pub(super) struct Session {
     pub(super) needs_rset: bool,
     /// The transport's command_timeout, for the QUIT at the end of a run.
     pub(super) quit_timeout: Duration,
+    /// The connection was opened with early pipelining (` L*`).
+    pub(super) early_pipe: bool,
 }
 
 /// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
@@ -323,11 +332,24 @@ pub(super) struct OpenError {
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
 /// (HELO if EHLO is refused), and start TLS when offered and wanted.
 pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, OpenError> {
+    // Early pipelining: with a cached EHLO answer that offered PIPECONNECT,
+    // EHLO goes at once (in the SYN when a TFO cookie allows it) and the
+    // first transaction follows without waiting for the banner.
+    let early = params
+        .pipe_connect
+        .as_ref()
+        .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
+        .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
+        .filter(|c| c.pipe_connect && c.pipelining);
+    let syn_data = match &early {
+        Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
+        None => Vec::new(),
+    };
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
         bind: params.interface,
-        syn_data: Vec::new(),
+        syn_data,
     };
     let failed = |error| OpenError {
         error,
@@ -373,6 +395,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         tls,
         tls_failed: false,
         host_name: host.name.clone(),
+        host_ip: host.ip,
+        host_port: host.port,
         first_byte_at: None,
         used_bdat: false,
         parser: ReplyParser::new(),
@@ -383,8 +407,20 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         closing: false,
         pipelined: false,
         data_written: 0,
+        early: early.clone(),
     };
-    let caps = match greet(&mut conn, params).await {
+    let early_pipe = early.is_some();
+    let greeted = match early {
+        // STARTTLS cannot be pipelined past: read the answers now (one
+        // round trip saved still), then go on as usual.
+        Some(_) if params.tls.is_some() => match reap_early(&mut conn, params).await {
+            Ok(caps) => secure(&mut conn, params, caps).await,
+            Err(e) => Err(e),
+        },
+        Some(cached) => Ok(cached),
+        None => greet(&mut conn, params).await,
+    };
+    let caps = match greeted {
         Ok(c) => c,
         Err(error) => {
             conn.quit(params.command_timeout).await;
@@ -420,7 +456,65 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
+        early_pipe,
     })
+}
+
+/// The banner and the EHLO reply owed to an early-pipelined EHLO. A refusal
+/// of either drops the cached answer (the next connection waits for the
+/// banner again); an answer that differs from the cache replaces it, or
+/// drops it when PIPECONNECT is no longer offered. What was sent on the
+/// strength of the cache stands: its replies decide the transaction.
+pub(super) async fn reap_early(
+    conn: &mut Conn,
+    params: &SmtpParams,
+) -> Result<EhloCapabilities, ConvError> {
+    let Some(cached) = conn.early.take() else {
+        return Err(temp(Errno::SmtpFormat, None, "no early pipelining".into()));
+    };
+    let t = params.command_timeout;
+    let key = ehlo_cache::key(conn.host_ip, conn.host_port);
+    let cache = params.pipe_connect.as_ref();
+    let was = std::mem::replace(&mut conn.pipelined, true);
+    let banner = conn.read_reply(t, "initial connection").await;
+    let banner = match banner {
+        Ok(b) if b.code / 100 == 2 => b,
+        other => {
+            conn.pipelined = was;
+            if let Some(c) = cache {
+                c.forget(&key);
+            }
+            return Err(match other {
+                Ok(b) => classify(&b, Errno::SmtpFormat, "initial connection"),
+                Err(e) => e,
+            });
+        }
+    };
+    drop(banner);
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await;
+    conn.pipelined = was;
+    let ehlo = match ehlo {
+        Ok(r) if r.code / 100 == 2 => r,
+        other => {
+            if let Some(c) = cache {
+                c.forget(&key);
+            }
+            return Err(match other {
+                Ok(r) => classify(&r, Errno::SmtpFormat, &ehlo_cmd),
+                Err(e) => e,
+            });
+        }
+    };
+    let caps = EhloCapabilities::from_reply(&ehlo);
+    if let Some(c) = cache.filter(|_| !ehlo_cache::same_offer(&caps, &cached)) {
+        if caps.pipe_connect && caps.pipelining {
+            c.write(&key, &ehlo);
+        } else {
+            c.forget(&key);
+        }
+    }
+    Ok(caps)
 }
 
 /// The banner, EHLO, and on a connection not yet encrypted STARTTLS when
@@ -435,7 +529,17 @@ pub(super) async fn greet(
     if banner.code / 100 != 2 {
         return Err(classify(&banner, Errno::SmtpFormat, "initial connection"));
     }
-    let mut caps = hello(conn, params).await?;
+    let caps = hello(conn, params).await?;
+    secure(conn, params, caps).await
+}
+
+/// STARTTLS when the server offers it and we want it (then EHLO again), or
+/// an error when TLS is required and not offered.
+pub(super) async fn secure(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    mut caps: EhloCapabilities,
+) -> Result<EhloCapabilities, ConvError> {
     if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
         if caps.starttls {
             starttls(conn, params, tls).await?;
@@ -463,7 +567,15 @@ pub(super) async fn hello(
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
     if ehlo.code / 100 == 2 {
-        return Ok(EhloCapabilities::from_reply(&ehlo));
+        let caps = EhloCapabilities::from_reply(&ehlo);
+        // Exim caches the answer in clear of a server offering PIPECONNECT
+        // when early pipelining would be allowed with it.
+        if let Some(c) = params.pipe_connect.as_ref() {
+            if conn.tls.is_none() && caps.pipe_connect && caps.pipelining {
+                c.write(&ehlo_cache::key(conn.host_ip, conn.host_port), &ehlo);
+            }
+        }
+        return Ok(caps);
     }
     let helo_cmd = format!("HELO {}", params.helo_data);
     conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)

@@ -12,6 +12,7 @@
 //! (and logs the same `X=`/`CV=`).
 
 mod conn;
+mod ehlo_cache;
 mod pool;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
 use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
+pub use ehlo_cache::EhloCache;
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
 /// Shortest path round trip on which the banner's timing is used to check
@@ -56,6 +58,10 @@ pub struct SmtpParams {
     pub connection_max_messages: usize,
     /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
     pub tls: Option<TlsParams>,
+    /// Early pipelining allowed with this host (`hosts_pipe_connect`
+    /// matched and `helo_data` does not need `$sending_ip_address`): the
+    /// cache of EHLO answers to use and keep.
+    pub pipe_connect: Option<EhloCache>,
 }
 
 /// TLS settings for one host, options already matched against it.
@@ -102,6 +108,10 @@ pub struct HostResult {
     pub tfo_detail: Option<&'static str>,
     /// The message went with BDAT (CHUNKING).
     pub chunking: bool,
+    /// The commands were pipelined (` L` with `+pipelining`).
+    pub pipelined: bool,
+    /// ... starting before the banner (` L*`).
+    pub early_pipe: bool,
     /// The message went down a connection that an earlier message had
     /// used (`*` after the host in the log).
     pub continued: bool,
@@ -162,6 +172,8 @@ pub async fn deliver_to_host(
         tfo,
         tfo_detail,
         chunking,
+        pipelined: false,
+        early_pipe: false,
         continued,
         skipped: false,
         outcomes,
@@ -281,6 +293,8 @@ pub async fn deliver_to_host(
             (sess.tfo, sess.tfo_detail)
         };
         let chunking = sess.conn.used_bdat;
+        let pipelined = sess.caps.pipelining && !params.avoid_pipelining;
+        let early_pipe = sess.early_pipe && !continued;
         // A continued connection keeps the TLS it was opened with.
         let tls = sess.conn.tls.clone();
         let limit = params.connection_max_messages;
@@ -296,7 +310,7 @@ pub async fn deliver_to_host(
             Err(ConvError::Temp(e)) => (all_of(RcptOutcome::Deferred(e), n), true),
             Err(ConvError::Perm(e)) => (all_of(RcptOutcome::Failed(e), n), false),
         };
-        return result(
+        let mut r = result(
             tfo,
             tfo_detail,
             chunking,
@@ -305,6 +319,9 @@ pub async fn deliver_to_host(
             try_next_host,
             tls,
         );
+        r.pipelined = pipelined;
+        r.early_pipe = early_pipe;
+        return r;
     }
 }
 
@@ -390,6 +407,7 @@ async fn transaction_data(
         batch.push_str("DATA\r\n");
         conn.send(batch.as_bytes(), t, false).await?;
         conn.pipelined = true;
+        reap_if_early(conn, params).await?;
     } else {
         conn.send(format!("{mail}\r\n").as_bytes(), t, false)
             .await?;
@@ -487,6 +505,7 @@ async fn transaction_bdat(
     conn.used_bdat = true;
     conn.send(&wire, params.data_timeout, true).await?;
     conn.pipelined = true;
+    reap_if_early(conn, params).await?;
     let r = conn.read_reply(t, mail).await?;
     let mail_ok = r.code / 100 == 2;
     let mail_err = (!mail_ok).then(|| classify(&r, Errno::Mail4xx, &format!("pipelined {mail}")));
@@ -503,6 +522,19 @@ async fn transaction_bdat(
     }
     apply_final_reply(&mut outcomes, &r);
     Ok((finish(outcomes), true))
+}
+
+/// The banner and EHLO reply owed to an early-pipelined EHLO come before
+/// the replies to the transaction; a failure there leaves the connection
+/// unusable.
+async fn reap_if_early(conn: &mut Conn, params: &SmtpParams) -> Result<(), ConvError> {
+    if conn.early.is_some() {
+        if let Err(e) = conn::reap_early(conn, params).await {
+            conn.broken = true;
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The reply at the end of the data decides every recipient still open.

@@ -18,15 +18,20 @@ use super::super::record::{local_error, HostInfo, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 
-pub async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
+/// Each host's addresses, with whether it may be local and its own port
+/// (from the router's host list), if any.
+pub async fn resolve_hosts(
+    ctx: &Ctx,
+    hosts: &[RoutedHost],
+) -> Vec<(String, IpAddr, bool, Option<u16>)> {
     let mut out = Vec::new();
     for h in hosts {
         match h.ip {
-            Some(ip) => out.push((h.name.clone(), ip, h.allow_local)),
+            Some(ip) => out.push((h.name.clone(), ip, h.allow_local, h.port)),
             None => {
                 if let Ok(ips) = super::super::route::host_addresses(ctx, &h.name).await {
                     for ip in ips {
-                        out.push((h.name.clone(), ip, h.allow_local));
+                        out.push((h.name.clone(), ip, h.allow_local, h.port));
                     }
                 }
             }
@@ -69,6 +74,7 @@ pub fn expand_smtp_options(
                         ip: bare.parse().ok(),
                         allow_local: false,
                         mx: None,
+                        port: None,
                     }
                 })
                 .collect(),
@@ -192,7 +198,18 @@ pub async fn run_smtp(
         interface,
         connection_max_messages: spec.connection_max_messages,
         tls: None,
+        pipe_connect: None,
     };
+    // As Exim: the local address is not known before the connection, so a
+    // helo_data that needs it rules early pipelining out unless the
+    // connection is bound to an interface.
+    let helo_allows_early = interface.is_some()
+        || !spec.helo_data.contains("$sending_ip_address")
+        || spec.helo_data.contains("def:sending_ip_address");
+    let ehlo_cache = smtp::EhloCache::new(
+        ctx.spool.db_dir(),
+        ctx.config.main.time("retry_data_expire"),
+    );
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
         return defer_all(local_error(
@@ -225,11 +242,11 @@ pub async fn run_smtp(
             body_8bitmime: m.env.body_8bitmime,
         };
         let mut last: Option<smtp::HostResult> = None;
-        for (name, ip, allow_local) in &hosts {
+        for (name, ip, allow_local, own_port) in &hosts {
             let host = smtp::Host {
                 name: name.clone(),
                 ip: *ip,
-                port,
+                port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
             if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
@@ -242,6 +259,8 @@ pub async fn run_smtp(
                     tfo: ClientTfo::NotTried,
                     tfo_detail: None,
                     chunking: false,
+                    pipelined: false,
+                    early_pipe: false,
                     continued: false,
                     skipped: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
@@ -256,6 +275,9 @@ pub async fn run_smtp(
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
             p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            p.pipe_connect = (helo_allows_early
+                && host_list_matches(ctx, &spec.hosts_pipe_connect, name, *ip, vars))
+            .then(|| ehlo_cache.clone());
             let tryclear = spec.tls.tempfail_tryclear;
             let r = deliver_tryclear(ctx, m, &host, p, &outgoing, tryclear, pool).await;
             // A host-level problem gets its own log line, as in Exim (not
@@ -310,6 +332,14 @@ pub async fn run_smtp(
                         tfo: Some((r.tfo, r.tfo_detail)),
                         tls: r.tls.clone(),
                         chunking: r.chunking,
+                        pipelining: r.pipelined.then_some(oxim_log::PipeliningLog {
+                            used: true,
+                            early: if r.early_pipe {
+                                oxim_log::EarlyPipe::Used
+                            } else {
+                                oxim_log::EarlyPipe::No
+                            },
+                        }),
                         continued,
                         confirmation: Some(confirmation),
                         first,
