@@ -204,14 +204,13 @@ async fn helo(
     name: String,
     size_limit: u64,
 ) {
-    let main = &ctx.config.main;
     let peer_ip = conn.peer.map(|p| p.ip());
     st.helo = Some(name.clone());
     st.esmtp = ehlo;
     st.vars.set("sender_helo_name", name.clone());
     if let Some(ip) = peer_ip {
         if !st.lookup_done {
-            let list = main.str("helo_lookup_domains");
+            let list = &ctx.settings.helo_lookup_domains;
             let vars = st.vars.clone();
             let matches = oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
             if matches {
@@ -238,7 +237,7 @@ async fn helo(
     let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
     let ext = Extensions {
         size: Some(size_limit),
-        eight_bit_mime: main.bool("accept_8bitmime"),
+        eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining: !st.no_pipelining
             && (conn.peer.is_none()
                 || list_match_host(
@@ -490,7 +489,7 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
             let _ = sess.accept_message(&id_text);
             st.messages += 1;
             if conn.peer.is_some() {
-                let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
+                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else {
