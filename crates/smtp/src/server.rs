@@ -527,6 +527,9 @@ pub struct ServerSession {
     pipe_connect_ok: bool,
     /// What the log's `L` flag reports (see [`PipeliningUse`]).
     pipelining_use: PipeliningUse,
+    /// The transaction's body came by BDAT: the last chunk's size and the
+    /// total so far (for Exim's final reply).
+    bdat_sizes: Option<(u64, u64)>,
     esmtp: bool,
     adv: EhloCapabilities,
     authenticated: bool,
@@ -568,6 +571,7 @@ impl ServerSession {
             helo_seen: false,
             pipe_connect_ok,
             pipelining_use: PipeliningUse::default(),
+            bdat_sizes: None,
             esmtp: false,
             adv: EhloCapabilities::default(),
             authenticated: false,
@@ -959,9 +963,19 @@ impl ServerSession {
         ))
     }
 
-    /// `250 OK id=<id>` at the end of the body.
+    /// `250 OK id=<id>` at the end of the body; after BDAT, as Exim,
+    /// preceded by a line acknowledging the last chunk and the total.
     pub fn accept_message(&mut self, id: &str) -> Result<(), SessionError> {
-        self.respond(Reply::new(250, format!("OK id={id}")))
+        match self.bdat_sizes {
+            Some((chunk, total)) => self.respond(Reply::from_lines(
+                250,
+                [
+                    format!(" {chunk} byte chunk, total {total}"),
+                    format!("OK id={id}"),
+                ],
+            )),
+            None => self.respond(Reply::new(250, format!("OK id={id}"))),
+        }
     }
 
     /// `221 <hostname> closing connection` to QUIT.
@@ -978,6 +992,7 @@ impl ServerSession {
     // ----- internals ------------------------------------------------------
 
     fn reset_transaction(&mut self) {
+        self.bdat_sizes = None;
         self.mail = false;
         self.rcpts = 0;
         self.rcpt_count = 0;
@@ -1777,6 +1792,7 @@ impl ServerSession {
             }
             Some((size, last)) => {
                 self.decoder = DataDecoder::bdat(self.cfg.data_line_ending, self.cfg.line_rules);
+                self.bdat_sizes = Some((size, size));
                 self.phase = Phase::Bdat {
                     remaining: size,
                     size,
@@ -1824,6 +1840,9 @@ impl ServerSession {
         };
         if self.phase == Phase::BdatNext {
             // A continuation chunk of the running transaction.
+            if let Some((_, total)) = self.bdat_sizes {
+                self.bdat_sizes = Some((size, total + size));
+            }
             if size == 0 && !last {
                 self.phase = Phase::RsetOnly;
                 return Some(self.synprot(

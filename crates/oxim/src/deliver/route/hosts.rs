@@ -30,7 +30,8 @@ pub(super) fn parse_hosts(list: &str) -> Vec<RoutedHost> {
 /// (a bare IPv6 address included) is a host without a port.
 fn split_port(item: &str) -> (&str, Option<u16>) {
     let split = if item.starts_with('[') {
-        item.rsplit_once("]:").map(|(h, p)| (&item[..h.len() + 1], p))
+        item.rsplit_once("]:")
+            .map(|(h, p)| (&item[..h.len() + 1], p))
     } else {
         item.split_once(':').filter(|(_, p)| !p.contains(':'))
     };
@@ -173,13 +174,10 @@ pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Optio
             continue;
         }
         match host_addresses(ctx, &h.name).await {
-            Ok(ips) => hosts.extend(
-                ips.into_iter()
-                    .map(|ip| RoutedHost {
-                        port: h.port,
-                        ..RoutedHost::named(h.name.clone(), Some(ip))
-                    }),
-            ),
+            Ok(ips) => hosts.extend(ips.into_iter().map(|ip| RoutedHost {
+                port: h.port,
+                ..RoutedHost::named(h.name.clone(), Some(ip))
+            })),
             Err(_) => {
                 notes.push(format!("no IP address found for host {}", h.name));
                 let message = format!("lookup of host \"{}\" failed in {} router", h.name, r.name);

@@ -47,6 +47,9 @@ pub(super) struct Conn {
     /// banner, on the strength of this cached answer; the banner and the
     /// EHLO reply are still to be read.
     pub(super) early: Option<EhloCapabilities>,
+    /// Commands to go out with the next write (the early EHLO, so that it
+    /// travels with the first transaction in one segment).
+    pub(super) unsent: Vec<u8>,
 }
 
 /// An open SMTP connection after EHLO.
@@ -65,16 +68,22 @@ pub(super) struct Session {
     pub(super) early_pipe: bool,
 }
 
-/// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
+/// `250 OK id=...` as Exim logs a reply: its lines as they came, joined
+/// by `\n` (`250-first\n250 last`).
 pub(super) fn reply_text(r: &Reply) -> String {
-    let mut s = r.code.to_string();
+    let mut s = String::new();
+    let last = r.text.len().saturating_sub(1);
     for (i, line) in r.text.iter().enumerate() {
-        s.push(if i == 0 { ' ' } else { '\n' });
         if i > 0 {
-            s.push_str(&r.code.to_string());
-            s.push(' ');
+            // Exim keeps the line break as the two characters `\n`.
+            s.push_str("\\n");
         }
+        s.push_str(&r.code.to_string());
+        s.push(if i < last { '-' } else { ' ' });
         s.push_str(line);
+    }
+    if r.text.is_empty() {
+        s.push_str(&r.code.to_string());
     }
     s
 }
@@ -203,6 +212,11 @@ impl Conn {
         timeout: Duration,
         data_block: bool,
     ) -> Result<(), ConvError> {
+        if !self.unsent.is_empty() {
+            let mut all = std::mem::take(&mut self.unsent);
+            all.extend_from_slice(data);
+            return self.send_block(&all, timeout, data_block).await;
+        }
         if !data_block {
             return self.send_block(data, timeout, false).await;
         }
@@ -341,7 +355,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
         .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
         .filter(|c| c.pipe_connect && c.pipelining);
-    let syn_data = match &early {
+    let unsent = match &early {
         Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
         None => Vec::new(),
     };
@@ -349,7 +363,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
         bind: params.interface,
-        syn_data,
+        syn_data: Vec::new(),
     };
     let failed = |error| OpenError {
         error,
@@ -408,15 +422,18 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         pipelined: false,
         data_written: 0,
         early: early.clone(),
+        unsent,
     };
     let early_pipe = early.is_some();
     let greeted = match early {
         // STARTTLS cannot be pipelined past: read the answers now (one
         // round trip saved still), then go on as usual.
-        Some(_) if params.tls.is_some() => match reap_early(&mut conn, params).await {
-            Ok(caps) => secure(&mut conn, params, caps).await,
-            Err(e) => Err(e),
-        },
+        Some(c) if params.tls.as_ref().is_some_and(|t| t.require || c.starttls) => {
+            match reap_early(&mut conn, params).await {
+                Ok(caps) => secure(&mut conn, params, caps).await,
+                Err(e) => Err(e),
+            }
+        }
         Some(cached) => Ok(cached),
         None => greet(&mut conn, params).await,
     };
@@ -473,6 +490,9 @@ pub(super) async fn reap_early(
         return Err(temp(Errno::SmtpFormat, None, "no early pipelining".into()));
     };
     let t = params.command_timeout;
+    if !conn.unsent.is_empty() {
+        conn.send(b"", t, false).await?;
+    }
     let key = ehlo_cache::key(conn.host_ip, conn.host_port);
     let cache = params.pipe_connect.as_ref();
     let was = std::mem::replace(&mut conn.pipelined, true);

@@ -271,6 +271,24 @@ pub async fn run_smtp(
                 continue;
             }
             let mut p = params.clone();
+            // $sending_ip_address in helo_data: the local address this
+            // connection will have (the bound interface, else the one the
+            // kernel's routing picks for the host).
+            if spec.helo_data.contains("sending_ip_address") {
+                if let Some(local) = interface.or_else(|| local_address_for(*ip)) {
+                    let mut hv = tv.clone();
+                    hv.set("sending_ip_address", local.to_string());
+                    match oxim_conf::expand(&spec.helo_data, &hv) {
+                        Ok(h) => p.helo_data = h,
+                        Err(e) => {
+                            return defer_all(local_error(
+                                Errno::ExpandFail,
+                                format!("failed to expand helo_data: {e}"),
+                            ))
+                        }
+                    }
+                }
+            }
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
@@ -439,4 +457,17 @@ pub fn nonzero(d: Duration, default: Duration) -> Duration {
     } else {
         d
     }
+}
+
+/// The source address the kernel would choose to reach `ip` (a UDP socket
+/// "connected" to it sends nothing).
+fn local_address_for(ip: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = if ip.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
+    } else {
+        IpAddr::from([0u16; 8])
+    };
+    let s = std::net::UdpSocket::bind((any, 0)).ok()?;
+    s.connect((ip, 9)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
 }
