@@ -57,7 +57,10 @@ pub(super) struct Session {
     pub(super) conn: Conn,
     pub(super) caps: EhloCapabilities,
     pub(super) tfo: ClientTfo,
-    pub(super) tfo_detail: Option<&'static str>,
+    /// The path's round trip and when the connection was made, for the
+    /// banner-timing judgement of [`Session::tfo_detail`].
+    pub(super) rtt: Duration,
+    pub(super) connected_at: std::time::Instant,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
@@ -66,6 +69,23 @@ pub(super) struct Session {
     pub(super) quit_timeout: Duration,
     /// The connection was opened with early pipelining (` L*`).
     pub(super) early_pipe: bool,
+}
+
+impl Session {
+    /// A finer `+tfo_detail` value than the kernel's, from the banner's
+    /// timing (see `open`).
+    pub(super) fn tfo_detail(&self) -> Option<&'static str> {
+        match (self.tfo, self.conn.first_byte_at) {
+            (ClientTfo::CookieAccepted, Some(t)) if self.rtt >= TFO_TIMING_MIN_RTT => {
+                if t.saturating_duration_since(self.connected_at) < self.rtt / 2 {
+                    None
+                } else {
+                    Some("cookie-unconfirmed")
+                }
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `250 OK id=...` as Exim logs a reply: its lines as they came, joined
@@ -455,21 +475,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     // of a few milliseconds the difference drowns in scheduling delays (a
     // busy server answers its banner a few ms late), so no judgement is made
     // below TFO_TIMING_MIN_RTT.
-    let tfo_detail = match (tfo, conn.first_byte_at) {
-        (ClientTfo::CookieAccepted, Some(t)) if rtt >= TFO_TIMING_MIN_RTT => {
-            if t.saturating_duration_since(connected_at) < rtt / 2 {
-                None
-            } else {
-                Some("cookie-unconfirmed")
-            }
-        }
-        _ => None,
-    };
+    // With early pipelining nothing has been read yet: the judgement is
+    // made when it is wanted (Session::tfo_detail).
     Ok(Session {
         conn,
         caps,
         tfo,
-        tfo_detail,
+        rtt,
+        connected_at,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,

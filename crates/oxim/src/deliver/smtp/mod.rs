@@ -309,7 +309,7 @@ pub async fn deliver_to_host(
         let (tfo, tfo_detail) = if continued {
             (ClientTfo::NotTried, None)
         } else {
-            (sess.tfo, sess.tfo_detail)
+            (sess.tfo, sess.tfo_detail())
         };
         let chunking = sess.conn.used_bdat;
         let pipelined = sess.caps.pipelining && !params.avoid_pipelining;
