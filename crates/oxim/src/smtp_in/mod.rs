@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
 use oxim_net::ServerTfo;
-use oxim_smtp::{Event, Reply, ServerConfig, ServerSession};
+use oxim_smtp::{Event, LineRules, Reply, ServerConfig, ServerSession};
 use oxim_tls::MaybeTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -106,6 +106,14 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
                 &ctx.base_vars(),
             )
         }),
+        allow_domain_literals: s.allow_domain_literals,
+        // SMTP smuggling: remote messages end only at CRLF . CRLF; local
+        // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
+        line_rules: if conn.peer.is_none() {
+            LineRules::FirstLine
+        } else {
+            LineRules::FirstLineCrlfEnd
+        },
         ..ServerConfig::default()
     }
 }

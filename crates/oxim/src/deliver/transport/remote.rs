@@ -17,6 +17,7 @@ use crate::vars::Vars;
 use super::super::record::{local_error, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
+use super::Call;
 
 /// Each host's addresses, with whether it may be local and its own port
 /// (from the router's host list), if any.
@@ -142,19 +143,21 @@ pub fn expand_smtp_options(
     Ok((hosts, port, helo, interface))
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn run_smtp(
-    ctx: &Ctx,
+    call: Call<'_>,
     spec: &SmtpSpec,
-    router_hosts: &[RoutedHost],
-    items: &[(Item, String)],
-    m: &Loaded,
-    headers: &[u8],
-    vars: &Vars,
     tname: &str,
-    return_path: &str,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
+    let Call {
+        ctx,
+        m,
+        headers,
+        vars,
+        items,
+        router_hosts,
+        return_path,
+    } = call;
     let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
         items
             .iter()
