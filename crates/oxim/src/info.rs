@@ -30,7 +30,10 @@ pub fn version_text(version: &str, config_path: &str) -> String {
     s.push_str("oxim: an Exim-compatible MTA; see README.md\n");
     s.push_str(&format!("Support for: {}\n", support_items().join(" ")));
     s.push_str(&format!("Lookups (built-in): {}\n", LOOKUPS.join(" ")));
-    s.push_str("Authenticators:\n");
+    s.push_str(&format!(
+        "Authenticators: {}\n",
+        crate::settings::AUTH_DRIVERS.join(" ")
+    ));
     s.push_str(&format!("Routers: {}\n", ROUTERS.join(" ")));
     s.push_str(&format!("Transports: {}\n", TRANSPORTS.join(" ")));
     s.push_str(&format!("Configuration file is {config_path}\n"));

@@ -267,6 +267,7 @@ pub async fn deliver_loaded(
                         continued: false,
                         confirmation: None,
                         first: true,
+                        auth: None,
                     },
                 );
                 run.summary.delivered += 1;

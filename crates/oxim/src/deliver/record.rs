@@ -110,6 +110,8 @@ pub enum Outcome {
         continued: bool,
         confirmation: Option<String>,
         first: bool,
+        /// SMTP AUTH as a client: ` A=name[:id[:sender]]`.
+        auth: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -155,6 +157,7 @@ pub fn log_outcome(
             continued,
             confirmation,
             first,
+            auth,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if *first {
@@ -177,6 +180,7 @@ pub fn log_outcome(
                 };
             }
             d.confirmation = confirmation.as_deref();
+            d.auth = auth.as_deref();
             d.chunking = *chunking;
             d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {

@@ -16,7 +16,7 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 use super::conn::{
-    list_match_host, log_end, log_reject, lookup_host_name, sender_host, Conn, State,
+    list_match_host, log_end, log_reject, lookup_host_name, sender_host, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -83,7 +83,7 @@ pub async fn check_acl(
 #[allow(clippy::too_many_arguments)]
 fn refuse(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     st: &State,
     sess: &mut ServerSession,
     o: &acl::AclOutcome,
@@ -123,9 +123,10 @@ pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) ->
     )
 }
 
-pub fn protocol(conn: &Conn, st: &State) -> String {
+pub fn protocol(conn: &IncomingConn, st: &State) -> String {
     match conn.base_protocol {
-        "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), false),
+        "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), st.auth.done.is_some()),
+        "local-smtp" if st.esmtp && st.auth.done.is_some() => "local-esmtpa".into(),
         "local-smtp" if st.esmtp => "local-esmtp".into(),
         p => p.into(),
     }
@@ -134,7 +135,7 @@ pub fn protocol(conn: &Conn, st: &State) -> String {
 /// One SMTP event: the session counts it, applies policy and answers.
 pub async fn handle_event(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ev: Event,
@@ -174,9 +175,11 @@ pub async fn handle_event(
             // Handled by the session loop (it needs the stream).
             let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
         }
-        Event::Auth { .. } | Event::AuthResponse(_) => {
-            let _ = sess.respond(Reply::new(503, "AUTH command used when not advertised"));
+        Event::Auth { mechanism, initial } => {
+            auth_command(ctx, conn, sess, st, &mechanism, initial.as_deref()).await;
         }
+        Event::AuthResponse(line) => super::auth::response(ctx, conn, sess, st, Some(&line)),
+        Event::AuthResponseTooLong => super::auth::response(ctx, conn, sess, st, None),
         Event::Bdat { .. } => {
             // The first chunk of a message starts a new body.
             if !st.bdat {
@@ -193,11 +196,42 @@ pub async fn handle_event(
     }
 }
 
+/// AUTH: the AUTH ACL, then the exchange with the authenticator the
+/// client named.
+async fn auth_command(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    mechanism: &str,
+    initial: Option<&str>,
+) {
+    let argument = match initial {
+        Some(i) => format!("{mechanism} {i}"),
+        None => mechanism.to_string(),
+    };
+    st.vars.set("smtp_command", format!("AUTH {argument}"));
+    st.vars.set("smtp_command_argument", argument.clone());
+    let env = AclEnv {
+        host_ip: conn.peer.map(|p| p.ip()),
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_auth", &mut st.vars, None, &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let what = format!("AUTH {argument}");
+        refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 503);
+        return;
+    }
+    super::auth::command(ctx, conn, sess, st, mechanism, initial);
+}
+
 /// HELO/EHLO: the host name lookup `helo_lookup_domains` asks for, the HELO
 /// ACL, the greeting and the extensions offered.
 async fn helo(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ehlo: bool,
@@ -256,6 +290,12 @@ async fn helo(
         ),
         pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
+        auth: if ehlo {
+            super::auth::advertise(ctx, conn, st)
+        } else {
+            st.auth.advertised.clear();
+            Vec::new()
+        },
         starttls: st.tls.is_none()
             && peer_ip.is_some_and(|ip| {
                 super::tls::advertise(ctx, ip, st.host_name.as_deref(), &st.vars)
@@ -268,7 +308,7 @@ async fn helo(
 /// MAIL FROM: who may choose the sender, the SIZE limit, the MAIL ACL.
 async fn mail(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     m: MailFrom,
@@ -286,6 +326,14 @@ async fn mail(
     if let (Some(sz), true) = (m.size, size_limit > 0) {
         if sz > size_limit {
             let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+            return;
+        }
+    }
+    st.auth.mail_sender = None;
+    st.vars.set("authenticated_sender", "");
+    if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
+        if super::auth::mail_param(ctx, conn, st, value).is_err() {
+            let _ = sess.reject(Reply::new(501, "invalid data for AUTH"));
             return;
         }
     }
@@ -313,7 +361,13 @@ async fn mail(
 
 /// RCPT TO: the RCPT ACL (without one, every recipient is refused over
 /// TCP, as in Exim).
-async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, rc: RcptTo) {
+async fn rcpt(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    rc: RcptTo,
+) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let rcpt = ctx.qualify_recipient(&rc.to);
     let sender = st.sender.clone().unwrap_or_default();
@@ -362,7 +416,7 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
 }
 
 /// DATA: the predata ACL, then the body starts.
-async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let env = AclEnv {
         host_ip: peer_ip,
@@ -382,7 +436,7 @@ async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) 
 
 /// A piece of the message (DATA or BDAT): kept unless the message is over
 /// a size or header limit, which is logged at once.
-fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
+fn data_chunk(ctx: &Ctx, conn: &IncomingConn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
     if !st.too_big && st.header_excess.is_none() {
         if let Some(excess) = st.header.feed(&chunk) {
             // Exim logs at once and swallows the rest of the message.
@@ -411,7 +465,7 @@ fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit
 /// only once it is durable), then delivery.
 async fn data_end(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     summary: DataSummary,
@@ -494,6 +548,8 @@ async fn data_end(
         chunking: chunked,
         pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
+        auth: st.auth.done.clone(),
+        auth_sender: st.auth.mail_sender.take(),
     };
     let id = ctx.ids.next();
     let id_text = id.to_string();

@@ -2,6 +2,7 @@
 //! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
 //! lookups), stores messages and logs.
 
+mod auth;
 mod conn;
 mod events;
 mod io;
@@ -27,7 +28,8 @@ use crate::message::HeaderLimits;
 
 use conn::log_reject;
 use conn::{
-    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, Conn, State,
+    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, IncomingConn,
+    State,
 };
 pub use conn::{ConnSlot, CONNECTIONS};
 use events::{check_acl, handle_event};
@@ -38,7 +40,7 @@ use tls::{start_tls, tls_on_connect};
 pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
     let local = stream.local_addr().ok();
     let _ = stream.set_nodelay(true);
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: Some(peer),
         local,
         tfo,
@@ -54,7 +56,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: None,
         local: None,
         tfo: ServerTfo::None,
@@ -85,7 +87,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
+fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     let s = &ctx.settings;
     ServerConfig {
         enforce_sync: conn.peer.is_some() && s.smtp_enforce_sync,
@@ -118,7 +120,7 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
     }
 }
 
-async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<String>> {
+async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<Vec<String>> {
     let mut sess = ServerSession::new(server_config(&ctx, &conn));
     let mut vars = ctx.base_vars();
     if let Some(p) = conn.peer {
@@ -156,6 +158,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
+        auth: Default::default(),
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -226,6 +229,12 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         };
         if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
+            if o.controls
+                .iter()
+                .any(|c| c.trim() == "allow_auth_unadvertised")
+            {
+                sess.set_allow_auth_unadvertised(true);
+            }
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(

@@ -17,7 +17,9 @@ use super::{
     TFO_TIMING_MIN_RTT,
 };
 
-pub(super) struct Conn {
+/// A client connection to another SMTP server (the session driver's
+/// connections from clients are `smtp_in`'s `IncomingConn`).
+pub(super) struct OutgoingConn {
     pub(super) stream: MaybeTls<TfoIo>,
     /// What TLS negotiated, once up.
     pub(super) tls: Option<TlsSession>,
@@ -54,7 +56,7 @@ pub(super) struct Conn {
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
-    pub(super) conn: Conn,
+    pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
     pub(super) tfo: ClientTfo,
     /// The path's round trip and when the connection was made, for the
@@ -69,6 +71,10 @@ pub(super) struct Session {
     pub(super) quit_timeout: Duration,
     /// The connection was opened with early pipelining (` L*`).
     pub(super) early_pipe: bool,
+    /// Authenticated as `name[:id]`.
+    pub(super) auth: Option<String>,
+    /// Log lines from the authentication attempts, not yet taken.
+    pub(super) auth_notes: Vec<String>,
 }
 
 impl Session {
@@ -117,7 +123,7 @@ pub(super) fn is_closed(e: &std::io::Error) -> bool {
     )
 }
 
-impl Conn {
+impl OutgoingConn {
     pub(super) fn prefix(&self) -> &'static str {
         if self.pipelined {
             "pipelined "
@@ -361,6 +367,8 @@ pub(super) async fn connect(
 pub(super) struct OpenError {
     pub(super) error: ConvError,
     pub(super) tls_failed: bool,
+    /// Log lines from authentication attempts before the failure.
+    pub(super) auth_notes: Vec<String>,
 }
 
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
@@ -388,6 +396,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     let failed = |error| OpenError {
         error,
         tls_failed: false,
+        auth_notes: Vec::new(),
     };
     let (stream, tls) = match connect(host, params, opts).await {
         Ok(c) => c,
@@ -424,7 +433,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
-    let mut conn = Conn {
+    let mut conn = OutgoingConn {
         stream,
         tls,
         tls_failed: false,
@@ -446,9 +455,12 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     };
     let early_pipe = early.is_some();
     let greeted = match early {
-        // STARTTLS cannot be pipelined past: read the answers now (one
-        // round trip saved still), then go on as usual.
-        Some(c) if params.tls.as_ref().is_some_and(|t| t.require || c.starttls) => {
+        // STARTTLS and AUTH cannot be pipelined past: read the answers now
+        // (one round trip saved still), then go on as usual.
+        Some(c)
+            if params.auth.is_some()
+                || params.tls.as_ref().is_some_and(|t| t.require || c.starttls) =>
+        {
             match reap_early(&mut conn, params).await {
                 Ok(caps) => secure(&mut conn, params, caps).await,
                 Err(e) => Err(e),
@@ -464,8 +476,27 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
             return Err(OpenError {
                 error,
                 tls_failed: conn.tls_failed,
+                auth_notes: Vec::new(),
             });
         }
+    };
+    let (auth, auth_notes) = match &params.auth {
+        Some(ap) => {
+            let done =
+                super::auth::authenticate(&mut conn, &caps, host, ap, params.command_timeout).await;
+            match done.result {
+                Ok(a) => (a, done.notes),
+                Err(error) => {
+                    conn.quit(params.command_timeout).await;
+                    return Err(OpenError {
+                        error,
+                        tls_failed: false,
+                        auth_notes: done.notes,
+                    });
+                }
+            }
+        }
+        None => (None, Vec::new()),
     };
     // The kernel cannot tell a server that accepted our cookie from one that
     // ignored it (no TFO on that socket). On a path with a measurable round
@@ -487,6 +518,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         needs_rset: false,
         quit_timeout: params.command_timeout,
         early_pipe,
+        auth,
+        auth_notes,
     })
 }
 
@@ -496,7 +529,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
 /// drops it when PIPECONNECT is no longer offered. What was sent on the
 /// strength of the cache stands: its replies decide the transaction.
 pub(super) async fn reap_early(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
 ) -> Result<EhloCapabilities, ConvError> {
     let Some(cached) = conn.early.take() else {
@@ -554,7 +587,7 @@ pub(super) async fn reap_early(
 /// the server offers it (then EHLO again), or an error when TLS is
 /// required and not offered.
 pub(super) async fn greet(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
@@ -569,7 +602,7 @@ pub(super) async fn greet(
 /// STARTTLS when the server offers it and we want it (then EHLO again), or
 /// an error when TLS is required and not offered.
 pub(super) async fn secure(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     mut caps: EhloCapabilities,
 ) -> Result<EhloCapabilities, ConvError> {
@@ -591,7 +624,7 @@ pub(super) async fn secure(
 
 /// EHLO, or HELO when EHLO is refused.
 pub(super) async fn hello(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
@@ -624,7 +657,7 @@ pub(super) async fn hello(
 /// required; a failed handshake always is for this connection (the caller
 /// may try again in clear, `tls_tempfail_tryclear`).
 pub(super) async fn starttls(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     tls: &TlsParams,
 ) -> Result<(), ConvError> {

@@ -11,6 +11,7 @@
 //! keeps its TLS session: a message sent down it is encrypted the same way
 //! (and logs the same `X=`/`CV=`).
 
+mod auth;
 mod conn;
 mod ehlo_cache;
 mod pool;
@@ -23,7 +24,8 @@ use oxim_net::ClientTfo;
 use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
-use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
+pub use auth::ClientAuthParams;
+use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
 pub use ehlo_cache::EhloCache;
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
@@ -81,6 +83,8 @@ pub struct SmtpParams {
     /// matched and `helo_data` does not need `$sending_ip_address`): the
     /// cache of EHLO answers to use and keep.
     pub pipe_connect: Option<EhloCache>,
+    /// SMTP AUTH for this host; `None`: no client authenticators.
+    pub auth: Option<ClientAuthParams>,
 }
 
 /// TLS settings for one host, options already matched against it.
@@ -146,6 +150,11 @@ pub struct HostResult {
     /// The TLS handshake after STARTTLS failed (delivery in clear may be
     /// tried, `tls_tempfail_tryclear`).
     pub tls_failed: bool,
+    /// Authenticated as `name[:id]` (` A=` on `=>` lines).
+    pub auth: Option<String>,
+    /// Log lines from authentication attempts (`... authenticator failed
+    /// H=...`), for the caller to log with the message id.
+    pub auth_notes: Vec<String>,
 }
 
 /// The message as it goes on the wire (LF line ends, converted by the stuffer).
@@ -157,6 +166,9 @@ pub struct Outgoing<'a> {
     pub size: usize,
     /// Received with `BODY=8BITMIME`: announce it where 8BITMIME is offered.
     pub body_8bitmime: bool,
+    /// `AUTH=` for MAIL on an authenticated connection (the transport's
+    /// `authenticated_sender`, else the one the message came with).
+    pub auth_sender: Option<String>,
 }
 
 #[derive(Debug)]
@@ -199,6 +211,8 @@ pub async fn deliver_to_host(
         try_next_host,
         tls,
         tls_failed: false,
+        auth: None,
+        auth_notes: Vec::new(),
     };
     let slot = pool.map(|(p, transport)| {
         p.pool.slot(&ConnKey {
@@ -258,7 +272,11 @@ pub async fn deliver_to_host(
             Some(s) => s,
             None => match open(host, params).await {
                 Ok(s) => s,
-                Err(OpenError { error, tls_failed }) => {
+                Err(OpenError {
+                    error,
+                    tls_failed,
+                    auth_notes,
+                }) => {
                     let (outcome, next) = match error {
                         ConvError::Temp(e) => {
                             // Not after a failed TLS handshake: the host
@@ -280,6 +298,7 @@ pub async fn deliver_to_host(
                         None,
                     );
                     r.tls_failed = tls_failed;
+                    r.auth_notes = auth_notes;
                     return r;
                 }
             },
@@ -316,6 +335,8 @@ pub async fn deliver_to_host(
         let early_pipe = sess.early_pipe && !continued;
         // A continued connection keeps the TLS it was opened with.
         let tls = sess.conn.tls.clone();
+        let auth = sess.auth.clone();
+        let auth_notes = std::mem::take(&mut sess.auth_notes);
         let limit = params.connection_max_messages;
         let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
         match guard.as_mut() {
@@ -340,12 +361,14 @@ pub async fn deliver_to_host(
         );
         r.pipelined = pipelined;
         r.early_pipe = early_pipe;
+        r.auth = auth;
+        r.auth_notes = auth_notes;
         return r;
     }
 }
 
 /// RSET on a parked connection; false if the server did not say 2xx.
-async fn reset(conn: &mut Conn, t: Duration) -> bool {
+async fn reset(conn: &mut OutgoingConn, t: Duration) -> bool {
     if conn.send(b"RSET\r\n", t, false).await.is_err() {
         return false;
     }
@@ -380,6 +403,9 @@ async fn transaction(
     if caps.eight_bit_mime && msg.body_8bitmime {
         mail.push_str(" BODY=8BITMIME");
     }
+    if let (Some(_), Some(s)) = (&sess.auth, &msg.auth_sender) {
+        mail.push_str(&format!(" AUTH={}", oxim_smtp::sasl::xtext_encode(s)));
+    }
     let rcpt_cmds: Vec<String> = msg
         .recipients
         .iter()
@@ -405,7 +431,7 @@ async fn transaction(
 /// the dot-stuffed message. Returns the outcomes and whether the server is
 /// back outside a transaction.
 async fn transaction_data(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     pipelining: bool,
@@ -497,7 +523,7 @@ async fn transaction_data(
 /// message go in one write; the replies are read in order. One round trip
 /// fewer than DATA, which waits for 354.
 async fn transaction_bdat(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     mail: &str,
@@ -546,7 +572,7 @@ async fn transaction_bdat(
 /// The banner and EHLO reply owed to an early-pipelined EHLO come before
 /// the replies to the transaction; a failure there leaves the connection
 /// unusable.
-async fn reap_if_early(conn: &mut Conn, params: &SmtpParams) -> Result<(), ConvError> {
+async fn reap_if_early(conn: &mut OutgoingConn, params: &SmtpParams) -> Result<(), ConvError> {
     if conn.early.is_some() {
         if let Err(e) = conn::reap_early(conn, params).await {
             conn.broken = true;

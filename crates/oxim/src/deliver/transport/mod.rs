@@ -91,6 +91,7 @@ pub async fn run_transport(
         continued: false,
         confirmation: None,
         first: true,
+        auth: None,
     };
     // The routers' and the transport's header changes apply to what it
     // sends.
