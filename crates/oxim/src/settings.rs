@@ -244,6 +244,9 @@ pub struct AutoreplySpec {
 
 /// What a transport does.
 #[derive(Debug, Clone)]
+// One per configured transport, built once: the size of the smtp variant
+// costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum TransportKind {
     Smtp(SmtpSpec),
     Appendfile(AppendSpec),
