@@ -42,6 +42,7 @@ pub mod options;
 pub mod preproc;
 pub mod source;
 pub mod tables;
+pub mod trace;
 pub mod vars;
 
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
@@ -54,7 +55,11 @@ pub use expand::{
     expand, expand_bool, expand_condition, expand_with_config, ExpandContext, ExpandError,
     MapContext,
 };
-pub use lists::{match_address, match_domain, match_host, match_local_part, ListError};
+pub use lists::{
+    match_address, match_address_probe, match_domain, match_domain_probe, match_host,
+    match_host_probe, match_local_part, match_local_part_probe, ListError, Probe,
+};
+pub use trace::{ListCache, Trace, TraceSink};
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};
 

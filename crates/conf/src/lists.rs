@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::config::{Config, ListKind};
 use crate::expand::{self, ExpandContext, ExpandError};
+use crate::trace::{ListCache, Trace};
 
 /// Maximum depth of `+name` references (guards against loops).
 const MAX_NAMED_DEPTH: usize = 16;
@@ -264,10 +265,48 @@ fn kind_name(kind: ListKind) -> &'static str {
     }
 }
 
+/// What a list match reports besides its result: the trace (Exim's `-bh`
+/// output), the named-list cache, and the data of the matching item.
+pub struct Probe<'a> {
+    /// Where the trace goes (usually off).
+    pub trace: &'a mut Trace,
+    /// The subject as the trace names it (`host`, the domain, ...).
+    pub name: &'a str,
+    /// The option whose value the list is (`host in host_lookup?`); the
+    /// trace shows the list text instead when there is none.
+    pub option: Option<&'a str>,
+    /// Results of named lists for this subject, when the caller keeps them.
+    pub cache: Option<&'a mut ListCache>,
+    /// The caller takes the matching item's data (traced when cached).
+    pub want_value: bool,
+    /// The data of the item that matched.
+    pub value: Option<String>,
+}
+
+impl<'a> Probe<'a> {
+    /// A probe that traces into `trace` and caches nothing.
+    pub fn new(trace: &'a mut Trace, name: &'a str) -> Probe<'a> {
+        Probe {
+            trace,
+            name,
+            option: None,
+            cache: None,
+            want_value: false,
+            value: None,
+        }
+    }
+}
+
+/// The trace line for an option whose value is empty.
+pub fn trace_unset(trace: &mut Trace, name: &str, option: &str) {
+    trace.line(|| format!("{name} in {option}? no (option unset)"));
+}
+
 /// Generic list walk (Exim's `match_check_list`): the first matching item
 /// decides; at the end of the list the result is "match" only if the last
 /// item was negated. `caseful` is switched on by a `+caseful` item in
 /// address and local part lists and stays on for the rest of the match.
+#[allow(clippy::too_many_arguments)]
 fn walk(
     list: &str,
     kind: ListKind,
@@ -275,6 +314,7 @@ fn walk(
     ctx: &dyn ExpandContext,
     depth: usize,
     caseful: &mut bool,
+    probe: &mut Probe<'_>,
     item_match: &mut ItemFn<'_>,
 ) -> Result<bool, ListError> {
     if depth > MAX_NAMED_DEPTH {
@@ -290,12 +330,100 @@ fn walk(
         expanded = expand::expand(list, ctx)?;
         expanded.as_str()
     };
+    let tracing = probe.trace.on();
+    let ot = if !tracing {
+        String::new()
+    } else {
+        match (depth, probe.option) {
+            (0, Some(o)) => format!("{} in {o}?", probe.name),
+            _ => {
+                // Exim shows the list as the separator-parsed text.
+                let shown = text.trim_start();
+                let shown = match shown.strip_prefix('<') {
+                    Some(r) if r.starts_with(|c: char| c.is_ascii_punctuation()) => {
+                        r[1..].trim_start()
+                    }
+                    _ => shown,
+                };
+                format!("{} in \"{shown}\"?", probe.name)
+            }
+        }
+    };
+    probe.trace.line(|| ot.clone());
+    probe.trace.level += 1;
+    let r = walk_items(
+        text,
+        kind,
+        cfg,
+        ctx,
+        depth,
+        caseful,
+        probe,
+        item_match,
+        &ot,
+    );
+    match &r {
+        Ok(Decided::Item(b)) => {
+            let b = *b;
+            probe.trace.level -= 1;
+            Ok(b)
+        }
+        Ok(Decided::End(b)) => {
+            let b = *b;
+            probe.trace.level -= 1;
+            probe
+                .trace
+                .line(|| format!("{ot} {} (end of list)", if b { "yes" } else { "no" }));
+            Ok(b)
+        }
+        Err((e, item)) => {
+            probe.trace.level -= 1;
+            probe
+                .trace
+                .line(|| format!("{ot} list match deferred for {item}"));
+            Err(e.clone())
+        }
+    }
+}
+
+/// How a list walk ended: an item decided, or the end of the list.
+enum Decided {
+    Item(bool),
+    End(bool),
+}
+
+/// The data a matching item gives (`$domain_data` and friends): the
+/// pattern for domains and local parts.
+fn item_value(kind: ListKind, item: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Option<String> {
+    match kind {
+        ListKind::Domain | ListKind::LocalPart => Some(if item == "@" {
+            primary_hostname(cfg, ctx)
+        } else {
+            item.to_string()
+        }),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_items(
+    text: &str,
+    kind: ListKind,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    depth: usize,
+    caseful: &mut bool,
+    probe: &mut Probe<'_>,
+    item_match: &mut ItemFn<'_>,
+    ot: &str,
+) -> Result<Decided, (ListError, String)> {
     let mut include_unknown = false;
     let mut ignore_unknown = false;
     let mut last_negated = false;
-    // Decides an Unknown hit; None means "carry on with the next item".
-    let unknown = |include: bool, ignore: bool| if ignore { None } else { Some(include) };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     for raw in ListIter::new(text) {
+        probe.trace.line(|| format!("list element: {raw}"));
+        let fail = |e: ListError| (e, raw.clone());
         match (kind, raw.as_str()) {
             (ListKind::Address | ListKind::LocalPart, "+caseful") => {
                 *caseful = true;
@@ -317,7 +445,7 @@ fn walk(
         if let Some(path) = item.strip_prefix('/').map(|_| item) {
             // A file of patterns, one per line.
             let Some(content) = ctx.read_file(path) else {
-                return Err(ListError::File(path.to_string()));
+                return Err(fail(ListError::File(path.to_string())));
             };
             let mut file_neg = neg;
             for line in content.lines() {
@@ -327,12 +455,20 @@ fn walk(
                 }
                 let (lneg, pat) = negation(line);
                 file_neg = neg != lneg;
-                match item_match(pat, *caseful)? {
-                    Hit::Yes => return Ok(!file_neg),
+                match item_match(pat, *caseful).map_err(fail)? {
+                    Hit::Yes => {
+                        probe.trace.line(|| {
+                            format!("{ot} {} (matched \"{line}\" in {path})", yes_no(!neg))
+                        });
+                        if probe.want_value {
+                            probe.value = item_value(kind, pat, cfg, ctx);
+                        }
+                        return Ok(Decided::Item(!file_neg));
+                    }
                     Hit::No => {}
                     Hit::Unknown => {
-                        if let Some(r) = unknown(include_unknown, ignore_unknown) {
-                            return Ok(r);
+                        if !ignore_unknown {
+                            return Ok(Decided::Item(include_unknown));
                         }
                     }
                 }
@@ -340,29 +476,91 @@ fn walk(
             last_negated = file_neg;
             continue;
         }
-        let hit = if let Some(name) = item.strip_prefix('+') {
+        if let Some(name) = item.strip_prefix('+') {
             let Some(sub) = cfg.named_lists.get(kind, name) else {
-                return Err(ListError::UnknownNamedList {
+                return Err(fail(ListError::UnknownNamedList {
                     kind: kind_name(kind),
                     name: name.to_string(),
-                });
+                }));
             };
             let sub = sub.to_string();
-            Hit::from(walk(&sub, kind, cfg, ctx, depth + 1, caseful, item_match)?)
-        } else {
-            item_match(item, *caseful)?
-        };
-        match hit {
-            Hit::Yes => return Ok(!neg),
+            let cacheable = !sub.contains('$');
+            probe.trace.line(|| format!(" start sublist {name}"));
+            probe.trace.level += 2;
+            let cached = if cacheable {
+                probe.cache.as_ref().and_then(|c| c.get(name).cloned())
+            } else {
+                None
+            };
+            let (matched, note) = match cached {
+                Some((m, data)) => {
+                    probe.trace.level -= 2;
+                    probe.trace.line(|| {
+                        format!("cached {} match for +{name}", yes_no(m))
+                    });
+                    if probe.want_value {
+                        probe.trace.line(|| {
+                            format!("cached lookup data = {}", data.as_deref().unwrap_or("NULL"))
+                        });
+                        probe.value = data;
+                    }
+                    (m, " - cached")
+                }
+                None => {
+                    let saved = probe.option.take();
+                    let r = walk(&sub, kind, cfg, ctx, depth + 1, caseful, probe, item_match);
+                    probe.option = saved;
+                    probe.trace.level -= 2;
+                    probe.trace.line(|| format!(" end sublist {name}"));
+                    let m = r.map_err(fail)?;
+                    if cacheable && probe.cache.is_some() {
+                        let data = if probe.want_value && m {
+                            probe.value.clone()
+                        } else {
+                            None
+                        };
+                        if let Some(d) = &data {
+                            let key = probe.name;
+                            probe.trace.line(|| {
+                                format!(
+                                    "data from lookup saved for cache for +{name}: key '{key}' value '{d}'"
+                                )
+                            });
+                        }
+                        if let Some(c) = probe.cache.as_mut() {
+                            c.put(name, m, data);
+                        }
+                    }
+                    (m, "")
+                }
+            };
+            if matched {
+                probe.trace.line(|| {
+                    format!("{ot} {} (matched \"{raw}\"{note})", yes_no(!neg))
+                });
+                return Ok(Decided::Item(!neg));
+            }
+            continue;
+        }
+        match item_match(item, *caseful).map_err(fail)? {
+            Hit::Yes => {
+                probe
+                    .trace
+                    .line(|| format!("{ot} {} (matched \"{raw}\")", yes_no(!neg)));
+                if probe.want_value {
+                    probe.value = item_value(kind, item, cfg, ctx);
+                }
+                return Ok(Decided::Item(!neg));
+            }
             Hit::No => {}
             Hit::Unknown => {
-                if let Some(r) = unknown(include_unknown, ignore_unknown) {
-                    return Ok(r);
+                if !ignore_unknown {
+                    return Ok(Decided::Item(include_unknown));
                 }
             }
         }
     }
-    Ok(last_negated)
+    Ok(Decided::End(last_negated))
 }
 
 /// Removes a `#` comment from a line of a list file. In address and local
@@ -429,6 +627,18 @@ pub fn match_domain(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_domain_probe(list, domain, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_domain`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_domain_probe(
+    list: &str,
+    domain: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
     walk(
         list,
@@ -437,6 +647,7 @@ pub fn match_domain(
         ctx,
         0,
         &mut caseful,
+        probe,
         &mut |item, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
     )
 }
@@ -449,6 +660,18 @@ pub fn match_local_part(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_local_part_probe(list, local_part, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_local_part`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_local_part_probe(
+    list: &str,
+    local_part: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
     walk(
         list,
@@ -457,6 +680,7 @@ pub fn match_local_part(
         ctx,
         0,
         &mut caseful,
+        probe,
         &mut |item, caseful| {
             if let Some(r) = lookup_item(item, local_part, ctx)? {
                 return Ok(r.into());
@@ -474,6 +698,18 @@ pub fn match_address(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_address_probe(list, address, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_address`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_address_probe(
+    list: &str,
+    address: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let (lp, dom) = match address.rsplit_once('@') {
         Some((l, d)) => (l, d),
         None => (address, ""),
@@ -486,6 +722,7 @@ pub fn match_address(
         ctx,
         0,
         &mut caseful,
+        probe,
         &mut |item, caseful| {
             let p = unquote_regex(item);
             if p.starts_with('^') {
@@ -561,6 +798,19 @@ pub fn match_host(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_host_probe(list, ip, name, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_host`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_host_probe(
+    list: &str,
+    ip: IpAddr,
+    name: Option<&str>,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
     walk(
         list,
@@ -569,6 +819,7 @@ pub fn match_host(
         ctx,
         0,
         &mut caseful,
+        probe,
         &mut |item, _| {
             if item == "*" {
                 return Ok(Hit::Yes);
@@ -751,5 +1002,69 @@ mod negative_tail_tests {
         assert!(!match_domain("! +local_domains", "test.ex", &cfg, &ctx).unwrap());
         assert!(!match_domain("! a.b : c.d", "a.b", &cfg, &ctx).unwrap());
         assert!(!match_domain("a.b : c.d", "x.y", &cfg, &ctx).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn traced(f: impl FnOnce(&mut Trace)) -> Vec<String> {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut t = Trace::to(Box::new(lines.clone()));
+        f(&mut t);
+        let v = lines.lock().unwrap().clone();
+        v
+    }
+
+    #[test]
+    fn named_sublists_are_traced_and_cached_as_exim_does() {
+        let cfg = crate::parse_str(
+            "domainlist local_domains = test.ex : myhost.ex\nhostlist relay_hosts = *\n",
+            "t",
+            &[],
+            &crate::MemFs::new(),
+        )
+        .expect("config");
+        let ctx = crate::MapContext::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut cache = ListCache::new();
+        let lines = traced(|t| {
+            for _ in 0..2 {
+                let mut p = Probe::new(t, "host");
+                p.cache = Some(&mut cache);
+                p.want_value = true;
+                assert!(match_host_probe("+relay_hosts", ip, None, &cfg, &ctx, &mut p).unwrap());
+            }
+            let mut p = Probe::new(t, "a.b");
+            assert!(!match_domain_probe("+local_domains", "a.b", &cfg, &ctx, &mut p).unwrap());
+        });
+        let want = [
+            "host in \"+relay_hosts\"?",
+            " list element: +relay_hosts",
+            "  start sublist relay_hosts",
+            "   host in \"*\"?",
+            "   \u{254e}list element: *",
+            "   \u{254e}host in \"*\"? yes (matched \"*\")",
+            "  end sublist relay_hosts",
+            " host in \"+relay_hosts\"? yes (matched \"+relay_hosts\")",
+            "host in \"+relay_hosts\"?",
+            " list element: +relay_hosts",
+            "  start sublist relay_hosts",
+            " cached yes match for +relay_hosts",
+            " cached lookup data = NULL",
+            " host in \"+relay_hosts\"? yes (matched \"+relay_hosts\" - cached)",
+            "a.b in \"+local_domains\"?",
+            " list element: +local_domains",
+            "  start sublist local_domains",
+            "   a.b in \"test.ex : myhost.ex\"?",
+            "   \u{254e}list element: test.ex",
+            "   \u{254e}list element: myhost.ex",
+            "   a.b in \"test.ex : myhost.ex\"? no (end of list)",
+            "  end sublist local_domains",
+            "a.b in \"+local_domains\"? no (end of list)",
+        ];
+        assert_eq!(lines, want);
     }
 }
