@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use oxim_conf::{Acl, AclCondition, AclVerb};
+use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
 use crate::ctx::Ctx;
 use crate::vars::{split_address, Vars};
@@ -30,6 +30,12 @@ pub struct AclOutcome {
     pub controls: Vec<String>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
+    /// `log_message` texts of `warn` statements that held (logged as
+    /// `<host> Warning: <text>`).
+    pub warnings: Vec<String>,
+    /// The `message` may be shown with a temporary refusal (a `defer`
+    /// verb decided; Exim's `acl_temp_details`).
+    pub temp_details: bool,
 }
 
 impl AclOutcome {
@@ -40,11 +46,14 @@ impl AclOutcome {
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
+            warnings: Vec::new(),
+            temp_details: false,
         }
     }
 }
 
 /// The facts an ACL can test.
+#[derive(Clone, Copy)]
 pub struct AclEnv<'a> {
     pub host_ip: Option<IpAddr>,
     pub host_name: Option<&'a str>,
@@ -59,18 +68,61 @@ enum Cond {
     Error(String),
 }
 
+/// Conditions whose value Exim does not expand before testing (the list
+/// matchers expand lists themselves; `acl` expands the name).
+fn expanded_later(name: &str) -> bool {
+    matches!(
+        name,
+        "acl"
+            | "authenticated"
+            | "dnslists"
+            | "domains"
+            | "encrypted"
+            | "hosts"
+            | "local_parts"
+            | "recipients"
+            | "sender_domains"
+            | "senders"
+    )
+}
+
+/// `check <name> = <raw>`, and the expanded value below it when it differs.
+fn trace_check(trace: &mut Trace, c: &AclCondition, value: &str) {
+    if !trace.on() {
+        return;
+    }
+    let neg = if c.negated { "!" } else { "" };
+    let (lhs, raw, shown) = if c.name == "set" {
+        let (var, raw) = c.value.split_once('=').unwrap_or((c.value.as_str(), ""));
+        let shown = value.split_once('=').map_or(value, |(_, v)| v).trim();
+        (format!("check set {} ", var.trim()), raw.trim().to_string(), shown.to_string())
+    } else {
+        (format!("check {neg}{} ", c.name), c.value.clone(), value.to_string())
+    };
+    trace.line(|| format!("{lhs}= {raw}"));
+    if !expanded_later(&c.name) && shown != raw {
+        trace.plain(|| format!("{}= {shown}", " ".repeat(lhs.len())));
+    }
+}
+
 async fn condition(
     ctx: &Ctx,
     c: &AclCondition,
     vars: &mut Vars,
     env: &AclEnv<'_>,
     out: &mut AclOutcome,
+    t: &mut AclTrace,
 ) -> Cond {
     let value = match oxim_conf::expand(&c.value, &*vars) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
         Err(e) => return Cond::Error(format!("failed to expand ACL string \"{}\": {e}", c.value)),
     };
+    match c.name.as_str() {
+        "message" => t.trace.line(|| format!("  message: {}", c.value)),
+        "log_message" => t.trace.line(|| format!("l_message: {}", c.value)),
+        _ => trace_check(&mut t.trace, c, &value),
+    }
     let cfg = &ctx.config;
     let result: Result<bool, String> = match c.name.as_str() {
         "message" => {
@@ -108,23 +160,47 @@ async fn condition(
         }
         "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
-            Some(ip) => oxim_conf::match_host(&value, ip, env.host_name, cfg, &*vars)
-                .map_err(|e| e.to_string()),
+            Some(ip) => {
+                let mut p = Probe::new(&mut t.trace, "host");
+                p.want_value = true;
+                p.cache = Some(&mut t.hosts);
+                oxim_conf::match_host_probe(&value, ip, env.host_name, cfg, &*vars, &mut p)
+                    .map_err(|e| e.to_string())
+            }
             // Locally submitted messages match an empty item only.
             None => Ok(value.split(':').any(|i| i.trim().is_empty())),
         },
         "domains" => {
             let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");
-            oxim_conf::match_domain(&value, d, cfg, &*vars).map_err(|e| e.to_string())
+            let mut p = Probe::new(&mut t.trace, d);
+            p.want_value = true;
+            p.cache = Some(&mut t.domains);
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(|e| e.to_string())
         }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
-            oxim_conf::match_local_part(&value, l, cfg, &*vars).map_err(|e| e.to_string())
+            let mut p = Probe::new(&mut t.trace, l);
+            p.want_value = true;
+            p.cache = Some(&mut t.local_parts);
+            oxim_conf::match_local_part_probe(&value, l, cfg, &*vars, &mut p)
+                .map_err(|e| e.to_string())
         }
-        "senders" => oxim_conf::match_address(&value, env.sender.unwrap_or(""), cfg, &*vars)
-            .map_err(|e| e.to_string()),
-        "recipients" => oxim_conf::match_address(&value, env.recipient.unwrap_or(""), cfg, &*vars)
-            .map_err(|e| e.to_string()),
+        "senders" => {
+            let a = env.sender.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            p.cache = Some(&mut t.senders);
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(|e| e.to_string())
+        }
+        "recipients" => {
+            let a = env.recipient.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(|e| e.to_string())
+        }
         "condition" => {
             let t = value.trim();
             if t.is_empty()
@@ -140,7 +216,9 @@ async fn condition(
         "verify" => verify(ctx, &value, vars, env).await,
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
-                let r = Box::pin(eval(ctx, &sub, vars, env)).await;
+                t.trace.level += 1;
+                let r = Box::pin(eval_traced(ctx, &sub, vars, env, t)).await;
+                t.trace.level -= 1;
                 if r.message.is_some() {
                     out.message = r.message.clone();
                 }
@@ -182,10 +260,58 @@ async fn verify(ctx: &Ctx, what: &str, vars: &Vars, env: &AclEnv<'_>) -> Result<
     ))
 }
 
-/// Evaluate `acl`. `vars` receives `set` variables.
-pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> AclOutcome {
+/// What `-bh` traces, with the named-list results Exim keeps: per
+/// connection for hosts, per message for senders, per recipient for
+/// domains and local parts (the caller clears them).
+#[derive(Debug, Default)]
+pub struct AclTrace {
+    pub trace: Trace,
+    pub hosts: oxim_conf::ListCache,
+    pub senders: oxim_conf::ListCache,
+    pub domains: oxim_conf::ListCache,
+    pub local_parts: oxim_conf::ListCache,
+    /// The client as the log names it (`H=(helo) [ip]`): `warn` statements
+    /// log their `log_message` with it as they hold.
+    pub host_ident: Option<String>,
+}
+
+fn yielded(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Accept => "ACCEPT",
+        Verdict::Deny => "DENY",
+        Verdict::Defer => "DEFER",
+        Verdict::Discard => "DISCARD",
+        Verdict::Drop => "DROP",
+    }
+}
+
+/// Evaluate `acl`. `vars` receives `set` variables; `t` takes Exim's
+/// `-bh` trace of each statement and condition (when on) and keeps the
+/// named-list results.
+pub async fn eval_traced(
+    ctx: &Ctx,
+    acl: &Acl,
+    vars: &mut Vars,
+    env: &AclEnv<'_>,
+    t: &mut AclTrace,
+) -> AclOutcome {
+    let named = ctx.config.acl(&acl.name).is_some();
+    let acl_name = if named {
+        t.trace.line(|| format!("using ACL \"{}\"", acl.name));
+        format!("ACL {}", acl.name)
+    } else {
+        "inline ACL".to_string()
+    };
     let mut out = AclOutcome::new(Verdict::Deny);
     for st in &acl.statements {
+        let verb = st.verb.name();
+        t.trace.line(|| {
+            let mut l = format!("processing {acl_name} \"{verb}\"");
+            if let Some((file, line)) = &st.source {
+                l.push_str(&format!(" ({file} {line})"));
+            }
+            l
+        });
         let mut all_true = true;
         let mut after_endpass = false;
         for c in &st.conditions {
@@ -193,32 +319,59 @@ pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> Ac
                 after_endpass = true;
                 continue;
             }
-            match condition(ctx, c, vars, env, &mut out).await {
+            match condition(ctx, c, vars, env, &mut out, t).await {
                 Cond::True => {}
                 Cond::False => {
                     all_true = false;
                     break;
                 }
                 Cond::Error(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test error in {acl_name}"));
                     out.verdict = Verdict::Defer;
                     out.log_message = Some(e);
                     return out;
                 }
             }
         }
+        let result = if all_true { "succeeded" } else { "failed" };
+        t.trace
+            .line(|| format!("{verb}: condition test {result} in {acl_name}"));
         let verdict = match (st.verb, all_true) {
             (AclVerb::Accept, true) => Some(Verdict::Accept),
-            (AclVerb::Accept, false) if after_endpass => Some(Verdict::Deny),
+            (AclVerb::Accept, false) if after_endpass => {
+                t.trace
+                    .line(|| "accept: endpass encountered - denying access".into());
+                out.verdict = Verdict::Deny;
+                return out;
+            }
             (AclVerb::Deny, true) => Some(Verdict::Deny),
             (AclVerb::Defer, true) => Some(Verdict::Defer),
             (AclVerb::Discard, true) => Some(Verdict::Discard),
             (AclVerb::Drop, true) => Some(Verdict::Drop),
-            (AclVerb::Require, false) => Some(Verdict::Deny),
+            (AclVerb::Require, false) => {
+                t.trace.line(|| format!("end of {acl_name}: not OK"));
+                out.verdict = Verdict::Deny;
+                return out;
+            }
             _ => None,
         };
         if let Some(v) = verdict {
+            out.temp_details = v == Verdict::Defer;
+            t.trace
+                .line(|| format!("end of {acl_name}: {}", yielded(v)));
             out.verdict = v;
             return out;
+        }
+        if st.verb == AclVerb::Warn && all_true {
+            if let Some(l) = out.log_message.take() {
+                if out.message.as_deref() != Some(l.as_str()) {
+                    match &t.host_ident {
+                        Some(h) => ctx.log_text(None, &format!("{h} Warning: {l}")),
+                        None => out.warnings.push(l),
+                    }
+                }
+            }
         }
         // Texts set by a statement that did not decide do not carry over,
         // except for warn, whose side effects stand.
@@ -228,6 +381,8 @@ pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> Ac
         }
     }
     // Falling off the end is an implicit deny.
+    t.trace
+        .line(|| format!("end of {acl_name}: implicit DENY"));
     out.verdict = Verdict::Deny;
     out
 }

@@ -105,6 +105,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         }
         Mode::Submit => submit::run(ctx),
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
+        Mode::HostCheck { ip, callout } => smtp_in::run_host_check(ctx, ip, callout),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),

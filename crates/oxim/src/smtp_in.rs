@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::acl::{self, AclEnv, Verdict};
+use crate::acl::{self, AclEnv, AclTrace, Verdict};
 use crate::cli::DeliveryMode;
 use crate::ctx::Ctx;
 use crate::message::{HeaderExcess, HeaderLimits, Message};
@@ -33,6 +33,8 @@ struct Conn {
     batch: bool,
     /// SMTPS: TLS starts before the banner.
     tls_on_connect: bool,
+    /// `-bh`: a host-checking session (trace on stderr, nothing stored).
+    checking: bool,
 }
 
 /// Per-session mutable state the policy code keeps.
@@ -68,6 +70,14 @@ struct State {
     header_excess: Option<HeaderExcess>,
     /// TLS is up (STARTTLS or TLS on connect).
     tls: Option<TlsSession>,
+    /// The `-bh` trace and the named-list results kept for it.
+    acl: AclTrace,
+    /// The HELO/EHLO and the RSET free in each message have been used.
+    helo_counted: bool,
+    rset_counted: bool,
+    /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
+    /// first non-mail command arrives).
+    count_nonmail: Option<bool>,
 }
 
 impl State {
@@ -127,22 +137,118 @@ fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
     }
 }
 
-fn list_match_host(
-    ctx: &Ctx,
-    option: &str,
-    ip: Option<IpAddr>,
-    name: Option<&str>,
-    vars: &Vars,
-) -> bool {
-    let list = ctx.config.main.str(option);
-    if list.is_empty() {
+
+/// Whether the client is in the host list of main option `option`, with
+/// Exim's `-bh` trace (`host in <option>? ...`).
+fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> bool {
+    let main = &ctx.config.main;
+    let raw = main.str(option);
+    if raw.is_empty() && !main.is_set(option) {
+        oxim_conf::lists::trace_unset(&mut st.acl.trace, "host", option);
         return false;
     }
-    let Some(ip) = ip else { return false };
-    let Ok(list) = oxim_conf::expand(list, vars) else {
+    let list = match oxim_conf::expand(raw, &st.vars) {
+        Ok(l) => l,
+        Err(e) if e.is_forced_fail() => return false,
+        Err(e) => {
+            ctx.log_text(
+                None,
+                &format!("failed to expand \"{raw}\" while checking a list: {e}"),
+            );
+            return false;
+        }
+    };
+    let mut p = oxim_conf::Probe::new(&mut st.acl.trace, "host");
+    p.option = Some(option);
+    p.cache = Some(&mut st.acl.hosts);
+    oxim_conf::match_host_probe(
+        &list,
+        ip,
+        st.host_name.as_deref(),
+        &ctx.config,
+        &st.vars,
+        &mut p,
+    )
+    .unwrap_or(false)
+}
+
+/// Whether `subject` is in the domain list of main option `option`, with
+/// Exim's `-bh` trace (`<subject> in <option>? ...`).
+fn domain_option(ctx: &Ctx, st: &mut State, option: &str, subject: &str) -> bool {
+    let main = &ctx.config.main;
+    let raw = main.str(option);
+    if raw.is_empty() && !main.is_set(option) {
+        oxim_conf::lists::trace_unset(&mut st.acl.trace, subject, option);
+        return false;
+    }
+    let Ok(list) = oxim_conf::expand(raw, &st.vars) else {
         return false;
     };
-    oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
+    let mut p = oxim_conf::Probe::new(&mut st.acl.trace, subject);
+    p.option = Some(option);
+    oxim_conf::match_domain_probe(&list, subject, &ctx.config, &st.vars, &mut p).unwrap_or(false)
+}
+
+/// `H=name (helo) [ip]`, as Exim names the client in log lines.
+fn host_ident(conn: &Conn, st: &State) -> Option<String> {
+    let ip = conn.peer?.ip();
+    let mut s = String::from("H=");
+    if let Some(n) = &st.host_name {
+        s.push_str(n);
+        s.push(' ');
+    }
+    if let Some(h) = &st.helo {
+        if st.host_name.as_deref() != Some(h.as_str()) {
+            s.push_str(&format!("({h}) "));
+        }
+    }
+    s.push_str(&format!("[{ip}]"));
+    Some(s)
+}
+
+/// `-bh` trace lines go to standard error behind Exim's `>>> `.
+struct StderrTrace;
+
+impl oxim_conf::TraceSink for StderrTrace {
+    fn line(&mut self, text: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), ">>> {text}");
+    }
+}
+
+/// `-bh <ip>`: an SMTP session on stdin/stdout as if from `ip`, traced.
+/// Nothing is stored or delivered. (`-bhc` would run callouts for real;
+/// oxim has no callouts yet and refuses a `callout` option in `verify`.)
+pub fn run_host_check(ctx: Arc<Ctx>, ip: IpAddr, _callout: bool) -> Result<i32> {
+    use std::io::Write as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    {
+        let mut out = std::io::stdout().lock();
+        write!(
+            out,
+            "\n**** SMTP testing session as if from host {ip}\n\
+             **** but without any ident (RFC 1413) callback.\n\
+             **** This is not for real!\n\n"
+        )?;
+        out.flush()?;
+    }
+    let conn = Conn {
+        peer: Some(SocketAddr::new(ip, 0)),
+        local: None,
+        tfo: ServerTfo::None,
+        base_protocol: "smtp",
+        batch: false,
+        tls_on_connect: false,
+        checking: true,
+    };
+    rt.block_on(session(
+        ctx.clone(),
+        ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
+        conn,
+    ))?;
+    Ok(0)
 }
 
 /// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this
@@ -218,6 +324,7 @@ pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: 
         base_protocol: "smtp",
         batch: false,
         tls_on_connect: crate::tls::on_connect(&ctx, local.map(|l| l.port())),
+        checking: false,
     };
     let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
 }
@@ -234,6 +341,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
         base_protocol: if batch { "local-bsmtp" } else { "local-smtp" },
         batch,
         tls_on_connect: false,
+        checking: false,
     };
     let ids = rt.block_on(session(
         ctx.clone(),
@@ -261,7 +369,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
 fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
     let main = &ctx.config.main;
     ServerConfig {
-        enforce_sync: conn.peer.is_some() && main.bool("smtp_enforce_sync"),
+        enforce_sync: conn.peer.is_some() && !conn.checking && main.bool("smtp_enforce_sync"),
         max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors")).unwrap_or(3),
         max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands")).unwrap_or(3),
         recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
@@ -493,13 +601,25 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
+        acl: AclTrace::default(),
+        helo_counted: false,
+        rset_counted: false,
+        count_nonmail: None,
     };
+    if conn.checking {
+        st.acl.trace = oxim_conf::Trace::to(Box::new(StderrTrace));
+    }
     let peer_ip = conn.peer.map(|p| p.ip());
 
     // Connection-level policy.
     if let Some(ip) = peer_ip {
         // Connection counts first, before any lookup: a flood costs little.
-        if let Some(per_host) = over_connection_limit(&ctx, ip, &st.vars) {
+        let over = if conn.checking {
+            None
+        } else {
+            over_connection_limit(&ctx, ip, &st.vars)
+        };
+        if let Some(per_host) = over {
             ctx.log(&LogRecord::TooManyConnections {
                 ip,
                 port: conn.peer.map_or(0, |p| p.port()),
@@ -515,20 +635,14 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
-        if list_match_host(&ctx, "host_lookup", Some(ip), None, &st.vars) {
+        st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip);
+        if host_option(&ctx, &mut st, "host_lookup", ip) {
             st.host_name = lookup_host_name(&ctx, ip).await;
             st.lookup_done = true;
             if let Some(n) = &st.host_name {
                 st.vars.set("sender_host_name", n.clone());
             }
         }
-        st.nolog = list_match_host(
-            &ctx,
-            "hosts_connection_nolog",
-            Some(ip),
-            st.host_name.as_deref(),
-            &st.vars,
-        );
         if ctx.selector.has(oxim_log::Selector::SmtpConnection) && !st.nolog {
             if let Some(host) = sender_host(&conn, &st) {
                 let count = crate::daemon::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
@@ -538,13 +652,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
                 });
             }
         }
-        if list_match_host(
-            &ctx,
-            "host_reject_connection",
-            Some(ip),
-            st.host_name.as_deref(),
-            &st.vars,
-        ) {
+        if host_option(&ctx, &mut st, "host_reject_connection", ip) {
             if let Some(host) = sender_host(&conn, &st) {
                 ctx.log(&LogRecord::ConnectionRefused {
                     host,
@@ -555,6 +663,17 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
+        // Traced as Exim checks them (oxim does not act on them yet).
+        for option in [
+            "sender_unqualified_hosts",
+            "recipient_unqualified_hosts",
+            "helo_verify_hosts",
+            "helo_try_verify_hosts",
+            "helo_accept_junk_hosts",
+        ] {
+            host_option(&ctx, &mut st, option, ip);
+        }
+        st.acl.host_ident = host_ident(&conn, &st);
         if let Some(acl) = acl_for(&ctx, "acl_smtp_connect", &st.vars) {
             let env = AclEnv {
                 host_ip: peer_ip,
@@ -562,7 +681,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
                 sender: None,
                 recipient: None,
             };
-            let o = acl::eval(&ctx, &acl, &mut st.vars, &env).await;
+            let o = acl::eval_traced(&ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
             log_acl_writes(&ctx, &o);
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
             if o.verdict != Verdict::Accept {
@@ -576,15 +695,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
                     o.verdict == Verdict::Defer,
                     reason.as_deref(),
                 );
-                sess.shutdown(Reply::new(
-                    if o.verdict == Verdict::Defer {
-                        450
-                    } else {
-                        554
-                    },
-                    o.message
-                        .unwrap_or_else(|| "Administrative prohibition".into()),
-                ));
+                sess.shutdown(deny_reply(&o, 550, "Administrative prohibition"));
                 write_out(&mut io, &mut sess, conn.batch).await?;
                 return Ok(Vec::new());
             }
@@ -784,13 +895,18 @@ fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
     }
 }
 
+/// Exim's reply to a refusal: the ACL's code for a deny, 451 for a
+/// defer (with the ACL's message only when a `defer` verb gave one).
 fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
-    let code = match o.verdict {
-        Verdict::Defer => 450,
-        _ => default_code,
-    };
+    if o.verdict == Verdict::Defer {
+        let text = match (&o.message, o.temp_details) {
+            (Some(m), true) => m.clone(),
+            _ => "Temporary local problem - please try later".to_string(),
+        };
+        return Reply::new(451, text);
+    }
     Reply::new(
-        code,
+        default_code,
         o.message
             .clone()
             .unwrap_or_else(|| default_text.to_string()),
@@ -816,6 +932,19 @@ async fn handle_event(
     let main = &ctx.config.main;
     let peer_ip = conn.peer.map(|p| p.ip());
     st.commands += 1;
+    // Exim checks smtp_accept_max_nonmail_hosts when the first non-mail
+    // command arrives (one HELO/EHLO and one RSET per message are free).
+    let nonmail = match &ev {
+        Event::Helo { .. } => std::mem::replace(&mut st.helo_counted, true),
+        Event::Rset => std::mem::replace(&mut st.rset_counted, true),
+        Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
+        _ => false,
+    };
+    if nonmail && st.count_nonmail.is_none() {
+        if let Some(ip) = peer_ip {
+            st.count_nonmail = Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", ip));
+        }
+    }
     match &ev {
         Event::Mail(m) => {
             st.vars.set("smtp_command", format!("MAIL FROM:{}", m.raw));
@@ -831,11 +960,9 @@ async fn handle_event(
             st.esmtp = ehlo;
             st.vars.set("sender_helo_name", name.clone());
             if let Some(ip) = peer_ip {
-                if !st.lookup_done {
-                    let list = main.str("helo_lookup_domains");
-                    let vars = st.vars.clone();
-                    let matches =
-                        oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
+                if st.host_name.is_none() {
+                    let helo = name.to_ascii_lowercase();
+                    let matches = domain_option(ctx, st, "helo_lookup_domains", &helo);
                     if matches {
                         st.host_name = lookup_host_name(ctx, ip).await;
                         st.lookup_done = true;
@@ -845,6 +972,7 @@ async fn handle_event(
                     }
                 }
             }
+            st.acl.host_ident = host_ident(conn, st);
             if let Some(acl) = acl_for(ctx, "acl_smtp_helo", &st.vars) {
                 let env = AclEnv {
                     host_ip: peer_ip,
@@ -852,7 +980,7 @@ async fn handle_event(
                     sender: None,
                     recipient: None,
                 };
-                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
@@ -861,25 +989,19 @@ async fn handle_event(
             }
             let ip_text = peer_ip.map(|i| i.to_string());
             let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+            // The advertising lists, in Exim's order (traced under -bh).
+            let (mut pipelining, mut chunking) = (conn.peer.is_none(), false);
+            if let (Some(ip), true) = (peer_ip, ehlo) {
+                host_option(ctx, st, "dsn_advertise_hosts", ip);
+                pipelining = !st.no_pipelining
+                    && host_option(ctx, st, "pipelining_advertise_hosts", ip);
+                chunking = host_option(ctx, st, "chunking_advertise_hosts", ip);
+            }
             let ext = Extensions {
                 size: Some(size_limit),
                 eight_bit_mime: main.bool("accept_8bitmime"),
-                pipelining: !st.no_pipelining
-                    && (conn.peer.is_none()
-                        || list_match_host(
-                            ctx,
-                            "pipelining_advertise_hosts",
-                            peer_ip,
-                            st.host_name.as_deref(),
-                            &st.vars,
-                        )),
-                chunking: list_match_host(
-                    ctx,
-                    "chunking_advertise_hosts",
-                    peer_ip,
-                    st.host_name.as_deref(),
-                    &st.vars,
-                ),
+                pipelining,
+                chunking,
                 help: true,
                 starttls: st.tls.is_none()
                     && peer_ip.is_some_and(|ip| {
@@ -913,7 +1035,7 @@ async fn handle_event(
                     sender: Some(&sender),
                     recipient: None,
                 };
-                let o = acl::eval(ctx, &acl, &mut vars, &env).await;
+                let o = acl::eval_traced(ctx, &acl, &mut vars, &env, &mut st.acl).await;
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let reason = o.log_message.clone().or(o.message.clone());
@@ -938,6 +1060,8 @@ async fn handle_event(
         }
         Event::Rcpt(rc) => {
             let rcpt = ctx.qualify_recipient(&rc.to);
+            st.acl.domains.clear();
+            st.acl.local_parts.clear();
             let sender = st.sender.clone().unwrap_or_default();
             // Without an RCPT ACL Exim refuses every recipient over TCP.
             let outcome = match acl_for(ctx, "acl_smtp_rcpt", &st.vars) {
@@ -950,7 +1074,7 @@ async fn handle_event(
                         sender: Some(&sender),
                         recipient: Some(&rcpt),
                     };
-                    let o = acl::eval(ctx, &acl, &mut vars, &env).await;
+                    let o = acl::eval_traced(ctx, &acl, &mut vars, &env, &mut st.acl).await;
                     log_acl_writes(ctx, &o);
                     Some(o)
                 }
@@ -961,6 +1085,8 @@ async fn handle_event(
                     log_message: None,
                     controls: Vec::new(),
                     logwrites: Vec::new(),
+                    warnings: Vec::new(),
+                    temp_details: false,
                 }),
             };
             match outcome {
@@ -994,7 +1120,7 @@ async fn handle_event(
                     sender: st.sender.as_deref(),
                     recipient: None,
                 };
-                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
@@ -1065,7 +1191,7 @@ async fn handle_event(
                     sender: Some(&sender),
                     recipient: None,
                 };
-                let o = acl::eval(ctx, &acl, &mut st.vars, &env).await;
+                let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard {
                     let reason = o.log_message.clone().or(o.message.clone());
@@ -1112,6 +1238,16 @@ async fn handle_event(
             let id_text = id.to_string();
             let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
             prepared.env.body_8bitmime = st.body_8bitmime;
+            st.helo_counted = false;
+            st.rset_counted = false;
+            st.acl.senders.clear();
+            if conn.checking {
+                // -bh: logged as received, but nothing is stored.
+                drop(receive::finish(ctx, &source, prepared));
+                let _ = sess.accept_message(&id_text);
+                sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
+                return;
+            }
             // The 250 goes out only once the files are on stable storage; the
             // group-commit writer shares fsyncs between concurrent messages.
             let written = match ctx.writer() {
@@ -1172,9 +1308,7 @@ async fn handle_event(
         Event::Help(_) => {
             let _ = sess.respond(help_reply(false, &[]));
         }
-        Event::Etrn(_) => {
-            let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
-        }
+        Event::Etrn(arg) => etrn(ctx, conn, sess, st, &arg).await,
         Event::StartTls => {
             // Handled by the session loop (it needs the stream).
             let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
@@ -1196,6 +1330,54 @@ async fn handle_event(
             }
         }
     }
+}
+
+/// ETRN: only `-bh` goes through with it (tracing what it would run);
+/// otherwise oxim refuses it.
+async fn etrn(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, arg: &str) {
+    let acl = acl_for(ctx, "acl_smtp_etrn", &st.vars);
+    let (true, Some(acl)) = (conn.checking, acl) else {
+        let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
+        return;
+    };
+    if st.sender.is_some() {
+        let _ = sess.respond(Reply::new(503, "ETRN is not permitted inside a transaction"));
+        return;
+    }
+    let env = AclEnv {
+        host_ip: conn.peer.map(|p| p.ip()),
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    st.vars.set("smtp_command", sess.last_command().to_string());
+    let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+    log_acl_writes(ctx, &o);
+    if o.verdict != Verdict::Accept {
+        let reason = o.log_message.clone().or(o.message.clone());
+        log_reject(
+            ctx,
+            conn,
+            st,
+            None,
+            RejectWhat::Other(&format!("ETRN {arg}")),
+            o.verdict == Verdict::Defer,
+            reason.as_deref(),
+        );
+        let _ = sess.reject(deny_reply(&o, 458, "Administrative prohibition"));
+        return;
+    }
+    if ctx.config.main.str("smtp_etrn_command").is_empty() && !arg.starts_with('#') {
+        let _ = sess.respond(Reply::new(501, "argument must begin with #"));
+        return;
+    }
+    st.acl
+        .trace
+        .plain(|| "ETRN command is: exim -R".to_string());
+    st.acl
+        .trace
+        .plain(|| "ETRN command execution skipped".to_string());
+    let _ = sess.respond(Reply::new(250, o.message.as_deref().unwrap_or("OK")));
 }
 
 /// SMTPS: the TLS handshake before the banner. With
