@@ -254,7 +254,7 @@ impl From<bool> for Hit {
     }
 }
 
-type ItemFn<'f> = dyn FnMut(&str, bool) -> Result<Hit, ListError> + 'f;
+type ItemFn<'f> = dyn FnMut(&str, bool, &mut Probe<'_>) -> Result<Hit, ListError> + 'f;
 
 fn kind_name(kind: ListKind) -> &'static str {
     match kind {
@@ -455,7 +455,7 @@ fn walk_items(
                 }
                 let (lneg, pat) = negation(line);
                 file_neg = neg != lneg;
-                match item_match(pat, *caseful).map_err(fail)? {
+                match item_match(pat, *caseful, probe).map_err(fail)? {
                     Hit::Yes => {
                         probe.trace.line(|| {
                             format!("{ot} {} (matched \"{line}\" in {path})", yes_no(!neg))
@@ -542,7 +542,7 @@ fn walk_items(
             }
             continue;
         }
-        match item_match(item, *caseful).map_err(fail)? {
+        match item_match(item, *caseful, probe).map_err(fail)? {
             Hit::Yes => {
                 probe
                     .trace
@@ -648,7 +648,7 @@ pub fn match_domain_probe(
         0,
         &mut caseful,
         probe,
-        &mut |item, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
+        &mut |item, _, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
     )
 }
 
@@ -681,7 +681,7 @@ pub fn match_local_part_probe(
         0,
         &mut caseful,
         probe,
-        &mut |item, caseful| {
+        &mut |item, caseful, _| {
             if let Some(r) = lookup_item(item, local_part, ctx)? {
                 return Ok(r.into());
             }
@@ -723,7 +723,7 @@ pub fn match_address_probe(
         0,
         &mut caseful,
         probe,
-        &mut |item, caseful| {
+        &mut |item, caseful, probe| {
             let p = unquote_regex(item);
             if p.starts_with('^') {
                 return regex_match(p, address, !caseful).map(Hit::from);
@@ -734,19 +734,37 @@ pub fn match_address_probe(
             if item.is_empty() {
                 return Ok(address.is_empty().into());
             }
-            let r = match item.rsplit_once('@') {
-                Some(("", d)) => {
-                    // "@domain": any local part at that domain (and "@" alone is
-                    // the primary host name).
-                    if d.is_empty() {
-                        primary_hostname(cfg, ctx).eq_ignore_ascii_case(dom)
-                    } else {
-                        domain_item(d, dom, cfg, ctx)?
+            // The local part first; then the domain, as a one-item domain
+            // list (traced as such, as Exim does).
+            let d = match item.rsplit_once('@') {
+                // "@domain": any local part at that domain (and "@" alone
+                // is the primary host name).
+                Some(("", "")) => "@",
+                Some(("", d)) => d,
+                Some((l, d)) => {
+                    if !match_string(l, lp, !caseful)? {
+                        return Ok(Hit::No);
                     }
+                    d
                 }
-                Some((l, d)) => match_string(l, lp, !caseful)? && domain_item(d, dom, cfg, ctx)?,
-                None => domain_item(item, dom, cfg, ctx)?,
+                None => item,
             };
+            if !probe.trace.on() {
+                return Ok(domain_item(d, dom, cfg, ctx)?.into());
+            }
+            let subject = dom.to_ascii_lowercase();
+            let mut sub = Probe::new(&mut *probe.trace, &subject);
+            let mut cf = false;
+            let r = walk(
+                &d.replace(':', "::"),
+                ListKind::Domain,
+                cfg,
+                ctx,
+                0,
+                &mut cf,
+                &mut sub,
+                &mut |i, _, _| domain_item(i, dom, cfg, ctx).map(Hit::from),
+            )?;
             Ok(r.into())
         },
     )
@@ -820,7 +838,7 @@ pub fn match_host_probe(
         0,
         &mut caseful,
         probe,
-        &mut |item, _| {
+        &mut |item, _, _| {
             if item == "*" {
                 return Ok(Hit::Yes);
             }
