@@ -52,12 +52,12 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use expand::{
-    expand, expand_bool, expand_condition, expand_with_config, ExpandContext, ExpandError,
+    expand, expand_bool, expand_condition, expand_with_config, ExpandContext, ExpandError, HostFind,
     MapContext,
 };
 pub use lists::{
     match_address, match_address_probe, match_domain, match_domain_probe, match_host,
-    match_host_probe, match_local_part, match_local_part_probe, ListError, Probe,
+    match_host_probe, match_local_part, match_local_part_probe, host_list_lookups, ListError, Probe,
 };
 pub use trace::{ListCache, Trace, TraceSink};
 pub use options::{Kind, OptionSpec, Options, Value};

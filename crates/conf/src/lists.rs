@@ -41,6 +41,9 @@ pub enum ListError {
     /// `+name` references nest too deeply (probably a loop).
     #[error("named list references nest too deeply")]
     TooDeep,
+    /// A lookup the list needed could not complete (temporary).
+    #[error("{0}")]
+    Defer(String),
 }
 
 /// Iterates over the items of an Exim list: default separator `:`, `<X`
@@ -233,15 +236,16 @@ fn negation(item: &str) -> (bool, &str) {
 }
 
 /// Outcome of matching one list item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Hit {
     /// The item matches the subject.
     Yes,
     /// The item does not match.
     No,
     /// The item could not be decided (a host name pattern when the host's
-    /// name is unknown); `+include_unknown` / `+ignore_unknown` decide.
-    Unknown,
+    /// name is unknown, a name that does not resolve); `+include_unknown` /
+    /// `+ignore_unknown` decide. The text says why.
+    Unknown(String),
 }
 
 impl From<bool> for Hit {
@@ -466,9 +470,10 @@ fn walk_items(
                         return Ok(Decided::Item(!file_neg));
                     }
                     Hit::No => {}
-                    Hit::Unknown => {
-                        if !ignore_unknown {
-                            return Ok(Decided::Item(include_unknown));
+                    Hit::Unknown(why) => {
+                        if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown)
+                        {
+                            return Ok(d);
                         }
                     }
                 }
@@ -553,14 +558,35 @@ fn walk_items(
                 return Ok(Decided::Item(!neg));
             }
             Hit::No => {}
-            Hit::Unknown => {
-                if !ignore_unknown {
-                    return Ok(Decided::Item(include_unknown));
+            Hit::Unknown(why) => {
+                if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown) {
+                    return Ok(d);
                 }
             }
         }
     }
     Ok(Decided::End(last_negated))
+}
+
+/// An item that could not be decided: skipped after `+ignore_unknown`,
+/// otherwise it decides the list (a match after `+include_unknown`).
+fn unknown(
+    probe: &mut Probe<'_>,
+    ot: &str,
+    why: &str,
+    include: bool,
+    ignore: bool,
+) -> Option<Decided> {
+    if ignore {
+        probe
+            .trace
+            .line(|| format!("{why}: item ignored by +ignore_unknown"));
+        return None;
+    }
+    probe.trace.line(|| {
+        format!("{ot} {} ({why})", if include { "yes" } else { "no" })
+    });
+    Some(Decided::Item(include))
 }
 
 /// Removes a `#` comment from a line of a list file. In address and local
@@ -838,7 +864,7 @@ pub fn match_host_probe(
         0,
         &mut caseful,
         probe,
-        &mut |item, _, _| {
+        &mut |item, _, probe| {
             if item == "*" {
                 return Ok(Hit::Yes);
             }
@@ -865,25 +891,52 @@ pub fn match_host_probe(
             } else {
                 item
             };
-            if item.starts_with('^') || item.starts_with("\\N^") || item.starts_with('*') {
-                // Wildcards and regexes match the host's (verified) name.
-                return match name {
-                    Some(n) => match_string(item, n, true).map(Hit::from),
-                    None => Ok(Hit::Unknown),
-                };
+            let plain = item
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c));
+            if plain {
+                // A plain name matches if it resolves to the host's address.
+                match ctx.find_host(item, probe.trace) {
+                    Some(crate::expand::HostFind::Found(addrs)) => {
+                        return Ok(addrs.contains(&ip).into())
+                    }
+                    Some(crate::expand::HostFind::NotFound(why)) => return Ok(Hit::Unknown(why)),
+                    Some(crate::expand::HostFind::Again(why)) => {
+                        return Err(ListError::Defer(why))
+                    }
+                    None => {}
+                }
+                if let Some(addrs) = ctx.host_addresses(item) {
+                    return Ok(addrs.contains(&ip).into());
+                }
+                // Without a resolver, "localhost" still means the loopback address.
+                if item.eq_ignore_ascii_case("localhost") {
+                    return Ok(ip.is_loopback().into());
+                }
             }
-            // A plain name matches if it resolves to the host's address.
-            if let Some(addrs) = ctx.host_addresses(item) {
-                return Ok(addrs.contains(&ip).into());
+            // Other patterns match the host's (verified) name.
+            let names = match name {
+                Some(n) => vec![n.to_string()],
+                None => {
+                    probe.trace.line(|| {
+                        format!("sender host name required, to match against {item}")
+                    });
+                    probe.trace.level += 1;
+                    let r = ctx.sender_host_names(probe.trace);
+                    probe.trace.level -= 1;
+                    match r {
+                        Some(Ok(names)) => names,
+                        Some(Err(why)) => return Ok(Hit::Unknown(why)),
+                        None => return Ok(Hit::Unknown(format!("failed to find host name for {ip}"))),
+                    }
+                }
+            };
+            for n in &names {
+                if match_string(item, n, true)? {
+                    return Ok(Hit::Yes);
+                }
             }
-            // Without a resolver, "localhost" still means the loopback address.
-            if item.eq_ignore_ascii_case("localhost") {
-                return Ok(ip.is_loopback().into());
-            }
-            match name {
-                Some(n) => Ok(n.eq_ignore_ascii_case(item).into()),
-                None => Ok(Hit::Unknown),
-            }
+            Ok(Hit::No)
         },
     )
 }
@@ -1084,5 +1137,70 @@ mod trace_tests {
             "a.b in \"+local_domains\"? no (end of list)",
         ];
         assert_eq!(lines, want);
+    }
+}
+
+/// What matching a host list against a client may have to look up: the
+/// plain host names in it (forward lookups) and whether some item needs
+/// the client's own host name (a reverse lookup). Named lists are
+/// followed. A caller that resolves asynchronously does the lookups first
+/// and answers [`ExpandContext::find_host`] and
+/// [`ExpandContext::sender_host_names`] from them.
+pub fn host_list_lookups(
+    list: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let mut wants_name = false;
+    host_list_lookups_in(list, cfg, ctx, 0, &mut names, &mut wants_name);
+    (names, wants_name)
+}
+
+fn host_list_lookups_in(
+    list: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    depth: usize,
+    names: &mut Vec<String>,
+    wants_name: &mut bool,
+) {
+    if depth > MAX_NAMED_DEPTH {
+        return;
+    }
+    for raw in ListIter::new(list) {
+        let (_, item) = negation(&raw);
+        if item.is_empty()
+            || item == "*"
+            || item == "@[]"
+            || item.starts_with('/')
+            || item.contains(';')
+            || cidr_match(item, IpAddr::from([0, 0, 0, 0])).is_some()
+        {
+            continue;
+        }
+        if let Some(name) = item.strip_prefix('+') {
+            if let Some(sub) = cfg.named_lists.get(ListKind::Host, name) {
+                if let Ok(text) = expand::expand(sub, ctx) {
+                    host_list_lookups_in(&text, cfg, ctx, depth + 1, names, wants_name);
+                }
+            }
+            continue;
+        }
+        let item = if item == "@" {
+            primary_hostname(cfg, ctx)
+        } else {
+            item.to_string()
+        };
+        if item
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c))
+        {
+            if !names.contains(&item) {
+                names.push(item);
+            }
+        } else {
+            *wants_name = true;
+        }
     }
 }

@@ -65,6 +65,8 @@ pub struct AclEnv<'a> {
 enum Cond {
     True,
     False,
+    /// A lookup could not complete (Exim's DEFER); the text is for the log.
+    Defer(String),
     Error(String),
 }
 
@@ -161,11 +163,31 @@ async fn condition(
         "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => {
+                let connection = t
+                    .host_ident
+                    .as_deref()
+                    .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+                    .unwrap_or_default();
+                if t.client.name.is_none() {
+                    t.client.name = env.host_name.map(str::to_string);
+                }
                 let mut p = Probe::new(&mut t.trace, "host");
                 p.want_value = true;
                 p.cache = Some(&mut t.hosts);
-                oxim_conf::match_host_probe(&value, ip, env.host_name, cfg, &*vars, &mut p)
-                    .map_err(|e| e.to_string())
+                let r = crate::host_lists::match_client(
+                    ctx,
+                    &value,
+                    ip,
+                    &mut t.client,
+                    vars,
+                    &connection,
+                    &mut p,
+                )
+                .await;
+                match r {
+                    Err(oxim_conf::ListError::Defer(why)) => return Cond::Defer(why),
+                    r => r.map_err(|e| e.to_string()),
+                }
             }
             // Locally submitted messages match an empty item only.
             None => Ok(value.split(':').any(|i| i.trim().is_empty())),
@@ -273,6 +295,9 @@ pub struct AclTrace {
     /// The client as the log names it (`H=(helo) [ip]`): `warn` statements
     /// log their `log_message` with it as they hold.
     pub host_ident: Option<String>,
+    /// The client's host name as found so far (host lists look it up when
+    /// they need it).
+    pub client: crate::host_lists::ClientName,
 }
 
 fn yielded(v: Verdict) -> &'static str {
@@ -313,6 +338,7 @@ pub async fn eval_traced(
             l
         });
         let mut all_true = true;
+        let mut deferred = false;
         let mut after_endpass = false;
         for c in &st.conditions {
             if c.name == "endpass" {
@@ -325,6 +351,18 @@ pub async fn eval_traced(
                     all_true = false;
                     break;
                 }
+                Cond::Defer(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
+                    if st.verb == AclVerb::Warn {
+                        all_true = false;
+                        deferred = true;
+                        break;
+                    }
+                    out.verdict = Verdict::Defer;
+                    out.log_message = Some(e);
+                    return out;
+                }
                 Cond::Error(e) => {
                     t.trace
                         .line(|| format!("{verb}: condition test error in {acl_name}"));
@@ -334,9 +372,11 @@ pub async fn eval_traced(
                 }
             }
         }
-        let result = if all_true { "succeeded" } else { "failed" };
-        t.trace
-            .line(|| format!("{verb}: condition test {result} in {acl_name}"));
+        if !deferred {
+            let result = if all_true { "succeeded" } else { "failed" };
+            t.trace
+                .line(|| format!("{verb}: condition test {result} in {acl_name}"));
+        }
         let verdict = match (st.verb, all_true) {
             (AclVerb::Accept, true) => Some(Verdict::Accept),
             (AclVerb::Accept, false) if after_endpass => {

@@ -10,6 +10,7 @@ mod daemon;
 mod deliver;
 mod dns;
 mod harness;
+mod host_lists;
 mod info;
 mod message;
 mod privilege;

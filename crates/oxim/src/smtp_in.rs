@@ -140,7 +140,7 @@ fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
 
 /// Whether the client is in the host list of main option `option`, with
 /// Exim's `-bh` trace (`host in <option>? ...`).
-fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> bool {
+async fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> bool {
     let main = &ctx.config.main;
     let raw = main.str(option);
     if raw.is_empty() && !main.is_set(option) {
@@ -158,18 +158,41 @@ fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> bool {
             return false;
         }
     };
+    let connection = st
+        .acl
+        .host_ident
+        .as_deref()
+        .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+        .unwrap_or_default();
+    if st.acl.client.name.is_none() {
+        st.acl.client.name.clone_from(&st.host_name);
+    }
     let mut p = oxim_conf::Probe::new(&mut st.acl.trace, "host");
     p.option = Some(option);
     p.cache = Some(&mut st.acl.hosts);
-    oxim_conf::match_host_probe(
+    let r = crate::host_lists::match_client(
+        ctx,
         &list,
         ip,
-        st.host_name.as_deref(),
-        &ctx.config,
+        &mut st.acl.client,
         &st.vars,
+        &connection,
         &mut p,
     )
-    .unwrap_or(false)
+    .await
+    .unwrap_or(false);
+    sync_client_name(st);
+    r
+}
+
+/// A host name a host list looked up becomes the session's.
+fn sync_client_name(st: &mut State) {
+    if st.host_name.is_none() {
+        if let Some(n) = &st.acl.client.name {
+            st.host_name = Some(n.clone());
+            st.vars.set("sender_host_name", n.clone());
+        }
+    }
 }
 
 /// Whether `subject` is in the domain list of main option `option`, with
@@ -635,8 +658,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
-        st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip);
-        if host_option(&ctx, &mut st, "host_lookup", ip) {
+        st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip).await;
+        if host_option(&ctx, &mut st, "host_lookup", ip).await {
             st.host_name = lookup_host_name(&ctx, ip).await;
             st.lookup_done = true;
             if let Some(n) = &st.host_name {
@@ -652,7 +675,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
                 });
             }
         }
-        if host_option(&ctx, &mut st, "host_reject_connection", ip) {
+        if host_option(&ctx, &mut st, "host_reject_connection", ip).await {
             if let Some(host) = sender_host(&conn, &st) {
                 ctx.log(&LogRecord::ConnectionRefused {
                     host,
@@ -671,7 +694,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
             "helo_try_verify_hosts",
             "helo_accept_junk_hosts",
         ] {
-            host_option(&ctx, &mut st, option, ip);
+            host_option(&ctx, &mut st, option, ip).await;
         }
         st.acl.host_ident = host_ident(&conn, &st);
         if let Some(acl) = acl_for(&ctx, "acl_smtp_connect", &st.vars) {
@@ -682,6 +705,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
                 recipient: None,
             };
             let o = acl::eval_traced(&ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+            sync_client_name(&mut st);
             log_acl_writes(&ctx, &o);
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
             if o.verdict != Verdict::Accept {
@@ -942,7 +966,7 @@ async fn handle_event(
     };
     if nonmail && st.count_nonmail.is_none() {
         if let Some(ip) = peer_ip {
-            st.count_nonmail = Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", ip));
+            st.count_nonmail = Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", ip).await);
         }
     }
     match &ev {
@@ -981,6 +1005,7 @@ async fn handle_event(
                     recipient: None,
                 };
                 let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+                sync_client_name(st);
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
@@ -992,10 +1017,10 @@ async fn handle_event(
             // The advertising lists, in Exim's order (traced under -bh).
             let (mut pipelining, mut chunking) = (conn.peer.is_none(), false);
             if let (Some(ip), true) = (peer_ip, ehlo) {
-                host_option(ctx, st, "dsn_advertise_hosts", ip);
+                host_option(ctx, st, "dsn_advertise_hosts", ip).await;
                 pipelining = !st.no_pipelining
-                    && host_option(ctx, st, "pipelining_advertise_hosts", ip);
-                chunking = host_option(ctx, st, "chunking_advertise_hosts", ip);
+                    && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
+                chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
             }
             let ext = Extensions {
                 size: Some(size_limit),
@@ -1036,6 +1061,7 @@ async fn handle_event(
                     recipient: None,
                 };
                 let o = acl::eval_traced(ctx, &acl, &mut vars, &env, &mut st.acl).await;
+                sync_client_name(st);
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let reason = o.log_message.clone().or(o.message.clone());
@@ -1075,6 +1101,7 @@ async fn handle_event(
                         recipient: Some(&rcpt),
                     };
                     let o = acl::eval_traced(ctx, &acl, &mut vars, &env, &mut st.acl).await;
+                    sync_client_name(st);
                     log_acl_writes(ctx, &o);
                     Some(o)
                 }
@@ -1121,6 +1148,7 @@ async fn handle_event(
                     recipient: None,
                 };
                 let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+                sync_client_name(st);
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept {
                     let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
@@ -1192,6 +1220,7 @@ async fn handle_event(
                     recipient: None,
                 };
                 let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+                sync_client_name(st);
                 log_acl_writes(ctx, &o);
                 if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard {
                     let reason = o.log_message.clone().or(o.message.clone());
@@ -1352,6 +1381,7 @@ async fn etrn(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
     };
     st.vars.set("smtp_command", sess.last_command().to_string());
     let o = acl::eval_traced(ctx, &acl, &mut st.vars, &env, &mut st.acl).await;
+    sync_client_name(st);
     log_acl_writes(ctx, &o);
     if o.verdict != Verdict::Accept {
         let reason = o.log_message.clone().or(o.message.clone());
