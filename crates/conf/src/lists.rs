@@ -176,6 +176,15 @@ fn match_string(pattern: &str, subject: &str, caseless: bool) -> Result<bool, Li
 /// `type;file` lookups inside lists (the lsearch family, see
 /// [`crate::lookup`]). `None` when the item is not a lookup.
 fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<bool>, ListError> {
+    Ok(lookup_data(item, key, ctx)?.map(|d| d.is_some()))
+}
+
+/// [`lookup_item`] giving the data found.
+fn lookup_data(
+    item: &str,
+    key: &str,
+    ctx: &dyn ExpandContext,
+) -> Result<Option<Option<String>>, ListError> {
     let Some((ltype, file)) = item.split_once(';') else {
         return Ok(None);
     };
@@ -194,7 +203,7 @@ fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<
     let text = ctx
         .read_file(file)
         .ok_or_else(|| ListError::Expand(ExpandError::LookupFile(file.to_string())))?;
-    Ok(Some(crate::lookup::search(&spec, &text, key).is_some()))
+    Ok(Some(crate::lookup::search(&spec, &text, key)))
 }
 
 fn primary_hostname(cfg: &Config, ctx: &dyn ExpandContext) -> String {
@@ -285,6 +294,11 @@ pub struct Probe<'a> {
     pub want_value: bool,
     /// The data of the item that matched.
     pub value: Option<String>,
+    /// The cache key the trace shows, when not `name` (hosts: the address).
+    pub key: Option<&'a str>,
+    /// Data the matching item produced (a lookup's result), set by the
+    /// item matcher.
+    item_data: Option<String>,
 }
 
 impl<'a> Probe<'a> {
@@ -297,6 +311,8 @@ impl<'a> Probe<'a> {
             cache: None,
             want_value: false,
             value: None,
+            key: None,
+            item_data: None,
         }
     }
 }
@@ -372,6 +388,9 @@ fn walk(
             probe.trace.level -= 1;
             Ok(b)
         }
+        // Exim returns from here without undoing the list's indentation:
+        // the rest of its trace stays one level deeper.
+        Ok(Decided::Unknown(b)) => Ok(*b),
         Ok(Decided::End(b)) => {
             let b = *b;
             probe.trace.level -= 1;
@@ -394,10 +413,12 @@ fn walk(
 enum Decided {
     Item(bool),
     End(bool),
+    /// An item that could not be decided ended the list.
+    Unknown(bool),
 }
 
 /// The data a matching item gives (`$domain_data` and friends): the
-/// pattern for domains and local parts.
+/// pattern for domains and local parts, and for hosts matched by name.
 fn item_value(kind: ListKind, item: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Option<String> {
     match kind {
         ListKind::Domain | ListKind::LocalPart => Some(if item == "@" {
@@ -405,6 +426,17 @@ fn item_value(kind: ListKind, item: &str, cfg: &Config, ctx: &dyn ExpandContext)
         } else {
             item.to_string()
         }),
+        ListKind::Host => {
+            let by_address = item == "*"
+                || item == "@"
+                || item == "@[]"
+                || item.contains(';')
+                || cidr_match(item, IpAddr::from([0, 0, 0, 0])).is_some()
+                || item
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c));
+            (!by_address).then(|| item.to_string())
+        }
         _ => None,
     }
 }
@@ -426,7 +458,7 @@ fn walk_items(
     let mut last_negated = false;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     for raw in ListIter::new(text) {
-        probe.trace.line(|| format!("list element: {raw}"));
+        probe.trace.line(|| format!("list element: {}", visible(&raw)));
         let fail = |e: ListError| (e, raw.clone());
         match (kind, raw.as_str()) {
             (ListKind::Address | ListKind::LocalPart, "+caseful") => {
@@ -465,7 +497,7 @@ fn walk_items(
                             format!("{ot} {} (matched \"{line}\" in {path})", yes_no(!neg))
                         });
                         if probe.want_value {
-                            probe.value = item_value(kind, pat, cfg, ctx);
+                            probe.value = Some(pat.to_string());
                         }
                         return Ok(Decided::Item(!file_neg));
                     }
@@ -513,19 +545,20 @@ fn walk_items(
                 }
                 None => {
                     let saved = probe.option.take();
+                    probe.value = None;
                     let r = walk(&sub, kind, cfg, ctx, depth + 1, caseful, probe, item_match);
                     probe.option = saved;
                     probe.trace.level -= 2;
                     probe.trace.line(|| format!(" end sublist {name}"));
                     let m = r.map_err(fail)?;
                     if cacheable && probe.cache.is_some() {
-                        let data = if probe.want_value && m {
+                        let data = if probe.want_value {
                             probe.value.clone()
                         } else {
                             None
                         };
                         if let Some(d) = &data {
-                            let key = probe.name;
+                            let key = probe.key.unwrap_or(probe.name);
                             probe.trace.line(|| {
                                 format!(
                                     "data from lookup saved for cache for +{name}: key '{key}' value '{d}'"
@@ -547,13 +580,17 @@ fn walk_items(
             }
             continue;
         }
+        probe.item_data = None;
         match item_match(item, *caseful, probe).map_err(fail)? {
             Hit::Yes => {
                 probe
                     .trace
                     .line(|| format!("{ot} {} (matched \"{raw}\")", yes_no(!neg)));
                 if probe.want_value {
-                    probe.value = item_value(kind, item, cfg, ctx);
+                    probe.value = probe
+                        .item_data
+                        .take()
+                        .or_else(|| item_value(kind, item, cfg, ctx));
                 }
                 return Ok(Decided::Item(!neg));
             }
@@ -566,6 +603,22 @@ fn walk_items(
         }
     }
     Ok(Decided::End(last_negated))
+}
+
+/// Exim's `%W`: spaces and control characters made visible in the trace.
+fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ' ' => out.push('\u{2591}'),
+            '\n' => out.push_str("\u{21a9}\n"),
+            c if (c as u32) < 0x20 => {
+                out.push(char::from_u32(0x2400 + c as u32).unwrap_or(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// An item that could not be decided: skipped after `+ignore_unknown`,
@@ -586,7 +639,7 @@ fn unknown(
     probe.trace.line(|| {
         format!("{ot} {} ({why})", if include { "yes" } else { "no" })
     });
-    Some(Decided::Item(include))
+    Some(Decided::Unknown(include))
 }
 
 /// Removes a `#` comment from a line of a list file. In address and local
@@ -856,6 +909,8 @@ pub fn match_host_probe(
     probe: &mut Probe<'_>,
 ) -> Result<bool, ListError> {
     let mut caseful = false;
+    // The client's names once known (looked up when an item needs them).
+    let mut known: Option<Vec<String>> = name.map(|n| vec![n.to_string()]);
     walk(
         list,
         ListKind::Host,
@@ -880,8 +935,14 @@ pub fn match_host_probe(
             if item.starts_with("net") && item.contains(';') {
                 return Err(ListError::Unsupported(item.to_string()));
             }
-            if let Some(r) = lookup_item(item, &ip.to_string(), ctx)? {
-                return Ok(r.into());
+            // iplsearch and friends are keyed by the address; other lookups
+            // by the host's name (below).
+            if item.starts_with("ip") {
+                if let Some(r) = lookup_data(item, &ip.to_string(), ctx)? {
+                    let hit = r.is_some();
+                    probe.item_data = r;
+                    return Ok(hit.into());
+                }
             }
             // "@" stands for the primary host name.
             let owned;
@@ -915,23 +976,27 @@ pub fn match_host_probe(
                 }
             }
             // Other patterns match the host's (verified) name.
-            let names = match name {
-                Some(n) => vec![n.to_string()],
-                None => {
-                    probe.trace.line(|| {
-                        format!("sender host name required, to match against {item}")
-                    });
-                    probe.trace.level += 1;
-                    let r = ctx.sender_host_names(probe.trace);
-                    probe.trace.level -= 1;
-                    match r {
-                        Some(Ok(names)) => names,
-                        Some(Err(why)) => return Ok(Hit::Unknown(why)),
-                        None => return Ok(Hit::Unknown(format!("failed to find host name for {ip}"))),
-                    }
+            if known.is_none() {
+                probe.trace.line(|| {
+                    format!("sender host name required, to match against {item}")
+                });
+                probe.trace.level += 1;
+                let r = ctx.sender_host_names(probe.trace);
+                probe.trace.level -= 1;
+                match r {
+                    Some(Ok(names)) => known = Some(names),
+                    Some(Err(why)) => return Ok(Hit::Unknown(why)),
+                    None => return Ok(Hit::Unknown(format!("failed to find host name for {ip}"))),
                 }
-            };
-            for n in &names {
+            }
+            for n in known.iter().flatten() {
+                if let Some(r) = lookup_data(item, n, ctx)? {
+                    if let Some(d) = r {
+                        probe.item_data = Some(d);
+                        return Ok(Hit::Yes);
+                    }
+                    continue;
+                }
                 if match_string(item, n, true)? {
                     return Ok(Hit::Yes);
                 }
@@ -1170,11 +1235,24 @@ fn host_list_lookups_in(
     }
     for raw in ListIter::new(list) {
         let (_, item) = negation(&raw);
+        if item.starts_with('/') {
+            if let Some(text) = ctx.read_file(item) {
+                for line in text.lines() {
+                    let line = strip_file_comment(line, ListKind::Host).trim();
+                    if !line.is_empty() {
+                        let (_, pat) = negation(line);
+                        let escaped = pat.replace(':', "::");
+                        host_list_lookups_in(&escaped, cfg, ctx, depth + 1, names, wants_name);
+                    }
+                }
+            }
+            continue;
+        }
         if item.is_empty()
             || item == "*"
             || item == "@[]"
             || item.starts_with('/')
-            || item.contains(';')
+            || (item.contains(';') && (item.starts_with("net") || item.starts_with("ip")))
             || cidr_match(item, IpAddr::from([0, 0, 0, 0])).is_some()
         {
             continue;

@@ -171,8 +171,10 @@ async fn condition(
                 if t.client.name.is_none() {
                     t.client.name = env.host_name.map(str::to_string);
                 }
+                let key = ip.to_string();
                 let mut p = Probe::new(&mut t.trace, "host");
                 p.want_value = true;
+                p.key = Some(&key);
                 p.cache = Some(&mut t.hosts);
                 let r = crate::host_lists::match_client(
                     ctx,

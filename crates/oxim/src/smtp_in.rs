@@ -167,8 +167,10 @@ async fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> boo
     if st.acl.client.name.is_none() {
         st.acl.client.name.clone_from(&st.host_name);
     }
+    let key = ip.to_string();
     let mut p = oxim_conf::Probe::new(&mut st.acl.trace, "host");
     p.option = Some(option);
+    p.key = Some(&key);
     p.cache = Some(&mut st.acl.hosts);
     let r = crate::host_lists::match_client(
         ctx,
