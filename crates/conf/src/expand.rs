@@ -202,6 +202,19 @@ pub fn expand_with_config(
     Ok(bytes_to_string(out))
 }
 
+/// Expands raw bytes (which need not be UTF-8), with the configuration's
+/// named lists when `cfg` is given; the result is raw bytes too. Used by
+/// `-be`, which prints whatever the expansion produced.
+pub fn expand_bytes(
+    s: &[u8],
+    ctx: &dyn ExpandContext,
+    cfg: Option<&Config>,
+) -> Result<Vec<u8>, ExpandError> {
+    let mut e = Expander::new(ctx, cfg);
+    let mut pos = 0;
+    e.string(s, &mut pos, false, false)
+}
+
 /// Expands `s` and interprets the result as Exim's ACL `condition` does:
 /// empty, `0`, `no`, `false` are false; a non-zero integer, `yes`, `true`
 /// are true (case-insensitive, surrounding white space ignored); anything
@@ -1218,6 +1231,11 @@ impl<'c> Expander<'c> {
                         "match_local_part" => {
                             crate::lists::match_local_part(&list, &subject, cfg, self.ctx)
                         }
+                        // An empty address is "no host" (local
+                        // submission), which only an empty item matches.
+                        _ if subject.trim().is_empty() => {
+                            crate::lists::match_no_host(&list, cfg, self.ctx)
+                        }
                         _ => match subject.trim().parse::<IpAddr>() {
                             Ok(ip) => crate::lists::match_host(&list, ip, None, cfg, self.ctx),
                             Err(_) => {
@@ -1916,6 +1934,13 @@ mod tests {
             e("${if match_address{u@test.ex}{*@+local_domains}{y}{n}}").unwrap(),
             "y"
         );
+        assert_eq!(
+            e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
+            "y"
+        );
+        // Debian's COND_LOCAL_SUBMITTER: no host matches the empty item.
+        assert_eq!(e("${if match_ip{}{:@[]}{1}{0}}").unwrap(), "1");
+        assert_eq!(e("${if match_ip{}{127.0.0.1}{1}{0}}").unwrap(), "0");
         assert_eq!(
             e("${if match_ip{10.1.2.3}{127.0.0.1 : 10.0.0.0/8}{y}{n}}").unwrap(),
             "y"

@@ -32,6 +32,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod acl;
 pub mod config;
 pub mod error;
@@ -52,16 +54,17 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use expand::{
-    expand, expand_bool, expand_condition, expand_with_config, ExpandContext, ExpandError, HostFind,
-    MapContext,
+    expand, expand_bool, expand_bytes, expand_condition, expand_with_config, ExpandContext,
+    ExpandError, HostFind, MapContext,
 };
 pub use lists::{
-    match_address, match_address_probe, match_domain, match_domain_probe, match_host,
-    match_host_probe, match_local_part, match_local_part_probe, host_list_lookups, ListError, Probe,
+    host_list_lookups, match_address, match_address_probe, match_domain, match_domain_probe,
+    match_host, match_host_probe, match_local_part, match_local_part_probe, match_no_host,
+    ListError, Probe,
 };
-pub use trace::{ListCache, Trace, TraceSink};
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};
+pub use trace::{ListCache, Trace, TraceSink};
 
 /// Loads the configuration file `opts.path` (and its includes) through `fs`.
 pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigError> {

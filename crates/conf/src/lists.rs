@@ -371,17 +371,7 @@ fn walk(
     };
     probe.trace.line(|| ot.clone());
     probe.trace.level += 1;
-    let r = walk_items(
-        text,
-        kind,
-        cfg,
-        ctx,
-        depth,
-        caseful,
-        probe,
-        item_match,
-        &ot,
-    );
+    let r = walk_items(text, kind, cfg, ctx, depth, caseful, probe, item_match, &ot);
     match &r {
         Ok(Decided::Item(b)) => {
             let b = *b;
@@ -458,7 +448,9 @@ fn walk_items(
     let mut last_negated = false;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     for raw in ListIter::new(text) {
-        probe.trace.line(|| format!("list element: {}", visible(&raw)));
+        probe
+            .trace
+            .line(|| format!("list element: {}", visible(&raw)));
         let fail = |e: ListError| (e, raw.clone());
         match (kind, raw.as_str()) {
             (ListKind::Address | ListKind::LocalPart, "+caseful") => {
@@ -503,8 +495,7 @@ fn walk_items(
                     }
                     Hit::No => {}
                     Hit::Unknown(why) => {
-                        if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown)
-                        {
+                        if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown) {
                             return Ok(d);
                         }
                     }
@@ -532,9 +523,9 @@ fn walk_items(
             let (matched, note) = match cached {
                 Some((m, data)) => {
                     probe.trace.level -= 2;
-                    probe.trace.line(|| {
-                        format!("cached {} match for +{name}", yes_no(m))
-                    });
+                    probe
+                        .trace
+                        .line(|| format!("cached {} match for +{name}", yes_no(m)));
                     if probe.want_value {
                         probe.trace.line(|| {
                             format!("cached lookup data = {}", data.as_deref().unwrap_or("NULL"))
@@ -573,9 +564,9 @@ fn walk_items(
                 }
             };
             if matched {
-                probe.trace.line(|| {
-                    format!("{ot} {} (matched \"{raw}\"{note})", yes_no(!neg))
-                });
+                probe
+                    .trace
+                    .line(|| format!("{ot} {} (matched \"{raw}\"{note})", yes_no(!neg)));
                 return Ok(Decided::Item(!neg));
             }
             continue;
@@ -636,9 +627,9 @@ fn unknown(
             .line(|| format!("{why}: item ignored by +ignore_unknown"));
         return None;
     }
-    probe.trace.line(|| {
-        format!("{ot} {} ({why})", if include { "yes" } else { "no" })
-    });
+    probe
+        .trace
+        .line(|| format!("{ot} {} ({why})", if include { "yes" } else { "no" }));
     Some(Decided::Unknown(include))
 }
 
@@ -962,9 +953,7 @@ pub fn match_host_probe(
                         return Ok(addrs.contains(&ip).into())
                     }
                     Some(crate::expand::HostFind::NotFound(why)) => return Ok(Hit::Unknown(why)),
-                    Some(crate::expand::HostFind::Again(why)) => {
-                        return Err(ListError::Defer(why))
-                    }
+                    Some(crate::expand::HostFind::Again(why)) => return Err(ListError::Defer(why)),
                     None => {}
                 }
                 if let Some(addrs) = ctx.host_addresses(item) {
@@ -977,9 +966,9 @@ pub fn match_host_probe(
             }
             // Other patterns match the host's (verified) name.
             if known.is_none() {
-                probe.trace.line(|| {
-                    format!("sender host name required, to match against {item}")
-                });
+                probe
+                    .trace
+                    .line(|| format!("sender host name required, to match against {item}"));
                 probe.trace.level += 1;
                 let r = ctx.sender_host_names(probe.trace);
                 probe.trace.level -= 1;
@@ -1003,6 +992,25 @@ pub fn match_host_probe(
             }
             Ok(Hit::No)
         },
+    )
+}
+
+/// Matches "no host" (a locally submitted message, an empty
+/// `$sender_host_address`) against a host list: as in Exim, only an empty
+/// item matches it (`hosts = :`, `match_ip{}{:@[]}`); negation and named
+/// lists apply as usual.
+pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Result<bool, ListError> {
+    let mut caseful = false;
+    let mut trace = Trace::off();
+    walk(
+        list,
+        ListKind::Host,
+        cfg,
+        ctx,
+        0,
+        &mut caseful,
+        &mut Probe::new(&mut trace, ""),
+        &mut |item, _, _| Ok(item.is_empty().into()),
     )
 }
 
@@ -1049,6 +1057,10 @@ mod tests {
         assert!(!match_domain("*.example.com", "example.com", &c, &x).unwrap());
         assert!(match_domain("\\N^a\\d+\\.x$\\N", "A12.x", &c, &x).unwrap());
         assert!(match_domain("@[]", "[127.0.0.1]", &c, &x).unwrap());
+        assert!(match_no_host(":@[]", &c, &x).unwrap());
+        assert!(match_no_host(" : ", &c, &x).unwrap());
+        assert!(!match_no_host("@[] : 127.0.0.1", &c, &x).unwrap());
+        assert!(!match_no_host("* : 127.0.0.1", &c, &x).unwrap());
         assert!(match_domain("*", "anything", &c, &x).unwrap());
         assert!(matches!(
             match_domain("+nosuch", "a", &c, &x),
@@ -1211,11 +1223,7 @@ mod trace_tests {
 /// followed. A caller that resolves asynchronously does the lookups first
 /// and answers [`ExpandContext::find_host`] and
 /// [`ExpandContext::sender_host_names`] from them.
-pub fn host_list_lookups(
-    list: &str,
-    cfg: &Config,
-    ctx: &dyn ExpandContext,
-) -> (Vec<String>, bool) {
+pub fn host_list_lookups(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> (Vec<String>, bool) {
     let mut names = Vec::new();
     let mut wants_name = false;
     host_list_lookups_in(list, cfg, ctx, 0, &mut names, &mut wants_name);

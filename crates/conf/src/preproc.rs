@@ -105,6 +105,17 @@ impl Macros {
     }
 }
 
+/// Substitutes the macros `defs` (name and value, in definition order) in
+/// `line` as the configuration reader does for a line of the file. Returns
+/// whether any substitution happened (`-be` uses this on each line).
+pub fn substitute_macros(defs: &[(String, String)], line: &mut String) -> Result<bool, String> {
+    let mut m = Macros::default();
+    for (n, v) in defs {
+        m.push(n, v, false, false);
+    }
+    m.substitute(line, 0)
+}
+
 /// A logical configuration line with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogicalLine {

@@ -97,9 +97,17 @@ fn trace_check(trace: &mut Trace, c: &AclCondition, value: &str) {
     let (lhs, raw, shown) = if c.name == "set" {
         let (var, raw) = c.value.split_once('=').unwrap_or((c.value.as_str(), ""));
         let shown = value.split_once('=').map_or(value, |(_, v)| v).trim();
-        (format!("check set {} ", var.trim()), raw.trim().to_string(), shown.to_string())
+        (
+            format!("check set {} ", var.trim()),
+            raw.trim().to_string(),
+            shown.to_string(),
+        )
     } else {
-        (format!("check {neg}{} ", c.name), c.value.clone(), value.to_string())
+        (
+            format!("check {neg}{} ", c.name),
+            c.value.clone(),
+            value.to_string(),
+        )
     };
     trace.line(|| format!("{lhs}= {raw}"));
     if !expanded_later(&c.name) && shown != raw {
@@ -163,11 +171,7 @@ async fn condition(
         "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => {
-                let connection = t
-                    .host_ident
-                    .as_deref()
-                    .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
-                    .unwrap_or_default();
+                let connection = t.connection();
                 if t.client.name.is_none() {
                     t.client.name = env.host_name.map(str::to_string);
                 }
@@ -199,8 +203,7 @@ async fn condition(
             let mut p = Probe::new(&mut t.trace, d);
             p.want_value = true;
             p.cache = Some(&mut t.domains);
-            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
-                .map_err(|e| e.to_string())
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p).map_err(|e| e.to_string())
         }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
@@ -309,6 +312,17 @@ fn yielded(v: Verdict) -> &'static str {
         Verdict::Defer => "DEFER",
         Verdict::Discard => "DISCARD",
         Verdict::Drop => "DROP",
+    }
+}
+
+impl AclTrace {
+    /// `SMTP connection from <client>`, as Exim describes the session in
+    /// some log lines.
+    pub fn connection(&self) -> String {
+        self.host_ident
+            .as_deref()
+            .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+            .unwrap_or_default()
     }
 }
 
@@ -423,8 +437,7 @@ pub async fn eval_traced(
         }
     }
     // Falling off the end is an implicit deny.
-    t.trace
-        .line(|| format!("end of {acl_name}: implicit DENY"));
+    t.trace.line(|| format!("end of {acl_name}: implicit DENY"));
     out.verdict = Verdict::Deny;
     out
 }

@@ -46,6 +46,47 @@ pub enum Mode {
     Help,
     /// `--demo`: start on the embedded default configuration.
     Demo,
+    /// `-be` / `-bem file` / `-be -Mset id`: expansion testing
+    /// (see `crate::expand_test`); the strings come from the arguments
+    /// left in `recipients`, or from stdin.
+    ExpandTest,
+}
+
+/// `-oMa`, `-oMs`, ... : the origin a trusted caller asserts for a local
+/// message or an expansion test.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// `-oMa address[.port]`.
+    pub host_address: Option<String>,
+    /// `-oMaa`: the authenticator name.
+    pub authenticated: Option<String>,
+    /// `-oMai`: the authenticated id.
+    pub authenticated_id: Option<String>,
+    /// `-oMas`: the authenticated sender.
+    pub authenticated_sender: Option<String>,
+    /// `-oMi address[.port]`: the interface.
+    pub interface: Option<String>,
+    /// `-oMs`: the sending host's name.
+    pub host_name: Option<String>,
+    /// `-oMt`: the sender ident (`U=` in the log).
+    pub ident: Option<String>,
+}
+
+impl Origin {
+    /// The first `-oM` option given that only `-be` uses, for refusing it
+    /// elsewhere.
+    pub fn be_only_flag(&self) -> Option<&'static str> {
+        [
+            (self.host_address.is_some(), "-oMa"),
+            (self.authenticated.is_some(), "-oMaa"),
+            (self.authenticated_id.is_some(), "-oMai"),
+            (self.authenticated_sender.is_some(), "-oMas"),
+            (self.interface.is_some(), "-oMi"),
+            (self.host_name.is_some(), "-oMs"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 /// How a newly accepted message gets delivered (`-od*`).
@@ -102,6 +143,12 @@ pub struct Invocation {
     pub received_protocol: Option<String>,
     /// `-d` with its selector.
     pub debug: Option<String>,
+    /// `-oMa`, `-oMt`, ...
+    pub origin: Origin,
+    /// `-bem file`: the message for an expansion test.
+    pub expand_message: Option<PathBuf>,
+    /// `-Mset id`: the spooled message for an expansion test.
+    pub load_message: Option<String>,
     pub recipients: Vec<String>,
 }
 
@@ -135,6 +182,12 @@ Daemon and queue
   -M <id>...         deliver these messages now; -Mrm <id>... removes them
   -bp                list the queue
   -bt <address>...   test how addresses route
+Testing
+  -be [string...]    expand the strings (or lines read from stdin)
+  -bem <file>        the same with a message read from <file> (-t: its
+                     recipients from its headers); -Mset <id>: a queued one
+  -oMa/-oMaa/-oMai/-oMas/-oMi/-oMs/-oMt <value>
+                     origin of the message for -be (-oMt also when receiving)
 Other
   -z <text>          write a line to the main log
   --demo             start on the embedded default configuration (see README)
@@ -184,6 +237,9 @@ impl Invocation {
             tls_on_connect: false,
             received_protocol: None,
             debug: None,
+            origin: Origin::default(),
+            expand_message: None,
+            load_message: None,
             recipients: Vec::new(),
         };
         let mut daemon = false;
@@ -266,6 +322,19 @@ impl Invocation {
                 "-oX" => inv.listen_override = Some(value(&mut i, arg)?),
                 "-oP" => inv.pid_file = Some(PathBuf::from(value(&mut i, arg)?)),
                 "-oMr" => inv.received_protocol = Some(value(&mut i, arg)?),
+                "-oMa" => inv.origin.host_address = Some(value(&mut i, arg)?),
+                "-oMaa" => inv.origin.authenticated = Some(value(&mut i, arg)?),
+                "-oMai" => inv.origin.authenticated_id = Some(value(&mut i, arg)?),
+                "-oMas" => inv.origin.authenticated_sender = Some(value(&mut i, arg)?),
+                "-oMi" => inv.origin.interface = Some(value(&mut i, arg)?),
+                "-oMs" => inv.origin.host_name = Some(value(&mut i, arg)?),
+                "-oMt" => inv.origin.ident = Some(value(&mut i, arg)?),
+                "-be" => inv.mode = Mode::ExpandTest,
+                "-bem" => {
+                    inv.mode = Mode::ExpandTest;
+                    inv.expand_message = Some(PathBuf::from(value(&mut i, arg)?));
+                }
+                "-Mset" => inv.load_message = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
                 "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-v" | "-oo"
                 | "-om" => {}
@@ -318,6 +387,16 @@ impl Invocation {
                 }
             }
             i += 1;
+        }
+        if inv.load_message.is_some() && inv.mode != Mode::ExpandTest {
+            return Err(CliError("-Mset is only used with -be".into()));
+        }
+        if let Some(flag) = inv.origin.be_only_flag() {
+            if inv.mode != Mode::ExpandTest {
+                return Err(CliError(format!(
+                    "{flag} is not supported by oxim except with -be"
+                )));
+            }
         }
         if daemon {
             inv.mode = Mode::Daemon;

@@ -32,6 +32,14 @@ struct Reverse {
     result: Result<Vec<String>, String>,
 }
 
+/// A name's addresses; `localhost` is the loopback address.
+async fn addresses(ctx: &Ctx, name: &str) -> Result<Vec<IpAddr>, LookupFailure> {
+    if name.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![IpAddr::from([127, 0, 0, 1])]);
+    }
+    ctx.dns.addresses(name).await
+}
+
 async fn reverse_lookup(ctx: &Ctx, ip: IpAddr) -> Reverse {
     let mut lines = vec![(0, format!("looking up host name for {ip}"))];
     let failed = |lines, log| Reverse {
@@ -66,7 +74,7 @@ async fn reverse_lookup(ctx: &Ctx, ip: IpAddr) -> Reverse {
                 format!("{n} not in empty list (option unset? cannot trace name)"),
             ));
         }
-        match crate::deliver::route::host_addresses(ctx, n).await {
+        match addresses(ctx, n).await {
             Ok(addrs) => {
                 lines.push((1, format!("checking addresses for {n}")));
                 let mut ok = false;
@@ -140,17 +148,22 @@ impl ExpandContext for Looked<'_> {
                 HostFind::Found(addrs.clone())
             }
             Err(LookupFailure::NotFound) => {
-                let msg = format!("no IP address found for host {name} (during {})", self.connection);
+                let msg = format!(
+                    "no IP address found for host {name} (during {})",
+                    self.connection
+                );
                 trace.line(|| msg.clone());
                 self.ctx.log_text(None, &msg);
                 HostFind::NotFound(format!("failed to find IP address for {name}"))
             }
             Err(LookupFailure::Temporary(_)) => {
-                let again =
-                    || format!("{name} in dns_again_means_nonexist? no (option unset)");
+                let again = || format!("{name} in dns_again_means_nonexist? no (option unset)");
                 trace.line(again);
                 trace.line(|| {
-                    format!("no IP address found for host {name} (during {})", self.connection)
+                    format!(
+                        "no IP address found for host {name} (during {})",
+                        self.connection
+                    )
                 });
                 trace.line(again);
                 HostFind::Again(format!("DNS lookup of \"{name}\" deferred"))
@@ -189,7 +202,7 @@ pub async fn match_client(
     let (names, wants_name) = oxim_conf::host_list_lookups(list, &ctx.config, vars);
     let mut forward = HashMap::new();
     for n in names {
-        let r = crate::deliver::route::host_addresses(ctx, &n).await;
+        let r = addresses(ctx, &n).await;
         forward.insert(n, r);
     }
     let reverse = if client.name.is_none() && wants_name {
@@ -213,7 +226,14 @@ pub async fn match_client(
         reverse_used: Cell::new(false),
         connection,
     };
-    let r = oxim_conf::match_host_probe(list, ip, client.name.as_deref(), &ctx.config, &looked, probe);
+    let r = oxim_conf::match_host_probe(
+        list,
+        ip,
+        client.name.as_deref(),
+        &ctx.config,
+        &looked,
+        probe,
+    );
     if looked.reverse_used.get() {
         match looked.reverse.as_ref().map(|r| &r.result) {
             Some(Ok(names)) => client.name = names.first().cloned(),

@@ -2,26 +2,32 @@
 //!
 //! Entry point: parse Exim's command line, load the configuration, dispatch.
 
+#![forbid(unsafe_code)]
+
 mod acl;
+mod address_test;
 mod bounce;
 mod cli;
 mod ctx;
 mod daemon;
 mod deliver;
 mod dns;
+mod expand_test;
 mod harness;
 mod host_lists;
 mod info;
+mod loaded;
 mod message;
 mod privilege;
 mod queue;
+mod random;
 mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
 mod submit;
 mod time;
-mod tls;
+
 mod vars;
 
 use std::process::ExitCode;
@@ -108,7 +114,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::HostCheck { ip, callout } => smtp_in::run_host_check(ctx, ip, callout),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
-        Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
+        Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
@@ -121,6 +127,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             ctx.log_text(None, &text);
             Ok(0)
         }
+        Mode::ExpandTest => expand_test::run(ctx),
         Mode::Help => Ok(0),
     }
 }

@@ -9,7 +9,7 @@ use oxim_net::ServerTfo;
 use oxim_spool::{Envelope, Header, MessageId, Recipient};
 
 use crate::ctx::Ctx;
-use crate::deliver::Loaded;
+use crate::loaded::Loaded;
 use crate::message::{default_received, HeaderField, Message, ReceivedInfo};
 
 /// Where a message came from.
@@ -117,6 +117,21 @@ pub fn accept(
     ctx.spool
         .write_bytes(&p.env, &p.headers, &p.msg.body)
         .with_context(|| format!("spool write failed for {id}"))?;
+    Ok(finish(ctx, source, p))
+}
+
+/// Write a prepared message durably (through the group-commit writer,
+/// which shares fsyncs between concurrent messages, when it runs), then log
+/// `<=` as [`finish`] does. The async way onto the spool (SMTP); [`accept`]
+/// is the blocking one.
+pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
+    match ctx.writer() {
+        Some(w) => {
+            w.write(p.env.clone(), p.headers.clone(), p.msg.body.clone())
+                .await?
+        }
+        None => ctx.spool.write_bytes(&p.env, &p.headers, &p.msg.body)?,
+    }
     Ok(finish(ctx, source, p))
 }
 

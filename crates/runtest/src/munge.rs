@@ -251,7 +251,9 @@ impl Munger {
             if line.contains("looked up these IP addresses") {
                 let l = p.gethostbyname.replace(line, "get[host|ipnode]byname[2]");
                 let rest = self.munge_line(&l, FileKind::Stdout)?;
-                return Some(format!("MUNGED: ::1 will be omitted in what follows\n{rest}"));
+                return Some(format!(
+                    "MUNGED: ::1 will be omitted in what follows\n{rest}"
+                ));
             }
         }
         let mut l = line.to_string();

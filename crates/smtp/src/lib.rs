@@ -28,7 +28,7 @@ pub use client::{
     BodyType, ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Envelope,
     TransactionResult,
 };
-pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding};
+pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding, LineRules};
 pub use error::{AddressError, ReplyError, SessionError};
 pub use reply::{EnhancedCode, Reply, ReplyLimits, ReplyParser};
 pub use server::{

@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 
 use crate::address::{parse_params, parse_path_arg, Param};
 use crate::client::{BodyType, EhloCapabilities};
-use crate::data::{DataDecoder, DataSummary, LineEnding};
+use crate::data::{DataDecoder, DataSummary, LineEnding, LineRules};
 use crate::error::SessionError;
 use crate::reply::Reply;
 
@@ -73,9 +73,12 @@ pub struct ServerConfig {
     pub recipients_max_reject: bool,
     /// Line ending of the decoded body handed out in [`Event::DataChunk`].
     pub data_line_ending: LineEnding,
-    /// Only `CRLF . CRLF` ends DATA (SMTP smuggling defence). Off by default
-    /// because local `-bs` clients send bare LF.
-    pub strict_data_terminator: bool,
+    /// Which bytes end a body line and the data (see [`LineRules`]): by
+    /// default Exim 4.97.1's rules, under which a client whose first line
+    /// ends in CRLF can end the data only with `CRLF . CRLF` (the SMTP
+    /// smuggling defence), while a local `-bs` client writing bare LFs
+    /// throughout still can end with `LF . LF`.
+    pub line_rules: LineRules,
     /// Accept `AUTH` even when it was not advertised.
     pub allow_auth_unadvertised: bool,
     /// Early pipelining (Exim's `pipelining_connect_advertise_hosts`, the
@@ -100,7 +103,7 @@ impl Default for ServerConfig {
             recipients_max: 0,
             recipients_max_reject: false,
             data_line_ending: LineEnding::Lf,
-            strict_data_terminator: false,
+            line_rules: LineRules::FirstLine,
             allow_auth_unadvertised: false,
             pipe_connect: false,
         }
@@ -533,7 +536,7 @@ pub struct ServerSession {
 impl ServerSession {
     /// A new session; call [`ServerSession::greet`] to send the banner.
     pub fn new(cfg: ServerConfig) -> Self {
-        let decoder = DataDecoder::dot_terminated(cfg.data_line_ending, cfg.strict_data_terminator);
+        let decoder = DataDecoder::data(cfg.data_line_ending, cfg.line_rules);
         let pipe_connect_ok = cfg.pipe_connect;
         Self {
             cfg,
@@ -841,10 +844,8 @@ impl ServerSession {
             }
             Pending::Data => {
                 if reply.code == 354 {
-                    self.decoder = DataDecoder::dot_terminated(
-                        self.cfg.data_line_ending,
-                        self.cfg.strict_data_terminator,
-                    );
+                    self.decoder =
+                        DataDecoder::data(self.cfg.data_line_ending, self.cfg.line_rules);
                     self.phase = Phase::Data;
                 }
             }
@@ -1745,7 +1746,7 @@ impl ServerSession {
                 Some(Event::Data)
             }
             Some((size, last)) => {
-                self.decoder = DataDecoder::counted(self.cfg.data_line_ending);
+                self.decoder = DataDecoder::bdat(self.cfg.data_line_ending, self.cfg.line_rules);
                 self.phase = Phase::Bdat {
                     remaining: size,
                     size,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{exim_extensions, Driver};
 use oxim_smtp::{
-    parse_path_arg, DataDecoder, DotStuffer, Extensions, LineEnding, Reply, ReplyParser,
+    parse_path_arg, DataDecoder, DotStuffer, Extensions, LineEnding, LineRules, Reply, ReplyParser,
     ServerConfig,
 };
 use proptest::prelude::*;
@@ -102,6 +102,10 @@ fn lf_normalize(b: &[u8]) -> Vec<u8> {
         if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
             out.push(b'\n');
             i += 2;
+        } else if b[i] == b'\r' {
+            // The stuffer sends a bare CR as a line end.
+            out.push(b'\n');
+            i += 1;
         } else {
             out.push(b[i]);
             i += 1;
@@ -216,7 +220,7 @@ proptest! {
     fn dot_stuffing_roundtrip(body in body_strategy(),
                               enc_cuts in prop::collection::vec(any::<usize>(), 0..5),
                               dec_cuts in prop::collection::vec(any::<usize>(), 0..5),
-                              strict in any::<bool>()) {
+                              rules in 0u8..3) {
         let mut stuffer = DotStuffer::new();
         let mut wire = Vec::new();
         for c in chunks(&body, &enc_cuts) {
@@ -227,7 +231,8 @@ proptest! {
         // Every line on the wire ends in CRLF, and no line is a lone dot
         // before the terminator.
         prop_assert!(!wire[..wire.len() - 3].windows(5).any(|w| w == b"\r\n.\r\n"));
-        let mut dec = DataDecoder::dot_terminated(LineEnding::Lf, strict);
+        let rules = [LineRules::FirstLine, LineRules::Lenient, LineRules::CrlfTerminator][rules as usize];
+        let mut dec = DataDecoder::data(LineEnding::Lf, rules);
         let mut out = Vec::new();
         let mut consumed = 0;
         for c in chunks(&wire, &dec_cuts) {

@@ -381,7 +381,9 @@ fn data_body_unstuffing_and_pipelined_quit() {
         "250 OK\r\n250 Accepted\r\n354 Enter message, ending with \".\" on a line by itself\r\n\
          250 OK id=10HmaX-000000005vi-0000\r\n221 myhost.test.ex closing connection\r\n"
     );
-    assert_eq!(d.seen.body, b".dot\nbare\nline\n");
+    // The first line ended in CRLF, so the bare LF does not end the line
+    // (Exim 4.97.1): still in the header section, it is folded.
+    assert_eq!(d.seen.body, b".dot\nbare\n line\n");
     let end = d
         .seen
         .events
@@ -705,4 +707,54 @@ fn long_line_is_reported_with_its_start() {
         .unwrap();
     assert!(err.contains("line: \"MAIL FROM:<aaaa"), "{err}");
     assert!(d.output().ends_with("500 Command line too long\r\n"));
+}
+
+/// SMTP smuggling (CVE-2023-51766, CVE-2023-51764, CVE-2023-51765): the
+/// transcript of issue 18. `<LF>.<CR><LF>` inside the body does not end it,
+/// so the "smuggled" MAIL is body text and only one message is received.
+#[test]
+fn smuggled_message_stays_in_the_first_body() {
+    let c = ServerConfig {
+        enforce_sync: false,
+        ..cfg()
+    };
+    for eod in ["\n.\r\n", "\r\n.\n", "\n.\n", "\r.\r", "\r\n.\r", "\r.\n"] {
+        let body = format!(
+            "Subject: first\r\n\r\nhello\r\n{}MAIL FROM:<smuggled@localhost>\r\n\
+             RCPT TO:<you@localhost>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n",
+            eod.trim_start_matches("\r\n")
+        );
+        let (out, d) = after_ehlo(
+            c.clone(),
+            &[
+                "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+                &body,
+                "QUIT\r\n",
+            ],
+        );
+        assert_eq!(
+            out,
+            "250 OK\r\n250 Accepted\r\n354 Enter message, ending with \".\" on a line by itself\r\n\
+             250 OK id=10HmaX-000000005vi-0000\r\n221 myhost.test.ex closing connection\r\n",
+            "{eod:?}"
+        );
+        let ends = d
+            .seen
+            .events
+            .iter()
+            .filter(|e| e.starts_with("DataEnd"))
+            .count();
+        let mails = d
+            .seen
+            .events
+            .iter()
+            .filter(|e| e.starts_with("Mail"))
+            .count();
+        assert_eq!((ends, mails), (1, 1), "{eod:?}: {:?}", d.seen.events);
+        let body = String::from_utf8_lossy(&d.seen.body);
+        assert!(
+            body.contains("MAIL FROM:<smuggled@localhost>"),
+            "{eod:?}: {body:?}"
+        );
+    }
 }
