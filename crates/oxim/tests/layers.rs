@@ -57,7 +57,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random"],
+    &["time", "random", "errno"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,7 @@ use oxim_net::ClientTfo;
 
 use crate::bounce::FailedAddress;
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::loaded::Loaded;
 use crate::retry::{self, RetryDb, Schedule};
 use crate::settings::TransportKind;
@@ -138,7 +139,7 @@ pub enum Outcome {
     },
 }
 
-pub fn local_error(errno: i32, message: impl Into<String>) -> SmtpError {
+pub fn local_error(errno: Errno, message: impl Into<String>) -> SmtpError {
     SmtpError {
         errno,
         errno_text: None,
@@ -203,7 +204,7 @@ pub fn log_outcome(
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
             let error = DeliveryError {
-                errno: err.errno,
+                errno: err.errno.code(),
                 errno_text: err.errno_text.as_deref(),
                 host: if err.with_host {
                     host.as_ref().map(HostInfo::log)
@@ -274,7 +275,7 @@ impl Attempt<'_> {
         let outcome = match outcome {
             Outcome::Deferred { host, err } => {
                 let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
-                let max = ctx.config.main.time("retry_interval_max").as_secs();
+                let max = ctx.settings.retry_interval_max.as_secs();
                 match self
                     .retry
                     .failed(&Self::retry_key(item), rule, self.now, max)

@@ -220,12 +220,10 @@ pub async fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) ->
     r
 }
 
-/// Whether `subject` is in the domain list of main option `option`, with
-/// Exim's `-bh` trace (`<subject> in <option>? ...`).
-pub fn domain_option(ctx: &Ctx, st: &mut State, option: &str, subject: &str) -> bool {
-    let main = &ctx.config.main;
-    let raw = main.str(option);
-    if raw.is_empty() && !main.is_set(option) {
+/// Whether `subject` is in `raw`, the domain list of main option
+/// `option`, with Exim's `-bh` trace (`<subject> in <option>? ...`).
+pub fn domain_option(ctx: &Ctx, st: &mut State, option: &str, raw: &str, subject: &str) -> bool {
+    if raw.is_empty() && !ctx.config.main.is_set(option) {
         oxim_conf::lists::trace_unset(&mut st.acl.trace, subject, option);
         return false;
     }
@@ -277,12 +275,11 @@ impl oxim_conf::TraceSink for StderrTrace {
 /// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this
 /// connection): `Some(per_host)` when the connection is one too many.
 pub fn over_connection_limit(ctx: &Ctx, ip: IpAddr, vars: &Vars) -> Option<bool> {
-    let main = &ctx.config.main;
-    let max = main.int("smtp_accept_max");
+    let max = ctx.settings.smtp_accept_max;
     if max > 0 && CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize {
         return Some(false);
     }
-    let raw = main.str("smtp_accept_max_per_host");
+    let raw = ctx.settings.smtp_accept_max_per_host.as_str();
     if raw.is_empty() {
         return None;
     }

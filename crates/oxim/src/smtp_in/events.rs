@@ -221,7 +221,6 @@ async fn helo(
     name: String,
     size_limit: u64,
 ) {
-    let main = &ctx.config.main;
     let peer_ip = conn.peer.map(|p| p.ip());
     st.helo = Some(name.clone());
     st.esmtp = ehlo;
@@ -229,7 +228,8 @@ async fn helo(
     if let Some(ip) = peer_ip {
         if st.host_name.is_none() {
             let helo = name.to_ascii_lowercase();
-            if domain_option(ctx, st, "helo_lookup_domains", &helo) {
+            let list = &ctx.settings.helo_lookup_domains;
+            if domain_option(ctx, st, "helo_lookup_domains", list, &helo) {
                 st.host_name = lookup_host_name(ctx, ip).await;
                 st.lookup_done = true;
                 if let Some(n) = &st.host_name {
@@ -267,7 +267,7 @@ async fn helo(
     }
     let ext = Extensions {
         size: Some(size_limit),
-        eight_bit_mime: main.bool("accept_8bitmime"),
+        eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
         help: true,
@@ -538,7 +538,7 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
             let _ = sess.accept_message(&id_text);
             st.messages += 1;
             if conn.peer.is_some() {
-                let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
+                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else {

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::Vars;
 
@@ -176,7 +177,7 @@ pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Optio
                     },
                 });
                 out.freeze = host_find_failed == "freeze";
-                out.errno = -32;
+                out.errno = Errno::UnknownHost;
                 out.notes = notes;
                 return Some(out);
             }
