@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
+use crate::condition::ConditionError;
 use crate::ctx::Ctx;
 use crate::vars::{split_address, Vars};
 
@@ -67,7 +68,7 @@ enum Cond {
     False,
     /// A lookup could not complete (Exim's DEFER); the text is for the log.
     Defer(String),
-    Error(String),
+    Error(ConditionError),
 }
 
 /// Conditions whose value Exim does not expand before testing (the list
@@ -126,7 +127,12 @@ async fn condition(
     let value = match oxim_conf::expand(&c.value, &*vars) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
-        Err(e) => return Cond::Error(format!("failed to expand ACL string \"{}\": {e}", c.value)),
+        Err(source) => {
+            return Cond::Error(ConditionError::AclString {
+                text: c.value.clone(),
+                source,
+            })
+        }
     };
     match c.name.as_str() {
         "message" => t.trace.line(|| format!("  message: {}", c.value)),
@@ -134,7 +140,7 @@ async fn condition(
         _ => trace_check(&mut t.trace, c, &value),
     }
     let cfg = &ctx.config;
-    let result: Result<bool, String> = match c.name.as_str() {
+    let result: Result<bool, ConditionError> = match c.name.as_str() {
         "message" => {
             out.message = Some(value);
             return Cond::True;
@@ -165,7 +171,7 @@ async fn condition(
                     tokio::time::sleep(std::time::Duration::from_secs(secs.min(3600))).await;
                     return Cond::True;
                 }
-                None => return Cond::Error(format!("invalid time value \"{value}\" for delay")),
+                None => return Cond::Error(ConditionError::BadDelay(value)),
             }
         }
         "add_header" | "remove_header" | "endpass" => return Cond::True,
@@ -192,7 +198,7 @@ async fn condition(
                 .await;
                 match r {
                     Err(oxim_conf::ListError::Defer(why)) => return Cond::Defer(why),
-                    r => r.map_err(|e| e.to_string()),
+                    r => r.map_err(ConditionError::from),
                 }
             }
             // Locally submitted messages match an empty item only.
@@ -203,7 +209,8 @@ async fn condition(
             let mut p = Probe::new(&mut t.trace, d);
             p.want_value = true;
             p.cache = Some(&mut t.domains);
-            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p).map_err(|e| e.to_string())
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
         }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
@@ -211,7 +218,7 @@ async fn condition(
             p.want_value = true;
             p.cache = Some(&mut t.local_parts);
             oxim_conf::match_local_part_probe(&value, l, cfg, &*vars, &mut p)
-                .map_err(|e| e.to_string())
+                .map_err(ConditionError::from)
         }
         "senders" => {
             let a = env.sender.unwrap_or("");
@@ -219,14 +226,14 @@ async fn condition(
             p.want_value = true;
             p.cache = Some(&mut t.senders);
             oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
-                .map_err(|e| e.to_string())
+                .map_err(ConditionError::from)
         }
         "recipients" => {
             let a = env.recipient.unwrap_or("");
             let mut p = Probe::new(&mut t.trace, a);
             p.want_value = true;
             oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
-                .map_err(|e| e.to_string())
+                .map_err(ConditionError::from)
         }
         "condition" => {
             let t = value.trim();
@@ -251,11 +258,9 @@ async fn condition(
                 }
                 Ok(r.verdict == Verdict::Accept)
             }
-            None => Err(format!("ACL \"{value}\" not found")),
+            None => Err(ConditionError::AclNotFound(value)),
         },
-        other => Err(format!(
-            "ACL condition \"{other}\" is not supported by oxim"
-        )),
+        other => Err(ConditionError::Unsupported(other.to_string())),
     };
     match result {
         Ok(b) if b != c.negated => Cond::True,
@@ -264,13 +269,18 @@ async fn condition(
     }
 }
 
-async fn verify(ctx: &Ctx, what: &str, vars: &Vars, env: &AclEnv<'_>) -> Result<bool, String> {
+async fn verify(
+    ctx: &Ctx,
+    what: &str,
+    vars: &Vars,
+    env: &AclEnv<'_>,
+) -> Result<bool, ConditionError> {
     let kind = what.split('/').next().unwrap_or("").trim();
     let address = match kind {
         "recipient" => env.recipient,
         "sender" => env.sender,
         "helo" | "reverse_host_lookup" => return Ok(env.host_name.is_some()),
-        other => return Err(format!("unknown verify type \"{other}\"")),
+        other => return Err(ConditionError::UnknownVerify(other.to_string())),
     };
     let Some(address) = address else {
         return Ok(false);
@@ -383,7 +393,7 @@ pub async fn eval_traced(
                     t.trace
                         .line(|| format!("{verb}: condition test error in {acl_name}"));
                     out.verdict = Verdict::Defer;
-                    out.log_message = Some(e);
+                    out.log_message = Some(e.to_string());
                     return out;
                 }
             }

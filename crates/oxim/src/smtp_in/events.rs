@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
 use oxim_smtp::{
-    hello_text, help_reply, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
+    hello_text, help_reply, DataSummary, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
 };
 
 use crate::acl::{self, AclEnv, AclTrace, Verdict};
@@ -172,7 +172,7 @@ pub async fn handle_event(
         }
         Event::Data => data(ctx, conn, sess, st).await,
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
-        Event::DataEnd(_) => data_end(ctx, conn, sess, st).await,
+        Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
             log_end(ctx, conn, st, SmtpEnd::Quit);
             let _ = sess.accept_quit(&ctx.primary_hostname);
@@ -448,7 +448,13 @@ fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit
 
 /// The end of the message: limits, the DATA ACL, the spool write (the 250
 /// only once it is durable), then delivery.
-async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+async fn data_end(
+    ctx: &Arc<Ctx>,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    summary: DataSummary,
+) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let sender = st.sender.take().unwrap_or_default();
     let recipients = std::mem::take(&mut st.recipients);
@@ -462,6 +468,17 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
                 HeaderExcess::Line => "A message header line is too long",
             },
         ));
+        return;
+    }
+    if chunked && summary.first_line_crlf == Some(false) {
+        // Exim 4.97.1 (SMTP smuggling): a chunked message must have CRLF
+        // line ends from its first line on.
+        ctx.log(&LogRecord::ChunkingNotCrlf {
+            sender: &sender,
+            host: sender_host(conn, st),
+            ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+        });
+        let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
         return;
     }
     if st.too_big {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
 use oxim_net::ServerTfo;
-use oxim_smtp::{Event, Reply, ServerConfig, ServerSession};
+use oxim_smtp::{Event, LineRules, Reply, ServerConfig, ServerSession};
 use oxim_tls::MaybeTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -133,6 +133,14 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
+        allow_domain_literals: s.allow_domain_literals,
+        // SMTP smuggling: remote messages end only at CRLF . CRLF; local
+        // -bs/-bS/-bh input keeps Exim 4.97.1's LF-only mode.
+        line_rules: if conn.peer.is_none() || conn.checking {
+            LineRules::FirstLine
+        } else {
+            LineRules::FirstLineCrlfEnd
+        },
         ..ServerConfig::default()
     }
 }
