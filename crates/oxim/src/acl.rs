@@ -247,6 +247,18 @@ async fn condition(
                 Ok(true)
             }
         }
+        // True when the session authenticated with an authenticator whose
+        // instance name is in the list.
+        "authenticated" => match vars
+            .get("sender_host_authenticated")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+        {
+            Some(name) => {
+                oxim_conf::match_domain(&value, &name, cfg, &*vars).map_err(ConditionError::from)
+            }
+            None => Ok(false),
+        },
         "verify" => verify(ctx, &value, vars, env).await,
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {

@@ -116,6 +116,52 @@ pub struct State {
     /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
     /// first non-mail command arrives).
     pub count_nonmail: Option<bool>,
+    /// SMTP AUTH state of the connection.
+    pub auth: AuthState,
+}
+
+/// SMTP AUTH on this connection.
+#[derive(Debug, Default)]
+pub struct AuthState {
+    /// Indexes (in `ctx.drivers.authenticators`) of the mechanisms the last
+    /// EHLO advertised.
+    pub advertised: Vec<usize>,
+    /// An exchange waiting for the client's next line.
+    pub progress: Option<AuthProgress>,
+    /// Authenticated: the authenticator's instance name and the id
+    /// `server_set_id` gave.
+    pub done: Option<(String, Option<String>)>,
+    /// `AUTH=` of the current MAIL, when accepted.
+    pub mail_sender: Option<String>,
+}
+
+/// An AUTH exchange between two lines.
+#[derive(Debug)]
+pub struct AuthProgress {
+    /// Index of the authenticator.
+    pub index: usize,
+    /// The data items so far (`$auth1`, ...).
+    pub items: Vec<String>,
+    /// plaintext: prompts still to send.
+    pub prompts: std::collections::VecDeque<String>,
+    /// cram_md5: the challenge sent.
+    pub challenge: Option<String>,
+}
+
+/// How the client names itself in auth log lines (Exim's host_and_ident):
+/// `H=host [ip] U=ident`, or `U=login` for a local session.
+pub fn host_and_ident(ctx: &Ctx, conn: &Conn, st: &State) -> String {
+    let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
+    match sender_host(conn, st) {
+        Some(h) => {
+            let mut s = format!("H={}", h.describe(&ctx.selector));
+            if let Some(u) = ident {
+                s.push_str(&format!(" U={u}"));
+            }
+            s
+        }
+        None => format!("U={}", ident.unwrap_or("")),
+    }
 }
 
 impl State {
@@ -173,6 +219,26 @@ pub fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
             how,
         });
     }
+}
+
+/// Whether the client is in the host list of main option `option`
+/// (untraced, no lookups: see [`host_option`]).
+pub fn list_match_host(
+    ctx: &Ctx,
+    option: &str,
+    ip: Option<IpAddr>,
+    name: Option<&str>,
+    vars: &Vars,
+) -> bool {
+    let list = ctx.config.main.str(option);
+    if list.is_empty() {
+        return false;
+    }
+    let Some(ip) = ip else { return false };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
 }
 
 /// Whether the client is in the host list of main option `option`, with

@@ -2,6 +2,7 @@
 //! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
 //! lookups), stores messages and logs.
 
+mod auth;
 mod conn;
 mod events;
 mod io;
@@ -187,6 +188,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         helo_counted: false,
         rset_counted: false,
         count_nonmail: None,
+        auth: Default::default(),
     };
     if conn.checking {
         st.acl.trace = oxim_conf::Trace::to(Box::new(StderrTrace));
@@ -275,6 +277,12 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         sync_client_name(&mut st);
         if let Some(o) = checked {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
+            if o.controls
+                .iter()
+                .any(|c| c.trim() == "allow_auth_unadvertised")
+            {
+                sess.set_allow_auth_unadvertised(true);
+            }
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(
