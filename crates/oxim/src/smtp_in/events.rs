@@ -17,7 +17,7 @@ use crate::vars::Vars;
 
 use super::conn::{
     domain_option, host_ident, host_option, log_end, log_reject, lookup_host_name, sender_host,
-    sync_client_name, Conn, State,
+    sync_client_name, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -85,7 +85,7 @@ pub async fn check_acl(
 #[allow(clippy::too_many_arguments)]
 fn refuse(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     st: &State,
     sess: &mut ServerSession,
     o: &acl::AclOutcome,
@@ -130,7 +130,7 @@ pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) ->
     )
 }
 
-pub fn protocol(conn: &Conn, st: &State) -> String {
+pub fn protocol(conn: &IncomingConn, st: &State) -> String {
     match conn.base_protocol {
         "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), st.auth.done.is_some()),
         "local-smtp" if st.esmtp && st.auth.done.is_some() => "local-esmtpa".into(),
@@ -142,7 +142,7 @@ pub fn protocol(conn: &Conn, st: &State) -> String {
 /// One SMTP event: the session counts it, applies policy and answers.
 pub async fn handle_event(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ev: Event,
@@ -217,7 +217,7 @@ pub async fn handle_event(
 /// client named.
 async fn auth_command(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     mechanism: &str,
@@ -249,7 +249,7 @@ async fn auth_command(
 /// ACL, the greeting and the extensions offered.
 async fn helo(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ehlo: bool,
@@ -324,7 +324,7 @@ async fn helo(
 /// MAIL FROM: who may choose the sender, the SIZE limit, the MAIL ACL.
 async fn mail(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     m: MailFrom,
@@ -386,7 +386,13 @@ async fn mail(
 
 /// RCPT TO: the RCPT ACL (without one, every recipient is refused over
 /// TCP, as in Exim).
-async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, rc: RcptTo) {
+async fn rcpt(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    rc: RcptTo,
+) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let rcpt = ctx.qualify_recipient(&rc.to);
     st.acl.domains.clear();
@@ -441,7 +447,7 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
 }
 
 /// DATA: the predata ACL, then the body starts.
-async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let env = AclEnv {
         host_ip: peer_ip,
@@ -470,7 +476,7 @@ async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) 
 
 /// A piece of the message (DATA or BDAT): kept unless the message is over
 /// a size or header limit, which is logged at once.
-fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
+fn data_chunk(ctx: &Ctx, conn: &IncomingConn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
     if !st.too_big && st.header_excess.is_none() {
         if let Some(excess) = st.header.feed(&chunk) {
             // Exim logs at once and swallows the rest of the message.
@@ -499,7 +505,7 @@ fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit
 /// only once it is durable), then delivery.
 async fn data_end(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     summary: DataSummary,
@@ -634,7 +640,7 @@ async fn data_end(
 
 /// ETRN: only `-bh` goes through with it (tracing what it would run);
 /// otherwise oxim refuses it.
-async fn etrn(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, arg: &str) {
+async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State, arg: &str) {
     if !conn.checking || acl_for(ctx, "acl_smtp_etrn", &st.vars).is_none() {
         let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
         return;

@@ -29,7 +29,7 @@ use crate::message::HeaderLimits;
 use conn::log_reject;
 use conn::{
     host_ident, host_option, log_end, lookup_host_name, over_connection_limit, sender_host,
-    sync_client_name, Conn, State, StderrTrace,
+    sync_client_name, IncomingConn, State, StderrTrace,
 };
 pub use conn::{ConnSlot, CONNECTIONS};
 use events::{check_acl, deny_reply, handle_event};
@@ -40,7 +40,7 @@ use tls::{start_tls, tls_on_connect};
 pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
     let local = stream.local_addr().ok();
     let _ = stream.set_nodelay(true);
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: Some(peer),
         local,
         tfo,
@@ -57,7 +57,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: None,
         local: None,
         tfo: ServerTfo::None,
@@ -107,7 +107,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
         )?;
         out.flush()?;
     }
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: Some(SocketAddr::new(ip, 0)),
         local: None,
         tfo: ServerTfo::None,
@@ -124,7 +124,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
     Ok(0)
 }
 
-fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
+fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     let s = &ctx.settings;
     ServerConfig {
         enforce_sync: conn.peer.is_some() && !conn.checking && s.smtp_enforce_sync,
@@ -146,7 +146,7 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
     }
 }
 
-async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<String>> {
+async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<Vec<String>> {
     let mut sess = ServerSession::new(server_config(&ctx, &conn));
     let mut vars = ctx.base_vars();
     if let Some(p) = conn.peer {
