@@ -375,14 +375,7 @@ async fn reset(conn: &mut OutgoingConn, t: Duration) -> bool {
     matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
 }
 
-/// "Connection refused" rather than "Connection refused (os error 111)".
-fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(p) => s[..p].to_string(),
-        None => s,
-    }
-}
+use crate::errno::io_text as strip_os_error;
 
 /// One message on an open session: MAIL, RCPTs, DATA or BDAT, the final
 /// reply. Leaves the session ready for the next MAIL (or marked for RSET,
