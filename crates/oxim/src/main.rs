@@ -16,6 +16,7 @@ mod dns;
 mod errno;
 mod expand_test;
 mod harness;
+mod host_lists;
 mod info;
 mod loaded;
 mod message;
@@ -26,6 +27,7 @@ mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
+mod spool_admin;
 mod submit;
 mod time;
 
@@ -113,8 +115,10 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         }
         Mode::Submit => submit::run(ctx),
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
+        Mode::HostCheck { ip, callout } => smtp_in::run_host_check(ctx, ip, callout),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
+        Mode::VerifyAddresses(addrs) => address_test::verify_addresses(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
@@ -123,6 +127,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             queue::deliver_ids(ctx, &ids, force)
         }
         Mode::RemoveIds(ids) => queue::remove_ids(ctx, &ids),
+        Mode::Spool(action, ids) => spool_admin::run(ctx, action, &ids),
         Mode::LogWrite(text) => {
             ctx.log_text(None, &text);
             Ok(0)

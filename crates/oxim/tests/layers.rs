@@ -23,7 +23,13 @@ const LAYERS: &[&[&str]] = &[
     &["main"],
     // Entry points.
     &["daemon"],
-    &["queue", "info", "address_test", "expand_test"],
+    &[
+        "queue",
+        "info",
+        "address_test",
+        "expand_test",
+        "spool_admin",
+    ],
     &["submit"],
     // SMTP session driver: the loop, then per-event policy, TLS, the byte
     // stream and the connection's facts.
@@ -31,8 +37,9 @@ const LAYERS: &[&[&str]] = &[
     &["smtp_in::events"],
     &["smtp_in::tls", "smtp_in::auth"],
     &["smtp_in::io", "smtp_in::conn"],
-    // Policy.
+    // Policy, and host lists matched with the lookups they need.
     &["acl"],
+    &["host_lists"],
     // Delivery: orchestration, transport running, outcome recording, the
     // transports, routing.
     &["deliver"],
