@@ -234,7 +234,10 @@ async fn helo(
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
-    let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+    // A local session (-bs) greets the caller by login, as Exim does with
+    // its sender ident ("Hello CALLER at name").
+    let ident = conn.peer.is_none().then(|| ctx.caller.login.as_str());
+    let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     let ext = Extensions {
         size: Some(size_limit),
         eight_bit_mime: ctx.settings.accept_8bitmime,
