@@ -236,7 +236,7 @@ async fn helo(
     let ip_text = peer_ip.map(|i| i.to_string());
     // A local session (-bs) greets the caller by login, as Exim does with
     // its sender ident ("Hello CALLER at name").
-    let ident = conn.peer.is_none().then(|| ctx.caller.login.as_str());
+    let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     let ext = Extensions {
         size: Some(size_limit),
