@@ -53,8 +53,8 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use expand::{
-    expand, expand_bool, expand_bytes, expand_condition, expand_with_config, ExpandContext,
-    ExpandError, MapContext,
+    expand, expand_bool, expand_bytes, expand_condition, expand_list_items, expand_with_config,
+    EntryKind, ExpandContext, ExpandError, MapContext,
 };
 pub use lists::{
     match_address, match_domain, match_host, match_local_part, match_no_host, ListError,

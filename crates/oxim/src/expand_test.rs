@@ -95,6 +95,9 @@ impl ExpandContext for TestContext {
     fn file_exists(&self, path: &str) -> bool {
         self.vars.file_exists(path)
     }
+    fn entry_kind(&self, path: &str) -> Option<oxim_conf::EntryKind> {
+        self.vars.entry_kind(path)
+    }
     fn state_flag(&self, name: &str) -> Option<bool> {
         // No delivery and no queue run in an expansion test.
         match name {

@@ -76,6 +76,17 @@ impl ExpandContext for Vars {
     fn file_exists(&self, path: &str) -> bool {
         std::path::Path::new(path).exists()
     }
+
+    fn entry_kind(&self, path: &str) -> Option<oxim_conf::EntryKind> {
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(if m.is_file() {
+            oxim_conf::EntryKind::File
+        } else if m.is_dir() {
+            oxim_conf::EntryKind::Dir
+        } else {
+            oxim_conf::EntryKind::Other
+        })
+    }
 }
 
 #[cfg(test)]

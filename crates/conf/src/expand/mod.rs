@@ -70,6 +70,12 @@ pub trait ExpandContext {
         false
     }
 
+    /// What kind of directory entry `path` is, without following a final
+    /// symbolic link (the `dsearch` lookup). Default: none (not found).
+    fn entry_kind(&self, _path: &str) -> Option<EntryKind> {
+        None
+    }
+
     /// The state behind the `first_delivery` and `queue_running`
     /// conditions, where the caller knows it. Default: unknown (the
     /// condition then fails as not supported in this context).
@@ -83,6 +89,17 @@ pub trait ExpandContext {
     fn host_addresses(&self, _name: &str) -> Option<Vec<IpAddr>> {
         None
     }
+}
+
+/// A directory entry's type, for `dsearch` and its `filter=` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (symbolic link, device, socket...).
+    Other,
 }
 
 /// A simple [`ExpandContext`] backed by maps (for tests and simple uses).
@@ -122,6 +139,16 @@ impl ExpandContext for MapContext {
     }
     fn file_exists(&self, path: &str) -> bool {
         self.files.contains_key(path)
+    }
+    fn entry_kind(&self, path: &str) -> Option<EntryKind> {
+        if self.files.contains_key(path) {
+            return Some(EntryKind::File);
+        }
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        self.files
+            .keys()
+            .any(|k| k.starts_with(&dir))
+            .then_some(EntryKind::Dir)
     }
 }
 
@@ -216,6 +243,28 @@ pub fn expand_bytes(
     let mut e = Expander::new(ctx, cfg);
     let mut pos = 0;
     e.string(s, &mut pos, false, false)
+}
+
+/// Exim's "list, each item separately expanded" options (`headers_add`,
+/// `headers_remove`): `list` is split first (separator `default_sep`,
+/// `<X` changes it, a doubled separator stands for itself), then each item
+/// is expanded. An item whose expansion is forced to fail, or that expands
+/// to nothing, is left out; other failures are errors.
+pub fn expand_list_items(
+    list: &str,
+    default_sep: char,
+    ctx: &dyn ExpandContext,
+) -> Result<Vec<String>, ExpandError> {
+    let mut out = Vec::new();
+    for item in crate::lists::ListIter::with_default(list, default_sep) {
+        match expand(&item, ctx) {
+            Ok(v) if v.trim().is_empty() => {}
+            Ok(v) => out.push(v),
+            Err(e) if e.is_forced_fail() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Expands `s` and interprets the result as Exim's ACL `condition` does:
