@@ -54,7 +54,7 @@ pub use config::{
 pub use error::ConfigError;
 pub use expand::{
     expand, expand_bool, expand_bytes, expand_condition, expand_list_items, expand_with_config,
-    EntryKind, ExpandContext, ExpandError, MapContext,
+    header_variable, message_headers, EntryKind, ExpandContext, ExpandError, MapContext,
 };
 pub use lists::{
     match_address, match_domain, match_host, match_local_part, match_no_host, ListError,

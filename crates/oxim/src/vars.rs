@@ -12,6 +12,8 @@ use oxim_conf::ExpandContext;
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     map: HashMap<String, String>,
+    /// The message's header fields, for `$h_name:` and friends.
+    headers: Option<std::sync::Arc<Vec<String>>>,
 }
 
 impl Vars {
@@ -31,6 +33,13 @@ impl Vars {
         self.set("local_part", lp);
         self.set("domain", dom);
         self.set("address", address)
+    }
+
+    /// The header fields `$h_*` variables read (each with its name and
+    /// final newline).
+    pub fn set_headers(&mut self, headers: Vec<String>) -> &mut Self {
+        self.headers = Some(std::sync::Arc::new(headers));
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -61,6 +70,11 @@ impl ExpandContext for Vars {
     fn var(&self, name: &str) -> Option<String> {
         if let Some(v) = self.map.get(name) {
             return Some(v.clone());
+        }
+        if let Some(h) = &self.headers {
+            if let Some(v) = oxim_conf::header_variable(h.iter().map(String::as_str), name) {
+                return Some(v);
+            }
         }
         match name {
             "pid" => Some(std::process::id().to_string()),
