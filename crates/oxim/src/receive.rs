@@ -36,6 +36,11 @@ pub struct Source {
     pub sender_set: bool,
     /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
     pub tls: Option<oxim_tls::TlsSession>,
+    /// SMTP AUTH: the authenticator's instance name and the
+    /// `server_set_id` result (` A=name:id` in the log).
+    pub auth: Option<(String, Option<String>)>,
+    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`).
+    pub auth_sender: Option<String>,
 }
 
 impl Source {
@@ -52,6 +57,8 @@ impl Source {
             chunking: false,
             sender_set: false,
             tls: None,
+            auth: None,
+            auth_sender: None,
         }
     }
 
@@ -229,6 +236,11 @@ pub fn prepare(
         env.tls.ver = Some(t.version.clone());
         env.tls.certificate_verified = t.certificate_verified == Some(true);
     }
+    if let Some((name, id)) = &source.auth {
+        env.host_auth = Some(name.clone());
+        env.auth_id = id.clone();
+    }
+    env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
     let headers: Vec<Header> = msg
         .headers
@@ -296,6 +308,10 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         certificate_verified: t.certificate_verified,
         ..oxim_log::TlsLog::default()
     });
+    rec.auth = source
+        .auth
+        .as_ref()
+        .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();

@@ -14,6 +14,8 @@ pub struct Vars {
     map: HashMap<String, String>,
     /// The message's header fields, for `$h_name:` and friends.
     headers: Option<std::sync::Arc<Vec<String>>>,
+    /// `$0`, `$1`, ... set outside any `match` (an authenticator's data).
+    numeric: Vec<String>,
 }
 
 impl Vars {
@@ -45,6 +47,12 @@ impl Vars {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)
     }
+
+    /// Set `$0`, `$1`, ... (`items[0]` is `$0`); empty clears them.
+    pub fn set_numeric(&mut self, items: Vec<String>) -> &mut Self {
+        self.numeric = items;
+        self
+    }
 }
 
 /// Split `local@domain` at the last `@` (a quoted local part may contain `@`).
@@ -67,6 +75,10 @@ fn tod(name: &str) -> Option<String> {
 }
 
 impl ExpandContext for Vars {
+    fn numeric_vars(&self) -> Vec<String> {
+        self.numeric.clone()
+    }
+
     fn var(&self, name: &str) -> Option<String> {
         if let Some(v) = self.map.get(name) {
             return Some(v.clone());

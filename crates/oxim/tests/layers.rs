@@ -29,7 +29,7 @@ const LAYERS: &[&[&str]] = &[
     // stream and the connection's facts.
     &["smtp_in"],
     &["smtp_in::events"],
-    &["smtp_in::tls"],
+    &["smtp_in::tls", "smtp_in::auth"],
     &["smtp_in::io", "smtp_in::conn"],
     // Policy.
     &["acl"],
@@ -56,7 +56,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random", "errno"],
+    &["time", "random", "errno", "condition"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,7 @@
 //! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
 //! lookups), stores messages and logs.
 
+mod auth;
 mod conn;
 mod events;
 mod io;
@@ -95,7 +96,7 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
-        allow_domain_literals: ctx.config.main.bool("allow_domain_literals"),
+        allow_domain_literals: s.allow_domain_literals,
         // SMTP smuggling: remote messages end only at CRLF . CRLF; local
         // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
         line_rules: if conn.peer.is_none() {
@@ -145,6 +146,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
+        auth: Default::default(),
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -215,6 +217,12 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         };
         if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
+            if o.controls
+                .iter()
+                .any(|c| c.trim() == "allow_auth_unadvertised")
+            {
+                sess.set_allow_auth_unadvertised(true);
+            }
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(

@@ -5,6 +5,7 @@ mod hosts;
 
 use std::net::IpAddr;
 
+use crate::condition::{condition_true, ConditionError};
 use crate::ctx::Ctx;
 use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
@@ -127,12 +128,12 @@ pub enum Routed {
 fn list_match(
     list: &Option<String>,
     vars: &Vars,
-    f: impl FnOnce(&str) -> Result<bool, String>,
-) -> Result<bool, String> {
+    f: impl FnOnce(&str) -> Result<bool, ConditionError>,
+) -> Result<bool, ConditionError> {
     match list {
         None => Ok(true),
         Some(raw) => {
-            let expanded = oxim_conf::expand(raw, vars).map_err(|e| e.to_string())?;
+            let expanded = oxim_conf::expand(raw, vars)?;
             f(&expanded)
         }
     }
@@ -146,7 +147,7 @@ fn preconditions(
     sender: &str,
     vars: &Vars,
     verifying: bool,
-) -> Result<bool, String> {
+) -> Result<bool, ConditionError> {
     if r.verify_only && !verifying {
         return Ok(false);
     }
@@ -156,12 +157,12 @@ fn preconditions(
     let (lp, domain) = split_address(address);
     let cfg = &ctx.config;
     if !list_match(&r.domains, vars, |l| {
-        oxim_conf::match_domain(l, domain, cfg, vars).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_domain(l, domain, cfg, vars)?)
     })? {
         return Ok(false);
     }
     if !list_match(&r.local_parts, vars, |l| {
-        oxim_conf::match_local_part(l, lp, cfg, vars).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_local_part(l, lp, cfg, vars)?)
     })? {
         return Ok(false);
     }
@@ -169,32 +170,17 @@ fn preconditions(
         return Ok(false);
     }
     if !list_match(&r.senders, vars, |l| {
-        oxim_conf::match_address(l, sender, cfg, vars).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_address(l, sender, cfg, vars)?)
     })? {
         return Ok(false);
     }
     if let Some(cond) = &r.condition {
-        let v = oxim_conf::expand(cond, vars).map_err(|e| e.to_string())?;
+        let v = oxim_conf::expand(cond, vars)?;
         if !condition_true(&v)? {
             return Ok(false);
         }
     }
     Ok(true)
-}
-
-/// Exim's truth rule for a `condition` option's expanded value.
-fn condition_true(v: &str) -> Result<bool, String> {
-    let t = v.trim();
-    if t.is_empty() || t == "0" || t.eq_ignore_ascii_case("no") || t.eq_ignore_ascii_case("false") {
-        Ok(false)
-    } else if t.chars().all(|c| c.is_ascii_digit())
-        || t.eq_ignore_ascii_case("yes")
-        || t.eq_ignore_ascii_case("true")
-    {
-        Ok(true)
-    } else {
-        Err(format!("\"{t}\" is not a valid condition value"))
-    }
 }
 
 /// Route one address through the whole chain.
@@ -353,12 +339,12 @@ fn accepted(
     let mut unseen_next = None;
     if let (Some(u), false) = (&r.unseen, verifying) {
         match oxim_conf::expand(u, vars)
-            .map_err(|e| e.to_string())
+            .map_err(ConditionError::from)
             .and_then(|v| condition_true(&v))
         {
             Ok(true) => unseen_next = Some(index + 1),
             Ok(false) => {}
-            Err(err) => return defer("unseen", err),
+            Err(err) => return defer("unseen", err.to_string()),
         }
     }
     routing.props = props;
@@ -552,15 +538,6 @@ fn redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn condition_values() {
-        assert_eq!(condition_true("yes"), Ok(true));
-        assert_eq!(condition_true(" no "), Ok(false));
-        assert_eq!(condition_true(""), Ok(false));
-        assert_eq!(condition_true("12"), Ok(true));
-        assert!(condition_true("maybe").is_err());
-    }
 
     #[test]
     fn props_inherit() {
