@@ -26,6 +26,7 @@ mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
+mod spool_admin;
 mod submit;
 mod time;
 
@@ -115,6 +116,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
+        Mode::VerifyAddresses(addrs) => address_test::verify_addresses(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
@@ -123,6 +125,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             queue::deliver_ids(ctx, &ids, force)
         }
         Mode::RemoveIds(ids) => queue::remove_ids(ctx, &ids),
+        Mode::Spool(action, ids) => spool_admin::run(ctx, action, &ids),
         Mode::LogWrite(text) => {
             ctx.log_text(None, &text);
             Ok(0)

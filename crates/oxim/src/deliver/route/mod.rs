@@ -154,6 +154,11 @@ fn preconditions(
     if !r.verify && verifying {
         return Ok(false);
     }
+    // `no_address_test` routers are passed over by `-bt` (Exim's
+    // address_test_mode), not when verifying or delivering.
+    if !r.address_test && !verifying && matches!(ctx.inv.mode, crate::cli::Mode::AddressTest(_)) {
+        return Ok(false);
+    }
     let (lp, domain) = split_address(address);
     let cfg = &ctx.config;
     if !list_match(&r.domains, vars, |l| {
