@@ -39,8 +39,12 @@ pub struct Source {
     /// SMTP AUTH: the authenticator's instance name and the
     /// `server_set_id` result (` A=name:id` in the log).
     pub auth: Option<(String, Option<String>)>,
-    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`).
+    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`); for a
+    /// message from a local user, `login@qualify_domain`.
     pub auth_sender: Option<String>,
+    /// `$authenticated_id` of a message from a local user (its login),
+    /// kept in the spool file without an authenticator (no ` A=`).
+    pub local_auth_id: Option<String>,
 }
 
 impl Source {
@@ -59,6 +63,7 @@ impl Source {
             tls: None,
             auth: None,
             auth_sender: None,
+            local_auth_id: None,
         }
     }
 
@@ -239,6 +244,8 @@ pub fn prepare(
     if let Some((name, id)) = &source.auth {
         env.host_auth = Some(name.clone());
         env.auth_id = id.clone();
+    } else {
+        env.auth_id = source.local_auth_id.clone();
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();

@@ -593,6 +593,7 @@ async fn data_end(
         tls: st.tls.clone(),
         auth: st.auth.done.clone(),
         auth_sender: st.auth.mail_sender.take(),
+        local_auth_id: None,
     };
     let id = ctx.ids.next();
     let id_text = id.to_string();
