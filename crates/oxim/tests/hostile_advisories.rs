@@ -483,7 +483,7 @@ fn recipient_and_header_text_never_expanded_on_bounce() {
     assert!(out.contains("250 OK id="), "{out}");
     let log = dir.read("log/mainlog");
     assert!(
-        log.contains(&format!("** \"{run}\"@test.ex: Unrouteable address")),
+        log.contains(&format!("** \"{run}\"@test.ex : Unrouteable address")),
         "{log}"
     );
     let mbox = dir.read("mail/you");

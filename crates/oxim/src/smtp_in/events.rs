@@ -291,9 +291,14 @@ async fn helo(
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
-    // A local session (-bs) greets the caller by login, as Exim does with
-    // its sender ident ("Hello CALLER at name").
-    let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
+    // A local session (-bs) greets its caller: `Hello <ident> at <name>`.
+    let ident = conn.peer.is_none().then(|| {
+        ctx.inv
+            .origin
+            .ident
+            .as_deref()
+            .unwrap_or(ctx.caller.login.as_str())
+    });
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
