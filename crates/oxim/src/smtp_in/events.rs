@@ -661,6 +661,11 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         recipient: None,
     };
     st.vars.set("smtp_command", sess.last_command().to_string());
+    if ctx.selector.has(oxim_log::Selector::Etrn) {
+        let from = host_ident(conn, st).unwrap_or_default();
+        let from = from.trim_start_matches("H=");
+        ctx.log_text(None, &format!("ETRN {arg} received from {from}"));
+    }
     let o = check_acl(ctx, "acl_smtp_etrn", &mut st.vars, None, &env, &mut st.acl).await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
