@@ -163,6 +163,8 @@ pub fn prepare(
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
+    // Before any header is added: the longest line as received.
+    let max_linelength = msg.max_line_length();
     let received_for = (recipients.len() == 1).then(|| recipients[0].as_str());
     let received = default_received(&ReceivedInfo {
         rcvhost: source.rcvhost(),
@@ -233,6 +235,7 @@ pub fn prepare(
     env.interface_address = source.interface.map(|p| p.ip().to_string());
     env.interface_port = source.interface.map(|p| p.port());
     env.body_linecount = Some(msg.body_lines() as u64);
+    env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
