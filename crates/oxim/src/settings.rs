@@ -57,6 +57,13 @@ pub struct MainSettings {
     pub retry_interval_max: Duration,
     /// `bounce_return_body`.
     pub bounce_return_body: bool,
+    /// `tls_certificate` (expanded when used), empty for no TLS.
+    pub tls_certificate: String,
+    /// `tls_privatekey` (expanded when used), empty for the certificate
+    /// file.
+    pub tls_privatekey: String,
+    /// `tls_on_connect_ports`: the ports whose connections start with TLS.
+    pub tls_on_connect_ports: Vec<u16>,
     /// `bounce_return_size_limit`, 0 for none.
     pub bounce_return_size_limit: u64,
     /// `bounce_return_linesize_limit`, 0 for none.
@@ -94,6 +101,12 @@ impl MainSettings {
             ignore_bounce_errors_after: main.time("ignore_bounce_errors_after"),
             retry_interval_max: main.time("retry_interval_max"),
             bounce_return_body: main.bool("bounce_return_body"),
+            tls_certificate: main.str("tls_certificate").to_string(),
+            tls_privatekey: main.str("tls_privatekey").to_string(),
+            tls_on_connect_ports: oxim_conf::lists::list_items(main.str("tls_on_connect_ports"))
+                .iter()
+                .filter_map(|p| service_port(p))
+                .collect(),
             bounce_return_size_limit: u64::try_from(main.int("bounce_return_size_limit"))
                 .unwrap_or(0),
             bounce_return_linesize_limit: usize::try_from(main.int("bounce_return_linesize_limit"))
@@ -173,6 +186,8 @@ pub struct SmtpSpec {
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
+    /// Early pipelining (PIPECONNECT) with these hosts; oxim's default `*`.
+    pub hosts_pipe_connect: Option<String>,
     pub hosts_require_auth: Option<String>,
     pub hosts_try_auth: Option<String>,
     /// `authenticated_sender`: `AUTH=` on MAIL once authenticated.
@@ -244,6 +259,9 @@ pub struct AutoreplySpec {
 
 /// What a transport does.
 #[derive(Debug, Clone)]
+// One per configured transport, built once: the size of the smtp variant
+// costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum TransportKind {
     Smtp(SmtpSpec),
     Appendfile(AppendSpec),
@@ -351,6 +369,7 @@ impl TransportSpec {
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                hosts_pipe_connect: opt(d, "hosts_pipe_connect"),
                 hosts_require_auth: opt(d, "hosts_require_auth"),
                 hosts_try_auth: opt(d, "hosts_try_auth"),
                 authenticated_sender: opt(d, "authenticated_sender"),
