@@ -31,6 +31,9 @@ pub struct Source {
     pub reference: Option<String>,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
+    /// PIPELINING offered, and how the client used it (` L` with
+    /// `+pipelining`); `None` where it was not advertised.
+    pub pipelining: Option<oxim_log::PipeliningLog>,
     /// A trusted caller set the sender with -f (changes the From: added
     /// to a message that has none).
     pub sender_set: bool,
@@ -59,6 +62,7 @@ impl Source {
             tfo: ServerTfo::None,
             reference: None,
             chunking: false,
+            pipelining: None,
             sender_set: false,
             tls: None,
             auth: None,
@@ -159,6 +163,8 @@ pub fn prepare(
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
+    // Before any header is added: the longest line as received.
+    let max_linelength = msg.max_line_length();
     let received_for = (recipients.len() == 1).then(|| recipients[0].as_str());
     let received = default_received(&ReceivedInfo {
         rcvhost: source.rcvhost(),
@@ -229,6 +235,7 @@ pub fn prepare(
     env.interface_address = source.interface.map(|p| p.ip().to_string());
     env.interface_port = source.interface.map(|p| p.port());
     env.body_linecount = Some(msg.body_lines() as u64);
+    env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
@@ -318,6 +325,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
+    rec.pipelining = source.pipelining;
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

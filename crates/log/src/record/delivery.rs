@@ -115,6 +115,8 @@ pub struct Delivered<'a> {
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator used.
     pub auth: Option<&'a str>,
+    /// ` L`: the commands were pipelined (` L*`: before the banner).
+    pub pipelining: Option<PipeliningLog>,
     /// ` K`: sent with CHUNKING.
     pub chunking: bool,
     /// `C="..."`: the remote server's final response
@@ -144,6 +146,7 @@ impl<'a> Delivered<'a> {
             tfo: Tfo::default(),
             tls: None,
             auth: None,
+            pipelining: None,
             chunking: false,
             confirmation: None,
             queue_time: None,
@@ -186,6 +189,9 @@ impl<'a> Delivered<'a> {
         }
         if let Some(a) = self.auth {
             let _ = write!(out, " A={a}");
+        }
+        if let Some(p) = &self.pipelining {
+            p.render(sel, out, false);
         }
         if self.chunking {
             out.push_str(" K");
@@ -262,6 +268,7 @@ pub struct DeliveryError<'a> {
 }
 
 impl DeliveryError<'_> {
+    /// The `==` form: `: errno text`, the host, `: message`.
     pub(crate) fn render(&self, sel: &LogSelector, out: &mut String) {
         if let Some(t) = self.errno_text {
             let _ = write!(out, ": {t}");
@@ -271,6 +278,20 @@ impl DeliveryError<'_> {
         }
         if let Some(m) = self.message {
             let _ = write!(out, ": {}", printing(m, false));
+        }
+    }
+
+    /// The `**` form of current Exim (since its 2025 protocol-sequence
+    /// change): the host first, then ` : errno text` and ` : message`.
+    pub(crate) fn render_failure(&self, sel: &LogSelector, out: &mut String) {
+        if let Some(h) = &self.host {
+            h.render(sel, out);
+        }
+        if let Some(t) = self.errno_text {
+            let _ = write!(out, " : {t}");
+        }
+        if let Some(m) = self.message {
+            let _ = write!(out, " : {}", printing(m, false));
         }
     }
 }
@@ -384,7 +405,7 @@ impl<'a> Failed<'a> {
             self.router,
             self.transport,
         );
+        self.error.render_failure(sel, out);
         render_deliver_time(sel, out, self.deliver_time);
-        self.error.render(sel, out);
     }
 }

@@ -83,6 +83,21 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
             "authenticated_sender",
             m.env.auth_sender.clone().unwrap_or_default(),
         );
+    let live: Vec<String> = m
+        .headers
+        .iter()
+        .filter(|h| h.is_live())
+        .map(|h| h.text.clone())
+        .collect();
+    v.set(
+        "message_headers",
+        oxim_conf::message_headers(live.iter().map(String::as_str), false),
+    )
+    .set(
+        "message_headers_raw",
+        oxim_conf::message_headers(live.iter().map(String::as_str), true),
+    );
+    v.set_headers(live);
     v
 }
 
@@ -276,6 +291,7 @@ pub async fn deliver_loaded(
                         tfo: None,
                         tls: None,
                         chunking: false,
+                        pipelining: None,
                         continued: false,
                         confirmation: None,
                         first: true,

@@ -291,7 +291,15 @@ async fn helo(
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
-    let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+    // A local session (-bs) greets its caller: `Hello <ident> at <name>`.
+    let ident = conn.peer.is_none().then(|| {
+        ctx.inv
+            .origin
+            .ident
+            .as_deref()
+            .unwrap_or(ctx.caller.login.as_str())
+    });
+    let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
     if let (Some(ip), true) = (peer_ip, ehlo) {
@@ -305,6 +313,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -587,6 +596,7 @@ async fn data_end(
         sender_set: false,
         reference: None,
         chunking: chunked,
+        pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
         auth: st.auth.done.clone(),
         auth_sender: st.auth.mail_sender.take(),
@@ -639,6 +649,21 @@ async fn data_end(
     }
 }
 
+/// The ` L` item of the `<=` line: present when PIPELINING was advertised.
+fn pipelining_log(u: oxim_smtp::PipeliningUse) -> Option<oxim_log::PipeliningLog> {
+    use oxim_log::EarlyPipe;
+    u.advertised.then_some(oxim_log::PipeliningLog {
+        used: u.used,
+        early: if u.early_used {
+            EarlyPipe::Used
+        } else if u.early_advertised {
+            EarlyPipe::Advertised
+        } else {
+            EarlyPipe::No
+        },
+    })
+}
+
 /// ETRN: only `-bh` goes through with it (tracing what it would run);
 /// otherwise oxim refuses it.
 async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State, arg: &str) {
@@ -653,6 +678,11 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         recipient: None,
     };
     st.vars.set("smtp_command", sess.last_command().to_string());
+    if ctx.selector.has(oxim_log::Selector::Etrn) {
+        let from = host_ident(conn, st).unwrap_or_default();
+        let from = from.trim_start_matches("H=");
+        ctx.log_text(None, &format!("ETRN {arg} received from {from}"));
+    }
     let o = check_acl(ctx, "acl_smtp_etrn", &mut st.vars, None, &env, &mut st.acl).await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {

@@ -24,6 +24,9 @@ pub struct RoutedHost {
     pub allow_local: bool,
     /// The MX preference when the host came from an MX record.
     pub mx: Option<u16>,
+    /// A port given with the host (`host::port` in a manualroute list),
+    /// instead of the transport's.
+    pub port: Option<u16>,
 }
 
 impl RoutedHost {
@@ -33,6 +36,7 @@ impl RoutedHost {
             ip,
             allow_local: false,
             mx: None,
+            port: None,
         }
     }
 }
@@ -324,24 +328,19 @@ fn accepted(
             Err(err) => return defer("errors_to", err.to_string()),
         }
     }
+    // Both are lists whose items are expanded one by one; an item that is
+    // empty or forced to fail has no effect.
     if let Some(list) = &r.headers_add {
-        // Newline-separated items, each expanded on its own; an item that
-        // expands to nothing adds nothing.
-        for item in list.split('\n') {
-            match oxim_conf::expand(item, vars) {
-                Ok(v) => {
-                    let v = v.trim_end_matches('\n');
-                    if !v.trim().is_empty() {
-                        props.headers_add.push(v.to_string());
-                    }
-                }
-                Err(err) => return defer("headers_add", err.to_string()),
-            }
+        match oxim_conf::expand_list_items(list, '\n', vars) {
+            Ok(items) => props
+                .headers_add
+                .extend(items.iter().map(|v| v.trim_end_matches('\n').to_string())),
+            Err(err) => return defer("headers_add", err.to_string()),
         }
     }
     if let Some(list) = &r.headers_remove {
-        match oxim_conf::expand(list, vars) {
-            Ok(v) => props.headers_remove = oxim_conf::lists::list_items(&v),
+        match oxim_conf::expand_list_items(list, ':', vars) {
+            Ok(items) => props.headers_remove = items,
             Err(err) => return defer("headers_remove", err.to_string()),
         }
     }
