@@ -151,6 +151,7 @@ fn preconditions(
     sender: &str,
     vars: &Vars,
     verifying: bool,
+    trace: &mut oxim_conf::Trace,
 ) -> Result<bool, ConditionError> {
     if r.verify_only && !verifying {
         return Ok(false);
@@ -166,12 +167,16 @@ fn preconditions(
     let (lp, domain) = split_address(address);
     let cfg = &ctx.config;
     if !list_match(&r.domains, vars, |l| {
-        Ok(oxim_conf::match_domain(l, domain, cfg, vars)?)
+        let mut p = oxim_conf::Probe::new(trace, domain);
+        p.option = Some("domains");
+        Ok(oxim_conf::match_domain_probe(l, domain, cfg, vars, &mut p)?)
     })? {
         return Ok(false);
     }
     if !list_match(&r.local_parts, vars, |l| {
-        Ok(oxim_conf::match_local_part(l, lp, cfg, vars)?)
+        let mut p = oxim_conf::Probe::new(trace, lp);
+        p.option = Some("local_parts");
+        Ok(oxim_conf::match_local_part_probe(l, lp, cfg, vars, &mut p)?)
     })? {
         return Ok(false);
     }
@@ -213,12 +218,61 @@ pub async fn route_from(
     verifying: bool,
     start: usize,
 ) -> Routing {
+    let mut off = oxim_conf::Trace::off();
+    route_traced(ctx, address, sender, base, verifying, start, &mut off).await
+}
+
+/// [`route_from`], telling `trace` (Exim's `-bh` trace of a verification)
+/// which routers were tried and which one decided.
+pub async fn route_traced(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+    trace: &mut oxim_conf::Trace,
+) -> Routing {
+    trace.line(|| format!("routing {address}"));
+    trace.level += 1;
+    let r = Box::pin(route_chain(
+        ctx, address, sender, base, verifying, start, trace,
+    ))
+    .await;
+    trace.level -= 1;
+    match &r.routed {
+        Routed::Fail { router: None, .. } | Routed::Defer { router: None, .. } => {
+            trace.line(|| "no more routers".into())
+        }
+        Routed::Fail {
+            router: Some(n), ..
+        } => trace.line(|| format!("{n} router forced address failure")),
+        Routed::Defer {
+            router: Some(n), ..
+        } => trace.line(|| format!("{n} router: defer for {address}")),
+        Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+            trace.line(|| format!("routed by {router} router"))
+        }
+        Routed::Redirected { .. } => {}
+    }
+    r
+}
+
+async fn route_chain(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+    trace: &mut oxim_conf::Trace,
+) -> Routing {
     let mut vars = base.clone();
     vars.set_address(address);
     let mut passed = None;
     for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
-        match preconditions(ctx, r, address, sender, &vars, verifying) {
-            Ok(true) => {}
+        match preconditions(ctx, r, address, sender, &vars, verifying, trace) {
+            Ok(true) => trace.line(|| format!("calling {} router", r.name)),
             Ok(false) => continue,
             Err(e) => {
                 return Routed::Defer {
@@ -267,6 +321,21 @@ pub async fn route_from(
                 })
             }
         };
+        // Verification needs no transport: the address is routed.
+        let outcome = outcome.map(|mut routing| {
+            if verifying {
+                if let Routed::Defer { message, .. } = &routing.routed {
+                    if *message == no_transport(r) {
+                        routing.routed = Routed::Transport {
+                            router: r.name.clone(),
+                            transport: String::new(),
+                            hosts: Vec::new(),
+                        };
+                    }
+                }
+            }
+            routing
+        });
         match outcome {
             // `self = pass`: the next router, whatever `more` says.
             Some(routing) if routing.pass => {
@@ -443,10 +512,14 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Rout
         },
         None => Routed::Defer {
             router: Some(r.name.clone()),
-            message: format!("No transport set by {} router", r.name),
+            message: no_transport(r),
         },
     }
     .into()
+}
+
+fn no_transport(r: &RouterSpec) -> String {
+    format!("No transport set by {} router", r.name)
 }
 
 fn redirect(
