@@ -1,6 +1,8 @@
 //! `oxim-delayer`: delay every packet leaving an interface by a fixed time,
 //! through NFQUEUE, for kernels without `sch_netem`. See `--help`.
 
+#![forbid(unsafe_code)]
+
 mod hold;
 mod nfqueue;
 mod packet;

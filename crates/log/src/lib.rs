@@ -21,6 +21,8 @@
 //! );
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod logger;
 mod record;
 mod selector;

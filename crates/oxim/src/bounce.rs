@@ -14,7 +14,7 @@ use anyhow::Result;
 use oxim_spool::MessageId;
 
 use crate::ctx::Ctx;
-use crate::deliver::Loaded;
+use crate::loaded::Loaded;
 use crate::message::{HeaderField, Message};
 use crate::receive::{self, Source};
 
@@ -109,7 +109,7 @@ pub fn generate(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        crate::deliver::route::random_u64() % 2_147_483_647
+        crate::random::random_u64() % 2_147_483_647
     );
     // The text lists the most recent failure first, the report part in
     // the order they happened (as Exim does).

@@ -1,6 +1,8 @@
 //! The process-wide context: configuration, names, spool, log, resolver.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +80,7 @@ pub struct Ctx {
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
     writer: std::sync::OnceLock<Option<oxim_spool::SpoolWriter>>,
-    /// The server's TLS certificate, loaded on first use (see `crate::tls`).
+    /// The server's TLS certificate, loaded on first use (see `crate::smtp_in::tls`).
     pub tls_server: std::sync::OnceLock<Result<Arc<oxim_tls::ServerTls>, String>>,
 }
 
@@ -359,7 +361,7 @@ impl Ctx {
     /// A per-message record: main log now, and a msglog line kept with
     /// the message (written to `msglog/<id>` only if the message stays on
     /// the queue: a message delivered at once never needs its msglog).
-    pub fn log_message(&self, m: &crate::deliver::Loaded, rec: &LogRecord<'_>) {
+    pub fn log_message(&self, m: &crate::loaded::Loaded, rec: &LogRecord<'_>) {
         self.log(rec);
         if let Some(line) = self.logger.msglog_line(rec, std::time::SystemTime::now()) {
             m.note_msglog(line);
@@ -406,6 +408,57 @@ pub fn parse_size(s: &str) -> Option<u64> {
         num.parse::<u64>().ok()?
     };
     n.checked_mul(mult)
+}
+
+/// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
+/// `-bs`/`-bS`). Root is trusted, except under the test harness, which runs
+/// as root but stands for the ordinary user Exim's test suite runs as.
+pub fn caller_is_trusted(ctx: &Ctx) -> bool {
+    if ctx.caller.uid == 0 && !ctx.harness.active {
+        return true;
+    }
+    let trusted = ctx.config.main.str("trusted_users");
+    trusted
+        .split(':')
+        .map(str::trim)
+        .any(|u| !u.is_empty() && u == ctx.caller.login)
+}
+
+/// The envelope sender of a command-line message (or of `-bt`): the `-f`
+/// address when a trusted caller gave one, else the caller's own.
+pub fn envelope_sender(ctx: &Ctx) -> String {
+    match &ctx.inv.sender {
+        Some(s) if caller_is_trusted(ctx) => {
+            let s = s.trim_start_matches('<').trim_end_matches('>');
+            if s.is_empty() {
+                String::new()
+            } else {
+                ctx.qualify_recipient(s)
+            }
+        }
+        _ => format!("{}@{}", ctx.caller.login, ctx.qualify_domain),
+    }
+}
+
+/// Spawn a detached process that delivers `id` (Exim's background delivery).
+pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg0(ctx.inv.prog.clone());
+    if let Some(c) = &ctx.inv.config {
+        cmd.arg("-C").arg(c);
+    }
+    for (k, v) in &ctx.inv.defines {
+        cmd.arg(format!("-D{k}={v}"));
+    }
+    cmd.arg("-Mc").arg(id);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // A new session: the delivery outlives the submitting command.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().context("cannot start delivery process")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,12 +2,11 @@
 //! connection, signals (SIGHUP reload, SIGTERM/SIGINT stop), the pid file,
 //! and periodic queue runs.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -16,21 +15,13 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::ctx::Ctx;
+use crate::settings::service_port;
+use crate::smtp_in::{ConnSlot, CONNECTIONS};
 
 /// One address to listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenSpec {
     pub addr: SocketAddr,
-}
-
-/// A port number or service name (`smtp`, `submission`, `smtps`).
-pub fn service_port(s: &str) -> Option<u16> {
-    match s.trim() {
-        "smtp" => Some(25),
-        "submission" => Some(587),
-        "smtps" | "submissions" => Some(465),
-        p => p.parse().ok(),
-    }
 }
 
 fn parse_port(s: &str) -> Result<u16> {
@@ -141,50 +132,6 @@ impl Drop for PidFile {
             let _ = std::fs::remove_file(p);
         }
     }
-}
-
-/// Live connection count, for `smtp_accept_max`.
-pub static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// Live connections per client address, for `smtp_accept_max_per_host`.
-static PER_HOST: LazyLock<Mutex<HashMap<IpAddr, usize>>> = LazyLock::new(Default::default);
-
-/// One accepted connection, counted in [`CONNECTIONS`] and per client
-/// address until dropped (also when its task panics).
-pub struct ConnSlot {
-    ip: IpAddr,
-}
-
-impl ConnSlot {
-    pub fn take(ip: IpAddr) -> ConnSlot {
-        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut m) = PER_HOST.lock() {
-            *m.entry(ip).or_insert(0) += 1;
-        }
-        ConnSlot { ip }
-    }
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
-        if let Ok(mut m) = PER_HOST.lock() {
-            if let Some(n) = m.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&self.ip);
-                }
-            }
-        }
-    }
-}
-
-/// Live connections from `ip`, this one included.
-pub fn host_connections(ip: IpAddr) -> usize {
-    PER_HOST
-        .lock()
-        .map(|m| m.get(&ip).copied().unwrap_or(0))
-        .unwrap_or(0)
 }
 
 /// Listening sockets bound (as root if started so) before anything else.
@@ -313,7 +260,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     // Ports in tls_on_connect_ports (all with -tls-on-connect) are SMTPS.
     let (tls_ports, plain_ports): (Vec<u16>, Vec<u16>) = ports
         .iter()
-        .partition(|p| crate::tls::on_connect(&ctx, Some(**p)));
+        .partition(|p| crate::smtp_in::tls::on_connect(&ctx, Some(**p)));
     fn listen(ports: &[u16]) -> Option<Listen<'_>> {
         (!ports.is_empty()).then_some(Listen::Ports {
             ports,

@@ -2,7 +2,10 @@
 //!
 //! Entry point: parse Exim's command line, load the configuration, dispatch.
 
+#![forbid(unsafe_code)]
+
 mod acl;
+mod address_test;
 mod bounce;
 mod cli;
 mod ctx;
@@ -12,16 +15,18 @@ mod dns;
 mod expand_test;
 mod harness;
 mod info;
+mod loaded;
 mod message;
 mod privilege;
 mod queue;
+mod random;
 mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
 mod submit;
 mod time;
-mod tls;
+
 mod vars;
 
 use std::process::ExitCode;
@@ -107,7 +112,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::Submit => submit::run(ctx),
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
-        Mode::AddressTest(addrs) => deliver::address_test(ctx, &addrs),
+        Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),

@@ -9,7 +9,7 @@ use oxim_net::ServerTfo;
 use oxim_spool::{Envelope, Header, MessageId, Recipient};
 
 use crate::ctx::Ctx;
-use crate::deliver::Loaded;
+use crate::loaded::Loaded;
 use crate::message::{default_received, HeaderField, Message, ReceivedInfo};
 
 /// Where a message came from.

@@ -333,6 +333,16 @@ impl Drivers {
     }
 }
 
+/// A port number or service name (`smtp`, `submission`, `smtps`).
+pub fn service_port(s: &str) -> Option<u16> {
+    match s.trim() {
+        "smtp" => Some(25),
+        "submission" => Some(587),
+        "smtps" | "submissions" => Some(465),
+        p => p.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

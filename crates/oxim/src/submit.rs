@@ -1,13 +1,12 @@
 //! Command-line submission: `exim [options] rcpt...` with the message on stdin.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
 use crate::cli::DeliveryMode;
-use crate::ctx::Ctx;
+use crate::ctx::{caller_is_trusted, envelope_sender, spawn_background_delivery, Ctx};
 use crate::deliver;
 use crate::message::Message;
 use crate::receive::{self, Source};
@@ -36,59 +35,6 @@ pub fn read_message(input: &mut dyn Read, dot_ends: bool) -> std::io::Result<Vec
     }
     Ok(raw)
 }
-
-/// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
-/// `-bs`/`-bS`). Root is trusted, except under the test harness, which runs
-/// as root but stands for the ordinary user Exim's test suite runs as.
-pub fn caller_is_trusted(ctx: &Ctx) -> bool {
-    if ctx.caller.uid == 0 && !ctx.harness.active {
-        return true;
-    }
-    let trusted = ctx.config.main.str("trusted_users");
-    trusted
-        .split(':')
-        .map(str::trim)
-        .any(|u| !u.is_empty() && u == ctx.caller.login)
-}
-
-/// The envelope sender of a command-line message (or of `-bt`): the `-f`
-/// address when a trusted caller gave one, else the caller's own.
-pub fn envelope_sender(ctx: &Ctx) -> String {
-    match &ctx.inv.sender {
-        Some(s) if caller_is_trusted(ctx) => {
-            let s = s.trim_start_matches('<').trim_end_matches('>');
-            if s.is_empty() {
-                String::new()
-            } else {
-                ctx.qualify_recipient(s)
-            }
-        }
-        _ => format!("{}@{}", ctx.caller.login, ctx.qualify_domain),
-    }
-}
-
-/// Spawn a detached process that delivers `id` (Exim's background delivery).
-pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find own executable")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg0(ctx.inv.prog.clone());
-    if let Some(c) = &ctx.inv.config {
-        cmd.arg("-C").arg(c);
-    }
-    for (k, v) in &ctx.inv.defines {
-        cmd.arg(format!("-D{k}={v}"));
-    }
-    cmd.arg("-Mc").arg(id);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // A new session: the delivery outlives the submitting command.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn().context("cannot start delivery process")?;
-    Ok(())
-}
-
-use std::os::unix::process::CommandExt as _;
 
 /// Run a command-line submission; returns the exit status.
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
@@ -140,7 +86,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let queue_only = inv.queue_only(ctx.config.main.bool("queue_only"));
     if inv.delivery != DeliveryMode::Interactive || queue_only {
         // Another process (or a later queue run) delivers it.
-        loaded.flush_msglog(&ctx);
+        loaded.flush_msglog(&ctx.spool);
     }
     match inv.delivery {
         DeliveryMode::Queue => {}

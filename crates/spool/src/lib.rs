@@ -17,6 +17,8 @@
 //! likewise `message_id`. The `parse_header` target checks that whatever
 //! parses survives a format/parse round trip.
 
+#![forbid(unsafe_code)]
+
 pub mod bp;
 pub mod header;
 pub mod id;

@@ -10,6 +10,7 @@
 //! The `oxim-tfo-probe` binary drives this inside a private network
 //! namespace with an oxim daemon and an emulated delay; see `README.md`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

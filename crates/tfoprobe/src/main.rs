@@ -2,6 +2,8 @@
 //! with and without a TCP Fast Open cookie, per TFO outcome, in ms and round
 //! trips. See `--help` and README.md.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

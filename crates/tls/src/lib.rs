@@ -14,6 +14,7 @@
 //!   connector that puts the TLS ClientHello into the SYN (TLS on connect with
 //!   TCP Fast Open).
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod der;

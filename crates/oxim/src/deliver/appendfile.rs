@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
-use super::Loaded;
+use crate::loaded::Loaded;
 use crate::settings::AppendSpec;
 use crate::vars::Vars;
 

@@ -11,8 +11,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{anyhow, Result};
 
-use super::Loaded;
 use crate::ctx::Ctx;
+use crate::loaded::Loaded;
 use crate::message::{HeaderField, Message};
 use crate::receive::{self, Source};
 use crate::settings::AutoreplySpec;

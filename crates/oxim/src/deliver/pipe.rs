@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use super::Loaded;
+use crate::loaded::Loaded;
 use crate::settings::PipeSpec;
 use crate::vars::Vars;
 

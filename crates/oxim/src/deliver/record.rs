@@ -1,0 +1,343 @@
+//! The outcome of delivering one address, and its recording: the log line
+//! (and msglog), the retry hint, and the list of permanent failures that
+//! becomes a bounce.
+
+use std::net::IpAddr;
+
+use oxim_log::{
+    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, RemoteHost,
+    Tfo, TfoMark,
+};
+use oxim_net::ClientTfo;
+
+use crate::bounce::FailedAddress;
+use crate::ctx::Ctx;
+use crate::loaded::Loaded;
+use crate::retry::{self, RetryDb, Schedule};
+use crate::settings::TransportKind;
+use crate::vars::Vars;
+
+use super::route::Props;
+use super::smtp::SmtpError;
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub address: String,
+    /// The top-level recipient it came from (None for a top-level one).
+    pub parent: Option<String>,
+    /// How the address appears in the log when that differs from the
+    /// address used on the wire (Exim logs percent-hacked addresses in
+    /// lower case).
+    pub log_as: Option<String>,
+    /// errors_to and header changes from the routers that handled it or
+    /// its parents.
+    pub props: Props,
+    /// The first router to offer it to (past 0 for an `unseen` copy).
+    pub start: usize,
+    /// How its delivery is remembered on the spool when that is not the
+    /// address: `address/router` for the copy an `unseen` router took
+    /// (Exim's name for it), so the copy passed on is remembered apart.
+    pub unique: Option<String>,
+}
+
+impl Item {
+    pub fn top(&self) -> &str {
+        self.parent.as_deref().unwrap_or(&self.address)
+    }
+
+    /// The name its delivery is recorded under (non-recipients).
+    pub fn unique(&self) -> &str {
+        self.unique.as_deref().unwrap_or(&self.address)
+    }
+
+    /// How the address appears in a log line. A successful local delivery
+    /// shows the local part and then the original address in `<>`, as
+    /// Exim does (`=> alice <alice@test.ex>`).
+    pub fn log_address(&self, local_delivery: bool) -> LogAddress<'_> {
+        let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
+        if local_delivery {
+            shown = crate::vars::split_address(shown).0;
+            return LogAddress::from_original(shown, self.top());
+        }
+        match &self.parent {
+            Some(p) if p != shown => LogAddress::from_original(shown, p),
+            _ => LogAddress::new(shown),
+        }
+    }
+
+    /// An address generated from `self` (it inherits its properties).
+    pub fn child(&self, address: String) -> Item {
+        Item {
+            address,
+            parent: Some(self.top().to_string()),
+            log_as: None,
+            props: self.props.clone(),
+            start: 0,
+            unique: None,
+        }
+    }
+
+    /// The envelope sender for this address's delivery: errors_to when a
+    /// router set one.
+    pub fn return_path<'a>(&'a self, sender: &'a str) -> &'a str {
+        match self.props.errors_to.as_deref() {
+            Some(e) if !e.is_empty() => e,
+            _ => sender,
+        }
+    }
+}
+
+/// What one delivery attempt achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub delivered: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    pub name: String,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl HostInfo {
+    pub fn log(&self) -> RemoteHost<'_> {
+        RemoteHost {
+            name: &self.name,
+            ip: self.ip,
+            port: self.port,
+        }
+    }
+}
+
+/// The result for one address, owned until it is logged.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Delivered {
+        host: Option<HostInfo>,
+        tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// TLS of the session (` X=`, ` CV=`).
+        tls: Option<oxim_tls::TlsSession>,
+        /// Sent with BDAT (` K` in the log).
+        chunking: bool,
+        /// Down a connection an earlier message used (`*` in the log).
+        continued: bool,
+        confirmation: Option<String>,
+        first: bool,
+    },
+    Deferred {
+        host: Option<HostInfo>,
+        err: SmtpError,
+    },
+    Failed {
+        host: Option<HostInfo>,
+        err: SmtpError,
+    },
+}
+
+pub fn local_error(errno: i32, message: impl Into<String>) -> SmtpError {
+    SmtpError {
+        errno,
+        errno_text: None,
+        message: Some(message.into()),
+        with_host: false,
+    }
+}
+
+pub fn log_outcome(
+    ctx: &Ctx,
+    m: &Loaded,
+    sender: &str,
+    item: &Item,
+    router: Option<&str>,
+    transport: Option<&str>,
+    outcome: &Outcome,
+) {
+    let id_text = m.env.id.to_string();
+    let local = matches!(outcome, Outcome::Delivered { .. })
+        && transport
+            .and_then(|t| ctx.drivers.transport(t))
+            .is_some_and(|t| !matches!(t.kind, TransportKind::Smtp(_)));
+    let addr = item.log_address(local);
+    let rec = match outcome {
+        Outcome::Delivered {
+            host,
+            tfo,
+            tls,
+            chunking,
+            continued,
+            confirmation,
+            first,
+        } => {
+            let mut d = Delivered::new(&id_text, addr, sender);
+            d.flag = if *first {
+                DeliveryFlag::First
+            } else {
+                DeliveryFlag::Further
+            };
+            d.router = router;
+            d.transport = transport;
+            d.host = host.as_ref().map(HostInfo::log);
+            d.continued = *continued;
+            if let Some((t, detail)) = tfo {
+                d.tfo = Tfo {
+                    mark: match t {
+                        ClientTfo::CookieAccepted => Some(TfoMark::Cookie),
+                        ClientTfo::DataAcked => Some(TfoMark::Data),
+                        _ => None,
+                    },
+                    detail: Some(detail.unwrap_or(t.name())),
+                };
+            }
+            d.confirmation = confirmation.as_deref();
+            d.chunking = *chunking;
+            d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
+                cipher: &t.cipher,
+                certificate_verified: t.certificate_verified,
+                ..oxim_log::TlsLog::default()
+            });
+            LogRecord::Delivered(d)
+        }
+        Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
+            let error = DeliveryError {
+                errno: err.errno,
+                errno_text: err.errno_text.as_deref(),
+                host: if err.with_host {
+                    host.as_ref().map(HostInfo::log)
+                } else {
+                    None
+                },
+                message: err.message.as_deref(),
+            };
+            if matches!(outcome, Outcome::Deferred { .. }) {
+                let mut d = Deferred::new(&id_text, addr, sender, error);
+                d.router = router;
+                d.transport = transport;
+                LogRecord::Deferred(d)
+            } else {
+                let mut f = Failed::new(&id_text, addr, sender, error);
+                f.router = router;
+                f.transport = transport;
+                LogRecord::Failed(f)
+            }
+        }
+    };
+    ctx.log_message(m, &rec);
+}
+
+/// Per-attempt bookkeeping: logs each outcome, keeps retry hints, collects
+/// permanent failures for the bounce.
+pub struct Attempt<'a> {
+    pub ctx: &'a Ctx,
+    pub m: &'a Loaded,
+    pub sender: String,
+    pub vars: &'a Vars,
+    pub retry: RetryDb,
+    pub now: u64,
+    pub summary: Summary,
+    pub failed: Vec<FailedAddress>,
+    pub pending_tops: Vec<String>,
+    pub done_children: Vec<String>,
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn reason_text(err: &SmtpError) -> String {
+    match (&err.message, &err.errno_text) {
+        (Some(m), _) => m.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "delivery failed".into(),
+    }
+}
+
+impl Attempt<'_> {
+    pub fn retry_key(item: &Item) -> String {
+        format!("R:{}", item.address)
+    }
+
+    pub fn record(
+        &mut self,
+        item: &Item,
+        router: Option<&str>,
+        transport: Option<&str>,
+        outcome: Outcome,
+    ) {
+        let ctx = self.ctx;
+        let outcome = match outcome {
+            Outcome::Deferred { host, err } => {
+                let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
+                let max = ctx.config.main.time("retry_interval_max").as_secs();
+                match self
+                    .retry
+                    .failed(&Self::retry_key(item), rule, self.now, max)
+                {
+                    Schedule::RetryAt(_) => {
+                        log_outcome(
+                            ctx,
+                            self.m,
+                            &self.sender,
+                            item,
+                            router,
+                            transport,
+                            &Outcome::Deferred { host, err },
+                        );
+                        self.summary.deferred += 1;
+                        self.pending_tops.push(item.top().to_string());
+                        return;
+                    }
+                    Schedule::TimedOut => {
+                        let mut err = err;
+                        let text = reason_text(&err);
+                        err.message = Some(format!("retry timeout exceeded: {text}"));
+                        Outcome::Failed { host, err }
+                    }
+                }
+            }
+            other => other,
+        };
+        log_outcome(ctx, self.m, &self.sender, item, router, transport, &outcome);
+        self.retry.clear(&Self::retry_key(item));
+        match &outcome {
+            Outcome::Delivered { .. } => self.summary.delivered += 1,
+            Outcome::Failed { err, host } => {
+                self.summary.failed += 1;
+                let host = if err.with_host { host.as_ref() } else { None };
+                self.note_failed(item, host, err);
+            }
+            Outcome::Deferred { .. } => {}
+        }
+        if item.parent.is_some() {
+            self.done_children.push(item.unique().to_string());
+        }
+    }
+
+    /// A permanent failure: remembered for the bounce (unless errors_to
+    /// is empty, which means no bounce).
+    pub fn note_failed(&mut self, item: &Item, host: Option<&HostInfo>, err: &SmtpError) {
+        if item.props.errors_to.as_deref() == Some("") {
+            return;
+        }
+        self.failed.push(FailedAddress {
+            address: item.address.clone(),
+            parent: item.parent.clone().filter(|p| *p != item.address),
+            reason: reason_text(err),
+            host: host.map(|h| (h.name.clone(), h.ip)),
+            errors_to: item.props.errors_to.clone(),
+        });
+    }
+
+    /// An address whose retry time has not come is left alone this time.
+    pub fn too_early(&self, item: &Item) -> bool {
+        self.retry
+            .get(&Self::retry_key(item))
+            .is_some_and(|h| h.next_try > self.now)
+    }
+}

@@ -1,0 +1,520 @@
+//! One SMTP client connection: connecting (with TFO, or TLS on connect),
+//! greeting, EHLO/HELO, STARTTLS, reading replies and sending commands.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use oxim_net::{ClientTfo, ConnectOptions};
+use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
+use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{
+    errno, strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
+    TFO_TIMING_MIN_RTT,
+};
+
+pub(super) struct Conn {
+    pub(super) stream: MaybeTls<TfoIo>,
+    /// What TLS negotiated, once up.
+    pub(super) tls: Option<TlsSession>,
+    /// The TLS handshake after STARTTLS failed.
+    pub(super) tls_failed: bool,
+    pub(super) host_name: String,
+    pub(super) parser: ReplyParser,
+    /// When the first byte from the server arrived (the banner).
+    pub(super) first_byte_at: Option<std::time::Instant>,
+    pub(super) used_bdat: bool,
+    pub(super) buf: Vec<u8>,
+    pub(super) host_text: String,
+    /// A read or write failed: the connection cannot be used again.
+    pub(super) broken: bool,
+    /// Replies read so far on this connection.
+    pub(super) replies: u64,
+    /// The server said 421: it is closing the connection.
+    pub(super) closing: bool,
+    /// The commands now in flight were pipelined (`pipelined ` in errors).
+    pub(super) pipelined: bool,
+    /// Bytes of message data written in the current transaction (Exim's
+    /// `(N bytes written)` after a timeout).
+    pub(super) data_written: usize,
+}
+
+/// An open SMTP connection after EHLO.
+pub(super) struct Session {
+    pub(super) conn: Conn,
+    pub(super) caps: EhloCapabilities,
+    pub(super) tfo: ClientTfo,
+    pub(super) tfo_detail: Option<&'static str>,
+    /// Messages sent on this connection so far.
+    pub(super) messages: usize,
+    /// A transaction may still be open on the server: RSET before MAIL.
+    pub(super) needs_rset: bool,
+    /// The transport's command_timeout, for the QUIT at the end of a run.
+    pub(super) quit_timeout: Duration,
+}
+
+/// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
+pub(super) fn reply_text(r: &Reply) -> String {
+    let mut s = r.code.to_string();
+    for (i, line) in r.text.iter().enumerate() {
+        s.push(if i == 0 { ' ' } else { '\n' });
+        if i > 0 {
+            s.push_str(&r.code.to_string());
+            s.push(' ');
+        }
+        s.push_str(line);
+    }
+    s
+}
+
+pub(super) fn is_closed(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+impl Conn {
+    pub(super) fn prefix(&self) -> &'static str {
+        if self.pipelined {
+            "pipelined "
+        } else {
+            ""
+        }
+    }
+
+    pub(super) fn timeout_error(&self, after: &str) -> ConvError {
+        let mut m = format!("SMTP timeout after {}{after}", self.prefix());
+        if self.data_written > 0 {
+            m.push_str(&format!(" ({} bytes written)", self.data_written));
+        }
+        temp(libc::ETIMEDOUT, Some("Connection timed out"), m)
+    }
+
+    pub(super) fn closed_error(&self, after: &str) -> ConvError {
+        temp(
+            errno::SMTP_CLOSED,
+            None,
+            format!(
+                "Remote host closed connection in response to {}{after}",
+                self.prefix()
+            ),
+        )
+    }
+
+    pub(super) async fn read_reply(
+        &mut self,
+        timeout: Duration,
+        after: &str,
+    ) -> Result<Reply, ConvError> {
+        let r = self.read_reply_inner(timeout, after).await;
+        match &r {
+            Ok(reply) => {
+                self.replies += 1;
+                if reply.code == 421 {
+                    self.closing = true;
+                    self.broken = true;
+                }
+            }
+            Err(_) => self.broken = true,
+        }
+        r
+    }
+
+    pub(super) async fn read_reply_inner(
+        &mut self,
+        timeout: Duration,
+        after: &str,
+    ) -> Result<Reply, ConvError> {
+        loop {
+            match self.parser.next_reply() {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => {}
+                Err(ReplyError::Malformed { line }) => {
+                    let shown = line.trim();
+                    let m = if shown.is_empty() {
+                        format!(
+                            "Malformed SMTP reply (an empty line) in response to {}{after}",
+                            self.prefix()
+                        )
+                    } else {
+                        format!(
+                            "Malformed SMTP reply in response to {}{after}: {shown}",
+                            self.prefix()
+                        )
+                    };
+                    return Err(temp(errno::SMTP_FORMAT, None, m));
+                }
+                Err(e) => {
+                    return Err(temp(
+                        errno::SMTP_FORMAT,
+                        None,
+                        format!(
+                            "Malformed SMTP reply in response to {}{after}: {e}",
+                            self.prefix()
+                        ),
+                    ))
+                }
+            }
+            self.buf.resize(16 * 1024, 0);
+            let n = match tokio::time::timeout(timeout, self.stream.read(&mut self.buf)).await {
+                Err(_) => return Err(self.timeout_error(after)),
+                Ok(Err(e)) if is_closed(&e) => return Err(self.closed_error(after)),
+                Ok(Err(e)) => {
+                    return Err(temp(
+                        e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                        Some(&strip_os_error(&e)),
+                        self.host_text.clone(),
+                    ))
+                }
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                return Err(self.closed_error(after));
+            }
+            if self.first_byte_at.is_none() {
+                self.first_byte_at = Some(std::time::Instant::now());
+            }
+            self.parser.feed(&self.buf[..n]);
+        }
+    }
+
+    /// Write `data`: commands, or with `data_block` the message data, whose failures Exim reports as a
+    /// timeout or closed connection "after sending data block". The data
+    /// goes in blocks, each with its own `timeout` (Exim's data_timeout is
+    /// per block, so a big message on a slow link is not cut off).
+    pub(super) async fn send(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+        data_block: bool,
+    ) -> Result<(), ConvError> {
+        if !data_block {
+            return self.send_block(data, timeout, false).await;
+        }
+        for block in data.chunks(64 * 1024) {
+            self.send_block(block, timeout, true).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_block(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+        data_block: bool,
+    ) -> Result<(), ConvError> {
+        let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
+            Err(_) if data_block => Err(self.timeout_error("sending data block")),
+            Ok(Err(e)) if data_block && is_closed(&e) => {
+                Err(self.closed_error("sending data block"))
+            }
+            Err(_) => Err(temp(
+                libc::ETIMEDOUT,
+                Some("Connection timed out"),
+                format!("send() to {} failed: Connection timed out", self.host_text),
+            )),
+            Ok(Err(e)) => {
+                let text = strip_os_error(&e);
+                Err(temp(
+                    e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                    Some(&text),
+                    format!("send() to {} failed: {text}", self.host_text),
+                ))
+            }
+            Ok(Ok(())) => Ok(()),
+        };
+        if r.is_err() {
+            self.broken = true;
+        } else if data_block {
+            self.data_written += data.len();
+        }
+        r
+    }
+
+    /// Send QUIT and close. The reply to QUIT does not change any outcome,
+    /// so we do not wait for it: the write side is shut and the socket
+    /// dropped.
+    pub(super) async fn quit(&mut self, timeout: Duration) {
+        if !self.broken {
+            let _ = self.send(b"QUIT\r\n", timeout, false).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+pub(super) fn classify(r: &Reply, errno_4xx: i32, after: &str) -> ConvError {
+    let e = SmtpError {
+        errno: if r.code >= 500 { 0 } else { errno_4xx },
+        errno_text: None,
+        message: Some(format!(
+            "SMTP error from remote mail server after {after}: {}",
+            reply_text(r)
+        )),
+        with_host: true,
+    };
+    if r.code >= 500 {
+        ConvError::Perm(e)
+    } else {
+        ConvError::Temp(e)
+    }
+}
+
+/// The same outcome for every recipient.
+pub(super) fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
+    vec![o; n]
+}
+
+pub(super) fn tls_client(opts: &ClientTlsOptions) -> Result<ClientTls, ConvError> {
+    ClientTls::new(opts).map_err(|e| {
+        temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (certificate setup): {e}"),
+        )
+    })
+}
+
+/// Connect, with the TLS handshake first for `protocol = smtps`: then the
+/// ClientHello is the data that goes into the SYN when a TFO cookie is
+/// cached. Errors: the connection failed (`Err(Ok(e))`), or the handshake
+/// did (`Err(Err(..))`).
+pub(super) async fn connect(
+    host: &Host,
+    params: &SmtpParams,
+    opts: ConnectOptions,
+) -> Result<(MaybeTls<TfoIo>, Option<TlsSession>), Result<std::io::Error, ConvError>> {
+    let addr = SocketAddr::new(host.ip, host.port);
+    let Some(tls) = params.tls.as_ref().filter(|t| t.on_connect) else {
+        let c = oxim_net::connect(addr, &opts).await.map_err(Ok)?;
+        return Ok((MaybeTls::Plain(TfoIo::connected(c)), None));
+    };
+    let client = tls_client(&tls.client).map_err(Err)?;
+    let mut io = MaybeTls::Plain(TfoIo::lazy(addr, opts));
+    let limit = params.connect_timeout + params.command_timeout;
+    match io.start_client(&client, &host.name, limit).await {
+        Ok(s) => Ok((io, Some(s))),
+        Err((oxim_tls::TlsError::Io(e), Some(t))) if t.facts().is_none() => Err(Ok(e)),
+        Err((e, _)) => Err(Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            format!("TLS session: (handshake): {e}"),
+        ))),
+    }
+}
+
+/// A connection that could not be opened: why, and whether it was the TLS
+/// handshake after STARTTLS that failed (`tls_tempfail_tryclear` may then
+/// try again in clear).
+pub(super) struct OpenError {
+    pub(super) error: ConvError,
+    pub(super) tls_failed: bool,
+}
+
+/// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
+/// (HELO if EHLO is refused), and start TLS when offered and wanted.
+pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, OpenError> {
+    let opts = ConnectOptions {
+        try_tfo: host.try_tfo,
+        timeout: params.connect_timeout,
+        bind: params.interface,
+        syn_data: Vec::new(),
+    };
+    let failed = |error| OpenError {
+        error,
+        tls_failed: false,
+    };
+    let (stream, tls) = match connect(host, params, opts).await {
+        Ok(c) => c,
+        Err(Err(e)) => return Err(failed(e)),
+        Err(Ok(e)) => {
+            let (errno, text) = match e.kind() {
+                std::io::ErrorKind::TimedOut => {
+                    (libc::ETIMEDOUT, "Connection timed out".to_string())
+                }
+                _ => (
+                    e.raw_os_error().unwrap_or(libc::ECONNREFUSED),
+                    strip_os_error(&e),
+                ),
+            };
+            let err = SmtpError {
+                errno,
+                errno_text: Some(text),
+                message: None,
+                with_host: false,
+            };
+            return Err(failed(ConvError::Temp(err)));
+        }
+    };
+    let facts = stream.get_ref().and_then(TfoIo::facts);
+    let (tfo, rtt, connected_at) = match facts {
+        Some(f) => (f.tfo, f.rtt, f.connected_at),
+        None => (
+            ClientTfo::NotTried,
+            Duration::ZERO,
+            std::time::Instant::now(),
+        ),
+    };
+    if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
+        let _ = t.set_nodelay(true);
+    }
+    let mut conn = Conn {
+        stream,
+        tls,
+        tls_failed: false,
+        host_name: host.name.clone(),
+        first_byte_at: None,
+        used_bdat: false,
+        parser: ReplyParser::new(),
+        buf: Vec::new(),
+        host_text: format!("{} [{}]", host.name, host.ip),
+        broken: false,
+        replies: 0,
+        closing: false,
+        pipelined: false,
+        data_written: 0,
+    };
+    let caps = match greet(&mut conn, params).await {
+        Ok(c) => c,
+        Err(error) => {
+            conn.quit(params.command_timeout).await;
+            return Err(OpenError {
+                error,
+                tls_failed: conn.tls_failed,
+            });
+        }
+    };
+    // The kernel cannot tell a server that accepted our cookie from one that
+    // ignored it (no TFO on that socket). On a path with a measurable round
+    // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
+    // without it a full round trip later. When the two disagree the log keeps
+    // the kernel's judgement and says so in the +tfo_detail item. On a path
+    // of a few milliseconds the difference drowns in scheduling delays (a
+    // busy server answers its banner a few ms late), so no judgement is made
+    // below TFO_TIMING_MIN_RTT.
+    let tfo_detail = match (tfo, conn.first_byte_at) {
+        (ClientTfo::CookieAccepted, Some(t)) if rtt >= TFO_TIMING_MIN_RTT => {
+            if t.saturating_duration_since(connected_at) < rtt / 2 {
+                None
+            } else {
+                Some("cookie-unconfirmed")
+            }
+        }
+        _ => None,
+    };
+    Ok(Session {
+        conn,
+        caps,
+        tfo,
+        tfo_detail,
+        messages: 0,
+        needs_rset: false,
+        quit_timeout: params.command_timeout,
+    })
+}
+
+/// The banner, EHLO, and on a connection not yet encrypted STARTTLS when
+/// the server offers it (then EHLO again), or an error when TLS is
+/// required and not offered.
+pub(super) async fn greet(
+    conn: &mut Conn,
+    params: &SmtpParams,
+) -> Result<EhloCapabilities, ConvError> {
+    let t = params.command_timeout;
+    let banner = conn.read_reply(t, "initial connection").await?;
+    if banner.code / 100 != 2 {
+        return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
+    }
+    let mut caps = hello(conn, params).await?;
+    if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
+        if caps.starttls {
+            starttls(conn, params, tls).await?;
+            // Everything learnt in clear is forgotten: EHLO again.
+            caps = hello(conn, params).await?;
+        } else if tls.require {
+            return Err(temp(
+                errno::TLS_REQUIRED,
+                None,
+                "a TLS session is required, but the server did not offer TLS support".into(),
+            ));
+        }
+    }
+    Ok(caps)
+}
+
+/// EHLO, or HELO when EHLO is refused.
+pub(super) async fn hello(
+    conn: &mut Conn,
+    params: &SmtpParams,
+) -> Result<EhloCapabilities, ConvError> {
+    let t = params.command_timeout;
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
+        .await?;
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
+    if ehlo.code / 100 == 2 {
+        return Ok(EhloCapabilities::from_reply(&ehlo));
+    }
+    let helo_cmd = format!("HELO {}", params.helo_data);
+    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)
+        .await?;
+    let helo = conn.read_reply(t, &helo_cmd).await?;
+    if helo.code / 100 != 2 {
+        return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+    }
+    Ok(EhloCapabilities::default())
+}
+
+/// STARTTLS and the handshake. A refusal is fatal only when TLS is
+/// required; a failed handshake always is for this connection (the caller
+/// may try again in clear, `tls_tempfail_tryclear`).
+pub(super) async fn starttls(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    tls: &TlsParams,
+) -> Result<(), ConvError> {
+    let t = params.command_timeout;
+    conn.send(b"STARTTLS\r\n", t, false).await?;
+    let r = conn.read_reply(t, "STARTTLS").await?;
+    if r.code != 220 {
+        if tls.require {
+            let mut e = classify(&r, errno::TLS_REQUIRED, "STARTTLS");
+            if let ConvError::Perm(x) = e {
+                e = ConvError::Temp(x);
+            }
+            return Err(e);
+        }
+        return Ok(());
+    }
+    // Replies pipelined behind the 220 would be plaintext injected into
+    // the TLS session: there must be none. Neither that nor a failed
+    // handshake leaves a connection to say QUIT on.
+    if conn.parser.buffered() > 0 {
+        conn.tls_failed = true;
+        conn.broken = true;
+        return Err(temp(
+            errno::TLS_FAILURE,
+            None,
+            "TLS session: (STARTTLS): unexpected data after 220 response".into(),
+        ));
+    }
+    let client = tls_client(&tls.client)?;
+    match conn.stream.start_client(&client, &conn.host_name, t).await {
+        Ok(s) => {
+            conn.tls = Some(s);
+            Ok(())
+        }
+        Err((e, _)) => {
+            conn.tls_failed = true;
+            conn.broken = true;
+            Err(temp(
+                errno::TLS_FAILURE,
+                None,
+                format!("TLS session: (handshake): {e}"),
+            ))
+        }
+    }
+}

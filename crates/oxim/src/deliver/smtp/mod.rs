@@ -1,0 +1,560 @@
+//! The smtp transport: SMTP client conversations, with TCP Fast Open for
+//! hosts matching `hosts_try_fastopen`, PIPELINING and CHUNKING when offered,
+//! TLS (STARTTLS when offered, or `protocol = smtps`), and per-recipient
+//! outcomes that the delivery process turns into log lines.
+//!
+//! A [`Pool`] lets the deliveries of one queue run share connections: a
+//! connection that finished a transaction is parked under its host and the
+//! next message for that host sends its `MAIL FROM` down it (Exim's
+//! continued connections, `*` after the host on the `=>` line), up to
+//! `connection_max_messages` messages per connection. A parked connection
+//! keeps its TLS session: a message sent down it is encrypted the same way
+//! (and logs the same `X=`/`CV=`).
+
+mod conn;
+mod pool;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use oxim_net::ClientTfo;
+use oxim_smtp::{DotStuffer, Reply};
+use oxim_tls::{ClientTlsOptions, TlsSession};
+
+use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
+pub use pool::{ConnKey, Pool, PoolRef, Ticket};
+
+/// Shortest path round trip on which the banner's timing is used to check
+/// that a server really used our TFO cookie.
+const TFO_TIMING_MIN_RTT: Duration = Duration::from_millis(10);
+
+/// A host to try, with the name it was listed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Host {
+    pub name: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    /// `hosts_try_fastopen` matched this host.
+    pub try_tfo: bool,
+}
+
+/// Settings of one smtp transport instance, already expanded.
+#[derive(Debug, Clone)]
+pub struct SmtpParams {
+    pub helo_data: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub final_timeout: Duration,
+    pub max_rcpt: usize,
+    pub avoid_pipelining: bool,
+    /// `hosts_try_chunking` matched: use BDAT when offered.
+    pub try_chunking: bool,
+    pub interface: Option<IpAddr>,
+    /// `connection_max_messages`: messages down one connection (0: no limit).
+    pub connection_max_messages: usize,
+    /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
+    pub tls: Option<TlsParams>,
+}
+
+/// TLS settings for one host, options already matched against it.
+#[derive(Debug, Clone)]
+pub struct TlsParams {
+    /// `protocol = smtps`: TLS before the banner.
+    pub on_connect: bool,
+    /// `hosts_require_tls` matched: no delivery in clear.
+    pub require: bool,
+    /// How the server's certificate is checked.
+    pub client: ClientTlsOptions,
+}
+
+/// Exim's pseudo-errno values for SMTP-level failures.
+pub mod errno {
+    /// Remote host closed the connection.
+    pub const SMTP_CLOSED: i32 = -18;
+    /// Unexpected reply format.
+    pub const SMTP_FORMAT: i32 = -19;
+    /// 4xx to RCPT.
+    pub const RCPT_4XX: i32 = -44;
+    /// 4xx to MAIL.
+    pub const MAIL_4XX: i32 = -45;
+    /// 4xx to DATA or after the data.
+    pub const DATA_4XX: i32 = -46;
+    /// The TLS handshake failed.
+    pub const TLS_FAILURE: i32 = -37;
+    /// TLS was required but not offered (or refused).
+    pub const TLS_REQUIRED: i32 = -38;
+}
+
+/// Why a recipient was not delivered (fields of Exim's `defer (N): ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpError {
+    pub errno: i32,
+    /// System error text (`Connection refused`), if any.
+    pub errno_text: Option<String>,
+    /// SMTP-level text (`SMTP timeout after EHLO x`, `SMTP error from ...`).
+    pub message: Option<String>,
+    /// Whether the host was reached (`H=` appears in the log).
+    pub with_host: bool,
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptOutcome {
+    /// Accepted; the final reply text for `C="..."`.
+    Delivered { confirmation: String },
+    /// 4xx or a connection problem.
+    Deferred(SmtpError),
+    /// 5xx.
+    Failed(SmtpError),
+}
+
+/// Result of a conversation with one host.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: Host,
+    pub tfo: ClientTfo,
+    /// A finer `+tfo_detail` value than `tfo.name()`, when timing adds to
+    /// what the kernel said.
+    pub tfo_detail: Option<&'static str>,
+    /// The message went with BDAT (CHUNKING).
+    pub chunking: bool,
+    /// The message went down a connection that an earlier message had
+    /// used (`*` after the host in the log).
+    pub continued: bool,
+    /// The host was not tried: a connection to it failed earlier in this
+    /// queue run (the outcomes repeat that failure).
+    pub skipped: bool,
+    pub outcomes: Vec<RcptOutcome>,
+    /// Whether trying another host could help (connection-level failure).
+    pub try_next_host: bool,
+    /// The session was encrypted (` X=`, ` CV=` on `=>` lines); for a
+    /// continued connection, the TLS it was opened with.
+    pub tls: Option<TlsSession>,
+    /// The TLS handshake after STARTTLS failed (delivery in clear may be
+    /// tried, `tls_tempfail_tryclear`).
+    pub tls_failed: bool,
+}
+
+/// The message as it goes on the wire (LF line ends, converted by the stuffer).
+pub struct Outgoing<'a> {
+    pub sender: &'a str,
+    pub recipients: &'a [String],
+    pub headers: &'a [u8],
+    pub body: &'a [u8],
+    pub size: usize,
+    /// Received with `BODY=8BITMIME`: announce it where 8BITMIME is offered.
+    pub body_8bitmime: bool,
+}
+
+#[derive(Debug)]
+enum ConvError {
+    /// Temporary, affects all recipients.
+    Temp(SmtpError),
+    /// A 5xx to MAIL or the like: all recipients fail.
+    Perm(SmtpError),
+}
+
+fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
+    ConvError::Temp(SmtpError {
+        errno,
+        errno_text: errno_text.map(str::to_string),
+        message: Some(message),
+        with_host: true,
+    })
+}
+
+/// Deliver `msg` to one host, down a parked connection from `pool` when
+/// there is one. Never panics on peer behaviour; every failure becomes an
+/// outcome. The `&str` with the pool names the transport.
+pub async fn deliver_to_host(
+    host: &Host,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    pool: Option<(PoolRef<'_>, &str)>,
+) -> HostResult {
+    let n = msg.recipients.len();
+    let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host, tls| HostResult {
+        host: host.clone(),
+        tfo,
+        tfo_detail,
+        chunking,
+        continued,
+        skipped: false,
+        outcomes,
+        try_next_host,
+        tls,
+        tls_failed: false,
+    };
+    let slot = pool.map(|(p, transport)| {
+        p.pool.slot(&ConnKey {
+            transport: transport.to_string(),
+            ip: host.ip,
+            port: host.port,
+            interface: params.interface,
+            helo: params.helo_data.clone(),
+        })
+    });
+    let ticket = pool.and_then(|(p, _)| p.ticket);
+    let mut guard = match &slot {
+        Some(s) => Some(match s.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) => {
+                // Busy with another message: wait without holding a share
+                // of queue_run_max.
+                if let Some(t) = ticket {
+                    t.release();
+                }
+                s.clone().lock_owned().await
+            }
+        }),
+        None => None,
+    };
+    if guard.as_ref().is_some_and(|g| g.down.is_some()) {
+        // Exim's words for a host it does not try because of an earlier
+        // failure (ERRNO_HRETRY).
+        let e = SmtpError {
+            errno: -53,
+            errno_text: None,
+            message: Some("retry time not reached for any host".into()),
+            with_host: false,
+        };
+        let mut r = result(
+            ClientTfo::NotTried,
+            None,
+            false,
+            false,
+            all_of(RcptOutcome::Deferred(e), n),
+            true,
+            None,
+        );
+        r.skipped = true;
+        return r;
+    }
+    let mut parked = guard.as_mut().and_then(|g| g.idle.take());
+    // A connection in clear is no use where TLS is required.
+    if params.tls.as_ref().is_some_and(|t| t.require) {
+        if let Some(mut s) = parked.take_if(|s| s.conn.tls.is_none()) {
+            s.conn.quit(params.command_timeout).await;
+        }
+    }
+    loop {
+        let reused = parked.is_some();
+        let mut sess = match parked.take() {
+            Some(s) => s,
+            None => match open(host, params).await {
+                Ok(s) => s,
+                Err(OpenError { error, tls_failed }) => {
+                    let (outcome, next) = match error {
+                        ConvError::Temp(e) => {
+                            // Not after a failed TLS handshake: the host
+                            // may yet be tried in clear.
+                            if let Some(g) = guard.as_mut().filter(|_| !tls_failed) {
+                                g.down = Some(e.clone());
+                            }
+                            (RcptOutcome::Deferred(e), true)
+                        }
+                        ConvError::Perm(e) => (RcptOutcome::Failed(e), false),
+                    };
+                    let mut r = result(
+                        ClientTfo::NotTried,
+                        None,
+                        false,
+                        false,
+                        all_of(outcome, n),
+                        next,
+                        None,
+                    );
+                    r.tls_failed = tls_failed;
+                    return r;
+                }
+            },
+        };
+        // An earlier transaction left unfinished: RSET, or start again
+        // on a new connection if that fails.
+        if sess.needs_rset {
+            if !reset(&mut sess.conn, params.command_timeout).await {
+                sess.conn.quit(params.command_timeout).await;
+                continue;
+            }
+            sess.needs_rset = false;
+        }
+        let replies_before = sess.conn.replies;
+        sess.conn.used_bdat = false;
+        sess.conn.data_written = 0;
+        let r = transaction(&mut sess, params, msg).await;
+        // A parked connection the server closed meanwhile fails at once
+        // (no reply, or a 421 as the first one): start again on a new one.
+        let replies = sess.conn.replies - replies_before;
+        if reused && sess.conn.broken && (replies == 0 || (replies == 1 && sess.conn.closing)) {
+            sess.conn.quit(params.command_timeout).await;
+            continue;
+        }
+        sess.messages += 1;
+        let continued = sess.messages > 1;
+        let (tfo, tfo_detail) = if continued {
+            (ClientTfo::NotTried, None)
+        } else {
+            (sess.tfo, sess.tfo_detail)
+        };
+        let chunking = sess.conn.used_bdat;
+        // A continued connection keeps the TLS it was opened with.
+        let tls = sess.conn.tls.clone();
+        let limit = params.connection_max_messages;
+        let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
+        match guard.as_mut() {
+            Some(g) if keep => g.idle = Some(sess),
+            _ => sess.conn.quit(params.command_timeout).await,
+        }
+        // A temporary failure of the whole conversation lets the next host
+        // be tried; a permanent one does not.
+        let (outcomes, try_next_host) = match r {
+            Ok(outcomes) => (outcomes, false),
+            Err(ConvError::Temp(e)) => (all_of(RcptOutcome::Deferred(e), n), true),
+            Err(ConvError::Perm(e)) => (all_of(RcptOutcome::Failed(e), n), false),
+        };
+        return result(
+            tfo,
+            tfo_detail,
+            chunking,
+            continued,
+            outcomes,
+            try_next_host,
+            tls,
+        );
+    }
+}
+
+/// RSET on a parked connection; false if the server did not say 2xx.
+async fn reset(conn: &mut Conn, t: Duration) -> bool {
+    if conn.send(b"RSET\r\n", t, false).await.is_err() {
+        return false;
+    }
+    matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
+}
+
+/// "Connection refused" rather than "Connection refused (os error 111)".
+fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
+/// One message on an open session: MAIL, RCPTs, DATA or BDAT, the final
+/// reply. Leaves the session ready for the next MAIL (or marked for RSET,
+/// or broken).
+async fn transaction(
+    sess: &mut Session,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+) -> Result<Vec<RcptOutcome>, ConvError> {
+    let conn = &mut sess.conn;
+    conn.pipelined = false;
+    let caps = &sess.caps;
+    let pipelining = caps.pipelining && !params.avoid_pipelining;
+    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
+    if caps.size_advertised {
+        mail.push_str(&format!(" SIZE={}", msg.size));
+    }
+    if caps.eight_bit_mime && msg.body_8bitmime {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    let rcpt_cmds: Vec<String> = msg
+        .recipients
+        .iter()
+        .map(|r| format!("RCPT TO:<{r}>"))
+        .collect();
+
+    let outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
+    // Until the final reply says otherwise, the server may hold an open
+    // transaction.
+    sess.needs_rset = true;
+    let r = if pipelining && caps.chunking && params.try_chunking {
+        transaction_bdat(conn, params, msg, &mail, &rcpt_cmds, outcomes).await
+    } else {
+        transaction_data(conn, params, msg, pipelining, &mail, &rcpt_cmds, outcomes).await
+    };
+    if let Ok((_, clean)) = &r {
+        sess.needs_rset = !clean;
+    }
+    r.map(|(o, _)| o)
+}
+
+/// MAIL, RCPTs and DATA (pipelined in one write when `pipelining`), then
+/// the dot-stuffed message. Returns the outcomes and whether the server is
+/// back outside a transaction.
+async fn transaction_data(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    pipelining: bool,
+    mail: &str,
+    rcpt_cmds: &[String],
+    mut outcomes: Vec<Option<RcptOutcome>>,
+) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
+    let t = params.command_timeout;
+    if pipelining {
+        // MAIL, every RCPT and DATA in one write; replies read in order.
+        let mut batch = String::with_capacity(64 + 40 * rcpt_cmds.len());
+        batch.push_str(mail);
+        batch.push_str("\r\n");
+        for c in rcpt_cmds {
+            batch.push_str(c);
+            batch.push_str("\r\n");
+        }
+        batch.push_str("DATA\r\n");
+        conn.send(batch.as_bytes(), t, false).await?;
+        conn.pipelined = true;
+    } else {
+        conn.send(format!("{mail}\r\n").as_bytes(), t, false)
+            .await?;
+    }
+    let r = conn.read_reply(t, mail).await?;
+    if r.code / 100 != 2 {
+        let err = classify(&r, errno::MAIL_4XX, &format!("{}{mail}", conn.prefix()));
+        if pipelining {
+            // Drain the replies to the pipelined RCPTs and DATA (a failure
+            // here leaves the connection marked broken).
+            for c in rcpt_cmds.iter().map(String::as_str).chain(["DATA"]) {
+                if conn.read_reply(t, c).await.is_err() {
+                    break;
+                }
+            }
+        }
+        return Err(err);
+    }
+    for (i, cmd) in rcpt_cmds.iter().enumerate() {
+        if !pipelining {
+            conn.send(format!("{cmd}\r\n").as_bytes(), t, false).await?;
+        }
+        // RCPT errors name the command without the "pipelined " prefix.
+        let was = std::mem::replace(&mut conn.pipelined, false);
+        let r = conn.read_reply(t, cmd).await;
+        conn.pipelined = was;
+        outcomes[i] = rcpt_outcome(&r?, cmd);
+    }
+    let any_accepted = outcomes.iter().any(Option::is_none);
+    if !pipelining {
+        if !any_accepted {
+            return Ok((finish(outcomes), false));
+        }
+        conn.send(b"DATA\r\n", t, false).await?;
+    }
+    let r = conn.read_reply(t, "DATA").await?;
+    if r.code / 100 != 3 {
+        if !any_accepted {
+            return Ok((finish(outcomes), false));
+        }
+        return Err(classify(
+            &r,
+            errno::DATA_4XX,
+            &format!("{}DATA", conn.prefix()),
+        ));
+    }
+    conn.pipelined = false;
+    if !any_accepted {
+        // The server said 354 although every RCPT failed: end it cleanly.
+        conn.send(b".\r\n", params.data_timeout, true).await?;
+        conn.read_reply(params.final_timeout, "end of data").await?;
+        return Ok((finish(outcomes), true));
+    }
+    let mut stuffer = DotStuffer::new();
+    let mut wire =
+        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
+    stuffer.encode(msg.headers, &mut wire);
+    stuffer.encode(b"\n", &mut wire);
+    stuffer.encode(msg.body, &mut wire);
+    stuffer.finish(&mut wire);
+    conn.send(&wire, params.data_timeout, true).await?;
+    let r = conn.read_reply(params.final_timeout, "end of data").await?;
+    apply_final_reply(&mut outcomes, &r);
+    Ok((finish(outcomes), true))
+}
+
+/// PIPELINING + CHUNKING: MAIL, every RCPT and `BDAT n LAST` with the whole
+/// message go in one write; the replies are read in order. One round trip
+/// fewer than DATA, which waits for 354.
+async fn transaction_bdat(
+    conn: &mut Conn,
+    params: &SmtpParams,
+    msg: &Outgoing<'_>,
+    mail: &str,
+    rcpt_cmds: &[String],
+    mut outcomes: Vec<Option<RcptOutcome>>,
+) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
+    let t = params.command_timeout;
+    let mut body =
+        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
+    let mut enc = DotStuffer::crlf_only();
+    enc.encode(msg.headers, &mut body);
+    enc.encode(b"\n", &mut body);
+    enc.encode(msg.body, &mut body);
+    enc.finish(&mut body);
+    let mut wire = Vec::with_capacity(body.len() + 64 + 40 * rcpt_cmds.len());
+    wire.extend_from_slice(mail.as_bytes());
+    wire.extend_from_slice(b"\r\n");
+    for c in rcpt_cmds {
+        wire.extend_from_slice(c.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+    wire.extend_from_slice(&body);
+    conn.used_bdat = true;
+    conn.send(&wire, params.data_timeout, true).await?;
+    conn.pipelined = true;
+    let r = conn.read_reply(t, mail).await?;
+    let mail_ok = r.code / 100 == 2;
+    let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, &format!("pipelined {mail}")));
+    conn.pipelined = false;
+    for (i, cmd) in rcpt_cmds.iter().enumerate() {
+        let r = conn.read_reply(t, cmd).await?;
+        if mail_ok {
+            outcomes[i] = rcpt_outcome(&r, cmd);
+        }
+    }
+    let r = conn.read_reply(params.final_timeout, "end of data").await?;
+    if let Some(e) = mail_err {
+        return Err(e);
+    }
+    apply_final_reply(&mut outcomes, &r);
+    Ok((finish(outcomes), true))
+}
+
+/// The reply at the end of the data decides every recipient still open.
+fn apply_final_reply(outcomes: &mut [Option<RcptOutcome>], r: &Reply) {
+    let confirmation = reply_text(r);
+    let end = (r.code / 100 != 2).then(|| classify(r, errno::DATA_4XX, "end of data"));
+    for o in outcomes.iter_mut().filter(|o| o.is_none()) {
+        *o = Some(match &end {
+            None => RcptOutcome::Delivered {
+                confirmation: confirmation.clone(),
+            },
+            Some(ConvError::Perm(e)) => RcptOutcome::Failed(e.clone()),
+            Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
+        });
+    }
+}
+
+/// A non-2xx reply to RCPT as that recipient's outcome.
+fn rcpt_outcome(r: &Reply, cmd: &str) -> Option<RcptOutcome> {
+    (r.code / 100 != 2).then(|| match classify(r, errno::RCPT_4XX, cmd) {
+        ConvError::Perm(e) => RcptOutcome::Failed(e),
+        ConvError::Temp(e) => RcptOutcome::Deferred(e),
+    })
+}
+
+fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(RcptOutcome::Deferred(SmtpError {
+                errno: errno::SMTP_FORMAT,
+                errno_text: None,
+                message: Some("no reply from remote host".into()),
+                with_host: true,
+            }))
+        })
+        .collect()
+}

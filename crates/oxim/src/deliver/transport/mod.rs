@@ -1,0 +1,251 @@
+//! Running transports: the local ones (appendfile, pipe, autoreply) per
+//! address, the smtp transport per host list; each gives an [`Outcome`]
+//! per address.
+
+mod remote;
+
+use oxim_log::LogRecord;
+
+use crate::ctx::Ctx;
+use crate::loaded::Loaded;
+use crate::settings::{TransportKind, TransportSpec};
+use crate::vars::Vars;
+
+use super::record::{local_error, Item, Outcome};
+use super::route::{Props, RoutedHost};
+use super::{appendfile, autoreply, pipe, smtp};
+use remote::run_smtp;
+
+/// One remote transport call: its addresses share a transport, a host
+/// list and the routers' properties.
+pub type RemoteGroup<'t> = (
+    String,
+    &'t TransportSpec,
+    Vec<RoutedHost>,
+    Props,
+    Vec<(Item, String)>,
+);
+
+pub async fn run_remote_group(
+    ctx: &Ctx,
+    (tname, t, hosts, props, items): RemoteGroup<'_>,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    pool: Option<smtp::PoolRef<'_>>,
+) -> (String, Vec<(Item, String, Outcome)>) {
+    let ctl = Delivery {
+        return_path: items[0].0.return_path(&m.env.sender),
+        props: &props,
+    };
+    let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, &ctl, pool).await;
+    (tname, r)
+}
+
+/// What the routers decided for one transport call beyond the hosts.
+pub struct Delivery<'a> {
+    /// The envelope sender to use (errors_to, else the message's sender).
+    pub return_path: &'a str,
+    /// Header changes from the routers.
+    pub props: &'a Props,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run_transport(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    router_hosts: &[RoutedHost],
+    items: &[(Item, String)],
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    ctl: &Delivery<'_>,
+    pool: Option<smtp::PoolRef<'_>>,
+) -> Vec<(Item, String, Outcome)> {
+    let delivered = Outcome::Delivered {
+        host: None,
+        tfo: None,
+        tls: None,
+        chunking: false,
+        continued: false,
+        confirmation: None,
+        first: true,
+    };
+    // The routers' and the transport's header changes apply to what it
+    // sends.
+    let edited;
+    let headers = if t.headers_add.is_some()
+        || t.headers_remove.is_some()
+        || !ctl.props.headers_add.is_empty()
+        || !ctl.props.headers_remove.is_empty()
+    {
+        edited = edit_headers(m, t, ctl.props, vars);
+        &edited[..]
+    } else {
+        headers
+    };
+    if matches!(
+        t.kind,
+        TransportKind::Appendfile(_) | TransportKind::Pipe(_)
+    ) {
+        if let Some(refusal) = never_user_refusal(ctx, t, m) {
+            return items
+                .iter()
+                .map(|(item, router)| (item.clone(), router.clone(), refusal.clone()))
+                .collect();
+        }
+    }
+    let mut vars = vars.clone();
+    vars.set("return_path", ctl.return_path.to_string());
+    let vars = &vars;
+    match &t.kind {
+        TransportKind::Smtp(spec) => {
+            run_smtp(
+                ctx,
+                spec,
+                router_hosts,
+                items,
+                m,
+                headers,
+                vars,
+                &t.name,
+                ctl.return_path,
+                pool,
+            )
+            .await
+        }
+        TransportKind::Appendfile(spec) => per_address(items, vars, |addr, v| {
+            match appendfile::deliver(spec, addr, m, headers, v) {
+                Ok(()) => delivered.clone(),
+                Err(e) => local_deferral(format!("{e:#}")),
+            }
+        }),
+        TransportKind::Pipe(spec) => per_address(items, vars, |_, v| {
+            match pipe::deliver(spec, m, headers, v) {
+                Ok(pipe::PipeResult::Ok) => delivered.clone(),
+                Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
+                    host: None,
+                    err: local_error(0, msg),
+                },
+                Ok(pipe::PipeResult::Defer(msg)) => local_deferral(msg),
+                Err(e) => local_deferral(format!("{e:#}")),
+            }
+        }),
+        TransportKind::Autoreply(spec) => {
+            per_address(items, vars, |_, v| {
+                match autoreply::deliver(ctx, spec, m, headers, v) {
+                    Ok(new_id) => {
+                        if let Some(id) = new_id {
+                            if let Err(e) = crate::ctx::spawn_background_delivery(ctx, &id) {
+                                ctx.log_text(Some(&id), &format!("cannot start delivery: {e:#}"));
+                            }
+                        }
+                        delivered.clone()
+                    }
+                    Err(e) => local_deferral(format!("{e:#}")),
+                }
+            })
+        }
+    }
+}
+
+/// Exim's `ERRNO_UIDFAIL`.
+pub const ERRNO_UIDFAIL: i32 = -29;
+
+/// File and pipe deliveries run as this process's user: never one on
+/// `never_users` (default root). A refused delivery is deferred and logged
+/// on the main and panic logs, in Exim's words.
+pub fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Outcome> {
+    let uid = nix::unistd::Uid::effective().as_raw();
+    if !ctx.never_users.contains(&uid) {
+        return None;
+    }
+    let text = format!(
+        "User {uid} set for {} transport is on the never_users list",
+        t.name
+    );
+    let id = m.env.id.to_string();
+    ctx.log(&LogRecord::Text {
+        id: Some(&id),
+        text: &text,
+        dest: oxim_log::Dest {
+            main: true,
+            reject: false,
+            panic: true,
+        },
+    });
+    Some(Outcome::Deferred {
+        host: None,
+        err: local_error(ERRNO_UIDFAIL, text),
+    })
+}
+
+/// Run a local transport once per address, with `$local_part`/`$domain` set.
+pub fn per_address(
+    items: &[(Item, String)],
+    vars: &Vars,
+    mut deliver: impl FnMut(&str, &Vars) -> Outcome,
+) -> Vec<(Item, String, Outcome)> {
+    items
+        .iter()
+        .map(|(item, router)| {
+            let mut v = vars.clone();
+            v.set_address(&item.address);
+            (item.clone(), router.clone(), deliver(&item.address, &v))
+        })
+        .collect()
+}
+
+pub fn local_deferral(message: String) -> Outcome {
+    Outcome::Deferred {
+        host: None,
+        err: local_error(-1, message),
+    }
+}
+
+/// Apply the routers' and the transport's `headers_remove` (colon lists of
+/// names), then add the routers' `headers_add` lines and the transport's
+/// (expanded, newline-separated), in that order.
+pub fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -> Vec<u8> {
+    let mut remove: Vec<String> = t
+        .headers_remove
+        .as_deref()
+        .and_then(|r| oxim_conf::expand(r, vars).ok())
+        .map(|r| oxim_conf::lists::list_items(&r))
+        .unwrap_or_default();
+    remove.extend(props.headers_remove.iter().cloned());
+    let mut out = Vec::new();
+    for h in m.headers.iter().filter(|h| h.is_live()) {
+        let name = h.name().unwrap_or("");
+        if remove.iter().any(|r| header_name_matches(r, name)) {
+            continue;
+        }
+        out.extend_from_slice(h.text.as_bytes());
+    }
+    for line in &props.headers_add {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    if let Some(add) = t
+        .headers_add
+        .as_deref()
+        .and_then(|a| oxim_conf::expand(a, vars).ok())
+    {
+        for line in add.split('\n').filter(|l| !l.trim().is_empty()) {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// A `headers_remove` item: a header name, or a prefix ending in `*`
+/// (`X-*`); case does not matter.
+pub fn header_name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix)),
+        None => pattern.eq_ignore_ascii_case(name),
+    }
+}

@@ -1,0 +1,412 @@
+//! The smtp transport: its options expanded, its hosts resolved, one
+//! conversation per host until the addresses are done.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+use oxim_log::{LogRecord, RemoteHost};
+use oxim_net::ClientTfo;
+
+use crate::ctx::Ctx;
+use crate::loaded::Loaded;
+use crate::settings::SmtpSpec;
+use crate::vars::Vars;
+
+use super::super::record::{local_error, HostInfo, Item, Outcome};
+use super::super::route::{is_local_address, RoutedHost};
+use super::super::smtp::{self, SmtpError};
+
+pub async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
+    let mut out = Vec::new();
+    for h in hosts {
+        match h.ip {
+            Some(ip) => out.push((h.name.clone(), ip, h.allow_local)),
+            None => {
+                if let Ok(ips) = super::super::route::host_addresses(ctx, &h.name).await {
+                    for ip in ips {
+                        out.push((h.name.clone(), ip, h.allow_local));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn host_list_matches(
+    ctx: &Ctx,
+    list: &Option<String>,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> bool {
+    let Some(l) = list else { return false };
+    let Ok(expanded) = oxim_conf::expand(l, vars) else {
+        return false;
+    };
+    oxim_conf::match_host(&expanded, ip, Some(host), &ctx.config, vars).unwrap_or(false)
+}
+
+/// The smtp transport's expanded `hosts` (when `use_hosts`), port,
+/// `helo_data` and `interface`. An option that fails to expand, or a bad
+/// port, is an error that defers the addresses (Exim's wording).
+pub fn expand_smtp_options(
+    tname: &str,
+    spec: &SmtpSpec,
+    use_hosts: bool,
+    vars: &Vars,
+) -> Result<(Vec<RoutedHost>, u16, String, Option<IpAddr>), SmtpError> {
+    let hosts = match spec.hosts.as_ref().filter(|_| use_hosts) {
+        Some(h) => match oxim_conf::expand(h, vars) {
+            Ok(list) => oxim_conf::lists::list_items(&list)
+                .iter()
+                .map(|s| {
+                    let bare = s.trim_start_matches('[').trim_end_matches(']');
+                    RoutedHost {
+                        name: bare.to_string(),
+                        ip: bare.parse().ok(),
+                        allow_local: false,
+                        mx: None,
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                return Err(local_error(
+                    0,
+                    format!("failed to expand list of hosts \"{h}\" in {tname} transport: {e}"),
+                ))
+            }
+        },
+        None => Vec::new(),
+    };
+    let port_text = oxim_conf::expand(&spec.port, vars).map_err(|e| {
+        local_error(
+            0,
+            format!(
+                "failed to expand \"{}\" (\"port\" option) for {tname} transport: {e}",
+                spec.port
+            ),
+        )
+    })?;
+    let port = match crate::settings::service_port(&port_text) {
+        Some(p) => p,
+        None if port_text.trim().starts_with(|c: char| c.is_ascii_digit()) => {
+            return Err(local_error(
+                0,
+                format!("invalid port number for {tname} transport: {port_text}"),
+            ))
+        }
+        None => {
+            return Err(local_error(
+                0,
+                format!("TCP port \"{port_text}\" is not defined for {tname} transport"),
+            ))
+        }
+    };
+    let helo = oxim_conf::expand(&spec.helo_data, vars)
+        .map_err(|e| local_error(-27, format!("failed to expand helo_data: {e}")))?;
+    let interface = match &spec.interface {
+        None => None,
+        Some(i) => {
+            let text = oxim_conf::expand(i, vars).map_err(|e| {
+                local_error(
+                    0,
+                    format!(
+                        "failed to expand \"{i}\" (\"interface\" option) for {tname} transport: {e}"
+                    ),
+                )
+            })?;
+            match text.trim() {
+                "" => None,
+                t => Some(t.parse().map_err(|_| {
+                    local_error(
+                        0,
+                        format!("\"{t}\" is not a valid IP address for the \"interface\" option for {tname} transport"),
+                    )
+                })?),
+            }
+        }
+    };
+    Ok((hosts, port, helo, interface))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run_smtp(
+    ctx: &Ctx,
+    spec: &SmtpSpec,
+    router_hosts: &[RoutedHost],
+    items: &[(Item, String)],
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    tname: &str,
+    return_path: &str,
+    pool: Option<smtp::PoolRef<'_>>,
+) -> Vec<(Item, String, Outcome)> {
+    let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
+        items
+            .iter()
+            .map(|(i, r)| {
+                let err = err.clone();
+                (i.clone(), r.clone(), Outcome::Deferred { host: None, err })
+            })
+            .collect()
+    };
+    // Options are expanded with the first address's $local_part/$domain.
+    let mut tv = vars.clone();
+    if let Some((first, _)) = items.first() {
+        tv.set_address(&first.address);
+    }
+    // Host list: the router's, unless the transport's overrides it.
+    let use_hosts = router_hosts.is_empty() || spec.hosts_override;
+    let (transport_hosts, port, helo, interface) =
+        match expand_smtp_options(tname, spec, use_hosts, &tv) {
+            Ok(v) => v,
+            Err(e) => return defer_all(e),
+        };
+    let host_specs: Vec<RoutedHost> = if use_hosts && spec.hosts.is_some() {
+        transport_hosts
+    } else if router_hosts.is_empty() {
+        return defer_all(local_error(-1, "smtp transport called with no hosts set"));
+    } else {
+        router_hosts.to_vec()
+    };
+    let params = smtp::SmtpParams {
+        helo_data: helo,
+        connect_timeout: nonzero(spec.connect_timeout, Duration::from_secs(300)),
+        command_timeout: nonzero(spec.command_timeout, Duration::from_secs(300)),
+        data_timeout: nonzero(spec.data_timeout, Duration::from_secs(300)),
+        final_timeout: nonzero(spec.final_timeout, Duration::from_secs(600)),
+        max_rcpt: spec.max_rcpt,
+        avoid_pipelining: false,
+        try_chunking: false,
+        interface,
+        connection_max_messages: spec.connection_max_messages,
+        tls: None,
+    };
+    let hosts = resolve_hosts(ctx, &host_specs).await;
+    if hosts.is_empty() {
+        return defer_all(local_error(
+            -1,
+            "all host address lookups failed temporarily",
+        ));
+    }
+    // More addresses than max_rcpt: the transactions share one connection,
+    // as in Exim, also outside a queue run.
+    let batch_size = params.max_rcpt.max(1);
+    let local_pool = (pool.is_none() && items.len() > batch_size).then(smtp::Pool::new);
+    let pool = pool
+        .or(local_pool.as_ref().map(|p| smtp::PoolRef {
+            pool: p,
+            ticket: None,
+        }))
+        .map(|p| (p, tname));
+    // Whether this message went down a connection an earlier message used
+    // (decided by its first transaction; the others follow on).
+    let mut continued = None;
+    let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
+    for batch in items.chunks(batch_size) {
+        let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
+        let outgoing = smtp::Outgoing {
+            sender: return_path,
+            recipients: &recipients,
+            headers,
+            body: &m.body,
+            size: headers.len() + 1 + m.body.len(),
+            body_8bitmime: m.env.body_8bitmime,
+        };
+        let mut last: Option<smtp::HostResult> = None;
+        for (name, ip, allow_local) in &hosts {
+            let host = smtp::Host {
+                name: name.clone(),
+                ip: *ip,
+                port,
+                try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
+            };
+            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
+                let err = local_error(
+                    0,
+                    format!("{tname} transport found host {name} to be local"),
+                );
+                last = Some(smtp::HostResult {
+                    host,
+                    tfo: ClientTfo::NotTried,
+                    tfo_detail: None,
+                    chunking: false,
+                    continued: false,
+                    skipped: false,
+                    outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
+                    try_next_host: true,
+                    tls: None,
+                    tls_failed: false,
+                });
+                continue;
+            }
+            let mut p = params.clone();
+            p.avoid_pipelining =
+                host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
+            p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
+            p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            let tryclear = spec.tls.tempfail_tryclear;
+            let r = deliver_tryclear(ctx, m, &host, p, &outgoing, tryclear, pool).await;
+            // A host-level problem gets its own log line, as in Exim (not
+            // for a host skipped because it failed earlier in this run).
+            if r.try_next_host && !r.skipped {
+                if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+                    let id_text = m.env.id.to_string();
+                    let text = e.message.clone().unwrap_or_default();
+                    let rh = RemoteHost {
+                        name: &host.name,
+                        ip: host.ip,
+                        port: host.port,
+                    };
+                    if e.with_host {
+                        ctx.log_message(
+                            m,
+                            &LogRecord::HostError {
+                                id: &id_text,
+                                host: rh,
+                                text: &text,
+                                errno_text: e.errno_text.as_deref(),
+                            },
+                        );
+                    }
+                }
+            }
+            let again = r.try_next_host;
+            // A host skipped for an earlier failure does not hide the
+            // result of one that was tried.
+            if !r.skipped || last.as_ref().is_none_or(|l| l.skipped) {
+                last = Some(r);
+            }
+            if !again {
+                break;
+            }
+        }
+        let Some(r) = last else {
+            return defer_all(local_error(-1, "no host to try"));
+        };
+        let info = HostInfo {
+            name: r.host.name.clone(),
+            ip: r.host.ip,
+            port: r.host.port,
+        };
+        let continued = *continued.get_or_insert(r.continued);
+        let mut first = true;
+        for ((item, router), o) in batch.iter().zip(r.outcomes) {
+            let outcome = match o {
+                smtp::RcptOutcome::Delivered { confirmation } => {
+                    let o = Outcome::Delivered {
+                        host: Some(info.clone()),
+                        tfo: Some((r.tfo, r.tfo_detail)),
+                        tls: r.tls.clone(),
+                        chunking: r.chunking,
+                        continued,
+                        confirmation: Some(confirmation),
+                        first,
+                    };
+                    first = false;
+                    o
+                }
+                smtp::RcptOutcome::Deferred(err) => Outcome::Deferred {
+                    host: Some(info.clone()),
+                    err,
+                },
+                smtp::RcptOutcome::Failed(err) => Outcome::Failed {
+                    host: Some(info.clone()),
+                    err,
+                },
+            };
+            out.push((item.clone(), router.clone(), outcome));
+        }
+    }
+    if let Some(p) = local_pool {
+        p.close_all().await;
+    }
+    out
+}
+
+/// One host, and again in clear when the TLS handshake after STARTTLS
+/// failed and `tls_tempfail_tryclear` allows it (as Exim does; not when TLS
+/// or a verified certificate is required).
+pub async fn deliver_tryclear(
+    ctx: &Ctx,
+    m: &Loaded,
+    host: &smtp::Host,
+    mut p: smtp::SmtpParams,
+    outgoing: &smtp::Outgoing<'_>,
+    tryclear: bool,
+    pool: Option<(smtp::PoolRef<'_>, &str)>,
+) -> smtp::HostResult {
+    let r = smtp::deliver_to_host(host, &p, outgoing, pool).await;
+    let allowed = p
+        .tls
+        .as_ref()
+        .is_some_and(|t| !t.require && !t.client.require_verify);
+    if !(r.tls_failed && tryclear && allowed) {
+        return r;
+    }
+    if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
+        let id = m.env.id.to_string();
+        ctx.log_message(
+            m,
+            &LogRecord::Text {
+                id: Some(&id),
+                text: &format!(
+                    "{}: delivering unencrypted to H={} [{}] (not in hosts_require_tls)",
+                    e.message.as_deref().unwrap_or("TLS session failure"),
+                    host.name,
+                    host.ip
+                ),
+                dest: oxim_log::Dest {
+                    main: true,
+                    reject: false,
+                    panic: false,
+                },
+            },
+        );
+    }
+    p.tls = None;
+    smtp::deliver_to_host(host, &p, outgoing, pool).await
+}
+
+/// The transport's TLS options matched against one host. `None`: no TLS
+/// (`hosts_avoid_tls` matched, unless `hosts_require_tls` does too).
+pub fn tls_params(
+    ctx: &Ctx,
+    spec: &crate::settings::SmtpTlsSpec,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> Option<smtp::TlsParams> {
+    let m = |l: &Option<String>| host_list_matches(ctx, l, host, ip, vars);
+    let require = m(&spec.hosts_require_tls);
+    if !require && !spec.on_connect && m(&spec.hosts_avoid_tls) {
+        return None;
+    }
+    let roots = match oxim_conf::expand(&spec.verify_certificates, vars) {
+        Ok(v) if v.trim() == "system" || v.trim().is_empty() => oxim_tls::RootSource::System,
+        Ok(v) => oxim_tls::RootSource::Path(v.trim().into()),
+        Err(_) => oxim_tls::RootSource::System,
+    };
+    let require_verify = m(&spec.verify_hosts);
+    Some(smtp::TlsParams {
+        on_connect: spec.on_connect,
+        require,
+        client: oxim_tls::ClientTlsOptions {
+            roots,
+            check_name: m(&Some(spec.verify_cert_hostnames.clone())),
+            require_verify,
+            try_verify: require_verify || m(&Some(spec.try_verify_hosts.clone())),
+        },
+    })
+}
+
+pub fn nonzero(d: Duration, default: Duration) -> Duration {
+    if d.is_zero() {
+        default
+    } else {
+        d
+    }
+}

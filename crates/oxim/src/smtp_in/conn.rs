@@ -1,0 +1,243 @@
+//! Connection set-up: what is known about the client, the per-session
+//! state, connection counts and limits, the client's host name, and the log
+//! lines that name the client.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
+
+use oxim_log::{LogRecord, RejectWhat, Rejected, SenderHost, SmtpEnd};
+use oxim_net::ServerTfo;
+use oxim_tls::TlsSession;
+
+use crate::ctx::Ctx;
+use crate::message::{HeaderExcess, HeaderLimits};
+use crate::vars::Vars;
+
+/// Live connection count, for `smtp_accept_max`.
+pub static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Live connections per client address, for `smtp_accept_max_per_host`.
+static PER_HOST: LazyLock<Mutex<HashMap<IpAddr, usize>>> = LazyLock::new(Default::default);
+
+/// One accepted connection, counted in [`CONNECTIONS`] and per client
+/// address until dropped (also when its task panics).
+pub struct ConnSlot {
+    ip: IpAddr,
+}
+
+impl ConnSlot {
+    pub fn take(ip: IpAddr) -> ConnSlot {
+        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            *m.entry(ip).or_insert(0) += 1;
+        }
+        ConnSlot { ip }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = PER_HOST.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Live connections from `ip`, this one included.
+pub fn host_connections(ip: IpAddr) -> usize {
+    PER_HOST
+        .lock()
+        .map(|m| m.get(&ip).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Facts about the connection.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    pub tfo: ServerTfo,
+    /// `smtp` for TCP, `local-smtp` for -bs, `local-bsmtp` for -bS.
+    pub base_protocol: &'static str,
+    pub batch: bool,
+    /// SMTPS: TLS starts before the banner.
+    pub tls_on_connect: bool,
+}
+
+/// Per-session mutable state the policy code keeps.
+pub struct State {
+    pub host_name: Option<String>,
+    pub lookup_done: bool,
+    pub helo: Option<String>,
+    pub esmtp: bool,
+    pub sender: Option<String>,
+    pub recipients: Vec<String>,
+    pub body: Vec<u8>,
+    pub too_big: bool,
+    pub vars: Vars,
+    pub accepted_ids: Vec<String>,
+    pub messages: u32,
+    /// Commands received so far (a client that leaves straight after the
+    /// banner is not logged as a lost connection).
+    pub commands: u32,
+    /// `control = no_pipelining` from the connect ACL.
+    pub no_pipelining: bool,
+    /// `hosts_connection_nolog` matched: no connection open/close lines.
+    pub nolog: bool,
+    pub started: std::time::Instant,
+    /// The current message's body is arriving in BDAT chunks.
+    pub bdat: bool,
+    /// The current message was announced with `BODY=8BITMIME`.
+    pub body_8bitmime: bool,
+    /// `header_maxsize` and `header_line_maxsize`.
+    pub header_max: (u64, u64),
+    /// The current message's header section so far.
+    pub header: HeaderLimits,
+    /// The current message broke a header limit (it is being swallowed).
+    pub header_excess: Option<HeaderExcess>,
+    /// TLS is up (STARTTLS or TLS on connect).
+    pub tls: Option<TlsSession>,
+}
+
+impl State {
+    /// A new message body starts (DATA, or the first BDAT chunk).
+    pub fn start_body(&mut self) {
+        self.body.clear();
+        self.too_big = false;
+        self.header = HeaderLimits::new(self.header_max.0, self.header_max.1);
+        self.header_excess = None;
+    }
+}
+
+pub fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
+    conn.peer.map(|p| SenderHost {
+        name: st.host_name.as_deref(),
+        helo: st.helo.as_deref(),
+        ip: p.ip(),
+        port: p.port(),
+    })
+}
+
+/// Log a rejection (main and reject logs). Local `-bs` sessions have no
+/// host and their rejections are reported to the caller only.
+pub fn log_reject(
+    ctx: &Ctx,
+    conn: &Conn,
+    st: &State,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    temporary: bool,
+    reason: Option<&str>,
+) {
+    if let Some(host) = sender_host(conn, st) {
+        ctx.log(&LogRecord::Rejected(Rejected {
+            id: None,
+            host,
+            ident: None,
+            sender,
+            what,
+            temporary,
+            reason,
+        }));
+    }
+}
+
+pub fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
+    if st.nolog {
+        return;
+    }
+    if let Some(host) = sender_host(conn, st) {
+        ctx.log(&LogRecord::SmtpClosed {
+            host,
+            ident: None,
+            duration: Some(st.started.elapsed()),
+            how,
+        });
+    }
+}
+
+pub fn list_match_host(
+    ctx: &Ctx,
+    option: &str,
+    ip: Option<IpAddr>,
+    name: Option<&str>,
+    vars: &Vars,
+) -> bool {
+    let list = ctx.config.main.str(option);
+    if list.is_empty() {
+        return false;
+    }
+    let Some(ip) = ip else { return false };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
+}
+
+/// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this
+/// connection): `Some(per_host)` when the connection is one too many.
+pub fn over_connection_limit(ctx: &Ctx, ip: IpAddr, vars: &Vars) -> Option<bool> {
+    let main = &ctx.config.main;
+    let max = main.int("smtp_accept_max");
+    if max > 0 && CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize {
+        return Some(false);
+    }
+    let raw = main.str("smtp_accept_max_per_host");
+    if raw.is_empty() {
+        return None;
+    }
+    let text = match oxim_conf::expand(raw, vars) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.log_text(
+                None,
+                &format!("expansion of smtp_accept_max_per_host failed: {e}"),
+            );
+            return None;
+        }
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse::<usize>() {
+        Ok(n) => (n > 0 && host_connections(ip) > n).then_some(true),
+        Err(_) => {
+            ctx.log_text(
+                None,
+                &format!(
+                    "expansion of smtp_accept_max_per_host for [{ip}] contains non-digit: {text}"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Reverse lookup with forward confirmation, as Exim does before it trusts
+/// a PTR name. `localhost` is taken to be the loopback addresses.
+pub async fn lookup_host_name(ctx: &Ctx, ip: IpAddr) -> Option<String> {
+    let names = ctx.dns.reverse(ip).await.ok()?;
+    for name in names {
+        if name.eq_ignore_ascii_case("localhost") {
+            if ip.is_loopback() {
+                return Some(name);
+            }
+            continue;
+        }
+        if let Ok(addrs) = ctx.dns.addresses(&name).await {
+            if addrs.contains(&ip) {
+                return Some(name);
+            }
+        }
+    }
+    None
+}

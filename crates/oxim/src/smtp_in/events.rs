@@ -1,0 +1,530 @@
+//! What the session does for each SMTP event: policy (ACLs, limits),
+//! the reply, and for a whole message its way onto the spool and into
+//! delivery.
+
+use std::sync::Arc;
+
+use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
+use oxim_smtp::{
+    hello_text, help_reply, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
+};
+
+use crate::acl::{self, AclEnv, Verdict};
+use crate::ctx::Ctx;
+use crate::message::{HeaderExcess, Message};
+use crate::receive::{self, Source};
+use crate::vars::Vars;
+
+use super::conn::{
+    list_match_host, log_end, log_reject, lookup_host_name, sender_host, Conn, State,
+};
+
+/// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
+/// is the text of an inline ACL, used as written (its conditions are
+/// expanded when evaluated, once). Otherwise the value is expanded (it may
+/// choose an ACL by condition) and must then name an ACL: expanded text is
+/// never parsed as ACL text, so data in a variable can never become policy or
+/// be expanded twice.
+pub fn acl_for(ctx: &Ctx, option: &str, vars: &Vars) -> Option<oxim_conf::Acl> {
+    let raw = ctx.config.main.str(option).trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let first = raw.split_whitespace().next().unwrap_or("");
+    if oxim_conf::AclVerb::from_name(first).is_some() || !raw.contains('$') {
+        return ctx.config.resolve_acl(raw);
+    }
+    let name = match oxim_conf::expand(raw, vars) {
+        Ok(v) => v.trim().to_string(),
+        Err(e) => {
+            ctx.log_text(None, &format!("failed to expand {option}: {e}"));
+            String::new()
+        }
+    };
+    match ctx.config.acl(&name) {
+        Some(acl) => Some(acl.clone()),
+        None if name.is_empty() => None,
+        None => {
+            ctx.log_text(None, &format!("{option}: ACL \"{name}\" not found"));
+            // Deny rather than accept when the policy cannot be found.
+            oxim_conf::acl::parse_inline(option, "deny").ok()
+        }
+    }
+}
+
+/// Run the ACL that `option` names, if there is one, and log its
+/// `logwrite` lines: the one way the session checks an ACL. The option is
+/// read with the session's variables; the ACL runs with them too (its
+/// changes stay: connect, HELO, predata, DATA), or, given `per_command`,
+/// with a copy that function prepares (MAIL, RCPT: the sender or recipient
+/// variables are for that command only).
+pub async fn check_acl(
+    ctx: &Ctx,
+    option: &str,
+    session_vars: &mut Vars,
+    per_command: Option<&(dyn Fn(&mut Vars) + Sync)>,
+    env: &AclEnv<'_>,
+) -> Option<acl::AclOutcome> {
+    let acl = acl_for(ctx, option, session_vars)?;
+    let o = match per_command {
+        Some(prepare) => {
+            let mut vars = session_vars.clone();
+            prepare(&mut vars);
+            acl::eval(ctx, &acl, &mut vars, env).await
+        }
+        None => acl::eval(ctx, &acl, session_vars, env).await,
+    };
+    log_acl_writes(ctx, &o);
+    Some(o)
+}
+
+/// An ACL refused a command: log it (main and reject logs, with the ACL's
+/// `log_message`, else its `message`) and send the refusal.
+#[allow(clippy::too_many_arguments)]
+fn refuse(
+    ctx: &Ctx,
+    conn: &Conn,
+    st: &State,
+    sess: &mut ServerSession,
+    o: &acl::AclOutcome,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    default_code: u16,
+) {
+    let reason = o.log_message.clone().or(o.message.clone());
+    log_reject(
+        ctx,
+        conn,
+        st,
+        sender,
+        what,
+        o.verdict == Verdict::Defer,
+        reason.as_deref(),
+    );
+    let _ = sess.reject(deny_reply(o, default_code, "Administrative prohibition"));
+}
+
+fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
+    for l in &o.logwrites {
+        ctx.log_text(None, l);
+    }
+}
+
+pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
+    let code = match o.verdict {
+        Verdict::Defer => 450,
+        _ => default_code,
+    };
+    Reply::new(
+        code,
+        o.message
+            .clone()
+            .unwrap_or_else(|| default_text.to_string()),
+    )
+}
+
+pub fn protocol(conn: &Conn, st: &State) -> String {
+    match conn.base_protocol {
+        "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), false),
+        "local-smtp" if st.esmtp => "local-esmtp".into(),
+        p => p.into(),
+    }
+}
+
+/// One SMTP event: the session counts it, applies policy and answers.
+pub async fn handle_event(
+    ctx: &Arc<Ctx>,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    ev: Event,
+    size_limit: u64,
+) {
+    st.commands += 1;
+    match ev {
+        Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
+        Event::Mail(m) => {
+            st.vars.set("smtp_command", format!("MAIL FROM:{}", m.raw));
+            mail(ctx, conn, sess, st, m, size_limit).await;
+        }
+        Event::Rcpt(r) => {
+            st.vars.set("smtp_command", format!("RCPT TO:{}", r.raw));
+            rcpt(ctx, conn, sess, st, r).await;
+        }
+        Event::Data => data(ctx, conn, sess, st).await,
+        Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
+        Event::DataEnd(_) => data_end(ctx, conn, sess, st).await,
+        Event::Quit => {
+            log_end(ctx, conn, st, SmtpEnd::Quit);
+            let _ = sess.accept_quit(&ctx.primary_hostname);
+        }
+        Event::Vrfy(_) => {
+            let _ = sess.respond(Reply::new(252, "Administrative prohibition"));
+        }
+        Event::Expn(_) => {
+            let _ = sess.respond(Reply::new(550, "Administrative prohibition"));
+        }
+        Event::Help(_) => {
+            let _ = sess.respond(help_reply(false, &[]));
+        }
+        Event::Etrn(_) => {
+            let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
+        }
+        Event::StartTls => {
+            // Handled by the session loop (it needs the stream).
+            let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
+        }
+        Event::Auth { .. } | Event::AuthResponse(_) => {
+            let _ = sess.respond(Reply::new(503, "AUTH command used when not advertised"));
+        }
+        Event::Bdat { .. } => {
+            // The first chunk of a message starts a new body.
+            if !st.bdat {
+                st.bdat = true;
+                st.start_body();
+            }
+        }
+        Event::Rset | Event::Noop => {}
+        Event::Error(e) => {
+            if e.closing {
+                log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));
+            }
+        }
+    }
+}
+
+/// HELO/EHLO: the host name lookup `helo_lookup_domains` asks for, the HELO
+/// ACL, the greeting and the extensions offered.
+async fn helo(
+    ctx: &Ctx,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    ehlo: bool,
+    name: String,
+    size_limit: u64,
+) {
+    let main = &ctx.config.main;
+    let peer_ip = conn.peer.map(|p| p.ip());
+    st.helo = Some(name.clone());
+    st.esmtp = ehlo;
+    st.vars.set("sender_helo_name", name.clone());
+    if let Some(ip) = peer_ip {
+        if !st.lookup_done {
+            let list = main.str("helo_lookup_domains");
+            let vars = st.vars.clone();
+            let matches = oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
+            if matches {
+                st.host_name = lookup_host_name(ctx, ip).await;
+                st.lookup_done = true;
+                if let Some(n) = &st.host_name {
+                    st.vars.set("sender_host_name", n.clone());
+                }
+            }
+        }
+    }
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_helo", &mut st.vars, None, &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+        return;
+    }
+    let ip_text = peer_ip.map(|i| i.to_string());
+    let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+    let ext = Extensions {
+        size: Some(size_limit),
+        eight_bit_mime: main.bool("accept_8bitmime"),
+        pipelining: !st.no_pipelining
+            && (conn.peer.is_none()
+                || list_match_host(
+                    ctx,
+                    "pipelining_advertise_hosts",
+                    peer_ip,
+                    st.host_name.as_deref(),
+                    &st.vars,
+                )),
+        chunking: list_match_host(
+            ctx,
+            "chunking_advertise_hosts",
+            peer_ip,
+            st.host_name.as_deref(),
+            &st.vars,
+        ),
+        help: true,
+        starttls: st.tls.is_none()
+            && peer_ip.is_some_and(|ip| {
+                super::tls::advertise(ctx, ip, st.host_name.as_deref(), &st.vars)
+            }),
+        ..Extensions::default()
+    };
+    let _ = sess.accept_ehlo(&ctx.primary_hostname, &greeting, &ext);
+}
+
+/// MAIL FROM: who may choose the sender, the SIZE limit, the MAIL ACL.
+async fn mail(
+    ctx: &Ctx,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    m: MailFrom,
+    size_limit: u64,
+) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let sender = if conn.peer.is_none() && !crate::ctx::caller_is_trusted(ctx) {
+        // An untrusted local caller cannot choose the sender.
+        format!("{}@{}", ctx.caller.login, ctx.qualify_domain)
+    } else if m.from.is_empty() || m.from.contains('@') {
+        m.from.clone()
+    } else {
+        ctx.qualify_recipient(&m.from)
+    };
+    if let (Some(sz), true) = (m.size, size_limit > 0) {
+        if sz > size_limit {
+            let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+            return;
+        }
+    }
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: Some(&sender),
+        recipient: None,
+    };
+    let with_sender = |v: &mut Vars| {
+        v.set("sender_address", sender.clone());
+    };
+    let o = check_acl(ctx, "acl_smtp_mail", &mut st.vars, Some(&with_sender), &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let what = RejectWhat::Mail(&sender);
+        refuse(ctx, conn, st, sess, &o, None, what, 550);
+        return;
+    }
+    st.vars.set("sender_address", sender.clone());
+    st.sender = Some(sender);
+    st.body_8bitmime = m.body == Some(oxim_smtp::BodyType::EightBitMime);
+    st.recipients.clear();
+    let _ = sess.accept_mail();
+}
+
+/// RCPT TO: the RCPT ACL (without one, every recipient is refused over
+/// TCP, as in Exim).
+async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, rc: RcptTo) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let rcpt = ctx.qualify_recipient(&rc.to);
+    let sender = st.sender.clone().unwrap_or_default();
+    // Without an RCPT ACL Exim refuses every recipient over TCP.
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: Some(&sender),
+        recipient: Some(&rcpt),
+    };
+    let with_recipient = |v: &mut Vars| {
+        v.set_address(&rcpt);
+    };
+    let checked = check_acl(
+        ctx,
+        "acl_smtp_rcpt",
+        &mut st.vars,
+        Some(&with_recipient),
+        &env,
+    )
+    .await;
+    let outcome = match checked {
+        Some(o) => Some(o),
+        None if conn.peer.is_none() => None,
+        None => Some(acl::AclOutcome {
+            verdict: Verdict::Deny,
+            message: None,
+            log_message: None,
+            controls: Vec::new(),
+            logwrites: Vec::new(),
+        }),
+    };
+    match outcome {
+        Some(o) if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard => {
+            let what = RejectWhat::Rcpt(&rcpt);
+            refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
+        }
+        Some(o) if o.verdict == Verdict::Discard => {
+            let _ = sess.accept_rcpt();
+        }
+        _ => {
+            st.recipients.push(rcpt);
+            let _ = sess.accept_rcpt();
+        }
+    }
+}
+
+/// DATA: the predata ACL, then the body starts.
+async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: st.sender.as_deref(),
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_predata", &mut st.vars, None, &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
+        return;
+    }
+    st.start_body();
+    st.bdat = false;
+    let _ = sess.start_data();
+}
+
+/// A piece of the message (DATA or BDAT): kept unless the message is over
+/// a size or header limit, which is logged at once.
+fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
+    if !st.too_big && st.header_excess.is_none() {
+        if let Some(excess) = st.header.feed(&chunk) {
+            // Exim logs at once and swallows the rest of the message.
+            st.header_excess = Some(excess);
+            st.body = Vec::new();
+            let (limit, line) = match excess {
+                HeaderExcess::Section => (st.header_max.0, false),
+                HeaderExcess::Line => (st.header_max.1, true),
+            };
+            ctx.log(&LogRecord::HeaderTooLong {
+                host: sender_host(conn, st),
+                ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+                limit,
+                line,
+            });
+        } else if size_limit > 0 && (st.body.len() + chunk.len()) as u64 > size_limit {
+            st.too_big = true;
+            st.body = Vec::new();
+        } else {
+            st.body.extend_from_slice(&chunk);
+        }
+    }
+}
+
+/// The end of the message: limits, the DATA ACL, the spool write (the 250
+/// only once it is durable), then delivery.
+async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let sender = st.sender.take().unwrap_or_default();
+    let recipients = std::mem::take(&mut st.recipients);
+    let chunked = std::mem::replace(&mut st.bdat, false);
+    let body = std::mem::take(&mut st.body);
+    if let Some(excess) = st.header_excess.take() {
+        let _ = sess.reject(Reply::new(
+            552,
+            match excess {
+                HeaderExcess::Section => "Message header is ridiculously long",
+                HeaderExcess::Line => "A message header line is too long",
+            },
+        ));
+        return;
+    }
+    if st.too_big {
+        log_reject(
+            ctx,
+            conn,
+            st,
+            Some(&sender),
+            RejectWhat::AfterData,
+            false,
+            Some("message too big"),
+        );
+        let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+        return;
+    }
+    let msg = Message::parse(&body);
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: Some(&sender),
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_data", &mut st.vars, None, &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
+        let what = RejectWhat::AfterData;
+        refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
+        return;
+    }
+    if recipients.is_empty() {
+        // All recipients discarded by ACLs.
+        let _ = sess.accept_message("discarded");
+        return;
+    }
+    let source = Source {
+        protocol: ctx
+            .inv
+            .received_protocol
+            .clone()
+            .unwrap_or_else(|| protocol(conn, st)),
+        ident: if conn.peer.is_none() {
+            Some(ctx.caller.login.clone())
+        } else {
+            None
+        },
+        peer: conn.peer,
+        host_name: st.host_name.clone(),
+        helo: st.helo.clone(),
+        interface: conn.local,
+        tfo: conn.tfo,
+        sender_set: false,
+        reference: None,
+        chunking: chunked,
+        tls: st.tls.clone(),
+    };
+    let id = ctx.ids.next();
+    let id_text = id.to_string();
+    let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+    prepared.env.body_8bitmime = st.body_8bitmime;
+    // The 250 goes out only once the files are on stable storage; the
+    // group-commit writer shares fsyncs between concurrent messages.
+    let written = match ctx.writer() {
+        Some(w) => w
+            .write(
+                prepared.env.clone(),
+                prepared.headers.clone(),
+                prepared.msg.body.clone(),
+            )
+            .await
+            .map_err(anyhow::Error::from),
+        None => ctx
+            .spool
+            .write_bytes(&prepared.env, &prepared.headers, &prepared.msg.body)
+            .map_err(anyhow::Error::from),
+    };
+    let res = written.map(|()| receive::finish(ctx, &source, prepared));
+    match res {
+        Ok(loaded) => {
+            let _ = sess.accept_message(&id_text);
+            st.messages += 1;
+            if conn.peer.is_some() {
+                let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
+                if queue {
+                    loaded.flush_msglog(&ctx.spool);
+                } else {
+                    let c3 = ctx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::deliver::deliver_new(&c3, loaded).await {
+                            c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
+                        }
+                    });
+                }
+            } else {
+                loaded.flush_msglog(&ctx.spool);
+                st.accepted_ids.push(id_text);
+            }
+        }
+        Err(e) => {
+            ctx.log_text(None, &format!("spool write failed: {e:#}"));
+            let _ = sess.reject(Reply::new(
+                451,
+                "Temporary local problem - please try later",
+            ));
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Driving an SMTP server session: the protocol state machine lives in
+//! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
+//! lookups), stores messages and logs.
+
+mod conn;
+mod events;
+mod io;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
+use oxim_net::ServerTfo;
+use oxim_smtp::{Event, Reply, ServerConfig, ServerSession};
+use oxim_tls::MaybeTls;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::acl::{AclEnv, Verdict};
+use crate::cli::DeliveryMode;
+use crate::ctx::Ctx;
+use crate::message::HeaderLimits;
+
+use conn::log_reject;
+use conn::{
+    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, Conn, State,
+};
+pub use conn::{ConnSlot, CONNECTIONS};
+use events::{check_acl, handle_event};
+use io::{earliest, write_by, write_out, ServerIo};
+use tls::{start_tls, tls_on_connect};
+
+/// Serve one TCP connection to completion. Never panics on client input.
+pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
+    let local = stream.local_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let conn = Conn {
+        peer: Some(peer),
+        local,
+        tfo,
+        base_protocol: "smtp",
+        batch: false,
+        tls_on_connect: tls::on_connect(&ctx, local.map(|l| l.port())),
+    };
+    let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
+}
+
+/// `-bs` / `-bS`: an SMTP session on stdin/stdout.
+pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let conn = Conn {
+        peer: None,
+        local: None,
+        tfo: ServerTfo::None,
+        base_protocol: if batch { "local-bsmtp" } else { "local-smtp" },
+        batch,
+        tls_on_connect: false,
+    };
+    let ids = rt.block_on(session(
+        ctx.clone(),
+        ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
+        conn,
+    ))?;
+    if ctx.inv.dont_deliver {
+        return Ok(0);
+    }
+    for id in ids {
+        match ctx.inv.delivery {
+            DeliveryMode::Queue => {}
+            _ if ctx.inv.queue_only(ctx.config.main.bool("queue_only")) => {}
+            DeliveryMode::Background => crate::ctx::spawn_background_delivery(&ctx, &id)?,
+            DeliveryMode::Interactive => {
+                if let Ok(mid) = id.parse() {
+                    rt.block_on(crate::deliver::deliver_id(&ctx, &mid, false))?;
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
+    let main = &ctx.config.main;
+    ServerConfig {
+        enforce_sync: conn.peer.is_some() && main.bool("smtp_enforce_sync"),
+        max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors")).unwrap_or(3),
+        max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands")).unwrap_or(3),
+        recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
+            .unwrap_or(0),
+        allow_unqualified_sender: conn.peer.is_none(),
+        allow_unqualified_recipient: conn.peer.is_none(),
+        ..ServerConfig::default()
+    }
+}
+
+async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<String>> {
+    let main = &ctx.config.main;
+    let mut sess = ServerSession::new(server_config(&ctx, &conn));
+    let mut vars = ctx.base_vars();
+    if let Some(p) = conn.peer {
+        vars.set("sender_host_address", p.ip().to_string())
+            .set("sender_host_port", p.port().to_string());
+    }
+    if let Some(l) = conn.local {
+        vars.set("received_ip_address", l.ip().to_string())
+            .set("received_port", l.port().to_string())
+            .set("interface_address", l.ip().to_string())
+            .set("interface_port", l.port().to_string());
+    }
+    let mut st = State {
+        host_name: None,
+        lookup_done: false,
+        helo: None,
+        esmtp: false,
+        sender: None,
+        recipients: Vec::new(),
+        body: Vec::new(),
+        too_big: false,
+        vars,
+        accepted_ids: Vec::new(),
+        messages: 0,
+        commands: 0,
+        no_pipelining: false,
+        nolog: false,
+        started: std::time::Instant::now(),
+        bdat: false,
+        body_8bitmime: false,
+        header_max: (
+            u64::try_from(main.int("header_maxsize")).unwrap_or(0),
+            u64::try_from(main.int("header_line_maxsize")).unwrap_or(0),
+        ),
+        header: HeaderLimits::new(0, 0),
+        header_excess: None,
+        tls: None,
+    };
+    let peer_ip = conn.peer.map(|p| p.ip());
+
+    // Connection-level policy.
+    if let Some(ip) = peer_ip {
+        // Connection counts first, before any lookup: a flood costs little.
+        if let Some(per_host) = over_connection_limit(&ctx, ip, &st.vars) {
+            ctx.log(&LogRecord::TooManyConnections {
+                ip,
+                port: conn.peer.map_or(0, |p| p.port()),
+                interface: conn.local.map(|l| (l.ip(), l.port())),
+                per_host,
+            });
+            let text = if per_host {
+                "Too many concurrent SMTP connections from this IP address; please try again later."
+            } else {
+                "Too many concurrent SMTP connections; please try again later."
+            };
+            sess.shutdown(Reply::new(421, text));
+            write_out(&mut io, &mut sess, conn.batch).await?;
+            return Ok(Vec::new());
+        }
+        if list_match_host(&ctx, "host_lookup", Some(ip), None, &st.vars) {
+            st.host_name = lookup_host_name(&ctx, ip).await;
+            st.lookup_done = true;
+            if let Some(n) = &st.host_name {
+                st.vars.set("sender_host_name", n.clone());
+            }
+        }
+        st.nolog = list_match_host(
+            &ctx,
+            "hosts_connection_nolog",
+            Some(ip),
+            st.host_name.as_deref(),
+            &st.vars,
+        );
+        if ctx.selector.has(oxim_log::Selector::SmtpConnection) && !st.nolog {
+            if let Some(host) = sender_host(&conn, &st) {
+                let count = CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
+                ctx.log(&LogRecord::SmtpConnection {
+                    host,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        if list_match_host(
+            &ctx,
+            "host_reject_connection",
+            Some(ip),
+            st.host_name.as_deref(),
+            &st.vars,
+        ) {
+            if let Some(host) = sender_host(&conn, &st) {
+                ctx.log(&LogRecord::ConnectionRefused {
+                    host,
+                    reason: "host_reject_connection",
+                });
+            }
+            sess.shutdown(Reply::new(554, "SMTP service not available"));
+            write_out(&mut io, &mut sess, conn.batch).await?;
+            return Ok(Vec::new());
+        }
+        let env = AclEnv {
+            host_ip: peer_ip,
+            host_name: st.host_name.as_deref(),
+            sender: None,
+            recipient: None,
+        };
+        if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
+            st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
+            if o.verdict != Verdict::Accept {
+                let reason = o.log_message.clone().or(o.message.clone());
+                log_reject(
+                    &ctx,
+                    &conn,
+                    &st,
+                    None,
+                    RejectWhat::Connection,
+                    o.verdict == Verdict::Defer,
+                    reason.as_deref(),
+                );
+                sess.shutdown(Reply::new(
+                    if o.verdict == Verdict::Defer {
+                        450
+                    } else {
+                        554
+                    },
+                    o.message
+                        .unwrap_or_else(|| "Administrative prohibition".into()),
+                ));
+                write_out(&mut io, &mut sess, conn.batch).await?;
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    let banner_src = if main.is_set("smtp_banner") {
+        main.str("smtp_banner").to_string()
+    } else {
+        format!(
+            "$smtp_active_hostname ESMTP {} $version_number $tod_full",
+            ctx.harness.product()
+        )
+    };
+    let banner =
+        oxim_conf::expand(&banner_src, &st.vars).unwrap_or_else(|_| ctx.primary_hostname.clone());
+    let banner_lines: Vec<&str> = banner.split('\n').collect();
+    // smtp_receive_timeout: each line, command or body, must arrive whole
+    // within it, timed from its first byte, so a client trickling bytes
+    // cannot hold the session; waiting for a line to start is limited the
+    // same way. smtp_session_max_time bounds the whole session. A TLS
+    // handshake gets the same time as a line.
+    let line_timeout = Some(main.time("smtp_receive_timeout")).filter(|d| !d.is_zero());
+    let session_deadline = Some(main.time("smtp_session_max_time"))
+        .filter(|d| !d.is_zero() && conn.peer.is_some())
+        .map(|d| Instant::from_std(st.started) + d);
+    let timeout = line_timeout.unwrap_or(Duration::from_secs(300));
+    if conn.tls_on_connect {
+        if !tls_on_connect(
+            &ctx,
+            &conn,
+            &mut sess,
+            &mut st,
+            &mut io,
+            banner_lines,
+            timeout,
+        )
+        .await
+        {
+            return Ok(Vec::new());
+        }
+    } else {
+        // A client that talks before the banner is out of sync (or a
+        // spammer): the session answers 554 and closes when smtp_enforce_sync
+        // is on.
+        let early = io.take_pending();
+        if !early.is_empty() {
+            sess.handle_input(&early);
+        }
+        let _ = sess.greet(Reply::from_lines(220, banner_lines));
+    }
+    write_out(&mut io, &mut sess, conn.batch).await?;
+
+    let size_limit = ctx.expand_int("message_size_limit", &st.vars, 50 * 1024 * 1024);
+    // Small per connection: ten thousand idle clients must not cost much.
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut lines_seen = sess.lines_received();
+    let mut line_started: Option<Instant> = None;
+    let mut last_read = Instant::now();
+    loop {
+        let mut lost = false;
+        while let Some(ev) = sess.poll_event() {
+            if matches!(ev, Event::StartTls) {
+                st.commands += 1;
+                if !start_tls(&ctx, &conn, &mut sess, &mut st, &mut io, timeout).await? {
+                    lost = true;
+                    break;
+                }
+                continue;
+            }
+            handle_event(&ctx, &conn, &mut sess, &mut st, ev, size_limit).await;
+            if sess.is_closed() {
+                break;
+            }
+        }
+        if lost {
+            break;
+        }
+        // A client that does not read its replies cannot stall us either.
+        let write_deadline = earliest(
+            Some(Instant::now() + line_timeout.unwrap_or(Duration::from_secs(300))),
+            session_deadline,
+        );
+        if !write_by(&mut io, &mut sess, conn.batch, write_deadline).await? {
+            log_end(&ctx, &conn, &st, SmtpEnd::Timeout);
+            break;
+        }
+        if sess.is_closed() {
+            break;
+        }
+        let mid_line = sess.mid_line();
+        if sess.lines_received() != lines_seen {
+            lines_seen = sess.lines_received();
+            line_started = mid_line.then_some(last_read);
+        } else if !mid_line {
+            line_started = None;
+        } else if line_started.is_none() {
+            line_started = Some(last_read);
+        }
+        let line_deadline = line_timeout.map(|t| line_started.unwrap_or_else(Instant::now) + t);
+        let deadline = earliest(line_deadline, session_deadline);
+        let read = io.read(&mut buf);
+        let res = match deadline {
+            Some(d) => tokio::time::timeout_at(d, read).await,
+            None => Ok(read.await),
+        };
+        let n = match res {
+            Err(_) => {
+                let session_over = session_deadline.is_some() && deadline == session_deadline;
+                let (how, text) = if session_over {
+                    (
+                        SmtpEnd::SessionTimeLimit,
+                        format!(
+                            "{}: SMTP session time limit exceeded - closing connection",
+                            ctx.primary_hostname
+                        ),
+                    )
+                } else if sess.state() == oxim_smtp::SessionState::Data {
+                    (
+                        SmtpEnd::DataTimeout {
+                            sender: st.sender.as_deref().unwrap_or(""),
+                        },
+                        format!(
+                            "{} SMTP incoming data timeout - closing connection.",
+                            ctx.primary_hostname
+                        ),
+                    )
+                } else {
+                    (
+                        SmtpEnd::Timeout,
+                        format!(
+                            "{}: SMTP command timeout - closing connection",
+                            ctx.primary_hostname
+                        ),
+                    )
+                };
+                log_end(&ctx, &conn, &st, how);
+                sess.shutdown(Reply::new(421, text));
+                let by = Some(Instant::now() + Duration::from_secs(5));
+                let _ = write_by(&mut io, &mut sess, conn.batch, by).await;
+                break;
+            }
+            Ok(Err(_)) | Ok(Ok(0)) => {
+                if st.commands > 0 {
+                    log_end(&ctx, &conn, &st, SmtpEnd::Lost);
+                }
+                break;
+            }
+            Ok(Ok(n)) => n,
+        };
+        last_read = Instant::now();
+        sess.handle_input(&buf[..n]);
+    }
+    // TLS: close_notify before the connection goes (plain TCP: FIN).
+    if st.tls.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), io.shutdown()).await;
+    }
+    Ok(st.accepted_ids)
+}
