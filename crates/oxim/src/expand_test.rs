@@ -128,7 +128,7 @@ fn base_vars(ctx: &Ctx) -> Vars {
         "bounce_return_size_limit",
         main.int("bounce_return_size_limit").to_string(),
     );
-    v.set("sender_address", crate::submit::envelope_sender(ctx));
+    v.set("sender_address", crate::ctx::envelope_sender(ctx));
     v.set("originator_uid", ctx.caller.uid.to_string());
     v.set("originator_gid", ctx.caller.gid.to_string());
     let o = &ctx.inv.origin;
@@ -422,7 +422,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         (Some(id), _) => {
             // Admin users: root (also under the test harness, whose caller
             // Exim's suite makes an admin user) and trusted users.
-            if ctx.caller.uid != 0 && !crate::submit::caller_is_trusted(&ctx) {
+            if ctx.caller.uid != 0 && !crate::ctx::caller_is_trusted(&ctx) {
                 bail!("permission denied");
             }
             Some(message_from_spool(&ctx, id)?)
