@@ -40,6 +40,8 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
     let mut seen: std::collections::HashSet<(String, String)> = Default::default();
     for a in addrs {
         let mut routed: Vec<TestedRoute> = Vec::new();
+        // (redirecting address, file or pipe, transport)
+        let mut files: Vec<(String, String, Option<String>)> = Vec::new();
         // (address, ancestors nearest first, first router)
         let mut queue: Vec<(String, Vec<String>, usize)> =
             vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
@@ -63,6 +65,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                     router,
                     transport,
                     hosts,
+                    ..
                 } => {
                     let local = ctx
                         .drivers
@@ -80,7 +83,11 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                 Routed::Blackhole { .. } => {
                     println!("mail to {} is discarded", with_parents(&addr, &parents))
                 }
-                Routed::Redirected { children, .. } => {
+                Routed::Redirected { children, direct } => {
+                    // Files and pipes show under the address that made them.
+                    for d in direct {
+                        files.push((addr.clone(), d.target, d.transport));
+                    }
                     let mut p = parents.clone();
                     p.insert(0, addr.clone());
                     for c in children.into_iter().rev() {
@@ -103,6 +110,13 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                 }
             }
         }
+        for (parent, target, transport) in files.into_iter().rev() {
+            println!("{parent} -> {target}");
+            match transport {
+                Some(t) => println!("  transport = {t}"),
+                None => println!("  transport = unset"),
+            }
+        }
         let (local, remote): (Vec<_>, Vec<_>) = routed.into_iter().partition(|t| t.local);
         for t in local.into_iter().rev().chain(remote.into_iter().rev()) {
             let (first, rest) = t
@@ -120,7 +134,10 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
             }
             println!("  router = {}, transport = {}", t.router, t.transport);
             for h in t.hosts {
-                let mx = h.mx.map(|m| format!(" MX={m}")).unwrap_or_default();
+                let mut mx = h.mx.map(|m| format!(" MX={m}")).unwrap_or_default();
+                if let Some(p) = h.port {
+                    mx.push_str(&format!(" port={p}"));
+                }
                 match h.ip {
                     Some(ip) => println!("  host {} [{ip}]{mx}", h.name),
                     None => println!("  host {}{mx}", h.name),

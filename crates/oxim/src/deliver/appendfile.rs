@@ -64,6 +64,10 @@ pub fn deliver(
             oxim_conf::expand(file, vars).map_err(|e| anyhow!("failed to expand file: {e}"))?;
         return append_mbox(spec, Path::new(&path), &env_headers, headers, m, from);
     }
+    // A file a redirection named (file_transport without `file`).
+    if let (None, Some(path)) = (&spec.directory, vars.get("address_file")) {
+        return append_mbox(spec, Path::new(path), &env_headers, headers, m, from);
+    }
     if let Some(dir) = &spec.directory {
         let path =
             oxim_conf::expand(dir, vars).map_err(|e| anyhow!("failed to expand directory: {e}"))?;
@@ -114,6 +118,16 @@ fn append_mbox(
         .mode(spec.mode)
         .open(path)
         .with_context(|| format!("failed to open mailbox {}", path.display()))?;
+    // The transport's mode, whatever the umask: on a new file, and on an
+    // existing one whose permissions are wider (Exim reduces them).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let now = file.metadata()?.permissions().mode() & 0o7777;
+        if now != spec.mode && (now & !spec.mode != 0 || file.metadata()?.len() == 0) {
+            file.set_permissions(fs::Permissions::from_mode(spec.mode))
+                .with_context(|| format!("failed to set mode of {}", path.display()))?;
+        }
+    }
     // An exclusive advisory lock keeps concurrent deliveries from interleaving.
     let mut locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| anyhow!("failed to lock mailbox {}: {e}", path.display()))?;

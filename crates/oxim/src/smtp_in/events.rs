@@ -506,6 +506,11 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
                 let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
+                } else if ctx.delivery_helper.get().is_some() {
+                    // Delivered as root can (local deliveries as their
+                    // users), by a process the daemon's helper starts.
+                    loaded.flush_msglog(&ctx.spool);
+                    ctx.helper_request(&id_text);
                 } else {
                     let c3 = ctx.clone();
                     tokio::spawn(async move {

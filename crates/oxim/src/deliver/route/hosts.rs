@@ -7,15 +7,29 @@ use crate::ctx::Ctx;
 use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::Vars;
 
-use super::{transport_result, Routed, RoutedHost, Routing};
+use super::{transport_result, AddrData, Routed, RoutedHost, Routing};
 
 /// Parse a host list as manualroute writes it (`a:b:[1.2.3.4]`).
 pub(super) fn parse_hosts(list: &str) -> Vec<RoutedHost> {
     oxim_conf::lists::list_items(list)
         .iter()
         .map(|h| {
-            let bare = h.trim_start_matches('[').trim_end_matches(']');
-            RoutedHost::named(bare.to_string(), bare.parse().ok())
+            // `host:port` (written `host::port` in a colon list) or
+            // `[ip]:port`; a bare IPv6 address has no port.
+            let (host, port) = match h.rsplit_once(':') {
+                Some((host, port))
+                    if !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && (!host.contains(':') || host.ends_with(']')) =>
+                {
+                    (host, port.parse().ok())
+                }
+                _ => (h.as_str(), None),
+            };
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let mut rh = RoutedHost::named(bare.to_string(), bare.parse().ok());
+            rh.port = port;
+            rh
         })
         .collect()
 }
@@ -79,7 +93,12 @@ pub async fn host_addresses(
     ctx.dns.addresses(name).await
 }
 
-pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> {
+pub(super) async fn manualroute(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    data: AddrData,
+) -> Option<Routing> {
     let RouterKind::ManualRoute {
         route_list,
         route_data,
@@ -153,10 +172,11 @@ pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Optio
             continue;
         }
         match host_addresses(ctx, &h.name).await {
-            Ok(ips) => hosts.extend(
-                ips.into_iter()
-                    .map(|ip| RoutedHost::named(h.name.clone(), Some(ip))),
-            ),
+            Ok(ips) => hosts.extend(ips.into_iter().map(|ip| {
+                let mut rh = RoutedHost::named(h.name.clone(), Some(ip));
+                rh.port = h.port;
+                rh
+            })),
             Err(_) => {
                 notes.push(format!("no IP address found for host {}", h.name));
                 let message = format!("lookup of host \"{}\" failed in {} router", h.name, r.name);
@@ -196,7 +216,7 @@ pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Optio
             _ => defer(message),
         };
     }
-    let mut out = transport_result(r, hosts, vars);
+    let mut out = transport_result(r, hosts, vars, data);
     out.notes = notes;
     Some(out)
 }
@@ -238,6 +258,7 @@ pub(super) async fn hosts_for(
                         ip: Some(ip),
                         allow_local: false,
                         mx: Some(m.preference),
+                        port: None,
                     })),
                     // Not found: the MX host is skipped. Temporary: kept,
                     // to be looked up again at delivery.
@@ -247,6 +268,7 @@ pub(super) async fn hosts_for(
                         ip: None,
                         allow_local: false,
                         mx: Some(m.preference),
+                        port: None,
                     }),
                 }
             }
@@ -273,6 +295,7 @@ pub(super) async fn dnslookup(
     widen_domains: &Option<String>,
     qualify_single: bool,
     vars: &Vars,
+    data: AddrData,
 ) -> Option<(Routing, Option<String>)> {
     let domain = vars.get("domain").unwrap_or("").to_string();
     if domain.is_empty() {
@@ -313,7 +336,7 @@ pub(super) async fn dnslookup(
             }
             Ok(Some(hosts)) => {
                 let changed = (name != domain).then_some(name);
-                return Some((transport_result(r, hosts, vars), changed));
+                return Some((transport_result(r, hosts, vars, data), changed));
             }
             Ok(None) => continue,
             Err(crate::dns::LookupFailure::Temporary(e)) => {

@@ -17,15 +17,20 @@ use super::super::record::{local_error, HostInfo, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 
-pub async fn resolve_hosts(ctx: &Ctx, hosts: &[RoutedHost]) -> Vec<(String, IpAddr, bool)> {
+/// Each host with its addresses: (name, address, allowed to be local, its
+/// own port from a `host::port` route list).
+pub async fn resolve_hosts(
+    ctx: &Ctx,
+    hosts: &[RoutedHost],
+) -> Vec<(String, IpAddr, bool, Option<u16>)> {
     let mut out = Vec::new();
     for h in hosts {
         match h.ip {
-            Some(ip) => out.push((h.name.clone(), ip, h.allow_local)),
+            Some(ip) => out.push((h.name.clone(), ip, h.allow_local, h.port)),
             None => {
                 if let Ok(ips) = super::super::route::host_addresses(ctx, &h.name).await {
                     for ip in ips {
-                        out.push((h.name.clone(), ip, h.allow_local));
+                        out.push((h.name.clone(), ip, h.allow_local, h.port));
                     }
                 }
             }
@@ -68,6 +73,7 @@ pub fn expand_smtp_options(
                         ip: bare.parse().ok(),
                         allow_local: false,
                         mx: None,
+                        port: None,
                     }
                 })
                 .collect(),
@@ -217,11 +223,11 @@ pub async fn run_smtp(
             body_8bitmime: m.env.body_8bitmime,
         };
         let mut last: Option<smtp::HostResult> = None;
-        for (name, ip, allow_local) in &hosts {
+        for (name, ip, allow_local, own_port) in &hosts {
             let host = smtp::Host {
                 name: name.clone(),
                 ip: *ip,
-                port,
+                port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
             if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
