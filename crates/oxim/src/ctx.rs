@@ -475,7 +475,10 @@ impl Ctx {
             .map(|mut w| writeln!(w, "{what}").and_then(|_| w.flush()).is_ok())
             .unwrap_or(false);
         if !ok {
-            self.log_text(None, &format!("delivery helper gone: {what} delivered by the daemon"));
+            self.log_text(
+                None,
+                &format!("delivery helper gone: {what} delivered by the daemon"),
+            );
         }
         ok
     }

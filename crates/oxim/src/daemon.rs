@@ -197,6 +197,10 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
 /// (before any other thread exists).
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let bound = bind(&ctx)?;
+    if ctx.run_as.is_some() {
+        let helper = start_delivery_helper(&ctx)?;
+        let _ = ctx.delivery_helper.set(helper);
+    }
     let pid = std::process::id();
     let pidfile = match &ctx.inv.pid_file {
         Some(p) => {
@@ -206,10 +210,6 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         }
         None => PidFile(None),
     };
-    if ctx.run_as.is_some() {
-        let helper = start_delivery_helper(&ctx)?;
-        let _ = ctx.delivery_helper.set(helper);
-    }
     ctx.drop_privilege(false)
         .map_err(|e| anyhow!("{e:#}: daemon abandoned"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

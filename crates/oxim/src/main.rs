@@ -100,11 +100,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     if !matches!(mode, Mode::Daemon | Mode::Demo | Mode::AddressTest(_)) {
         let delivers = matches!(
             mode,
-            Mode::Submit
-                | Mode::SmtpStdin
-                | Mode::BatchSmtp
-                | Mode::QueueRun
-                | Mode::DeliverIds(_)
+            Mode::Submit | Mode::SmtpStdin | Mode::BatchSmtp | Mode::QueueRun | Mode::DeliverIds(_)
         );
         ctx.drop_privilege(delivers)?;
         if delivers {

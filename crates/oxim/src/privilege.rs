@@ -35,6 +35,9 @@ pub const TRUSTED_CONFIG_LIST: &str = match option_env!("OXIM_TRUSTED_CONFIG_LIS
 /// read, other users are kept out.
 const DIR_MODE: u32 = 0o750;
 
+/// The exim user of Debian's build, the default when the system has it.
+pub const DEBIAN_EXIM_USER: &str = "Debian-exim";
+
 /// A user to run as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ids {
@@ -107,7 +110,15 @@ pub fn exim_ids(main: &oxim_conf::Options, harness: bool) -> Result<Ids> {
             .unwrap_or_else(|| uid.to_string());
         (uid, Some(Gid::current().as_raw()), name)
     } else {
-        let text = main.str("exim_user");
+        // Unset: Debian's user when the system has it (as Debian's build
+        // of Exim), else `mail`.
+        let text = if main.is_set("exim_user") {
+            main.str("exim_user")
+        } else if User::from_name(DEBIAN_EXIM_USER).ok().flatten().is_some() {
+            DEBIAN_EXIM_USER
+        } else {
+            main.str("exim_user")
+        };
         find_user(text).map_err(|e| {
             anyhow!(
                 "exim_user: {e}: oxim will not run as root without an unprivileged \
@@ -203,10 +214,21 @@ pub fn with_root<T>(f: impl FnOnce() -> T) -> T {
         return f();
     }
     let _g = CREDS.lock();
-    let raised = nix::unistd::seteuid(Uid::from_raw(0)).is_ok();
+    let (Ok(u), Ok(g)) = (nix::unistd::getresuid(), nix::unistd::getresgid()) else {
+        return f();
+    };
+    // Real ids too: a process started meanwhile must not look like a
+    // setuid program run by the exim user (which gives root up).
+    let root = Uid::from_raw(0);
+    let raised = nix::unistd::setresuid(root, root, root).is_ok();
+    if raised {
+        let r0 = Gid::from_raw(0);
+        let _ = nix::unistd::setresgid(r0, r0, r0);
+    }
     let r = f();
     if raised {
-        let _ = nix::unistd::seteuid(euid);
+        let _ = nix::unistd::setresgid(g.real, g.effective, g.saved);
+        let _ = nix::unistd::setresuid(u.real, u.effective, u.saved);
     }
     r
 }

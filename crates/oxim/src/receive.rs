@@ -36,6 +36,9 @@ pub struct Source {
     pub sender_set: bool,
     /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
     pub tls: Option<oxim_tls::TlsSession>,
+    /// An ACL set `control = submission`: missing Message-Id: and Date:
+    /// are added as for a local message.
+    pub submission: bool,
 }
 
 impl Source {
@@ -52,6 +55,7 @@ impl Source {
             chunking: false,
             sender_set: false,
             tls: None,
+            submission: false,
         }
     }
 
@@ -161,6 +165,18 @@ pub fn prepare(
     });
     msg.headers.insert(0, received);
     let mut id_created = false;
+    if source.submission && !source.is_local() {
+        if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
+            id_created = true;
+            msg.headers.push(HeaderField::new(format!(
+                "Message-Id: <E{id_text}@{}>",
+                ctx.primary_hostname
+            )));
+        }
+        if msg.header("date").is_none() {
+            msg.headers.push(HeaderField::new(format!("Date: {date}")));
+        }
+    }
     if source.is_local() {
         if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
             id_created = true;

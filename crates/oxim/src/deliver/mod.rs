@@ -286,12 +286,21 @@ pub async fn deliver_loaded(
                             .or_default()
                             .push((f, d.router)),
                         None => {
-                            let kind = if d.target.starts_with('|') { "pipe" } else { "file" };
+                            let kind = if d.target.starts_with('|') {
+                                "pipe"
+                            } else {
+                                "file"
+                            };
                             let err = local_error(
                                 -1,
                                 format!("{kind}_transport unset in {} router", d.router),
                             );
-                            run.record(&f, Some(&d.router), None, Outcome::Deferred { host: None, err });
+                            run.record(
+                                &f,
+                                Some(&d.router),
+                                None,
+                                Outcome::Deferred { host: None, err },
+                            );
                         }
                     }
                 }

@@ -111,6 +111,10 @@ fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
 }
 
 pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
+    // An ACL that could not be evaluated (an expansion failed).
+    if o.error {
+        return Reply::new(451, "Temporary local problem - please try later");
+    }
     let code = match o.verdict {
         Verdict::Defer => 450,
         _ => default_code,
@@ -308,6 +312,10 @@ async fn mail(
     st.sender = Some(sender);
     st.body_8bitmime = m.body == Some(oxim_smtp::BodyType::EightBitMime);
     st.recipients.clear();
+    // $rcpt_count counts this transaction's RCPT commands.
+    st.vars.set("rcpt_count", "0");
+    st.vars.set("recipients_count", "0");
+    st.submission = false;
     let _ = sess.accept_mail();
 }
 
@@ -324,6 +332,17 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
         sender: Some(&sender),
         recipient: Some(&rcpt),
     };
+    // $rcpt_count includes this command; $recipients_count counts those
+    // accepted before it.
+    let rcpt_count = st
+        .vars
+        .get("rcpt_count")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+        + 1;
+    st.vars.set("rcpt_count", rcpt_count.to_string());
+    st.vars
+        .set("recipients_count", st.recipients.len().to_string());
     let with_recipient = |v: &mut Vars| {
         v.set_address(&rcpt);
     };
@@ -344,6 +363,8 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
+            error: false,
+            verify_message: None,
         }),
     };
     match outcome {
@@ -354,7 +375,16 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
         Some(o) if o.verdict == Verdict::Discard => {
             let _ = sess.accept_rcpt();
         }
-        _ => {
+        o => {
+            // `control = submission[/options]`: this message is a
+            // submission (headers fixed up at reception).
+            if o.as_ref().is_some_and(|o| {
+                o.controls
+                    .iter()
+                    .any(|c| c.trim() == "submission" || c.trim().starts_with("submission/"))
+            }) {
+                st.submission = true;
+            }
             st.recipients.push(rcpt);
             let _ = sess.accept_rcpt();
         }
@@ -445,7 +475,33 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
         sender: Some(&sender),
         recipient: None,
     };
-    let o = check_acl(ctx, "acl_smtp_data", &mut st.vars, None, &env).await;
+    // $max_received_linelength, and the header lines verify =
+    // header_syntax reads.
+    let longest = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+        .max()
+        .unwrap_or(0);
+    let header_end = body
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
+        .map_or(body.len(), |p| p + 1);
+    let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    let n_rcpts = recipients.len().to_string();
+    let with_message = |v: &mut Vars| {
+        v.set("max_received_linelength", longest.to_string());
+        v.set("recipients_count", n_rcpts.clone());
+        v.set("message_headers_raw", raw_headers.clone());
+    };
+    let o = check_acl(
+        ctx,
+        "acl_smtp_data",
+        &mut st.vars,
+        Some(&with_message),
+        &env,
+    )
+    .await;
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
         let what = RejectWhat::AfterData;
         refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
@@ -476,6 +532,7 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
         reference: None,
         chunking: chunked,
         tls: st.tls.clone(),
+        submission: std::mem::take(&mut st.submission),
     };
     let id = ctx.ids.next();
     let id_text = id.to_string();

@@ -130,6 +130,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         nolog: false,
         started: std::time::Instant::now(),
         bdat: false,
+        submission: false,
         body_8bitmime: false,
         header_max: (
             u64::try_from(main.int("header_maxsize")).unwrap_or(0),

@@ -192,7 +192,11 @@ fn find_affix(list: &str, lp: &str, prefix: bool) -> Option<(String, String, Str
             }
         } else if let Some(fixed) = it.strip_suffix('*') {
             if let Some(pos) = lower.find(fixed) {
-                return Some((lp[pos..].into(), lp[pos + fixed.len()..].into(), lp[..pos].into()));
+                return Some((
+                    lp[pos..].into(),
+                    lp[pos + fixed.len()..].into(),
+                    lp[..pos].into(),
+                ));
             }
         } else if !it.is_empty() && lower.ends_with(&it) {
             let cut = lp.len() - it.len();
@@ -363,8 +367,18 @@ fn preconditions(
         };
         set(&mut v, &mut data, "local_part_data", pw.name.clone());
         set(&mut v, &mut data, "home", pw.dir.display().to_string());
-        set(&mut v, &mut data, "local_user_uid", pw.uid.as_raw().to_string());
-        set(&mut v, &mut data, "local_user_gid", pw.gid.as_raw().to_string());
+        set(
+            &mut v,
+            &mut data,
+            "local_user_uid",
+            pw.uid.as_raw().to_string(),
+        );
+        set(
+            &mut v,
+            &mut data,
+            "local_user_gid",
+            pw.gid.as_raw().to_string(),
+        );
         data.uid = Some(pw.uid.as_raw());
         data.gid = Some(pw.gid.as_raw());
     }
@@ -486,8 +500,7 @@ pub async fn route_from(
                 widen_domains,
                 qualify_single,
             } => {
-                let found =
-                    dnslookup(ctx, r, widen_domains, *qualify_single, &rvars, data).await;
+                let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars, data).await;
                 found.map(|(routing, domain)| match domain {
                     // A widened or qualified domain makes a new address,
                     // routed again from the first router (as in Exim).

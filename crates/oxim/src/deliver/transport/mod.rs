@@ -118,10 +118,9 @@ pub async fn run_transport(
                 Ok(ids) => ids,
                 Err(e) => return local_deferral(e),
             };
-            if let Some((uid, _)) = ids {
-                if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
-                    return refusal;
-                }
+            let uid = ids.map_or(nix::unistd::Uid::effective().as_raw(), |i| i.0);
+            if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
+                return refusal;
             }
             let deliver = || appendfile::deliver(spec, item.top(), m, headers, v);
             let r = match ids {
@@ -173,7 +172,12 @@ pub fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Ou
 }
 
 /// Refuse a delivery as `uid` when it is on `never_users`.
-pub fn never_user_refusal_for(ctx: &Ctx, t: &TransportSpec, m: &Loaded, uid: u32) -> Option<Outcome> {
+pub fn never_user_refusal_for(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    m: &Loaded,
+    uid: u32,
+) -> Option<Outcome> {
     if !ctx.never_users.contains(&uid) {
         return None;
     }
@@ -251,9 +255,11 @@ pub fn per_address(
             }
             // A file or pipe carries its parent's local part and domain.
             if item.address.starts_with(['/', '|']) {
-                if let Some(parent) = item.log_as.as_deref().and_then(|l| {
-                    l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')'))
-                }) {
+                if let Some(parent) = item
+                    .log_as
+                    .as_deref()
+                    .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+                {
                     let (lp, dom) = crate::vars::split_address(parent);
                     v.set("local_part", lp);
                     v.set("domain", dom);
