@@ -12,6 +12,7 @@ mod ctx;
 mod daemon;
 mod deliver;
 mod dns;
+mod errno;
 mod expand_test;
 mod harness;
 mod info;

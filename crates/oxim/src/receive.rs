@@ -124,6 +124,21 @@ pub fn accept(
     Ok(finish(ctx, source, p))
 }
 
+/// Write a prepared message durably (through the group-commit writer,
+/// which shares fsyncs between concurrent messages, when it runs), then log
+/// `<=` as [`finish`] does. The async way onto the spool (SMTP); [`accept`]
+/// is the blocking one.
+pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
+    match ctx.writer() {
+        Some(w) => {
+            w.write(p.env.clone(), p.headers.clone(), p.msg.body.clone())
+                .await?
+        }
+        None => ctx.spool.write_bytes(&p.env, &p.headers, &p.msg.body)?,
+    }
+    Ok(finish(ctx, source, p))
+}
+
 /// Build headers and envelope (no I/O).
 pub fn prepare(
     ctx: &Ctx,

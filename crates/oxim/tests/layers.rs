@@ -23,7 +23,8 @@ const LAYERS: &[&[&str]] = &[
     &["main"],
     // Entry points.
     &["daemon"],
-    &["queue", "submit", "info", "address_test"],
+    &["queue", "info", "address_test", "expand_test"],
+    &["submit"],
     // SMTP session driver: the loop, then per-event policy, TLS, the byte
     // stream and the connection's facts.
     &["smtp_in"],
@@ -55,7 +56,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random"],
+    &["time", "random", "errno"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ use oxim_spool::MessageId;
 
 use crate::bounce::{self, FailedAddress};
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::loaded::Loaded;
 use crate::retry::RetryDb;
 use crate::settings::TransportKind;
@@ -306,7 +307,7 @@ pub async fn deliver_loaded(
                 }
                 generated += children.len();
                 if generated > 1000 {
-                    let err = local_error(-1, "too many generated addresses");
+                    let err = local_error(Errno::Unknown, "too many generated addresses");
                     run.record(&item, None, None, Outcome::Deferred { host: None, err });
                     continue;
                 }
@@ -315,7 +316,7 @@ pub async fn deliver_loaded(
                 }
             }
             Routed::Fail { router, message } => {
-                let err = local_error(0, message);
+                let err = local_error(Errno::None, message);
                 run.record(
                     &item,
                     router.as_deref(),
@@ -357,7 +358,8 @@ pub async fn deliver_loaded(
             None => items
                 .iter()
                 .map(|(i, r)| {
-                    let err = local_error(-1, format!("transport \"{tname}\" not found"));
+                    let err =
+                        local_error(Errno::Unknown, format!("transport \"{tname}\" not found"));
                     (i.clone(), r.clone(), Outcome::Deferred { host: None, err })
                 })
                 .collect(),

@@ -12,6 +12,7 @@ use oxim_net::ClientTfo;
 
 use crate::bounce::FailedAddress;
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::loaded::Loaded;
 use crate::retry::{self, RetryDb, Schedule};
 use crate::settings::TransportKind;
@@ -143,7 +144,7 @@ pub enum Outcome {
     },
 }
 
-pub fn local_error(errno: i32, message: impl Into<String>) -> SmtpError {
+pub fn local_error(errno: Errno, message: impl Into<String>) -> SmtpError {
     SmtpError {
         errno,
         errno_text: None,
@@ -208,7 +209,7 @@ pub fn log_outcome(
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
             let error = DeliveryError {
-                errno: err.errno,
+                errno: err.errno.code(),
                 errno_text: err.errno_text.as_deref(),
                 host: if err.with_host {
                     host.as_ref().map(HostInfo::log)

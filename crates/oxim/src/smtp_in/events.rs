@@ -538,23 +538,8 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
     let id_text = id.to_string();
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;
-    // The 250 goes out only once the files are on stable storage; the
-    // group-commit writer shares fsyncs between concurrent messages.
-    let written = match ctx.writer() {
-        Some(w) => w
-            .write(
-                prepared.env.clone(),
-                prepared.headers.clone(),
-                prepared.msg.body.clone(),
-            )
-            .await
-            .map_err(anyhow::Error::from),
-        None => ctx
-            .spool
-            .write_bytes(&prepared.env, &prepared.headers, &prepared.msg.body)
-            .map_err(anyhow::Error::from),
-    };
-    let res = written.map(|()| receive::finish(ctx, &source, prepared));
+    // The 250 goes out only once the files are on stable storage.
+    let res = receive::store(ctx, &source, prepared).await;
     match res {
         Ok(loaded) => {
             let _ = sess.accept_message(&id_text);

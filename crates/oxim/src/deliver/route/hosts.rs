@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::Vars;
 
@@ -196,7 +197,7 @@ pub(super) async fn manualroute(
                     },
                 });
                 out.freeze = host_find_failed == "freeze";
-                out.errno = -32;
+                out.errno = Errno::UnknownHost;
                 out.notes = notes;
                 return Some(out);
             }

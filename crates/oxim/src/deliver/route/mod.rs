@@ -6,6 +6,7 @@ mod hosts;
 use std::net::IpAddr;
 
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::{split_address, Vars};
 
@@ -76,7 +77,7 @@ pub struct Routing {
     pub unseen_next: Option<usize>,
     /// For a deferral: the errno Exim logs (`defer (-32)`), and whether the
     /// message is to be frozen (manualroute's `host_find_failed = freeze`).
-    pub errno: i32,
+    pub errno: Errno,
     pub freeze: bool,
     /// Lines for the main log, written before the outcome's own.
     pub notes: Vec<String>,
@@ -93,7 +94,7 @@ impl From<Routed> for Routing {
             routed,
             props: Props::default(),
             unseen_next: None,
-            errno: -1,
+            errno: Errno::Unknown,
             freeze: false,
             notes: Vec::new(),
             notes_in_bt: false,

@@ -9,8 +9,10 @@ use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
 use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::errno::Errno;
+
 use super::{
-    errno, strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
+    strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
     TFO_TIMING_MIN_RTT,
 };
 
@@ -91,12 +93,12 @@ impl Conn {
         if self.data_written > 0 {
             m.push_str(&format!(" ({} bytes written)", self.data_written));
         }
-        temp(libc::ETIMEDOUT, Some("Connection timed out"), m)
+        temp(Errno::Os(libc::ETIMEDOUT), Some("Connection timed out"), m)
     }
 
     pub(super) fn closed_error(&self, after: &str) -> ConvError {
         temp(
-            errno::SMTP_CLOSED,
+            Errno::SmtpClosed,
             None,
             format!(
                 "Remote host closed connection in response to {}{after}",
@@ -146,11 +148,11 @@ impl Conn {
                             self.prefix()
                         )
                     };
-                    return Err(temp(errno::SMTP_FORMAT, None, m));
+                    return Err(temp(Errno::SmtpFormat, None, m));
                 }
                 Err(e) => {
                     return Err(temp(
-                        errno::SMTP_FORMAT,
+                        Errno::SmtpFormat,
                         None,
                         format!(
                             "Malformed SMTP reply in response to {}{after}: {e}",
@@ -165,7 +167,7 @@ impl Conn {
                 Ok(Err(e)) if is_closed(&e) => return Err(self.closed_error(after)),
                 Ok(Err(e)) => {
                     return Err(temp(
-                        e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                        e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
                         Some(&strip_os_error(&e)),
                         self.host_text.clone(),
                     ))
@@ -213,14 +215,14 @@ impl Conn {
                 Err(self.closed_error("sending data block"))
             }
             Err(_) => Err(temp(
-                libc::ETIMEDOUT,
+                Errno::Os(libc::ETIMEDOUT),
                 Some("Connection timed out"),
                 format!("send() to {} failed: Connection timed out", self.host_text),
             )),
             Ok(Err(e)) => {
                 let text = strip_os_error(&e);
                 Err(temp(
-                    e.raw_os_error().unwrap_or(errno::SMTP_CLOSED),
+                    e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
                     Some(&text),
                     format!("send() to {} failed: {text}", self.host_text),
                 ))
@@ -246,9 +248,13 @@ impl Conn {
     }
 }
 
-pub(super) fn classify(r: &Reply, errno_4xx: i32, after: &str) -> ConvError {
+pub(super) fn classify(r: &Reply, errno_4xx: Errno, after: &str) -> ConvError {
     let e = SmtpError {
-        errno: if r.code >= 500 { 0 } else { errno_4xx },
+        errno: if r.code >= 500 {
+            Errno::None
+        } else {
+            errno_4xx
+        },
         errno_text: None,
         message: Some(format!(
             "SMTP error from remote mail server after {after}: {}",
@@ -271,7 +277,7 @@ pub(super) fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
 pub(super) fn tls_client(opts: &ClientTlsOptions) -> Result<ClientTls, ConvError> {
     ClientTls::new(opts).map_err(|e| {
         temp(
-            errno::TLS_FAILURE,
+            Errno::TlsFailure,
             None,
             format!("TLS session: (certificate setup): {e}"),
         )
@@ -299,7 +305,7 @@ pub(super) async fn connect(
         Ok(s) => Ok((io, Some(s))),
         Err((oxim_tls::TlsError::Io(e), Some(t))) if t.facts().is_none() => Err(Ok(e)),
         Err((e, _)) => Err(Err(temp(
-            errno::TLS_FAILURE,
+            Errno::TlsFailure,
             None,
             format!("TLS session: (handshake): {e}"),
         ))),
@@ -332,11 +338,12 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         Err(Err(e)) => return Err(failed(e)),
         Err(Ok(e)) => {
             let (errno, text) = match e.kind() {
-                std::io::ErrorKind::TimedOut => {
-                    (libc::ETIMEDOUT, "Connection timed out".to_string())
-                }
+                std::io::ErrorKind::TimedOut => (
+                    Errno::Os(libc::ETIMEDOUT),
+                    "Connection timed out".to_string(),
+                ),
                 _ => (
-                    e.raw_os_error().unwrap_or(libc::ECONNREFUSED),
+                    Errno::Os(e.raw_os_error().unwrap_or(libc::ECONNREFUSED)),
                     strip_os_error(&e),
                 ),
             };
@@ -426,7 +433,7 @@ pub(super) async fn greet(
     let t = params.command_timeout;
     let banner = conn.read_reply(t, "initial connection").await?;
     if banner.code / 100 != 2 {
-        return Err(classify(&banner, errno::SMTP_FORMAT, "initial connection"));
+        return Err(classify(&banner, Errno::SmtpFormat, "initial connection"));
     }
     let mut caps = hello(conn, params).await?;
     if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
@@ -436,7 +443,7 @@ pub(super) async fn greet(
             caps = hello(conn, params).await?;
         } else if tls.require {
             return Err(temp(
-                errno::TLS_REQUIRED,
+                Errno::TlsRequired,
                 None,
                 "a TLS session is required, but the server did not offer TLS support".into(),
             ));
@@ -463,7 +470,7 @@ pub(super) async fn hello(
         .await?;
     let helo = conn.read_reply(t, &helo_cmd).await?;
     if helo.code / 100 != 2 {
-        return Err(classify(&helo, errno::SMTP_FORMAT, &helo_cmd));
+        return Err(classify(&helo, Errno::SmtpFormat, &helo_cmd));
     }
     Ok(EhloCapabilities::default())
 }
@@ -481,7 +488,7 @@ pub(super) async fn starttls(
     let r = conn.read_reply(t, "STARTTLS").await?;
     if r.code != 220 {
         if tls.require {
-            let mut e = classify(&r, errno::TLS_REQUIRED, "STARTTLS");
+            let mut e = classify(&r, Errno::TlsRequired, "STARTTLS");
             if let ConvError::Perm(x) = e {
                 e = ConvError::Temp(x);
             }
@@ -496,7 +503,7 @@ pub(super) async fn starttls(
         conn.tls_failed = true;
         conn.broken = true;
         return Err(temp(
-            errno::TLS_FAILURE,
+            Errno::TlsFailure,
             None,
             "TLS session: (STARTTLS): unexpected data after 220 response".into(),
         ));
@@ -511,7 +518,7 @@ pub(super) async fn starttls(
             conn.tls_failed = true;
             conn.broken = true;
             Err(temp(
-                errno::TLS_FAILURE,
+                Errno::TlsFailure,
                 None,
                 format!("TLS session: (handshake): {e}"),
             ))

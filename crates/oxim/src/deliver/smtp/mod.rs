@@ -17,6 +17,7 @@ mod pool;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::errno::Errno;
 use oxim_net::ClientTfo;
 use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
@@ -68,28 +69,10 @@ pub struct TlsParams {
     pub client: ClientTlsOptions,
 }
 
-/// Exim's pseudo-errno values for SMTP-level failures.
-pub mod errno {
-    /// Remote host closed the connection.
-    pub const SMTP_CLOSED: i32 = -18;
-    /// Unexpected reply format.
-    pub const SMTP_FORMAT: i32 = -19;
-    /// 4xx to RCPT.
-    pub const RCPT_4XX: i32 = -44;
-    /// 4xx to MAIL.
-    pub const MAIL_4XX: i32 = -45;
-    /// 4xx to DATA or after the data.
-    pub const DATA_4XX: i32 = -46;
-    /// The TLS handshake failed.
-    pub const TLS_FAILURE: i32 = -37;
-    /// TLS was required but not offered (or refused).
-    pub const TLS_REQUIRED: i32 = -38;
-}
-
 /// Why a recipient was not delivered (fields of Exim's `defer (N): ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpError {
-    pub errno: i32,
+    pub errno: Errno,
     /// System error text (`Connection refused`), if any.
     pub errno_text: Option<String>,
     /// SMTP-level text (`SMTP timeout after EHLO x`, `SMTP error from ...`).
@@ -155,7 +138,7 @@ enum ConvError {
     Perm(SmtpError),
 }
 
-fn temp(errno: i32, errno_text: Option<&str>, message: String) -> ConvError {
+fn temp(errno: Errno, errno_text: Option<&str>, message: String) -> ConvError {
     ConvError::Temp(SmtpError {
         errno,
         errno_text: errno_text.map(str::to_string),
@@ -214,7 +197,7 @@ pub async fn deliver_to_host(
         // Exim's words for a host it does not try because of an earlier
         // failure (ERRNO_HRETRY).
         let e = SmtpError {
-            errno: -53,
+            errno: Errno::HostRetry,
             errno_text: None,
             message: Some("retry time not reached for any host".into()),
             with_host: false,
@@ -413,7 +396,7 @@ async fn transaction_data(
     }
     let r = conn.read_reply(t, mail).await?;
     if r.code / 100 != 2 {
-        let err = classify(&r, errno::MAIL_4XX, &format!("{}{mail}", conn.prefix()));
+        let err = classify(&r, Errno::Mail4xx, &format!("{}{mail}", conn.prefix()));
         if pipelining {
             // Drain the replies to the pipelined RCPTs and DATA (a failure
             // here leaves the connection marked broken).
@@ -449,7 +432,7 @@ async fn transaction_data(
         }
         return Err(classify(
             &r,
-            errno::DATA_4XX,
+            Errno::Data4xx,
             &format!("{}DATA", conn.prefix()),
         ));
     }
@@ -506,7 +489,7 @@ async fn transaction_bdat(
     conn.pipelined = true;
     let r = conn.read_reply(t, mail).await?;
     let mail_ok = r.code / 100 == 2;
-    let mail_err = (!mail_ok).then(|| classify(&r, errno::MAIL_4XX, &format!("pipelined {mail}")));
+    let mail_err = (!mail_ok).then(|| classify(&r, Errno::Mail4xx, &format!("pipelined {mail}")));
     conn.pipelined = false;
     for (i, cmd) in rcpt_cmds.iter().enumerate() {
         let r = conn.read_reply(t, cmd).await?;
@@ -525,7 +508,7 @@ async fn transaction_bdat(
 /// The reply at the end of the data decides every recipient still open.
 fn apply_final_reply(outcomes: &mut [Option<RcptOutcome>], r: &Reply) {
     let confirmation = reply_text(r);
-    let end = (r.code / 100 != 2).then(|| classify(r, errno::DATA_4XX, "end of data"));
+    let end = (r.code / 100 != 2).then(|| classify(r, Errno::Data4xx, "end of data"));
     for o in outcomes.iter_mut().filter(|o| o.is_none()) {
         *o = Some(match &end {
             None => RcptOutcome::Delivered {
@@ -539,7 +522,7 @@ fn apply_final_reply(outcomes: &mut [Option<RcptOutcome>], r: &Reply) {
 
 /// A non-2xx reply to RCPT as that recipient's outcome.
 fn rcpt_outcome(r: &Reply, cmd: &str) -> Option<RcptOutcome> {
-    (r.code / 100 != 2).then(|| match classify(r, errno::RCPT_4XX, cmd) {
+    (r.code / 100 != 2).then(|| match classify(r, Errno::Rcpt4xx, cmd) {
         ConvError::Perm(e) => RcptOutcome::Failed(e),
         ConvError::Temp(e) => RcptOutcome::Deferred(e),
     })
@@ -550,7 +533,7 @@ fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
         .into_iter()
         .map(|o| {
             o.unwrap_or(RcptOutcome::Deferred(SmtpError {
-                errno: errno::SMTP_FORMAT,
+                errno: Errno::SmtpFormat,
                 errno_text: None,
                 message: Some("no reply from remote host".into()),
                 with_host: true,

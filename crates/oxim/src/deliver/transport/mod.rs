@@ -7,6 +7,7 @@ mod remote;
 use oxim_log::LogRecord;
 
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::loaded::Loaded;
 use crate::settings::{TransportKind, TransportSpec};
 use crate::vars::Vars;
@@ -137,7 +138,7 @@ pub async fn run_transport(
                 Ok(pipe::PipeResult::Ok) => delivered.clone(),
                 Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
                     host: None,
-                    err: local_error(0, msg),
+                    err: local_error(Errno::None, msg),
                 },
                 Ok(pipe::PipeResult::Defer(msg)) => local_deferral(msg),
                 Err(e) => local_deferral(format!("{e:#}")),
@@ -160,9 +161,6 @@ pub async fn run_transport(
         }
     }
 }
-
-/// Exim's `ERRNO_UIDFAIL`.
-pub const ERRNO_UIDFAIL: i32 = -29;
 
 /// File and pipe deliveries run as this process's user: never one on
 /// `never_users` (default root). A refused delivery is deferred and logged
@@ -197,7 +195,7 @@ pub fn never_user_refusal_for(
     });
     Some(Outcome::Deferred {
         host: None,
-        err: local_error(ERRNO_UIDFAIL, text),
+        err: local_error(Errno::UidFail, text),
     })
 }
 
@@ -273,7 +271,7 @@ pub fn per_address(
 pub fn local_deferral(message: String) -> Outcome {
     Outcome::Deferred {
         host: None,
-        err: local_error(-1, message),
+        err: local_error(Errno::Unknown, message),
     }
 }
 

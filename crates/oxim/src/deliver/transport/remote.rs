@@ -9,6 +9,7 @@ use oxim_log::{LogRecord, RemoteHost};
 use oxim_net::ClientTfo;
 
 use crate::ctx::Ctx;
+use crate::errno::Errno;
 use crate::loaded::Loaded;
 use crate::settings::SmtpSpec;
 use crate::vars::Vars;
@@ -79,7 +80,7 @@ pub fn expand_smtp_options(
                 .collect(),
             Err(e) => {
                 return Err(local_error(
-                    0,
+                    Errno::None,
                     format!("failed to expand list of hosts \"{h}\" in {tname} transport: {e}"),
                 ))
             }
@@ -88,7 +89,7 @@ pub fn expand_smtp_options(
     };
     let port_text = oxim_conf::expand(&spec.port, vars).map_err(|e| {
         local_error(
-            0,
+            Errno::None,
             format!(
                 "failed to expand \"{}\" (\"port\" option) for {tname} transport: {e}",
                 spec.port
@@ -99,25 +100,29 @@ pub fn expand_smtp_options(
         Some(p) => p,
         None if port_text.trim().starts_with(|c: char| c.is_ascii_digit()) => {
             return Err(local_error(
-                0,
+                Errno::None,
                 format!("invalid port number for {tname} transport: {port_text}"),
             ))
         }
         None => {
             return Err(local_error(
-                0,
+                Errno::None,
                 format!("TCP port \"{port_text}\" is not defined for {tname} transport"),
             ))
         }
     };
-    let helo = oxim_conf::expand(&spec.helo_data, vars)
-        .map_err(|e| local_error(-27, format!("failed to expand helo_data: {e}")))?;
+    let helo = oxim_conf::expand(&spec.helo_data, vars).map_err(|e| {
+        local_error(
+            Errno::ExpandFail,
+            format!("failed to expand helo_data: {e}"),
+        )
+    })?;
     let interface = match &spec.interface {
         None => None,
         Some(i) => {
             let text = oxim_conf::expand(i, vars).map_err(|e| {
                 local_error(
-                    0,
+                    Errno::None,
                     format!(
                         "failed to expand \"{i}\" (\"interface\" option) for {tname} transport: {e}"
                     ),
@@ -127,7 +132,7 @@ pub fn expand_smtp_options(
                 "" => None,
                 t => Some(t.parse().map_err(|_| {
                     local_error(
-                        0,
+                        Errno::None,
                         format!("\"{t}\" is not a valid IP address for the \"interface\" option for {tname} transport"),
                     )
                 })?),
@@ -174,7 +179,10 @@ pub async fn run_smtp(
     let host_specs: Vec<RoutedHost> = if use_hosts && spec.hosts.is_some() {
         transport_hosts
     } else if router_hosts.is_empty() {
-        return defer_all(local_error(-1, "smtp transport called with no hosts set"));
+        return defer_all(local_error(
+            Errno::Unknown,
+            "smtp transport called with no hosts set",
+        ));
     } else {
         router_hosts.to_vec()
     };
@@ -194,7 +202,7 @@ pub async fn run_smtp(
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
         return defer_all(local_error(
-            -1,
+            Errno::Unknown,
             "all host address lookups failed temporarily",
         ));
     }
@@ -232,7 +240,7 @@ pub async fn run_smtp(
             };
             if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
                 let err = local_error(
-                    0,
+                    Errno::None,
                     format!("{tname} transport found host {name} to be local"),
                 );
                 last = Some(smtp::HostResult {
@@ -291,7 +299,7 @@ pub async fn run_smtp(
             }
         }
         let Some(r) = last else {
-            return defer_all(local_error(-1, "no host to try"));
+            return defer_all(local_error(Errno::Unknown, "no host to try"));
         };
         let info = HostInfo {
             name: r.host.name.clone(),

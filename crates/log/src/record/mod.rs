@@ -1,0 +1,453 @@
+//! Typed log records and their rendering as Exim's text: this module holds
+//! the record type and its dispatch, one submodule per kind of line.
+//!
+//! Every record borrows its strings from the caller, so building one costs
+//! no allocation; rendering appends to a caller-supplied `String`.
+
+mod common;
+mod daemon;
+mod delivery;
+mod received;
+mod reject;
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::selector::{LogSelector, Selector};
+
+pub use common::*;
+pub use daemon::*;
+pub use delivery::*;
+pub use received::*;
+pub use reject::*;
+
+/// A line that is not about one message's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogRecord<'a> {
+    /// `<=` line.
+    Received(Received<'a>),
+    /// `=>`, `->`, `*>` line.
+    Delivered(Delivered<'a>),
+    /// `==` line.
+    Deferred(Deferred<'a>),
+    /// `**` line.
+    Failed(Failed<'a>),
+    /// `<id> Completed` (with `QT=` under `+queue_time_overall`).
+    Completed {
+        /// Message id.
+        id: &'a str,
+        /// Time on queue for the whole message.
+        queue_time: Option<Duration>,
+    },
+    /// Daemon start line.
+    DaemonStarted(DaemonStarted<'a>),
+    /// `SMTP connection from [ip] (TCP/IP connection count = N)`
+    /// (`+smtp_connection`).
+    SmtpConnection {
+        /// The client.
+        host: SenderHost<'a>,
+        /// Connections open, this one included.
+        count: u32,
+    },
+    /// End of an incoming SMTP connection.
+    SmtpClosed {
+        /// The client, with what is known by now (HELO name...).
+        host: SenderHost<'a>,
+        /// Ident, if known.
+        ident: Option<&'a str>,
+        /// `D=` connection duration (printed when given).
+        duration: Option<Duration>,
+        /// How it ended.
+        how: SmtpEnd<'a>,
+    },
+    /// `refused connection from [ip] (reason)` (main log with
+    /// `+connection_reject`, reject log always).
+    ConnectionRefused {
+        /// The client.
+        host: SenderHost<'a>,
+        /// E.g. `host_reject_connection`.
+        reason: &'a str,
+    },
+    /// `Connection from [ip][:port][ I=[ip]:port] refused: too many
+    /// connections[ from that IP address]` (`smtp_accept_max`,
+    /// `smtp_accept_max_per_host`; main log with `+connection_reject`).
+    TooManyConnections {
+        /// The client.
+        ip: IpAddr,
+        /// Its port (`+incoming_port`).
+        port: u16,
+        /// The local end (`+incoming_interface`).
+        interface: Option<(IpAddr, u16)>,
+        /// The per-host limit was hit, not the total.
+        per_host: bool,
+    },
+    /// `ridiculously long message header received from H (more than N
+    /// characters): message abandoned` (`header_maxsize`), or `overlong
+    /// message header line ...` (`header_line_maxsize`).
+    HeaderTooLong {
+        /// The client; `None` for a local message.
+        host: Option<SenderHost<'a>>,
+        /// The local sender's login, shown when there is no host.
+        ident: Option<&'a str>,
+        /// The limit that was exceeded.
+        limit: u64,
+        /// `header_line_maxsize` (one header line), not `header_maxsize`.
+        line: bool,
+    },
+    /// An ACL rejection (main and reject log).
+    Rejected(Rejected<'a>),
+    /// An ACL rejection after the message's header was read: like
+    /// [`LogRecord::Rejected`], and the reject log also gets the envelope
+    /// and header lines (with `+rejected_header`, default on).
+    RejectedWithHeaders {
+        /// The rejection line.
+        rejected: Rejected<'a>,
+        /// What follows it in the reject log.
+        headers: RejectedHeaders<'a>,
+    },
+    /// `H=name [ip]: <text>[: <errno text>]` — a remote host error during
+    /// delivery, logged before the `==`/`**` line.
+    HostError {
+        /// Message id.
+        id: &'a str,
+        /// The host.
+        host: RemoteHost<'a>,
+        /// What happened.
+        text: &'a str,
+        /// `strerror` text, if any.
+        errno_text: Option<&'a str>,
+    },
+    /// Free text (Exim's `logwrite` and other one-off lines), optionally
+    /// about a message, sent to the chosen logs.
+    Text {
+        /// Message id to prefix, if any.
+        id: Option<&'a str>,
+        /// The text, without newline.
+        text: &'a str,
+        /// Where it goes.
+        dest: Dest,
+    },
+    /// `Start queue run: pid=N` (`+queue_run`, default on).
+    QueueRunStart {
+        /// The queue runner's pid.
+        pid: u32,
+    },
+    /// `End queue run: pid=N` (`+queue_run`, default on).
+    QueueRunEnd {
+        /// The queue runner's pid.
+        pid: u32,
+    },
+    /// A panic: written to the panic log and the main log.
+    Panic {
+        /// Message id to prefix, if any.
+        id: Option<&'a str>,
+        /// The text.
+        text: &'a str,
+    },
+}
+
+/// Set of log files a line goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dest {
+    /// mainlog
+    pub main: bool,
+    /// rejectlog
+    pub reject: bool,
+    /// paniclog
+    pub panic: bool,
+}
+
+impl Dest {
+    /// Main log only.
+    pub const MAIN: Dest = Dest {
+        main: true,
+        reject: false,
+        panic: false,
+    };
+    /// Nowhere.
+    pub const NONE: Dest = Dest {
+        main: false,
+        reject: false,
+        panic: false,
+    };
+}
+
+impl<'a> LogRecord<'a> {
+    /// The message id the line starts with, if any.
+    pub fn id(&self) -> Option<&'a str> {
+        match self {
+            LogRecord::Received(r) => Some(r.id),
+            LogRecord::Delivered(r) => Some(r.id),
+            LogRecord::Deferred(r) => Some(r.id),
+            LogRecord::Failed(r) => Some(r.id),
+            LogRecord::Completed { id, .. } => Some(id),
+            LogRecord::HostError { id, .. } => Some(id),
+            LogRecord::Rejected(r) => r.id,
+            LogRecord::RejectedWithHeaders { rejected, .. } => rejected.id,
+            LogRecord::Text { id, .. } | LogRecord::Panic { id, .. } => *id,
+            LogRecord::DaemonStarted(_)
+            | LogRecord::QueueRunStart { .. }
+            | LogRecord::QueueRunEnd { .. }
+            | LogRecord::SmtpConnection { .. }
+            | LogRecord::SmtpClosed { .. }
+            | LogRecord::ConnectionRefused { .. }
+            | LogRecord::TooManyConnections { .. }
+            | LogRecord::HeaderTooLong { .. } => None,
+        }
+    }
+
+    /// Which logs the record goes to under `sel` (Exim's selectors gate
+    /// only the main log; rejections always reach the reject log).
+    pub fn destinations(&self, sel: &LogSelector) -> Dest {
+        let main_if = |on: bool| Dest {
+            main: on,
+            ..Dest::NONE
+        };
+        match self {
+            LogRecord::Deferred(d) => {
+                main_if(!d.retry_not_reached || sel.has(Selector::RetryDefer))
+            }
+            LogRecord::SmtpConnection { .. } => main_if(sel.has(Selector::SmtpConnection)),
+            LogRecord::SmtpClosed { how, .. } => main_if(match how {
+                SmtpEnd::Lost
+                | SmtpEnd::Timeout
+                | SmtpEnd::DataTimeout { .. }
+                | SmtpEnd::SessionTimeLimit => sel.has(Selector::LostIncomingConnection),
+                _ => sel.has(Selector::SmtpConnection),
+            }),
+            LogRecord::ConnectionRefused { .. } => Dest {
+                main: sel.has(Selector::ConnectionReject),
+                reject: true,
+                panic: false,
+            },
+            LogRecord::TooManyConnections { .. } => main_if(sel.has(Selector::ConnectionReject)),
+            LogRecord::Rejected(_) | LogRecord::RejectedWithHeaders { .. } => Dest {
+                main: true,
+                reject: true,
+                panic: false,
+            },
+            LogRecord::Text { dest, .. } => *dest,
+            LogRecord::QueueRunStart { .. } | LogRecord::QueueRunEnd { .. } => {
+                main_if(sel.has(Selector::QueueRun))
+            }
+            LogRecord::Panic { .. } => Dest {
+                main: true,
+                reject: false,
+                panic: true,
+            },
+            _ => Dest::MAIN,
+        }
+    }
+
+    /// Appends the line's text (message id included, no timestamp, no
+    /// newline) to `out`.
+    pub fn render_into(&self, sel: &LogSelector, out: &mut String) {
+        if let Some(id) = self.id() {
+            out.push_str(id);
+            out.push(' ');
+        }
+        let ms = sel.has(Selector::Millisec);
+        match self {
+            LogRecord::Received(r) => {
+                out.push_str("<= ");
+                r.render_body(sel, out);
+            }
+            LogRecord::Delivered(d) => {
+                out.push_str(d.flag.as_str());
+                out.push(' ');
+                d.render_body(sel, out);
+            }
+            LogRecord::Deferred(d) => {
+                out.push_str("== ");
+                d.render_body(sel, out);
+            }
+            LogRecord::Failed(f) => {
+                out.push_str("** ");
+                f.render_body(sel, out);
+            }
+            LogRecord::Completed { queue_time, .. } => {
+                out.push_str("Completed");
+                if let Some(qt) = queue_time {
+                    if sel.has(Selector::QueueTimeOverall) {
+                        let _ = write!(out, " QT={}", format_duration(*qt, ms));
+                    }
+                }
+            }
+            LogRecord::DaemonStarted(d) => d.render(out),
+            LogRecord::QueueRunStart { pid } => {
+                let _ = write!(out, "Start queue run: pid={pid}");
+            }
+            LogRecord::QueueRunEnd { pid } => {
+                let _ = write!(out, "End queue run: pid={pid}");
+            }
+            LogRecord::SmtpConnection { host, count } => {
+                out.push_str("SMTP connection from ");
+                host.render(sel, out);
+                let _ = write!(out, " (TCP/IP connection count = {count})");
+            }
+            LogRecord::SmtpClosed {
+                host,
+                ident,
+                duration,
+                how,
+            } => {
+                let d = |out: &mut String| {
+                    if let Some(d) = duration {
+                        let _ = write!(out, " D={}", format_duration(*d, ms));
+                    }
+                };
+                match how {
+                    SmtpEnd::Lost => {
+                        out.push_str("unexpected disconnection while reading SMTP command from ");
+                        host_and_ident(host, *ident, sel, out);
+                        d(out);
+                    }
+                    SmtpEnd::Timeout => {
+                        out.push_str("SMTP command timeout on connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        d(out);
+                    }
+                    SmtpEnd::DataTimeout { sender } => {
+                        out.push_str("SMTP data timeout (message abandoned) on connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        let _ = write!(out, " F=<{}>", printing(sender, false));
+                        d(out);
+                    }
+                    SmtpEnd::SessionTimeLimit => {
+                        out.push_str("SMTP session time limit exceeded on connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        d(out);
+                    }
+                    SmtpEnd::Quit | SmtpEnd::Drop | SmtpEnd::Other(_) => {
+                        out.push_str("SMTP connection from ");
+                        host_and_ident(host, *ident, sel, out);
+                        d(out);
+                        out.push(' ');
+                        out.push_str(match how {
+                            SmtpEnd::Quit => "closed by QUIT",
+                            SmtpEnd::Drop => "closed by DROP in ACL",
+                            SmtpEnd::Other(t) => t,
+                            _ => "",
+                        });
+                    }
+                }
+            }
+            LogRecord::ConnectionRefused { host, reason } => {
+                out.push_str("refused connection from ");
+                host.render(sel, out);
+                let _ = write!(out, " ({reason})");
+            }
+            LogRecord::TooManyConnections {
+                ip,
+                port,
+                interface,
+                per_host,
+            } => {
+                let _ = write!(out, "Connection from [{ip}]");
+                if sel.has(Selector::IncomingPort) {
+                    let _ = write!(out, ":{port}");
+                }
+                if let (Some((iip, iport)), true) =
+                    (interface, sel.has(Selector::IncomingInterface))
+                {
+                    let _ = write!(out, " I=[{iip}]:{iport}");
+                }
+                out.push_str(" refused: too many connections");
+                if *per_host {
+                    out.push_str(" from that IP address");
+                }
+            }
+            LogRecord::HeaderTooLong {
+                host,
+                ident,
+                limit,
+                line,
+            } => {
+                out.push_str(if *line {
+                    "overlong message header line received from "
+                } else {
+                    "ridiculously long message header received from "
+                });
+                match host {
+                    Some(h) => h.render(sel, out),
+                    None => out.push_str(ident.unwrap_or("")),
+                }
+                let _ = write!(out, " (more than {limit} characters): message abandoned");
+            }
+            LogRecord::Rejected(r) => r.render_body(sel, out),
+            LogRecord::RejectedWithHeaders { rejected, .. } => rejected.render_body(sel, out),
+            LogRecord::HostError {
+                host,
+                text,
+                errno_text,
+                ..
+            } => {
+                let _ = write!(out, "H={} [{}]", host.name, host.ip);
+                if sel.has(Selector::OutgoingPort) {
+                    let _ = write!(out, ":{}", host.port);
+                }
+                let _ = write!(out, ": {text}");
+                if let Some(e) = errno_text {
+                    let _ = write!(out, ": {e}");
+                }
+            }
+            LogRecord::Text { text, .. } | LogRecord::Panic { text, .. } => out.push_str(text),
+        }
+    }
+
+    /// The line's text (message id included, no timestamp, no newline).
+    pub fn render(&self, sel: &LogSelector) -> String {
+        let mut s = String::with_capacity(160);
+        self.render_into(sel, &mut s);
+        s
+    }
+
+    /// Lines that follow this record's line in the reject log only (the
+    /// envelope and headers of a rejected message), each ending in a
+    /// newline; `None` when there are none.
+    pub fn reject_extra(&self, sel: &LogSelector) -> Option<String> {
+        match self {
+            LogRecord::RejectedWithHeaders { headers: h, .. }
+                if sel.has(Selector::RejectedHeader) =>
+            {
+                let mut out = String::new();
+                h.render(&mut out);
+                (!out.is_empty()).then_some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// The text of the line as written to the message's own log
+    /// (`msglog/<id>`), without timestamp and message id: `Received from`
+    /// instead of `<=`; deferral and failure lines without their `==`/`**`
+    /// flag (as in Exim's expected msglogs); delivery lines keep `=>`.
+    /// `None` for records that have no msglog form. (Exim leaves later
+    /// "retry time not reached" deferrals out of the msglog; that choice is
+    /// the caller's.)
+    pub fn render_msglog(&self, sel: &LogSelector) -> Option<String> {
+        let mut out = String::with_capacity(160);
+        match self {
+            LogRecord::Received(r) => {
+                out.push_str("Received from ");
+                r.render_body(sel, &mut out);
+            }
+            LogRecord::Delivered(d) => {
+                out.push_str(d.flag.as_str());
+                out.push(' ');
+                d.render_body(sel, &mut out);
+            }
+            LogRecord::Deferred(d) => d.render_body(sel, &mut out),
+            LogRecord::Failed(f) => f.render_body(sel, &mut out),
+            LogRecord::HostError { .. } | LogRecord::Text { id: Some(_), .. } => {
+                let full = self.render(sel);
+                let id_len = self.id().map_or(0, |i| i.len() + 1);
+                out.push_str(full.get(id_len..).unwrap_or(""));
+            }
+            LogRecord::Completed { .. } => out.push_str("Completed"),
+            _ => return None,
+        }
+        Some(out)
+    }
+}

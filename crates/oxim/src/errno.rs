@@ -1,0 +1,72 @@
+//! The error number a delivery failure is logged with (`defer (N)` in the
+//! `==` line): none, a system `errno`, or one of Exim's negative
+//! pseudo-errnos, each with the value Exim logs for it.
+
+/// One delivery error number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    /// No number: the message says it all (`defer (0)`; also every 5xx).
+    None,
+    /// A system error (positive), logged with its text.
+    Os(i32),
+    /// Exim's catch-all (-1).
+    Unknown,
+    /// The remote host closed the connection (-18).
+    SmtpClosed,
+    /// A reply that is not SMTP (-19).
+    SmtpFormat,
+    /// An option failed to expand (-27).
+    ExpandFail,
+    /// A local delivery would run as a `never_users` user (`ERRNO_UIDFAIL`,
+    /// -29).
+    UidFail,
+    /// A router could not find its hosts (-32).
+    UnknownHost,
+    /// The TLS handshake failed (-37).
+    TlsFailure,
+    /// TLS was required but not offered, or refused (-38).
+    TlsRequired,
+    /// A 4xx to RCPT (-44).
+    Rcpt4xx,
+    /// A 4xx to MAIL (-45).
+    Mail4xx,
+    /// A 4xx to DATA or after the data (-46).
+    Data4xx,
+    /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
+    HostRetry,
+}
+
+impl Errno {
+    /// The number as Exim logs it.
+    pub fn code(self) -> i32 {
+        match self {
+            Errno::None => 0,
+            Errno::Os(n) => n,
+            Errno::Unknown => -1,
+            Errno::SmtpClosed => -18,
+            Errno::SmtpFormat => -19,
+            Errno::ExpandFail => -27,
+            Errno::UidFail => -29,
+            Errno::UnknownHost => -32,
+            Errno::TlsFailure => -37,
+            Errno::TlsRequired => -38,
+            Errno::Rcpt4xx => -44,
+            Errno::Mail4xx => -45,
+            Errno::Data4xx => -46,
+            Errno::HostRetry => -53,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_exims() {
+        assert_eq!(Errno::None.code(), 0);
+        assert_eq!(Errno::Os(111).code(), 111);
+        assert_eq!(Errno::UidFail.code(), -29);
+        assert_eq!(Errno::HostRetry.code(), -53);
+    }
+}
