@@ -293,7 +293,7 @@ pub async fn deliver_loaded(
                                 "file"
                             };
                             let err = local_error(
-                                -1,
+                                Errno::Unknown,
                                 format!("{kind}_transport unset in {} router", d.router),
                             );
                             run.record(
