@@ -197,7 +197,9 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
 /// (before any other thread exists).
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let bound = bind(&ctx)?;
-    if ctx.run_as.is_some() {
+    // Only when a delivery may have to run as another user: otherwise
+    // the daemon delivers in its own tasks, as the exim user.
+    if ctx.run_as.is_some() && ctx.drivers.may_switch_users() {
         let helper = start_delivery_helper(&ctx)?;
         let _ = ctx.delivery_helper.set(helper);
     }
@@ -219,7 +221,8 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
 }
 
 /// Local deliveries run as their users, which takes root; the daemon gives
-/// root up for good once its sockets are bound. Before that it starts this
+/// root up for good once its sockets are bound. Before that, when its
+/// configuration has routers or transports that set users, it starts this
 /// helper: a small process that keeps root, reads requests on a pipe from
 /// the daemon (a message id, or `Q` for a queue run) and starts a delivery
 /// process for each (`-Mc id`, `-q`), which keeps root only as its saved

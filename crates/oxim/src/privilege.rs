@@ -1,10 +1,13 @@
 //! Who oxim runs as.
 //!
 //! - Started as root, oxim creates its spool and log directories owned by
-//!   the exim user (`exim_user`/`exim_group`, default `mail`), then gives up
-//!   root for good: the daemon after binding its sockets and writing its pid
-//!   file, every other command that receives or delivers right after the
-//!   configuration is read. `exim_user = root` keeps root (with a warning).
+//!   the exim user (`exim_user`/`exim_group`, default `Debian-exim` where it
+//!   exists, else `mail`), then runs as that user: the daemon gives root up
+//!   for good after binding its sockets (having started its delivery helper
+//!   when deliveries may run as other users); the commands that deliver keep
+//!   root only as their saved user id, to switch to the user a local
+//!   delivery runs as ([`as_user`]); the others give it up for good.
+//!   `exim_user = root` keeps root (with a warning).
 //! - Deliveries to files and pipes never run as a uid in `never_users`
 //!   (default `root`).
 //! - An oxim installed setuid (euid differs from the real uid) gives up its

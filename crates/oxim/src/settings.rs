@@ -357,6 +357,18 @@ impl Drivers {
         }
     }
 
+    /// Whether a delivery may have to run as another user than the exim
+    /// user: a router that sets a user (`user`, `check_local_user`) or a
+    /// local transport that does.
+    pub fn may_switch_users(&self) -> bool {
+        self.routers
+            .iter()
+            .any(|r| r.check_local_user || r.user.is_some() || r.group.is_some())
+            || self.transports.iter().any(|t| {
+                !matches!(t.kind, TransportKind::Smtp(_)) && (t.user.is_some() || t.group.is_some())
+            })
+    }
+
     pub fn transport(&self, name: &str) -> Option<&TransportSpec> {
         self.transports.iter().find(|t| t.name == name)
     }
