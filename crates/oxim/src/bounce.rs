@@ -102,7 +102,6 @@ pub fn generate(
     failed: &[FailedAddress],
 ) -> Result<Loaded> {
     let orig_id = original.env.id.to_string();
-    let main = &ctx.config.main;
     let boundary = format!(
         "{}-eximdsn-{}",
         std::time::SystemTime::now()
@@ -186,15 +185,15 @@ pub fn generate(
     // longer than bounce_return_linesize_limit. Exim 4.96 rounds the size
     // limit up past the next multiple of 8192 and compares the body alone.
     let body_len = u64::try_from(original.body.len()).unwrap_or(u64::MAX);
-    let limit = u64::try_from(main.int("bounce_return_size_limit")).unwrap_or(0);
+    let limit = ctx.settings.bounce_return_size_limit;
     let too_big = limit > 0 && body_len > (limit / 8192 + 1) * 8192;
-    let line_limit = usize::try_from(main.int("bounce_return_linesize_limit")).unwrap_or(0);
+    let line_limit = ctx.settings.bounce_return_linesize_limit;
     let long_line = line_limit > 0
         && original
             .body
             .split(|&b| b == b'\n')
             .any(|l| l.len() > line_limit);
-    let whole = main.bool("bounce_return_body") && !too_big && !long_line;
+    let whole = ctx.settings.bounce_return_body && !too_big && !long_line;
     if whole {
         body.push_str(&format!("--{boundary}\nContent-type: message/rfc822\n\n"));
         returned.push(b'\n');
@@ -203,7 +202,7 @@ pub fn generate(
         body.push_str(&format!(
             "--{boundary}\nContent-type: text/rfc822-headers\n\n"
         ));
-        if main.bool("bounce_return_body") {
+        if ctx.settings.bounce_return_body {
             returned.extend_from_slice(
                 b"X-Exim-DSN-Information: Due to administrative limits only headers are returned\n",
             );

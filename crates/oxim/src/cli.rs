@@ -195,6 +195,19 @@ Other
 #[error("{0}")]
 pub struct CliError(pub String);
 
+/// A value that ends up in a header line or the spool must not hold a line
+/// break (21Nails CVE-2020-28015: newline injection into the spool file and
+/// the Received: header). Exim refuses such a `-f`; oxim refuses the `-oM*`
+/// values too (Exim 4.96 writes an `-oMr` line break into its `-H` file).
+fn one_line(what: &str, v: String) -> Result<String, CliError> {
+    if v.contains(['\n', '\r']) {
+        return Err(CliError(format!(
+            "bad {what} \"{v}\": line break not allowed"
+        )));
+    }
+    Ok(v)
+}
+
 /// Exim times (`30m`, `1h30m`, `2d`; a bare number is seconds).
 fn parse_time(s: &str) -> Option<Duration> {
     oxim_conf::options::parse_time(s).map(Duration::from_secs)
@@ -308,14 +321,26 @@ impl Invocation {
                 }
                 "-oX" => inv.listen_override = Some(value(&mut i, arg)?),
                 "-oP" => inv.pid_file = Some(PathBuf::from(value(&mut i, arg)?)),
-                "-oMr" => inv.received_protocol = Some(value(&mut i, arg)?),
-                "-oMa" => inv.origin.host_address = Some(value(&mut i, arg)?),
-                "-oMaa" => inv.origin.authenticated = Some(value(&mut i, arg)?),
-                "-oMai" => inv.origin.authenticated_id = Some(value(&mut i, arg)?),
-                "-oMas" => inv.origin.authenticated_sender = Some(value(&mut i, arg)?),
-                "-oMi" => inv.origin.interface = Some(value(&mut i, arg)?),
-                "-oMs" => inv.origin.host_name = Some(value(&mut i, arg)?),
-                "-oMt" => inv.origin.ident = Some(value(&mut i, arg)?),
+                "-oMr" => {
+                    inv.received_protocol = Some(one_line("-oMr value", value(&mut i, arg)?)?)
+                }
+                "-oMa" => {
+                    inv.origin.host_address = Some(one_line("-oMa value", value(&mut i, arg)?)?)
+                }
+                "-oMaa" => {
+                    inv.origin.authenticated = Some(one_line("-oMaa value", value(&mut i, arg)?)?)
+                }
+                "-oMai" => {
+                    inv.origin.authenticated_id =
+                        Some(one_line("-oMai value", value(&mut i, arg)?)?)
+                }
+                "-oMas" => {
+                    inv.origin.authenticated_sender =
+                        Some(one_line("-oMas value", value(&mut i, arg)?)?)
+                }
+                "-oMi" => inv.origin.interface = Some(one_line("-oMi value", value(&mut i, arg)?)?),
+                "-oMs" => inv.origin.host_name = Some(one_line("-oMs value", value(&mut i, arg)?)?),
+                "-oMt" => inv.origin.ident = Some(one_line("-oMt value", value(&mut i, arg)?)?),
                 "-be" => inv.mode = Mode::ExpandTest,
                 "-bem" => {
                     inv.mode = Mode::ExpandTest;
@@ -327,7 +352,7 @@ impl Invocation {
                 | "-om" => {}
                 "-t" => inv.extract_recipients = true,
                 "-N" => inv.dont_deliver = true,
-                "-f" | "-r" => inv.sender = Some(value(&mut i, arg)?),
+                "-f" | "-r" => inv.sender = Some(one_line("-f address", value(&mut i, arg)?)?),
                 "-F" => inv.full_name = Some(value(&mut i, arg)?),
                 "-tls-on-connect" => inv.tls_on_connect = true,
                 _ => {
@@ -346,7 +371,7 @@ impl Invocation {
                     } else if let Some(rest) = arg.strip_prefix("-d") {
                         inv.debug = Some(rest.to_string());
                     } else if let Some(rest) = arg.strip_prefix("-f") {
-                        inv.sender = Some(rest.to_string());
+                        inv.sender = Some(one_line("-f address", rest.to_string())?);
                     } else if let Some(rest) = arg.strip_prefix("-q") {
                         queue_run = true;
                         let mut rest = rest;

@@ -15,7 +15,7 @@ use crate::cli::Invocation;
 use crate::dns::Dns;
 use crate::harness::Harness;
 use crate::message::HeaderStyle;
-use crate::settings::Drivers;
+use crate::settings::{Drivers, MainSettings};
 use crate::vars::Vars;
 
 /// The embedded default configuration (see README: `oxim --demo`).
@@ -58,6 +58,8 @@ pub struct Ctx {
     /// The file the configuration came from (`embedded` for the default).
     pub config_path: String,
     pub drivers: Drivers,
+    /// The main options on the session and delivery paths, typed.
+    pub settings: MainSettings,
     pub dns: Dns,
     pub primary_hostname: String,
     pub qualify_domain: String,
@@ -243,6 +245,7 @@ impl Ctx {
         let timeout = Duration::from_secs(5);
         let dns = Dns::from_system(timeout, false);
         let drivers = Drivers::from_config(&config);
+        let settings = MainSettings::from_config(&config);
         let mut ctx = Ctx {
             version: harness.version(),
             inv,
@@ -250,6 +253,7 @@ impl Ctx {
             config,
             config_path,
             drivers,
+            settings,
             dns,
             primary_hostname,
             qualify_domain,
@@ -435,7 +439,7 @@ pub fn caller_is_trusted(ctx: &Ctx) -> bool {
     if ctx.caller.uid == 0 && !ctx.harness.active {
         return true;
     }
-    let trusted = ctx.config.main.str("trusted_users");
+    let trusted = &ctx.settings.trusted_users;
     trusted
         .split(':')
         .map(str::trim)

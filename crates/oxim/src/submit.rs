@@ -83,7 +83,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     if inv.dont_deliver {
         return Ok(0);
     }
-    let queue_only = inv.queue_only(ctx.config.main.bool("queue_only"));
+    let queue_only = inv.queue_only(ctx.settings.queue_only);
     if inv.delivery != DeliveryMode::Interactive || queue_only {
         // Another process (or a later queue run) delivers it.
         loaded.flush_msglog(&ctx.spool);

@@ -47,7 +47,7 @@ pub fn unified_diff(expected: &str, actual: &str, exp_label: &str, act_label: &s
 
 fn read_opt(path: &Path) -> io::Result<Option<String>> {
     match fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(bytes) => Ok(Some(crate::latin1::decode(&bytes))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -70,14 +70,19 @@ pub struct Comparer<'a> {
     pub testnum: &'a str,
     /// Flags.
     pub options: CompareOptions,
+    /// The canned extra munge selected by `munge NAME` (see [`crate::custom`]).
+    pub custom: Option<&'a str>,
 }
 
 impl Comparer<'_> {
-    fn munge(&self, munger: &mut Munger, text: &str, kind: FileKind) -> String {
+    fn munge(&self, munger: &mut Munger, text: &str, kind: FileKind, stream: &str) -> String {
         if self.options.no_munge {
-            text.to_string()
-        } else {
-            munger.munge_text(text, kind)
+            return text.to_string();
+        }
+        let text = munger.munge_text(text, kind);
+        match self.custom {
+            Some(name) => crate::custom::apply(name, stream, &text),
+            None => text,
         }
     }
 
@@ -145,6 +150,7 @@ impl Comparer<'_> {
         kind: FileKind,
     ) -> Option<Mismatch> {
         let what = format!("{dir}/{}", self.testnum);
+        let stream = if dir == "log" { "mainlog" } else { dir };
         let exp_path = self.tree.join(dir).join(self.testnum);
         let client_path = self.work.join(client);
         let server_path = self.work.join(server);
@@ -163,10 +169,11 @@ impl Comparer<'_> {
         let Some(expected) = expected else {
             let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());
             if nonempty(&raw_client) || nonempty(&raw_server) {
-                let mut actual = self.munge(munger, raw_client.as_deref().unwrap_or(""), kind);
+                let mut actual =
+                    self.munge(munger, raw_client.as_deref().unwrap_or(""), kind, stream);
                 if let Some(s) = &raw_server {
                     actual.push_str(SERVER_SEPARATOR);
-                    actual.push_str(&self.munge(munger, s, kind));
+                    actual.push_str(&self.munge(munger, s, kind, stream));
                 }
                 return Some(Mismatch {
                     what: what.clone(),
@@ -178,13 +185,13 @@ impl Comparer<'_> {
             }
             return None;
         };
-        let mut actual = self.munge(munger, raw_client.as_deref().unwrap_or(""), kind);
+        let mut actual = self.munge(munger, raw_client.as_deref().unwrap_or(""), kind, stream);
         if self.options.sortlog && dir == "log" {
             actual = sort_lines(&actual);
         }
         if let Some(s) = &raw_server {
             actual.push_str(SERVER_SEPARATOR);
-            actual.push_str(&self.munge(munger, s, kind));
+            actual.push_str(&self.munge(munger, s, kind, stream));
         }
         if actual == expected {
             None
@@ -232,7 +239,7 @@ impl Comparer<'_> {
                     continue;
                 }
             };
-            let actual = self.munge(munger, &raw, kind);
+            let actual = self.munge(munger, &raw, kind, exp_dir);
             let exp_path = self
                 .tree
                 .join(exp_dir)
@@ -356,6 +363,7 @@ mod tests {
             work: work.path(),
             testnum: "0001",
             options: CompareOptions::default(),
+            custom: None,
         };
         let mut m = munger();
         assert_eq!(c.compare_all(&mut m), vec![]);
@@ -395,6 +403,7 @@ mod tests {
             work: work.path(),
             testnum: "0002",
             options: CompareOptions::default(),
+            custom: None,
         };
         assert_eq!(c.compare_all(&mut munger()), vec![]);
     }
@@ -411,6 +420,7 @@ mod tests {
             work: work.path(),
             testnum: "0003",
             options: CompareOptions::default(),
+            custom: None,
         };
         let fails = c.compare_all(&mut munger());
         let whats: Vec<&str> = fails.iter().map(|m| m.what.as_str()).collect();
@@ -450,6 +460,7 @@ mod tests {
             work: work.path(),
             testnum: "0004",
             options: CompareOptions::default(),
+            custom: None,
         };
         assert_eq!(c.compare_all(&mut munger()), vec![]);
     }

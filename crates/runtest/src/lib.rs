@@ -10,9 +10,14 @@
 
 pub mod client;
 pub mod compare;
+pub mod custom;
 pub mod dns;
+pub mod dnsserver;
 pub mod exec;
+pub mod fakens;
+pub mod latin1;
 pub mod munge;
+pub mod reason;
 pub mod runner;
 pub mod sandbox;
 pub mod script;

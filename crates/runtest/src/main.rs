@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! oxim-runtest [--tests DIR] [--exim PATH] [--keep] [-v] [--timeout SECS]
-//!              [--style old|head] [--caller USER] [TEST|FROM-TO ...]
+//!              [--style old|head] [--caller USER] [--jobs N] [--report FILE]
+//!              [TEST|FROM-TO ...]
 //! oxim-runtest client [-t SECS] IP PORT      < script
 //! oxim-runtest server [-oP PIDFILE] PORT [N] < script
 //! ```
@@ -24,7 +25,8 @@ use oxim_runtest::tcshim;
 
 const USAGE: &str =
     "usage: oxim-runtest [--tests DIR] [--exim PATH] [--delayer PATH] [--keep] [-v] \
-[--timeout SECS] [--style old|head] [--caller USER] [TEST|FROM-TO ...]
+[--timeout SECS] [--style old|head] [--caller USER] [--jobs N] [--report FILE]
+       [TEST|FROM-TO ...]
        oxim-runtest client [-t SECS] IP PORT < script
        oxim-runtest server [-t SECS] [-oP PIDFILE] PORT [COUNT] < script
 environment: OXIM_EXIM_TESTS_TREE (test tree), OXIM_EXIM_TESTS (dir holding 2d58d8154/ and HEAD/),
@@ -135,6 +137,8 @@ fn run_tests(args: &[String]) -> Result<i32> {
         style: None,
         caller: None,
         tests: Vec::new(),
+        jobs: 1,
+        report: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -151,6 +155,12 @@ fn run_tests(args: &[String]) -> Result<i32> {
             }
             "--style" => opts.style = Some(parse_style(&value(&mut it, a)?)?),
             "--caller" => opts.caller = Some(value(&mut it, a)?),
+            "--jobs" | "-j" => {
+                let v = value(&mut it, a)?;
+                let n: usize = v.parse().with_context(|| format!("--jobs {v:?}"))?;
+                opts.jobs = n.max(1);
+            }
+            "--report" => opts.report = Some(PathBuf::from(value(&mut it, a)?)),
             s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
             _ => opts.tests.push(a.clone()),
         }
@@ -166,7 +176,11 @@ fn run_tests(args: &[String]) -> Result<i32> {
     }
     let mut out = io::stdout().lock();
     let summary = runner::run(&opts, &mut out)?;
-    Ok(if summary.failed > 0 { 1 } else { 0 })
+    Ok(if summary.failed > 0 || summary.errors > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 fn run_sandbox(args: &[String]) -> Result<i32> {

@@ -91,6 +91,7 @@ struct Patterns {
     log_listen_port: Regex,
     defer_errno: Regex,
     stderr_noise: Regex,
+    separator_date: Regex,
 }
 
 fn re(s: &str) -> Regex {
@@ -126,6 +127,11 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     log_listen_port: re(r"(listening for [^\n]*?port )(\d+)"),
     defer_errno: re(r"(R=\S+ T=\S+ defer \()-?\d+(\): )"),
     stderr_noise: re(r"^sudo: tc: command not found"),
+    // Date/time in message separators ("From x Mon Dec 07 18:26:12 2026");
+    // the separator may also be U+2591 in UTF-8 (bytes seen as Latin-1).
+    separator_date: re(
+        r"(?:[A-Z][a-z]{2}(\s|\x{E2}\x{96}\x{91})){2}\d\d(\s|\x{E2}\x{96}\x{91})\d\d:\d\d:\d\d(\s|\x{E2}\x{96}\x{91})\d\d\d\d",
+    ),
 });
 
 /// Perl-style "magic" string increment on `[a-zA-Z0-9]+` (`aZ` -> `bA`, `zZ` -> `aaA`).
@@ -253,6 +259,10 @@ impl Munger {
         l = p
             .rfc822_date
             .replace_all(&l, "Tue, 2 Mar 1999 09:44:33 +0000")
+            .into_owned();
+        l = p
+            .separator_date
+            .replace_all(&l, "Tue${1}Mar${1}02${2}09:44:33${3}1999")
             .into_owned();
         l = p
             .log_stamp

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::exec::{self, Outcome, TestConfig, RESULT_FILE};
+use crate::latin1;
 use crate::munge::Style;
 use crate::sandbox;
 use crate::script;
-use crate::tree::{Capabilities, TestTree, TreeError};
+use crate::tree::{Capabilities, TestTree, TreeError, Unmet};
 
 /// Subcommand name of the sandboxed half of the runner.
 pub const SANDBOX_SUBCOMMAND: &str = "__sandbox";
@@ -61,6 +62,10 @@ pub struct Options {
     pub style: Option<Style>,
     /// Test selection words (`1990`, `0012-0020`); empty = all.
     pub tests: Vec<String>,
+    /// Tests run at once (each in its own namespaces).
+    pub jobs: usize,
+    /// Write one JSON line per test here.
+    pub report: Option<PathBuf>,
 }
 
 /// Counts of verdicts.
@@ -72,6 +77,8 @@ pub struct Summary {
     pub failed: usize,
     /// Tests that were skipped.
     pub skipped: usize,
+    /// Tests the runner could not run.
+    pub errors: usize,
 }
 
 /// Why `exim -bV` could not be used.
@@ -100,9 +107,9 @@ pub enum BvError {
     },
 }
 
-/// Run `exim -bV` (harness mode, a minimal configuration naming only the
-/// spool directory and log path, in a scratch directory) and parse it.
-pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
+/// Run `exim -C <minimal configuration> ARGS` in a scratch directory
+/// (harness mode); returns (exit status, stdout, stderr).
+fn minimal_run(exim: &Path, args: &[&str]) -> Result<(bool, String, String), BvError> {
     let setup = |what: &str, e: io::Error| BvError::Setup(format!("{what}: {e}"));
     let dir = tempfile::Builder::new()
         .prefix("oxim-runtest-bv-")
@@ -112,14 +119,14 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
     std::os::unix::fs::symlink(exim, &link).map_err(|e| setup("symlink", e))?;
     let conf = dir.path().join("bv.conf");
     let minimal = format!(
-        "# oxim-runtest: minimal configuration for exim -bV\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
+        "# oxim-runtest: minimal configuration\nspool_directory = {d}/spool\nlog_file_path = {d}/%slog\n",
         d = dir.path().display()
     );
     fs::write(&conf, minimal).map_err(|e| setup("writing bv.conf", e))?;
     let out = Command::new(&link)
         .arg("-C")
         .arg(&conf)
-        .arg("-bV")
+        .args(args)
         .env_clear()
         .env("PATH", sandbox::SYSTEM_PATH)
         .env("OXIM_TEST_HARNESS", "1")
@@ -129,12 +136,27 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
             exim: exim.to_path_buf(),
             reason: e.to_string(),
         })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() && !text.contains("Support for:") {
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Whether `exim -bP macro NAME` exits 0 (Exim's runtest `feature` check).
+pub fn macro_defined(exim: &Path, name: &str) -> bool {
+    matches!(minimal_run(exim, &["-bP", "macro", name]), Ok((true, _, _)))
+}
+
+/// Run `exim -bV` (harness mode, a minimal configuration naming only the
+/// spool directory and log path, in a scratch directory) and parse it.
+pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
+    let (ok, text, stderr) = minimal_run(exim, &["-bV"])?;
+    if !ok && !text.contains("Support for:") {
         return Err(BvError::Failed {
             exim: exim.to_path_buf(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            status: "non-zero exit".into(),
+            stderr: stderr.trim().to_string(),
         });
     }
     Ok(Capabilities::parse(&text))
@@ -143,28 +165,43 @@ pub fn query_capabilities(exim: &Path) -> Result<Capabilities, BvError> {
 struct Outer<'a> {
     opts: &'a Options,
     tree: TestTree,
-    caps: Option<Result<Capabilities, BvError>>,
-    host_netns: Option<u64>,
+    caps: std::sync::OnceLock<Result<Capabilities, BvError>>,
+    host_netns: std::sync::OnceLock<Result<u64, String>>,
+    features: std::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl Outer<'_> {
-    fn caps(&mut self) -> &Result<Capabilities, BvError> {
-        let exim = &self.opts.exim;
-        self.caps.get_or_insert_with(|| query_capabilities(exim))
+    fn caps(&self) -> &Result<Capabilities, BvError> {
+        self.caps
+            .get_or_init(|| query_capabilities(&self.opts.exim))
+    }
+
+    /// Whether `exim -bP macro NAME` succeeds (a `feature` line of `REQUIRES`).
+    fn feature(&self, name: &str) -> bool {
+        if let Ok(cache) = self.features.lock() {
+            if let Some(v) = cache.get(name) {
+                return *v;
+            }
+        }
+        let v = macro_defined(&self.opts.exim, name);
+        if let Ok(mut cache) = self.features.lock() {
+            cache.insert(name.to_string(), v);
+        }
+        v
     }
 
     /// Decide whether and how to run a test; `Err` is a final verdict.
-    fn precheck(&mut self, num: &str) -> Result<(PathBuf, bool), Result<Outcome, RunError>> {
+    fn precheck(&self, num: &str) -> Result<PathBuf, Result<Outcome, RunError>> {
         let Some(path) = self.tree.script(num) else {
-            return Err(Ok(Outcome::Fail(format!(
+            return Err(Ok(Outcome::Error(format!(
                 "no script for test {num} under {}/scripts",
                 self.tree.root().display()
             ))));
         };
-        let text = match fs::read_to_string(&path) {
+        let text = match latin1::read(&crate::tree::resolve_link(&path)) {
             Ok(t) => t,
             Err(e) => {
-                return Err(Ok(Outcome::Fail(format!(
+                return Err(Ok(Outcome::Error(format!(
                     "reading {}: {e}",
                     path.display()
                 ))))
@@ -172,12 +209,13 @@ impl Outer<'_> {
         };
         let parsed = match script::parse(&text) {
             Ok(s) => s,
-            Err(e) => return Err(Ok(Outcome::Fail(format!("{}: {e}", path.display())))),
+            Err(e) => return Err(Ok(Outcome::Error(format!("{}: {e}", path.display())))),
         };
         let requires = self.tree.requires(&path);
-        if parsed.uses_exim() || !requires.is_empty() {
+        let frozen = parsed.has_flag("need_move_frozen_messages");
+        if parsed.uses_exim() || !requires.is_empty() || frozen {
             if !self.opts.exim.is_file() {
-                return Err(Ok(Outcome::Fail(format!(
+                return Err(Ok(Outcome::Error(format!(
                     "oxim binary {} not found (build it with `cargo build -p oxim`, or give --exim / OXIM_BIN)",
                     self.opts.exim.display()
                 ))));
@@ -185,38 +223,53 @@ impl Outer<'_> {
             let exim = self.opts.exim.clone();
             let caps = match self.caps() {
                 Ok(c) => c.clone(),
-                Err(e) => return Err(Ok(Outcome::Fail(e.to_string()))),
+                Err(e) => return Err(Ok(Outcome::Error(e.to_string()))),
             };
             if parsed.uses_exim() {
                 if let Err(missing) = caps.check_base() {
                     return Err(Err(RunError::BaseRequirements { exim, missing }));
                 }
             }
-            if let Err(unmet) = caps.check_requires(&requires) {
-                return Err(Ok(Outcome::Skip(format!("unmet REQUIRES: {unmet}"))));
+            let feature = |m: &str| self.feature(m);
+            match caps.check_requires(&requires, &feature) {
+                Ok(()) => {}
+                Err(Unmet::Missing(line)) => {
+                    return Err(Ok(Outcome::Skip(format!("unmet REQUIRES: {line}"))))
+                }
+                Err(Unmet::Unknown(line)) => {
+                    return Err(Ok(Outcome::Error(format!(
+                        "unknown line in {}: {line:?}",
+                        path.with_file_name("REQUIRES").display()
+                    ))))
+                }
+            }
+            if frozen && !caps.support.contains("move_frozen_messages") {
+                return Err(Ok(Outcome::Skip(
+                    "need_move_frozen_messages: -bV has no move_frozen_messages support".into(),
+                )));
             }
         }
-        Ok((path, parsed.uses_exim()))
+        Ok(path)
     }
 
-    fn run_one(&mut self, num: &str) -> Result<(Outcome, Option<PathBuf>), RunError> {
+    fn run_one(&self, num: &str) -> Result<(Outcome, Option<PathBuf>), RunError> {
         let script = match self.precheck(num) {
-            Ok((p, _)) => p,
+            Ok(p) => p,
             Err(verdict) => return verdict.map(|o| (o, None)),
         };
-        let host_netns = match self.host_netns {
-            Some(i) => i,
-            None => match sandbox::namespace_inode("net") {
-                Ok(i) => *self.host_netns.insert(i),
-                Err(e) => return Ok((Outcome::Fail(e.to_string()), None)),
-            },
+        let host_netns = match self
+            .host_netns
+            .get_or_init(|| sandbox::namespace_inode("net").map_err(|e| e.to_string()))
+        {
+            Ok(i) => *i,
+            Err(e) => return Ok((Outcome::Error(e.clone()), None)),
         };
         let work = match tempfile::Builder::new()
             .prefix(&format!("oxim-runtest-{num}-"))
             .tempdir()
         {
             Ok(d) => d.keep(),
-            Err(e) => return Ok((Outcome::Fail(format!("creating work dir: {e}")), None)),
+            Err(e) => return Ok((Outcome::Error(format!("creating work dir: {e}")), None)),
         };
         let outcome = self.sandboxed(num, &script, &work, host_netns);
         Ok((outcome, Some(work)))
@@ -271,12 +324,12 @@ impl Outer<'_> {
                     cmd.stderr(f2);
                 }
             }
-            Err(e) => return Outcome::Fail(format!("creating {}: {e}", log_path.display())),
+            Err(e) => return Outcome::Error(format!("creating {}: {e}", log_path.display())),
         }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                return Outcome::Fail(format!(
+                return Outcome::Error(format!(
                     "cannot run unshare (util-linux) to build the sandbox: {e}"
                 ))
             }
@@ -287,7 +340,7 @@ impl Outer<'_> {
                 Ok(Some(s)) => break Some(s),
                 Ok(None) if Instant::now() >= deadline => break None,
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => return Outcome::Fail(format!("waiting for the sandbox: {e}")),
+                Err(e) => return Outcome::Error(format!("waiting for the sandbox: {e}")),
             }
         };
         let Some(status) = status else {
@@ -302,7 +355,7 @@ impl Outer<'_> {
         };
         match fs::read_to_string(work.join(RESULT_FILE)) {
             Ok(text) => Outcome::decode(&text).unwrap_or_else(|| {
-                Outcome::Fail(format!(
+                Outcome::Error(format!(
                     "malformed result file {}",
                     work.join(RESULT_FILE).display()
                 ))
@@ -320,8 +373,45 @@ impl Outer<'_> {
                         "\n(as a normal user this needs unprivileged user namespaces; run as root otherwise)"
                     });
                 }
-                Outcome::Fail(msg)
+                Outcome::Error(msg)
             }
+        }
+    }
+}
+
+/// One finished test.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Test number.
+    pub test: String,
+    /// Script directory (`0000-Basic`).
+    pub directory: String,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Notes from the run (emulated delays).
+    pub notes: Vec<String>,
+    /// Kept work directory.
+    pub kept: Option<PathBuf>,
+}
+
+impl Verdict {
+    /// `PASS`, `FAIL`, `SKIP` or `ERROR`.
+    pub fn word(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Fail(_) => "FAIL",
+            Outcome::Skip(_) => "SKIP",
+            Outcome::Error(_) => "ERROR",
+        }
+    }
+
+    /// The full explanation (empty for PASS).
+    pub fn detail(&self) -> &str {
+        match &self.outcome {
+            Outcome::Pass => "",
+            Outcome::Fail(m) | Outcome::Skip(m) | Outcome::Error(m) => m,
         }
     }
 }
@@ -330,56 +420,231 @@ impl Outer<'_> {
 pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
     let tree = TestTree::open(&opts.tree, opts.style)?;
     let tests = tree.select(&opts.tests)?;
-    let mut outer = Outer {
+    let dirs: Vec<String> = tests
+        .iter()
+        .map(|n| {
+            tree.script(n)
+                .and_then(|p| {
+                    p.parent()
+                        .and_then(|d| d.file_name())
+                        .map(|d| d.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "?".into())
+        })
+        .collect();
+    let outer = Outer {
         opts,
         tree,
-        caps: None,
-        host_netns: None,
+        caps: std::sync::OnceLock::new(),
+        host_netns: std::sync::OnceLock::new(),
+        features: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
-    let mut summary = Summary::default();
-    for num in &tests {
-        let started = Instant::now();
-        let (outcome, work) = outer.run_one(num)?;
-        let secs = started.elapsed().as_secs_f64();
-        match &outcome {
-            Outcome::Pass => {
-                summary.passed += 1;
-                writeln!(out, "{num} PASS ({secs:.1} s)")?;
-            }
-            Outcome::Skip(why) => {
-                summary.skipped += 1;
-                writeln!(out, "{num} SKIP: {}", why.trim_end())?;
-            }
-            Outcome::Fail(why) => {
-                summary.failed += 1;
-                let why = why.trim_end();
-                let (first, rest) = why.split_once('\n').unwrap_or((why, ""));
-                writeln!(out, "{num} FAIL: {first}")?;
-                for l in rest.lines() {
-                    writeln!(out, "    {l}")?;
+    let mut report = match &opts.report {
+        Some(p) => Some(io::BufWriter::new(fs::File::create(p)?)),
+        None => None,
+    };
+    let started_all = Instant::now();
+    let queue = std::sync::Mutex::new((0..tests.len()).collect::<std::collections::VecDeque<_>>());
+    let (tx, rx) = std::sync::mpsc::channel::<Result<Verdict, RunError>>();
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut fatal = None;
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            let tx = tx.clone();
+            let (outer, queue, tests, dirs) = (&outer, &queue, &tests, &dirs);
+            scope.spawn(move || loop {
+                let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                let Some(i) = next else { break };
+                let num = &tests[i];
+                let started = Instant::now();
+                let result = outer.run_one(num).map(|(outcome, work)| {
+                    let notes = work.as_deref().map(delay_notes).unwrap_or_default();
+                    let kept = match work {
+                        Some(w) if outer.opts.keep => Some(w),
+                        Some(w) => {
+                            let _ = fs::remove_dir_all(&w);
+                            None
+                        }
+                        None => None,
+                    };
+                    Verdict {
+                        test: num.clone(),
+                        directory: dirs[i].clone(),
+                        outcome,
+                        seconds: started.elapsed().as_secs_f64(),
+                        notes,
+                        kept,
+                    }
+                });
+                let stop = result.is_err();
+                if tx.send(result).is_err() || stop {
+                    if stop {
+                        if let Ok(mut q) = queue.lock() {
+                            q.clear();
+                        }
+                    }
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for result in rx {
+            match result {
+                Ok(v) => {
+                    if let Err(e) = print_verdict(out, &v) {
+                        fatal.get_or_insert(RunError::Io(e));
+                    }
+                    if let Some(r) = report.as_mut() {
+                        if let Err(e) = writeln!(r, "{}", report_line(&v)) {
+                            fatal.get_or_insert(RunError::Io(e));
+                        }
+                    }
+                    verdicts.push(v);
+                }
+                Err(e) => {
+                    fatal.get_or_insert(e);
                 }
             }
         }
-        if let Some(work) = work.as_ref() {
-            for note in delay_notes(work) {
-                writeln!(out, "    note: {note}")?;
-            }
+    });
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if let Some(mut r) = report {
+        r.flush()?;
+    }
+    let mut summary = Summary::default();
+    for v in &verdicts {
+        match v.outcome {
+            Outcome::Pass => summary.passed += 1,
+            Outcome::Fail(_) => summary.failed += 1,
+            Outcome::Skip(_) => summary.skipped += 1,
+            Outcome::Error(_) => summary.errors += 1,
         }
-        if let Some(work) = work {
-            if opts.keep {
-                writeln!(out, "    work dir kept: {}", work.display())?;
-            } else {
-                let _ = fs::remove_dir_all(&work);
-            }
-        }
-        out.flush()?;
+    }
+    if verdicts.len() > 1 {
+        verdicts.sort_by(|a, b| a.test.cmp(&b.test));
+        write!(out, "{}", summary_tables(&verdicts))?;
     }
     writeln!(
         out,
-        "{} passed, {} failed, {} skipped",
-        summary.passed, summary.failed, summary.skipped
+        "{} tests in {:.0} s with {} job(s)",
+        verdicts.len(),
+        started_all.elapsed().as_secs_f64(),
+        opts.jobs.max(1)
+    )?;
+    writeln!(
+        out,
+        "{} passed, {} failed, {} skipped, {} errors",
+        summary.passed, summary.failed, summary.skipped, summary.errors
     )?;
     Ok(summary)
+}
+
+fn print_verdict(out: &mut impl Write, v: &Verdict) -> io::Result<()> {
+    let num = &v.test;
+    match &v.outcome {
+        Outcome::Pass => writeln!(out, "{num} PASS ({:.1} s)", v.seconds)?,
+        Outcome::Skip(why) => writeln!(out, "{num} SKIP: {}", why.trim_end())?,
+        Outcome::Fail(_) | Outcome::Error(_) => {
+            let why = v.detail().trim_end();
+            writeln!(out, "{num} {}: {}", v.word(), reason_line(why))?;
+            for l in why.lines() {
+                writeln!(out, "    {l}")?;
+            }
+        }
+    }
+    for note in &v.notes {
+        writeln!(out, "    note: {note}")?;
+    }
+    if let Some(w) = &v.kept {
+        writeln!(out, "    work dir kept: {}", w.display())?;
+    }
+    out.flush()
+}
+
+fn json_string(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if u32::from(c) < 0x20 => o.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// One JSON object (one line) for the report.
+pub fn report_line(v: &Verdict) -> String {
+    format!(
+        "{{\"test\":{},\"directory\":{},\"verdict\":{},\"reason\":{},\"category\":{},\"seconds\":{:.1}}}",
+        json_string(&v.test),
+        json_string(&v.directory),
+        json_string(v.word()),
+        json_string(&reason_line(v.detail())),
+        json_string(&category(v)),
+        v.seconds
+    )
+}
+
+/// The one-line reason of a verdict's explanation.
+pub fn reason_line(detail: &str) -> String {
+    crate::reason::one_line(detail)
+}
+
+/// The reason class used in the summary table.
+pub fn category(v: &Verdict) -> String {
+    crate::reason::category(v.word(), v.detail())
+}
+
+/// The per-directory and per-reason tables.
+pub fn summary_tables(verdicts: &[Verdict]) -> String {
+    use std::collections::BTreeMap;
+    let mut by_dir: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    let mut by_reason: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    let idx = |w: &str| match w {
+        "PASS" => 0,
+        "FAIL" => 1,
+        "SKIP" => 2,
+        _ => 3,
+    };
+    for v in verdicts {
+        by_dir.entry(&v.directory).or_default()[idx(v.word())] += 1;
+        if !matches!(v.outcome, Outcome::Pass) {
+            *by_reason.entry((category(v), v.word())).or_default() += 1;
+        }
+    }
+    let mut s = String::from("\n=== per directory ===\n");
+    s.push_str(&format!(
+        "{:<32} {:>5} {:>5} {:>5} {:>5} {:>5}\n",
+        "directory", "tests", "PASS", "FAIL", "SKIP", "ERROR"
+    ));
+    for (d, c) in &by_dir {
+        s.push_str(&format!(
+            "{:<32} {:>5} {:>5} {:>5} {:>5} {:>5}\n",
+            d,
+            c.iter().sum::<usize>(),
+            c[0],
+            c[1],
+            c[2],
+            c[3]
+        ));
+    }
+    let mut reasons: Vec<((String, &str), usize)> = by_reason.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    s.push_str("\n=== per reason ===\n");
+    s.push_str(&format!("{:>5} {:<5} reason\n", "tests", "what"));
+    for ((r, w), n) in &reasons {
+        s.push_str(&format!("{n:>5} {w:<5} {r}\n"));
+    }
+    s.push('\n');
+    s
 }
 
 /// The time limit inside the sandbox: a little shorter than the outer one,

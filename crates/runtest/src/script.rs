@@ -79,34 +79,54 @@ impl std::fmt::Display for ExitExpect {
 pub enum ClientKind {
     /// Plain TCP (`client`).
     Plain,
-    /// TLS variants (`client-ssl`, `client-gnutls`, `client-anytls`); not supported yet.
+    /// TLS variants (`client-ssl`, `client-gnutls`, `client-anytls`).
     Tls,
 }
+
+/// The helper programs of Exim's harness that `runtest` runs from its
+/// `eximdir` (other than `exim` itself), with their script command word.
+pub const UTILITIES: &[&str] = &[
+    "dbmbuild",
+    "exim_lock",
+    "exinext",
+    "exigrep",
+    "exiqgrep",
+    "eximstats",
+    "exim_id_update",
+];
 
 /// One command of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `[sudo] [VAR=val ...] exim ARGS` with data for stdin.
+    /// `[VAR=val ...] [N] [sudo [-u USER]] exim[_NAME] ARGS` with data for stdin.
     Exim {
         /// `sudo exim`: run as root even with `--caller`.
         sudo: bool,
+        /// `sudo -u USER exim`: run as that user.
+        sudo_user: Option<String>,
         /// Extra environment variables (`VAR=val` prefixes).
         env: Vec<(String, String)>,
-        /// Everything after the word `exim` (not yet substituted).
+        /// `N exim ...`: wait N seconds before closing stdin.
+        wait: u64,
+        /// `exim_NAME`: the suffix (`_exim`, `_msgdate`), empty for `exim`.
+        special: String,
+        /// Everything after the command word (not yet substituted).
         args: String,
         /// Lines for stdin.
         data: Vec<String>,
     },
-    /// `killdaemon`: stop the daemon started earlier.
+    /// `killdaemon`: stop the daemon (or background process) started earlier.
     KillDaemon,
     /// `sleep N` (seconds).
     Sleep(u64),
     /// `millisleep N`.
     MilliSleep(u64),
-    /// `[sudo] perl` with a program as data.
+    /// `[sudo] perl [ARGS]` with a program (or input) as data.
     Perl {
         /// Whether the script asked for root (`sudo perl`).
         sudo: bool,
+        /// Arguments after `perl` (usually none).
+        args: String,
         /// The program text lines.
         data: Vec<String>,
     },
@@ -114,6 +134,8 @@ pub enum Command {
     Client {
         /// Plain or TLS.
         kind: ClientKind,
+        /// The command word (`client`, `client-ssl`, ...).
+        word: String,
         /// The arguments (`IP PORT [...]`, not yet substituted).
         args: String,
         /// Script lines.
@@ -126,21 +148,48 @@ pub enum Command {
         /// Script lines.
         data: Vec<String>,
     },
-    /// `write FILE` / `catwrite FILE`: create a file from the data.
+    /// `write FILE [NxM[=lead] ...]` / `catwrite ...`: create a file.
     Write {
         /// Target file (relative to the test directory).
         file: String,
-        /// Also append the data to test-stdout (`catwrite`).
+        /// Also copy the data to test-stdout between `==========` lines.
         cat: bool,
-        /// File contents.
-        data: Vec<String>,
+        /// Sized-data specifications (`3x50`, `1x80=From_`).
+        sizes: Vec<String>,
+        /// Lines before the sized data (all lines when there are no sizes).
+        pre: Vec<String>,
+        /// Lines after `++++` (after the sized data).
+        post: Vec<String>,
     },
     /// `echo TEXT`: show a message on the runner's terminal (verbose only).
     Echo(String),
-    /// `gnutls`: copy GnuTLS parameters (no-op for oxim).
+    /// `### TEXT`: a comment copied to test-stdout, test-stderr and the
+    /// server's stdout/stderr.
+    Comment(String),
+    /// `gnutls`: copy GnuTLS parameters into the spool.
     Gnutls,
-    /// `munge NAME`: extra canned munging (accepted, no effect yet).
+    /// `munge NAME`: a canned extra munge for the comparison.
     Munge(String),
+    /// A Unix command Exim's runtest hands to the shell (`ls`, `mkdir`,
+    /// `sudo rm`, ...), output appended to test-stdout/test-stderr;
+    /// `cat2` (`cat` with stdout to test-stderr, replacing it).
+    Shell {
+        /// The command line (`cat2` already turned into `cat`).
+        line: String,
+        /// `cat2`: stdout replaces test-stderr.
+        cat2: bool,
+    },
+    /// `dump DB`: list a hints database like `exim_dumpdb`.
+    Dump(String),
+    /// One of [`UTILITIES`] with its arguments.
+    Utility {
+        /// The command word.
+        name: String,
+        /// Its arguments (not yet substituted).
+        args: String,
+    },
+    /// `background` + one command line: started, not waited for.
+    Background(String),
 }
 
 /// A command with its expected exit status and source line.
@@ -150,17 +199,21 @@ pub struct Step {
     pub line: usize,
     /// Expected exit status.
     pub expect: ExitExpect,
+    /// `N VAR=value` on the status line: an environment variable for the command.
+    pub env: Vec<(String, String)>,
     /// The command.
     pub command: Command,
 }
 
-/// Flags that change how a test is checked.
+/// Flags that change how a test is checked (Exim matches them at the
+/// start of a line).
 pub const FLAG_WORDS: &[&str] = &[
     "no_msglog_check",
     "no_message_check",
     "no_stdout_check",
     "no_stderr_check",
     "no_munge",
+    "rmfiltertest",
     "sortlog",
     "need_ipv4",
     "need_ipv6",
@@ -191,77 +244,119 @@ impl Script {
     }
 }
 
-/// Parse the text of a script.
+/// Split text into lines the way Perl's `<SCRIPT>` + `chomp` does (a final
+/// line without newline counts; `\r` stays part of the line).
+fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    lines
+}
+
+fn is_terminator(line: &str) -> bool {
+    line.strip_prefix("****")
+        .is_some_and(|r| r.trim_end().is_empty())
+}
+
+fn is_plusplus(line: &str) -> bool {
+    line.strip_prefix("++++")
+        .is_some_and(|r| r.trim_end().is_empty())
+}
+
+/// Parse the text of a script (Latin-1 decoded, see [`crate::latin1`]).
 pub fn parse(text: &str) -> Result<Script, ScriptError> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = split_lines(text);
     match lines.first() {
         Some(first) if first.starts_with('#') => {}
         _ => return Err(ScriptError::NoLeadingComment),
     }
     let mut script = Script::default();
-    let mut pending: Option<(usize, ExitExpect)> = None;
     let mut i = 1;
     while i < lines.len() {
         let lineno = i + 1;
         let raw = lines[i];
-        let line = raw.trim_end();
         i += 1;
-        if line.is_empty() || (line.starts_with('#') && !line.starts_with("### ")) {
+        if let Some(flag) = FLAG_WORDS.iter().find(|f| raw.starts_with(**f)) {
+            script.flags.insert((*flag).to_string());
             continue;
         }
-        if line.starts_with("### ") {
-            // A comment Exim's runtest prints while running; nothing to do.
+        let is_comment = raw.starts_with('#') && !raw.starts_with("### ") && raw != "###";
+        if is_comment || raw.trim().is_empty() {
             continue;
         }
-        let trimmed = line.trim_start();
-        if FLAG_WORDS.contains(&trimmed) {
-            script.flags.insert(trimmed.to_string());
-            continue;
-        }
-        if let Some(expect) = parse_status(trimmed) {
-            if pending.is_some() {
+        let mut line = raw.trim_end().to_string();
+        let mut cmd_line = lineno;
+        let mut expect = ExitExpect::default();
+        let mut env = Vec::new();
+        if let Some((e, var)) = parse_status(&line) {
+            expect = e;
+            env.extend(var);
+            if i >= lines.len() {
                 return Err(ScriptError::DanglingStatus { line: lineno });
             }
-            pending = Some((lineno, expect));
-            continue;
+            line = lines[i].trim_end().to_string();
+            cmd_line = i + 1;
+            i += 1;
         }
-        let expect = pending.take().map(|(_, e)| e).unwrap_or_default();
-        let (command, consumed) = parse_command(trimmed, lineno, &lines[i..])?;
+        // Continuation lines: a trailing backslash joins the next line.
+        while line.ends_with('\\') && i < lines.len() {
+            line.pop();
+            line.push_str(lines[i].trim());
+            i += 1;
+        }
+        let (command, consumed) = parse_command(&line, cmd_line, &lines[i..])?;
         i += consumed;
         script.steps.push(Step {
-            line: lineno,
+            line: cmd_line,
             expect,
+            env,
             command,
         });
-    }
-    if let Some((line, _)) = pending {
-        return Err(ScriptError::DanglingStatus { line });
     }
     Ok(script)
 }
 
-/// `N` or `~N` on a line of its own.
-fn parse_status(line: &str) -> Option<ExitExpect> {
-    let (not, digits) = match line.strip_prefix('~') {
+/// `N`, `~N` or `N VAR=value` on a line of its own.
+fn parse_status(line: &str) -> Option<(ExitExpect, Option<(String, String)>)> {
+    let (not, rest) = match line.strip_prefix('~') {
         Some(rest) => (true, rest),
         None => (false, line),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if digits_end == 0 {
         return None;
     }
-    let n: i32 = digits.parse().ok()?;
-    Some(if not {
+    let n: i32 = rest[..digits_end].parse().ok()?;
+    let tail = rest[digits_end..].trim_start();
+    let var = if tail.is_empty() {
+        None
+    } else {
+        let (name, value) = tail.split_once('=')?;
+        let ok = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_uppercase())
+            && !value.is_empty()
+            && !value.contains(char::is_whitespace);
+        if !ok {
+            return None;
+        }
+        Some((name.to_string(), value.to_string()))
+    };
+    let expect = if not {
         ExitExpect::Not(n)
     } else {
         ExitExpect::Is(n)
-    })
+    };
+    Some((expect, var))
 }
 
 /// Read data lines up to `****` (consumed) or end of input.
 fn take_data(rest: &[&str]) -> (Vec<String>, usize) {
     let mut data = Vec::new();
     for (n, l) in rest.iter().enumerate() {
-        if *l == "****" {
+        if is_terminator(l) {
             return (data, n + 1);
         }
         data.push((*l).to_string());
@@ -274,7 +369,7 @@ fn env_assignment(word: &str) -> Option<(String, String)> {
     let (name, value) = word.split_once('=')?;
     let ok = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit();
+        && !value.is_empty();
     ok.then(|| (name.to_string(), value.to_string()))
 }
 
@@ -291,110 +386,282 @@ fn parse_number(line: usize, cmd: &str, arg: &str) -> Result<u64, ScriptError> {
         .map_err(|_| bad(line, format!("{cmd}: expected a number, got {arg:?}")))
 }
 
+/// `[VAR=val ...] [N] [sudo [-u USER]] exim[_NAME] ARGS` (Exim's pattern).
+struct EximLine {
+    env: Vec<(String, String)>,
+    wait: u64,
+    sudo: bool,
+    sudo_user: Option<String>,
+    special: String,
+    args: String,
+}
+
+fn parse_exim_line(line: &str) -> Option<EximLine> {
+    let mut rest = line;
+    let mut env = Vec::new();
+    loop {
+        let (w, tail) = split_word(rest);
+        match env_assignment(w) {
+            Some(a) if !tail.is_empty() => {
+                env.push(a);
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    let mut wait = 0;
+    let (w, tail) = split_word(rest);
+    if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) {
+        wait = w.parse().ok()?;
+        rest = tail;
+    }
+    let mut sudo = false;
+    let mut sudo_user = None;
+    let (w, tail) = split_word(rest);
+    if w == "sudo" {
+        sudo = true;
+        rest = tail;
+        let (w2, tail2) = split_word(rest);
+        if w2 == "-u" {
+            let (user, tail3) = split_word(tail2);
+            if user.is_empty() {
+                return None;
+            }
+            sudo_user = Some(user.to_string());
+            rest = tail3;
+        }
+    }
+    let (word, args) = split_word(rest);
+    let special = word.strip_prefix("exim")?;
+    if !(special.is_empty() || special.starts_with('_')) || special == "_" {
+        return None;
+    }
+    // Exim's pattern needs white space after the command word.
+    if !rest[word.len()..].starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some(EximLine {
+        env,
+        wait,
+        sudo,
+        sudo_user,
+        special: special.to_string(),
+        args: args.to_string(),
+    })
+}
+
+/// Whether a line is one of the Unix commands runtest hands to the shell.
+fn shell_command(line: &str) -> bool {
+    let (w, tail) = split_word(line);
+    let has_space = line.len() > w.len();
+    match w {
+        "ln" | "ls" | "du" | "mkdir" | "mkfifo" | "touch" | "cp" | "cat" => has_space,
+        "sudo" => {
+            let (w2, _) = split_word(tail);
+            matches!(
+                w2,
+                "mkdir" | "rmdir" | "rm" | "mv" | "cp" | "chown" | "chmod"
+            ) && tail.len() > w2.len()
+        }
+        _ => false,
+    }
+}
+
 fn parse_command(
     line: &str,
     lineno: usize,
     rest: &[&str],
 ) -> Result<(Command, usize), ScriptError> {
-    // Strip `sudo` and `VAR=value` prefixes.
-    let mut words = line;
-    let mut sudo = false;
-    let mut env = Vec::new();
-    loop {
-        let (first, tail) = split_word(words);
-        if first == "sudo" {
-            sudo = true;
-            words = tail;
-        } else if let Some(assign) = env_assignment(first).filter(|_| !tail.is_empty()) {
-            env.push(assign);
-            words = tail;
-        } else {
-            break;
+    let (word, args) = split_word(line);
+    // Same order as Exim's runtest.
+    if word == "dbmbuild" || UTILITIES.contains(&word) {
+        if word != "exiqgrep" && word != "exim_id_update" && args.is_empty() {
+            return Err(bad(lineno, format!("{word}: missing arguments")));
+        }
+        return Ok((
+            Command::Utility {
+                name: word.to_string(),
+                args: args.to_string(),
+            },
+            0,
+        ));
+    }
+    if word == "dump" {
+        let (db, _) = split_word(args);
+        if db.is_empty() {
+            return Err(bad(lineno, "dump: missing database name"));
+        }
+        return Ok((Command::Dump(db.to_string()), 0));
+    }
+    if let Some(text) = line.strip_prefix("###") {
+        if text.is_empty() || text.starts_with(char::is_whitespace) {
+            return Ok((Command::Comment(line.to_string()), 0));
         }
     }
-    let (word, args) = split_word(words);
-    let no_prefix = |cmd: Command| -> Result<(Command, usize), ScriptError> {
-        if sudo || !env.is_empty() {
-            Err(bad(lineno, format!("{word}: unexpected sudo/VAR= prefix")))
-        } else {
-            Ok((cmd, 0))
-        }
-    };
     match word {
-        "exim" => {
-            let (data, used) = take_data(rest);
-            Ok((
-                Command::Exim {
-                    sudo,
-                    env,
-                    args: args.to_string(),
-                    data,
-                },
-                used,
-            ))
-        }
-        "perl" if args.is_empty() && env.is_empty() => {
-            let (data, used) = take_data(rest);
-            Ok((Command::Perl { sudo, data }, used))
-        }
-        "client" | "client-ssl" | "client-gnutls" | "client-anytls" => {
-            if args.is_empty() {
-                return Err(bad(lineno, format!("{word}: missing IP and port")));
-            }
-            let kind = if word == "client" {
-                ClientKind::Plain
-            } else {
-                ClientKind::Tls
-            };
-            let (data, used) = take_data(rest);
-            Ok((
-                Command::Client {
-                    kind,
-                    args: args.to_string(),
-                    data,
-                },
-                used,
-            ))
-        }
-        "server" => {
-            if args.is_empty() {
-                return Err(bad(lineno, "server: missing port"));
-            }
-            let (data, used) = take_data(rest);
-            Ok((
-                Command::Server {
-                    args: args.to_string(),
-                    data,
-                },
-                used,
-            ))
-        }
-        "write" | "catwrite" => {
-            let (file, _) = split_word(args);
-            if file.is_empty() {
-                return Err(bad(lineno, format!("{word}: missing file name")));
-            }
-            let (data, used) = take_data(rest);
-            Ok((
-                Command::Write {
-                    file: file.to_string(),
-                    cat: word == "catwrite",
-                    data,
-                },
-                used,
-            ))
-        }
-        "killdaemon" if args.is_empty() => no_prefix(Command::KillDaemon),
-        "sleep" => no_prefix(Command::Sleep(parse_number(lineno, word, args)?)),
-        "millisleep" => no_prefix(Command::MilliSleep(parse_number(lineno, word, args)?)),
-        "echo" => no_prefix(Command::Echo(args.to_string())),
-        "gnutls" if args.is_empty() => no_prefix(Command::Gnutls),
-        "munge" if !args.is_empty() => no_prefix(Command::Munge(args.to_string())),
-        _ => Err(ScriptError::UnknownCommand {
-            line: lineno,
-            text: line.to_string(),
-        }),
+        "echo" if !args.is_empty() => return Ok((Command::Echo(args.to_string()), 0)),
+        "gnutls" => return Ok((Command::Gnutls, 0)),
+        "killdaemon" => return Ok((Command::KillDaemon, 0)),
+        "millisleep" => return Ok((Command::MilliSleep(parse_number(lineno, word, args)?), 0)),
+        "munge" if !args.is_empty() => return Ok((Command::Munge(args.to_string()), 0)),
+        "sleep" => return Ok((Command::Sleep(parse_number(lineno, word, args)?), 0)),
+        _ => {}
     }
+    if shell_command(line) {
+        return Ok((
+            Command::Shell {
+                line: line.to_string(),
+                cat2: false,
+            },
+            0,
+        ));
+    }
+    if word == "cat2" && !args.is_empty() {
+        return Ok((
+            Command::Shell {
+                line: format!("cat {args}"),
+                cat2: true,
+            },
+            0,
+        ));
+    }
+    if word == "server" {
+        if args.is_empty() {
+            return Err(bad(lineno, "server: missing port"));
+        }
+        let (data, used) = take_data(rest);
+        return Ok((
+            Command::Server {
+                args: args.to_string(),
+                data,
+            },
+            used,
+        ));
+    }
+    if word == "write" || word == "catwrite" {
+        let (file, sizes) = split_word(args);
+        if file.is_empty() {
+            return Err(bad(lineno, format!("{word}: missing file name")));
+        }
+        let sizes: Vec<String> = sizes.split_whitespace().map(str::to_string).collect();
+        let mut used = 0;
+        let mut pre = Vec::new();
+        let mut post = Vec::new();
+        let mut ended = false;
+        if !sizes.is_empty() {
+            for l in rest {
+                used += 1;
+                if is_terminator(l) {
+                    ended = true;
+                    break;
+                }
+                if is_plusplus(l) {
+                    break;
+                }
+                pre.push((*l).to_string());
+            }
+        }
+        if !ended {
+            let (data, n) = take_data(&rest[used..]);
+            used += n;
+            if sizes.is_empty() {
+                pre = data;
+            } else {
+                post = data;
+            }
+        }
+        for s in &sizes {
+            if parse_size(s).is_none() {
+                return Err(bad(
+                    lineno,
+                    format!("{word}: bad size {s:?} (want NxM[=lead])"),
+                ));
+            }
+        }
+        return Ok((
+            Command::Write {
+                file: file.to_string(),
+                cat: word == "catwrite",
+                sizes,
+                pre,
+                post,
+            },
+            used,
+        ));
+    }
+    if line.starts_with("client") {
+        let kind = if word == "client" {
+            ClientKind::Plain
+        } else {
+            ClientKind::Tls
+        };
+        let (data, used) = take_data(rest);
+        return Ok((
+            Command::Client {
+                kind,
+                word: word.to_string(),
+                args: args.to_string(),
+                data,
+            },
+            used,
+        ));
+    }
+    let perl_args = if word == "perl" {
+        Some((false, args))
+    } else if word == "sudo" {
+        let (w2, a2) = split_word(args);
+        (w2 == "perl").then_some((true, a2))
+    } else {
+        None
+    };
+    if let Some((sudo, pargs)) = perl_args {
+        let (data, used) = take_data(rest);
+        return Ok((
+            Command::Perl {
+                sudo,
+                args: pargs.to_string(),
+                data,
+            },
+            used,
+        ));
+    }
+    if let Some(e) = parse_exim_line(line) {
+        let (data, used) = take_data(rest);
+        return Ok((
+            Command::Exim {
+                sudo: e.sudo,
+                sudo_user: e.sudo_user,
+                env: e.env,
+                wait: e.wait,
+                special: e.special,
+                args: e.args,
+                data,
+            },
+            used,
+        ));
+    }
+    if line == "background" {
+        let Some(cmd) = rest.first() else {
+            return Err(bad(lineno, "background: no command follows"));
+        };
+        let (_, used) = take_data(&rest[1..]);
+        return Ok((Command::Background(cmd.trim_end().to_string()), used + 1));
+    }
+    Err(ScriptError::UnknownCommand {
+        line: lineno,
+        text: line.to_string(),
+    })
+}
+
+/// `NxM[=lead]`: N lines of M characters (newline included), each
+/// starting with `lead` (`_` = space).
+pub fn parse_size(spec: &str) -> Option<(usize, usize, String)> {
+    let (count, rest) = spec.split_once('x')?;
+    let (len, lead) = match rest.split_once('=') {
+        Some((l, lead)) => (l, lead.replace('_', " ")),
+        None => (rest, String::new()),
+    };
+    Some((count.parse().ok()?, len.parse().ok()?, lead))
 }
 
 /// Split off the first whitespace-separated word.
@@ -422,7 +689,10 @@ mod tests {
             s.steps[0].command,
             Command::Exim {
                 sudo: false,
+                sudo_user: None,
                 env: vec![],
+                wait: 0,
+                special: String::new(),
                 args: "-DSERVER=server -bd -oX PORT_D".into(),
                 data: vec![]
             }
@@ -437,6 +707,7 @@ mod tests {
             s.steps[3].command,
             Command::Perl {
                 sudo: true,
+                args: String::new(),
                 data: vec!["system(\"x\");".into()]
             }
         );
@@ -507,13 +778,68 @@ mod tests {
         );
         assert!(matches!(
             &s.steps[1].command,
-            Command::Client { kind: ClientKind::Plain, args, data } if args == "127.0.0.1 PORT_S" && data.len() == 2
+            Command::Client { kind: ClientKind::Plain, args, data, .. } if args == "127.0.0.1 PORT_S" && data.len() == 2
         ));
     }
 
     #[test]
-    fn hash_triple_comment_is_skipped() {
-        let s = parse("# t\n### say something\nsleep 0\n").unwrap();
-        assert_eq!(s.steps.len(), 1);
+    fn hash_triple_comment_is_a_command() {
+        let s = parse("# t\n### say something\n# quiet\nsleep 0\n").unwrap();
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(
+            s.steps[0].command,
+            Command::Comment("### say something".into())
+        );
+    }
+
+    #[test]
+    fn exim_harness_commands() {
+        let text = "# t\n0 TZ=GB\nexim -bh 1.2.3.4\n****\nsudo rm DIR/spool/db/retry*\n\
+                    dump retry\n3 sudo -u root exim_exim -qf \\\n  -d\n****\n\
+                    background\nDIR/bin/x -y\n****\ncat2 DIR/f\nexinext a@b\n\
+                    write f 2x5=A_ 1x3\npre\n++++\npost\n****\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.steps[0].env, vec![("TZ".to_string(), "GB".to_string())]);
+        assert_eq!(s.steps[0].line, 3);
+        assert!(
+            matches!(&s.steps[1].command, Command::Shell { line, cat2: false } if line == "sudo rm DIR/spool/db/retry*")
+        );
+        assert_eq!(s.steps[2].command, Command::Dump("retry".into()));
+        match &s.steps[3].command {
+            Command::Exim {
+                sudo,
+                sudo_user,
+                wait,
+                special,
+                args,
+                ..
+            } => {
+                assert!(*sudo);
+                assert_eq!(sudo_user.as_deref(), Some("root"));
+                assert_eq!(*wait, 3);
+                assert_eq!(special, "_exim");
+                assert_eq!(args, "-qf -d");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            s.steps[4].command,
+            Command::Background("DIR/bin/x -y".into())
+        );
+        assert!(
+            matches!(&s.steps[5].command, Command::Shell { line, cat2: true } if line == "cat DIR/f")
+        );
+        assert!(matches!(&s.steps[6].command, Command::Utility { name, .. } if name == "exinext"));
+        match &s.steps[7].command {
+            Command::Write {
+                sizes, pre, post, ..
+            } => {
+                assert_eq!(sizes.len(), 2);
+                assert_eq!(pre, &vec!["pre".to_string()]);
+                assert_eq!(post, &vec!["post".to_string()]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(parse_size("2x5=A_"), Some((2, 5, "A ".into())));
     }
 }

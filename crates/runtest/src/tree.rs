@@ -136,6 +136,32 @@ impl TestTree {
     }
 }
 
+/// Follow a symbolic link that a copy of Exim's tree kept as a plain file
+/// holding the link target (git's form of a link without symlink support:
+/// `confs/0952` containing just `0951`): a short file without a newline whose
+/// whole content names an existing file next to it. Real files are returned
+/// unchanged.
+pub fn resolve_link(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        let Ok(bytes) = fs::read(&p) else { break };
+        let plausible =
+            !bytes.is_empty() && bytes.len() < 256 && bytes.iter().all(|b| b.is_ascii_graphic());
+        if !plausible {
+            break;
+        }
+        let target = String::from_utf8_lossy(&bytes).into_owned();
+        let Some(next) = p.parent().map(|d| d.join(&target)) else {
+            break;
+        };
+        if !next.is_file() {
+            break;
+        }
+        p = next;
+    }
+    p
+}
+
 /// Guess the style from the expected files: HEAD-style ids or `p1234` pids mean
 /// [`Style::Head`], anything else [`Style::Old`].
 pub fn detect_style(root: &Path) -> Style {
@@ -174,6 +200,8 @@ pub struct Capabilities {
     pub transports: BTreeSet<String>,
     /// Authenticator drivers.
     pub authenticators: BTreeSet<String>,
+    /// Malware scanners (`Malware:` line).
+    pub malware: BTreeSet<String>,
 }
 
 impl Capabilities {
@@ -196,12 +224,18 @@ impl Capabilities {
                 "Routers" => &mut c.routers,
                 "Transports" => &mut c.transports,
                 "Authenticators" => &mut c.authenticators,
+                "Malware" => &mut c.malware,
                 _ => continue,
             };
-            // Lookup entries may look like "lsearch/wildlsearch"; keep all parts.
+            // Entries may look like "appendfile/maildir/mailstore": that
+            // provides "appendfile", "appendfile/maildir", ... and the parts.
             for w in words {
-                for part in w.split('/') {
+                let mut parts = w.split('/');
+                let first = parts.next().unwrap_or("").to_string();
+                target.insert(first.clone());
+                for part in parts {
                     target.insert(part.to_string());
+                    target.insert(format!("{first}/{part}"));
                 }
             }
         }
@@ -231,28 +265,53 @@ impl Capabilities {
         }
     }
 
-    /// Check `REQUIRES` lines; `Err` holds the first unmet line.
-    pub fn check_requires(&self, lines: &[String]) -> Result<(), String> {
+    /// Check `REQUIRES` lines as Exim's runtest does. `feature` says
+    /// whether `exim -bP macro NAME` succeeds (`feature` / `not feature`);
+    /// `Err` holds the first unmet line, or a line runtest does not know.
+    pub fn check_requires(
+        &self,
+        lines: &[String],
+        feature: &dyn Fn(&str) -> bool,
+    ) -> Result<(), Unmet> {
         for line in lines {
-            let mut w = line.split_whitespace();
-            let kind = w.next().unwrap_or("");
-            let arg = w.next().unwrap_or("");
+            let line = line.trim_end();
+            let (kind, arg) = line.split_once(' ').unwrap_or((line, ""));
+            let arg = arg.trim();
             let ok = match kind {
                 "support" => self.support.contains(arg),
                 "lookup" => self.lookups.contains(arg),
                 "router" => self.routers.contains(arg),
                 "transport" => self.transports.contains(arg),
-                "authenticator" | "auth" => self.authenticators.contains(arg),
-                // The sandbox always has both an IPv4 and an IPv6 address.
+                "authenticator" | "authenticators" => self.authenticators.contains(arg),
+                "malware" => self.malware.contains(arg),
+                // The sandbox has IPv4 and IPv6 addresses; none of the
+                // external daemons (SpamAssassin, ClamAV, redis, ...) runs.
                 "running" => matches!(arg, "IPv4" | "IPv6"),
-                _ => false,
+                "file" => fs::File::open(arg).is_ok(),
+                "feature" => feature(arg),
+                "not" => match arg.strip_prefix("feature ") {
+                    Some(m) => !feature(m.trim()),
+                    None => return Err(Unmet::Unknown(line.to_string())),
+                },
+                // The sandbox's IPv6 address is global.
+                "ipv6-non-linklocal" => true,
+                _ => return Err(Unmet::Unknown(line.to_string())),
             };
             if !ok {
-                return Err(line.clone());
+                return Err(Unmet::Missing(line.to_string()));
             }
         }
         Ok(())
     }
+}
+
+/// Why a `REQUIRES` file is not satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// This line names something the MTA or the sandbox lacks (SKIP).
+    Missing(String),
+    /// A line Exim's runtest would not understand (ERROR).
+    Unknown(String),
 }
 
 #[cfg(test)]
@@ -273,14 +332,36 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
         assert!(c.lookups.contains("dbmjz"));
         assert!(c.authenticators.contains("plaintext"));
         assert_eq!(c.check_base(), Ok(()));
-        assert_eq!(c.check_requires(&["support TCP_Fast_Open".into()]), Ok(()));
+        let no = |_: &str| false;
         assert_eq!(
-            c.check_requires(&["support GnuTLS".into()]),
-            Err("support GnuTLS".into())
+            c.check_requires(&["support TCP_Fast_Open".into()], &no),
+            Ok(())
+        );
+        assert_eq!(c.check_requires(&["support iconv()".into()], &no), Ok(()));
+        assert_eq!(
+            c.check_requires(&["support GnuTLS".into()], &no),
+            Err(Unmet::Missing("support GnuTLS".into()))
         );
         assert_eq!(
-            c.check_requires(&["feature _HAVE_X".into()]),
-            Err("feature _HAVE_X".into())
+            c.check_requires(&["feature _HAVE_X".into()], &no),
+            Err(Unmet::Missing("feature _HAVE_X".into()))
+        );
+        assert_eq!(
+            c.check_requires(&["not feature _HAVE_X".into()], &no),
+            Ok(())
+        );
+        assert_eq!(
+            c.check_requires(&["running ClamAV".into()], &no),
+            Err(Unmet::Missing("running ClamAV".into()))
+        );
+        assert_eq!(
+            c.check_requires(&["frobnicate x".into()], &no),
+            Err(Unmet::Unknown("frobnicate x".into()))
+        );
+        let t = Capabilities::parse("Transports: appendfile/maildir/mailstore smtp\n");
+        assert_eq!(
+            t.check_requires(&["transport appendfile/maildir".into()], &no),
+            Ok(())
         );
         let empty = Capabilities::parse("");
         let err = empty.check_base().unwrap_err();
@@ -288,6 +369,17 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
             err.contains("router accept") && err.contains("lookup lsearch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn follows_link_placeholders() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("0951"), "# real\n").unwrap();
+        fs::write(d.path().join("0952"), "0951").unwrap();
+        fs::write(d.path().join("0953"), "0999").unwrap();
+        assert_eq!(resolve_link(&d.path().join("0952")), d.path().join("0951"));
+        assert_eq!(resolve_link(&d.path().join("0951")), d.path().join("0951"));
+        assert_eq!(resolve_link(&d.path().join("0953")), d.path().join("0953"));
     }
 
     #[test]

@@ -19,7 +19,10 @@ fn own_scenarios_pass() {
     for t in ["9001 PASS", "9002 PASS", "9003 PASS", "9004 PASS"] {
         assert!(out.contains(t), "{t} missing in:\n{out}");
     }
-    assert!(out.ends_with("4 passed, 0 failed, 0 skipped\n"), "{out}");
+    assert!(
+        out.ends_with("4 passed, 0 failed, 0 skipped, 0 errors\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn one_changed_character_fails_with_diff() {
     assert!(out.contains("9001 FAIL"), "{out}");
     assert!(out.contains("-<<< 250 OK queueD"), "{out}");
     assert!(out.contains("+<<< 250 OK queued"), "{out}");
-    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    assert!(
+        out.ends_with("0 passed, 1 failed, 0 skipped, 0 errors\n"),
+        "{out}"
+    );
 }
 
 fn fake_tree_args() -> (String, String) {
@@ -66,8 +72,10 @@ fn fake_mta_runs_bad_input_fails_cleanly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(verdict(&out, "9101").starts_with("9101 PASS"), "{out}");
+    // The runner cannot run an unknown command: ERROR, never PASS or SKIP.
     assert!(
-        verdict(&out, "9102").contains("unknown script command"),
+        verdict(&out, "9102").starts_with("9102 ERROR")
+            && verdict(&out, "9102").contains("unknown script command"),
         "{out}"
     );
     assert!(
@@ -75,7 +83,8 @@ fn fake_mta_runs_bad_input_fails_cleanly() {
         "{out}"
     );
     assert!(
-        verdict(&out, "9104").contains("missing configuration"),
+        verdict(&out, "9104").starts_with("9104 ERROR")
+            && verdict(&out, "9104").contains("missing configuration"),
         "{out}"
     );
     assert!(
@@ -86,7 +95,10 @@ fn fake_mta_runs_bad_input_fails_cleanly() {
         verdict(&out, "9111"),
         "9111 SKIP: unmet REQUIRES: support Teleportation"
     );
-    assert!(out.ends_with("1 passed, 4 failed, 1 skipped\n"), "{out}");
+    assert!(
+        out.ends_with("1 passed, 2 failed, 1 skipped, 2 errors\n"),
+        "{out}"
+    );
 }
 
 #[test]

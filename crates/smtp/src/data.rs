@@ -14,7 +14,9 @@
 //! one does not (`<LF>.<CR><LF>`, `<CR><LF>.<LF>`, `<LF>.<LF>`, ...). With
 //! [`LineRules::FirstLine`], the rules of Exim 4.97.1 and later, the only
 //! end of data for a client whose first line ended in CRLF is
-//! `<CR><LF>.<CR><LF>`; the [`DotStuffer`] never sends a bare CR or LF.
+//! `<CR><LF>.<CR><LF>`; [`LineRules::FirstLineCrlfEnd`] (for remote
+//! clients) requires it of every message. The [`DotStuffer`] never sends a
+//! bare CR or LF.
 
 /// Line ending written into the decoded body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,8 +59,15 @@ pub enum LineRules {
     /// [`DataSummary::first_line_crlf`] lets the caller refuse a chunked
     /// message whose first line did not end in CRLF (Exim: `552 Message
     /// header not CRLF terminated`).
-    #[default]
     FirstLine,
+    /// As [`LineRules::FirstLine`], except that a message whose first line
+    /// ended in a bare LF also ends only at `<CR><LF>.<CR><LF>` (its bare
+    /// LFs still end lines). For remote clients: an LF-only message may
+    /// itself come through a relay that passes bare LFs on, so no bare LF
+    /// may end the data (as Postfix's `smtpd_forbid_bare_newline =
+    /// normalize`). The default.
+    #[default]
+    FirstLineCrlfEnd,
     /// Every LF ends a line and `.` LF ends the data; a bare CR is kept.
     /// The behaviour before 2023, open to SMTP smuggling: only for tests
     /// that compare with it.
@@ -188,7 +197,14 @@ impl DataDecoder {
 
     /// Exim's "strict CRLF" mode: the first line ended in CRLF.
     fn strict_crlf(&self) -> bool {
-        self.rules == LineRules::FirstLine && self.summary.first_line_crlf == Some(true)
+        self.first_line_rules() && self.summary.first_line_crlf == Some(true)
+    }
+
+    fn first_line_rules(&self) -> bool {
+        matches!(
+            self.rules,
+            LineRules::FirstLine | LineRules::FirstLineCrlfEnd
+        )
     }
 
     fn eol(&mut self, out: &mut Vec<u8>, how: Eol) {
@@ -258,7 +274,7 @@ impl DataDecoder {
 
     /// A CR followed by something other than LF (not consumed).
     fn bare_cr(&mut self, out: &mut Vec<u8>) {
-        if self.rules == LineRules::FirstLine {
+        if self.first_line_rules() {
             if self.in_header {
                 self.folded_break(out, Eol::BareCr);
             } else {
@@ -315,8 +331,8 @@ impl DataDecoder {
                 DState::LineStart => {
                     let b = input[i];
                     let dot_ok = match self.rules {
-                        LineRules::CrlfTerminator => self.after_crlf,
-                        _ => true,
+                        LineRules::CrlfTerminator | LineRules::FirstLineCrlfEnd => self.after_crlf,
+                        LineRules::FirstLine | LineRules::Lenient => true,
                     };
                     if b == b'.' && self.dots && dot_ok {
                         i += 1;
@@ -333,14 +349,16 @@ impl DataDecoder {
                     b'\n' => {
                         i += 1;
                         match self.rules {
-                            LineRules::FirstLine if self.strict_crlf() => {
+                            LineRules::FirstLine | LineRules::FirstLineCrlfEnd
+                                if self.strict_crlf() =>
+                            {
                                 // "dot, LF" in CRLF mode: not an end (Exim
                                 // 4.97.1); the dot goes, the LF is a space.
                                 self.summary.bare_lf = true;
                                 self.push(out, b" ");
                                 self.state = DState::Mid;
                             }
-                            LineRules::CrlfTerminator => {
+                            LineRules::CrlfTerminator | LineRules::FirstLineCrlfEnd => {
                                 // Not a terminator: keep the line.
                                 self.push(out, b".");
                                 self.eol(out, Eol::BareLf);
@@ -377,7 +395,7 @@ impl DataDecoder {
     /// ([`LineRules::FirstLine`]) or is kept (older rules).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if matches!(self.state, DState::Cr | DState::DotCr) {
-            if self.rules == LineRules::FirstLine {
+            if self.first_line_rules() {
                 self.eol(out, Eol::BareCr);
             } else {
                 self.summary.bare_cr = true;
@@ -629,6 +647,24 @@ mod tests {
         // ... and CRLF . CRLF too.
         let (out, _, _) = first_line(b"a: b\nc\r\n.\r\n");
         assert_eq!(out, b"a: b\nc\n");
+    }
+
+    #[test]
+    fn remote_lf_only_client_ends_only_with_crlf_dot_crlf() {
+        let mut d = DataDecoder::data(LineEnding::Lf, LineRules::FirstLineCrlfEnd);
+        let input = b"Subject: x\n\nbody\n.\nMAIL FROM:<s@x>\n..two\n.\r\nend\r\n.\r\nQUIT\r\n";
+        let (out, n) = decode_all(&mut d, input);
+        assert_eq!(
+            out,
+            b"Subject: x\n\nbody\n.\nMAIL FROM:<s@x>\n..two\n.\nend\n"
+        );
+        assert_eq!(&input[n..], b"QUIT\r\n");
+        assert_eq!(d.summary().first_line_crlf, Some(false));
+        // A CRLF message reads exactly as under FirstLine.
+        let mut d = DataDecoder::data(LineEnding::Lf, LineRules::FirstLineCrlfEnd);
+        let (out, n) = decode_all(&mut d, b"S: x\r\n\r\na\n.\nb\r\n..c\r\n.\r\n");
+        assert_eq!(out, b"S: x\n\na . b\n.c\n");
+        assert_eq!(n, 23);
     }
 
     #[test]

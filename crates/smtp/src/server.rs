@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use crate::address::{parse_params, parse_path_arg, Param};
 use crate::client::{BodyType, EhloCapabilities};
 use crate::data::{DataDecoder, DataSummary, LineEnding, LineRules};
-use crate::error::SessionError;
+use crate::error::{AddressError, SessionError};
 use crate::reply::Reply;
 
 /// Exim's `SMTP_CMD_BUFFER_SIZE`: longest accepted command line.
@@ -73,12 +73,16 @@ pub struct ServerConfig {
     pub recipients_max_reject: bool,
     /// Line ending of the decoded body handed out in [`Event::DataChunk`].
     pub data_line_ending: LineEnding,
-    /// Which bytes end a body line and the data (see [`LineRules`]): by
-    /// default Exim 4.97.1's rules, under which a client whose first line
-    /// ends in CRLF can end the data only with `CRLF . CRLF` (the SMTP
-    /// smuggling defence), while a local `-bs` client writing bare LFs
-    /// throughout still can end with `LF . LF`.
+    /// Which bytes end a body line and the data (see [`LineRules`]). The
+    /// default, [`LineRules::FirstLineCrlfEnd`], is for remote clients: the
+    /// data ends only with `CRLF . CRLF` (the SMTP smuggling defence).
+    /// [`LineRules::FirstLine`] (Exim 4.97.1) suits local `-bs` clients,
+    /// which may write bare LFs throughout and end with `LF . LF`.
     pub line_rules: LineRules,
+    /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
+    /// Off (Exim's default): such addresses get `501 <...>: domain literals
+    /// not allowed`, as in Exim.
+    pub allow_domain_literals: bool,
     /// Accept `AUTH` even when it was not advertised.
     pub allow_auth_unadvertised: bool,
     /// Early pipelining (Exim's `pipelining_connect_advertise_hosts`, the
@@ -103,7 +107,8 @@ impl Default for ServerConfig {
             recipients_max: 0,
             recipients_max_reject: false,
             data_line_ending: LineEnding::Lf,
-            line_rules: LineRules::FirstLine,
+            line_rules: LineRules::FirstLineCrlfEnd,
+            allow_domain_literals: false,
             allow_auth_unadvertised: false,
             pipe_connect: false,
         }
@@ -1332,6 +1337,12 @@ impl ServerSession {
         // Any new MAIL abandons the previous transaction.
         self.reset_transaction();
         let parsed = match parse_path_arg(&arg, true) {
+            Ok(p) if self.literal_refused(Ok(&p.path)) => {
+                return Some(self.literal_not_allowed(&arg, line));
+            }
+            Err(e) if self.literal_refused(Err(&e)) => {
+                return Some(self.literal_not_allowed(&arg, line));
+            }
             Ok(p) => p,
             Err(e) => {
                 return Some(self.synprot(
@@ -1378,12 +1389,12 @@ impl ServerSession {
         for ((k, v), _s, e) in &params {
             let value = v.as_deref();
             let ok = match (k.as_str(), value) {
-                ("SIZE", Some(v)) => match v.parse::<u64>() {
-                    Ok(n) => {
+                ("SIZE", Some(v)) => match size_param(v) {
+                    Some(n) => {
                         mf.size = Some(n);
                         true
                     }
-                    Err(_) => false,
+                    None => false,
                 },
                 ("BODY", Some(v)) if self.adv.eight_bit_mime => match BodyType::parse(v) {
                     Some(b) => {
@@ -1492,9 +1503,28 @@ impl ServerSession {
         Some(Event::Mail(mf))
     }
 
+    /// A domain literal (well-formed or not) where they are not allowed.
+    fn literal_refused(&self, parsed: Result<&crate::address::Path, &AddressError>) -> bool {
+        !self.cfg.allow_domain_literals
+            && match parsed {
+                Ok(p) => p.domain().is_some_and(|d| d.starts_with('[')),
+                Err(e) => matches!(e, AddressError::MalformedLiteral),
+            }
+    }
+
+    fn literal_not_allowed(&mut self, arg: &str, line: &str) -> Event {
+        self.synprot(
+            ErrorKind::Syntax,
+            501,
+            Some(arg),
+            "domain literals not allowed",
+            line,
+        )
+    }
+
     fn mail_param_known(&self, k: &str, v: Option<&str>) -> bool {
         match (k, v) {
-            ("SIZE", Some(v)) => v.parse::<u64>().is_ok(),
+            ("SIZE", Some(v)) => size_param(v).is_some(),
             ("BODY", Some(_)) => self.adv.eight_bit_mime,
             ("RET" | "ENVID" | "AUTH", Some(_)) | ("PRDR" | "SMTPUTF8", None) => true,
             _ => false,
@@ -1554,6 +1584,16 @@ impl ServerSession {
             return Some(ev);
         }
         let parsed = match parse_path_arg(&arg, false) {
+            Ok(p) if self.literal_refused(Ok(&p.path)) => {
+                let ev = self.literal_not_allowed(&arg, line);
+                self.note_error_reply(&ev);
+                return Some(ev);
+            }
+            Err(e) if self.literal_refused(Err(&e)) => {
+                let ev = self.literal_not_allowed(&arg, line);
+                self.note_error_reply(&ev);
+                return Some(ev);
+            }
             Ok(p) => p,
             Err(e) => {
                 let ev = self.synprot(ErrorKind::Syntax, 501, Some(&arg), &e.to_string(), line);
@@ -1957,8 +1997,46 @@ fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\0', "?")
 }
 
+/// Exim's reading of `SIZE=`: an optionally signed decimal number; a value
+/// that overflows, is negative or is past `INT_MAX` counts as `INT_MAX`
+/// (so a huge or negative size is "too big", never wrapped round).
+/// Anything else is not a SIZE value.
+fn size_param(v: &str) -> Option<u64> {
+    const INT_MAX: u64 = i32::MAX as u64;
+    let (negative, digits) = match v.as_bytes().first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+    if negative && n != 0 {
+        return Some(INT_MAX);
+    }
+    Some(n.min(INT_MAX))
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// SIZE= is bounded as Exim bounds it (CVE-2020-28017 class: no
+    /// wrap-round): huge and negative sizes are too big, junk is no size.
+    #[test]
+    fn size_parameter_bounds() {
+        let max = i32::MAX as u64;
+        assert_eq!(size_param("1000"), Some(1000));
+        assert_eq!(size_param("+7"), Some(7));
+        assert_eq!(size_param("-0"), Some(0));
+        assert_eq!(size_param("-1"), Some(max));
+        assert_eq!(size_param("99999999999999999999999"), Some(max));
+        assert_eq!(size_param("18446744073709551617"), Some(max));
+        assert_eq!(size_param("4294967296"), Some(max));
+        for junk in ["", "-", "0x10", "1e9", "12 ", " 12", "1-2"] {
+            assert_eq!(size_param(junk), None, "{junk:?}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -220,7 +220,7 @@ proptest! {
     fn dot_stuffing_roundtrip(body in body_strategy(),
                               enc_cuts in prop::collection::vec(any::<usize>(), 0..5),
                               dec_cuts in prop::collection::vec(any::<usize>(), 0..5),
-                              rules in 0u8..3) {
+                              rules in 0u8..4) {
         let mut stuffer = DotStuffer::new();
         let mut wire = Vec::new();
         for c in chunks(&body, &enc_cuts) {
@@ -231,7 +231,12 @@ proptest! {
         // Every line on the wire ends in CRLF, and no line is a lone dot
         // before the terminator.
         prop_assert!(!wire[..wire.len() - 3].windows(5).any(|w| w == b"\r\n.\r\n"));
-        let rules = [LineRules::FirstLine, LineRules::Lenient, LineRules::CrlfTerminator][rules as usize];
+        let rules = [
+            LineRules::FirstLine,
+            LineRules::FirstLineCrlfEnd,
+            LineRules::Lenient,
+            LineRules::CrlfTerminator,
+        ][rules as usize];
         let mut dec = DataDecoder::data(LineEnding::Lf, rules);
         let mut out = Vec::new();
         let mut consumed = 0;

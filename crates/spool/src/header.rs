@@ -333,6 +333,10 @@ pub enum FormatErrorKind {
     /// A header's text is not followed correctly or is shorter than declared.
     #[error("header text shorter than its declared length")]
     ShortHeader,
+    /// The file holds a NUL byte (Exim never writes one; a NUL would cut
+    /// a field short in C, and a hand-made file must not be trusted).
+    #[error("NUL byte in the file")]
+    Nul,
 }
 
 /// A `-H` parse error with the 1-based line number where it was found.
@@ -402,6 +406,9 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
             Some(b'c' | b'm') => name.split_at(1),
             _ => ("c", name.as_str()),
         };
+        // The value is length-counted (it may hold newlines); a NUL, which
+        // the reader refuses, becomes `?` (same length).
+        let value = value.replace('\0', "?");
         let _ = writeln!(s, "-acl{scope} {} {}", one_line(var), value.len());
         let _ = writeln!(s, "{value}");
     }
@@ -456,15 +463,19 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
 
     let _ = writeln!(s, "{}", env.recipients.len());
     for r in &env.recipients {
-        if r.is_plain() {
-            let _ = writeln!(s, "{}", one_line(&r.address));
+        let address = one_line(&r.address);
+        // A plain line that would read back as an extended one (an address
+        // ending in "... n,n#n") is written in the extended form instead, so
+        // that no address can give itself an errors_to or DSN flags.
+        if r.is_plain() && parse_extended_recipient(&address).is_none() {
+            let _ = writeln!(s, "{address}");
         } else {
             let orcpt = one_line(r.orcpt.as_deref().unwrap_or(""));
             let errors_to = one_line(r.errors_to.as_deref().unwrap_or(""));
             let _ = writeln!(
                 s,
                 "{} {} {},{} {} {},{}#3",
-                one_line(&r.address),
+                address,
                 orcpt,
                 orcpt.len(),
                 r.dsn_flags,
@@ -483,20 +494,27 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
         } else {
             kind::OTHER
         };
-        if h.text.ends_with('\n') {
-            let _ = write!(s, "{:03}{kind} {}", h.text.len(), h.text);
+        // A NUL becomes `?`, as Exim does in headers (same length).
+        let text = if h.text.contains('\0') {
+            Cow::Owned(h.text.replace('\0', "?"))
         } else {
-            let _ = writeln!(s, "{:03}{kind} {}", h.text.len() + 1, h.text);
+            Cow::Borrowed(h.text.as_str())
+        };
+        if text.ends_with('\n') {
+            let _ = write!(s, "{:03}{kind} {}", text.len(), text);
+        } else {
+            let _ = writeln!(s, "{:03}{kind} {}", text.len() + 1, text);
         }
     }
     s.into_bytes()
 }
 
 /// A value written on one line of the file: line feeds (which no SMTP-given
-/// value can contain) are replaced by spaces so the file stays readable.
+/// value can contain) are replaced by spaces so that no input can add a line
+/// of its own to the file, and NULs (which the reader refuses) by `?`.
 fn one_line(v: &str) -> Cow<'_, str> {
-    if v.contains('\n') {
-        Cow::Owned(v.replace('\n', " "))
+    if v.contains(['\n', '\0']) {
+        Cow::Owned(v.replace('\n', " ").replace('\0', "?"))
     } else {
         Cow::Borrowed(v)
     }
@@ -661,6 +679,14 @@ pub fn parse_header(data: &[u8]) -> Result<(Envelope, Vec<Header>), FormatError>
         pos: 0,
         line: 0,
     };
+
+    if let Some(at) = data.iter().position(|&b| b == 0) {
+        l.line = data[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(FormatError {
+            line: l.line,
+            kind: K::Nul,
+        });
+    }
 
     let idline = l.next_line("id line")?;
     let id: MessageId = idline

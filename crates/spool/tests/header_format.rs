@@ -225,7 +225,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             ),
             0..8,
         ),
-        proptest::collection::vec(("[cm][a-z0-9_]{1,5}", "(?s).{0,40}"), 0..3),
+        proptest::collection::vec(("[cm][a-z0-9_]{1,5}", "(?s)[^\\x00]{0,40}"), 0..3),
         proptest::collection::vec(("[a-z_]{1,12}x", "[ -~]{0,20}"), 0..3),
         proptest::option::of(any::<std::net::IpAddr>()),
     )
@@ -321,6 +321,122 @@ fn careless_values_still_give_a_readable_file() {
         }
     );
     assert_eq!(h2[1], headers[1]);
+}
+
+/// Hand-made `-H` files with hostile fields (the class of Exim's 21Nails
+/// spool_read_header issues, CVE-2020-28025/28026 and relatives): each is
+/// refused with the line it is on, nothing is trusted or allocated from it.
+#[test]
+fn hostile_header_files_are_refused() {
+    let (env, headers) = sample();
+    let good = String::from_utf8(format_header(&env, &headers)).unwrap();
+    parse_header(good.as_bytes()).unwrap();
+    let count_line = "\n2\na@test.ex\n";
+    assert!(good.contains(count_line));
+    let cases: Vec<(&str, String, FormatErrorKind)> = vec![
+        (
+            "negative recipient count",
+            good.replace(count_line, "\n-1\na@test.ex\n"),
+            FormatErrorKind::BadRecipientCount,
+        ),
+        (
+            "recipient count past usize",
+            good.replace(count_line, "\n99999999999999999999999\na@test.ex\n"),
+            FormatErrorKind::BadRecipientCount,
+        ),
+        (
+            "huge recipient count, few lines",
+            good.replace(count_line, "\n4000000000\na@test.ex\n"),
+            FormatErrorKind::Truncated("recipient"),
+        ),
+        (
+            "negative header length",
+            good.replace("014  Subject: test", "-14  Subject: test"),
+            FormatErrorKind::BadHeaderPrefix,
+        ),
+        (
+            "header length past the file",
+            good.replace("014  Subject: test", "999999999  Subject: test"),
+            FormatErrorKind::ShortHeader,
+        ),
+        (
+            "negative numeric flag",
+            good.replace("-body_linecount 1", "-body_linecount -1"),
+            FormatErrorKind::BadFlagValue("body_linecount".into()),
+        ),
+        (
+            "ACL variable longer than the file",
+            good.replace("-body_linecount 1\n", "-aclm 0 99999999999\nx\n"),
+            FormatErrorKind::Truncated("ACL variable value"),
+        ),
+        (
+            "missing sender line",
+            good.replacen("<CALLER@myhost.test.ex>\n", "", 1),
+            FormatErrorKind::BadSenderLine,
+        ),
+        (
+            "missing uid",
+            good.replacen("CALLER 1000 1000\n", "CALLER 1000\n", 1),
+            FormatErrorKind::BadOwnerLine,
+        ),
+        (
+            "negative uid",
+            good.replacen("CALLER 1000 1000\n", "CALLER -1 1000\n", 1),
+            FormatErrorKind::BadOwnerLine,
+        ),
+        (
+            "NUL in the sender",
+            good.replacen("<CALLER@myhost.test.ex>", "<CALLER\0@myhost.test.ex>", 1),
+            FormatErrorKind::Nul,
+        ),
+        (
+            "NUL in a recipient",
+            good.replacen("a@test.ex\n", "a@test.ex\0|/bin/sh\n", 1),
+            FormatErrorKind::Nul,
+        ),
+        (
+            "NUL in a header",
+            good.replacen("Subject: test", "Subject: te\0t", 1),
+            FormatErrorKind::Nul,
+        ),
+        (
+            "tree with more nodes announced than present",
+            good.replacen("XX\n", "YY a@test.ex\n", 1),
+            FormatErrorKind::BadTreeLine,
+        ),
+    ];
+    for (what, text, kind) in cases {
+        assert_ne!(text, good, "{what}: case did not change the file");
+        match parse_header(text.as_bytes()) {
+            Err(e) => assert_eq!(e.kind, kind, "{what}: {e}"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    }
+}
+
+/// No value the envelope holds can add a line to the file: newlines become
+/// spaces, NULs `?`, and an address shaped like an extended recipient line
+/// cannot give itself an errors address or DSN flags.
+#[test]
+fn values_cannot_forge_lines_or_fields() {
+    let (mut env, _) = sample();
+    env.helo_name = Some("x\n-local\n-frozen 1".into());
+    env.host_name = Some("h\0ost".into());
+    env.acl_vars = vec![("m0".into(), "a\0b\n-local".into())];
+    env.recipients = vec![Recipient::new(
+        "victim@test.ex attacker@evil.example 20,0#1",
+    )];
+    let headers = vec![Header::new("Subject: a\0b\n")];
+    let bytes = format_header(&env, &headers);
+    assert!(!bytes.contains(&0));
+    let (env2, h2) = parse_header(&bytes).unwrap();
+    assert!(!env2.local && env2.frozen.is_none());
+    assert_eq!(env2.helo_name.as_deref(), Some("x -local -frozen 1"));
+    assert_eq!(env2.host_name.as_deref(), Some("h?ost"));
+    assert_eq!(env2.acl_vars[0].1, "a?b\n-local");
+    assert_eq!(env2.recipients, env.recipients);
+    assert_eq!(env2.recipients[0].errors_to, None);
+    assert_eq!(h2[0].text, "Subject: a?b\n");
 }
 
 proptest! {

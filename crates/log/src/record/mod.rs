@@ -95,6 +95,18 @@ pub enum LogRecord<'a> {
         /// `header_line_maxsize` (one header line), not `header_maxsize`.
         line: bool,
     },
+    /// `rejected from <sender> H=...: Non-CRLF-terminated header, under
+    /// CHUNKING: message abandoned`: a BDAT message whose first header
+    /// line ended in a bare LF (Exim 4.97.1's SMTP-smuggling rule; main log
+    /// with `+size_reject`, reject log always).
+    ChunkingNotCrlf {
+        /// The envelope sender.
+        sender: &'a str,
+        /// The client; `None` for a local `-bs` session.
+        host: Option<SenderHost<'a>>,
+        /// The local sender's login, shown as `U=` when there is no host.
+        ident: Option<&'a str>,
+    },
     /// An ACL rejection (main and reject log).
     Rejected(Rejected<'a>),
     /// An ACL rejection after the message's header was read: like
@@ -193,7 +205,8 @@ impl<'a> LogRecord<'a> {
             | LogRecord::SmtpClosed { .. }
             | LogRecord::ConnectionRefused { .. }
             | LogRecord::TooManyConnections { .. }
-            | LogRecord::HeaderTooLong { .. } => None,
+            | LogRecord::HeaderTooLong { .. }
+            | LogRecord::ChunkingNotCrlf { .. } => None,
         }
     }
 
@@ -222,6 +235,11 @@ impl<'a> LogRecord<'a> {
                 panic: false,
             },
             LogRecord::TooManyConnections { .. } => main_if(sel.has(Selector::ConnectionReject)),
+            LogRecord::ChunkingNotCrlf { .. } => Dest {
+                main: sel.has(Selector::SizeReject),
+                reject: true,
+                panic: false,
+            },
             LogRecord::Rejected(_) | LogRecord::RejectedWithHeaders { .. } => Dest {
                 main: true,
                 reject: true,
@@ -374,6 +392,20 @@ impl<'a> LogRecord<'a> {
                     None => out.push_str(ident.unwrap_or("")),
                 }
                 let _ = write!(out, " (more than {limit} characters): message abandoned");
+            }
+            LogRecord::ChunkingNotCrlf {
+                sender,
+                host,
+                ident,
+            } => {
+                let _ = write!(out, "rejected from <{}>", printing(sender, false));
+                if let Some(h) = host {
+                    out.push_str(" H=");
+                    h.render(sel, out);
+                } else if let Some(u) = ident {
+                    let _ = write!(out, " U={u}");
+                }
+                out.push_str(": Non-CRLF-terminated header, under CHUNKING: message abandoned");
             }
             LogRecord::Rejected(r) => r.render_body(sel, out),
             LogRecord::RejectedWithHeaders { rejected, .. } => rejected.render_body(sel, out),

@@ -31,7 +31,7 @@ use transport::{run_remote_group, run_transport, Delivery};
 /// Exim's percent hack: `user%host@here` becomes `user@host` when `here`
 /// is in `percent_hack_domains`.
 fn percent_hack(ctx: &Ctx, address: &str, vars: &Vars) -> Option<String> {
-    let list = ctx.config.main.str("percent_hack_domains");
+    let list = ctx.settings.percent_hack_domains.as_str();
     if list.is_empty() {
         return None;
     }
@@ -146,7 +146,7 @@ pub async fn deliver_loaded(
     let id = m.env.id;
     if m.env.frozen.is_some() {
         let age = now_secs().saturating_sub(m.env.received_time);
-        let limit = ctx.config.main.time("timeout_frozen_after").as_secs();
+        let limit = ctx.settings.timeout_frozen_after.as_secs();
         if limit > 0 && age > limit {
             let id_text = id.to_string();
             ctx.log_text(Some(&id_text), "cancelled by timeout_frozen_after");
@@ -370,9 +370,7 @@ pub async fn deliver_loaded(
     }
     if !remote.is_empty() {
         use futures_util::stream::StreamExt;
-        let parallel = usize::try_from(ctx.config.main.int("remote_max_parallel"))
-            .unwrap_or(1)
-            .max(1);
+        let parallel = ctx.settings.remote_max_parallel;
         // Parallel calls cannot each give back the delivery's one share
         // of queue_run_max while they wait.
         let pool = match remote.len() {
@@ -406,7 +404,7 @@ pub async fn deliver_loaded(
     let mut freeze = false;
     if failed.iter().any(|f| f.errors_to.is_none()) && m.env.sender.is_empty() {
         let age = now_secs().saturating_sub(m.env.received_time);
-        if age <= ctx.config.main.time("ignore_bounce_errors_after").as_secs() {
+        if age <= ctx.settings.ignore_bounce_errors_after.as_secs() {
             freeze = true;
             pending_tops.extend(
                 failed

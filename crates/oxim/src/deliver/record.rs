@@ -2,11 +2,8 @@
 //! (and msglog), the retry hint, and the list of permanent failures that
 //! becomes a bounce.
 
-use std::net::IpAddr;
-
 use oxim_log::{
-    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, RemoteHost,
-    Tfo, TfoMark,
+    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, Tfo, TfoMark,
 };
 use oxim_net::ClientTfo;
 
@@ -19,7 +16,7 @@ use crate::settings::TransportKind;
 use crate::vars::Vars;
 
 use super::route::{AddrData, Props};
-use super::smtp::SmtpError;
+use super::smtp::{Host, SmtpError};
 
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -102,28 +99,11 @@ pub struct Summary {
     pub completed: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct HostInfo {
-    pub name: String,
-    pub ip: IpAddr,
-    pub port: u16,
-}
-
-impl HostInfo {
-    pub fn log(&self) -> RemoteHost<'_> {
-        RemoteHost {
-            name: &self.name,
-            ip: self.ip,
-            port: self.port,
-        }
-    }
-}
-
 /// The result for one address, owned until it is logged.
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Delivered {
-        host: Option<HostInfo>,
+        host: Option<Host>,
         tfo: Option<(ClientTfo, Option<&'static str>)>,
         /// TLS of the session (` X=`, ` CV=`).
         tls: Option<oxim_tls::TlsSession>,
@@ -135,11 +115,11 @@ pub enum Outcome {
         first: bool,
     },
     Deferred {
-        host: Option<HostInfo>,
+        host: Option<Host>,
         err: SmtpError,
     },
     Failed {
-        host: Option<HostInfo>,
+        host: Option<Host>,
         err: SmtpError,
     },
 }
@@ -186,7 +166,7 @@ pub fn log_outcome(
             };
             d.router = router;
             d.transport = transport;
-            d.host = host.as_ref().map(HostInfo::log);
+            d.host = host.as_ref().map(Host::log);
             d.continued = *continued;
             if let Some((t, detail)) = tfo {
                 d.tfo = Tfo {
@@ -212,7 +192,7 @@ pub fn log_outcome(
                 errno: err.errno.code(),
                 errno_text: err.errno_text.as_deref(),
                 host: if err.with_host {
-                    host.as_ref().map(HostInfo::log)
+                    host.as_ref().map(Host::log)
                 } else {
                     None
                 },
@@ -280,7 +260,7 @@ impl Attempt<'_> {
         let outcome = match outcome {
             Outcome::Deferred { host, err } => {
                 let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
-                let max = ctx.config.main.time("retry_interval_max").as_secs();
+                let max = ctx.settings.retry_interval_max.as_secs();
                 match self
                     .retry
                     .failed(&Self::retry_key(item), rule, self.now, max)
@@ -327,7 +307,7 @@ impl Attempt<'_> {
 
     /// A permanent failure: remembered for the bounce (unless errors_to
     /// is empty, which means no bounce).
-    pub fn note_failed(&mut self, item: &Item, host: Option<&HostInfo>, err: &SmtpError) {
+    pub fn note_failed(&mut self, item: &Item, host: Option<&Host>, err: &SmtpError) {
         if item.props.errors_to.as_deref() == Some("") {
             return;
         }

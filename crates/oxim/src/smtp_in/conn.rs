@@ -187,12 +187,11 @@ pub fn list_match_host(
 /// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this
 /// connection): `Some(per_host)` when the connection is one too many.
 pub fn over_connection_limit(ctx: &Ctx, ip: IpAddr, vars: &Vars) -> Option<bool> {
-    let main = &ctx.config.main;
-    let max = main.int("smtp_accept_max");
+    let max = ctx.settings.smtp_accept_max;
     if max > 0 && CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) > max as usize {
         return Some(false);
     }
-    let raw = main.str("smtp_accept_max_per_host");
+    let raw = ctx.settings.smtp_accept_max_per_host.as_str();
     if raw.is_empty() {
         return None;
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
 use oxim_smtp::{
-    hello_text, help_reply, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
+    hello_text, help_reply, DataSummary, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
 };
 
 use crate::acl::{self, AclEnv, Verdict};
@@ -157,7 +157,7 @@ pub async fn handle_event(
         }
         Event::Data => data(ctx, conn, sess, st).await,
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
-        Event::DataEnd(_) => data_end(ctx, conn, sess, st).await,
+        Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
             log_end(ctx, conn, st, SmtpEnd::Quit);
             let _ = sess.accept_quit(&ctx.primary_hostname);
@@ -208,14 +208,13 @@ async fn helo(
     name: String,
     size_limit: u64,
 ) {
-    let main = &ctx.config.main;
     let peer_ip = conn.peer.map(|p| p.ip());
     st.helo = Some(name.clone());
     st.esmtp = ehlo;
     st.vars.set("sender_helo_name", name.clone());
     if let Some(ip) = peer_ip {
         if !st.lookup_done {
-            let list = main.str("helo_lookup_domains");
+            let list = &ctx.settings.helo_lookup_domains;
             let vars = st.vars.clone();
             let matches = oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
             if matches {
@@ -242,7 +241,7 @@ async fn helo(
     let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
     let ext = Extensions {
         size: Some(size_limit),
-        eight_bit_mime: main.bool("accept_8bitmime"),
+        eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining: !st.no_pipelining
             && (conn.peer.is_none()
                 || list_match_host(
@@ -439,7 +438,13 @@ fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit
 
 /// The end of the message: limits, the DATA ACL, the spool write (the 250
 /// only once it is durable), then delivery.
-async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+async fn data_end(
+    ctx: &Arc<Ctx>,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    summary: DataSummary,
+) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let sender = st.sender.take().unwrap_or_default();
     let recipients = std::mem::take(&mut st.recipients);
@@ -453,6 +458,17 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
                 HeaderExcess::Line => "A message header line is too long",
             },
         ));
+        return;
+    }
+    if chunked && summary.first_line_crlf == Some(false) {
+        // Exim 4.97.1 (SMTP smuggling): a chunked message must have CRLF
+        // line ends from its first line on.
+        ctx.log(&LogRecord::ChunkingNotCrlf {
+            sender: &sender,
+            host: sender_host(conn, st),
+            ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+        });
+        let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
         return;
     }
     if st.too_big {
@@ -545,7 +561,7 @@ async fn data_end(ctx: &Arc<Ctx>, conn: &Conn, sess: &mut ServerSession, st: &mu
             let _ = sess.accept_message(&id_text);
             st.messages += 1;
             if conn.peer.is_some() {
-                let queue = ctx.inv.queue_only(ctx.config.main.bool("queue_only"));
+                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else if ctx.delivery_helper.get().is_some() {

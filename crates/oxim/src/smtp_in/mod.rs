@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use oxim_log::{LogRecord, RejectWhat, SmtpEnd};
 use oxim_net::ServerTfo;
-use oxim_smtp::{Event, Reply, ServerConfig, ServerSession};
+use oxim_smtp::{Event, LineRules, Reply, ServerConfig, ServerSession};
 use oxim_tls::MaybeTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -73,7 +73,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}
-            _ if ctx.inv.queue_only(ctx.config.main.bool("queue_only")) => {}
+            _ if ctx.inv.queue_only(ctx.settings.queue_only) => {}
             DeliveryMode::Background => crate::ctx::spawn_background_delivery(&ctx, &id)?,
             DeliveryMode::Interactive => {
                 if let Ok(mid) = id.parse() {
@@ -86,21 +86,28 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
 }
 
 fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
-    let main = &ctx.config.main;
+    let s = &ctx.settings;
     ServerConfig {
-        enforce_sync: conn.peer.is_some() && main.bool("smtp_enforce_sync"),
-        max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors")).unwrap_or(3),
-        max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands")).unwrap_or(3),
+        enforce_sync: conn.peer.is_some() && s.smtp_enforce_sync,
+        max_synprot_errors: s.smtp_max_synprot_errors,
+        max_unknown_commands: s.smtp_max_unknown_commands,
         recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
+        allow_domain_literals: ctx.config.main.bool("allow_domain_literals"),
+        // SMTP smuggling: remote messages end only at CRLF . CRLF; local
+        // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
+        line_rules: if conn.peer.is_none() {
+            LineRules::FirstLine
+        } else {
+            LineRules::FirstLineCrlfEnd
+        },
         ..ServerConfig::default()
     }
 }
 
 async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<String>> {
-    let main = &ctx.config.main;
     let mut sess = ServerSession::new(server_config(&ctx, &conn));
     let mut vars = ctx.base_vars();
     if let Some(p) = conn.peer {
@@ -133,8 +140,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         submission: false,
         body_8bitmime: false,
         header_max: (
-            u64::try_from(main.int("header_maxsize")).unwrap_or(0),
-            u64::try_from(main.int("header_line_maxsize")).unwrap_or(0),
+            ctx.settings.header_maxsize,
+            ctx.settings.header_line_maxsize,
         ),
         header: HeaderLimits::new(0, 0),
         header_excess: None,
@@ -235,8 +242,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         }
     }
 
-    let banner_src = if main.is_set("smtp_banner") {
-        main.str("smtp_banner").to_string()
+    let banner_src = if let Some(b) = &ctx.settings.smtp_banner {
+        b.clone()
     } else {
         format!(
             "$smtp_active_hostname ESMTP {} $version_number $tod_full",
@@ -251,8 +258,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
     // cannot hold the session; waiting for a line to start is limited the
     // same way. smtp_session_max_time bounds the whole session. A TLS
     // handshake gets the same time as a line.
-    let line_timeout = Some(main.time("smtp_receive_timeout")).filter(|d| !d.is_zero());
-    let session_deadline = Some(main.time("smtp_session_max_time"))
+    let line_timeout = Some(ctx.settings.smtp_receive_timeout).filter(|d| !d.is_zero());
+    let session_deadline = Some(ctx.settings.smtp_session_max_time)
         .filter(|d| !d.is_zero() && conn.peer.is_some())
         .map(|d| Instant::from_std(st.started) + d);
     let timeout = line_timeout.unwrap_or(Duration::from_secs(300));

@@ -29,7 +29,15 @@ pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 /// that a server really used our TFO cookie.
 const TFO_TIMING_MIN_RTT: Duration = Duration::from_millis(10);
 
-/// A host to try, with the name it was listed under.
+/// A remote host at one address: the one to try, and then the one a
+/// delivery outcome names (`H=name [ip]`), with the name it was listed
+/// under.
+///
+/// The host types, from routing to the log: a router chooses
+/// [`RoutedHost`](crate::deliver::route::RoutedHost)s (a name, perhaps not
+/// yet resolved); the smtp transport resolves them into `Host`s; log lines
+/// borrow a `Host` as [`oxim_log::RemoteHost`]. The client of an SMTP
+/// session is an [`oxim_log::SenderHost`] in its log lines.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host {
     pub name: String,
@@ -37,6 +45,17 @@ pub struct Host {
     pub port: u16,
     /// `hosts_try_fastopen` matched this host.
     pub try_tfo: bool,
+}
+
+impl Host {
+    /// The host as a log line shows it.
+    pub fn log(&self) -> oxim_log::RemoteHost<'_> {
+        oxim_log::RemoteHost {
+            name: &self.name,
+            ip: self.ip,
+            port: self.port,
+        }
+    }
 }
 
 /// Settings of one smtp transport instance, already expanded.

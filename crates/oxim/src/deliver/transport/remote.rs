@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Result;
-use oxim_log::{LogRecord, RemoteHost};
+use oxim_log::LogRecord;
 use oxim_net::ClientTfo;
 
 use crate::ctx::Ctx;
@@ -14,7 +14,7 @@ use crate::loaded::Loaded;
 use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
-use super::super::record::{local_error, HostInfo, Item, Outcome};
+use super::super::record::{local_error, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 
@@ -270,11 +270,7 @@ pub async fn run_smtp(
                 if let Some(smtp::RcptOutcome::Deferred(e)) = r.outcomes.first() {
                     let id_text = m.env.id.to_string();
                     let text = e.message.clone().unwrap_or_default();
-                    let rh = RemoteHost {
-                        name: &host.name,
-                        ip: host.ip,
-                        port: host.port,
-                    };
+                    let rh = host.log();
                     if e.with_host {
                         ctx.log_message(
                             m,
@@ -301,11 +297,7 @@ pub async fn run_smtp(
         let Some(r) = last else {
             return defer_all(local_error(Errno::Unknown, "no host to try"));
         };
-        let info = HostInfo {
-            name: r.host.name.clone(),
-            ip: r.host.ip,
-            port: r.host.port,
-        };
+        let info = r.host.clone();
         let continued = *continued.get_or_insert(r.continued);
         let mut first = true;
         for ((item, router), o) in batch.iter().zip(r.outcomes) {
