@@ -4,8 +4,9 @@
 //! Supported types: `lsearch` (caseless keys), `wildlsearch` and
 //! `nwildlsearch` (keys may be `*suffix` wildcards or `^regex`), `iplsearch`
 //! (keys are IP addresses or CIDR networks), with the `partial[N]-` prefix
-//! and the `*` / `*@` default-key suffixes. Options after a comma (such as
-//! `,ret=full`) are accepted and ignored.
+//! and the `*` / `*@` default-key suffixes, and the `ret=full` option
+//! (`lsearch,ret=full`: the whole entry, key included). Other options are
+//! refused as unsupported.
 
 use std::net::IpAddr;
 
@@ -33,12 +34,56 @@ pub struct LookupSpec {
     pub star: bool,
     /// `*@` suffix: fall back to `*@domain`, then `*`.
     pub star_at: bool,
+    /// `,ret=full`: the result is the whole entry (key and data).
+    pub ret_full: bool,
 }
+
+/// Lookup types Exim has (some only in builds with them), for telling a
+/// type oxim does not implement from one that does not exist.
+pub const EXIM_LOOKUP_TYPES: &[&str] = &[
+    "cdb",
+    "dbm",
+    "dbmjz",
+    "dbmnz",
+    "dnsdb",
+    "dsearch",
+    "ibase",
+    "iplsearch",
+    "json",
+    "ldap",
+    "ldapdn",
+    "ldapm",
+    "lmdb",
+    "lsearch",
+    "mysql",
+    "nis",
+    "nis0",
+    "nisplus",
+    "nwildlsearch",
+    "oracle",
+    "passwd",
+    "pgsql",
+    "psl",
+    "redis",
+    "spf",
+    "sqlite",
+    "testdb",
+    "whoson",
+    "wildlsearch",
+];
 
 impl LookupSpec {
     /// Parses a lookup type; `None` if it is not a supported file lookup.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.split(',').next().unwrap_or(s).trim();
+        let mut opts = s.split(',');
+        let s = opts.next().unwrap_or(s).trim();
+        let mut ret_full = false;
+        for o in opts {
+            match o.trim() {
+                "ret=full" => ret_full = true,
+                _ => return None,
+            }
+        }
         let (partial, rest) = match s.strip_prefix("partial") {
             Some(r) => {
                 let digits = r.bytes().take_while(u8::is_ascii_digit).count();
@@ -81,13 +126,32 @@ impl LookupSpec {
             partial,
             star,
             star_at,
+            ret_full,
         })
+    }
+
+    /// Why `s` is not a supported lookup: the option or the type oxim
+    /// does not implement (for a "not supported by oxim" message), or None
+    /// if Exim does not know the type either.
+    pub fn unsupported(s: &str) -> Option<(&'static str, String)> {
+        let mut parts = s.split(',');
+        let ltype = parts.next().unwrap_or(s).trim();
+        if Self::parse(ltype).is_some() {
+            let opt = parts.map(str::trim).find(|o| *o != "ret=full")?;
+            return Some(("lookup option", opt.to_string()));
+        }
+        // Strip partial-, (affix), * and *@ to find the base type.
+        let base = ltype.rsplit('-').next().unwrap_or(ltype);
+        let base = base.trim_end_matches('@').trim_end_matches('*');
+        EXIM_LOOKUP_TYPES
+            .contains(&base)
+            .then(|| ("lookup type", ltype.to_string()))
     }
 }
 
 /// Parses `key: value` entries: `#` comments, optionally quoted keys,
 /// continuation lines starting with white space (joined with a space).
-fn entries(text: &str) -> Vec<(String, String)> {
+fn entries(text: &str) -> Vec<(String, String, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -107,6 +171,7 @@ fn entries(text: &str) -> Vec<(String, String)> {
                 .unwrap_or(line.len());
             (line[..end].to_string(), &line[end..])
         };
+        let mut full = format!("{k}{}", rest.trim_end());
         let rest = rest.trim_start();
         let rest = rest.strip_prefix(':').unwrap_or(rest).trim();
         let mut value = rest.to_string();
@@ -120,8 +185,10 @@ fn entries(text: &str) -> Vec<(String, String)> {
                 value.push(' ');
             }
             value.push_str(cont);
+            full.push(' ');
+            full.push_str(cont);
         }
-        out.push((k, value));
+        out.push((k, value, full));
     }
     out
 }
@@ -159,8 +226,8 @@ fn key_matches(kind: FileLookup, pattern: &str, key: &str) -> bool {
 pub fn find(kind: FileLookup, text: &str, key: &str) -> Option<String> {
     entries(text)
         .into_iter()
-        .find(|(k, _)| key_matches(kind, k, key))
-        .map(|(_, v)| v)
+        .find(|(k, _, _)| key_matches(kind, k, key))
+        .map(|(_, v, _)| v)
 }
 
 /// Linear search of `key: value` lines with caseless plain keys.
@@ -175,8 +242,14 @@ pub fn search(spec: &LookupSpec, text: &str, key: &str) -> Option<String> {
     let get = |k: &str| {
         entries
             .iter()
-            .find(|(p, _)| key_matches(spec.kind, p, k))
-            .map(|(_, v)| v.clone())
+            .find(|(p, _, _)| key_matches(spec.kind, p, k))
+            .map(|(_, v, full)| {
+                if spec.ret_full {
+                    full.clone()
+                } else {
+                    v.clone()
+                }
+            })
     };
     if let Some(v) = get(key) {
         return Some(v);
@@ -226,6 +299,16 @@ mod tests {
             Some(FileLookup::Wild)
         );
         assert!(LookupSpec::parse("dbm").is_none());
+        assert!(LookupSpec::parse("lsearch,cache=no_rd").is_none());
+        assert_eq!(
+            LookupSpec::unsupported("lsearch,cache=no_rd"),
+            Some(("lookup option", "cache=no_rd".to_string()))
+        );
+        assert_eq!(
+            LookupSpec::unsupported("partial-dbm*"),
+            Some(("lookup type", "partial-dbm*".to_string()))
+        );
+        assert_eq!(LookupSpec::unsupported("nosuch"), None);
         assert!(LookupSpec::parse("partial-").is_none());
     }
 
@@ -235,6 +318,7 @@ mod tests {
         assert_eq!(l("lsearch", "FOO").as_deref(), Some("bar"));
         assert_eq!(l("lsearch", "quoted key").as_deref(), Some("q"));
         assert_eq!(l("lsearch", "long").as_deref(), Some("a b"));
+        assert_eq!(l("lsearch,ret=full", "long").as_deref(), Some("long: a b"));
         assert_eq!(l("lsearch", "a.wild.ex"), None);
         assert_eq!(l("wildlsearch", "a.wild.ex").as_deref(), Some("w"));
         assert_eq!(l("wildlsearch", "re42").as_deref(), Some("regex"));

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use oxim_conf::{Acl, AclCondition, AclVerb};
 
+use crate::condition::ConditionError;
 use crate::ctx::Ctx;
 use crate::vars::{split_address, Vars};
 
@@ -64,7 +65,7 @@ pub struct AclEnv<'a> {
 enum Cond {
     True,
     False,
-    Error(String),
+    Error(ConditionError),
 }
 
 async fn condition(
@@ -77,10 +78,15 @@ async fn condition(
     let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
-        Err(e) => return Cond::Error(format!("failed to expand ACL string \"{}\": {e}", c.value)),
+        Err(source) => {
+            return Cond::Error(ConditionError::AclString {
+                text: c.value.clone(),
+                source,
+            })
+        }
     };
     let cfg = &ctx.config;
-    let result: Result<bool, String> = match c.name.as_str() {
+    let result: Result<bool, ConditionError> = match c.name.as_str() {
         "message" => {
             out.message = Some(value);
             return Cond::True;
@@ -111,28 +117,28 @@ async fn condition(
                     tokio::time::sleep(std::time::Duration::from_secs(secs.min(3600))).await;
                     return Cond::True;
                 }
-                None => return Cond::Error(format!("invalid time value \"{value}\" for delay")),
+                None => return Cond::Error(ConditionError::BadDelay(value)),
             }
         }
         "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => oxim_conf::match_host(&value, ip, env.host_name, cfg, &*vars)
-                .map_err(|e| e.to_string()),
+                .map_err(ConditionError::from),
             // Locally submitted messages match an empty item only.
             None => Ok(value.split(':').any(|i| i.trim().is_empty())),
         },
         "domains" => {
             let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");
-            oxim_conf::match_domain(&value, d, cfg, &*vars).map_err(|e| e.to_string())
+            oxim_conf::match_domain(&value, d, cfg, &*vars).map_err(ConditionError::from)
         }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
-            oxim_conf::match_local_part(&value, l, cfg, &*vars).map_err(|e| e.to_string())
+            oxim_conf::match_local_part(&value, l, cfg, &*vars).map_err(ConditionError::from)
         }
         "senders" => oxim_conf::match_address(&value, env.sender.unwrap_or(""), cfg, &*vars)
-            .map_err(|e| e.to_string()),
+            .map_err(ConditionError::from),
         "recipients" => oxim_conf::match_address(&value, env.recipient.unwrap_or(""), cfg, &*vars)
-            .map_err(|e| e.to_string()),
+            .map_err(ConditionError::from),
         "condition" => {
             let t = value.trim();
             if t.is_empty()
@@ -163,11 +169,9 @@ async fn condition(
                 }
                 Ok(r.verdict == Verdict::Accept)
             }
-            None => Err(format!("ACL \"{value}\" not found")),
+            None => Err(ConditionError::AclNotFound(value)),
         },
-        other => Err(format!(
-            "ACL condition \"{other}\" is not supported by oxim"
-        )),
+        other => Err(ConditionError::Unsupported(other.to_string())),
     };
     match result {
         Ok(b) if b != c.negated => Cond::True,
@@ -176,7 +180,12 @@ async fn condition(
     }
 }
 
-async fn verify(ctx: &Ctx, what: &str, vars: &mut Vars, env: &AclEnv<'_>) -> Result<bool, String> {
+async fn verify(
+    ctx: &Ctx,
+    what: &str,
+    vars: &mut Vars,
+    env: &AclEnv<'_>,
+) -> Result<bool, ConditionError> {
     let kind = what.split('/').next().unwrap_or("").trim();
     if kind == "header_syntax" {
         return Ok(header_syntax(vars, env.host_ip.is_some()));
@@ -185,7 +194,7 @@ async fn verify(ctx: &Ctx, what: &str, vars: &mut Vars, env: &AclEnv<'_>) -> Res
         "recipient" => env.recipient,
         "sender" => env.sender,
         "helo" | "reverse_host_lookup" => return Ok(env.host_name.is_some()),
-        other => return Err(format!("unknown verify type \"{other}\"")),
+        other => return Err(ConditionError::UnknownVerify(other.to_string())),
     };
     let Some(address) = address else {
         return Ok(false);
@@ -358,7 +367,7 @@ pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> Ac
                 }
                 Cond::Error(e) => {
                     out.verdict = Verdict::Defer;
-                    out.log_message = Some(e);
+                    out.log_message = Some(e.to_string());
                     out.error = true;
                     return out;
                 }

@@ -95,6 +95,13 @@ impl ExpandContext for TestContext {
     fn file_exists(&self, path: &str) -> bool {
         self.vars.file_exists(path)
     }
+    fn state_flag(&self, name: &str) -> Option<bool> {
+        // No delivery and no queue run in an expansion test.
+        match name {
+            "first_delivery" | "queue_running" => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// Split `address.port` (Exim's `-oMa`/`-oMi` form) into its parts.
@@ -310,7 +317,15 @@ impl Session<'_> {
     /// Handle one logical line; returns the text to print (without the
     /// final newline).
     fn line(&mut self, line: &[u8]) -> Vec<u8> {
-        let mut text = String::from_utf8_lossy(line).into_owned();
+        // Macros are only looked for in text (a line that is not UTF-8 is
+        // expanded as it is).
+        let Ok(text) = std::str::from_utf8(line) else {
+            return match oxim_conf::expand_bytes(line, &self.tc, Some(&self.ctx.config)) {
+                Ok(v) => v,
+                Err(e) => format!("Failed: {e}").into_bytes(),
+            };
+        };
+        let mut text = text.to_string();
         let macro_first = self
             .macros
             .iter()

@@ -8,6 +8,7 @@ mod acl;
 mod address_test;
 mod bounce;
 mod cli;
+mod condition;
 mod ctx;
 mod daemon;
 mod deliver;

@@ -20,6 +20,8 @@ pub struct MainSettings {
     pub accept_8bitmime: bool,
     /// `smtp_enforce_sync`: refuse a client that talks out of turn.
     pub smtp_enforce_sync: bool,
+    /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
+    pub allow_domain_literals: bool,
     /// `smtp_max_synprot_errors` (3 when out of range).
     pub smtp_max_synprot_errors: u32,
     /// `smtp_max_unknown_commands` (3 when out of range).
@@ -68,6 +70,7 @@ impl MainSettings {
             queue_only: main.bool("queue_only"),
             accept_8bitmime: main.bool("accept_8bitmime"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
+            allow_domain_literals: main.bool("allow_domain_literals"),
             smtp_max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors"))
                 .unwrap_or(3),
             smtp_max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands"))

@@ -56,7 +56,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random", "errno"],
+    &["time", "random", "errno", "condition"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

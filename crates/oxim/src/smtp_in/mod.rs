@@ -95,7 +95,7 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
-        allow_domain_literals: ctx.config.main.bool("allow_domain_literals"),
+        allow_domain_literals: s.allow_domain_literals,
         // SMTP smuggling: remote messages end only at CRLF . CRLF; local
         // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
         line_rules: if conn.peer.is_none() {

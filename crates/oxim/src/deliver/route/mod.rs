@@ -5,6 +5,7 @@ mod hosts;
 
 use std::net::IpAddr;
 
+use crate::condition::{condition_true, ConditionError};
 use crate::ctx::Ctx;
 use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
@@ -163,14 +164,14 @@ fn list_match(
     list: &Option<String>,
     vars: &Vars,
     cfg: &oxim_conf::Config,
-    f: impl FnOnce(&str) -> Result<bool, String>,
-) -> Result<bool, String> {
+    f: impl FnOnce(&str) -> Result<bool, ConditionError>,
+) -> Result<bool, ConditionError> {
     match list {
         None => Ok(true),
         Some(raw) => match oxim_conf::expand_with_config(raw, vars, cfg) {
             Ok(expanded) => f(&expanded),
             Err(e) if e.is_forced_fail() => Ok(false),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         },
     }
 }
@@ -238,13 +239,13 @@ fn accessible_for(path: &std::path::Path, uid: u32, gid: u32) -> bool {
 }
 
 /// `require_files`: `Ok(false)` when the router is to be skipped.
-fn require_files(raw: &str, vars: &Vars, cfg: &oxim_conf::Config) -> Result<bool, String> {
+fn require_files(raw: &str, vars: &Vars, cfg: &oxim_conf::Config) -> Result<bool, ConditionError> {
     let mut check_as: Option<(u32, u32)> = None;
     for item in oxim_conf::lists::list_items(raw) {
         let item = match oxim_conf::expand_with_config(&item, vars, cfg) {
             Ok(v) => v,
             Err(e) if e.is_forced_fail() => continue,
-            Err(e) => return Err(format!("failed to expand \"{item}\" in require_files: {e}")),
+            Err(e) => return Err(e.into()),
         };
         let item = item.trim();
         if item.is_empty() {
@@ -291,7 +292,10 @@ fn require_files(raw: &str, vars: &Vars, cfg: &oxim_conf::Config) -> Result<bool
                 let e = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0));
                 let text = e.to_string();
                 let text = text.split(" (os error").next().unwrap_or(&text);
-                return Err(format!("require_files: error for {path}: {text}"));
+                return Err(ConditionError::RequireFiles {
+                    path: path.to_string(),
+                    error: text.to_string(),
+                });
             }
         };
         if exists == negated {
@@ -311,7 +315,7 @@ fn preconditions(
     sender: &str,
     vars: &Vars,
     verifying: bool,
-) -> Result<Option<(Vars, AddrData)>, String> {
+) -> Result<Option<(Vars, AddrData)>, ConditionError> {
     let (full_lp, domain) = split_address(address);
     let mut v = vars.clone();
     let mut data = AddrData::default();
@@ -353,12 +357,12 @@ fn preconditions(
     }
     let cfg = &ctx.config;
     if !list_match(&r.domains, &v, cfg, |l| {
-        oxim_conf::match_domain(l, domain, cfg, &v).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_domain(l, domain, cfg, &v)?)
     })? {
         return Ok(None);
     }
     if !list_match(&r.local_parts, &v, cfg, |l| {
-        oxim_conf::match_local_part(l, &lp, cfg, &v).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_local_part(l, &lp, cfg, &v)?)
     })? {
         return Ok(None);
     }
@@ -390,7 +394,7 @@ fn preconditions(
         }
     }
     if !list_match(&r.senders, &v, cfg, |l| {
-        oxim_conf::match_address(l, sender, cfg, &v).map_err(|e| e.to_string())
+        Ok(oxim_conf::match_address(l, sender, cfg, &v)?)
     })? {
         return Ok(None);
     }
@@ -407,25 +411,10 @@ fn preconditions(
                 }
             }
             Err(e) if e.is_forced_fail() => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Some((v, data)))
-}
-
-/// Exim's truth rule for a `condition` option's expanded value.
-fn condition_true(v: &str) -> Result<bool, String> {
-    let t = v.trim();
-    if t.is_empty() || t == "0" || t.eq_ignore_ascii_case("no") || t.eq_ignore_ascii_case("false") {
-        Ok(false)
-    } else if t.chars().all(|c| c.is_ascii_digit())
-        || t.eq_ignore_ascii_case("yes")
-        || t.eq_ignore_ascii_case("true")
-    {
-        Ok(true)
-    } else {
-        Err(format!("\"{t}\" is not a valid condition value"))
-    }
 }
 
 /// Route one address through the whole chain.
@@ -456,10 +445,10 @@ pub async fn route_from(
         let (mut rvars, mut data) = match preconditions(ctx, r, address, sender, &vars, verifying) {
             Ok(Some(found)) => found,
             Ok(None) => continue,
-            Err(e) if e.starts_with("require_files:") => {
+            Err(e @ ConditionError::RequireFiles { .. }) => {
                 return Routed::Defer {
                     router: Some(r.name.clone()),
-                    message: e,
+                    message: e.to_string(),
                 }
                 .into()
             }
@@ -599,12 +588,12 @@ fn accepted(
     let mut unseen_next = None;
     if let (Some(u), false) = (&r.unseen, verifying) {
         match oxim_conf::expand(u, vars)
-            .map_err(|e| e.to_string())
+            .map_err(ConditionError::from)
             .and_then(|v| condition_true(&v))
         {
             Ok(true) => unseen_next = Some(index + 1),
             Ok(false) => {}
-            Err(err) => return defer("unseen", err),
+            Err(err) => return defer("unseen", err.to_string()),
         }
     }
     routing.props = props;
@@ -859,15 +848,6 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn condition_values() {
-        assert_eq!(condition_true("yes"), Ok(true));
-        assert_eq!(condition_true(" no "), Ok(false));
-        assert_eq!(condition_true(""), Ok(false));
-        assert_eq!(condition_true("12"), Ok(true));
-        assert!(condition_true("maybe").is_err());
-    }
 
     #[test]
     fn props_inherit() {
