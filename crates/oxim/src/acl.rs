@@ -151,6 +151,18 @@ async fn condition(
                 Ok(true)
             }
         }
+        // True when the session authenticated with an authenticator whose
+        // instance name is in the list.
+        "authenticated" => match vars
+            .get("sender_host_authenticated")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+        {
+            Some(name) => {
+                oxim_conf::match_domain(&value, &name, cfg, &*vars).map_err(ConditionError::from)
+            }
+            None => Ok(false),
+        },
         "verify" => {
             let r = verify(ctx, &value, vars, env).await;
             if matches!(r, Ok(false)) && !c.negated {
@@ -158,9 +170,6 @@ async fn condition(
             }
             r
         }
-        // oxim has no authenticators yet: no session is authenticated, so
-        // no list matches.
-        "authenticated" => Ok(false),
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
                 let r = Box::pin(eval(ctx, &sub, vars, env)).await;

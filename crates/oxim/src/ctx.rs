@@ -244,6 +244,9 @@ impl Ctx {
         };
         let timeout = Duration::from_secs(5);
         let dns = Dns::from_system(timeout, false);
+        if let Some(e) = Drivers::unsupported_authenticator(&config) {
+            return Err(anyhow!(e));
+        }
         let drivers = Drivers::from_config(&config);
         let settings = MainSettings::from_config(&config);
         let mut ctx = Ctx {

@@ -110,6 +110,7 @@ pub fn listen_specs(ctx: &Ctx) -> Result<Vec<ListenSpec>> {
 /// Re-launch ourselves detached with `-bdf` (for plain `-bd`), so the caller
 /// returns at once as Exim's does.
 pub fn detach(ctx: &Ctx, args: &[String]) -> Result<()> {
+    check_daemon_caller(ctx)?;
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
     std::os::unix::process::CommandExt::arg0(&mut cmd, &ctx.inv.prog);
@@ -124,14 +125,80 @@ pub fn detach(ctx: &Ctx, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The daemon's pid file (`-oP`): removed at exit only if it is still the
+/// regular file holding this daemon's pid.
 struct PidFile(Option<PathBuf>);
 
 impl Drop for PidFile {
     fn drop(&mut self) {
         if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+            let ours = format!("{}\n", std::process::id());
+            let regular = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file());
+            if regular && std::fs::read_to_string(p).is_ok_and(|t| t == ours) {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
+}
+
+/// Write the pid file without following a symlink or truncating anything
+/// but an earlier pid file (21Nails CVE-2020-28007/28014: a setuid MTA
+/// writing its pid file through a path the caller chose). An existing
+/// entry is replaced only when it is a regular, single-link file holding
+/// just a number; the new file is created exclusively (`O_EXCL` never
+/// follows a symlink) with mode 0644.
+fn write_pid_file(path: &std::path::Path, pid: u32) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let is_pid = old.ends_with('\n')
+            && old.len() > 1
+            && old[..old.len() - 1].bytes().all(|b| b.is_ascii_digit());
+        if !m.file_type().is_file() || m.nlink() != 1 || !is_pid {
+            return Err(anyhow!(
+                "pid file {} exists and is not a pid file: not replaced",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot replace pid file {}", path.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot write pid file {}", path.display()))?;
+    std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes())
+        .with_context(|| format!("cannot write pid file {}", path.display()))?;
+    Ok(())
+}
+
+/// An oxim installed setuid (running with more privilege than its caller)
+/// starts a daemon only for root, the exim user or a member of the exim
+/// group (Exim: "permission denied; not admin"), and writes an `-oP` pid
+/// file only for root (Exim's rule since 4.94.2).
+fn check_daemon_caller(ctx: &Ctx) -> Result<()> {
+    let r = nix::unistd::getresuid().context("getresuid")?;
+    let g = nix::unistd::getresgid().context("getresgid")?;
+    let elevated = r.effective != r.real || g.effective != g.real;
+    if !elevated || r.real.is_root() {
+        return Ok(());
+    }
+    let exim = crate::privilege::exim_ids(&ctx.config.main, ctx.harness.active)?;
+    let in_group = g.real.as_raw() == exim.gid
+        || nix::unistd::getgroups()
+            .unwrap_or_default()
+            .iter()
+            .any(|gid| gid.as_raw() == exim.gid);
+    if r.real.as_raw() != exim.uid && !in_group {
+        return Err(anyhow!("permission denied; not admin"));
+    }
+    if ctx.inv.pid_file.is_some() {
+        return Err(anyhow!("-oP permission denied; not root"));
+    }
+    Ok(())
 }
 
 /// Listening sockets bound (as root if started so) before anything else.
@@ -196,6 +263,7 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
 /// it binds its sockets and writes its pid file, then runs as the exim user
 /// (before any other thread exists).
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
+    check_daemon_caller(&ctx)?;
     let bound = bind(&ctx)?;
     // Only when a delivery may have to run as another user: otherwise
     // the daemon delivers in its own tasks, as the exim user.
@@ -206,8 +274,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let pid = std::process::id();
     let pidfile = match &ctx.inv.pid_file {
         Some(p) => {
-            std::fs::write(p, format!("{pid}\n"))
-                .with_context(|| format!("cannot write pid file {}", p.display()))?;
+            write_pid_file(p, pid)?;
             PidFile(Some(p.clone()))
         }
         None => PidFile(None),

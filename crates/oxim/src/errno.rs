@@ -26,12 +26,18 @@ pub enum Errno {
     TlsFailure,
     /// TLS was required but not offered, or refused (-38).
     TlsRequired,
+    /// Authentication required by the client (`hosts_require_auth`) and
+    /// not done (`ERRNO_AUTHFAIL`, -42).
+    AuthFail,
     /// A 4xx to RCPT (-44).
     Rcpt4xx,
     /// A 4xx to MAIL (-45).
     Mail4xx,
     /// A 4xx to DATA or after the data (-46).
     Data4xx,
+    /// An authenticator's own problem, e.g. an expansion (`ERRNO_AUTHPROB`,
+    /// -48).
+    AuthProb,
     /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
     HostRetry,
 }
@@ -50,9 +56,11 @@ impl Errno {
             Errno::UnknownHost => -32,
             Errno::TlsFailure => -37,
             Errno::TlsRequired => -38,
+            Errno::AuthFail => -42,
             Errno::Rcpt4xx => -44,
             Errno::Mail4xx => -45,
             Errno::Data4xx => -46,
+            Errno::AuthProb => -48,
             Errno::HostRetry => -53,
         }
     }

@@ -8,8 +8,8 @@ use crate::ctx::Ctx;
 pub const ROUTERS: &[&str] = &["accept", "dnslookup", "manualroute", "redirect"];
 /// Transports this build really has.
 pub const TRANSPORTS: &[&str] = &["appendfile/maildir", "autoreply", "pipe", "smtp"];
-/// Lookup types this build really has.
-pub const LOOKUPS: &[&str] = &["lsearch"];
+/// Lookup types this build really has (those `oxim_conf::lookup` parses).
+pub const LOOKUPS: &[&str] = &["lsearch", "wildlsearch", "nwildlsearch", "iplsearch"];
 
 /// The "Support for:" items.
 pub fn support_items() -> Vec<&'static str> {
@@ -30,7 +30,10 @@ pub fn version_text(version: &str, config_path: &str) -> String {
     s.push_str("oxim: an Exim-compatible MTA; see README.md\n");
     s.push_str(&format!("Support for: {}\n", support_items().join(" ")));
     s.push_str(&format!("Lookups (built-in): {}\n", LOOKUPS.join(" ")));
-    s.push_str("Authenticators:\n");
+    s.push_str(&format!(
+        "Authenticators: {}\n",
+        crate::settings::AUTH_DRIVERS.join(" ")
+    ));
     s.push_str(&format!("Routers: {}\n", ROUTERS.join(" ")));
     s.push_str(&format!("Transports: {}\n", TRANSPORTS.join(" ")));
     s.push_str(&format!("Configuration file is {config_path}\n"));
@@ -70,6 +73,32 @@ pub fn print_config(ctx: &Ctx, names: &[String]) -> Result<i32> {
             }
         }
         return Ok(0);
+    }
+    // `-bP macro NAME`: the macro (built-ins included) as NAME=value, exit 0;
+    // `macro NAME not found` and exit 1 otherwise (Exim's wording).
+    if names.first().map(String::as_str) == Some("macro") {
+        let Some(wanted) = names.get(1) else {
+            for (k, v) in &cfg.macros {
+                println!("{k}={v}");
+            }
+            return Ok(0);
+        };
+        let builtin = crate::ctx::builtin_macros();
+        let found = cfg
+            .macros
+            .iter()
+            .chain(builtin.iter())
+            .find(|(k, _)| k == wanted);
+        return Ok(match found {
+            Some((k, v)) => {
+                println!("{k}={v}");
+                0
+            }
+            None => {
+                println!("macro {wanted} not found");
+                1
+            }
+        });
     }
     for name in names {
         match name.as_str() {

@@ -117,7 +117,10 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
         }));
     }
     for t in tasks {
-        let _ = t.await;
+        // A delivery task that panicked is a bug: say so rather than lose it.
+        if let Err(e) = t.await {
+            ctx.log_text(None, &format!("queue run: delivery task failed: {e}"));
+        }
     }
     pool.close_all().await;
 }

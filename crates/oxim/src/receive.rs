@@ -39,6 +39,11 @@ pub struct Source {
     /// An ACL set `control = submission`: missing Message-Id: and Date:
     /// are added as for a local message.
     pub submission: bool,
+    /// SMTP AUTH: the authenticator's instance name and the
+    /// `server_set_id` result (` A=name:id` in the log).
+    pub auth: Option<(String, Option<String>)>,
+    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`).
+    pub auth_sender: Option<String>,
 }
 
 impl Source {
@@ -56,6 +61,8 @@ impl Source {
             sender_set: false,
             tls: None,
             submission: false,
+            auth: None,
+            auth_sender: None,
         }
     }
 
@@ -242,6 +249,11 @@ pub fn prepare(
         env.tls.ver = Some(t.version.clone());
         env.tls.certificate_verified = t.certificate_verified == Some(true);
     }
+    if let Some((name, id)) = &source.auth {
+        env.host_auth = Some(name.clone());
+        env.auth_id = id.clone();
+    }
+    env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
     let headers: Vec<Header> = msg
         .headers
@@ -309,6 +321,10 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         certificate_verified: t.certificate_verified,
         ..oxim_log::TlsLog::default()
     });
+    rec.auth = source
+        .auth
+        .as_ref()
+        .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.message_id = message_id.as_deref();

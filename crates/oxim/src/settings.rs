@@ -184,6 +184,10 @@ pub struct SmtpSpec {
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
+    pub hosts_require_auth: Option<String>,
+    pub hosts_try_auth: Option<String>,
+    /// `authenticated_sender`: `AUTH=` on MAIL once authenticated.
+    pub authenticated_sender: Option<String>,
     pub interface: Option<String>,
     pub tls: SmtpTlsSpec,
 }
@@ -371,6 +375,9 @@ impl TransportSpec {
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                hosts_require_auth: opt(d, "hosts_require_auth"),
+                hosts_try_auth: opt(d, "hosts_try_auth"),
+                authenticated_sender: opt(d, "authenticated_sender"),
                 interface: opt(d, "interface"),
                 tls: SmtpTlsSpec {
                     on_connect: opt(d, "protocol").is_some_and(|p| p.trim() == "smtps"),
@@ -432,11 +439,99 @@ impl TransportSpec {
     }
 }
 
-/// Routers and transports in configuration order.
+/// The SASL mechanism an authenticator implements, with its private
+/// options (unexpanded).
+#[derive(Debug, Clone)]
+pub enum AuthMech {
+    /// `plaintext`: PLAIN, LOGIN and any other fixed sequence of prompts.
+    Plaintext {
+        server_prompts: Option<String>,
+        client_send: Option<String>,
+        client_ignore_invalid_base64: bool,
+    },
+    /// `cram_md5` (RFC 2195).
+    CramMd5 {
+        server_secret: Option<String>,
+        client_name: Option<String>,
+        client_secret: Option<String>,
+    },
+}
+
+/// Authenticator drivers this build has.
+pub const AUTH_DRIVERS: &[&str] = &["cram_md5", "plaintext"];
+
+/// One authenticator instance (`begin authenticators`).
+#[derive(Debug, Clone)]
+pub struct AuthSpec {
+    pub name: String,
+    /// `public_name` (default: the instance name), as configured; the EHLO
+    /// line upper-cases it and AUTH matches it without regard to case.
+    pub public_name: String,
+    pub mech: AuthMech,
+    pub server_condition: Option<String>,
+    pub server_set_id: Option<String>,
+    pub advertise_condition: Option<String>,
+    pub mail_auth_condition: Option<String>,
+    pub client_condition: Option<String>,
+    pub client_set_id: Option<String>,
+}
+
+impl AuthSpec {
+    /// `None` for a driver this build does not have.
+    fn from_driver(d: &Driver) -> Option<Self> {
+        let o = &d.options;
+        let mech = match d.driver.as_str() {
+            "plaintext" => AuthMech::Plaintext {
+                server_prompts: opt(d, "server_prompts"),
+                client_send: opt(d, "client_send"),
+                client_ignore_invalid_base64: o.bool("client_ignore_invalid_base64"),
+            },
+            "cram_md5" => AuthMech::CramMd5 {
+                server_secret: opt(d, "server_secret"),
+                client_name: opt(d, "client_name"),
+                client_secret: opt(d, "client_secret"),
+            },
+            _ => return None,
+        };
+        Some(AuthSpec {
+            name: d.name.clone(),
+            public_name: opt(d, "public_name").unwrap_or_else(|| d.name.clone()),
+            mech,
+            server_condition: opt(d, "server_condition"),
+            server_set_id: opt(d, "server_set_id"),
+            advertise_condition: opt(d, "server_advertise_condition")
+                .or_else(|| opt(d, "advertise_condition")),
+            mail_auth_condition: opt(d, "server_mail_auth_condition"),
+            client_condition: opt(d, "client_condition"),
+            client_set_id: opt(d, "client_set_id"),
+        })
+    }
+
+    /// Usable as a server: plaintext needs `server_condition`, cram_md5
+    /// `server_secret` (as in Exim).
+    pub fn is_server(&self) -> bool {
+        match &self.mech {
+            AuthMech::Plaintext { .. } => self.server_condition.is_some(),
+            AuthMech::CramMd5 { server_secret, .. } => server_secret.is_some(),
+        }
+    }
+
+    /// Usable as a client: plaintext needs `client_send`, cram_md5
+    /// `client_secret`.
+    pub fn is_client(&self) -> bool {
+        match &self.mech {
+            AuthMech::Plaintext { client_send, .. } => client_send.is_some(),
+            AuthMech::CramMd5 { client_secret, .. } => client_secret.is_some(),
+        }
+    }
+}
+
+/// Routers, transports and authenticators in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Drivers {
     pub routers: Vec<RouterSpec>,
     pub transports: Vec<TransportSpec>,
+    pub authenticators: Vec<AuthSpec>,
 }
 
 impl Drivers {
@@ -447,6 +542,11 @@ impl Drivers {
                 .transports
                 .iter()
                 .map(TransportSpec::from_driver)
+                .collect(),
+            authenticators: cfg
+                .authenticators
+                .iter()
+                .filter_map(AuthSpec::from_driver)
                 .collect(),
         }
     }
@@ -460,6 +560,25 @@ impl Drivers {
             .any(|r| r.check_local_user || r.user.is_some() || r.group.is_some())
             || self.transports.iter().any(|t| {
                 !matches!(t.kind, TransportKind::Smtp(_)) && (t.user.is_some() || t.group.is_some())
+            })
+    }
+
+    /// The first authenticator whose driver this build lacks (instance
+    /// name, driver name): the configuration is refused for it.
+    pub fn unsupported_authenticator(cfg: &Config) -> Option<String> {
+        cfg.authenticators
+            .iter()
+            .find(|d| !AUTH_DRIVERS.contains(&d.driver.as_str()))
+            .map(|d| {
+                format!(
+                    "error in configuration file: {} line {}: authenticator {}: \
+                     the {} authenticator driver is not supported by oxim (it has: {})",
+                    d.file,
+                    d.line,
+                    d.name,
+                    d.driver,
+                    AUTH_DRIVERS.join(", ")
+                )
             })
     }
 

@@ -12,6 +12,8 @@ use oxim_conf::ExpandContext;
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     map: HashMap<String, String>,
+    /// `$0`, `$1`, ... set outside any `match` (an authenticator's data).
+    numeric: Vec<String>,
 }
 
 impl Vars {
@@ -36,6 +38,12 @@ impl Vars {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)
     }
+
+    /// Set `$0`, `$1`, ... (`items[0]` is `$0`); empty clears them.
+    pub fn set_numeric(&mut self, items: Vec<String>) -> &mut Self {
+        self.numeric = items;
+        self
+    }
 }
 
 /// Split `local@domain` at the last `@` (a quoted local part may contain `@`).
@@ -58,6 +66,10 @@ fn tod(name: &str) -> Option<String> {
 }
 
 impl ExpandContext for Vars {
+    fn numeric_vars(&self) -> Vec<String> {
+        self.numeric.clone()
+    }
+
     fn var(&self, name: &str) -> Option<String> {
         if let Some(v) = self.map.get(name) {
             return Some(v.clone());

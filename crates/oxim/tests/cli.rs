@@ -71,6 +71,19 @@ fn print_option_from_exim_1990_config() {
         "{text}"
     );
     assert!(
+        text.contains("Lookups (built-in): lsearch wildlsearch nwildlsearch iplsearch"),
+        "{text}"
+    );
+    // Exim's runtest asks `-bP macro NAME` for `feature` lines of REQUIRES.
+    let out = dir.run_ok(&["-C", conf, "-bP", "macro", "_HAVE_TLS"], "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "_HAVE_TLS=y\n");
+    let out = dir.run(&["-C", conf, "-bP", "macro", "_HAVE_NOTHING"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "macro _HAVE_NOTHING not found\n"
+    );
+    assert!(
         text.contains(&format!("Configuration file is {conf}")),
         "{text}"
     );

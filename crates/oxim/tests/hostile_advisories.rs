@@ -19,6 +19,9 @@
 //!   [`size_and_bdat_numbers_are_bounded`]; `-H` counts in
 //!   `crates/spool/tests/header_format.rs` (`hostile_header_files_are_refused`).
 //! - Open-relay probes: [`relay_probes_refused_where_exim_refuses`].
+//! - Files through a path the caller chose, setuid (21Nails
+//!   CVE-2020-28007/28014, pid file `-oP`):
+//!   [`pid_file_is_never_written_through_a_symlink`].
 //!
 //! Elsewhere: plaintext pipelined after STARTTLS (Postfix CVE-2011-0411) in
 //! `tests/tls.rs` (`plaintext_pipelined_after_starttls_is_refused`,
@@ -35,6 +38,8 @@
 mod common;
 #[path = "common/exim.rs"]
 mod exim;
+#[path = "common/setuid.rs"]
+mod setuid;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -824,4 +829,86 @@ fn relay_probes_refused_where_exim_refuses() {
             "Exim now answers:\n{text}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Files through a path the caller chose
+
+fn plant_victim(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let precious = dir.join("precious");
+    std::fs::write(&precious, "precious\n").unwrap();
+    std::fs::set_permissions(&precious, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let victim = dir.join("victim");
+    std::os::unix::fs::symlink(&precious, &victim).unwrap();
+    (precious, victim)
+}
+
+fn untouched(precious: &Path, victim: &Path) {
+    assert_eq!(std::fs::read_to_string(precious).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(victim)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// 21Nails CVE-2020-28007/28014: Exim wrote its pid file (as root) through
+/// a path or symlink its caller chose. oxim never follows a symlink for the
+/// pid file, replaces only an earlier pid file, and an oxim installed
+/// setuid starts no daemon for a caller who is not root, the exim user or
+/// in its group.
+#[test]
+fn pid_file_is_never_written_through_a_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    let (precious, victim) = plant_victim(dir.path());
+    let conf = oxim_conf(&dir, "");
+    for target in [&victim, &precious] {
+        let port = free_port().to_string();
+        let o = dir.run(
+            &[
+                "-C",
+                &conf,
+                "-bdf",
+                "-oX",
+                &port,
+                "-oP",
+                target.to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", target.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("exists and is not a pid file"), "{err}");
+        untouched(&precious, &victim);
+    }
+    // A fresh path: written 0644 with the pid; removed at a clean stop.
+    let port = free_port();
+    let d = Daemon::start(&dir, &["-C", &conf, "-oX", &port.to_string()]);
+    let meta = std::fs::metadata(&d.pid_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+    assert_eq!(
+        std::fs::read_to_string(&d.pid_file).unwrap(),
+        format!("{}\n", d.pid())
+    );
+    let pid_file = d.pid_file.clone();
+    d.signal(libc::SIGTERM);
+    assert!(wait_for(Duration::from_secs(10), || !pid_file.exists()));
+    drop(d);
+
+    // Installed setuid, run by nobody: refused before anything is written.
+    let s = setuid::Setuid::new();
+    s.private_conf("etc/oxim/configure", "/var/spool/oxim-setuid-test");
+    let (precious, victim) = plant_victim(s.dir.path());
+    let port = free_port().to_string();
+    let o = s.run_as_nobody(&["-bdf", "-oX", &port, "-oP", victim.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("permission denied; not admin"),
+        "{o:?}"
+    );
+    untouched(&precious, &victim);
+    let o = s.run_as_nobody(&["-bd", "-oX", &port, "-oP", victim.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    untouched(&precious, &victim);
 }

@@ -29,7 +29,7 @@ const LAYERS: &[&[&str]] = &[
     // stream and the connection's facts.
     &["smtp_in"],
     &["smtp_in::events"],
-    &["smtp_in::tls"],
+    &["smtp_in::tls", "smtp_in::auth"],
     &["smtp_in::io", "smtp_in::conn"],
     // Policy.
     &["acl"],

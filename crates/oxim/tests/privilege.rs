@@ -5,13 +5,16 @@
 //! needs root and fails (does not pass silently) without it.
 
 mod common;
+#[path = "common/setuid.rs"]
+mod setuid;
 
 use common::*;
+use setuid::{open_up, Setuid};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 fn require_root(what: &str) {
@@ -39,11 +42,6 @@ fn default_exim_name() -> &'static str {
         Ok(Some(_)) => "Debian-exim",
         _ => "mail",
     }
-}
-
-/// Let other users reach the test directory (tempdirs are 0700).
-fn open_up(dir: &TestDir) {
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// `Uid:`/`Gid:` lines of /proc/<pid>/status: real, effective, saved, fs.
@@ -352,70 +350,6 @@ fn missing_exim_user_is_a_clear_error_as_root() {
         "{err}"
     );
     assert!(!dir.path().join("spool/input").exists());
-}
-
-/// A setuid-root copy of oxim in a world-reachable directory, with a fake
-/// `/etc` (mounted in a private mount namespace) holding `/etc/oxim`.
-struct Setuid {
-    dir: TestDir,
-}
-
-impl Setuid {
-    fn new() -> Setuid {
-        let dir = TestDir::new();
-        open_up(&dir);
-        let p = dir.path();
-        std::fs::create_dir(p.join("bin")).unwrap();
-        std::fs::copy(oxim_bin(), p.join("bin/oxim")).unwrap();
-        std::fs::set_permissions(p.join("bin/oxim"), std::fs::Permissions::from_mode(0o4755))
-            .unwrap();
-        // etc/: every entry of the real /etc (reached through realetc/,
-        // where it is mounted), plus oxim/.
-        std::fs::create_dir(p.join("realetc")).unwrap();
-        std::fs::create_dir_all(p.join("etc/oxim")).unwrap();
-        for e in std::fs::read_dir("/etc").unwrap() {
-            let name = e.unwrap().file_name();
-            if name != "oxim" {
-                std::os::unix::fs::symlink(
-                    p.join("realetc").join(&name),
-                    p.join("etc").join(&name),
-                )
-                .unwrap();
-            }
-        }
-        Setuid { dir }
-    }
-
-    /// A root-owned configuration file readable only by root.
-    fn private_conf(&self, rel: &str, spool: &str) -> String {
-        let path = self.dir.write(rel, &format!("spool_directory = {spool}\n"));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        path.display().to_string()
-    }
-
-    /// Run the setuid copy as `nobody` in the namespace.
-    fn run_as_nobody(&self, args: &[&str]) -> Output {
-        let script = r#"set -e
-t=$1; shift
-mount --bind /etc "$t/realetc"
-mount --bind "$t/etc" /etc
-exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$t/bin/oxim" "$@""#;
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-            ])
-            .arg(self.dir.path())
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run unshare")
-    }
 }
 
 fn text(o: &Output) -> String {

@@ -9,6 +9,7 @@
 //! run a test.
 
 pub mod client;
+pub mod clienttls;
 pub mod compare;
 pub mod custom;
 pub mod dns;

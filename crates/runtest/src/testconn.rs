@@ -9,8 +9,16 @@ pub(crate) struct Fake {
 }
 
 impl Read for Fake {
+    /// One line per read, as a peer that answers command by command.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
+        let pos = usize::try_from(self.input.position()).unwrap_or(0);
+        let rest = &self.input.get_ref()[pos.min(self.input.get_ref().len())..];
+        let line = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let n = line.min(buf.len());
+        self.input.read(&mut buf[..n])
     }
 }
 

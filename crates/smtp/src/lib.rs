@@ -21,6 +21,7 @@ pub mod client;
 pub mod data;
 pub mod error;
 pub mod reply;
+pub mod sasl;
 pub mod server;
 
 pub use address::{parse_path_arg, Path};

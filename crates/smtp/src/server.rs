@@ -365,6 +365,9 @@ pub enum Event {
     },
     /// A line of a SASL exchange after a `334`; needs a response.
     AuthResponse(String),
+    /// A SASL response line longer than [`ServerConfig::max_line_len`]
+    /// (discarded); needs a response (Exim: `501 Invalid base64 data`).
+    AuthResponseTooLong,
     /// The session answered a bad command by itself.
     Error(ProtocolError),
 }
@@ -580,6 +583,12 @@ impl ServerSession {
         &self.cfg
     }
 
+    /// Accept `AUTH` even when it was not advertised (Exim's
+    /// `control = allow_auth_unadvertised`, set by the connect ACL).
+    pub fn set_allow_auth_unadvertised(&mut self, allow: bool) {
+        self.cfg.allow_auth_unadvertised = allow;
+    }
+
     // ----- output ---------------------------------------------------------
 
     /// Take everything written so far.
@@ -760,7 +769,12 @@ impl ServerSession {
                         Line::TooLong(start) => {
                             self.last_was_rcpt = false;
                             if self.phase == Phase::AuthContinue {
+                                // An over-long SASL response ends the
+                                // exchange; the caller answers it.
                                 self.phase = Phase::Command;
+                                self.pending = Some(Pending::Auth);
+                                self.pending_verb = None;
+                                return Some(Event::AuthResponseTooLong);
                             }
                             Some(self.synprot(
                                 ErrorKind::LineTooLong,

@@ -77,6 +77,14 @@ pub trait ExpandContext {
         None
     }
 
+    /// The numeric variables (`$0`, `$1`, ...) in force outside any
+    /// `match` (an authenticator sets them from the client's data). A
+    /// `match` in the string replaces them for its own branches. Default:
+    /// none.
+    fn numeric_vars(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Forward lookup of a host name, for host lists that contain plain
     /// names. `None` means "cannot resolve here"; the list matcher then
     /// compares the name with the host's verified name instead.
@@ -396,7 +404,7 @@ impl<'c> Expander<'c> {
             ctx,
             cfg,
             depth: 0,
-            numeric: Vec::new(),
+            numeric: ctx.numeric_vars(),
             lookup_value: None,
             item: None,
         }

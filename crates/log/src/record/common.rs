@@ -68,6 +68,14 @@ impl<'a> SenderHost<'a> {
         }
     }
 
+    /// The host as log lines show it after `H=` (name, `(helo)`, `[ip]`,
+    /// `:port` with `+incoming_port`).
+    pub fn describe(&self, sel: &LogSelector) -> String {
+        let mut s = String::new();
+        self.render(sel, &mut s);
+        s
+    }
+
     pub(crate) fn render(&self, sel: &LogSelector, out: &mut String) {
         if let Some(name) = self.name {
             out.push_str(name);

@@ -26,7 +26,7 @@ use crate::vars::Vars;
 pub use record::Summary;
 use record::{local_error, log_outcome, now_secs, Attempt, Item, Outcome};
 use route::{Props, Routed, RoutedHost};
-use transport::{run_remote_group, run_transport, Delivery};
+use transport::{run_remote_group, run_transport, Call};
 
 /// Exim's percent hack: `user%host@here` becomes `user@host` when `here`
 /// is in `percent_hack_domains`.
@@ -268,6 +268,7 @@ pub async fn deliver_loaded(
                         continued: false,
                         confirmation: None,
                         first: true,
+                        auth: None,
                     },
                 );
                 run.summary.delivered += 1;
@@ -349,11 +350,16 @@ pub async fn deliver_loaded(
                 continue;
             }
             Some(t) => {
-                let ctl = Delivery {
+                let call = Call {
+                    ctx,
+                    m: &m,
+                    headers: &headers,
+                    vars: &vars,
+                    items: &items,
+                    router_hosts: &hosts,
                     return_path: items[0].0.return_path(&m.env.sender),
-                    props: &props,
                 };
-                run_transport(ctx, t, &hosts, &items, &m, &headers, &vars, &ctl, None).await
+                run_transport(call, t, &props, None).await
             }
             None => items
                 .iter()

@@ -113,6 +113,8 @@ pub enum Outcome {
         continued: bool,
         confirmation: Option<String>,
         first: bool,
+        /// SMTP AUTH as a client: ` A=name[:id[:sender]]`.
+        auth: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -157,6 +159,7 @@ pub fn log_outcome(
             continued,
             confirmation,
             first,
+            auth,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if *first {
@@ -179,6 +182,7 @@ pub fn log_outcome(
                 };
             }
             d.confirmation = confirmation.as_deref();
+            d.auth = auth.as_deref();
             d.chunking = *chunking;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
                 cipher: &t.cipher,

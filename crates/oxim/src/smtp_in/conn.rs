@@ -107,6 +107,52 @@ pub struct State {
     pub header_excess: Option<HeaderExcess>,
     /// TLS is up (STARTTLS or TLS on connect).
     pub tls: Option<TlsSession>,
+    /// SMTP AUTH state of the connection.
+    pub auth: AuthState,
+}
+
+/// SMTP AUTH on this connection.
+#[derive(Debug, Default)]
+pub struct AuthState {
+    /// Indexes (in `ctx.drivers.authenticators`) of the mechanisms the last
+    /// EHLO advertised.
+    pub advertised: Vec<usize>,
+    /// An exchange waiting for the client's next line.
+    pub progress: Option<AuthProgress>,
+    /// Authenticated: the authenticator's instance name and the id
+    /// `server_set_id` gave.
+    pub done: Option<(String, Option<String>)>,
+    /// `AUTH=` of the current MAIL, when accepted.
+    pub mail_sender: Option<String>,
+}
+
+/// An AUTH exchange between two lines.
+#[derive(Debug)]
+pub struct AuthProgress {
+    /// Index of the authenticator.
+    pub index: usize,
+    /// The data items so far (`$auth1`, ...).
+    pub items: Vec<String>,
+    /// plaintext: prompts still to send.
+    pub prompts: std::collections::VecDeque<String>,
+    /// cram_md5: the challenge sent.
+    pub challenge: Option<String>,
+}
+
+/// How the client names itself in auth log lines (Exim's host_and_ident):
+/// `H=host [ip] U=ident`, or `U=login` for a local session.
+pub fn host_and_ident(ctx: &Ctx, conn: &Conn, st: &State) -> String {
+    let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
+    match sender_host(conn, st) {
+        Some(h) => {
+            let mut s = format!("H={}", h.describe(&ctx.selector));
+            if let Some(u) = ident {
+                s.push_str(&format!(" U={u}"));
+            }
+            s
+        }
+        None => format!("U={}", ident.unwrap_or("")),
+    }
 }
 
 impl State {

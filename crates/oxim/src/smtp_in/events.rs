@@ -129,7 +129,8 @@ pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) ->
 
 pub fn protocol(conn: &Conn, st: &State) -> String {
     match conn.base_protocol {
-        "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), false),
+        "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), st.auth.done.is_some()),
+        "local-smtp" if st.esmtp && st.auth.done.is_some() => "local-esmtpa".into(),
         "local-smtp" if st.esmtp => "local-esmtp".into(),
         p => p.into(),
     }
@@ -178,9 +179,11 @@ pub async fn handle_event(
             // Handled by the session loop (it needs the stream).
             let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
         }
-        Event::Auth { .. } | Event::AuthResponse(_) => {
-            let _ = sess.respond(Reply::new(503, "AUTH command used when not advertised"));
+        Event::Auth { mechanism, initial } => {
+            auth_command(ctx, conn, sess, st, &mechanism, initial.as_deref()).await;
         }
+        Event::AuthResponse(line) => super::auth::response(ctx, conn, sess, st, Some(&line)),
+        Event::AuthResponseTooLong => super::auth::response(ctx, conn, sess, st, None),
         Event::Bdat { .. } => {
             // The first chunk of a message starts a new body.
             if !st.bdat {
@@ -195,6 +198,37 @@ pub async fn handle_event(
             }
         }
     }
+}
+
+/// AUTH: the AUTH ACL, then the exchange with the authenticator the
+/// client named.
+async fn auth_command(
+    ctx: &Ctx,
+    conn: &Conn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    mechanism: &str,
+    initial: Option<&str>,
+) {
+    let argument = match initial {
+        Some(i) => format!("{mechanism} {i}"),
+        None => mechanism.to_string(),
+    };
+    st.vars.set("smtp_command", format!("AUTH {argument}"));
+    st.vars.set("smtp_command_argument", argument.clone());
+    let env = AclEnv {
+        host_ip: conn.peer.map(|p| p.ip()),
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_auth", &mut st.vars, None, &env).await;
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let what = format!("AUTH {argument}");
+        refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 503);
+        return;
+    }
+    super::auth::command(ctx, conn, sess, st, mechanism, initial);
 }
 
 /// HELO/EHLO: the host name lookup `helo_lookup_domains` asks for, the HELO
@@ -259,6 +293,12 @@ async fn helo(
             &st.vars,
         ),
         help: true,
+        auth: if ehlo {
+            super::auth::advertise(ctx, conn, st)
+        } else {
+            st.auth.advertised.clear();
+            Vec::new()
+        },
         starttls: st.tls.is_none()
             && peer_ip.is_some_and(|ip| {
                 super::tls::advertise(ctx, ip, st.host_name.as_deref(), &st.vars)
@@ -289,6 +329,14 @@ async fn mail(
     if let (Some(sz), true) = (m.size, size_limit > 0) {
         if sz > size_limit {
             let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+            return;
+        }
+    }
+    st.auth.mail_sender = None;
+    st.vars.set("authenticated_sender", "");
+    if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
+        if super::auth::mail_param(ctx, conn, st, value).is_err() {
+            let _ = sess.reject(Reply::new(501, "invalid data for AUTH"));
             return;
         }
     }
@@ -549,6 +597,8 @@ async fn data_end(
         chunking: chunked,
         tls: st.tls.clone(),
         submission: std::mem::take(&mut st.submission),
+        auth: st.auth.done.clone(),
+        auth_sender: st.auth.mail_sender.take(),
     };
     let id = ctx.ids.next();
     let id_text = id.to_string();

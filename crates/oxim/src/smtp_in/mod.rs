@@ -2,6 +2,7 @@
 //! `oxim-smtp`; this module moves bytes, applies policy (ACLs, limits, host
 //! lookups), stores messages and logs.
 
+mod auth;
 mod conn;
 mod events;
 mod io;
@@ -146,6 +147,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
+        auth: Default::default(),
     };
     let peer_ip = conn.peer.map(|p| p.ip());
 
@@ -216,6 +218,12 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<Stri
         };
         if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
+            if o.controls
+                .iter()
+                .any(|c| c.trim() == "allow_auth_unadvertised")
+            {
+                sess.set_allow_auth_unadvertised(true);
+            }
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(

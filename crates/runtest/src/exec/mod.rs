@@ -609,12 +609,8 @@ impl Runner<'_> {
                 args,
                 data,
             } => {
-                if *kind == ClientKind::Tls {
-                    return error(format!(
-                        "{word}: TLS clients are not implemented in oxim-runtest"
-                    ));
-                }
-                self.client(args, data, &step.env, step.expect)
+                self.note(&format!("{word} {args}"));
+                self.client(*kind == ClientKind::Tls, args, data, &step.env, step.expect)
             }
             Cmd::Server { args, data } => self.server(args, data, step.expect, step.line),
             Cmd::Write {
@@ -992,6 +988,7 @@ impl Runner<'_> {
 
     fn client(
         &mut self,
+        tls: bool,
         args: &str,
         data: &[String],
         env: &[(String, String)],
@@ -1004,8 +1001,11 @@ impl Runner<'_> {
         for (k, v) in env {
             cmd.env(k, latin1::os(v));
         }
-        cmd.arg("client")
-            .args(args.split_whitespace().map(latin1::os));
+        cmd.arg("client");
+        if tls {
+            cmd.arg("--tls");
+        }
+        cmd.args(args.split_whitespace().map(latin1::os));
         cmd.stdout(append(&self.work("test-stdout"))?)
             .stderr(append(&self.work("test-stderr"))?);
         let input = self.data_chunks(data)?;

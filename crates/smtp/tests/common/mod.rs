@@ -83,6 +83,9 @@ impl Driver {
                 Event::AuthResponse(l) if l == "*" => {
                     self.s.respond(Reply::new(501, "Authentication cancelled"))
                 }
+                Event::AuthResponseTooLong => {
+                    self.s.respond(Reply::new(501, "Invalid base64 data"))
+                }
                 Event::AuthResponse(_) => {
                     self.s.respond(Reply::new(235, "Authentication succeeded"))
                 }

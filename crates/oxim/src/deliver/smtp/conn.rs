@@ -54,6 +54,10 @@ pub(super) struct Session {
     pub(super) needs_rset: bool,
     /// The transport's command_timeout, for the QUIT at the end of a run.
     pub(super) quit_timeout: Duration,
+    /// Authenticated as `name[:id]`.
+    pub(super) auth: Option<String>,
+    /// Log lines from the authentication attempts, not yet taken.
+    pub(super) auth_notes: Vec<String>,
 }
 
 /// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
@@ -318,6 +322,8 @@ pub(super) async fn connect(
 pub(super) struct OpenError {
     pub(super) error: ConvError,
     pub(super) tls_failed: bool,
+    /// Log lines from authentication attempts before the failure.
+    pub(super) auth_notes: Vec<String>,
 }
 
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
@@ -332,6 +338,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     let failed = |error| OpenError {
         error,
         tls_failed: false,
+        auth_notes: Vec::new(),
     };
     let (stream, tls) = match connect(host, params, opts).await {
         Ok(c) => c,
@@ -391,8 +398,27 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
             return Err(OpenError {
                 error,
                 tls_failed: conn.tls_failed,
+                auth_notes: Vec::new(),
             });
         }
+    };
+    let (auth, auth_notes) = match &params.auth {
+        Some(ap) => {
+            let done =
+                super::auth::authenticate(&mut conn, &caps, host, ap, params.command_timeout).await;
+            match done.result {
+                Ok(a) => (a, done.notes),
+                Err(error) => {
+                    conn.quit(params.command_timeout).await;
+                    return Err(OpenError {
+                        error,
+                        tls_failed: false,
+                        auth_notes: done.notes,
+                    });
+                }
+            }
+        }
+        None => (None, Vec::new()),
     };
     // The kernel cannot tell a server that accepted our cookie from one that
     // ignored it (no TFO on that socket). On a path with a measurable round
@@ -420,6 +446,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
+        auth,
+        auth_notes,
     })
 }
 

@@ -11,6 +11,7 @@
 //! keeps its TLS session: a message sent down it is encrypted the same way
 //! (and logs the same `X=`/`CV=`).
 
+mod auth;
 mod conn;
 mod pool;
 
@@ -22,6 +23,7 @@ use oxim_net::ClientTfo;
 use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
+pub use auth::ClientAuthParams;
 use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
@@ -75,6 +77,8 @@ pub struct SmtpParams {
     pub connection_max_messages: usize,
     /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
     pub tls: Option<TlsParams>,
+    /// SMTP AUTH for this host; `None`: no client authenticators.
+    pub auth: Option<ClientAuthParams>,
 }
 
 /// TLS settings for one host, options already matched against it.
@@ -136,6 +140,11 @@ pub struct HostResult {
     /// The TLS handshake after STARTTLS failed (delivery in clear may be
     /// tried, `tls_tempfail_tryclear`).
     pub tls_failed: bool,
+    /// Authenticated as `name[:id]` (` A=` on `=>` lines).
+    pub auth: Option<String>,
+    /// Log lines from authentication attempts (`... authenticator failed
+    /// H=...`), for the caller to log with the message id.
+    pub auth_notes: Vec<String>,
 }
 
 /// The message as it goes on the wire (LF line ends, converted by the stuffer).
@@ -147,6 +156,9 @@ pub struct Outgoing<'a> {
     pub size: usize,
     /// Received with `BODY=8BITMIME`: announce it where 8BITMIME is offered.
     pub body_8bitmime: bool,
+    /// `AUTH=` for MAIL on an authenticated connection (the transport's
+    /// `authenticated_sender`, else the one the message came with).
+    pub auth_sender: Option<String>,
 }
 
 #[derive(Debug)]
@@ -187,6 +199,8 @@ pub async fn deliver_to_host(
         try_next_host,
         tls,
         tls_failed: false,
+        auth: None,
+        auth_notes: Vec::new(),
     };
     let slot = pool.map(|(p, transport)| {
         p.pool.slot(&ConnKey {
@@ -246,7 +260,11 @@ pub async fn deliver_to_host(
             Some(s) => s,
             None => match open(host, params).await {
                 Ok(s) => s,
-                Err(OpenError { error, tls_failed }) => {
+                Err(OpenError {
+                    error,
+                    tls_failed,
+                    auth_notes,
+                }) => {
                     let (outcome, next) = match error {
                         ConvError::Temp(e) => {
                             // Not after a failed TLS handshake: the host
@@ -268,6 +286,7 @@ pub async fn deliver_to_host(
                         None,
                     );
                     r.tls_failed = tls_failed;
+                    r.auth_notes = auth_notes;
                     return r;
                 }
             },
@@ -302,6 +321,8 @@ pub async fn deliver_to_host(
         let chunking = sess.conn.used_bdat;
         // A continued connection keeps the TLS it was opened with.
         let tls = sess.conn.tls.clone();
+        let auth = sess.auth.clone();
+        let auth_notes = std::mem::take(&mut sess.auth_notes);
         let limit = params.connection_max_messages;
         let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
         match guard.as_mut() {
@@ -315,7 +336,7 @@ pub async fn deliver_to_host(
             Err(ConvError::Temp(e)) => (all_of(RcptOutcome::Deferred(e), n), true),
             Err(ConvError::Perm(e)) => (all_of(RcptOutcome::Failed(e), n), false),
         };
-        return result(
+        let mut r = result(
             tfo,
             tfo_detail,
             chunking,
@@ -324,6 +345,9 @@ pub async fn deliver_to_host(
             try_next_host,
             tls,
         );
+        r.auth = auth;
+        r.auth_notes = auth_notes;
+        return r;
     }
 }
 
@@ -362,6 +386,9 @@ async fn transaction(
     }
     if caps.eight_bit_mime && msg.body_8bitmime {
         mail.push_str(" BODY=8BITMIME");
+    }
+    if let (Some(_), Some(s)) = (&sess.auth, &msg.auth_sender) {
+        mail.push_str(&format!(" AUTH={}", oxim_smtp::sasl::xtext_encode(s)));
     }
     let rcpt_cmds: Vec<String> = msg
         .recipients

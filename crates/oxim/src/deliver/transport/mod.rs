@@ -35,34 +35,53 @@ pub async fn run_remote_group(
     vars: &Vars,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> (String, Vec<(Item, String, Outcome)>) {
-    let ctl = Delivery {
+    let call = Call {
+        ctx,
+        m,
+        headers,
+        vars,
+        items: &items,
+        router_hosts: &hosts,
         return_path: items[0].0.return_path(&m.env.sender),
-        props: &props,
     };
-    let r = run_transport(ctx, t, &hosts, &items, m, headers, vars, &ctl, pool).await;
+    let r = run_transport(call, t, &props, pool).await;
     (tname, r)
 }
 
-/// What the routers decided for one transport call beyond the hosts.
-pub struct Delivery<'a> {
+/// One transport call: the message, the addresses it is for, and what the
+/// routers decided for them.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub ctx: &'a Ctx,
+    pub m: &'a Loaded,
+    /// The header section as it goes out.
+    pub headers: &'a [u8],
+    pub vars: &'a Vars,
+    /// The addresses, each with the router that sent it here.
+    pub items: &'a [(Item, String)],
+    /// The hosts the routers chose (for the smtp transport).
+    pub router_hosts: &'a [RoutedHost],
     /// The envelope sender to use (errors_to, else the message's sender).
     pub return_path: &'a str,
-    /// Header changes from the routers.
-    pub props: &'a Props,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Run transport `t` for one call. `props` holds the routers' header
+/// changes.
 pub async fn run_transport(
-    ctx: &Ctx,
+    call: Call<'_>,
     t: &TransportSpec,
-    router_hosts: &[RoutedHost],
-    items: &[(Item, String)],
-    m: &Loaded,
-    headers: &[u8],
-    vars: &Vars,
-    ctl: &Delivery<'_>,
+    props: &Props,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
+    let Call {
+        ctx,
+        m,
+        headers,
+        vars,
+        items,
+        return_path,
+        ..
+    } = call;
     let delivered = Outcome::Delivered {
         host: None,
         tfo: None,
@@ -71,16 +90,17 @@ pub async fn run_transport(
         continued: false,
         confirmation: None,
         first: true,
+        auth: None,
     };
     // The routers' and the transport's header changes apply to what it
     // sends.
     let edited;
     let headers = if t.headers_add.is_some()
         || t.headers_remove.is_some()
-        || !ctl.props.headers_add.is_empty()
-        || !ctl.props.headers_remove.is_empty()
+        || !props.headers_add.is_empty()
+        || !props.headers_remove.is_empty()
     {
-        edited = edit_headers(m, t, ctl.props, vars);
+        edited = edit_headers(m, t, props, vars);
         &edited[..]
     } else {
         headers
@@ -94,23 +114,16 @@ pub async fn run_transport(
         }
     }
     let mut vars = vars.clone();
-    vars.set("return_path", ctl.return_path.to_string());
+    vars.set("return_path", return_path.to_string());
     let vars = &vars;
     match &t.kind {
         TransportKind::Smtp(spec) => {
-            run_smtp(
-                ctx,
-                spec,
-                router_hosts,
-                items,
-                m,
+            let call = Call {
                 headers,
                 vars,
-                &t.name,
-                ctl.return_path,
-                pool,
-            )
-            .await
+                ..call
+            };
+            run_smtp(call, spec, &t.name, pool).await
         }
         TransportKind::Appendfile(spec) => per_address(items, vars, |item, v| {
             // As the transport's user/group, else the router's (or the

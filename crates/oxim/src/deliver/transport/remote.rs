@@ -17,6 +17,7 @@ use crate::vars::Vars;
 use super::super::record::{local_error, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
+use super::Call;
 
 /// Each host with its addresses: (name, address, allowed to be local, its
 /// own port from a `host::port` route list).
@@ -142,19 +143,21 @@ pub fn expand_smtp_options(
     Ok((hosts, port, helo, interface))
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn run_smtp(
-    ctx: &Ctx,
+    call: Call<'_>,
     spec: &SmtpSpec,
-    router_hosts: &[RoutedHost],
-    items: &[(Item, String)],
-    m: &Loaded,
-    headers: &[u8],
-    vars: &Vars,
     tname: &str,
-    return_path: &str,
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Vec<(Item, String, Outcome)> {
+    let Call {
+        ctx,
+        m,
+        headers,
+        vars,
+        items,
+        router_hosts,
+        return_path,
+    } = call;
     let defer_all = |err: SmtpError| -> Vec<(Item, String, Outcome)> {
         items
             .iter()
@@ -198,6 +201,24 @@ pub async fn run_smtp(
         interface,
         connection_max_messages: spec.connection_max_messages,
         tls: None,
+        auth: None,
+    };
+    // AUTH= on MAIL once authenticated: the transport's
+    // authenticated_sender (a forced failure or empty result: the one the
+    // message came with).
+    let auth_sender = match &spec.authenticated_sender {
+        Some(a) => match oxim_conf::expand(a, &tv) {
+            Ok(v) if !v.is_empty() => Some(v),
+            Ok(_) => m.env.auth_sender.clone(),
+            Err(e) if e.is_forced_fail() => m.env.auth_sender.clone(),
+            Err(e) => {
+                return defer_all(local_error(
+                    Errno::ExpandFail,
+                    format!("failed to expand authenticated_sender: {e}"),
+                ))
+            }
+        },
+        None => m.env.auth_sender.clone(),
     };
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
@@ -229,6 +250,7 @@ pub async fn run_smtp(
             body: &m.body,
             size: headers.len() + 1 + m.body.len(),
             body_8bitmime: m.env.body_8bitmime,
+            auth_sender: auth_sender.clone(),
         };
         let mut last: Option<smtp::HostResult> = None;
         for (name, ip, allow_local, own_port) in &hosts {
@@ -254,6 +276,8 @@ pub async fn run_smtp(
                     try_next_host: true,
                     tls: None,
                     tls_failed: false,
+                    auth: None,
+                    auth_notes: Vec::new(),
                 });
                 continue;
             }
@@ -262,8 +286,24 @@ pub async fn run_smtp(
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
             p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            p.auth = auth_params(ctx, spec, name, *ip, &tv);
             let tryclear = spec.tls.tempfail_tryclear;
             let r = deliver_tryclear(ctx, m, &host, p, &outgoing, tryclear, pool).await;
+            let id_text = m.env.id.to_string();
+            for note in &r.auth_notes {
+                ctx.log_message(
+                    m,
+                    &LogRecord::Text {
+                        id: Some(&id_text),
+                        text: note,
+                        dest: oxim_log::Dest {
+                            main: true,
+                            reject: false,
+                            panic: false,
+                        },
+                    },
+                );
+            }
             // A host-level problem gets its own log line, as in Exim (not
             // for a host skipped because it failed earlier in this run).
             if r.try_next_host && !r.skipped {
@@ -311,6 +351,15 @@ pub async fn run_smtp(
                         continued,
                         confirmation: Some(confirmation),
                         first,
+                        auth: r.auth.as_ref().map(|a| {
+                            // +smtp_mailauth adds the AUTH= sender sent.
+                            match &auth_sender {
+                                Some(s) if ctx.selector.has(oxim_log::Selector::SmtpMailauth) => {
+                                    format!("{a}:{s}")
+                                }
+                                _ => a.clone(),
+                            }
+                        }),
                     };
                     first = false;
                     o
@@ -375,6 +424,31 @@ pub async fn deliver_tryclear(
     }
     p.tls = None;
     smtp::deliver_to_host(host, &p, outgoing, pool).await
+}
+
+/// SMTP AUTH for one host: `hosts_require_auth`, `hosts_try_auth` and the
+/// client authenticators. `None` when neither list matches.
+fn auth_params(
+    ctx: &Ctx,
+    spec: &SmtpSpec,
+    host: &str,
+    ip: IpAddr,
+    vars: &Vars,
+) -> Option<smtp::ClientAuthParams> {
+    let require = host_list_matches(ctx, &spec.hosts_require_auth, host, ip, vars);
+    let try_auth = host_list_matches(ctx, &spec.hosts_try_auth, host, ip, vars);
+    (require || try_auth).then(|| smtp::ClientAuthParams {
+        require,
+        try_auth,
+        authenticators: ctx
+            .drivers
+            .authenticators
+            .iter()
+            .filter(|a| a.is_client())
+            .cloned()
+            .collect(),
+        vars: vars.clone(),
+    })
 }
 
 /// The transport's TLS options matched against one host. `None`: no TLS
