@@ -665,6 +665,22 @@ fn debian_configurations_match_exim() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The sink's address (127.0.0.2:20030) is fixed by the configuration:
+    // runs of this test from several checkouts take turns (the machine's
+    // resolver stays in use, as for the installed Exim).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join("oxim-debian-matrix.lock"))
+        .expect("lock file");
+    let _turn = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("lock for the smarthost port");
+    let (theirs, ours) = run_both(base.path(), &setups, exim);
+    report(&theirs, &ours);
+}
+
+fn run_both(base: &Path, setups: &Path, exim: PathBuf) -> (Cells, Cells) {
     let sink = Sink::start();
     let mtas = [
         Mta {
@@ -680,9 +696,14 @@ fn debian_configurations_match_exim() {
             user: exim::EXIM_USER,
         },
     ];
-    let theirs = run_matrix(base.path(), &setups, &mtas[0], &sink);
-    let ours = run_matrix(base.path(), &setups, &mtas[1], &sink);
+    let theirs = run_matrix(base, setups, &mtas[0], &sink);
+    let ours = run_matrix(base, setups, &mtas[1], &sink);
+    (theirs, ours)
+}
 
+/// Print the table (and what differs), then hold the cells to
+/// [`KNOWN_GAPS`].
+fn report(theirs: &Cells, ours: &Cells) {
     let steps: Vec<String> = {
         let mut v: Vec<String> = Vec::new();
         for (step, _) in theirs.keys() {
