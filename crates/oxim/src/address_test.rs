@@ -1,10 +1,14 @@
-//! `-bt`: how each address would route, in Exim's layout.
+//! `-bt` (how each address would route) and `-bv` (whether it verifies),
+//! in Exim's layout.
+
+use std::io::{BufRead, Write};
 
 use anyhow::Result;
 
 use crate::ctx::Ctx;
 use crate::deliver::route::{self, Routed, RoutedHost};
 use crate::settings::TransportKind;
+use crate::vars::Vars;
 
 /// One address `-bt` routed to a transport.
 struct TestedRoute {
@@ -31,6 +35,17 @@ fn with_parents(address: &str, parents: &[String]) -> String {
 /// routed, the addresses for local transports and then those for remote
 /// ones, each group newest first.
 pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
+    full_routing(ctx, addrs, false)
+}
+
+/// The full routing display of `-bt`, and of `-bv` with `-v` (`verifying`:
+/// routers run as for verification, failures say "failed to verify").
+fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> Result<i32> {
+    let undeliverable = if verifying {
+        "failed to verify"
+    } else {
+        "is undeliverable"
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -47,7 +62,9 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
             vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
         let mut later: Vec<(String, Vec<String>, usize)> = Vec::new();
         while let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) {
-            let r = rt.block_on(route::route_from(&ctx, &addr, &sender, &vars, false, start));
+            let r = rt.block_on(route::route_from(
+                &ctx, &addr, &sender, &vars, verifying, start,
+            ));
             if r.notes_in_bt {
                 // Exim writes its log lines to stderr while testing.
                 for n in &r.notes {
@@ -96,7 +113,7 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
                 }
                 Routed::Fail { message, .. } => {
                     println!(
-                        "{addr} is undeliverable: {message}{}",
+                        "{addr} {undeliverable}: {message}{}",
                         with_parents("", &parents)
                     );
                     status = 2;
@@ -145,5 +162,92 @@ pub fn address_test(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
             }
         }
     }
+    Ok(status)
+}
+
+/// How verifying one address ended.
+enum Verdict {
+    Verified,
+    Failed(String),
+    Deferred(String),
+}
+
+/// Verify `address` as a recipient the way `-bv` reports it: routing
+/// continues into a redirection only while it yields exactly one address
+/// that is not a pipe, file or reply; anything else routed is verified.
+async fn verify_one(ctx: &Ctx, address: &str, sender: &str, vars: &Vars) -> Verdict {
+    let mut current = ctx.qualify_recipient(address);
+    // A redirection loop cannot go on for ever: Exim's generation limit.
+    for _ in 0..100 {
+        let r = route::route(ctx, &current, sender, vars, true).await;
+        match r.routed {
+            Routed::Transport { .. } | Routed::Blackhole { .. } => return Verdict::Verified,
+            Routed::Fail { message, .. } => return Verdict::Failed(message),
+            Routed::Defer { message, .. } => return Verdict::Deferred(message),
+            // Files and pipes (`direct`) are verified.
+            Routed::Redirected { children, direct } => match children.as_slice() {
+                [only] if direct.is_empty() && !only.starts_with(":") => {
+                    current = ctx.qualify_recipient(only);
+                }
+                _ => return Verdict::Verified,
+            },
+        }
+    }
+    Verdict::Deferred("too many generations of redirection".into())
+}
+
+/// `-bv`: verify each address (from the arguments, or one per line on
+/// stdin after a `> ` prompt) and say `verified`, `failed to verify: ...`
+/// or `cannot be resolved at this time: ...`; with `-v`, show the full
+/// routing as `-bt` does. Exit status 2 if one failed, else 1 if one could
+/// not be resolved.
+pub fn verify_addresses(ctx: std::sync::Arc<Ctx>, addrs: &[String]) -> Result<i32> {
+    if ctx.inv.verbose {
+        return full_routing(ctx, addrs, true);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sender = crate::ctx::envelope_sender(&ctx);
+    let vars = ctx.base_vars();
+    let mut status = 0;
+    let mut check = |address: &str, out: &mut dyn Write| -> std::io::Result<()> {
+        let shown = ctx.qualify_recipient(address);
+        match rt.block_on(verify_one(&ctx, address, &sender, &vars)) {
+            Verdict::Verified => writeln!(out, "{shown} verified"),
+            Verdict::Failed(m) => {
+                status = 2;
+                writeln!(out, "{shown} failed to verify: {m}")
+            }
+            Verdict::Deferred(m) => {
+                status = status.max(1);
+                writeln!(out, "{shown} cannot be resolved at this time: {m}")
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if !addrs.is_empty() {
+        for a in addrs {
+            check(a, &mut out)?;
+        }
+    } else {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        loop {
+            out.write_all(b"> ")?;
+            out.flush()?;
+            let mut line = String::new();
+            if input.read_line(&mut line)? == 0 {
+                out.write_all(b"\n")?;
+                break;
+            }
+            let a = line.trim();
+            if !a.is_empty() {
+                check(a, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
     Ok(status)
 }

@@ -24,6 +24,8 @@ pub enum Mode {
     BatchSmtp,
     /// `-bt addr...`: address testing.
     AddressTest(Vec<String>),
+    /// `-bv addr...`: address verification (addresses from stdin when none).
+    VerifyAddresses(Vec<String>),
     /// `-bp`, `-bpa`, `-bpu`: list the queue (`-bpc`: count it).
     ListQueue(oxim_spool::BpMode),
     CountQueue,
@@ -33,6 +35,8 @@ pub enum Mode {
     DeliverIds(Vec<String>),
     /// `-Mrm id...`: remove messages from the queue.
     RemoveIds(Vec<String>),
+    /// `-Mvh`, `-Mvb`, `-Mvl`, `-Mvc`, `-Mf`, `-Mt` on the named messages.
+    Spool(SpoolAction, Vec<String>),
     /// `-z text`: write a line to the main log.
     LogWrite(String),
     /// `--help`.
@@ -46,6 +50,23 @@ pub enum Mode {
     /// (see `crate::expand_test`); the strings come from the arguments
     /// left in `recipients`, or from stdin.
     ExpandTest,
+}
+
+/// What a spool-administration `-M` option does (see `crate::spool_admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolAction {
+    /// `-Mvh`: show the `-H` file.
+    ShowHeader,
+    /// `-Mvb`: show the `-D` file.
+    ShowBody,
+    /// `-Mvl`: show the message log.
+    ShowLog,
+    /// `-Mvc`: show the message as a transport would write it.
+    ShowCopy,
+    /// `-Mf`: freeze.
+    Freeze,
+    /// `-Mt`: thaw.
+    Thaw,
 }
 
 /// `-oMa`, `-oMs`, ... : the origin a trusted caller asserts for a local
@@ -133,6 +154,8 @@ pub struct Invocation {
     pub dot_ends_message: bool,
     /// `-N`: do not deliver.
     pub dont_deliver: bool,
+    /// `-v`: verbose (for `-bv`, the full routing display).
+    pub verbose: bool,
     /// `-tls-on-connect`.
     pub tls_on_connect: bool,
     /// `-oMr`: received protocol override.
@@ -177,7 +200,12 @@ Daemon and queue
   -q[f][<time>]      queue run (repeatedly in the daemon when <time> is given)
   -M <id>...         deliver these messages now; -Mrm <id>... removes them
   -bp                list the queue
+  -Mvh|-Mvb|-Mvl <id>  show a message's header file, data file or log
+  -Mvc <id>          show the message as it would be delivered
+  -Mf|-Mt <id>...    freeze or thaw messages
   -bt <address>...   test how addresses route
+  -bv [address...]   verify addresses as recipients (stdin when none;
+                     -v: show the routing as -bt does)
 Testing
   -be [string...]    expand the strings (or lines read from stdin)
   -bem <file>        the same with a message read from <file> (-t: its
@@ -243,6 +271,7 @@ impl Invocation {
             extract_recipients: false,
             dot_ends_message: true,
             dont_deliver: false,
+            verbose: false,
             tls_on_connect: false,
             received_protocol: None,
             debug: None,
@@ -296,6 +325,10 @@ impl Invocation {
                     inv.mode = Mode::AddressTest(args[i + 1..].to_vec());
                     break;
                 }
+                "-bv" | "-bvs" => {
+                    inv.mode = Mode::VerifyAddresses(args[i + 1..].to_vec());
+                    break;
+                }
                 "-M" | "-Mc" => {
                     inv.force = arg == "-M";
                     inv.thaw_frozen = arg == "-M";
@@ -304,6 +337,18 @@ impl Invocation {
                 }
                 "-Mrm" => {
                     inv.mode = Mode::RemoveIds(args[i + 1..].to_vec());
+                    break;
+                }
+                "-Mvh" | "-Mvb" | "-Mvl" | "-Mvc" | "-Mf" | "-Mt" => {
+                    let action = match arg {
+                        "-Mvh" => SpoolAction::ShowHeader,
+                        "-Mvb" => SpoolAction::ShowBody,
+                        "-Mvl" => SpoolAction::ShowLog,
+                        "-Mvc" => SpoolAction::ShowCopy,
+                        "-Mf" => SpoolAction::Freeze,
+                        _ => SpoolAction::Thaw,
+                    };
+                    inv.mode = Mode::Spool(action, args[i + 1..].to_vec());
                     break;
                 }
                 "-z" => inv.mode = Mode::LogWrite(value(&mut i, arg)?),
@@ -348,8 +393,8 @@ impl Invocation {
                 }
                 "-Mset" => inv.load_message = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
-                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-v" | "-oo"
-                | "-om" => {}
+                "-v" => inv.verbose = true,
+                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}
                 "-t" => inv.extract_recipients = true,
                 "-N" => inv.dont_deliver = true,
                 "-f" | "-r" => inv.sender = Some(one_line("-f address", value(&mut i, arg)?)?),

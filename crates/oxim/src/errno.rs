@@ -66,6 +66,16 @@ impl Errno {
     }
 }
 
+/// An I/O error as the C library's `strerror` says it: "Connection
+/// refused" rather than "Connection refused (os error 111)".
+pub fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ mod receive;
 mod retry;
 mod settings;
 mod smtp_in;
+mod spool_admin;
 mod submit;
 mod time;
 
@@ -97,9 +98,12 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     // The daemon gives up root once its sockets are bound; every other
     // command that receives or delivers does so now.
     // Those that deliver keep root as their saved user id, to run local
-    // deliveries as their users. Address testing keeps root, as Exim's
-    // does (routers see the files root sees).
-    if !matches!(mode, Mode::Daemon | Mode::Demo | Mode::AddressTest(_)) {
+    // deliveries as their users. Address testing and verifying (-bt, -bv)
+    // keep root, as Exim's do (routers see the files root sees).
+    if !matches!(
+        mode,
+        Mode::Daemon | Mode::Demo | Mode::AddressTest(_) | Mode::VerifyAddresses(_)
+    ) {
         let delivers = matches!(
             mode,
             Mode::Submit | Mode::SmtpStdin | Mode::BatchSmtp | Mode::QueueRun | Mode::DeliverIds(_)
@@ -139,6 +143,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
+        Mode::VerifyAddresses(addrs) => address_test::verify_addresses(ctx, &addrs),
         Mode::ListQueue(mode) => queue::list(ctx, mode),
         Mode::CountQueue => queue::count(ctx),
         Mode::QueueRun => queue::queue_run(ctx),
@@ -147,6 +152,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             queue::deliver_ids(ctx, &ids, force)
         }
         Mode::RemoveIds(ids) => queue::remove_ids(ctx, &ids),
+        Mode::Spool(action, ids) => spool_admin::run(ctx, action, &ids),
         Mode::LogWrite(text) => {
             ctx.log_text(None, &text);
             Ok(0)

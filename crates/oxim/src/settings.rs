@@ -145,6 +145,8 @@ pub struct RouterSpec {
     pub transport: Option<String>,
     pub verify: bool,
     pub verify_only: bool,
+    /// `address_test` (default true): false skips the router under `-bt`.
+    pub address_test: bool,
     pub more: bool,
     pub check_local_user: bool,
     pub address_data: Option<String>,
@@ -318,6 +320,7 @@ impl RouterSpec {
             transport: opt(d, "transport"),
             verify: o.bool("verify"),
             verify_only: o.bool("verify_only"),
+            address_test: o.bool("address_test"),
             more: o.bool("more"),
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),

@@ -892,6 +892,10 @@ fn pid_file_is_never_written_through_a_symlink() {
         format!("{}\n", d.pid())
     );
     let pid_file = d.pid_file.clone();
+    // Once it serves (its signal handlers are set up by then), stop it.
+    let mut c = Client::connect(port);
+    assert!(c.cmd("QUIT").starts_with("221"));
+    std::thread::sleep(Duration::from_millis(300));
     d.signal(libc::SIGTERM);
     assert!(wait_for(Duration::from_secs(10), || !pid_file.exists()));
     drop(d);

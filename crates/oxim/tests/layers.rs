@@ -23,7 +23,13 @@ const LAYERS: &[&[&str]] = &[
     &["main"],
     // Entry points.
     &["daemon"],
-    &["queue", "info", "address_test", "expand_test"],
+    &[
+        "queue",
+        "info",
+        "address_test",
+        "expand_test",
+        "spool_admin",
+    ],
     &["submit"],
     // SMTP session driver: the loop, then per-event policy, TLS, the byte
     // stream and the connection's facts.

@@ -214,6 +214,9 @@ impl Munger {
 
     fn port_name(port: &str) -> Option<&'static str> {
         let n: u16 = port.parse().ok()?;
+        if n == crate::subst::PORT_DYNAMIC {
+            return Some("<dynamic port>");
+        }
         PORTS.iter().find(|(_, p)| *p == n).map(|(name, _)| *name)
     }
 

@@ -30,6 +30,9 @@ pub enum ServerArgsError {
     /// Not a number.
     #[error("server: bad number {0:?}")]
     BadNumber(String),
+    /// An option or mode of Exim's `server` this one does not have.
+    #[error("server: {0} is not implemented in oxim-runtest")]
+    Unsupported(String),
 }
 
 /// Parsed server arguments.
@@ -64,11 +67,21 @@ impl ServerArgs {
                     timeout = Duration::from_secs(number::<u64>(v)?.max(1));
                 }
                 "-oP" => pidfile = Some(PathBuf::from(it.next().ok_or(ServerArgsError::Usage)?)),
-                s if s.starts_with('-') => {}
+                // Which address families to listen on: both are there anyway.
+                "-noipv4" | "-noipv6" => {}
+                s if s.starts_with('-') => {
+                    return Err(ServerArgsError::Unsupported(format!("option {s}")))
+                }
                 _ => positional.push(a.as_str()),
             }
         }
-        let port = number(positional.first().ok_or(ServerArgsError::Usage)?)?;
+        let first = positional.first().ok_or(ServerArgsError::Usage)?;
+        if first.contains('/') {
+            return Err(ServerArgsError::Unsupported(format!(
+                "a unix-domain socket ({first})"
+            )));
+        }
+        let port = number(first)?;
         let count = match positional.get(1) {
             Some(c) => number(c)?,
             None => 1,

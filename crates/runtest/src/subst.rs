@@ -22,6 +22,10 @@ pub const PORTS: &[(&str, u16)] = &[
     ("PORT_D4", 1228),
 ];
 
+/// `PORT_DYNAMIC`: Exim's runtest takes the first free port from 1024 up
+/// on 127.0.0.1, which in the sandbox's fresh network namespace is 1024.
+pub const PORT_DYNAMIC: u16 = 1024;
+
 /// The values tokens are replaced with, for one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
@@ -142,7 +146,7 @@ impl Substituter {
         // Longest alternatives first is not needed: \b on both sides makes
         // `PORT_D` unable to match inside `PORT_D2` or `CALLER` inside `CALLER_NAME`.
         let words = Regex::new(
-            r"\b(CALLER_UID|CALLER_GID|CALLERGROUP|CALLER|EXIMUSER|EXIMGROUP|HOSTNAME|HOSTIPV4|HOSTIPV6|PORT_N|PORT_S|PORT_D2|PORT_D3|PORT_D4|PORT_D|V4NET|V6NET|TESTNUM)\b",
+            r"\b(CALLER_UID|CALLER_GID|CALLERGROUP|CALLER|EXIMUSER|EXIMGROUP|HOSTNAME|HOSTIPV4|HOSTIPV6|PORT_N|PORT_S|PORT_D2|PORT_D3|PORT_D4|PORT_DYNAMIC|PORT_D|V4NET|V6NET|TESTNUM)\b",
         )
         .expect("static regex");
         let dir = Regex::new(r"\bDIR/").expect("static regex");
@@ -175,6 +179,7 @@ impl Substituter {
                     "V4NET" => "224".to_string(),
                     "V6NET" => "ff00".to_string(),
                     "TESTNUM" => p.testnum.clone(),
+                    "PORT_DYNAMIC" => PORT_DYNAMIC.to_string(),
                     port => PORTS
                         .iter()
                         .find(|(name, _)| *name == port)

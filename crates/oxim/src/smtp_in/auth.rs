@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::settings::{AuthMech, AuthSpec};
 use crate::vars::Vars;
 
-use super::conn::{host_and_ident, list_match_host, AuthProgress, Conn, State};
+use super::conn::{host_and_ident, list_match_host, AuthProgress, IncomingConn, State};
 
 /// How many `$auth<n>` variables there are (Exim's AUTH_VARS).
 const AUTH_VARS: usize = 4;
@@ -42,7 +42,7 @@ enum Step {
 /// the reply builder), remembering which were offered: `auth_advertise_hosts`
 /// must match the client, then each server authenticator's
 /// `server_advertise_condition`. Nothing once authenticated.
-pub fn advertise(ctx: &Ctx, conn: &Conn, st: &mut State) -> Vec<String> {
+pub fn advertise(ctx: &Ctx, conn: &IncomingConn, st: &mut State) -> Vec<String> {
     st.auth.advertised.clear();
     let auths = &ctx.drivers.authenticators;
     if auths.is_empty() || st.auth.done.is_some() {
@@ -108,7 +108,7 @@ fn truthy(v: &str) -> bool {
 /// `AUTH mechanism [initial-response]` (the AUTH ACL has accepted it).
 pub fn command(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     mechanism: &str,
@@ -167,7 +167,7 @@ pub fn command(
 /// A line after a `334` (`None`: the line was too long).
 pub fn response(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     line: Option<&str>,
@@ -215,7 +215,7 @@ pub fn response(
 
 fn next(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     progress: AuthProgress,
@@ -358,7 +358,7 @@ fn cram_md5_check(
 /// on success the session's authenticated state.
 fn finish(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     progress: AuthProgress,
@@ -478,7 +478,7 @@ fn printing(s: &str) -> String {
 /// otherwise the value is kept (`$authenticated_sender`) when the client is
 /// authenticated and the authenticator's `server_mail_auth_condition`
 /// passes, else ignored with Exim's log line.
-pub fn mail_param(ctx: &Ctx, conn: &Conn, st: &mut State, value: &str) -> Result<(), ()> {
+pub fn mail_param(ctx: &Ctx, conn: &IncomingConn, st: &mut State, value: &str) -> Result<(), ()> {
     st.auth.mail_sender = None;
     // A control character (a line break above all) could never be a
     // mailbox: refused like undecodable xtext.

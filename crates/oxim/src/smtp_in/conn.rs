@@ -59,9 +59,11 @@ pub fn host_connections(ip: IpAddr) -> usize {
         .unwrap_or(0)
 }
 
-/// Facts about the connection.
+/// Facts about an SMTP session's connection from a client (TCP, or
+/// stdin/stdout for `-bs`/`-bS`). The transport's connections to other
+/// servers are `deliver::smtp`'s `OutgoingConn`.
 #[derive(Debug, Clone)]
-pub struct Conn {
+pub struct IncomingConn {
     pub peer: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
     pub tfo: ServerTfo,
@@ -141,7 +143,7 @@ pub struct AuthProgress {
 
 /// How the client names itself in auth log lines (Exim's host_and_ident):
 /// `H=host [ip] U=ident`, or `U=login` for a local session.
-pub fn host_and_ident(ctx: &Ctx, conn: &Conn, st: &State) -> String {
+pub fn host_and_ident(ctx: &Ctx, conn: &IncomingConn, st: &State) -> String {
     let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
     match sender_host(conn, st) {
         Some(h) => {
@@ -165,7 +167,7 @@ impl State {
     }
 }
 
-pub fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
+pub fn sender_host<'a>(conn: &IncomingConn, st: &'a State) -> Option<SenderHost<'a>> {
     conn.peer.map(|p| SenderHost {
         name: st.host_name.as_deref(),
         helo: st.helo.as_deref(),
@@ -178,7 +180,7 @@ pub fn sender_host<'a>(conn: &Conn, st: &'a State) -> Option<SenderHost<'a>> {
 /// host and their rejections are reported to the caller only.
 pub fn log_reject(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     st: &State,
     sender: Option<&str>,
     what: RejectWhat<'_>,
@@ -198,7 +200,7 @@ pub fn log_reject(
     }
 }
 
-pub fn log_end(ctx: &Ctx, conn: &Conn, st: &State, how: SmtpEnd<'_>) {
+pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {
     if st.nolog {
         return;
     }

@@ -16,7 +16,7 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 use super::conn::{
-    list_match_host, log_end, log_reject, lookup_host_name, sender_host, Conn, State,
+    list_match_host, log_end, log_reject, lookup_host_name, sender_host, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -83,7 +83,7 @@ pub async fn check_acl(
 #[allow(clippy::too_many_arguments)]
 fn refuse(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     st: &State,
     sess: &mut ServerSession,
     o: &acl::AclOutcome,
@@ -127,7 +127,7 @@ pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) ->
     )
 }
 
-pub fn protocol(conn: &Conn, st: &State) -> String {
+pub fn protocol(conn: &IncomingConn, st: &State) -> String {
     match conn.base_protocol {
         "smtp" => super::tls::protocol_name(st.esmtp, st.tls.is_some(), st.auth.done.is_some()),
         "local-smtp" if st.esmtp && st.auth.done.is_some() => "local-esmtpa".into(),
@@ -139,7 +139,7 @@ pub fn protocol(conn: &Conn, st: &State) -> String {
 /// One SMTP event: the session counts it, applies policy and answers.
 pub async fn handle_event(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ev: Event,
@@ -204,7 +204,7 @@ pub async fn handle_event(
 /// client named.
 async fn auth_command(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     mechanism: &str,
@@ -235,7 +235,7 @@ async fn auth_command(
 /// ACL, the greeting and the extensions offered.
 async fn helo(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     ehlo: bool,
@@ -311,7 +311,7 @@ async fn helo(
 /// MAIL FROM: who may choose the sender, the SIZE limit, the MAIL ACL.
 async fn mail(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     m: MailFrom,
@@ -368,7 +368,13 @@ async fn mail(
 
 /// RCPT TO: the RCPT ACL (without one, every recipient is refused over
 /// TCP, as in Exim).
-async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, rc: RcptTo) {
+async fn rcpt(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    rc: RcptTo,
+) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let rcpt = ctx.qualify_recipient(&rc.to);
     let sender = st.sender.clone().unwrap_or_default();
@@ -439,7 +445,7 @@ async fn rcpt(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State, 
 }
 
 /// DATA: the predata ACL, then the body starts.
-async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) {
+async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let env = AclEnv {
         host_ip: peer_ip,
@@ -459,7 +465,7 @@ async fn data(ctx: &Ctx, conn: &Conn, sess: &mut ServerSession, st: &mut State) 
 
 /// A piece of the message (DATA or BDAT): kept unless the message is over
 /// a size or header limit, which is logged at once.
-fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
+fn data_chunk(ctx: &Ctx, conn: &IncomingConn, st: &mut State, chunk: Vec<u8>, size_limit: u64) {
     if !st.too_big && st.header_excess.is_none() {
         if let Some(excess) = st.header.feed(&chunk) {
             // Exim logs at once and swallows the rest of the message.
@@ -488,7 +494,7 @@ fn data_chunk(ctx: &Ctx, conn: &Conn, st: &mut State, chunk: Vec<u8>, size_limit
 /// only once it is durable), then delivery.
 async fn data_end(
     ctx: &Arc<Ctx>,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     summary: DataSummary,

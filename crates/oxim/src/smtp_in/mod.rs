@@ -28,7 +28,8 @@ use crate::message::HeaderLimits;
 
 use conn::log_reject;
 use conn::{
-    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, Conn, State,
+    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, IncomingConn,
+    State,
 };
 pub use conn::{ConnSlot, CONNECTIONS};
 use events::{check_acl, handle_event};
@@ -39,7 +40,7 @@ use tls::{start_tls, tls_on_connect};
 pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
     let local = stream.local_addr().ok();
     let _ = stream.set_nodelay(true);
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: Some(peer),
         local,
         tfo,
@@ -55,7 +56,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let conn = Conn {
+    let conn = IncomingConn {
         peer: None,
         local: None,
         tfo: ServerTfo::None,
@@ -86,7 +87,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
+fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     let s = &ctx.settings;
     ServerConfig {
         enforce_sync: conn.peer.is_some() && s.smtp_enforce_sync,
@@ -108,7 +109,7 @@ fn server_config(ctx: &Ctx, conn: &Conn) -> ServerConfig {
     }
 }
 
-async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: Conn) -> Result<Vec<String>> {
+async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<Vec<String>> {
     let mut sess = ServerSession::new(server_config(&ctx, &conn));
     let mut vars = ctx.base_vars();
     if let Some(p) = conn.peer {

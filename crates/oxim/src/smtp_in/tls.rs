@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use crate::ctx::Ctx;
 use crate::vars::Vars;
 
-use super::conn::{sender_host, Conn, State};
+use super::conn::{sender_host, IncomingConn, State};
 use super::io::{write_out, ServerIo};
 
 /// The server certificate and key (`tls_certificate`, `tls_privatekey`),
@@ -111,7 +111,7 @@ pub fn next_connection_id() -> u64 {
 }
 
 /// `TLS error on connection from ...`, as Exim logs a failed handshake.
-pub fn log_tls_error(ctx: &Ctx, conn: &Conn, st: &State, what: &str, e: &str) {
+pub fn log_tls_error(ctx: &Ctx, conn: &IncomingConn, st: &State, what: &str, e: &str) {
     let host = match sender_host(conn, st) {
         Some(h) => {
             let mut s = String::new();
@@ -144,7 +144,7 @@ pub fn set_tls_vars(vars: &mut Vars, t: &TlsSession) {
 /// lost (a failed handshake cannot go back to plain text).
 pub async fn start_tls(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     io: &mut ServerIo,
@@ -190,7 +190,7 @@ pub async fn start_tls(
 /// False when the handshake failed (the connection is dropped).
 pub async fn tls_on_connect(
     ctx: &Ctx,
-    conn: &Conn,
+    conn: &IncomingConn,
     sess: &mut ServerSession,
     st: &mut State,
     io: &mut ServerIo,

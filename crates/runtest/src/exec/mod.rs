@@ -136,6 +136,8 @@ struct Runner<'a> {
     munge: Option<String>,
     /// Processes started by `background`.
     background: Vec<Child>,
+    /// The listening socket behind `PORT_DYNAMIC`, if the script uses it.
+    dynamic: Option<std::net::TcpListener>,
 }
 
 /// Set up the sandbox (we are PID 1 of fresh namespaces) and run the test.
@@ -197,6 +199,7 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         caller_ids,
         munge: None,
         background: Vec::new(),
+        dynamic: None,
     };
     let outcome = runner.run();
     runner.cleanup();
@@ -415,6 +418,15 @@ impl Runner<'_> {
             StepFail::Fail(m) => Outcome::Fail(format!("{prefix}{m}")),
             StepFail::Error(m) => Outcome::Error(format!("{prefix}{m}")),
         };
+        if text.contains("PORT_DYNAMIC") {
+            let port = crate::subst::PORT_DYNAMIC;
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => self.dynamic = Some(l),
+                Err(e) => {
+                    return Outcome::Error(format!("PORT_DYNAMIC: binding 127.0.0.1:{port}: {e}"))
+                }
+            }
+        }
         // Whatever goes wrong while preparing is the runner's problem.
         if let Err(StepFail::Fail(m) | StepFail::Error(m)) = self.prepare(&script) {
             return Outcome::Error(m);
@@ -738,11 +750,7 @@ impl Runner<'_> {
         let padded = format!(" {args} ");
         let daemon = is_daemon(&args);
         let server_conf = padded.contains(" -DSERVER=server ");
-        if padded.contains(" -DSERVER=wait:") {
-            return error(
-                "exim -DSERVER=wait:PORT (inetd-style daemon) is not implemented in oxim-runtest",
-            );
-        }
+        let inetd = padded.contains(" -DSERVER=wait:");
         let (pidfile, args) = if daemon {
             match padded.split_once(" -oP ") {
                 Some((_, rest)) => {
@@ -823,6 +831,26 @@ impl Runner<'_> {
                 pidfile.display(),
                 self.tail("test-stderr-server", 10)
             ));
+        }
+        if inetd {
+            // `-DSERVER=wait:PORT_DYNAMIC`: the daemon gets the listening
+            // socket as its stdin (inetd wait mode) and is not waited for.
+            let Some(listener) = self.dynamic.as_ref() else {
+                return error("-DSERVER=wait: without PORT_DYNAMIC in the script");
+            };
+            let sock = listener
+                .try_clone()
+                .map_err(|e| StepFail::Error(format!("PORT_DYNAMIC socket: {e}")))?;
+            let fd: std::os::fd::OwnedFd = sock.into();
+            cmd.stdin(Stdio::from(fd))
+                .stderr(append(&self.work("test-stderr-server"))?);
+            let child = cmd
+                .spawn()
+                .map_err(|e| StepFail::Error(format!("starting exim (wait mode): {e}")))?;
+            self.daemons.push(i32::try_from(child.id()).unwrap_or(0));
+            self.background.push(child);
+            std::thread::sleep(Duration::from_millis(300));
+            return Ok(());
         }
         cmd.stderr(append(&self.work(stderr_file))?);
         let mut input = self.data_chunks(run.data)?;
@@ -1014,8 +1042,9 @@ impl Runner<'_> {
             Ok(())
         } else {
             fail(format!(
-                "client {args} exited with status {status}, expected {expect}{}",
-                self.tail("test-stdout", 12)
+                "client {args} exited with status {status}, expected {expect}{}{}",
+                self.tail("test-stdout", 12),
+                self.tail("test-stderr-server", 5)
             ))
         }
     }
@@ -1048,17 +1077,23 @@ impl Runner<'_> {
         // The server script is passed raw (not substituted), ended by `++++`.
         let mut input = stdin_bytes(data);
         input.extend_from_slice(b"++++\n");
+        // A server that exits at once (bad arguments) closes its stdin;
+        // that is reported below with its exit status.
         if let Some(s) = stdin.as_mut() {
-            s.write_all(&input)
-                .map_err(|e| StepFail::Fail(format!("feeding server script: {e}")))?;
+            if let Err(e) = s.write_all(&input) {
+                self.note(&format!("feeding server script: {e}"));
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pidfile.exists() {
             if let Ok(Some(status)) = child.try_wait() {
-                return fail(format!(
-                    "server {args} exited with {} before listening",
-                    exit_code(status)
-                ));
+                let code = exit_code(status);
+                let msg = format!(
+                    "server {args} exited with {code} before listening{}",
+                    self.tail("test-stderr-server", 3)
+                );
+                // Status 2: the runner's server cannot do what was asked.
+                return if code == 2 { error(msg) } else { fail(msg) };
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

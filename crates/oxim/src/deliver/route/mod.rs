@@ -355,6 +355,11 @@ fn preconditions(
     if !r.verify && verifying {
         return Ok(None);
     }
+    // `no_address_test` routers are passed over by `-bt` (Exim's
+    // address_test_mode), not when verifying or delivering.
+    if !r.address_test && !verifying && ctx.address_testing() {
+        return Ok(None);
+    }
     let cfg = &ctx.config;
     if !list_match(&r.domains, &v, cfg, |l| {
         Ok(oxim_conf::match_domain(l, domain, cfg, &v)?)

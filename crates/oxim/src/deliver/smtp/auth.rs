@@ -12,7 +12,7 @@ use oxim_smtp::{EhloCapabilities, Reply};
 use crate::settings::{AuthMech, AuthSpec};
 use crate::vars::Vars;
 
-use super::conn::{classify, reply_text, Conn};
+use super::conn::{classify, reply_text, OutgoingConn};
 use super::{ConvError, Host, SmtpError};
 use crate::errno::Errno;
 
@@ -52,7 +52,7 @@ enum Attempt {
 /// Authenticate on an open connection when the host wants it. An error
 /// ends the conversation (all recipients deferred).
 pub(super) async fn authenticate(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     caps: &EhloCapabilities,
     host: &Host,
     p: &ClientAuthParams,
@@ -64,7 +64,7 @@ pub(super) async fn authenticate(
 }
 
 async fn run(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     caps: &EhloCapabilities,
     host: &Host,
     p: &ClientAuthParams,
@@ -149,7 +149,7 @@ async fn run(
 
 /// One authenticator's exchange.
 async fn attempt(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     a: &AuthSpec,
     vars: &mut Vars,
     t: Duration,
@@ -278,7 +278,7 @@ async fn attempt(
 }
 
 /// `*`: abandon the exchange (the server's reply is read and dropped).
-async fn cancel(conn: &mut Conn, t: Duration, after: &str) -> Result<(), ConvError> {
+async fn cancel(conn: &mut OutgoingConn, t: Duration, after: &str) -> Result<(), ConvError> {
     conn.send(b"*\r\n", t, false).await?;
     conn.read_reply(t, after).await.map(|_| ())
 }

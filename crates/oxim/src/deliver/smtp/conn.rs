@@ -16,7 +16,9 @@ use super::{
     TFO_TIMING_MIN_RTT,
 };
 
-pub(super) struct Conn {
+/// A client connection to another SMTP server (the session driver's
+/// connections from clients are `smtp_in`'s `IncomingConn`).
+pub(super) struct OutgoingConn {
     pub(super) stream: MaybeTls<TfoIo>,
     /// What TLS negotiated, once up.
     pub(super) tls: Option<TlsSession>,
@@ -44,7 +46,7 @@ pub(super) struct Conn {
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
-    pub(super) conn: Conn,
+    pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
     pub(super) tfo: ClientTfo,
     pub(super) tfo_detail: Option<&'static str>,
@@ -83,7 +85,7 @@ pub(super) fn is_closed(e: &std::io::Error) -> bool {
     )
 }
 
-impl Conn {
+impl OutgoingConn {
     pub(super) fn prefix(&self) -> &'static str {
         if self.pipelined {
             "pipelined "
@@ -375,7 +377,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
-    let mut conn = Conn {
+    let mut conn = OutgoingConn {
         stream,
         tls,
         tls_failed: false,
@@ -455,7 +457,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
 /// the server offers it (then EHLO again), or an error when TLS is
 /// required and not offered.
 pub(super) async fn greet(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
@@ -482,7 +484,7 @@ pub(super) async fn greet(
 
 /// EHLO, or HELO when EHLO is refused.
 pub(super) async fn hello(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
@@ -507,7 +509,7 @@ pub(super) async fn hello(
 /// required; a failed handshake always is for this connection (the caller
 /// may try again in clear, `tls_tempfail_tryclear`).
 pub(super) async fn starttls(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     tls: &TlsParams,
 ) -> Result<(), ConvError> {

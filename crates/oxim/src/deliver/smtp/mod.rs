@@ -24,7 +24,7 @@ use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
 pub use auth::ClientAuthParams;
-use conn::{all_of, classify, open, reply_text, Conn, OpenError, Session};
+use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
 /// Shortest path round trip on which the banner's timing is used to check
@@ -352,21 +352,14 @@ pub async fn deliver_to_host(
 }
 
 /// RSET on a parked connection; false if the server did not say 2xx.
-async fn reset(conn: &mut Conn, t: Duration) -> bool {
+async fn reset(conn: &mut OutgoingConn, t: Duration) -> bool {
     if conn.send(b"RSET\r\n", t, false).await.is_err() {
         return false;
     }
     matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
 }
 
-/// "Connection refused" rather than "Connection refused (os error 111)".
-fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(p) => s[..p].to_string(),
-        None => s,
-    }
-}
+use crate::errno::io_text as strip_os_error;
 
 /// One message on an open session: MAIL, RCPTs, DATA or BDAT, the final
 /// reply. Leaves the session ready for the next MAIL (or marked for RSET,
@@ -415,7 +408,7 @@ async fn transaction(
 /// the dot-stuffed message. Returns the outcomes and whether the server is
 /// back outside a transaction.
 async fn transaction_data(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     pipelining: bool,
@@ -506,7 +499,7 @@ async fn transaction_data(
 /// message go in one write; the replies are read in order. One round trip
 /// fewer than DATA, which waits for 354.
 async fn transaction_bdat(
-    conn: &mut Conn,
+    conn: &mut OutgoingConn,
     params: &SmtpParams,
     msg: &Outgoing<'_>,
     mail: &str,
