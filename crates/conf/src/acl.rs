@@ -69,6 +69,9 @@ pub struct AclStatement {
     pub verb: AclVerb,
     /// Conditions and modifiers, in the order written.
     pub conditions: Vec<AclCondition>,
+    /// File and line of the verb (ACLs from the configuration file; inline
+    /// ACLs have none).
+    pub source: Option<(std::sync::Arc<str>, usize)>,
 }
 
 /// A named ACL (or an inline one, whose name is its text).
@@ -151,6 +154,15 @@ fn read_name(s: &str) -> (&str, &str) {
 impl AclBuilder {
     /// Handles one logical line of ACL text. Errors are Exim's message text.
     pub(crate) fn line(&mut self, text: &str) -> Result<(), String> {
+        self.line_at(text, None)
+    }
+
+    /// [`AclBuilder::line`] for a line read from `source` (file, line).
+    pub(crate) fn line_at(
+        &mut self,
+        text: &str,
+        source: Option<(std::sync::Arc<str>, usize)>,
+    ) -> Result<(), String> {
         let saveline = text.trim();
         let mut s = saveline;
         let negated = s.starts_with('!');
@@ -165,6 +177,7 @@ impl AclBuilder {
             self.statements.push(AclStatement {
                 verb,
                 conditions: Vec::new(),
+                source,
             });
             if rest.is_empty() {
                 return Ok(());

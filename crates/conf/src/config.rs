@@ -275,6 +275,7 @@ impl Config {
                     statements: vec![AclStatement {
                         verb,
                         conditions: Vec::new(),
+                        source: None,
                     }],
                 }));
             }
@@ -721,7 +722,7 @@ impl Parser<'_, '_> {
         let Some((_, b)) = self.acl_current.as_mut() else {
             return Err(located(line, "ACL name missing"));
         };
-        b.line(&line.text)
+        b.line_at(&line.text, Some((line.file.clone(), line.line)))
             .map_err(|m| located(line, format!("error in ACL: {m}")))
     }
 

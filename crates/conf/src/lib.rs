@@ -44,6 +44,7 @@ pub mod options;
 pub mod preproc;
 pub mod source;
 pub mod tables;
+pub mod trace;
 pub mod vars;
 
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
@@ -54,13 +55,16 @@ pub use config::{
 pub use error::ConfigError;
 pub use expand::{
     expand, expand_bool, expand_bytes, expand_condition, expand_with_config, ExpandContext,
-    ExpandError, MapContext,
+    ExpandError, HostFind, MapContext,
 };
 pub use lists::{
-    match_address, match_domain, match_host, match_local_part, match_no_host, ListError,
+    host_list_lookups, match_address, match_address_probe, match_domain, match_domain_probe,
+    match_host, match_host_probe, match_local_part, match_local_part_probe, match_no_host,
+    ListError, Probe,
 };
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};
+pub use trace::{ListCache, Trace, TraceSink};
 
 /// Loads the configuration file `opts.path` (and its includes) through `fs`.
 pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigError> {

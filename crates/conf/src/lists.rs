@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::config::{Config, ListKind};
 use crate::expand::{self, ExpandContext, ExpandError};
+use crate::trace::{ListCache, Trace};
 
 /// Maximum depth of `+name` references (guards against loops).
 const MAX_NAMED_DEPTH: usize = 16;
@@ -40,6 +41,9 @@ pub enum ListError {
     /// `+name` references nest too deeply (probably a loop).
     #[error("named list references nest too deeply")]
     TooDeep,
+    /// A lookup the list needed could not complete (temporary).
+    #[error("{0}")]
+    Defer(String),
 }
 
 /// Iterates over the items of an Exim list: default separator `:`, `<X`
@@ -172,6 +176,15 @@ fn match_string(pattern: &str, subject: &str, caseless: bool) -> Result<bool, Li
 /// `type;file` lookups inside lists (the lsearch family, see
 /// [`crate::lookup`]). `None` when the item is not a lookup.
 fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<bool>, ListError> {
+    Ok(lookup_data(item, key, ctx)?.map(|d| d.is_some()))
+}
+
+/// [`lookup_item`] giving the data found.
+fn lookup_data(
+    item: &str,
+    key: &str,
+    ctx: &dyn ExpandContext,
+) -> Result<Option<Option<String>>, ListError> {
     let Some((ltype, file)) = item.split_once(';') else {
         return Ok(None);
     };
@@ -190,7 +203,7 @@ fn lookup_item(item: &str, key: &str, ctx: &dyn ExpandContext) -> Result<Option<
     let text = ctx
         .read_file(file)
         .ok_or_else(|| ListError::Expand(ExpandError::LookupFile(file.to_string())))?;
-    Ok(Some(crate::lookup::search(&spec, &text, key).is_some()))
+    Ok(Some(crate::lookup::search(&spec, &text, key)))
 }
 
 fn primary_hostname(cfg: &Config, ctx: &dyn ExpandContext) -> String {
@@ -232,15 +245,16 @@ fn negation(item: &str) -> (bool, &str) {
 }
 
 /// Outcome of matching one list item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Hit {
     /// The item matches the subject.
     Yes,
     /// The item does not match.
     No,
     /// The item could not be decided (a host name pattern when the host's
-    /// name is unknown); `+include_unknown` / `+ignore_unknown` decide.
-    Unknown,
+    /// name is unknown, a name that does not resolve); `+include_unknown` /
+    /// `+ignore_unknown` decide. The text says why.
+    Unknown(String),
 }
 
 impl From<bool> for Hit {
@@ -253,7 +267,7 @@ impl From<bool> for Hit {
     }
 }
 
-type ItemFn<'f> = dyn FnMut(&str, bool) -> Result<Hit, ListError> + 'f;
+type ItemFn<'f> = dyn FnMut(&str, bool, &mut Probe<'_>) -> Result<Hit, ListError> + 'f;
 
 fn kind_name(kind: ListKind) -> &'static str {
     match kind {
@@ -264,10 +278,55 @@ fn kind_name(kind: ListKind) -> &'static str {
     }
 }
 
+/// What a list match reports besides its result: the trace (Exim's `-bh`
+/// output), the named-list cache, and the data of the matching item.
+pub struct Probe<'a> {
+    /// Where the trace goes (usually off).
+    pub trace: &'a mut Trace,
+    /// The subject as the trace names it (`host`, the domain, ...).
+    pub name: &'a str,
+    /// The option whose value the list is (`host in host_lookup?`); the
+    /// trace shows the list text instead when there is none.
+    pub option: Option<&'a str>,
+    /// Results of named lists for this subject, when the caller keeps them.
+    pub cache: Option<&'a mut ListCache>,
+    /// The caller takes the matching item's data (traced when cached).
+    pub want_value: bool,
+    /// The data of the item that matched.
+    pub value: Option<String>,
+    /// The cache key the trace shows, when not `name` (hosts: the address).
+    pub key: Option<&'a str>,
+    /// Data the matching item produced (a lookup's result), set by the
+    /// item matcher.
+    item_data: Option<String>,
+}
+
+impl<'a> Probe<'a> {
+    /// A probe that traces into `trace` and caches nothing.
+    pub fn new(trace: &'a mut Trace, name: &'a str) -> Probe<'a> {
+        Probe {
+            trace,
+            name,
+            option: None,
+            cache: None,
+            want_value: false,
+            value: None,
+            key: None,
+            item_data: None,
+        }
+    }
+}
+
+/// The trace line for an option whose value is empty.
+pub fn trace_unset(trace: &mut Trace, name: &str, option: &str) {
+    trace.line(|| format!("{name} in {option}? no (option unset)"));
+}
+
 /// Generic list walk (Exim's `match_check_list`): the first matching item
 /// decides; at the end of the list the result is "match" only if the last
 /// item was negated. `caseful` is switched on by a `+caseful` item in
 /// address and local part lists and stays on for the rest of the match.
+#[allow(clippy::too_many_arguments)]
 fn walk(
     list: &str,
     kind: ListKind,
@@ -275,6 +334,7 @@ fn walk(
     ctx: &dyn ExpandContext,
     depth: usize,
     caseful: &mut bool,
+    probe: &mut Probe<'_>,
     item_match: &mut ItemFn<'_>,
 ) -> Result<bool, ListError> {
     if depth > MAX_NAMED_DEPTH {
@@ -290,12 +350,108 @@ fn walk(
         expanded = expand::expand(list, ctx)?;
         expanded.as_str()
     };
+    let tracing = probe.trace.on();
+    let ot = if !tracing {
+        String::new()
+    } else {
+        match (depth, probe.option) {
+            (0, Some(o)) => format!("{} in {o}?", probe.name),
+            _ => {
+                // Exim shows the list as the separator-parsed text.
+                let shown = text.trim_start();
+                let shown = match shown.strip_prefix('<') {
+                    Some(r) if r.starts_with(|c: char| c.is_ascii_punctuation()) => {
+                        r[1..].trim_start()
+                    }
+                    _ => shown,
+                };
+                format!("{} in \"{shown}\"?", probe.name)
+            }
+        }
+    };
+    probe.trace.line(|| ot.clone());
+    probe.trace.level += 1;
+    let r = walk_items(text, kind, cfg, ctx, depth, caseful, probe, item_match, &ot);
+    match &r {
+        Ok(Decided::Item(b)) => {
+            let b = *b;
+            probe.trace.level -= 1;
+            Ok(b)
+        }
+        // Exim returns from here without undoing the list's indentation:
+        // the rest of its trace stays one level deeper.
+        Ok(Decided::Unknown(b)) => Ok(*b),
+        Ok(Decided::End(b)) => {
+            let b = *b;
+            probe.trace.level -= 1;
+            probe
+                .trace
+                .line(|| format!("{ot} {} (end of list)", if b { "yes" } else { "no" }));
+            Ok(b)
+        }
+        Err((e, item)) => {
+            probe.trace.level -= 1;
+            probe
+                .trace
+                .line(|| format!("{ot} list match deferred for {item}"));
+            Err(e.clone())
+        }
+    }
+}
+
+/// How a list walk ended: an item decided, or the end of the list.
+enum Decided {
+    Item(bool),
+    End(bool),
+    /// An item that could not be decided ended the list.
+    Unknown(bool),
+}
+
+/// The data a matching item gives (`$domain_data` and friends): the
+/// pattern for domains and local parts, and for hosts matched by name.
+fn item_value(kind: ListKind, item: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Option<String> {
+    match kind {
+        ListKind::Domain | ListKind::LocalPart => Some(if item == "@" {
+            primary_hostname(cfg, ctx)
+        } else {
+            item.to_string()
+        }),
+        ListKind::Host => {
+            let by_address = item == "*"
+                || item == "@"
+                || item == "@[]"
+                || item.contains(';')
+                || cidr_match(item, IpAddr::from([0, 0, 0, 0])).is_some()
+                || item
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c));
+            (!by_address).then(|| item.to_string())
+        }
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_items(
+    text: &str,
+    kind: ListKind,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    depth: usize,
+    caseful: &mut bool,
+    probe: &mut Probe<'_>,
+    item_match: &mut ItemFn<'_>,
+    ot: &str,
+) -> Result<Decided, (ListError, String)> {
     let mut include_unknown = false;
     let mut ignore_unknown = false;
     let mut last_negated = false;
-    // Decides an Unknown hit; None means "carry on with the next item".
-    let unknown = |include: bool, ignore: bool| if ignore { None } else { Some(include) };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     for raw in ListIter::new(text) {
+        probe
+            .trace
+            .line(|| format!("list element: {}", visible(&raw)));
+        let fail = |e: ListError| (e, raw.clone());
         match (kind, raw.as_str()) {
             (ListKind::Address | ListKind::LocalPart, "+caseful") => {
                 *caseful = true;
@@ -317,7 +473,7 @@ fn walk(
         if let Some(path) = item.strip_prefix('/').map(|_| item) {
             // A file of patterns, one per line.
             let Some(content) = ctx.read_file(path) else {
-                return Err(ListError::File(path.to_string()));
+                return Err(fail(ListError::File(path.to_string())));
             };
             let mut file_neg = neg;
             for line in content.lines() {
@@ -327,12 +483,20 @@ fn walk(
                 }
                 let (lneg, pat) = negation(line);
                 file_neg = neg != lneg;
-                match item_match(pat, *caseful)? {
-                    Hit::Yes => return Ok(!file_neg),
+                match item_match(pat, *caseful, probe).map_err(fail)? {
+                    Hit::Yes => {
+                        probe.trace.line(|| {
+                            format!("{ot} {} (matched \"{line}\" in {path})", yes_no(!neg))
+                        });
+                        if probe.want_value {
+                            probe.value = Some(pat.to_string());
+                        }
+                        return Ok(Decided::Item(!file_neg));
+                    }
                     Hit::No => {}
-                    Hit::Unknown => {
-                        if let Some(r) = unknown(include_unknown, ignore_unknown) {
-                            return Ok(r);
+                    Hit::Unknown(why) => {
+                        if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown) {
+                            return Ok(d);
                         }
                     }
                 }
@@ -340,29 +504,133 @@ fn walk(
             last_negated = file_neg;
             continue;
         }
-        let hit = if let Some(name) = item.strip_prefix('+') {
+        if let Some(name) = item.strip_prefix('+') {
             let Some(sub) = cfg.named_lists.get(kind, name) else {
-                return Err(ListError::UnknownNamedList {
+                return Err(fail(ListError::UnknownNamedList {
                     kind: kind_name(kind),
                     name: name.to_string(),
-                });
+                }));
             };
             let sub = sub.to_string();
-            Hit::from(walk(&sub, kind, cfg, ctx, depth + 1, caseful, item_match)?)
-        } else {
-            item_match(item, *caseful)?
-        };
-        match hit {
-            Hit::Yes => return Ok(!neg),
+            let cacheable = !sub.contains('$');
+            probe.trace.line(|| format!(" start sublist {name}"));
+            probe.trace.level += 2;
+            let cached = if cacheable {
+                probe.cache.as_ref().and_then(|c| c.get(name).cloned())
+            } else {
+                None
+            };
+            let (matched, note) = match cached {
+                Some((m, data)) => {
+                    probe.trace.level -= 2;
+                    probe
+                        .trace
+                        .line(|| format!("cached {} match for +{name}", yes_no(m)));
+                    if probe.want_value {
+                        probe.trace.line(|| {
+                            format!("cached lookup data = {}", data.as_deref().unwrap_or("NULL"))
+                        });
+                        probe.value = data;
+                    }
+                    (m, " - cached")
+                }
+                None => {
+                    let saved = probe.option.take();
+                    probe.value = None;
+                    let r = walk(&sub, kind, cfg, ctx, depth + 1, caseful, probe, item_match);
+                    probe.option = saved;
+                    probe.trace.level -= 2;
+                    probe.trace.line(|| format!(" end sublist {name}"));
+                    let m = r.map_err(fail)?;
+                    if cacheable && probe.cache.is_some() {
+                        let data = if probe.want_value {
+                            probe.value.clone()
+                        } else {
+                            None
+                        };
+                        if let Some(d) = &data {
+                            let key = probe.key.unwrap_or(probe.name);
+                            probe.trace.line(|| {
+                                format!(
+                                    "data from lookup saved for cache for +{name}: key '{key}' value '{d}'"
+                                )
+                            });
+                        }
+                        if let Some(c) = probe.cache.as_mut() {
+                            c.put(name, m, data);
+                        }
+                    }
+                    (m, "")
+                }
+            };
+            if matched {
+                probe
+                    .trace
+                    .line(|| format!("{ot} {} (matched \"{raw}\"{note})", yes_no(!neg)));
+                return Ok(Decided::Item(!neg));
+            }
+            continue;
+        }
+        probe.item_data = None;
+        match item_match(item, *caseful, probe).map_err(fail)? {
+            Hit::Yes => {
+                probe
+                    .trace
+                    .line(|| format!("{ot} {} (matched \"{raw}\")", yes_no(!neg)));
+                if probe.want_value {
+                    probe.value = probe
+                        .item_data
+                        .take()
+                        .or_else(|| item_value(kind, item, cfg, ctx));
+                }
+                return Ok(Decided::Item(!neg));
+            }
             Hit::No => {}
-            Hit::Unknown => {
-                if let Some(r) = unknown(include_unknown, ignore_unknown) {
-                    return Ok(r);
+            Hit::Unknown(why) => {
+                if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown) {
+                    return Ok(d);
                 }
             }
         }
     }
-    Ok(last_negated)
+    Ok(Decided::End(last_negated))
+}
+
+/// Exim's `%W`: spaces and control characters made visible in the trace.
+fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ' ' => out.push('\u{2591}'),
+            '\n' => out.push_str("\u{21a9}\n"),
+            c if (c as u32) < 0x20 => {
+                out.push(char::from_u32(0x2400 + c as u32).unwrap_or(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An item that could not be decided: skipped after `+ignore_unknown`,
+/// otherwise it decides the list (a match after `+include_unknown`).
+fn unknown(
+    probe: &mut Probe<'_>,
+    ot: &str,
+    why: &str,
+    include: bool,
+    ignore: bool,
+) -> Option<Decided> {
+    if ignore {
+        probe
+            .trace
+            .line(|| format!("{why}: item ignored by +ignore_unknown"));
+        return None;
+    }
+    probe
+        .trace
+        .line(|| format!("{ot} {} ({why})", if include { "yes" } else { "no" }));
+    Some(Decided::Unknown(include))
 }
 
 /// Removes a `#` comment from a line of a list file. In address and local
@@ -429,6 +697,18 @@ pub fn match_domain(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_domain_probe(list, domain, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_domain`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_domain_probe(
+    list: &str,
+    domain: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
     walk(
         list,
@@ -437,7 +717,8 @@ pub fn match_domain(
         ctx,
         0,
         &mut caseful,
-        &mut |item, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
+        probe,
+        &mut |item, _, _| domain_item(item, domain, cfg, ctx).map(Hit::from),
     )
 }
 
@@ -449,6 +730,18 @@ pub fn match_local_part(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_local_part_probe(list, local_part, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_local_part`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_local_part_probe(
+    list: &str,
+    local_part: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
     walk(
         list,
@@ -457,7 +750,8 @@ pub fn match_local_part(
         ctx,
         0,
         &mut caseful,
-        &mut |item, caseful| {
+        probe,
+        &mut |item, caseful, _| {
             if let Some(r) = lookup_item(item, local_part, ctx)? {
                 return Ok(r.into());
             }
@@ -474,6 +768,18 @@ pub fn match_address(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_address_probe(list, address, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_address`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_address_probe(
+    list: &str,
+    address: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let (lp, dom) = match address.rsplit_once('@') {
         Some((l, d)) => (l, d),
         None => (address, ""),
@@ -486,7 +792,8 @@ pub fn match_address(
         ctx,
         0,
         &mut caseful,
-        &mut |item, caseful| {
+        probe,
+        &mut |item, caseful, probe| {
             let p = unquote_regex(item);
             if p.starts_with('^') {
                 return regex_match(p, address, !caseful).map(Hit::from);
@@ -497,19 +804,37 @@ pub fn match_address(
             if item.is_empty() {
                 return Ok(address.is_empty().into());
             }
-            let r = match item.rsplit_once('@') {
-                Some(("", d)) => {
-                    // "@domain": any local part at that domain (and "@" alone is
-                    // the primary host name).
-                    if d.is_empty() {
-                        primary_hostname(cfg, ctx).eq_ignore_ascii_case(dom)
-                    } else {
-                        domain_item(d, dom, cfg, ctx)?
+            // The local part first; then the domain, as a one-item domain
+            // list (traced as such, as Exim does).
+            let d = match item.rsplit_once('@') {
+                // "@domain": any local part at that domain (and "@" alone
+                // is the primary host name).
+                Some(("", "")) => "@",
+                Some(("", d)) => d,
+                Some((l, d)) => {
+                    if !match_string(l, lp, !caseful)? {
+                        return Ok(Hit::No);
                     }
+                    d
                 }
-                Some((l, d)) => match_string(l, lp, !caseful)? && domain_item(d, dom, cfg, ctx)?,
-                None => domain_item(item, dom, cfg, ctx)?,
+                None => item,
             };
+            if !probe.trace.on() {
+                return Ok(domain_item(d, dom, cfg, ctx)?.into());
+            }
+            let subject = dom.to_ascii_lowercase();
+            let mut sub = Probe::new(&mut *probe.trace, &subject);
+            let mut cf = false;
+            let r = walk(
+                &d.replace(':', "::"),
+                ListKind::Domain,
+                cfg,
+                ctx,
+                0,
+                &mut cf,
+                &mut sub,
+                &mut |i, _, _| domain_item(i, dom, cfg, ctx).map(Hit::from),
+            )?;
             Ok(r.into())
         },
     )
@@ -561,7 +886,22 @@ pub fn match_host(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    let mut trace = Trace::off();
+    match_host_probe(list, ip, name, cfg, ctx, &mut Probe::new(&mut trace, ""))
+}
+
+/// [`match_host`] with a [`Probe`] (trace, named-list cache, item data).
+pub fn match_host_probe(
+    list: &str,
+    ip: IpAddr,
+    name: Option<&str>,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    probe: &mut Probe<'_>,
+) -> Result<bool, ListError> {
     let mut caseful = false;
+    // The client's names once known (looked up when an item needs them).
+    let mut known: Option<Vec<String>> = name.map(|n| vec![n.to_string()]);
     walk(
         list,
         ListKind::Host,
@@ -569,7 +909,8 @@ pub fn match_host(
         ctx,
         0,
         &mut caseful,
-        &mut |item, _| {
+        probe,
+        &mut |item, _, probe| {
             if item == "*" {
                 return Ok(Hit::Yes);
             }
@@ -585,8 +926,14 @@ pub fn match_host(
             if item.starts_with("net") && item.contains(';') {
                 return Err(ListError::Unsupported(item.to_string()));
             }
-            if let Some(r) = lookup_item(item, &ip.to_string(), ctx)? {
-                return Ok(r.into());
+            // iplsearch and friends are keyed by the address; other lookups
+            // by the host's name (below).
+            if item.starts_with("ip") {
+                if let Some(r) = lookup_data(item, &ip.to_string(), ctx)? {
+                    let hit = r.is_some();
+                    probe.item_data = r;
+                    return Ok(hit.into());
+                }
             }
             // "@" stands for the primary host name.
             let owned;
@@ -596,25 +943,54 @@ pub fn match_host(
             } else {
                 item
             };
-            if item.starts_with('^') || item.starts_with("\\N^") || item.starts_with('*') {
-                // Wildcards and regexes match the host's (verified) name.
-                return match name {
-                    Some(n) => match_string(item, n, true).map(Hit::from),
-                    None => Ok(Hit::Unknown),
-                };
+            let plain = item
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c));
+            if plain {
+                // A plain name matches if it resolves to the host's address.
+                match ctx.find_host(item, probe.trace) {
+                    Some(crate::expand::HostFind::Found(addrs)) => {
+                        return Ok(addrs.contains(&ip).into())
+                    }
+                    Some(crate::expand::HostFind::NotFound(why)) => return Ok(Hit::Unknown(why)),
+                    Some(crate::expand::HostFind::Again(why)) => return Err(ListError::Defer(why)),
+                    None => {}
+                }
+                if let Some(addrs) = ctx.host_addresses(item) {
+                    return Ok(addrs.contains(&ip).into());
+                }
+                // Without a resolver, "localhost" still means the loopback address.
+                if item.eq_ignore_ascii_case("localhost") {
+                    return Ok(ip.is_loopback().into());
+                }
             }
-            // A plain name matches if it resolves to the host's address.
-            if let Some(addrs) = ctx.host_addresses(item) {
-                return Ok(addrs.contains(&ip).into());
+            // Other patterns match the host's (verified) name.
+            if known.is_none() {
+                probe
+                    .trace
+                    .line(|| format!("sender host name required, to match against {item}"));
+                probe.trace.level += 1;
+                let r = ctx.sender_host_names(probe.trace);
+                probe.trace.level -= 1;
+                match r {
+                    Some(Ok(names)) => known = Some(names),
+                    Some(Err(why)) => return Ok(Hit::Unknown(why)),
+                    None => return Ok(Hit::Unknown(format!("failed to find host name for {ip}"))),
+                }
             }
-            // Without a resolver, "localhost" still means the loopback address.
-            if item.eq_ignore_ascii_case("localhost") {
-                return Ok(ip.is_loopback().into());
+            for n in known.iter().flatten() {
+                if let Some(r) = lookup_data(item, n, ctx)? {
+                    if let Some(d) = r {
+                        probe.item_data = Some(d);
+                        return Ok(Hit::Yes);
+                    }
+                    continue;
+                }
+                if match_string(item, n, true)? {
+                    return Ok(Hit::Yes);
+                }
             }
-            match name {
-                Some(n) => Ok(n.eq_ignore_ascii_case(item).into()),
-                None => Ok(Hit::Unknown),
-            }
+            Ok(Hit::No)
         },
     )
 }
@@ -625,6 +1001,7 @@ pub fn match_host(
 /// lists apply as usual.
 pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Result<bool, ListError> {
     let mut caseful = false;
+    let mut trace = Trace::off();
     walk(
         list,
         ListKind::Host,
@@ -632,7 +1009,8 @@ pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Resul
         ctx,
         0,
         &mut caseful,
-        &mut |item, _| Ok(item.is_empty().into()),
+        &mut Probe::new(&mut trace, ""),
+        &mut |item, _, _| Ok(item.is_empty().into()),
     )
 }
 
@@ -772,5 +1150,143 @@ mod negative_tail_tests {
         assert!(!match_domain("! +local_domains", "test.ex", &cfg, &ctx).unwrap());
         assert!(!match_domain("! a.b : c.d", "a.b", &cfg, &ctx).unwrap());
         assert!(!match_domain("a.b : c.d", "x.y", &cfg, &ctx).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn traced(f: impl FnOnce(&mut Trace)) -> Vec<String> {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut t = Trace::to(Box::new(lines.clone()));
+        f(&mut t);
+        let v = lines.lock().unwrap().clone();
+        v
+    }
+
+    #[test]
+    fn named_sublists_are_traced_and_cached_as_exim_does() {
+        let cfg = crate::parse_str(
+            "domainlist local_domains = test.ex : myhost.ex\nhostlist relay_hosts = *\n",
+            "t",
+            &[],
+            &crate::MemFs::new(),
+        )
+        .expect("config");
+        let ctx = crate::MapContext::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut cache = ListCache::new();
+        let lines = traced(|t| {
+            for _ in 0..2 {
+                let mut p = Probe::new(t, "host");
+                p.cache = Some(&mut cache);
+                p.want_value = true;
+                assert!(match_host_probe("+relay_hosts", ip, None, &cfg, &ctx, &mut p).unwrap());
+            }
+            let mut p = Probe::new(t, "a.b");
+            assert!(!match_domain_probe("+local_domains", "a.b", &cfg, &ctx, &mut p).unwrap());
+        });
+        let want = [
+            "host in \"+relay_hosts\"?",
+            " list element: +relay_hosts",
+            "  start sublist relay_hosts",
+            "   host in \"*\"?",
+            "   \u{254e}list element: *",
+            "   \u{254e}host in \"*\"? yes (matched \"*\")",
+            "  end sublist relay_hosts",
+            " host in \"+relay_hosts\"? yes (matched \"+relay_hosts\")",
+            "host in \"+relay_hosts\"?",
+            " list element: +relay_hosts",
+            "  start sublist relay_hosts",
+            " cached yes match for +relay_hosts",
+            " cached lookup data = NULL",
+            " host in \"+relay_hosts\"? yes (matched \"+relay_hosts\" - cached)",
+            "a.b in \"+local_domains\"?",
+            " list element: +local_domains",
+            "  start sublist local_domains",
+            "   a.b in \"test.ex : myhost.ex\"?",
+            "   \u{254e}list element: test.ex",
+            "   \u{254e}list element: myhost.ex",
+            "   a.b in \"test.ex : myhost.ex\"? no (end of list)",
+            "  end sublist local_domains",
+            "a.b in \"+local_domains\"? no (end of list)",
+        ];
+        assert_eq!(lines, want);
+    }
+}
+
+/// What matching a host list against a client may have to look up: the
+/// plain host names in it (forward lookups) and whether some item needs
+/// the client's own host name (a reverse lookup). Named lists are
+/// followed. A caller that resolves asynchronously does the lookups first
+/// and answers [`ExpandContext::find_host`] and
+/// [`ExpandContext::sender_host_names`] from them.
+pub fn host_list_lookups(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let mut wants_name = false;
+    host_list_lookups_in(list, cfg, ctx, 0, &mut names, &mut wants_name);
+    (names, wants_name)
+}
+
+fn host_list_lookups_in(
+    list: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+    depth: usize,
+    names: &mut Vec<String>,
+    wants_name: &mut bool,
+) {
+    if depth > MAX_NAMED_DEPTH {
+        return;
+    }
+    for raw in ListIter::new(list) {
+        let (_, item) = negation(&raw);
+        if item.starts_with('/') {
+            if let Some(text) = ctx.read_file(item) {
+                for line in text.lines() {
+                    let line = strip_file_comment(line, ListKind::Host).trim();
+                    if !line.is_empty() {
+                        let (_, pat) = negation(line);
+                        let escaped = pat.replace(':', "::");
+                        host_list_lookups_in(&escaped, cfg, ctx, depth + 1, names, wants_name);
+                    }
+                }
+            }
+            continue;
+        }
+        if item.is_empty()
+            || item == "*"
+            || item == "@[]"
+            || item.starts_with('/')
+            || (item.contains(';') && (item.starts_with("net") || item.starts_with("ip")))
+            || cidr_match(item, IpAddr::from([0, 0, 0, 0])).is_some()
+        {
+            continue;
+        }
+        if let Some(name) = item.strip_prefix('+') {
+            if let Some(sub) = cfg.named_lists.get(ListKind::Host, name) {
+                if let Ok(text) = expand::expand(sub, ctx) {
+                    host_list_lookups_in(&text, cfg, ctx, depth + 1, names, wants_name);
+                }
+            }
+            continue;
+        }
+        let item = if item == "@" {
+            primary_hostname(cfg, ctx)
+        } else {
+            item.to_string()
+        };
+        if item
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c))
+        {
+            if !names.contains(&item) {
+                names.push(item);
+            }
+        } else {
+            *wants_name = true;
+        }
     }
 }

@@ -216,6 +216,10 @@ pub struct LoggerOptions {
     pub timezone: bool,
     /// `write_rejectlog`: write the reject log (default true).
     pub write_rejectlog: bool,
+    /// Exim's host-checking mode (`-bh`): nothing is written to the log
+    /// files; each record goes to standard error once, as `LOG: <text>`,
+    /// without timestamp.
+    pub testing_stderr: bool,
 }
 
 impl Default for LoggerOptions {
@@ -224,6 +228,7 @@ impl Default for LoggerOptions {
             selector: LogSelector::default(),
             timezone: false,
             write_rejectlog: true,
+            testing_stderr: false,
         }
     }
 }
@@ -360,6 +365,17 @@ impl Logger {
         let mut dest = rec.destinations(&self.options.selector);
         dest.reject &= self.options.write_rejectlog;
         if dest == Dest::NONE {
+            return Ok(());
+        }
+        if self.options.testing_stderr {
+            let mut line = String::from("LOG: ");
+            if self.options.selector.has(Selector::Pid) {
+                use std::fmt::Write as _;
+                let _ = write!(line, "[{}] ", self.pid);
+            }
+            rec.render_into(&self.options.selector, &mut line);
+            line.push('\n');
+            let _ = std::io::stderr().write_all(line.as_bytes());
             return Ok(());
         }
         let line = self.format_line(rec, t);

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use oxim_conf::{Acl, AclCondition, AclVerb};
+use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
 use crate::condition::ConditionError;
 use crate::ctx::Ctx;
@@ -31,12 +31,15 @@ pub struct AclOutcome {
     pub controls: Vec<String>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
-    /// The ACL could not be evaluated (an expansion failed): Exim's 451
-    /// "Temporary local problem".
-    pub error: bool,
     /// Why a verification failed, the reply's text when no `message` is
     /// set (`550 Unrouteable address`).
     pub verify_message: Option<String>,
+    /// `log_message` texts of `warn` statements that held (logged as
+    /// `<host> Warning: <text>`).
+    pub warnings: Vec<String>,
+    /// The `message` may be shown with a temporary refusal (a `defer`
+    /// verb decided; Exim's `acl_temp_details`).
+    pub temp_details: bool,
 }
 
 impl AclOutcome {
@@ -47,13 +50,15 @@ impl AclOutcome {
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
-            error: false,
             verify_message: None,
+            warnings: Vec::new(),
+            temp_details: false,
         }
     }
 }
 
 /// The facts an ACL can test.
+#[derive(Clone, Copy)]
 pub struct AclEnv<'a> {
     pub host_ip: Option<IpAddr>,
     pub host_name: Option<&'a str>,
@@ -65,7 +70,54 @@ pub struct AclEnv<'a> {
 enum Cond {
     True,
     False,
+    /// A lookup could not complete (Exim's DEFER); the text is for the log.
+    Defer(String),
     Error(ConditionError),
+}
+
+/// Conditions whose value Exim does not expand before testing (the list
+/// matchers expand lists themselves; `acl` expands the name).
+fn expanded_later(name: &str) -> bool {
+    matches!(
+        name,
+        "acl"
+            | "authenticated"
+            | "dnslists"
+            | "domains"
+            | "encrypted"
+            | "hosts"
+            | "local_parts"
+            | "recipients"
+            | "sender_domains"
+            | "senders"
+    )
+}
+
+/// `check <name> = <raw>`, and the expanded value below it when it differs.
+fn trace_check(trace: &mut Trace, c: &AclCondition, value: &str) {
+    if !trace.on() {
+        return;
+    }
+    let neg = if c.negated { "!" } else { "" };
+    let (lhs, raw, shown) = if c.name == "set" {
+        let (var, raw) = c.value.split_once('=').unwrap_or((c.value.as_str(), ""));
+        let shown = value.split_once('=').map_or(value, |(_, v)| v).trim();
+        (
+            format!("check set {} ", var.trim()),
+            raw.trim().to_string(),
+            shown.to_string(),
+        )
+    } else {
+        (
+            format!("check {neg}{} ", c.name),
+            c.value.clone(),
+            value.to_string(),
+        )
+    };
+    trace.line(|| format!("{lhs}= {raw}"));
+    if !expanded_later(&c.name) && shown != raw {
+        trace.plain(|| format!("{}= {shown}", " ".repeat(lhs.len())));
+    }
 }
 
 async fn condition(
@@ -74,6 +126,7 @@ async fn condition(
     vars: &mut Vars,
     env: &AclEnv<'_>,
     out: &mut AclOutcome,
+    t: &mut AclTrace,
 ) -> Cond {
     let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
@@ -85,6 +138,11 @@ async fn condition(
             })
         }
     };
+    match c.name.as_str() {
+        "message" => t.trace.line(|| format!("  message: {}", c.value)),
+        "log_message" => t.trace.line(|| format!("l_message: {}", c.value)),
+        _ => trace_check(&mut t.trace, c, &value),
+    }
     let cfg = &ctx.config;
     let result: Result<bool, ConditionError> = match c.name.as_str() {
         "message" => {
@@ -122,23 +180,65 @@ async fn condition(
         }
         "add_header" | "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
-            Some(ip) => oxim_conf::match_host(&value, ip, env.host_name, cfg, &*vars)
-                .map_err(ConditionError::from),
+            Some(ip) => {
+                let connection = t.connection();
+                if t.client.name.is_none() {
+                    t.client.name = env.host_name.map(str::to_string);
+                }
+                let key = ip.to_string();
+                let mut p = Probe::new(&mut t.trace, "host");
+                p.want_value = true;
+                p.key = Some(&key);
+                p.cache = Some(&mut t.hosts);
+                let r = crate::host_lists::match_client(
+                    ctx,
+                    &value,
+                    ip,
+                    &mut t.client,
+                    vars,
+                    &connection,
+                    &mut p,
+                )
+                .await;
+                match r {
+                    Err(oxim_conf::ListError::Defer(why)) => return Cond::Defer(why),
+                    r => r.map_err(ConditionError::from),
+                }
+            }
             // Locally submitted messages match an empty item only.
             None => Ok(value.split(':').any(|i| i.trim().is_empty())),
         },
         "domains" => {
             let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");
-            oxim_conf::match_domain(&value, d, cfg, &*vars).map_err(ConditionError::from)
+            let mut p = Probe::new(&mut t.trace, d);
+            p.want_value = true;
+            p.cache = Some(&mut t.domains);
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
         }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
-            oxim_conf::match_local_part(&value, l, cfg, &*vars).map_err(ConditionError::from)
+            let mut p = Probe::new(&mut t.trace, l);
+            p.want_value = true;
+            p.cache = Some(&mut t.local_parts);
+            oxim_conf::match_local_part_probe(&value, l, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
         }
-        "senders" => oxim_conf::match_address(&value, env.sender.unwrap_or(""), cfg, &*vars)
-            .map_err(ConditionError::from),
-        "recipients" => oxim_conf::match_address(&value, env.recipient.unwrap_or(""), cfg, &*vars)
-            .map_err(ConditionError::from),
+        "senders" => {
+            let a = env.sender.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            p.cache = Some(&mut t.senders);
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        "recipients" => {
+            let a = env.recipient.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
         "condition" => {
             let t = value.trim();
             if t.is_empty()
@@ -172,7 +272,9 @@ async fn condition(
         }
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
-                let r = Box::pin(eval(ctx, &sub, vars, env)).await;
+                t.trace.level += 1;
+                let r = Box::pin(eval_traced(ctx, &sub, vars, env, t)).await;
+                t.trace.level -= 1;
                 if r.message.is_some() {
                     out.message = r.message.clone();
                 }
@@ -357,42 +459,135 @@ fn address_in(item: &str) -> Option<String> {
     Some(addr)
 }
 
-/// Evaluate `acl`. `vars` receives `set` variables.
-pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> AclOutcome {
+/// What `-bh` traces, with the named-list results Exim keeps: per
+/// connection for hosts, per message for senders, per recipient for
+/// domains and local parts (the caller clears them).
+#[derive(Debug, Default)]
+pub struct AclTrace {
+    pub trace: Trace,
+    pub hosts: oxim_conf::ListCache,
+    pub senders: oxim_conf::ListCache,
+    pub domains: oxim_conf::ListCache,
+    pub local_parts: oxim_conf::ListCache,
+    /// The client as the log names it (`H=(helo) [ip]`): `warn` statements
+    /// log their `log_message` with it as they hold.
+    pub host_ident: Option<String>,
+    /// The client's host name as found so far (host lists look it up when
+    /// they need it).
+    pub client: crate::host_lists::ClientName,
+}
+
+fn yielded(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Accept => "ACCEPT",
+        Verdict::Deny => "DENY",
+        Verdict::Defer => "DEFER",
+        Verdict::Discard => "DISCARD",
+        Verdict::Drop => "DROP",
+    }
+}
+
+impl AclTrace {
+    /// `SMTP connection from <client>`, as Exim describes the session in
+    /// some log lines.
+    pub fn connection(&self) -> String {
+        self.host_ident
+            .as_deref()
+            .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+            .unwrap_or_default()
+    }
+}
+
+/// Evaluate `acl`. `vars` receives `set` variables; `t` takes Exim's
+/// `-bh` trace of each statement and condition (when on) and keeps the
+/// named-list results.
+pub async fn eval_traced(
+    ctx: &Ctx,
+    acl: &Acl,
+    vars: &mut Vars,
+    env: &AclEnv<'_>,
+    t: &mut AclTrace,
+) -> AclOutcome {
+    let named = ctx.config.acl(&acl.name).is_some();
+    let acl_name = if named {
+        t.trace.line(|| format!("using ACL \"{}\"", acl.name));
+        format!("ACL {}", acl.name)
+    } else {
+        "inline ACL".to_string()
+    };
     let mut out = AclOutcome::new(Verdict::Deny);
     for st in &acl.statements {
+        let verb = st.verb.name();
+        t.trace.line(|| {
+            let mut l = format!("processing {acl_name} \"{verb}\"");
+            if let Some((file, line)) = &st.source {
+                l.push_str(&format!(" ({file} {line})"));
+            }
+            l
+        });
         let mut all_true = true;
+        let mut deferred = false;
         let mut after_endpass = false;
         for c in &st.conditions {
             if c.name == "endpass" {
                 after_endpass = true;
                 continue;
             }
-            match condition(ctx, c, vars, env, &mut out).await {
+            match condition(ctx, c, vars, env, &mut out, t).await {
                 Cond::True => {}
                 Cond::False => {
                     all_true = false;
                     break;
                 }
+                Cond::Defer(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
+                    if st.verb == AclVerb::Warn {
+                        all_true = false;
+                        deferred = true;
+                        break;
+                    }
+                    out.verdict = Verdict::Defer;
+                    out.log_message = Some(e);
+                    return out;
+                }
                 Cond::Error(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test error in {acl_name}"));
                     out.verdict = Verdict::Defer;
                     out.log_message = Some(e.to_string());
-                    out.error = true;
                     return out;
                 }
             }
         }
+        if !deferred {
+            let result = if all_true { "succeeded" } else { "failed" };
+            t.trace
+                .line(|| format!("{verb}: condition test {result} in {acl_name}"));
+        }
         let verdict = match (st.verb, all_true) {
             (AclVerb::Accept, true) => Some(Verdict::Accept),
-            (AclVerb::Accept, false) if after_endpass => Some(Verdict::Deny),
+            (AclVerb::Accept, false) if after_endpass => {
+                t.trace
+                    .line(|| "accept: endpass encountered - denying access".into());
+                out.verdict = Verdict::Deny;
+                return out;
+            }
             (AclVerb::Deny, true) => Some(Verdict::Deny),
             (AclVerb::Defer, true) => Some(Verdict::Defer),
             (AclVerb::Discard, true) => Some(Verdict::Discard),
             (AclVerb::Drop, true) => Some(Verdict::Drop),
-            (AclVerb::Require, false) => Some(Verdict::Deny),
+            (AclVerb::Require, false) => {
+                t.trace.line(|| format!("end of {acl_name}: not OK"));
+                out.verdict = Verdict::Deny;
+                return out;
+            }
             _ => None,
         };
         if let Some(v) = verdict {
+            out.temp_details = v == Verdict::Defer;
+            t.trace
+                .line(|| format!("end of {acl_name}: {}", yielded(v)));
             out.verdict = v;
             if out.message.is_none() && matches!(v, Verdict::Deny | Verdict::Defer) {
                 out.message = out.verify_message.clone();
@@ -400,6 +595,16 @@ pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> Ac
             return out;
         }
         out.verify_message = None;
+        if st.verb == AclVerb::Warn && all_true {
+            if let Some(l) = out.log_message.take() {
+                if out.message.as_deref() != Some(l.as_str()) {
+                    match &t.host_ident {
+                        Some(h) => ctx.log_text(None, &format!("{h} Warning: {l}")),
+                        None => out.warnings.push(l),
+                    }
+                }
+            }
+        }
         // Texts set by a statement that did not decide do not carry over,
         // except for warn, whose side effects stand.
         if st.verb != AclVerb::Warn {
@@ -408,6 +613,7 @@ pub async fn eval(ctx: &Ctx, acl: &Acl, vars: &mut Vars, env: &AclEnv<'_>) -> Ac
         }
     }
     // Falling off the end is an implicit deny.
+    t.trace.line(|| format!("end of {acl_name}: implicit DENY"));
     out.verdict = Verdict::Deny;
     out
 }

@@ -20,6 +20,13 @@ pub enum Mode {
     PrintConfig(Vec<String>),
     /// `-bs`: an SMTP session on stdin/stdout.
     SmtpStdin,
+    /// `-bh <ip>` / `-bhc <ip>`: an SMTP session on stdin/stdout as if from
+    /// that host, checked against the ACLs with Exim's trace on stderr;
+    /// nothing is stored or delivered.
+    HostCheck {
+        ip: std::net::IpAddr,
+        callout: bool,
+    },
     /// `-bS`: batched SMTP on stdin.
     BatchSmtp,
     /// `-bt addr...`: address testing.
@@ -311,6 +318,16 @@ impl Invocation {
                     inv.foreground = true;
                 }
                 "-bs" => inv.mode = Mode::SmtpStdin,
+                "-bh" | "-bhc" => {
+                    let v = value(&mut i, arg)?;
+                    let ip = v.parse().map_err(|_| {
+                        CliError(format!("\"{v}\" is not a valid IP address for {arg}"))
+                    })?;
+                    inv.mode = Mode::HostCheck {
+                        ip,
+                        callout: arg == "-bhc",
+                    };
+                }
                 "-bS" => inv.mode = Mode::BatchSmtp,
                 "-bm" => inv.mode = Mode::Submit,
                 "-bp" | "-bpr" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::All),

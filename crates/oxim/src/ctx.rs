@@ -206,6 +206,7 @@ impl Ctx {
                 selector,
                 timezone: main.bool("log_timezone"),
                 write_rejectlog: true,
+                testing_stderr: matches!(inv.mode, crate::cli::Mode::HostCheck { .. }),
             },
         )
         .map_err(|e| anyhow!("{e}"))?;

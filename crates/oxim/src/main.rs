@@ -16,6 +16,7 @@ mod dns;
 mod errno;
 mod expand_test;
 mod harness;
+mod host_lists;
 mod info;
 mod loaded;
 mod message;
@@ -141,6 +142,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         }
         Mode::Submit => submit::run(ctx),
         Mode::SmtpStdin => smtp_in::run_stdin(ctx, false),
+        Mode::HostCheck { ip, callout } => smtp_in::run_host_check(ctx, ip, callout),
         Mode::BatchSmtp => smtp_in::run_stdin(ctx, true),
         Mode::AddressTest(addrs) => address_test::address_test(ctx, &addrs),
         Mode::VerifyAddresses(addrs) => address_test::verify_addresses(ctx, &addrs),

@@ -57,6 +57,13 @@ pub struct MainSettings {
     pub retry_interval_max: Duration,
     /// `bounce_return_body`.
     pub bounce_return_body: bool,
+    /// `tls_certificate` (expanded when used), empty for no TLS.
+    pub tls_certificate: String,
+    /// `tls_privatekey` (expanded when used), empty for the certificate
+    /// file.
+    pub tls_privatekey: String,
+    /// `tls_on_connect_ports`: the ports whose connections start with TLS.
+    pub tls_on_connect_ports: Vec<u16>,
     /// `bounce_return_size_limit`, 0 for none.
     pub bounce_return_size_limit: u64,
     /// `bounce_return_linesize_limit`, 0 for none.
@@ -94,6 +101,12 @@ impl MainSettings {
             ignore_bounce_errors_after: main.time("ignore_bounce_errors_after"),
             retry_interval_max: main.time("retry_interval_max"),
             bounce_return_body: main.bool("bounce_return_body"),
+            tls_certificate: main.str("tls_certificate").to_string(),
+            tls_privatekey: main.str("tls_privatekey").to_string(),
+            tls_on_connect_ports: oxim_conf::lists::list_items(main.str("tls_on_connect_ports"))
+                .iter()
+                .filter_map(|p| service_port(p))
+                .collect(),
             bounce_return_size_limit: u64::try_from(main.int("bounce_return_size_limit"))
                 .unwrap_or(0),
             bounce_return_linesize_limit: usize::try_from(main.int("bounce_return_linesize_limit"))

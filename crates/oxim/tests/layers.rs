@@ -37,8 +37,9 @@ const LAYERS: &[&[&str]] = &[
     &["smtp_in::events"],
     &["smtp_in::tls", "smtp_in::auth"],
     &["smtp_in::io", "smtp_in::conn"],
-    // Policy.
+    // Policy, and host lists matched with the lookups they need.
     &["acl"],
+    &["host_lists"],
     // Delivery: orchestration, transport running, outcome recording, the
     // transports, routing.
     &["deliver"],

@@ -507,6 +507,8 @@ pub struct ServerSession {
     inbuf: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// The last command line read, as sent (Exim's `$smtp_command`).
+    last_command: String,
     phase: Phase,
     pending: Option<Pending>,
     pending_verb: Option<Verb>,
@@ -549,6 +551,7 @@ impl ServerSession {
             inbuf: Vec::new(),
             pos: 0,
             out: Vec::new(),
+            last_command: String::new(),
             phase: Phase::PreGreeting,
             pending: None,
             pending_verb: None,
@@ -594,6 +597,18 @@ impl ServerSession {
     /// Take everything written so far.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Text for the person at the terminal, written between replies as it
+    /// is (Exim's `-bh` notes such as "that is not a real message id").
+    pub fn note(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
+    /// The command line behind the event just polled, as the client sent
+    /// it (non-printing characters shown as `?`).
+    pub fn last_command(&self) -> &str {
+        &self.last_command
     }
 
     /// Bytes waiting to be written.
@@ -1109,6 +1124,7 @@ impl ServerSession {
         let bytes = &raw[..end];
         let had_nul = memchr::memchr(0, bytes).is_some();
         let line = printable(bytes);
+        self.last_command.clone_from(&line);
         if had_nul {
             self.last_was_rcpt = false;
             self.synprot_errors += 1;

@@ -91,6 +91,34 @@ pub trait ExpandContext {
     fn host_addresses(&self, _name: &str) -> Option<Vec<IpAddr>> {
         None
     }
+
+    /// Forward lookup of a plain host name in a host list, writing Exim's
+    /// trace of it. `None`: not available here (see
+    /// [`ExpandContext::host_addresses`]).
+    fn find_host(&self, _name: &str, _trace: &mut crate::trace::Trace) -> Option<HostFind> {
+        None
+    }
+
+    /// The client's host name and verified aliases, looked up when a host
+    /// list first needs them (with Exim's trace); `Err` is the reason there
+    /// is none. `None`: not available here.
+    fn sender_host_names(
+        &self,
+        _trace: &mut crate::trace::Trace,
+    ) -> Option<Result<Vec<String>, String>> {
+        None
+    }
+}
+
+/// The result of [`ExpandContext::find_host`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostFind {
+    /// The name's addresses.
+    Found(Vec<IpAddr>),
+    /// No such host (the text says so, for the list trace).
+    NotFound(String),
+    /// The lookup could not complete (the text says so).
+    Again(String),
 }
 
 /// A simple [`ExpandContext`] backed by maps (for tests and simple uses).

@@ -105,7 +105,7 @@ impl Rejected<'_> {
             " rejected "
         });
         match self.what {
-            RejectWhat::Connection => out.push_str("connection"),
+            RejectWhat::Connection => out.push_str("connection in \"connect\" ACL"),
             RejectWhat::Helo(h) => {
                 let _ = write!(out, "EHLO or HELO {}", printing(h, false));
             }

@@ -11,6 +11,7 @@ use oxim_log::{LogRecord, RejectWhat, Rejected, SenderHost, SmtpEnd};
 use oxim_net::ServerTfo;
 use oxim_tls::TlsSession;
 
+use crate::acl::AclTrace;
 use crate::ctx::Ctx;
 use crate::message::{HeaderExcess, HeaderLimits};
 use crate::vars::Vars;
@@ -72,6 +73,8 @@ pub struct IncomingConn {
     pub batch: bool,
     /// SMTPS: TLS starts before the banner.
     pub tls_on_connect: bool,
+    /// `-bh`: a host-checking session (trace on stderr, nothing stored).
+    pub checking: bool,
 }
 
 /// Per-session mutable state the policy code keeps.
@@ -109,6 +112,14 @@ pub struct State {
     pub header_excess: Option<HeaderExcess>,
     /// TLS is up (STARTTLS or TLS on connect).
     pub tls: Option<TlsSession>,
+    /// The `-bh` trace and the named-list results kept for it.
+    pub acl: AclTrace,
+    /// The HELO/EHLO and the RSET free in each message have been used.
+    pub helo_counted: bool,
+    pub rset_counted: bool,
+    /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
+    /// first non-mail command arrives).
+    pub count_nonmail: Option<bool>,
     /// SMTP AUTH state of the connection.
     pub auth: AuthState,
 }
@@ -214,6 +225,8 @@ pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {
     }
 }
 
+/// Whether the client is in the host list of main option `option`
+/// (untraced, no lookups: see [`host_option`]).
 pub fn list_match_host(
     ctx: &Ctx,
     option: &str,
@@ -230,6 +243,103 @@ pub fn list_match_host(
         return false;
     };
     oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
+}
+
+/// Whether the client is in the host list of main option `option`, with
+/// Exim's `-bh` trace (`host in <option>? ...`). A host name the list had
+/// to look up becomes the session's.
+pub async fn host_option(ctx: &Ctx, st: &mut State, option: &str, ip: IpAddr) -> bool {
+    let main = &ctx.config.main;
+    let raw = main.str(option);
+    if raw.is_empty() && !main.is_set(option) {
+        oxim_conf::lists::trace_unset(&mut st.acl.trace, "host", option);
+        return false;
+    }
+    let list = match oxim_conf::expand(raw, &st.vars) {
+        Ok(l) => l,
+        Err(e) if e.is_forced_fail() => return false,
+        Err(e) => {
+            ctx.log_text(
+                None,
+                &format!("failed to expand \"{raw}\" while checking a list: {e}"),
+            );
+            return false;
+        }
+    };
+    let connection = st.acl.connection();
+    if st.acl.client.name.is_none() {
+        st.acl.client.name.clone_from(&st.host_name);
+    }
+    let key = ip.to_string();
+    let mut p = oxim_conf::Probe::new(&mut st.acl.trace, "host");
+    p.option = Some(option);
+    p.key = Some(&key);
+    p.cache = Some(&mut st.acl.hosts);
+    let r = crate::host_lists::match_client(
+        ctx,
+        &list,
+        ip,
+        &mut st.acl.client,
+        &st.vars,
+        &connection,
+        &mut p,
+    )
+    .await
+    .unwrap_or(false);
+    sync_client_name(st);
+    r
+}
+
+/// Whether `subject` is in `raw`, the domain list of main option
+/// `option`, with Exim's `-bh` trace (`<subject> in <option>? ...`).
+pub fn domain_option(ctx: &Ctx, st: &mut State, option: &str, raw: &str, subject: &str) -> bool {
+    if raw.is_empty() && !ctx.config.main.is_set(option) {
+        oxim_conf::lists::trace_unset(&mut st.acl.trace, subject, option);
+        return false;
+    }
+    let Ok(list) = oxim_conf::expand(raw, &st.vars) else {
+        return false;
+    };
+    let mut p = oxim_conf::Probe::new(&mut st.acl.trace, subject);
+    p.option = Some(option);
+    oxim_conf::match_domain_probe(&list, subject, &ctx.config, &st.vars, &mut p).unwrap_or(false)
+}
+
+/// A host name a host list looked up becomes the session's.
+pub fn sync_client_name(st: &mut State) {
+    if st.host_name.is_none() {
+        if let Some(n) = &st.acl.client.name {
+            st.host_name = Some(n.clone());
+            st.vars.set("sender_host_name", n.clone());
+        }
+    }
+}
+
+/// `H=name (helo) [ip]`, as Exim names the client in log lines.
+pub fn host_ident(conn: &IncomingConn, st: &State) -> Option<String> {
+    let ip = conn.peer?.ip();
+    let mut s = String::from("H=");
+    if let Some(n) = &st.host_name {
+        s.push_str(n);
+        s.push(' ');
+    }
+    if let Some(h) = &st.helo {
+        if st.host_name.as_deref() != Some(h.as_str()) {
+            s.push_str(&format!("({h}) "));
+        }
+    }
+    s.push_str(&format!("[{ip}]"));
+    Some(s)
+}
+
+/// `-bh` trace lines go to standard error behind Exim's `>>> `.
+pub struct StderrTrace;
+
+impl oxim_conf::TraceSink for StderrTrace {
+    fn line(&mut self, text: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), ">>> {text}");
+    }
 }
 
 /// `smtp_accept_max` and `smtp_accept_max_per_host` (counts include this

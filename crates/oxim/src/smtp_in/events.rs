@@ -9,14 +9,15 @@ use oxim_smtp::{
     hello_text, help_reply, DataSummary, Event, Extensions, MailFrom, RcptTo, Reply, ServerSession,
 };
 
-use crate::acl::{self, AclEnv, Verdict};
+use crate::acl::{self, AclEnv, AclTrace, Verdict};
 use crate::ctx::Ctx;
 use crate::message::{HeaderExcess, Message};
 use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 use super::conn::{
-    list_match_host, log_end, log_reject, lookup_host_name, sender_host, IncomingConn, State,
+    domain_option, host_ident, host_option, log_end, log_reject, lookup_host_name, sender_host,
+    sync_client_name, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -64,15 +65,16 @@ pub async fn check_acl(
     session_vars: &mut Vars,
     per_command: Option<&(dyn Fn(&mut Vars) + Sync)>,
     env: &AclEnv<'_>,
+    trace: &mut AclTrace,
 ) -> Option<acl::AclOutcome> {
     let acl = acl_for(ctx, option, session_vars)?;
     let o = match per_command {
         Some(prepare) => {
             let mut vars = session_vars.clone();
             prepare(&mut vars);
-            acl::eval(ctx, &acl, &mut vars, env).await
+            acl::eval_traced(ctx, &acl, &mut vars, env, trace).await
         }
-        None => acl::eval(ctx, &acl, session_vars, env).await,
+        None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
     log_acl_writes(ctx, &o);
     Some(o)
@@ -110,17 +112,18 @@ fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
     }
 }
 
+/// Exim's reply to a refusal: the ACL's code for a deny, 451 for a
+/// defer (with the ACL's message only when a `defer` verb gave one).
 pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
-    // An ACL that could not be evaluated (an expansion failed).
-    if o.error {
-        return Reply::new(451, "Temporary local problem - please try later");
+    if o.verdict == Verdict::Defer {
+        let text = match (&o.message, o.temp_details) {
+            (Some(m), true) => m.clone(),
+            _ => "Temporary local problem - please try later".to_string(),
+        };
+        return Reply::new(451, text);
     }
-    let code = match o.verdict {
-        Verdict::Defer => 450,
-        _ => default_code,
-    };
     Reply::new(
-        code,
+        default_code,
         o.message
             .clone()
             .unwrap_or_else(|| default_text.to_string()),
@@ -146,6 +149,18 @@ pub async fn handle_event(
     size_limit: u64,
 ) {
     st.commands += 1;
+    // Exim checks smtp_accept_max_nonmail_hosts when the first non-mail
+    // command arrives (one HELO/EHLO and one RSET per message are free).
+    let nonmail = match &ev {
+        Event::Helo { .. } => std::mem::replace(&mut st.helo_counted, true),
+        Event::Rset => std::mem::replace(&mut st.rset_counted, true),
+        Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
+        _ => false,
+    };
+    if let (true, None, Some(p)) = (nonmail, st.count_nonmail, conn.peer) {
+        st.count_nonmail =
+            Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", p.ip()).await);
+    }
     match ev {
         Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
         Event::Mail(m) => {
@@ -172,9 +187,7 @@ pub async fn handle_event(
         Event::Help(_) => {
             let _ = sess.respond(help_reply(false, &[]));
         }
-        Event::Etrn(_) => {
-            let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
-        }
+        Event::Etrn(arg) => etrn(ctx, conn, sess, st, &arg).await,
         Event::StartTls => {
             // Handled by the session loop (it needs the stream).
             let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
@@ -222,7 +235,8 @@ async fn auth_command(
         sender: None,
         recipient: None,
     };
-    let o = check_acl(ctx, "acl_smtp_auth", &mut st.vars, None, &env).await;
+    let o = check_acl(ctx, "acl_smtp_auth", &mut st.vars, None, &env, &mut st.acl).await;
+    sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
         let what = format!("AUTH {argument}");
         refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 503);
@@ -247,11 +261,10 @@ async fn helo(
     st.esmtp = ehlo;
     st.vars.set("sender_helo_name", name.clone());
     if let Some(ip) = peer_ip {
-        if !st.lookup_done {
+        if st.host_name.is_none() {
+            let helo = name.to_ascii_lowercase();
             let list = &ctx.settings.helo_lookup_domains;
-            let vars = st.vars.clone();
-            let matches = oxim_conf::match_domain(list, &name, &ctx.config, &vars).unwrap_or(false);
-            if matches {
+            if domain_option(ctx, st, "helo_lookup_domains", list, &helo) {
                 st.host_name = lookup_host_name(ctx, ip).await;
                 st.lookup_done = true;
                 if let Some(n) = &st.host_name {
@@ -266,32 +279,32 @@ async fn helo(
         sender: None,
         recipient: None,
     };
-    let o = check_acl(ctx, "acl_smtp_helo", &mut st.vars, None, &env).await;
+    st.acl.host_ident = host_ident(conn, st);
+    let env = AclEnv {
+        host_name: st.host_name.as_deref(),
+        ..env
+    };
+    let o = check_acl(ctx, "acl_smtp_helo", &mut st.vars, None, &env, &mut st.acl).await;
+    sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
         let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
     let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+    // The advertising lists, in Exim's order (traced under -bh).
+    let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
+    if let (Some(ip), true) = (peer_ip, ehlo) {
+        host_option(ctx, st, "dsn_advertise_hosts", ip).await;
+        pipelining =
+            !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
+        chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
+    }
     let ext = Extensions {
         size: Some(size_limit),
         eight_bit_mime: ctx.settings.accept_8bitmime,
-        pipelining: !st.no_pipelining
-            && (conn.peer.is_none()
-                || list_match_host(
-                    ctx,
-                    "pipelining_advertise_hosts",
-                    peer_ip,
-                    st.host_name.as_deref(),
-                    &st.vars,
-                )),
-        chunking: list_match_host(
-            ctx,
-            "chunking_advertise_hosts",
-            peer_ip,
-            st.host_name.as_deref(),
-            &st.vars,
-        ),
+        pipelining,
+        chunking,
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -349,7 +362,16 @@ async fn mail(
     let with_sender = |v: &mut Vars| {
         v.set("sender_address", sender.clone());
     };
-    let o = check_acl(ctx, "acl_smtp_mail", &mut st.vars, Some(&with_sender), &env).await;
+    let o = check_acl(
+        ctx,
+        "acl_smtp_mail",
+        &mut st.vars,
+        Some(&with_sender),
+        &env,
+        &mut st.acl,
+    )
+    .await;
+    sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
         let what = RejectWhat::Mail(&sender);
         refuse(ctx, conn, st, sess, &o, None, what, 550);
@@ -377,6 +399,8 @@ async fn rcpt(
 ) {
     let peer_ip = conn.peer.map(|p| p.ip());
     let rcpt = ctx.qualify_recipient(&rc.to);
+    st.acl.domains.clear();
+    st.acl.local_parts.clear();
     let sender = st.sender.clone().unwrap_or_default();
     // Without an RCPT ACL Exim refuses every recipient over TCP.
     let env = AclEnv {
@@ -405,8 +429,10 @@ async fn rcpt(
         &mut st.vars,
         Some(&with_recipient),
         &env,
+        &mut st.acl,
     )
     .await;
+    sync_client_name(st);
     let outcome = match checked {
         Some(o) => Some(o),
         None if conn.peer.is_none() => None,
@@ -416,8 +442,9 @@ async fn rcpt(
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
-            error: false,
             verify_message: None,
+            warnings: Vec::new(),
+            temp_details: false,
         }),
     };
     match outcome {
@@ -453,7 +480,16 @@ async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         sender: st.sender.as_deref(),
         recipient: None,
     };
-    let o = check_acl(ctx, "acl_smtp_predata", &mut st.vars, None, &env).await;
+    let o = check_acl(
+        ctx,
+        "acl_smtp_predata",
+        &mut st.vars,
+        None,
+        &env,
+        &mut st.acl,
+    )
+    .await;
+    sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
         let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
         return;
@@ -570,8 +606,10 @@ async fn data_end(
         &mut st.vars,
         Some(&with_message),
         &env,
+        &mut st.acl,
     )
     .await;
+    sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
         let what = RejectWhat::AfterData;
         refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
@@ -610,6 +648,16 @@ async fn data_end(
     let id_text = id.to_string();
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;
+    st.helo_counted = false;
+    st.rset_counted = false;
+    st.acl.senders.clear();
+    if conn.checking {
+        // -bh: logged as received, but nothing is stored.
+        drop(receive::finish(ctx, &source, prepared));
+        let _ = sess.accept_message(&id_text);
+        sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
+        return;
+    }
     // The 250 goes out only once the files are on stable storage.
     let res = receive::store(ctx, &source, prepared).await;
     match res {
@@ -646,4 +694,38 @@ async fn data_end(
             ));
         }
     }
+}
+
+/// ETRN: only `-bh` goes through with it (tracing what it would run);
+/// otherwise oxim refuses it.
+async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State, arg: &str) {
+    if !conn.checking || acl_for(ctx, "acl_smtp_etrn", &st.vars).is_none() {
+        let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
+        return;
+    }
+    let env = AclEnv {
+        host_ip: conn.peer.map(|p| p.ip()),
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    st.vars.set("smtp_command", sess.last_command().to_string());
+    let o = check_acl(ctx, "acl_smtp_etrn", &mut st.vars, None, &env, &mut st.acl).await;
+    sync_client_name(st);
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let what = format!("ETRN {arg}");
+        refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 458);
+        return;
+    }
+    if ctx.config.main.str("smtp_etrn_command").is_empty() && !arg.starts_with('#') {
+        let _ = sess.respond(Reply::new(501, "argument must begin with #"));
+        return;
+    }
+    st.acl
+        .trace
+        .plain(|| "ETRN command is: exim -R".to_string());
+    st.acl
+        .trace
+        .plain(|| "ETRN command execution skipped".to_string());
+    let _ = sess.respond(Reply::new(250, "OK"));
 }

@@ -28,11 +28,11 @@ use crate::message::HeaderLimits;
 
 use conn::log_reject;
 use conn::{
-    list_match_host, log_end, lookup_host_name, over_connection_limit, sender_host, IncomingConn,
-    State,
+    host_ident, host_option, log_end, lookup_host_name, over_connection_limit, sender_host,
+    sync_client_name, IncomingConn, State, StderrTrace,
 };
 pub use conn::{ConnSlot, CONNECTIONS};
-use events::{check_acl, handle_event};
+use events::{check_acl, deny_reply, handle_event};
 use io::{earliest, write_by, write_out, ServerIo};
 use tls::{start_tls, tls_on_connect};
 
@@ -47,6 +47,7 @@ pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: 
         base_protocol: "smtp",
         batch: false,
         tls_on_connect: tls::on_connect(&ctx, local.map(|l| l.port())),
+        checking: false,
     };
     let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
 }
@@ -63,6 +64,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
         base_protocol: if batch { "local-bsmtp" } else { "local-smtp" },
         batch,
         tls_on_connect: false,
+        checking: false,
     };
     let ids = rt.block_on(session(
         ctx.clone(),
@@ -87,10 +89,45 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `-bh <ip>`: an SMTP session on stdin/stdout as if from `ip`, traced.
+/// Nothing is stored or delivered. (`-bhc` would make callouts for real;
+/// oxim has none and refuses a `callout` option in `verify`.)
+pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Result<i32> {
+    use std::io::Write as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    {
+        let mut out = std::io::stdout().lock();
+        write!(
+            out,
+            "\n**** SMTP testing session as if from host {ip}\n\
+             **** but without any ident (RFC 1413) callback.\n\
+             **** This is not for real!\n\n"
+        )?;
+        out.flush()?;
+    }
+    let conn = IncomingConn {
+        peer: Some(SocketAddr::new(ip, 0)),
+        local: None,
+        tfo: ServerTfo::None,
+        base_protocol: "smtp",
+        batch: false,
+        tls_on_connect: false,
+        checking: true,
+    };
+    rt.block_on(session(
+        ctx.clone(),
+        ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
+        conn,
+    ))?;
+    Ok(0)
+}
+
 fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     let s = &ctx.settings;
     ServerConfig {
-        enforce_sync: conn.peer.is_some() && s.smtp_enforce_sync,
+        enforce_sync: conn.peer.is_some() && !conn.checking && s.smtp_enforce_sync,
         max_synprot_errors: s.smtp_max_synprot_errors,
         max_unknown_commands: s.smtp_max_unknown_commands,
         recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
@@ -99,8 +136,8 @@ fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
         allow_unqualified_recipient: conn.peer.is_none(),
         allow_domain_literals: s.allow_domain_literals,
         // SMTP smuggling: remote messages end only at CRLF . CRLF; local
-        // -bs/-bS input keeps Exim 4.97.1's LF-only mode.
-        line_rules: if conn.peer.is_none() {
+        // -bs/-bS/-bh input keeps Exim 4.97.1's LF-only mode.
+        line_rules: if conn.peer.is_none() || conn.checking {
             LineRules::FirstLine
         } else {
             LineRules::FirstLineCrlfEnd
@@ -148,14 +185,26 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
+        acl: crate::acl::AclTrace::default(),
+        helo_counted: false,
+        rset_counted: false,
+        count_nonmail: None,
         auth: Default::default(),
     };
+    if conn.checking {
+        st.acl.trace = oxim_conf::Trace::to(Box::new(StderrTrace));
+    }
     let peer_ip = conn.peer.map(|p| p.ip());
 
     // Connection-level policy.
     if let Some(ip) = peer_ip {
         // Connection counts first, before any lookup: a flood costs little.
-        if let Some(per_host) = over_connection_limit(&ctx, ip, &st.vars) {
+        let over = if conn.checking {
+            None
+        } else {
+            over_connection_limit(&ctx, ip, &st.vars)
+        };
+        if let Some(per_host) = over {
             ctx.log(&LogRecord::TooManyConnections {
                 ip,
                 port: conn.peer.map_or(0, |p| p.port()),
@@ -171,20 +220,15 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
-        if list_match_host(&ctx, "host_lookup", Some(ip), None, &st.vars) {
+        st.acl.host_ident = host_ident(&conn, &st);
+        st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip).await;
+        if host_option(&ctx, &mut st, "host_lookup", ip).await {
             st.host_name = lookup_host_name(&ctx, ip).await;
             st.lookup_done = true;
             if let Some(n) = &st.host_name {
                 st.vars.set("sender_host_name", n.clone());
             }
         }
-        st.nolog = list_match_host(
-            &ctx,
-            "hosts_connection_nolog",
-            Some(ip),
-            st.host_name.as_deref(),
-            &st.vars,
-        );
         if ctx.selector.has(oxim_log::Selector::SmtpConnection) && !st.nolog {
             if let Some(host) = sender_host(&conn, &st) {
                 let count = CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
@@ -194,13 +238,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                 });
             }
         }
-        if list_match_host(
-            &ctx,
-            "host_reject_connection",
-            Some(ip),
-            st.host_name.as_deref(),
-            &st.vars,
-        ) {
+        if host_option(&ctx, &mut st, "host_reject_connection", ip).await {
             if let Some(host) = sender_host(&conn, &st) {
                 ctx.log(&LogRecord::ConnectionRefused {
                     host,
@@ -211,13 +249,34 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Vec::new());
         }
+        // Traced as Exim checks them (oxim does not act on them yet).
+        for option in [
+            "sender_unqualified_hosts",
+            "recipient_unqualified_hosts",
+            "helo_verify_hosts",
+            "helo_try_verify_hosts",
+            "helo_accept_junk_hosts",
+        ] {
+            host_option(&ctx, &mut st, option, ip).await;
+        }
+        st.acl.host_ident = host_ident(&conn, &st);
         let env = AclEnv {
             host_ip: peer_ip,
             host_name: st.host_name.as_deref(),
             sender: None,
             recipient: None,
         };
-        if let Some(o) = check_acl(&ctx, "acl_smtp_connect", &mut st.vars, None, &env).await {
+        let checked = check_acl(
+            &ctx,
+            "acl_smtp_connect",
+            &mut st.vars,
+            None,
+            &env,
+            &mut st.acl,
+        )
+        .await;
+        sync_client_name(&mut st);
+        if let Some(o) = checked {
             st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
             if o.controls
                 .iter()
@@ -236,15 +295,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                     o.verdict == Verdict::Defer,
                     reason.as_deref(),
                 );
-                sess.shutdown(Reply::new(
-                    if o.verdict == Verdict::Defer {
-                        450
-                    } else {
-                        554
-                    },
-                    o.message
-                        .unwrap_or_else(|| "Administrative prohibition".into()),
-                ));
+                sess.shutdown(deny_reply(&o, 550, "Administrative prohibition"));
                 write_out(&mut io, &mut sess, conn.batch).await?;
                 return Ok(Vec::new());
             }

@@ -27,12 +27,11 @@ use super::io::{write_out, ServerIo};
 /// TLS (Exim 4.93+ would make up a self-signed certificate). Loaded once per
 /// configuration when the options contain no `$`, else for each use.
 pub fn server_tls(ctx: &Ctx, vars: &Vars) -> Option<Result<Arc<ServerTls>, String>> {
-    let main = &ctx.config.main;
-    let cert = main.str("tls_certificate");
+    let cert = ctx.settings.tls_certificate.as_str();
     if cert.trim().is_empty() {
         return None;
     }
-    let key = main.str("tls_privatekey");
+    let key = ctx.settings.tls_privatekey.as_str();
     let load = || -> Result<Arc<ServerTls>, String> {
         let cert = oxim_conf::expand(cert, vars).map_err(|e| format!("tls_certificate: {e}"))?;
         let key = oxim_conf::expand(key, vars).map_err(|e| format!("tls_privatekey: {e}"))?;
@@ -64,7 +63,7 @@ fn host_matches(ctx: &Ctx, option: &str, ip: IpAddr, name: Option<&str>, vars: &
 /// Offer STARTTLS to this client: a certificate is configured and the host
 /// matches `tls_advertise_hosts` (Exim's default `*`).
 pub fn advertise(ctx: &Ctx, ip: IpAddr, name: Option<&str>, vars: &Vars) -> bool {
-    !ctx.config.main.str("tls_certificate").trim().is_empty()
+    !ctx.settings.tls_certificate.trim().is_empty()
         && host_matches(ctx, "tls_advertise_hosts", ip, name, vars)
 }
 
@@ -75,9 +74,7 @@ pub fn on_connect(ctx: &Ctx, local_port: Option<u16>) -> bool {
         return true;
     }
     let Some(port) = local_port else { return false };
-    oxim_conf::lists::list_items(ctx.config.main.str("tls_on_connect_ports"))
-        .iter()
-        .any(|p| crate::settings::service_port(p) == Some(port))
+    ctx.settings.tls_on_connect_ports.contains(&port)
 }
 
 /// `tls_early_banner_hosts` matched: on a TLS-on-connect connection the
