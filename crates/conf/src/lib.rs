@@ -54,8 +54,8 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use expand::{
-    expand, expand_bool, expand_bytes, expand_condition, expand_with_config, ExpandContext,
-    ExpandError, HostFind, MapContext,
+    expand, expand_bool, expand_bytes, expand_condition, expand_list_items, expand_with_config,
+    header_variable, message_headers, EntryKind, ExpandContext, ExpandError, HostFind, MapContext,
 };
 pub use lists::{
     host_list_lookups, match_address, match_address_probe, match_domain, match_domain_probe,

@@ -495,8 +495,10 @@ fn walk_items(
                     }
                     Hit::No => {}
                     Hit::Unknown(why) => {
+                        // From a file, Exim's return undoes the indentation.
                         if let Some(d) = unknown(probe, ot, &why, include_unknown, ignore_unknown) {
-                            return Ok(d);
+                            let (Decided::Unknown(b) | Decided::Item(b) | Decided::End(b)) = d;
+                            return Ok(Decided::Item(b));
                         }
                     }
                 }

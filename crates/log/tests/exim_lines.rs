@@ -490,7 +490,7 @@ fn failed() {
     f.transport = Some("remote_smtp");
     assert_eq!(
         LogRecord::Failed(f).render(&LogSelector::default()),
-        "10HmaX-0005vi-00 ** x@example R=dnslookup T=remote_smtp H=mx.example [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<x@example>: 550 5.1.1 unknown user"
+        "10HmaX-0005vi-00 ** x@example R=dnslookup T=remote_smtp H=mx.example [192.0.2.1] : SMTP error from remote mail server after RCPT TO:<x@example>: 550 5.1.1 unknown user"
     );
     let f = Failed::new(
         ID,
@@ -503,7 +503,7 @@ fn failed() {
     );
     assert_eq!(
         LogRecord::Failed(f).render(&LogSelector::default()),
-        "10HmaX-0005vi-00 ** abc@nowhere: Unrouteable address"
+        "10HmaX-0005vi-00 ** abc@nowhere : Unrouteable address"
     );
 }
 
@@ -723,7 +723,7 @@ fn msglog_forms() {
         LogRecord::Failed(f)
             .render_msglog(&LogSelector::default())
             .unwrap(),
-        "abc@nowhere: Unrouteable address"
+        "abc@nowhere : Unrouteable address"
     );
     let c = LogRecord::Completed {
         id: ID,

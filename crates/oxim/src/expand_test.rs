@@ -35,57 +35,10 @@ struct TestContext {
     headers: Vec<String>,
 }
 
-impl TestContext {
-    /// `$h_name:` and its variants (`rh_`, `bh_`, `lh_`, long forms).
-    fn header(&self, var: &str) -> Option<String> {
-        let (kind, rest) = var.split_once('_')?;
-        let name = rest.strip_suffix(':').unwrap_or(rest);
-        let raw = matches!(kind, "rh" | "rheader");
-        let list = matches!(kind, "lh" | "lheader");
-        let mut found: Vec<String> = Vec::new();
-        for h in &self.headers {
-            let Some((n, v)) = h.split_once(':') else {
-                continue;
-            };
-            if !n.trim_end().eq_ignore_ascii_case(name) {
-                continue;
-            }
-            let v = if raw {
-                v.to_string()
-            } else {
-                v.trim_start_matches([' ', '\t']).to_string()
-            };
-            found.push(v);
-        }
-        if found.is_empty() {
-            return None;
-        }
-        let mut joined = if list {
-            found
-                .iter()
-                .map(|v| v.strip_suffix('\n').unwrap_or(v).to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        } else {
-            found.concat()
-        };
-        if !raw && joined.ends_with('\n') {
-            joined.pop();
-        }
-        Some(joined)
-    }
-}
-
 impl ExpandContext for TestContext {
     fn var(&self, name: &str) -> Option<String> {
-        if name.ends_with(':') || name.contains("h_") || name.contains("header_") {
-            let prefixed = ["h_", "header_", "rh_", "rheader_", "bh_", "bheader_", "lh_"]
-                .iter()
-                .any(|p| name.starts_with(p))
-                || name.starts_with("lheader_");
-            if prefixed {
-                return self.header(name);
-            }
+        if let Some(v) = oxim_conf::header_variable(self.headers.iter().map(String::as_str), name) {
+            return Some(v);
         }
         self.vars.var(name)
     }
@@ -94,6 +47,9 @@ impl ExpandContext for TestContext {
     }
     fn file_exists(&self, path: &str) -> bool {
         self.vars.file_exists(path)
+    }
+    fn entry_kind(&self, path: &str) -> Option<oxim_conf::EntryKind> {
+        self.vars.entry_kind(path)
     }
     fn state_flag(&self, name: &str) -> Option<bool> {
         // No delivery and no queue run in an expansion test.
@@ -209,12 +165,15 @@ impl Loaded {
         if let Some(n) = self.linecount {
             v.set("message_linecount", n.to_string());
         }
-        let mut all = self.headers.concat();
-        if all.ends_with('\n') {
-            all.pop();
-        }
-        v.set("message_headers", all.clone())
-            .set("message_headers_raw", all);
+        let headers = || self.headers.iter().map(String::as_str);
+        v.set(
+            "message_headers",
+            oxim_conf::message_headers(headers(), false),
+        )
+        .set(
+            "message_headers_raw",
+            oxim_conf::message_headers(headers(), true),
+        );
     }
 }
 
@@ -540,7 +499,7 @@ mod tests {
         assert_eq!(tc.var("rh_subject:").as_deref(), Some("  hello\n"));
         assert_eq!(tc.var("header_to:").as_deref(), Some("a@b,\n  c@d"));
         assert_eq!(tc.var("h_x-a:").as_deref(), Some("1\n2"));
-        assert_eq!(tc.var("lh_x-a:").as_deref(), Some("1\n2"));
+        assert_eq!(tc.var("lh_x-a:").as_deref(), Some(" 1: 2"));
         assert_eq!(tc.var("h_nothere:"), None);
     }
 }

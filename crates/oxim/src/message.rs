@@ -138,6 +138,24 @@ impl Message {
         self.headers.iter().map(|h| h.text.len()).sum::<usize>() + 1 + self.body.len()
     }
 
+    /// The longest line of the message, without its line ending (for
+    /// `-max_received_linelength`).
+    pub fn max_line_length(&self) -> usize {
+        let lines = |t: &[u8]| {
+            t.split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+                .max()
+                .unwrap_or(0)
+        };
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| lines(h.text.as_bytes()))
+            .max()
+            .unwrap_or(0);
+        headers.max(lines(&self.body))
+    }
+
     /// Number of body lines (for `-body_linecount`).
     pub fn body_lines(&self) -> usize {
         self.body.iter().filter(|&&b| b == b'\n').count()

@@ -42,8 +42,12 @@ pub struct Source {
     /// SMTP AUTH: the authenticator's instance name and the
     /// `server_set_id` result (` A=name:id` in the log).
     pub auth: Option<(String, Option<String>)>,
-    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`).
+    /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`); for a
+    /// message from a local user, `login@qualify_domain`.
     pub auth_sender: Option<String>,
+    /// `$authenticated_id` of a message from a local user (its login),
+    /// kept in the spool file without an authenticator (no ` A=`).
+    pub local_auth_id: Option<String>,
 }
 
 impl Source {
@@ -63,6 +67,7 @@ impl Source {
             submission: false,
             auth: None,
             auth_sender: None,
+            local_auth_id: None,
         }
     }
 
@@ -158,6 +163,8 @@ pub fn prepare(
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
+    // Before any header is added: the longest line as received.
+    let max_linelength = msg.max_line_length();
     let received_for = (recipients.len() == 1).then(|| recipients[0].as_str());
     let received = default_received(&ReceivedInfo {
         rcvhost: source.rcvhost(),
@@ -240,6 +247,7 @@ pub fn prepare(
     env.interface_address = source.interface.map(|p| p.ip().to_string());
     env.interface_port = source.interface.map(|p| p.port());
     env.body_linecount = Some(msg.body_lines() as u64);
+    env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
@@ -252,6 +260,8 @@ pub fn prepare(
     if let Some((name, id)) = &source.auth {
         env.host_auth = Some(name.clone());
         env.auth_id = id.clone();
+    } else {
+        env.auth_id = source.local_auth_id.clone();
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();

@@ -61,6 +61,14 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let sender = envelope_sender(&ctx);
     let mut source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
     source.sender_set = inv.sender.is_some() && caller_is_trusted(&ctx);
+    // A message from a local user (no -f from a trusted caller): as in
+    // Exim, $authenticated_sender is login@qualify_domain and
+    // $authenticated_id the login (an smtp transport then sends AUTH= for
+    // it once authenticated to a smarthost).
+    if !source.sender_set {
+        source.auth_sender = Some(format!("{}@{}", ctx.caller.login, ctx.qualify_domain));
+        source.local_auth_id = Some(ctx.caller.login.clone());
+    }
     // -oMt: an untrusted caller's is ignored, as Exim does.
     if let Some(ident) = inv
         .origin

@@ -12,6 +12,8 @@ use oxim_conf::ExpandContext;
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     map: HashMap<String, String>,
+    /// The message's header fields, for `$h_name:` and friends.
+    headers: Option<std::sync::Arc<Vec<String>>>,
     /// `$0`, `$1`, ... set outside any `match` (an authenticator's data).
     numeric: Vec<String>,
 }
@@ -33,6 +35,13 @@ impl Vars {
         self.set("local_part", lp);
         self.set("domain", dom);
         self.set("address", address)
+    }
+
+    /// The header fields `$h_*` variables read (each with its name and
+    /// final newline).
+    pub fn set_headers(&mut self, headers: Vec<String>) -> &mut Self {
+        self.headers = Some(std::sync::Arc::new(headers));
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -74,6 +83,11 @@ impl ExpandContext for Vars {
         if let Some(v) = self.map.get(name) {
             return Some(v.clone());
         }
+        if let Some(h) = &self.headers {
+            if let Some(v) = oxim_conf::header_variable(h.iter().map(String::as_str), name) {
+                return Some(v);
+            }
+        }
         match name {
             "pid" => Some(std::process::id().to_string()),
             n if n.starts_with("tod_") => tod(n),
@@ -87,6 +101,17 @@ impl ExpandContext for Vars {
 
     fn file_exists(&self, path: &str) -> bool {
         std::path::Path::new(path).exists()
+    }
+
+    fn entry_kind(&self, path: &str) -> Option<oxim_conf::EntryKind> {
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(if m.is_file() {
+            oxim_conf::EntryKind::File
+        } else if m.is_dir() {
+            oxim_conf::EntryKind::Dir
+        } else {
+            oxim_conf::EntryKind::Other
+        })
     }
 }
 

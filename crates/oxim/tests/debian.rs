@@ -21,9 +21,13 @@
 //!   `bs-log` (the main log);
 //! - `daemon`: the daemon on 127.0.0.1, one session from 127.0.0.1 (local
 //!   mail, an unknown user, a remote address: relayed for that host) and one
-//!   from 127.0.0.5 (relay refused); then `daemon-mail` (mailboxes) and
-//!   `smarthost` (what a sink on 127.0.0.2 port 20030 received: envelope and
-//!   headers, where a satellite's address hiding shows).
+//!   from 127.0.0.5 (relay refused); `relay-probes`: one session from
+//!   127.0.0.5 with the open-relay probes of issue 18 (percent hack, source
+//!   route, bang path, quoted local parts, IP literal, trailing dot; their
+//!   RCPT replies), `relay-probes-case` (a local domain in upper case);
+//!   then `daemon-mail` (mailboxes) and `smarthost` (what a sink on
+//!   127.0.0.2 port 20030 received: envelope and headers, where a
+//!   satellite's address hiding shows).
 //!
 //! Outputs are compared after replacing only what legitimately differs:
 //! message ids, dates and times, the program's name and version (banner,
@@ -630,6 +634,43 @@ fn run_matrix(base: &Path, setups: &Path, mta: &Mta, sink: &Sink) -> Cells {
             ],
         ));
         put("daemon", setup, t);
+        // The classic open-relay probes (issue 18) from that host: percent
+        // hack, source route, bang path, quoted local parts holding @ % !,
+        // an IP literal, a trailing dot. Only the RCPT replies are compared
+        // (the EHLO reply differs, see KNOWN_GAPS "daemon"); the upper-case
+        // local domain has a cell of its own.
+        let probes = |list: &[String]| -> String {
+            let (mut c, banner) = Client::open(port, Some(IpAddr::from([127, 0, 0, 5])));
+            let mut cmds = vec![
+                "EHLO far.example".to_string(),
+                "MAIL FROM:<sender@example.org>".to_string(),
+            ];
+            cmds.extend(list.iter().map(|p| format!("RCPT TO:<{p}>")));
+            cmds.push("QUIT".into());
+            let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
+            let text = converse(&mut c, &banner, &cmds);
+            let from = text.find(">> RCPT").unwrap_or(text.len());
+            let to = text.find(">> QUIT").unwrap_or(text.len()).max(from);
+            text[from..to].to_string()
+        };
+        let relay = [
+            format!("user%example.com@{d}"),
+            format!("@{d}:user@example.com"),
+            format!("example.com!user@{d}"),
+            format!("\"user@example.com\"@{d}"),
+            format!("\"user%example.com\"@{d}"),
+            format!("\"user!x\"@{d}"),
+            format!("user%{d}@example.com"),
+            "USER@EXAMPLE.COM".to_string(),
+            "user@[127.0.0.1]".to_string(),
+            format!("user@{d}."),
+        ];
+        put("relay-probes", setup, probes(&relay));
+        put(
+            "relay-probes-case",
+            setup,
+            probes(&[format!("{USER}@{}", d.to_ascii_uppercase())]),
+        );
         wait_spool_settled(&st);
         drop(daemon);
         put("daemon-mail", setup, mailboxes(&st));

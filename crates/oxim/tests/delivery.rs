@@ -157,7 +157,7 @@ fn permanent_error_fails_and_bounces_to_sender() {
         .iter()
         .find(|l| l.contains(" ** "))
         .expect("a failure line");
-    assert!(f.contains("nobody@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after RCPT TO:<nobody@remote.example>: 550 no such user"), "{f}");
+    assert!(f.contains("nobody@remote.example R=remote T=smtp H=127.0.0.1 [127.0.0.1] : SMTP error from remote mail server after RCPT TO:<nobody@remote.example>: 550 no such user"), "{f}");
     // The bounce: received with a null sender and R=<original id>, delivered
     // to the sender's mailbox.
     let orig = log

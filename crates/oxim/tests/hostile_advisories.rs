@@ -25,7 +25,8 @@
 //!
 //! Elsewhere: plaintext pipelined after STARTTLS (Postfix CVE-2011-0411) in
 //! `tests/tls.rs` (`plaintext_pipelined_after_starttls_is_refused`,
-//! `plaintext_after_starttls_is_not_executed`); expansion items in HELO,
+//! `plaintext_after_starttls_is_not_executed`), no TLS early data in
+//! `crates/tls/tests/tls.rs` (`server_takes_no_early_data`); expansion items in HELO,
 //! MAIL and RCPT in `tests/reception.rs`
 //! (`expansion_items_from_the_network_stay_text`); `-C`/`-D` of a setuid
 //! oxim in `tests/privilege.rs`.
@@ -482,7 +483,7 @@ fn recipient_and_header_text_never_expanded_on_bounce() {
     assert!(out.contains("250 OK id="), "{out}");
     let log = dir.read("log/mainlog");
     assert!(
-        log.contains(&format!("** \"{run}\"@test.ex: Unrouteable address")),
+        log.contains(&format!("** \"{run}\"@test.ex : Unrouteable address")),
         "{log}"
     );
     let mbox = dir.read("mail/you");

@@ -113,6 +113,20 @@ plain:
   client_set_id = userx
 "#;
 
+/// Debian's exim4-config PLAIN client, reading DIR/passwd.client, which
+/// sends the password only over TLS.
+const CLIENT_DEBIAN_PLAIN: &str = r#"
+begin authenticators
+
+PLAIN:
+  driver = plaintext
+  public_name = PLAIN
+  client_send = "<; ${if !eq{$tls_out_cipher}{}\
+                    {^${extract{1}{:}{${lookup{$host}nwildlsearch{DIR/passwd.client}{$value}fail}}}\
+                     ^${extract{2}{:}{${lookup{$host}nwildlsearch{DIR/passwd.client}{$value}fail}}}\
+                    }fail}"
+"#;
+
 const CLIENT_CRAM: &str = r#"
 begin authenticators
 
@@ -302,7 +316,8 @@ fn exim_daemon(bin: &Path, dir: &Path, conf: &Path, port: u16) -> Child {
 }
 
 /// oxim's smtp transport authenticates to Exim 4.96 with PLAIN, then with
-/// CRAM-MD5, over the STARTTLS Exim offers (its self-signed certificate);
+/// CRAM-MD5, then with Debian's PLAIN client reading `passwd.client`, over
+/// the STARTTLS Exim offers (its self-signed certificate);
 /// Exim's `<=` line shows `P=esmtpsa X=... A=<authenticator>:<id>` and
 /// oxim's `=>` line `A=<authenticator>[:id]`.
 #[test]
@@ -317,8 +332,13 @@ fn oxim_authenticates_to_exim() {
     for (client, oxim_a, exim_a) in [
         (CLIENT_PLAIN, "A=plain:userx", "A=plain:userx"),
         (CLIENT_CRAM, "A=cram", "A=cram:ph10"),
+        (CLIENT_DEBIAN_PLAIN, "A=PLAIN", "A=plain:userx"),
     ] {
         let odir = TestDir::new();
+        odir.write(
+            "passwd.client",
+            "# target:login:password\n127.0.0.1:userx:secret\n",
+        );
         let conf = odir.write(
             "client.conf",
             &format!(

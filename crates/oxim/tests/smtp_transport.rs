@@ -372,15 +372,16 @@ fn final_reply_timeout_says_how_many_bytes_were_written() {
 
 #[test]
 fn smtp_errors_at_each_stage_give_the_right_outcome() {
-    // (rule, "==" or "**", expected error text after the host)
+    // (rule, "==" or "**", expected error text after the host; current
+    // Exim writes " : " before the error of a "**" line, ": " on "==")
     let cases: &[(&str, &str, &str, &str)] = &[
         ("MAIL", "451 4.3.2 busy", "== ", "defer (-45) H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after MAIL FROM:<me@test.ex>: 451 4.3.2 busy"),
-        ("MAIL", "550 5.7.1 go away", "** ", "H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after MAIL FROM:<me@test.ex>: 550 5.7.1 go away"),
+        ("MAIL", "550 5.7.1 go away", "** ", "H=127.0.0.1 [127.0.0.1] : SMTP error from remote mail server after MAIL FROM:<me@test.ex>: 550 5.7.1 go away"),
         ("RCPT", "452 4.2.2 full", "== ", "defer (-44) H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after RCPT TO:<rcpt@remote.example>: 452 4.2.2 full"),
         ("DATA", "451 4.3.0 data later", "== ", "defer (-46) H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after DATA: 451 4.3.0 data later"),
-        ("DATA", "554 5.6.0 no data", "** ", "H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after DATA: 554 5.6.0 no data"),
+        ("DATA", "554 5.6.0 no data", "** ", "H=127.0.0.1 [127.0.0.1] : SMTP error from remote mail server after DATA: 554 5.6.0 no data"),
         (".", "452 4.3.1 disk full", "== ", "defer (-46) H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after end of data: 452 4.3.1 disk full"),
-        (".", "552 5.3.4 too big", "** ", "H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail server after end of data: 552 5.3.4 too big"),
+        (".", "552 5.3.4 too big", "** ", "H=127.0.0.1 [127.0.0.1] : SMTP error from remote mail server after end of data: 552 5.3.4 too big"),
     ];
     for &(cmd, reply, mark, want) in cases {
         let (dir, log) = deliver_against(vec![(cmd, reply)], "");

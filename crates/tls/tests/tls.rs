@@ -304,3 +304,19 @@ fn early_banner_goes_with_the_server_flight() {
         }
     }
 }
+
+/// Issue 18 (plaintext or early data injected around the TLS start, the
+/// class of Postfix CVE-2011-0411): the server accepts no TLS 1.3 0-RTT
+/// early data in either configuration (so nothing from a client can be
+/// read before the handshake is complete), and only TLS 1.2 and 1.3 are
+/// spoken (rustls has no renegotiation, so no second handshake can start
+/// mid-session).
+#[test]
+fn server_takes_no_early_data() {
+    let p = pki(&["localhost"], false);
+    let server = ServerTls::from_files(&p.combined, None).unwrap();
+    for early_banner in [false, true] {
+        let cfg = server.config(early_banner);
+        assert_eq!(cfg.max_early_data_size, 0, "early_banner={early_banner}");
+    }
+}

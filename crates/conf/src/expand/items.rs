@@ -377,12 +377,51 @@ impl Expander<'_> {
         r
     }
 
+    /// `dsearch`: is there an entry named `key` in directory `dir`?
+    /// Options `ret=full`, `filter=file|dir|subdir`, `key=path`.
+    fn dsearch(&self, ltype: &str, key: &str, dir: &str) -> Result<Option<String>, ExpandError> {
+        let (mut full, mut filter, mut path_key) = (false, None, false);
+        for opt in ltype.split(',').skip(1).map(str::trim) {
+            match opt {
+                "ret=full" => full = true,
+                "filter=file" | "filter=dir" | "filter=subdir" => filter = Some(&opt[7..]),
+                "key=path" => path_key = true,
+                _ => return Err(ExpandError::NotSupported("lookup option", opt.to_string())),
+            }
+        }
+        if !dir.starts_with('/') {
+            return Err(syntax(format!(
+                "dsearch: directory name \"{dir}\" is not absolute"
+            )));
+        }
+        let bad_key = if path_key {
+            key.split('/').any(|c| c == "..")
+        } else {
+            key.contains('/')
+        };
+        if key.is_empty() || bad_key {
+            return Ok(None);
+        }
+        let path = format!("{}/{key}", dir.trim_end_matches('/'));
+        let found = match (self.ctx.entry_kind(&path), filter) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(k), Some("file")) => k == EntryKind::File,
+            (Some(k), Some("dir")) => k == EntryKind::Dir,
+            (Some(k), _) => k == EntryKind::Dir && key != "." && key != "..",
+        };
+        Ok(found.then(|| if full { path } else { key.to_string() }))
+    }
+
     pub(super) fn do_lookup(
         &self,
         ltype: &str,
         key: &str,
         file: &str,
     ) -> Result<Option<String>, ExpandError> {
+        if ltype == "dsearch" || ltype.starts_with("dsearch,") {
+            return self.dsearch(ltype, key, file);
+        }
         let Some(spec) = crate::lookup::LookupSpec::parse(ltype) else {
             return Err(match crate::lookup::LookupSpec::unsupported(ltype) {
                 Some((what, name)) => ExpandError::NotSupported(what, name),

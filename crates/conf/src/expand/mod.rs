@@ -70,6 +70,12 @@ pub trait ExpandContext {
         false
     }
 
+    /// What kind of directory entry `path` is, without following a final
+    /// symbolic link (the `dsearch` lookup). Default: none (not found).
+    fn entry_kind(&self, _path: &str) -> Option<EntryKind> {
+        None
+    }
+
     /// The state behind the `first_delivery` and `queue_running`
     /// conditions, where the caller knows it. Default: unknown (the
     /// condition then fails as not supported in this context).
@@ -121,6 +127,17 @@ pub enum HostFind {
     Again(String),
 }
 
+/// A directory entry's type, for `dsearch` and its `filter=` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (symbolic link, device, socket...).
+    Other,
+}
+
 /// A simple [`ExpandContext`] backed by maps (for tests and simple uses).
 #[derive(Debug, Default, Clone)]
 pub struct MapContext {
@@ -158,6 +175,16 @@ impl ExpandContext for MapContext {
     }
     fn file_exists(&self, path: &str) -> bool {
         self.files.contains_key(path)
+    }
+    fn entry_kind(&self, path: &str) -> Option<EntryKind> {
+        if self.files.contains_key(path) {
+            return Some(EntryKind::File);
+        }
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        self.files
+            .keys()
+            .any(|k| k.starts_with(&dir))
+            .then_some(EntryKind::Dir)
     }
 }
 
@@ -252,6 +279,112 @@ pub fn expand_bytes(
     let mut e = Expander::new(ctx, cfg);
     let mut pos = 0;
     e.string(s, &mut pos, false, false)
+}
+
+/// Longest value a header variable or `$message_headers` yields (Exim's
+/// `header_insert_maxlen`).
+pub const HEADER_INSERT_MAXLEN: usize = 64 * 1024;
+
+/// Joins header values as Exim does for `$h_*` and `$message_headers`:
+/// `raw` keeps each value as it is, otherwise leading and trailing white
+/// space are dropped; `list` (for `$lh_`) makes a colon list; the result
+/// is cut at [`HEADER_INSERT_MAXLEN`].
+fn join_headers(values: &[(&str, bool)], raw: bool, list: bool) -> String {
+    let mut g = String::new();
+    for (i, (v, address)) in values.iter().enumerate() {
+        let mut v: &str = v;
+        if list {
+            v = v.trim_end_matches('\n');
+        } else if !raw {
+            v = v.trim_start_matches([' ', '\t']).trim_end();
+        }
+        if i > 0 {
+            if list {
+                g.push(':');
+            } else if !raw {
+                g.push_str(if *address { ",\n" } else { "\n" });
+            }
+        }
+        let room = HEADER_INSERT_MAXLEN.saturating_sub(g.len());
+        let mut cut = v.len().min(room);
+        while !v.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if list {
+            g.push_str(&v[..cut].replace(':', "::"));
+        } else {
+            g.push_str(&v[..cut]);
+        }
+        if g.len() >= HEADER_INSERT_MAXLEN {
+            break;
+        }
+    }
+    g
+}
+
+/// The value of a header variable (`h_name:`, `header_name:`, `rh_`,
+/// `bh_`, `lh_` and long forms; the trailing colon is optional) over the
+/// header fields `headers` (each the full text with its name and final
+/// newline). None if no field has that name or `var` is not a header
+/// variable. Several fields of the name are joined with a newline (after a
+/// comma for address headers), `lh_` makes a colon list, `rh_` keeps the
+/// text raw. RFC 2047 words are not decoded.
+pub fn header_variable<'h>(
+    headers: impl IntoIterator<Item = &'h str>,
+    var: &str,
+) -> Option<String> {
+    if !is_header_var(var) {
+        return None;
+    }
+    let (kind, rest) = var.split_once('_')?;
+    let name = rest.strip_suffix(':').unwrap_or(rest);
+    let raw = matches!(kind, "rh" | "rheader" | "lh" | "lheader");
+    let list = matches!(kind, "lh" | "lheader");
+    let address = ["bcc", "cc", "from", "reply-to", "sender", "to"]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(name));
+    let values: Vec<(&str, bool)> = headers
+        .into_iter()
+        .filter_map(|h| {
+            let (n, v) = h.split_once(':')?;
+            n.trim_end()
+                .eq_ignore_ascii_case(name)
+                .then_some((v, address))
+        })
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(join_headers(&values, raw, list))
+}
+
+/// `$message_headers` (`raw`: `$message_headers_raw`) over the header
+/// fields `headers`.
+pub fn message_headers<'h>(headers: impl IntoIterator<Item = &'h str>, raw: bool) -> String {
+    let values: Vec<(&str, bool)> = headers.into_iter().map(|h| (h, false)).collect();
+    join_headers(&values, raw, false)
+}
+
+/// Exim's "list, each item separately expanded" options (`headers_add`,
+/// `headers_remove`): `list` is split first (separator `default_sep`,
+/// `<X` changes it, a doubled separator stands for itself), then each item
+/// is expanded. An item whose expansion is forced to fail, or that expands
+/// to nothing, is left out; other failures are errors.
+pub fn expand_list_items(
+    list: &str,
+    default_sep: char,
+    ctx: &dyn ExpandContext,
+) -> Result<Vec<String>, ExpandError> {
+    let mut out = Vec::new();
+    for item in crate::lists::ListIter::with_default(list, default_sep) {
+        match expand(&item, ctx) {
+            Ok(v) if v.trim().is_empty() => {}
+            Ok(v) => out.push(v),
+            Err(e) if e.is_forced_fail() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Expands `s` and interprets the result as Exim's ACL `condition` does:

@@ -263,3 +263,34 @@ fn expand_bool_semantics() {
     assert!(expand_bool("maybe", &c).is_err());
     assert!(expand_condition("maybe", &c).unwrap());
 }
+
+#[test]
+fn dsearch_lookups() {
+    let c = MapContext::new()
+        .file("/d/present", "x")
+        .file("/d/sub/f", "y");
+    let l = |s: &str| expand(s, &c);
+    assert_eq!(l("${lookup{present}dsearch{/d}}").unwrap(), "present");
+    assert_eq!(
+        l("${lookup{present}dsearch,ret=full{/d}}").unwrap(),
+        "/d/present"
+    );
+    assert_eq!(l("${lookup{absent}dsearch{/d}{y}{n}}").unwrap(), "n");
+    assert_eq!(
+        l("${lookup{sub}dsearch,filter=file{/d}{y}{n}}").unwrap(),
+        "n"
+    );
+    assert_eq!(
+        l("${lookup{sub}dsearch,filter=dir{/d}{y}{n}}").unwrap(),
+        "y"
+    );
+    assert_eq!(l("${lookup{sub/f}dsearch{/d}{y}{n}}").unwrap(), "n");
+    assert_eq!(
+        l("${lookup{sub/f}dsearch,key=path{/d}{y}{n}}").unwrap(),
+        "y"
+    );
+    assert!(matches!(
+        l("${lookup{x}dsearch,cache=no_rd{/d}}"),
+        Err(ExpandError::NotSupported(..))
+    ));
+}

@@ -262,6 +262,7 @@ pub struct DeliveryError<'a> {
 }
 
 impl DeliveryError<'_> {
+    /// The `==` form: `: errno text`, the host, `: message`.
     pub(crate) fn render(&self, sel: &LogSelector, out: &mut String) {
         if let Some(t) = self.errno_text {
             let _ = write!(out, ": {t}");
@@ -271,6 +272,20 @@ impl DeliveryError<'_> {
         }
         if let Some(m) = self.message {
             let _ = write!(out, ": {}", printing(m, false));
+        }
+    }
+
+    /// The `**` form of current Exim (since its 2025 protocol-sequence
+    /// change): the host first, then ` : errno text` and ` : message`.
+    pub(crate) fn render_failure(&self, sel: &LogSelector, out: &mut String) {
+        if let Some(h) = &self.host {
+            h.render(sel, out);
+        }
+        if let Some(t) = self.errno_text {
+            let _ = write!(out, " : {t}");
+        }
+        if let Some(m) = self.message {
+            let _ = write!(out, " : {}", printing(m, false));
         }
     }
 }
@@ -384,7 +399,7 @@ impl<'a> Failed<'a> {
             self.router,
             self.transport,
         );
+        self.error.render_failure(sel, out);
         render_deliver_time(sel, out, self.deliver_time);
-        self.error.render(sel, out);
     }
 }

@@ -60,8 +60,7 @@ pub fn deliver(
     let env_headers = envelope_headers(spec, address, m, vars);
     let from = return_path(m, vars);
     if let Some(file) = &spec.file {
-        let path =
-            oxim_conf::expand(file, vars).map_err(|e| anyhow!("failed to expand file: {e}"))?;
+        let path = oxim_conf::expand(file, vars).context("failed to expand file")?;
         return append_mbox(spec, Path::new(&path), &env_headers, headers, m, from);
     }
     // A file a redirection named (file_transport without `file`).
@@ -69,8 +68,7 @@ pub fn deliver(
         return append_mbox(spec, Path::new(path), &env_headers, headers, m, from);
     }
     if let Some(dir) = &spec.directory {
-        let path =
-            oxim_conf::expand(dir, vars).map_err(|e| anyhow!("failed to expand directory: {e}"))?;
+        let path = oxim_conf::expand(dir, vars).context("failed to expand directory")?;
         return write_maildir(spec, Path::new(&path), &env_headers, headers, m);
     }
     Err(anyhow!("neither file nor directory is set"))
@@ -130,12 +128,15 @@ fn append_mbox(
     }
     // An exclusive advisory lock keeps concurrent deliveries from interleaving.
     let mut locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| anyhow!("failed to lock mailbox {}: {e}", path.display()))?;
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("failed to lock mailbox {}", path.display()))?;
     let before = locked.metadata()?.len();
     if let Err(e) = locked.write_all(&text).and_then(|_| locked.sync_data()) {
         // Leave the mailbox as it was: cut off whatever part was written.
         let _ = locked.set_len(before);
-        return Err(anyhow!("error writing mailbox {}: {e}", path.display()));
+        return Err(
+            anyhow::Error::new(e).context(format!("error writing mailbox {}", path.display()))
+        );
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context as _, Result};
 
 use crate::ctx::Ctx;
 use crate::loaded::Loaded;
@@ -23,7 +23,7 @@ fn expand_opt(o: &Option<String>, vars: &Vars) -> Result<Option<String>> {
         None => Ok(None),
         Some(s) => {
             let v =
-                oxim_conf::expand(s, vars).map_err(|e| anyhow!("failed to expand \"{s}\": {e}"))?;
+                oxim_conf::expand(s, vars).with_context(|| format!("failed to expand \"{s}\""))?;
             Ok((!v.trim().is_empty()).then_some(v))
         }
     }
@@ -124,7 +124,7 @@ pub fn deliver(
             Ok(text) => {
                 let text = if spec.file_expand {
                     oxim_conf::expand(&text, vars)
-                        .map_err(|e| anyhow!("failed to expand {f}: {e}"))?
+                        .with_context(|| format!("failed to expand {f}"))?
                 } else {
                     text
                 };

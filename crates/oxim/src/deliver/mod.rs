@@ -70,6 +70,21 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
             "message_size",
             (m.body.len() + m.header_bytes().len() + 1).to_string(),
         );
+    let live: Vec<String> = m
+        .headers
+        .iter()
+        .filter(|h| h.is_live())
+        .map(|h| h.text.clone())
+        .collect();
+    v.set(
+        "message_headers",
+        oxim_conf::message_headers(live.iter().map(String::as_str), false),
+    )
+    .set(
+        "message_headers_raw",
+        oxim_conf::message_headers(live.iter().map(String::as_str), true),
+    );
+    v.set_headers(live);
     v
 }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context as _, Result};
 
 use crate::loaded::Loaded;
 use crate::settings::PipeSpec;
@@ -64,7 +64,7 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
     for a in split_command(raw) {
         argv.push(
             oxim_conf::expand(&a, vars)
-                .map_err(|e| anyhow!("failed to expand command argument \"{a}\": {e}"))?,
+                .with_context(|| format!("failed to expand command argument \"{a}\""))?,
         );
     }
     let Some((prog, args)) = argv.split_first() else {
@@ -88,7 +88,7 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
         .env("SENDER", super::appendfile::return_path(m, vars))
         .env("MESSAGE_ID", m.env.id.to_string())
         .spawn()
-        .map_err(|e| anyhow!("failed to execute {prog}: {e}"))?;
+        .with_context(|| format!("failed to execute {prog}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let mut text = Vec::with_capacity(headers.len() + m.body.len() + 64);
         if spec.return_path_add {

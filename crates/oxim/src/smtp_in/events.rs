@@ -291,7 +291,15 @@ async fn helo(
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
-    let greeting = hello_text(&name, st.host_name.as_deref(), None, ip_text.as_deref());
+    // A local session (-bs) greets its caller: `Hello <ident> at <name>`.
+    let ident = conn.peer.is_none().then(|| {
+        ctx.inv
+            .origin
+            .ident
+            .as_deref()
+            .unwrap_or(ctx.caller.login.as_str())
+    });
+    let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
     if let (Some(ip), true) = (peer_ip, ehlo) {
@@ -643,6 +651,7 @@ async fn data_end(
         submission: std::mem::take(&mut st.submission),
         auth: st.auth.done.clone(),
         auth_sender: st.auth.mail_sender.take(),
+        local_auth_id: None,
     };
     let id = ctx.ids.next();
     let id_text = id.to_string();
@@ -710,6 +719,11 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         recipient: None,
     };
     st.vars.set("smtp_command", sess.last_command().to_string());
+    if ctx.selector.has(oxim_log::Selector::Etrn) {
+        let from = host_ident(conn, st).unwrap_or_default();
+        let from = from.trim_start_matches("H=");
+        ctx.log_text(None, &format!("ETRN {arg} received from {from}"));
+    }
     let o = check_acl(ctx, "acl_smtp_etrn", &mut st.vars, None, &env, &mut st.acl).await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {

@@ -568,24 +568,19 @@ fn accepted(
             Err(err) => return defer("errors_to", err.to_string()),
         }
     }
+    // Both are lists whose items are expanded one by one; an item that is
+    // empty or forced to fail has no effect.
     if let Some(list) = &r.headers_add {
-        // Newline-separated items, each expanded on its own; an item that
-        // expands to nothing adds nothing.
-        for item in list.split('\n') {
-            match oxim_conf::expand(item, vars) {
-                Ok(v) => {
-                    let v = v.trim_end_matches('\n');
-                    if !v.trim().is_empty() {
-                        props.headers_add.push(v.to_string());
-                    }
-                }
-                Err(err) => return defer("headers_add", err.to_string()),
-            }
+        match oxim_conf::expand_list_items(list, '\n', vars) {
+            Ok(items) => props
+                .headers_add
+                .extend(items.iter().map(|v| v.trim_end_matches('\n').to_string())),
+            Err(err) => return defer("headers_add", err.to_string()),
         }
     }
     if let Some(list) = &r.headers_remove {
-        match oxim_conf::expand(list, vars) {
-            Ok(v) => props.headers_remove = oxim_conf::lists::list_items(&v),
+        match oxim_conf::expand_list_items(list, ':', vars) {
+            Ok(items) => props.headers_remove = items,
             Err(err) => return defer("headers_remove", err.to_string()),
         }
     }

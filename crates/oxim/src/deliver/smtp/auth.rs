@@ -59,7 +59,20 @@ pub(super) async fn authenticate(
     t: Duration,
 ) -> AuthDone {
     let mut notes = Vec::new();
-    let result = run(conn, caps, host, p, t, &mut notes).await;
+    // What the authenticators' expansions may look at: the host (Debian's
+    // passwd.client lookup keys on $host) and whether TLS is up.
+    let mut p = p.clone();
+    p.vars
+        .set("host", host.name.clone())
+        .set("host_address", host.ip.to_string())
+        .set("host_port", host.port.to_string());
+    if let Some(tls) = &conn.tls {
+        p.vars
+            .set("tls_out_cipher", tls.cipher.clone())
+            .set("tls_out_ver", tls.version.clone())
+            .set("tls_out_cipher_std", tls.cipher_std.clone());
+    }
+    let result = run(conn, caps, host, &p, t, &mut notes).await;
     AuthDone { result, notes }
 }
 

@@ -295,8 +295,7 @@ pub fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -
     let mut remove: Vec<String> = t
         .headers_remove
         .as_deref()
-        .and_then(|r| oxim_conf::expand(r, vars).ok())
-        .map(|r| oxim_conf::lists::list_items(&r))
+        .and_then(|r| oxim_conf::expand_list_items(r, ':', vars).ok())
         .unwrap_or_default();
     remove.extend(props.headers_remove.iter().cloned());
     let mut out = Vec::new();
@@ -314,11 +313,13 @@ pub fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -
     if let Some(add) = t
         .headers_add
         .as_deref()
-        .and_then(|a| oxim_conf::expand(a, vars).ok())
+        .and_then(|a| oxim_conf::expand_list_items(a, '\n', vars).ok())
     {
-        for line in add.split('\n').filter(|l| !l.trim().is_empty()) {
-            out.extend_from_slice(line.as_bytes());
-            out.push(b'\n');
+        for item in add {
+            for line in item.split('\n').filter(|l| !l.trim().is_empty()) {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
         }
     }
     out
