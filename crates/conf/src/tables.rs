@@ -214,7 +214,7 @@ pub static MAIN: &[OptionSpec] = &[
     ld("percent_hack_domains", ""),
     s("pid_file_path"),
     ld("pipelining_advertise_hosts", "*"),
-    l("pipelining_connect_advertise_hosts"),
+    ld("pipelining_connect_advertise_hosts", "*"),
     b("prdr_enable", false),
     b("preserve_message_logs", false),
     s("primary_hostname"),
@@ -558,7 +558,9 @@ pub static TRANSPORT_SMTP: &[OptionSpec] = &[
     i("hosts_max_try_hardlimit", 50),
     l("hosts_noproxy_tls"),
     b("hosts_override", false),
-    l("hosts_pipe_connect"),
+    // oxim default `*` (Exim: unset): early pipelining wherever the server
+    // offered PIPECONNECT last time; see README.
+    ld("hosts_pipe_connect", "*"),
     b("hosts_randomize", false),
     l("hosts_request_ocsp"),
     l("hosts_require_alpn"),

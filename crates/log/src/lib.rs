@@ -30,8 +30,8 @@ mod selector;
 pub use logger::{format_timestamp, resolve_log_file_path, LogKind, Logger, LoggerOptions};
 pub use record::{
     format_duration, printing, DaemonStarted, Deferred, Delivered, DeliveryError, DeliveryFlag,
-    Dest, Failed, Listen, LogAddress, LogRecord, Received, RejectWhat, Rejected, RejectedHeaders,
-    RemoteHost, SenderHost, SmtpEnd, Tfo, TfoMark, TlsLog,
+    Dest, EarlyPipe, Failed, Listen, LogAddress, LogRecord, PipeliningLog, Received, RejectWhat,
+    Rejected, RejectedHeaders, RemoteHost, SenderHost, SmtpEnd, Tfo, TfoMark, TlsLog,
 };
 pub use selector::{LogSelector, Selector, SelectorError};
 

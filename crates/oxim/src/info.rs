@@ -9,11 +9,17 @@ pub const ROUTERS: &[&str] = &["accept", "dnslookup", "manualroute", "redirect"]
 /// Transports this build really has.
 pub const TRANSPORTS: &[&str] = &["appendfile/maildir", "autoreply", "pipe", "smtp"];
 /// Lookup types this build really has (those `oxim_conf::lookup` parses).
-pub const LOOKUPS: &[&str] = &["lsearch", "wildlsearch", "nwildlsearch", "iplsearch"];
+pub const LOOKUPS: &[&str] = &[
+    "lsearch",
+    "wildlsearch",
+    "nwildlsearch",
+    "iplsearch",
+    "dsearch",
+];
 
 /// The "Support for:" items.
 pub fn support_items() -> Vec<&'static str> {
-    let mut v = vec!["IPv6"];
+    let mut v = vec!["IPv6", "PIPECONNECT"];
     if oxim_net::tfo_supported() {
         v.push("TCP_Fast_Open");
     }

@@ -176,7 +176,23 @@ pub fn queue_run(ctx: Arc<Ctx>) -> Result<i32> {
         .enable_all()
         .build()?;
     let force = ctx.inv.force;
+    // Exim's bracket around a queue run started from the command line
+    // (`+queue_run`, on by default); -qf adds its flag.
+    let pid = std::process::id();
+    let bracket = |what: &str| {
+        if force {
+            if ctx.logger.selector().has(oxim_log::Selector::QueueRun) {
+                ctx.log_text(None, &format!("{what} queue run: pid={pid} -qf"));
+            }
+        } else if what == "Start" {
+            ctx.log(&LogRecord::QueueRunStart { pid });
+        } else {
+            ctx.log(&LogRecord::QueueRunEnd { pid });
+        }
+    };
+    bracket("Start");
     rt.block_on(run_queue(&ctx, force));
+    bracket("End");
     Ok(0)
 }
 

@@ -31,6 +31,9 @@ pub struct Source {
     pub reference: Option<String>,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
+    /// PIPELINING offered, and how the client used it (` L` with
+    /// `+pipelining`); `None` where it was not advertised.
+    pub pipelining: Option<oxim_log::PipeliningLog>,
     /// A trusted caller set the sender with -f (changes the From: added
     /// to a message that has none).
     pub sender_set: bool,
@@ -62,6 +65,7 @@ impl Source {
             tfo: ServerTfo::None,
             reference: None,
             chunking: false,
+            pipelining: None,
             sender_set: false,
             tls: None,
             submission: false,
@@ -337,6 +341,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
+    rec.pipelining = source.pipelining;
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

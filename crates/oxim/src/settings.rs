@@ -199,6 +199,8 @@ pub struct SmtpSpec {
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
+    /// Early pipelining (PIPECONNECT) with these hosts; oxim's default `*`.
+    pub hosts_pipe_connect: Option<String>,
     pub hosts_require_auth: Option<String>,
     pub hosts_try_auth: Option<String>,
     /// `authenticated_sender`: `AUTH=` on MAIL once authenticated.
@@ -270,6 +272,9 @@ pub struct AutoreplySpec {
 
 /// What a transport does.
 #[derive(Debug, Clone)]
+// One per configured transport, built once: the size of the smtp variant
+// costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum TransportKind {
     Smtp(SmtpSpec),
     Appendfile(AppendSpec),
@@ -391,6 +396,7 @@ impl TransportSpec {
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),
                 hosts_try_chunking: opt(d, "hosts_try_chunking"),
                 hosts_try_fastopen: opt(d, "hosts_try_fastopen"),
+                hosts_pipe_connect: opt(d, "hosts_pipe_connect"),
                 hosts_require_auth: opt(d, "hosts_require_auth"),
                 hosts_try_auth: opt(d, "hosts_try_auth"),
                 authenticated_sender: opt(d, "authenticated_sender"),

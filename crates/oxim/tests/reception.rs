@@ -397,31 +397,46 @@ fn sighup_reloads_and_sigterm_stops_promptly() {
     assert!(!d.pid_file.exists(), "pid file left behind");
 }
 
-/// smtp_enforce_sync: a client that sends before the banner is refused.
-#[test]
-fn input_before_the_banner_is_a_synchronization_error() {
+/// Talk before the banner: refused (smtp_enforce_sync) from a host not in
+/// `pipelining_connect_advertise_hosts`, answered in order from one that is
+/// (Exim's early pipelining; the option's default is `*`).
+fn early_talk(connect_hosts: Option<&str>) -> String {
     let dir = TestDir::new();
     let port = free_port();
     // A slow connect ACL gives the early bytes time to arrive first.
-    let conf = dir.write(
-        "s.conf",
-        &CONF.replace(
-            "queue_only",
-            "queue_only\nacl_smtp_connect = accept delay = 1s",
-        ),
-    );
+    let mut extra = String::from("queue_only\nacl_smtp_connect = accept delay = 1s");
+    if let Some(h) = connect_hosts {
+        extra.push_str(&format!("\npipelining_connect_advertise_hosts = {h}"));
+    }
+    let conf = dir.write("s.conf", &CONF.replace("queue_only", &extra));
     let _d = Daemon::start(
         &dir,
         &["-C", conf.to_str().unwrap(), "-oX", &port.to_string()],
     );
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"EHLO too.early\r\n").unwrap();
+    s.write_all(b"EHLO too.early\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let mut rest = String::new();
     let _ = BufReader::new(s).read_to_string(&mut rest);
+    rest
+}
+
+#[test]
+fn input_before_the_banner_is_a_synchronization_error() {
+    let rest = early_talk(Some(":"));
     assert!(rest.starts_with("554 "), "{rest}");
     assert!(rest.contains("synchronization error"), "{rest}");
+}
+
+#[test]
+fn input_before_the_banner_is_early_pipelining_by_default() {
+    let rest = early_talk(None);
+    let codes: Vec<&str> = rest.lines().map(|l| &l[..4]).collect();
+    assert_eq!(codes.first(), Some(&"220 "), "{rest}");
+    assert!(rest.contains("250-PIPECONNECT\r\n"), "{rest}");
+    assert!(rest.contains("250 OK\r\n221 "), "{rest}");
 }
 
 /// SIGUSR1 logs the group-commit counters; with `spool_sync = syncfs` every

@@ -193,7 +193,7 @@ impl Pair {
         // The two lines describe the same transfer.
         let server_id = server.split_whitespace().next().unwrap_or_default();
         assert!(
-            client.contains(&format!("C=\"250 OK id={server_id}\"")),
+            client.contains(&format!("250 OK id={server_id}\"")),
             "client line {client:?} does not confirm server message {server_id}"
         );
         Delivery {

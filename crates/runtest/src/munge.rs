@@ -86,6 +86,7 @@ struct Patterns {
     errno_paren: Regex,
     errno_eq: Regex,
     size_first: Regex,
+    bdat_chunk: Regex,
     size_esmtp: Regex,
     stdout_port: Regex,
     log_listen_port: Regex,
@@ -122,6 +123,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     errno_paren: re(r"\(\d+\): Connection (timed out|refused)"),
     errno_eq: re(r"\berrno=\d+"),
     size_first: re(r"([ ,])S=\d+"),
+    // CHUNKING: the sizes depend on host names in the headers.
+    bdat_chunk: re(r#"(=>.* K (?:DKIM=\S+ )?C="250- )\d+ (byte chunk, total )\d+"#),
     size_esmtp: re(r" SIZE=\d+"),
     stdout_port: re(
         r"(Listening on port |Connecting to (?:127\.0\.0\.1|ip4\.ip4\.ip4\.ip4|ip6:ip6:ip6:ip6:ip6:ip6:ip6:ip6|::1) port )(\d+)",
@@ -356,6 +359,7 @@ impl Munger {
         l = p.errno_eq.replace_all(&l, "errno=dd").into_owned();
         // 12. sizes.
         l = p.size_first.replace(&l, "${1}S=sss").into_owned();
+        l = p.bdat_chunk.replace(&l, "${1}3nn ${2}3nn").into_owned();
         l = p.size_esmtp.replace_all(&l, " SIZE=ssss").into_owned();
         // 13./14. ports and defer codes.
         match kind {

@@ -64,7 +64,13 @@ impl ServerArgs {
             match a.as_str() {
                 "-t" => {
                     let v = it.next().ok_or(ServerArgsError::Usage)?;
-                    timeout = Duration::from_secs(number::<u64>(v)?.max(1));
+                    // Exim's server takes atoi() of it; zero or less means
+                    // no timeout to speak of (the test's limit still applies).
+                    let secs = number::<i64>(v)?;
+                    timeout = Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1));
+                    if secs <= 0 {
+                        timeout = Duration::from_secs(3600);
+                    }
                 }
                 "-oP" => pidfile = Some(PathBuf::from(it.next().ok_or(ServerArgsError::Usage)?)),
                 // Which address families to listen on: both are there anyway.
@@ -413,6 +419,8 @@ mod tests {
         assert_eq!(a.count, 1);
         assert_eq!(a.pidfile, Some(PathBuf::from("/x/pid")));
         assert!(ServerArgs::parse(&[]).is_err());
+        let n = ServerArgs::parse(&["-t".into(), "-2".into(), "1224".into()]).unwrap();
+        assert_eq!(n.timeout, Duration::from_secs(3600));
         assert!(ServerArgs::parse(&["port".into()]).is_err());
     }
 }

@@ -68,7 +68,7 @@ pub struct EhloCapabilities {
     pub expn: bool,
     /// `HELP`.
     pub help: bool,
-    /// Exim's early pipelining, `X_PIPE_CONNECT`.
+    /// Exim's early pipelining, `PIPECONNECT`.
     pub pipe_connect: bool,
     /// SASL mechanisms from `AUTH ...` (upper-cased).
     pub auth: Vec<String>,
@@ -111,7 +111,8 @@ impl EhloCapabilities {
             "VRFY" => self.vrfy = true,
             "EXPN" => self.expn = true,
             "HELP" => self.help = true,
-            "X_PIPE_CONNECT" => self.pipe_connect = true,
+            // Exim 4.94 renamed its experimental X_PIPE_CONNECT.
+            "PIPECONNECT" | "X_PIPE_CONNECT" => self.pipe_connect = true,
             "AUTH" => self.auth.extend(words.map(|m| m.to_ascii_uppercase())),
             _ => {
                 // Old servers write "AUTH=LOGIN PLAIN".
@@ -428,15 +429,15 @@ impl ClientSession {
         }
     }
 
-    /// Early pipelining (Exim's `X_PIPE_CONNECT`): send EHLO now, without
+    /// Early pipelining (Exim's `PIPECONNECT`): send EHLO now, without
     /// waiting for the greeting, and become ready at once with `cached`
     /// (the capabilities the server advertised last time, which must include
-    /// `X_PIPE_CONNECT`). [`ClientSession::send_envelope`] may follow
+    /// `PIPECONNECT`). [`ClientSession::send_envelope`] may follow
     /// immediately, so with TCP Fast Open EHLO, MAIL, RCPT and (with CHUNKING)
     /// `BDAT n LAST` plus the body can all travel in the SYN.
     ///
     /// Returns `false` (and does nothing) if input was already received or
-    /// `cached` lacks `X_PIPE_CONNECT` or PIPELINING. The greeting and EHLO
+    /// `cached` lacks `PIPECONNECT` or PIPELINING. The greeting and EHLO
     /// replies are checked when they arrive: a refusal is reported as
     /// [`ClientEvent::Refused`]; no [`ClientEvent::Ready`] is sent.
     pub fn start_early(&mut self, cached: EhloCapabilities) -> bool {

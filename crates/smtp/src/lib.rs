@@ -33,6 +33,6 @@ pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding, LineRules};
 pub use error::{AddressError, ReplyError, SessionError};
 pub use reply::{EnhancedCode, Reply, ReplyLimits, ReplyParser};
 pub use server::{
-    ehlo_reply, hello_text, help_reply, ErrorKind, Event, Extensions, MailFrom, ProtocolError,
-    RcptTo, ServerConfig, ServerSession, SessionState,
+    ehlo_reply, hello_text, help_reply, ErrorKind, Event, Extensions, MailFrom, PipeliningUse,
+    ProtocolError, RcptTo, ServerConfig, ServerSession, SessionState,
 };

@@ -86,7 +86,7 @@ pub struct ServerConfig {
     /// Accept `AUTH` even when it was not advertised.
     pub allow_auth_unadvertised: bool,
     /// Early pipelining (Exim's `pipelining_connect_advertise_hosts`, the
-    /// `X_PIPE_CONNECT` extension): the client may send before the greeting
+    /// `PIPECONNECT` extension): the client may send before the greeting
     /// and pipeline past HELO/EHLO, until its first DATA/BDAT. This is what
     /// lets a TFO client put EHLO, MAIL, RCPT and `BDAT n LAST` in its SYN.
     pub pipe_connect: bool,
@@ -115,6 +115,20 @@ impl Default for ServerConfig {
     }
 }
 
+/// The pipelining facts behind the ` L` item of a `<=` log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PipeliningUse {
+    /// PIPELINING was advertised.
+    pub advertised: bool,
+    /// A reply was due while the client's next command was already here.
+    pub used: bool,
+    /// PIPECONNECT was advertised.
+    pub early_advertised: bool,
+    /// The client sent before the banner, or past its first EHLO without
+    /// waiting for the reply.
+    pub early_used: bool,
+}
+
 /// What the server will advertise in its EHLO reply (see [`ehlo_reply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Extensions {
@@ -133,7 +147,7 @@ pub struct Extensions {
     pub expn: bool,
     /// `PIPELINING`.
     pub pipelining: bool,
-    /// `X_PIPE_CONNECT` (early pipelining; only sent with PIPELINING).
+    /// `PIPECONNECT` (early pipelining; only sent with PIPELINING).
     pub pipe_connect: bool,
     /// SASL mechanisms for the `AUTH` line (upper-cased on output).
     pub auth: Vec<String>,
@@ -151,7 +165,7 @@ pub struct Extensions {
 
 /// Build an EHLO reply in Exim's layout and order: greeting line
 /// `hostname greeting`, then SIZE, 8BITMIME, DSN, ETRN, VRFY, EXPN,
-/// PIPELINING, X_PIPE_CONNECT, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
+/// PIPELINING, PIPECONNECT, AUTH, CHUNKING, STARTTLS, PRDR, SMTPUTF8, HELP.
 ///
 /// `greeting` is usually [`hello_text`]`(..)`, e.g. `Hello abcd [127.0.0.1]`.
 pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
@@ -168,7 +182,7 @@ pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
         (ext.vrfy, "VRFY"),
         (ext.expn, "EXPN"),
         (ext.pipelining, "PIPELINING"),
-        (ext.pipelining && ext.pipe_connect, "X_PIPE_CONNECT"),
+        (ext.pipelining && ext.pipe_connect, "PIPECONNECT"),
     ];
     lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
     if !ext.auth.is_empty() {
@@ -521,6 +535,11 @@ pub struct ServerSession {
     helo_seen: bool,
     /// Early pipelining still allowed (until the first DATA/BDAT).
     pipe_connect_ok: bool,
+    /// What the log's `L` flag reports (see [`PipeliningUse`]).
+    pipelining_use: PipeliningUse,
+    /// The transaction's body came by BDAT: the last chunk's size and the
+    /// total so far (for Exim's final reply).
+    bdat_sizes: Option<(u64, u64)>,
     esmtp: bool,
     adv: EhloCapabilities,
     authenticated: bool,
@@ -562,6 +581,8 @@ impl ServerSession {
             pending_helo: None,
             helo_seen: false,
             pipe_connect_ok,
+            pipelining_use: PipeliningUse::default(),
+            bdat_sizes: None,
             esmtp: false,
             adv: EhloCapabilities::default(),
             authenticated: false,
@@ -739,6 +760,9 @@ impl ServerSession {
             self.queued.push_back(ev);
             return Ok(());
         }
+        if self.pipe_connect_ok && self.buffered_input() > 0 {
+            self.pipelining_use.early_used = true;
+        }
         reply.write_to(&mut self.out);
         self.phase = if reply.is_positive() {
             Phase::Command
@@ -838,6 +862,15 @@ impl ServerSession {
                     } else {
                         EhloCapabilities::default()
                     };
+                    self.pipelining_use.advertised |= self.adv.pipelining;
+                    if self.adv.pipelining && self.adv.pipe_connect {
+                        self.pipelining_use.early_advertised = true;
+                        // Exim: more input already waiting behind the first
+                        // EHLO means the client did not wait for its reply.
+                        if !self.helo_seen && self.pipe_connect_ok && self.buffered_input() > 0 {
+                            self.pipelining_use.early_used = true;
+                        }
+                    }
                     self.helo_seen = true;
                     self.helo_name = self.pending_helo.take();
                     self.reset_transaction();
@@ -905,8 +938,25 @@ impl ServerSession {
             }
             Pending::Other => {}
         }
+        // Exim's pipeline_response(): a reply written while the client's
+        // next command is already here means the client pipelined.
+        if self.adv.pipelining && self.buffered_input() > 0 {
+            self.pipelining_use.used = true;
+        }
         reply.write_to(&mut self.out);
         Ok(())
+    }
+
+    /// Whether PIPECONNECT may be advertised now: the host is in
+    /// `pipelining_connect_advertise_hosts` and no DATA/BDAT has been seen.
+    pub fn pipe_connect_acceptable(&self) -> bool {
+        self.pipe_connect_ok
+    }
+
+    /// What the client did with PIPELINING and PIPECONNECT so far (the
+    /// `L` flag of Exim's `<=` line with `+pipelining`).
+    pub fn pipelining_use(&self) -> PipeliningUse {
+        self.pipelining_use
     }
 
     /// Accept HELO/EHLO with Exim's reply: for EHLO the multi-line
@@ -947,9 +997,19 @@ impl ServerSession {
         ))
     }
 
-    /// `250 OK id=<id>` at the end of the body.
+    /// `250 OK id=<id>` at the end of the body; after BDAT, as Exim,
+    /// preceded by a line acknowledging the last chunk and the total.
     pub fn accept_message(&mut self, id: &str) -> Result<(), SessionError> {
-        self.respond(Reply::new(250, format!("OK id={id}")))
+        match self.bdat_sizes {
+            Some((chunk, total)) => self.respond(Reply::from_lines(
+                250,
+                [
+                    format!(" {chunk} byte chunk, total {total}"),
+                    format!("OK id={id}"),
+                ],
+            )),
+            None => self.respond(Reply::new(250, format!("OK id={id}"))),
+        }
     }
 
     /// `221 <hostname> closing connection` to QUIT.
@@ -966,6 +1026,7 @@ impl ServerSession {
     // ----- internals ------------------------------------------------------
 
     fn reset_transaction(&mut self) {
+        self.bdat_sizes = None;
         self.mail = false;
         self.rcpts = 0;
         self.rcpt_count = 0;
@@ -1801,6 +1862,7 @@ impl ServerSession {
             }
             Some((size, last)) => {
                 self.decoder = DataDecoder::bdat(self.cfg.data_line_ending, self.cfg.line_rules);
+                self.bdat_sizes = Some((size, size));
                 self.phase = Phase::Bdat {
                     remaining: size,
                     size,
@@ -1848,6 +1910,9 @@ impl ServerSession {
         };
         if self.phase == Phase::BdatNext {
             // A continuation chunk of the running transaction.
+            if let Some((_, total)) = self.bdat_sizes {
+                self.bdat_sizes = Some((size, total + size));
+            }
             if size == 0 && !last {
                 self.phase = Phase::RsetOnly;
                 return Some(self.synprot(

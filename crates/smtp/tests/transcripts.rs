@@ -512,6 +512,7 @@ fn bdat_flows() {
     assert_eq!(
         tail,
         "250 OK\r\n250 Accepted\r\n250 7 byte chunk received\r\n\
+         250- 4 byte chunk, total 11\r\n\
          250 OK id=10HmaX-000000005vi-0000\r\n221 myhost.test.ex closing connection\r\n"
     );
     assert_eq!(d.seen.body, b"hello\n.\nx");

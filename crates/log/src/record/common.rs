@@ -241,3 +241,40 @@ pub(crate) fn host_and_ident(
         let _ = write!(out, " U={u}");
     }
 }
+
+/// Exim's early pipelining (PIPECONNECT) as the ` L` item shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarlyPipe {
+    /// Not offered (server) or not used (client).
+    #[default]
+    No,
+    /// Offered by the server, not used by the client: ` L.`.
+    Advertised,
+    /// Used: ` L*`.
+    Used,
+}
+
+/// The ` L` item of `<=` and `=>` lines (`+pipelining`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PipeliningLog {
+    /// The client pipelined (on `<=` lines a `-` follows when it did not).
+    pub used: bool,
+    pub early: EarlyPipe,
+}
+
+impl PipeliningLog {
+    pub(super) fn render(&self, sel: &LogSelector, out: &mut String, received: bool) {
+        if !sel.has(Selector::Pipelining) {
+            return;
+        }
+        out.push_str(" L");
+        match self.early {
+            EarlyPipe::Used => out.push('*'),
+            EarlyPipe::Advertised if received => out.push('.'),
+            _ => {}
+        }
+        if received && !self.used {
+            out.push('-');
+        }
+    }
+}

@@ -115,6 +115,8 @@ pub struct Delivered<'a> {
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator used.
     pub auth: Option<&'a str>,
+    /// ` L`: the commands were pipelined (` L*`: before the banner).
+    pub pipelining: Option<PipeliningLog>,
     /// ` K`: sent with CHUNKING.
     pub chunking: bool,
     /// `C="..."`: the remote server's final response
@@ -144,6 +146,7 @@ impl<'a> Delivered<'a> {
             tfo: Tfo::default(),
             tls: None,
             auth: None,
+            pipelining: None,
             chunking: false,
             confirmation: None,
             queue_time: None,
@@ -186,6 +189,9 @@ impl<'a> Delivered<'a> {
         }
         if let Some(a) = self.auth {
             let _ = write!(out, " A={a}");
+        }
+        if let Some(p) = &self.pipelining {
+            p.render(sel, out, false);
         }
         if self.chunking {
             out.push_str(" K");

@@ -31,6 +31,8 @@ pub struct Received<'a> {
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator name and authenticated id.
     pub auth: Option<(&'a str, Option<&'a str>)>,
+    /// ` L`: PIPELINING was advertised (and what the client did with it).
+    pub pipelining: Option<PipeliningLog>,
     /// ` K`: the message came with CHUNKING (BDAT).
     pub chunking: bool,
     /// `S=`: message size.
@@ -62,6 +64,7 @@ impl<'a> Received<'a> {
             protocol: None,
             tls: None,
             auth: None,
+            pipelining: None,
             chunking: false,
             size,
             receive_time: None,
@@ -97,6 +100,9 @@ impl<'a> Received<'a> {
         }
         if let Some(p) = self.protocol {
             let _ = write!(out, " P={p}");
+        }
+        if let Some(p) = &self.pipelining {
+            p.render(sel, out, true);
         }
         if let Some(tls) = &self.tls {
             tls.render(sel, out);

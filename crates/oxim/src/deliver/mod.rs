@@ -69,6 +69,19 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
         .set(
             "message_size",
             (m.body.len() + m.header_bytes().len() + 1).to_string(),
+        )
+        // SMTP AUTH facts kept in the spool file.
+        .set(
+            "sender_host_authenticated",
+            m.env.host_auth.clone().unwrap_or_default(),
+        )
+        .set(
+            "authenticated_id",
+            m.env.auth_id.clone().unwrap_or_default(),
+        )
+        .set(
+            "authenticated_sender",
+            m.env.auth_sender.clone().unwrap_or_default(),
         );
     let live: Vec<String> = m
         .headers
@@ -280,6 +293,7 @@ pub async fn deliver_loaded(
                         tfo: None,
                         tls: None,
                         chunking: false,
+                        pipelining: None,
                         continued: false,
                         confirmation: None,
                         first: true,

@@ -109,6 +109,8 @@ pub enum Outcome {
         tls: Option<oxim_tls::TlsSession>,
         /// Sent with BDAT (` K` in the log).
         chunking: bool,
+        /// ` L` / ` L*` with `+pipelining`.
+        pipelining: Option<oxim_log::PipeliningLog>,
         /// Down a connection an earlier message used (`*` in the log).
         continued: bool,
         confirmation: Option<String>,
@@ -156,6 +158,7 @@ pub fn log_outcome(
             tfo,
             tls,
             chunking,
+            pipelining,
             continued,
             confirmation,
             first,
@@ -184,6 +187,7 @@ pub fn log_outcome(
             d.confirmation = confirmation.as_deref();
             d.auth = auth.as_deref();
             d.chunking = *chunking;
+            d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
                 cipher: &t.cipher,
                 certificate_verified: t.certificate_verified,

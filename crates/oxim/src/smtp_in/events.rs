@@ -313,6 +313,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -647,6 +648,7 @@ async fn data_end(
         sender_set: false,
         reference: None,
         chunking: chunked,
+        pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
         submission: std::mem::take(&mut st.submission),
         auth: st.auth.done.clone(),
@@ -703,6 +705,21 @@ async fn data_end(
             ));
         }
     }
+}
+
+/// The ` L` item of the `<=` line: present when PIPELINING was advertised.
+fn pipelining_log(u: oxim_smtp::PipeliningUse) -> Option<oxim_log::PipeliningLog> {
+    use oxim_log::EarlyPipe;
+    u.advertised.then_some(oxim_log::PipeliningLog {
+        used: u.used,
+        early: if u.early_used {
+            EarlyPipe::Used
+        } else if u.early_advertised {
+            EarlyPipe::Advertised
+        } else {
+            EarlyPipe::No
+        },
+    })
 }
 
 /// ETRN: only `-bh` goes through with it (tracing what it would run);

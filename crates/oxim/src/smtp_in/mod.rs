@@ -134,6 +134,17 @@ fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
             .unwrap_or(0),
         allow_unqualified_sender: conn.peer.is_none(),
         allow_unqualified_recipient: conn.peer.is_none(),
+        // Exim's early pipelining: from these hosts EHLO, MAIL, RCPT and
+        // BDAT may come before the banner and the EHLO reply.
+        pipe_connect: conn.peer.is_some_and(|p| {
+            conn::list_match_host(
+                ctx,
+                "pipelining_connect_advertise_hosts",
+                Some(p.ip()),
+                None,
+                &ctx.base_vars(),
+            )
+        }),
         allow_domain_literals: s.allow_domain_literals,
         // SMTP smuggling: remote messages end only at CRLF . CRLF; local
         // -bs/-bS/-bh input keeps Exim 4.97.1's LF-only mode.

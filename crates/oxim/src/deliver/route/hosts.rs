@@ -10,29 +10,35 @@ use crate::vars::Vars;
 
 use super::{transport_result, AddrData, Routed, RoutedHost, Routing};
 
-/// Parse a host list as manualroute writes it (`a:b:[1.2.3.4]`).
+/// Parse a host list as manualroute writes it (`a:b:[1.2.3.4]`), where a
+/// host may carry its own port as Exim allows (`host::25` in the list, so
+/// `host:25` once split; `[ipv6]:25`).
 pub(super) fn parse_hosts(list: &str) -> Vec<RoutedHost> {
     oxim_conf::lists::list_items(list)
         .iter()
         .map(|h| {
-            // `host:port` (written `host::port` in a colon list) or
-            // `[ip]:port`; a bare IPv6 address has no port.
-            let (host, port) = match h.rsplit_once(':') {
-                Some((host, port))
-                    if !port.is_empty()
-                        && port.bytes().all(|b| b.is_ascii_digit())
-                        && (!host.contains(':') || host.ends_with(']')) =>
-                {
-                    (host, port.parse().ok())
-                }
-                _ => (h.as_str(), None),
-            };
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let (name, port) = split_port(h);
+            let bare = name.trim_start_matches('[').trim_end_matches(']');
             let mut rh = RoutedHost::named(bare.to_string(), bare.parse().ok());
             rh.port = port;
             rh
         })
         .collect()
+}
+
+/// `name:port` or `[addr]:port` into the host and its port; anything else
+/// (a bare IPv6 address included) is a host without a port.
+fn split_port(item: &str) -> (&str, Option<u16>) {
+    let split = if item.starts_with('[') {
+        item.rsplit_once("]:")
+            .map(|(h, p)| (&item[..h.len() + 1], p))
+    } else {
+        item.split_once(':').filter(|(_, p)| !p.contains(':'))
+    };
+    match split.and_then(|(h, p)| Some((h, p.trim().parse::<u16>().ok()?))) {
+        Some((h, p)) => (h, Some(p)),
+        None => (item, None),
+    }
 }
 
 /// One `route_list` item or `route_data` value: the domain pattern (none
@@ -173,10 +179,9 @@ pub(super) async fn manualroute(
             continue;
         }
         match host_addresses(ctx, &h.name).await {
-            Ok(ips) => hosts.extend(ips.into_iter().map(|ip| {
-                let mut rh = RoutedHost::named(h.name.clone(), Some(ip));
-                rh.port = h.port;
-                rh
+            Ok(ips) => hosts.extend(ips.into_iter().map(|ip| RoutedHost {
+                port: h.port,
+                ..RoutedHost::named(h.name.clone(), Some(ip))
             })),
             Err(_) => {
                 notes.push(format!("no IP address found for host {}", h.name));
@@ -431,5 +436,25 @@ mod tests {
         assert_eq!(h[0].ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(h[1].ip, None);
         assert_eq!(h[2].ip, Some("::1".parse().unwrap()));
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn hosts_with_ports() {
+        let h = parse_hosts("<; 127.0.0.1:1225; b.example; [::1]:26; ::1");
+        let got: Vec<_> = h.iter().map(|h| (h.name.as_str(), h.port)).collect();
+        assert_eq!(
+            got,
+            [
+                ("127.0.0.1", Some(1225)),
+                ("b.example", None),
+                ("::1", Some(26)),
+                ("::1", None)
+            ]
+        );
     }
 }

@@ -24,8 +24,8 @@ pub struct RoutedHost {
     pub allow_local: bool,
     /// The MX preference when the host came from an MX record.
     pub mx: Option<u16>,
-    /// A port given with the host (`host::port` in a route list), which
-    /// overrides the transport's.
+    /// A port given with the host (`host::port` in a manualroute list),
+    /// instead of the transport's.
     pub port: Option<u16>,
 }
 

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
+use super::ehlo_cache;
 use super::{
     strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
     TFO_TIMING_MIN_RTT,
@@ -25,6 +26,8 @@ pub(super) struct OutgoingConn {
     /// The TLS handshake after STARTTLS failed.
     pub(super) tls_failed: bool,
     pub(super) host_name: String,
+    pub(super) host_ip: std::net::IpAddr,
+    pub(super) host_port: u16,
     pub(super) parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     pub(super) first_byte_at: Option<std::time::Instant>,
@@ -42,6 +45,13 @@ pub(super) struct OutgoingConn {
     /// Bytes of message data written in the current transaction (Exim's
     /// `(N bytes written)` after a timeout).
     pub(super) data_written: usize,
+    /// Early pipelining (PIPECONNECT): EHLO went without waiting for the
+    /// banner, on the strength of this cached answer; the banner and the
+    /// EHLO reply are still to be read.
+    pub(super) early: Option<EhloCapabilities>,
+    /// Commands to go out with the next write (the early EHLO, so that it
+    /// travels with the first transaction in one segment).
+    pub(super) unsent: Vec<u8>,
 }
 
 /// An open SMTP connection after EHLO.
@@ -49,29 +59,57 @@ pub(super) struct Session {
     pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
     pub(super) tfo: ClientTfo,
-    pub(super) tfo_detail: Option<&'static str>,
+    /// The path's round trip and when the connection was made, for the
+    /// banner-timing judgement of [`Session::tfo_detail`].
+    pub(super) rtt: Duration,
+    pub(super) connected_at: std::time::Instant,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
     pub(super) needs_rset: bool,
     /// The transport's command_timeout, for the QUIT at the end of a run.
     pub(super) quit_timeout: Duration,
+    /// The connection was opened with early pipelining (` L*`).
+    pub(super) early_pipe: bool,
     /// Authenticated as `name[:id]`.
     pub(super) auth: Option<String>,
     /// Log lines from the authentication attempts, not yet taken.
     pub(super) auth_notes: Vec<String>,
 }
 
-/// `250 OK id=...` as Exim logs a reply (lines joined with a newline).
-pub(super) fn reply_text(r: &Reply) -> String {
-    let mut s = r.code.to_string();
-    for (i, line) in r.text.iter().enumerate() {
-        s.push(if i == 0 { ' ' } else { '\n' });
-        if i > 0 {
-            s.push_str(&r.code.to_string());
-            s.push(' ');
+impl Session {
+    /// A finer `+tfo_detail` value than the kernel's, from the banner's
+    /// timing (see `open`).
+    pub(super) fn tfo_detail(&self) -> Option<&'static str> {
+        match (self.tfo, self.conn.first_byte_at) {
+            (ClientTfo::CookieAccepted, Some(t)) if self.rtt >= TFO_TIMING_MIN_RTT => {
+                if t.saturating_duration_since(self.connected_at) < self.rtt / 2 {
+                    None
+                } else {
+                    Some("cookie-unconfirmed")
+                }
+            }
+            _ => None,
         }
+    }
+}
+
+/// `250 OK id=...` as Exim logs a reply: its lines as they came, joined
+/// by `\n` (`250-first\n250 last`).
+pub(super) fn reply_text(r: &Reply) -> String {
+    let mut s = String::new();
+    let last = r.text.len().saturating_sub(1);
+    for (i, line) in r.text.iter().enumerate() {
+        if i > 0 {
+            // Exim keeps the line break as the two characters `\n`.
+            s.push_str("\\n");
+        }
+        s.push_str(&r.code.to_string());
+        s.push(if i < last { '-' } else { ' ' });
         s.push_str(line);
+    }
+    if r.text.is_empty() {
+        s.push_str(&r.code.to_string());
     }
     s
 }
@@ -200,6 +238,11 @@ impl OutgoingConn {
         timeout: Duration,
         data_block: bool,
     ) -> Result<(), ConvError> {
+        if !self.unsent.is_empty() {
+            let mut all = std::mem::take(&mut self.unsent);
+            all.extend_from_slice(data);
+            return self.send_block(&all, timeout, data_block).await;
+        }
         if !data_block {
             return self.send_block(data, timeout, false).await;
         }
@@ -331,6 +374,19 @@ pub(super) struct OpenError {
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
 /// (HELO if EHLO is refused), and start TLS when offered and wanted.
 pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, OpenError> {
+    // Early pipelining: with a cached EHLO answer that offered PIPECONNECT,
+    // EHLO goes at once (in the SYN when a TFO cookie allows it) and the
+    // first transaction follows without waiting for the banner.
+    let early = params
+        .pipe_connect
+        .as_ref()
+        .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
+        .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
+        .filter(|c| c.pipe_connect && c.pipelining);
+    let unsent = match &early {
+        Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
+        None => Vec::new(),
+    };
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
@@ -382,6 +438,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         tls,
         tls_failed: false,
         host_name: host.name.clone(),
+        host_ip: host.ip,
+        host_port: host.port,
         first_byte_at: None,
         used_bdat: false,
         parser: ReplyParser::new(),
@@ -392,8 +450,26 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         closing: false,
         pipelined: false,
         data_written: 0,
+        early: early.clone(),
+        unsent,
     };
-    let caps = match greet(&mut conn, params).await {
+    let early_pipe = early.is_some();
+    let greeted = match early {
+        // STARTTLS and AUTH cannot be pipelined past: read the answers now
+        // (one round trip saved still), then go on as usual.
+        Some(c)
+            if params.auth.is_some()
+                || params.tls.as_ref().is_some_and(|t| t.require || c.starttls) =>
+        {
+            match reap_early(&mut conn, params).await {
+                Ok(caps) => secure(&mut conn, params, caps).await,
+                Err(e) => Err(e),
+            }
+        }
+        Some(cached) => Ok(cached),
+        None => greet(&mut conn, params).await,
+    };
+    let caps = match greeted {
         Ok(c) => c,
         Err(error) => {
             conn.quit(params.command_timeout).await;
@@ -430,27 +506,81 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     // of a few milliseconds the difference drowns in scheduling delays (a
     // busy server answers its banner a few ms late), so no judgement is made
     // below TFO_TIMING_MIN_RTT.
-    let tfo_detail = match (tfo, conn.first_byte_at) {
-        (ClientTfo::CookieAccepted, Some(t)) if rtt >= TFO_TIMING_MIN_RTT => {
-            if t.saturating_duration_since(connected_at) < rtt / 2 {
-                None
-            } else {
-                Some("cookie-unconfirmed")
-            }
-        }
-        _ => None,
-    };
+    // With early pipelining nothing has been read yet: the judgement is
+    // made when it is wanted (Session::tfo_detail).
     Ok(Session {
         conn,
         caps,
         tfo,
-        tfo_detail,
+        rtt,
+        connected_at,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
+        early_pipe,
         auth,
         auth_notes,
     })
+}
+
+/// The banner and the EHLO reply owed to an early-pipelined EHLO. A refusal
+/// of either drops the cached answer (the next connection waits for the
+/// banner again); an answer that differs from the cache replaces it, or
+/// drops it when PIPECONNECT is no longer offered. What was sent on the
+/// strength of the cache stands: its replies decide the transaction.
+pub(super) async fn reap_early(
+    conn: &mut OutgoingConn,
+    params: &SmtpParams,
+) -> Result<EhloCapabilities, ConvError> {
+    let Some(cached) = conn.early.take() else {
+        return Err(temp(Errno::SmtpFormat, None, "no early pipelining".into()));
+    };
+    let t = params.command_timeout;
+    if !conn.unsent.is_empty() {
+        conn.send(b"", t, false).await?;
+    }
+    let key = ehlo_cache::key(conn.host_ip, conn.host_port);
+    let cache = params.pipe_connect.as_ref();
+    let was = std::mem::replace(&mut conn.pipelined, true);
+    let banner = conn.read_reply(t, "initial connection").await;
+    let banner = match banner {
+        Ok(b) if b.code / 100 == 2 => b,
+        other => {
+            conn.pipelined = was;
+            if let Some(c) = cache {
+                c.forget(&key);
+            }
+            return Err(match other {
+                Ok(b) => classify(&b, Errno::SmtpFormat, "initial connection"),
+                Err(e) => e,
+            });
+        }
+    };
+    drop(banner);
+    let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    let ehlo = conn.read_reply(t, &ehlo_cmd).await;
+    conn.pipelined = was;
+    let ehlo = match ehlo {
+        Ok(r) if r.code / 100 == 2 => r,
+        other => {
+            if let Some(c) = cache {
+                c.forget(&key);
+            }
+            return Err(match other {
+                Ok(r) => classify(&r, Errno::SmtpFormat, &ehlo_cmd),
+                Err(e) => e,
+            });
+        }
+    };
+    let caps = EhloCapabilities::from_reply(&ehlo);
+    if let Some(c) = cache.filter(|_| !ehlo_cache::same_offer(&caps, &cached)) {
+        if caps.pipe_connect && caps.pipelining {
+            c.write(&key, &ehlo);
+        } else {
+            c.forget(&key);
+        }
+    }
+    Ok(caps)
 }
 
 /// The banner, EHLO, and on a connection not yet encrypted STARTTLS when
@@ -465,7 +595,17 @@ pub(super) async fn greet(
     if banner.code / 100 != 2 {
         return Err(classify(&banner, Errno::SmtpFormat, "initial connection"));
     }
-    let mut caps = hello(conn, params).await?;
+    let caps = hello(conn, params).await?;
+    secure(conn, params, caps).await
+}
+
+/// STARTTLS when the server offers it and we want it (then EHLO again), or
+/// an error when TLS is required and not offered.
+pub(super) async fn secure(
+    conn: &mut OutgoingConn,
+    params: &SmtpParams,
+    mut caps: EhloCapabilities,
+) -> Result<EhloCapabilities, ConvError> {
     if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
         if caps.starttls {
             starttls(conn, params, tls).await?;
@@ -493,7 +633,15 @@ pub(super) async fn hello(
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
     if ehlo.code / 100 == 2 {
-        return Ok(EhloCapabilities::from_reply(&ehlo));
+        let caps = EhloCapabilities::from_reply(&ehlo);
+        // Exim caches the answer in clear of a server offering PIPECONNECT
+        // when early pipelining would be allowed with it.
+        if let Some(c) = params.pipe_connect.as_ref() {
+            if conn.tls.is_none() && caps.pipe_connect && caps.pipelining {
+                c.write(&ehlo_cache::key(conn.host_ip, conn.host_port), &ehlo);
+            }
+        }
+        return Ok(caps);
     }
     let helo_cmd = format!("HELO {}", params.helo_data);
     conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)

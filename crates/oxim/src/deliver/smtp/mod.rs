@@ -13,6 +13,7 @@
 
 mod auth;
 mod conn;
+mod ehlo_cache;
 mod pool;
 
 use std::net::IpAddr;
@@ -25,6 +26,7 @@ use oxim_tls::{ClientTlsOptions, TlsSession};
 
 pub use auth::ClientAuthParams;
 use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
+pub use ehlo_cache::EhloCache;
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
 
 /// Shortest path round trip on which the banner's timing is used to check
@@ -77,6 +79,10 @@ pub struct SmtpParams {
     pub connection_max_messages: usize,
     /// TLS for this host; `None`: never (e.g. `hosts_avoid_tls` matched).
     pub tls: Option<TlsParams>,
+    /// Early pipelining allowed with this host (`hosts_pipe_connect`
+    /// matched and `helo_data` does not need `$sending_ip_address`): the
+    /// cache of EHLO answers to use and keep.
+    pub pipe_connect: Option<EhloCache>,
     /// SMTP AUTH for this host; `None`: no client authenticators.
     pub auth: Option<ClientAuthParams>,
 }
@@ -125,6 +131,10 @@ pub struct HostResult {
     pub tfo_detail: Option<&'static str>,
     /// The message went with BDAT (CHUNKING).
     pub chunking: bool,
+    /// The commands were pipelined (` L` with `+pipelining`).
+    pub pipelined: bool,
+    /// ... starting before the banner (` L*`).
+    pub early_pipe: bool,
     /// The message went down a connection that an earlier message had
     /// used (`*` after the host in the log).
     pub continued: bool,
@@ -193,6 +203,8 @@ pub async fn deliver_to_host(
         tfo,
         tfo_detail,
         chunking,
+        pipelined: false,
+        early_pipe: false,
         continued,
         skipped: false,
         outcomes,
@@ -316,9 +328,11 @@ pub async fn deliver_to_host(
         let (tfo, tfo_detail) = if continued {
             (ClientTfo::NotTried, None)
         } else {
-            (sess.tfo, sess.tfo_detail)
+            (sess.tfo, sess.tfo_detail())
         };
         let chunking = sess.conn.used_bdat;
+        let pipelined = sess.caps.pipelining && !params.avoid_pipelining;
+        let early_pipe = sess.early_pipe && !continued;
         // A continued connection keeps the TLS it was opened with.
         let tls = sess.conn.tls.clone();
         let auth = sess.auth.clone();
@@ -345,6 +359,8 @@ pub async fn deliver_to_host(
             try_next_host,
             tls,
         );
+        r.pipelined = pipelined;
+        r.early_pipe = early_pipe;
         r.auth = auth;
         r.auth_notes = auth_notes;
         return r;
@@ -429,6 +445,7 @@ async fn transaction_data(
         batch.push_str("DATA\r\n");
         conn.send(batch.as_bytes(), t, false).await?;
         conn.pipelined = true;
+        reap_if_early(conn, params).await?;
     } else {
         conn.send(format!("{mail}\r\n").as_bytes(), t, false)
             .await?;
@@ -526,6 +543,7 @@ async fn transaction_bdat(
     conn.used_bdat = true;
     conn.send(&wire, params.data_timeout, true).await?;
     conn.pipelined = true;
+    reap_if_early(conn, params).await?;
     let r = conn.read_reply(t, mail).await?;
     let mail_ok = r.code / 100 == 2;
     let mail_err = (!mail_ok).then(|| classify(&r, Errno::Mail4xx, &format!("pipelined {mail}")));
@@ -542,6 +560,19 @@ async fn transaction_bdat(
     }
     apply_final_reply(&mut outcomes, &r);
     Ok((finish(outcomes), true))
+}
+
+/// The banner and EHLO reply owed to an early-pipelined EHLO come before
+/// the replies to the transaction; a failure there leaves the connection
+/// unusable.
+async fn reap_if_early(conn: &mut OutgoingConn, params: &SmtpParams) -> Result<(), ConvError> {
+    if conn.early.is_some() {
+        if let Err(e) = conn::reap_early(conn, params).await {
+            conn.broken = true;
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The reply at the end of the data decides every recipient still open.

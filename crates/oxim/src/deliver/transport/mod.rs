@@ -87,6 +87,7 @@ pub async fn run_transport(
         tfo: None,
         tls: None,
         chunking: false,
+        pipelining: None,
         continued: false,
         confirmation: None,
         first: true,

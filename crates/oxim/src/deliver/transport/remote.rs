@@ -19,8 +19,8 @@ use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
 
-/// Each host with its addresses: (name, address, allowed to be local, its
-/// own port from a `host::port` route list).
+/// Each host's addresses, with whether it may be local and its own port
+/// (from the router's host list), if any.
 pub async fn resolve_hosts(
     ctx: &Ctx,
     hosts: &[RoutedHost],
@@ -201,6 +201,7 @@ pub async fn run_smtp(
         interface,
         connection_max_messages: spec.connection_max_messages,
         tls: None,
+        pipe_connect: None,
         auth: None,
     };
     // AUTH= on MAIL once authenticated: the transport's
@@ -220,6 +221,16 @@ pub async fn run_smtp(
         },
         None => m.env.auth_sender.clone(),
     };
+    // As Exim: the local address is not known before the connection, so a
+    // helo_data that needs it rules early pipelining out unless the
+    // connection is bound to an interface.
+    let helo_allows_early = interface.is_some()
+        || !spec.helo_data.contains("$sending_ip_address")
+        || spec.helo_data.contains("def:sending_ip_address");
+    let ehlo_cache = smtp::EhloCache::new(
+        ctx.spool.db_dir(),
+        ctx.config.main.time("retry_data_expire"),
+    );
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
         return defer_all(local_error(
@@ -270,6 +281,8 @@ pub async fn run_smtp(
                     tfo: ClientTfo::NotTried,
                     tfo_detail: None,
                     chunking: false,
+                    pipelined: false,
+                    early_pipe: false,
                     continued: false,
                     skipped: false,
                     outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
@@ -282,10 +295,31 @@ pub async fn run_smtp(
                 continue;
             }
             let mut p = params.clone();
+            // $sending_ip_address in helo_data: the local address this
+            // connection will have (the bound interface, else the one the
+            // kernel's routing picks for the host).
+            if spec.helo_data.contains("sending_ip_address") {
+                if let Some(local) = interface.or_else(|| local_address_for(*ip)) {
+                    let mut hv = tv.clone();
+                    hv.set("sending_ip_address", local.to_string());
+                    match oxim_conf::expand(&spec.helo_data, &hv) {
+                        Ok(h) => p.helo_data = h,
+                        Err(e) => {
+                            return defer_all(local_error(
+                                Errno::ExpandFail,
+                                format!("failed to expand helo_data: {e}"),
+                            ))
+                        }
+                    }
+                }
+            }
             p.avoid_pipelining =
                 host_list_matches(ctx, &spec.hosts_avoid_pipelining, name, *ip, vars);
             p.try_chunking = host_list_matches(ctx, &spec.hosts_try_chunking, name, *ip, vars);
             p.tls = tls_params(ctx, &spec.tls, name, *ip, vars);
+            p.pipe_connect = (helo_allows_early
+                && host_list_matches(ctx, &spec.hosts_pipe_connect, name, *ip, vars))
+            .then(|| ehlo_cache.clone());
             p.auth = auth_params(ctx, spec, name, *ip, &tv);
             let tryclear = spec.tls.tempfail_tryclear;
             let r = deliver_tryclear(ctx, m, &host, p, &outgoing, tryclear, pool).await;
@@ -348,6 +382,14 @@ pub async fn run_smtp(
                         tfo: Some((r.tfo, r.tfo_detail)),
                         tls: r.tls.clone(),
                         chunking: r.chunking,
+                        pipelining: r.pipelined.then_some(oxim_log::PipeliningLog {
+                            used: true,
+                            early: if r.early_pipe {
+                                oxim_log::EarlyPipe::Used
+                            } else {
+                                oxim_log::EarlyPipe::No
+                            },
+                        }),
                         continued,
                         confirmation: Some(confirmation),
                         first,
@@ -489,4 +531,17 @@ pub fn nonzero(d: Duration, default: Duration) -> Duration {
     } else {
         d
     }
+}
+
+/// The source address the kernel would choose to reach `ip` (a UDP socket
+/// "connected" to it sends nothing).
+fn local_address_for(ip: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = if ip.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
+    } else {
+        IpAddr::from([0u16; 8])
+    };
+    let s = std::net::UdpSocket::bind((any, 0)).ok()?;
+    s.connect((ip, 9)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
 }

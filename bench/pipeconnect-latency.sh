@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# oxim -> oxim latency with early pipelining (PIPECONNECT) and TCP Fast Open:
+# in a private network namespace with DELAY added each way on lo (by
+# oxim-delayer), an oxim daemon and an oxim client (`oxim -odi`, smtp
+# transport, CHUNKING) deliver a ~1 KB message N times per case; prints the
+# wall time of each client run in microseconds, then per case the mean and
+# the minimum. The client's own work (start, spool, routing) is included:
+# run once with DELAY 0 to see it, and subtract it before dividing by the
+# round trip (2 x DELAY).
+#
+# usage (root): bench/pipeconnect-latency.sh [DELAY] [N]   (default 50ms 5)
+# needs target/debug (or $OXIM_BIN_DIR) with oxim and oxim-delayer.
+set -euo pipefail
+if [ "${1:-}" != "--inside" ]; then
+    exec unshare -n "$0" --inside "${1:-50ms}" "${2:-5}"
+fi
+delay=$2 n=$3
+bin=${OXIM_BIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/debug}
+dir=$(mktemp -d /tmp/oxim-pipeconnect.XXXXXX)
+cat >"$dir/conf" <<CONF
+SERVER =
+TFO = *
+PC = *
+primary_hostname = myhost.test.ex
+spool_directory = $dir/spool
+exim_user = root
+.ifdef SERVER
+log_file_path = $dir/log/SERVER%slog
+.else
+log_file_path = $dir/log/%slog
+.endif
+helo_lookup_domains =
+acl_smtp_rcpt = accept
+log_selector = +received_recipients +pipelining +tfo_detail
+begin routers
+server:
+  driver = redirect
+  condition = \${if eq {SERVER}{server}{yes}{no}}
+  data = :blackhole:
+client:
+  driver = accept
+  condition = \${if eq {SERVER}{server}{no}{yes}}
+  transport = to_server
+begin transports
+to_server:
+  driver = smtp
+  allow_localhost
+  hosts = 127.0.0.1
+  port = 2525
+  hosts_try_fastopen = TFO
+  hosts_pipe_connect = PC
+begin retry
+* * F,5d,10s
+CONF
+ip link set lo up
+sysctl -qw net.ipv4.tcp_fastopen=3
+if [ "$delay" != 0 ]; then
+    "$bin/oxim-delayer" start --dev lo --delay "$delay" --pidfile "$dir/delayer.pid" >/dev/null
+fi
+"$bin/oxim" -C "$dir/conf" -DSERVER=server -bd -oX 2525 &
+daemon=$!
+sleep 1
+body=$(head -c 900 /dev/zero | tr '\0' 'x')
+one() { # case, extra oxim arguments
+    local t0 t1
+    t0=$(date +%s%N)
+    printf 'Subject: t\n\n%s\n' "$body" | "$bin/oxim" -C "$dir/conf" "${@:2}" -odi a@test.ex
+    t1=$(date +%s%N)
+    echo "$1 $(( (t1 - t0) / 1000 ))"
+}
+for _ in $(seq 1 "$n"); do
+    ip tcp_metrics delete 127.0.0.1 2>/dev/null || true
+    rm -f "$dir/spool/db/misc"
+    one no-cookie,no-cache
+    rm -f "$dir/spool/db/misc"
+    one cookie,no-cache
+    one cookie,cached-EHLO
+    one no-TFO,cached-EHLO -DTFO=:
+    one no-TFO,no-PIPECONNECT -DTFO=: -DPC=:
+done | tee "$dir/times" | awk '{print} {s[$1]+=$2; c[$1]++; if (!($1 in m) || $2 < m[$1]) m[$1]=$2}
+    END {for (k in s) printf "%-24s n=%d mean=%.1fms min=%.1fms\n", k, c[k], s[k]/c[k]/1000, m[k]/1000}'
+kill "$daemon" 2>/dev/null || true
+[ "$delay" = 0 ] || "$bin/oxim-delayer" stop --pidfile "$dir/delayer.pid" >/dev/null 2>&1 || true
+echo "logs: $dir/log"
