@@ -31,15 +31,15 @@ pub struct AclOutcome {
     pub controls: Vec<String>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
+    /// Why a verification failed, the reply's text when no `message` is
+    /// set (`550 Unrouteable address`).
+    pub verify_message: Option<String>,
     /// `log_message` texts of `warn` statements that held (logged as
     /// `<host> Warning: <text>`).
     pub warnings: Vec<String>,
     /// The `message` may be shown with a temporary refusal (a `defer`
     /// verb decided; Exim's `acl_temp_details`).
     pub temp_details: bool,
-    /// The text a failed `verify` condition gives the refusal when no
-    /// `message`/`log_message` says otherwise (`Sender verify failed`).
-    pub verify_message: Option<String>,
 }
 
 impl AclOutcome {
@@ -50,9 +50,9 @@ impl AclOutcome {
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
+            verify_message: None,
             warnings: Vec::new(),
             temp_details: false,
-            verify_message: None,
         }
     }
 }
@@ -131,7 +131,7 @@ async fn condition(
     out: &mut AclOutcome,
     t: &mut AclTrace,
 ) -> Cond {
-    let value = match oxim_conf::expand(&c.value, &*vars) {
+    let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
         Err(source) => {
@@ -341,6 +341,13 @@ async fn verify(
             }
         }
     }
+    if kind == "header_syntax" && explicit.is_none() {
+        if header_syntax(vars, env.host_ip.is_some()) {
+            return Ok(true);
+        }
+        out.verify_message = vars.get("acl_verify_message").map(str::to_string);
+        return Ok(false);
+    }
     let is_sender = match kind {
         "sender" => true,
         "recipient" if explicit.is_none() => false,
@@ -391,6 +398,7 @@ async fn verify(
         if defer && defer_ok {
             return Ok(true);
         }
+        vars.set("acl_verify_message", message.clone());
         out.verify_message = Some(message);
         return if defer {
             Err(Cond::VerifyDefer)
@@ -433,11 +441,9 @@ async fn route_for_verify(
         match routed {
             Routed::Fail { message, .. } => return (Some(message), false),
             Routed::Defer { message, .. } => return (Some(message), true),
-            Routed::Redirected { children } if depth < 20 => {
-                // Pipes and files verify without being routed.
-                let real = children.into_iter().rev();
-                let real = real.filter(|c| !c.starts_with(['|', '/']));
-                pending.extend(real.map(|c| (c, depth + 1)));
+            // Pipes and files (`direct`) verify without being routed.
+            Routed::Redirected { children, .. } if depth < 20 => {
+                pending.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
             }
             Routed::Redirected { .. } => {
                 return (Some("too many levels of redirection".into()), false)
@@ -465,6 +471,138 @@ fn sender_failed(out: &mut AclOutcome, defer: bool, defer_ok: bool) -> Result<bo
     } else {
         Ok(false)
     }
+}
+
+/// `verify = header_syntax`: every address in the header lines that hold
+/// addresses (From, To, Cc, Bcc, Sender, Reply-To and their Resent-
+/// forms) is well formed, and qualified when the message came from
+/// another host. A failure sets `$acl_verify_message` as Exim words it.
+fn header_syntax(vars: &mut Vars, remote: bool) -> bool {
+    const NAMES: &[&str] = &["sender", "reply-to", "from", "to", "cc", "bcc"];
+    let raw = vars.get("message_headers_raw").unwrap_or("").to_string();
+    // Unfold: continuation lines join the header before them.
+    let mut headers: Vec<String> = Vec::new();
+    for line in raw.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else if !line.is_empty() {
+            headers.push(line.to_string());
+        }
+    }
+    for h in &headers {
+        let Some((name, value)) = h.split_once(':') else {
+            continue;
+        };
+        let lname = name.trim().to_ascii_lowercase();
+        let bare = lname.strip_prefix("resent-").unwrap_or(&lname);
+        if !NAMES.contains(&bare) {
+            continue;
+        }
+        for item in split_address_list(value) {
+            let failure = match address_in(&item) {
+                None => Some("malformed address"),
+                Some(a) if a.is_empty() => None,
+                Some(a) if remote && !a.contains('@') => Some("unqualified address not permitted"),
+                Some(_) => None,
+            };
+            if let Some(why) = failure {
+                vars.set(
+                    "acl_verify_message",
+                    format!(
+                        "{why}: failing address in \"{}:\" header is: {}",
+                        name.trim(),
+                        item.trim()
+                    ),
+                );
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Split a header's address list at the commas outside quotes, angle
+/// brackets and comments; a group (`name: a, b;`) gives its members.
+fn split_address_list(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quote, mut angle, mut paren) = (false, 0i32, 0i32);
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                continue;
+            }
+            '"' if paren == 0 => quote = !quote,
+            '(' if !quote => paren += 1,
+            ')' if !quote && paren > 0 => paren -= 1,
+            '<' if !quote && paren == 0 => angle += 1,
+            '>' if !quote && paren == 0 && angle > 0 => angle -= 1,
+            // A group's name ends with a colon; its list with ';'.
+            ':' if !quote && paren == 0 && angle == 0 => {
+                cur.clear();
+                continue;
+            }
+            ',' | ';' if !quote && paren == 0 && angle == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// The address in one list item (`Name <a@b>`, `a@b (Name)`), empty for
+/// `<>`; None when it is not well formed.
+fn address_in(item: &str) -> Option<String> {
+    // Comments go.
+    let mut text = String::new();
+    let mut depth = 0;
+    let mut quote = false;
+    for c in item.chars() {
+        match c {
+            '"' if depth == 0 => {
+                quote = !quote;
+                text.push(c);
+            }
+            '(' if !quote => depth += 1,
+            ')' if !quote && depth > 0 => depth -= 1,
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    if quote || depth != 0 {
+        return None;
+    }
+    let text = text.trim();
+    let addr = match (text.find('<'), text.rfind('>')) {
+        (Some(a), Some(b)) if a < b => text[a + 1..b].trim().to_string(),
+        (None, None) => text.to_string(),
+        _ => return None,
+    };
+    // Outside quotes an address has no spaces.
+    let mut q = false;
+    for c in addr.chars() {
+        if c == '"' {
+            q = !q;
+        } else if c.is_whitespace() && !q {
+            return None;
+        }
+    }
+    if addr.starts_with('@') || addr.ends_with('@') {
+        return None;
+    }
+    Some(addr)
 }
 
 /// What `-bh` traces, with the named-list results Exim keeps: per
@@ -637,6 +775,7 @@ pub async fn eval_traced(
             out.verdict = v;
             return out;
         }
+        out.verify_message = None;
         if st.verb == AclVerb::Warn && all_true {
             if let Some(l) = out.log_message.take() {
                 if out.message.as_deref() != Some(l.as_str()) {
