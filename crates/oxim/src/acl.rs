@@ -31,6 +31,9 @@ pub struct AclOutcome {
     pub controls: Vec<String>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
+    /// Why a verification failed, the reply's text when no `message` is
+    /// set (`550 Unrouteable address`).
+    pub verify_message: Option<String>,
     /// `log_message` texts of `warn` statements that held (logged as
     /// `<host> Warning: <text>`).
     pub warnings: Vec<String>,
@@ -47,6 +50,7 @@ impl AclOutcome {
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
+            verify_message: None,
             warnings: Vec::new(),
             temp_details: false,
         }
@@ -124,7 +128,7 @@ async fn condition(
     out: &mut AclOutcome,
     t: &mut AclTrace,
 ) -> Cond {
-    let value = match oxim_conf::expand(&c.value, &*vars) {
+    let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
         Err(source) => {
@@ -259,7 +263,13 @@ async fn condition(
             }
             None => Ok(false),
         },
-        "verify" => verify(ctx, &value, vars, env).await,
+        "verify" => {
+            let r = verify(ctx, &value, vars, env).await;
+            if matches!(r, Ok(false)) && !c.negated {
+                out.verify_message = vars.get("acl_verify_message").map(str::to_string);
+            }
+            r
+        }
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
                 t.trace.level += 1;
@@ -284,10 +294,13 @@ async fn condition(
 async fn verify(
     ctx: &Ctx,
     what: &str,
-    vars: &Vars,
+    vars: &mut Vars,
     env: &AclEnv<'_>,
 ) -> Result<bool, ConditionError> {
     let kind = what.split('/').next().unwrap_or("").trim();
+    if kind == "header_syntax" {
+        return Ok(header_syntax(vars, env.host_ip.is_some()));
+    }
     let address = match kind {
         "recipient" => env.recipient,
         "sender" => env.sender,
@@ -300,13 +313,150 @@ async fn verify(
     if address.is_empty() {
         return Ok(true); // the null sender always verifies
     }
-    let r = crate::deliver::route::route(ctx, address, env.sender.unwrap_or(""), vars, true)
+    let r = crate::deliver::route::route(ctx, address, env.sender.unwrap_or(""), &*vars, true)
         .await
         .routed;
-    Ok(!matches!(
-        r,
-        crate::deliver::route::Routed::Fail { .. } | crate::deliver::route::Routed::Defer { .. }
-    ))
+    match r {
+        crate::deliver::route::Routed::Fail { message, .. }
+        | crate::deliver::route::Routed::Defer { message, .. } => {
+            // The reply's text when the ACL sets none.
+            vars.set("acl_verify_message", message);
+            Ok(false)
+        }
+        _ => Ok(true),
+    }
+}
+
+/// `verify = header_syntax`: every address in the header lines that hold
+/// addresses (From, To, Cc, Bcc, Sender, Reply-To and their Resent-
+/// forms) is well formed, and qualified when the message came from
+/// another host. A failure sets `$acl_verify_message` as Exim words it.
+fn header_syntax(vars: &mut Vars, remote: bool) -> bool {
+    const NAMES: &[&str] = &["sender", "reply-to", "from", "to", "cc", "bcc"];
+    let raw = vars.get("message_headers_raw").unwrap_or("").to_string();
+    // Unfold: continuation lines join the header before them.
+    let mut headers: Vec<String> = Vec::new();
+    for line in raw.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else if !line.is_empty() {
+            headers.push(line.to_string());
+        }
+    }
+    for h in &headers {
+        let Some((name, value)) = h.split_once(':') else {
+            continue;
+        };
+        let lname = name.trim().to_ascii_lowercase();
+        let bare = lname.strip_prefix("resent-").unwrap_or(&lname);
+        if !NAMES.contains(&bare) {
+            continue;
+        }
+        for item in split_address_list(value) {
+            let failure = match address_in(&item) {
+                None => Some("malformed address"),
+                Some(a) if a.is_empty() => None,
+                Some(a) if remote && !a.contains('@') => Some("unqualified address not permitted"),
+                Some(_) => None,
+            };
+            if let Some(why) = failure {
+                vars.set(
+                    "acl_verify_message",
+                    format!(
+                        "{why}: failing address in \"{}:\" header is: {}",
+                        name.trim(),
+                        item.trim()
+                    ),
+                );
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Split a header's address list at the commas outside quotes, angle
+/// brackets and comments; a group (`name: a, b;`) gives its members.
+fn split_address_list(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quote, mut angle, mut paren) = (false, 0i32, 0i32);
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                continue;
+            }
+            '"' if paren == 0 => quote = !quote,
+            '(' if !quote => paren += 1,
+            ')' if !quote && paren > 0 => paren -= 1,
+            '<' if !quote && paren == 0 => angle += 1,
+            '>' if !quote && paren == 0 && angle > 0 => angle -= 1,
+            // A group's name ends with a colon; its list with ';'.
+            ':' if !quote && paren == 0 && angle == 0 => {
+                cur.clear();
+                continue;
+            }
+            ',' | ';' if !quote && paren == 0 && angle == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// The address in one list item (`Name <a@b>`, `a@b (Name)`), empty for
+/// `<>`; None when it is not well formed.
+fn address_in(item: &str) -> Option<String> {
+    // Comments go.
+    let mut text = String::new();
+    let mut depth = 0;
+    let mut quote = false;
+    for c in item.chars() {
+        match c {
+            '"' if depth == 0 => {
+                quote = !quote;
+                text.push(c);
+            }
+            '(' if !quote => depth += 1,
+            ')' if !quote && depth > 0 => depth -= 1,
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    if quote || depth != 0 {
+        return None;
+    }
+    let text = text.trim();
+    let addr = match (text.find('<'), text.rfind('>')) {
+        (Some(a), Some(b)) if a < b => text[a + 1..b].trim().to_string(),
+        (None, None) => text.to_string(),
+        _ => return None,
+    };
+    // Outside quotes an address has no spaces.
+    let mut q = false;
+    for c in addr.chars() {
+        if c == '"' {
+            q = !q;
+        } else if c.is_whitespace() && !q {
+            return None;
+        }
+    }
+    if addr.starts_with('@') || addr.ends_with('@') {
+        return None;
+    }
+    Some(addr)
 }
 
 /// What `-bh` traces, with the named-list results Exim keeps: per
@@ -439,8 +589,12 @@ pub async fn eval_traced(
             t.trace
                 .line(|| format!("end of {acl_name}: {}", yielded(v)));
             out.verdict = v;
+            if out.message.is_none() && matches!(v, Verdict::Deny | Verdict::Defer) {
+                out.message = out.verify_message.clone();
+            }
             return out;
         }
+        out.verify_message = None;
         if st.verb == AclVerb::Warn && all_true {
             if let Some(l) = out.log_message.take() {
                 if out.message.as_deref() != Some(l.as_str()) {

@@ -55,6 +55,8 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
     let mut seen: std::collections::HashSet<(String, String)> = Default::default();
     for a in addrs {
         let mut routed: Vec<TestedRoute> = Vec::new();
+        // (redirecting address, file or pipe, transport)
+        let mut files: Vec<(String, String, Option<String>)> = Vec::new();
         // (address, ancestors nearest first, first router)
         let mut queue: Vec<(String, Vec<String>, usize)> =
             vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
@@ -80,6 +82,7 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
                     router,
                     transport,
                     hosts,
+                    ..
                 } => {
                     let local = ctx
                         .drivers
@@ -97,7 +100,11 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
                 Routed::Blackhole { .. } => {
                     println!("mail to {} is discarded", with_parents(&addr, &parents))
                 }
-                Routed::Redirected { children, .. } => {
+                Routed::Redirected { children, direct } => {
+                    // Files and pipes show under the address that made them.
+                    for d in direct {
+                        files.push((addr.clone(), d.target, d.transport));
+                    }
                     let mut p = parents.clone();
                     p.insert(0, addr.clone());
                     for c in children.into_iter().rev() {
@@ -120,6 +127,13 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
                 }
             }
         }
+        for (parent, target, transport) in files.into_iter().rev() {
+            println!("{parent} -> {target}");
+            match transport {
+                Some(t) => println!("  transport = {t}"),
+                None => println!("  transport = unset"),
+            }
+        }
         let (local, remote): (Vec<_>, Vec<_>) = routed.into_iter().partition(|t| t.local);
         for t in local.into_iter().rev().chain(remote.into_iter().rev()) {
             let (first, rest) = t
@@ -137,7 +151,10 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
             }
             println!("  router = {}, transport = {}", t.router, t.transport);
             for h in t.hosts {
-                let mx = h.mx.map(|m| format!(" MX={m}")).unwrap_or_default();
+                let mut mx = h.mx.map(|m| format!(" MX={m}")).unwrap_or_default();
+                if let Some(p) = h.port {
+                    mx.push_str(&format!(" port={p}"));
+                }
                 match h.ip {
                     Some(ip) => println!("  host {} [{ip}]{mx}", h.name),
                     None => println!("  host {}{mx}", h.name),
@@ -167,8 +184,9 @@ async fn verify_one(ctx: &Ctx, address: &str, sender: &str, vars: &Vars) -> Verd
             Routed::Transport { .. } | Routed::Blackhole { .. } => return Verdict::Verified,
             Routed::Fail { message, .. } => return Verdict::Failed(message),
             Routed::Defer { message, .. } => return Verdict::Deferred(message),
-            Routed::Redirected { children } => match children.as_slice() {
-                [only] if !only.starts_with(['|', '/']) && !only.starts_with(":") => {
+            // Files and pipes (`direct`) are verified.
+            Routed::Redirected { children, direct } => match children.as_slice() {
+                [only] if direct.is_empty() && !only.starts_with(":") => {
                     current = ctx.qualify_recipient(only);
                 }
                 _ => return Verdict::Verified,

@@ -48,6 +48,9 @@ pub enum Mode {
     LogWrite(String),
     /// `--help`.
     Help,
+    /// `-oxim-delivery-helper`: the daemon's root helper that starts
+    /// delivery processes (internal; root only).
+    DeliveryHelper,
     /// `--demo`: start on the embedded default configuration.
     Demo,
     /// `-be` / `-bem file` / `-be -Mset id`: expansion testing
@@ -330,6 +333,7 @@ impl Invocation {
                 }
                 "--help" | "-h" => inv.mode = Mode::Help,
                 "--demo" => inv.mode = Mode::Demo,
+                "-oxim-delivery-helper" => inv.mode = Mode::DeliveryHelper,
                 "--version" | "-bV" => inv.mode = Mode::Version,
                 "-C" => inv.config = Some(PathBuf::from(value(&mut i, arg)?)),
                 "-bd" => daemon = true,

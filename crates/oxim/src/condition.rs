@@ -33,6 +33,9 @@ pub enum ConditionError {
     /// `acl = ` naming no ACL.
     #[error("ACL \"{0}\" not found")]
     AclNotFound(String),
+    /// A router's `require_files` could not tell whether a file exists.
+    #[error("require_files: error for {path}: {error}")]
+    RequireFiles { path: String, error: String },
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),

@@ -78,6 +78,9 @@ pub struct Ctx {
     pub run_as: Option<crate::privilege::Ids>,
     /// Started as root with `exim_user` resolving to root: root is kept.
     pub keeps_root: bool,
+    /// The daemon's delivery helper (see `daemon::start_delivery_helper`):
+    /// a process that kept root and starts delivery processes on request.
+    pub delivery_helper: std::sync::OnceLock<DeliveryHelper>,
     /// The variables every expansion starts from.
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
@@ -270,6 +273,7 @@ impl Ctx {
             run_as,
             keeps_root,
             writer: std::sync::OnceLock::new(),
+            delivery_helper: std::sync::OnceLock::new(),
             tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
@@ -279,11 +283,19 @@ impl Ctx {
 
     /// Give up root for the exim user, for good (see [`Ctx::run_as`]), and
     /// check that the spool and log directories are still writable.
-    pub fn drop_privilege(&self) -> Result<()> {
+    ///
+    /// With `keep_root` (a command that delivers), root stays the saved
+    /// user id: it comes back only to switch to the user a local delivery
+    /// runs as, or to start a delivery process.
+    pub fn drop_privilege(&self, keep_root: bool) -> Result<()> {
         let Some(ids) = &self.run_as else {
             return Ok(());
         };
-        crate::privilege::drop_to(ids)?;
+        if keep_root {
+            crate::privilege::drop_keeping_root(ids)?;
+        } else {
+            crate::privilege::drop_to(ids)?;
+        }
         crate::privilege::debug_ids(&self.inv, "giving up root for the exim user");
         crate::privilege::check_writable(self.spool.input_dir(), "spool directory", ids)?;
         let main_log = self
@@ -392,6 +404,12 @@ impl Ctx {
         parse_size(&v).unwrap_or(default)
     }
 
+    /// Whether this process tests addresses (`-bt`), where Exim shows the
+    /// routers' `debug_print` on the standard error.
+    pub fn address_testing(&self) -> bool {
+        matches!(self.inv.mode, crate::cli::Mode::AddressTest(_))
+    }
+
     /// Qualify a bare local part with `qualify_recipient`.
     pub fn qualify_recipient(&self, addr: &str) -> String {
         if addr.contains('@') || addr.is_empty() {
@@ -449,6 +467,32 @@ pub fn envelope_sender(ctx: &Ctx) -> String {
     }
 }
 
+/// The pipe to the daemon's delivery helper (shared by reloaded contexts).
+pub type DeliveryHelper = Arc<std::sync::Mutex<std::process::ChildStdin>>;
+
+impl Ctx {
+    /// Ask the daemon's delivery helper to deliver message `id` (or, with
+    /// `Q`, to run the queue) in a process of its own. False when there is
+    /// no helper (deliver here) or it is gone (logged).
+    pub fn helper_request(&self, what: &str) -> bool {
+        use std::io::Write as _;
+        let Some(h) = self.delivery_helper.get() else {
+            return false;
+        };
+        let ok = h
+            .lock()
+            .map(|mut w| writeln!(w, "{what}").and_then(|_| w.flush()).is_ok())
+            .unwrap_or(false);
+        if !ok {
+            self.log_text(
+                None,
+                &format!("delivery helper gone: {what} delivered by the daemon"),
+            );
+        }
+        ok
+    }
+}
+
 /// Spawn a detached process that delivers `id` (Exim's background delivery).
 pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find own executable")?;
@@ -466,7 +510,9 @@ pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
         .stderr(Stdio::null());
     // A new session: the delivery outlives the submitting command.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn().context("cannot start delivery process")?;
+    // As root when this process kept it (a delivery runs local
+    // transports as their users).
+    crate::privilege::with_root(|| cmd.spawn()).context("cannot start delivery process")?;
     Ok(())
 }
 

@@ -265,6 +265,12 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     check_daemon_caller(&ctx)?;
     let bound = bind(&ctx)?;
+    // Only when a delivery may have to run as another user: otherwise
+    // the daemon delivers in its own tasks, as the exim user.
+    if ctx.run_as.is_some() && ctx.drivers.may_switch_users() {
+        let helper = start_delivery_helper(&ctx)?;
+        let _ = ctx.delivery_helper.set(helper);
+    }
     let pid = std::process::id();
     let pidfile = match &ctx.inv.pid_file {
         Some(p) => {
@@ -273,12 +279,76 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         }
         None => PidFile(None),
     };
-    ctx.drop_privilege()
+    ctx.drop_privilege(false)
         .map_err(|e| anyhow!("{e:#}: daemon abandoned"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(serve(ctx, bound, pidfile))
+}
+
+/// Local deliveries run as their users, which takes root; the daemon gives
+/// root up for good once its sockets are bound. Before that, when its
+/// configuration has routers or transports that set users, it starts this
+/// helper: a small process that keeps root, reads requests on a pipe from
+/// the daemon (a message id, or `Q` for a queue run) and starts a delivery
+/// process for each (`-Mc id`, `-q`), which keeps root only as its saved
+/// user id (see `privilege::drop_keeping_root`). It accepts nothing else,
+/// and ends when the daemon does.
+fn start_delivery_helper(ctx: &Ctx) -> Result<crate::ctx::DeliveryHelper> {
+    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, ctx.inv.prog.clone());
+    if let Some(c) = &ctx.inv.config {
+        cmd.arg("-C").arg(c);
+    }
+    for (k, v) in &ctx.inv.defines {
+        cmd.arg(format!("-D{k}={v}"));
+    }
+    cmd.arg("-oxim-delivery-helper");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().context("cannot start the delivery helper")?;
+    let stdin = child.stdin.take().context("delivery helper has no stdin")?;
+    // Reaped when it ends (after the daemon's pipe closes).
+    std::thread::spawn(move || child.wait());
+    Ok(Arc::new(std::sync::Mutex::new(stdin)))
+}
+
+/// The delivery helper's loop (`-oxim-delivery-helper`, started by the
+/// daemon): each line of standard input is a message id to deliver or `Q`
+/// for a queue run; anything else is ignored. `args` are the options to
+/// pass on (`-C`, `-D`).
+pub fn delivery_helper(prog: &str, args: &[String]) -> Result<i32> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().context("cannot find own executable")?;
+    let valid_id = |s: &str| {
+        (s.len() == 16 || s.len() == 23)
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && s.as_bytes()[6] == b'-'
+    };
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        let mut cmd = std::process::Command::new(&exe);
+        std::os::unix::process::CommandExt::arg0(&mut cmd, prog);
+        cmd.args(args);
+        if line == "Q" {
+            cmd.arg("-q");
+        } else if valid_id(line) {
+            cmd.arg("-Mc").arg(line);
+        } else {
+            continue;
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Ok(mut child) = cmd.spawn() {
+            std::thread::spawn(move || child.wait());
+        }
+    }
+    Ok(0)
 }
 
 /// The one line saying whom the daemon runs as.
@@ -381,7 +451,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                     Ok(g) => g.clone(),
                     Err(_) => continue,
                 };
-                crate::queue::run_queue(&ctx, false).await;
+                if !ctx.helper_request("Q") {
+                    crate::queue::run_queue(&ctx, false).await;
+                }
             }
         });
     }
@@ -424,6 +496,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                                     specs.iter().map(|s| s.addr.to_string()).collect::<Vec<_>>().join(", ")
                                 ));
                             }
+                        }
+                        if let Some(h) = ctx.delivery_helper.get() {
+                            let _ = new_ctx.delivery_helper.set(h.clone());
                         }
                         if let Ok(mut g) = shared.write() { *g = new_ctx; }
                     }

@@ -72,6 +72,20 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             print!("{}", cli::HELP);
             return Ok(0);
         }
+        Mode::DeliveryHelper => {
+            if !nix::unistd::Uid::current().is_root() {
+                anyhow::bail!("-oxim-delivery-helper is for the daemon (started as root) only");
+            }
+            let mut pass = Vec::new();
+            if let Some(c) = &inv.config {
+                pass.push("-C".to_string());
+                pass.push(c.display().to_string());
+            }
+            for (k, v) in &inv.defines {
+                pass.push(format!("-D{k}={v}"));
+            }
+            return daemon::delivery_helper(&inv.prog, &pass);
+        }
         Mode::Daemon if !inv.foreground => {
             // Check the configuration before detaching so errors are seen.
             let ctx = Ctx::new(inv.clone())?;
@@ -84,8 +98,21 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     let ctx = Ctx::new(inv)?;
     // The daemon gives up root once its sockets are bound; every other
     // command that receives or delivers does so now.
-    if !matches!(mode, Mode::Daemon | Mode::Demo) {
-        ctx.drop_privilege()?;
+    // Those that deliver keep root as their saved user id, to run local
+    // deliveries as their users. Address testing and verifying (-bt, -bv)
+    // keep root, as Exim's do (routers see the files root sees).
+    if !matches!(
+        mode,
+        Mode::Daemon | Mode::Demo | Mode::AddressTest(_) | Mode::VerifyAddresses(_)
+    ) {
+        let delivers = matches!(
+            mode,
+            Mode::Submit | Mode::SmtpStdin | Mode::BatchSmtp | Mode::QueueRun | Mode::DeliverIds(_)
+        );
+        ctx.drop_privilege(delivers)?;
+        if delivers {
+            privilege::allow_user_switch();
+        }
     }
     match mode {
         Mode::Version => {
@@ -133,6 +160,6 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             Ok(0)
         }
         Mode::ExpandTest => expand_test::run(ctx),
-        Mode::Help => Ok(0),
+        Mode::Help | Mode::DeliveryHelper => Ok(0),
     }
 }

@@ -1,10 +1,13 @@
 //! Who oxim runs as.
 //!
 //! - Started as root, oxim creates its spool and log directories owned by
-//!   the exim user (`exim_user`/`exim_group`, default `mail`), then gives up
-//!   root for good: the daemon after binding its sockets and writing its pid
-//!   file, every other command that receives or delivers right after the
-//!   configuration is read. `exim_user = root` keeps root (with a warning).
+//!   the exim user (`exim_user`/`exim_group`, default `Debian-exim` where it
+//!   exists, else `mail`), then runs as that user: the daemon gives root up
+//!   for good after binding its sockets (having started its delivery helper
+//!   when deliveries may run as other users); the commands that deliver keep
+//!   root only as their saved user id, to switch to the user a local
+//!   delivery runs as ([`as_user`]); the others give it up for good.
+//!   `exim_user = root` keeps root (with a warning).
 //! - Deliveries to files and pipes never run as a uid in `never_users`
 //!   (default `root`).
 //! - An oxim installed setuid (euid differs from the real uid) gives up its
@@ -34,6 +37,9 @@ pub const TRUSTED_CONFIG_LIST: &str = match option_env!("OXIM_TRUSTED_CONFIG_LIS
 /// Mode of directories oxim creates as root: the exim user's group may
 /// read, other users are kept out.
 const DIR_MODE: u32 = 0o750;
+
+/// The exim user of Debian's build, the default when the system has it.
+pub const DEBIAN_EXIM_USER: &str = "Debian-exim";
 
 /// A user to run as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +113,15 @@ pub fn exim_ids(main: &oxim_conf::Options, harness: bool) -> Result<Ids> {
             .unwrap_or_else(|| uid.to_string());
         (uid, Some(Gid::current().as_raw()), name)
     } else {
-        let text = main.str("exim_user");
+        // Unset: Debian's user when the system has it (as Debian's build
+        // of Exim), else `mail`.
+        let text = if main.is_set("exim_user") {
+            main.str("exim_user")
+        } else if User::from_name(DEBIAN_EXIM_USER).ok().flatten().is_some() {
+            DEBIAN_EXIM_USER
+        } else {
+            main.str("exim_user")
+        };
         find_user(text).map_err(|e| {
             anyhow!(
                 "exim_user: {e}: oxim will not run as root without an unprivileged \
@@ -170,6 +184,126 @@ pub fn drop_to(ids: &Ids) -> Result<()> {
         return Err(anyhow!("root could be regained after dropping to {ids}"));
     }
     Ok(())
+}
+
+/// Give up root for the exim user but keep it as the saved user id, for a
+/// process that delivers: real and effective ids become the exim user's
+/// (spool, logs and remote deliveries run as it), and root comes back only
+/// to switch to the user a local delivery runs as ([`as_user`]) or to
+/// start a delivery process ([`with_root`]).
+pub fn drop_keeping_root(ids: &Ids) -> Result<()> {
+    let (uid, gid) = (Uid::from_raw(ids.uid), Gid::from_raw(ids.gid));
+    nix::unistd::setgroups(&[gid]).context("setgroups")?;
+    nix::unistd::setresgid(gid, gid, gid).context("setresgid")?;
+    nix::unistd::setresuid(uid, uid, Uid::from_raw(0)).context("setresuid")?;
+    Ok(())
+}
+
+/// Whether root can be taken back (saved user id 0, or running as root).
+pub fn can_regain_root() -> bool {
+    nix::unistd::getresuid().is_ok_and(|r| r.effective.is_root() || r.saved.is_root())
+}
+
+/// Run `f` with root as effective user (when it was kept as the saved
+/// id, in a process that may switch ids), then go back: a delivery process
+/// started from here runs as root until it gives root up itself, and a
+/// router's `require_files` sees what root sees, as in Exim.
+pub fn with_root<T>(f: impl FnOnce() -> T) -> T {
+    let euid = Uid::effective();
+    if euid.is_root()
+        || !USER_SWITCH.load(std::sync::atomic::Ordering::SeqCst)
+        || !can_regain_root()
+    {
+        return f();
+    }
+    let _g = CREDS.lock();
+    let (Ok(u), Ok(g)) = (nix::unistd::getresuid(), nix::unistd::getresgid()) else {
+        return f();
+    };
+    // Real ids too: a process started meanwhile must not look like a
+    // setuid program run by the exim user (which gives root up).
+    let root = Uid::from_raw(0);
+    let raised = nix::unistd::setresuid(root, root, root).is_ok();
+    if raised {
+        let r0 = Gid::from_raw(0);
+        let _ = nix::unistd::setresgid(r0, r0, r0);
+    }
+    let r = f();
+    if raised {
+        let _ = nix::unistd::setresgid(g.real, g.effective, g.saved);
+        let _ = nix::unistd::setresuid(u.real, u.effective, u.saved);
+    }
+    r
+}
+
+/// Whether this process may switch its effective ids for a local delivery
+/// (set for the commands that deliver on one thread: `-bs`, `-odi`, `-M`,
+/// `-q`; not the daemon, whose deliveries run in processes of their own).
+static USER_SWITCH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Held while the effective ids are switched, and by spool work that may
+/// run on another thread meanwhile (the ids are the whole process's).
+static CREDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn allow_user_switch() {
+    USER_SWITCH.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Run `f` with this process's own ids (not while a local delivery has
+/// them switched).
+pub fn with_own_ids<T>(f: impl FnOnce() -> T) -> T {
+    let _g = CREDS.lock();
+    f()
+}
+
+/// Run `f` (a local delivery's file operations) as `uid`/`gid` with no
+/// supplementary groups, then switch back. A process that cannot take root
+/// back gets Exim's words for it; the daemon (exim_user = root), which
+/// does not switch, runs `f` as itself.
+pub fn as_user<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> Result<T> {
+    let (euid, egid) = (Uid::effective(), Gid::effective());
+    if euid.as_raw() == uid && egid.as_raw() == gid {
+        return Ok(f());
+    }
+    let allowed = USER_SWITCH.load(std::sync::atomic::Ordering::SeqCst);
+    if !allowed && euid.is_root() {
+        return Ok(f());
+    }
+    if !allowed || !can_regain_root() {
+        return Err(anyhow!(
+            "unable to set gid={gid} or uid={uid} (euid={})",
+            euid.as_raw()
+        ));
+    }
+    let _g = CREDS.lock();
+    let groups = nix::unistd::getgroups().unwrap_or_default();
+    let switch = || -> nix::Result<()> {
+        nix::unistd::seteuid(Uid::from_raw(0))?;
+        nix::unistd::setgroups(&[])?;
+        nix::unistd::setegid(Gid::from_raw(gid))?;
+        nix::unistd::seteuid(Uid::from_raw(uid))
+    };
+    let switched = switch();
+    let r = switched.is_ok().then(f);
+    // Back to who we were, whatever happened.
+    let back = nix::unistd::seteuid(Uid::from_raw(0))
+        .and_then(|_| nix::unistd::setgroups(&groups))
+        .and_then(|_| nix::unistd::setegid(egid))
+        .and_then(|_| nix::unistd::seteuid(euid));
+    if let Err(e) = back {
+        return Err(anyhow!(
+            "cannot switch back to uid={} after a delivery: {e}",
+            euid.as_raw()
+        ));
+    }
+    match (switched, r) {
+        (Ok(()), Some(r)) => Ok(r),
+        (Err(e), _) => Err(anyhow!(
+            "unable to set gid={gid} or uid={uid} (euid={}): {e}",
+            euid.as_raw()
+        )),
+        (Ok(()), None) => Err(anyhow!("unable to set gid={gid} or uid={uid}")),
+    }
 }
 
 /// A directory the exim user must be able to write in.

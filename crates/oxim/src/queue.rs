@@ -168,9 +168,11 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
     Ok(status)
 }
 
-/// One queue run from the command line (`-q`, `-qf`).
+/// One queue run from the command line (`-q`, `-qf`). On one thread: a
+/// local delivery switches the process's ids to its user for a moment
+/// (deliveries still overlap while they wait for the network).
 pub fn queue_run(ctx: Arc<Ctx>) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let force = ctx.inv.force;

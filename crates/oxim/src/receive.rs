@@ -39,6 +39,9 @@ pub struct Source {
     pub sender_set: bool,
     /// TLS of the incoming connection (` X=` in the log, `P=esmtps`).
     pub tls: Option<oxim_tls::TlsSession>,
+    /// An ACL set `control = submission`: missing Message-Id: and Date:
+    /// are added as for a local message.
+    pub submission: bool,
     /// SMTP AUTH: the authenticator's instance name and the
     /// `server_set_id` result (` A=name:id` in the log).
     pub auth: Option<(String, Option<String>)>,
@@ -65,6 +68,7 @@ impl Source {
             pipelining: None,
             sender_set: false,
             tls: None,
+            submission: false,
             auth: None,
             auth_sender: None,
             local_auth_id: None,
@@ -204,6 +208,18 @@ pub fn prepare(
     });
     msg.headers.insert(0, received);
     let mut id_created = false;
+    if source.submission && !source.is_local() {
+        if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
+            id_created = true;
+            msg.headers.push(HeaderField::new(format!(
+                "Message-Id: <E{id_text}@{}>",
+                ctx.primary_hostname
+            )));
+        }
+        if msg.header("date").is_none() {
+            msg.headers.push(HeaderField::new(format!("Date: {date}")));
+        }
+    }
     if source.is_local() {
         if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
             id_created = true;

@@ -124,6 +124,9 @@ pub enum RouterKind {
         file: Option<String>,
         allow_defer: bool,
         allow_fail: bool,
+        /// Transports for generated file and pipe deliveries.
+        file_transport: Option<String>,
+        pipe_transport: Option<String>,
     },
     ManualRoute {
         route_list: Option<String>,
@@ -166,6 +169,16 @@ pub struct RouterSpec {
     pub errors_to: Option<String>,
     pub headers_add: Option<String>,
     pub headers_remove: Option<String>,
+    /// `local_part_prefix`/`_suffix` lists and whether they are optional.
+    pub local_part_prefix: Option<String>,
+    pub local_part_prefix_optional: bool,
+    pub local_part_suffix: Option<String>,
+    pub local_part_suffix_optional: bool,
+    pub require_files: Option<String>,
+    /// The user and group deliveries of its addresses run as (unexpanded).
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub debug_print: Option<String>,
 }
 
 /// smtp transport settings (unexpanded where Exim expands at delivery time).
@@ -276,6 +289,10 @@ pub struct TransportSpec {
     pub kind: TransportKind,
     pub headers_add: Option<String>,
     pub headers_remove: Option<String>,
+    /// The user and group a local delivery runs as (unexpanded); they
+    /// override the router's.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 fn opt(d: &Driver, name: &str) -> Option<String> {
@@ -295,6 +312,8 @@ impl RouterSpec {
                 file: opt(d, "file"),
                 allow_defer: o.bool("allow_defer"),
                 allow_fail: o.bool("allow_fail"),
+                file_transport: opt(d, "file_transport"),
+                pipe_transport: opt(d, "pipe_transport"),
             },
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
@@ -332,6 +351,14 @@ impl RouterSpec {
             errors_to: opt(d, "errors_to"),
             headers_add: opt(d, "headers_add"),
             headers_remove: opt(d, "headers_remove"),
+            local_part_prefix: opt(d, "local_part_prefix"),
+            local_part_prefix_optional: o.bool("local_part_prefix_optional"),
+            local_part_suffix: opt(d, "local_part_suffix"),
+            local_part_suffix_optional: o.bool("local_part_suffix_optional"),
+            require_files: opt(d, "require_files"),
+            user: opt(d, "user"),
+            group: opt(d, "group"),
+            debug_print: opt(d, "debug_print"),
         }
     }
 }
@@ -428,6 +455,8 @@ impl TransportSpec {
             kind,
             headers_add: opt(d, "headers_add"),
             headers_remove: opt(d, "headers_remove"),
+            user: opt(d, "user"),
+            group: opt(d, "group"),
         }
     }
 }
@@ -542,6 +571,18 @@ impl Drivers {
                 .filter_map(AuthSpec::from_driver)
                 .collect(),
         }
+    }
+
+    /// Whether a delivery may have to run as another user than the exim
+    /// user: a router that sets a user (`user`, `check_local_user`) or a
+    /// local transport that does.
+    pub fn may_switch_users(&self) -> bool {
+        self.routers
+            .iter()
+            .any(|r| r.check_local_user || r.user.is_some() || r.group.is_some())
+            || self.transports.iter().any(|t| {
+                !matches!(t.kind, TransportKind::Smtp(_)) && (t.user.is_some() || t.group.is_some())
+            })
     }
 
     /// The first authenticator whose driver this build lacks (instance

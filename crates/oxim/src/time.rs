@@ -55,12 +55,12 @@ impl LocalTime {
         format!("{sign}{:02}{:02}", a / 3600, (a % 3600) / 60)
     }
 
-    /// `Tue, 2 Mar 1999 09:44:33 +0000` (RFC 5322, as Exim's `$tod_full`).
+    /// `Tue, 02 Mar 1999 09:44:33 +0000` (RFC 5322, as Exim's `$tod_full`: a two-digit day).
     pub fn rfc2822(&self) -> String {
         let (dt, off) = self.parts();
         let wd = DAYS[usize::from(dt.weekday().to_monday_zero_offset() as u8)];
         format!(
-            "{wd}, {} {} {:04} {:02}:{:02}:{:02} {}",
+            "{wd}, {:02} {} {:04} {:02}:{:02}:{:02} {}",
             dt.day(),
             MONTHS[usize::try_from(dt.month() - 1).unwrap_or(0)],
             dt.year(),

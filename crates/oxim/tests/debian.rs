@@ -71,27 +71,44 @@ const USER: &str = "tester";
 const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     (
         "bt",
-        "",
-        "a forced failure in a router's `domains` (hubbed_hosts) defers instead of not matching; \
-         -bt does not show debug_print",
+        "satellite",
+        "-bt marks an address reached twice from different arguments as a duplicate",
     ),
     (
         "bs",
         "",
-        "rcpt/data ACLs: $rcpt_count, $recipients_count, authenticated, $max_received_linelength, \
-         verify = header_syntax; EHLO greeting without the ident; CHUNKING, STARTTLS, PRDR not offered",
+        "EHLO: no ident in the greeting (`Hello root at client.example`); CHUNKING, STARTTLS and \
+         PRDR not offered",
     ),
-    ("bs-log", "", "nothing accepted; the log is not in /var/log/exim4 (Debian's LOG_FILE_PATH)"),
-    ("bs-mail", "internet", "nothing accepted"),
-    ("daemon", "", "as bs; EHLO greeting shows the host name, not the HELO name"),
     (
-        "relay-probes-case",
+        "bs-log",
         "",
-        "a local domain in upper case (user@TEST.EXAMPLE) is refused (550 Administrative \
-         prohibition) where Exim accepts it",
+        "the log is not in /var/log/exim4 (Debian's LOG_FILE_PATH); a bounce's U= is the \
+         delivering process's user, not the exim user",
     ),
-    ("daemon-mail", "internet", "nothing accepted"),
-    ("smarthost", "satellite", "nothing accepted"),
+    (
+        "bs-mail",
+        "internet",
+        "Received: puts the date after `id ...;` on the same line (Exim 4.96: a line of its own)",
+    ),
+    (
+        "daemon",
+        "",
+        "EHLO: greeting names the host found for a loopback address (`localhost`), not the HELO \
+         name; PIPECONNECT, STARTTLS and PRDR not offered",
+    ),
+    (
+        "daemon-mail",
+        "internet",
+        "Received: `from localhost ([127.0.0.1] ...)` where Exim found no host name, and the \
+         date's line",
+    ),
+    (
+        "smarthost",
+        "satellite",
+        "the smtp transport's headers_rewrite and return_path (address hiding) are not \
+         implemented; recipients in another order; Received: as above",
+    ),
 ];
 
 struct Mta {
@@ -477,7 +494,7 @@ fn session_commands(setup: &str) -> Vec<String> {
     let d = local_domain(setup);
     vec![
         "EHLO client.example".into(),
-        "MAIL FROM:<sender@example.org>".into(),
+        format!("MAIL FROM:<{}>", sender(setup)),
         format!("RCPT TO:<{USER}@{d}>"),
         format!("RCPT TO:<nosuchuser@{d}>"),
         format!("RCPT TO:<postmaster@{d}>"),
@@ -485,7 +502,22 @@ fn session_commands(setup: &str) -> Vec<String> {
     ]
 }
 
-const MESSAGE: &str = "From: Sender <sender@example.org>\r\nTo: tester@test.example\r\nSubject: debian matrix\r\n\r\nhello from the matrix\r\n.\r\n";
+/// The envelope sender: for a satellite a local address, which its
+/// smarthost transport hides behind the readhost (test.example).
+fn sender(setup: &str) -> &'static str {
+    if setup.starts_with("internet") {
+        "sender@example.org"
+    } else {
+        "tester@localhost"
+    }
+}
+
+fn message(setup: &str) -> String {
+    format!(
+        "From: Sender <{}>\r\nTo: tester@test.example\r\nSubject: debian matrix\r\n\r\nhello from the matrix\r\n.\r\n",
+        sender(setup)
+    )
+}
 
 struct Daemon {
     child: Child,
@@ -567,7 +599,7 @@ fn run_matrix(base: &Path, setups: &Path, mta: &Mta, sink: &Sink) -> Cells {
             .iter()
             .map(|c| format!("{c}\r\n"))
             .collect();
-        input.push_str(MESSAGE);
+        input.push_str(&message(setup));
         input.push_str("QUIT\r\n");
         put("bs", setup, shown(&run(&sd, &st, mta, &["-bs"], &input)));
         wait_spool_settled(&st);
@@ -584,7 +616,7 @@ fn run_matrix(base: &Path, setups: &Path, mta: &Mta, sink: &Sink) -> Cells {
         cmds.insert(4, "RCPT TO:<someone@example.com>".into());
         let cmds: Vec<&str> = cmds.iter().map(|s| s.as_str()).collect();
         let mut t = converse(&mut c, &banner, &cmds);
-        c.send(MESSAGE);
+        c.send(&message(setup));
         t.push_str(&full_reply(&mut c));
         t.push_str(&converse(&mut c, "", &["QUIT"]));
         // From another address: not a relay client.
@@ -601,6 +633,7 @@ fn run_matrix(base: &Path, setups: &Path, mta: &Mta, sink: &Sink) -> Cells {
                 "QUIT",
             ],
         ));
+        put("daemon", setup, t);
         // The classic open-relay probes (issue 18) from that host: percent
         // hack, source route, bang path, quoted local parts holding @ % !,
         // an IP literal, a trailing dot. Only the RCPT replies are compared
@@ -673,6 +706,22 @@ fn debian_configurations_match_exim() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The sink's address (127.0.0.2:20030) is fixed by the configuration:
+    // runs of this test from several checkouts take turns (the machine's
+    // resolver stays in use, as for the installed Exim).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join("oxim-debian-matrix.lock"))
+        .expect("lock file");
+    let _turn = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("lock for the smarthost port");
+    let (theirs, ours) = run_both(base.path(), &setups, exim);
+    report(&theirs, &ours);
+}
+
+fn run_both(base: &Path, setups: &Path, exim: PathBuf) -> (Cells, Cells) {
     let sink = Sink::start();
     let mtas = [
         Mta {
@@ -685,12 +734,17 @@ fn debian_configurations_match_exim() {
             name: "oxim",
             bin: oxim_bin(),
             pre: vec!["-C".into(), "/var/lib/exim4/config.autogenerated".into()],
-            user: "mail",
+            user: exim::EXIM_USER,
         },
     ];
-    let theirs = run_matrix(base.path(), &setups, &mtas[0], &sink);
-    let ours = run_matrix(base.path(), &setups, &mtas[1], &sink);
+    let theirs = run_matrix(base, setups, &mtas[0], &sink);
+    let ours = run_matrix(base, setups, &mtas[1], &sink);
+    (theirs, ours)
+}
 
+/// Print the table (and what differs), then hold the cells to
+/// [`KNOWN_GAPS`].
+fn report(theirs: &Cells, ours: &Cells) {
     let steps: Vec<String> = {
         let mut v: Vec<String> = Vec::new();
         for (step, _) in theirs.keys() {

@@ -25,11 +25,23 @@ fn require_root(what: &str) {
 }
 
 /// The documented default exim user.
+/// oxim's default exim user: `Debian-exim` where the system has it (as
+/// Debian's build of Exim), else `mail`.
 fn mail_ids() -> (u32, u32) {
-    let u = nix::unistd::User::from_name("mail")
-        .expect("passwd lookup")
-        .expect("this test needs the system user `mail`, oxim's default exim user");
+    let debian = nix::unistd::User::from_name("Debian-exim").expect("passwd lookup");
+    let u = debian.unwrap_or_else(|| {
+        nix::unistd::User::from_name("mail")
+            .expect("passwd lookup")
+            .expect("this test needs the system user `mail`, oxim's default exim user")
+    });
     (u.uid.as_raw(), u.gid.as_raw())
+}
+
+fn default_exim_name() -> &'static str {
+    match nix::unistd::User::from_name("Debian-exim") {
+        Ok(Some(_)) => "Debian-exim",
+        _ => "mail",
+    }
 }
 
 /// `Uid:`/`Gid:` lines of /proc/<pid>/status: real, effective, saved, fs.
@@ -156,7 +168,8 @@ smtp:
     let log = dir.read("log/mainlog");
     assert!(
         log.contains(&format!(
-            "daemon running as exim user mail (uid={uid} gid={gid})"
+            "daemon running as exim user {} (uid={uid} gid={gid})",
+            default_exim_name()
         )),
         "{log}"
     );

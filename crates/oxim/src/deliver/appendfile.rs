@@ -63,6 +63,10 @@ pub fn deliver(
         let path = oxim_conf::expand(file, vars).context("failed to expand file")?;
         return append_mbox(spec, Path::new(&path), &env_headers, headers, m, from);
     }
+    // A file a redirection named (file_transport without `file`).
+    if let (None, Some(path)) = (&spec.directory, vars.get("address_file")) {
+        return append_mbox(spec, Path::new(path), &env_headers, headers, m, from);
+    }
     if let Some(dir) = &spec.directory {
         let path = oxim_conf::expand(dir, vars).context("failed to expand directory")?;
         return write_maildir(spec, Path::new(&path), &env_headers, headers, m);
@@ -112,6 +116,16 @@ fn append_mbox(
         .mode(spec.mode)
         .open(path)
         .with_context(|| format!("failed to open mailbox {}", path.display()))?;
+    // The transport's mode, whatever the umask: on a new file, and on an
+    // existing one whose permissions are wider (Exim reduces them).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let now = file.metadata()?.permissions().mode() & 0o7777;
+        if now != spec.mode && (now & !spec.mode != 0 || file.metadata()?.len() == 0) {
+            file.set_permissions(fs::Permissions::from_mode(spec.mode))
+                .with_context(|| format!("failed to set mode of {}", path.display()))?;
+        }
+    }
     // An exclusive advisory lock keeps concurrent deliveries from interleaving.
     let mut locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| e)

@@ -218,6 +218,7 @@ pub async fn deliver_loaded(
             parent: None,
             log_as: None,
             props: Props::default(),
+            data: Default::default(),
             start: 0,
             unique: None,
         })
@@ -269,8 +270,9 @@ pub async fn deliver_loaded(
                 router,
                 transport,
                 hosts,
-                ..
+                data,
             } => {
+                item.data = data;
                 to_transport
                     .entry((transport, hosts, item.props.clone()))
                     .or_default()
@@ -303,7 +305,36 @@ pub async fn deliver_loaded(
                     run.done_children.push(item.unique().to_string());
                 }
             }
-            Routed::Redirected { children, .. } => {
+            Routed::Redirected { children, direct } => {
+                // Files and pipes go straight to the router's transport.
+                for d in direct {
+                    let mut f = item.child(d.target.clone());
+                    f.log_as = Some(format!("{} ({})", d.target, item.address));
+                    f.data = d.data;
+                    match d.transport {
+                        Some(t) => to_transport
+                            .entry((t, Vec::new(), f.props.clone()))
+                            .or_default()
+                            .push((f, d.router)),
+                        None => {
+                            let kind = if d.target.starts_with('|') {
+                                "pipe"
+                            } else {
+                                "file"
+                            };
+                            let err = local_error(
+                                Errno::Unknown,
+                                format!("{kind}_transport unset in {} router", d.router),
+                            );
+                            run.record(
+                                &f,
+                                Some(&d.router),
+                                None,
+                                Outcome::Deferred { host: None, err },
+                            );
+                        }
+                    }
+                }
                 generated += children.len();
                 if generated > 1000 {
                     let err = local_error(Errno::Unknown, "too many generated addresses");
@@ -472,7 +503,7 @@ pub async fn deliver_loaded(
         });
         // Unlinking blocks; keep it off the async workers.
         let spool = ctx.spool.clone();
-        tokio::task::spawn_blocking(move || spool.remove(&id))
+        tokio::task::spawn_blocking(move || crate::privilege::with_own_ids(|| spool.remove(&id)))
             .await
             .map_err(|e| anyhow::anyhow!("spool removal task failed: {e}"))??;
         summary.completed = true;

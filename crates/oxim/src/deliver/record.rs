@@ -15,7 +15,7 @@ use crate::retry::{self, RetryDb, Schedule};
 use crate::settings::TransportKind;
 use crate::vars::Vars;
 
-use super::route::Props;
+use super::route::{AddrData, Props};
 use super::smtp::{Host, SmtpError};
 
 #[derive(Debug, Clone)]
@@ -36,6 +36,9 @@ pub struct Item {
     /// address: `address/router` for the copy an `unseen` router took
     /// (Exim's name for it), so the copy passed on is remembered apart.
     pub unique: Option<String>,
+    /// What its router found out for the transport (variables, the user
+    /// and group to deliver as).
+    pub data: AddrData,
 }
 
 impl Item {
@@ -53,7 +56,8 @@ impl Item {
     /// Exim does (`=> alice <alice@test.ex>`).
     pub fn log_address(&self, local_delivery: bool) -> LogAddress<'_> {
         let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
-        if local_delivery {
+        // A file or pipe shows whole, with the address that made it.
+        if local_delivery && !shown.starts_with(['/', '|']) {
             shown = crate::vars::split_address(shown).0;
             return LogAddress::from_original(shown, self.top());
         }
@@ -72,6 +76,7 @@ impl Item {
             props: self.props.clone(),
             start: 0,
             unique: None,
+            data: AddrData::default(),
         }
     }
 

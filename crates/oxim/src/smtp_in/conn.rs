@@ -110,6 +110,8 @@ pub struct State {
     pub started: std::time::Instant,
     /// The current message's body is arriving in BDAT chunks.
     pub bdat: bool,
+    /// An RCPT ACL set `control = submission` for the current message.
+    pub submission: bool,
     /// The current message was announced with `BODY=8BITMIME`.
     pub body_8bitmime: bool,
     /// `header_maxsize` and `header_line_maxsize`.

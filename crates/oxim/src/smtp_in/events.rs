@@ -384,6 +384,10 @@ async fn mail(
     st.sender = Some(sender);
     st.body_8bitmime = m.body == Some(oxim_smtp::BodyType::EightBitMime);
     st.recipients.clear();
+    // $rcpt_count counts this transaction's RCPT commands.
+    st.vars.set("rcpt_count", "0");
+    st.vars.set("recipients_count", "0");
+    st.submission = false;
     let _ = sess.accept_mail();
 }
 
@@ -408,6 +412,17 @@ async fn rcpt(
         sender: Some(&sender),
         recipient: Some(&rcpt),
     };
+    // $rcpt_count includes this command; $recipients_count counts those
+    // accepted before it.
+    let rcpt_count = st
+        .vars
+        .get("rcpt_count")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+        + 1;
+    st.vars.set("rcpt_count", rcpt_count.to_string());
+    st.vars
+        .set("recipients_count", st.recipients.len().to_string());
     let with_recipient = |v: &mut Vars| {
         v.set_address(&rcpt);
     };
@@ -430,6 +445,7 @@ async fn rcpt(
             log_message: None,
             controls: Vec::new(),
             logwrites: Vec::new(),
+            verify_message: None,
             warnings: Vec::new(),
             temp_details: false,
         }),
@@ -442,7 +458,16 @@ async fn rcpt(
         Some(o) if o.verdict == Verdict::Discard => {
             let _ = sess.accept_rcpt();
         }
-        _ => {
+        o => {
+            // `control = submission[/options]`: this message is a
+            // submission (headers fixed up at reception).
+            if o.as_ref().is_some_and(|o| {
+                o.controls
+                    .iter()
+                    .any(|c| c.trim() == "submission" || c.trim().starts_with("submission/"))
+            }) {
+                st.submission = true;
+            }
             st.recipients.push(rcpt);
             let _ = sess.accept_rcpt();
         }
@@ -559,7 +584,34 @@ async fn data_end(
         sender: Some(&sender),
         recipient: None,
     };
-    let o = check_acl(ctx, "acl_smtp_data", &mut st.vars, None, &env, &mut st.acl).await;
+    // $max_received_linelength, and the header lines verify =
+    // header_syntax reads.
+    let longest = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+        .max()
+        .unwrap_or(0);
+    let header_end = body
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
+        .map_or(body.len(), |p| p + 1);
+    let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    let n_rcpts = recipients.len().to_string();
+    let with_message = |v: &mut Vars| {
+        v.set("max_received_linelength", longest.to_string());
+        v.set("recipients_count", n_rcpts.clone());
+        v.set("message_headers_raw", raw_headers.clone());
+    };
+    let o = check_acl(
+        ctx,
+        "acl_smtp_data",
+        &mut st.vars,
+        Some(&with_message),
+        &env,
+        &mut st.acl,
+    )
+    .await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
         let what = RejectWhat::AfterData;
@@ -588,6 +640,7 @@ async fn data_end(
         chunking: chunked,
         pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
+        submission: std::mem::take(&mut st.submission),
         auth: st.auth.done.clone(),
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
@@ -616,6 +669,11 @@ async fn data_end(
                 let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
+                } else if ctx.delivery_helper.get().is_some() {
+                    // Delivered as root can (local deliveries as their
+                    // users), by a process the daemon's helper starts.
+                    loaded.flush_msglog(&ctx.spool);
+                    ctx.helper_request(&id_text);
                 } else {
                     let c3 = ctx.clone();
                     tokio::spawn(async move {

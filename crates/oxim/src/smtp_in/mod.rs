@@ -218,6 +218,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         nolog: false,
         started: std::time::Instant::now(),
         bdat: false,
+        submission: false,
         body_8bitmime: false,
         header_max: (
             ctx.settings.header_maxsize,

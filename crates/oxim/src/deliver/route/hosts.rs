@@ -8,7 +8,7 @@ use crate::errno::Errno;
 use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::Vars;
 
-use super::{transport_result, Routed, RoutedHost, Routing};
+use super::{transport_result, AddrData, Routed, RoutedHost, Routing};
 
 /// Parse a host list as manualroute writes it (`a:b:[1.2.3.4]`), where a
 /// host may carry its own port as Exim allows (`host::25` in the list, so
@@ -100,7 +100,12 @@ pub async fn host_addresses(
     ctx.dns.addresses(name).await
 }
 
-pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Option<Routing> {
+pub(super) async fn manualroute(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    data: AddrData,
+) -> Option<Routing> {
     let RouterKind::ManualRoute {
         route_list,
         route_data,
@@ -217,7 +222,7 @@ pub(super) async fn manualroute(ctx: &Ctx, r: &RouterSpec, vars: &Vars) -> Optio
             _ => defer(message),
         };
     }
-    let mut out = transport_result(r, hosts, vars);
+    let mut out = transport_result(r, hosts, vars, data);
     out.notes = notes;
     Some(out)
 }
@@ -296,6 +301,7 @@ pub(super) async fn dnslookup(
     widen_domains: &Option<String>,
     qualify_single: bool,
     vars: &Vars,
+    data: AddrData,
 ) -> Option<(Routing, Option<String>)> {
     let domain = vars.get("domain").unwrap_or("").to_string();
     if domain.is_empty() {
@@ -336,7 +342,7 @@ pub(super) async fn dnslookup(
             }
             Ok(Some(hosts)) => {
                 let changed = (name != domain).then_some(name);
-                return Some((transport_result(r, hosts, vars), changed));
+                return Some((transport_result(r, hosts, vars, data), changed));
             }
             Ok(None) => continue,
             Err(crate::dns::LookupFailure::Temporary(e)) => {

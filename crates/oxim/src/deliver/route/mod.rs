@@ -104,6 +104,30 @@ impl From<Routed> for Routing {
     }
 }
 
+/// What the accepting router found out about an address that its
+/// transport uses: variables (`$local_part` without its affixes,
+/// `$local_part_prefix`, `$local_part_data`, `$home`, `$local_user_uid`,
+/// `$address_data`, ...) and the user and group to deliver as (the
+/// router's `user`/`group`, else the local user `check_local_user` found).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AddrData {
+    pub vars: Vec<(String, String)>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// A file or pipe a redirection produced (`/var/mail/mail`, `|cmd`):
+/// delivered by the router's file_transport or pipe_transport, not routed.
+#[derive(Debug, Clone)]
+pub struct Direct {
+    /// The path or `|command`.
+    pub target: String,
+    pub router: String,
+    /// None when the router has no transport for it (a deferral).
+    pub transport: Option<String>,
+    pub data: AddrData,
+}
+
 /// The decision for one address.
 #[derive(Debug, Clone)]
 pub enum Routed {
@@ -112,11 +136,16 @@ pub enum Routed {
         router: String,
         transport: String,
         hosts: Vec<RoutedHost>,
+        data: AddrData,
     },
     /// `:blackhole:`: discard, logged as delivered.
     Blackhole { router: String },
-    /// Replaced by these addresses, to be routed from the first router.
-    Redirected { children: Vec<String> },
+    /// Replaced by these addresses, to be routed from the first router,
+    /// and by files and pipes, delivered directly.
+    Redirected {
+        children: Vec<String>,
+        direct: Vec<Direct>,
+    },
     /// Permanent failure.
     Fail {
         router: Option<String>,
@@ -129,21 +158,156 @@ pub enum Routed {
     },
 }
 
+/// Match an (expanded) list option; a forced failure of its expansion
+/// means "no match" (the router is skipped), as in Exim.
 fn list_match(
     list: &Option<String>,
     vars: &Vars,
+    cfg: &oxim_conf::Config,
     f: impl FnOnce(&str) -> Result<bool, ConditionError>,
 ) -> Result<bool, ConditionError> {
     match list {
         None => Ok(true),
-        Some(raw) => {
-            let expanded = oxim_conf::expand(raw, vars)?;
-            f(&expanded)
-        }
+        Some(raw) => match oxim_conf::expand_with_config(raw, vars, cfg) {
+            Ok(expanded) => f(&expanded),
+            Err(e) if e.is_forced_fail() => Ok(false),
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
-/// Run the generic preconditions of a router. `Ok(false)` means "skip".
+/// Find one of `list`'s affixes on `lp` (caseless). `*` at the outer end
+/// of an item matches the longest possible run of characters. Returns the
+/// affix, the part matched by the wildcard, and what remains.
+fn find_affix(list: &str, lp: &str, prefix: bool) -> Option<(String, String, String)> {
+    let lower = lp.to_ascii_lowercase();
+    for item in oxim_conf::lists::list_items(list) {
+        let it = item.to_ascii_lowercase();
+        if prefix {
+            if let Some(fixed) = it.strip_prefix('*') {
+                if let Some(pos) = lower.rfind(fixed) {
+                    let end = pos + fixed.len();
+                    return Some((lp[..end].into(), lp[..pos].into(), lp[end..].into()));
+                }
+            } else if !it.is_empty() && lower.starts_with(&it) {
+                return Some((lp[..it.len()].into(), String::new(), lp[it.len()..].into()));
+            }
+        } else if let Some(fixed) = it.strip_suffix('*') {
+            if let Some(pos) = lower.find(fixed) {
+                return Some((
+                    lp[pos..].into(),
+                    lp[pos + fixed.len()..].into(),
+                    lp[..pos].into(),
+                ));
+            }
+        } else if !it.is_empty() && lower.ends_with(&it) {
+            let cut = lp.len() - it.len();
+            return Some((lp[cut..].into(), String::new(), lp[..cut].into()));
+        }
+    }
+    None
+}
+
+/// Whether `uid`/`gid` may reach `path`: search permission on each
+/// directory on the way, read permission on the file (Exim's "rough"
+/// check for `require_files` items after a user).
+fn accessible_for(path: &std::path::Path, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if uid == 0 {
+        return true;
+    }
+    let allowed = |m: &std::fs::Metadata, bit: u32| {
+        let mode = m.mode();
+        if m.uid() == uid {
+            mode & (bit << 6) != 0
+        } else if m.gid() == gid {
+            mode & (bit << 3) != 0
+        } else {
+            mode & bit != 0
+        }
+    };
+    for dir in path.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        match std::fs::metadata(dir) {
+            Ok(m) if allowed(&m, 0o1) => {}
+            _ => return false,
+        }
+    }
+    std::fs::metadata(path).is_ok_and(|m| allowed(&m, 0o4))
+}
+
+/// `require_files`: `Ok(false)` when the router is to be skipped.
+fn require_files(raw: &str, vars: &Vars, cfg: &oxim_conf::Config) -> Result<bool, ConditionError> {
+    let mut check_as: Option<(u32, u32)> = None;
+    for item in oxim_conf::lists::list_items(raw) {
+        let item = match oxim_conf::expand_with_config(&item, vars, cfg) {
+            Ok(v) => v,
+            Err(e) if e.is_forced_fail() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        if !item.contains('/') {
+            // A user (and group) for the files after it.
+            let (user, group) = match item.split_once(',') {
+                Some((u, g)) => (u.trim(), Some(g.trim())),
+                None => (item, None),
+            };
+            let Ok((uid, ugid, _)) = crate::privilege::find_user(user) else {
+                return Ok(false);
+            };
+            let gid = match group {
+                Some(g) => match crate::privilege::find_group(g) {
+                    Ok(g) => g,
+                    Err(_) => return Ok(false),
+                },
+                None => match ugid {
+                    Some(g) => g,
+                    None => return Ok(false),
+                },
+            };
+            check_as = Some((uid, gid));
+            continue;
+        }
+        let (eacces_absent, rest) = match item.strip_prefix('+') {
+            Some(r) => (true, r),
+            None => (false, item),
+        };
+        let (negated, path) = match rest.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, rest),
+        };
+        let exists = match crate::privilege::with_root(|| std::fs::metadata(path)) {
+            Ok(_) => match check_as {
+                Some((uid, gid)) => accessible_for(std::path::Path::new(path), uid, gid),
+                None => true,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && eacces_absent => false,
+            Err(e) => {
+                let e = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0));
+                let text = e.to_string();
+                let text = text.split(" (os error").next().unwrap_or(&text);
+                return Err(ConditionError::RequireFiles {
+                    path: path.to_string(),
+                    error: text.to_string(),
+                });
+            }
+        };
+        if exists == negated {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Run the generic preconditions of a router, in Exim's order. `Ok(None)`
+/// means "skip"; otherwise the variables the router runs with (affixes
+/// removed, `check_local_user`'s findings) and what its transport needs.
 fn preconditions(
     ctx: &Ctx,
     r: &RouterSpec,
@@ -151,45 +315,111 @@ fn preconditions(
     sender: &str,
     vars: &Vars,
     verifying: bool,
-) -> Result<bool, ConditionError> {
+) -> Result<Option<(Vars, AddrData)>, ConditionError> {
+    let (full_lp, domain) = split_address(address);
+    let mut v = vars.clone();
+    let mut data = AddrData::default();
+    let mut lp = full_lp.to_string();
+    let set = |v: &mut Vars, data: &mut AddrData, name: &str, value: String| {
+        v.set(name, value.clone());
+        data.vars.push((name.to_string(), value));
+    };
+    if let Some(list) = &r.local_part_prefix {
+        match find_affix(list, &lp, true) {
+            Some((affix, wild, rest)) => {
+                set(&mut v, &mut data, "local_part_prefix", affix);
+                set(&mut v, &mut data, "local_part_prefix_v", wild);
+                lp = rest;
+            }
+            None if r.local_part_prefix_optional => {}
+            None => return Ok(None),
+        }
+    }
+    if let Some(list) = &r.local_part_suffix {
+        match find_affix(list, &lp, false) {
+            Some((affix, wild, rest)) => {
+                set(&mut v, &mut data, "local_part_suffix", affix);
+                set(&mut v, &mut data, "local_part_suffix_v", wild);
+                lp = rest;
+            }
+            None if r.local_part_suffix_optional => {}
+            None => return Ok(None),
+        }
+    }
+    if lp != full_lp {
+        set(&mut v, &mut data, "local_part", lp.clone());
+    }
     if r.verify_only && !verifying {
-        return Ok(false);
+        return Ok(None);
     }
     if !r.verify && verifying {
-        return Ok(false);
+        return Ok(None);
     }
     // `no_address_test` routers are passed over by `-bt` (Exim's
     // address_test_mode), not when verifying or delivering.
-    if !r.address_test && !verifying && matches!(ctx.inv.mode, crate::cli::Mode::AddressTest(_)) {
-        return Ok(false);
+    if !r.address_test && !verifying && ctx.address_testing() {
+        return Ok(None);
     }
-    let (lp, domain) = split_address(address);
     let cfg = &ctx.config;
-    if !list_match(&r.domains, vars, |l| {
-        Ok(oxim_conf::match_domain(l, domain, cfg, vars)?)
+    if !list_match(&r.domains, &v, cfg, |l| {
+        Ok(oxim_conf::match_domain(l, domain, cfg, &v)?)
     })? {
-        return Ok(false);
+        return Ok(None);
     }
-    if !list_match(&r.local_parts, vars, |l| {
-        Ok(oxim_conf::match_local_part(l, lp, cfg, vars)?)
+    if !list_match(&r.local_parts, &v, cfg, |l| {
+        Ok(oxim_conf::match_local_part(l, &lp, cfg, &v)?)
     })? {
-        return Ok(false);
+        return Ok(None);
     }
-    if r.check_local_user && nix::unistd::User::from_name(lp).ok().flatten().is_none() {
-        return Ok(false);
+    if r.check_local_user {
+        let Some(pw) = nix::unistd::User::from_name(&lp).ok().flatten() else {
+            return Ok(None);
+        };
+        set(&mut v, &mut data, "local_part_data", pw.name.clone());
+        set(&mut v, &mut data, "home", pw.dir.display().to_string());
+        set(
+            &mut v,
+            &mut data,
+            "local_user_uid",
+            pw.uid.as_raw().to_string(),
+        );
+        set(
+            &mut v,
+            &mut data,
+            "local_user_gid",
+            pw.gid.as_raw().to_string(),
+        );
+        data.uid = Some(pw.uid.as_raw());
+        data.gid = Some(pw.gid.as_raw());
     }
-    if !list_match(&r.senders, vars, |l| {
-        Ok(oxim_conf::match_address(l, sender, cfg, vars)?)
-    })? {
-        return Ok(false);
-    }
-    if let Some(cond) = &r.condition {
-        let v = oxim_conf::expand(cond, vars)?;
-        if !condition_true(&v)? {
-            return Ok(false);
+    if let (Some(dp), true) = (&r.debug_print, ctx.address_testing()) {
+        // Exim shows debug_print while testing addresses (-bt, -bv).
+        if let Ok(text) = oxim_conf::expand_with_config(dp, &v, cfg) {
+            eprintln!("{text}");
         }
     }
-    Ok(true)
+    if !list_match(&r.senders, &v, cfg, |l| {
+        Ok(oxim_conf::match_address(l, sender, cfg, &v)?)
+    })? {
+        return Ok(None);
+    }
+    if let Some(rf) = &r.require_files {
+        if !require_files(rf, &v, cfg)? {
+            return Ok(None);
+        }
+    }
+    if let Some(cond) = &r.condition {
+        match oxim_conf::expand_with_config(cond, &v, cfg) {
+            Ok(text) => {
+                if !condition_true(&text)? {
+                    return Ok(None);
+                }
+            }
+            Err(e) if e.is_forced_fail() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some((v, data)))
 }
 
 /// Route one address through the whole chain.
@@ -217,9 +447,16 @@ pub async fn route_from(
     vars.set_address(address);
     let mut passed = None;
     for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
-        match preconditions(ctx, r, address, sender, &vars, verifying) {
-            Ok(true) => {}
-            Ok(false) => continue,
+        let (mut rvars, mut data) = match preconditions(ctx, r, address, sender, &vars, verifying) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(e @ ConditionError::RequireFiles { .. }) => {
+                return Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: e.to_string(),
+                }
+                .into()
+            }
             Err(e) => {
                 return Routed::Defer {
                     router: Some(r.name.clone()),
@@ -227,12 +464,19 @@ pub async fn route_from(
                 }
                 .into()
             }
+        };
+        if let Err(e) = router_ids(ctx, r, &rvars, &mut data) {
+            return Routed::Defer {
+                router: Some(r.name.clone()),
+                message: e,
+            }
+            .into();
         }
-        let mut rvars = vars.clone();
         if let Some(ad) = &r.address_data {
-            match oxim_conf::expand(ad, &rvars) {
+            match oxim_conf::expand_with_config(ad, &rvars, &ctx.config) {
                 Ok(v) => {
-                    rvars.set("address_data", v);
+                    rvars.set("address_data", v.clone());
+                    data.vars.push(("address_data".into(), v));
                 }
                 Err(e) => {
                     return Routed::Defer {
@@ -244,24 +488,20 @@ pub async fn route_from(
             }
         }
         let outcome: Option<Routing> = match &r.kind {
-            RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars)),
-            RouterKind::Redirect {
-                data,
-                file,
-                allow_defer,
-                allow_fail,
-            } => redirect(r, data, file, *allow_defer, *allow_fail, &rvars).map(Routing::from),
-            RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars).await,
+            RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars, data)),
+            RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data).map(Routing::from),
+            RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars, data).await,
             RouterKind::DnsLookup {
                 widen_domains,
                 qualify_single,
             } => {
-                let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars).await;
+                let found = dnslookup(ctx, r, widen_domains, *qualify_single, &rvars, data).await;
                 found.map(|(routing, domain)| match domain {
                     // A widened or qualified domain makes a new address,
                     // routed again from the first router (as in Exim).
                     Some(d) => Routing::from(Routed::Redirected {
                         children: vec![format!("{}@{d}", split_address(address).0)],
+                        direct: Vec::new(),
                     }),
                     None => routing,
                 })
@@ -430,7 +670,35 @@ fn check_self(
     }
 }
 
-fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Routing {
+/// The router's `user` and `group` (expanded), which override what
+/// `check_local_user` found.
+fn router_ids(ctx: &Ctx, r: &RouterSpec, vars: &Vars, data: &mut AddrData) -> Result<(), String> {
+    if let Some(u) = &r.user {
+        let name = oxim_conf::expand_with_config(u, vars, &ctx.config)
+            .map_err(|e| format!("failed to expand user in {} router: {e}", r.name))?;
+        let (uid, gid, _) = crate::privilege::find_user(name.trim())
+            .map_err(|e| format!("{e:#} in {} router", r.name))?;
+        data.uid = Some(uid);
+        if gid.is_some() {
+            data.gid = gid;
+        }
+    }
+    if let Some(g) = &r.group {
+        let name = oxim_conf::expand_with_config(g, vars, &ctx.config)
+            .map_err(|e| format!("failed to expand group in {} router: {e}", r.name))?;
+        let gid = crate::privilege::find_group(name.trim())
+            .map_err(|e| format!("{e:#} in {} router", r.name))?;
+        data.gid = Some(gid);
+    }
+    Ok(())
+}
+
+pub(crate) fn transport_result(
+    r: &RouterSpec,
+    hosts: Vec<RoutedHost>,
+    vars: &Vars,
+    data: AddrData,
+) -> Routing {
     let hosts = match check_self(r, hosts, vars) {
         Ok(h) => h,
         Err(routing) => return *routing,
@@ -440,6 +708,7 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Rout
             router: r.name.clone(),
             transport: t.clone(),
             hosts,
+            data,
         },
         None => Routed::Defer {
             router: Some(r.name.clone()),
@@ -449,16 +718,21 @@ fn transport_result(r: &RouterSpec, hosts: Vec<RoutedHost>, vars: &Vars) -> Rout
     .into()
 }
 
-fn redirect(
-    r: &RouterSpec,
-    data: &Option<String>,
-    file: &Option<String>,
-    allow_defer: bool,
-    allow_fail: bool,
-    vars: &Vars,
-) -> Option<Routed> {
+fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
+    let RouterKind::Redirect {
+        data,
+        file,
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+    } = &r.kind
+    else {
+        return None;
+    };
+    let (allow_defer, allow_fail) = (*allow_defer, *allow_fail);
     let text = if let Some(d) = data {
-        match oxim_conf::expand(d, vars) {
+        match oxim_conf::expand_with_config(d, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
                 return Some(Routed::Defer {
@@ -468,7 +742,7 @@ fn redirect(
             }
         }
     } else if let Some(f) = file {
-        let path = match oxim_conf::expand(f, vars) {
+        let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
                 return Some(Routed::Defer {
@@ -526,22 +800,49 @@ fn redirect(
     if trimmed == ":unknown:" {
         return None;
     }
-    let children: Vec<String> = trimmed
+    let mut children = Vec::new();
+    let mut direct = Vec::new();
+    let items = trimmed
         .split([',', '\n'])
         .map(|s| s.trim())
-        .filter(|s| !s.is_empty() && !s.starts_with('#'))
-        .map(|s| {
-            crate::message::extract_addresses(s)
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-        })
-        .filter(|s| !s.is_empty())
-        .collect();
-    if children.is_empty() {
+        .filter(|s| !s.is_empty() && !s.starts_with('#'));
+    for item in items {
+        // A path or a pipe is delivered, not routed (unquoted: `/file`,
+        // `|command`; Exim also takes them in double quotes).
+        let bare = item.trim_matches('"');
+        if bare.starts_with('/') || bare.starts_with('|') {
+            let pipe = bare.starts_with('|');
+            let mut data = rdata.clone();
+            let (name, value) = if pipe {
+                ("address_pipe", bare.to_string())
+            } else {
+                ("address_file", bare.to_string())
+            };
+            data.vars.push((name.into(), value));
+            direct.push(Direct {
+                target: bare.to_string(),
+                router: r.name.clone(),
+                transport: if pipe {
+                    pipe_transport.clone()
+                } else {
+                    file_transport.clone()
+                },
+                data,
+            });
+            continue;
+        }
+        let a = crate::message::extract_addresses(item)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        if !a.is_empty() {
+            children.push(a);
+        }
+    }
+    if children.is_empty() && direct.is_empty() {
         return None;
     }
-    Some(Routed::Redirected { children })
+    Some(Routed::Redirected { children, direct })
 }
 
 #[cfg(test)]

@@ -106,10 +106,7 @@ pub async fn run_transport(
     } else {
         headers
     };
-    if matches!(
-        t.kind,
-        TransportKind::Appendfile(_) | TransportKind::Pipe(_)
-    ) {
+    if matches!(t.kind, TransportKind::Pipe(_)) {
         if let Some(refusal) = never_user_refusal(ctx, t, m) {
             return items
                 .iter()
@@ -129,8 +126,23 @@ pub async fn run_transport(
             };
             run_smtp(call, spec, &t.name, pool).await
         }
-        TransportKind::Appendfile(spec) => per_address(items, vars, |addr, v| {
-            match appendfile::deliver(spec, addr, m, headers, v) {
+        TransportKind::Appendfile(spec) => per_address(items, vars, |item, v| {
+            // As the transport's user/group, else the router's (or the
+            // local user check_local_user found); root only to switch.
+            let ids = match delivery_ids(ctx, t, item, v) {
+                Ok(ids) => ids,
+                Err(e) => return local_deferral(e),
+            };
+            let uid = ids.map_or(nix::unistd::Uid::effective().as_raw(), |i| i.0);
+            if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
+                return refusal;
+            }
+            let deliver = || appendfile::deliver(spec, item.top(), m, headers, v);
+            let r = match ids {
+                Some((uid, gid)) => crate::privilege::as_user(uid, gid, deliver).and_then(|r| r),
+                None => deliver(),
+            };
+            match r {
                 Ok(()) => delivered.clone(),
                 Err(e) => local_deferral(format!("{e:#}")),
             }
@@ -168,7 +180,16 @@ pub async fn run_transport(
 /// `never_users` (default root). A refused delivery is deferred and logged
 /// on the main and panic logs, in Exim's words.
 pub fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Outcome> {
-    let uid = nix::unistd::Uid::effective().as_raw();
+    never_user_refusal_for(ctx, t, m, nix::unistd::Uid::effective().as_raw())
+}
+
+/// Refuse a delivery as `uid` when it is on `never_users`.
+pub fn never_user_refusal_for(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    m: &Loaded,
+    uid: u32,
+) -> Option<Outcome> {
     if !ctx.never_users.contains(&uid) {
         return None;
     }
@@ -192,18 +213,71 @@ pub fn never_user_refusal(ctx: &Ctx, t: &TransportSpec, m: &Loaded) -> Option<Ou
     })
 }
 
-/// Run a local transport once per address, with `$local_part`/`$domain` set.
+/// The user and group a local delivery runs as: the transport's `user`
+/// and `group`, else those its router set (`user`, `group`, or the local
+/// user `check_local_user` found). None: no one set them, the delivery
+/// runs as this process.
+fn delivery_ids(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    item: &Item,
+    vars: &Vars,
+) -> Result<Option<(u32, u32)>, String> {
+    let (mut uid, mut gid) = (item.data.uid, item.data.gid);
+    if let Some(u) = &t.user {
+        let name = oxim_conf::expand_with_config(u, vars, &ctx.config)
+            .map_err(|e| format!("failed to expand user in {} transport: {e}", t.name))?;
+        let (u, g, _) = crate::privilege::find_user(&name)
+            .map_err(|e| format!("{e:#} in {} transport", t.name))?;
+        uid = Some(u);
+        if t.group.is_none() {
+            gid = g.or(gid);
+        }
+    }
+    if let Some(g) = &t.group {
+        let name = oxim_conf::expand_with_config(g, vars, &ctx.config)
+            .map_err(|e| format!("failed to expand group in {} transport: {e}", t.name))?;
+        gid = Some(
+            crate::privilege::find_group(&name)
+                .map_err(|e| format!("{e:#} in {} transport", t.name))?,
+        );
+    }
+    Ok(match (uid, gid) {
+        (Some(u), Some(g)) => Some((u, g)),
+        (Some(u), None) => Some((u, nix::unistd::Gid::effective().as_raw())),
+        (None, Some(g)) => Some((nix::unistd::Uid::effective().as_raw(), g)),
+        (None, None) => None,
+    })
+}
+
+/// Run a local transport once per address, with `$local_part`/`$domain`
+/// and what its router found (`$local_part_data`, `$home`, ...) set.
 pub fn per_address(
     items: &[(Item, String)],
     vars: &Vars,
-    mut deliver: impl FnMut(&str, &Vars) -> Outcome,
+    mut deliver: impl FnMut(&Item, &Vars) -> Outcome,
 ) -> Vec<(Item, String, Outcome)> {
     items
         .iter()
         .map(|(item, router)| {
             let mut v = vars.clone();
             v.set_address(&item.address);
-            (item.clone(), router.clone(), deliver(&item.address, &v))
+            for (name, value) in &item.data.vars {
+                v.set(name, value.clone());
+            }
+            // A file or pipe carries its parent's local part and domain.
+            if item.address.starts_with(['/', '|']) {
+                if let Some(parent) = item
+                    .log_as
+                    .as_deref()
+                    .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+                {
+                    let (lp, dom) = crate::vars::split_address(parent);
+                    v.set("local_part", lp);
+                    v.set("domain", dom);
+                }
+            }
+            (item.clone(), router.clone(), deliver(item, &v))
         })
         .collect()
 }
