@@ -450,7 +450,10 @@ mod tests {
             crate::cli::address_port("10.0.0.1.1234"),
             ("10.0.0.1".to_string(), Some("1234".to_string()))
         );
-        assert_eq!(crate::cli::address_port("10.0.0.1"), ("10.0.0.1".to_string(), None));
+        assert_eq!(
+            crate::cli::address_port("10.0.0.1"),
+            ("10.0.0.1".to_string(), None)
+        );
         assert_eq!(
             crate::cli::address_port("::1.25"),
             ("::1".to_string(), Some("25".to_string()))

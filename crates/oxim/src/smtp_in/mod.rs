@@ -84,7 +84,10 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
         checking: false,
         stdin: true,
         ident,
-        given_name: origin.host_name.clone().filter(|_| trusted && peer.is_some()),
+        given_name: origin
+            .host_name
+            .clone()
+            .filter(|_| trusted && peer.is_some()),
         given_auth: trusted,
     };
     let ids = rt.block_on(session(
