@@ -72,6 +72,9 @@ enum Cond {
     False,
     /// A lookup could not complete (Exim's DEFER); the text is for the log.
     Defer(String),
+    /// A verification could not complete: its text (in the outcome's
+    /// `verify_message`) is both the reply and the log reason.
+    VerifyDefer,
     Error(ConditionError),
 }
 
@@ -263,13 +266,10 @@ async fn condition(
             }
             None => Ok(false),
         },
-        "verify" => {
-            let r = verify(ctx, &value, vars, env).await;
-            if matches!(r, Ok(false)) && !c.negated {
-                out.verify_message = vars.get("acl_verify_message").map(str::to_string);
-            }
-            r
-        }
+        "verify" => match verify(ctx, &value, vars, env, out, t).await {
+            Ok(b) => Ok(b),
+            Err(c) => return c,
+        },
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
                 t.trace.level += 1;
@@ -291,39 +291,185 @@ async fn condition(
     }
 }
 
+/// A sender verification that did not succeed, kept for the message
+/// (Exim's `sender_verified_failed`): the first refusal it causes shows
+/// its details and logs `sender verify fail for <address>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderVerifyFailure {
+    pub address: String,
+    /// Why routing failed (`Unrouteable address`), for the log.
+    pub message: Option<String>,
+    /// The text shown to the client before the refusal, if any.
+    pub user_message: Option<String>,
+    /// The verification deferred rather than failed.
+    pub defer: bool,
+    /// Already reported (or `/no_details` asked for no details).
+    pub told: bool,
+}
+
+/// `verify = sender[=address]` and `verify = recipient` with their
+/// options. Callouts are not implemented and are refused, never passed.
 async fn verify(
     ctx: &Ctx,
     what: &str,
     vars: &mut Vars,
     env: &AclEnv<'_>,
-) -> Result<bool, ConditionError> {
-    let kind = what.split('/').next().unwrap_or("").trim();
-    if kind == "header_syntax" {
-        return Ok(header_syntax(vars, env.host_ip.is_some()));
+    out: &mut AclOutcome,
+    t: &mut AclTrace,
+) -> Result<bool, Cond> {
+    let mut parts = what.split('/');
+    let head = parts.next().unwrap_or("").trim();
+    let (kind, explicit) = match head.split_once('=') {
+        Some((k, a)) => (k.trim(), Some(a.trim())),
+        None => (head, None),
+    };
+    let (mut defer_ok, mut no_details) = (false, false);
+    for opt in parts {
+        let opt = opt.trim();
+        match opt {
+            "defer_ok" => defer_ok = true,
+            "no_details" => no_details = true,
+            _ if opt.starts_with("callout") => {
+                return Err(Cond::Error(ConditionError::Unsupported(format!(
+                    "verify = {what} (callouts)"
+                ))))
+            }
+            _ => {
+                return Err(Cond::Error(ConditionError::Unsupported(format!(
+                    "verify = {what} (option \"{opt}\")"
+                ))))
+            }
+        }
     }
-    let address = match kind {
-        "recipient" => env.recipient,
-        "sender" => env.sender,
-        "helo" | "reverse_host_lookup" => return Ok(env.host_name.is_some()),
-        other => return Err(ConditionError::UnknownVerify(other.to_string())),
+    if kind == "header_syntax" && explicit.is_none() {
+        if header_syntax(vars, env.host_ip.is_some()) {
+            return Ok(true);
+        }
+        out.verify_message = vars.get("acl_verify_message").map(str::to_string);
+        return Ok(false);
+    }
+    let is_sender = match kind {
+        "sender" => true,
+        "recipient" if explicit.is_none() => false,
+        "helo" | "reverse_host_lookup" if explicit.is_none() && !what.contains('/') => {
+            return Ok(env.host_name.is_some())
+        }
+        other => {
+            return Err(Cond::Error(ConditionError::UnknownVerify(
+                other.to_string(),
+            )))
+        }
+    };
+    let address = if is_sender {
+        explicit.or(env.sender)
+    } else {
+        env.recipient
     };
     let Some(address) = address else {
         return Ok(false);
     };
-    if address.is_empty() {
+    if is_sender && address.is_empty() {
         return Ok(true); // the null sender always verifies
     }
-    let r = crate::deliver::route::route(ctx, address, env.sender.unwrap_or(""), &*vars, true)
-        .await
-        .routed;
-    match r {
-        crate::deliver::route::Routed::Fail { message, .. }
-        | crate::deliver::route::Routed::Defer { message, .. } => {
-            // The reply's text when the ACL sets none.
-            vars.set("acl_verify_message", message);
-            Ok(false)
+    // The sender is verified once per message; the result is reused.
+    if is_sender {
+        if let Some(prev) = t.sender_verified.iter().find(|(a, _)| a == address) {
+            return match &prev.1 {
+                None => Ok(true),
+                Some(f) => sender_failed(out, f.defer, defer_ok),
+            };
         }
-        _ => Ok(true),
+    }
+    t.trace.level += 1;
+    t.trace
+        .line(|| ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>".into());
+    let (failed, defer) = route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t).await;
+    t.trace
+        .line(|| "----------- end verify ------------".into());
+    t.trace.level -= 1;
+    let Some(message) = failed else {
+        if is_sender {
+            t.sender_verified.push((address.to_string(), None));
+        }
+        return Ok(true);
+    };
+    if !is_sender {
+        vars.set("recipient_verify_failure", if defer { "" } else { "route" });
+        if defer && defer_ok {
+            return Ok(true);
+        }
+        vars.set("acl_verify_message", message.clone());
+        out.verify_message = Some(message);
+        return if defer {
+            Err(Cond::VerifyDefer)
+        } else {
+            Ok(false)
+        };
+    }
+    vars.set("sender_verify_failure", if defer { "" } else { "route" });
+    let f = SenderVerifyFailure {
+        address: address.to_string(),
+        user_message: (!defer).then(|| message.clone()),
+        message: Some(message),
+        defer,
+        told: no_details,
+    };
+    t.sender_verified
+        .push((address.to_string(), Some(f.clone())));
+    if t.sender_verify_failed.is_none() && !(defer && defer_ok) {
+        t.sender_verify_failed = Some(f);
+    }
+    sender_failed(out, defer, defer_ok)
+}
+
+/// Route `address` as verification does: a redirection verifies when
+/// every address it produces verifies. The failure's text, and whether it
+/// was temporary.
+async fn route_for_verify(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    vars: &Vars,
+    t: &mut AclTrace,
+) -> (Option<String>, bool) {
+    use crate::deliver::route::{route_traced, Routed};
+    let mut pending = vec![(address.to_string(), 0usize)];
+    while let Some((a, depth)) = pending.pop() {
+        let routed = route_traced(ctx, &a, sender, vars, true, 0, &mut t.trace)
+            .await
+            .routed;
+        match routed {
+            Routed::Fail { message, .. } => return (Some(message), false),
+            Routed::Defer { message, .. } => return (Some(message), true),
+            // Pipes and files (`direct`) verify without being routed.
+            Routed::Redirected { children, .. } if depth < 20 => {
+                pending.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            }
+            Routed::Redirected { .. } => {
+                return (Some("too many levels of redirection".into()), false)
+            }
+            _ => {}
+        }
+    }
+    (None, false)
+}
+
+fn sender_failed(out: &mut AclOutcome, defer: bool, defer_ok: bool) -> Result<bool, Cond> {
+    if defer && defer_ok {
+        return Ok(true);
+    }
+    out.verify_message = Some(
+        if defer {
+            "Could not complete sender verify"
+        } else {
+            "Sender verify failed"
+        }
+        .to_string(),
+    );
+    if defer {
+        Err(Cond::VerifyDefer)
+    } else {
+        Ok(false)
     }
 }
 
@@ -475,6 +621,24 @@ pub struct AclTrace {
     /// The client's host name as found so far (host lists look it up when
     /// they need it).
     pub client: crate::host_lists::ClientName,
+    /// Sender verifications done for this message, with their failures
+    /// (the caller clears them at each new message).
+    pub sender_verified: Vec<(String, Option<SenderVerifyFailure>)>,
+    /// The failed sender verification that the next refusal reports.
+    pub sender_verify_failed: Option<SenderVerifyFailure>,
+}
+
+/// A refusal decided after a failed verification says why, unless the
+/// statement gave its own texts.
+fn apply_verify_message(out: &mut AclOutcome) {
+    if let Some(m) = out.verify_message.take() {
+        if out.message.is_none() {
+            out.message = Some(m.clone());
+        }
+        if out.log_message.is_none() {
+            out.log_message = Some(m);
+        }
+    }
 }
 
 fn yielded(v: Verdict) -> &'static str {
@@ -551,6 +715,24 @@ pub async fn eval_traced(
                     out.log_message = Some(e);
                     return out;
                 }
+                Cond::VerifyDefer => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
+                    if st.verb == AclVerb::Warn {
+                        all_true = false;
+                        deferred = true;
+                        break;
+                    }
+                    out.verdict = Verdict::Defer;
+                    let m = out.verify_message.take();
+                    if out.message.is_none() {
+                        out.message = m.clone();
+                    }
+                    if out.log_message.is_none() {
+                        out.log_message = m;
+                    }
+                    return out;
+                }
                 Cond::Error(e) => {
                     t.trace
                         .line(|| format!("{verb}: condition test error in {acl_name}"));
@@ -578,6 +760,7 @@ pub async fn eval_traced(
             (AclVerb::Discard, true) => Some(Verdict::Discard),
             (AclVerb::Drop, true) => Some(Verdict::Drop),
             (AclVerb::Require, false) => {
+                apply_verify_message(&mut out);
                 t.trace.line(|| format!("end of {acl_name}: not OK"));
                 out.verdict = Verdict::Deny;
                 return out;
@@ -586,12 +769,10 @@ pub async fn eval_traced(
         };
         if let Some(v) = verdict {
             out.temp_details = v == Verdict::Defer;
+            apply_verify_message(&mut out);
             t.trace
                 .line(|| format!("end of {acl_name}: {}", yielded(v)));
             out.verdict = v;
-            if out.message.is_none() && matches!(v, Verdict::Deny | Verdict::Defer) {
-                out.message = out.verify_message.clone();
-            }
             return out;
         }
         out.verify_message = None;
@@ -611,6 +792,7 @@ pub async fn eval_traced(
             out.message = None;
             out.log_message = None;
         }
+        out.verify_message = None;
     }
     // Falling off the end is an implicit deny.
     t.trace.line(|| format!("end of {acl_name}: implicit DENY"));

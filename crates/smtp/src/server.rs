@@ -1023,6 +1023,24 @@ impl ServerSession {
         self.respond(reply)
     }
 
+    /// Refuse the pending command, sending first `preamble` as
+    /// continuation lines with the reply's code (Exim's details of a
+    /// failed sender verification). Only `reply` counts as the command's
+    /// answer (e.g. in the `All RCPT commands were rejected` summary).
+    pub fn reject_with_preamble(
+        &mut self,
+        preamble: &[String],
+        reply: Reply,
+    ) -> Result<(), SessionError> {
+        if self.pending.is_some() && self.phase != Phase::Closed {
+            for line in preamble {
+                self.out
+                    .extend_from_slice(format!("{:03}-{line}\r\n", reply.code).as_bytes());
+            }
+        }
+        self.respond(reply)
+    }
+
     // ----- internals ------------------------------------------------------
 
     fn reset_transaction(&mut self) {

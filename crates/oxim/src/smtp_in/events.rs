@@ -86,13 +86,14 @@ pub async fn check_acl(
 fn refuse(
     ctx: &Ctx,
     conn: &IncomingConn,
-    st: &State,
+    st: &mut State,
     sess: &mut ServerSession,
     o: &acl::AclOutcome,
     sender: Option<&str>,
     what: RejectWhat<'_>,
     default_code: u16,
 ) {
+    let preamble = sender_verify_details(ctx, conn, st, o);
     let reason = o.log_message.clone().or(o.message.clone());
     log_reject(
         ctx,
@@ -103,7 +104,52 @@ fn refuse(
         o.verdict == Verdict::Defer,
         reason.as_deref(),
     );
-    let _ = sess.reject(deny_reply(o, default_code, "Administrative prohibition"));
+    let reply = deny_reply(o, default_code, "Administrative prohibition");
+    let _ = sess.reject_with_preamble(&preamble, reply);
+}
+
+/// The first refusal after a failed sender verification reports it: a
+/// `sender verify fail|defer for <address>: <why>` line in the main and
+/// reject logs, and for a failure the lines `Verification failed for
+/// <address>` and the reason, sent before the refusal itself.
+fn sender_verify_details(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &mut State,
+    o: &acl::AclOutcome,
+) -> Vec<String> {
+    let Some(f) = st.acl.sender_verify_failed.as_mut() else {
+        return Vec::new();
+    };
+    if f.told {
+        return Vec::new();
+    }
+    f.told = true;
+    let f = f.clone();
+    let who = host_ident(conn, st).unwrap_or_else(|| format!("U={}", ctx.caller.login));
+    let why = f
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let kind = if f.defer { "defer" } else { "fail" };
+    ctx.log(&LogRecord::Text {
+        id: None,
+        text: &format!("{who} sender verify {kind} for <{}>{why}", f.address),
+        dest: oxim_log::Dest {
+            main: true,
+            reject: true,
+            panic: false,
+        },
+    });
+    match (&f.user_message, o.verdict) {
+        (Some(m), Verdict::Deny | Verdict::Drop) => {
+            let mut lines = vec![format!("Verification failed for <{}>", f.address)];
+            lines.extend(m.lines().map(str::to_string));
+            lines
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
@@ -333,6 +379,9 @@ async fn mail(
     m: MailFrom,
     size_limit: u64,
 ) {
+    // A new message: its sender has not been verified yet.
+    st.acl.sender_verified.clear();
+    st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
     let sender = if conn.peer.is_none() && !crate::ctx::caller_is_trusted(ctx) {
         // An untrusted local caller cannot choose the sender.
@@ -576,6 +625,13 @@ async fn data_end(
         );
         let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
         return;
+    }
+    // Exim tests its first header line from a remote host against
+    // ignore_fromline_hosts (a leading "From " line; traced by -bh).
+    if let (Some(ip), Some(first)) = (peer_ip, body.first()) {
+        if *first != b'\n' && *first != b'\r' {
+            host_option(ctx, st, "ignore_fromline_hosts", ip).await;
+        }
     }
     let msg = Message::parse(&body);
     let env = AclEnv {

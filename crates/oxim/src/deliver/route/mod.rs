@@ -315,6 +315,7 @@ fn preconditions(
     sender: &str,
     vars: &Vars,
     verifying: bool,
+    trace: &mut oxim_conf::Trace,
 ) -> Result<Option<(Vars, AddrData)>, ConditionError> {
     let (full_lp, domain) = split_address(address);
     let mut v = vars.clone();
@@ -362,12 +363,16 @@ fn preconditions(
     }
     let cfg = &ctx.config;
     if !list_match(&r.domains, &v, cfg, |l| {
-        Ok(oxim_conf::match_domain(l, domain, cfg, &v)?)
+        let mut p = oxim_conf::Probe::new(trace, domain);
+        p.option = Some("domains");
+        Ok(oxim_conf::match_domain_probe(l, domain, cfg, &v, &mut p)?)
     })? {
         return Ok(None);
     }
     if !list_match(&r.local_parts, &v, cfg, |l| {
-        Ok(oxim_conf::match_local_part(l, &lp, cfg, &v)?)
+        let mut p = oxim_conf::Probe::new(trace, &lp);
+        p.option = Some("local_parts");
+        Ok(oxim_conf::match_local_part_probe(l, &lp, cfg, &v, &mut p)?)
     })? {
         return Ok(None);
     }
@@ -443,28 +448,81 @@ pub async fn route_from(
     verifying: bool,
     start: usize,
 ) -> Routing {
+    let mut off = oxim_conf::Trace::off();
+    route_traced(ctx, address, sender, base, verifying, start, &mut off).await
+}
+
+/// [`route_from`], telling `trace` (Exim's `-bh` trace of a verification)
+/// which routers were tried and which one decided.
+pub async fn route_traced(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+    trace: &mut oxim_conf::Trace,
+) -> Routing {
+    trace.line(|| format!("routing {address}"));
+    trace.level += 1;
+    let r = Box::pin(route_chain(
+        ctx, address, sender, base, verifying, start, trace,
+    ))
+    .await;
+    trace.level -= 1;
+    match &r.routed {
+        Routed::Fail { router: None, .. } | Routed::Defer { router: None, .. } => {
+            trace.line(|| "no more routers".into())
+        }
+        Routed::Fail {
+            router: Some(n), ..
+        } => trace.line(|| format!("{n} router forced address failure")),
+        Routed::Defer {
+            router: Some(n), ..
+        } => trace.line(|| format!("{n} router: defer for {address}")),
+        Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+            trace.line(|| format!("routed by {router} router"))
+        }
+        Routed::Redirected { .. } => {}
+    }
+    r
+}
+
+async fn route_chain(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+    trace: &mut oxim_conf::Trace,
+) -> Routing {
     let mut vars = base.clone();
     vars.set_address(address);
     let mut passed = None;
     for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
-        let (mut rvars, mut data) = match preconditions(ctx, r, address, sender, &vars, verifying) {
-            Ok(Some(found)) => found,
-            Ok(None) => continue,
-            Err(e @ ConditionError::RequireFiles { .. }) => {
-                return Routed::Defer {
-                    router: Some(r.name.clone()),
-                    message: e.to_string(),
+        let (mut rvars, mut data) =
+            match preconditions(ctx, r, address, sender, &vars, verifying, trace) {
+                Ok(Some(found)) => {
+                    trace.line(|| format!("calling {} router", r.name));
+                    found
                 }
-                .into()
-            }
-            Err(e) => {
-                return Routed::Defer {
-                    router: Some(r.name.clone()),
-                    message: format!("failed to expand condition for {} router: {e}", r.name),
+                Ok(None) => continue,
+                Err(e @ ConditionError::RequireFiles { .. }) => {
+                    return Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message: e.to_string(),
+                    }
+                    .into()
                 }
-                .into()
-            }
-        };
+                Err(e) => {
+                    return Routed::Defer {
+                        router: Some(r.name.clone()),
+                        message: format!("failed to expand condition for {} router: {e}", r.name),
+                    }
+                    .into()
+                }
+            };
         if let Err(e) = router_ids(ctx, r, &rvars, &mut data) {
             return Routed::Defer {
                 router: Some(r.name.clone()),
@@ -507,6 +565,22 @@ pub async fn route_from(
                 })
             }
         };
+        // Verification needs no transport: the address is routed.
+        let outcome = outcome.map(|mut routing| {
+            if verifying {
+                if let Routed::Defer { message, .. } = &routing.routed {
+                    if *message == no_transport(r) {
+                        routing.routed = Routed::Transport {
+                            router: r.name.clone(),
+                            transport: String::new(),
+                            hosts: Vec::new(),
+                            data: AddrData::default(),
+                        };
+                    }
+                }
+            }
+            routing
+        });
         match outcome {
             // `self = pass`: the next router, whatever `more` says.
             Some(routing) if routing.pass => {
@@ -712,10 +786,14 @@ pub(crate) fn transport_result(
         },
         None => Routed::Defer {
             router: Some(r.name.clone()),
-            message: format!("No transport set by {} router", r.name),
+            message: no_transport(r),
         },
     }
     .into()
+}
+
+fn no_transport(r: &RouterSpec) -> String {
+    format!("No transport set by {} router", r.name)
 }
 
 fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
