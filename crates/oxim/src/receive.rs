@@ -93,6 +93,16 @@ impl Source {
             (None, Some(h)) => s.push_str(&format!("[{ip}] (helo={h})")),
             (None, None) => s.push_str(&format!("[{ip}]")),
         }
+        // An ident (-oMt) goes inside the parentheses, opening them if
+        // there are none.
+        if let Some(u) = &self.ident {
+            if s.ends_with(')') {
+                s.pop();
+                s.push_str(&format!(" ident={u})"));
+            } else {
+                s.push_str(&format!(" (ident={u})"));
+            }
+        }
         Some(s)
     }
 }
@@ -324,11 +334,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     if source.peer.is_none() {
         rec.tfo = Tfo::default();
     }
-    rec.ident = if source.is_local() {
-        source.ident.as_deref()
-    } else {
-        None
-    };
+    rec.ident = source.ident.as_deref();
     rec.protocol = Some(&source.protocol);
     rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
         cipher: &t.cipher,

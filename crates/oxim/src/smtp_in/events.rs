@@ -355,13 +355,7 @@ async fn helo(
     }
     let ip_text = peer_ip.map(|i| i.to_string());
     // A local session (-bs) greets its caller: `Hello <ident> at <name>`.
-    let ident = conn.peer.is_none().then(|| {
-        ctx.inv
-            .origin
-            .ident
-            .as_deref()
-            .unwrap_or(ctx.caller.login.as_str())
-    });
+    let ident = conn.ident.as_deref();
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
@@ -588,7 +582,7 @@ fn data_chunk(ctx: &Ctx, conn: &IncomingConn, st: &mut State, chunk: Vec<u8>, si
             };
             ctx.log(&LogRecord::HeaderTooLong {
                 host: sender_host(conn, st),
-                ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+                ident: conn.ident.as_deref(),
                 limit,
                 line,
             });
@@ -631,7 +625,7 @@ async fn data_end(
         ctx.log(&LogRecord::ChunkingNotCrlf {
             sender: &sender,
             host: sender_host(conn, st),
-            ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+            ident: conn.ident.as_deref(),
         });
         let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
         return;
@@ -713,11 +707,7 @@ async fn data_end(
             .received_protocol
             .clone()
             .unwrap_or_else(|| protocol(conn, st)),
-        ident: if conn.peer.is_none() {
-            Some(ctx.caller.login.clone())
-        } else {
-            None
-        },
+        ident: conn.ident.clone(),
         peer: conn.peer,
         host_name: st.host_name.clone(),
         helo: st.helo.clone(),
@@ -751,7 +741,7 @@ async fn data_end(
         Ok(loaded) => {
             let _ = sess.accept_message(&id_text);
             st.messages += 1;
-            if conn.peer.is_some() {
+            if !conn.stdin {
                 let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
