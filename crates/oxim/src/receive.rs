@@ -233,10 +233,15 @@ pub fn prepare(
         let given = source.sender_set;
         if msg.header("from").is_none() && !(given && sender.is_empty()) {
             let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
-            let from = match gecos_name(ctx) {
-                _ if given => format!("From: {sender}"),
+            // -F names the sender in either case.
+            let from = match ctx.inv.full_name.clone().filter(|n| !n.is_empty()) {
+                Some(n) if given => format!("From: {n} <{sender}>"),
+                None if given => format!("From: {sender}"),
                 Some(n) => format!("From: {n} <{addr}>"),
-                None => format!("From: {addr}"),
+                None => match gecos_name(ctx) {
+                    Some(n) => format!("From: {n} <{addr}>"),
+                    None => format!("From: {addr}"),
+                },
             };
             msg.headers.push(HeaderField::new(from));
         }
