@@ -208,9 +208,24 @@ pub fn log_reject(
     temporary: bool,
     reason: Option<&str>,
 ) {
+    log_reject_id(ctx, conn, st, None, sender, what, temporary, reason);
+}
+
+/// [`log_reject`] for a message that has its id (after DATA).
+#[allow(clippy::too_many_arguments)]
+pub fn log_reject_id(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &State,
+    id: Option<&str>,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    temporary: bool,
+    reason: Option<&str>,
+) {
     if let Some(host) = sender_host(conn, st) {
         ctx.log(&LogRecord::Rejected(Rejected {
-            id: None,
+            id,
             host,
             ident: conn.ident.as_deref(),
             sender,

@@ -16,8 +16,8 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 use super::conn::{
-    domain_option, host_ident, host_option, log_end, log_reject, lookup_host_name, sender_host,
-    sync_client_name, IncomingConn, State,
+    domain_option, host_ident, host_option, log_end, log_reject, log_reject_id, lookup_host_name,
+    sender_host, sync_client_name, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -93,12 +93,29 @@ fn refuse(
     what: RejectWhat<'_>,
     default_code: u16,
 ) {
+    refuse_id(ctx, conn, st, sess, o, None, sender, what, default_code);
+}
+
+/// [`refuse`] for a message that has its id (after DATA).
+#[allow(clippy::too_many_arguments)]
+fn refuse_id(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &mut State,
+    sess: &mut ServerSession,
+    o: &acl::AclOutcome,
+    id: Option<&str>,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    default_code: u16,
+) {
     let preamble = sender_verify_details(ctx, conn, st, o);
     let reason = o.log_message.clone().or(o.message.clone());
-    log_reject(
+    log_reject_id(
         ctx,
         conn,
         st,
+        id,
         sender,
         what,
         o.verdict == Verdict::Defer,
@@ -659,6 +676,10 @@ async fn data_end(
         v.set("recipients_count", n_rcpts.clone());
         v.set("message_headers_raw", raw_headers.clone());
     };
+    // The message has its id from here on, whether it is accepted or not
+    // (as in Exim, a refusal after DATA is logged with it).
+    let id = ctx.ids.next();
+    let id_text = id.to_string();
     let o = check_acl(
         ctx,
         "acl_smtp_data",
@@ -671,7 +692,8 @@ async fn data_end(
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
         let what = RejectWhat::AfterData;
-        refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
+        let sender = Some(sender.as_str());
+        refuse_id(ctx, conn, st, sess, &o, Some(&id_text), sender, what, 550);
         return;
     }
     if recipients.is_empty() {
@@ -701,8 +723,6 @@ async fn data_end(
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
     };
-    let id = ctx.ids.next();
-    let id_text = id.to_string();
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;
     st.helo_counted = false;
