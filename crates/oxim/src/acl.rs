@@ -272,6 +272,8 @@ async fn condition(
             Ok(b) => Ok(b),
             Err(c) => return c,
         },
+        // Exim's limit on nested `acl =` calls, which stops a loop.
+        "acl" if t.trace.level >= 20 => Err(ConditionError::AclTooDeep),
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {
                 t.trace.level += 1;
@@ -279,6 +281,12 @@ async fn condition(
                 t.trace.level -= 1;
                 if r.message.is_some() {
                     out.message = r.message.clone();
+                }
+                // A nested defer is the caller's defer (as in Exim).
+                if r.verdict == Verdict::Defer {
+                    return Cond::Error(ConditionError::NestedDefer(
+                        r.log_message.clone().unwrap_or_default(),
+                    ));
                 }
                 Ok(r.verdict == Verdict::Accept)
             }

@@ -36,6 +36,13 @@ pub enum ConditionError {
     /// A router's `require_files` could not tell whether a file exists.
     #[error("require_files: error for {path}: {error}")]
     RequireFiles { path: String, error: String },
+    /// `acl = ` calls nested more than 20 deep (an ACL that calls itself).
+    #[error("ACL nested too deep: possible loop")]
+    AclTooDeep,
+    /// An ACL called by `acl = ` deferred: so does its caller, with the
+    /// called ACL's log text.
+    #[error("{0}")]
+    NestedDefer(String),
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),

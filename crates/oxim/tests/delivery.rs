@@ -303,3 +303,30 @@ fifo:
         "{log}"
     );
 }
+
+/// An ACL that calls itself stops at Exim's nesting limit with a temporary
+/// rejection, instead of recursing until the stack overflows.
+#[test]
+fn self_calling_acl_is_stopped_at_the_nesting_limit() {
+    let dir = TestDir::new();
+    dir.write(
+        "conf",
+        &format!("{TEST_MAIN}acl_smtp_rcpt = loop\n\nbegin acl\n\nloop:\n  accept acl = loop\n"),
+    );
+    let conf = dir.path().join("conf");
+    let out = dir.run(
+        &["-C", conf.to_str().unwrap(), "-bh", "192.0.2.1"],
+        "helo test\r\nmail from:<x@test.ex>\r\nrcpt to:<y@test.ex>\r\nquit\r\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("451 Temporary local problem"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("temporarily rejected RCPT <y@test.ex>: ACL nested too deep: possible loop"),
+        "{stderr}"
+    );
+}
