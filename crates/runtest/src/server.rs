@@ -136,6 +136,8 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
     let mut buf = Vec::new();
     match reader.read_until(b'\n', &mut buf) {
         Ok(0) => Ok(Got::Eof),
+        // A TLS peer that closes without close_notify has still closed.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Got::Eof),
         Ok(_) => {
             let s = String::from_utf8_lossy(&buf);
             Ok(Got::Line(s.trim_end().to_string()))
@@ -152,26 +154,39 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
     }
 }
 
-/// A script line with `\xNN` turned into the byte it names.
+/// A script line as Exim's server reads it: `\\xNN` is the byte NN and a
+/// backslash before any other character stands for that character.
 fn unescape(line: &str) -> Vec<u8> {
     let b = line.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = (b[i] == b'\\' && b.get(i + 1) == Some(&b'x'))
-            .then(|| b.get(i + 2..i + 4))
-            .flatten()
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        {
-            if let Some(v) = hex {
-                out.push(v);
-                i += 4;
-                continue;
+        match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'x')) => {
+                let hex = b
+                    .get(i + 2..i + 4)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 4;
+                    }
+                    None => {
+                        out.push(b'x');
+                        i += 2;
+                    }
+                }
+            }
+            (b'\\', Some(&c)) => {
+                out.push(c);
+                i += 2;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
             }
         }
-        out.push(b[i]);
-        i += 1;
     }
     out
 }
@@ -543,6 +558,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r, Ended::Exit(EXIT_MISMATCH));
+    }
+
+    #[test]
+    fn send_lines_and_escapes() {
+        let mut fake = Fake {
+            input: Cursor::new(Vec::new()),
+            sent: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let script = lines(">LF>A\\x0d\n>>B\\\\\n>CR>C\n>D\n>*eof\n220 next");
+        let mut pos = 0;
+        let r = run_session(&mut fake, &script, &mut pos, None, false, &mut out).unwrap();
+        assert_eq!(r, Ended::Connection);
+        assert_eq!(pos, 5, "the next connection starts after >*eof");
+        assert_eq!(fake.sent, b"A\r\nB\\C\rD\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ">LF>A\\x0d\n>>B\\\\\n>CR>C\n>D\n>*eof\n"
+        );
+    }
+
+    #[test]
+    fn parses_socket_debug_and_tls() {
+        let a = ServerArgs::parse(&[
+            "-d".into(),
+            "-tls".into(),
+            "/c".into(),
+            "/k".into(),
+            "/dir/sock".into(),
+            "9".into(),
+        ])
+        .unwrap();
+        assert!(a.debug);
+        assert_eq!(a.tls, Some((PathBuf::from("/c"), PathBuf::from("/k"))));
+        assert_eq!(a.socket, Some(PathBuf::from("/dir/sock")));
+        assert_eq!(a.count, 9);
     }
 
     #[test]
