@@ -90,6 +90,7 @@ pub static MAIN: &[OptionSpec] = &[
     s("add_environment"),
     gl("admin_groups"),
     b("allow_domain_literals", false),
+    b("disable_ipv6", false),
     b("allow_insecure_tainted_data", false),
     b("allow_mx_to_local_host", false),
     b("allow_utf8_domains", false),

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
+mod header_sender;
+
 use crate::condition::ConditionError;
 use crate::ctx::Ctx;
 use crate::vars::{split_address, Vars};
@@ -341,6 +343,9 @@ async fn verify(
             }
         }
     }
+    if kind == "header_sender" && explicit.is_none() {
+        return header_sender::verify(ctx, vars, env, out, t, defer_ok).await;
+    }
     if kind == "header_syntax" && explicit.is_none() {
         if header_syntax(vars, env.host_ip.is_some()) {
             return Ok(true);
@@ -383,7 +388,8 @@ async fn verify(
     t.trace.level += 1;
     t.trace
         .line(|| ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>".into());
-    let (failed, defer) = route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t).await;
+    let (failed, defer, detailed) =
+        route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t).await;
     t.trace
         .line(|| "----------- end verify ------------".into());
     t.trace.level -= 1;
@@ -409,7 +415,7 @@ async fn verify(
     vars.set("sender_verify_failure", if defer { "" } else { "route" });
     let f = SenderVerifyFailure {
         address: address.to_string(),
-        user_message: (!defer).then(|| message.clone()),
+        user_message: (!defer && detailed).then(|| message.clone()),
         message: Some(message),
         defer,
         told: no_details,
@@ -423,15 +429,16 @@ async fn verify(
 }
 
 /// Route `address` as verification does: a redirection verifies when
-/// every address it produces verifies. The failure's text, and whether it
-/// was temporary.
+/// every address it produces verifies. The failure's text, whether it was
+/// temporary, and whether the text is for the client too (Exim's user
+/// message: no router took the address, or a redirection's `:fail:`).
 async fn route_for_verify(
     ctx: &Ctx,
     address: &str,
     sender: &str,
     vars: &Vars,
     t: &mut AclTrace,
-) -> (Option<String>, bool) {
+) -> (Option<String>, bool, bool) {
     use crate::deliver::route::{route_traced, Routed};
     let mut pending = vec![(address.to_string(), 0usize)];
     while let Some((a, depth)) = pending.pop() {
@@ -439,19 +446,28 @@ async fn route_for_verify(
             .await
             .routed;
         match routed {
-            Routed::Fail { message, .. } => return (Some(message), false),
-            Routed::Defer { message, .. } => return (Some(message), true),
+            Routed::Fail { message, router } => {
+                let detailed = router.is_none_or(|name| {
+                    ctx.drivers.routers.iter().any(|r| {
+                        r.name == name
+                            && matches!(r.kind, crate::settings::RouterKind::Redirect { .. })
+                    })
+                });
+                return (Some(message), false, detailed);
+            }
+            Routed::Defer { message, .. } => return (Some(message), true, false),
             // Pipes and files (`direct`) verify without being routed.
             Routed::Redirected { children, .. } if depth < 20 => {
-                pending.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+                let children = children.into_iter().rev();
+                pending.extend(children.map(|c| (ctx.qualify_recipient(&c), depth + 1)));
             }
             Routed::Redirected { .. } => {
-                return (Some("too many levels of redirection".into()), false)
+                return (Some("too many levels of redirection".into()), false, true)
             }
             _ => {}
         }
     }
-    (None, false)
+    (None, false, false)
 }
 
 fn sender_failed(out: &mut AclOutcome, defer: bool, defer_ok: bool) -> Result<bool, Cond> {
@@ -479,20 +495,7 @@ fn sender_failed(out: &mut AclOutcome, defer: bool, defer_ok: bool) -> Result<bo
 /// another host. A failure sets `$acl_verify_message` as Exim words it.
 fn header_syntax(vars: &mut Vars, remote: bool) -> bool {
     const NAMES: &[&str] = &["sender", "reply-to", "from", "to", "cc", "bcc"];
-    let raw = vars.get("message_headers_raw").unwrap_or("").to_string();
-    // Unfold: continuation lines join the header before them.
-    let mut headers: Vec<String> = Vec::new();
-    for line in raw.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = headers.last_mut() {
-                last.push(' ');
-                last.push_str(line.trim());
-            }
-        } else if !line.is_empty() {
-            headers.push(line.to_string());
-        }
-    }
-    for h in &headers {
+    for h in &unfolded_headers(vars) {
         let Some((name, value)) = h.split_once(':') else {
             continue;
         };
@@ -522,6 +525,24 @@ fn header_syntax(vars: &mut Vars, remote: bool) -> bool {
         }
     }
     true
+}
+
+/// The message's header lines, unfolded (continuation lines join the
+/// header before them).
+fn unfolded_headers(vars: &Vars) -> Vec<String> {
+    let raw = vars.get("message_headers_raw").unwrap_or("");
+    let mut headers: Vec<String> = Vec::new();
+    for line in raw.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else if !line.is_empty() {
+            headers.push(line.to_string());
+        }
+    }
+    headers
 }
 
 /// Split a header's address list at the commas outside quotes, angle

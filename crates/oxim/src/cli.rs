@@ -97,20 +97,40 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// The first `-oM` option given that only `-be` uses, for refusing it
-    /// elsewhere.
-    pub fn be_only_flag(&self) -> Option<&'static str> {
-        [
-            (self.host_address.is_some(), "-oMa"),
-            (self.authenticated.is_some(), "-oMaa"),
-            (self.authenticated_id.is_some(), "-oMai"),
-            (self.authenticated_sender.is_some(), "-oMas"),
-            (self.interface.is_some(), "-oMi"),
-            (self.host_name.is_some(), "-oMs"),
-        ]
-        .into_iter()
-        .find_map(|(given, flag)| given.then_some(flag))
+    /// `-oMa`: the sending host's address and port (0 when not given).
+    pub fn host_socket(&self) -> Option<std::net::SocketAddr> {
+        self.host_address.as_deref().and_then(socket_of)
     }
+
+    /// `-oMi`: the interface address and port.
+    pub fn interface_socket(&self) -> Option<std::net::SocketAddr> {
+        self.interface.as_deref().and_then(socket_of)
+    }
+}
+
+/// Split `address.port` (Exim's `-oMa`/`-oMi` form) into its parts.
+pub fn address_port(s: &str) -> (String, Option<String>) {
+    let parsable = |a: &str| a.parse::<std::net::IpAddr>().is_ok();
+    if parsable(s) {
+        return (s.to_string(), None);
+    }
+    if let Some((a, p)) = s.rsplit_once('.') {
+        if parsable(a) && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            return (a.to_string(), Some(p.to_string()));
+        }
+    }
+    (s.to_string(), None)
+}
+
+/// `address[.port]` as a socket address, None when it is not one.
+fn socket_of(s: &str) -> Option<std::net::SocketAddr> {
+    let (a, p) = address_port(s);
+    let ip = a.parse().ok()?;
+    let port = match p {
+        Some(p) => p.parse().ok()?,
+        None => 0,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// How a newly accepted message gets delivered (`-od*`).
@@ -155,6 +175,9 @@ pub struct Invocation {
     pub sender: Option<String>,
     /// `-F name`.
     pub full_name: Option<String>,
+    /// `-oMm id`: the message this one refers to (`R=` in the log,
+    /// `$message_reference`).
+    pub message_reference: Option<String>,
     /// `-t`: take recipients from the headers.
     pub extract_recipients: bool,
     /// False after `-i`/`-oi`: a lone dot does not end the message.
@@ -218,7 +241,7 @@ Testing
   -bem <file>        the same with a message read from <file> (-t: its
                      recipients from its headers); -Mset <id>: a queued one
   -oMa/-oMaa/-oMai/-oMas/-oMi/-oMs/-oMt <value>
-                     origin of the message for -be (-oMt also when receiving)
+                     origin a trusted caller asserts (-bs, -bh, -be, submission)
 Other
   -z <text>          write a line to the main log
   --demo             start on the embedded default configuration (see README)
@@ -275,6 +298,7 @@ impl Invocation {
             thaw_frozen: false,
             sender: None,
             full_name: None,
+            message_reference: None,
             extract_recipients: false,
             dot_ends_message: true,
             dont_deliver: false,
@@ -320,13 +344,17 @@ impl Invocation {
                 "-bs" => inv.mode = Mode::SmtpStdin,
                 "-bh" | "-bhc" => {
                     let v = value(&mut i, arg)?;
-                    let ip = v.parse().map_err(|_| {
+                    // address[.port], as -oMa takes it.
+                    let ip = socket_of(&v).map(|s| s.ip()).ok_or_else(|| {
                         CliError(format!("\"{v}\" is not a valid IP address for {arg}"))
                     })?;
                     inv.mode = Mode::HostCheck {
                         ip,
                         callout: arg == "-bhc",
                     };
+                    // A later -oMa replaces this address; an earlier one
+                    // is replaced by it.
+                    inv.origin.host_address = Some(v.to_string());
                 }
                 "-bS" => inv.mode = Mode::BatchSmtp,
                 "-bm" => inv.mode = Mode::Submit,
@@ -416,6 +444,13 @@ impl Invocation {
                 "-N" => inv.dont_deliver = true,
                 "-f" | "-r" => inv.sender = Some(one_line("-f address", value(&mut i, arg)?)?),
                 "-F" => inv.full_name = Some(value(&mut i, arg)?),
+                "-oMm" => {
+                    let v = value(&mut i, arg)?;
+                    if v.parse::<oxim_spool::MessageId>().is_err() {
+                        return Err(CliError("-oMm must be a valid message ID".into()));
+                    }
+                    inv.message_reference = Some(v.to_string());
+                }
                 "-tls-on-connect" => inv.tls_on_connect = true,
                 _ => {
                     if let Some(def) = arg.strip_prefix("-D") {
@@ -465,11 +500,22 @@ impl Invocation {
         if inv.load_message.is_some() && inv.mode != Mode::ExpandTest {
             return Err(CliError("-Mset is only used with -be".into()));
         }
-        if let Some(flag) = inv.origin.be_only_flag() {
-            if inv.mode != Mode::ExpandTest {
-                return Err(CliError(format!(
-                    "{flag} is not supported by oxim except with -be"
-                )));
+        // -bh and -oMa both set the sending host: the last one given wins.
+        if let Mode::HostCheck { ip, .. } = &mut inv.mode {
+            if let Some(a) = &inv.origin.host_address {
+                *ip = inv.origin.host_socket().map(|s| s.ip()).ok_or_else(|| {
+                    CliError(format!("\"{a}\" is not a valid IP address for -oMa"))
+                })?;
+            }
+        }
+        for (flag, value) in [
+            ("-oMa", &inv.origin.host_address),
+            ("-oMi", &inv.origin.interface),
+        ] {
+            if let Some(v) = value {
+                if inv.mode != Mode::ExpandTest && socket_of(v).is_none() {
+                    return Err(CliError(format!("bad {flag} address \"{v}\"")));
+                }
             }
         }
         if daemon {

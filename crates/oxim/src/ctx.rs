@@ -245,7 +245,7 @@ impl Ctx {
             IdFormat::Classic => HeaderStyle::Classic,
         };
         let timeout = Duration::from_secs(5);
-        let dns = Dns::from_system(timeout, false);
+        let dns = Dns::from_system(timeout, false, config.main.bool("disable_ipv6"));
         if let Some(e) = Drivers::unsupported_authenticator(&config) {
             return Err(anyhow!(e));
         }

@@ -209,7 +209,11 @@ struct Bound {
 }
 
 fn bind(ctx: &Ctx) -> Result<Bound> {
-    let specs = listen_specs(ctx)?;
+    let mut specs = listen_specs(ctx)?;
+    if ctx.settings.disable_ipv6 {
+        // disable_ipv6: IPv6 interfaces are not listened on.
+        specs.retain(|s| !s.addr.is_ipv6());
+    }
     let qlen = match ctx.config.main.int("tfo_queue_length") {
         n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
         _ => 64,

@@ -15,6 +15,8 @@ use hickory_resolver::TokioResolver;
 #[derive(Clone)]
 pub struct Dns {
     resolver: Option<TokioResolver>,
+    /// `disable_ipv6`: A records only, and IPv6 addresses are dropped.
+    ipv4_only: bool,
 }
 
 /// An MX record.
@@ -74,12 +76,15 @@ impl Dns {
     /// Build from the system configuration. A missing or unreadable
     /// resolv.conf leaves a resolver that fails every query temporarily
     /// (logged by the caller), rather than refusing to start.
-    pub fn from_system(timeout: Duration, use_hosts: bool) -> Self {
+    pub fn from_system(timeout: Duration, use_hosts: bool, ipv4_only: bool) -> Self {
         let resolver = TokioResolver::builder_tokio().ok().and_then(|mut b| {
             let opts = b.options_mut();
             opts.timeout = timeout;
             opts.attempts = 2;
             opts.ndots = 0;
+            if ipv4_only {
+                opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4Only;
+            }
             opts.use_hosts_file = if use_hosts {
                 hickory_resolver::config::ResolveHosts::Always
             } else {
@@ -87,7 +92,10 @@ impl Dns {
             };
             b.build().ok()
         });
-        Dns { resolver }
+        Dns {
+            resolver,
+            ipv4_only,
+        }
     }
 
     fn resolver(&self) -> Result<&TokioResolver, LookupFailure> {
@@ -125,7 +133,10 @@ impl Dns {
     pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, LookupFailure> {
         let r = self.resolver()?;
         let lookup = r.lookup_ip(fqdn(name)).await.map_err(Self::failure)?;
-        let v: Vec<IpAddr> = lookup.iter().collect();
+        let v: Vec<IpAddr> = lookup
+            .iter()
+            .filter(|ip| !(self.ipv4_only && ip.is_ipv6()))
+            .collect();
         if v.is_empty() {
             Err(LookupFailure::NotFound)
         } else {

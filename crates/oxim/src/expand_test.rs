@@ -60,20 +60,6 @@ impl ExpandContext for TestContext {
     }
 }
 
-/// Split `address.port` (Exim's `-oMa`/`-oMi` form) into its parts.
-fn address_port(s: &str) -> (String, Option<String>) {
-    let parsable = |a: &str| a.parse::<std::net::IpAddr>().is_ok();
-    if parsable(s) {
-        return (s.to_string(), None);
-    }
-    if let Some((a, p)) = s.rsplit_once('.') {
-        if parsable(a) && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-            return (a.to_string(), Some(p.to_string()));
-        }
-    }
-    (s.to_string(), None)
-}
-
 /// The variables every line sees: configuration-derived ones and the
 /// `-oM*`/`-f` origin.
 fn base_vars(ctx: &Ctx) -> Vars {
@@ -96,12 +82,12 @@ fn base_vars(ctx: &Ctx) -> Vars {
     v.set("originator_gid", ctx.caller.gid.to_string());
     let o = &ctx.inv.origin;
     if let Some(a) = &o.host_address {
-        let (addr, port) = address_port(a);
+        let (addr, port) = crate::cli::address_port(a);
         v.set("sender_host_address", addr);
         v.set("sender_host_port", port.unwrap_or_else(|| "0".into()));
     }
     if let Some(a) = &o.interface {
-        let (addr, port) = address_port(a);
+        let (addr, port) = crate::cli::address_port(a);
         v.set("received_ip_address", addr.clone());
         v.set("interface_address", addr);
         let port = port.unwrap_or_else(|| "0".into());
@@ -461,12 +447,15 @@ mod tests {
     #[test]
     fn origin_addresses_with_ports() {
         assert_eq!(
-            address_port("10.0.0.1.1234"),
+            crate::cli::address_port("10.0.0.1.1234"),
             ("10.0.0.1".to_string(), Some("1234".to_string()))
         );
-        assert_eq!(address_port("10.0.0.1"), ("10.0.0.1".to_string(), None));
         assert_eq!(
-            address_port("::1.25"),
+            crate::cli::address_port("10.0.0.1"),
+            ("10.0.0.1".to_string(), None)
+        );
+        assert_eq!(
+            crate::cli::address_port("::1.25"),
             ("::1".to_string(), Some("25".to_string()))
         );
     }

@@ -93,6 +93,16 @@ impl Source {
             (None, Some(h)) => s.push_str(&format!("[{ip}] (helo={h})")),
             (None, None) => s.push_str(&format!("[{ip}]")),
         }
+        // An ident (-oMt) goes inside the parentheses, opening them if
+        // there are none.
+        if let Some(u) = &self.ident {
+            if s.ends_with(')') {
+                s.pop();
+                s.push_str(&format!(" ident={u})"));
+            } else {
+                s.push_str(&format!(" (ident={u})"));
+            }
+        }
         Some(s)
     }
 }
@@ -223,10 +233,15 @@ pub fn prepare(
         let given = source.sender_set;
         if msg.header("from").is_none() && !(given && sender.is_empty()) {
             let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
-            let from = match gecos_name(ctx) {
-                _ if given => format!("From: {sender}"),
+            // -F names the sender in either case.
+            let from = match ctx.inv.full_name.clone().filter(|n| !n.is_empty()) {
+                Some(n) if given => format!("From: {n} <{sender}>"),
+                None if given => format!("From: {sender}"),
                 Some(n) => format!("From: {n} <{addr}>"),
-                None => format!("From: {addr}"),
+                None => match gecos_name(ctx) {
+                    Some(n) => format!("From: {n} <{addr}>"),
+                    None => format!("From: {addr}"),
+                },
             };
             msg.headers.push(HeaderField::new(from));
         }
@@ -324,11 +339,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     if source.peer.is_none() {
         rec.tfo = Tfo::default();
     }
-    rec.ident = if source.is_local() {
-        source.ident.as_deref()
-    } else {
-        None
-    };
+    rec.ident = source.ident.as_deref();
     rec.protocol = Some(&source.protocol);
     rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
         cipher: &t.cipher,

@@ -22,6 +22,9 @@ pub struct MainSettings {
     pub smtp_enforce_sync: bool,
     /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
     pub allow_domain_literals: bool,
+    /// `disable_ipv6`: no AAAA lookups, IPv6 addresses found are dropped
+    /// and the daemon listens on IPv4 only.
+    pub disable_ipv6: bool,
     /// `smtp_max_synprot_errors` (3 when out of range).
     pub smtp_max_synprot_errors: u32,
     /// `smtp_max_unknown_commands` (3 when out of range).
@@ -78,6 +81,7 @@ impl MainSettings {
             accept_8bitmime: main.bool("accept_8bitmime"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
             allow_domain_literals: main.bool("allow_domain_literals"),
+            disable_ipv6: main.bool("disable_ipv6"),
             smtp_max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors"))
                 .unwrap_or(3),
             smtp_max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands"))

@@ -78,6 +78,15 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     {
         source.ident = (!ident.is_empty()).then(|| ident.clone());
     }
+    if caller_is_trusted(&ctx) {
+        apply_origin(&mut source, &inv.origin);
+    }
+    if let Some(r) = &inv.message_reference {
+        if !caller_is_trusted(&ctx) {
+            bail!("-oMm must be called by a trusted user/config");
+        }
+        source.reference = Some(r.clone());
+    }
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let loaded = receive::accept(
@@ -108,6 +117,28 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What a trusted caller asserted with `-oMa`, `-oMi`, `-oMs`, `-oMaa`,
+/// `-oMai` and `-oMas` about a command-line message (`-oMt` and `-oMr` are
+/// applied by the caller).
+fn apply_origin(source: &mut Source, origin: &crate::cli::Origin) {
+    if let Some(peer) = origin.host_socket() {
+        source.peer = Some(peer);
+        source.host_name = origin.host_name.clone();
+    }
+    if let Some(interface) = origin.interface_socket() {
+        source.interface = Some(interface);
+    }
+    if let Some(id) = &origin.authenticated_id {
+        source.local_auth_id = Some(id.clone());
+    }
+    if let Some(sender) = &origin.authenticated_sender {
+        source.auth_sender = Some(sender.clone());
+    }
+    if let Some(name) = &origin.authenticated {
+        source.auth = Some((name.clone(), origin.authenticated_id.clone()));
+    }
 }
 
 #[cfg(test)]

@@ -116,9 +116,47 @@ fn bem_loads_a_message_for_header_and_message_variables() {
 }
 
 #[test]
-fn origin_options_are_refused_outside_be() {
-    let (dir, conf) = setup();
-    let out = dir.run(&["-C", &conf, "-oMa", "10.0.0.1", "-bs"], "");
+fn trusted_bs_session_with_origin_options_is_from_that_host() {
+    let who = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let login = String::from_utf8_lossy(&who.stdout).trim().to_string();
+    let dir = TestDir::new();
+    let conf = dir.write(
+        "configure",
+        &format!(
+            "{TEST_MAIN}trusted_users = {login}\nacl_smtp_rcpt = ok\nbegin acl\nok:\n  accept\n"
+        ),
+    );
+    let conf = conf.display().to_string();
+    let input = "EHLO client.example\r\nMAIL FROM:<a@b.example>\r\n\
+                 RCPT TO:<x@test.ex>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+    let out = dir.run_ok(
+        &[
+            "-C",
+            &conf,
+            "-odq",
+            "-oMa",
+            "10.0.0.1.1234",
+            "-oMt",
+            "someone",
+            "-bs",
+        ],
+        input,
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("250-myhost.test.ex Hello someone at client.example [10.0.0.1]"),
+        "{text}"
+    );
+    let log = dir.read("log/mainlog");
+    assert!(
+        log.contains("<= a@b.example H=(client.example) [10.0.0.1] U=someone P=esmtp S="),
+        "{log}"
+    );
+    // A bad address is refused before anything is read.
+    let out = dir.run(&["-C", &conf, "-oMa", "10.0.0", "-bs"], "");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("-oMa is not supported by oxim"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad -oMa address"));
 }

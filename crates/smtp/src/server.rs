@@ -553,6 +553,8 @@ pub struct ServerSession {
     too_many: bool,
     rcpt_reply: Option<String>,
     rcpt_reply_same: bool,
+    /// The reply being sent is a policy refusal ([`ServerSession::reject`]).
+    policy_reply: bool,
     last_was_rej_mail: bool,
     last_was_rcpt: bool,
     decoder: DataDecoder,
@@ -595,6 +597,7 @@ impl ServerSession {
             too_many: false,
             rcpt_reply: None,
             rcpt_reply_same: true,
+            policy_reply: false,
             last_was_rej_mail: false,
             last_was_rcpt: false,
             decoder,
@@ -1019,8 +1022,14 @@ impl ServerSession {
 
     /// Reject the waiting command with `reply` (same as
     /// [`ServerSession::respond`]; reads better at call sites).
+    /// A refusal by policy: as in Exim (which sends these with
+    /// `smtp_respond`), the `All RCPT commands were rejected` summary
+    /// repeats its text without the code.
     pub fn reject(&mut self, reply: Reply) -> Result<(), SessionError> {
-        self.respond(reply)
+        self.policy_reply = true;
+        let r = self.respond(reply);
+        self.policy_reply = false;
+        r
     }
 
     /// Refuse the pending command, sending first `preamble` as
@@ -1038,7 +1047,7 @@ impl ServerSession {
                     .extend_from_slice(format!("{:03}-{line}\r\n", reply.code).as_bytes());
             }
         }
-        self.respond(reply)
+        self.reject(reply)
     }
 
     // ----- internals ------------------------------------------------------
@@ -1054,7 +1063,11 @@ impl ServerSession {
     }
 
     fn note_rcpt_reply(&mut self, reply: &Reply) {
-        let line = reply.first_line();
+        let line = if self.policy_reply {
+            reply.text.first().cloned().unwrap_or_default()
+        } else {
+            reply.first_line()
+        };
         match &self.rcpt_reply {
             None => self.rcpt_reply = Some(line),
             Some(prev) if *prev != line => self.rcpt_reply_same = false,

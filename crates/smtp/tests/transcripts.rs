@@ -232,7 +232,7 @@ fn bad_input_table() {
             ],
             "250 OK\r\n550 relay not permitted\r\n550 relay not permitted\r\n\
              503-All RCPT commands were rejected with this error:\r\n\
-             503-550 relay not permitted\r\n\
+             503-relay not permitted\r\n\
              503 Valid RCPT command must precede DATA\r\n",
         ),
         // 35 commands are case-insensitive, bare LF is accepted

@@ -82,7 +82,17 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
         .set(
             "authenticated_sender",
             m.env.auth_sender.clone().unwrap_or_default(),
-        );
+        )
+        .set("sender_ident", m.env.ident.clone().unwrap_or_default());
+    // Where the message arrived (kept in the spool file as
+    // `-interface_address ip.port`).
+    if let Some(a) = &m.env.interface_address {
+        let port = m.env.interface_port.unwrap_or(0).to_string();
+        v.set("interface_address", a.clone())
+            .set("received_ip_address", a.clone())
+            .set("interface_port", port.clone())
+            .set("received_port", port);
+    }
     let live: Vec<String> = m
         .headers
         .iter()

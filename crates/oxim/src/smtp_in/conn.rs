@@ -75,6 +75,16 @@ pub struct IncomingConn {
     pub tls_on_connect: bool,
     /// `-bh`: a host-checking session (trace on stderr, nothing stored).
     pub checking: bool,
+    /// On stdin/stdout (`-bs`, `-bS`, `-bh`), not a socket, even when a
+    /// trusted caller gave the sending host with `-oMa`.
+    pub stdin: bool,
+    /// `$sender_ident` (`U=` in the log): the caller's login for a local
+    /// session, or what a trusted caller set with `-oMt`.
+    pub ident: Option<String>,
+    /// `-oMs`: the sending host's name, taken as verified (no lookup).
+    pub given_name: Option<String>,
+    /// `-oMaa`, `-oMai`, `-oMas` apply (a trusted caller's `-bs`, or `-bh`).
+    pub given_auth: bool,
 }
 
 /// Per-session mutable state the policy code keeps.
@@ -155,7 +165,7 @@ pub struct AuthProgress {
 /// How the client names itself in auth log lines (Exim's host_and_ident):
 /// `H=host [ip] U=ident`, or `U=login` for a local session.
 pub fn host_and_ident(ctx: &Ctx, conn: &IncomingConn, st: &State) -> String {
-    let ident = conn.peer.is_none().then_some(ctx.caller.login.as_str());
+    let ident = conn.ident.as_deref();
     match sender_host(conn, st) {
         Some(h) => {
             let mut s = format!("H={}", h.describe(&ctx.selector));
@@ -198,11 +208,26 @@ pub fn log_reject(
     temporary: bool,
     reason: Option<&str>,
 ) {
+    log_reject_id(ctx, conn, st, None, sender, what, temporary, reason);
+}
+
+/// [`log_reject`] for a message that has its id (after DATA).
+#[allow(clippy::too_many_arguments)]
+pub fn log_reject_id(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &State,
+    id: Option<&str>,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    temporary: bool,
+    reason: Option<&str>,
+) {
     if let Some(host) = sender_host(conn, st) {
         ctx.log(&LogRecord::Rejected(Rejected {
-            id: None,
+            id,
             host,
-            ident: None,
+            ident: conn.ident.as_deref(),
             sender,
             what,
             temporary,
@@ -218,7 +243,7 @@ pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {
     if let Some(host) = sender_host(conn, st) {
         ctx.log(&LogRecord::SmtpClosed {
             host,
-            ident: None,
+            ident: conn.ident.as_deref(),
             duration: Some(st.started.elapsed()),
             how,
         });

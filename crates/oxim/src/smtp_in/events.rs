@@ -16,8 +16,8 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 use super::conn::{
-    domain_option, host_ident, host_option, log_end, log_reject, lookup_host_name, sender_host,
-    sync_client_name, IncomingConn, State,
+    domain_option, host_ident, host_option, log_end, log_reject, log_reject_id, lookup_host_name,
+    sender_host, sync_client_name, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -93,12 +93,29 @@ fn refuse(
     what: RejectWhat<'_>,
     default_code: u16,
 ) {
+    refuse_id(ctx, conn, st, sess, o, None, sender, what, default_code);
+}
+
+/// [`refuse`] for a message that has its id (after DATA).
+#[allow(clippy::too_many_arguments)]
+fn refuse_id(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &mut State,
+    sess: &mut ServerSession,
+    o: &acl::AclOutcome,
+    id: Option<&str>,
+    sender: Option<&str>,
+    what: RejectWhat<'_>,
+    default_code: u16,
+) {
     let preamble = sender_verify_details(ctx, conn, st, o);
     let reason = o.log_message.clone().or(o.message.clone());
-    log_reject(
+    log_reject_id(
         ctx,
         conn,
         st,
+        id,
         sender,
         what,
         o.verdict == Verdict::Defer,
@@ -338,13 +355,7 @@ async fn helo(
     }
     let ip_text = peer_ip.map(|i| i.to_string());
     // A local session (-bs) greets its caller: `Hello <ident> at <name>`.
-    let ident = conn.peer.is_none().then(|| {
-        ctx.inv
-            .origin
-            .ident
-            .as_deref()
-            .unwrap_or(ctx.caller.login.as_str())
-    });
+    let ident = conn.ident.as_deref();
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
@@ -571,7 +582,7 @@ fn data_chunk(ctx: &Ctx, conn: &IncomingConn, st: &mut State, chunk: Vec<u8>, si
             };
             ctx.log(&LogRecord::HeaderTooLong {
                 host: sender_host(conn, st),
-                ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+                ident: conn.ident.as_deref(),
                 limit,
                 line,
             });
@@ -614,7 +625,7 @@ async fn data_end(
         ctx.log(&LogRecord::ChunkingNotCrlf {
             sender: &sender,
             host: sender_host(conn, st),
-            ident: conn.peer.is_none().then_some(ctx.caller.login.as_str()),
+            ident: conn.ident.as_deref(),
         });
         let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
         return;
@@ -665,6 +676,10 @@ async fn data_end(
         v.set("recipients_count", n_rcpts.clone());
         v.set("message_headers_raw", raw_headers.clone());
     };
+    // The message has its id from here on, whether it is accepted or not
+    // (as in Exim, a refusal after DATA is logged with it).
+    let id = ctx.ids.next();
+    let id_text = id.to_string();
     let o = check_acl(
         ctx,
         "acl_smtp_data",
@@ -677,7 +692,8 @@ async fn data_end(
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
         let what = RejectWhat::AfterData;
-        refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
+        let sender = Some(sender.as_str());
+        refuse_id(ctx, conn, st, sess, &o, Some(&id_text), sender, what, 550);
         return;
     }
     if recipients.is_empty() {
@@ -691,11 +707,7 @@ async fn data_end(
             .received_protocol
             .clone()
             .unwrap_or_else(|| protocol(conn, st)),
-        ident: if conn.peer.is_none() {
-            Some(ctx.caller.login.clone())
-        } else {
-            None
-        },
+        ident: conn.ident.clone(),
         peer: conn.peer,
         host_name: st.host_name.clone(),
         helo: st.helo.clone(),
@@ -711,8 +723,6 @@ async fn data_end(
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
     };
-    let id = ctx.ids.next();
-    let id_text = id.to_string();
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;
     st.helo_counted = false;
@@ -731,7 +741,7 @@ async fn data_end(
         Ok(loaded) => {
             let _ = sess.accept_message(&id_text);
             st.messages += 1;
-            if conn.peer.is_some() {
+            if !conn.stdin {
                 let queue = ctx.inv.queue_only(ctx.settings.queue_only);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);

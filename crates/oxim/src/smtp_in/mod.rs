@@ -48,6 +48,10 @@ pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: 
         batch: false,
         tls_on_connect: tls::on_connect(&ctx, local.map(|l| l.port())),
         checking: false,
+        stdin: false,
+        ident: None,
+        given_name: None,
+        given_auth: false,
     };
     let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
 }
@@ -57,14 +61,34 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // A trusted caller may say where the session comes from (-oMa, -oMi,
+    // -oMt); an untrusted one's -oM options are disregarded, as in Exim.
+    let trusted = crate::ctx::caller_is_trusted(&ctx);
+    let origin = &ctx.inv.origin;
+    let peer = origin.host_socket().filter(|_| trusted);
+    let ident = match origin.ident.as_deref().filter(|_| trusted) {
+        Some(i) => Some(i.to_string()).filter(|i| !i.is_empty()),
+        None => Some(ctx.caller.login.clone()),
+    };
     let conn = IncomingConn {
-        peer: None,
-        local: None,
+        peer,
+        local: origin.interface_socket().filter(|_| trusted),
         tfo: ServerTfo::None,
-        base_protocol: if batch { "local-bsmtp" } else { "local-smtp" },
+        base_protocol: match (batch, peer.is_some()) {
+            (_, true) => "smtp",
+            (true, false) => "local-bsmtp",
+            (false, false) => "local-smtp",
+        },
         batch,
         tls_on_connect: false,
         checking: false,
+        stdin: true,
+        ident,
+        given_name: origin
+            .host_name
+            .clone()
+            .filter(|_| trusted && peer.is_some()),
+        given_auth: trusted,
     };
     let ids = rt.block_on(session(
         ctx.clone(),
@@ -107,14 +131,21 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
         )?;
         out.flush()?;
     }
+    let origin = &ctx.inv.origin;
+    let port = origin.host_socket().map_or(0, |s| s.port());
     let conn = IncomingConn {
-        peer: Some(SocketAddr::new(ip, 0)),
-        local: None,
+        peer: Some(SocketAddr::new(ip, port)),
+        local: origin.interface_socket(),
         tfo: ServerTfo::None,
         base_protocol: "smtp",
         batch: false,
         tls_on_connect: false,
         checking: true,
+        stdin: true,
+        // Only -oMt gives a host-checking session an ident.
+        ident: origin.ident.clone().filter(|i| !i.is_empty()),
+        given_name: origin.host_name.clone(),
+        given_auth: true,
     };
     rt.block_on(session(
         ctx.clone(),
@@ -127,7 +158,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
 fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     let s = &ctx.settings;
     ServerConfig {
-        enforce_sync: conn.peer.is_some() && !conn.checking && s.smtp_enforce_sync,
+        enforce_sync: !conn.stdin && s.smtp_enforce_sync,
         max_synprot_errors: s.smtp_max_synprot_errors,
         max_unknown_commands: s.smtp_max_unknown_commands,
         recipients_max: usize::try_from(ctx.expand_int("recipients_max", &ctx.base_vars(), 50_000))
@@ -148,7 +179,7 @@ fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
         allow_domain_literals: s.allow_domain_literals,
         // SMTP smuggling: remote messages end only at CRLF . CRLF; local
         // -bs/-bS/-bh input keeps Exim 4.97.1's LF-only mode.
-        line_rules: if conn.peer.is_none() || conn.checking {
+        line_rules: if conn.stdin {
             LineRules::FirstLine
         } else {
             LineRules::FirstLineCrlfEnd
@@ -163,6 +194,9 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
     if let Some(p) = conn.peer {
         vars.set("sender_host_address", p.ip().to_string())
             .set("sender_host_port", p.port().to_string());
+    }
+    if let Some(i) = &conn.ident {
+        vars.set("sender_ident", i.clone());
     }
     if let Some(l) = conn.local {
         vars.set("received_ip_address", l.ip().to_string())
@@ -205,6 +239,24 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
     if conn.checking {
         st.acl.trace = oxim_conf::Trace::to(Box::new(StderrTrace));
     }
+    if conn.given_auth {
+        let o = &ctx.inv.origin;
+        if let Some(name) = &o.authenticated {
+            st.auth.done = Some((name.clone(), o.authenticated_id.clone()));
+            st.vars.set("sender_host_authenticated", name.clone());
+        }
+        if let Some(id) = &o.authenticated_id {
+            st.vars.set("authenticated_id", id.clone());
+        }
+        if let Some(sender) = &o.authenticated_sender {
+            st.vars.set("authenticated_sender", sender.clone());
+        }
+    }
+    if let Some(n) = &conn.given_name {
+        st.host_name = Some(n.clone());
+        st.lookup_done = true;
+        st.vars.set("sender_host_name", n.clone());
+    }
     let peer_ip = conn.peer.map(|p| p.ip());
 
     // Connection-level policy.
@@ -233,7 +285,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         }
         st.acl.host_ident = host_ident(&conn, &st);
         st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip).await;
-        if host_option(&ctx, &mut st, "host_lookup", ip).await {
+        if !st.lookup_done && host_option(&ctx, &mut st, "host_lookup", ip).await {
             st.host_name = lookup_host_name(&ctx, ip).await;
             st.lookup_done = true;
             if let Some(n) = &st.host_name {
