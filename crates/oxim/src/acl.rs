@@ -389,7 +389,7 @@ async fn verify(
     t.trace
         .line(|| ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>".into());
     let (failed, defer, detailed) =
-        route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t).await;
+        route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t, is_sender).await;
     t.trace
         .line(|| "----------- end verify ------------".into());
     t.trace.level -= 1;
@@ -438,6 +438,7 @@ async fn route_for_verify(
     sender: &str,
     vars: &Vars,
     t: &mut AclTrace,
+    is_sender: bool,
 ) -> (Option<String>, bool, bool) {
     use crate::deliver::route::{route_traced, Routed};
     let mut pending = vec![(address.to_string(), 0usize)];
@@ -464,7 +465,22 @@ async fn route_for_verify(
             Routed::Redirected { .. } => {
                 return (Some("too many levels of redirection".into()), false, true)
             }
-            _ => {}
+            // A router with fail_verify_sender/_recipient turns its
+            // success into a failure while verifying.
+            Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+                let forced = ctx.drivers.routers.iter().any(|r| {
+                    r.name == router
+                        && if is_sender {
+                            r.fail_verify_sender
+                        } else {
+                            r.fail_verify_recipient
+                        }
+                });
+                if forced {
+                    let message = format!("{router} router forced verify failure");
+                    return (Some(message), false, false);
+                }
+            }
         }
     }
     (None, false, false)

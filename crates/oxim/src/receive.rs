@@ -221,6 +221,13 @@ pub fn prepare(
         }
     }
     if source.is_local() {
+        for h in &mut msg.headers {
+            if let Some(q) =
+                crate::message::qualify_header(&h.text, &ctx.qualify_domain, &ctx.qualify_recipient)
+            {
+                h.text = q;
+            }
+        }
         if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
             id_created = true;
             msg.headers.push(HeaderField::new(format!(

@@ -162,6 +162,11 @@ pub struct RouterSpec {
     pub transport: Option<String>,
     pub verify: bool,
     pub verify_only: bool,
+    /// `fail_verify_sender` (or `fail_verify`): an address this router
+    /// accepts fails sender verification.
+    pub fail_verify_sender: bool,
+    /// `fail_verify_recipient` (or `fail_verify`): the same for recipients.
+    pub fail_verify_recipient: bool,
     /// `address_test` (default true): false skips the router under `-bt`.
     pub address_test: bool,
     pub more: bool,
@@ -342,6 +347,8 @@ impl RouterSpec {
             transport: opt(d, "transport"),
             verify: o.bool("verify"),
             verify_only: o.bool("verify_only"),
+            fail_verify_sender: o.bool("fail_verify_sender") || o.bool("fail_verify"),
+            fail_verify_recipient: o.bool("fail_verify_recipient") || o.bool("fail_verify"),
             address_test: o.bool("address_test"),
             more: o.bool("more"),
             check_local_user: o.bool("check_local_user"),

@@ -233,3 +233,73 @@ fn undeliverable_bounce_is_frozen_and_only_forced_runs_touch_it() {
         "-M did not try the frozen message"
     );
 }
+
+/// A mailbox path that names a device or FIFO is never written, locked or
+/// chmod'ed: `/dev/null` succeeds without writing (as in Exim), anything
+/// else that is not a regular file defers with Exim's message. (A delivery
+/// once chmod'ed the machine's /dev/null to the transport's mode.)
+#[test]
+fn mailbox_that_is_not_a_regular_file_is_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    dir.write(
+        "conf",
+        &format!(
+            r#"
+{TEST_MAIN}
+begin routers
+
+null:
+  driver = accept
+  local_parts = null
+  transport = devnull
+
+fifo:
+  driver = accept
+  local_parts = fifo
+  transport = fifo
+
+begin transports
+
+devnull:
+  driver = appendfile
+  file = /dev/null
+  mode = 0600
+
+fifo:
+  driver = appendfile
+  file = DIR/fifo
+  mode = 0600
+"#
+        ),
+    );
+    let null_mode =
+        |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let before = null_mode(std::path::Path::new("/dev/null"));
+    let conf = dir.path().join("conf");
+    let conf = conf.to_str().unwrap();
+    dir.run(
+        &["-C", conf, "-odi", "null@test.ex", "fifo@test.ex"],
+        "Subject: x\n\nbody\n",
+    );
+    assert_eq!(
+        null_mode(std::path::Path::new("/dev/null")),
+        before,
+        "/dev/null's mode changed"
+    );
+    assert_eq!(null_mode(&fifo), 0o644, "the FIFO's mode changed");
+    let log = dir.read("log/mainlog");
+    assert!(
+        log.contains("=> null <null@test.ex> R=null T=devnull"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "== fifo@test.ex R=fifo T=fifo defer (-1): mailbox {} is not a regular file",
+            fifo.display()
+        )),
+        "{log}"
+    );
+}

@@ -64,7 +64,7 @@ pub(super) async fn verify(
                             .line(|| ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>".into());
                         let sender = env.sender.unwrap_or("");
                         let (failed, defer, _) =
-                            route_for_verify(ctx, &address, sender, vars, t).await;
+                            route_for_verify(ctx, &address, sender, vars, t, true).await;
                         t.trace.level -= 1;
                         failed.map(|_| defer)
                     }

@@ -82,6 +82,17 @@ fn append_mbox(
     m: &Loaded,
     from: &str,
 ) -> Result<()> {
+    // Delivery to /dev/null succeeds without writing (as in Exim).
+    if path == Path::new("/dev/null") {
+        return Ok(());
+    }
+    // An existing mailbox must be a regular file: never append to, chmod
+    // or lock a device, socket or FIFO that a configuration names.
+    if let Ok(meta) = fs::metadata(path) {
+        if !meta.file_type().is_file() {
+            return Err(anyhow!("mailbox {} is not a regular file", path.display()));
+        }
+    }
     if let Some(parent) = path.parent() {
         if spec.create_directory && !parent.exists() {
             fs::DirBuilder::new()
@@ -120,7 +131,11 @@ fn append_mbox(
     // existing one whose permissions are wider (Exim reduces them).
     {
         use std::os::unix::fs::PermissionsExt;
-        let now = file.metadata()?.permissions().mode() & 0o7777;
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(anyhow!("mailbox {} is not a regular file", path.display()));
+        }
+        let now = meta.permissions().mode() & 0o7777;
         if now != spec.mode && (now & !spec.mode != 0 || file.metadata()?.len() == 0) {
             file.set_permissions(fs::Permissions::from_mode(spec.mode))
                 .with_context(|| format!("failed to set mode of {}", path.display()))?;

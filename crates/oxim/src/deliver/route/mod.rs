@@ -476,7 +476,12 @@ pub async fn route_traced(
         }
         Routed::Fail {
             router: Some(n), ..
-        } => trace.line(|| format!("{n} router forced address failure")),
+        } => {
+            // Said at the router's level, as the router itself says it.
+            trace.level += 1;
+            trace.line(|| format!("{n} router forced address failure"));
+            trace.level -= 1;
+        }
         Routed::Defer {
             router: Some(n), ..
         } => trace.line(|| format!("{n} router: defer for {address}")),
