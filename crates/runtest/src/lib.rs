@@ -23,6 +23,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod script;
 pub mod server;
+pub mod servertls;
 pub mod subst;
 pub mod tcshim;
 #[cfg(test)]

@@ -79,6 +79,7 @@ struct Patterns {
     tls_version: Regex,
     cipher_openssl: Regex,
     cipher_tls13: Regex,
+    cipher_tls13_bare: Regex,
     cipher_gnutls: Regex,
     pid_head: Regex,
     pid_old: Regex,
@@ -116,6 +117,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA\d+:\d+",
     ),
     cipher_tls13: re(r"\bTLS_AES_256_GCM_SHA384:\d+"),
+    // OpenSSL's bare name (e.g. the test server's "SSL connection using").
+    cipher_tls13_bare: re(r"\bTLS_AES(?:_256)?_GCM_SHA384(:?)"),
     cipher_gnutls: re(r"\b(?:EC)?DHE_(RSA|ECDSA)_AES_(?:128|256)_(?:GCM|CBC)_SHA\d+:\d+"),
     pid_head: re(r"(pid=|pid |PID: |Process |child | Ci=)(\d+)"),
     pid_old: re(r"(pid=|PID: )\d+"),
@@ -319,6 +322,16 @@ impl Munger {
         l = p
             .cipher_tls13
             .replace_all(&l, "ke-RSA-AES256-SHAnnn:xxx")
+            .into_owned();
+        l = p
+            .cipher_tls13_bare
+            .replace_all(&l, |c: &Captures<'_>| {
+                if c[1].is_empty() {
+                    "ke-RSA-AES256-SHAnnn".to_string()
+                } else {
+                    c[0].to_string()
+                }
+            })
             .into_owned();
         // 7. caller identity.
         l = self.munge_caller(&l);
@@ -635,6 +648,10 @@ mod tests {
             (
                 "X=TLS1.2:DHE_ECDSA_AES_128_CBC_SHA256:128",
                 "X=TLS1.x:ke-ECDSA-AES256-SHAnnn:xxx",
+            ),
+            (
+                "SSL connection using TLS_AES_256_GCM_SHA384",
+                "SSL connection using ke-RSA-AES256-SHAnnn",
             ),
         ] {
             assert_eq!(m.munge_line(raw, FileKind::Log).unwrap(), want);

@@ -1,9 +1,16 @@
-//! Scripted SMTP server (`oxim-runtest server [-oP PIDFILE] PORT [COUNT]`),
-//! compatible with the output format of Exim's test `server` program.
+//! Scripted SMTP server (`oxim-runtest server [-d] [-tls CERT KEY]
+//! [-oP PIDFILE] PORT|/SOCKET [COUNT]`), compatible with the output format
+//! of Exim's test `server` program.
 //!
-//! Script lines (from stdin, one connection's script ends at `++++`):
+//! The script (stdin, up to `++++`) is one list of lines shared by the
+//! connections in turn: a connection ends at `>*eof`, at the client's
+//! EOF, or at the end of the script, and the next one carries on from
+//! there. Script lines (`\xNN` in a line stands for that byte):
 //! - a line starting with a digit: send it (plus CRLF) and echo it;
+//! - `>TEXT` sends TEXT plus CRLF, `>>TEXT` without a line end, `>CR>TEXT`
+//!   and `>LF>TEXT` with CR or LF only; `>*eof` closes the connection;
 //! - `*sleep N`: echo, then sleep N seconds;
+//! - `*starttls`: start TLS (server side) with the `-tls` certificate;
 //! - `*eof`: expect the client to close the connection;
 //! - `.`: read and echo client lines up to and including a lone `.`;
 //! - anything else: read a client line, echo it (trailing white space
@@ -11,10 +18,14 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
+
+use crate::servertls::{self, ServerConn, StartTls};
 
 /// Exit status on timeout (no connection, or no client line in time).
 pub const EXIT_TIMEOUT: i32 = 99;
@@ -25,7 +36,7 @@ pub const EXIT_MISMATCH: i32 = 1;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ServerArgsError {
     /// Missing port.
-    #[error("usage: server [-t SECS] [-oP PIDFILE] PORT [COUNT]")]
+    #[error("usage: server [-d] [-tls CERT KEY] [-t SECS] [-oP PIDFILE] PORT|/SOCKET [COUNT]")]
     Usage,
     /// Not a number.
     #[error("server: bad number {0:?}")]
@@ -36,16 +47,26 @@ pub enum ServerArgsError {
 }
 
 /// Parsed server arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServerArgs {
-    /// Port to listen on (all IPv4 addresses).
+    /// Port to listen on (all IPv4 addresses); 0 with `socket`.
     pub port: u16,
+    /// Unix-domain socket to listen on instead of a port.
+    pub socket: Option<PathBuf>,
     /// Number of connections to serve.
     pub count: usize,
     /// Write our pid here once listening.
     pub pidfile: Option<PathBuf>,
     /// Timeout for accept and reads.
     pub timeout: Duration,
+    /// `-d`: say what is being set up.
+    pub debug: bool,
+    /// `-tls CERT KEY`: certificate and key for `*starttls`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `-noipv4` given.
+    pub no_ipv4: bool,
+    /// `-noipv6` given.
+    pub no_ipv6: bool,
 }
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, ServerArgsError> {
@@ -54,50 +75,54 @@ fn number<T: std::str::FromStr>(s: &str) -> Result<T, ServerArgsError> {
 }
 
 impl ServerArgs {
-    /// Parse `[-t SECS] [-oP PIDFILE] [-noipv6] PORT [COUNT]`.
+    /// Parse `[-d] [-tls CERT KEY] [-t SECS] [-oP PIDFILE] [-noipv4|-noipv6]
+    /// PORT|/SOCKET [COUNT]`.
     pub fn parse(args: &[String]) -> Result<ServerArgs, ServerArgsError> {
-        let mut timeout = Duration::from_secs(5);
-        let mut pidfile = None;
+        let mut a = ServerArgs {
+            timeout: Duration::from_secs(5),
+            count: 1,
+            ..ServerArgs::default()
+        };
         let mut positional = Vec::new();
         let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
                 "-t" => {
                     let v = it.next().ok_or(ServerArgsError::Usage)?;
                     // Exim's server takes atoi() of it; zero or less means
                     // no timeout to speak of (the test's limit still applies).
                     let secs = number::<i64>(v)?;
-                    timeout = Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1));
+                    a.timeout = Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1));
                     if secs <= 0 {
-                        timeout = Duration::from_secs(3600);
+                        a.timeout = Duration::from_secs(3600);
                     }
                 }
-                "-oP" => pidfile = Some(PathBuf::from(it.next().ok_or(ServerArgsError::Usage)?)),
+                "-oP" => a.pidfile = Some(PathBuf::from(it.next().ok_or(ServerArgsError::Usage)?)),
+                "-d" => a.debug = true,
+                "-tls" => {
+                    let cert = it.next().ok_or(ServerArgsError::Usage)?;
+                    let key = it.next().ok_or(ServerArgsError::Usage)?;
+                    a.tls = Some((PathBuf::from(cert), PathBuf::from(key)));
+                }
                 // Which address families to listen on: both are there anyway.
-                "-noipv4" | "-noipv6" => {}
+                "-noipv4" => a.no_ipv4 = true,
+                "-noipv6" => a.no_ipv6 = true,
                 s if s.starts_with('-') => {
                     return Err(ServerArgsError::Unsupported(format!("option {s}")))
                 }
-                _ => positional.push(a.as_str()),
+                _ => positional.push(arg.as_str()),
             }
         }
         let first = positional.first().ok_or(ServerArgsError::Usage)?;
-        if first.contains('/') {
-            return Err(ServerArgsError::Unsupported(format!(
-                "a unix-domain socket ({first})"
-            )));
+        if first.starts_with('/') {
+            a.socket = Some(PathBuf::from(first));
+        } else {
+            a.port = number(first)?;
         }
-        let port = number(first)?;
-        let count = match positional.get(1) {
-            Some(c) => number(c)?,
-            None => 1,
-        };
-        Ok(ServerArgs {
-            port,
-            count,
-            pidfile,
-            timeout,
-        })
+        if let Some(c) = positional.get(1) {
+            a.count = number(c)?;
+        }
+        Ok(a)
     }
 }
 
@@ -111,6 +136,8 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
     let mut buf = Vec::new();
     match reader.read_until(b'\n', &mut buf) {
         Ok(0) => Ok(Got::Eof),
+        // A TLS peer that closes without close_notify has still closed.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Got::Eof),
         Ok(_) => {
             let s = String::from_utf8_lossy(&buf);
             Ok(Got::Line(s.trim_end().to_string()))
@@ -127,16 +154,99 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
     }
 }
 
-/// Run one connection's script. Returns `Some(exit status)` to stop, `None` to go on.
-pub fn run_session<S: io::Read + Write>(
+/// A script line as Exim's server reads it: `\\xNN` is the byte NN and a
+/// backslash before any other character stands for that character.
+fn unescape(line: &str) -> Vec<u8> {
+    let b = line.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'x')) => {
+                let hex = b
+                    .get(i + 2..i + 4)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 4;
+                    }
+                    None => {
+                        out.push(b'x');
+                        i += 2;
+                    }
+                }
+            }
+            (b'\\', Some(&c)) => {
+                out.push(c);
+                i += 2;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Echo bytes as Exim's server does: printable ASCII as is, a backslash
+/// doubled, anything else as `\xNN`.
+fn printable(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in bytes {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b' '..=b'~' => s.push(char::from(c)),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+/// How one connection's part of the script ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The connection is over; the script goes on with the next one.
+    Connection,
+    /// Stop the server with this exit status.
+    Exit(i32),
+}
+
+/// Run the script from `*pos` on one connection, advancing `*pos`.
+pub fn run_session<S: StartTls>(
     stream: S,
     script: &[String],
+    pos: &mut usize,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    debug: bool,
     out: &mut impl Write,
-) -> io::Result<Option<i32>> {
+) -> io::Result<Ended> {
     let mut reader = BufReader::new(stream);
-    for line in script {
+    while let Some(line) = script.get(*pos) {
+        *pos += 1;
         let first = line.bytes().next();
-        if first.is_some_and(|b| b.is_ascii_digit()) {
+        if let Some(rest) = line.strip_prefix('>') {
+            let raw = unescape(line);
+            writeln!(out, "{}", printable(&raw))?;
+            if rest.starts_with("*eof") {
+                return Ok(Ended::Connection);
+            }
+            let (text, end): (&str, &[u8]) = if let Some(t) = rest.strip_prefix('>') {
+                (t, b"")
+            } else if let Some(t) = rest.strip_prefix("CR>") {
+                (t, b"\r")
+            } else if let Some(t) = rest.strip_prefix("LF>") {
+                (t, b"\n")
+            } else {
+                (rest, b"\r\n")
+            };
+            let mut data = unescape(text);
+            data.extend_from_slice(end);
+            let s = reader.get_mut();
+            let _ = s.write_all(&data).and_then(|()| s.flush());
+        } else if first.is_some_and(|b| b.is_ascii_digit()) {
             writeln!(out, "{line}")?;
             let s = reader.get_mut();
             // The client may be gone already (e.g. it timed out); Exim's server
@@ -149,17 +259,34 @@ pub fn run_session<S: io::Read + Write>(
             out.flush()?;
             let secs: f64 = secs.trim().parse().unwrap_or(0.0);
             std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+        } else if line.starts_with("*starttls") {
+            let early = reader.buffer().to_vec();
+            reader.consume(early.len());
+            match reader.get_mut().start_tls(tls, &early) {
+                Ok(cipher) => {
+                    if debug {
+                        writeln!(out, "SSL connection using {cipher}")?;
+                    }
+                }
+                Err(e) => {
+                    writeln!(out, "TLS start failed: {e}")?;
+                    return Ok(Ended::Exit(EXIT_MISMATCH));
+                }
+            }
         } else if line == "*eof" {
             match read_line(&mut reader)? {
-                Got::Eof => writeln!(out, "Expected EOF read from client")?,
+                Got::Eof => {
+                    writeln!(out, "Expected EOF read from client")?;
+                    return Ok(Ended::Connection);
+                }
                 Got::Line(l) => {
                     writeln!(out, "{l}")?;
                     writeln!(out, "Expected EOF not read")?;
-                    return Ok(Some(EXIT_MISMATCH));
+                    return Ok(Ended::Exit(EXIT_MISMATCH));
                 }
                 Got::TimedOut => {
                     writeln!(out, "Server timed out")?;
-                    return Ok(Some(EXIT_TIMEOUT));
+                    return Ok(Ended::Exit(EXIT_TIMEOUT));
                 }
             }
         } else if line == "." {
@@ -173,11 +300,11 @@ pub fn run_session<S: io::Read + Write>(
                     }
                     Got::Eof => {
                         writeln!(out, "Unexpected EOF read from client")?;
-                        return Ok(Some(EXIT_MISMATCH));
+                        return Ok(Ended::Exit(EXIT_MISMATCH));
                     }
                     Got::TimedOut => {
                         writeln!(out, "Server timed out")?;
-                        return Ok(Some(EXIT_TIMEOUT));
+                        return Ok(Ended::Exit(EXIT_TIMEOUT));
                     }
                 }
             }
@@ -189,24 +316,24 @@ pub fn run_session<S: io::Read + Write>(
                         && l.as_bytes()[..line.len()].eq_ignore_ascii_case(line.as_bytes());
                     if !matches {
                         writeln!(out, "Comparison failed - expected {line:?}")?;
-                        return Ok(Some(EXIT_MISMATCH));
+                        return Ok(Ended::Exit(EXIT_MISMATCH));
                     }
                 }
                 Got::Eof => {
                     writeln!(out, "Unexpected EOF read from client")?;
-                    return Ok(Some(EXIT_MISMATCH));
+                    return Ok(Ended::Exit(EXIT_MISMATCH));
                 }
                 Got::TimedOut => {
                     writeln!(out, "Server timed out")?;
-                    return Ok(Some(EXIT_TIMEOUT));
+                    return Ok(Ended::Exit(EXIT_TIMEOUT));
                 }
             }
         }
     }
-    Ok(None)
+    Ok(Ended::Connection)
 }
 
-/// Read one connection's script: lines up to `++++` (consumed) or end of input.
+/// Read the script: lines up to `++++` (consumed) or end of input.
 /// Returns `None` at end of input with nothing read. Never reads past `++++`,
 /// so the caller may keep stdin open.
 pub fn read_script(script: &mut impl BufRead) -> io::Result<Option<Vec<String>>> {
@@ -226,18 +353,43 @@ pub fn read_script(script: &mut impl BufRead) -> io::Result<Option<Vec<String>>>
     }
 }
 
+/// Something that accepts connections, polled until a deadline.
+trait Accept {
+    fn nonblocking(&self) -> io::Result<()>;
+    fn try_accept(&self) -> io::Result<(ServerConn, Option<SocketAddr>)>;
+}
+
+impl Accept for TcpListener {
+    fn nonblocking(&self) -> io::Result<()> {
+        self.set_nonblocking(true)
+    }
+    fn try_accept(&self) -> io::Result<(ServerConn, Option<SocketAddr>)> {
+        let (s, a): (TcpStream, SocketAddr) = self.accept()?;
+        s.set_nonblocking(false)?;
+        Ok((ServerConn::Tcp(s), Some(a)))
+    }
+}
+
+impl Accept for UnixListener {
+    fn nonblocking(&self) -> io::Result<()> {
+        self.set_nonblocking(true)
+    }
+    fn try_accept(&self) -> io::Result<(ServerConn, Option<SocketAddr>)> {
+        let (s, _) = self.accept()?;
+        s.set_nonblocking(false)?;
+        Ok((ServerConn::Unix(s), None))
+    }
+}
+
 fn accept_with_timeout(
-    listener: &TcpListener,
+    listener: &impl Accept,
     timeout: Duration,
-) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-    listener.set_nonblocking(true)?;
+) -> io::Result<Option<(ServerConn, Option<SocketAddr>)>> {
+    listener.nonblocking()?;
     let deadline = Instant::now() + timeout;
     loop {
-        match listener.accept() {
-            Ok((s, a)) => {
-                s.set_nonblocking(false)?;
-                return Ok(Some((s, a)));
-            }
+        match listener.try_accept() {
+            Ok(got) => return Ok(Some(got)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
                     return Ok(None);
@@ -251,6 +403,36 @@ fn accept_with_timeout(
 
 /// Listen, serve `count` connections with the script read from `script`.
 pub fn run(args: &ServerArgs, script: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
+    if let Some(path) = &args.socket {
+        // Like Exim's server: replace a leftover socket, let anyone connect.
+        let _ = std::fs::remove_file(path);
+        if args.debug {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            writeln!(out, "{now}: Creating Unix domain socket")?;
+            writeln!(out, "Binding Unix domain socket")?;
+        }
+        let listener = UnixListener::bind(path)?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() | 0o777;
+        if args.debug {
+            writeln!(out, "Setting Unix domain socket mode: {mode:x}")?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        let status = serve_on(&listener, args, script, out);
+        let _ = std::fs::remove_file(path);
+        return status;
+    }
+    if args.debug {
+        if !args.no_ipv6 {
+            writeln!(out, "Creating IPv6 socket")?;
+        }
+        if !args.no_ipv4 {
+            writeln!(out, "Creating IPv4 socket")?;
+        }
+    }
     let listener = TcpListener::bind(("0.0.0.0", args.port))?;
     serve(&listener, args, script, out)
 }
@@ -259,28 +441,55 @@ pub fn run(args: &ServerArgs, script: impl BufRead, out: &mut impl Write) -> io:
 pub fn serve(
     listener: &TcpListener,
     args: &ServerArgs,
+    script: impl BufRead,
+    out: &mut impl Write,
+) -> io::Result<i32> {
+    serve_on(listener, args, script, out)
+}
+
+fn serve_on(
+    listener: &impl Accept,
+    args: &ServerArgs,
     mut script: impl BufRead,
     out: &mut impl Write,
 ) -> io::Result<i32> {
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(servertls::config(cert, key)?),
+        None => None,
+    };
     if let Some(p) = &args.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
-    write!(out, "Listening on port {} ... ", args.port)?;
-    out.flush()?;
+    let lines = read_script(&mut script)?.unwrap_or_default();
+    let mut pos = 0;
     for _ in 0..args.count.max(1) {
+        match &args.socket {
+            Some(path) => write!(out, "Listening on {} ... ", path.display())?,
+            None => write!(out, "Listening on port {} ... ", args.port)?,
+        }
+        out.flush()?;
         let Some((stream, peer)) = accept_with_timeout(listener, args.timeout)? else {
             writeln!(out, "\nServer timed out")?;
             return Ok(EXIT_TIMEOUT);
         };
-        writeln!(out, "\nConnection request from [{}]", peer.ip())?;
+        match peer {
+            Some(p) => writeln!(out, "\nConnection request from [{}]", p.ip())?,
+            None => writeln!(out, "\nConnection request")?,
+        }
         out.flush()?;
-        stream.set_read_timeout(Some(args.timeout))?;
-        let part = read_script(&mut script)?.unwrap_or_default();
-        if let Some(status) = run_session(&stream, &part, out)? {
+        match &stream {
+            ServerConn::Tcp(s) => s.set_read_timeout(Some(args.timeout))?,
+            ServerConn::Unix(s) => s.set_read_timeout(Some(args.timeout))?,
+            _ => {}
+        }
+        let ended = run_session(stream, &lines, &mut pos, tls.as_ref(), args.debug, out)?;
+        out.flush()?;
+        if let Ended::Exit(status) = ended {
             return Ok(status);
         }
+    }
+    if pos >= lines.len() {
         writeln!(out, "End of script")?;
-        out.flush()?;
     }
     Ok(0)
 }
@@ -309,10 +518,13 @@ mod tests {
         let r = run_session(
             &mut fake,
             &lines("220 ESMTP\nEHLO\n250 OK\nmail from\n250 OK\nDATA\n354 go\n.\n250 OK"),
+            &mut 0,
+            None,
+            false,
             &mut out,
         )
         .unwrap();
-        assert_eq!(r, None);
+        assert_eq!(r, Ended::Connection);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "220 ESMTP\nEHLO me.example\n250 OK\nMAIL FROM:<a@b>\n250 OK\nDATA\n354 go\nSubject: x\n\nbody\n.\n250 OK\n"
@@ -330,14 +542,58 @@ mod tests {
             sent: Vec::new(),
         };
         let mut out = Vec::new();
-        let r = run_session(&mut fake, &lines("EHLO"), &mut out).unwrap();
-        assert_eq!(r, Some(EXIT_MISMATCH));
+        let r = run_session(&mut fake, &lines("EHLO"), &mut 0, None, false, &mut out).unwrap();
+        assert_eq!(r, Ended::Exit(EXIT_MISMATCH));
         let mut fake = Fake {
             input: Cursor::new(Vec::new()),
             sent: Vec::new(),
         };
-        let r = run_session(&mut fake, &lines("QUIT"), &mut Vec::new()).unwrap();
-        assert_eq!(r, Some(EXIT_MISMATCH));
+        let r = run_session(
+            &mut fake,
+            &lines("QUIT"),
+            &mut 0,
+            None,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(r, Ended::Exit(EXIT_MISMATCH));
+    }
+
+    #[test]
+    fn send_lines_and_escapes() {
+        let mut fake = Fake {
+            input: Cursor::new(Vec::new()),
+            sent: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let script = lines(">LF>A\\x0d\n>>B\\\\\n>CR>C\n>D\n>*eof\n220 next");
+        let mut pos = 0;
+        let r = run_session(&mut fake, &script, &mut pos, None, false, &mut out).unwrap();
+        assert_eq!(r, Ended::Connection);
+        assert_eq!(pos, 5, "the next connection starts after >*eof");
+        assert_eq!(fake.sent, b"A\r\nB\\C\rD\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ">LF>A\\x0d\n>>B\\\\\n>CR>C\n>D\n>*eof\n"
+        );
+    }
+
+    #[test]
+    fn parses_socket_debug_and_tls() {
+        let a = ServerArgs::parse(&[
+            "-d".into(),
+            "-tls".into(),
+            "/c".into(),
+            "/k".into(),
+            "/dir/sock".into(),
+            "9".into(),
+        ])
+        .unwrap();
+        assert!(a.debug);
+        assert_eq!(a.tls, Some((PathBuf::from("/c"), PathBuf::from("/k"))));
+        assert_eq!(a.socket, Some(PathBuf::from("/dir/sock")));
+        assert_eq!(a.count, 9);
     }
 
     #[test]
@@ -356,8 +612,8 @@ mod tests {
         let args = ServerArgs {
             port,
             count: 1,
-            pidfile: None,
             timeout: Duration::from_secs(5),
+            ..ServerArgs::default()
         };
         let server = std::thread::spawn(move || {
             let mut out = Vec::new();
@@ -400,8 +656,8 @@ mod tests {
         let args = ServerArgs {
             port: 1,
             count: 1,
-            pidfile: None,
             timeout: Duration::from_secs(1),
+            ..ServerArgs::default()
         };
         let mut out = Vec::new();
         let status = serve(&listener, &args, Cursor::new("220 x\n"), &mut out).unwrap();

@@ -32,3 +32,13 @@ impl Write for Fake {
         Ok(())
     }
 }
+
+impl crate::servertls::StartTls for Fake {
+    fn start_tls(
+        &mut self,
+        _config: Option<&std::sync::Arc<rustls::ServerConfig>>,
+        _early: &[u8],
+    ) -> io::Result<String> {
+        Err(io::Error::other("no TLS on a fake connection"))
+    }
+}
