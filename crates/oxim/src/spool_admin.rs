@@ -99,23 +99,11 @@ fn show_copy(ctx: &Ctx, id: &MessageId) -> Result<bool> {
 }
 
 /// The message's spool files, read while holding its lock, with Exim's
-/// messages when that fails.
+/// messages when either fails.
 fn read_locked(ctx: &Ctx, id: &MessageId) -> Result<Option<oxim_spool::SpoolMessage>> {
-    match ctx.spool.lock(id) {
-        Ok(Some(_lock)) => {}
-        Ok(None) => {
-            println!("Message {id} is locked");
-            return Ok(None);
-        }
-        Err(oxim_spool::SpoolError::NotFound(_)) => {
-            println!("Spool data file for {id} does not exist");
-            return Ok(None);
-        }
-        Err(e) => {
-            println!("Couldn't open spool file for {id}: {e}");
-            return Ok(None);
-        }
-    }
+    let Some(_lock) = lock_or_say(ctx, id) else {
+        return Ok(None);
+    };
     match ctx.spool.read(id) {
         Ok(m) => Ok(Some(m)),
         Err(e) => {
@@ -125,22 +113,29 @@ fn read_locked(ctx: &Ctx, id: &MessageId) -> Result<Option<oxim_spool::SpoolMess
     }
 }
 
-/// `-Mf` / `-Mt`: set or clear the frozen state, say so and log it.
-fn freeze_or_thaw(ctx: &Ctx, id: &MessageId, action: SpoolAction) -> Result<bool> {
-    let lock = match ctx.spool.lock(id) {
-        Ok(Some(lock)) => lock,
+/// The message's lock, or None after saying why not in Exim's words.
+fn lock_or_say(ctx: &Ctx, id: &MessageId) -> Option<oxim_spool::MessageLock> {
+    match ctx.spool.lock(id) {
+        Ok(Some(lock)) => Some(lock),
         Ok(None) => {
             println!("Message {id} is locked");
-            return Ok(false);
+            None
         }
         Err(oxim_spool::SpoolError::NotFound(_)) => {
             println!("Spool data file for {id} does not exist");
-            return Ok(false);
+            None
         }
         Err(e) => {
             println!("Couldn't open spool file for {id}: {e}");
-            return Ok(false);
+            None
         }
+    }
+}
+
+/// `-Mf` / `-Mt`: set or clear the frozen state, say so and log it.
+fn freeze_or_thaw(ctx: &Ctx, id: &MessageId, action: SpoolAction) -> Result<bool> {
+    let Some(lock) = lock_or_say(ctx, id) else {
+        return Ok(false);
     };
     let (mut env, headers) = match oxim_spool::read_header(ctx.spool.header_path(id)) {
         Ok(h) => h,

@@ -123,3 +123,66 @@ fn help_and_unknown_flags() {
         String::from_utf8_lossy(&out.stderr).contains("unknown or unsupported option -Qnonsense")
     );
 }
+
+/// `-Mf`/`-Mt` freeze and thaw with Exim's wording and log lines; `-Mvc`
+/// shows the message as a transport writes it; `-Mvb` the data file as
+/// stored; `-Mvh` of a message that is not there says so and exits 1.
+#[test]
+fn spool_admin_options_view_freeze_and_thaw() {
+    let dir = TestDir::new();
+    dir.write(
+        "conf",
+        &format!(
+            "{TEST_MAIN}begin routers\nr:\n  driver = accept\n  transport = t\n\
+             begin transports\nt:\n  driver = appendfile\n  file = DIR/mbox\n"
+        ),
+    );
+    let conf = dir.path().join("conf");
+    let c = conf.to_str().unwrap();
+    dir.run_ok(&["-C", c, "-odq", "u@test.ex"], "Subject: hi\n\nbody\n");
+    let bp = String::from_utf8_lossy(&dir.run_ok(&["-C", c, "-bp"], "").stdout).into_owned();
+    let id = bp
+        .split_whitespace()
+        .nth(2)
+        .expect("an id in -bp")
+        .to_string();
+    let say = |args: &[&str]| {
+        let mut a = vec!["-C", c];
+        a.extend_from_slice(args);
+        let out = dir.run(&a, "");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        say(&["-Mf", &id]),
+        (Some(0), format!("Message {id} is now frozen\n"))
+    );
+    assert_eq!(
+        say(&["-Mf", &id]),
+        (Some(1), format!("Message {id} is already frozen\n"))
+    );
+    assert_eq!(
+        say(&["-Mt", &id]),
+        (Some(0), format!("Message {id} is no longer frozen\n"))
+    );
+    let log = dir.read("log/mainlog");
+    assert!(log.contains(&format!("{id} frozen by ")), "{log}");
+    assert!(log.contains(&format!("{id} unfrozen by ")), "{log}");
+    let (code, copy) = say(&["-Mvc", &id]);
+    assert_eq!(code, Some(0));
+    assert!(
+        copy.starts_with("Received: ")
+            && copy.contains("Subject: hi\n")
+            && copy.ends_with("\n\nbody\n"),
+        "{copy}"
+    );
+    assert_eq!(say(&["-Mvb", &id]), (Some(0), format!("{id}-D\nbody\n")));
+    let (code, text) = say(&["-Mvh", "1xaaaa-000000-00"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        text,
+        "Failed to open input file for 1xaaaa-000000-00-H: No such file or directory\n"
+    );
+}
