@@ -1,8 +1,8 @@
 //! Exim's hints-database utilities on oxim's databases: `exim_dumpdb`,
 //! `exim_tidydb`, `exim_fixdb` (the oxim binary called by those names,
 //! through a symlink, or as `oxim -oxim-util NAME ARGS...`), with Exim's
-//! command lines, messages and output formats. `exinext` is in
-//! [`crate::exinext`].
+//! command lines, messages and output formats. `exinext`, which reads
+//! the retry records too, is in `exinext.rs`.
 //!
 //! oxim keeps two hints databases: `retry` (records as Exim keeps them)
 //! and `misc` (the cached EHLO answers of hosts offering early
@@ -23,36 +23,33 @@ use crate::retry::{Hint, RetryDb};
 /// The utilities, by the name they are called with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Utility {
-    DumpDb,
-    TidyDb,
-    FixDb,
-    Exinext,
+    Dump,
+    Tidy,
+    Fix,
 }
 
 impl Utility {
     /// The utility a program name (argv\[0\]'s file name) stands for.
     pub fn from_name(name: &str) -> Option<Utility> {
         Some(match name {
-            "exim_dumpdb" => Utility::DumpDb,
-            "exim_tidydb" => Utility::TidyDb,
-            "exim_fixdb" => Utility::FixDb,
-            "exinext" => Utility::Exinext,
+            "exim_dumpdb" => Utility::Dump,
+            "exim_tidydb" => Utility::Tidy,
+            "exim_fixdb" => Utility::Fix,
             _ => return None,
         })
     }
 
     /// Run it; the value is the exit code.
-    pub fn run(self, args: &[String], exim_path: &Path) -> i32 {
+    pub fn run(self, args: &[String]) -> i32 {
         let out = std::io::stdout();
         let mut out = out.lock();
         let code = match self {
-            Utility::DumpDb => dumpdb(args, &mut out),
-            Utility::TidyDb => tidydb(args, &mut out, now()),
-            Utility::FixDb => {
+            Utility::Dump => dumpdb(args, &mut out),
+            Utility::Tidy => tidydb(args, &mut out, now()),
+            Utility::Fix => {
                 let stdin = std::io::stdin();
                 fixdb(args, &mut stdin.lock(), &mut out)
             }
-            Utility::Exinext => crate::exinext::run(args, exim_path, &mut out),
         };
         let _ = out.flush();
         code

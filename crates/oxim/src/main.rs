@@ -52,8 +52,13 @@ fn main() -> ExitCode {
     let prog = program_name(args.first());
     // Exim's hints utilities, when called by their names (symlinks).
     if let Some(util) = dbutil::Utility::from_name(&prog) {
+        let code = util.run(args.get(1..).unwrap_or(&[]));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if prog == "exinext" {
         let me = std::env::current_exe().unwrap_or_else(|_| "oxim".into());
-        let code = util.run(args.get(1..).unwrap_or(&[]), &me);
+        let out = std::io::stdout();
+        let code = exinext::run(args.get(1..).unwrap_or(&[]), &me, &mut out.lock());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     // mailq, runq, newaliases, rsmtp, rmail: options implied by the name.
