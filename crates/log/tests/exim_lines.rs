@@ -469,6 +469,43 @@ fn deferred_retry_not_reached_is_gated() {
 }
 
 #[test]
+fn host_error_of_a_refused_connection() {
+    let he = LogRecord::HostError {
+        id: ID,
+        host: RemoteHost {
+            name: "127.0.0.1",
+            ip: LOCAL,
+            port: 1224,
+        },
+        text: "",
+        errno_text: Some("Connection refused"),
+    };
+    assert_eq!(
+        he.render(&LogSelector::default()),
+        "10HmaX-0005vi-00 H=127.0.0.1 [127.0.0.1] Connection refused"
+    );
+}
+
+#[test]
+fn routing_defer_for_a_retry_time() {
+    let mut d = Deferred::new(
+        ID,
+        LogAddress::new("userx@test.ex"),
+        "CALLER@test.ex",
+        DeliveryError {
+            errno: -52,
+            message: Some("retry time not reached"),
+            ..DeliveryError::default()
+        },
+    );
+    d.retry_not_reached = true;
+    assert_eq!(
+        LogRecord::Deferred(d).render(&LogSelector::default()),
+        "10HmaX-0005vi-00 == userx@test.ex routing defer (-52): retry time not reached"
+    );
+}
+
+#[test]
 fn failed() {
     let host = RemoteHost {
         name: "mx.example",

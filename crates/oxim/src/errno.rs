@@ -38,7 +38,10 @@ pub enum Errno {
     /// An authenticator's own problem, e.g. an expansion (`ERRNO_AUTHPROB`,
     /// -48).
     AuthProb,
-    /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
+    /// Not routed: the address's or domain's retry time has not come
+    /// (`ERRNO_RRETRY`, -52).
+    RouteRetry,
+    /// No host tried: none has reached its retry time (`ERRNO_HRETRY`, -54).
     HostRetry,
 }
 
@@ -61,7 +64,8 @@ impl Errno {
             Errno::Mail4xx => -45,
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
-            Errno::HostRetry => -53,
+            Errno::RouteRetry => -52,
+            Errno::HostRetry => -54,
         }
     }
 }
@@ -85,6 +89,7 @@ mod tests {
         assert_eq!(Errno::None.code(), 0);
         assert_eq!(Errno::Os(111).code(), 111);
         assert_eq!(Errno::UidFail.code(), -29);
-        assert_eq!(Errno::HostRetry.code(), -53);
+        assert_eq!(Errno::RouteRetry.code(), -52);
+        assert_eq!(Errno::HostRetry.code(), -54);
     }
 }

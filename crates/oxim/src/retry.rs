@@ -94,6 +94,29 @@ pub enum Schedule {
     TimedOut,
 }
 
+/// Exim's limit on the error text kept in a retry record.
+const TEXT_LIMIT: usize = 150;
+
+/// Exim's key for a remote host: `T:name:ip`, then `:port` unless the
+/// port is 25. A name that is an IP address is bracketed, as is an IPv6
+/// address.
+pub fn host_key(name: &str, ip: std::net::IpAddr, port: u16) -> String {
+    let name = if name.parse::<std::net::IpAddr>().is_ok() {
+        format!("[{name}]")
+    } else {
+        name.to_ascii_lowercase()
+    };
+    let ip = match ip {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+    };
+    if port == 25 {
+        format!("T:{name}:{ip}")
+    } else {
+        format!("T:{name}:{ip}:{port}")
+    }
+}
+
 /// Default when no rule matches: every 15 minutes for 4 days.
 const DEFAULT_INTERVAL: u64 = 15 * 60;
 const DEFAULT_TIMEOUT: u64 = 4 * 86_400;
@@ -253,6 +276,13 @@ impl RetryDb {
             hint.basic_errno = err.basic_errno;
             hint.more_errno = err.more_errno;
             hint.text = err.text.clone();
+            if hint.text.len() > TEXT_LIMIT {
+                let mut end = TEXT_LIMIT;
+                while !hint.text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                hint.text.truncate(end);
+            }
             map.insert(key.to_string(), hint);
             let _ = db.store(&map);
             sched
@@ -318,6 +348,18 @@ mod tests {
             h = schedule(Some(&r), Some(&h), 10_000 + i, 7200).1;
         }
         assert_eq!(h.interval, 7200);
+    }
+
+    #[test]
+    fn host_keys_as_exim_writes_them() {
+        let v4: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let v6: std::net::IpAddr = "::1".parse().unwrap();
+        assert_eq!(
+            host_key("127.0.0.1", v4, 1224),
+            "T:[127.0.0.1]:127.0.0.1:1224"
+        );
+        assert_eq!(host_key("MX.Example", v4, 25), "T:mx.example:127.0.0.1");
+        assert_eq!(host_key("h.example", v6, 2525), "T:h.example:[::1]:2525");
     }
 
     #[test]

@@ -267,7 +267,7 @@ fn slow_host_does_not_hold_up_other_deliveries() {
         .iter()
         .filter(|l| {
             l.contains(
-                "@slow.example R=slow T=slow_smtp defer (-53): retry time not reached for any host",
+                "@slow.example R=slow T=slow_smtp defer (-54): retry time not reached for any host for 'slow.example'",
             )
         })
         .count();

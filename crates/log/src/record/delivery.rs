@@ -349,6 +349,10 @@ impl<'a> Deferred<'a> {
             self.transport,
         );
         render_deliver_time(sel, out, self.deliver_time);
+        // Not routed because of a retry time: Exim says "routing defer".
+        if self.retry_not_reached && self.router.is_none() && self.transport.is_none() {
+            out.push_str(" routing");
+        }
         let _ = write!(out, " defer ({})", self.error.errno);
         self.error.render(sel, out);
     }

@@ -419,9 +419,16 @@ impl<'a> LogRecord<'a> {
                 if sel.has(Selector::OutgoingPort) {
                     let _ = write!(out, ":{}", host.port);
                 }
-                let _ = write!(out, ": {text}");
-                if let Some(e) = errno_text {
-                    let _ = write!(out, ": {e}");
+                if text.is_empty() {
+                    // A connection that failed: the system's words only.
+                    if let Some(e) = errno_text {
+                        let _ = write!(out, " {e}");
+                    }
+                } else {
+                    let _ = write!(out, ": {text}");
+                    if let Some(e) = errno_text {
+                        let _ = write!(out, ": {e}");
+                    }
                 }
             }
             LogRecord::Text { text, .. } | LogRecord::Panic { text, .. } => out.push_str(text),

@@ -217,6 +217,7 @@ pub async fn deliver_loaded(
         failed: Vec::new(),
         pending_tops: Vec::new(),
         done_children: Vec::new(),
+        updated: Default::default(),
     };
 
     // 1. Route every pending recipient, following redirections.
@@ -243,6 +244,8 @@ pub async fn deliver_loaded(
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
+            run.log_retry_not_reached(&item);
+            run.summary.deferred += 1;
             run.pending_tops.push(item.top().to_string());
             continue;
         }

@@ -235,6 +235,8 @@ pub struct Attempt<'a> {
     pub failed: Vec<FailedAddress>,
     pub pending_tops: Vec<String>,
     pub done_children: Vec<String>,
+    /// The retry records this attempt updated, with the schedule each got.
+    pub updated: std::collections::HashMap<String, Schedule>,
 }
 
 pub fn now_secs() -> u64 {
@@ -252,9 +254,106 @@ pub fn reason_text(err: &SmtpError) -> String {
     }
 }
 
+/// What a deferral is recorded against in the retry database.
+enum RetryKey {
+    /// Nothing: the retry time had not come (nothing new was learnt).
+    None,
+    /// A record the smtp transport keeps (`T:host...`): its expiry decides.
+    Host(String),
+    /// A record updated here (`R:domain`, `R:address:<sender>`,
+    /// `T:address` for a local transport).
+    Own(String),
+}
+
+/// Exim's retry-record error for a deferral: its error number, the extra
+/// number (`A` or `M` for a host from an address or MX record, with the
+/// reply code's last two digits above it for a 4xx to MAIL, RCPT or
+/// DATA) and its text (the system error's, else the message, with the
+/// host in front when the host answered).
+pub fn retry_error(err: &SmtpError, host: Option<&Host>, from_mx: bool) -> retry::RetryError {
+    let basic_errno = err.errno.code();
+    let letter = if from_mx {
+        i32::from(b'M')
+    } else {
+        i32::from(b'A')
+    };
+    let more_errno = match (err.errno, host) {
+        (Errno::Rcpt4xx | Errno::Mail4xx | Errno::Data4xx, Some(_)) => {
+            reply_code(err.message.as_deref().unwrap_or("")).map_or(0, |c| (c % 100) << 8) | letter
+        }
+        (_, Some(_)) => letter,
+        _ => 0,
+    };
+    let text = if basic_errno > 0 {
+        err.errno_text.clone().unwrap_or_else(|| reason_text(err))
+    } else {
+        match (host, err.with_host) {
+            (Some(h), true) => format!("H={} [{}]: {}", h.name, h.ip, reason_text(err)),
+            _ => reason_text(err),
+        }
+    };
+    retry::RetryError {
+        basic_errno,
+        more_errno,
+        text,
+    }
+}
+
+/// The 4xx code of an SMTP error text (`...: 451 Temporary error`).
+fn reply_code(text: &str) -> Option<i32> {
+    text.match_indices(": 4").find_map(|(i, _)| {
+        let code = text.get(i + 2..i + 5)?;
+        let after = text[i + 5..].chars().next();
+        (code.bytes().all(|b| b.is_ascii_digit()) && after.is_none_or(|c| c == ' ' || c == '-'))
+            .then(|| code.parse().ok())
+            .flatten()
+    })
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(_, d)| d)
+}
+
 impl Attempt<'_> {
-    pub fn retry_key(item: &Item) -> String {
-        format!("R:{}", item.address)
+    /// Where a deferral of `item` is recorded, as Exim keeps retry data:
+    /// a routing deferral against the domain, a 4xx to RCPT against the
+    /// address and sender, a local transport's deferral against the
+    /// address; host-level problems against the host (by the transport).
+    fn retry_key(
+        &self,
+        item: &Item,
+        transport: Option<&str>,
+        host: Option<&Host>,
+        err: &SmtpError,
+    ) -> RetryKey {
+        if matches!(err.errno, Errno::HostRetry | Errno::RouteRetry) {
+            return RetryKey::None;
+        }
+        let Some(t) = transport else {
+            return RetryKey::Own(format!("R:{}", domain_of(&item.address)));
+        };
+        let smtp = self
+            .ctx
+            .drivers
+            .transport(t)
+            .is_some_and(|t| matches!(t.kind, TransportKind::Smtp(_)));
+        if !smtp {
+            return RetryKey::Own(format!("T:{}", item.address));
+        }
+        match (host, err.errno) {
+            (Some(_), Errno::Rcpt4xx) => {
+                RetryKey::Own(format!("R:{}:<{}>", item.address, self.sender))
+            }
+            (Some(h), Errno::Mail4xx | Errno::Data4xx) => RetryKey::Host(format!(
+                "{}:{}",
+                retry::host_key(&h.name, h.ip, h.port),
+                self.m.env.id
+            )),
+            (Some(h), _) if err.with_host || matches!(err.errno, Errno::Os(_)) => {
+                RetryKey::Host(retry::host_key(&h.name, h.ip, h.port))
+            }
+            _ => RetryKey::Own(format!("R:{}", item.address)),
+        }
     }
 
     pub fn record(
@@ -267,17 +366,28 @@ impl Attempt<'_> {
         let ctx = self.ctx;
         let outcome = match outcome {
             Outcome::Deferred { host, err } => {
-                let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
-                let max = ctx.settings.retry_interval_max.as_secs();
-                let rerr = retry::RetryError {
-                    basic_errno: err.errno.code(),
-                    more_errno: 0,
-                    text: reason_text(&err),
+                let sched = match self.retry_key(item, transport, host.as_ref(), &err) {
+                    RetryKey::None => Schedule::RetryAt(self.now),
+                    RetryKey::Host(key) => match self.retry.get(&key) {
+                        Some(h) if h.expired => Schedule::TimedOut,
+                        _ => Schedule::RetryAt(self.now),
+                    },
+                    RetryKey::Own(key) => {
+                        // One update per key and attempt, however many
+                        // addresses share it.
+                        if let Some(s) = self.updated.get(&key) {
+                            *s
+                        } else {
+                            let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
+                            let max = ctx.settings.retry_interval_max.as_secs();
+                            let rerr = retry_error(&err, host.as_ref(), false);
+                            let s = self.retry.failed(&key, rule, self.now, max, &rerr);
+                            self.updated.insert(key, s);
+                            s
+                        }
+                    }
                 };
-                match self
-                    .retry
-                    .failed(&Self::retry_key(item), rule, self.now, max, &rerr)
-                {
+                match sched {
                     Schedule::RetryAt(_) => {
                         log_outcome(
                             ctx,
@@ -303,7 +413,12 @@ impl Attempt<'_> {
             other => other,
         };
         log_outcome(ctx, self.m, &self.sender, item, router, transport, &outcome);
-        self.retry.clear(&Self::retry_key(item));
+        self.retry.clear(&format!("R:{}", item.address));
+        self.retry
+            .clear(&format!("R:{}:<{}>", item.address, self.sender));
+        if transport.is_some() {
+            self.retry.clear(&format!("T:{}", item.address));
+        }
         match &outcome {
             Outcome::Delivered { .. } => self.summary.delivered += 1,
             Outcome::Failed { err, host } => {
@@ -333,10 +448,38 @@ impl Attempt<'_> {
         });
     }
 
-    /// An address whose retry time has not come is left alone this time.
+    /// An address whose retry time has not come is not routed this time
+    /// (Exim's `routing defer (-52): retry time not reached`): a record for
+    /// its domain (not expired), or for the address (alone or with this
+    /// sender). Records older than `retry_data_expire` are ignored.
     pub fn too_early(&self, item: &Item) -> bool {
-        self.retry
-            .get(&Self::retry_key(item))
-            .is_some_and(|h| h.next_try > self.now)
+        let expire = self.ctx.config.main.time("retry_data_expire").as_secs();
+        let now = self.now;
+        let current = |k: &str| {
+            self.retry
+                .get(k)
+                .filter(|h| now.saturating_sub(h.last_try) <= expire)
+        };
+        let domain = current(&format!("R:{}", domain_of(&item.address)))
+            .is_some_and(|h| now < h.next_try && !h.expired);
+        let address = current(&format!("R:{}", item.address))
+            .or_else(|| current(&format!("R:{}:<{}>", item.address, self.sender)))
+            .is_some_and(|h| now < h.next_try);
+        domain || address
+    }
+
+    /// Log the deferral of an address not routed for its retry time.
+    pub fn log_retry_not_reached(&self, item: &Item) {
+        let id_text = self.m.env.id.to_string();
+        let addr = item.log_address(false);
+        let error = DeliveryError {
+            errno: Errno::RouteRetry.code(),
+            errno_text: None,
+            host: None,
+            message: Some("retry time not reached"),
+        };
+        let mut d = Deferred::new(&id_text, addr, &self.sender, error);
+        d.retry_not_reached = true;
+        self.ctx.log_message(self.m, &LogRecord::Deferred(d));
     }
 }

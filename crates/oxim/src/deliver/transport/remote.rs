@@ -14,7 +14,7 @@ use crate::loaded::Loaded;
 use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
-use super::super::record::{local_error, Item, Outcome};
+use super::super::record::{local_error, now_secs, retry_error, Item, Outcome};
 use super::super::route::{is_local_address, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
@@ -232,6 +232,19 @@ pub async fn run_smtp(
         ctx.config.main.time("retry_data_expire"),
     );
     let hosts = resolve_hosts(ctx, &host_specs).await;
+    // Retry hints per host (`T:name:ip:port`) and per host and message
+    // (`...:<id>`), as Exim keeps them; a host whose retry time has not
+    // come is not tried unless delivery is forced (-M, -qf).
+    let retry_db = crate::retry::RetryDb::new(ctx.spool.db_dir());
+    let retry_expire = ctx.config.main.time("retry_data_expire").as_secs();
+    let domain = items
+        .first()
+        .and_then(|(i, _)| i.address.rsplit_once('@'))
+        .map_or(String::new(), |(_, d)| d.to_string());
+    let retry_rule_address = items
+        .first()
+        .map_or(String::new(), |(i, _)| i.address.clone());
+    let from_mx = |name: &str| host_specs.iter().any(|h| h.name == name && h.mx.is_some());
     if hosts.is_empty() {
         return defer_all(local_error(
             Errno::Unknown,
@@ -294,6 +307,43 @@ pub async fn run_smtp(
                 });
                 continue;
             }
+            let host_key = crate::retry::host_key(name, *ip, host.port);
+            let message_key = format!("{host_key}:{}", m.env.id);
+            if !ctx.inv.force {
+                let now = now_secs();
+                let waiting = |k: &str| {
+                    retry_db.get(k).is_some_and(|h| {
+                        now < h.next_try && now.saturating_sub(h.last_try) <= retry_expire
+                    })
+                };
+                if waiting(&host_key) || waiting(&message_key) {
+                    let err = SmtpError {
+                        errno: Errno::HostRetry,
+                        errno_text: None,
+                        message: Some("retry time not reached for any host".into()),
+                        with_host: false,
+                    };
+                    if last.as_ref().is_none_or(|l| l.skipped) {
+                        last = Some(smtp::HostResult {
+                            host,
+                            tfo: ClientTfo::NotTried,
+                            tfo_detail: None,
+                            chunking: false,
+                            pipelined: false,
+                            early_pipe: false,
+                            continued: false,
+                            skipped: true,
+                            outcomes: vec![smtp::RcptOutcome::Deferred(err); batch.len()],
+                            try_next_host: true,
+                            tls: None,
+                            tls_failed: false,
+                            auth: None,
+                            auth_notes: Vec::new(),
+                        });
+                    }
+                    continue;
+                }
+            }
             let mut p = params.clone();
             // $sending_ip_address in helo_data: the local address this
             // connection will have (the bound interface, else the one the
@@ -345,7 +395,10 @@ pub async fn run_smtp(
                     let id_text = m.env.id.to_string();
                     let text = e.message.clone().unwrap_or_default();
                     let rh = host.log();
-                    if e.with_host {
+                    // Exim: "H=name [ip]: message[: errno text]", or for a
+                    // connection that failed "H=name [ip] errno text".
+                    let refused = e.message.is_none() && matches!(e.errno, Errno::Os(_));
+                    if e.with_host || refused {
                         ctx.log_message(
                             m,
                             &LogRecord::HostError {
@@ -355,6 +408,29 @@ pub async fn run_smtp(
                                 errno_text: e.errno_text.as_deref(),
                             },
                         );
+                    }
+                }
+            }
+            if !r.skipped {
+                // The host's retry hint: a host-level failure is recorded
+                // against the host, a 4xx to MAIL or DATA against the host
+                // and this message; a host that answered is cleared.
+                let rule = crate::retry::find_rule(&ctx.config, &retry_rule_address, vars);
+                let max = ctx.settings.retry_interval_max.as_secs();
+                match r.outcomes.first() {
+                    Some(smtp::RcptOutcome::Deferred(e))
+                        if matches!(e.errno, Errno::Mail4xx | Errno::Data4xx) =>
+                    {
+                        let re = retry_error(e, Some(&host), from_mx(name));
+                        retry_db.failed(&message_key, rule, now_secs(), max, &re);
+                    }
+                    Some(smtp::RcptOutcome::Deferred(e)) if r.try_next_host => {
+                        let re = retry_error(e, Some(&host), from_mx(name));
+                        retry_db.failed(&host_key, rule, now_secs(), max, &re);
+                    }
+                    _ => {
+                        retry_db.clear(&host_key);
+                        retry_db.clear(&message_key);
                     }
                 }
             }
@@ -406,10 +482,17 @@ pub async fn run_smtp(
                     first = false;
                     o
                 }
-                smtp::RcptOutcome::Deferred(err) => Outcome::Deferred {
-                    host: Some(info.clone()),
-                    err,
-                },
+                smtp::RcptOutcome::Deferred(mut err) => {
+                    if err.errno == Errno::HostRetry {
+                        err.message = Some(format!(
+                            "retry time not reached for any host for '{domain}'"
+                        ));
+                    }
+                    Outcome::Deferred {
+                        host: Some(info.clone()),
+                        err,
+                    }
+                }
                 smtp::RcptOutcome::Failed(err) => Outcome::Failed {
                     host: Some(info.clone()),
                     err,
