@@ -25,6 +25,7 @@
 //! or a [`FormatError`], never a panic.
 
 use crate::id::MessageId;
+use oxim_net::ServerTfo;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -140,8 +141,8 @@ pub struct Envelope {
     /// TLS information about the incoming connection.
     pub tls: TlsInfo,
     /// `-oxim_tfo <outcome>`: oxim extension, TCP Fast Open outcome of the
-    /// incoming connection.
-    pub tfo: Option<String>,
+    /// incoming connection (`cookie`, `cookie-data`; no line when none).
+    pub tfo: ServerTfo,
     /// `-oxim_8bitmime`: oxim extension, the message came with
     /// `BODY=8BITMIME` (passed on where the next host offers 8BITMIME).
     pub body_8bitmime: bool,
@@ -195,7 +196,7 @@ impl Envelope {
             manual_thaw: false,
             dont_deliver: false,
             tls: TlsInfo::default(),
-            tfo: None,
+            tfo: ServerTfo::None,
             body_8bitmime: false,
             acl_vars: Vec::new(),
             extra: Vec::new(),
@@ -434,7 +435,9 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     opt(&mut s, "tls_peerdn", &env.tls.peerdn);
     opt(&mut s, "tls_sni", &env.tls.sni);
     opt(&mut s, "tls_ver", &env.tls.ver);
-    opt(&mut s, "oxim_tfo", &env.tfo);
+    if env.tfo.is_tfo() {
+        let _ = writeln!(s, "-oxim_tfo {}", env.tfo.name());
+    }
     flag(&mut s, "oxim_8bitmime", env.body_8bitmime);
     for (name, value) in &env.extra {
         let name = one_line(name);
@@ -775,7 +778,15 @@ pub fn parse_header(data: &[u8]) -> Result<(Envelope, Vec<Header>), FormatError>
             "tls_peerdn" => env.tls.peerdn = Some(text()),
             "tls_sni" => env.tls.sni = Some(text()),
             "tls_ver" => env.tls.ver = Some(text()),
-            "oxim_tfo" => env.tfo = Some(text()),
+            "oxim_tfo" => {
+                // `TFO`/`TFO*`: as written by oxim before the outcome was
+                // typed (the log suffix).
+                env.tfo = match value {
+                    Some("TFO") => ServerTfo::Cookie,
+                    Some("TFO*") => ServerTfo::CookieWithData,
+                    v => v.and_then(ServerTfo::from_name).ok_or_else(|| bad(&l))?,
+                }
+            }
             "oxim_8bitmime" => env.body_8bitmime = true,
             n if (n.starts_with("aclc") || n.starts_with("aclm")) && n.len() > 4 => {
                 // "-aclc <name> <len>" (Exim 4.8x+: name after the space) or

@@ -4,18 +4,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use oxim_net::{ClientTfo, ConnectOptions};
+use oxim_log::Tfo;
+use oxim_net::{ClientTfo, ConnectFacts, ConnectOptions, TfoIo};
 use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
-use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
+use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
 use super::ehlo_cache;
-use super::{
-    strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
-    TFO_TIMING_MIN_RTT,
-};
+use super::{strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams};
 
 /// A client connection to another SMTP server (the session driver's
 /// connections from clients are `smtp_in`'s `IncomingConn`).
@@ -58,11 +56,9 @@ pub(super) struct OutgoingConn {
 pub(super) struct Session {
     pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
-    pub(super) tfo: ClientTfo,
-    /// The path's round trip and when the connection was made, for the
-    /// banner-timing judgement of [`Session::tfo_detail`].
-    pub(super) rtt: Duration,
-    pub(super) connected_at: std::time::Instant,
+    /// What the TCP handshake did (oxim-net's facts), judged with the
+    /// banner's timing by [`Session::log_tfo`].
+    pub(super) facts: ConnectFacts,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
@@ -78,18 +74,13 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// A finer `+tfo_detail` value than the kernel's, from the banner's
-    /// timing (see `open`).
-    pub(super) fn tfo_detail(&self) -> Option<&'static str> {
-        match (self.tfo, self.conn.first_byte_at) {
-            (ClientTfo::CookieAccepted, Some(t)) if self.rtt >= TFO_TIMING_MIN_RTT => {
-                if t.saturating_duration_since(self.connected_at) < self.rtt / 2 {
-                    None
-                } else {
-                    Some("cookie-unconfirmed")
-                }
-            }
-            _ => None,
+    /// What TFO did for this connection, for the log: the kernel's
+    /// outcome, doubted when the banner came too late for a server that
+    /// used our cookie (see `open`).
+    pub(super) fn log_tfo(&self) -> Tfo {
+        Tfo::Client {
+            outcome: self.facts.tfo,
+            unconfirmed: self.facts.cookie_unconfirmed(self.conn.first_byte_at),
         }
     }
 }
@@ -421,15 +412,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
             return Err(failed(ConvError::Temp(err)));
         }
     };
-    let facts = stream.get_ref().and_then(TfoIo::facts);
-    let (tfo, rtt, connected_at) = match facts {
-        Some(f) => (f.tfo, f.rtt, f.connected_at),
-        None => (
-            ClientTfo::NotTried,
-            Duration::ZERO,
-            std::time::Instant::now(),
-        ),
-    };
+    let facts = stream
+        .get_ref()
+        .and_then(TfoIo::facts)
+        .unwrap_or(ConnectFacts {
+            tfo: ClientTfo::NotTried,
+            rtt: Duration::ZERO,
+            connected_at: std::time::Instant::now(),
+        });
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
@@ -502,18 +492,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     // ignored it (no TFO on that socket). On a path with a measurable round
     // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
     // without it a full round trip later. When the two disagree the log keeps
-    // the kernel's judgement and says so in the +tfo_detail item. On a path
-    // of a few milliseconds the difference drowns in scheduling delays (a
-    // busy server answers its banner a few ms late), so no judgement is made
-    // below TFO_TIMING_MIN_RTT.
+    // the kernel's judgement and says so in the +tfo_detail item; no
+    // judgement is made on paths shorter than oxim_net::TIMING_MIN_RTT.
     // With early pipelining nothing has been read yet: the judgement is
-    // made when it is wanted (Session::tfo_detail).
+    // made when it is wanted (Session::log_tfo).
     Ok(Session {
         conn,
         caps,
-        tfo,
-        rtt,
-        connected_at,
+        facts,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
