@@ -50,6 +50,9 @@ pub(super) struct OutgoingConn {
     /// Commands to go out with the next write (the early EHLO, so that it
     /// travels with the first transaction in one segment).
     pub(super) unsent: Vec<u8>,
+    /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
+    /// cached answer offers it); its reply is still to be read.
+    pub(super) starttls_sent: bool,
 }
 
 /// An open SMTP connection after EHLO.
@@ -374,10 +377,17 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
         .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
         .filter(|c| c.pipe_connect && c.pipelining);
-    let unsent = match &early {
+    let mut unsent = match &early {
         Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
         None => Vec::new(),
     };
+    // Exim sends STARTTLS right behind the early EHLO when the cached
+    // answer offers it, and reads the banner and the EHLO reply before its
+    // reply.
+    let starttls_sent = early.as_ref().is_some_and(|c| c.starttls) && params.tls.is_some();
+    if starttls_sent {
+        unsent.extend_from_slice(b"STARTTLS\r\n");
+    }
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
@@ -442,6 +452,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         data_written: 0,
         early: early.clone(),
         unsent,
+        starttls_sent,
     };
     let early_pipe = early.is_some();
     let greeted = match early {
@@ -593,7 +604,9 @@ pub(super) async fn secure(
     mut caps: EhloCapabilities,
 ) -> Result<EhloCapabilities, ConvError> {
     if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
-        if caps.starttls {
+        // A STARTTLS pipelined on the strength of the cache has its reply
+        // read even when the fresh EHLO answer no longer offers it.
+        if caps.starttls || conn.starttls_sent {
             starttls(conn, params, tls).await?;
             // Everything learnt in clear is forgotten: EHLO again.
             caps = hello(conn, params).await?;
@@ -648,7 +661,9 @@ pub(super) async fn starttls(
     tls: &TlsParams,
 ) -> Result<(), ConvError> {
     let t = params.command_timeout;
-    conn.send(b"STARTTLS\r\n", t, false).await?;
+    if !std::mem::take(&mut conn.starttls_sent) {
+        conn.send(b"STARTTLS\r\n", t, false).await?;
+    }
     let r = conn.read_reply(t, "STARTTLS").await?;
     if r.code != 220 {
         if tls.require {
