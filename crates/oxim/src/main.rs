@@ -15,6 +15,8 @@ mod deliver;
 mod dns;
 mod errno;
 mod expand_test;
+mod filter;
+mod filter_test;
 mod harness;
 mod host_lists;
 mod info;
@@ -160,6 +162,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             Ok(0)
         }
         Mode::ExpandTest => expand_test::run(ctx),
+        Mode::FilterTest => filter_test::run(ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }
 }

@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
         "info",
         "address_test",
         "expand_test",
+        "filter_test",
         "spool_admin",
     ],
     &["submit"],
@@ -50,6 +51,8 @@ const LAYERS: &[&[&str]] = &[
     &["bounce"],
     // The one way into the spool.
     &["receive"],
+    // Exim filters: running a parsed filter.
+    &["filter"],
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.
