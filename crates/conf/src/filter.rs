@@ -77,14 +77,23 @@ pub struct Condition {
 pub enum CondKind {
     And(Box<Condition>, Box<Condition>),
     Or(Box<Condition>, Box<Condition>),
-    Personal { aliases: Vec<String> },
+    Personal {
+        aliases: Vec<String>,
+    },
     Delivered,
     ErrorMessage,
     FirstDelivery,
     ManuallyThawed,
     /// `foranyaddress <list> (<condition>)`.
-    ForAnyAddress { list: String, cond: Box<Condition> },
-    Compare { op: Compare, left: String, right: String },
+    ForAnyAddress {
+        list: String,
+        cond: Box<Condition>,
+    },
+    Compare {
+        op: Compare,
+        left: String,
+        right: String,
+    },
 }
 
 /// `defer`, `fail`, `freeze`: end filtering with that outcome.
@@ -149,25 +158,52 @@ pub struct MailArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CmdKind {
     /// `add <value> to <variable>`.
-    Add { value: String, var: String },
-    Deliver { address: String, errors_to: Option<String> },
-    Save { path: String, mode: Option<u32> },
+    Add {
+        value: String,
+        var: String,
+    },
+    Deliver {
+        address: String,
+        errors_to: Option<String>,
+    },
+    Save {
+        path: String,
+        mode: Option<u32>,
+    },
     /// The command is not expanded as a whole (its arguments are, by the
     /// pipe transport).
-    Pipe { command: String },
-    Logfile { path: String, mode: Option<u32> },
+    Pipe {
+        command: String,
+    },
+    Logfile {
+        path: String,
+        mode: Option<u32>,
+    },
     /// The text always ends with a newline.
-    Logwrite { text: String },
-    Testprint { text: String },
-    Headers { op: HeadersOp, value: String },
-    Stop { kind: Stop, text: String },
+    Logwrite {
+        text: String,
+    },
+    Testprint {
+        text: String,
+    },
+    Headers {
+        op: HeadersOp,
+        value: String,
+    },
+    Stop {
+        kind: Stop,
+        text: String,
+    },
     Finish,
     /// `if`/`elif` branches and the `else` commands.
     If {
         branches: Vec<(Condition, Vec<Command>)>,
         otherwise: Vec<Command>,
     },
-    Mail { vacation: bool, args: Box<MailArgs> },
+    Mail {
+        vacation: bool,
+        args: Box<MailArgs>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -343,9 +379,7 @@ impl Parser<'_> {
                 if p < self.s.len() && self.s[p] == b'\n' {
                     self.line += 1;
                     p += 1;
-                    while p < self.s.len()
-                        && self.s[p] != b'\n'
-                        && self.s[p].is_ascii_whitespace()
+                    while p < self.s.len() && self.s[p] != b'\n' && self.s[p].is_ascii_whitespace()
                     {
                         p += 1;
                     }
@@ -679,7 +713,8 @@ impl Parser<'_> {
             "save" | "logfile" => {
                 let mode = if self.peek().is_ascii_digit() {
                     let w = self.word(false);
-                    let digits: String = w.chars().take_while(|c| ('0'..='7').contains(c)).collect();
+                    let digits: String =
+                        w.chars().take_while(|c| ('0'..='7').contains(c)).collect();
                     Some(u32::from_str_radix(&digits, 8).unwrap_or(0))
                 } else {
                     None

@@ -35,9 +35,13 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let mut texts = Vec::new();
     for (path, system) in [(&args.system, true), (&args.user, false)] {
         if let Some(p) = path {
-            let text = std::fs::read(p)
-                .with_context(|| format!("failed to open {}", p.display()))?;
-            texts.push((p.display().to_string(), String::from_utf8_lossy(&text).into_owned(), system));
+            let text =
+                std::fs::read(p).with_context(|| format!("failed to open {}", p.display()))?;
+            texts.push((
+                p.display().to_string(),
+                String::from_utf8_lossy(&text).into_owned(),
+                system,
+            ));
         }
     }
     let raw = crate::submit::read_message(&mut std::io::stdin().lock(), ctx.inv.dot_ends_message)
@@ -126,10 +130,19 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         .set("recipients", recipient.clone())
         .set("recipients_count", "1")
         .set("message_body_size", msg.body.len().to_string())
-        .set("message_size", (header_size + 1 + msg.body.len()).to_string())
+        .set(
+            "message_size",
+            (header_size + 1 + msg.body.len()).to_string(),
+        )
         .set("body_linecount", msg.body_lines().to_string())
-        .set("message_body", filter::body_window(&msg.body, visible, false))
-        .set("message_body_end", filter::body_window(&msg.body, visible, true))
+        .set(
+            "message_body",
+            filter::body_window(&msg.body, visible, false),
+        )
+        .set(
+            "message_body_end",
+            filter::body_window(&msg.body, visible, true),
+        )
         .set("originator_uid", ctx.caller.uid.to_string())
         .set("originator_gid", ctx.caller.gid.to_string());
     vars.set_headers(headers.clone());

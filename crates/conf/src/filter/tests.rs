@@ -86,7 +86,13 @@ fn conditions_precedence_and_negation() {
     let CondKind::Or(l, r) = &cond.kind else {
         panic!("{cond:?}")
     };
-    assert!(matches!(l.kind, CondKind::Compare { op: Compare::Is, .. }));
+    assert!(matches!(
+        l.kind,
+        CondKind::Compare {
+            op: Compare::Is,
+            ..
+        }
+    ));
     let CondKind::And(_, rr) = &r.kind else {
         panic!()
     };
@@ -156,7 +162,8 @@ fn personal_and_foranyaddress() {
 
 #[test]
 fn mail_and_vacation_arguments() {
-    let c = user("mail to a@b subject \"hi there\" expand file /x return message\nvacation").unwrap();
+    let c =
+        user("mail to a@b subject \"hi there\" expand file /x return message\nvacation").unwrap();
     let CmdKind::Mail { vacation, args } = &c[0].kind else {
         panic!()
     };
@@ -189,8 +196,14 @@ fn malformed_filters_report_exim_errors() {
         e("#exim filter\n\nunseen\n"),
         "\"seen\" or \"unseen\" near line 4 is not followed by a command"
     );
-    assert_eq!(e("if a is b then\n finish\n"), "\"endif\" missing at end of filter file");
-    assert_eq!(e("if a is b and\n"), "\"then\" missing at end of filter file");
+    assert_eq!(
+        e("if a is b then\n finish\n"),
+        "\"endif\" missing at end of filter file"
+    );
+    assert_eq!(
+        e("if a is b and\n"),
+        "\"then\" missing at end of filter file"
+    );
     assert_eq!(
         e("if a is b\n"),
         "\"and\" or \"or\" or \"then\" expected near line 2 of filter file, but found \"\""
@@ -243,7 +256,8 @@ fn malformed_filters_report_exim_errors() {
 
 #[test]
 fn system_filter_commands() {
-    let c = system("headers add \"X-A: b\"\nheaders remove X-B\nfreeze text \"held\"\nfail\n").unwrap();
+    let c =
+        system("headers add \"X-A: b\"\nheaders remove X-B\nfreeze text \"held\"\nfail\n").unwrap();
     assert_eq!(
         c[0].kind,
         CmdKind::Headers {

@@ -108,7 +108,6 @@ pub struct Outcome {
     pub n: [i64; 10],
     /// The header fields after `headers add`/`remove` (system filter).
     pub headers: Vec<String>,
-    pub headers_changed: bool,
 }
 
 struct Run<'a> {
@@ -119,7 +118,6 @@ struct Run<'a> {
     actions: Vec<Action>,
     out: String,
     log_file: Option<(String, u32)>,
-    headers_changed: bool,
     thisaddress: Option<String>,
     numeric: Vec<String>,
 }
@@ -134,7 +132,6 @@ pub fn run(commands: &[Command], env: Env<'_>) -> Outcome {
         actions: Vec::new(),
         out: String::new(),
         log_file: None,
-        headers_changed: false,
         thisaddress: None,
         numeric: Vec::new(),
     };
@@ -158,7 +155,6 @@ pub fn run(commands: &[Command], env: Env<'_>) -> Outcome {
         out: r.out,
         n: r.n,
         headers: r.env.headers,
-        headers_changed: r.headers_changed,
     }
 }
 
@@ -221,7 +217,13 @@ fn get_number(s: &str) -> Option<i64> {
     if hex {
         i += 2;
     }
-    while i < b.len() && (if hex { b[i].is_ascii_hexdigit() } else { b[i].is_ascii_digit() }) {
+    while i < b.len()
+        && (if hex {
+            b[i].is_ascii_hexdigit()
+        } else {
+            b[i].is_ascii_digit()
+        })
+    {
         i += 1;
     }
     let mut v = c_integer(&t[..i])?;
@@ -342,7 +344,9 @@ impl Run<'_> {
                     self.line(format!(
                         "{}eliver message to: {a}{noerror}{}",
                         if c.seen { "D" } else { "Unseen d" },
-                        e.as_ref().map(|e| format!(" errors_to {e}")).unwrap_or_default()
+                        e.as_ref()
+                            .map(|e| format!(" errors_to {e}"))
+                            .unwrap_or_default()
                     ));
                 } else {
                     self.actions.push(Action::Deliver {
@@ -510,7 +514,10 @@ impl Run<'_> {
             Some(a) if !a.is_empty() => Ok(if a.contains('@') {
                 a
             } else {
-                format!("{a}@{}", self.env.vars.get("qualify_recipient").unwrap_or(""))
+                format!(
+                    "{a}@{}",
+                    self.env.vars.get("qualify_recipient").unwrap_or("")
+                )
             }),
             _ => Err(Verdict::Error(format!(
                 "malformed address {} in filter file: {}",
@@ -568,18 +575,15 @@ impl Run<'_> {
                         h.push('\n');
                     }
                     self.env.headers.push(h);
-                    self.headers_changed = true;
                 }
             }
             HeadersOp::Remove => {
                 for name in oxim_conf::lists::list_items(v) {
-                    let before = self.env.headers.len();
                     self.env.headers.retain(|h| {
                         !(h.len() > name.len()
                             && h[..name.len()].eq_ignore_ascii_case(&name)
                             && h[name.len()..].trim_start().starts_with(':'))
                     });
-                    self.headers_changed |= self.env.headers.len() != before;
                 }
             }
             HeadersOp::Charset => {}

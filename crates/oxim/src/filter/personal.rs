@@ -7,7 +7,13 @@ use super::Env;
 
 /// List header fields (RFC 2369 and 2919) that mark a list message.
 const LIST_FIELDS: &[&str] = &[
-    "id", "help", "subscribe", "unsubscribe", "post", "owner", "archive",
+    "id",
+    "help",
+    "subscribe",
+    "unsubscribe",
+    "post",
+    "owner",
+    "archive",
 ];
 
 /// From: patterns of mail that is not personal.

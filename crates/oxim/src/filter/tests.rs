@@ -82,7 +82,11 @@ fn real_mode_generates_actions() {
             },
         ]
     );
-    let o = run_text("if $h_subject: contains urgent then deliver x endif", &["Subject: calm"], false);
+    let o = run_text(
+        "if $h_subject: contains urgent then deliver x endif",
+        &["Subject: calm"],
+        false,
+    );
     assert_eq!(o.verdict, Verdict::NotDelivered);
     assert!(o.actions.is_empty());
 }
@@ -106,16 +110,23 @@ fn regex_captures_and_numbers() {
 #[test]
 fn personal_rules() {
     let personal = |headers: &[&str]| {
-        run_text("if personal then testprint yes else testprint no endif", headers, true)
-            .out
-            .starts_with("Testprint: yes")
+        run_text(
+            "if personal then testprint yes else testprint no endif",
+            headers,
+            true,
+        )
+        .out
+        .starts_with("Testprint: yes")
     };
     assert!(personal(&["To: User <user@example.org>"]));
     assert!(!personal(&["To: other@example.org"]));
     assert!(!personal(&["To: user@example.org", "Precedence: bulk"]));
     assert!(!personal(&["To: user@example.org", "List-Id: <x>"]));
     assert!(!personal(&["To: user@example.org", "From: owner-list@x.y"]));
-    assert!(!personal(&["To: user@example.org", "Auto-Submitted: auto-replied"]));
+    assert!(!personal(&[
+        "To: user@example.org",
+        "Auto-Submitted: auto-replied"
+    ]));
     assert!(personal(&["To: user@example.org", "Auto-Submitted: no"]));
 }
 
@@ -126,7 +137,11 @@ fn foranyaddress_sets_thisaddress() {
         &[],
         true,
     );
-    assert!(o.out.starts_with("Testprint: hit c@d\nTestprint: after:\n"), "{}", o.out);
+    assert!(
+        o.out.starts_with("Testprint: hit c@d\nTestprint: after:\n"),
+        "{}",
+        o.out
+    );
 }
 
 #[test]
@@ -147,7 +162,9 @@ fn errors_at_run_time() {
         o.verdict,
         Verdict::Error("unknown variable \"x1\" in \"add\" command".into())
     );
-    assert!(o.out.ends_with("Filter error: unknown variable \"x1\" in \"add\" command\n"));
+    assert!(o
+        .out
+        .ends_with("Filter error: unknown variable \"x1\" in \"add\" command\n"));
 }
 
 #[test]
@@ -178,11 +195,20 @@ fn stop_commands_in_system_filters() {
         allow_fail: true,
         allow_freeze: true,
     };
-    let cmds = parse("headers add \"X-New: 1\"\nheaders remove subject\nfreeze text \"held: $h_x-new:\\n\"", opts).unwrap();
+    let cmds = parse(
+        "headers add \"X-New: 1\"\nheaders remove subject\nfreeze text \"held: $h_x-new:\\n\"",
+        opts,
+    )
+    .unwrap();
     let mut e = env(&cfg, &["Subject: s"], true);
     e.system = true;
     let o = run(&cmds, e);
     assert_eq!(o.verdict, Verdict::Freeze("held: 1".into()));
     assert_eq!(o.headers, vec!["X-New: 1\n".to_string()]);
-    assert!(o.out.contains("Freeze text \"held: 1\"\nFiltering ended by \"freeze\".\n"), "{}", o.out);
+    assert!(
+        o.out
+            .contains("Freeze text \"held: 1\"\nFiltering ended by \"freeze\".\n"),
+        "{}",
+        o.out
+    );
 }

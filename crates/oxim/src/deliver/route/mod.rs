@@ -1,6 +1,7 @@
 //! The router chain: each address is offered to the routers in order until one
 //! accepts, redirects, fails or defers it.
 
+mod filter;
 mod hosts;
 
 use std::net::IpAddr;
@@ -87,6 +88,9 @@ pub struct Routing {
     /// `self = pass`: go on to the next router; `routed` holds the failure
     /// to report if no router takes the address.
     pub pass: bool,
+    /// A filter set up deliveries but nothing significant: the address
+    /// also goes on to the next router (as with `unseen`).
+    pub also_next: bool,
 }
 
 impl From<Routed> for Routing {
@@ -100,6 +104,7 @@ impl From<Routed> for Routing {
             notes: Vec::new(),
             notes_in_bt: false,
             pass: false,
+            also_next: false,
         }
     }
 }
@@ -138,8 +143,9 @@ pub enum Routed {
         hosts: Vec<RoutedHost>,
         data: AddrData,
     },
-    /// `:blackhole:`: discard, logged as delivered.
-    Blackhole { router: String },
+    /// `:blackhole:`: discard, logged as delivered (`discarded` when a
+    /// filter did so, by `seen finish` with no delivery set up).
+    Blackhole { router: String, discarded: bool },
     /// Replaced by these addresses, to be routed from the first router,
     /// and by files and pipes, delivered directly.
     Redirected {
@@ -485,7 +491,7 @@ pub async fn route_traced(
         Routed::Defer {
             router: Some(n), ..
         } => trace.line(|| format!("{n} router: defer for {address}")),
-        Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+        Routed::Transport { router, .. } | Routed::Blackhole { router, .. } => {
             trace.line(|| format!("routed by {router} router"))
         }
         Routed::Redirected { .. } => {}
@@ -552,7 +558,7 @@ async fn route_chain(
         }
         let outcome: Option<Routing> = match &r.kind {
             RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars, data)),
-            RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data).map(Routing::from),
+            RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data, verifying),
             RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars, data).await,
             RouterKind::DnsLookup {
                 widen_domains,
@@ -593,7 +599,11 @@ async fn route_chain(
                 continue;
             }
             Some(routing) => {
+                let also_next = routing.also_next;
                 let mut routing = accepted(r, index, routing, &rvars, verifying);
+                if also_next && !verifying {
+                    routing.unseen_next = Some(index + 1);
+                }
                 // errors_to is used only when the address verifies (as in
                 // Exim); otherwise bounces go to the sender as usual.
                 // Not while verifying, which also stops the check recursing.
@@ -801,12 +811,19 @@ fn no_transport(r: &RouterSpec) -> String {
     format!("No transport set by {} router", r.name)
 }
 
-fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
+fn redirect(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    rdata: &AddrData,
+    verifying: bool,
+) -> Option<Routing> {
     let RouterKind::Redirect {
         data,
         file,
         allow_defer,
         allow_fail,
+        filter: fopts,
         file_transport,
         pipe_transport,
     } = &r.kind
@@ -818,35 +835,62 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
         match oxim_conf::expand_with_config(d, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{d}\": {e}"),
-                })
+                }))
             }
         }
     } else if let Some(f) = file {
         let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{f}\": {e}"),
-                })
+                }))
             }
         };
         match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to open {path}: {e}"),
-                })
+                }))
             }
         }
     } else {
         return None;
     };
+    if let Some(routing) =
+        filter::run_if_filter(ctx, r, vars, rdata, &text, data.is_some(), verifying, fopts)
+    {
+        return routing;
+    }
+    redirect_list(
+        r,
+        rdata,
+        &text,
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+    )
+    .map(Routing::from)
+}
+
+/// A plain redirection list (not a filter).
+fn redirect_list(
+    r: &RouterSpec,
+    rdata: &AddrData,
+    text: &str,
+    allow_defer: bool,
+    allow_fail: bool,
+    file_transport: &Option<String>,
+    pipe_transport: &Option<String>,
+) -> Option<Routed> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return None;
@@ -854,6 +898,7 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
     if trimmed == ":blackhole:" {
         return Some(Routed::Blackhole {
             router: r.name.clone(),
+            discarded: false,
         });
     }
     if let Some(rest) = trimmed.strip_prefix(":fail:") {
