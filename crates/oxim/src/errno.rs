@@ -38,6 +38,8 @@ pub enum Errno {
     /// An authenticator's own problem, e.g. an expansion (`ERRNO_AUTHPROB`,
     /// -48).
     AuthProb,
+    /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
+    BadRedirect,
     /// Not routed: the address's or domain's retry time has not come
     /// (`ERRNO_RRETRY`, -52).
     RouteRetry,
@@ -64,6 +66,7 @@ impl Errno {
             Errno::Mail4xx => -45,
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
+            Errno::BadRedirect => -17,
             Errno::RouteRetry => -52,
             Errno::HostRetry => -54,
         }
