@@ -708,7 +708,14 @@ mod tests {
                 FileKind::Log
             )
             .unwrap(),
-            "R=r T=t defer (EEE): retry time not reached errno=dd"
+            "R=r T=t defer (-53): retry time not reached errno=dd"
+        );
+        // runtest: platform errno values become EEE, Exim's own negative
+        // codes (and 0) stay.
+        assert_eq!(
+            m.munge_line("R=r T=t defer (13): Permission denied", FileKind::Log)
+                .unwrap(),
+            "R=r T=t defer (EEE): Permission denied"
         );
         assert_eq!(
             m.munge_line("a S=1 b S=2 SIZE=345", FileKind::Log).unwrap(),

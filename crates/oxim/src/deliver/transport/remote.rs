@@ -325,8 +325,7 @@ pub async fn run_smtp(
                     if last.as_ref().is_none_or(|l| l.skipped) {
                         last = Some(smtp::HostResult {
                             host,
-                            tfo: ClientTfo::NotTried,
-                            tfo_detail: None,
+                            tfo: oxim_log::Tfo::client(ClientTfo::NotTried),
                             chunking: false,
                             pipelined: false,
                             early_pipe: false,
