@@ -44,10 +44,11 @@ impl Runner<'_> {
                 .map_err(|e| StepFail::Fail(format!("writing generated zone: {e}")))?;
         }
         // DIR/aux-fixed is the tree's own (certificates, keys, fixed data),
-        // as in Exim's test directory; it is not substituted.
+        // as in Exim's test directory; it is not substituted (the links the
+        // copy lost, such as the hashed names of a CA directory, are restored).
         let fixed = tree.join("aux-fixed");
         if fixed.is_dir() {
-            symlink(&fixed, self.work("aux-fixed"))
+            crate::tree::link_tree(&fixed, &self.work("aux-fixed"))
                 .map_err(|e| StepFail::Fail(format!("linking aux-fixed: {e}")))?;
         }
         let bin = self.work("bin");
