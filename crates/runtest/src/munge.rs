@@ -62,6 +62,13 @@ pub struct Identity {
     pub caller_uid: u32,
     /// Caller gid (`gid=N` becomes `gid=CALLER_GID`).
     pub caller_gid: u32,
+    /// The exim user's login (`U=login` becomes `U=EXIMUSER`); when it is
+    /// the caller's, the caller's munges win, as in Exim's runtest.
+    pub exim_user: String,
+    /// The exim user's uid (`uid=N` becomes `uid=EXIM_UID`).
+    pub exim_uid: u32,
+    /// The exim group's gid (`gid=N` becomes `gid=EXIM_GID`).
+    pub exim_gid: u32,
     /// The sandbox IPv4 address (becomes `ip4.ip4.ip4.ip4`).
     pub ipv4: String,
     /// The sandbox IPv6 address (becomes `ip6:ip6:...`).
@@ -96,6 +103,7 @@ struct Patterns {
     test_net_v4: Regex,
     gethostbyname: Regex,
     separator_date: Regex,
+    lock_name: Regex,
 }
 
 fn re(s: &str) -> Regex {
@@ -103,11 +111,13 @@ fn re(s: &str) -> Regex {
 }
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+    // Lock file names (host name, time and pid in them vary).
+    lock_name: re(r"\.lock(?:\.[-\w]+)+(?:\.[\da-f]+){2}"),
     short_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"),
     long_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4}"),
     listening_paren: re(r"(listening for SMTPS? on port \d+) \([^)]*\)"),
     rfc822_date: re(
-        r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), +\d{1,2} +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{4} +\d\d:\d\d:\d\d +[-+]\d{4}",
+        r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),\s\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s\d{4}\s\d\d:\d\d:\d\d\s[-+]\d{4}",
     ),
     log_stamp: re(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})?(?: [-+]\d{4})? "),
     duration_int: re(r"\bD=\d+s\b"),
@@ -128,12 +138,14 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     size_first: re(r"([ ,])S=\d+"),
     // CHUNKING: the sizes depend on host names in the headers.
     bdat_chunk: re(r#"(=>.* K (?:DKIM=\S+ )?C="250- )\d+ (byte chunk, total )\d+"#),
-    size_esmtp: re(r" SIZE=\d+"),
+    size_esmtp: re(r"\sSIZE=\d+\b"),
     stdout_port: re(
         r"(Listening on port |Connecting to (?:127\.0\.0\.1|ip4\.ip4\.ip4\.ip4|ip6:ip6:ip6:ip6:ip6:ip6:ip6:ip6|::1) port )(\d+)",
     ),
     log_listen_port: re(r"(listening for [^\n]*?port )(\d+)"),
-    defer_errno: re(r"(R=\S+ T=\S+ defer \()-?\d+(\): )"),
+    // Only positive errno values (runtest: `R=\w+ T=\w+ defer \([1-9]\d*\): `);
+    // Exim's own negative codes are kept.
+    defer_errno: re(r"(R=\w+ T=\w+ defer \()[1-9]\d*(\): )"),
     stderr_noise: re(r"^sudo: tc: command not found"),
     // runtest's "test network" rule: 224.x.y.z (and its rbl / in-addr /
     // test.again.dns forms) back to V4NET.
@@ -284,6 +296,10 @@ impl Munger {
             l = self.replace_ids(&l, true);
         }
         l = self.replace_ids(&l, false);
+        l = p
+            .lock_name
+            .replace(&l, ".lock.test.ex.dddddddd.pppppppp")
+            .into_owned();
         // 3. listening line details.
         l = p.listening_paren.replace_all(&l, "$1").into_owned();
         // 4./5. dates and timestamps.
@@ -373,7 +389,7 @@ impl Munger {
         // 12. sizes.
         l = p.size_first.replace(&l, "${1}S=sss").into_owned();
         l = p.bdat_chunk.replace(&l, "${1}3nn ${2}3nn").into_owned();
-        l = p.size_esmtp.replace_all(&l, " SIZE=ssss").into_owned();
+        l = p.size_esmtp.replace(&l, " SIZE=ssss").into_owned();
         // 13./14. ports and defer codes.
         match kind {
             FileKind::Stdout if self.style == Style::Head => {
@@ -405,18 +421,84 @@ impl Munger {
         out
     }
 
+    /// Exim's runtest, "Caller's login, uid, gid, home", "Exim's login" and
+    /// "General uids, gids" (in that order: the caller's munges first).
     fn munge_caller(&self, l: &str) -> String {
+        let id = &self.id;
         let mut l = l.to_string();
-        if !self.id.caller_home.is_empty() && self.id.caller_home != "/" {
-            l = l.replace(&self.id.caller_home, "CALLER_HOME");
+        if !id.caller_home.is_empty() && id.caller_home != "/" {
+            l = l.replace(&id.caller_home, "CALLER_HOME");
         }
         if let Some(r) = &self.caller_names {
             l = r.replace_all(&l, "CALLER").into_owned();
         }
-        let uid = format!("uid={}", self.id.caller_uid);
-        let gid = format!("gid={}", self.id.caller_gid);
-        l = replace_bounded(&l, &uid, "uid=CALLER_UID");
-        replace_bounded(&l, &gid, "gid=CALLER_GID")
+        for (key, value, name) in [
+            ("euid=", id.caller_uid, "CALLER_UID"),
+            ("egid=", id.caller_gid, "CALLER_GID"),
+            ("uid=", id.caller_uid, "CALLER_UID"),
+            ("gid=", id.caller_gid, "CALLER_GID"),
+        ] {
+            l = replace_bounded(&l, &format!("{key}{value}"), &format!("{key}{name}"));
+        }
+        // -Mvh's line of the caller's login, uid and gid.
+        let uid_gid_line = ["CALLER", "spaced user"].iter().any(|who| {
+            l.strip_prefix(&format!("{who} {} ", id.caller_uid))
+                .is_some_and(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if uid_gid_line {
+            l = "CALLER UID GID".to_string();
+        }
+        let eu = &id.exim_user;
+        if !eu.is_empty() {
+            for (before, after) in [
+                ("U=", "U=EXIMUSER"),
+                ("user=", "user=EXIMUSER"),
+                ("login=", "login=EXIMUSER"),
+                ("Running as: ", "Running as: EXIMUSER"),
+            ] {
+                l = l.replacen(&format!("{before}{eu}"), after, 1);
+            }
+            l = l.replacen(
+                &format!("Received: from {eu} "),
+                "Received: from EXIMUSER ",
+                1,
+            );
+            for (after, to) in [("@", "EXIMUSER@"), (".lock.", "EXIMUSER.lock.")] {
+                l = replace_first_word_start(&l, &format!("{eu}{after}"), to);
+            }
+        }
+        for (key, value, name) in [
+            ("euid=", id.exim_uid, "EXIM_UID"),
+            ("egid=", id.exim_gid, "EXIM_GID"),
+            ("uid=", id.exim_uid, "EXIM_UID"),
+            ("gid=", id.exim_gid, "EXIM_GID"),
+        ] {
+            l = replace_bounded(&l, &format!("{key}{value}"), &format!("{key}{name}"));
+        }
+        if !eu.is_empty() {
+            let line = format!("{eu} {} {}", id.exim_uid, id.exim_gid);
+            if let Some(rest) = l.strip_prefix(&line) {
+                l = format!("EXIMUSER EXIM_UID EXIM_GID{rest}");
+            }
+        }
+        // Other uids and gids (first of each on a line, as runtest).
+        for (key, to) in [
+            ("uid=4294967295", "uid=-1"),
+            ("euid=4294967295", "euid=-1"),
+            ("gid=4294967295", "gid=-1"),
+            ("egid=4294967295", "egid=-1"),
+        ] {
+            l = replace_first_word_start(&l, key, to);
+        }
+        for (key, to) in [
+            ("gid=", "gid=gggg"),
+            ("egid=", "egid=gggg"),
+            ("uid=", "uid=uuuu"),
+            ("euid=", "euid=uuuu"),
+        ] {
+            l = replace_first_number(&l, key, to);
+        }
+        l
     }
 
     fn munge_addresses(&self, l: &str) -> String {
@@ -458,6 +540,38 @@ fn caller_regex(id: &Identity) -> Option<Regex> {
         return None;
     }
     Regex::new(&format!(r"\b(?:{})\b", names.join("|"))).ok()
+}
+
+/// Replace the first `from` that does not follow a word character
+/// (Perl's `s/\bfrom/to/` for a `from` starting with a word character).
+fn replace_first_word_start(l: &str, from: &str, to: &str) -> String {
+    let bytes = l.as_bytes();
+    for (start, _) in l.match_indices(from) {
+        if start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
+            return format!("{}{to}{}", &l[..start], &l[start + from.len()..]);
+        }
+    }
+    l.to_string()
+}
+
+/// Replace the first `key` + digits (`key` not following a word
+/// character) by `to` (Perl's `s/\bkey\d+/to/`).
+fn replace_first_number(l: &str, key: &str, to: &str) -> String {
+    let bytes = l.as_bytes();
+    for (start, _) in l.match_indices(key) {
+        if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
+            continue;
+        }
+        let digits = l[start + key.len()..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if digits > 0 {
+            let end = start + key.len() + digits;
+            return format!("{}{to}{}", &l[..start], &l[end..]);
+        }
+    }
+    l.to_string()
 }
 
 /// Replace `from` where it is not part of a longer number/word (alnum or `.` neighbours).
@@ -503,6 +617,9 @@ mod tests {
             caller_home: "/root".into(),
             caller_uid: 0,
             caller_gid: 0,
+            exim_user: "root".into(),
+            exim_uid: 0,
+            exim_gid: 0,
             ipv4: "198.18.0.1".into(),
             ipv6: Some("2001:2::1".into()),
         }
@@ -615,7 +732,12 @@ mod tests {
                 FileKind::Log
             )
             .unwrap(),
-            "R=r T=t defer (EEE): retry time not reached errno=dd"
+            "R=r T=t defer (-53): retry time not reached errno=dd"
+        );
+        assert_eq!(
+            m.munge_line("R=r T=t defer (13): Permission denied", FileKind::Log)
+                .unwrap(),
+            "R=r T=t defer (EEE): Permission denied"
         );
         assert_eq!(
             m.munge_line("a S=1 b S=2 SIZE=345", FileKind::Log).unwrap(),
@@ -624,8 +746,34 @@ mod tests {
         assert_eq!(
             m.munge_line("home /root/x uid=0 gid=0 uid=01", FileKind::Log)
                 .unwrap(),
-            "home CALLER_HOME/x uid=CALLER_UID gid=CALLER_GID uid=01"
+            "home CALLER_HOME/x uid=CALLER_UID gid=CALLER_GID uid=uuuu"
         );
+        // -Mvh's caller line; the exim user's login, uid and gid; other ids.
+        let mut e = Munger::new(
+            Style::Head,
+            Identity {
+                exim_user: "exim".into(),
+                exim_uid: 93,
+                exim_gid: 94,
+                ..ident()
+            },
+        );
+        for (raw, munged) in [
+            ("root 0 0", "CALLER UID GID"),
+            ("exim 93 94", "EXIMUSER EXIM_UID EXIM_GID"),
+            (
+                "2026-11-26 06:01:15 10HmaX-000000005vi-0000 <= <> U=exim P=local S=1",
+                "1999-03-02 09:44:33 10HmaX-000000005vi-0000 <= <> U=EXIMUSER P=local S=sss",
+            ),
+            (
+                "creating TESTSUITE/x/exim.lock.h.5d.7f (euid=93 egid=94) exim@test.ex",
+                "creating TESTSUITE/x/EXIMUSER.lock.test.ex.dddddddd.pppppppp (euid=EXIM_UID egid=EXIM_GID) EXIMUSER@test.ex",
+            ),
+            ("uid=1001 gid=1002 euid=5 egid=6", "uid=uuuu gid=gggg euid=uuuu egid=gggg"),
+            ("Thu,  1 Feb 2018 20:34:08 -0500", "Thu,  1 Feb 2018 20:34:08 -0500"),
+        ] {
+            assert_eq!(e.munge_line(raw, FileKind::Log).unwrap(), munged, "{raw}");
+        }
         assert_eq!(
             m.munge_line("198.18.0.12 198.18.0.1. 1.0.18.198", FileKind::Log)
                 .unwrap(),

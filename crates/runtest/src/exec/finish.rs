@@ -161,6 +161,15 @@ impl Runner<'_> {
             caller_home: p.caller_home.clone(),
             caller_uid: p.caller_uid,
             caller_gid: p.caller_gid,
+            exim_user: p.exim_user.clone(),
+            exim_uid: nix::unistd::User::from_name(&p.exim_user)
+                .ok()
+                .flatten()
+                .map_or(p.caller_uid, |u| u.uid.as_raw()),
+            exim_gid: nix::unistd::Group::from_name(&p.exim_group)
+                .ok()
+                .flatten()
+                .map_or(p.caller_gid, |g| g.gid.as_raw()),
             ipv4: p.host_ipv4.clone(),
             ipv6: p.host_ipv6.clone(),
         };
