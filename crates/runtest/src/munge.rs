@@ -104,6 +104,8 @@ struct Patterns {
     gethostbyname: Regex,
     separator_date: Regex,
     lock_name: Regex,
+    /// Further rules of runtest, applied in order after the dates.
+    misc: Vec<(Regex, &'static str, bool)>,
 }
 
 fn re(s: &str) -> Regex {
@@ -113,6 +115,54 @@ fn re(s: &str) -> Regex {
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     // Lock file names (host name, time and pid in them vary).
     lock_name: re(r"\.lock(?:\.[-\w]+)+(?:\.[\da-f]+){2}"),
+    // (pattern, replacement, every match or the first only)
+    misc: vec![
+        // -Mvh: arrival time; -H: the length fields of header lines.
+        (re(r"^\d{9,10}\s0$"), "ddddddddd 0", false),
+        (re(r"^\d\d\d([PFS*])"), "ddd$1", false),
+        // -Mvh: the port of the sending host.
+        (re(r"^(--?host_address) (.*[:.])\d+$"), "$1 ${2}9999", false),
+        // MIME boundaries of DSN messages.
+        (
+            re(r"\d{8,10}-eximdsn-\d+"),
+            "NNNNNNNNNN-eximdsn-MMMMMMMMMM",
+            false,
+        ),
+        // Debug log line dates, retry times, -bV build date, eximstats.
+        (
+            re(r#"^Logwrite\s"\d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d"#),
+            r#"Logwrite "1999-03-02 09:44:33"#,
+            false,
+        ),
+        (re(r"time to retry = \S+"), "time to retry = tttt", false),
+        (
+            re(r"retry record exists: age=\S+"),
+            "retry record exists: age=ttt",
+            false,
+        ),
+        (
+            re(r"failing_interval=\S+ message_age=\S+"),
+            "failing_interval=ttt message_age=ttt",
+            false,
+        ),
+        (
+            re(r"\d\d-[A-Z][a-z]{2}-\d{4}\s\d\d:\d\d:\d\d"),
+            "07-Mar-2000 12:21:52",
+            true,
+        ),
+        (
+            re(
+                r"Exim\sstatistics\sfrom\s\d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d\sto\s\d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d",
+            ),
+            "Exim statistics from <time> to <time>",
+            false,
+        ),
+        (
+            re(r"(could not connect to .*: Connection) reset by peer$"),
+            "$1 refused",
+            false,
+        ),
+    ],
     short_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"),
     long_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4}"),
     listening_paren: re(r"(listening for SMTPS? on port \d+) \([^)]*\)"),
@@ -120,8 +170,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),\s\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s\d{4}\s\d\d:\d\d:\d\d\s[-+]\d{4}",
     ),
     log_stamp: re(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})?(?: [-+]\d{4})? "),
-    duration_int: re(r"\bD=\d+s\b"),
-    duration_frac: re(r"\bD=\d+\.\d+s\b"),
+    // runtest: `((D|[RQD]T)=)\d+s` then `((D|[RQD]T)=)\d\.\d{3}s`.
+    duration_int: re(r"((?:D|[RQD]T)=)\d+s"),
+    duration_frac: re(r"((?:D|[RQD]T)=)\d\.\d{3}s"),
     tls_version: re(r"\bTLS1\.\d:"),
     cipher_openssl: re(
         r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA\d+:\d+",
@@ -322,8 +373,17 @@ impl Munger {
             })
             .into_owned();
         if self.style == Style::Head {
-            l = p.duration_frac.replace_all(&l, "D=q.qqqs").into_owned();
-            l = p.duration_int.replace_all(&l, "D=qqs").into_owned();
+            l = p.duration_int.replace_all(&l, "${1}qqs").into_owned();
+            l = p.duration_frac.replace_all(&l, "${1}q.qqqs").into_owned();
+        }
+        for (pat, to, all) in &p.misc {
+            if pat.is_match(&l) {
+                l = if *all {
+                    pat.replace_all(&l, *to).into_owned()
+                } else {
+                    pat.replace(&l, *to).into_owned()
+                };
+            }
         }
         // 6. TLS details.
         l = p.tls_version.replace_all(&l, "TLS1.x:").into_owned();
@@ -760,6 +820,10 @@ mod tests {
         );
         for (raw, munged) in [
             ("root 0 0", "CALLER UID GID"),
+            ("1796678737 0", "ddddddddd 0"),
+            ("045P Received: from CALLER by x", "dddP Received: from CALLER by x"),
+            ("-host_address 127.0.0.1.38512", "-host_address 127.0.0.1.9999"),
+            ("x D=3s RT=1.234s QT=12s", "x D=qqs RT=q.qqqs QT=qqs"),
             ("exim 93 94", "EXIMUSER EXIM_UID EXIM_GID"),
             (
                 "2026-11-26 06:01:15 10HmaX-000000005vi-0000 <= <> U=exim P=local S=1",

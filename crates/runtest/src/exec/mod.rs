@@ -30,6 +30,9 @@ use exim::EximRun;
 pub const RESULT_FILE: &str = "runtest-result";
 /// The runner's own log of what it did (steps, sandbox notes, measured RTT).
 pub const LOG_FILE: &str = "runtest.log";
+/// Created in the work directory once the sandbox is set up: the outer
+/// runner's per-test time limit counts from then.
+pub const READY_FILE: &str = "sandbox-ready";
 
 /// Verdict for one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,17 +145,48 @@ struct Runner<'a> {
     dynamic: Option<std::net::TcpListener>,
 }
 
+/// Signals whose disposition the commands of a script must find at their
+/// default: the runner stops daemons with SIGINT (2019 tree) or SIGTERM,
+/// and scripts' own programs expect the usual behaviour.
+const DEFAULT_SIGNALS: [i32; 4] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+/// Make the programs the script starts begin with the default action for
+/// [`DEFAULT_SIGNALS`], whatever the runner inherited: a signal ignored
+/// here (the runner started in the background by a non-interactive shell
+/// has SIGINT and SIGQUIT ignored) would stay ignored across `exec`, and a
+/// daemon would then shrug off the runner's SIGINT until killed 10 s
+/// later. A caught signal is reset to its default by `exec`, so catching
+/// them here (as Exim's runtest, whose Perl handlers the commands it
+/// starts do not keep) is enough.
+fn default_signals_for_children() -> std::io::Result<()> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in DEFAULT_SIGNALS {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&flag))?;
+    }
+    Ok(())
+}
+
 /// Set up the sandbox (we are PID 1 of fresh namespaces) and run the test.
 pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
+    if let Err(e) = default_signals_for_children() {
+        return Outcome::Error(format!("sandbox: catching signals: {e}"));
+    }
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(cfg.work.join(LOG_FILE))
         .ok();
+    let setup_started = Instant::now();
     let report = match sandbox::setup(host_netns, &cfg.work.join("etc")) {
         Ok(r) => r,
         Err(e) => return Outcome::Error(format!("sandbox: {e}")),
     };
+    let _ = File::create(cfg.work.join(READY_FILE));
     if let Some(l) = log.as_mut() {
         let _ = writeln!(
             l,
@@ -165,6 +199,11 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
         for n in &report.notes {
             let _ = writeln!(l, "sandbox: {n}");
         }
+        let _ = writeln!(
+            l,
+            "sandbox: set up in {} ms",
+            setup_started.elapsed().as_millis()
+        );
     }
     let params = match &cfg.caller {
         None => Params::for_current_user(
