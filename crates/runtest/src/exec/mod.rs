@@ -34,6 +34,11 @@ pub const LOG_FILE: &str = "runtest.log";
 /// runner's per-test time limit counts from then.
 pub const READY_FILE: &str = "sandbox-ready";
 
+/// Exim's hints utilities, which the oxim binary is when called by their
+/// names: the sandbox's `bin/` has a symlink for each.
+pub(crate) const HINTS_UTILITIES: [&str; 4] =
+    ["exim_dumpdb", "exim_tidydb", "exim_fixdb", "exinext"];
+
 /// Verdict for one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -57,6 +57,11 @@ impl Runner<'_> {
         // Exim's `exim_exim` is its binary owned by the Exim user.
         symlink(&self.cfg.exim, bin.join("exim_exim"))
             .map_err(|e| StepFail::Fail(format!("linking exim_exim: {e}")))?;
+        // Exim's hints utilities are the oxim binary called by their names.
+        for util in super::HINTS_UTILITIES {
+            symlink(&self.cfg.exim, bin.join(util))
+                .map_err(|e| StepFail::Fail(format!("linking {util}: {e}")))?;
+        }
         symlink(&self.cfg.runner, bin.join("tc"))
             .map_err(|e| StepFail::Fail(format!("linking tc shim: {e}")))?;
         if script.uses_exim() {

@@ -32,6 +32,10 @@ pub(super) struct Patterns {
     pub(super) test_net_v4: Regex,
     pub(super) gethostbyname: Regex,
     pub(super) separator_date: Regex,
+    pub(super) dump_times: Regex,
+    pub(super) dump_port: Regex,
+    pub(super) exinext_port: Regex,
+    pub(super) dump_errno_22: Regex,
     pub(super) lock_name: Regex,
     /// Further rules of runtest, applied in order after the dates.
     pub(super) misc: Vec<(Regex, &'static str, bool)>,
@@ -49,6 +53,14 @@ fn re(s: &str) -> Regex {
 }
 
 pub(super) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+    // exim_dumpdb's retry times: "25-Aug-2000 12:11:37  25-Aug-2000 12:11:37  26-Aug-2000 12:11:37 *"
+    dump_times: re(
+        r"^(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)\s+(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)\s+(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)(\s+\*)?\s*$",
+    ),
+    // The port of a retry key (`T:host[:ip]:port`, maybe `:msgid` after it).
+    dump_port: re(r"(T:\S*?:)(\d+)([ :])"),
+    exinext_port: re(r"(Transport: (?:[a-z0-9.]+|\[[^\]]+\]) (?:[0-9.]+|\[[^\]]+\]):)(\d+)( )"),
+    dump_errno_22: re(r"(T:\S+) -22 \S+ "),
     // Lock file names (host name, time and pid in them vary).
     lock_name: re(r"\.lock(?:\.[-\w]+)+(?:\.[\da-f]+){2}"),
     // (pattern, replacement, every match or the first only)

@@ -237,3 +237,37 @@ fn stderr_noise_and_text() {
     );
     assert_eq!(m.munge_text("no newline", FileKind::Stdout), "no newline");
 }
+
+#[test]
+fn dumpdb_and_exinext_output() {
+    let mut m = Munger::new(Style::Head, ident());
+    let cases = [
+        (
+            "07-Dec-2026 21:00:00  07-Dec-2026 21:00:00  07-Dec-2026 21:20:00 ",
+            "first failed = time last try = time2 next try = time2 + 1200",
+        ),
+        (
+            "07-Dec-2026 21:00:00  07-Dec-2026 21:00:05  07-Dec-2026 21:00:05 *",
+            "first failed = time last try = time2 next try = time2 + 0 *",
+        ),
+        (
+            "  T:[127.0.0.1]:127.0.0.1:1223 111 65 Connection refused",
+            "  T:[127.0.0.1]:127.0.0.1:PORT_N dd 65 Connection refused",
+        ),
+        (
+            "  T:[127.0.0.1]:127.0.0.1:1224:10HmaX-000000005vi-0000 -45 13377 x",
+            "  T:[127.0.0.1]:127.0.0.1:PORT_S:10HmaX-000000005vi-0000 -45 13377 x",
+        ),
+        (
+            "  T:userx@test.ex -22 1234567 mailbox is full",
+            "  T:userx@test.ex -22 xxxx mailbox is full",
+        ),
+        (
+            "Transport: 127.0.0.1 127.0.0.1:1224 error -44: x",
+            "Transport: 127.0.0.1 127.0.0.1:PORT_S error -44: x",
+        ),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(m.munge_line(raw, FileKind::Stdout).unwrap(), want, "{raw}");
+    }
+}
