@@ -83,8 +83,9 @@ fn head_style_ids_pids_hosts_and_ports() {
         "Listening on port PORT_S ... "
     );
     assert_eq!(
-        m.munge_line("x D=2s y D=0.123s", FileKind::Log).unwrap(),
-        "x D=qqs y D=q.qqqs"
+        m.munge_line("x D=2s y D=0.123s QT=0s", FileKind::Log)
+            .unwrap(),
+        "x D=qqs y D=q.qqqs QT=qqs"
     );
 }
 
