@@ -333,7 +333,7 @@ pub async fn deliver_loaded(
                     None,
                     &Outcome::Delivered {
                         host: None,
-                        tfo: None,
+                        tfo: oxim_log::Tfo::NotTcp,
                         tls: None,
                         chunking: false,
                         pipelining: None,
