@@ -109,9 +109,8 @@ impl Source {
 
 /// The sender's full name for a locally generated From: header.
 fn gecos_name(ctx: &Ctx) -> Option<String> {
-    let main = &ctx.config.main;
-    if main.is_set("gecos_name") {
-        let v = oxim_conf::expand(main.str("gecos_name"), &ctx.base_vars()).ok()?;
+    if let Some(gecos) = &ctx.settings.gecos_name {
+        let v = oxim_conf::expand(gecos, &ctx.base_vars()).ok()?;
         return (!v.is_empty()).then_some(v);
     }
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(ctx.caller.uid))
