@@ -234,13 +234,12 @@ impl Ctx {
             Spool::open(spool_dir)
                 .with_context(|| format!("cannot open spool directory {spool_dir}"))?
         };
-        let id_format =
-            harness
-                .id_format
-                .unwrap_or_else(|| match settings.message_id_format.as_deref() {
-                    Some("long") => IdFormat::Long,
-                    _ => IdFormat::Classic,
-                });
+        let id_format = harness
+            .id_format
+            .unwrap_or(match settings.message_id_format.as_deref() {
+                Some("long") => IdFormat::Long,
+                _ => IdFormat::Classic,
+            });
         let header_style = match id_format {
             IdFormat::Long => HeaderStyle::Modern,
             IdFormat::Classic => HeaderStyle::Classic,
