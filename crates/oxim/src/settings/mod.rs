@@ -132,6 +132,8 @@ pub struct MainSettings {
     /// `message_body_visible`, as read (negative values are the caller's
     /// to interpret).
     pub message_body_visible: i64,
+    /// `bi_command` when set and not empty: what `-bi` runs.
+    pub bi_command: Option<String>,
 }
 
 impl MainSettings {
@@ -213,6 +215,7 @@ impl MainSettings {
             message_logs: main.bool("message_logs"),
             retry_data_expire: main.time("retry_data_expire"),
             message_body_visible: main.int("message_body_visible"),
+            bi_command: non_empty(main.opt_str("bi_command")),
         }
     }
 }
