@@ -159,7 +159,14 @@ pub async fn run_transport(
             }
         }),
         TransportKind::Autoreply(spec) => {
-            per_address(items, vars, |_, v| {
+            per_address(items, vars, |item, v| {
+                // A filter's mail/vacation brings its own arguments.
+                let from_filter = item
+                    .data
+                    .reply
+                    .as_deref()
+                    .map(|r| autoreply::filter_spec(spec, r, v));
+                let spec = from_filter.as_ref().unwrap_or(spec);
                 match autoreply::deliver(ctx, spec, m, headers, v) {
                     Ok(new_id) => {
                         if let Some(id) = new_id {
@@ -266,11 +273,12 @@ pub fn per_address(
                 v.set(name, value.clone());
             }
             // A file or pipe carries its parent's local part and domain.
-            if item.address.starts_with(['/', '|']) {
+            if item.address.starts_with(['/', '|', '>']) {
                 if let Some(parent) = item
                     .log_as
                     .as_deref()
                     .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+                    .or(item.parent.as_deref())
                 {
                     let (lp, dom) = crate::vars::split_address(parent);
                     v.set("local_part", lp);
