@@ -100,7 +100,7 @@ fn read_once(path: &str) -> HashMap<String, u64> {
 
 /// Generate and queue the reply. Returns the new message's id, or None when
 /// nothing was sent (no recipient, `once` suppressed it, `never_mail`).
-pub fn deliver(
+pub async fn deliver(
     ctx: &Ctx,
     spec: &AutoreplySpec,
     m: &Loaded,
@@ -202,7 +202,7 @@ pub fn deliver(
     source.ident = Some(ctx.caller.login.clone());
     // The reply refers to the message it answers (`R=` on its `<=` line).
     source.reference = Some(m.env.id.to_string());
-    receive::accept(ctx, id, &source, "", &recipients, msg)?;
+    receive::accept(ctx, id, &source, "", &recipients, msg).await?;
     if let Some(path) = &once {
         let mut f = std::fs::OpenOptions::new()
             .append(true)

@@ -159,15 +159,17 @@ pub async fn run_transport(
             }
         }),
         TransportKind::Autoreply(spec) => {
-            per_address(items, vars, |item, v| {
+            let mut out = Vec::with_capacity(items.len());
+            for (item, router) in items {
+                let v = address_vars(item, vars);
                 // A filter's mail/vacation brings its own arguments.
                 let from_filter = item
                     .data
                     .reply
                     .as_deref()
-                    .map(|r| autoreply::filter_spec(spec, r, v));
+                    .map(|r| autoreply::filter_spec(spec, r, &v));
                 let spec = from_filter.as_ref().unwrap_or(spec);
-                match autoreply::deliver(ctx, spec, m, headers, v) {
+                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v).await {
                     Ok(new_id) => {
                         if let Some(id) = new_id {
                             if let Err(e) = crate::ctx::spawn_background_delivery(ctx, &id) {
@@ -177,8 +179,10 @@ pub async fn run_transport(
                         delivered.clone()
                     }
                     Err(e) => local_deferral(format!("{e:#}")),
-                }
-            })
+                };
+                out.push((item.clone(), router.clone(), outcome));
+            }
+            out
         }
     }
 }
@@ -267,27 +271,34 @@ pub fn per_address(
     items
         .iter()
         .map(|(item, router)| {
-            let mut v = vars.clone();
-            v.set_address(&item.address);
-            for (name, value) in &item.data.vars {
-                v.set(name, value.clone());
-            }
-            // A file or pipe carries its parent's local part and domain.
-            if item.address.starts_with(['/', '|', '>']) {
-                if let Some(parent) = item
-                    .log_as
-                    .as_deref()
-                    .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
-                    .or(item.parent.as_deref())
-                {
-                    let (lp, dom) = crate::vars::split_address(parent);
-                    v.set("local_part", lp);
-                    v.set("domain", dom);
-                }
-            }
+            let v = address_vars(item, vars);
             (item.clone(), router.clone(), deliver(item, &v))
         })
         .collect()
+}
+
+/// `vars` with one address's `$local_part`/`$domain` and what its router
+/// found (`$local_part_data`, `$home`, ...).
+fn address_vars(item: &Item, vars: &Vars) -> Vars {
+    let mut v = vars.clone();
+    v.set_address(&item.address);
+    for (name, value) in &item.data.vars {
+        v.set(name, value.clone());
+    }
+    // A file, pipe or reply carries its parent's local part and domain.
+    if item.address.starts_with(['/', '|', '>']) {
+        if let Some(parent) = item
+            .log_as
+            .as_deref()
+            .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+            .or(item.parent.as_deref())
+        {
+            let (lp, dom) = crate::vars::split_address(parent);
+            v.set("local_part", lp);
+            v.set("domain", dom);
+        }
+    }
+    v
 }
 
 pub fn local_deferral(message: String) -> Outcome {
