@@ -658,6 +658,18 @@ fn domain_item(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    domain_item_case(item, domain, true, cfg, ctx)
+}
+
+/// [`domain_item`]; names compared casefully unless `caseless` (the domain
+/// of an address-list item after `+caseful`).
+fn domain_item_case(
+    item: &str,
+    domain: &str,
+    caseless: bool,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
     if item == "@" {
         return Ok(primary_hostname(cfg, ctx).eq_ignore_ascii_case(domain));
     }
@@ -679,7 +691,16 @@ fn domain_item(
     if let Some(r) = lookup_item(item, domain, ctx)? {
         return Ok(r);
     }
-    match_string(item, domain, true)
+    match_string(item, domain, caseless)
+}
+
+/// Exim's test for a whole-address lookup in an address list: a name of
+/// letters, digits and hyphens, an optional `*` then `@`, then `;`.
+fn whole_address_lookup(item: &str) -> bool {
+    let rest = item.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '-');
+    let rest = rest.strip_prefix('*').unwrap_or(rest);
+    let rest = rest.strip_prefix('@').unwrap_or(rest);
+    rest.starts_with(';')
 }
 
 /// Matches `domain` against a domain list.
@@ -798,21 +819,47 @@ pub fn match_address_probe(
         &mut |item, caseful, probe| {
             let p = unquote_regex(item);
             if p.starts_with('^') {
-                return regex_match(p, address, !caseful).map(Hit::from);
+                // The domain is always matched in lower case.
+                let subject = match address.rsplit_once('@') {
+                    Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
+                    None => address.to_string(),
+                };
+                return regex_match(p, &subject, !caseful).map(Hit::from);
             }
-            if let Some(r) = lookup_item(item, address, ctx)? {
-                return Ok(r.into());
+            if let Some(lookup) = item.strip_prefix("@@") {
+                if lookup.contains(';') {
+                    if address.is_empty() {
+                        return Ok(Hit::No);
+                    }
+                    return split_lookup(lookup, lp, dom, caseful, ctx).map(Hit::from);
+                }
             }
-            if item.is_empty() {
-                return Ok(address.is_empty().into());
+            if whole_address_lookup(item) {
+                if let Some(r) = lookup_item(item, address, ctx)? {
+                    return Ok(r.into());
+                }
+            }
+            // An empty address matches only an empty item.
+            if address.is_empty() {
+                return Ok(item.is_empty().into());
             }
             // The local part first; then the domain, as a one-item domain
             // list (traced as such, as Exim does).
+            let magic = |d: &str| ["", "[]", "mx_any", "mx_primary", "mx_secondary"].contains(&d);
+            let owned;
             let d = match item.rsplit_once('@') {
                 // "@domain": any local part at that domain (and "@" alone
                 // is the primary host name).
                 Some(("", "")) => "@",
                 Some(("", d)) => d,
+                // "lp@@", "lp@@[]", "lp@@mx_any"...: the special domains.
+                Some((l, d)) if l.ends_with('@') && magic(d) => {
+                    if !match_string(&l[..l.len() - 1], lp, !caseful)? {
+                        return Ok(Hit::No);
+                    }
+                    owned = format!("@{d}");
+                    owned.as_str()
+                }
                 Some((l, d)) => {
                     if !match_string(l, lp, !caseful)? {
                         return Ok(Hit::No);
@@ -821,10 +868,12 @@ pub fn match_address_probe(
                 }
                 None => item,
             };
-            if !probe.trace.on() {
-                return Ok(domain_item(d, dom, cfg, ctx)?.into());
-            }
+            // The subject's domain is compared in lower case (casefully
+            // after "+caseful", so an upper-case item never matches).
             let subject = dom.to_ascii_lowercase();
+            if !probe.trace.on() {
+                return Ok(domain_item_case(d, &subject, !caseful, cfg, ctx)?.into());
+            }
             let mut sub = Probe::new(&mut *probe.trace, &subject);
             let mut cf = false;
             let r = walk(
@@ -835,11 +884,99 @@ pub fn match_address_probe(
                 0,
                 &mut cf,
                 &mut sub,
-                &mut |i, _, _| domain_item(i, dom, cfg, ctx).map(Hit::from),
+                &mut |i, _, _| domain_item_case(i, &subject, !caseful, cfg, ctx).map(Hit::from),
             )?;
             Ok(r.into())
         },
     )
+}
+
+/// `@@type;file` in an address list: the domain is looked up, and the data
+/// is a list of local-part patterns (`!` negates; a last item `>key`
+/// chains on to the entry for `key`). No entry means no match.
+fn split_lookup(
+    lookup: &str,
+    lp: &str,
+    dom: &str,
+    caseful: bool,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    // A local part of "*" (a retry rule's key) never matches.
+    if lp == "*" {
+        return Ok(false);
+    }
+    let mut key = Some(dom.to_string());
+    let mut watchdog = 50;
+    while let Some(k) = key.take() {
+        watchdog -= 1;
+        if watchdog == 0 {
+            return Err(ListError::Unsupported(format!(
+                "loop detected in lookup of local part of {lp}@{dom} in @@{lookup}"
+            )));
+        }
+        let Some(Some(data)) = lookup_data(lookup, &k, ctx)? else {
+            return Ok(false);
+        };
+        let mut items: Vec<String> = ListIter::new(&data).collect();
+        if let Some(last) = items.last() {
+            if let Some(next) = last.trim_start().strip_prefix('>') {
+                key = Some(next.trim().to_string());
+                items.pop();
+            }
+        }
+        for it in &items {
+            let (neg, pat) = match it.strip_prefix('!') {
+                Some(p) => (true, p.trim_start()),
+                None => (false, it.as_str()),
+            };
+            if match_string(pat, lp, !caseful)? {
+                return Ok(!neg);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// `net[N]-type;file` in a host list: the mask length (`None` when absent)
+/// and the `type;file` part.
+fn net_lookup(item: &str) -> Option<(Option<u32>, &str)> {
+    let rest = item.strip_prefix("net")?;
+    let (semi, _) = rest.split_once(';')?;
+    let digits = semi.bytes().take_while(u8::is_ascii_digit).count();
+    let lookup = rest[digits..].strip_prefix('-')?;
+    let mask = if digits == 0 {
+        None
+    } else {
+        Some(rest[..digits].parse().ok()?)
+    };
+    Some((mask, lookup))
+}
+
+/// The key of a `net[N]-` lookup: the address masked to N bits, in Exim's
+/// text form (IPv6 as eight 4-digit groups, separated by dots except for
+/// `iplsearch`), with `/N` appended when a mask is given.
+fn masked_ip_key(ip: IpAddr, mask: Option<u32>, colons: bool) -> String {
+    let mut s = match ip {
+        IpAddr::V4(a) => {
+            let bits = mask.unwrap_or(32).min(32);
+            let m = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            std::net::Ipv4Addr::from(u32::from(a) & m).to_string()
+        }
+        IpAddr::V6(a) => {
+            let bits = mask.unwrap_or(128).min(128);
+            let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let v = u128::from(a) & m;
+            let sep = if colons { ":" } else { "." };
+            (0..8)
+                .map(|i| format!("{:04x}", (v >> (112 - 16 * i)) & 0xffff))
+                .collect::<Vec<_>>()
+                .join(sep)
+        }
+    };
+    if let Some(m) = mask {
+        s.push_str(&format!("/{m}"));
+    }
+    s
 }
 
 /// Matches `ip` against an address or CIDR network; `None` if `pattern`
@@ -925,7 +1062,13 @@ pub fn match_host_probe(
             if item == "@[]" {
                 return Ok(local_interface_ips(cfg, ctx).contains(&ip).into());
             }
-            if item.starts_with("net") && item.contains(';') {
+            if let Some((mask, lookup)) = net_lookup(item) {
+                let key = masked_ip_key(ip, mask, lookup.starts_with("iplsearch"));
+                if let Some(r) = lookup_data(lookup, &key, ctx)? {
+                    let hit = r.is_some();
+                    probe.item_data = r;
+                    return Ok(hit.into());
+                }
                 return Err(ListError::Unsupported(item.to_string()));
             }
             // iplsearch and friends are keyed by the address; other lookups

@@ -502,9 +502,23 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                 break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => {
-                if st.commands > 0 {
+                // As Exim: logged only in the middle of a transaction (many
+                // clients just drop the call instead of sending QUIT), and a
+                // 421 is written for whoever may still read it (-bs, -bh).
+                if conn.batch {
+                    break;
+                }
+                if sess.in_transaction() {
                     log_end(&ctx, &conn, &st, SmtpEnd::Lost);
                 }
+                let host = st
+                    .vars
+                    .get("smtp_active_hostname")
+                    .unwrap_or(&ctx.primary_hostname)
+                    .to_string();
+                sess.shutdown(Reply::new(421, format!("{host} lost input connection")));
+                let by = Some(Instant::now() + Duration::from_secs(5));
+                let _ = write_by(&mut io, &mut sess, conn.batch, by).await;
                 break;
             }
             Ok(Ok(n)) => n,
