@@ -959,12 +959,20 @@ fn masked_ip_key(ip: IpAddr, mask: Option<u32>, colons: bool) -> String {
     let mut s = match ip {
         IpAddr::V4(a) => {
             let bits = mask.unwrap_or(32).min(32);
-            let m = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             std::net::Ipv4Addr::from(u32::from(a) & m).to_string()
         }
         IpAddr::V6(a) => {
             let bits = mask.unwrap_or(128).min(128);
-            let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             let v = u128::from(a) & m;
             let sep = if colons { ":" } else { "." };
             (0..8)

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
+pub mod dnslists;
 mod header_sender;
 
 use crate::condition::ConditionError;
@@ -42,6 +43,10 @@ pub struct AclOutcome {
     /// The `message` may be shown with a temporary refusal (a `defer`
     /// verb decided; Exim's `acl_temp_details`).
     pub temp_details: bool,
+    /// The current statement's `message` and `log_message`, unexpanded:
+    /// as in Exim they are expanded only once the statement has decided
+    /// (so they can use `$dnslist_domain` and the like).
+    pub pending: (Option<String>, Option<String>),
 }
 
 impl AclOutcome {
@@ -55,6 +60,32 @@ impl AclOutcome {
             verify_message: None,
             warnings: Vec::new(),
             temp_details: false,
+            pending: (None, None),
+        }
+    }
+
+    /// A fresh outcome with `verdict`.
+    pub fn with_verdict(verdict: Verdict) -> Self {
+        Self::new(verdict)
+    }
+}
+
+/// Expands the statement's pending `message` and `log_message` (Exim does
+/// it when the statement's result is one that uses them). An empty result
+/// leaves the text set before; a failed expansion is logged and ignored.
+fn resolve_texts(ctx: &Ctx, vars: &Vars, out: &mut AclOutcome) {
+    let (m, l) = std::mem::take(&mut out.pending);
+    for (raw, is_log) in [(m, false), (l, true)] {
+        let Some(raw) = raw else { continue };
+        match oxim_conf::expand_with_config(&raw, vars, &ctx.config) {
+            Ok(v) if v.is_empty() => {}
+            Ok(v) if is_log => out.log_message = Some(v),
+            Ok(v) => out.message = Some(v),
+            Err(e) if e.is_forced_fail() => {}
+            Err(e) => ctx.log_text(
+                None,
+                &format!("failed to expand ACL message \"{raw}\": {e}"),
+            ),
         }
     }
 }
@@ -133,6 +164,19 @@ async fn condition(
     out: &mut AclOutcome,
     t: &mut AclTrace,
 ) -> Cond {
+    match c.name.as_str() {
+        "message" => {
+            t.trace.line(|| format!("  message: {}", c.value));
+            out.pending.0 = Some(c.value.clone());
+            return Cond::True;
+        }
+        "log_message" => {
+            t.trace.line(|| format!("l_message: {}", c.value));
+            out.pending.1 = Some(c.value.clone());
+            return Cond::True;
+        }
+        _ => {}
+    }
     let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
@@ -143,21 +187,9 @@ async fn condition(
             })
         }
     };
-    match c.name.as_str() {
-        "message" => t.trace.line(|| format!("  message: {}", c.value)),
-        "log_message" => t.trace.line(|| format!("l_message: {}", c.value)),
-        _ => trace_check(&mut t.trace, c, &value),
-    }
+    trace_check(&mut t.trace, c, &value);
     let cfg = &ctx.config;
     let result: Result<bool, ConditionError> = match c.name.as_str() {
-        "message" => {
-            out.message = Some(value);
-            return Cond::True;
-        }
-        "log_message" => {
-            out.log_message = Some(value);
-            return Cond::True;
-        }
         "logwrite" => {
             out.logwrites.push(value);
             return Cond::True;
@@ -268,6 +300,28 @@ async fn condition(
             }
             None => Ok(false),
         },
+        "dnslists" => {
+            if value != c.value {
+                t.trace.line(|| format!("expanded list: {value}"));
+            }
+            let mut logs = Vec::new();
+            let r = dnslists::check(
+                ctx,
+                &value,
+                env.host_ip,
+                vars,
+                &mut t.dnsbl,
+                &mut t.trace,
+                &mut logs,
+            )
+            .await;
+            out.logwrites.extend(logs);
+            match r {
+                dnslists::Listed::Yes => Ok(true),
+                dnslists::Listed::No => Ok(false),
+                dnslists::Listed::Defer => return Cond::Defer(String::new()),
+            }
+        }
         "verify" => match verify(ctx, &value, vars, env, out, t).await {
             Ok(b) => Ok(b),
             Err(c) => return c,
@@ -281,6 +335,9 @@ async fn condition(
                 t.trace.level -= 1;
                 if r.message.is_some() {
                     out.message = r.message.clone();
+                }
+                if r.log_message.is_some() && r.verdict != Verdict::Defer {
+                    out.log_message = r.log_message.clone();
                 }
                 // A nested defer is the caller's defer (as in Exim).
                 if r.verdict == Verdict::Defer {
@@ -671,6 +728,8 @@ pub struct AclTrace {
     pub sender_verified: Vec<(String, Option<SenderVerifyFailure>)>,
     /// The failed sender verification that the next refusal reports.
     pub sender_verify_failed: Option<SenderVerifyFailure>,
+    /// DNS black list lookups done in this session.
+    pub dnsbl: dnslists::DnsblCache,
 }
 
 /// A refusal decided after a failed verification says why, unless the
@@ -756,6 +815,7 @@ pub async fn eval_traced(
                         deferred = true;
                         break;
                     }
+                    resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
                     out.log_message = Some(e);
                     return out;
@@ -768,6 +828,7 @@ pub async fn eval_traced(
                         deferred = true;
                         break;
                     }
+                    resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
                     let m = out.verify_message.take();
                     if out.message.is_none() {
@@ -781,11 +842,23 @@ pub async fn eval_traced(
                 Cond::Error(e) => {
                     t.trace
                         .line(|| format!("{verb}: condition test error in {acl_name}"));
+                    resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
                     out.log_message = Some(e.to_string());
                     return out;
                 }
             }
+        }
+        // The texts apply when the statement decides (or a warn holds).
+        let decides = match st.verb {
+            AclVerb::Require => !all_true,
+            AclVerb::Accept => all_true || after_endpass,
+            _ => all_true,
+        };
+        if decides {
+            resolve_texts(ctx, vars, &mut out);
+        } else {
+            out.pending = (None, None);
         }
         if !deferred {
             let result = if all_true { "succeeded" } else { "failed" };

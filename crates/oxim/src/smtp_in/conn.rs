@@ -198,7 +198,7 @@ pub fn sender_host<'a>(conn: &IncomingConn, st: &'a State) -> Option<SenderHost<
 }
 
 /// Log a rejection (main and reject logs). Local `-bs` sessions have no
-/// host and their rejections are reported to the caller only.
+/// host: their lines name the caller (`U=`).
 pub fn log_reject(
     ctx: &Ctx,
     conn: &IncomingConn,
@@ -223,17 +223,19 @@ pub fn log_reject_id(
     temporary: bool,
     reason: Option<&str>,
 ) {
-    if let Some(host) = sender_host(conn, st) {
-        ctx.log(&LogRecord::Rejected(Rejected {
-            id,
-            host,
-            ident: conn.ident.as_deref(),
-            sender,
-            what,
-            temporary,
-            reason,
-        }));
+    let host = sender_host(conn, st);
+    if host.is_none() && conn.ident.is_none() {
+        return;
     }
+    ctx.log(&LogRecord::Rejected(Rejected {
+        id,
+        host,
+        ident: conn.ident.as_deref(),
+        sender,
+        what,
+        temporary,
+        reason,
+    }));
 }
 
 pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {

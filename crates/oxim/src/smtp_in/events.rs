@@ -110,7 +110,12 @@ fn refuse_id(
     default_code: u16,
 ) {
     let preamble = sender_verify_details(ctx, conn, st, o);
-    let reason = o.log_message.clone().or(o.message.clone());
+    // Only the first line of a multi-line message is logged.
+    let reason = o
+        .log_message
+        .clone()
+        .or(o.message.clone())
+        .map(|r| r.split('\n').next().unwrap_or_default().to_string());
     log_reject_id(
         ctx,
         conn,
@@ -123,6 +128,39 @@ fn refuse_id(
     );
     let reply = deny_reply(o, default_code, "Administrative prohibition");
     let _ = sess.reject_with_preamble(&preamble, reply);
+}
+
+/// Whether a local caller may give `sender` as the envelope sender: a
+/// trusted caller may, others only when `untrusted_set_sender` matches.
+fn may_set_sender(ctx: &Ctx, sender: &str, vars: &crate::vars::Vars) -> bool {
+    if crate::ctx::caller_is_trusted(ctx) {
+        return true;
+    }
+    let list = ctx.config.main.str("untrusted_set_sender");
+    if list.is_empty() {
+        return false;
+    }
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    oxim_conf::match_address(&list, sender, &ctx.config, vars).unwrap_or(false)
+}
+
+/// The address of a MAIL or RCPT command as the client wrote it (Exim logs
+/// this, not the parsed address): after the colon, without the options,
+/// at most 100 characters.
+fn command_address(line: &str) -> Option<String> {
+    let (_, arg) = line.split_once(':')?;
+    let arg = arg.trim();
+    let addr = if arg.starts_with('<') {
+        match arg.find('>') {
+            Some(i) => &arg[..=i],
+            None => arg,
+        }
+    } else {
+        arg.split_whitespace().next().unwrap_or("")
+    };
+    Some(addr.chars().take(100).collect())
 }
 
 /// The first refusal after a failed sender verification reports it: a
@@ -400,10 +438,10 @@ async fn mail(
     st.acl.sender_verified.clear();
     st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
-    let sender = if conn.peer.is_none() && !crate::ctx::caller_is_trusted(ctx) {
-        // An untrusted local caller cannot choose the sender.
-        format!("{}@{}", ctx.caller.login, ctx.qualify_domain)
-    } else if m.from.is_empty() || m.from.contains('@') {
+    // An untrusted local caller's MAIL FROM stands during the SMTP
+    // dialogue (ACLs, logs); the message gets the caller's own address
+    // (see `data_end`), as in Exim.
+    let sender = if m.from.is_empty() || m.from.contains('@') {
         m.from.clone()
     } else {
         ctx.qualify_recipient(&m.from)
@@ -442,7 +480,11 @@ async fn mail(
     .await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
-        let what = RejectWhat::Mail(&sender);
+        let what = match command_address(sess.last_command()) {
+            Some(a) => format!("MAIL {a}"),
+            None => format!("MAIL <{sender}>"),
+        };
+        let what = RejectWhat::Other(&what);
         refuse(ctx, conn, st, sess, &o, None, what, 550);
         return;
     }
@@ -505,20 +547,15 @@ async fn rcpt(
     let outcome = match checked {
         Some(o) => Some(o),
         None if conn.peer.is_none() => None,
-        None => Some(acl::AclOutcome {
-            verdict: Verdict::Deny,
-            message: None,
-            log_message: None,
-            controls: Vec::new(),
-            logwrites: Vec::new(),
-            verify_message: None,
-            warnings: Vec::new(),
-            temp_details: false,
-        }),
+        None => Some(acl::AclOutcome::with_verdict(Verdict::Deny)),
     };
     match outcome {
         Some(o) if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard => {
-            let what = RejectWhat::Rcpt(&rcpt);
+            let what = match command_address(sess.last_command()) {
+                Some(a) => format!("RCPT {a}"),
+                None => format!("RCPT <{rcpt}>"),
+            };
+            let what = RejectWhat::Other(&what);
             refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
         }
         Some(o) if o.verdict == Verdict::Discard => {
@@ -605,7 +642,11 @@ async fn data_end(
     summary: DataSummary,
 ) {
     let peer_ip = conn.peer.map(|p| p.ip());
-    let sender = st.sender.take().unwrap_or_default();
+    let mut sender = st.sender.take().unwrap_or_default();
+    if conn.peer.is_none() && !may_set_sender(ctx, &sender, &st.vars) {
+        sender = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+        st.vars.set("sender_address", sender.clone());
+    }
     let recipients = std::mem::take(&mut st.recipients);
     let chunked = std::mem::replace(&mut st.bdat, false);
     let body = std::mem::take(&mut st.body);

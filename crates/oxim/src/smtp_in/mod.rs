@@ -322,6 +322,9 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         ] {
             host_option(&ctx, &mut st, option, ip).await;
         }
+    }
+    // The connect ACL runs for local (-bs) sessions too.
+    {
         st.acl.host_ident = host_ident(&conn, &st);
         let env = AclEnv {
             host_ip: peer_ip,
