@@ -91,7 +91,10 @@ fn resolve_texts(ctx: &Ctx, vars: &Vars, out: &mut AclOutcome) {
             Ok(v) if is_log => out.log_message = Some(v),
             Ok(v) => out.message = Some(v),
             Err(e) if e.is_forced_fail() => {}
-            Err(e) => ctx.log_text(None, &format!("failed to expand ACL message \"{raw}\": {e}")),
+            Err(e) => ctx.log_text(
+                None,
+                &format!("failed to expand ACL message \"{raw}\": {e}"),
+            ),
         }
     }
 }

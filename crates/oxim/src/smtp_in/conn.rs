@@ -130,6 +130,11 @@ pub struct State {
     /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
     /// first non-mail command arrives).
     pub count_nonmail: Option<bool>,
+    /// Non-mail commands counted against `smtp_accept_max_nonmail`.
+    pub nonmail_count: u32,
+    /// The session ended without QUIT (end of input, or dropped for too
+    /// many non-mail commands): Exim's `-bs`/`-bh` then exit with 1.
+    pub lost: bool,
     /// SMTP AUTH state of the connection.
     pub auth: AuthState,
 }

@@ -134,6 +134,29 @@ fn refuse_id(
     let _ = sess.reject_with_preamble(&preamble, reply);
 }
 
+/// Whether a local session (no host address) is in host list `option`:
+/// as Exim checks it against an empty address, only `*` or an empty item
+/// matches (or, negated, excludes it); a list ending in a negated item
+/// matches it.
+fn local_in_list(ctx: &Ctx, st: &State, option: &str) -> bool {
+    let Ok(list) = oxim_conf::expand(ctx.config.main.str(option), &st.vars) else {
+        return false;
+    };
+    // As in every list, running off the end after a negated item matches.
+    let mut last_negated = false;
+    for item in oxim_conf::ListIter::new(&list) {
+        let (neg, i) = match item.strip_prefix('!') {
+            Some(i) => (true, i.trim()),
+            None => (false, item.trim()),
+        };
+        if i == "*" || i.is_empty() {
+            return !neg;
+        }
+        last_negated = neg;
+    }
+    last_negated
+}
+
 /// Whether a local caller may give `sender` as the envelope sender: a
 /// trusted caller may, others only when `untrusted_set_sender` matches.
 pub(super) fn may_set_sender(ctx: &Ctx, sender: &str, vars: &crate::vars::Vars) -> bool {
@@ -262,9 +285,49 @@ pub async fn handle_event(
         Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
         _ => false,
     };
-    if let (true, None, Some(p)) = (nonmail, st.count_nonmail, conn.peer) {
-        st.count_nonmail =
-            Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", p.ip()).await);
+    if let (true, None) = (nonmail, st.count_nonmail) {
+        st.count_nonmail = Some(match conn.peer {
+            Some(p) => host_option(ctx, st, "smtp_accept_max_nonmail_hosts", p.ip()).await,
+            // A local session is checked as an empty address: only "*" (or
+            // an empty item) can match it.
+            None => local_in_list(ctx, st, "smtp_accept_max_nonmail_hosts"),
+        });
+    }
+    if nonmail && st.count_nonmail == Some(true) {
+        st.nonmail_count += 1;
+        let max = ctx.expand_int("smtp_accept_max_nonmail", &st.vars, 10);
+        if u64::from(st.nonmail_count) > max {
+            let verb = sess
+                .last_command()
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let who = match host_ident(conn, st) {
+                Some(h) => {
+                    let h = h.strip_prefix("H=").unwrap_or(&h).to_string();
+                    match &conn.ident {
+                        Some(u) => format!("{h} U={u}"),
+                        None => h,
+                    }
+                }
+                None => conn.ident.clone().unwrap_or_else(|| "unknown".into()),
+            };
+            ctx.log(&LogRecord::Text {
+                id: None,
+                text: &format!(
+                    "SMTP call from {who} dropped: too many nonmail commands (last was \"{verb}\")"
+                ),
+                dest: oxim_log::Dest {
+                    main: true,
+                    reject: true,
+                    panic: false,
+                },
+            });
+            sess.drop_instead(Reply::new(554, "Too many nonmail commands"));
+            st.lost = true;
+            return;
+        }
     }
     match ev {
         Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
