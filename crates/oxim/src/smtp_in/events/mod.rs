@@ -134,6 +134,30 @@ fn refuse_id(
     let _ = sess.reject_with_preamble(&preamble, reply);
 }
 
+/// `SMTP call from <client> dropped: <why>` (main and reject logs), the
+/// client named as Exim's `host_and_ident(FALSE)` does.
+fn log_dropped(ctx: &Ctx, conn: &IncomingConn, st: &State, why: &str) {
+    let who = match host_ident(conn, st) {
+        Some(h) => {
+            let h = h.strip_prefix("H=").unwrap_or(&h).to_string();
+            match &conn.ident {
+                Some(u) => format!("{h} U={u}"),
+                None => h,
+            }
+        }
+        None => conn.ident.clone().unwrap_or_else(|| "unknown".into()),
+    };
+    ctx.log(&LogRecord::Text {
+        id: None,
+        text: &format!("SMTP call from {who} dropped: {why}"),
+        dest: oxim_log::Dest {
+            main: true,
+            reject: true,
+            panic: false,
+        },
+    });
+}
+
 /// Whether a local session (no host address) is in host list `option`:
 /// as Exim checks it against an empty address, only `*` or an empty item
 /// matches (or, negated, excludes it); a list ending in a negated item
@@ -303,27 +327,12 @@ pub async fn handle_event(
                 .next()
                 .unwrap_or("")
                 .to_string();
-            let who = match host_ident(conn, st) {
-                Some(h) => {
-                    let h = h.strip_prefix("H=").unwrap_or(&h).to_string();
-                    match &conn.ident {
-                        Some(u) => format!("{h} U={u}"),
-                        None => h,
-                    }
-                }
-                None => conn.ident.clone().unwrap_or_else(|| "unknown".into()),
-            };
-            ctx.log(&LogRecord::Text {
-                id: None,
-                text: &format!(
-                    "SMTP call from {who} dropped: too many nonmail commands (last was \"{verb}\")"
-                ),
-                dest: oxim_log::Dest {
-                    main: true,
-                    reject: true,
-                    panic: false,
-                },
-            });
+            log_dropped(
+                ctx,
+                conn,
+                st,
+                &format!("too many nonmail commands (last was \"{verb}\")"),
+            );
             sess.drop_instead(Reply::new(554, "Too many nonmail commands"));
             st.lost = true;
             return;
@@ -374,7 +383,15 @@ pub async fn handle_event(
         }
         Event::Rset | Event::Noop => {}
         Event::Error(e) => {
-            if e.closing {
+            if e.closing && e.kind == oxim_smtp::ErrorKind::UnknownCommand {
+                let last = e.line.trim_end();
+                log_dropped(
+                    ctx,
+                    conn,
+                    st,
+                    &format!("too many unrecognized commands (last was \"{last}\")"),
+                );
+            } else if e.closing {
                 log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));
             }
         }
