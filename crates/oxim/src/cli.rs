@@ -53,10 +53,29 @@ pub enum Mode {
     DeliveryHelper,
     /// `--demo`: start on the embedded default configuration.
     Demo,
+    /// `-bi` (also `newaliases`): run `bi_command` as the caller, or do
+    /// nothing when it is not set.
+    RebuildAliases,
     /// `-be` / `-bem file` / `-be -Mset id`: expansion testing
     /// (see `crate::expand_test`); the strings come from the arguments
     /// left in `recipients`, or from stdin.
     ExpandTest,
+    /// `-bf file` / `-bF file` (both may be given): filter testing (see
+    /// `crate::filter_test`).
+    FilterTest,
+}
+
+/// `-bf`, `-bF`, `-bfd`, `-bfl`, `-bfp`, `-bfs`: what a filter test runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilterTestArgs {
+    /// `-bF`: a system filter.
+    pub system: Option<PathBuf>,
+    /// `-bf`: a user filter (or .forward file).
+    pub user: Option<PathBuf>,
+    pub domain: Option<String>,
+    pub local_part: Option<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
 }
 
 /// What a spool-administration `-M` option does (see `crate::spool_admin`).
@@ -198,6 +217,8 @@ pub struct Invocation {
     pub expand_message: Option<PathBuf>,
     /// `-Mset id`: the spooled message for an expansion test.
     pub load_message: Option<String>,
+    /// Filter testing's files and address.
+    pub filter_test: FilterTestArgs,
     pub recipients: Vec<String>,
 }
 
@@ -238,6 +259,10 @@ Daemon and queue
                      -v: show the routing as -bt does)
 Testing
   -be [string...]    expand the strings (or lines read from stdin)
+  -bf <file>         test a user filter (or .forward file) on a message read
+                     from stdin; -bF <file>: a system filter (both may be
+                     given); -bfd/-bfl/-bfp/-bfs: domain, local part,
+                     prefix, suffix of the address
   -bem <file>        the same with a message read from <file> (-t: its
                      recipients from its headers); -Mset <id>: a queued one
   -oMa/-oMaa/-oMai/-oMas/-oMi/-oMs/-oMt <value>
@@ -269,6 +294,22 @@ fn one_line(what: &str, v: String) -> Result<String, CliError> {
 /// Exim times (`30m`, `1h30m`, `2d`; a bare number is seconds).
 fn parse_time(s: &str) -> Option<Duration> {
     oxim_conf::options::parse_time(s).map(Duration::from_secs)
+}
+
+/// The options a program name stands for, as Exim reads its own name:
+/// `mailq` lists the queue (`-bp`), `runq` runs it (`-q`), `newaliases`
+/// is `-bi`, `rsmtp` reads batched SMTP (`-bS`) and `rmail` takes a
+/// message whose lone dots do not end it (`-i`). Other names (`exim`,
+/// `exim4`, `sendmail`, `oxim`) add nothing.
+pub fn options_for_name(prog: &str) -> &'static [&'static str] {
+    match prog {
+        "mailq" => &["-bp"],
+        "runq" => &["-q"],
+        "newaliases" => &["-bi"],
+        "rsmtp" => &["-bS"],
+        "rmail" => &["-i"],
+        _ => &[],
+    }
 }
 
 impl Invocation {
@@ -309,6 +350,7 @@ impl Invocation {
             origin: Origin::default(),
             expand_message: None,
             load_message: None,
+            filter_test: FilterTestArgs::default(),
             recipients: Vec::new(),
         };
         let mut daemon = false;
@@ -357,6 +399,7 @@ impl Invocation {
                     inv.origin.host_address = Some(v.to_string());
                 }
                 "-bS" => inv.mode = Mode::BatchSmtp,
+                "-bi" => inv.mode = Mode::RebuildAliases,
                 "-bm" => inv.mode = Mode::Submit,
                 "-bp" | "-bpr" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::All),
                 "-bpa" | "-bpra" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::WithGenerated),
@@ -437,6 +480,18 @@ impl Invocation {
                     inv.expand_message = Some(PathBuf::from(value(&mut i, arg)?));
                 }
                 "-Mset" => inv.load_message = Some(value(&mut i, arg)?),
+                "-bf" => {
+                    inv.mode = Mode::FilterTest;
+                    inv.filter_test.user = Some(PathBuf::from(value(&mut i, arg)?));
+                }
+                "-bF" => {
+                    inv.mode = Mode::FilterTest;
+                    inv.filter_test.system = Some(PathBuf::from(value(&mut i, arg)?));
+                }
+                "-bfd" => inv.filter_test.domain = Some(value(&mut i, arg)?),
+                "-bfl" => inv.filter_test.local_part = Some(value(&mut i, arg)?),
+                "-bfp" => inv.filter_test.prefix = Some(value(&mut i, arg)?),
+                "-bfs" => inv.filter_test.suffix = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
                 "-v" => inv.verbose = true,
                 "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}
@@ -534,6 +589,32 @@ mod tests {
     fn parse(args: &[&str]) -> Invocation {
         let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Invocation::parse("exim", &v).expect("parses")
+    }
+
+    #[test]
+    fn called_by_debian_names() {
+        let by_name = |prog: &str, rest: &[&str]| {
+            let mut v: Vec<String> = options_for_name(prog)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(rest.iter().map(|s| s.to_string()));
+            Invocation::parse(prog, &v).expect("parses")
+        };
+        assert_eq!(
+            by_name("mailq", &[]).mode,
+            Mode::ListQueue(oxim_spool::BpMode::All)
+        );
+        assert_eq!(by_name("runq", &[]).mode, Mode::QueueRun);
+        assert_eq!(by_name("newaliases", &[]).mode, Mode::RebuildAliases);
+        assert_eq!(by_name("rsmtp", &[]).mode, Mode::BatchSmtp);
+        let rmail = by_name("rmail", &["a@b.example"]);
+        assert_eq!(rmail.mode, Mode::Submit);
+        assert!(!rmail.dot_ends_message);
+        assert_eq!(rmail.recipients, vec!["a@b.example".to_string()]);
+        let sendmail = by_name("sendmail", &["-t"]);
+        assert_eq!(sendmail.mode, Mode::Submit);
+        assert!(sendmail.extract_recipients);
     }
 
     #[test]
