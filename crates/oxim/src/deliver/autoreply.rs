@@ -73,11 +73,7 @@ pub fn filter_spec(
         file: path(8),
         log: path(9),
         once: path(10),
-        once_repeat: r.values[11]
-            .as_deref()
-            .and_then(oxim_conf::options::parse_time)
-            .map(std::time::Duration::from_secs)
-            .unwrap_or_default(),
+        once_repeat: v(11),
         file_expand: r.expand_file,
         file_optional: false,
         return_message: r.return_message,
