@@ -119,10 +119,62 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
     Ok(body)
 }
 
+/// `-N`, given now or when the message was received: transports are not
+/// run, their deliveries are logged as `*>` and count as done.
+pub fn bypassed(ctx: &Ctx, m: &Loaded) -> bool {
+    ctx.inv.dont_deliver || m.env.dont_deliver
+}
+
+/// Which SMTP deliveries a delivery attempt leaves for a later queue run
+/// (Exim's `queue_smtp` and `queue_smtp_domains`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmtpHold {
+    /// No SMTP delivery is attempted (`-odqs`, the first stage of `-qq`).
+    pub all: bool,
+    /// `queue_smtp_domains` applies (it does not in queue runs or in
+    /// forced deliveries).
+    pub domains: bool,
+    /// The first stage of a two-stage queue run: the SMTP deliveries it
+    /// leaves are not logged (the second stage makes them).
+    pub first_stage: bool,
+}
+
+impl SmtpHold {
+    /// A delivery started straight after reception (or by `-Mc`).
+    pub fn immediate(ctx: &Ctx) -> Self {
+        SmtpHold {
+            all: ctx.inv.queue_smtp,
+            domains: true,
+            first_stage: false,
+        }
+    }
+
+    /// Whether an SMTP delivery to `domain` waits; the message it is
+    /// deferred with and that message's errno (Exim's texts).
+    fn holds(&self, ctx: &Ctx, domain: &str, vars: &Vars) -> Option<(Errno, &'static str)> {
+        if self.all {
+            return Some((Errno::None, "SMTP delivery explicitly queued"));
+        }
+        let list = ctx.settings.queue_smtp_domains.as_str();
+        if !self.domains || list.is_empty() {
+            return None;
+        }
+        // A lookup defer counts as no match: SMTP deliveries are not held
+        // up by a broken list.
+        let list = oxim_conf::expand(list, vars).ok()?;
+        oxim_conf::match_domain(&list, domain, &ctx.config, vars)
+            .unwrap_or(false)
+            .then_some((
+                Errno::Unknown,
+                "first-pass only routing due to -odqs, queue_smtp_domains or control=queue",
+            ))
+    }
+}
+
 /// Deliver the message `id` from the spool. Holds the message lock while
 /// working so concurrent queue runners never deliver it twice.
 pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
-    deliver_id_pooled(ctx, id, force, None).await
+    deliver_id_pooled(ctx, id, force, None, SmtpHold::immediate(ctx)).await
 }
 
 /// [`deliver_id`] with SMTP connections shared through `pool` (a queue
@@ -133,6 +185,7 @@ pub async fn deliver_id_pooled(
     id: &MessageId,
     force: bool,
     pool: Option<smtp::PoolRef<'_>>,
+    hold: SmtpHold,
 ) -> Result<Summary> {
     let lock = match ctx.spool.lock(id) {
         Ok(Some(lock)) => lock,
@@ -147,7 +200,7 @@ pub async fn deliver_id_pooled(
         Err(e) => return Err(e.into()),
     };
     let loaded = Loaded::new(msg.envelope, msg.headers, read_body(ctx, id)?);
-    let s = deliver_loaded(ctx, loaded, force, pool).await;
+    let s = deliver_loaded(ctx, loaded, force, pool, hold).await;
     drop(lock);
     s
 }
@@ -168,7 +221,7 @@ pub async fn deliver_new(ctx: &Ctx, m: Loaded) -> Result<Summary> {
         }
         Err(e) => return Err(e.into()),
     };
-    let s = deliver_loaded(ctx, m, true, None).await;
+    let s = deliver_loaded(ctx, m, true, None, SmtpHold::immediate(ctx)).await;
     drop(lock);
     s
 }
@@ -180,6 +233,7 @@ pub async fn deliver_loaded(
     mut m: Loaded,
     force: bool,
     pool: Option<smtp::PoolRef<'_>>,
+    hold: SmtpHold,
 ) -> Result<Summary> {
     let id = m.env.id;
     if m.env.frozen.is_some() {
@@ -319,8 +373,26 @@ pub async fn deliver_loaded(
                 // Files and pipes go straight to the router's transport.
                 for d in direct {
                     let mut f = item.child(d.target.clone());
-                    f.log_as = Some(format!("{} ({})", d.target, item.address));
+                    // The address that made it is shown when it is not
+                    // the top one (which the line shows anyway).
+                    if item.parent.is_some() {
+                        f.log_as = Some(format!("{} ({})", d.target, item.address));
+                    }
                     f.data = d.data;
+                    if d.target == "/dev/null" {
+                        // Exim's special case: nothing to run, no user
+                        // needed; logged as delivered by "**bypassed**".
+                        let id_text = id.to_string();
+                        let mut rec =
+                            oxim_log::Delivered::new(&id_text, f.log_address(false), &run.sender);
+                        rec.router = Some(&d.router);
+                        rec.transport = Some("**bypassed**");
+                        rec.no_return_path = true;
+                        ctx.log_message(&m, &LogRecord::Delivered(rec));
+                        run.summary.delivered += 1;
+                        run.done_children.push(f.unique().to_string());
+                        continue;
+                    }
                     match d.transport {
                         Some(t) => to_transport
                             .entry((t, Vec::new(), f.props.clone()))
@@ -385,7 +457,20 @@ pub async fn deliver_loaded(
     for ((tname, hosts, props), items) in to_transport {
         let results = match ctx.drivers.transport(&tname) {
             Some(t) if matches!(t.kind, TransportKind::Smtp(_)) => {
-                remote.push((tname, t, hosts, props, items));
+                let mut sent = Vec::new();
+                for (item, router) in items {
+                    let domain = crate::vars::split_address(&item.address).1;
+                    match hold.holds(ctx, domain, &vars) {
+                        Some((errno, text)) => {
+                            run.hold(&item, &router, &tname, local_error(errno, text), hold)
+                        }
+                        None => sent.push((item, router)),
+                    }
+                }
+                let items = sent;
+                if !items.is_empty() {
+                    remote.push((tname, t, hosts, props, items));
+                }
                 continue;
             }
             Some(t) => {

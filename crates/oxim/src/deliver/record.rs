@@ -165,11 +165,14 @@ pub fn log_outcome(
             auth,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
-            d.flag = if *first {
+            d.flag = if super::bypassed(ctx, m) {
+                DeliveryFlag::Suppressed
+            } else if *first {
                 DeliveryFlag::First
             } else {
                 DeliveryFlag::Further
             };
+            d.return_path = Some(item.return_path(sender));
             d.router = router;
             d.transport = transport;
             d.host = host.as_ref().map(Host::log);
@@ -326,6 +329,34 @@ impl Attempt<'_> {
             host: host.map(|h| (h.name.clone(), h.ip)),
             errors_to: item.props.errors_to.clone(),
         });
+    }
+
+    /// An SMTP delivery left for a later queue run (`-odqs`,
+    /// `queue_smtp_domains`, the first stage of `-qq`): deferred without
+    /// touching the retry hints; the first stage of a two-stage run does
+    /// not log it.
+    pub fn hold(
+        &mut self,
+        item: &Item,
+        router: &str,
+        transport: &str,
+        err: SmtpError,
+        hold: super::SmtpHold,
+    ) {
+        if !hold.first_stage {
+            let outcome = Outcome::Deferred { host: None, err };
+            log_outcome(
+                self.ctx,
+                self.m,
+                &self.sender,
+                item,
+                Some(router),
+                Some(transport),
+                &outcome,
+            );
+        }
+        self.summary.deferred += 1;
+        self.pending_tops.push(item.top().to_string());
     }
 
     /// An address whose retry time has not come is left alone this time.
