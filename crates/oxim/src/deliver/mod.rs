@@ -23,8 +23,8 @@ use crate::loaded::Loaded;
 use crate::retry::RetryDb;
 use crate::settings::TransportKind;
 use crate::vars::Vars;
-pub use record::Summary;
 use record::{local_error, log_outcome, now_secs, Attempt, Item, Outcome};
+pub use record::{SmtpHold, Summary};
 use route::{Props, Routed, RoutedHost};
 use transport::{run_remote_group, run_transport, Call};
 
@@ -117,58 +117,6 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.read_to_end(&mut body)?;
     Ok(body)
-}
-
-/// `-N`, given now or when the message was received: transports are not
-/// run, their deliveries are logged as `*>` and count as done.
-pub fn bypassed(ctx: &Ctx, m: &Loaded) -> bool {
-    ctx.inv.dont_deliver || m.env.dont_deliver
-}
-
-/// Which SMTP deliveries a delivery attempt leaves for a later queue run
-/// (Exim's `queue_smtp` and `queue_smtp_domains`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SmtpHold {
-    /// No SMTP delivery is attempted (`-odqs`, the first stage of `-qq`).
-    pub all: bool,
-    /// `queue_smtp_domains` applies (it does not in queue runs or in
-    /// forced deliveries).
-    pub domains: bool,
-    /// The first stage of a two-stage queue run: the SMTP deliveries it
-    /// leaves are not logged (the second stage makes them).
-    pub first_stage: bool,
-}
-
-impl SmtpHold {
-    /// A delivery started straight after reception (or by `-Mc`).
-    pub fn immediate(ctx: &Ctx) -> Self {
-        SmtpHold {
-            all: ctx.inv.queue_smtp,
-            domains: true,
-            first_stage: false,
-        }
-    }
-
-    /// Whether an SMTP delivery to `domain` waits; the message it is
-    /// deferred with and that message's errno (Exim's texts).
-    fn holds(&self, ctx: &Ctx, domain: &str, vars: &Vars) -> Option<(Errno, &'static str)> {
-        if self.all {
-            return Some((Errno::None, "SMTP delivery explicitly queued"));
-        }
-        let list = ctx.settings.queue_smtp_domains.as_str();
-        if !self.domains || list.is_empty() {
-            return None;
-        }
-        // A lookup defer counts as no match: SMTP deliveries are not held
-        // up by a broken list.
-        let list = oxim_conf::expand(list, vars).ok()?;
-        oxim_conf::match_domain(&list, domain, &ctx.config, vars)
-            .unwrap_or(false)
-            .then_some((
-                Errno::Unknown,
-                "first-pass only routing due to -odqs, queue_smtp_domains or control=queue",
-            ))
-    }
 }
 
 /// Deliver the message `id` from the spool. Holds the message lock while

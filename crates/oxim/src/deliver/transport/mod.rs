@@ -95,7 +95,7 @@ pub async fn run_transport(
     };
     // -N: a local transport does nothing (an smtp transport still finds
     // its host, which the log line names).
-    if super::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {
+    if super::record::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {
         return items
             .iter()
             .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))

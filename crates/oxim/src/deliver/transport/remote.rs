@@ -240,7 +240,7 @@ pub async fn run_smtp(
     }
     // -N: nothing is sent; the first host is named as the one that would
     // have been tried.
-    if super::super::bypassed(ctx, m) {
+    if super::super::record::bypassed(ctx, m) {
         let (name, ip, _, own_port) = &hosts[0];
         let host = smtp::Host {
             name: name.clone(),
