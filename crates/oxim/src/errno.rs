@@ -38,6 +38,8 @@ pub enum Errno {
     /// An authenticator's own problem, e.g. an expansion (`ERRNO_AUTHPROB`,
     /// -48).
     AuthProb,
+    /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
+    BadRedirect,
     /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
     HostRetry,
 }
@@ -61,6 +63,7 @@ impl Errno {
             Errno::Mail4xx => -45,
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
+            Errno::BadRedirect => -17,
             Errno::HostRetry => -53,
         }
     }

@@ -2,12 +2,19 @@
 
 use super::*;
 
-pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
+pub(super) fn redirect(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    rdata: &AddrData,
+    verifying: bool,
+) -> Option<Routing> {
     let RouterKind::Redirect {
         data,
         file,
         allow_defer,
         allow_fail,
+        filter: fopts,
         file_transport,
         pipe_transport,
     } = &r.kind
@@ -19,35 +26,62 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
         match oxim_conf::expand_with_config(d, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{d}\": {e}"),
-                })
+                }))
             }
         }
     } else if let Some(f) = file {
         let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{f}\": {e}"),
-                })
+                }))
             }
         };
         match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to open {path}: {e}"),
-                })
+                }))
             }
         }
     } else {
         return None;
     };
+    if let Some(routing) =
+        filter::run_if_filter(ctx, r, vars, rdata, &text, data.is_some(), verifying, fopts)
+    {
+        return routing;
+    }
+    redirect_list(
+        r,
+        rdata,
+        &text,
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+    )
+    .map(Routing::from)
+}
+
+/// A plain redirection list (not a filter).
+fn redirect_list(
+    r: &RouterSpec,
+    rdata: &AddrData,
+    text: &str,
+    allow_defer: bool,
+    allow_fail: bool,
+    file_transport: &Option<String>,
+    pipe_transport: &Option<String>,
+) -> Option<Routed> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return None;
@@ -55,6 +89,7 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
     if trimmed == ":blackhole:" {
         return Some(Routed::Blackhole {
             router: r.name.clone(),
+            discarded: false,
         });
     }
     if let Some(rest) = trimmed.strip_prefix(":fail:") {

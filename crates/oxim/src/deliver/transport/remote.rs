@@ -306,8 +306,7 @@ pub async fn run_smtp(
                 );
                 last = Some(smtp::HostResult {
                     host,
-                    tfo: ClientTfo::NotTried,
-                    tfo_detail: None,
+                    tfo: oxim_log::Tfo::client(ClientTfo::NotTried),
                     chunking: false,
                     pipelined: false,
                     early_pipe: false,
@@ -407,7 +406,7 @@ pub async fn run_smtp(
                 smtp::RcptOutcome::Delivered { confirmation } => {
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
-                        tfo: Some((r.tfo, r.tfo_detail)),
+                        tfo: r.tfo,
                         tls: r.tls.clone(),
                         chunking: r.chunking,
                         pipelining: r.pipelined.then_some(oxim_log::PipeliningLog {
