@@ -253,7 +253,7 @@ pub async fn run_smtp(
             .map(|(i, r)| {
                 let outcome = Outcome::Delivered {
                     host: Some(host.clone()),
-                    tfo: None,
+                    tfo: oxim_log::Tfo::NotTcp,
                     tls: None,
                     chunking: false,
                     pipelining: None,
