@@ -475,7 +475,7 @@ impl Attempt<'_> {
     /// its domain (not expired), or for the address (alone or with this
     /// sender). Records older than `retry_data_expire` are ignored.
     pub fn too_early(&self, item: &Item) -> bool {
-        let expire = self.ctx.config.main.time("retry_data_expire").as_secs();
+        let expire = self.ctx.settings.retry_data_expire.as_secs();
         let now = self.now;
         let current = |k: &str| {
             self.retry

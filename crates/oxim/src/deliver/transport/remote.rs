@@ -233,7 +233,7 @@ pub async fn run_smtp(
     // (`...:<id>`), as Exim keeps them; a host whose retry time has not
     // come is not tried unless delivery is forced (-M, -qf).
     let retry_db = crate::retry::RetryDb::new(ctx.spool.db_dir());
-    let retry_expire = ctx.config.main.time("retry_data_expire").as_secs();
+    let retry_expire = ctx.settings.retry_data_expire.as_secs();
     let domain = items
         .first()
         .and_then(|(i, _)| i.address.rsplit_once('@'))
