@@ -147,6 +147,9 @@ pub struct Munger {
     next_long: String,
     pids: HashMap<String, String>,
     next_pid: u32,
+    /// Ports of the other end numbered by first appearance (from 10001).
+    ports: HashMap<String, String>,
+    next_port: u32,
     caller_names: Option<Regex>,
 }
 
@@ -160,6 +163,8 @@ impl Munger {
             next_long: "aX".to_string(),
             pids: HashMap::new(),
             next_pid: 1234,
+            ports: HashMap::new(),
+            next_port: 10001,
             caller_names: caller_regex(&id),
             id,
         }
@@ -347,6 +352,11 @@ impl Munger {
             }
             Style::Old => p.pid_old.replace_all(&l, "${1}pppp").into_owned(),
         };
+        // 9. ports of the other end (not on the lines naming the harness's
+        // own ports, which are named below).
+        if self.style == Style::Head {
+            l = self.number_ports(&l);
+        }
         // 10. the sandbox's own addresses.
         l = self.munge_addresses(&l);
         // 11. timeouts and errno values.
@@ -406,11 +416,91 @@ impl Munger {
             }
             FileKind::Log | FileKind::Msglog => {
                 l = Self::name_ports(&p.log_listen_port, &l);
+                if self.style == Style::Head {
+                    l = self.name_log_ports(&l);
+                }
                 l = p.defer_errno.replace_all(&l, "${1}EEE${2}").into_owned();
             }
             _ => {}
         }
         Some(l)
+    }
+
+    /// The number standing for `raw` (assigned from 10001 on first sight).
+    fn port_value(&mut self, raw: &str) -> String {
+        if let Some(v) = self.ports.get(raw) {
+            return v.clone();
+        }
+        let v = self.next_port.to_string();
+        self.next_port += 1;
+        self.ports.insert(raw.to_string(), v.clone());
+        v
+    }
+
+    /// runtest's "Port numbers": `Port: N`, `(port=N`, `Connection
+    /// request from X port N` and the first `[ip]:N` of a line (except on
+    /// lines about the harness's own listeners and deliveries) become
+    /// numbers from 10001 in order of appearance.
+    fn number_ports(&mut self, l: &str) -> String {
+        let p = &*PATTERNS;
+        let mut l = l.to_string();
+        for pat in [&p.port_colon, &p.port_eq, &p.port_request] {
+            if let Some(c) = pat.captures(&l) {
+                let (whole, num) = (c.get(0).expect("match"), c.get(2).expect("group"));
+                let v = self.port_value(num.as_str());
+                l = format!("{}{}{v}{}", &l[..whole.start()], &c[1], &l[num.end()..]);
+            }
+        }
+        let skip = p.port_skip.is_match(&l);
+        if !skip {
+            if let Some(c) = p.ip_port.captures(&l) {
+                let num = c.get(2).expect("group");
+                let v = self.port_value(num.as_str());
+                l = format!("{}{v}{}", &l[..num.start()], &l[num.end()..]);
+            }
+        }
+        p.host_address.replace(&l, "$1 ${2}9999").into_owned()
+    }
+
+    /// runtest's log-file port names: the daemon's ports after ` I=[..]:`,
+    /// in `=>`/`->`/`==` lines and before ` Connection refused`; PORT_S
+    /// after any `]:` and `port <`; other ` I=` ports share one number.
+    fn name_log_ports(&mut self, l: &str) -> String {
+        let p = &*PATTERNS;
+        let named = |n: &str| Self::port_name(n).filter(|x| x.starts_with("PORT_"));
+        let mut out = String::with_capacity(l.len());
+        let mut last = 0;
+        let delivery = p.log_delivery.is_match(l);
+        for c in p.bracket_port.captures_iter(l) {
+            let num = c.get(2).expect("group");
+            let before = &l[..num.start()];
+            let after = &l[num.end()..];
+            let name = match named(num.as_str()) {
+                Some("PORT_S") => Some("PORT_S"),
+                Some(n) if before.ends_with(&c[1]) && c[1].starts_with(" I=") => {
+                    matches!(n, "PORT_D" | "PORT_D2").then_some(n)
+                }
+                Some(n) if after.starts_with(" Connection refused") => Some(n),
+                Some(n) if delivery && n.starts_with("PORT_D") => Some(n),
+                _ => None,
+            };
+            if let Some(n) = name {
+                out.push_str(&l[last..num.start()]);
+                out.push_str(n);
+                last = num.end();
+            }
+        }
+        out.push_str(&l[last..]);
+        let mut l = p.port_lt.replace_all(&out, "${1}PORT_S").into_owned();
+        l = p.plp_port.replace(&l, "${1}PORT_D").into_owned();
+        // Any other ` I=` port: one shared number (runtest keys it on its
+        // own name).
+        if let Some(c) = p.incoming_port.captures(&l) {
+            let num = c.get(2).expect("group");
+            let v = self.port_value("$0");
+            l = format!("{}{v}{}", &l[..num.start()], &l[num.end()..]);
+        }
+        l
     }
 
     fn replace_ids(&mut self, l: &str, long: bool) -> String {
