@@ -56,7 +56,7 @@ impl Item {
     pub fn log_address(&self, local_delivery: bool) -> LogAddress<'_> {
         let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
         // A file or pipe shows whole, with the address that made it.
-        if local_delivery && !shown.starts_with(['/', '|']) {
+        if local_delivery && !shown.starts_with(['/', '|', '>']) {
             shown = crate::vars::split_address(shown).0;
             return LogAddress::from_original(shown, self.top());
         }
