@@ -496,6 +496,7 @@ fn routing_defer_for_a_retry_time() {
         },
     );
     d.retry_not_reached = true;
+    d.routing = true;
     assert_eq!(
         LogRecord::Deferred(d).render(&LogSelector::default()),
         "10HmaX-0005vi-00 == userx@test.ex routing defer (-52): retry time not reached"

@@ -274,9 +274,7 @@ pub async fn deliver_loaded(
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
-            run.log_retry_not_reached(&item);
-            run.summary.deferred += 1;
-            run.pending_tops.push(item.top().to_string());
+            run.routing_retry_not_reached(&item);
             continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
