@@ -220,6 +220,10 @@ pub struct LoggerOptions {
     /// files; each record goes to standard error once, as `LOG: <text>`,
     /// without timestamp.
     pub testing_stderr: bool,
+    /// Exim's verbose mode (`-v`, implied by `-N`): each record is also
+    /// shown on standard error as `LOG: MAIN` (with ` PANIC`, ` REJECT`
+    /// for those logs) and the text on the next line, indented.
+    pub echo_stderr: bool,
 }
 
 impl Default for LoggerOptions {
@@ -229,6 +233,7 @@ impl Default for LoggerOptions {
             timezone: false,
             write_rejectlog: true,
             testing_stderr: false,
+            echo_stderr: false,
         }
     }
 }
@@ -377,6 +382,31 @@ impl Logger {
             line.push('\n');
             let _ = std::io::stderr().write_all(line.as_bytes());
             return Ok(());
+        }
+        if self.options.echo_stderr {
+            let mut echo = String::from("LOG:");
+            for (on, name) in [
+                (dest.main, " MAIN"),
+                (dest.panic, " PANIC"),
+                (dest.reject, " REJECT"),
+            ] {
+                if on {
+                    echo.push_str(name);
+                }
+            }
+            echo.push_str("\n  ");
+            // Without the message id the file line starts with (Exim's
+            // debug copy of a log line has none).
+            let mut text = String::new();
+            rec.render_into(&self.options.selector, &mut text);
+            let body = rec
+                .id()
+                .and_then(|id| text.strip_prefix(id))
+                .and_then(|t| t.strip_prefix(' '))
+                .unwrap_or(&text);
+            echo.push_str(body);
+            echo.push('\n');
+            let _ = std::io::stderr().write_all(echo.as_bytes());
         }
         let line = self.format_line(rec, t);
         let now_sec = t

@@ -208,6 +208,8 @@ impl Ctx {
                 timezone: main.bool("log_timezone"),
                 write_rejectlog: true,
                 testing_stderr: matches!(inv.mode, crate::cli::Mode::HostCheck { .. }),
+                // -N implies -v, as in Exim.
+                echo_stderr: inv.verbose || inv.dont_deliver,
             },
         )
         .map_err(|e| anyhow!("{e}"))?;

@@ -275,6 +275,9 @@ pub fn prepare(
     env.body_linecount = Some(msg.body_lines() as u64);
     env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
+    // -N is remembered on the spool: a later delivery of the message is
+    // bypassed too.
+    env.dont_deliver = ctx.inv.dont_deliver;
     if source.tfo.is_tfo() {
         env.tfo = Some(source.tfo.log_suffix().trim().to_string());
     }

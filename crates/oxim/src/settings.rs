@@ -131,6 +131,11 @@ pub enum RouterKind {
         /// Transports for generated file and pipe deliveries.
         file_transport: Option<String>,
         pipe_transport: Option<String>,
+        /// Domain for unqualified generated addresses (expanded), instead
+        /// of qualify_recipient.
+        qualify_domain: Option<String>,
+        /// Unqualified generated addresses take the parent's domain.
+        qualify_preserve_domain: bool,
     },
     ManualRoute {
         route_list: Option<String>,
@@ -323,6 +328,8 @@ impl RouterSpec {
                 allow_fail: o.bool("allow_fail"),
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
+                qualify_domain: opt(d, "qualify_domain"),
+                qualify_preserve_domain: o.bool("qualify_preserve_domain"),
             },
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),

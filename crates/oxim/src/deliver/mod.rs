@@ -182,6 +182,14 @@ pub async fn deliver_loaded(
     pool: Option<smtp::PoolRef<'_>>,
 ) -> Result<Summary> {
     let id = m.env.id;
+    // Verbose mode (-v, or -N which implies it) announces each delivery.
+    if ctx.inv.verbose || ctx.inv.dont_deliver {
+        if ctx.inv.mode == crate::cli::Mode::QueueRun {
+            eprintln!("delivering {id} (queue run pid {})", std::process::id());
+        } else {
+            eprintln!("delivering {id}");
+        }
+    }
     if m.env.frozen.is_some() {
         let age = now_secs().saturating_sub(m.env.received_time);
         let limit = ctx.settings.timeout_frozen_after.as_secs();
@@ -319,7 +327,12 @@ pub async fn deliver_loaded(
                 // Files and pipes go straight to the router's transport.
                 for d in direct {
                     let mut f = item.child(d.target.clone());
-                    f.log_as = Some(format!("{} ({})", d.target, item.address));
+                    // The address that made it is shown in brackets only
+                    // when it is not the original one (Exim's rule).
+                    f.log_as = Some(match &item.parent {
+                        Some(_) => format!("{} ({})", d.target, item.address),
+                        None => d.target.clone(),
+                    });
                     f.data = d.data;
                     match d.transport {
                         Some(t) => to_transport
@@ -412,6 +425,9 @@ pub async fn deliver_loaded(
         for (item, router, outcome) in results {
             run.record(&item, Some(&router), Some(&tname), outcome);
         }
+    }
+    if let Some(list) = ctx.config.main.opt_str("remote_sort_domains") {
+        sort_remote(ctx, list, &vars, &mut remote);
     }
     if !remote.is_empty() {
         use futures_util::stream::StreamExt;
@@ -545,4 +561,25 @@ pub async fn deliver_loaded(
         }
     }
     Ok(summary)
+}
+
+/// `remote_sort_domains`: remote addresses whose domains match the list
+/// are delivered first, in the order of the list's items (within each
+/// host group, and the groups by their first address); the others keep
+/// their order after them.
+fn sort_remote<T, U, V, W>(ctx: &Ctx, list: &str, vars: &Vars, remote: &mut [(T, U, V, W, Vec<(Item, String)>)]) {
+    let items = oxim_conf::lists::list_items(list);
+    let rank = |item: &Item| -> usize {
+        let domain = crate::vars::split_address(&item.address).1.to_ascii_lowercase();
+        items
+            .iter()
+            .position(|pattern| {
+                oxim_conf::match_domain(pattern, &domain, &ctx.config, vars).unwrap_or(false)
+            })
+            .unwrap_or(items.len())
+    };
+    for group in remote.iter_mut() {
+        group.4.sort_by_key(|(i, _)| rank(i));
+    }
+    remote.sort_by_key(|g| g.4.first().map_or(usize::MAX, |(i, _)| rank(i)));
 }

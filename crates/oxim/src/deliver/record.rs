@@ -165,7 +165,9 @@ pub fn log_outcome(
             auth,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
-            d.flag = if *first {
+            d.flag = if m.env.dont_deliver {
+                DeliveryFlag::Suppressed
+            } else if *first {
                 DeliveryFlag::First
             } else {
                 DeliveryFlag::Further

@@ -95,9 +95,6 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
         ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
         conn,
     ))?;
-    if ctx.inv.dont_deliver {
-        return Ok(0);
-    }
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}

@@ -809,14 +809,36 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
         allow_fail,
         file_transport,
         pipe_transport,
+        qualify_domain,
+        qualify_preserve_domain,
     } = &r.kind
     else {
         return None;
+    };
+    // The domain an unqualified generated address gets here (None: the
+    // global qualify_recipient, applied later).
+    let qualify = if *qualify_preserve_domain {
+        vars.get("domain").map(str::to_string)
+    } else if let Some(q) = qualify_domain {
+        match oxim_conf::expand_with_config(q, vars, &ctx.config) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Some(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to expand \"{q}\": {e}"),
+                })
+            }
+        }
+    } else {
+        None
     };
     let (allow_defer, allow_fail) = (*allow_defer, *allow_fail);
     let text = if let Some(d) = data {
         match oxim_conf::expand_with_config(d, vars, &ctx.config) {
             Ok(v) => v,
+            // A forced failure makes the router decline (Exim's spec,
+            // "Redirection data"), the next router is tried.
+            Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
                 return Some(Routed::Defer {
                     router: Some(r.name.clone()),
@@ -827,6 +849,7 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
     } else if let Some(f) = file {
         let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
             Ok(v) => v,
+            Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
                 return Some(Routed::Defer {
                     router: Some(r.name.clone()),
@@ -919,7 +942,10 @@ fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<
             .next()
             .unwrap_or_default();
         if !a.is_empty() {
-            children.push(a);
+            match &qualify {
+                Some(d) if !a.contains('@') => children.push(format!("{a}@{d}")),
+                _ => children.push(a),
+            }
         }
     }
     if children.is_empty() && direct.is_empty() {

@@ -114,6 +114,14 @@ pub async fn run_transport(
                 .collect();
         }
     }
+    // -N: a local transport behaves as if it had delivered (the smtp
+    // transport stops at its first host).
+    if m.env.dont_deliver && !matches!(t.kind, TransportKind::Smtp(_)) {
+        return items
+            .iter()
+            .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))
+            .collect();
+    }
     let mut vars = vars.clone();
     vars.set("return_path", return_path.to_string());
     let vars = &vars;

@@ -252,7 +252,7 @@ pub async fn run_smtp(
     // (decided by its first transaction; the others follow on).
     let mut continued = None;
     let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
-    for batch in items.chunks(batch_size) {
+    'batch: for batch in items.chunks(batch_size) {
         let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
         let outgoing = smtp::Outgoing {
             sender: return_path,
@@ -293,6 +293,25 @@ pub async fn run_smtp(
                     auth_notes: Vec::new(),
                 });
                 continue;
+            }
+            // -N: the message goes through the motions of delivery up to
+            // the first host that would be contacted, and no further.
+            if m.env.dont_deliver {
+                for (item, router) in batch {
+                    let o = Outcome::Delivered {
+                        host: Some(host.clone()),
+                        tfo: None,
+                        tls: None,
+                        chunking: false,
+                        pipelining: None,
+                        continued: false,
+                        confirmation: Some("delivery bypassed by -N option".into()),
+                        first: true,
+                        auth: None,
+                    };
+                    out.push((item.clone(), router.clone(), o));
+                }
+                continue 'batch;
             }
             let mut p = params.clone();
             // $sending_ip_address in helo_data: the local address this
