@@ -200,6 +200,9 @@ pub struct RouterSpec {
 pub struct SmtpSpec {
     pub hosts: Option<String>,
     pub hosts_override: bool,
+    /// `fallback_hosts`: tried (not expanded) when every host failed
+    /// temporarily.
+    pub fallback_hosts: Option<String>,
     pub port: String,
     pub allow_localhost: bool,
     pub helo_data: String,
@@ -210,6 +213,8 @@ pub struct SmtpSpec {
     pub max_rcpt: usize,
     /// Messages down one connection in a queue run (0: no limit).
     pub connection_max_messages: usize,
+    /// `hosts_max_try`: how many hosts one delivery tries at most.
+    pub hosts_max_try: usize,
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
@@ -388,6 +393,7 @@ impl TransportSpec {
             "smtp" => TransportKind::Smtp(SmtpSpec {
                 hosts: opt(d, "hosts"),
                 hosts_override: o.bool("hosts_override"),
+                fallback_hosts: opt(d, "fallback_hosts"),
                 // protocol = smtps changes the default port to smtps (465).
                 port: match opt(d, "port") {
                     Some(_)
@@ -409,6 +415,7 @@ impl TransportSpec {
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .filter(|&n| n > 0)
                     .unwrap_or(100),
+                hosts_max_try: usize::try_from(o.int("hosts_max_try")).unwrap_or(5).max(1),
                 connection_max_messages: usize::try_from(o.int("connection_max_messages"))
                     .unwrap_or(0),
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),

@@ -346,7 +346,7 @@ pub async fn deliver_loaded(
                                 "file"
                             };
                             let err = local_error(
-                                Errno::Unknown,
+                                Errno::BadTransport,
                                 format!("{kind}_transport unset in {} router", d.router),
                             );
                             run.record(
