@@ -136,6 +136,9 @@ pub enum RouterKind {
         qualify_domain: Option<String>,
         /// Unqualified generated addresses take the parent's domain.
         qualify_preserve_domain: bool,
+        /// `check_ancestor`: a generated address equal to an ancestor is
+        /// replaced by the address being redirected.
+        check_ancestor: bool,
     },
     ManualRoute {
         route_list: Option<String>,
@@ -175,6 +178,9 @@ pub struct RouterSpec {
     /// `address_test` (default true): false skips the router under `-bt`.
     pub address_test: bool,
     pub more: bool,
+    /// `repeat_use` (default true): false skips the router for an address
+    /// any of whose ancestors it routed, whatever that ancestor's address.
+    pub repeat_use: bool,
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
@@ -335,6 +341,7 @@ impl RouterSpec {
                 pipe_transport: opt(d, "pipe_transport"),
                 qualify_domain: opt(d, "qualify_domain"),
                 qualify_preserve_domain: o.bool("qualify_preserve_domain"),
+                check_ancestor: o.bool("check_ancestor"),
             },
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
@@ -363,6 +370,7 @@ impl RouterSpec {
             fail_verify_recipient: o.bool("fail_verify_recipient") || o.bool("fail_verify"),
             address_test: o.bool("address_test"),
             more: o.bool("more"),
+            repeat_use: o.bool("repeat_use"),
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),

@@ -239,6 +239,7 @@ pub async fn deliver_loaded(
             data: Default::default(),
             start: 0,
             unique: None,
+            ancestors: Vec::new(),
         })
         .collect();
     work.reverse();
@@ -258,8 +259,16 @@ pub async fn deliver_loaded(
             item = item.child(hacked);
             item.log_as = Some(item.address.to_ascii_lowercase());
         }
-        let routing =
-            route::route_from(ctx, &item.address, &run.sender, &vars, false, item.start).await;
+        let routing = route::route_descendant(
+            ctx,
+            &item.address,
+            &run.sender,
+            &vars,
+            false,
+            item.start,
+            &item.ancestors,
+        )
+        .await;
         if let Some(next) = routing.unseen_next {
             // `unseen`: the address is also offered to the following
             // routers, after everything else; both copies become children
@@ -323,7 +332,11 @@ pub async fn deliver_loaded(
                     run.done_children.push(item.unique().to_string());
                 }
             }
-            Routed::Redirected { children, direct } => {
+            Routed::Redirected {
+                children,
+                direct,
+                router,
+            } => {
                 // Files and pipes go straight to the router's transport.
                 for d in direct {
                     let mut f = item.child(d.target.clone());
@@ -364,8 +377,31 @@ pub async fn deliver_loaded(
                     run.record(&item, None, None, Outcome::Deferred { host: None, err });
                     continue;
                 }
+                let check_ancestor = ctx.drivers.routers.iter().any(|r| {
+                    r.name == router
+                        && matches!(
+                            r.kind,
+                            crate::settings::RouterKind::Redirect {
+                                check_ancestor: true,
+                                ..
+                            }
+                        )
+                });
                 for c in children.into_iter().rev() {
-                    work.push(item.child(ctx.qualify_recipient(&c)));
+                    let mut c = ctx.qualify_recipient(&c);
+                    // check_ancestor: an ancestor generated again is
+                    // replaced by the address being redirected.
+                    if check_ancestor
+                        && (c.eq_ignore_ascii_case(&item.address)
+                            || item.ancestors.iter().any(|(a, _)| c.eq_ignore_ascii_case(a)))
+                    {
+                        c = item.address.clone();
+                    }
+                    let mut child = item.child(c);
+                    child
+                        .ancestors
+                        .push((item.address.clone(), router.clone()));
+                    work.push(child);
                 }
             }
             Routed::Fail { router, message } => {
