@@ -101,8 +101,8 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
                     println!("mail to {} is discarded", with_parents(&addr, &parents))
                 }
                 Routed::Redirected {
-                children, direct, ..
-            } => {
+                    children, direct, ..
+                } => {
                     // Files and pipes show under the address that made them.
                     for d in direct {
                         files.push((addr.clone(), d.target, d.transport));

@@ -393,14 +393,15 @@ pub async fn deliver_loaded(
                     // replaced by the address being redirected.
                     if check_ancestor
                         && (c.eq_ignore_ascii_case(&item.address)
-                            || item.ancestors.iter().any(|(a, _)| c.eq_ignore_ascii_case(a)))
+                            || item
+                                .ancestors
+                                .iter()
+                                .any(|(a, _)| c.eq_ignore_ascii_case(a)))
                     {
                         c = item.address.clone();
                     }
                     let mut child = item.child(c);
-                    child
-                        .ancestors
-                        .push((item.address.clone(), router.clone()));
+                    child.ancestors.push((item.address.clone(), router.clone()));
                     work.push(child);
                 }
             }
@@ -603,10 +604,17 @@ pub async fn deliver_loaded(
 /// are delivered first, in the order of the list's items (within each
 /// host group, and the groups by their first address); the others keep
 /// their order after them.
-fn sort_remote<T, U, V, W>(ctx: &Ctx, list: &str, vars: &Vars, remote: &mut [(T, U, V, W, Vec<(Item, String)>)]) {
+fn sort_remote<T, U, V, W>(
+    ctx: &Ctx,
+    list: &str,
+    vars: &Vars,
+    remote: &mut [(T, U, V, W, Vec<(Item, String)>)],
+) {
     let items = oxim_conf::lists::list_items(list);
     let rank = |item: &Item| -> usize {
-        let domain = crate::vars::split_address(&item.address).1.to_ascii_lowercase();
+        let domain = crate::vars::split_address(&item.address)
+            .1
+            .to_ascii_lowercase();
         items
             .iter()
             .position(|pattern| {

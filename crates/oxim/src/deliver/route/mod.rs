@@ -490,7 +490,14 @@ pub async fn route_traced(
     trace.line(|| format!("routing {address}"));
     trace.level += 1;
     let r = Box::pin(route_chain(
-        ctx, address, sender, base, verifying, start, &[], trace,
+        ctx,
+        address,
+        sender,
+        base,
+        verifying,
+        start,
+        &[],
+        trace,
     ))
     .await;
     trace.level -= 1;
