@@ -604,12 +604,7 @@ pub async fn deliver_loaded(
 /// are delivered first, in the order of the list's items (within each
 /// host group, and the groups by their first address); the others keep
 /// their order after them.
-fn sort_remote<T, U, V, W>(
-    ctx: &Ctx,
-    list: &str,
-    vars: &Vars,
-    remote: &mut [(T, U, V, W, Vec<(Item, String)>)],
-) {
+fn sort_remote(ctx: &Ctx, list: &str, vars: &Vars, remote: &mut [transport::RemoteGroup<'_>]) {
     let items = oxim_conf::lists::list_items(list);
     let rank = |item: &Item| -> usize {
         let domain = crate::vars::split_address(&item.address)

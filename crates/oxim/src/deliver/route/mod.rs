@@ -470,7 +470,13 @@ pub async fn route_descendant(
 ) -> Routing {
     let mut off = oxim_conf::Trace::off();
     let r = Box::pin(route_chain(
-        ctx, address, sender, base, verifying, start, ancestors, &mut off,
+        ctx,
+        address,
+        sender,
+        base,
+        verifying,
+        (start, ancestors),
+        &mut off,
     ))
     .await;
     r
@@ -495,8 +501,7 @@ pub async fn route_traced(
         sender,
         base,
         verifying,
-        start,
-        &[],
+        (start, &[]),
         trace,
     ))
     .await;
@@ -530,8 +535,7 @@ async fn route_chain(
     sender: &str,
     base: &Vars,
     verifying: bool,
-    start: usize,
-    ancestors: &[(String, String)],
+    (start, ancestors): (usize, &[(String, String)]),
     trace: &mut oxim_conf::Trace,
 ) -> Routing {
     let mut vars = base.clone();
