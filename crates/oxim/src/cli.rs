@@ -53,6 +53,9 @@ pub enum Mode {
     DeliveryHelper,
     /// `--demo`: start on the embedded default configuration.
     Demo,
+    /// `-bi` (also `newaliases`): run `bi_command` as the caller, or do
+    /// nothing when it is not set.
+    RebuildAliases,
     /// `-be` / `-bem file` / `-be -Mset id`: expansion testing
     /// (see `crate::expand_test`); the strings come from the arguments
     /// left in `recipients`, or from stdin.
@@ -271,6 +274,22 @@ fn parse_time(s: &str) -> Option<Duration> {
     oxim_conf::options::parse_time(s).map(Duration::from_secs)
 }
 
+/// The options a program name stands for, as Exim reads its own name:
+/// `mailq` lists the queue (`-bp`), `runq` runs it (`-q`), `newaliases`
+/// is `-bi`, `rsmtp` reads batched SMTP (`-bS`) and `rmail` takes a
+/// message whose lone dots do not end it (`-i`). Other names (`exim`,
+/// `exim4`, `sendmail`, `oxim`) add nothing.
+pub fn options_for_name(prog: &str) -> &'static [&'static str] {
+    match prog {
+        "mailq" => &["-bp"],
+        "runq" => &["-q"],
+        "newaliases" => &["-bi"],
+        "rsmtp" => &["-bS"],
+        "rmail" => &["-i"],
+        _ => &[],
+    }
+}
+
 impl Invocation {
     /// Whether new messages stay on the queue: `-odq`, or the configuration's
     /// `queue_only` unless an `-od*` option said otherwise.
@@ -357,6 +376,7 @@ impl Invocation {
                     inv.origin.host_address = Some(v.to_string());
                 }
                 "-bS" => inv.mode = Mode::BatchSmtp,
+                "-bi" => inv.mode = Mode::RebuildAliases,
                 "-bm" => inv.mode = Mode::Submit,
                 "-bp" | "-bpr" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::All),
                 "-bpa" | "-bpra" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::WithGenerated),
@@ -534,6 +554,32 @@ mod tests {
     fn parse(args: &[&str]) -> Invocation {
         let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Invocation::parse("exim", &v).expect("parses")
+    }
+
+    #[test]
+    fn called_by_debian_names() {
+        let by_name = |prog: &str, rest: &[&str]| {
+            let mut v: Vec<String> = options_for_name(prog)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(rest.iter().map(|s| s.to_string()));
+            Invocation::parse(prog, &v).expect("parses")
+        };
+        assert_eq!(
+            by_name("mailq", &[]).mode,
+            Mode::ListQueue(oxim_spool::BpMode::All)
+        );
+        assert_eq!(by_name("runq", &[]).mode, Mode::QueueRun);
+        assert_eq!(by_name("newaliases", &[]).mode, Mode::RebuildAliases);
+        assert_eq!(by_name("rsmtp", &[]).mode, Mode::BatchSmtp);
+        let rmail = by_name("rmail", &["a@b.example"]);
+        assert_eq!(rmail.mode, Mode::Submit);
+        assert!(!rmail.dot_ends_message);
+        assert_eq!(rmail.recipients, vec!["a@b.example".to_string()]);
+        let sendmail = by_name("sendmail", &["-t"]);
+        assert_eq!(sendmail.mode, Mode::Submit);
+        assert!(sendmail.extract_recipients);
     }
 
     #[test]

@@ -186,7 +186,10 @@ impl Ctx {
         // Commands that only inspect the configuration create nothing.
         let inspect_only = matches!(
             inv.mode,
-            crate::cli::Mode::Version | crate::cli::Mode::PrintConfig(_) | crate::cli::Mode::Help
+            crate::cli::Mode::Version
+                | crate::cli::Mode::PrintConfig(_)
+                | crate::cli::Mode::Help
+                | crate::cli::Mode::RebuildAliases
         );
         // The harness runs Exim's tests, which deliver to files as the
         // tester (root here): never_users is empty there unless set.

@@ -11,9 +11,11 @@ mod cli;
 mod condition;
 mod ctx;
 mod daemon;
+mod dbutil;
 mod deliver;
 mod dns;
 mod errno;
+mod exinext;
 mod expand_test;
 mod harness;
 mod host_lists;
@@ -48,7 +50,24 @@ fn program_name(argv0: Option<&String>) -> String {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let prog = program_name(args.first());
-    let inv = match Invocation::parse(&prog, args.get(1..).unwrap_or(&[])) {
+    // Exim's hints utilities, when called by their names (symlinks).
+    if let Some(util) = dbutil::Utility::from_name(&prog) {
+        let code = util.run(args.get(1..).unwrap_or(&[]));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if prog == "exinext" {
+        let me = std::env::current_exe().unwrap_or_else(|_| "oxim".into());
+        let out = std::io::stdout();
+        let code = exinext::run(args.get(1..).unwrap_or(&[]), &me, &mut out.lock());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // mailq, runq, newaliases, rsmtp, rmail: options implied by the name.
+    let mut rest: Vec<String> = cli::options_for_name(&prog)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    rest.extend(args.iter().skip(1).cloned());
+    let inv = match Invocation::parse(&prog, &rest) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("{prog}: {e}");
@@ -103,7 +122,11 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     // keep root, as Exim's do (routers see the files root sees).
     if !matches!(
         mode,
-        Mode::Daemon | Mode::Demo | Mode::AddressTest(_) | Mode::VerifyAddresses(_)
+        Mode::Daemon
+            | Mode::Demo
+            | Mode::AddressTest(_)
+            | Mode::VerifyAddresses(_)
+            | Mode::RebuildAliases
     ) {
         let delivers = matches!(
             mode,
@@ -160,6 +183,26 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             Ok(0)
         }
         Mode::ExpandTest => expand_test::run(ctx),
+        Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }
+}
+
+/// `-bi` / `newaliases`: Exim runs `bi_command` (a program path, not
+/// expanded) as the caller, with no standard input or output, in place of
+/// itself; without it there is nothing to do.
+fn rebuild_aliases(ctx: &Ctx) -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let command = ctx.config.main.str("bi_command");
+    if command.is_empty() {
+        return Ok(0);
+    }
+    let err = std::process::Command::new(command)
+        .uid(nix::unistd::getuid().as_raw())
+        .gid(nix::unistd::getgid().as_raw())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .exec();
+    anyhow::bail!("exec '{command}' failed: {}", errno::io_text(&err))
 }

@@ -4,8 +4,12 @@
 //! it first failed and when it may next be tried; the matching rule of
 //! `begin retry` (`F,2h,15m; G,16h,1h,1.5`) decides the schedule, and once the
 //! rule's last time limit has passed since the first failure the address
-//! fails for good. The hints file is small text, rewritten atomically under
-//! a lock, so concurrent deliveries never corrupt it.
+//! fails for good (the hint stays, marked expired, as Exim keeps it). The
+//! hints file is small text, rewritten atomically under a lock, so
+//! concurrent deliveries never corrupt it. Each record holds Exim's
+//! fields (first failed, last try, next try, error number, extra error
+//! number, error text, expired), so `exim_dumpdb`, `exim_tidydb`,
+//! `exim_fixdb` and `exinext` show it as Exim's utilities do.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -17,13 +21,68 @@ use oxim_conf::{Config, RetryKind, RetryRule};
 use crate::vars::Vars;
 
 /// One retry hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Hint {
     pub first_failed: u64,
     pub last_try: u64,
     pub next_try: u64,
     /// Interval used for the last schedule (for geometric rules).
     pub interval: u64,
+    /// The error of the last failure: Exim's `basic_errno` (a system
+    /// errno, or one of its negative codes), `more_errno` and text.
+    pub basic_errno: i32,
+    pub more_errno: i32,
+    pub text: String,
+    /// The rule's last time limit has passed.
+    pub expired: bool,
+}
+
+/// The error a failure is recorded with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryError {
+    pub basic_errno: i32,
+    pub more_errno: i32,
+    pub text: String,
+}
+
+impl Hint {
+    /// One line of the hints file: key and fields separated by tabs (the
+    /// text last, with tabs and line ends made spaces).
+    pub fn to_line(&self, key: &str) -> String {
+        format!(
+            "{key}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.first_failed,
+            self.last_try,
+            self.next_try,
+            self.interval,
+            self.basic_errno,
+            self.more_errno,
+            u8::from(self.expired),
+            self.text.replace(['\t', '\r', '\n'], " ")
+        )
+    }
+
+    /// Parse a line written by [`Hint::to_line`] (or the shorter lines of
+    /// earlier oxim versions, which had no error fields).
+    pub fn from_line(line: &str) -> Option<(String, Hint)> {
+        let mut f = line.splitn(9, '\t');
+        let key = f.next().filter(|k| !k.is_empty())?.to_string();
+        let mut n = || f.next()?.parse::<u64>().ok();
+        let mut h = Hint {
+            first_failed: n()?,
+            last_try: n()?,
+            next_try: n()?,
+            interval: n()?,
+            ..Hint::default()
+        };
+        if let Some(v) = f.next() {
+            h.basic_errno = v.parse().ok()?;
+            h.more_errno = f.next()?.parse().ok()?;
+            h.expired = f.next()? == "1";
+            h.text = f.next().unwrap_or("").to_string();
+        }
+        Some((key, h))
+    }
 }
 
 /// What to do after a temporary failure.
@@ -88,13 +147,17 @@ pub fn schedule(
         interval_max
     };
     let interval = interval.min(cap);
-    let hint = Hint {
+    let mut hint = Hint {
         first_failed,
         last_try: now,
         next_try: now + interval,
         interval,
+        ..Hint::default()
     };
     if timed_out {
+        // Exim keeps the record, marked expired, with the next try now.
+        hint.next_try = now;
+        hint.expired = true;
         (Schedule::TimedOut, hint)
     } else {
         (Schedule::RetryAt(hint.next_try), hint)
@@ -119,34 +182,44 @@ impl RetryDb {
         let Ok(text) = fs::read_to_string(&self.path) else {
             return BTreeMap::new();
         };
-        text.lines()
-            .filter_map(|l| {
-                let mut f = l.split('\t');
-                let key = f.next()?.to_string();
-                let mut n = || f.next()?.parse::<u64>().ok();
-                let h = Hint {
-                    first_failed: n()?,
-                    last_try: n()?,
-                    next_try: n()?,
-                    interval: n()?,
-                };
-                Some((key, h))
-            })
-            .collect()
+        text.lines().filter_map(Hint::from_line).collect()
     }
 
     fn store(&self, map: &BTreeMap<String, Hint>) -> std::io::Result<()> {
         let tmp = self.path.with_extension("tmp");
         let mut f = File::create(&tmp)?;
         for (k, h) in map {
-            writeln!(
-                f,
-                "{k}\t{}\t{}\t{}\t{}",
-                h.first_failed, h.last_try, h.next_try, h.interval
-            )?;
+            writeln!(f, "{}", h.to_line(k))?;
         }
         f.sync_data()?;
         fs::rename(&tmp, &self.path)
+    }
+
+    /// The file's path (`<spool>/db/retry`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every record, for the utilities; `Err` when the file cannot be read.
+    pub fn all(&self) -> std::io::Result<BTreeMap<String, Hint>> {
+        let text = fs::read_to_string(&self.path)?;
+        Ok(text.lines().filter_map(Hint::from_line).collect())
+    }
+
+    /// Change the records under the lock (`exim_tidydb`, `exim_fixdb`).
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, Hint>) -> T,
+    ) -> std::io::Result<T> {
+        self.locked(|db| {
+            let mut map = db.load();
+            let before = map.clone();
+            let out = f(&mut map);
+            if map != before {
+                db.store(&map)?;
+            }
+            Ok(out)
+        })?
     }
 
     fn locked<T>(&self, f: impl FnOnce(&Self) -> T) -> std::io::Result<T> {
@@ -172,18 +245,15 @@ impl RetryDb {
         rule: Option<&RetryRule>,
         now: u64,
         interval_max: u64,
+        err: &RetryError,
     ) -> Schedule {
         self.locked(|db| {
             let mut map = db.load();
-            let (sched, hint) = schedule(rule, map.get(key), now, interval_max);
-            match sched {
-                Schedule::TimedOut => {
-                    map.remove(key);
-                }
-                Schedule::RetryAt(_) => {
-                    map.insert(key.to_string(), hint);
-                }
-            }
+            let (sched, mut hint) = schedule(rule, map.get(key), now, interval_max);
+            hint.basic_errno = err.basic_errno;
+            hint.more_errno = err.more_errno;
+            hint.text = err.text.clone();
+            map.insert(key.to_string(), hint);
             let _ = db.store(&map);
             sched
         })
@@ -251,14 +321,67 @@ mod tests {
     }
 
     #[test]
+    fn line_format_and_old_lines() {
+        let h = Hint {
+            first_failed: 1,
+            last_try: 2,
+            next_try: 3,
+            interval: 1,
+            basic_errno: 111,
+            more_errno: 65,
+            text: "Connection refused".into(),
+            expired: true,
+        };
+        let line = h.to_line("T:h:1.2.3.4:25");
+        assert_eq!(
+            line,
+            "T:h:1.2.3.4:25\t1\t2\t3\t1\t111\t65\t1\tConnection refused"
+        );
+        assert_eq!(Hint::from_line(&line), Some(("T:h:1.2.3.4:25".into(), h)));
+        let (k, old) = Hint::from_line("R:a@b\t10\t20\t30\t10").unwrap();
+        assert_eq!(k, "R:a@b");
+        assert_eq!(
+            (old.next_try, old.expired, old.text.as_str()),
+            (30, false, "")
+        );
+        assert_eq!(Hint::from_line("garbage"), None);
+    }
+
+    #[test]
+    fn timeout_keeps_an_expired_record() {
+        let r = rule(vec![RetryParam {
+            kind: RetryKind::F,
+            timeout_secs: 10,
+            interval_secs: 5,
+            factor: None,
+        }]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = RetryDb::new(dir.path());
+        let e = RetryError::default();
+        db.failed("T:x", Some(&r), 100, 0, &e);
+        assert_eq!(db.failed("T:x", Some(&r), 200, 0, &e), Schedule::TimedOut);
+        let h = db.get("T:x").unwrap();
+        assert!(h.expired);
+        assert_eq!((h.first_failed, h.next_try), (100, 200));
+    }
+
+    #[test]
     fn db_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
         let db = RetryDb::new(dir.path());
         assert!(db.get("R:a@b").is_none());
-        let s = db.failed("R:a@b", None, 100, 0);
+        let e = RetryError {
+            basic_errno: -44,
+            more_errno: 13121,
+            text: "451 later\tplease".into(),
+        };
+        let s = db.failed("R:a@b", None, 100, 0, &e);
         assert_eq!(s, Schedule::RetryAt(100 + DEFAULT_INTERVAL));
-        assert_eq!(db.get("R:a@b").unwrap().first_failed, 100);
-        db.failed("R:a@b", None, 200, 0);
+        let h = db.get("R:a@b").unwrap();
+        assert_eq!(h.first_failed, 100);
+        assert_eq!((h.basic_errno, h.more_errno), (-44, 13121));
+        assert_eq!(h.text, "451 later please");
+        db.failed("R:a@b", None, 200, 0, &e);
         assert_eq!(db.get("R:a@b").unwrap().first_failed, 100);
         db.clear("R:a@b");
         assert!(db.get("R:a@b").is_none());

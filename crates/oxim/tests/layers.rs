@@ -30,6 +30,9 @@ const LAYERS: &[&[&str]] = &[
         "expand_test",
         "spool_admin",
     ],
+    // Exim's hints utilities (the binary called by their names).
+    &["exinext"],
+    &["dbutil"],
     &["submit"],
     // SMTP session driver: the loop, then per-event policy, TLS, the byte
     // stream and the connection's facts.

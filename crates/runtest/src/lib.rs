@@ -8,6 +8,8 @@
 //! SMTP peers, [`dns`] builds the test DNS data, [`sandbox`] and [`exec`]
 //! run a test.
 
+#![forbid(unsafe_code)]
+
 pub mod client;
 pub mod clienttls;
 pub mod compare;

@@ -9,6 +9,8 @@
 //! ```
 //! Invoked through a link named `tc` it acts as the sandbox's `tc` shim.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -96,6 +96,10 @@ struct Patterns {
     test_net_v4: Regex,
     gethostbyname: Regex,
     separator_date: Regex,
+    dump_times: Regex,
+    dump_port: Regex,
+    exinext_port: Regex,
+    dump_errno_22: Regex,
 }
 
 fn re(s: &str) -> Regex {
@@ -146,7 +150,40 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     separator_date: re(
         r"(?:[A-Z][a-z]{2}(\s|\x{E2}\x{96}\x{91})){2}\d\d(\s|\x{E2}\x{96}\x{91})\d\d:\d\d:\d\d(\s|\x{E2}\x{96}\x{91})\d\d\d\d",
     ),
+    // exim_dumpdb's retry times: "25-Aug-2000 12:11:37  25-Aug-2000 12:11:37  26-Aug-2000 12:11:37 *"
+    dump_times: re(
+        r"^(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)\s+(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)\s+(\d\d-\w\w\w-\d{4}\s\d\d:\d\d:\d\d)(\s+\*)?\s*$",
+    ),
+    // The port of a retry key (`T:host[:ip]:port`, maybe `:msgid` after it).
+    dump_port: re(r"(T:\S*?:)(\d+)([ :])"),
+    exinext_port: re(r"(Transport: (?:[a-z0-9.]+|\[[^\]]+\]) (?:[0-9.]+|\[[^\]]+\]):)(\d+)( )"),
+    dump_errno_22: re(r"(T:\S+) -22 \S+ "),
 });
+
+/// Seconds of a `dd-Mon-yyyy hh:mm:ss` time taken as UTC (only
+/// differences are used, as runtest does with local times).
+fn dump_date_seconds(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (date, time) = s.split_once(char::is_whitespace)?;
+    let mut d = date.split('-');
+    let day: i64 = d.next()?.parse().ok()?;
+    let mon = d.next()?;
+    let month = MONTHS.iter().position(|m| *m == mon)? as i64 + 1;
+    let year: i64 = d.next()?.parse().ok()?;
+    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
 
 /// Perl-style "magic" string increment on `[a-zA-Z0-9]+` (`aZ` -> `bA`, `zZ` -> `aaA`).
 pub fn magic_increment(s: &str) -> String {
@@ -271,6 +308,25 @@ impl Munger {
                 ));
             }
         }
+        if kind == FileKind::Stdout {
+            if let Some(c) = p.dump_times.captures(line) {
+                // runtest: the gap between last and next try, plus one,
+                // at least 2 and rounded down to even.
+                if let (Some(last), Some(next)) =
+                    (dump_date_seconds(&c[2]), dump_date_seconds(&c[3]))
+                {
+                    let mut inc = next - last + 1;
+                    if inc == 0 {
+                        inc = 2;
+                    }
+                    inc = (inc >> 1) << 1;
+                    let expired = c.get(4).map_or("", |m| m.as_str());
+                    return Some(format!(
+                        "first failed = time last try = time2 next try = time2 + {inc}{expired}"
+                    ));
+                }
+            }
+        }
         let mut l = line.to_string();
         // 1. host name and test directory.
         if !self.id.hostname.is_empty() {
@@ -378,6 +434,28 @@ impl Munger {
         match kind {
             FileKind::Stdout if self.style == Style::Head => {
                 l = Self::name_ports(&p.stdout_port, &l);
+                // exim_dumpdb and exinext output.
+                if l.contains("T:") {
+                    l = Self::name_key_ports(&p.dump_port, &l);
+                    l = p.dump_errno_22.replace(&l, "$1 -22 xxxx ").into_owned();
+                }
+                if l.contains("Transport: ") {
+                    l = Self::name_key_ports(&p.exinext_port, &l);
+                }
+                for (code, text) in [
+                    (" 65 ", "Connection refused"),
+                    (" 321 ", "Connection timed out"),
+                ] {
+                    let tail = format!("{code}{text}");
+                    if let Some(pos) = l.find(&tail) {
+                        let start = l[..pos]
+                            .rfind(|c: char| !c.is_ascii_digit())
+                            .map_or(0, |i| i + 1);
+                        if start < pos {
+                            l = format!("{}dd{}", &l[..start], &l[pos..]);
+                        }
+                    }
+                }
             }
             FileKind::Log | FileKind::Msglog => {
                 l = Self::name_ports(&p.log_listen_port, &l);
@@ -436,6 +514,18 @@ impl Munger {
                 .into_owned();
         }
         l
+    }
+
+    /// Like [`Self::name_ports`] for a pattern with a third group kept
+    /// after the port; only the harness's own ports are named.
+    fn name_key_ports(pat: &Regex, l: &str) -> String {
+        pat.replace_all(l, |c: &Captures<'_>| {
+            match Self::port_name(&c[2]).filter(|n| n.starts_with("PORT")) {
+                Some(name) => format!("{}{name}{}", &c[1], &c[3]),
+                None => c[0].to_string(),
+            }
+        })
+        .into_owned()
     }
 
     fn name_ports(pat: &Regex, l: &str) -> String {
@@ -669,5 +759,39 @@ mod tests {
             "real problem\n"
         );
         assert_eq!(m.munge_text("no newline", FileKind::Stdout), "no newline");
+    }
+
+    #[test]
+    fn dumpdb_and_exinext_output() {
+        let mut m = Munger::new(Style::Head, ident());
+        let cases = [
+            (
+                "07-Dec-2026 21:00:00  07-Dec-2026 21:00:00  07-Dec-2026 21:20:00 ",
+                "first failed = time last try = time2 next try = time2 + 1200",
+            ),
+            (
+                "07-Dec-2026 21:00:00  07-Dec-2026 21:00:05  07-Dec-2026 21:00:05 *",
+                "first failed = time last try = time2 next try = time2 + 0 *",
+            ),
+            (
+                "  T:[127.0.0.1]:127.0.0.1:1223 111 65 Connection refused",
+                "  T:[127.0.0.1]:127.0.0.1:PORT_N dd 65 Connection refused",
+            ),
+            (
+                "  T:[127.0.0.1]:127.0.0.1:1224:10HmaX-000000005vi-0000 -45 13377 x",
+                "  T:[127.0.0.1]:127.0.0.1:PORT_S:10HmaX-000000005vi-0000 -45 13377 x",
+            ),
+            (
+                "  T:userx@test.ex -22 1234567 mailbox is full",
+                "  T:userx@test.ex -22 xxxx mailbox is full",
+            ),
+            (
+                "Transport: 127.0.0.1 127.0.0.1:1224 error -44: x",
+                "Transport: 127.0.0.1 127.0.0.1:PORT_S error -44: x",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(m.munge_line(raw, FileKind::Stdout).unwrap(), want, "{raw}");
+        }
     }
 }

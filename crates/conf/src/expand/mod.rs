@@ -31,7 +31,9 @@ use crate::options::{bytes_to_string, interpret_escape};
 mod address;
 mod arith;
 mod conditions;
+mod context;
 mod digest;
+mod headers;
 mod items;
 mod known;
 mod operators;
@@ -41,6 +43,8 @@ mod tests;
 mod textops;
 
 use arith::eval;
+pub use context::{EntryKind, ExpandContext, HostFind, MapContext};
+pub use headers::{header_variable, message_headers, HEADER_INSERT_MAXLEN};
 use operators::*;
 
 /// Longest name Exim keeps (longer ones are truncated).
@@ -49,144 +53,6 @@ const MAX_NAME: usize = 255;
 const MAX_DEPTH: usize = 64;
 /// Maximum size of an expansion result.
 const MAX_OUTPUT: usize = 16 << 20;
-
-/// Data available to an expansion.
-pub trait ExpandContext {
-    /// The value of variable `name` (without `$`), or `None` if it has no
-    /// value. For header variables the name includes the trailing colon
-    /// (`h_subject:`). When this returns `None`, a name that is one of
-    /// Exim's variables (see [`crate::vars::is_known_variable`]) or a
-    /// header expands to nothing; any other name is an
-    /// [`ExpandError::UnknownVariable`].
-    fn var(&self, name: &str) -> Option<String>;
-
-    /// The content of a file, for lookups (`lsearch`). Default: none.
-    fn read_file(&self, _path: &str) -> Option<String> {
-        None
-    }
-
-    /// Whether a file exists (the `exists` condition). Default: false.
-    fn file_exists(&self, _path: &str) -> bool {
-        false
-    }
-
-    /// What kind of directory entry `path` is, without following a final
-    /// symbolic link (the `dsearch` lookup). Default: none (not found).
-    fn entry_kind(&self, _path: &str) -> Option<EntryKind> {
-        None
-    }
-
-    /// The state behind the `first_delivery` and `queue_running`
-    /// conditions, where the caller knows it. Default: unknown (the
-    /// condition then fails as not supported in this context).
-    fn state_flag(&self, _name: &str) -> Option<bool> {
-        None
-    }
-
-    /// The numeric variables (`$0`, `$1`, ...) in force outside any
-    /// `match` (an authenticator sets them from the client's data). A
-    /// `match` in the string replaces them for its own branches. Default:
-    /// none.
-    fn numeric_vars(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// Forward lookup of a host name, for host lists that contain plain
-    /// names. `None` means "cannot resolve here"; the list matcher then
-    /// compares the name with the host's verified name instead.
-    fn host_addresses(&self, _name: &str) -> Option<Vec<IpAddr>> {
-        None
-    }
-
-    /// Forward lookup of a plain host name in a host list, writing Exim's
-    /// trace of it. `None`: not available here (see
-    /// [`ExpandContext::host_addresses`]).
-    fn find_host(&self, _name: &str, _trace: &mut crate::trace::Trace) -> Option<HostFind> {
-        None
-    }
-
-    /// The client's host name and verified aliases, looked up when a host
-    /// list first needs them (with Exim's trace); `Err` is the reason there
-    /// is none. `None`: not available here.
-    fn sender_host_names(
-        &self,
-        _trace: &mut crate::trace::Trace,
-    ) -> Option<Result<Vec<String>, String>> {
-        None
-    }
-}
-
-/// The result of [`ExpandContext::find_host`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostFind {
-    /// The name's addresses.
-    Found(Vec<IpAddr>),
-    /// No such host (the text says so, for the list trace).
-    NotFound(String),
-    /// The lookup could not complete (the text says so).
-    Again(String),
-}
-
-/// A directory entry's type, for `dsearch` and its `filter=` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A regular file.
-    File,
-    /// A directory.
-    Dir,
-    /// Anything else (symbolic link, device, socket...).
-    Other,
-}
-
-/// A simple [`ExpandContext`] backed by maps (for tests and simple uses).
-#[derive(Debug, Default, Clone)]
-pub struct MapContext {
-    /// Variables by name.
-    pub vars: HashMap<String, String>,
-    /// Files by path.
-    pub files: HashMap<String, String>,
-}
-
-impl MapContext {
-    /// An empty context.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Builder: adds a variable.
-    pub fn var(mut self, name: &str, value: &str) -> Self {
-        self.vars.insert(name.to_string(), value.to_string());
-        self
-    }
-
-    /// Builder: adds a file.
-    pub fn file(mut self, path: &str, text: &str) -> Self {
-        self.files.insert(path.to_string(), text.to_string());
-        self
-    }
-}
-
-impl ExpandContext for MapContext {
-    fn var(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned()
-    }
-    fn read_file(&self, path: &str) -> Option<String> {
-        self.files.get(path).cloned()
-    }
-    fn file_exists(&self, path: &str) -> bool {
-        self.files.contains_key(path)
-    }
-    fn entry_kind(&self, path: &str) -> Option<EntryKind> {
-        if self.files.contains_key(path) {
-            return Some(EntryKind::File);
-        }
-        let dir = format!("{}/", path.trim_end_matches('/'));
-        self.files
-            .keys()
-            .any(|k| k.starts_with(&dir))
-            .then_some(EntryKind::Dir)
-    }
-}
 
 /// Why an expansion failed. Messages follow Exim's wording.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -279,90 +145,6 @@ pub fn expand_bytes(
     let mut e = Expander::new(ctx, cfg);
     let mut pos = 0;
     e.string(s, &mut pos, false, false)
-}
-
-/// Longest value a header variable or `$message_headers` yields (Exim's
-/// `header_insert_maxlen`).
-pub const HEADER_INSERT_MAXLEN: usize = 64 * 1024;
-
-/// Joins header values as Exim does for `$h_*` and `$message_headers`:
-/// `raw` keeps each value as it is, otherwise leading and trailing white
-/// space are dropped; `list` (for `$lh_`) makes a colon list; the result
-/// is cut at [`HEADER_INSERT_MAXLEN`].
-fn join_headers(values: &[(&str, bool)], raw: bool, list: bool) -> String {
-    let mut g = String::new();
-    for (i, (v, address)) in values.iter().enumerate() {
-        let mut v: &str = v;
-        if list {
-            v = v.trim_end_matches('\n');
-        } else if !raw {
-            v = v.trim_start_matches([' ', '\t']).trim_end();
-        }
-        if i > 0 {
-            if list {
-                g.push(':');
-            } else if !raw {
-                g.push_str(if *address { ",\n" } else { "\n" });
-            }
-        }
-        let room = HEADER_INSERT_MAXLEN.saturating_sub(g.len());
-        let mut cut = v.len().min(room);
-        while !v.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if list {
-            g.push_str(&v[..cut].replace(':', "::"));
-        } else {
-            g.push_str(&v[..cut]);
-        }
-        if g.len() >= HEADER_INSERT_MAXLEN {
-            break;
-        }
-    }
-    g
-}
-
-/// The value of a header variable (`h_name:`, `header_name:`, `rh_`,
-/// `bh_`, `lh_` and long forms; the trailing colon is optional) over the
-/// header fields `headers` (each the full text with its name and final
-/// newline). None if no field has that name or `var` is not a header
-/// variable. Several fields of the name are joined with a newline (after a
-/// comma for address headers), `lh_` makes a colon list, `rh_` keeps the
-/// text raw. RFC 2047 words are not decoded.
-pub fn header_variable<'h>(
-    headers: impl IntoIterator<Item = &'h str>,
-    var: &str,
-) -> Option<String> {
-    if !is_header_var(var) {
-        return None;
-    }
-    let (kind, rest) = var.split_once('_')?;
-    let name = rest.strip_suffix(':').unwrap_or(rest);
-    let raw = matches!(kind, "rh" | "rheader" | "lh" | "lheader");
-    let list = matches!(kind, "lh" | "lheader");
-    let address = ["bcc", "cc", "from", "reply-to", "sender", "to"]
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(name));
-    let values: Vec<(&str, bool)> = headers
-        .into_iter()
-        .filter_map(|h| {
-            let (n, v) = h.split_once(':')?;
-            n.trim_end()
-                .eq_ignore_ascii_case(name)
-                .then_some((v, address))
-        })
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    Some(join_headers(&values, raw, list))
-}
-
-/// `$message_headers` (`raw`: `$message_headers_raw`) over the header
-/// fields `headers`.
-pub fn message_headers<'h>(headers: impl IntoIterator<Item = &'h str>, raw: bool) -> String {
-    let values: Vec<(&str, bool)> = headers.into_iter().map(|h| (h, false)).collect();
-    join_headers(&values, raw, false)
 }
 
 /// Exim's "list, each item separately expanded" options (`headers_add`,

@@ -282,9 +282,14 @@ impl Attempt<'_> {
             Outcome::Deferred { host, err } => {
                 let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
                 let max = ctx.settings.retry_interval_max.as_secs();
+                let rerr = retry::RetryError {
+                    basic_errno: err.errno.code(),
+                    more_errno: 0,
+                    text: reason_text(&err),
+                };
                 match self
                     .retry
-                    .failed(&Self::retry_key(item), rule, self.now, max)
+                    .failed(&Self::retry_key(item), rule, self.now, max, &rerr)
                 {
                     Schedule::RetryAt(_) => {
                         log_outcome(

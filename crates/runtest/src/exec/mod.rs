@@ -29,6 +29,11 @@ pub const RESULT_FILE: &str = "runtest-result";
 /// The runner's own log of what it did (steps, sandbox notes, measured RTT).
 pub const LOG_FILE: &str = "runtest.log";
 
+/// Exim's hints utilities, which the oxim binary is when called by their
+/// names: the sandbox's `bin/` has a symlink for each.
+pub(crate) const HINTS_UTILITIES: [&str; 4] =
+    ["exim_dumpdb", "exim_tidydb", "exim_fixdb", "exinext"];
+
 /// Verdict for one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -485,6 +490,11 @@ impl Runner<'_> {
         // Exim's `exim_exim` is its binary owned by the Exim user.
         symlink(&self.cfg.exim, bin.join("exim_exim"))
             .map_err(|e| StepFail::Fail(format!("linking exim_exim: {e}")))?;
+        // Exim's hints utilities are the oxim binary called by their names.
+        for util in HINTS_UTILITIES {
+            symlink(&self.cfg.exim, bin.join(util))
+                .map_err(|e| StepFail::Fail(format!("linking {util}: {e}")))?;
+        }
         symlink(&self.cfg.runner, bin.join("tc"))
             .map_err(|e| StepFail::Fail(format!("linking tc shim: {e}")))?;
         if script.uses_exim() {

@@ -14,9 +14,16 @@ use crate::latin1;
 use crate::script::{parse_size, ExitExpect};
 
 impl Runner<'_> {
-    /// A helper program of Exim's (`exim_dumpdb`, `exinext`, ...): oxim's
-    /// equivalent is looked for under that name next to the oxim binary.
+    /// A helper program of Exim's (`exim_dumpdb`, `exinext`, ...): the
+    /// sandbox's link to oxim for the hints utilities, else oxim's
+    /// equivalent looked for under that name next to the oxim binary.
     pub(super) fn utility_path(&self, name: &str) -> Option<PathBuf> {
+        if super::HINTS_UTILITIES.contains(&name) {
+            let p = self.work("bin").join(name);
+            if p.exists() {
+                return Some(p);
+            }
+        }
         let dir = self.cfg.exim.parent()?;
         let p = dir.join(name);
         p.is_file().then_some(p)

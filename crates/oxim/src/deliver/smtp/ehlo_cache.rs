@@ -140,6 +140,22 @@ impl EhloCache {
             m.remove(key);
         });
     }
+
+    /// Remove the entries written before `oldest` (epoch seconds), for
+    /// `exim_tidydb`; the keys removed.
+    pub fn remove_older_than(&self, oldest: u64) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.update(|m| {
+            m.retain(|k, (t, _)| {
+                let keep = *t >= oldest;
+                if !keep {
+                    gone.push(k.clone());
+                }
+                keep
+            });
+        });
+        gone
+    }
 }
 
 #[cfg(test)]

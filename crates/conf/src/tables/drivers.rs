@@ -1,0 +1,470 @@
+//! Driver option tables: generic and private options of routers,
+//! transports and authenticators.
+
+use super::*;
+
+/// Generic options shared by all routers.
+pub static ROUTER_GENERIC: &[OptionSpec] = &[
+    s("address_data"),
+    eb("address_test", true),
+    s("bounce_transport"),
+    rep("condition", K::Str, D::Unset, Repeat::Condition),
+    s("cannot_route_message"),
+    b("caseful_local_part", false),
+    b("check_local_user", false),
+    s("data"),
+    s("debug_print"),
+    s("disable_logging"),
+    s("dnssec_request_domains"),
+    s("dnssec_require_domains"),
+    l("domains"),
+    s("driver"),
+    b("dsn_lasthop", false),
+    s("errors_to"),
+    b("expn", true),
+    b("fail_verify", false),
+    b("fail_verify_recipient", false),
+    b("fail_verify_sender", false),
+    s("fallback_hosts"),
+    g("group"),
+    rep("headers_add", K::Str, D::Unset, Repeat::Append('\n')),
+    rep("headers_remove", K::Str, D::Unset, Repeat::Append(':')),
+    l("ignore_target_hosts"),
+    b("initgroups", false),
+    s("local_part_prefix"),
+    b("local_part_prefix_optional", false),
+    s("local_part_suffix"),
+    b("local_part_suffix_optional", false),
+    l("local_parts"),
+    b("log_as_local", false),
+    eb("more", true),
+    b("pass_on_timeout", false),
+    s("pass_router"),
+    s("redirect_router"),
+    b("repeat_use", true),
+    s("require_files"),
+    b("retry_use_local_part", false),
+    s("router_home_directory"),
+    s("self"),
+    l("senders"),
+    rep("set", K::Str, D::Unset, Repeat::Append(';')),
+    s("transport"),
+    s("transport_current_directory"),
+    s("transport_home_directory"),
+    s("translate_ip_address"),
+    eb("unseen", false),
+    u("user"),
+    b("verify", true),
+    b("verify_only", false),
+    b("verify_recipient", true),
+    b("verify_sender", true),
+];
+
+/// `accept` router private options (none).
+pub static ROUTER_ACCEPT: &[OptionSpec] = &[];
+
+/// `redirect` router private options.
+pub static ROUTER_REDIRECT: &[OptionSpec] = &[
+    b("allow_defer", false),
+    b("allow_fail", false),
+    b("allow_filter", false),
+    b("allow_freeze", false),
+    b("check_ancestor", false),
+    b("check_group", false),
+    b("check_owner", false),
+    s("directory_transport"),
+    s("file"),
+    s("file_transport"),
+    b("forbid_blackhole", false),
+    b("forbid_exim_filter", false),
+    b("forbid_file", false),
+    b("forbid_filter_dlfunc", false),
+    b("forbid_filter_existstest", false),
+    b("forbid_filter_logwrite", false),
+    b("forbid_filter_lookup", false),
+    b("forbid_filter_perl", false),
+    b("forbid_filter_readfile", false),
+    b("forbid_filter_readsocket", false),
+    b("forbid_filter_reply", false),
+    b("forbid_filter_run", false),
+    b("forbid_include", false),
+    b("forbid_pipe", false),
+    b("forbid_sieve_filter", false),
+    b("forbid_smtp_code", false),
+    b("hide_child_in_errmsg", false),
+    b("ignore_eacces", false),
+    b("ignore_enotdir", false),
+    s("include_directory"),
+    oc("modemask", 0o22),
+    b("one_time", false),
+    s("owners"),
+    s("owngroups"),
+    s("pipe_transport"),
+    s("qualify_domain"),
+    b("qualify_preserve_domain", false),
+    s("reply_transport"),
+    b("rewrite", true),
+    s("sieve_enotify_mailto_owner"),
+    s("sieve_subaddress"),
+    s("sieve_useraddress"),
+    s("sieve_vacation_directory"),
+    s("sieve_inbox"),
+    b("skip_syntax_errors", false),
+    s("syntax_errors_text"),
+    s("syntax_errors_to"),
+];
+
+/// `manualroute` router private options.
+pub static ROUTER_MANUALROUTE: &[OptionSpec] = &[
+    sd("host_all_ignored", "defer"),
+    sd("host_find_failed", "freeze"),
+    b("hosts_randomize", false),
+    s("route_data"),
+    s("route_list"),
+    b("same_domain_copy_routing", false),
+];
+
+/// `dnslookup` router private options.
+pub static ROUTER_DNSLOOKUP: &[OptionSpec] = &[
+    b("check_secondary_mx", false),
+    ld("check_srv", ""),
+    s("fail_defer_domains"),
+    ld("ipv4_only", ""),
+    ld("ipv4_prefer", ""),
+    l("mx_domains"),
+    l("mx_fail_domains"),
+    b("qualify_single", true),
+    b("rewrite_headers", true),
+    b("same_domain_copy_routing", false),
+    b("search_parents", false),
+    l("srv_fail_domains"),
+    s("widen_domains"),
+];
+
+/// `queryprogram` router private options (parse only).
+pub static ROUTER_QUERYPROGRAM: &[OptionSpec] = &[
+    s("command"),
+    g("command_group"),
+    u("command_user"),
+    s("current_directory"),
+    t("timeout", HOUR),
+    b("timeout_defer", false),
+];
+
+/// Generic options shared by all transports.
+pub static TRANSPORT_GENERIC: &[OptionSpec] = &[
+    b("body_only", false),
+    s("current_directory"),
+    s("debug_print"),
+    b("delivery_date_add", false),
+    b("disable_logging", false),
+    s("driver"),
+    b("envelope_to_add", false),
+    s("event_action"),
+    g("group"),
+    rep("headers_add", K::Str, D::Unset, Repeat::Append('\n')),
+    b("headers_only", false),
+    rep("headers_remove", K::Str, D::Unset, Repeat::Append(':')),
+    s("headers_rewrite"),
+    s("home_directory"),
+    b("initgroups", false),
+    s("max_parallel"),
+    sd("message_size_limit", "0"),
+    b("rcpt_include_affixes", false),
+    b("retry_use_local_part", false),
+    s("return_path"),
+    b("return_path_add", false),
+    s("shadow_condition"),
+    s("shadow_transport"),
+    s("transport_filter"),
+    t("transport_filter_timeout", 5 * MIN),
+    u("user"),
+];
+
+/// `smtp` transport private options.
+pub static TRANSPORT_SMTP: &[OptionSpec] = &[
+    b("address_retry_include_sender", true),
+    b("allow_localhost", false),
+    s("authenticated_sender"),
+    b("authenticated_sender_force", false),
+    t("command_timeout", 5 * MIN),
+    t("connect_timeout", 5 * MIN),
+    i("connection_max_messages", 500),
+    t("data_timeout", 5 * MIN),
+    b("delay_after_cutoff", true),
+    s("dkim_canon"),
+    s("dkim_domain"),
+    s("dkim_hash"),
+    s("dkim_identity"),
+    s("dkim_private_key"),
+    s("dkim_selector"),
+    s("dkim_sign_headers"),
+    s("dkim_strict"),
+    s("dkim_timestamps"),
+    s("dnssec_request_domains"),
+    s("dnssec_require_domains"),
+    s("dscp"),
+    s("fallback_hosts"),
+    t("final_timeout", 10 * MIN),
+    b("gethostbyname", false),
+    s("helo_data"),
+    s("host_name_extract"),
+    s("hosts"),
+    l("hosts_avoid_esmtp"),
+    l("hosts_avoid_pipelining"),
+    l("hosts_avoid_tls"),
+    i("hosts_max_try", 5),
+    i("hosts_max_try_hardlimit", 50),
+    l("hosts_noproxy_tls"),
+    b("hosts_override", false),
+    // oxim default `*` (Exim: unset): early pipelining wherever the server
+    // offered PIPECONNECT last time; see README.
+    ld("hosts_pipe_connect", "*"),
+    b("hosts_randomize", false),
+    l("hosts_request_ocsp"),
+    l("hosts_require_alpn"),
+    l("hosts_require_auth"),
+    l("hosts_require_dane"),
+    l("hosts_require_helo"),
+    l("hosts_require_ocsp"),
+    l("hosts_require_tls"),
+    l("hosts_try_auth"),
+    ld("hosts_try_chunking", "*"),
+    l("hosts_try_dane"),
+    // Exim 4.9x defaults this to "*" (its 2019 releases to unset); TCP Fast
+    // Open is oxim's headline feature, so it is on unless a config says not.
+    ld("hosts_try_fastopen", "*"),
+    l("hosts_try_prdr"),
+    l("hosts_verify_avoid_tls"),
+    s("interface"),
+    b("keepalive", true),
+    b("lmtp_ignore_quota", false),
+    s("max_rcpt"),
+    i("message_linelength_limit", 998),
+    b("multi_domain", true),
+    sd("port", "smtp"),
+    sd("protocol", "smtp"),
+    eb("retry_include_ip_address", true),
+    l("serialize_hosts"),
+    i("size_addition", 1024),
+    s("socks_proxy"),
+    s("tls_alpn"),
+    s("tls_certificate"),
+    s("tls_crl"),
+    i("tls_dh_min_bits", 1024),
+    b("tls_tempfail_tryclear", true),
+    s("tls_privatekey"),
+    s("tls_require_ciphers"),
+    s("tls_resumption_hosts"),
+    s("tls_sni"),
+    s("tls_try_verify_hosts"),
+    s("tls_verify_cert_hostnames"),
+    s("tls_verify_certificates"),
+    s("tls_verify_hosts"),
+    s("utf8_downconvert"),
+];
+
+/// `appendfile` transport private options.
+pub static TRANSPORT_APPENDFILE: &[OptionSpec] = &[
+    b("allow_fifo", false),
+    b("allow_symlink", false),
+    s("batch_id"),
+    i("batch_max", 1),
+    b("check_group", false),
+    b("check_owner", true),
+    s("check_string"),
+    b("create_directory", true),
+    sd("create_file", "anywhere"),
+    s("directory"),
+    s("directory_file"),
+    oc("directory_mode", 0o700),
+    s("escape_string"),
+    s("file"),
+    s("file_format"),
+    b("file_must_exist", false),
+    t("lock_fcntl_timeout", 0),
+    t("lock_flock_timeout", 0),
+    i("lock_interval", 3),
+    i("lock_retries", 10),
+    oc("lockfile_mode", 0o600),
+    t("lockfile_timeout", 30 * MIN),
+    s("mailbox_filecount"),
+    s("mailbox_size"),
+    b("maildir_format", false),
+    s("maildir_quota_directory_regex"),
+    s("maildir_tag"),
+    b("maildir_use_size_file", false),
+    s("maildirfolder_create_regex"),
+    b("mailstore_format", false),
+    s("mailstore_prefix"),
+    s("mailstore_suffix"),
+    b("mbx_format", false),
+    s("message_prefix"),
+    s("message_suffix"),
+    oc("mode", 0o600),
+    b("mode_fail_narrower", true),
+    b("notify_comsat", false),
+    s("quota"),
+    s("quota_directory"),
+    s("quota_filecount"),
+    b("quota_is_inclusive", true),
+    s("quota_size_regex"),
+    s("quota_warn_message"),
+    s("quota_warn_threshold"),
+    b("use_bsmtp", false),
+    b("use_crlf", false),
+    b("use_fcntl_lock", false),
+    b("use_flock_lock", false),
+    b("use_lockfile", false),
+    b("use_mbx_lock", false),
+];
+
+/// `pipe` transport private options.
+pub static TRANSPORT_PIPE: &[OptionSpec] = &[
+    s("allow_commands"),
+    s("batch_id"),
+    i("batch_max", 1),
+    s("check_string"),
+    s("command"),
+    s("environment"),
+    s("escape_string"),
+    b("force_command", false),
+    b("freeze_exec_fail", false),
+    b("freeze_signal", false),
+    b("ignore_status", false),
+    sz("max_output", 20 << 10),
+    b("log_defer_output", false),
+    b("log_fail_output", false),
+    b("log_output", false),
+    s("message_prefix"),
+    s("message_suffix"),
+    sd("path", "/bin:/usr/bin"),
+    b("permit_coredump", false),
+    b("pipe_as_creator", false),
+    b("restrict_to_path", false),
+    b("return_fail_output", false),
+    b("return_output", false),
+    sd("temp_errors", "75:73"),
+    t("timeout", HOUR),
+    b("timeout_defer", false),
+    oc("umask", 0o22),
+    b("use_bsmtp", false),
+    b("use_classresources", false),
+    b("use_crlf", false),
+    b("use_shell", false),
+];
+
+/// `autoreply` transport private options (parse only).
+pub static TRANSPORT_AUTOREPLY: &[OptionSpec] = &[
+    s("bcc"),
+    s("cc"),
+    s("file"),
+    b("file_expand", false),
+    b("file_optional", false),
+    s("from"),
+    s("headers"),
+    s("log"),
+    oc("mode", 0o600),
+    b("never_mail", false),
+    s("once"),
+    i("once_file_size", 0),
+    t("once_repeat", 0),
+    s("reply_to"),
+    b("return_message", false),
+    s("subject"),
+    s("text"),
+    s("to"),
+];
+
+/// `lmtp` transport private options (parse only).
+pub static TRANSPORT_LMTP: &[OptionSpec] = &[
+    s("batch_id"),
+    i("batch_max", 1),
+    s("command"),
+    b("ignore_quota", false),
+    s("socket"),
+    t("timeout", 5 * MIN),
+];
+
+/// Generic options shared by all authenticators.
+pub static AUTH_GENERIC: &[OptionSpec] = &[
+    s("advertise_condition"),
+    s("client_condition"),
+    s("client_set_id"),
+    s("driver"),
+    s("public_name"),
+    s("server_advertise_condition"),
+    s("server_condition"),
+    s("server_debug_print"),
+    s("server_mail_auth_condition"),
+    s("server_set_id"),
+];
+
+/// `plaintext` authenticator private options.
+pub static AUTH_PLAINTEXT: &[OptionSpec] = &[
+    b("client_ignore_invalid_base64", false),
+    s("client_send"),
+    s("server_prompts"),
+];
+
+/// `cram_md5` authenticator private options.
+pub static AUTH_CRAM_MD5: &[OptionSpec] =
+    &[s("client_name"), s("client_secret"), s("server_secret")];
+
+/// `dovecot` authenticator private options (parse only).
+pub static AUTH_DOVECOT: &[OptionSpec] = &[s("server_socket"), b("server_tls", false)];
+
+/// `external` authenticator private options (parse only).
+pub static AUTH_EXTERNAL: &[OptionSpec] =
+    &[s("client_send"), s("server_param2"), s("server_param3")];
+
+/// `tls` authenticator private options (parse only).
+pub static AUTH_TLS: &[OptionSpec] = &[
+    s("server_param"),
+    s("server_param1"),
+    s("server_param2"),
+    s("server_param3"),
+];
+
+/// `spa` authenticator private options (parse only).
+pub static AUTH_SPA: &[OptionSpec] = &[
+    s("client_domain"),
+    s("client_password"),
+    s("client_username"),
+    s("server_password"),
+    s("server_realm"),
+];
+
+/// `cyrus_sasl` authenticator private options (parse only).
+pub static AUTH_CYRUS_SASL: &[OptionSpec] = &[
+    s("server_hostname"),
+    s("server_mech"),
+    s("server_realm"),
+    s("server_service"),
+];
+
+/// `gsasl` authenticator private options (parse only).
+pub static AUTH_GSASL: &[OptionSpec] = &[
+    s("client_authz"),
+    b("client_channelbinding", false),
+    s("client_password"),
+    s("client_spassword"),
+    s("client_username"),
+    b("server_channelbinding", false),
+    s("server_hostname"),
+    s("server_key"),
+    s("server_mech"),
+    s("server_password"),
+    s("server_realm"),
+    s("server_scram_iter"),
+    s("server_scram_salt"),
+    s("server_service"),
+    s("server_skey"),
+];
+
+/// `heimdal_gssapi` authenticator private options (parse only).
+pub static AUTH_HEIMDAL_GSSAPI: &[OptionSpec] = &[
+    s("server_hostname"),
+    s("server_keytab"),
+    s("server_service"),
+];

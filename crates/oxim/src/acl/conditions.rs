@@ -1,0 +1,179 @@
+//! One ACL condition: expanded, evaluated, traced.
+
+use super::*;
+
+pub(super) async fn condition(
+    ctx: &Ctx,
+    c: &AclCondition,
+    vars: &mut Vars,
+    env: &AclEnv<'_>,
+    out: &mut AclOutcome,
+    t: &mut AclTrace,
+) -> Cond {
+    let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
+        Ok(v) => v,
+        Err(e) if e.is_forced_fail() => return Cond::False,
+        Err(source) => {
+            return Cond::Error(ConditionError::AclString {
+                text: c.value.clone(),
+                source,
+            })
+        }
+    };
+    match c.name.as_str() {
+        "message" => t.trace.line(|| format!("  message: {}", c.value)),
+        "log_message" => t.trace.line(|| format!("l_message: {}", c.value)),
+        _ => trace_check(&mut t.trace, c, &value),
+    }
+    let cfg = &ctx.config;
+    let result: Result<bool, ConditionError> = match c.name.as_str() {
+        "message" => {
+            out.message = Some(value);
+            return Cond::True;
+        }
+        "log_message" => {
+            out.log_message = Some(value);
+            return Cond::True;
+        }
+        "logwrite" => {
+            out.logwrites.push(value);
+            return Cond::True;
+        }
+        "control" => {
+            out.controls.push(value);
+            return Cond::True;
+        }
+        "set" => {
+            if let Some((name, v)) = value.split_once('=') {
+                let name = name.trim().trim_start_matches('$');
+                vars.set(name, v.trim());
+            }
+            return Cond::True;
+        }
+        "delay" => {
+            // Exim's delay modifier: hold this client up (others go on).
+            match oxim_conf::options::parse_time(value.trim()) {
+                Some(secs) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.min(3600))).await;
+                    return Cond::True;
+                }
+                None => return Cond::Error(ConditionError::BadDelay(value)),
+            }
+        }
+        "add_header" | "remove_header" | "endpass" => return Cond::True,
+        "hosts" => match env.host_ip {
+            Some(ip) => {
+                let connection = t.connection();
+                if t.client.name.is_none() {
+                    t.client.name = env.host_name.map(str::to_string);
+                }
+                let key = ip.to_string();
+                let mut p = Probe::new(&mut t.trace, "host");
+                p.want_value = true;
+                p.key = Some(&key);
+                p.cache = Some(&mut t.hosts);
+                let r = crate::host_lists::match_client(
+                    ctx,
+                    &value,
+                    ip,
+                    &mut t.client,
+                    vars,
+                    &connection,
+                    &mut p,
+                )
+                .await;
+                match r {
+                    Err(oxim_conf::ListError::Defer(why)) => return Cond::Defer(why),
+                    r => r.map_err(ConditionError::from),
+                }
+            }
+            // Locally submitted messages match an empty item only.
+            None => Ok(value.split(':').any(|i| i.trim().is_empty())),
+        },
+        "domains" => {
+            let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, d);
+            p.want_value = true;
+            p.cache = Some(&mut t.domains);
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        "local_parts" => {
+            let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, l);
+            p.want_value = true;
+            p.cache = Some(&mut t.local_parts);
+            oxim_conf::match_local_part_probe(&value, l, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        "senders" => {
+            let a = env.sender.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            p.cache = Some(&mut t.senders);
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        "recipients" => {
+            let a = env.recipient.unwrap_or("");
+            let mut p = Probe::new(&mut t.trace, a);
+            p.want_value = true;
+            oxim_conf::match_address_probe(&value, a, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        "condition" => {
+            let t = value.trim();
+            if t.is_empty()
+                || t == "0"
+                || t.eq_ignore_ascii_case("no")
+                || t.eq_ignore_ascii_case("false")
+            {
+                Ok(false)
+            } else {
+                Ok(true)
+            }
+        }
+        // True when the session authenticated with an authenticator whose
+        // instance name is in the list.
+        "authenticated" => match vars
+            .get("sender_host_authenticated")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+        {
+            Some(name) => {
+                oxim_conf::match_domain(&value, &name, cfg, &*vars).map_err(ConditionError::from)
+            }
+            None => Ok(false),
+        },
+        "verify" => match verify(ctx, &value, vars, env, out, t).await {
+            Ok(b) => Ok(b),
+            Err(c) => return c,
+        },
+        // Exim's limit on nested `acl =` calls, which stops a loop.
+        "acl" if t.trace.level >= 20 => Err(ConditionError::AclTooDeep),
+        "acl" => match cfg.resolve_acl(&value) {
+            Some(sub) => {
+                t.trace.level += 1;
+                let r = Box::pin(eval_traced(ctx, &sub, vars, env, t)).await;
+                t.trace.level -= 1;
+                if r.message.is_some() {
+                    out.message = r.message.clone();
+                }
+                // A nested defer is the caller's defer (as in Exim).
+                if r.verdict == Verdict::Defer {
+                    return Cond::Error(ConditionError::NestedDefer(
+                        r.log_message.clone().unwrap_or_default(),
+                    ));
+                }
+                Ok(r.verdict == Verdict::Accept)
+            }
+            None => Err(ConditionError::AclNotFound(value)),
+        },
+        other => Err(ConditionError::Unsupported(other.to_string())),
+    };
+    match result {
+        Ok(b) if b != c.negated => Cond::True,
+        Ok(_) => Cond::False,
+        Err(e) => Cond::Error(e),
+    }
+}

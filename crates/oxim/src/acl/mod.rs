@@ -1,0 +1,330 @@
+//! Access control lists: evaluate an ACL's statements in order and produce a
+//! verdict. Rejections are data (a verdict with texts), not errors.
+
+use std::net::IpAddr;
+
+use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
+
+mod conditions;
+mod header_sender;
+mod headers;
+mod verify;
+
+pub use verify::SenderVerifyFailure;
+
+use conditions::*;
+use headers::*;
+use verify::*;
+
+use crate::condition::ConditionError;
+use crate::ctx::Ctx;
+use crate::vars::{split_address, Vars};
+
+/// How an ACL ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Deny,
+    Defer,
+    Discard,
+    Drop,
+}
+
+/// The verdict plus the texts set by `message` and `log_message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclOutcome {
+    pub verdict: Verdict,
+    /// Text for the SMTP reply (`message =`).
+    pub message: Option<String>,
+    /// Text for the log (`log_message =`).
+    pub log_message: Option<String>,
+    /// `control = no_pipelining` and friends seen on the way.
+    pub controls: Vec<String>,
+    /// Lines to write to the main log (`logwrite =`).
+    pub logwrites: Vec<String>,
+    /// Why a verification failed, the reply's text when no `message` is
+    /// set (`550 Unrouteable address`).
+    pub verify_message: Option<String>,
+    /// `log_message` texts of `warn` statements that held (logged as
+    /// `<host> Warning: <text>`).
+    pub warnings: Vec<String>,
+    /// The `message` may be shown with a temporary refusal (a `defer`
+    /// verb decided; Exim's `acl_temp_details`).
+    pub temp_details: bool,
+}
+
+impl AclOutcome {
+    fn new(verdict: Verdict) -> Self {
+        AclOutcome {
+            verdict,
+            message: None,
+            log_message: None,
+            controls: Vec::new(),
+            logwrites: Vec::new(),
+            verify_message: None,
+            warnings: Vec::new(),
+            temp_details: false,
+        }
+    }
+}
+
+/// The facts an ACL can test.
+#[derive(Clone, Copy)]
+pub struct AclEnv<'a> {
+    pub host_ip: Option<IpAddr>,
+    pub host_name: Option<&'a str>,
+    pub sender: Option<&'a str>,
+    /// The recipient being tested (RCPT ACL).
+    pub recipient: Option<&'a str>,
+}
+
+enum Cond {
+    True,
+    False,
+    /// A lookup could not complete (Exim's DEFER); the text is for the log.
+    Defer(String),
+    /// A verification could not complete: its text (in the outcome's
+    /// `verify_message`) is both the reply and the log reason.
+    VerifyDefer,
+    Error(ConditionError),
+}
+
+/// Conditions whose value Exim does not expand before testing (the list
+/// matchers expand lists themselves; `acl` expands the name).
+fn expanded_later(name: &str) -> bool {
+    matches!(
+        name,
+        "acl"
+            | "authenticated"
+            | "dnslists"
+            | "domains"
+            | "encrypted"
+            | "hosts"
+            | "local_parts"
+            | "recipients"
+            | "sender_domains"
+            | "senders"
+    )
+}
+
+/// `check <name> = <raw>`, and the expanded value below it when it differs.
+fn trace_check(trace: &mut Trace, c: &AclCondition, value: &str) {
+    if !trace.on() {
+        return;
+    }
+    let neg = if c.negated { "!" } else { "" };
+    let (lhs, raw, shown) = if c.name == "set" {
+        let (var, raw) = c.value.split_once('=').unwrap_or((c.value.as_str(), ""));
+        let shown = value.split_once('=').map_or(value, |(_, v)| v).trim();
+        (
+            format!("check set {} ", var.trim()),
+            raw.trim().to_string(),
+            shown.to_string(),
+        )
+    } else {
+        (
+            format!("check {neg}{} ", c.name),
+            c.value.clone(),
+            value.to_string(),
+        )
+    };
+    trace.line(|| format!("{lhs}= {raw}"));
+    if !expanded_later(&c.name) && shown != raw {
+        trace.plain(|| format!("{}= {shown}", " ".repeat(lhs.len())));
+    }
+}
+
+/// What `-bh` traces, with the named-list results Exim keeps: per
+/// connection for hosts, per message for senders, per recipient for
+/// domains and local parts (the caller clears them).
+#[derive(Debug, Default)]
+pub struct AclTrace {
+    pub trace: Trace,
+    pub hosts: oxim_conf::ListCache,
+    pub senders: oxim_conf::ListCache,
+    pub domains: oxim_conf::ListCache,
+    pub local_parts: oxim_conf::ListCache,
+    /// The client as the log names it (`H=(helo) [ip]`): `warn` statements
+    /// log their `log_message` with it as they hold.
+    pub host_ident: Option<String>,
+    /// The client's host name as found so far (host lists look it up when
+    /// they need it).
+    pub client: crate::host_lists::ClientName,
+    /// Sender verifications done for this message, with their failures
+    /// (the caller clears them at each new message).
+    pub sender_verified: Vec<(String, Option<SenderVerifyFailure>)>,
+    /// The failed sender verification that the next refusal reports.
+    pub sender_verify_failed: Option<SenderVerifyFailure>,
+}
+
+/// A refusal decided after a failed verification says why, unless the
+/// statement gave its own texts.
+fn apply_verify_message(out: &mut AclOutcome) {
+    if let Some(m) = out.verify_message.take() {
+        if out.message.is_none() {
+            out.message = Some(m.clone());
+        }
+        if out.log_message.is_none() {
+            out.log_message = Some(m);
+        }
+    }
+}
+
+fn yielded(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Accept => "ACCEPT",
+        Verdict::Deny => "DENY",
+        Verdict::Defer => "DEFER",
+        Verdict::Discard => "DISCARD",
+        Verdict::Drop => "DROP",
+    }
+}
+
+impl AclTrace {
+    /// `SMTP connection from <client>`, as Exim describes the session in
+    /// some log lines.
+    pub fn connection(&self) -> String {
+        self.host_ident
+            .as_deref()
+            .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+            .unwrap_or_default()
+    }
+}
+
+/// Evaluate `acl`. `vars` receives `set` variables; `t` takes Exim's
+/// `-bh` trace of each statement and condition (when on) and keeps the
+/// named-list results.
+pub async fn eval_traced(
+    ctx: &Ctx,
+    acl: &Acl,
+    vars: &mut Vars,
+    env: &AclEnv<'_>,
+    t: &mut AclTrace,
+) -> AclOutcome {
+    let named = ctx.config.acl(&acl.name).is_some();
+    let acl_name = if named {
+        t.trace.line(|| format!("using ACL \"{}\"", acl.name));
+        format!("ACL {}", acl.name)
+    } else {
+        "inline ACL".to_string()
+    };
+    let mut out = AclOutcome::new(Verdict::Deny);
+    for st in &acl.statements {
+        let verb = st.verb.name();
+        t.trace.line(|| {
+            let mut l = format!("processing {acl_name} \"{verb}\"");
+            if let Some((file, line)) = &st.source {
+                l.push_str(&format!(" ({file} {line})"));
+            }
+            l
+        });
+        let mut all_true = true;
+        let mut deferred = false;
+        let mut after_endpass = false;
+        for c in &st.conditions {
+            if c.name == "endpass" {
+                after_endpass = true;
+                continue;
+            }
+            match condition(ctx, c, vars, env, &mut out, t).await {
+                Cond::True => {}
+                Cond::False => {
+                    all_true = false;
+                    break;
+                }
+                Cond::Defer(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
+                    if st.verb == AclVerb::Warn {
+                        all_true = false;
+                        deferred = true;
+                        break;
+                    }
+                    out.verdict = Verdict::Defer;
+                    out.log_message = Some(e);
+                    return out;
+                }
+                Cond::VerifyDefer => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
+                    if st.verb == AclVerb::Warn {
+                        all_true = false;
+                        deferred = true;
+                        break;
+                    }
+                    out.verdict = Verdict::Defer;
+                    let m = out.verify_message.take();
+                    if out.message.is_none() {
+                        out.message = m.clone();
+                    }
+                    if out.log_message.is_none() {
+                        out.log_message = m;
+                    }
+                    return out;
+                }
+                Cond::Error(e) => {
+                    t.trace
+                        .line(|| format!("{verb}: condition test error in {acl_name}"));
+                    out.verdict = Verdict::Defer;
+                    out.log_message = Some(e.to_string());
+                    return out;
+                }
+            }
+        }
+        if !deferred {
+            let result = if all_true { "succeeded" } else { "failed" };
+            t.trace
+                .line(|| format!("{verb}: condition test {result} in {acl_name}"));
+        }
+        let verdict = match (st.verb, all_true) {
+            (AclVerb::Accept, true) => Some(Verdict::Accept),
+            (AclVerb::Accept, false) if after_endpass => {
+                t.trace
+                    .line(|| "accept: endpass encountered - denying access".into());
+                out.verdict = Verdict::Deny;
+                return out;
+            }
+            (AclVerb::Deny, true) => Some(Verdict::Deny),
+            (AclVerb::Defer, true) => Some(Verdict::Defer),
+            (AclVerb::Discard, true) => Some(Verdict::Discard),
+            (AclVerb::Drop, true) => Some(Verdict::Drop),
+            (AclVerb::Require, false) => {
+                apply_verify_message(&mut out);
+                t.trace.line(|| format!("end of {acl_name}: not OK"));
+                out.verdict = Verdict::Deny;
+                return out;
+            }
+            _ => None,
+        };
+        if let Some(v) = verdict {
+            out.temp_details = v == Verdict::Defer;
+            apply_verify_message(&mut out);
+            t.trace
+                .line(|| format!("end of {acl_name}: {}", yielded(v)));
+            out.verdict = v;
+            return out;
+        }
+        out.verify_message = None;
+        if st.verb == AclVerb::Warn && all_true {
+            if let Some(l) = out.log_message.take() {
+                if out.message.as_deref() != Some(l.as_str()) {
+                    match &t.host_ident {
+                        Some(h) => ctx.log_text(None, &format!("{h} Warning: {l}")),
+                        None => out.warnings.push(l),
+                    }
+                }
+            }
+        }
+        // Texts set by a statement that did not decide do not carry over,
+        // except for warn, whose side effects stand.
+        if st.verb != AclVerb::Warn {
+            out.message = None;
+            out.log_message = None;
+        }
+        out.verify_message = None;
+    }
+    // Falling off the end is an implicit deny.
+    t.trace.line(|| format!("end of {acl_name}: implicit DENY"));
+    out.verdict = Verdict::Deny;
+    out
+}

@@ -1,0 +1,161 @@
+//! The redirect router: expanding `data` or `file` into new addresses.
+
+use super::*;
+
+pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
+    let RouterKind::Redirect {
+        data,
+        file,
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+        qualify_domain,
+        qualify_preserve_domain,
+        ..
+    } = &r.kind
+    else {
+        return None;
+    };
+    // The domain an unqualified generated address gets here (None: the
+    // global qualify_recipient, applied later).
+    let qualify = if *qualify_preserve_domain {
+        vars.get("domain").map(str::to_string)
+    } else if let Some(q) = qualify_domain {
+        match oxim_conf::expand_with_config(q, vars, &ctx.config) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Some(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to expand \"{q}\": {e}"),
+                })
+            }
+        }
+    } else {
+        None
+    };
+    let (allow_defer, allow_fail) = (*allow_defer, *allow_fail);
+    let text = if let Some(d) = data {
+        match oxim_conf::expand_with_config(d, vars, &ctx.config) {
+            Ok(v) => v,
+            // A forced failure makes the router decline (Exim's spec,
+            // "Redirection data"), the next router is tried.
+            Err(e) if e.is_forced_fail() => return None,
+            Err(e) => {
+                return Some(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to expand \"{d}\": {e}"),
+                })
+            }
+        }
+    } else if let Some(f) = file {
+        let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
+            Ok(v) => v,
+            Err(e) if e.is_forced_fail() => return None,
+            Err(e) => {
+                return Some(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to expand \"{f}\": {e}"),
+                })
+            }
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                return Some(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to open {path}: {e}"),
+                })
+            }
+        }
+    } else {
+        return None;
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    if trimmed == ":blackhole:" {
+        return Some(Routed::Blackhole {
+            router: r.name.clone(),
+        });
+    }
+    if let Some(rest) = trimmed.strip_prefix(":fail:") {
+        if !allow_fail {
+            return Some(Routed::Defer {
+                router: Some(r.name.clone()),
+                message: ":fail: not permitted".into(),
+            });
+        }
+        return Some(Routed::Fail {
+            router: Some(r.name.clone()),
+            message: rest.trim().to_string(),
+        });
+    }
+    if let Some(rest) = trimmed.strip_prefix(":defer:") {
+        if !allow_defer {
+            return Some(Routed::Defer {
+                router: Some(r.name.clone()),
+                message: ":defer: not permitted".into(),
+            });
+        }
+        return Some(Routed::Defer {
+            router: Some(r.name.clone()),
+            message: rest.trim().to_string(),
+        });
+    }
+    if trimmed == ":unknown:" {
+        return None;
+    }
+    let mut children = Vec::new();
+    let mut direct = Vec::new();
+    let items = trimmed
+        .split([',', '\n'])
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty() && !s.starts_with('#'));
+    for item in items {
+        // A path or a pipe is delivered, not routed (unquoted: `/file`,
+        // `|command`; Exim also takes them in double quotes).
+        let bare = item.trim_matches('"');
+        if bare.starts_with('/') || bare.starts_with('|') {
+            let pipe = bare.starts_with('|');
+            let mut data = rdata.clone();
+            let (name, value) = if pipe {
+                ("address_pipe", bare.to_string())
+            } else {
+                ("address_file", bare.to_string())
+            };
+            data.vars.push((name.into(), value));
+            direct.push(Direct {
+                target: bare.to_string(),
+                router: r.name.clone(),
+                transport: if pipe {
+                    pipe_transport.clone()
+                } else {
+                    file_transport.clone()
+                },
+                data,
+            });
+            continue;
+        }
+        let a = crate::message::extract_addresses(item)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        if !a.is_empty() {
+            match &qualify {
+                Some(d) if !a.contains('@') => children.push(format!("{a}@{d}")),
+                _ => children.push(a),
+            }
+        }
+    }
+    if children.is_empty() && direct.is_empty() {
+        return None;
+    }
+    Some(Routed::Redirected {
+        children,
+        direct,
+        router: r.name.clone(),
+    })
+}

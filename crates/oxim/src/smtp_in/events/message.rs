@@ -1,0 +1,258 @@
+//! DATA and BDAT: the predata ACL, the body as it arrives, and the end of
+//! the message (limits, the DATA ACL, the spool, the `<=` line).
+
+use super::*;
+
+/// DATA: the predata ACL, then the body starts.
+pub(super) async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: st.sender.as_deref(),
+        recipient: None,
+    };
+    let o = check_acl(
+        ctx,
+        "acl_smtp_predata",
+        &mut st.vars,
+        None,
+        &env,
+        &mut st.acl,
+    )
+    .await;
+    sync_client_name(st);
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
+        let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
+        return;
+    }
+    st.start_body();
+    st.bdat = false;
+    let _ = sess.start_data();
+}
+
+/// A piece of the message (DATA or BDAT): kept unless the message is over
+/// a size or header limit, which is logged at once.
+pub(super) fn data_chunk(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &mut State,
+    chunk: Vec<u8>,
+    size_limit: u64,
+) {
+    if !st.too_big && st.header_excess.is_none() {
+        if let Some(excess) = st.header.feed(&chunk) {
+            // Exim logs at once and swallows the rest of the message.
+            st.header_excess = Some(excess);
+            st.body = Vec::new();
+            let (limit, line) = match excess {
+                HeaderExcess::Section => (st.header_max.0, false),
+                HeaderExcess::Line => (st.header_max.1, true),
+            };
+            ctx.log(&LogRecord::HeaderTooLong {
+                host: sender_host(conn, st),
+                ident: conn.ident.as_deref(),
+                limit,
+                line,
+            });
+        } else if size_limit > 0 && (st.body.len() + chunk.len()) as u64 > size_limit {
+            st.too_big = true;
+            st.body = Vec::new();
+        } else {
+            st.body.extend_from_slice(&chunk);
+        }
+    }
+}
+
+/// The end of the message: limits, the DATA ACL, the spool write (the 250
+/// only once it is durable), then delivery.
+pub(super) async fn data_end(
+    ctx: &Arc<Ctx>,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    summary: DataSummary,
+) {
+    let peer_ip = conn.peer.map(|p| p.ip());
+    let sender = st.sender.take().unwrap_or_default();
+    let recipients = std::mem::take(&mut st.recipients);
+    let chunked = std::mem::replace(&mut st.bdat, false);
+    let body = std::mem::take(&mut st.body);
+    if let Some(excess) = st.header_excess.take() {
+        let _ = sess.reject(Reply::new(
+            552,
+            match excess {
+                HeaderExcess::Section => "Message header is ridiculously long",
+                HeaderExcess::Line => "A message header line is too long",
+            },
+        ));
+        return;
+    }
+    if chunked && summary.first_line_crlf == Some(false) {
+        // Exim 4.97.1 (SMTP smuggling): a chunked message must have CRLF
+        // line ends from its first line on.
+        ctx.log(&LogRecord::ChunkingNotCrlf {
+            sender: &sender,
+            host: sender_host(conn, st),
+            ident: conn.ident.as_deref(),
+        });
+        let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
+        return;
+    }
+    if st.too_big {
+        log_reject(
+            ctx,
+            conn,
+            st,
+            Some(&sender),
+            RejectWhat::AfterData,
+            false,
+            Some("message too big"),
+        );
+        let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+        return;
+    }
+    // Exim tests its first header line from a remote host against
+    // ignore_fromline_hosts (a leading "From " line; traced by -bh).
+    if let (Some(ip), Some(first)) = (peer_ip, body.first()) {
+        if *first != b'\n' && *first != b'\r' {
+            host_option(ctx, st, "ignore_fromline_hosts", ip).await;
+        }
+    }
+    let msg = Message::parse(&body);
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: Some(&sender),
+        recipient: None,
+    };
+    // $max_received_linelength, and the header lines verify =
+    // header_syntax reads.
+    let longest = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+        .max()
+        .unwrap_or(0);
+    let header_end = body
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
+        .map_or(body.len(), |p| p + 1);
+    let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    let n_rcpts = recipients.len().to_string();
+    let with_message = |v: &mut Vars| {
+        v.set("max_received_linelength", longest.to_string());
+        v.set("recipients_count", n_rcpts.clone());
+        v.set("message_headers_raw", raw_headers.clone());
+    };
+    // The message has its id from here on, whether it is accepted or not
+    // (as in Exim, a refusal after DATA is logged with it).
+    let id = ctx.ids.next();
+    let id_text = id.to_string();
+    let o = check_acl(
+        ctx,
+        "acl_smtp_data",
+        &mut st.vars,
+        Some(&with_message),
+        &env,
+        &mut st.acl,
+    )
+    .await;
+    sync_client_name(st);
+    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept && o.verdict != Verdict::Discard) {
+        let what = RejectWhat::AfterData;
+        let sender = Some(sender.as_str());
+        refuse_id(ctx, conn, st, sess, &o, Some(&id_text), sender, what, 550);
+        return;
+    }
+    if recipients.is_empty() {
+        // All recipients discarded by ACLs.
+        let _ = sess.accept_message("discarded");
+        return;
+    }
+    let source = Source {
+        protocol: ctx
+            .inv
+            .received_protocol
+            .clone()
+            .unwrap_or_else(|| protocol(conn, st)),
+        ident: conn.ident.clone(),
+        peer: conn.peer,
+        host_name: st.host_name.clone(),
+        helo: st.helo.clone(),
+        interface: conn.local,
+        tfo: conn.tfo,
+        sender_set: false,
+        reference: None,
+        chunking: chunked,
+        pipelining: pipelining_log(sess.pipelining_use()),
+        tls: st.tls.clone(),
+        submission: std::mem::take(&mut st.submission),
+        auth: st.auth.done.clone(),
+        auth_sender: st.auth.mail_sender.take(),
+        local_auth_id: None,
+    };
+    let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+    prepared.env.body_8bitmime = st.body_8bitmime;
+    st.helo_counted = false;
+    st.rset_counted = false;
+    st.acl.senders.clear();
+    if conn.checking {
+        // -bh: logged as received, but nothing is stored.
+        drop(receive::finish(ctx, &source, prepared));
+        let _ = sess.accept_message(&id_text);
+        sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
+        return;
+    }
+    // The 250 goes out only once the files are on stable storage.
+    let res = receive::store(ctx, &source, prepared).await;
+    match res {
+        Ok(loaded) => {
+            let _ = sess.accept_message(&id_text);
+            st.messages += 1;
+            if !conn.stdin {
+                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
+                if queue {
+                    loaded.flush_msglog(&ctx.spool);
+                } else if ctx.delivery_helper.get().is_some() {
+                    // Delivered as root can (local deliveries as their
+                    // users), by a process the daemon's helper starts.
+                    loaded.flush_msglog(&ctx.spool);
+                    ctx.helper_request(&id_text);
+                } else {
+                    let c3 = ctx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::deliver::deliver_new(&c3, loaded).await {
+                            c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
+                        }
+                    });
+                }
+            } else {
+                loaded.flush_msglog(&ctx.spool);
+                st.accepted_ids.push(id_text);
+            }
+        }
+        Err(e) => {
+            ctx.log_text(None, &format!("spool write failed: {e:#}"));
+            let _ = sess.reject(Reply::new(
+                451,
+                "Temporary local problem - please try later",
+            ));
+        }
+    }
+}
+
+/// The ` L` item of the `<=` line: present when PIPELINING was advertised.
+pub(super) fn pipelining_log(u: oxim_smtp::PipeliningUse) -> Option<oxim_log::PipeliningLog> {
+    use oxim_log::EarlyPipe;
+    u.advertised.then_some(oxim_log::PipeliningLog {
+        used: u.used,
+        early: if u.early_used {
+            EarlyPipe::Used
+        } else if u.early_advertised {
+            EarlyPipe::Advertised
+        } else {
+            EarlyPipe::No
+        },
+    })
+}

@@ -1,0 +1,374 @@
+//! Client-side helpers for the smtp transport: EHLO capability parsing and
+//! command formatting. Replies are parsed with [`crate::ReplyParser`] and
+//! bodies encoded with [`crate::DotStuffer`].
+
+use std::io::Write;
+
+use crate::reply::Reply;
+
+mod session;
+
+pub use session::{ClientEvent, ClientSession};
+
+/// Body type of `MAIL FROM: ... BODY=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyType {
+    /// `BODY=7BIT`
+    SevenBit,
+    /// `BODY=8BITMIME`
+    EightBitMime,
+}
+
+impl BodyType {
+    /// The parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyType::SevenBit => "7BIT",
+            BodyType::EightBitMime => "8BITMIME",
+        }
+    }
+
+    /// Parse a `BODY=` value (case-insensitive).
+    pub fn parse(v: &str) -> Option<Self> {
+        if v.eq_ignore_ascii_case("8BITMIME") {
+            Some(BodyType::EightBitMime)
+        } else if v.eq_ignore_ascii_case("7BIT") {
+            Some(BodyType::SevenBit)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a server advertised in its EHLO reply (keywords are matched
+/// case-insensitively; the greeting line is skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EhloCapabilities {
+    /// `SIZE` was advertised.
+    pub size_advertised: bool,
+    /// The `SIZE` limit, when a non-zero number was given.
+    pub size: Option<u64>,
+    /// `PIPELINING` (RFC 2920).
+    pub pipelining: bool,
+    /// `8BITMIME` (RFC 6152).
+    pub eight_bit_mime: bool,
+    /// `CHUNKING` (RFC 3030, BDAT).
+    pub chunking: bool,
+    /// `STARTTLS` (RFC 3207).
+    pub starttls: bool,
+    /// `SMTPUTF8` (RFC 6531).
+    pub smtputf8: bool,
+    /// `DSN` (RFC 3461).
+    pub dsn: bool,
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    pub enhanced_status_codes: bool,
+    /// `PRDR`.
+    pub prdr: bool,
+    /// `ETRN`.
+    pub etrn: bool,
+    /// `VRFY`.
+    pub vrfy: bool,
+    /// `EXPN`.
+    pub expn: bool,
+    /// `HELP`.
+    pub help: bool,
+    /// Exim's early pipelining, `PIPECONNECT`.
+    pub pipe_connect: bool,
+    /// SASL mechanisms from `AUTH ...` (upper-cased).
+    pub auth: Vec<String>,
+    /// Any other keyword lines, as given.
+    pub other: Vec<String>,
+}
+
+impl EhloCapabilities {
+    /// Parse a (positive) EHLO reply. The first line is the greeting and is
+    /// ignored; a non-2xx reply yields no capabilities.
+    pub fn from_reply(reply: &Reply) -> Self {
+        let mut caps = Self::default();
+        if !reply.is_positive() {
+            return caps;
+        }
+        for line in reply.text.iter().skip(1) {
+            caps.add_line(line);
+        }
+        caps
+    }
+
+    fn add_line(&mut self, line: &str) {
+        let mut words = line.split_ascii_whitespace();
+        let Some(kw) = words.next() else { return };
+        let kw_up = kw.to_ascii_uppercase();
+        match kw_up.as_str() {
+            "SIZE" => {
+                self.size_advertised = true;
+                self.size = words.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+            }
+            "PIPELINING" => self.pipelining = true,
+            "8BITMIME" => self.eight_bit_mime = true,
+            "CHUNKING" => self.chunking = true,
+            "STARTTLS" => self.starttls = true,
+            "SMTPUTF8" => self.smtputf8 = true,
+            "DSN" => self.dsn = true,
+            "ENHANCEDSTATUSCODES" => self.enhanced_status_codes = true,
+            "PRDR" => self.prdr = true,
+            "ETRN" => self.etrn = true,
+            "VRFY" => self.vrfy = true,
+            "EXPN" => self.expn = true,
+            "HELP" => self.help = true,
+            // Exim 4.94 renamed its experimental X_PIPE_CONNECT.
+            "PIPECONNECT" | "X_PIPE_CONNECT" => self.pipe_connect = true,
+            "AUTH" => self.auth.extend(words.map(|m| m.to_ascii_uppercase())),
+            _ => {
+                // Old servers write "AUTH=LOGIN PLAIN".
+                if let Some(mechs) = kw_up.strip_prefix("AUTH=") {
+                    self.auth.extend(
+                        std::iter::once(mechs.to_owned())
+                            .chain(words.map(|m| m.to_ascii_uppercase()))
+                            .filter(|m| !m.is_empty()),
+                    );
+                } else {
+                    self.other.push(line.to_owned());
+                }
+            }
+        }
+        self.auth.dedup();
+    }
+
+    /// True if the server offers the SASL mechanism (case-insensitive).
+    pub fn has_auth(&self, mechanism: &str) -> bool {
+        self.auth.iter().any(|m| m.eq_ignore_ascii_case(mechanism))
+    }
+}
+
+/// Append `EHLO name\r\n`.
+pub fn ehlo(out: &mut Vec<u8>, name: &str) {
+    let _ = write!(out, "EHLO {name}\r\n");
+}
+
+/// Append `HELO name\r\n`.
+pub fn helo(out: &mut Vec<u8>, name: &str) {
+    let _ = write!(out, "HELO {name}\r\n");
+}
+
+/// Append `MAIL FROM:<from>` with parameters, e.g. `SIZE=n`, `BODY=8BITMIME`,
+/// `SMTPUTF8` (value `None`). `from` is the address without brackets (empty
+/// for the null sender).
+pub fn mail_from(out: &mut Vec<u8>, from: &str, params: &[(&str, Option<&str>)]) {
+    let _ = write!(out, "MAIL FROM:<{from}>");
+    write_params(out, params);
+}
+
+/// Append `MAIL FROM:<from>` with the common parameters.
+pub fn mail_from_with(
+    out: &mut Vec<u8>,
+    from: &str,
+    size: Option<u64>,
+    body: Option<BodyType>,
+    smtputf8: bool,
+) {
+    let _ = write!(out, "MAIL FROM:<{from}>");
+    if let Some(n) = size {
+        let _ = write!(out, " SIZE={n}");
+    }
+    if let Some(b) = body {
+        let _ = write!(out, " BODY={}", b.as_str());
+    }
+    if smtputf8 {
+        out.extend_from_slice(b" SMTPUTF8");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Append `RCPT TO:<to>` with parameters.
+pub fn rcpt_to(out: &mut Vec<u8>, to: &str, params: &[(&str, Option<&str>)]) {
+    let _ = write!(out, "RCPT TO:<{to}>");
+    write_params(out, params);
+}
+
+fn write_params(out: &mut Vec<u8>, params: &[(&str, Option<&str>)]) {
+    for (k, v) in params {
+        match v {
+            Some(v) => {
+                let _ = write!(out, " {k}={v}");
+            }
+            None => {
+                let _ = write!(out, " {k}");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Append `DATA\r\n`.
+pub fn data(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"DATA\r\n");
+}
+
+/// Append `BDAT size[ LAST]\r\n` (the chunk itself follows unmodified).
+pub fn bdat(out: &mut Vec<u8>, size: u64, last: bool) {
+    let _ = write!(out, "BDAT {size}{}\r\n", if last { " LAST" } else { "" });
+}
+
+/// Append `RSET\r\n`.
+pub fn rset(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"RSET\r\n");
+}
+
+/// Append `QUIT\r\n`.
+pub fn quit(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"QUIT\r\n");
+}
+
+/// Append `STARTTLS\r\n`.
+pub fn starttls(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"STARTTLS\r\n");
+}
+
+// ----- client session -------------------------------------------------------
+
+/// Client policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Name sent with EHLO/HELO.
+    pub helo_name: String,
+    /// Pipeline MAIL, RCPT and DATA/BDAT when the server offers PIPELINING.
+    pub use_pipelining: bool,
+    /// Send the body with BDAT when the server offers CHUNKING.
+    pub use_chunking: bool,
+    /// Fall back to HELO when EHLO is rejected with a 5xx.
+    pub helo_fallback: bool,
+    /// Limits for reply parsing.
+    pub reply_limits: crate::reply::ReplyLimits,
+}
+
+impl ClientConfig {
+    /// Defaults: pipelining and chunking when offered, HELO fallback.
+    pub fn new(helo_name: impl Into<String>) -> Self {
+        Self {
+            helo_name: helo_name.into(),
+            use_pipelining: true,
+            use_chunking: true,
+            helo_fallback: true,
+            reply_limits: crate::reply::ReplyLimits::default(),
+        }
+    }
+}
+
+/// The envelope of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Envelope {
+    /// Reverse path without brackets (empty for `<>`).
+    pub from: String,
+    /// Forward paths without brackets.
+    pub rcpts: Vec<String>,
+    /// `SIZE=` to announce (sent only if the server offers SIZE).
+    pub size: Option<u64>,
+    /// `BODY=` to announce (sent only if the server offers 8BITMIME).
+    pub body: Option<BodyType>,
+    /// Announce `SMTPUTF8` (sent only if the server offers it).
+    pub smtputf8: bool,
+}
+
+/// Result of one transaction: every reply, in the order of the commands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransactionResult {
+    /// Reply to MAIL.
+    pub mail: Option<Reply>,
+    /// Reply to each RCPT (`None` if the RCPT was never sent because MAIL
+    /// failed without pipelining).
+    pub rcpts: Vec<Option<Reply>>,
+    /// Reply to DATA (`354` or a rejection); `None` with BDAT or when DATA
+    /// was not sent.
+    pub data: Option<Reply>,
+    /// Reply to the end of the body (after `.` or `BDAT ... LAST`), or the
+    /// first failing BDAT reply.
+    pub final_reply: Option<Reply>,
+}
+
+impl TransactionResult {
+    /// Indexes of the recipients the message was accepted for.
+    pub fn delivered(&self) -> Vec<usize> {
+        let body_ok = self.final_reply.as_ref().is_some_and(Reply::is_positive);
+        if !body_ok || !self.mail.as_ref().is_some_and(Reply::is_positive) {
+            return Vec::new();
+        }
+        (0..self.rcpts.len())
+            .filter(|&i| self.rcpts[i].as_ref().is_some_and(Reply::is_positive))
+            .collect()
+    }
+
+    /// The reply that decided recipient `index`'s fate: the MAIL failure, its
+    /// RCPT failure, the DATA failure, or the final reply.
+    pub fn reply_for(&self, index: usize) -> Option<&Reply> {
+        if let Some(m) = self.mail.as_ref().filter(|m| !m.is_positive()) {
+            return Some(m);
+        }
+        match self.rcpts.get(index)?.as_ref() {
+            Some(r) if !r.is_positive() => return Some(r),
+            None => return self.mail.as_ref(),
+            Some(_) => {}
+        }
+        if let Some(d) = self.data.as_ref().filter(|d| d.code != 354) {
+            return Some(d);
+        }
+        self.final_reply.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exim_ehlo() {
+        let r = Reply::from_lines(
+            250,
+            [
+                "myhost.test.ex Hello abcd [127.0.0.1]",
+                "SIZE 52428800",
+                "8BITMIME",
+                "pipelining",
+                "AUTH plain LOGIN",
+                "AUTH=CRAM-MD5",
+                "CHUNKING",
+                "STARTTLS",
+                "X-UNKNOWN 1",
+                "HELP",
+            ],
+        );
+        let c = EhloCapabilities::from_reply(&r);
+        assert!(c.size_advertised && c.size == Some(52_428_800));
+        assert!(c.eight_bit_mime && c.pipelining && c.chunking && c.starttls && c.help);
+        assert!(!c.smtputf8 && !c.dsn);
+        assert_eq!(c.auth, ["PLAIN", "LOGIN", "CRAM-MD5"]);
+        assert!(c.has_auth("login"));
+        assert_eq!(c.other, ["X-UNKNOWN 1"]);
+        let bare = EhloCapabilities::from_reply(&Reply::from_lines(250, ["h", "SIZE"]));
+        assert!(bare.size_advertised && bare.size.is_none());
+        assert_eq!(
+            EhloCapabilities::from_reply(&Reply::from_lines(550, ["h", "PIPELINING"])),
+            EhloCapabilities::default()
+        );
+    }
+
+    #[test]
+    fn formats_commands() {
+        let mut out = Vec::new();
+        mail_from_with(
+            &mut out,
+            "a@b",
+            Some(1234),
+            Some(BodyType::EightBitMime),
+            true,
+        );
+        mail_from(&mut out, "", &[]);
+        rcpt_to(&mut out, "c@d", &[("NOTIFY", Some("NEVER"))]);
+        bdat(&mut out, 10, true);
+        data(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "MAIL FROM:<a@b> SIZE=1234 BODY=8BITMIME SMTPUTF8\r\nMAIL FROM:<>\r\n\
+             RCPT TO:<c@d> NOTIFY=NEVER\r\nBDAT 10 LAST\r\nDATA\r\n"
+        );
+    }
+}
