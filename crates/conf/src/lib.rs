@@ -38,6 +38,7 @@ pub mod acl;
 pub mod config;
 pub mod error;
 pub mod expand;
+pub mod filter;
 pub mod lists;
 pub mod lookup;
 pub mod options;

@@ -60,6 +60,22 @@ pub enum Mode {
     /// (see `crate::expand_test`); the strings come from the arguments
     /// left in `recipients`, or from stdin.
     ExpandTest,
+    /// `-bf file` / `-bF file` (both may be given): filter testing (see
+    /// `crate::filter_test`).
+    FilterTest,
+}
+
+/// `-bf`, `-bF`, `-bfd`, `-bfl`, `-bfp`, `-bfs`: what a filter test runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilterTestArgs {
+    /// `-bF`: a system filter.
+    pub system: Option<PathBuf>,
+    /// `-bf`: a user filter (or .forward file).
+    pub user: Option<PathBuf>,
+    pub domain: Option<String>,
+    pub local_part: Option<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
 }
 
 /// What a spool-administration `-M` option does (see `crate::spool_admin`).
@@ -201,6 +217,8 @@ pub struct Invocation {
     pub expand_message: Option<PathBuf>,
     /// `-Mset id`: the spooled message for an expansion test.
     pub load_message: Option<String>,
+    /// Filter testing's files and address.
+    pub filter_test: FilterTestArgs,
     pub recipients: Vec<String>,
 }
 
@@ -241,6 +259,10 @@ Daemon and queue
                      -v: show the routing as -bt does)
 Testing
   -be [string...]    expand the strings (or lines read from stdin)
+  -bf <file>         test a user filter (or .forward file) on a message read
+                     from stdin; -bF <file>: a system filter (both may be
+                     given); -bfd/-bfl/-bfp/-bfs: domain, local part,
+                     prefix, suffix of the address
   -bem <file>        the same with a message read from <file> (-t: its
                      recipients from its headers); -Mset <id>: a queued one
   -oMa/-oMaa/-oMai/-oMas/-oMi/-oMs/-oMt <value>
@@ -328,6 +350,7 @@ impl Invocation {
             origin: Origin::default(),
             expand_message: None,
             load_message: None,
+            filter_test: FilterTestArgs::default(),
             recipients: Vec::new(),
         };
         let mut daemon = false;
@@ -457,6 +480,18 @@ impl Invocation {
                     inv.expand_message = Some(PathBuf::from(value(&mut i, arg)?));
                 }
                 "-Mset" => inv.load_message = Some(value(&mut i, arg)?),
+                "-bf" => {
+                    inv.mode = Mode::FilterTest;
+                    inv.filter_test.user = Some(PathBuf::from(value(&mut i, arg)?));
+                }
+                "-bF" => {
+                    inv.mode = Mode::FilterTest;
+                    inv.filter_test.system = Some(PathBuf::from(value(&mut i, arg)?));
+                }
+                "-bfd" => inv.filter_test.domain = Some(value(&mut i, arg)?),
+                "-bfl" => inv.filter_test.local_part = Some(value(&mut i, arg)?),
+                "-bfp" => inv.filter_test.prefix = Some(value(&mut i, arg)?),
+                "-bfs" => inv.filter_test.suffix = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
                 "-v" => inv.verbose = true,
                 "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}

@@ -43,6 +43,8 @@ pub enum Errno {
     /// The smtp transport refuses to talk to this host (`ERRNO_HOST_IS_LOCAL`,
     /// -50).
     HostIsLocal,
+    /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
+    BadRedirect,
     /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
     HostRetry,
 }
@@ -68,6 +70,7 @@ impl Errno {
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
             Errno::HostIsLocal => -50,
+            Errno::BadRedirect => -17,
             Errno::HostRetry => -53,
         }
     }

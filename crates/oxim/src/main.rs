@@ -17,6 +17,8 @@ mod dns;
 mod errno;
 mod exinext;
 mod expand_test;
+mod filter;
+mod filter_test;
 mod harness;
 mod host_lists;
 mod info;
@@ -183,6 +185,7 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
             Ok(0)
         }
         Mode::ExpandTest => expand_test::run(ctx),
+        Mode::FilterTest => filter_test::run(ctx),
         Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }

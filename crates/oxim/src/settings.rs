@@ -128,6 +128,8 @@ pub enum RouterKind {
         file: Option<String>,
         allow_defer: bool,
         allow_fail: bool,
+        /// Filters (`# Exim filter`) and what they may do.
+        filter: FilterOptions,
         /// Transports for generated file and pipe deliveries.
         file_transport: Option<String>,
         pipe_transport: Option<String>,
@@ -156,6 +158,20 @@ pub enum RouterKind {
         /// Try the resolver's search domains for a single-component domain.
         qualify_single: bool,
     },
+}
+
+/// A redirect router's filter options.
+#[derive(Debug, Clone, Default)]
+pub struct FilterOptions {
+    pub allow_filter: bool,
+    pub allow_freeze: bool,
+    pub forbid_exim_filter: bool,
+    pub forbid_sieve_filter: bool,
+    pub forbid_logwrite: bool,
+    pub forbid_file: bool,
+    pub forbid_pipe: bool,
+    pub forbid_reply: bool,
+    pub prepend_home: bool,
 }
 
 /// One router instance.
@@ -337,6 +353,17 @@ impl RouterSpec {
                 file: opt(d, "file"),
                 allow_defer: o.bool("allow_defer"),
                 allow_fail: o.bool("allow_fail"),
+                filter: FilterOptions {
+                    allow_filter: o.bool("allow_filter"),
+                    allow_freeze: o.bool("allow_freeze"),
+                    forbid_exim_filter: o.bool("forbid_exim_filter"),
+                    forbid_sieve_filter: o.bool("forbid_sieve_filter"),
+                    forbid_logwrite: o.bool("forbid_filter_logwrite"),
+                    forbid_file: o.bool("forbid_file"),
+                    forbid_pipe: o.bool("forbid_pipe"),
+                    forbid_reply: o.bool("forbid_filter_reply"),
+                    prepend_home: o.bool("filter_prepend_home"),
+                },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
                 qualify_domain: opt(d, "qualify_domain"),

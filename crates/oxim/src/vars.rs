@@ -16,6 +16,10 @@ pub struct Vars {
     headers: Option<std::sync::Arc<Vec<String>>>,
     /// `$0`, `$1`, ... set outside any `match` (an authenticator's data).
     numeric: Vec<String>,
+    /// The delivery's state for the `first_delivery` condition (and
+    /// filters' `first_delivery`, `manually_thawed`).
+    first_delivery: Option<bool>,
+    manually_thawed: bool,
 }
 
 impl Vars {
@@ -48,6 +52,25 @@ impl Vars {
         self.map.get(name).map(String::as_str)
     }
 
+    /// The header fields set with [`Vars::set_headers`].
+    pub fn headers(&self) -> Vec<String> {
+        self.headers.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Record whether this is the message's first delivery attempt and
+    /// whether it was thawed by hand.
+    pub fn set_delivery_state(&mut self, first: bool, manually_thawed: bool) -> &mut Self {
+        self.first_delivery = Some(first);
+        self.manually_thawed = manually_thawed;
+        self
+    }
+
+    /// The state set by [`Vars::set_delivery_state`]: (first delivery,
+    /// manually thawed), None when no delivery is running.
+    pub fn delivery_state(&self) -> Option<(bool, bool)> {
+        self.first_delivery.map(|f| (f, self.manually_thawed))
+    }
+
     /// Set `$0`, `$1`, ... (`items[0]` is `$0`); empty clears them.
     pub fn set_numeric(&mut self, items: Vec<String>) -> &mut Self {
         self.numeric = items;
@@ -77,6 +100,13 @@ fn tod(name: &str) -> Option<String> {
 impl ExpandContext for Vars {
     fn numeric_vars(&self) -> Vec<String> {
         self.numeric.clone()
+    }
+
+    fn state_flag(&self, name: &str) -> Option<bool> {
+        match name {
+            "first_delivery" => self.first_delivery,
+            _ => None,
+        }
     }
 
     fn var(&self, name: &str) -> Option<String> {

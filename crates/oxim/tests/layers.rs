@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
         "info",
         "address_test",
         "expand_test",
+        "filter_test",
         "spool_admin",
     ],
     // Exim's hints utilities (the binary called by their names).
@@ -53,6 +54,8 @@ const LAYERS: &[&[&str]] = &[
     &["bounce"],
     // The one way into the spool.
     &["receive"],
+    // Exim filters: running a parsed filter.
+    &["filter"],
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.

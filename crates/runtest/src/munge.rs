@@ -114,8 +114,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), +\d{1,2} +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{4} +\d\d:\d\d:\d\d +[-+]\d{4}",
     ),
     log_stamp: re(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})?(?: [-+]\d{4})? "),
-    duration_int: re(r"\bD=\d+s\b"),
-    duration_frac: re(r"\bD=\d+\.\d+s\b"),
+    // D=, and QT=, RT=, DT= (as Exim's runtest: `((D|[RQD]T)=)\d+s`).
+    duration_int: re(r"\b(D|[RQD]T)=\d+s\b"),
+    duration_frac: re(r"\b(D|[RQD]T)=\d+\.\d+s\b"),
     tls_version: re(r"\bTLS1\.\d:"),
     cipher_openssl: re(
         r"\b(?:EC)?DHE[-_](RSA|ECDSA)[-_]AES[-_]?(?:128|256)[-_](?:GCM[-_])?SHA\d+:\d+",
@@ -362,8 +363,8 @@ impl Munger {
             })
             .into_owned();
         if self.style == Style::Head {
-            l = p.duration_frac.replace_all(&l, "D=q.qqqs").into_owned();
-            l = p.duration_int.replace_all(&l, "D=qqs").into_owned();
+            l = p.duration_frac.replace_all(&l, "${1}=q.qqqs").into_owned();
+            l = p.duration_int.replace_all(&l, "${1}=qqs").into_owned();
         }
         // 6. TLS details.
         l = p.tls_version.replace_all(&l, "TLS1.x:").into_owned();
@@ -662,8 +663,9 @@ mod tests {
             "Listening on port PORT_S ... "
         );
         assert_eq!(
-            m.munge_line("x D=2s y D=0.123s", FileKind::Log).unwrap(),
-            "x D=qqs y D=q.qqqs"
+            m.munge_line("x D=2s y D=0.123s QT=0s", FileKind::Log)
+                .unwrap(),
+            "x D=qqs y D=q.qqqs QT=qqs"
         );
     }
 

@@ -40,6 +40,17 @@ mod operators;
 mod sort;
 #[cfg(test)]
 mod tests;
+
+/// The address in one item of a header-style list (`Name <a@b>`, with
+/// `group:` syntax when `allow_group`), as the expander extracts it.
+pub fn extract_address(s: &str, allow_group: bool) -> Option<String> {
+    address::extract_address(s, allow_group)
+}
+
+/// Split a header-style address list at its top-level commas.
+pub fn split_addresses(s: &str) -> Vec<&str> {
+    address::split_addresses(s)
+}
 mod textops;
 
 use arith::eval;

@@ -75,6 +75,7 @@ pub static ROUTER_REDIRECT: &[OptionSpec] = &[
     s("directory_transport"),
     s("file"),
     s("file_transport"),
+    b("filter_prepend_home", true),
     b("forbid_blackhole", false),
     b("forbid_exim_filter", false),
     b("forbid_file", false),

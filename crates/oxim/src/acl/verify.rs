@@ -177,7 +177,7 @@ pub(super) async fn route_for_verify(
             }
             // A router with fail_verify_sender/_recipient turns its
             // success into a failure while verifying.
-            Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+            Routed::Transport { router, .. } | Routed::Blackhole { router, .. } => {
                 let forced = ctx.drivers.routers.iter().any(|r| {
                     r.name == router
                         && if is_sender {

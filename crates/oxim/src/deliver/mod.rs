@@ -108,6 +108,7 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
         oxim_conf::message_headers(live.iter().map(String::as_str), true),
     );
     v.set_headers(live);
+    v.set_delivery_state(m.env.deliver_firsttime, m.env.manual_thaw);
     v
 }
 
@@ -278,7 +279,7 @@ pub async fn deliver_loaded(
             work.insert(0, copy);
             item = item.child(item.address.clone());
             let router = match &routing.routed {
-                Routed::Transport { router, .. } | Routed::Blackhole { router } => Some(router),
+                Routed::Transport { router, .. } | Routed::Blackhole { router, .. } => Some(router),
                 _ => None,
             };
             if let Some(r) = router {
@@ -305,8 +306,13 @@ pub async fn deliver_loaded(
                     .or_default()
                     .push((item, router));
             }
-            Routed::Blackhole { router } => {
-                let mut shown = item.child(":blackhole:".into());
+            Routed::Blackhole { router, discarded } => {
+                let shown = if discarded {
+                    "discarded"
+                } else {
+                    ":blackhole:"
+                };
+                let mut shown = item.child(shown.into());
                 shown.parent = Some(item.address.clone());
                 log_outcome(
                     ctx,
@@ -340,12 +346,12 @@ pub async fn deliver_loaded(
                 // Files and pipes go straight to the router's transport.
                 for d in direct {
                     let mut f = item.child(d.target.clone());
-                    // The address that made it is shown in brackets only
-                    // when it is not the original one (Exim's rule).
-                    f.log_as = Some(match &item.parent {
-                        Some(_) => format!("{} ({})", d.target, item.address),
-                        None => d.target.clone(),
-                    });
+                    // "(parent)" only when the redirected address was
+                    // itself generated; else Exim logs just the file or
+                    // pipe with its top-level address.
+                    if item.parent.is_some() {
+                        f.log_as = Some(format!("{} ({})", d.target, item.address));
+                    }
                     f.data = d.data;
                     match d.transport {
                         Some(t) => to_transport
@@ -560,9 +566,11 @@ pub async fn deliver_loaded(
     }
     if m.env.pending_recipients().next().is_none() {
         let id_text = id.to_string();
+        // Time on the queue, shown under +queue_time_overall.
+        let on_queue = now_secs().saturating_sub(m.env.received_time);
         ctx.log(&LogRecord::Completed {
             id: &id_text,
-            queue_time: None,
+            queue_time: Some(std::time::Duration::from_secs(on_queue)),
         });
         // Unlinking blocks; keep it off the async workers.
         let spool = ctx.spool.clone();

@@ -1,6 +1,7 @@
 //! The router chain: each address is offered to the routers in order until one
 //! accepts, redirects, fails or defers it.
 
+mod filter;
 mod hosts;
 mod outcome;
 mod preconditions;
@@ -95,6 +96,9 @@ pub struct Routing {
     /// `self = pass`: go on to the next router; `routed` holds the failure
     /// to report if no router takes the address.
     pub pass: bool,
+    /// A filter set up deliveries but nothing significant: the address
+    /// also goes on to the next router (as with `unseen`).
+    pub also_next: bool,
 }
 
 impl From<Routed> for Routing {
@@ -108,6 +112,7 @@ impl From<Routed> for Routing {
             notes: Vec::new(),
             notes_in_bt: false,
             pass: false,
+            also_next: false,
         }
     }
 }
@@ -146,8 +151,9 @@ pub enum Routed {
         hosts: Vec<RoutedHost>,
         data: AddrData,
     },
-    /// `:blackhole:`: discard, logged as delivered.
-    Blackhole { router: String },
+    /// `:blackhole:`: discard, logged as delivered (`discarded` when a
+    /// filter did so, by `seen finish` with no delivery set up).
+    Blackhole { router: String, discarded: bool },
     /// Replaced by these addresses, to be routed from the first router,
     /// and by files and pipes, delivered directly.
     Redirected {
@@ -259,7 +265,7 @@ pub async fn route_traced(
         Routed::Defer {
             router: Some(n), ..
         } => trace.line(|| format!("{n} router: defer for {address}")),
-        Routed::Transport { router, .. } | Routed::Blackhole { router } => {
+        Routed::Transport { router, .. } | Routed::Blackhole { router, .. } => {
             trace.line(|| format!("routed by {router} router"))
         }
         Routed::Redirected { .. } => {}
@@ -332,7 +338,7 @@ async fn route_chain(
         }
         let outcome: Option<Routing> = match &r.kind {
             RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars, data)),
-            RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data).map(Routing::from),
+            RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data, verifying),
             RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars, data).await,
             RouterKind::DnsLookup {
                 widen_domains,
@@ -374,7 +380,11 @@ async fn route_chain(
                 continue;
             }
             Some(routing) => {
+                let also_next = routing.also_next;
                 let mut routing = accepted(r, index, routing, &rvars, verifying);
+                if also_next && !verifying {
+                    routing.unseen_next = Some(index + 1);
+                }
                 // errors_to is used only when the address verifies (as in
                 // Exim); otherwise bounces go to the sender as usual.
                 // Not while verifying, which also stops the check recursing.

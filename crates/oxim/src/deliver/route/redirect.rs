@@ -2,12 +2,19 @@
 
 use super::*;
 
-pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData) -> Option<Routed> {
+pub(super) fn redirect(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    rdata: &AddrData,
+    verifying: bool,
+) -> Option<Routing> {
     let RouterKind::Redirect {
         data,
         file,
         allow_defer,
         allow_fail,
+        filter: fopts,
         file_transport,
         pipe_transport,
         qualify_domain,
@@ -25,10 +32,10 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
         match oxim_conf::expand_with_config(q, vars, &ctx.config) {
             Ok(v) => Some(v),
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{q}\": {e}"),
-                })
+                }))
             }
         }
     } else {
@@ -42,10 +49,10 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
             // "Redirection data"), the next router is tried.
             Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{d}\": {e}"),
-                })
+                }))
             }
         }
     } else if let Some(f) = file {
@@ -53,25 +60,59 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
             Ok(v) => v,
             Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to expand \"{f}\": {e}"),
-                })
+                }))
             }
         };
         match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                return Some(Routed::Defer {
+                return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
                     message: format!("failed to open {path}: {e}"),
-                })
+                }))
             }
         }
     } else {
         return None;
     };
+    if let Some(routing) =
+        filter::run_if_filter(ctx, r, vars, rdata, &text, data.is_some(), verifying, fopts)
+    {
+        return routing;
+    }
+    redirect_list(
+        r,
+        rdata,
+        &text,
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+    )
+    .map(|mut routed| {
+        if let (Routed::Redirected { children, .. }, Some(d)) = (&mut routed, &qualify) {
+            for c in children.iter_mut().filter(|c| !c.contains('@')) {
+                *c = format!("{c}@{d}");
+            }
+        }
+        Routing::from(routed)
+    })
+}
+
+/// A plain redirection list (not a filter).
+fn redirect_list(
+    r: &RouterSpec,
+    rdata: &AddrData,
+    text: &str,
+    allow_defer: bool,
+    allow_fail: bool,
+    file_transport: &Option<String>,
+    pipe_transport: &Option<String>,
+) -> Option<Routed> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return None;
@@ -79,6 +120,7 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
     if trimmed == ":blackhole:" {
         return Some(Routed::Blackhole {
             router: r.name.clone(),
+            discarded: false,
         });
     }
     if let Some(rest) = trimmed.strip_prefix(":fail:") {
@@ -144,10 +186,7 @@ pub(super) fn redirect(ctx: &Ctx, r: &RouterSpec, vars: &Vars, rdata: &AddrData)
             .next()
             .unwrap_or_default();
         if !a.is_empty() {
-            match &qualify {
-                Some(d) if !a.contains('@') => children.push(format!("{a}@{d}")),
-                _ => children.push(a),
-            }
+            children.push(a);
         }
     }
     if children.is_empty() && direct.is_empty() {

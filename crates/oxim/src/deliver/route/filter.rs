@@ -1,0 +1,196 @@
+//! A redirect router's data that is a filter (`# Exim filter`): run it and
+//! turn what it did into a routing decision.
+
+use oxim_conf::filter::{FilterType, ParseOptions};
+
+use super::{AddrData, Direct, Routed, Routing};
+use crate::ctx::Ctx;
+use crate::errno::Errno;
+use crate::filter::{Action, Env, LogMode, Verdict};
+use crate::settings::{FilterOptions, RouterKind, RouterSpec};
+use crate::vars::Vars;
+
+/// None when `text` is not a filter (a plain redirection list); otherwise
+/// the router's decision (None inside: the router declines).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_if_filter(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    rdata: &AddrData,
+    text: &str,
+    is_data: bool,
+    verifying: bool,
+    fopts: &FilterOptions,
+) -> Option<Option<Routing>> {
+    let kind = oxim_conf::filter::filter_type(text);
+    if kind == FilterType::Forward {
+        return None;
+    }
+    let what = if is_data { "data" } else { "file" };
+    let error = |msg: String| -> Option<Option<Routing>> {
+        let mut routing = Routing::from(Routed::Defer {
+            router: Some(r.name.clone()),
+            message: format!("error in filter {what}: {msg}"),
+        });
+        routing.errno = Errno::BadRedirect;
+        Some(Some(routing))
+    };
+    if !fopts.allow_filter {
+        return error("filtering not enabled".into());
+    }
+    if kind == FilterType::Sieve {
+        if fopts.forbid_sieve_filter {
+            return error("Sieve filtering not enabled".into());
+        }
+        return error("Sieve filtering not available (not supported by oxim)".into());
+    }
+    if fopts.forbid_exim_filter {
+        return error("Exim filtering not enabled".into());
+    }
+    let RouterKind::Redirect {
+        allow_defer,
+        allow_fail,
+        file_transport,
+        pipe_transport,
+        ..
+    } = &r.kind
+    else {
+        return None;
+    };
+    let opts = ParseOptions {
+        system: false,
+        allow_defer: *allow_defer,
+        allow_fail: *allow_fail,
+        allow_freeze: fopts.allow_freeze,
+    };
+    let commands = match oxim_conf::filter::parse(text, opts) {
+        Ok(c) => c,
+        Err(e) => return error(e),
+    };
+    let mut fvars = vars.clone();
+    for (k, v) in &rdata.vars {
+        fvars.set(k, v.clone());
+    }
+    let state = vars.delivery_state();
+    let delivering = state.is_some() && !verifying;
+    let sender = vars.get("sender_address").unwrap_or("").to_string();
+    let env = Env {
+        cfg: &ctx.config,
+        headers: vars.headers(),
+        vars: fvars,
+        testing: false,
+        system: false,
+        message: delivering,
+        first_delivery: state.is_some_and(|s| s.0),
+        manually_thawed: state.is_some_and(|s| s.1),
+        return_path: sender.clone(),
+        sender,
+        sn: [0; 10],
+        log: if fopts.forbid_logwrite {
+            LogMode::Forbidden
+        } else if delivering {
+            LogMode::Real
+        } else {
+            LogMode::Skip
+        },
+        prepend_home: fopts.prepend_home,
+    };
+    let outcome = crate::filter::run(&commands, env);
+    let defer = |message: String| Routed::Defer {
+        router: Some(r.name.clone()),
+        message,
+    };
+    let routing = match outcome.verdict {
+        Verdict::Error(e) => return error(e),
+        Verdict::Defer(m) => Routing::from(defer(if m.is_empty() {
+            "forced defer".into()
+        } else {
+            m
+        })),
+        Verdict::Fail(m) => Routing::from(Routed::Fail {
+            router: Some(r.name.clone()),
+            message: if m.is_empty() {
+                "forced rejection".into()
+            } else {
+                m
+            },
+        }),
+        Verdict::Freeze(m) if !state.is_some_and(|s| s.1) => {
+            let mut routing = Routing::from(defer(if m.is_empty() {
+                "frozen by filter".into()
+            } else {
+                m
+            }));
+            routing.freeze = true;
+            routing
+        }
+        verdict => {
+            let significant = verdict == Verdict::Delivered;
+            let mut children = Vec::new();
+            let mut direct = Vec::new();
+            for a in outcome.actions {
+                match a {
+                    Action::Deliver { address, .. } => children.push(address),
+                    Action::Save { path, .. } => {
+                        if fopts.forbid_file {
+                            return error("file delivery is forbidden (forbid_file)".into());
+                        }
+                        direct.push(direct_item(r, rdata, path, file_transport, false));
+                    }
+                    Action::Pipe { command, .. } => {
+                        if fopts.forbid_pipe {
+                            return error("pipe delivery is forbidden (forbid_pipe)".into());
+                        }
+                        direct.push(direct_item(r, rdata, command, pipe_transport, true));
+                    }
+                    Action::Reply { vacation, .. } => {
+                        let name = if vacation { "vacation" } else { "mail" };
+                        if fopts.forbid_reply {
+                            return error(format!("filtering command \"{name}\" is disabled"));
+                        }
+                        return error(format!(
+                            "the \"{name}\" command of filters is not supported by oxim"
+                        ));
+                    }
+                }
+            }
+            if children.is_empty() && direct.is_empty() {
+                if !significant {
+                    return Some(None);
+                }
+                Routing::from(Routed::Blackhole {
+                    router: r.name.clone(),
+                    discarded: true,
+                })
+            } else {
+                let mut routing = Routing::from(Routed::Redirected {
+                    children,
+                    direct,
+                    router: r.name.clone(),
+                });
+                routing.also_next = !significant;
+                routing
+            }
+        }
+    };
+    Some(Some(routing))
+}
+
+fn direct_item(
+    r: &RouterSpec,
+    rdata: &AddrData,
+    target: String,
+    transport: &Option<String>,
+    pipe: bool,
+) -> Direct {
+    let mut data = rdata.clone();
+    let name = if pipe { "address_pipe" } else { "address_file" };
+    data.vars.push((name.into(), target.clone()));
+    Direct {
+        target,
+        router: r.name.clone(),
+        transport: transport.clone(),
+        data,
+    }
+}
