@@ -29,7 +29,7 @@ fn main() {
         ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         port: 50123,
     });
-    r.tfo = Tfo::mark(TfoMark::Cookie);
+    r.tfo = Tfo::Server(oxim_net::ServerTfo::Cookie);
     r.protocol = Some("esmtp");
     r.message_id = Some("20250101.abcdef@example.com");
     r.recipients = &rcpts;

@@ -31,7 +31,7 @@ pub use logger::{format_timestamp, resolve_log_file_path, LogKind, Logger, Logge
 pub use record::{
     format_duration, printing, DaemonStarted, Deferred, Delivered, DeliveryError, DeliveryFlag,
     Dest, EarlyPipe, Failed, Listen, LogAddress, LogRecord, PipeliningLog, Received, RejectWhat,
-    Rejected, RejectedHeaders, RemoteHost, SenderHost, SmtpEnd, Tfo, TfoMark, TlsLog,
+    Rejected, RejectedHeaders, RemoteHost, SenderHost, SmtpEnd, Tfo, TlsLog,
 };
 pub use selector::{LogSelector, Selector, SelectorError};
 

@@ -3,6 +3,7 @@
 //! them), and against the formats of Exim's documentation.
 
 use oxim_log::*;
+use oxim_net::{ClientTfo, ServerTfo};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ fn received_smtp_with_tfo() {
         ip: LOCAL,
         port: 40123,
     });
-    r.tfo = Tfo::mark(TfoMark::Cookie);
+    r.tfo = Tfo::Server(ServerTfo::Cookie);
     r.protocol = Some("esmtp");
     r.message_id = Some("E10HmaZ-0005vi-00@myhost.test.ex");
     r.recipients = &rcpts;
@@ -95,16 +96,15 @@ fn received_smtp_with_tfo() {
         "10HmbA-0005vi-00 <= CALLER@myhost.test.ex H=localhost (myhost.test.ex) [127.0.0.1] P=esmtp S=sss id=E10HmaZ-0005vi-00@myhost.test.ex for b@test.ex"
     );
     // +incoming_port puts the port after ]; TFO follows it.
-    r.tfo = Tfo::mark(TfoMark::Cookie);
+    r.tfo = Tfo::Server(ServerTfo::Cookie);
     assert_eq!(
         munge_size(LogRecord::Received(r.clone()).render(&sel("+incoming_port"))),
         "10HmbA-0005vi-00 <= CALLER@myhost.test.ex H=localhost (myhost.test.ex) [127.0.0.1]:40123 TFO P=esmtp S=sss id=E10HmaZ-0005vi-00@myhost.test.ex"
     );
     // oxim's tfo_detail.
-    r.tfo.detail = Some("accepted");
     assert_eq!(
         munge_size(LogRecord::Received(r).render(&sel("+tfo_detail"))),
-        "10HmbA-0005vi-00 <= CALLER@myhost.test.ex H=localhost (myhost.test.ex) [127.0.0.1] TFO TFO=accepted P=esmtp S=sss id=E10HmaZ-0005vi-00@myhost.test.ex"
+        "10HmbA-0005vi-00 <= CALLER@myhost.test.ex H=localhost (myhost.test.ex) [127.0.0.1] TFO TFO=cookie P=esmtp S=sss id=E10HmaZ-0005vi-00@myhost.test.ex"
     );
 }
 
@@ -118,7 +118,7 @@ fn received_smtps_head_1091() {
         ip: LOCAL,
         port: 1,
     });
-    r.tfo = Tfo::mark(TfoMark::Data);
+    r.tfo = Tfo::Server(ServerTfo::CookieWithData);
     r.protocol = Some("esmtps");
     r.tls = Some(TlsLog {
         cipher: "TLS1.x:ke-RSA-AES256-SHAnnn:xxx",
@@ -246,7 +246,7 @@ fn delivered_smtp() {
         "b@test.ex",
         "250 OK id=10HmbA-0005vi-00",
     );
-    d.tfo = Tfo::mark(TfoMark::Cookie);
+    d.tfo = Tfo::client(ClientTfo::CookieAccepted);
     assert_eq!(
         LogRecord::Delivered(d).render(&s),
         "10HmaZ-0005vi-00 => b@test.ex R=client T=send_to_server H=127.0.0.1 [127.0.0.1] TFO C=\"250 OK id=10HmbA-0005vi-00\""
@@ -305,7 +305,7 @@ fn delivered_with_tls_head_1091() {
     );
     d.router = Some("r");
     d.transport = Some("t");
-    d.tfo = Tfo::mark(TfoMark::Data);
+    d.tfo = Tfo::client(ClientTfo::DataAcked);
     d.tls = Some(TlsLog {
         cipher: "TLS1.x:ke-RSA-AES256-SHAnnn:xxx",
         certificate_verified: Some(true),
@@ -377,10 +377,7 @@ fn delivered_optional_items_order() {
         port: 2125,
     });
     d.interface = Some(("10.1.1.1".parse().unwrap(), 40000));
-    d.tfo = Tfo {
-        mark: None,
-        detail: Some("none"),
-    };
+    d.tfo = Tfo::client(ClientTfo::NotTried);
     d.auth = Some("plain");
     d.chunking = true;
     d.confirmation = Some("LMTP Successful delivery:250 \"ok\"");
@@ -388,7 +385,7 @@ fn delivered_optional_items_order() {
     d.deliver_time = Some(Duration::from_secs(0));
     assert_eq!(
         LogRecord::Delivered(d.clone()).render(&sel("+all -millisec")),
-        "10HmaX-0005vi-00 -> samvid++sent@pochta.ru (samvid++Sent@pochta.ru, samvid@bk.ru) <samvid@bk.ru> F=<samvid@pochta.ru> P=<> R=virtuser_lmtp T=remote_lmtp S=8451 H=be5.ml.itmm.ru [185.79.118.113]:2125 I=[10.1.1.1]:40000 TFO=none A=plain K C=\"LMTP Successful delivery:250 \\\"ok\\\"\" QT=1s DT=0s"
+        "10HmaX-0005vi-00 -> samvid++sent@pochta.ru (samvid++Sent@pochta.ru, samvid@bk.ru) <samvid@bk.ru> F=<samvid@pochta.ru> P=<> R=virtuser_lmtp T=remote_lmtp S=8451 H=be5.ml.itmm.ru [185.79.118.113]:2125 I=[10.1.1.1]:40000 TFO=not-tried A=plain K C=\"LMTP Successful delivery:250 \\\"ok\\\"\" QT=1s DT=0s"
     );
     d.flag = DeliveryFlag::Suppressed;
     assert_eq!(
@@ -885,4 +882,59 @@ fn reception_limit_lines() {
         line.render(&LogSelector::default()),
         "overlong message header line received from CALLER (more than 100 characters): message abandoned"
     );
+}
+
+#[test]
+fn tfo_marks_and_details_from_typed_outcomes() {
+    let line = |tfo: Tfo, selector: &str| {
+        let mut d = smtp_delivery("10HmaZ-000000005vi-0000", "a@test.ex", "250 OK");
+        d.tfo = tfo;
+        let l = LogRecord::Delivered(d).render(&sel(selector));
+        let start = l.find(']').map(|i| i + 1).unwrap_or(0);
+        let end = l.find(" C=").unwrap_or(l.len());
+        l[start..end].to_string()
+    };
+    let client = |outcome, unconfirmed| Tfo::Client {
+        outcome,
+        unconfirmed,
+    };
+    for (tfo, plain, detail) in [
+        (Tfo::NotTcp, "", ""),
+        (Tfo::Server(ServerTfo::None), "", " TFO=none"),
+        (Tfo::Server(ServerTfo::Cookie), " TFO", " TFO TFO=cookie"),
+        (
+            Tfo::Server(ServerTfo::CookieWithData),
+            " TFO*",
+            " TFO* TFO=cookie-data",
+        ),
+        (client(ClientTfo::NotTried, false), "", " TFO=not-tried"),
+        (
+            client(ClientTfo::CookieRequested, false),
+            "",
+            " TFO=cookie-requested",
+        ),
+        (
+            client(ClientTfo::CookieAccepted, false),
+            " TFO",
+            " TFO TFO=cookie-accepted",
+        ),
+        (
+            client(ClientTfo::CookieAccepted, true),
+            " TFO",
+            " TFO TFO=cookie-unconfirmed",
+        ),
+        (
+            client(ClientTfo::CookieRejected, false),
+            "",
+            " TFO=cookie-rejected",
+        ),
+        (
+            client(ClientTfo::DataAcked, false),
+            " TFO*",
+            " TFO* TFO=data-acked",
+        ),
+    ] {
+        assert_eq!(line(tfo, "-all"), plain, "{tfo:?}");
+        assert_eq!(line(tfo, "-all +tfo_detail"), detail, "{tfo:?}");
+    }
 }

@@ -19,10 +19,15 @@
 //! let mut conn = oxim_net::connect("127.0.0.1:25".parse().unwrap(), &opts).await?;
 //! let mut banner = [0u8; 512];
 //! let n = conn.stream.read(&mut banner).await?;
-//! // ` TFO` on the delivery log line only when the server accepted our cookie:
-//! let suffix = conn.client_tfo().log_suffix();
-//! # let _ = (suffix, n); Ok(()) }
+//! // The facts the log (` TFO`) and the metrics read: the kernel's outcome,
+//! // and the banner's timing where the path is long enough to tell.
+//! let facts = conn.facts();
+//! let doubtful = facts.cookie_unconfirmed(Some(std::time::Instant::now()));
+//! # let _ = (facts.tfo.is_tfo(), doubtful, n); Ok(()) }
 //! ```
+//!
+//! This crate holds the facts only; the Exim log text (` TFO`, ` TFO*`,
+//! `TFO=`) is written by oxim-log from these types.
 #![warn(missing_docs)]
 
 use std::fmt;
@@ -33,12 +38,16 @@ use std::time::{Duration, Instant};
 
 mod counters;
 mod evidence;
+mod facts;
+mod lazy;
 mod sys;
 #[cfg(target_os = "linux")]
 pub mod testns;
 
 pub use counters::{TfoCounters, TfoCountersSnapshot};
 pub use evidence::{CookieLookup, TfoEvidence};
+pub use facts::{ConnectFacts, FirstByte, TIMING_MIN_RTT};
+pub use lazy::TfoIo;
 pub use sys::tcp_info;
 pub use sys::TcpInfoProbe;
 
@@ -75,13 +84,25 @@ pub enum ServerTfo {
 }
 
 impl ServerTfo {
-    /// The element Exim appends to a `<=` log line: `""`, `" TFO"` or `" TFO*"`.
-    pub fn log_suffix(self) -> &'static str {
+    /// A short stable name, for debug output, metrics labels and the spool:
+    /// `none`, `cookie`, `cookie-data`.
+    pub fn name(self) -> &'static str {
         match self {
-            ServerTfo::None => "",
-            ServerTfo::Cookie => " TFO",
-            ServerTfo::CookieWithData => " TFO*",
+            ServerTfo::None => "none",
+            ServerTfo::Cookie => "cookie",
+            ServerTfo::CookieWithData => "cookie-data",
         }
+    }
+
+    /// The outcome [`ServerTfo::name`] names.
+    pub fn from_name(name: &str) -> Option<ServerTfo> {
+        [
+            ServerTfo::None,
+            ServerTfo::Cookie,
+            ServerTfo::CookieWithData,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
     }
 
     /// True when the connection was a TFO connection (with or without data).
@@ -96,17 +117,17 @@ impl ServerTfo {
     }
 }
 
-/// Displays as the log suffix (`""`, `" TFO"`, `" TFO*"`).
+/// Displays as [`ServerTfo::name`].
 impl fmt::Display for ServerTfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.log_suffix())
+        f.write_str(self.name())
     }
 }
 
 /// What TFO did for a connection we opened (client side).
 ///
 /// Only [`ClientTfo::CookieAccepted`] and [`ClientTfo::DataAcked`] mean the
-/// handshake really was a Fast Open one, so only those yield a log suffix.
+/// handshake really was a Fast Open one ([`ClientTfo::is_tfo`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ClientTfo {
     /// TFO was not attempted (not asked for, unsupported platform, disabled
@@ -125,7 +146,7 @@ pub enum ClientTfo {
     /// cookies (TFO disabled on that listener or by sysctl after we cached its
     /// cookie, or its TFO queue full) answers exactly like one that accepts a
     /// data-less cookie. Only timing tells them apart:
-    /// [`Connected::tfo_proven_by_first_byte`].
+    /// [`ConnectFacts::first_byte`].
     CookieAccepted,
     /// Our SYN carried a cookie but the server did not accept it (it sent a new
     /// cookie, did not acknowledge our SYN data, or the SYN had to be
@@ -140,16 +161,6 @@ impl ClientTfo {
     /// True only when the handshake really was a Fast Open one.
     pub fn is_tfo(self) -> bool {
         matches!(self, ClientTfo::CookieAccepted | ClientTfo::DataAcked)
-    }
-
-    /// The element for a `=>` log line: `" TFO"` only when the server accepted
-    /// our cookie (with or without data), else `""`.
-    pub fn log_suffix(self) -> &'static str {
-        if self.is_tfo() {
-            " TFO"
-        } else {
-            ""
-        }
     }
 
     /// A short stable name, for debug output and metrics labels.
@@ -307,27 +318,25 @@ impl Connected {
         self.handshake
     }
 
-    /// Timing evidence, for a connection where the server speaks first: did
-    /// its first byte (received at `first_byte_at`) arrive too early for a
-    /// server that waited for our handshake ACK?
-    ///
-    /// Without TFO the server can only send after our ACK reached it, so its
-    /// first byte arrives at least one round trip ([`path_rtt`]) after
-    /// the handshake completed here. With an accepted cookie it can send right
-    /// after its SYN-ACK. Returns `Some(true)` when the byte arrived within
-    /// half a round trip of the handshake (proof that the server used our
-    /// cookie), `Some(false)` when it did not (no TFO, *or* a server slower
-    /// than one round trip to write its banner), and `None` when the round
-    /// trip is under 1 ms and timing cannot tell anything (loopback, LAN).
-    ///
-    /// [`path_rtt`]: Connected::path_rtt
+    /// The facts kept with the stream once it is split off
+    /// ([`TfoIo::facts`]).
+    pub fn facts(&self) -> ConnectFacts {
+        ConnectFacts::of(self)
+    }
+
+    /// Timing evidence, for a connection where the server speaks first:
+    /// [`ConnectFacts::first_byte`] as a yes/no. `Some(true)` when the first
+    /// byte (received at `first_byte_at`) came too early for a server that
+    /// waited for our handshake ACK (proof that it used our cookie),
+    /// `Some(false)` when it did not (no TFO, *or* a server slower than one
+    /// round trip to write its banner), and `None` when the round trip is
+    /// under [`TIMING_MIN_RTT`] and timing cannot tell anything.
     pub fn tfo_proven_by_first_byte(&self, first_byte_at: Instant) -> Option<bool> {
-        let rtt = self.path_rtt();
-        if rtt < Duration::from_millis(1) {
-            return None;
+        match self.facts().first_byte(first_byte_at) {
+            FirstByte::Early => Some(true),
+            FirstByte::Late => Some(false),
+            FirstByte::Unmeasurable => None,
         }
-        let since = first_byte_at.saturating_duration_since(self.connected_at);
-        Some(since < rtt / 2)
     }
 
     /// The path's round-trip time: the kernel's estimate after the handshake
@@ -397,16 +406,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_suffixes() {
-        assert_eq!(ServerTfo::None.to_string(), "");
-        assert_eq!(ServerTfo::Cookie.to_string(), " TFO");
-        assert_eq!(ServerTfo::CookieWithData.to_string(), " TFO*");
+    fn server_names() {
+        for t in [
+            ServerTfo::None,
+            ServerTfo::Cookie,
+            ServerTfo::CookieWithData,
+        ] {
+            assert_eq!(ServerTfo::from_name(&t.to_string()), Some(t));
+        }
+        assert_eq!(ServerTfo::CookieWithData.to_string(), "cookie-data");
+        assert_eq!(ServerTfo::from_name("TFO"), None);
         assert!(!ServerTfo::None.is_tfo());
         assert!(ServerTfo::CookieWithData.is_tfo());
     }
 
     #[test]
-    fn client_suffix_only_when_accepted() {
+    fn client_tfo_only_when_accepted() {
         for (c, tfo) in [
             (ClientTfo::NotTried, false),
             (ClientTfo::CookieRequested, false),
@@ -415,7 +430,6 @@ mod tests {
             (ClientTfo::DataAcked, true),
         ] {
             assert_eq!(c.is_tfo(), tfo, "{c}");
-            assert_eq!(c.log_suffix(), if tfo { " TFO" } else { "" });
         }
     }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context as _, Result};
-use oxim_log::{LogRecord, Received, SenderHost, Tfo, TfoMark};
+use oxim_log::{LogRecord, Received, SenderHost, Tfo};
 use oxim_net::ServerTfo;
 use oxim_spool::{Envelope, Header, MessageId, Recipient};
 
@@ -278,9 +278,7 @@ pub fn prepare(
     // -N is remembered on the spool: a later delivery of the message is
     // bypassed too.
     env.dont_deliver = ctx.inv.dont_deliver;
-    if source.tfo.is_tfo() {
-        env.tfo = Some(source.tfo.log_suffix().trim().to_string());
-    }
+    env.tfo = source.tfo;
     if let Some(t) = &source.tls {
         env.tls.cipher = Some(t.cipher.clone());
         env.tls.ver = Some(t.version.clone());
@@ -334,21 +332,10 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         port: p.port(),
     });
     rec.interface = source.interface.map(|i| (i.ip(), i.port()));
-    rec.tfo = Tfo {
-        mark: match source.tfo {
-            ServerTfo::Cookie => Some(TfoMark::Cookie),
-            ServerTfo::CookieWithData => Some(TfoMark::Data),
-            ServerTfo::None => None,
-        },
-        detail: Some(match source.tfo {
-            ServerTfo::Cookie => "cookie",
-            ServerTfo::CookieWithData => "cookie-data",
-            ServerTfo::None => "none",
-        }),
+    rec.tfo = match source.peer {
+        Some(_) => Tfo::Server(source.tfo),
+        None => Tfo::NotTcp,
     };
-    if source.peer.is_none() {
-        rec.tfo = Tfo::default();
-    }
     rec.ident = source.ident.as_deref();
     rec.protocol = Some(&source.protocol);
     rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {

@@ -22,7 +22,7 @@ fn sample() -> (Envelope, Vec<Header>) {
     env.interface_address = Some("127.0.0.1".into());
     env.interface_port = Some(1225);
     env.body_linecount = Some(1);
-    env.tfo = Some("data".into());
+    env.tfo = oxim_net::ServerTfo::CookieWithData;
     env.recipients = vec![
         Recipient::new("a@test.ex"),
         Recipient::new("\"name with spaces\"@test.ex"),
@@ -485,4 +485,31 @@ proptest! {
             prop_assert_eq!(h2, h);
         }
     }
+}
+
+#[test]
+fn tfo_outcome_is_typed_on_the_spool() {
+    use oxim_net::ServerTfo;
+    let (mut env, headers) = sample();
+    for tfo in [ServerTfo::Cookie, ServerTfo::CookieWithData] {
+        env.tfo = tfo;
+        let bytes = format_header(&env, &headers);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let want = format!("-oxim_tfo {}", tfo.name());
+        assert!(text.lines().any(|l| l == want), "{text}");
+        assert_eq!(parse_header(&bytes).unwrap().0.tfo, tfo);
+        // As written before the outcome was typed (the log suffix).
+        let old = if tfo == ServerTfo::Cookie {
+            "TFO"
+        } else {
+            "TFO*"
+        };
+        let old = text.replace(&want, &format!("-oxim_tfo {old}"));
+        assert_eq!(parse_header(old.as_bytes()).unwrap().0.tfo, tfo);
+        let bad = text.replace(&want, "-oxim_tfo maybe");
+        assert!(parse_header(bad.as_bytes()).is_err());
+    }
+    env.tfo = ServerTfo::None;
+    let text = String::from_utf8(format_header(&env, &headers)).unwrap();
+    assert!(!text.contains("oxim_tfo"), "{text}");
 }

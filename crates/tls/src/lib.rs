@@ -26,7 +26,7 @@ mod verify;
 pub use config::{client_config_for_tests, ClientTls, ClientTlsOptions, RootSource, ServerTls};
 pub use names::{exim_cipher, openssl_suite_name, standard_suite_name, suite_bits, version_name};
 pub use pem::{load_certs, load_key};
-pub use stream::{ConnectFacts, MaybeTls, TfoIo, TlsSession};
+pub use stream::{MaybeTls, TlsSession};
 
 /// Errors from setting up TLS or running a handshake.
 #[derive(Debug, thiserror::Error)]

@@ -5,37 +5,82 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use oxim_net::{ClientTfo, ServerTfo};
+
 use crate::selector::{LogSelector, Selector};
 
-/// The TCP Fast Open marker Exim prints after the host: ` TFO` when the
-/// connection was made with a TFO cookie, ` TFO*` when the SYN also carried
-/// data that the peer accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TfoMark {
-    /// ` TFO`
-    Cookie,
-    /// ` TFO*`
-    Data,
-}
-
-/// TCP Fast Open facts about a connection, as the caller judged them.
+/// TCP Fast Open facts about the connection a line is about, as oxim-net
+/// judged them. This crate alone turns them into Exim's ` TFO` (a connection
+/// made with a TFO cookie) and ` TFO*` (the SYN also carried data the peer
+/// accepted), and oxim's ` TFO=<outcome>` under `+tfo_detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Tfo<'a> {
-    /// Exim's marker (`None`: no TFO, nothing printed).
-    pub mark: Option<TfoMark>,
-    /// Detailed outcome printed as ` TFO=<detail>` when the `tfo_detail`
-    /// selector is on, e.g. `requested`, `accepted`, `rejected`, `data`,
-    /// `none`, `cookie`.
-    pub detail: Option<&'a str>,
+pub enum Tfo {
+    /// Not a TCP connection (local submission, local delivery): nothing.
+    #[default]
+    NotTcp,
+    /// An incoming connection (`<=` lines).
+    Server(ServerTfo),
+    /// An outgoing connection (`=>` lines).
+    Client {
+        /// The kernel's judgement at the handshake.
+        outcome: ClientTfo,
+        /// The kernel saw the cookie accepted but the banner came a full
+        /// round trip late ([`oxim_net::ConnectFacts::cookie_unconfirmed`]).
+        unconfirmed: bool,
+    },
 }
 
-impl<'a> Tfo<'a> {
-    /// A TFO value with only the marker.
-    pub fn mark(mark: TfoMark) -> Tfo<'a> {
-        Tfo {
-            mark: Some(mark),
-            detail: None,
+impl Tfo {
+    /// An outgoing connection judged by the kernel alone.
+    pub fn client(outcome: ClientTfo) -> Tfo {
+        Tfo::Client {
+            outcome,
+            unconfirmed: false,
         }
+    }
+
+    /// Exim's marker: ` TFO`, ` TFO*` or nothing.
+    fn mark(&self) -> &'static str {
+        match self {
+            Tfo::NotTcp
+            | Tfo::Server(ServerTfo::None)
+            | Tfo::Client {
+                outcome:
+                    ClientTfo::NotTried | ClientTfo::CookieRequested | ClientTfo::CookieRejected,
+                ..
+            } => "",
+            Tfo::Server(ServerTfo::Cookie)
+            | Tfo::Client {
+                outcome: ClientTfo::CookieAccepted,
+                ..
+            } => " TFO",
+            Tfo::Server(ServerTfo::CookieWithData)
+            | Tfo::Client {
+                outcome: ClientTfo::DataAcked,
+                ..
+            } => " TFO*",
+        }
+    }
+
+    /// The `+tfo_detail` value.
+    fn detail(&self) -> Option<&'static str> {
+        Some(match self {
+            Tfo::NotTcp => return None,
+            Tfo::Server(ServerTfo::None) => "none",
+            Tfo::Server(ServerTfo::Cookie) => "cookie",
+            Tfo::Server(ServerTfo::CookieWithData) => "cookie-data",
+            Tfo::Client {
+                outcome: ClientTfo::CookieAccepted,
+                unconfirmed: true,
+            } => "cookie-unconfirmed",
+            Tfo::Client { outcome, .. } => match outcome {
+                ClientTfo::NotTried => "not-tried",
+                ClientTfo::CookieRequested => "cookie-requested",
+                ClientTfo::CookieAccepted => "cookie-accepted",
+                ClientTfo::CookieRejected => "cookie-rejected",
+                ClientTfo::DataAcked => "data-acked",
+            },
+        })
     }
 }
 
@@ -164,13 +209,9 @@ impl TlsLog<'_> {
     }
 }
 
-pub(crate) fn render_tfo(tfo: &Tfo<'_>, sel: &LogSelector, out: &mut String) {
-    match tfo.mark {
-        Some(TfoMark::Cookie) => out.push_str(" TFO"),
-        Some(TfoMark::Data) => out.push_str(" TFO*"),
-        None => {}
-    }
-    if let Some(d) = tfo.detail {
+pub(crate) fn render_tfo(tfo: &Tfo, sel: &LogSelector, out: &mut String) {
+    out.push_str(tfo.mark());
+    if let Some(d) = tfo.detail() {
         if sel.has(Selector::TfoDetail) {
             let _ = write!(out, " TFO={d}");
         }

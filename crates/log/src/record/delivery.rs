@@ -110,7 +110,7 @@ pub struct Delivered<'a> {
     /// `I=[ip]:port`: local interface used (`+outgoing_interface`).
     pub interface: Option<(IpAddr, u16)>,
     /// TCP Fast Open on the outgoing connection.
-    pub tfo: Tfo<'a>,
+    pub tfo: Tfo,
     /// TLS of the outgoing connection.
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator used.

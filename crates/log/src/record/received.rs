@@ -22,7 +22,7 @@ pub struct Received<'a> {
     /// `I=[ip]:port`: the local interface (`+incoming_interface`).
     pub interface: Option<(IpAddr, u16)>,
     /// TCP Fast Open on the incoming connection.
-    pub tfo: Tfo<'a>,
+    pub tfo: Tfo,
     /// `U=`: ident or local login.
     pub ident: Option<&'a str>,
     /// `P=`: received protocol (`local`, `esmtp`, `esmtps`, ...).

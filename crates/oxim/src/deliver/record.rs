@@ -3,9 +3,8 @@
 //! becomes a bounce.
 
 use oxim_log::{
-    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, Tfo, TfoMark,
+    Deferred, Delivered, DeliveryError, DeliveryFlag, Failed, LogAddress, LogRecord, Tfo,
 };
-use oxim_net::ClientTfo;
 
 use crate::bounce::FailedAddress;
 use crate::ctx::Ctx;
@@ -115,7 +114,8 @@ pub struct Summary {
 pub enum Outcome {
     Delivered {
         host: Option<Host>,
-        tfo: Option<(ClientTfo, Option<&'static str>)>,
+        /// TFO facts of the connection (`NotTcp` for local deliveries).
+        tfo: Tfo,
         /// TLS of the session (` X=`, ` CV=`).
         tls: Option<oxim_tls::TlsSession>,
         /// Sent with BDAT (` K` in the log).
@@ -187,16 +187,7 @@ pub fn log_outcome(
             d.transport = transport;
             d.host = host.as_ref().map(Host::log);
             d.continued = *continued;
-            if let Some((t, detail)) = tfo {
-                d.tfo = Tfo {
-                    mark: match t {
-                        ClientTfo::CookieAccepted => Some(TfoMark::Cookie),
-                        ClientTfo::DataAcked => Some(TfoMark::Data),
-                        _ => None,
-                    },
-                    detail: Some(detail.unwrap_or(t.name())),
-                };
-            }
+            d.tfo = *tfo;
             d.confirmation = confirmation.as_deref();
             d.auth = auth.as_deref();
             d.chunking = *chunking;

@@ -87,7 +87,9 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     opt(&mut s, "tls_peerdn", &env.tls.peerdn);
     opt(&mut s, "tls_sni", &env.tls.sni);
     opt(&mut s, "tls_ver", &env.tls.ver);
-    opt(&mut s, "oxim_tfo", &env.tfo);
+    if env.tfo.is_tfo() {
+        let _ = writeln!(s, "-oxim_tfo {}", env.tfo.name());
+    }
     flag(&mut s, "oxim_8bitmime", env.body_8bitmime);
     for (name, value) in &env.extra {
         let name = one_line(name);

@@ -25,6 +25,7 @@
 //! or a [`FormatError`], never a panic.
 
 use crate::id::MessageId;
+use oxim_net::ServerTfo;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -148,8 +149,8 @@ pub struct Envelope {
     /// TLS information about the incoming connection.
     pub tls: TlsInfo,
     /// `-oxim_tfo <outcome>`: oxim extension, TCP Fast Open outcome of the
-    /// incoming connection.
-    pub tfo: Option<String>,
+    /// incoming connection (`cookie`, `cookie-data`; no line when none).
+    pub tfo: ServerTfo,
     /// `-oxim_8bitmime`: oxim extension, the message came with
     /// `BODY=8BITMIME` (passed on where the next host offers 8BITMIME).
     pub body_8bitmime: bool,
@@ -203,7 +204,7 @@ impl Envelope {
             manual_thaw: false,
             dont_deliver: false,
             tls: TlsInfo::default(),
-            tfo: None,
+            tfo: ServerTfo::None,
             body_8bitmime: false,
             acl_vars: Vec::new(),
             extra: Vec::new(),

@@ -233,7 +233,15 @@ pub fn parse_header(data: &[u8]) -> Result<(Envelope, Vec<Header>), FormatError>
             "tls_peerdn" => env.tls.peerdn = Some(text()),
             "tls_sni" => env.tls.sni = Some(text()),
             "tls_ver" => env.tls.ver = Some(text()),
-            "oxim_tfo" => env.tfo = Some(text()),
+            "oxim_tfo" => {
+                // `TFO`/`TFO*`: as written by oxim before the outcome was
+                // typed (the log suffix).
+                env.tfo = match value {
+                    Some("TFO") => ServerTfo::Cookie,
+                    Some("TFO*") => ServerTfo::CookieWithData,
+                    v => v.and_then(ServerTfo::from_name).ok_or_else(|| bad(&l))?,
+                }
+            }
             "oxim_8bitmime" => env.body_8bitmime = true,
             n if (n.starts_with("aclc") || n.starts_with("aclm")) && n.len() > 4 => {
                 // "-aclc <name> <len>" (Exim 4.8x+: name after the space) or

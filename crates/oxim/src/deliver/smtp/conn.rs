@@ -4,18 +4,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use oxim_net::{ClientTfo, ConnectOptions};
+use oxim_log::Tfo;
+use oxim_net::{ClientTfo, ConnectFacts, ConnectOptions, TfoIo};
 use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
-use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TfoIo, TlsSession};
+use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
 use super::ehlo_cache;
-use super::{
-    strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams,
-    TFO_TIMING_MIN_RTT,
-};
+use super::{strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams};
 
 /// A client connection to another SMTP server (the session driver's
 /// connections from clients are `smtp_in`'s `IncomingConn`).
@@ -52,17 +50,18 @@ pub(super) struct OutgoingConn {
     /// Commands to go out with the next write (the early EHLO, so that it
     /// travels with the first transaction in one segment).
     pub(super) unsent: Vec<u8>,
+    /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
+    /// cached answer offers it); its reply is still to be read.
+    pub(super) starttls_sent: bool,
 }
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
     pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
-    pub(super) tfo: ClientTfo,
-    /// The path's round trip and when the connection was made, for the
-    /// banner-timing judgement of [`Session::tfo_detail`].
-    pub(super) rtt: Duration,
-    pub(super) connected_at: std::time::Instant,
+    /// What the TCP handshake did (oxim-net's facts), judged with the
+    /// banner's timing by [`Session::log_tfo`].
+    pub(super) facts: ConnectFacts,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
@@ -78,18 +77,13 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// A finer `+tfo_detail` value than the kernel's, from the banner's
-    /// timing (see `open`).
-    pub(super) fn tfo_detail(&self) -> Option<&'static str> {
-        match (self.tfo, self.conn.first_byte_at) {
-            (ClientTfo::CookieAccepted, Some(t)) if self.rtt >= TFO_TIMING_MIN_RTT => {
-                if t.saturating_duration_since(self.connected_at) < self.rtt / 2 {
-                    None
-                } else {
-                    Some("cookie-unconfirmed")
-                }
-            }
-            _ => None,
+    /// What TFO did for this connection, for the log: the kernel's
+    /// outcome, doubted when the banner came too late for a server that
+    /// used our cookie (see `open`).
+    pub(super) fn log_tfo(&self) -> Tfo {
+        Tfo::Client {
+            outcome: self.facts.tfo,
+            unconfirmed: self.facts.cookie_unconfirmed(self.conn.first_byte_at),
         }
     }
 }
@@ -383,10 +377,17 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
         .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
         .filter(|c| c.pipe_connect && c.pipelining);
-    let unsent = match &early {
+    let mut unsent = match &early {
         Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
         None => Vec::new(),
     };
+    // Exim sends STARTTLS right behind the early EHLO when the cached
+    // answer offers it, and reads the banner and the EHLO reply before its
+    // reply.
+    let starttls_sent = early.as_ref().is_some_and(|c| c.starttls) && params.tls.is_some();
+    if starttls_sent {
+        unsent.extend_from_slice(b"STARTTLS\r\n");
+    }
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
         timeout: params.connect_timeout,
@@ -421,15 +422,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
             return Err(failed(ConvError::Temp(err)));
         }
     };
-    let facts = stream.get_ref().and_then(TfoIo::facts);
-    let (tfo, rtt, connected_at) = match facts {
-        Some(f) => (f.tfo, f.rtt, f.connected_at),
-        None => (
-            ClientTfo::NotTried,
-            Duration::ZERO,
-            std::time::Instant::now(),
-        ),
-    };
+    let facts = stream
+        .get_ref()
+        .and_then(TfoIo::facts)
+        .unwrap_or(ConnectFacts {
+            tfo: ClientTfo::NotTried,
+            rtt: Duration::ZERO,
+            connected_at: std::time::Instant::now(),
+        });
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
@@ -452,6 +452,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         data_written: 0,
         early: early.clone(),
         unsent,
+        starttls_sent,
     };
     let early_pipe = early.is_some();
     let greeted = match early {
@@ -502,18 +503,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     // ignored it (no TFO on that socket). On a path with a measurable round
     // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
     // without it a full round trip later. When the two disagree the log keeps
-    // the kernel's judgement and says so in the +tfo_detail item. On a path
-    // of a few milliseconds the difference drowns in scheduling delays (a
-    // busy server answers its banner a few ms late), so no judgement is made
-    // below TFO_TIMING_MIN_RTT.
+    // the kernel's judgement and says so in the +tfo_detail item; no
+    // judgement is made on paths shorter than oxim_net::TIMING_MIN_RTT.
     // With early pipelining nothing has been read yet: the judgement is
-    // made when it is wanted (Session::tfo_detail).
+    // made when it is wanted (Session::log_tfo).
     Ok(Session {
         conn,
         caps,
-        tfo,
-        rtt,
-        connected_at,
+        facts,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
@@ -607,7 +604,9 @@ pub(super) async fn secure(
     mut caps: EhloCapabilities,
 ) -> Result<EhloCapabilities, ConvError> {
     if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
-        if caps.starttls {
+        // A STARTTLS pipelined on the strength of the cache has its reply
+        // read even when the fresh EHLO answer no longer offers it.
+        if caps.starttls || conn.starttls_sent {
             starttls(conn, params, tls).await?;
             // Everything learnt in clear is forgotten: EHLO again.
             caps = hello(conn, params).await?;
@@ -662,7 +661,9 @@ pub(super) async fn starttls(
     tls: &TlsParams,
 ) -> Result<(), ConvError> {
     let t = params.command_timeout;
-    conn.send(b"STARTTLS\r\n", t, false).await?;
+    if !std::mem::take(&mut conn.starttls_sent) {
+        conn.send(b"STARTTLS\r\n", t, false).await?;
+    }
     let r = conn.read_reply(t, "STARTTLS").await?;
     if r.code != 220 {
         if tls.require {

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::errno::Errno;
+use oxim_log::Tfo;
 use oxim_net::ClientTfo;
 use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
@@ -28,10 +29,6 @@ pub use auth::ClientAuthParams;
 use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
 pub use ehlo_cache::EhloCache;
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};
-
-/// Shortest path round trip on which the banner's timing is used to check
-/// that a server really used our TFO cookie.
-const TFO_TIMING_MIN_RTT: Duration = Duration::from_millis(10);
 
 /// A remote host at one address: the one to try, and then the one a
 /// delivery outcome names (`H=name [ip]`), with the name it was listed
@@ -125,10 +122,8 @@ pub enum RcptOutcome {
 #[derive(Debug, Clone)]
 pub struct HostResult {
     pub host: Host,
-    pub tfo: ClientTfo,
-    /// A finer `+tfo_detail` value than `tfo.name()`, when timing adds to
-    /// what the kernel said.
-    pub tfo_detail: Option<&'static str>,
+    /// What TFO did for the connection, as the log shows it.
+    pub tfo: Tfo,
     /// The message went with BDAT (CHUNKING).
     pub chunking: bool,
     /// The commands were pipelined (` L` with `+pipelining`).
@@ -198,10 +193,9 @@ pub async fn deliver_to_host(
     pool: Option<(PoolRef<'_>, &str)>,
 ) -> HostResult {
     let n = msg.recipients.len();
-    let result = |tfo, tfo_detail, chunking, continued, outcomes, try_next_host, tls| HostResult {
+    let result = |tfo, chunking, continued, outcomes, try_next_host, tls| HostResult {
         host: host.clone(),
         tfo,
-        tfo_detail,
         chunking,
         pipelined: false,
         early_pipe: false,
@@ -248,8 +242,7 @@ pub async fn deliver_to_host(
             with_host: false,
         };
         let mut r = result(
-            ClientTfo::NotTried,
-            None,
+            Tfo::client(ClientTfo::NotTried),
             false,
             false,
             all_of(RcptOutcome::Deferred(e), n),
@@ -289,8 +282,7 @@ pub async fn deliver_to_host(
                         ConvError::Perm(e) => (RcptOutcome::Failed(e), false),
                     };
                     let mut r = result(
-                        ClientTfo::NotTried,
-                        None,
+                        Tfo::client(ClientTfo::NotTried),
                         false,
                         false,
                         all_of(outcome, n),
@@ -325,10 +317,10 @@ pub async fn deliver_to_host(
         }
         sess.messages += 1;
         let continued = sess.messages > 1;
-        let (tfo, tfo_detail) = if continued {
-            (ClientTfo::NotTried, None)
+        let tfo = if continued {
+            Tfo::client(ClientTfo::NotTried)
         } else {
-            (sess.tfo, sess.tfo_detail())
+            sess.log_tfo()
         };
         let chunking = sess.conn.used_bdat;
         let pipelined = sess.caps.pipelining && !params.avoid_pipelining;
@@ -350,15 +342,7 @@ pub async fn deliver_to_host(
             Err(ConvError::Temp(e)) => (all_of(RcptOutcome::Deferred(e), n), true),
             Err(ConvError::Perm(e)) => (all_of(RcptOutcome::Failed(e), n), false),
         };
-        let mut r = result(
-            tfo,
-            tfo_detail,
-            chunking,
-            continued,
-            outcomes,
-            try_next_host,
-            tls,
-        );
+        let mut r = result(tfo, chunking, continued, outcomes, try_next_host, tls);
         r.pipelined = pipelined;
         r.early_pipe = early_pipe;
         r.auth = auth;

@@ -84,7 +84,7 @@ pub async fn run_transport(
     } = call;
     let delivered = Outcome::Delivered {
         host: None,
-        tfo: None,
+        tfo: oxim_log::Tfo::NotTcp,
         tls: None,
         chunking: false,
         pipelining: None,

@@ -300,8 +300,7 @@ pub async fn run_smtp(
                 );
                 last = Some(smtp::HostResult {
                     host,
-                    tfo: ClientTfo::NotTried,
-                    tfo_detail: None,
+                    tfo: oxim_log::Tfo::client(ClientTfo::NotTried),
                     chunking: false,
                     pipelined: false,
                     early_pipe: false,
@@ -446,7 +445,7 @@ pub async fn run_smtp(
                 smtp::RcptOutcome::Delivered { confirmation } => {
                     let o = Outcome::Delivered {
                         host: Some(info.clone()),
-                        tfo: Some((r.tfo, r.tfo_detail)),
+                        tfo: r.tfo,
                         tls: r.tls.clone(),
                         chunking: r.chunking,
                         pipelining: r.pipelined.then_some(oxim_log::PipeliningLog {
