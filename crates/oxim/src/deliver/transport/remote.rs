@@ -321,7 +321,7 @@ pub async fn run_smtp(
                 for (item, router) in batch {
                     let o = Outcome::Delivered {
                         host: Some(host.clone()),
-                        tfo: None,
+                        tfo: oxim_log::Tfo::NotTcp,
                         tls: None,
                         chunking: false,
                         pipelining: None,
