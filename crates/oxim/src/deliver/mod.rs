@@ -566,7 +566,7 @@ pub async fn deliver_loaded(
         }
     }
     for (dest, failed) in by_dest {
-        match bounce::generate(ctx, &m, &dest, &failed) {
+        match bounce::generate(ctx, &m, &dest, &failed).await {
             Ok(b) => {
                 if let Err(e) = Box::pin(deliver_new(ctx, b)).await {
                     ctx.log_text(None, &format!("bounce delivery failed: {e:#}"));

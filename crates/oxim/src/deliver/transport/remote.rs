@@ -227,10 +227,7 @@ pub async fn run_smtp(
     let helo_allows_early = interface.is_some()
         || !spec.helo_data.contains("$sending_ip_address")
         || spec.helo_data.contains("def:sending_ip_address");
-    let ehlo_cache = smtp::EhloCache::new(
-        ctx.spool.db_dir(),
-        ctx.config.main.time("retry_data_expire"),
-    );
+    let ehlo_cache = smtp::EhloCache::new(ctx.spool.db_dir(), ctx.settings.retry_data_expire);
     let mut hosts = resolve_hosts(ctx, &host_specs).await;
     // fallback_hosts come after the others: the loop below reaches them
     // only when every host before failed temporarily.
