@@ -220,9 +220,10 @@ pub struct LoggerOptions {
     /// files; each record goes to standard error once, as `LOG: <text>`,
     /// without timestamp.
     pub testing_stderr: bool,
-    /// Exim's verbose mode (`-v`, implied by `-N`): each record is also
+    /// Exim's `-v` (and `-N`, which implies it): each record is also
     /// shown on standard error as `LOG: MAIN` (with ` PANIC`, ` REJECT`
-    /// for those logs) and the text on the next line, indented.
+    /// for the other logs it goes to) and the text on the next line,
+    /// indented, without timestamp.
     pub echo_stderr: bool,
 }
 
@@ -384,29 +385,31 @@ impl Logger {
             return Ok(());
         }
         if self.options.echo_stderr {
-            let mut echo = String::from("LOG:");
+            let mut shown = String::from("LOG:");
             for (on, name) in [
                 (dest.main, " MAIN"),
                 (dest.panic, " PANIC"),
                 (dest.reject, " REJECT"),
             ] {
                 if on {
-                    echo.push_str(name);
+                    shown.push_str(name);
                 }
             }
-            echo.push_str("\n  ");
-            // Without the message id the file line starts with (Exim's
-            // debug copy of a log line has none).
+            shown.push_str("\n  ");
+            // Exim's debug copy is the text as the caller gave it: without
+            // the message id the log file line starts with.
             let mut text = String::new();
             rec.render_into(&self.options.selector, &mut text);
-            let body = rec
-                .id()
-                .and_then(|id| text.strip_prefix(id))
-                .and_then(|t| t.strip_prefix(' '))
-                .unwrap_or(&text);
-            echo.push_str(body);
-            echo.push('\n');
-            let _ = std::io::stderr().write_all(echo.as_bytes());
+            let text = match rec.id() {
+                Some(id) => text
+                    .strip_prefix(id)
+                    .and_then(|t| t.strip_prefix(' '))
+                    .unwrap_or(&text),
+                None => &text,
+            };
+            shown.push_str(text);
+            shown.push('\n');
+            let _ = std::io::stderr().write_all(shown.as_bytes());
         }
         let line = self.format_line(rec, t);
         let now_sec = t

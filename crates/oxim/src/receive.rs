@@ -274,8 +274,7 @@ pub fn prepare(
     env.body_linecount = Some(msg.body_lines() as u64);
     env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
-    // -N is remembered on the spool: a later delivery of the message is
-    // bypassed too.
+    // -N is kept with the message: later deliveries are bypassed too.
     env.dont_deliver = ctx.inv.dont_deliver;
     env.tfo = source.tfo;
     if let Some(t) = &source.tls {

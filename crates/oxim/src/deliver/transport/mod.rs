@@ -93,6 +93,14 @@ pub async fn run_transport(
         first: true,
         auth: None,
     };
+    // -N: a local transport does nothing (an smtp transport still finds
+    // its host, which the log line names).
+    if super::record::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {
+        return items
+            .iter()
+            .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))
+            .collect();
+    }
     // The routers' and the transport's header changes apply to what it
     // sends.
     let edited;
@@ -113,14 +121,6 @@ pub async fn run_transport(
                 .map(|(item, router)| (item.clone(), router.clone(), refusal.clone()))
                 .collect();
         }
-    }
-    // -N: a local transport behaves as if it had delivered (the smtp
-    // transport stops at its first host).
-    if m.env.dont_deliver && !matches!(t.kind, TransportKind::Smtp(_)) {
-        return items
-            .iter()
-            .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))
-            .collect();
     }
     let mut vars = vars.clone();
     vars.set("return_path", return_path.to_string());

@@ -253,6 +253,34 @@ pub async fn run_smtp(
             "all host address lookups failed temporarily",
         ));
     }
+    // -N: nothing is sent; the first host is named as the one that would
+    // have been tried.
+    if super::super::record::bypassed(ctx, m) {
+        let (name, ip, _, own_port) = &hosts[0];
+        let host = smtp::Host {
+            name: name.clone(),
+            ip: *ip,
+            port: own_port.unwrap_or(port),
+            try_tfo: false,
+        };
+        return items
+            .iter()
+            .map(|(i, r)| {
+                let outcome = Outcome::Delivered {
+                    host: Some(host.clone()),
+                    tfo: oxim_log::Tfo::NotTcp,
+                    tls: None,
+                    chunking: false,
+                    pipelining: None,
+                    continued: false,
+                    confirmation: Some("delivery bypassed by -N option".into()),
+                    first: true,
+                    auth: None,
+                };
+                (i.clone(), r.clone(), outcome)
+            })
+            .collect();
+    }
     // More addresses than max_rcpt: the transactions share one connection,
     // as in Exim, also outside a queue run.
     let batch_size = params.max_rcpt.max(1);
@@ -267,7 +295,7 @@ pub async fn run_smtp(
     // (decided by its first transaction; the others follow on).
     let mut continued = None;
     let mut out: Vec<(Item, String, Outcome)> = Vec::with_capacity(items.len());
-    'batch: for batch in items.chunks(batch_size) {
+    for batch in items.chunks(batch_size) {
         let recipients: Vec<String> = batch.iter().map(|(i, _)| i.address.clone()).collect();
         let outgoing = smtp::Outgoing {
             sender: return_path,
@@ -311,25 +339,6 @@ pub async fn run_smtp(
                     auth_notes: Vec::new(),
                 });
                 continue;
-            }
-            // -N: the message goes through the motions of delivery up to
-            // the first host that would be contacted, and no further.
-            if m.env.dont_deliver {
-                for (item, router) in batch {
-                    let o = Outcome::Delivered {
-                        host: Some(host.clone()),
-                        tfo: oxim_log::Tfo::NotTcp,
-                        tls: None,
-                        chunking: false,
-                        pipelining: None,
-                        continued: false,
-                        confirmation: Some("delivery bypassed by -N option".into()),
-                        first: true,
-                        auth: None,
-                    };
-                    out.push((item.clone(), router.clone(), o));
-                }
-                continue 'batch;
             }
             let mut p = params.clone();
             // $sending_ip_address in helo_data: the local address this
