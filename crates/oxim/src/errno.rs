@@ -45,6 +45,9 @@ pub enum Errno {
     HostIsLocal,
     /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
     BadRedirect,
+    /// An address whose routing retry time has not come (`ERRNO_RRETRY`,
+    /// -52).
+    RouteRetry,
     /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
     HostRetry,
 }
@@ -71,6 +74,7 @@ impl Errno {
             Errno::AuthProb => -48,
             Errno::HostIsLocal => -50,
             Errno::BadRedirect => -17,
+            Errno::RouteRetry => -52,
             Errno::HostRetry => -53,
         }
     }
