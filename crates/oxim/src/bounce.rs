@@ -219,7 +219,9 @@ pub fn generate(
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
-    receive::accept(ctx, id, &source, "", &[dest.to_string()], msg)
+    let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg)?;
+    crate::metrics::bounce();
+    Ok(bounce)
 }
 
 #[cfg(test)]

@@ -179,6 +179,13 @@ impl Ctx {
                 "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
+        if let Some(m) = main.opt_str("metrics_listen").filter(|m| !m.is_empty()) {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                return Err(anyhow!(
+                    "error in configuration file: {config_path}: metrics_listen must be an address and port such as 127.0.0.1:9125 or [::1]:9125, not \"{m}\""
+                ));
+            }
+        }
         let spool_dir = main.str("spool_directory");
         if spool_dir.is_empty() {
             return Err(anyhow!("spool_directory is not set"));

@@ -69,7 +69,7 @@ const LAYERS: &[&[&str]] = &[
         "harness",
     ],
     &["vars", "cli"],
-    &["time", "random", "errno", "condition"],
+    &["time", "random", "errno", "condition", "metrics"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]
