@@ -95,7 +95,7 @@ fn dsn_fields(f: &FailedAddress, out: &mut String) {
 /// Build the bounce to `dest` for the addresses of `original` in `failed`
 /// (in the order they failed) and put it on the spool. Returns the new
 /// message, ready for delivery.
-pub fn generate(
+pub async fn generate(
     ctx: &Ctx,
     original: &Loaded,
     dest: &str,
@@ -219,7 +219,7 @@ pub fn generate(
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
-    let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg)?;
+    let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await?;
     crate::metrics::bounce();
     Ok(bounce)
 }

@@ -157,36 +157,37 @@ impl Ctx {
     pub fn new(inv: Invocation) -> Result<Arc<Ctx>> {
         let harness = Harness::from_env();
         let (config, config_path) = load_config(&inv).map_err(|e| anyhow!("{e}"))?;
-        let main = &config.main;
-        let primary_hostname = match main.opt_str("primary_hostname") {
-            Some(h) if !h.is_empty() => h.to_string(),
-            _ => system_hostname(),
-        };
-        let qualify_domain = match main.opt_str("qualify_domain") {
-            Some(q) if !q.is_empty() => q.to_string(),
-            _ => primary_hostname.clone(),
-        };
-        let qualify_recipient = match main.opt_str("qualify_recipient") {
-            Some(q) if !q.is_empty() => q.to_string(),
-            _ => qualify_domain.clone(),
-        };
-        let selector = LogSelector::parse(main.str("log_selector")).map_err(|e| {
+        let settings = MainSettings::from_config(&config);
+        let primary_hostname = settings
+            .primary_hostname
+            .clone()
+            .unwrap_or_else(system_hostname);
+        let qualify_domain = settings
+            .qualify_domain
+            .clone()
+            .unwrap_or_else(|| primary_hostname.clone());
+        let qualify_recipient = settings
+            .qualify_recipient
+            .clone()
+            .unwrap_or_else(|| qualify_domain.clone());
+        let selector = LogSelector::parse(&settings.log_selector).map_err(|e| {
             anyhow!("error in configuration file: {config_path}: log_selector: {e}")
         })?;
-        let spool_sync = main.str("spool_sync");
+        let spool_sync = settings.spool_sync.as_str();
         if !matches!(spool_sync, "auto" | "fdatasync" | "syncfs") {
             return Err(anyhow!(
                 "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
-        if let Some(m) = main.opt_str("metrics_listen").filter(|m| !m.is_empty()) {
+        if let Some(m) = &settings.metrics_listen {
             if m.parse::<std::net::SocketAddr>().is_err() {
                 return Err(anyhow!(
                     "error in configuration file: {config_path}: metrics_listen must be an address and port such as 127.0.0.1:9125 or [::1]:9125, not \"{m}\""
                 ));
             }
         }
-        let spool_dir = main.str("spool_directory");
+        let spool_dir = settings.spool_directory.clone();
+        let spool_dir = spool_dir.as_str();
         if spool_dir.is_empty() {
             return Err(anyhow!("spool_directory is not set"));
         }
@@ -200,22 +201,22 @@ impl Ctx {
         );
         // The harness runs Exim's tests, which deliver to files as the
         // tester (root here): never_users is empty there unless set.
-        let never_users_text = if harness.active && !main.is_set("never_users") {
+        let never_users_text = if harness.active && !settings.never_users_set {
             ""
         } else {
-            main.str("never_users")
+            settings.never_users.as_str()
         };
         let never_users = crate::privilege::uid_list(never_users_text)
             .map_err(|e| anyhow!("error in configuration file: {config_path}: never_users: {e}"))?;
-        let log_path = match main.opt_str("log_file_path") {
-            Some(p) if !p.is_empty() => p.to_string(),
-            _ => format!("{spool_dir}/log/%slog"),
+        let log_path = match &settings.log_file_path {
+            Some(p) => p.clone(),
+            None => format!("{spool_dir}/log/%slog"),
         };
         let logger = Logger::new(
             &log_path,
             LoggerOptions {
                 selector,
-                timezone: main.bool("log_timezone"),
+                timezone: settings.log_timezone,
                 write_rejectlog: true,
                 testing_stderr: matches!(inv.mode, crate::cli::Mode::HostCheck { .. }),
             },
@@ -224,7 +225,7 @@ impl Ctx {
         let mut run_as = None;
         let mut keeps_root = false;
         if !inspect_only && crate::privilege::is_root() {
-            let ids = crate::privilege::exim_ids(main, harness.active)?;
+            let ids = crate::privilege::exim_ids(&settings, harness.active)?;
             if ids.uid == 0 {
                 keeps_root = true;
             } else {
@@ -243,24 +244,22 @@ impl Ctx {
             Spool::open(spool_dir)
                 .with_context(|| format!("cannot open spool directory {spool_dir}"))?
         };
-        let id_format =
-            harness
-                .id_format
-                .unwrap_or_else(|| match main.opt_str("message_id_format") {
-                    Some("long") => IdFormat::Long,
-                    _ => IdFormat::Classic,
-                });
+        let id_format = harness
+            .id_format
+            .unwrap_or(match settings.message_id_format.as_deref() {
+                Some("long") => IdFormat::Long,
+                _ => IdFormat::Classic,
+            });
         let header_style = match id_format {
             IdFormat::Long => HeaderStyle::Modern,
             IdFormat::Classic => HeaderStyle::Classic,
         };
         let timeout = Duration::from_secs(5);
-        let dns = Dns::from_system(timeout, false, config.main.bool("disable_ipv6"));
+        let dns = Dns::from_system(timeout, false, settings.disable_ipv6);
         if let Some(e) = Drivers::unsupported_authenticator(&config) {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
-        let settings = MainSettings::from_config(&config);
         let mut ctx = Ctx {
             version: harness.version(),
             inv,
@@ -348,7 +347,7 @@ impl Ctx {
     pub fn writer(&self) -> Option<&oxim_spool::SpoolWriter> {
         self.writer
             .get_or_init(|| {
-                let sync = match self.config.main.str("spool_sync") {
+                let sync = match self.settings.spool_sync.as_str() {
                     "syncfs" => oxim_spool::SyncMode::Syncfs,
                     "fdatasync" => oxim_spool::SyncMode::PerFile,
                     _ => oxim_spool::SyncMode::Auto,

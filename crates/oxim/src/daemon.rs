@@ -58,12 +58,8 @@ fn parse_interface(item: &str) -> Result<(IpAddr, Option<u16>)> {
 /// Work out the listening addresses from `-oX`, `local_interfaces` and
 /// `daemon_smtp_ports`.
 pub fn listen_specs(ctx: &Ctx) -> Result<Vec<ListenSpec>> {
-    let main = &ctx.config.main;
-    let mut ports_text = main.str("daemon_smtp_ports").to_string();
-    if ports_text.is_empty() {
-        ports_text = "smtp".into();
-    }
-    let mut interfaces_text = main.str("local_interfaces").to_string();
+    let mut ports_text = ctx.settings.daemon_smtp_ports.clone();
+    let mut interfaces_text = ctx.settings.local_interfaces.clone();
     if let Some(o) = &ctx.inv.listen_override {
         let only_ports = o
             .chars()
@@ -186,7 +182,7 @@ fn check_daemon_caller(ctx: &Ctx) -> Result<()> {
     if !elevated || r.real.is_root() {
         return Ok(());
     }
-    let exim = crate::privilege::exim_ids(&ctx.config.main, ctx.harness.active)?;
+    let exim = crate::privilege::exim_ids(&ctx.settings, ctx.harness.active)?;
     let in_group = g.real.as_raw() == exim.gid
         || nix::unistd::getgroups()
             .unwrap_or_default()
@@ -216,13 +212,9 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
         // disable_ipv6: IPv6 interfaces are not listened on.
         specs.retain(|s| !s.addr.is_ipv6());
     }
-    let qlen = match ctx.config.main.int("tfo_queue_length") {
-        n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
-        _ => 64,
-    };
+    let qlen = ctx.settings.tfo_queue_length;
     // The kernel caps the value at net.core.somaxconn.
-    let backlog =
-        i32::try_from(ctx.config.main.int("smtp_connect_backlog").max(1)).unwrap_or(i32::MAX);
+    let backlog = ctx.settings.smtp_connect_backlog;
     let mut listeners = Vec::new();
     let mut ports: Vec<u16> = Vec::new();
     for s in &specs {
@@ -260,9 +252,9 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
     }
     // Checked when the configuration was read.
     let metrics = match ctx
-        .config
-        .main
-        .opt_str("metrics_listen")
+        .settings
+        .metrics_listen
+        .as_deref()
         .and_then(|m| m.parse::<std::net::SocketAddr>().ok())
     {
         Some(addr) => {

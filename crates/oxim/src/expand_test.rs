@@ -64,8 +64,7 @@ impl ExpandContext for TestContext {
 /// `-oM*`/`-f` origin.
 fn base_vars(ctx: &Ctx) -> Vars {
     let mut v = ctx.base_vars();
-    let main = &ctx.config.main;
-    if let Some(p) = main.opt_str("exim_path").filter(|p| !p.is_empty()) {
+    if let Some(p) = &ctx.settings.exim_path {
         v.set("exim_path", p);
     }
     let dir = std::path::Path::new(&ctx.config_path)
@@ -75,7 +74,7 @@ fn base_vars(ctx: &Ctx) -> Vars {
     v.set("config_dir", dir);
     v.set(
         "bounce_return_size_limit",
-        main.int("bounce_return_size_limit").to_string(),
+        ctx.config.main.int("bounce_return_size_limit").to_string(),
     );
     v.set("sender_address", crate::ctx::envelope_sender(ctx));
     v.set("originator_uid", ctx.caller.uid.to_string());
@@ -376,8 +375,8 @@ fn logical_line(input: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
 /// Run the expansion test; returns the exit status.
 pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let mut vars = base_vars(&ctx);
-    let visible = usize::try_from(ctx.config.main.int("message_body_visible"))
-        .unwrap_or(BODY_VISIBLE_DEFAULT);
+    let visible =
+        usize::try_from(ctx.settings.message_body_visible).unwrap_or(BODY_VISIBLE_DEFAULT);
     let loaded = match (&ctx.inv.load_message, &ctx.inv.expand_message) {
         (Some(id), _) => {
             // Admin users: root (also under the test harness, whose caller

@@ -113,8 +113,8 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         .flatten()
         .map(|u| u.dir.display().to_string())
         .unwrap_or_default();
-    let visible = usize::try_from(ctx.config.main.int("message_body_visible"))
-        .unwrap_or(BODY_VISIBLE_DEFAULT);
+    let visible =
+        usize::try_from(ctx.settings.message_body_visible).unwrap_or(BODY_VISIBLE_DEFAULT);
     let headers: Vec<String> = msg.headers.iter().map(|h| h.text.clone()).collect();
     let header_size: usize = headers.iter().map(String::len).sum();
     let mut vars = ctx.base_vars();

@@ -197,10 +197,9 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
 /// itself; without it there is nothing to do.
 fn rebuild_aliases(ctx: &Ctx) -> anyhow::Result<i32> {
     use std::os::unix::process::CommandExt;
-    let command = ctx.config.main.str("bi_command");
-    if command.is_empty() {
+    let Some(command) = &ctx.settings.bi_command else {
         return Ok(0);
-    }
+    };
     let err = std::process::Command::new(command)
         .uid(nix::unistd::getuid().as_raw())
         .gid(nix::unistd::getgid().as_raw())

@@ -22,6 +22,7 @@ use anyhow::{anyhow, Context as _, Result};
 use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::cli::Invocation;
+use crate::settings::MainSettings;
 
 /// The file listing configuration files that keep privilege when named
 /// with `-C` (one absolute path per line; `#` comments). It must be owned
@@ -103,8 +104,8 @@ pub fn is_root() -> bool {
 /// The exim user and group from the configuration. Under the test harness
 /// an unset `exim_user` means the caller, as Exim's test suite builds its
 /// binary with the tester as the exim user.
-pub fn exim_ids(main: &oxim_conf::Options, harness: bool) -> Result<Ids> {
-    let (uid, primary, name) = if harness && !main.is_set("exim_user") {
+pub fn exim_ids(settings: &MainSettings, harness: bool) -> Result<Ids> {
+    let (uid, primary, name) = if harness && !settings.exim_user_set {
         let uid = Uid::current().as_raw();
         let name = User::from_uid(Uid::current())
             .ok()
@@ -115,12 +116,12 @@ pub fn exim_ids(main: &oxim_conf::Options, harness: bool) -> Result<Ids> {
     } else {
         // Unset: Debian's user when the system has it (as Debian's build
         // of Exim), else `mail`.
-        let text = if main.is_set("exim_user") {
-            main.str("exim_user")
+        let text = if settings.exim_user_set {
+            settings.exim_user.as_str()
         } else if User::from_name(DEBIAN_EXIM_USER).ok().flatten().is_some() {
             DEBIAN_EXIM_USER
         } else {
-            main.str("exim_user")
+            settings.exim_user.as_str()
         };
         find_user(text).map_err(|e| {
             anyhow!(
@@ -130,7 +131,7 @@ pub fn exim_ids(main: &oxim_conf::Options, harness: bool) -> Result<Ids> {
             )
         })?
     };
-    let gid = match main.opt_str("exim_group").filter(|g| !g.trim().is_empty()) {
+    let gid = match settings.exim_group.as_deref() {
         Some(g) => find_group(g).map_err(|e| anyhow!("exim_group: {e}"))?,
         None => primary.ok_or_else(|| {
             anyhow!("exim_user is the numeric uid {uid}: exim_group must be set too")

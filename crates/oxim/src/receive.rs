@@ -109,9 +109,8 @@ impl Source {
 
 /// The sender's full name for a locally generated From: header.
 fn gecos_name(ctx: &Ctx) -> Option<String> {
-    let main = &ctx.config.main;
-    if main.is_set("gecos_name") {
-        let v = oxim_conf::expand(main.str("gecos_name"), &ctx.base_vars()).ok()?;
+    if let Some(gecos) = &ctx.settings.gecos_name {
+        let v = oxim_conf::expand(gecos, &ctx.base_vars()).ok()?;
         return (!v.is_empty()).then_some(v);
     }
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(ctx.caller.uid))
@@ -133,9 +132,10 @@ pub struct Prepared {
     at: std::time::SystemTime,
 }
 
-/// Accept a message: add headers, write the spool durably, log `<=`.
-/// Returns the loaded message for immediate delivery.
-pub fn accept(
+/// Accept a message as it is (the command line, bounces, autoreply): add
+/// headers, write the spool durably through [`store`], log `<=`. Returns
+/// the loaded message for immediate delivery.
+pub async fn accept(
     ctx: &Ctx,
     id: MessageId,
     source: &Source,
@@ -144,16 +144,15 @@ pub fn accept(
     msg: Message,
 ) -> Result<Loaded> {
     let p = prepare(ctx, id, source, sender, recipients, msg);
-    ctx.spool
-        .write_bytes(&p.env, &p.headers, &p.msg.body)
-        .with_context(|| format!("spool write failed for {id}"))?;
-    Ok(finish(ctx, source, p))
+    store(ctx, source, p)
+        .await
+        .with_context(|| format!("spool write failed for {id}"))
 }
 
 /// Write a prepared message durably (through the group-commit writer,
 /// which shares fsyncs between concurrent messages, when it runs), then log
-/// `<=` as [`finish`] does. The async way onto the spool (SMTP); [`accept`]
-/// is the blocking one.
+/// `<=` as [`finish`] does. The one way onto the spool: SMTP calls it after
+/// its own checks, everything else through [`accept`].
 pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
     match ctx.writer() {
         Some(w) => {

@@ -72,7 +72,7 @@ fn show_file(
                 "Failed to open {subdir} file for {id}{suffix}: {}",
                 crate::errno::io_text(&e)
             );
-            if subdir == "msglog" && !ctx.config.main.bool("message_logs") {
+            if subdir == "msglog" && !ctx.settings.message_logs {
                 println!(
                     "(No message logs are being created because the message_logs option is false.)"
                 );

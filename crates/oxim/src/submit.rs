@@ -89,14 +89,17 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     }
     let id = ctx.ids.next();
     let id_text = id.to_string();
-    let loaded = receive::accept(
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let loaded = rt.block_on(receive::accept(
         &ctx,
         id,
         &source,
         &sender,
         &recipients,
         std::mem::take(&mut msg),
-    )?;
+    ))?;
     if inv.dont_deliver {
         return Ok(0);
     }
@@ -110,9 +113,6 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         _ if queue_only => {}
         DeliveryMode::Background => spawn_background_delivery(&ctx, &id_text)?,
         DeliveryMode::Interactive => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             rt.block_on(deliver::deliver_new(&ctx, loaded))?;
         }
     }

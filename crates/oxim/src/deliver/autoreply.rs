@@ -50,7 +50,7 @@ fn read_once(path: &str) -> HashMap<String, u64> {
 
 /// Generate and queue the reply. Returns the new message's id, or None when
 /// nothing was sent (no recipient, `once` suppressed it, `never_mail`).
-pub fn deliver(
+pub async fn deliver(
     ctx: &Ctx,
     spec: &AutoreplySpec,
     m: &Loaded,
@@ -150,7 +150,7 @@ pub fn deliver(
     let id_text = id.to_string();
     let mut source = Source::local(ctx, "local");
     source.ident = Some(ctx.caller.login.clone());
-    receive::accept(ctx, id, &source, "", &recipients, msg)?;
+    receive::accept(ctx, id, &source, "", &recipients, msg).await?;
     if let Some(path) = &once {
         let mut f = std::fs::OpenOptions::new()
             .append(true)

@@ -8,6 +8,7 @@ pub mod pipe;
 mod record;
 pub mod route;
 pub mod smtp;
+mod system_filter;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -206,7 +207,22 @@ pub async fn deliver_loaded(
         m.env.frozen = None;
         m.env.manual_thaw = true;
     }
-    let vars = message_vars(ctx, &m);
+    // The system filter runs first, on every attempt.
+    let before = message_vars(ctx, &m);
+    let after = system_filter::run(ctx, &mut m, &before);
+    let mut vars = message_vars(ctx, &m);
+    match &after {
+        system_filter::After::Stop => {
+            m.flush_msglog(&ctx.spool);
+            return Ok(Summary::default());
+        }
+        system_filter::After::Continue(sn) => {
+            for (i, v) in sn.iter().enumerate() {
+                vars.set(&format!("sn{i}"), v.to_string());
+            }
+        }
+        _ => {}
+    }
     let mut run = Attempt {
         ctx,
         m: &m,
@@ -235,6 +251,17 @@ pub async fn deliver_loaded(
         })
         .collect();
     work.reverse();
+    match after {
+        // Every recipient is done without routing.
+        system_filter::After::Discarded => work.clear(),
+        system_filter::After::FailAll(message) => {
+            for item in work.drain(..) {
+                let err = local_error(Errno::None, message.clone());
+                run.record(&item, None, None, Outcome::Failed { host: None, err });
+            }
+        }
+        _ => {}
+    }
     let mut to_transport: BTreeMap<TransportKey, Vec<(Item, String)>> = BTreeMap::new();
     let mut generated = 0usize;
     // manualroute's host_find_failed = freeze.
@@ -491,7 +518,7 @@ pub async fn deliver_loaded(
         }
     }
     for (dest, failed) in by_dest {
-        match bounce::generate(ctx, &m, &dest, &failed) {
+        match bounce::generate(ctx, &m, &dest, &failed).await {
             Ok(b) => {
                 if let Err(e) = Box::pin(deliver_new(ctx, b)).await {
                     ctx.log_text(None, &format!("bounce delivery failed: {e:#}"));

@@ -108,6 +108,9 @@ pub struct Outcome {
     pub n: [i64; 10],
     /// The header fields after `headers add`/`remove` (system filter).
     pub headers: Vec<String>,
+    /// The `headers add` (a field's text) and `headers remove` (a name)
+    /// obeyed, in order, for the spool copy of the headers.
+    pub header_ops: Vec<(HeadersOp, String)>,
 }
 
 struct Run<'a> {
@@ -118,6 +121,7 @@ struct Run<'a> {
     actions: Vec<Action>,
     out: String,
     log_file: Option<(String, u32)>,
+    header_ops: Vec<(HeadersOp, String)>,
     thisaddress: Option<String>,
     numeric: Vec<String>,
 }
@@ -132,6 +136,7 @@ pub fn run(commands: &[Command], env: Env<'_>) -> Outcome {
         actions: Vec::new(),
         out: String::new(),
         log_file: None,
+        header_ops: Vec::new(),
         thisaddress: None,
         numeric: Vec::new(),
     };
@@ -155,6 +160,7 @@ pub fn run(commands: &[Command], env: Env<'_>) -> Outcome {
         out: r.out,
         n: r.n,
         headers: r.env.headers,
+        header_ops: r.header_ops,
     }
 }
 
@@ -542,11 +548,13 @@ impl Run<'_> {
                     if !h.ends_with('\n') {
                         h.push('\n');
                     }
+                    self.header_ops.push((HeadersOp::Add, h.clone()));
                     self.env.headers.push(h);
                 }
             }
             HeadersOp::Remove => {
                 for name in oxim_conf::lists::list_items(v) {
+                    self.header_ops.push((HeadersOp::Remove, name.clone()));
                     self.env.headers.retain(|h| {
                         !(h.len() > name.len()
                             && h[..name.len()].eq_ignore_ascii_case(&name)

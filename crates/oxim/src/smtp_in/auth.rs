@@ -60,7 +60,7 @@ pub fn advertise(ctx: &Ctx, conn: &IncomingConn, st: &mut State) -> Vec<String> 
         ),
         None => {
             // As in Exim, `*` matches a local session too.
-            let list = ctx.config.main.str("auth_advertise_hosts");
+            let list = &ctx.settings.auth_advertise_hosts;
             oxim_conf::expand(list, &st.vars).is_ok_and(|l| {
                 l.trim() == "*"
                     || oxim_conf::match_no_host(&l, &ctx.config, &st.vars).unwrap_or(false)

@@ -86,7 +86,12 @@ pub(super) fn run_if_filter(
         manually_thawed: state.is_some_and(|s| s.1),
         return_path: sender.clone(),
         sender,
-        sn: [0; 10],
+        // The system filter's $n values, passed on as $sn.
+        sn: std::array::from_fn(|i| {
+            vars.get(&format!("sn{i}"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        }),
         log: if fopts.forbid_logwrite {
             LogMode::Forbidden
         } else if delivering {

@@ -159,8 +159,10 @@ pub async fn run_transport(
             }
         }),
         TransportKind::Autoreply(spec) => {
-            per_address(items, vars, |_, v| {
-                match autoreply::deliver(ctx, spec, m, headers, v) {
+            let mut out = Vec::with_capacity(items.len());
+            for (item, router) in items {
+                let v = address_vars(item, vars);
+                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v).await {
                     Ok(new_id) => {
                         if let Some(id) = new_id {
                             if let Err(e) = crate::ctx::spawn_background_delivery(ctx, &id) {
@@ -170,8 +172,10 @@ pub async fn run_transport(
                         delivered.clone()
                     }
                     Err(e) => local_deferral(format!("{e:#}")),
-                }
-            })
+                };
+                out.push((item.clone(), router.clone(), outcome));
+            }
+            out
         }
     }
 }
@@ -260,26 +264,33 @@ pub fn per_address(
     items
         .iter()
         .map(|(item, router)| {
-            let mut v = vars.clone();
-            v.set_address(&item.address);
-            for (name, value) in &item.data.vars {
-                v.set(name, value.clone());
-            }
-            // A file or pipe carries its parent's local part and domain.
-            if item.address.starts_with(['/', '|']) {
-                if let Some(parent) = item
-                    .log_as
-                    .as_deref()
-                    .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
-                {
-                    let (lp, dom) = crate::vars::split_address(parent);
-                    v.set("local_part", lp);
-                    v.set("domain", dom);
-                }
-            }
+            let v = address_vars(item, vars);
             (item.clone(), router.clone(), deliver(item, &v))
         })
         .collect()
+}
+
+/// `vars` with one address's `$local_part`/`$domain` and what its router
+/// found (`$local_part_data`, `$home`, ...).
+fn address_vars(item: &Item, vars: &Vars) -> Vars {
+    let mut v = vars.clone();
+    v.set_address(&item.address);
+    for (name, value) in &item.data.vars {
+        v.set(name, value.clone());
+    }
+    // A file or pipe carries its parent's local part and domain.
+    if item.address.starts_with(['/', '|']) {
+        if let Some(parent) = item
+            .log_as
+            .as_deref()
+            .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+        {
+            let (lp, dom) = crate::vars::split_address(parent);
+            v.set("local_part", lp);
+            v.set("domain", dom);
+        }
+    }
+    v
 }
 
 pub fn local_deferral(message: String) -> Outcome {

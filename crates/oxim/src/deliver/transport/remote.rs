@@ -227,10 +227,7 @@ pub async fn run_smtp(
     let helo_allows_early = interface.is_some()
         || !spec.helo_data.contains("$sending_ip_address")
         || spec.helo_data.contains("def:sending_ip_address");
-    let ehlo_cache = smtp::EhloCache::new(
-        ctx.spool.db_dir(),
-        ctx.config.main.time("retry_data_expire"),
-    );
+    let ehlo_cache = smtp::EhloCache::new(ctx.spool.db_dir(), ctx.settings.retry_data_expire);
     let hosts = resolve_hosts(ctx, &host_specs).await;
     if hosts.is_empty() {
         return defer_all(local_error(

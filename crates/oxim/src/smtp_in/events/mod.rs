@@ -570,7 +570,7 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 458);
         return;
     }
-    if ctx.config.main.str("smtp_etrn_command").is_empty() && !arg.starts_with('#') {
+    if ctx.settings.smtp_etrn_command.is_none() && !arg.starts_with('#') {
         let _ = sess.respond(Reply::new(501, "argument must begin with #"));
         return;
     }

@@ -1,123 +1,9 @@
-//! Typed runtime settings derived once from the parsed configuration.
-//!
-//! The conf crate knows Exim's syntax and option tables; this module turns
-//! the router and transport instances into the shapes the delivery code uses,
-//! so the hot paths never look options up by name.
+//! Routers, transports and authenticators as the delivery and session
+//! code use them, built once from their option tables.
 
 use std::time::Duration;
 
 use oxim_conf::{Config, Driver};
-
-/// The main options read on the way of every session, message and
-/// delivery attempt, typed, read once per configuration (the others are
-/// read where they are used, at start-up or rarely). Values as the
-/// configuration gives them, with the option table's defaults.
-#[derive(Debug, Clone)]
-pub struct MainSettings {
-    /// `queue_only`: messages wait for a queue runner.
-    pub queue_only: bool,
-    /// `accept_8bitmime`: offer 8BITMIME.
-    pub accept_8bitmime: bool,
-    /// `smtp_enforce_sync`: refuse a client that talks out of turn.
-    pub smtp_enforce_sync: bool,
-    /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
-    pub allow_domain_literals: bool,
-    /// `disable_ipv6`: no AAAA lookups, IPv6 addresses found are dropped
-    /// and the daemon listens on IPv4 only.
-    pub disable_ipv6: bool,
-    /// `smtp_max_synprot_errors` (3 when out of range).
-    pub smtp_max_synprot_errors: u32,
-    /// `smtp_max_unknown_commands` (3 when out of range).
-    pub smtp_max_unknown_commands: u32,
-    /// `header_maxsize`, 0 for no limit.
-    pub header_maxsize: u64,
-    /// `header_line_maxsize`, 0 for no limit.
-    pub header_line_maxsize: u64,
-    /// `smtp_banner` when set (expanded for each connection).
-    pub smtp_banner: Option<String>,
-    /// `smtp_receive_timeout`, zero for none.
-    pub smtp_receive_timeout: Duration,
-    /// `smtp_session_max_time`, zero for none.
-    pub smtp_session_max_time: Duration,
-    /// `helo_lookup_domains` (a domain list).
-    pub helo_lookup_domains: String,
-    /// `smtp_accept_max`, 0 or less for no limit.
-    pub smtp_accept_max: i64,
-    /// `smtp_accept_max_per_host` (expanded for each connection), empty
-    /// for no limit.
-    pub smtp_accept_max_per_host: String,
-    /// `trusted_users` (colon list of logins).
-    pub trusted_users: String,
-    /// `percent_hack_domains` (a domain list), empty for none.
-    pub percent_hack_domains: String,
-    /// `timeout_frozen_after`, zero for never.
-    pub timeout_frozen_after: Duration,
-    /// `remote_max_parallel`, at least 1.
-    pub remote_max_parallel: usize,
-    /// `ignore_bounce_errors_after`.
-    pub ignore_bounce_errors_after: Duration,
-    /// `retry_interval_max`.
-    pub retry_interval_max: Duration,
-    /// `bounce_return_body`.
-    pub bounce_return_body: bool,
-    /// `tls_certificate` (expanded when used), empty for no TLS.
-    pub tls_certificate: String,
-    /// `tls_privatekey` (expanded when used), empty for the certificate
-    /// file.
-    pub tls_privatekey: String,
-    /// `tls_on_connect_ports`: the ports whose connections start with TLS.
-    pub tls_on_connect_ports: Vec<u16>,
-    /// `bounce_return_size_limit`, 0 for none.
-    pub bounce_return_size_limit: u64,
-    /// `bounce_return_linesize_limit`, 0 for none.
-    pub bounce_return_linesize_limit: usize,
-}
-
-impl MainSettings {
-    pub fn from_config(config: &Config) -> MainSettings {
-        let main = &config.main;
-        MainSettings {
-            queue_only: main.bool("queue_only"),
-            accept_8bitmime: main.bool("accept_8bitmime"),
-            smtp_enforce_sync: main.bool("smtp_enforce_sync"),
-            allow_domain_literals: main.bool("allow_domain_literals"),
-            disable_ipv6: main.bool("disable_ipv6"),
-            smtp_max_synprot_errors: u32::try_from(main.int("smtp_max_synprot_errors"))
-                .unwrap_or(3),
-            smtp_max_unknown_commands: u32::try_from(main.int("smtp_max_unknown_commands"))
-                .unwrap_or(3),
-            header_maxsize: u64::try_from(main.int("header_maxsize")).unwrap_or(0),
-            header_line_maxsize: u64::try_from(main.int("header_line_maxsize")).unwrap_or(0),
-            smtp_banner: main
-                .is_set("smtp_banner")
-                .then(|| main.str("smtp_banner").to_string()),
-            smtp_receive_timeout: main.time("smtp_receive_timeout"),
-            smtp_session_max_time: main.time("smtp_session_max_time"),
-            helo_lookup_domains: main.str("helo_lookup_domains").to_string(),
-            smtp_accept_max: main.int("smtp_accept_max"),
-            smtp_accept_max_per_host: main.str("smtp_accept_max_per_host").to_string(),
-            trusted_users: main.str("trusted_users").to_string(),
-            percent_hack_domains: main.str("percent_hack_domains").to_string(),
-            timeout_frozen_after: main.time("timeout_frozen_after"),
-            remote_max_parallel: usize::try_from(main.int("remote_max_parallel"))
-                .unwrap_or(1)
-                .max(1),
-            ignore_bounce_errors_after: main.time("ignore_bounce_errors_after"),
-            retry_interval_max: main.time("retry_interval_max"),
-            bounce_return_body: main.bool("bounce_return_body"),
-            tls_certificate: main.str("tls_certificate").to_string(),
-            tls_privatekey: main.str("tls_privatekey").to_string(),
-            tls_on_connect_ports: oxim_conf::lists::list_items(main.str("tls_on_connect_ports"))
-                .iter()
-                .filter_map(|p| service_port(p))
-                .collect(),
-            bounce_return_size_limit: u64::try_from(main.int("bounce_return_size_limit"))
-                .unwrap_or(0),
-            bounce_return_linesize_limit: usize::try_from(main.int("bounce_return_linesize_limit"))
-                .unwrap_or(0),
-        }
-    }
-}
 
 /// What a router does once its preconditions pass.
 #[derive(Debug, Clone)]
@@ -644,16 +530,6 @@ impl Drivers {
 
     pub fn transport(&self, name: &str) -> Option<&TransportSpec> {
         self.transports.iter().find(|t| t.name == name)
-    }
-}
-
-/// A port number or service name (`smtp`, `submission`, `smtps`).
-pub fn service_port(s: &str) -> Option<u16> {
-    match s.trim() {
-        "smtp" => Some(25),
-        "submission" => Some(587),
-        "smtps" | "submissions" => Some(465),
-        p => p.parse().ok(),
     }
 }
 
