@@ -82,7 +82,11 @@ pub async fn deliver(
         let seen = read_once(path);
         let key = recipients.join(",");
         if let Some(t) = seen.get(&key) {
-            let repeat = spec.once_repeat.as_secs();
+            let repeat = match expand_opt(&spec.once_repeat, vars)? {
+                None => 0,
+                Some(r) => oxim_conf::options::parse_time(r.trim())
+                    .ok_or_else(|| anyhow::anyhow!("Invalid time value \"{r}\" for once_repeat"))?,
+            };
             if repeat == 0 || now_secs() < t + repeat {
                 return Ok(None);
             }

@@ -175,7 +175,8 @@ pub struct AutoreplySpec {
     pub file_optional: bool,
     pub return_message: bool,
     pub once: Option<String>,
-    pub once_repeat: Duration,
+    /// Expanded at delivery, then read as a time.
+    pub once_repeat: Option<String>,
     pub log: Option<String>,
     pub mode: u32,
     pub never_mail: bool,
@@ -368,7 +369,7 @@ impl TransportSpec {
                 file_optional: o.bool("file_optional"),
                 return_message: o.bool("return_message"),
                 once: opt(d, "once"),
-                once_repeat: o.time("once_repeat"),
+                once_repeat: opt(d, "once_repeat"),
                 log: opt(d, "log"),
                 mode: u32::try_from(o.int("mode")).unwrap_or(0o600),
                 never_mail: o.bool("never_mail"),

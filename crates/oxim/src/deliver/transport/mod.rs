@@ -93,6 +93,14 @@ pub async fn run_transport(
         first: true,
         auth: None,
     };
+    // -N: a local transport does nothing (an smtp transport still finds
+    // its host, which the log line names).
+    if super::record::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {
+        return items
+            .iter()
+            .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))
+            .collect();
+    }
     // The routers' and the transport's header changes apply to what it
     // sends.
     let edited;
