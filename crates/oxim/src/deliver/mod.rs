@@ -273,7 +273,7 @@ pub async fn deliver_loaded(
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
-            run.pending_tops.push(item.top().to_string());
+            run.routing_retry_not_reached(&item);
             continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
@@ -357,7 +357,7 @@ pub async fn deliver_loaded(
                     // "(parent)" only when the redirected address was
                     // itself generated; else Exim logs just the file or
                     // pipe with its top-level address.
-                    if item.parent.is_some() {
+                    if item.parent.as_deref().is_some_and(|p| p != item.address) {
                         f.log_as = Some(format!("{} ({})", d.target, item.address));
                     }
                     f.data = d.data;
@@ -383,6 +383,8 @@ pub async fn deliver_loaded(
                         None => {
                             let kind = if d.target.starts_with('|') {
                                 "pipe"
+                            } else if d.target.starts_with('>') {
+                                "reply"
                             } else {
                                 "file"
                             };
