@@ -260,6 +260,9 @@ pub async fn run_smtp(
         .first()
         .map_or(String::new(), |(i, _)| i.address.clone());
     let from_mx = |name: &str| host_specs.iter().any(|h| h.name == name && h.mx.is_some());
+    // Exim updates the hints at the end of a delivery: a host listed twice
+    // is tried again in this one even after its first failure.
+    let mut written: std::collections::HashSet<String> = Default::default();
     if hosts.is_empty() {
         return defer_all(local_error(
             Errno::Unknown,
@@ -358,9 +361,10 @@ pub async fn run_smtp(
             if !ctx.inv.force {
                 let now = now_secs();
                 let waiting = |k: &str| {
-                    retry_db.get(k).is_some_and(|h| {
-                        now < h.next_try && now.saturating_sub(h.last_try) <= retry_expire
-                    })
+                    !written.contains(k)
+                        && retry_db.get(k).is_some_and(|h| {
+                            now < h.next_try && now.saturating_sub(h.last_try) <= retry_expire
+                        })
                 };
                 if waiting(&host_key) || waiting(&message_key) {
                     let err = SmtpError {
@@ -489,10 +493,12 @@ pub async fn run_smtp(
                     {
                         let re = retry_error(e, Some(&host), from_mx(name));
                         retry_db.failed(&message_key, rule, now_secs(), max, &re);
+                        written.insert(message_key.clone());
                     }
                     Some(smtp::RcptOutcome::Deferred(e)) if r.try_next_host => {
                         let re = retry_error(e, Some(&host), from_mx(name));
                         retry_db.failed(&host_key, rule, now_secs(), max, &re);
+                        written.insert(host_key.clone());
                     }
                     _ => {
                         retry_db.clear(&host_key);
