@@ -12,6 +12,7 @@ mod headers;
 mod verify;
 
 pub use verify::SenderVerifyFailure;
+pub(crate) use verify::route_for_verify;
 
 use conditions::*;
 use headers::*;
