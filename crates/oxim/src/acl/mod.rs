@@ -11,8 +11,8 @@ mod header_sender;
 mod headers;
 mod verify;
 
-pub use verify::SenderVerifyFailure;
 pub(crate) use verify::route_for_verify;
+pub use verify::SenderVerifyFailure;
 
 use conditions::*;
 use headers::*;

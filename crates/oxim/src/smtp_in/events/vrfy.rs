@@ -108,10 +108,7 @@ pub(super) async fn vrfy(
         (None, _) => Reply::new(250, format!("<{address}> is deliverable")),
         (Some(_), true) => Reply::new(451, format!("Cannot resolve <{address}> at this time")),
         (Some(why), false) => {
-            ctx.log_text(
-                None,
-                &format!("VRFY failed for {raw} {}", client(conn, st)),
-            );
+            ctx.log_text(None, &format!("VRFY failed for {raw} {}", client(conn, st)));
             let why = if detailed {
                 why
             } else {
@@ -162,7 +159,9 @@ pub(super) async fn expn(
         }
         Routed::Transport { .. } => Reply::new(250, format!("<{address}>")),
         Routed::Fail { .. } => Reply::new(553, format!("{address} is undeliverable")),
-        Routed::Defer { .. } => Reply::new(553, format!("{address} cannot be resolved at this time")),
+        Routed::Defer { .. } => {
+            Reply::new(553, format!("{address} cannot be resolved at this time"))
+        }
     };
     let _ = sess.respond(reply);
 }
