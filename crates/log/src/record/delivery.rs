@@ -95,6 +95,10 @@ pub struct Delivered<'a> {
     pub sender: &'a str,
     /// Return path: `P=<...>` with `+return_path_on_delivery`.
     pub return_path: Option<&'a str>,
+    /// No transport ran, so there is no return path to show (Exim's
+    /// `/dev/null` deliveries): no `P=` even with
+    /// `+return_path_on_delivery`.
+    pub no_return_path: bool,
     /// `R=`: router.
     pub router: Option<&'a str>,
     /// `T=`: transport.
@@ -137,6 +141,7 @@ impl<'a> Delivered<'a> {
             address,
             sender,
             return_path: None,
+            no_return_path: false,
             router: None,
             transport: None,
             size: None,
@@ -162,7 +167,7 @@ impl<'a> Delivered<'a> {
             out,
             &self.address,
             self.sender,
-            Some(self.return_path.unwrap_or(self.sender)),
+            (!self.no_return_path).then(|| self.return_path.unwrap_or(self.sender)),
             self.router,
             self.transport,
         );
@@ -316,6 +321,9 @@ pub struct Deferred<'a> {
     /// The deferral is only "retry time not reached": logged only with
     /// `+retry_defer` (default on).
     pub retry_not_reached: bool,
+    /// No router was run (the address's routing retry time has not come):
+    /// Exim shows ` routing` where ` R=` would be.
+    pub routing: bool,
 }
 
 impl<'a> Deferred<'a> {
@@ -335,6 +343,7 @@ impl<'a> Deferred<'a> {
             deliver_time: None,
             error,
             retry_not_reached: false,
+            routing: false,
         }
     }
 
@@ -348,6 +357,9 @@ impl<'a> Deferred<'a> {
             self.router,
             self.transport,
         );
+        if self.routing && self.router.is_none() {
+            out.push_str(" routing");
+        }
         render_deliver_time(sel, out, self.deliver_time);
         let _ = write!(out, " defer ({})", self.error.errno);
         self.error.render(sel, out);

@@ -50,6 +50,8 @@ pub struct FilterOptions {
     pub forbid_pipe: bool,
     pub forbid_reply: bool,
     pub prepend_home: bool,
+    /// The transport for `mail` and `vacation`.
+    pub reply_transport: Option<String>,
 }
 
 /// One router instance.
@@ -234,6 +236,7 @@ impl RouterSpec {
                     forbid_pipe: o.bool("forbid_pipe"),
                     forbid_reply: o.bool("forbid_filter_reply"),
                     prepend_home: o.bool("filter_prepend_home"),
+                    reply_transport: opt(d, "reply_transport"),
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),

@@ -56,6 +56,8 @@ pub struct MainSettings {
     pub trusted_users: String,
     /// `percent_hack_domains` (a domain list), empty for none.
     pub percent_hack_domains: String,
+    /// `queue_smtp_domains` (a domain list), empty for none.
+    pub queue_smtp_domains: String,
     /// `timeout_frozen_after`, zero for never.
     pub timeout_frozen_after: Duration,
     /// `remote_max_parallel`, at least 1.
@@ -161,6 +163,7 @@ impl MainSettings {
             smtp_accept_max_per_host: main.str("smtp_accept_max_per_host").to_string(),
             trusted_users: main.str("trusted_users").to_string(),
             percent_hack_domains: main.str("percent_hack_domains").to_string(),
+            queue_smtp_domains: main.str("queue_smtp_domains").to_string(),
             timeout_frozen_after: main.time("timeout_frozen_after"),
             remote_max_parallel: usize::try_from(main.int("remote_max_parallel"))
                 .unwrap_or(1)

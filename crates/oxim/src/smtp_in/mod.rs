@@ -98,9 +98,6 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     // As Exim: a session that ends without QUIT exits with 1.
     let code = i32::from(ended.lost);
     let ids = ended.ids;
-    if ctx.inv.dont_deliver {
-        return Ok(code);
-    }
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}
