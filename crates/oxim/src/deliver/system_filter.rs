@@ -27,8 +27,7 @@ pub(super) enum After {
 
 /// Run the system filter, if there is one, on `m`.
 pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
-    let main = &ctx.config.main;
-    let Some(path) = main.opt_str("system_filter").filter(|p| !p.is_empty()) else {
+    let Some(path) = ctx.settings.system_filter.as_deref() else {
         return After::Continue([0; 10]);
     };
     let id = m.env.id.to_string();
