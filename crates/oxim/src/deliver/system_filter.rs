@@ -110,7 +110,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
     match outcome.verdict {
         Verdict::NotDelivered => {
             if changed {
-                let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+                rewrite_header(ctx, m, &id);
             }
             After::Continue(outcome.n)
         }
@@ -123,7 +123,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
             ctx.log_text(Some(&id), text);
             m.note_msglog(format!("{text}\n"));
             if changed {
-                let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+                rewrite_header(ctx, m, &id);
             }
             After::Stop
         }
@@ -139,7 +139,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
                 "{} {text}\n",
                 ctx.logger.timestamp(std::time::SystemTime::now())
             ));
-            let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+            rewrite_header(ctx, m, &id);
             After::Stop
         }
         // A freeze after a manual thaw is ignored.
@@ -199,5 +199,13 @@ fn apply_header_ops(m: &mut Loaded, ops: &[(HeadersOp, String)]) {
             }
             HeadersOp::Charset => {}
         }
+    }
+}
+
+/// Keep the filter's header changes (or the freeze) on the spool; a write
+/// that fails is logged, and the next attempt runs the filter again.
+fn rewrite_header(ctx: &Ctx, m: &Loaded, id: &str) {
+    if let Err(e) = ctx.spool.rewrite_header(&m.env, &m.headers) {
+        ctx.log_text(Some(id), &format!("cannot rewrite the spool header: {e}"));
     }
 }
