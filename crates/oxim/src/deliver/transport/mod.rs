@@ -82,17 +82,7 @@ pub async fn run_transport(
         return_path,
         ..
     } = call;
-    let delivered = Outcome::Delivered {
-        host: None,
-        tfo: oxim_log::Tfo::NotTcp,
-        tls: None,
-        chunking: false,
-        pipelining: None,
-        continued: false,
-        confirmation: None,
-        first: true,
-        auth: None,
-    };
+    let delivered = Outcome::delivered_locally();
     // The routers' and the transport's header changes apply to what it
     // sends.
     let edited;
