@@ -61,7 +61,7 @@ pub use expand::{
 pub use lists::{
     host_list_lookups, match_address, match_address_probe, match_domain, match_domain_probe,
     match_host, match_host_probe, match_local_part, match_local_part_probe, match_no_host,
-    ListError, Probe,
+    ListError, ListIter, Probe,
 };
 pub use options::{Kind, OptionSpec, Options, Value};
 pub use source::{FileSource, MemFs, StdFs};

@@ -220,6 +220,11 @@ pub struct LoggerOptions {
     /// files; each record goes to standard error once, as `LOG: <text>`,
     /// without timestamp.
     pub testing_stderr: bool,
+    /// Exim's `-v` (and `-N`, which implies it): each record is also
+    /// shown on standard error as `LOG: MAIN` (with ` PANIC`, ` REJECT`
+    /// for the other logs it goes to) and the text on the next line,
+    /// indented, without timestamp.
+    pub echo_stderr: bool,
 }
 
 impl Default for LoggerOptions {
@@ -229,6 +234,7 @@ impl Default for LoggerOptions {
             timezone: false,
             write_rejectlog: true,
             testing_stderr: false,
+            echo_stderr: false,
         }
     }
 }
@@ -377,6 +383,33 @@ impl Logger {
             line.push('\n');
             let _ = std::io::stderr().write_all(line.as_bytes());
             return Ok(());
+        }
+        if self.options.echo_stderr {
+            let mut shown = String::from("LOG:");
+            for (on, name) in [
+                (dest.main, " MAIN"),
+                (dest.panic, " PANIC"),
+                (dest.reject, " REJECT"),
+            ] {
+                if on {
+                    shown.push_str(name);
+                }
+            }
+            shown.push_str("\n  ");
+            // Exim's debug copy is the text as the caller gave it: without
+            // the message id the log file line starts with.
+            let mut text = String::new();
+            rec.render_into(&self.options.selector, &mut text);
+            let text = match rec.id() {
+                Some(id) => text
+                    .strip_prefix(id)
+                    .and_then(|t| t.strip_prefix(' '))
+                    .unwrap_or(&text),
+                None => &text,
+            };
+            shown.push_str(text);
+            shown.push('\n');
+            let _ = std::io::stderr().write_all(shown.as_bytes());
         }
         let line = self.format_line(rec, t);
         let now_sec = t

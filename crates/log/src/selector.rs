@@ -201,12 +201,25 @@ impl LogSelector {
         s
     }
 
-    /// Parses a `log_selector` value: whitespace-separated `+item` / `-item`
+    /// Parses a `log_selector` value: `+item` / `-item`, separated by
+    /// white space or written one after the other (`+pid+queue_time`),
     /// applied in order to Exim's default set; `+all` / `-all` set or clear
     /// everything.
     pub fn parse(s: &str) -> Result<LogSelector, SelectorError> {
         let mut sel = LogSelector::default();
-        for word in s.split_whitespace() {
+        let words = s.split_whitespace().flat_map(|w| {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            for (i, c) in w.char_indices() {
+                if (c == '+' || c == '-') && i > start {
+                    parts.push(&w[start..i]);
+                    start = i;
+                }
+            }
+            parts.push(&w[start..]);
+            parts
+        });
+        for word in words {
             let (on, name) = if let Some(n) = word.strip_prefix('+') {
                 (true, n)
             } else if let Some(n) = word.strip_prefix('-') {
@@ -335,6 +348,14 @@ mod tests {
         let s = LogSelector::parse("  +smtp_connection\t").unwrap();
         assert!(s.has(Selector::SmtpConnection));
         assert_eq!(LogSelector::parse("").unwrap(), LogSelector::default());
+        // Items may follow one another without white space.
+        let s = LogSelector::parse("+pid+queue_time -msg_id+subject").unwrap();
+        assert!(s.has(Selector::Pid) && s.has(Selector::QueueTime) && s.has(Selector::Subject));
+        assert!(!s.has(Selector::MsgId));
+        assert_eq!(
+            LogSelector::parse("+pid+bogus"),
+            Err(SelectorError::Unknown("bogus".into()))
+        );
     }
 
     #[test]

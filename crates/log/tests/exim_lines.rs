@@ -639,7 +639,7 @@ fn rejections() {
     };
     let rec = LogRecord::Rejected(Rejected {
         id: None,
-        host,
+        host: Some(host),
         ident: None,
         sender: Some(""),
         what: RejectWhat::Rcpt("x@other.ex"),
@@ -654,7 +654,7 @@ fn rejections() {
     assert!(d.main && d.reject && !d.panic);
     let rec = LogRecord::Rejected(Rejected {
         id: Some(ID),
-        host,
+        host: Some(host),
         ident: None,
         sender: Some("a@b"),
         what: RejectWhat::AfterData,
@@ -782,7 +782,7 @@ fn rejected_after_data_carries_headers_to_reject_log_only() {
     let rec = LogRecord::RejectedWithHeaders {
         rejected: Rejected {
             id: Some(ID),
-            host: SenderHost::new(LOCAL, 1),
+            host: Some(SenderHost::new(LOCAL, 1)),
             ident: None,
             sender: Some("a@b"),
             what: RejectWhat::AfterData,

@@ -221,7 +221,7 @@ fn reject_log_gets_headers_main_log_does_not() {
     log.write(&LogRecord::RejectedWithHeaders {
         rejected: Rejected {
             id: Some("10HmaX-0005vi-00"),
-            host: SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
+            host: Some(SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1)),
             ident: None,
             sender: Some(""),
             what: RejectWhat::AfterData,

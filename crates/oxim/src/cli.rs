@@ -203,6 +203,15 @@ pub struct Invocation {
     pub dot_ends_message: bool,
     /// `-N`: do not deliver.
     pub dont_deliver: bool,
+    /// `-odqs`: route and deliver locally at once, but leave SMTP
+    /// deliveries for the next queue run (Exim's `queue_smtp`).
+    pub queue_smtp: bool,
+    /// `-qq...`: a two-stage queue run (route everything first, then
+    /// deliver, so messages for one host share a connection).
+    pub queue_2stage: bool,
+    /// `-R string` / `-Rf` / `-Rff`: a queue run limited to messages with
+    /// a recipient containing the string (forced).
+    pub select_recipient: Option<String>,
     /// `-v`: verbose (for `-bv`, the full routing display).
     pub verbose: bool,
     /// `-tls-on-connect`.
@@ -243,12 +252,15 @@ Receiving
   -bs                an SMTP session on stdin/stdout
   -bS                batched SMTP on stdin
   -odb|-odi|-odf|-odq  deliver in background / now / now / only queue
+  -odqs              deliver locally now, leave SMTP deliveries queued
   -N                 do not deliver
 Daemon and queue
   -bd, -bdf          run the SMTP daemon (in the background / foreground)
   -oX <ports>        listen on these ports or <addr>.<port> items
   -oP <file>         write the daemon's pid here
-  -q[f][<time>]      queue run (repeatedly in the daemon when <time> is given)
+  -q[q][f[f]][<time>]  queue run (repeatedly in the daemon when <time> is given;
+                     -qq: two stages, routing everything first)
+  -R[f[f]] <string>  forced queue run of messages with a recipient containing <string>
   -M <id>...         deliver these messages now; -Mrm <id>... removes them
   -bp                list the queue
   -Mvh|-Mvb|-Mvl <id>  show a message's header file, data file or log
@@ -343,6 +355,9 @@ impl Invocation {
             extract_recipients: false,
             dot_ends_message: true,
             dont_deliver: false,
+            queue_smtp: false,
+            queue_2stage: false,
+            select_recipient: None,
             verbose: false,
             tls_on_connect: false,
             received_protocol: None,
@@ -448,9 +463,20 @@ impl Invocation {
                     inv.delivery = DeliveryMode::Interactive;
                     inv.delivery_given = true;
                 }
-                "-odq" | "-odqs" => {
+                "-odq" => {
                     inv.delivery = DeliveryMode::Queue;
                     inv.delivery_given = true;
+                }
+                // Exim's -odqs changes nothing else: the delivery mode
+                // stays what it was (local deliveries still happen).
+                "-odqs" => inv.queue_smtp = true,
+                "-R" | "-Rf" | "-Rff" => {
+                    // A selected run always forces its deliveries; -Rf
+                    // says so in the log (-qf).
+                    queue_run = true;
+                    inv.force = arg != "-R";
+                    inv.thaw_frozen = arg == "-Rff";
+                    inv.select_recipient = Some(value(&mut i, arg)?);
                 }
                 "-oX" => inv.listen_override = Some(value(&mut i, arg)?),
                 "-oP" => inv.pid_file = Some(PathBuf::from(value(&mut i, arg)?)),
@@ -496,7 +522,11 @@ impl Invocation {
                 "-v" => inv.verbose = true,
                 "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}
                 "-t" => inv.extract_recipients = true,
-                "-N" => inv.dont_deliver = true,
+                // -N implies -v, as in Exim.
+                "-N" => {
+                    inv.dont_deliver = true;
+                    inv.verbose = true;
+                }
                 "-f" | "-r" => inv.sender = Some(one_line("-f address", value(&mut i, arg)?)?),
                 "-F" => inv.full_name = Some(value(&mut i, arg)?),
                 "-oMm" => {
@@ -527,6 +557,10 @@ impl Invocation {
                     } else if let Some(rest) = arg.strip_prefix("-q") {
                         queue_run = true;
                         let mut rest = rest;
+                        if let Some(r) = rest.strip_prefix('q') {
+                            inv.queue_2stage = true;
+                            rest = r;
+                        }
                         if let Some(r) = rest.strip_prefix('f') {
                             inv.force = true;
                             rest = r;

@@ -212,6 +212,7 @@ impl Ctx {
                 timezone: settings.log_timezone,
                 write_rejectlog: true,
                 testing_stderr: matches!(inv.mode, crate::cli::Mode::HostCheck { .. }),
+                echo_stderr: inv.verbose,
             },
         )
         .map_err(|e| anyhow!("{e}"))?;
@@ -505,6 +506,12 @@ pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
     }
     for (k, v) in &ctx.inv.defines {
         cmd.arg(format!("-D{k}={v}"));
+    }
+    if ctx.inv.queue_smtp {
+        cmd.arg("-odqs");
+    }
+    if ctx.inv.dont_deliver {
+        cmd.arg("-N");
     }
     cmd.arg("-Mc").arg(id);
     cmd.stdin(Stdio::null())

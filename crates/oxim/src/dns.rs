@@ -144,6 +144,54 @@ impl Dns {
         }
     }
 
+    /// A records of a name with the smallest TTL among them; on failure
+    /// the RFC 2308 negative TTL (from the SOA) when the answer carried
+    /// one. For DNS black lists.
+    pub async fn a_with_ttl(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<std::net::Ipv4Addr>, u32), (LookupFailure, Option<u32>)> {
+        let r = self.resolver().map_err(|e| (e, None))?;
+        match r.ipv4_lookup(fqdn(name)).await {
+            Ok(lookup) => {
+                let mut ttl = u32::MAX;
+                let mut v = Vec::new();
+                for rec in lookup.answers() {
+                    if let RData::A(a) = &rec.data {
+                        v.push(a.0);
+                        ttl = ttl.min(rec.ttl);
+                    }
+                }
+                if v.is_empty() {
+                    Err((LookupFailure::NotFound, None))
+                } else {
+                    Ok((v, ttl))
+                }
+            }
+            Err(e) => {
+                if e.is_no_records_found() || e.is_nx_domain() {
+                    let neg = e.into_soa().map(|soa| soa.ttl.min(soa.data.minimum));
+                    Err((LookupFailure::NotFound, neg))
+                } else {
+                    Err((Self::failure(e), None))
+                }
+            }
+        }
+    }
+
+    /// The first character-string of the first TXT record of a name.
+    pub async fn txt(&self, name: &str) -> Option<String> {
+        let r = self.resolver().ok()?;
+        let lookup = r.txt_lookup(fqdn(name)).await.ok()?;
+        lookup.answers().iter().find_map(|rec| match &rec.data {
+            RData::TXT(t) => t
+                .txt_data
+                .first()
+                .map(|s| String::from_utf8_lossy(&s[..s.len().min(511)]).into_owned()),
+            _ => None,
+        })
+    }
+
     /// MX records of a domain, sorted by preference.
     pub async fn mx(&self, domain: &str) -> Result<Vec<Mx>, LookupFailure> {
         let r = self.resolver()?;

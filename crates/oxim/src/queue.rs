@@ -64,8 +64,9 @@ async fn deliver_one(
     id: &MessageId,
     force: bool,
     pool: Option<deliver::smtp::PoolRef<'_>>,
+    hold: deliver::SmtpHold,
 ) -> Result<()> {
-    match deliver::deliver_id_pooled(ctx, id, force, pool).await {
+    match deliver::deliver_id_pooled(ctx, id, force, pool, hold).await {
         Ok(_) => Ok(()),
         Err(e) if quarantine_if_malformed(ctx, id, &e) => Ok(()),
         Err(e) => Err(e),
@@ -77,6 +78,12 @@ async fn deliver_one(
 /// connection, one after the other, while other hosts are served in
 /// parallel.
 pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
+    run_queue_stage(ctx, force, deliver::SmtpHold::default()).await
+}
+
+/// One pass over the queue; `hold` is set for the first stage of a
+/// two-stage run (routing and local deliveries only).
+async fn run_queue_stage(ctx: &Arc<Ctx>, force: bool, hold: deliver::SmtpHold) {
     tidy_spool(ctx);
     let ids = match ctx.spool.list() {
         Ok(ids) => ids,
@@ -111,7 +118,12 @@ pub async fn run_queue(ctx: &Arc<Ctx>, force: bool) {
                 pool: &pool,
                 ticket: Some(&ticket),
             };
-            if let Err(e) = deliver_one(&ctx, &id, force, Some(shared)).await {
+            if let Some(wanted) = &ctx.inv.select_recipient {
+                if !has_recipient_like(&ctx, &id, wanted) {
+                    return;
+                }
+            }
+            if let Err(e) = deliver_one(&ctx, &id, force, Some(shared), hold).await {
                 ctx.log_text(Some(&id.to_string()), &format!("delivery failed: {e:#}"));
             }
         }));
@@ -155,7 +167,19 @@ pub fn deliver_ids(ctx: Arc<Ctx>, ids: &[String], force: bool) -> Result<i32> {
             pool: &pool,
             ticket: None,
         };
-        if let Err(e) = rt.block_on(deliver::deliver_id_pooled(&ctx, &id, force, Some(shared))) {
+        // -M forces; -Mc is a delivery as straight after reception.
+        let hold = if force {
+            deliver::SmtpHold::default()
+        } else {
+            deliver::SmtpHold::immediate(&ctx)
+        };
+        if let Err(e) = rt.block_on(deliver::deliver_id_pooled(
+            &ctx,
+            &id,
+            force,
+            Some(shared),
+            hold,
+        )) {
             if quarantine_if_malformed(&ctx, &id, &e) {
                 eprintln!("{}: {id}: {e}: moved to quarantine", ctx.inv.prog);
             } else {
@@ -175,25 +199,56 @@ pub fn queue_run(ctx: Arc<Ctx>) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let force = ctx.inv.force;
+    let force = ctx.inv.force || ctx.inv.select_recipient.is_some();
     // Exim's bracket around a queue run started from the command line
-    // (`+queue_run`, on by default); -qf adds its flag.
+    // (`+queue_run`, on by default), with the run's flags (`-qqff`) and
+    // its -R selection.
     let pid = std::process::id();
+    let mut flags = String::new();
+    if ctx.inv.queue_2stage {
+        flags.push('q');
+    }
+    if ctx.inv.force {
+        flags.push('f');
+    }
+    if ctx.inv.thaw_frozen {
+        flags.push('f');
+    }
+    let mut detail = format!("pid={pid}");
+    if !flags.is_empty() {
+        detail.push_str(&format!(" -q{flags}"));
+    }
+    if let Some(r) = &ctx.inv.select_recipient {
+        detail.push_str(&format!(" -R {r}"));
+    }
     let bracket = |what: &str| {
-        if force {
-            if ctx.logger.selector().has(oxim_log::Selector::QueueRun) {
-                ctx.log_text(None, &format!("{what} queue run: pid={pid} -qf"));
-            }
-        } else if what == "Start" {
-            ctx.log(&LogRecord::QueueRunStart { pid });
-        } else {
-            ctx.log(&LogRecord::QueueRunEnd { pid });
+        if ctx.logger.selector().has(oxim_log::Selector::QueueRun) {
+            ctx.log_text(None, &format!("{what} queue run: {detail}"));
         }
     };
     bracket("Start");
+    if ctx.inv.queue_2stage {
+        let first = deliver::SmtpHold {
+            all: true,
+            domains: false,
+            first_stage: true,
+        };
+        rt.block_on(run_queue_stage(&ctx, force, first));
+    }
     rt.block_on(run_queue(&ctx, force));
     bracket("End");
     Ok(0)
+}
+
+/// `-R string`: whether a recipient of the message still to be delivered
+/// contains `wanted` (caselessly, as Exim's plain -R).
+fn has_recipient_like(ctx: &Ctx, id: &MessageId, wanted: &str) -> bool {
+    let wanted = wanted.to_ascii_lowercase();
+    ctx.spool.read(id).is_ok_and(|m| {
+        m.envelope
+            .pending_recipients()
+            .any(|r| r.address.to_ascii_lowercase().contains(&wanted))
+    })
 }
 
 /// `-Mrm id...`.

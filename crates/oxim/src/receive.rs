@@ -274,6 +274,8 @@ pub fn prepare(
     env.body_linecount = Some(msg.body_lines() as u64);
     env.max_received_linelength = Some(max_linelength as u64);
     env.deliver_firsttime = true;
+    // -N is kept with the message: later deliveries are bypassed too.
+    env.dont_deliver = ctx.inv.dont_deliver;
     env.tfo = source.tfo;
     if let Some(t) = &source.tls {
         env.tls.cipher = Some(t.cipher.clone());

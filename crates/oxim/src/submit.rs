@@ -100,9 +100,6 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
         &recipients,
         std::mem::take(&mut msg),
     ))?;
-    if inv.dont_deliver {
-        return Ok(0);
-    }
     let queue_only = inv.queue_only(ctx.settings.queue_only);
     if inv.delivery != DeliveryMode::Interactive || queue_only {
         // Another process (or a later queue run) delivers it.

@@ -571,5 +571,9 @@ fn no_source_file_is_too_long() {
             (n > MOST).then(|| format!("{}: {n} lines", f.display()))
         })
         .collect();
-    assert!(long.is_empty(), "split by what they do:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "split by what they do:\n{}",
+        long.join("\n")
+    );
 }

@@ -188,7 +188,12 @@ fn slow_clients_are_cut_off_per_line_and_per_session() {
 #[test]
 fn client_that_never_reads_is_dropped() {
     let dir = TestDir::new();
-    let (_d, port, _) = start(&dir, "smtp_receive_timeout = 2s");
+    // No host is subject to smtp_accept_max_nonmail here: the RSETs must
+    // not end the session before the write timeout does.
+    let (_d, port, _) = start(
+        &dir,
+        "smtp_receive_timeout = 2s\nsmtp_accept_max_nonmail_hosts =",
+    );
     let mut c = Client::connect(port);
     assert!(c.cmd("EHLO deaf.example").starts_with("250 "));
     let mut w = c.stream.try_clone().unwrap();
@@ -206,6 +211,27 @@ fn client_that_never_reads_is_dropped() {
     assert!(dropped, "a client that never reads was not dropped");
     assert_between("dropping the deaf client", t0.elapsed(), 1.5, 10.0);
     writer.join().unwrap();
+}
+
+/// smtp_accept_max_nonmail: one RSET and one EHLO per message are free,
+/// the other non-mail commands count, and one too many ends the session
+/// with Exim's 554 and log line.
+#[test]
+fn too_many_nonmail_commands_drop_the_session() {
+    let dir = TestDir::new();
+    let (_d, port, _) = start(&dir, "smtp_accept_max_nonmail = 2");
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO busy.example").starts_with("250 "));
+    assert!(c.cmd("RSET").starts_with("250 "));
+    assert!(c.cmd("NOOP").starts_with("250 "));
+    assert!(c.cmd("NOOP").starts_with("250 "));
+    assert_eq!(c.cmd("NOOP"), "554 Too many nonmail commands");
+    let dropped = wait_for(Duration::from_secs(10), || {
+        dir.read("log/mainlog").contains(
+            "SMTP call from (busy.example) [127.0.0.1] dropped: too many nonmail commands (last was \"NOOP\")",
+        )
+    });
+    assert!(dropped, "{}", dir.read("log/mainlog"));
 }
 
 /// header_maxsize and header_line_maxsize: Exim's replies and log lines;

@@ -284,10 +284,31 @@ impl Comparer<'_> {
 }
 
 fn sort_lines(text: &str) -> String {
+    // Exim's runtest: each run of consecutive delivery lines (`=>`, `->`,
+    // `*>` after the timestamp and message id) is sorted in place, and the
+    // file gets a note saying so.
+    static DELIVERY: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let delivery = DELIVERY.get_or_init(|| {
+        regex::Regex::new(r"^[-\d]{10}\s[:\d]{8}(\.\d{3})?\s[-A-Za-z\d]{23}\s[-=*]>")
+            .expect("delivery line pattern")
+    });
     let mut lines: Vec<&str> = text.lines().collect();
-    lines.sort_unstable();
-    let mut s = lines.join("\n");
-    if !s.is_empty() {
+    let mut i = 0;
+    while i < lines.len() {
+        if delivery.is_match(lines[i]) {
+            let mut j = i + 1;
+            while j < lines.len() && delivery.is_match(lines[j]) {
+                j += 1;
+            }
+            lines[i..j].sort_unstable();
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut s = String::from("**NOTE: The delivery lines in this file have been sorted.\n");
+    for l in lines {
+        s.push_str(l);
         s.push('\n');
     }
     s
@@ -323,6 +344,9 @@ mod tests {
                 caller_home: "/home/joe".into(),
                 caller_uid: 1000,
                 caller_gid: 100,
+                exim_user: "joe".into(),
+                exim_uid: 1000,
+                exim_gid: 100,
                 ipv4: "198.18.0.1".into(),
                 ipv6: None,
             },

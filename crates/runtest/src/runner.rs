@@ -334,24 +334,47 @@ impl Outer<'_> {
                 ))
             }
         };
-        let deadline = Instant::now() + o.timeout;
+        // The test's time limit runs from the moment the sandbox is set up
+        // (it says so with READY_FILE): creating namespaces and configuring
+        // their interfaces is the runner's work, not the MTA's; a sandbox
+        // that cannot be built within SETUP_LIMIT is an ERROR, not a FAIL.
+        let started = Instant::now();
+        let ready_file = work.join(exec::READY_FILE);
+        let mut deadline: Option<Instant> = None;
         let status = loop {
             match child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() >= deadline => break None,
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Ok(Some(s)) => break Ok(s),
+                Ok(None) => {}
                 Err(e) => return Outcome::Error(format!("waiting for the sandbox: {e}")),
             }
+            let now = Instant::now();
+            match deadline {
+                None if ready_file.exists() => deadline = Some(now + o.timeout),
+                None if now.duration_since(started) >= SETUP_LIMIT => break Err(false),
+                Some(d) if now >= d => break Err(true),
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(50));
         };
-        let Some(status) = status else {
-            // --kill-child makes the sandbox's PID 1 (and with it every
-            // process in the namespace) die with unshare.
-            let _ = child.kill();
-            let _ = child.wait();
-            return Outcome::Fail(format!(
-                "timed out after {} s (sandbox killed)",
-                o.timeout.as_secs()
-            ));
+        let status = match status {
+            Ok(s) => s,
+            Err(ready) => {
+                // --kill-child makes the sandbox's PID 1 (and with it every
+                // process in the namespace) die with unshare.
+                let _ = child.kill();
+                let _ = child.wait();
+                return if ready {
+                    Outcome::Fail(format!(
+                        "timed out after {} s (sandbox killed)",
+                        o.timeout.as_secs()
+                    ))
+                } else {
+                    Outcome::Error(format!(
+                        "the sandbox was not set up within {} s (sandbox killed)",
+                        SETUP_LIMIT.as_secs()
+                    ))
+                };
+            }
         };
         match fs::read_to_string(work.join(RESULT_FILE)) {
             Ok(text) => Outcome::decode(&text).unwrap_or_else(|| {
@@ -646,6 +669,10 @@ pub fn summary_tables(verdicts: &[Verdict]) -> String {
     s.push('\n');
     s
 }
+
+/// How long building and configuring a sandbox's namespaces may take
+/// (not counted in the test's own time limit).
+const SETUP_LIMIT: Duration = Duration::from_secs(60);
 
 /// The time limit inside the sandbox: a little shorter than the outer one,
 /// so that the inside can still report which command hung.

@@ -144,6 +144,9 @@ impl TestTree {
 pub fn resolve_link(path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
     for _ in 0..8 {
+        if !fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() < 256) {
+            break;
+        }
         let Ok(bytes) = fs::read(&p) else { break };
         let plausible =
             !bytes.is_empty() && bytes.len() < 256 && bytes.iter().all(|b| b.is_ascii_graphic());
@@ -160,6 +163,44 @@ pub fn resolve_link(path: &Path) -> PathBuf {
         p = next;
     }
     p
+}
+
+/// Whether a directory holds, at any depth, a link placeholder (see
+/// [`resolve_link`]).
+fn has_placeholder(dir: &Path) -> bool {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
+    rd.filter_map(Result::ok).any(|e| {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => has_placeholder(&p),
+            Ok(t) if t.is_file() => resolve_link(&p) != p,
+            _ => false,
+        }
+    })
+}
+
+/// Make `to` show the tree `from` as Exim's checkout would have it: a
+/// symbolic link to `from` when it has no link placeholders, else a
+/// directory where placeholders become symbolic links to their targets
+/// (e.g. the hashed names of `aux-fixed/.../certdir`) and everything else
+/// links back to `from`.
+pub fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    if !has_placeholder(from) {
+        return std::os::unix::fs::symlink(from, to);
+    }
+    fs::create_dir(to)?;
+    for e in fs::read_dir(from)?.filter_map(Result::ok) {
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            link_tree(&src, &dst)?;
+        } else {
+            std::os::unix::fs::symlink(resolve_link(&src), &dst)?;
+        }
+    }
+    Ok(())
 }
 
 /// Guess the style from the expected files: HEAD-style ids or `p1234` pids mean
@@ -380,6 +421,39 @@ Transports (built-in): appendfile autoreply pipe smtp\n";
         assert_eq!(resolve_link(&d.path().join("0952")), d.path().join("0951"));
         assert_eq!(resolve_link(&d.path().join("0951")), d.path().join("0951"));
         assert_eq!(resolve_link(&d.path().join("0953")), d.path().join("0953"));
+    }
+
+    #[test]
+    fn links_a_tree_resolving_placeholders() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("aux-fixed");
+        fs::create_dir_all(src.join("ca/CA")).unwrap();
+        fs::create_dir_all(src.join("ca/srv/certdir")).unwrap();
+        fs::create_dir_all(src.join("plain")).unwrap();
+        fs::write(src.join("ca/CA/CA.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        fs::write(src.join("ca/srv/certdir/9ec80de3.0"), "../../CA/CA.pem").unwrap();
+        fs::write(src.join("plain/data"), "x\n").unwrap();
+        let dst = d.path().join("work-aux-fixed");
+        link_tree(&src, &dst).unwrap();
+        let hashed = dst.join("ca/srv/certdir/9ec80de3.0");
+        assert_eq!(
+            fs::read_to_string(&hashed).unwrap(),
+            "-----BEGIN CERTIFICATE-----\n"
+        );
+        assert!(fs::symlink_metadata(&hashed)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // Subtrees without placeholders are linked whole.
+        assert!(fs::symlink_metadata(dst.join("plain"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(dst.join("plain/data")).unwrap(), "x\n");
+        // A tree without placeholders is one link.
+        let dst2 = d.path().join("plain-link");
+        link_tree(&src.join("plain"), &dst2).unwrap();
+        assert_eq!(fs::read_link(&dst2).unwrap(), src.join("plain"));
     }
 
     #[test]

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 
 use oxim_runtest::compare::SERVER_SEPARATOR;
 use oxim_runtest::munge::{FileKind, Identity, Munger};
-use oxim_runtest::tree::TestTree;
+use oxim_runtest::tree::{resolve_link, TestTree};
+use oxim_runtest::{latin1, script};
+
+/// The line munging puts before a resolver's address list.
+const ADDED_NOTE: &str = "MUNGED: ::1 will be omitted in what follows";
 
 fn exim_tests() -> Option<PathBuf> {
     let dir = std::env::var_os("OXIM_EXIM_TESTS")
@@ -37,6 +41,9 @@ fn identity() -> Identity {
         caller_home: "/home/oximcaller".into(),
         caller_uid: 4242,
         caller_gid: 4243,
+        exim_user: "oximexim".into(),
+        exim_uid: 4300,
+        exim_gid: 4301,
         ipv4: "198.18.0.1".into(),
         ipv6: Some("2001:2::1".into()),
     }
@@ -62,13 +69,31 @@ fn read_lossy(path: &Path) -> Option<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The first line that munging changed, as `expected => munged`.
+fn first_change(before: &str, after: &str) -> String {
+    before
+        .lines()
+        .zip(after.lines())
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| format!("{a:?} => {b:?}"))
+        .unwrap_or_else(|| "(line count changed)".to_string())
+}
+
 /// Checks every expected file of `root`; returns how many were checked and
 /// the tests with a file that munging changed (with the first such file).
 fn check_tree(root: &Path) -> (usize, Vec<(String, String)>) {
     let tree = TestTree::open(root, None).expect("tree");
     let mut checked = 0;
     let mut changed: Vec<(String, String)> = Vec::new();
-    for (num, _) in tree.all_tests() {
+    for (num, script_path) in tree.all_tests() {
+        // What the runner compares depends on the script's flags.
+        let script = latin1::read(&resolve_link(&script_path))
+            .ok()
+            .and_then(|t| script::parse(&t).ok());
+        let flag = |f: &str| script.as_ref().is_some_and(|s| s.has_flag(f));
+        if flag("no_munge") {
+            continue;
+        }
         let mut m = Munger::new(tree.style(), identity());
         let streams = [
             ("paniclog", FileKind::Log),
@@ -78,16 +103,32 @@ fn check_tree(root: &Path) -> (usize, Vec<(String, String)>) {
             ("stderr", FileKind::Stderr),
         ];
         for (dir, kind) in streams {
+            if flag(&format!("no_{dir}_check")) {
+                continue;
+            }
             let path = root.join(dir).join(&num);
             let Some(text) = read_lossy(&path) else {
                 continue;
             };
-            if remunge(&mut m, &text, kind) != text {
-                changed.push((num.clone(), format!("{dir}/{num}")));
+            // The note runtest adds before a resolver's address list is
+            // added again by munging; munge the file without it.
+            let before: String = text
+                .split_inclusive('\n')
+                .filter(|l| l.trim_end() != ADDED_NOTE)
+                .collect();
+            let after = remunge(&mut m, &before, kind);
+            if after != text {
+                changed.push((
+                    num.clone(),
+                    format!("{dir}/{num}: {}", first_change(&text, &after)),
+                ));
             }
             checked += 1;
         }
         for (dir, kind) in [("mail", FileKind::Mail), ("msglog", FileKind::Msglog)] {
+            if flag(&format!("no_{dir}_check")) {
+                continue;
+            }
             let Ok(rd) = fs::read_dir(root.join(dir)) else {
                 continue;
             };
@@ -105,8 +146,12 @@ fn check_tree(root: &Path) -> (usize, Vec<(String, String)>) {
                 let Some(text) = read_lossy(&root.join(dir).join(&name)) else {
                     continue;
                 };
-                if m.munge_text(&text, kind) != text {
-                    changed.push((num.clone(), format!("{dir}/{name}")));
+                let after = m.munge_text(&text, kind);
+                if after != text {
+                    changed.push((
+                        num.clone(),
+                        format!("{dir}/{name}: {}", first_change(&text, &after)),
+                    ));
                 }
                 checked += 1;
             }
@@ -115,12 +160,15 @@ fn check_tree(root: &Path) -> (usize, Vec<(String, String)>) {
     (checked, changed)
 }
 
-/// HEAD tests whose expected files must be fixpoints: the ones oxim is
-/// known to pass (a file that munging changes could never match).
-const HEAD_MUST_BE_FIXPOINTS: &[&str] = &[
-    "0012", "0106", "0242", "0314", "0363", "0409", "0441", "0549", "0579", "0602", "0605", "1090",
-    "1091",
-];
+/// The HEAD tests with expected files that are not fixpoints, and why;
+/// every other HEAD test's files must be. None of these is a missing munge:
+/// - 0021: runtest munges only the first ` SIZE=n` of a line, and two log
+///   lines have a second one, which a second pass munges;
+/// - 9350 (Dovecot), 9402 (local_scan), 9900-9903 (Exim's "testing"
+///   scripts): expected files that Exim's runtest would not reproduce either
+///   (literal 1224/1225 where it writes `PORT_S`/`PORT_D`, an unmunged
+///   `gethostbyname2`, a second `SIZE=`).
+const HEAD_NOT_FIXPOINTS: &[&str] = &["0021", "9350", "9402", "9900", "9901", "9902", "9903"];
 
 #[test]
 fn expected_files_are_munging_fixpoints() {
@@ -132,17 +180,21 @@ fn expected_files_are_munging_fixpoints() {
     );
     let (head, head_changed) = check_tree(&dir.join("HEAD/test"));
     println!(
-        "HEAD: {head} files checked, {} not fixpoints: {:?}",
-        head_changed.len(),
-        head_changed
+        "HEAD: {head} files checked, {} not fixpoints:",
+        head_changed.len()
     );
-    let bad: Vec<_> = head_changed
-        .iter()
-        .filter(|(n, _)| HEAD_MUST_BE_FIXPOINTS.contains(&n.as_str()))
-        .collect();
-    assert!(bad.is_empty(), "HEAD: munging changed {bad:?}");
+    for (n, what) in &head_changed {
+        println!("  {n} {what}");
+    }
+    let mut tests: Vec<&str> = head_changed.iter().map(|(n, _)| n.as_str()).collect();
+    tests.dedup();
+    assert_eq!(
+        tests, HEAD_NOT_FIXPOINTS,
+        "HEAD: the tests whose expected files munging changes (see the list above) \
+         are not the known ones"
+    );
     assert!(
-        old >= 10 && head >= 10,
+        old >= 10 && head >= 2000,
         "too few files checked: {old} old, {head} HEAD"
     );
 }

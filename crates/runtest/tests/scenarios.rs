@@ -6,9 +6,8 @@ mod common;
 use common::{copy_tree, crate_dir, require_root, run};
 
 /// The tests here each start runner sandboxes with daemons and fake
-/// servers; run concurrently, a test killed by its time limit could hold up
-/// the next one's sandbox (seen in CI simulations: 9101 timing out only
-/// when the other tests of this file ran beside it). One at a time.
+/// servers, some with short time limits; one at a time, so that the load of
+/// the others does not eat into those limits.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -141,18 +140,37 @@ fn per_test_timeout_kills_the_sandbox() {
         verdict(&out, "9103").contains("timed out after 6 s (sandbox killed)"),
         "{out}"
     );
-    // The next test still runs to a verdict of its own. (It should PASS,
-    // and does when this file runs alone; after the other test binaries of
-    // `cargo test --workspace` it has been seen to hit its own time limit:
-    // a known defect, recorded in the session note, not yet understood.)
-    let v = verdict(&out, "9101");
-    assert!(
-        v.starts_with("9101 PASS") || v.contains("9101 FAIL: timed out after 6 s"),
-        "{out}"
-    );
+    // The next test is not held up by the killed sandbox.
+    assert!(verdict(&out, "9101").starts_with("9101 PASS"), "{out}");
     assert!(
         started.elapsed().as_secs() < 30,
         "took {:?}",
         started.elapsed()
+    );
+}
+
+/// A runner started with SIGINT ignored (in the background from a
+/// non-interactive shell, as CI scripts do) still stops the 2019 tree's
+/// daemons with SIGINT at once: the commands it starts get the default
+/// action back. (Before, the fake daemon ignored SIGINT, was killed only
+/// after 10 s, and 9101 hit a 6 s limit: the defect that made
+/// `per_test_timeout_kills_the_sandbox` flaky in CI simulations.)
+#[test]
+fn daemons_stop_even_when_the_runner_ignores_sigint() {
+    let _serial = one_at_a_time();
+    require_root("daemons_stop_even_when_the_runner_ignores_sigint");
+    let (tree, exim) = fake_tree_args();
+    let runner = common::runner();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("trap '' INT QUIT; exec \"$0\" \"$@\"")
+        .arg(&runner)
+        .args(["--tests", &tree, "--exim", &exim, "--timeout", "6", "9101"])
+        .output()
+        .expect("running oxim-runtest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        verdict(&stdout, "9101").starts_with("9101 PASS"),
+        "{stdout}"
     );
 }

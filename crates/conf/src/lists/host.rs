@@ -86,7 +86,13 @@ pub fn match_host_probe(
             if item == "@[]" {
                 return Ok(local_interface_ips(cfg, ctx).contains(&ip).into());
             }
-            if item.starts_with("net") && item.contains(';') {
+            if let Some((mask, lookup)) = net_lookup(item) {
+                let key = masked_ip_key(ip, mask, lookup.starts_with("iplsearch"));
+                if let Some(r) = lookup_data(lookup, &key, ctx)? {
+                    let hit = r.is_some();
+                    probe.item_data = r;
+                    return Ok(hit.into());
+                }
                 return Err(ListError::Unsupported(item.to_string()));
             }
             // iplsearch and friends are keyed by the address; other lookups
@@ -249,4 +255,54 @@ pub(super) fn host_list_lookups_in(
             *wants_name = true;
         }
     }
+}
+
+/// `net[N]-type;file` in a host list: the mask length (`None` when absent)
+/// and the `type;file` part.
+fn net_lookup(item: &str) -> Option<(Option<u32>, &str)> {
+    let rest = item.strip_prefix("net")?;
+    let (semi, _) = rest.split_once(';')?;
+    let digits = semi.bytes().take_while(u8::is_ascii_digit).count();
+    let lookup = rest[digits..].strip_prefix('-')?;
+    let mask = if digits == 0 {
+        None
+    } else {
+        Some(rest[..digits].parse().ok()?)
+    };
+    Some((mask, lookup))
+}
+
+/// The key of a `net[N]-` lookup: the address masked to N bits, in Exim's
+/// text form (IPv6 as eight 4-digit groups, separated by dots except for
+/// `iplsearch`), with `/N` appended when a mask is given.
+fn masked_ip_key(ip: IpAddr, mask: Option<u32>, colons: bool) -> String {
+    let mut s = match ip {
+        IpAddr::V4(a) => {
+            let bits = mask.unwrap_or(32).min(32);
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            std::net::Ipv4Addr::from(u32::from(a) & m).to_string()
+        }
+        IpAddr::V6(a) => {
+            let bits = mask.unwrap_or(128).min(128);
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            let v = u128::from(a) & m;
+            let sep = if colons { ":" } else { "." };
+            (0..8)
+                .map(|i| format!("{:04x}", (v >> (112 - 16 * i)) & 0xffff))
+                .collect::<Vec<_>>()
+                .join(sep)
+        }
+    };
+    if let Some(m) = mask {
+        s.push_str(&format!("/{m}"));
+    }
+    s
 }

@@ -8,6 +8,18 @@ pub(super) fn domain_item(
     cfg: &Config,
     ctx: &dyn ExpandContext,
 ) -> Result<bool, ListError> {
+    domain_item_case(item, domain, true, cfg, ctx)
+}
+
+/// [`domain_item`]; names compared casefully unless `caseless` (the domain
+/// of an address-list item after `+caseful`).
+fn domain_item_case(
+    item: &str,
+    domain: &str,
+    caseless: bool,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
     if item == "@" {
         return Ok(primary_hostname(cfg, ctx).eq_ignore_ascii_case(domain));
     }
@@ -29,7 +41,16 @@ pub(super) fn domain_item(
     if let Some(r) = lookup_item(item, domain, ctx)? {
         return Ok(r);
     }
-    match_string(item, domain, true)
+    match_string(item, domain, caseless)
+}
+
+/// Exim's test for a whole-address lookup in an address list: a name of
+/// letters, digits and hyphens, an optional `*` then `@`, then `;`.
+fn whole_address_lookup(item: &str) -> bool {
+    let rest = item.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '-');
+    let rest = rest.strip_prefix('*').unwrap_or(rest);
+    let rest = rest.strip_prefix('@').unwrap_or(rest);
+    rest.starts_with(';')
 }
 
 /// Matches `domain` against a domain list.
@@ -148,21 +169,47 @@ pub fn match_address_probe(
         &mut |item, caseful, probe| {
             let p = unquote_regex(item);
             if p.starts_with('^') {
-                return regex_match(p, address, !caseful).map(Hit::from);
+                // The domain is always matched in lower case.
+                let subject = match address.rsplit_once('@') {
+                    Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
+                    None => address.to_string(),
+                };
+                return regex_match(p, &subject, !caseful).map(Hit::from);
             }
-            if let Some(r) = lookup_item(item, address, ctx)? {
-                return Ok(r.into());
+            if let Some(lookup) = item.strip_prefix("@@") {
+                if lookup.contains(';') {
+                    if address.is_empty() {
+                        return Ok(Hit::No);
+                    }
+                    return split_lookup(lookup, lp, dom, caseful, ctx).map(Hit::from);
+                }
             }
-            if item.is_empty() {
-                return Ok(address.is_empty().into());
+            if whole_address_lookup(item) {
+                if let Some(r) = lookup_item(item, address, ctx)? {
+                    return Ok(r.into());
+                }
+            }
+            // An empty address matches only an empty item.
+            if address.is_empty() {
+                return Ok(item.is_empty().into());
             }
             // The local part first; then the domain, as a one-item domain
             // list (traced as such, as Exim does).
+            let magic = |d: &str| ["", "[]", "mx_any", "mx_primary", "mx_secondary"].contains(&d);
+            let owned;
             let d = match item.rsplit_once('@') {
                 // "@domain": any local part at that domain (and "@" alone
                 // is the primary host name).
                 Some(("", "")) => "@",
                 Some(("", d)) => d,
+                // "lp@@", "lp@@[]", "lp@@mx_any"...: the special domains.
+                Some((l, d)) if l.ends_with('@') && magic(d) => {
+                    if !match_string(&l[..l.len() - 1], lp, !caseful)? {
+                        return Ok(Hit::No);
+                    }
+                    owned = format!("@{d}");
+                    owned.as_str()
+                }
                 Some((l, d)) => {
                     if !match_string(l, lp, !caseful)? {
                         return Ok(Hit::No);
@@ -171,10 +218,12 @@ pub fn match_address_probe(
                 }
                 None => item,
             };
-            if !probe.trace.on() {
-                return Ok(domain_item(d, dom, cfg, ctx)?.into());
-            }
+            // The subject's domain is compared in lower case (casefully
+            // after "+caseful", so an upper-case item never matches).
             let subject = dom.to_ascii_lowercase();
+            if !probe.trace.on() {
+                return Ok(domain_item_case(d, &subject, !caseful, cfg, ctx)?.into());
+            }
             let mut sub = Probe::new(&mut *probe.trace, &subject);
             let mut cf = false;
             let r = walk(
@@ -185,9 +234,55 @@ pub fn match_address_probe(
                 0,
                 &mut cf,
                 &mut sub,
-                &mut |i, _, _| domain_item(i, dom, cfg, ctx).map(Hit::from),
+                &mut |i, _, _| domain_item_case(i, &subject, !caseful, cfg, ctx).map(Hit::from),
             )?;
             Ok(r.into())
         },
     )
+}
+
+/// `@@type;file` in an address list: the domain is looked up, and the data
+/// is a list of local-part patterns (`!` negates; a last item `>key`
+/// chains on to the entry for `key`). No entry means no match.
+fn split_lookup(
+    lookup: &str,
+    lp: &str,
+    dom: &str,
+    caseful: bool,
+    ctx: &dyn ExpandContext,
+) -> Result<bool, ListError> {
+    // A local part of "*" (a retry rule's key) never matches.
+    if lp == "*" {
+        return Ok(false);
+    }
+    let mut key = Some(dom.to_string());
+    let mut watchdog = 50;
+    while let Some(k) = key.take() {
+        watchdog -= 1;
+        if watchdog == 0 {
+            return Err(ListError::Unsupported(format!(
+                "loop detected in lookup of local part of {lp}@{dom} in @@{lookup}"
+            )));
+        }
+        let Some(Some(data)) = lookup_data(lookup, &k, ctx)? else {
+            return Ok(false);
+        };
+        let mut items: Vec<String> = ListIter::new(&data).collect();
+        if let Some(last) = items.last() {
+            if let Some(next) = last.trim_start().strip_prefix('>') {
+                key = Some(next.trim().to_string());
+                items.pop();
+            }
+        }
+        for it in &items {
+            let (neg, pat) = match it.strip_prefix('!') {
+                Some(p) => (true, p.trim_start()),
+                None => (false, it.as_str()),
+            };
+            if match_string(pat, lp, !caseful)? {
+                return Ok(!neg);
+            }
+        }
+    }
+    Ok(false)
 }

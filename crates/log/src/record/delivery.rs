@@ -95,6 +95,10 @@ pub struct Delivered<'a> {
     pub sender: &'a str,
     /// Return path: `P=<...>` with `+return_path_on_delivery`.
     pub return_path: Option<&'a str>,
+    /// No transport ran, so there is no return path to show (Exim's
+    /// `/dev/null` deliveries): no `P=` even with
+    /// `+return_path_on_delivery`.
+    pub no_return_path: bool,
     /// `R=`: router.
     pub router: Option<&'a str>,
     /// `T=`: transport.
@@ -137,6 +141,7 @@ impl<'a> Delivered<'a> {
             address,
             sender,
             return_path: None,
+            no_return_path: false,
             router: None,
             transport: None,
             size: None,
@@ -162,7 +167,7 @@ impl<'a> Delivered<'a> {
             out,
             &self.address,
             self.sender,
-            Some(self.return_path.unwrap_or(self.sender)),
+            (!self.no_return_path).then(|| self.return_path.unwrap_or(self.sender)),
             self.router,
             self.transport,
         );

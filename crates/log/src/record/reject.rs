@@ -30,8 +30,9 @@ pub enum RejectWhat<'a> {
 pub struct Rejected<'a> {
     /// Message id, when a message was being received (after DATA).
     pub id: Option<&'a str>,
-    /// The client.
-    pub host: SenderHost<'a>,
+    /// The client; `None` for a local (`-bs`) session, logged by its
+    /// `U=` alone.
+    pub host: Option<SenderHost<'a>>,
     /// `U=`: ident.
     pub ident: Option<&'a str>,
     /// `F=<...>`: the envelope sender, once MAIL was accepted.
@@ -91,10 +92,15 @@ impl RejectedHeaders<'_> {
 
 impl Rejected<'_> {
     pub(crate) fn render_body(&self, sel: &LogSelector, out: &mut String) {
-        out.push_str("H=");
-        self.host.render(sel, out);
+        if let Some(h) = &self.host {
+            out.push_str("H=");
+            h.render(sel, out);
+        }
         if let Some(u) = self.ident {
-            let _ = write!(out, " U={u}");
+            if self.host.is_some() {
+                out.push(' ');
+            }
+            let _ = write!(out, "U={u}");
         }
         if let Some(s) = self.sender {
             let _ = write!(out, " F=<{s}>");

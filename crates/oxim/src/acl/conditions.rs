@@ -10,6 +10,19 @@ pub(super) async fn condition(
     out: &mut AclOutcome,
     t: &mut AclTrace,
 ) -> Cond {
+    match c.name.as_str() {
+        "message" => {
+            t.trace.line(|| format!("  message: {}", c.value));
+            out.pending.0 = Some(c.value.clone());
+            return Cond::True;
+        }
+        "log_message" => {
+            t.trace.line(|| format!("l_message: {}", c.value));
+            out.pending.1 = Some(c.value.clone());
+            return Cond::True;
+        }
+        _ => {}
+    }
     let value = match oxim_conf::expand_with_config(&c.value, &*vars, &ctx.config) {
         Ok(v) => v,
         Err(e) if e.is_forced_fail() => return Cond::False,
@@ -20,21 +33,9 @@ pub(super) async fn condition(
             })
         }
     };
-    match c.name.as_str() {
-        "message" => t.trace.line(|| format!("  message: {}", c.value)),
-        "log_message" => t.trace.line(|| format!("l_message: {}", c.value)),
-        _ => trace_check(&mut t.trace, c, &value),
-    }
+    trace_check(&mut t.trace, c, &value);
     let cfg = &ctx.config;
     let result: Result<bool, ConditionError> = match c.name.as_str() {
-        "message" => {
-            out.message = Some(value);
-            return Cond::True;
-        }
-        "log_message" => {
-            out.log_message = Some(value);
-            return Cond::True;
-        }
         "logwrite" => {
             out.logwrites.push(value);
             return Cond::True;
@@ -145,6 +146,28 @@ pub(super) async fn condition(
             }
             None => Ok(false),
         },
+        "dnslists" => {
+            if value != c.value {
+                t.trace.line(|| format!("expanded list: {value}"));
+            }
+            let mut logs = Vec::new();
+            let r = dnslists::check(
+                ctx,
+                &value,
+                env.host_ip,
+                vars,
+                &mut t.dnsbl,
+                &mut t.trace,
+                &mut logs,
+            )
+            .await;
+            out.logwrites.extend(logs);
+            match r {
+                dnslists::Listed::Yes => Ok(true),
+                dnslists::Listed::No => Ok(false),
+                dnslists::Listed::Defer => return Cond::Defer(String::new()),
+            }
+        }
         "verify" => match verify(ctx, &value, vars, env, out, t).await {
             Ok(b) => Ok(b),
             Err(c) => return c,
@@ -158,6 +181,9 @@ pub(super) async fn condition(
                 t.trace.level -= 1;
                 if r.message.is_some() {
                     out.message = r.message.clone();
+                }
+                if r.log_message.is_some() && r.verdict != Verdict::Defer {
+                    out.log_message = r.log_message.clone();
                 }
                 // A nested defer is the caller's defer (as in Exim).
                 if r.verdict == Verdict::Defer {

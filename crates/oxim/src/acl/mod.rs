@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
 mod conditions;
+pub mod dnslists;
 mod header_sender;
 mod headers;
 mod verify;
@@ -51,6 +52,10 @@ pub struct AclOutcome {
     /// The `message` may be shown with a temporary refusal (a `defer`
     /// verb decided; Exim's `acl_temp_details`).
     pub temp_details: bool,
+    /// The current statement's `message` and `log_message`, unexpanded:
+    /// as in Exim they are expanded only once the statement has decided
+    /// (so they can use `$dnslist_domain` and the like).
+    pub pending: (Option<String>, Option<String>),
 }
 
 impl AclOutcome {
@@ -64,6 +69,32 @@ impl AclOutcome {
             verify_message: None,
             warnings: Vec::new(),
             temp_details: false,
+            pending: (None, None),
+        }
+    }
+
+    /// A fresh outcome with `verdict`.
+    pub fn with_verdict(verdict: Verdict) -> Self {
+        Self::new(verdict)
+    }
+}
+
+/// Expands the statement's pending `message` and `log_message` (Exim does
+/// it when the statement's result is one that uses them). An empty result
+/// leaves the text set before; a failed expansion is logged and ignored.
+fn resolve_texts(ctx: &Ctx, vars: &Vars, out: &mut AclOutcome) {
+    let (m, l) = std::mem::take(&mut out.pending);
+    for (raw, is_log) in [(m, false), (l, true)] {
+        let Some(raw) = raw else { continue };
+        match oxim_conf::expand_with_config(&raw, vars, &ctx.config) {
+            Ok(v) if v.is_empty() => {}
+            Ok(v) if is_log => out.log_message = Some(v),
+            Ok(v) => out.message = Some(v),
+            Err(e) if e.is_forced_fail() => {}
+            Err(e) => ctx.log_text(
+                None,
+                &format!("failed to expand ACL message \"{raw}\": {e}"),
+            ),
         }
     }
 }
@@ -155,6 +186,8 @@ pub struct AclTrace {
     pub sender_verified: Vec<(String, Option<SenderVerifyFailure>)>,
     /// The failed sender verification that the next refusal reports.
     pub sender_verify_failed: Option<SenderVerifyFailure>,
+    /// DNS black list lookups done in this session.
+    pub dnsbl: dnslists::DnsblCache,
 }
 
 /// A refusal decided after a failed verification says why, unless the
@@ -240,6 +273,7 @@ pub async fn eval_traced(
                         deferred = true;
                         break;
                     }
+                    resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
                     if let Cond::Defer(e) = deferral {
                         out.log_message = Some(e);
@@ -258,11 +292,23 @@ pub async fn eval_traced(
                 Cond::Error(e) => {
                     t.trace
                         .line(|| format!("{verb}: condition test error in {acl_name}"));
+                    resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
                     out.log_message = Some(e.to_string());
                     return out;
                 }
             }
+        }
+        // The texts apply when the statement decides (or a warn holds).
+        let decides = match st.verb {
+            AclVerb::Require => !all_true,
+            AclVerb::Accept => all_true || after_endpass,
+            _ => all_true,
+        };
+        if decides {
+            resolve_texts(ctx, vars, &mut out);
+        } else {
+            out.pending = (None, None);
         }
         if !deferred {
             let result = if all_true { "succeeded" } else { "failed" };

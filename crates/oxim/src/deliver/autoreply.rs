@@ -36,6 +36,52 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Text that expands to itself (a filter's arguments are expanded
+/// already).
+fn literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('$', "\\$")
+}
+
+/// The transport's settings for a reply a filter's `mail` or `vacation`
+/// set up: its arguments replace the transport's own (which keeps its
+/// `mode` and `never_mail`). Relative file names are in `$home`.
+pub fn filter_spec(
+    base: &AutoreplySpec,
+    r: &crate::deliver::route::FilterReply,
+    vars: &Vars,
+) -> AutoreplySpec {
+    let home = vars.get("home").unwrap_or("").to_string();
+    let v = |i: usize| r.values[i].as_deref().map(literal);
+    let path = |i: usize| {
+        r.values[i].as_deref().map(|p| {
+            if p.starts_with('/') || home.is_empty() {
+                literal(p)
+            } else {
+                literal(&format!("{home}/{p}"))
+            }
+        })
+    };
+    AutoreplySpec {
+        to: v(0),
+        cc: v(1),
+        bcc: v(2),
+        from: v(3),
+        reply_to: v(4),
+        subject: v(5),
+        headers: v(6),
+        text: v(7),
+        file: path(8),
+        log: path(9),
+        once: path(10),
+        once_repeat: v(11),
+        file_expand: r.expand_file,
+        file_optional: false,
+        return_message: r.return_message,
+        mode: base.mode,
+        never_mail: base.never_mail,
+    }
+}
+
 /// Addresses answered before, from a `once` file.
 fn read_once(path: &str) -> HashMap<String, u64> {
     std::fs::read_to_string(path)
@@ -82,7 +128,11 @@ pub async fn deliver(
         let seen = read_once(path);
         let key = recipients.join(",");
         if let Some(t) = seen.get(&key) {
-            let repeat = spec.once_repeat.as_secs();
+            let repeat = match expand_opt(&spec.once_repeat, vars)? {
+                None => 0,
+                Some(r) => oxim_conf::options::parse_time(r.trim())
+                    .ok_or_else(|| anyhow::anyhow!("Invalid time value \"{r}\" for once_repeat"))?,
+            };
             if repeat == 0 || now_secs() < t + repeat {
                 return Ok(None);
             }
@@ -150,6 +200,8 @@ pub async fn deliver(
     let id_text = id.to_string();
     let mut source = Source::local(ctx, "local");
     source.ident = Some(ctx.caller.login.clone());
+    // The reply refers to the message it answers (`R=` on its `<=` line).
+    source.reference = Some(m.env.id.to_string());
     receive::accept(ctx, id, &source, "", &recipients, msg).await?;
     if let Some(path) = &once {
         let mut f = std::fs::OpenOptions::new()

@@ -24,8 +24,8 @@ use crate::loaded::Loaded;
 use crate::retry::RetryDb;
 use crate::settings::TransportKind;
 use crate::vars::Vars;
-pub use record::Summary;
 use record::{local_error, log_outcome, now_secs, Attempt, Item, Outcome};
+pub use record::{SmtpHold, Summary};
 use route::{Props, Routed, RoutedHost};
 use transport::{run_remote_group, run_transport, Call};
 
@@ -124,7 +124,7 @@ fn read_body(ctx: &Ctx, id: &MessageId) -> Result<Vec<u8>> {
 /// Deliver the message `id` from the spool. Holds the message lock while
 /// working so concurrent queue runners never deliver it twice.
 pub async fn deliver_id(ctx: &Ctx, id: &MessageId, force: bool) -> Result<Summary> {
-    deliver_id_pooled(ctx, id, force, None).await
+    deliver_id_pooled(ctx, id, force, None, SmtpHold::immediate(ctx)).await
 }
 
 /// [`deliver_id`] with SMTP connections shared through `pool` (a queue
@@ -135,6 +135,7 @@ pub async fn deliver_id_pooled(
     id: &MessageId,
     force: bool,
     pool: Option<smtp::PoolRef<'_>>,
+    hold: SmtpHold,
 ) -> Result<Summary> {
     let lock = match ctx.spool.lock(id) {
         Ok(Some(lock)) => lock,
@@ -149,7 +150,7 @@ pub async fn deliver_id_pooled(
         Err(e) => return Err(e.into()),
     };
     let loaded = Loaded::new(msg.envelope, msg.headers, read_body(ctx, id)?);
-    let s = deliver_loaded(ctx, loaded, force, pool).await;
+    let s = deliver_loaded(ctx, loaded, force, pool, hold).await;
     drop(lock);
     s
 }
@@ -170,7 +171,7 @@ pub async fn deliver_new(ctx: &Ctx, m: Loaded) -> Result<Summary> {
         }
         Err(e) => return Err(e.into()),
     };
-    let s = deliver_loaded(ctx, m, true, None).await;
+    let s = deliver_loaded(ctx, m, true, None, SmtpHold::immediate(ctx)).await;
     drop(lock);
     s
 }
@@ -182,6 +183,7 @@ pub async fn deliver_loaded(
     mut m: Loaded,
     force: bool,
     pool: Option<smtp::PoolRef<'_>>,
+    hold: SmtpHold,
 ) -> Result<Summary> {
     let id = m.env.id;
     if m.env.frozen.is_some() {
@@ -345,10 +347,24 @@ pub async fn deliver_loaded(
                     // "(parent)" only when the redirected address was
                     // itself generated; else Exim logs just the file or
                     // pipe with its top-level address.
-                    if item.parent.is_some() {
+                    if item.parent.as_deref().is_some_and(|p| p != item.address) {
                         f.log_as = Some(format!("{} ({})", d.target, item.address));
                     }
                     f.data = d.data;
+                    if d.target == "/dev/null" {
+                        // Exim's special case: nothing to run, no user
+                        // needed; logged as delivered by "**bypassed**".
+                        let id_text = id.to_string();
+                        let mut rec =
+                            oxim_log::Delivered::new(&id_text, f.log_address(false), &run.sender);
+                        rec.router = Some(&d.router);
+                        rec.transport = Some("**bypassed**");
+                        rec.no_return_path = true;
+                        ctx.log_message(&m, &LogRecord::Delivered(rec));
+                        run.summary.delivered += 1;
+                        run.done_children.push(f.unique().to_string());
+                        continue;
+                    }
                     match d.transport {
                         Some(t) => to_transport
                             .entry((t, Vec::new(), f.props.clone()))
@@ -357,6 +373,8 @@ pub async fn deliver_loaded(
                         None => {
                             let kind = if d.target.starts_with('|') {
                                 "pipe"
+                            } else if d.target.starts_with('>') {
+                                "reply"
                             } else {
                                 "file"
                             };
@@ -413,7 +431,20 @@ pub async fn deliver_loaded(
     for ((tname, hosts, props), items) in to_transport {
         let results = match ctx.drivers.transport(&tname) {
             Some(t) if matches!(t.kind, TransportKind::Smtp(_)) => {
-                remote.push((tname, t, hosts, props, items));
+                let mut sent = Vec::new();
+                for (item, router) in items {
+                    let domain = crate::vars::split_address(&item.address).1;
+                    match hold.holds(ctx, domain, &vars) {
+                        Some((errno, text)) => {
+                            run.hold(&item, &router, &tname, local_error(errno, text), hold)
+                        }
+                        None => sent.push((item, router)),
+                    }
+                }
+                let items = sent;
+                if !items.is_empty() {
+                    remote.push((tname, t, hosts, props, items));
+                }
                 continue;
             }
             Some(t) => {

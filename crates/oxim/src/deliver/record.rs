@@ -56,7 +56,7 @@ impl Item {
     pub fn log_address(&self, local_delivery: bool) -> LogAddress<'_> {
         let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
         // A file or pipe shows whole, with the address that made it.
-        if local_delivery && !shown.starts_with(['/', '|']) {
+        if local_delivery && !shown.starts_with(['/', '|', '>']) {
             shown = crate::vars::split_address(shown).0;
             return LogAddress::from_original(shown, self.top());
         }
@@ -182,11 +182,14 @@ pub fn log_outcome(
             auth,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
-            d.flag = if *first {
+            d.flag = if bypassed(ctx, m) {
+                DeliveryFlag::Suppressed
+            } else if *first {
                 DeliveryFlag::First
             } else {
                 DeliveryFlag::Further
             };
+            d.return_path = Some(item.return_path(sender));
             d.router = router;
             d.transport = transport;
             d.host = host.as_ref().map(Host::log);
@@ -341,10 +344,95 @@ impl Attempt<'_> {
         });
     }
 
+    /// An SMTP delivery left for a later queue run (`-odqs`,
+    /// `queue_smtp_domains`, the first stage of `-qq`): deferred without
+    /// touching the retry hints; the first stage of a two-stage run does
+    /// not log it.
+    pub fn hold(
+        &mut self,
+        item: &Item,
+        router: &str,
+        transport: &str,
+        err: SmtpError,
+        hold: SmtpHold,
+    ) {
+        if !hold.first_stage {
+            let outcome = Outcome::Deferred { host: None, err };
+            log_outcome(
+                self.ctx,
+                self.m,
+                &self.sender,
+                item,
+                Some(router),
+                Some(transport),
+                &outcome,
+            );
+        }
+        self.summary.deferred += 1;
+        self.pending_tops.push(item.top().to_string());
+    }
+
     /// An address whose retry time has not come is left alone this time.
     pub fn too_early(&self, item: &Item) -> bool {
         self.retry
             .get(&Self::retry_key(item))
             .is_some_and(|h| h.next_try > self.now)
+    }
+}
+
+/// `-N`, given now or when the message was received: transports are not
+/// run, their deliveries are logged as `*>` and count as done.
+pub fn bypassed(ctx: &Ctx, m: &Loaded) -> bool {
+    ctx.inv.dont_deliver || m.env.dont_deliver
+}
+
+/// Which SMTP deliveries a delivery attempt leaves for a later queue run
+/// (Exim's `queue_smtp` and `queue_smtp_domains`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmtpHold {
+    /// No SMTP delivery is attempted (`-odqs`, the first stage of `-qq`).
+    pub all: bool,
+    /// `queue_smtp_domains` applies (it does not in queue runs or in
+    /// forced deliveries).
+    pub domains: bool,
+    /// The first stage of a two-stage queue run: the SMTP deliveries it
+    /// leaves are not logged (the second stage makes them).
+    pub first_stage: bool,
+}
+
+impl SmtpHold {
+    /// A delivery started straight after reception (or by `-Mc`).
+    pub fn immediate(ctx: &Ctx) -> Self {
+        SmtpHold {
+            all: ctx.inv.queue_smtp,
+            domains: true,
+            first_stage: false,
+        }
+    }
+
+    /// Whether an SMTP delivery to `domain` waits; the message it is
+    /// deferred with and that message's errno (Exim's texts).
+    pub(super) fn holds(
+        &self,
+        ctx: &Ctx,
+        domain: &str,
+        vars: &Vars,
+    ) -> Option<(Errno, &'static str)> {
+        if self.all {
+            return Some((Errno::None, "SMTP delivery explicitly queued"));
+        }
+        let list = ctx.settings.queue_smtp_domains.as_str();
+        if !self.domains || list.is_empty() {
+            return None;
+        }
+        // A lookup defer counts as no match: SMTP deliveries are not held
+        // up by a broken list.
+        let list = oxim_conf::expand(list, vars).ok()?;
+        oxim_conf::match_domain(&list, domain, &ctx.config, vars)
+            .unwrap_or(false)
+            .then_some((
+                Errno::Unknown,
+                "first-pass only routing due to -odqs, queue_smtp_domains or control=queue",
+            ))
     }
 }

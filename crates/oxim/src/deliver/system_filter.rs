@@ -32,7 +32,10 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
     };
     let id = m.env.id.to_string();
     let error = |msg: &str| {
-        let text = format!("Error in system filter: {}", oxim_log::printing(msg, false));
+        let text = format!(
+            "Error in system filter: {}",
+            crate::filter::printing(msg, false)
+        );
         ctx.log(&oxim_log::LogRecord::Text {
             id: Some(&id),
             text: &text,

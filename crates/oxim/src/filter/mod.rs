@@ -11,7 +11,6 @@ mod personal;
 use oxim_conf::filter::{
     CmdKind, Command, HeadersOp, MailArgs, Stop, MAIL_ARGS, MAIL_FILE, MAIL_HEADERS, MAIL_TEXT,
 };
-use oxim_log::printing;
 
 use crate::vars::Vars;
 
@@ -192,6 +191,27 @@ pub fn final_words(v: &Verdict) -> String {
 
 fn quoted(s: &str) -> String {
     format!("\"{}\"", printing(s, true))
+}
+
+/// Exim's `string_printing`: non-printing bytes become `\n`, `\t`, ...
+/// or `\ooo`; with `quotes` a double quote becomes `\"`. Unlike the log
+/// lines' escaping, a backslash is left alone (as Exim leaves it).
+pub fn printing(s: &str, quotes: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            8 => out.push_str("\\b"),
+            11 => out.push_str("\\v"),
+            12 => out.push_str("\\f"),
+            b'"' if quotes => out.push_str("\\\""),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out
 }
 
 /// C's `strtol(s, &end, 0)` wholly consuming `s`.
@@ -436,7 +456,7 @@ impl Run<'_> {
                 if msg.ends_with('\n') {
                     msg.pop();
                 }
-                let msg = printing(&msg, false).into_owned();
+                let msg = printing(&msg, false);
                 if testing {
                     let name = kind.name();
                     self.line(format!(
@@ -480,6 +500,23 @@ impl Run<'_> {
             CmdKind::Mail { vacation, args } => self.mail(c, *vacation, args)?,
         }
         Ok(())
+    }
+
+    /// `$reply_address`: the `Reply-To:` field when there is a non-empty
+    /// one, else `From:`.
+    fn reply_address(&self) -> String {
+        let field = |name: &str| {
+            self.env.headers.iter().find_map(|h| {
+                let (n, v) = h.split_once(':')?;
+                n.trim_end()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        field("reply-to")
+            .filter(|v| !v.is_empty())
+            .or_else(|| field("from"))
+            .unwrap_or_default()
     }
 
     /// A `deliver` argument: one address, qualified.
@@ -617,8 +654,7 @@ impl Run<'_> {
             return Ok(());
         }
         if values[0].is_none() {
-            let to = self.expand("$reply_address").unwrap_or_default();
-            values[0] = Some(to);
+            values[0] = Some(self.reply_address());
         }
         if let Some(to) = values[0].as_mut() {
             *to = to.trim_start().replace('\n', " ");

@@ -212,3 +212,33 @@ fn stop_commands_in_system_filters() {
         o.out
     );
 }
+
+#[test]
+fn printing_is_exims() {
+    assert_eq!(printing("a\\b\n\t\u{1}\"", false), "a\\b\\n\\t\\001\"");
+    assert_eq!(printing("say \"hi\"", true), "say \\\"hi\\\"");
+}
+
+#[test]
+fn mail_in_real_mode_defaults_to_reply_address() {
+    let o = run_text(
+        "if not error_message then mail subject \"Re: $h_subject:\" text \"away\" endif",
+        &[
+            "From: Sender <s@example.net>",
+            "Reply-To: ",
+            "Subject: hello",
+        ],
+        false,
+    );
+    assert_eq!(o.verdict, Verdict::NotDelivered);
+    let [Action::Reply {
+        vacation, values, ..
+    }] = o.actions.as_slice()
+    else {
+        panic!("{:?}", o.actions)
+    };
+    assert!(!vacation);
+    assert_eq!(values[0].as_deref(), Some("Sender <s@example.net>"));
+    assert_eq!(values[5].as_deref(), Some("Re: hello"));
+    assert_eq!(values[7].as_deref(), Some("away"));
+}

@@ -50,6 +50,8 @@ pub struct FilterOptions {
     pub forbid_pipe: bool,
     pub forbid_reply: bool,
     pub prepend_home: bool,
+    /// The transport for `mail` and `vacation`.
+    pub reply_transport: Option<String>,
 }
 
 /// One router instance.
@@ -175,7 +177,8 @@ pub struct AutoreplySpec {
     pub file_optional: bool,
     pub return_message: bool,
     pub once: Option<String>,
-    pub once_repeat: Duration,
+    /// Expanded at delivery, then read as a time.
+    pub once_repeat: Option<String>,
     pub log: Option<String>,
     pub mode: u32,
     pub never_mail: bool,
@@ -233,6 +236,7 @@ impl RouterSpec {
                     forbid_pipe: o.bool("forbid_pipe"),
                     forbid_reply: o.bool("forbid_filter_reply"),
                     prepend_home: o.bool("filter_prepend_home"),
+                    reply_transport: opt(d, "reply_transport"),
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
@@ -368,7 +372,7 @@ impl TransportSpec {
                 file_optional: o.bool("file_optional"),
                 return_message: o.bool("return_message"),
                 once: opt(d, "once"),
-                once_repeat: o.time("once_repeat"),
+                once_repeat: opt(d, "once_repeat"),
                 log: opt(d, "log"),
                 mode: u32::try_from(o.int("mode")).unwrap_or(0o600),
                 never_mail: o.bool("never_mail"),

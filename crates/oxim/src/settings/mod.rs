@@ -56,6 +56,8 @@ pub struct MainSettings {
     pub trusted_users: String,
     /// `percent_hack_domains` (a domain list), empty for none.
     pub percent_hack_domains: String,
+    /// `queue_smtp_domains` (a domain list), empty for none.
+    pub queue_smtp_domains: String,
     /// `timeout_frozen_after`, zero for never.
     pub timeout_frozen_after: Duration,
     /// `remote_max_parallel`, at least 1.
@@ -137,6 +139,9 @@ pub struct MainSettings {
     /// `system_filter` when set and not empty: the filter file run at the
     /// start of every delivery attempt.
     pub system_filter: Option<String>,
+    /// `untrusted_set_sender` when set and not empty: the senders an
+    /// untrusted local caller may give (an address list, expanded).
+    pub untrusted_set_sender: Option<String>,
 }
 
 impl MainSettings {
@@ -164,6 +169,7 @@ impl MainSettings {
             smtp_accept_max_per_host: main.str("smtp_accept_max_per_host").to_string(),
             trusted_users: main.str("trusted_users").to_string(),
             percent_hack_domains: main.str("percent_hack_domains").to_string(),
+            queue_smtp_domains: main.str("queue_smtp_domains").to_string(),
             timeout_frozen_after: main.time("timeout_frozen_after"),
             remote_max_parallel: usize::try_from(main.int("remote_max_parallel"))
                 .unwrap_or(1)
@@ -220,6 +226,7 @@ impl MainSettings {
             message_body_visible: main.int("message_body_visible"),
             bi_command: non_empty(main.opt_str("bi_command")),
             system_filter: non_empty(main.opt_str("system_filter")),
+            untrusted_set_sender: non_empty(main.opt_str("untrusted_set_sender")),
         }
     }
 }

@@ -130,6 +130,11 @@ pub struct State {
     /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
     /// first non-mail command arrives).
     pub count_nonmail: Option<bool>,
+    /// Non-mail commands counted against `smtp_accept_max_nonmail`.
+    pub nonmail_count: u32,
+    /// The session ended without QUIT (end of input, or dropped for too
+    /// many non-mail commands): Exim's `-bs`/`-bh` then exit with 1.
+    pub lost: bool,
     /// SMTP AUTH state of the connection.
     pub auth: AuthState,
 }
@@ -217,7 +222,7 @@ pub fn sender_host<'a>(conn: &IncomingConn, st: &'a State) -> Option<SenderHost<
 }
 
 /// Log a rejection (main and reject logs). Local `-bs` sessions have no
-/// host and their rejections are reported to the caller only.
+/// host: their lines name the caller (`U=`).
 pub fn log_reject(
     ctx: &Ctx,
     conn: &IncomingConn,
@@ -242,17 +247,19 @@ pub fn log_reject_id(
     temporary: bool,
     reason: Option<&str>,
 ) {
-    if let Some(host) = sender_host(conn, st) {
-        ctx.log(&LogRecord::Rejected(Rejected {
-            id,
-            host,
-            ident: conn.ident.as_deref(),
-            sender,
-            what,
-            temporary,
-            reason,
-        }));
+    let host = sender_host(conn, st);
+    if host.is_none() && conn.ident.is_none() {
+        return;
     }
+    ctx.log(&LogRecord::Rejected(Rejected {
+        id,
+        host,
+        ident: conn.ident.as_deref(),
+        sender,
+        what,
+        temporary,
+        reason,
+    }));
 }
 
 pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {

@@ -90,14 +90,14 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
             .filter(|_| trusted && peer.is_some()),
         given_auth: trusted,
     };
-    let ids = rt.block_on(session(
+    let ended = rt.block_on(session(
         ctx.clone(),
         ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
         conn,
     ))?;
-    if ctx.inv.dont_deliver {
-        return Ok(0);
-    }
+    // As Exim: a session that ends without QUIT exits with 1.
+    let code = i32::from(ended.lost);
+    let ids = ended.ids;
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}
@@ -110,7 +110,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
             }
         }
     }
-    Ok(0)
+    Ok(code)
 }
 
 /// `-bh <ip>`: an SMTP session on stdin/stdout as if from `ip`, traced.
@@ -147,6 +147,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
         given_name: origin.host_name.clone(),
         given_auth: true,
     };
+    // Exim's -bh exits 0 however the session ended.
     rt.block_on(session(
         ctx.clone(),
         ServerIo::Std(tokio::io::stdin(), tokio::io::stdout()),
@@ -188,7 +189,15 @@ fn server_config(ctx: &Ctx, conn: &IncomingConn) -> ServerConfig {
     }
 }
 
-async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<Vec<String>> {
+/// How a session ended: the messages it accepted, and whether it ended
+/// without QUIT.
+#[derive(Debug, Default)]
+struct Ended {
+    ids: Vec<String>,
+    lost: bool,
+}
+
+async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<Ended> {
     let mut sess = ServerSession::new(server_config(&ctx, &conn));
     let mut vars = ctx.base_vars();
     if let Some(p) = conn.peer {
@@ -234,6 +243,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         helo_counted: false,
         rset_counted: false,
         count_nonmail: None,
+        nonmail_count: 0,
+        lost: false,
         auth: Default::default(),
     };
     if conn.checking {
@@ -281,7 +292,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             };
             sess.shutdown(Reply::new(421, text));
             write_out(&mut io, &mut sess, conn.batch).await?;
-            return Ok(Vec::new());
+            return Ok(Ended::default());
         }
         st.acl.host_ident = host_ident(&conn, &st);
         st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip).await;
@@ -310,7 +321,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             }
             sess.shutdown(Reply::new(554, "SMTP service not available"));
             write_out(&mut io, &mut sess, conn.batch).await?;
-            return Ok(Vec::new());
+            return Ok(Ended::default());
         }
         // Traced as Exim checks them (oxim does not act on them yet).
         for option in [
@@ -322,6 +333,9 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         ] {
             host_option(&ctx, &mut st, option, ip).await;
         }
+    }
+    // The connect ACL runs for local (-bs) sessions too.
+    {
         st.acl.host_ident = host_ident(&conn, &st);
         let env = AclEnv {
             host_ip: peer_ip,
@@ -360,7 +374,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                 );
                 sess.shutdown(deny_reply(&o, 550, "Administrative prohibition"));
                 write_out(&mut io, &mut sess, conn.batch).await?;
-                return Ok(Vec::new());
+                return Ok(Ended::default());
             }
         }
     }
@@ -398,7 +412,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         )
         .await
         {
-            return Ok(Vec::new());
+            return Ok(Ended::default());
         }
     } else {
         // A client that talks before the banner is out of sync (or a
@@ -496,15 +510,31 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                     )
                 };
                 log_end(&ctx, &conn, &st, how);
+                st.lost = true;
                 sess.shutdown(Reply::new(421, text));
                 let by = Some(Instant::now() + Duration::from_secs(5));
                 let _ = write_by(&mut io, &mut sess, conn.batch, by).await;
                 break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => {
-                if st.commands > 0 {
+                // As Exim: logged only in the middle of a transaction (many
+                // clients just drop the call instead of sending QUIT), and a
+                // 421 is written for whoever may still read it (-bs, -bh).
+                if conn.batch {
+                    break;
+                }
+                st.lost = true;
+                if sess.in_transaction() {
                     log_end(&ctx, &conn, &st, SmtpEnd::Lost);
                 }
+                let host = st
+                    .vars
+                    .get("smtp_active_hostname")
+                    .unwrap_or(&ctx.primary_hostname)
+                    .to_string();
+                sess.shutdown(Reply::new(421, format!("{host} lost input connection")));
+                let by = Some(Instant::now() + Duration::from_secs(5));
+                let _ = write_by(&mut io, &mut sess, conn.batch, by).await;
                 break;
             }
             Ok(Ok(n)) => n,
@@ -516,5 +546,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
     if st.tls.is_some() {
         let _ = tokio::time::timeout(Duration::from_secs(5), io.shutdown()).await;
     }
-    Ok(st.accepted_ids)
+    Ok(Ended {
+        ids: st.accepted_ids,
+        lost: st.lost,
+    })
 }

@@ -33,6 +33,13 @@ impl ServerSession {
         reply.write_to(&mut self.out);
     }
 
+    /// [`Self::write`] for a reply the caller may take back.
+    fn write_auto(&mut self, reply: &Reply) {
+        let before = self.out.len();
+        reply.write_to(&mut self.out);
+        self.auto_reply = Some(self.out.len() - before);
+    }
+
     /// Is there input beyond the current command that the client should not
     /// have sent yet?
     pub(super) fn sync_violated(&self, verb: Verb) -> bool {
@@ -177,6 +184,7 @@ impl ServerSession {
         let had_nul = memchr::memchr(0, bytes).is_some();
         let line = printable(bytes);
         self.last_command.clone_from(&line);
+        self.auto_reply = None;
         if had_nul {
             self.last_was_rcpt = false;
             self.synprot_errors += 1;
@@ -263,11 +271,11 @@ impl ServerSession {
             Verb::Rset => {
                 self.reset_transaction();
                 self.phase = Phase::Command;
-                self.write(&Reply::new(250, "Reset OK"));
+                self.write_auto(&Reply::new(250, "Reset OK"));
                 Some(Event::Rset)
             }
             Verb::Noop => {
-                self.write(&Reply::new(250, "OK"));
+                self.write_auto(&Reply::new(250, "OK"));
                 Some(Event::Noop)
             }
             Verb::Quit => {

@@ -63,6 +63,9 @@ pub struct ServerSession {
     out: Vec<u8>,
     /// The last command line read, as sent (Exim's `$smtp_command`).
     last_command: String,
+    /// Length of the reply just written on its own for the last command
+    /// (RSET, NOOP), which [`ServerSession::drop_instead`] can take back.
+    auto_reply: Option<usize>,
     phase: Phase,
     pending: Option<Pending>,
     pending_verb: Option<Verb>,
@@ -113,6 +116,7 @@ impl ServerSession {
             pos: 0,
             out: Vec::new(),
             last_command: String::new(),
+            auto_reply: None,
             phase: Phase::PreGreeting,
             pending: None,
             pending_verb: None,
@@ -313,6 +317,20 @@ impl ServerSession {
             Phase::Closed
         };
         Ok(())
+    }
+
+    /// Closes the session with `reply` in place of the answer the session
+    /// gave by itself to the last command (RSET, NOOP), when the caller
+    /// decides that command is one too many (Exim's
+    /// `smtp_accept_max_nonmail`). Otherwise as [`ServerSession::shutdown`].
+    pub fn drop_instead(&mut self, reply: Reply) {
+        if let Some(n) = self.auto_reply.take() {
+            let len = self.out.len();
+            if n <= len {
+                self.out.truncate(len - n);
+            }
+        }
+        self.shutdown(reply);
     }
 
     /// Write an unsolicited reply (e.g. `421 ... shutting down`) and close.

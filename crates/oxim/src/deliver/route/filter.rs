@@ -149,14 +149,46 @@ pub(super) fn run_if_filter(
                         }
                         direct.push(direct_item(r, rdata, command, pipe_transport, true));
                     }
-                    Action::Reply { vacation, .. } => {
+                    Action::Reply {
+                        vacation,
+                        values,
+                        expand_file,
+                        return_message,
+                        ..
+                    } => {
                         let name = if vacation { "vacation" } else { "mail" };
                         if fopts.forbid_reply {
                             return error(format!("filtering command \"{name}\" is disabled"));
                         }
-                        return error(format!(
-                            "the \"{name}\" command of filters is not supported by oxim"
-                        ));
+                        // Logged as ">" and the recipients (Exim's form).
+                        let to = values[0].clone().unwrap_or_default();
+                        let mut shown: Vec<String> = oxim_conf::expand::split_addresses(&to)
+                            .into_iter()
+                            .filter_map(|a| oxim_conf::expand::extract_address(a, false))
+                            .filter(|a| !a.is_empty())
+                            .collect();
+                        let mut log = shown.join(",");
+                        if log.len() > 256 {
+                            shown.truncate(1);
+                            log = format!("{}, ...", shown.join(","));
+                        }
+                        let target = if log.is_empty() {
+                            ">**bad-reply**".to_string()
+                        } else {
+                            format!(">{log}")
+                        };
+                        let mut data = rdata.clone();
+                        data.reply = Some(Box::new(super::FilterReply {
+                            values: *values,
+                            expand_file,
+                            return_message,
+                        }));
+                        direct.push(Direct {
+                            target,
+                            router: r.name.clone(),
+                            transport: fopts.reply_transport.clone(),
+                            data,
+                        });
                     }
                 }
             }

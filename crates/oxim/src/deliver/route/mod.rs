@@ -127,6 +127,17 @@ pub struct AddrData {
     pub vars: Vec<(String, String)>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// A filter's `mail`/`vacation`: what the reply transport sends.
+    pub reply: Option<Box<FilterReply>>,
+}
+
+/// The arguments of a filter's `mail` or `vacation` command, expanded (in
+/// the order of `oxim_conf::filter::MAIL_ARGS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FilterReply {
+    pub values: [Option<String>; 12],
+    pub expand_file: bool,
+    pub return_message: bool,
 }
 
 /// A file or pipe a redirection produced (`/var/mail/mail`, `|cmd`):

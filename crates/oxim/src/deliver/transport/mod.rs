@@ -83,6 +83,14 @@ pub async fn run_transport(
         ..
     } = call;
     let delivered = Outcome::delivered_locally();
+    // -N: a local transport does nothing (an smtp transport still finds
+    // its host, which the log line names).
+    if super::record::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {
+        return items
+            .iter()
+            .map(|(item, router)| (item.clone(), router.clone(), delivered.clone()))
+            .collect();
+    }
     // The routers' and the transport's header changes apply to what it
     // sends.
     let edited;
@@ -152,6 +160,13 @@ pub async fn run_transport(
             let mut out = Vec::with_capacity(items.len());
             for (item, router) in items {
                 let v = address_vars(item, vars);
+                // A filter's mail/vacation brings its own arguments.
+                let from_filter = item
+                    .data
+                    .reply
+                    .as_deref()
+                    .map(|r| autoreply::filter_spec(spec, r, &v));
+                let spec = from_filter.as_ref().unwrap_or(spec);
                 let outcome = match autoreply::deliver(ctx, spec, m, headers, &v).await {
                     Ok(new_id) => {
                         if let Some(id) = new_id {
@@ -268,12 +283,13 @@ fn address_vars(item: &Item, vars: &Vars) -> Vars {
     for (name, value) in &item.data.vars {
         v.set(name, value.clone());
     }
-    // A file or pipe carries its parent's local part and domain.
-    if item.address.starts_with(['/', '|']) {
+    // A file, pipe or reply carries its parent's local part and domain.
+    if item.address.starts_with(['/', '|', '>']) {
         if let Some(parent) = item
             .log_as
             .as_deref()
             .and_then(|l| l.rsplit_once(" (").map(|(_, p)| p.trim_end_matches(')')))
+            .or(item.parent.as_deref())
         {
             let (lp, dom) = crate::vars::split_address(parent);
             v.set("local_part", lp);

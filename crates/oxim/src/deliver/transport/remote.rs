@@ -235,6 +235,34 @@ pub async fn run_smtp(
             "all host address lookups failed temporarily",
         ));
     }
+    // -N: nothing is sent; the first host is named as the one that would
+    // have been tried.
+    if super::super::record::bypassed(ctx, m) {
+        let (name, ip, _, own_port) = &hosts[0];
+        let host = smtp::Host {
+            name: name.clone(),
+            ip: *ip,
+            port: own_port.unwrap_or(port),
+            try_tfo: false,
+        };
+        return items
+            .iter()
+            .map(|(i, r)| {
+                let outcome = Outcome::Delivered {
+                    host: Some(host.clone()),
+                    tfo: oxim_log::Tfo::NotTcp,
+                    tls: None,
+                    chunking: false,
+                    pipelining: None,
+                    continued: false,
+                    confirmation: Some("delivery bypassed by -N option".into()),
+                    first: true,
+                    auth: None,
+                };
+                (i.clone(), r.clone(), outcome)
+            })
+            .collect();
+    }
     // More addresses than max_rcpt: the transactions share one connection,
     // as in Exim, also outside a queue run.
     let batch_size = params.max_rcpt.max(1);

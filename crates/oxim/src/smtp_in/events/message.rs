@@ -77,7 +77,11 @@ pub(super) async fn data_end(
     summary: DataSummary,
 ) {
     let peer_ip = conn.peer.map(|p| p.ip());
-    let sender = st.sender.take().unwrap_or_default();
+    let mut sender = st.sender.take().unwrap_or_default();
+    if conn.peer.is_none() && !super::may_set_sender(ctx, &sender, &st.vars) {
+        sender = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+        st.vars.set("sender_address", sender.clone());
+    }
     let recipients = std::mem::take(&mut st.recipients);
     let chunked = std::mem::replace(&mut st.bdat, false);
     let body = std::mem::take(&mut st.body);

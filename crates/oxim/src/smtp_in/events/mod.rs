@@ -114,7 +114,12 @@ fn refuse_id(
     default_code: u16,
 ) {
     let preamble = sender_verify_details(ctx, conn, st, o);
-    let reason = o.log_message.clone().or(o.message.clone());
+    // Only the first line of a multi-line message is logged.
+    let reason = o
+        .log_message
+        .clone()
+        .or(o.message.clone())
+        .map(|r| r.split('\n').next().unwrap_or_default().to_string());
     log_reject_id(
         ctx,
         conn,
@@ -127,6 +132,85 @@ fn refuse_id(
     );
     let reply = deny_reply(o, default_code, "Administrative prohibition");
     replied(ctx, sess.reject_with_preamble(&preamble, reply));
+}
+
+/// `SMTP call from <client> dropped: <why>` (main and reject logs), the
+/// client named as Exim's `host_and_ident(FALSE)` does.
+fn log_dropped(ctx: &Ctx, conn: &IncomingConn, st: &State, why: &str) {
+    let who = match host_ident(conn, st) {
+        Some(h) => {
+            let h = h.strip_prefix("H=").unwrap_or(&h).to_string();
+            match &conn.ident {
+                Some(u) => format!("{h} U={u}"),
+                None => h,
+            }
+        }
+        None => conn.ident.clone().unwrap_or_else(|| "unknown".into()),
+    };
+    ctx.log(&LogRecord::Text {
+        id: None,
+        text: &format!("SMTP call from {who} dropped: {why}"),
+        dest: oxim_log::Dest {
+            main: true,
+            reject: true,
+            panic: false,
+        },
+    });
+}
+
+/// Whether a local session (no host address) is in host list `option`:
+/// as Exim checks it against an empty address, only `*` or an empty item
+/// matches (or, negated, excludes it); a list ending in a negated item
+/// matches it.
+fn local_in_list(ctx: &Ctx, st: &State, option: &str) -> bool {
+    let Ok(list) = oxim_conf::expand(ctx.config.main.str(option), &st.vars) else {
+        return false;
+    };
+    // As in every list, running off the end after a negated item matches.
+    let mut last_negated = false;
+    for item in oxim_conf::ListIter::new(&list) {
+        let (neg, i) = match item.strip_prefix('!') {
+            Some(i) => (true, i.trim()),
+            None => (false, item.trim()),
+        };
+        if i == "*" || i.is_empty() {
+            return !neg;
+        }
+        last_negated = neg;
+    }
+    last_negated
+}
+
+/// Whether a local caller may give `sender` as the envelope sender: a
+/// trusted caller may, others only when `untrusted_set_sender` matches.
+pub(super) fn may_set_sender(ctx: &Ctx, sender: &str, vars: &crate::vars::Vars) -> bool {
+    if crate::ctx::caller_is_trusted(ctx) {
+        return true;
+    }
+    let Some(list) = &ctx.settings.untrusted_set_sender else {
+        return false;
+    };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    oxim_conf::match_address(&list, sender, &ctx.config, vars).unwrap_or(false)
+}
+
+/// The address of a MAIL or RCPT command as the client wrote it (Exim logs
+/// this, not the parsed address): after the colon, without the options,
+/// at most 100 characters.
+fn command_address(line: &str) -> Option<String> {
+    let (_, arg) = line.split_once(':')?;
+    let arg = arg.trim();
+    let addr = if arg.starts_with('<') {
+        match arg.find('>') {
+            Some(i) => &arg[..=i],
+            None => arg,
+        }
+    } else {
+        arg.split_whitespace().next().unwrap_or("")
+    };
+    Some(addr.chars().take(100).collect())
 }
 
 /// The first refusal after a failed sender verification reports it: a
@@ -224,9 +308,34 @@ pub async fn handle_event(
         Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
         _ => false,
     };
-    if let (true, None, Some(p)) = (nonmail, st.count_nonmail, conn.peer) {
-        st.count_nonmail =
-            Some(host_option(ctx, st, "smtp_accept_max_nonmail_hosts", p.ip()).await);
+    if let (true, None) = (nonmail, st.count_nonmail) {
+        st.count_nonmail = Some(match conn.peer {
+            Some(p) => host_option(ctx, st, "smtp_accept_max_nonmail_hosts", p.ip()).await,
+            // A local session is checked as an empty address: only "*" (or
+            // an empty item) can match it.
+            None => local_in_list(ctx, st, "smtp_accept_max_nonmail_hosts"),
+        });
+    }
+    if nonmail && st.count_nonmail == Some(true) {
+        st.nonmail_count += 1;
+        let max = ctx.expand_int("smtp_accept_max_nonmail", &st.vars, 10);
+        if u64::from(st.nonmail_count) > max {
+            let verb = sess
+                .last_command()
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            log_dropped(
+                ctx,
+                conn,
+                st,
+                &format!("too many nonmail commands (last was \"{verb}\")"),
+            );
+            sess.drop_instead(Reply::new(554, "Too many nonmail commands"));
+            st.lost = true;
+            return;
+        }
     }
     match ev {
         Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
@@ -282,7 +391,15 @@ pub async fn handle_event(
         }
         Event::Rset | Event::Noop => {}
         Event::Error(e) => {
-            if e.closing {
+            if e.closing && e.kind == oxim_smtp::ErrorKind::UnknownCommand {
+                let last = e.line.trim_end();
+                log_dropped(
+                    ctx,
+                    conn,
+                    st,
+                    &format!("too many unrecognized commands (last was \"{last}\")"),
+                );
+            } else if e.closing {
                 log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));
             }
         }
@@ -419,10 +536,10 @@ async fn mail(
     st.acl.sender_verified.clear();
     st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
-    let sender = if conn.peer.is_none() && !crate::ctx::caller_is_trusted(ctx) {
-        // An untrusted local caller cannot choose the sender.
-        format!("{}@{}", ctx.caller.login, ctx.qualify_domain)
-    } else if m.from.is_empty() || m.from.contains('@') {
+    // An untrusted local caller's MAIL FROM stands during the SMTP
+    // dialogue (ACLs, logs); the message gets the caller's own address
+    // (see `data_end`), as in Exim.
+    let sender = if m.from.is_empty() || m.from.contains('@') {
         m.from.clone()
     } else {
         ctx.qualify_recipient(&m.from)
@@ -464,7 +581,11 @@ async fn mail(
     .await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
-        let what = RejectWhat::Mail(&sender);
+        let what = match command_address(sess.last_command()) {
+            Some(a) => format!("MAIL {a}"),
+            None => format!("MAIL <{sender}>"),
+        };
+        let what = RejectWhat::Other(&what);
         refuse(ctx, conn, st, sess, &o, None, what, 550);
         return;
     }
@@ -527,20 +648,15 @@ async fn rcpt(
     let outcome = match checked {
         Some(o) => Some(o),
         None if conn.peer.is_none() => None,
-        None => Some(acl::AclOutcome {
-            verdict: Verdict::Deny,
-            message: None,
-            log_message: None,
-            controls: Vec::new(),
-            logwrites: Vec::new(),
-            verify_message: None,
-            warnings: Vec::new(),
-            temp_details: false,
-        }),
+        None => Some(acl::AclOutcome::with_verdict(Verdict::Deny)),
     };
     match outcome {
         Some(o) if o.verdict != Verdict::Accept && o.verdict != Verdict::Discard => {
-            let what = RejectWhat::Rcpt(&rcpt);
+            let what = match command_address(sess.last_command()) {
+                Some(a) => format!("RCPT {a}"),
+                None => format!("RCPT <{rcpt}>"),
+            };
+            let what = RejectWhat::Other(&what);
             refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
         }
         Some(o) if o.verdict == Verdict::Discard => {
