@@ -40,6 +40,9 @@ pub enum Errno {
     AuthProb,
     /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
     BadRedirect,
+    /// An address whose routing retry time has not come (`ERRNO_RRETRY`,
+    /// -52).
+    RouteRetry,
     /// No host tried because of an earlier failure (`ERRNO_HRETRY`, -53).
     HostRetry,
 }
@@ -64,6 +67,7 @@ impl Errno {
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
             Errno::BadRedirect => -17,
+            Errno::RouteRetry => -52,
             Errno::HostRetry => -53,
         }
     }

@@ -321,6 +321,9 @@ pub struct Deferred<'a> {
     /// The deferral is only "retry time not reached": logged only with
     /// `+retry_defer` (default on).
     pub retry_not_reached: bool,
+    /// No router was run (the address's routing retry time has not come):
+    /// Exim shows ` routing` where ` R=` would be.
+    pub routing: bool,
 }
 
 impl<'a> Deferred<'a> {
@@ -340,6 +343,7 @@ impl<'a> Deferred<'a> {
             deliver_time: None,
             error,
             retry_not_reached: false,
+            routing: false,
         }
     }
 
@@ -353,6 +357,9 @@ impl<'a> Deferred<'a> {
             self.router,
             self.transport,
         );
+        if self.routing && self.router.is_none() {
+            out.push_str(" routing");
+        }
         render_deliver_time(sel, out, self.deliver_time);
         let _ = write!(out, " defer ({})", self.error.errno);
         self.error.render(sel, out);

@@ -273,7 +273,7 @@ pub async fn deliver_loaded(
             continue; // delivered in an earlier attempt
         }
         if !force && run.too_early(&item) {
-            run.pending_tops.push(item.top().to_string());
+            run.routing_retry_not_reached(&item);
             continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {

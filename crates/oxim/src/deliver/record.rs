@@ -169,6 +169,11 @@ pub fn log_outcome(
             .and_then(|t| ctx.drivers.transport(t))
             .is_some_and(|t| !matches!(t.kind, TransportKind::Smtp(_)));
     let addr = item.log_address(local);
+    match outcome {
+        Outcome::Delivered { .. } => crate::metrics::delivered(),
+        Outcome::Deferred { .. } => crate::metrics::deferred(),
+        Outcome::Failed { .. } => crate::metrics::failed(),
+    }
     let rec = match outcome {
         Outcome::Delivered {
             host,
@@ -368,6 +373,25 @@ impl Attempt<'_> {
                 &outcome,
             );
         }
+        self.summary.deferred += 1;
+        self.pending_tops.push(item.top().to_string());
+    }
+
+    /// An address left unrouted because its retry time has not come:
+    /// Exim's `== addr routing defer (-52): retry time not reached`
+    /// (`+retry_defer`, on by default).
+    pub fn routing_retry_not_reached(&mut self, item: &Item) {
+        let id_text = self.m.env.id.to_string();
+        let error = DeliveryError {
+            errno: Errno::RouteRetry.code(),
+            errno_text: None,
+            host: None,
+            message: Some("retry time not reached"),
+        };
+        let mut d = Deferred::new(&id_text, item.log_address(false), &self.sender, error);
+        d.routing = true;
+        d.retry_not_reached = true;
+        self.ctx.log_message(self.m, &LogRecord::Deferred(d));
         self.summary.deferred += 1;
         self.pending_tops.push(item.top().to_string());
     }

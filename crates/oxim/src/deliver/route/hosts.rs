@@ -345,11 +345,12 @@ pub(super) async fn dnslookup(
                 return Some((transport_result(r, hosts, vars, data), changed));
             }
             Ok(None) => continue,
-            Err(crate::dns::LookupFailure::Temporary(e)) => {
+            // Exim's text, without the resolver's detail.
+            Err(crate::dns::LookupFailure::Temporary(_)) => {
                 return Some((
                     Routed::Defer {
                         router: Some(r.name.clone()),
-                        message: format!("host lookup did not complete: {e}"),
+                        message: "host lookup did not complete".into(),
                     }
                     .into(),
                     None,
