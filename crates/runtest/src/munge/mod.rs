@@ -8,8 +8,6 @@ use std::collections::HashMap;
 
 use regex::{Captures, Regex};
 
-use crate::subst::PORTS;
-
 /// Which generation of Exim's test tree the expected files come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -74,6 +72,7 @@ pub struct Identity {
     pub ipv6: Option<String>,
 }
 
+mod ports;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -147,6 +146,9 @@ pub struct Munger {
     next_long: String,
     pids: HashMap<String, String>,
     next_pid: u32,
+    /// Ports of the other end numbered by first appearance (from 10001).
+    ports: HashMap<String, String>,
+    next_port: u32,
     caller_names: Option<Regex>,
 }
 
@@ -160,6 +162,8 @@ impl Munger {
             next_long: "aX".to_string(),
             pids: HashMap::new(),
             next_pid: 1234,
+            ports: HashMap::new(),
+            next_port: 10001,
             caller_names: caller_regex(&id),
             id,
         }
@@ -181,14 +185,6 @@ impl Munger {
         };
         self.ids.insert(raw.to_string(), munged.clone());
         munged
-    }
-
-    fn port_name(port: &str) -> Option<&'static str> {
-        let n: u16 = port.parse().ok()?;
-        if n == crate::subst::PORT_DYNAMIC {
-            return Some("<dynamic port>");
-        }
-        PORTS.iter().find(|(_, p)| *p == n).map(|(name, _)| *name)
     }
 
     /// Munge a whole file's text; lines dropped by the stderr rules vanish.
@@ -347,6 +343,11 @@ impl Munger {
             }
             Style::Old => p.pid_old.replace_all(&l, "${1}pppp").into_owned(),
         };
+        // 9. ports of the other end (not on the lines naming the harness's
+        // own ports, which are named below).
+        if self.style == Style::Head {
+            l = self.number_ports(&l);
+        }
         // 10. the sandbox's own addresses.
         l = self.munge_addresses(&l);
         // 11. timeouts and errno values.
@@ -406,6 +407,9 @@ impl Munger {
             }
             FileKind::Log | FileKind::Msglog => {
                 l = Self::name_ports(&p.log_listen_port, &l);
+                if self.style == Style::Head {
+                    l = self.name_log_ports(&l);
+                }
                 l = p.defer_errno.replace_all(&l, "${1}EEE${2}").into_owned();
             }
             _ => {}
@@ -527,26 +531,6 @@ impl Munger {
                 .into_owned();
         }
         l
-    }
-
-    /// Like [`Self::name_ports`] for a pattern with a third group kept
-    /// after the port; only the harness's own ports are named.
-    fn name_key_ports(pat: &Regex, l: &str) -> String {
-        pat.replace_all(l, |c: &Captures<'_>| {
-            match Self::port_name(&c[2]).filter(|n| n.starts_with("PORT")) {
-                Some(name) => format!("{}{name}{}", &c[1], &c[3]),
-                None => c[0].to_string(),
-            }
-        })
-        .into_owned()
-    }
-
-    fn name_ports(pat: &Regex, l: &str) -> String {
-        pat.replace_all(l, |c: &Captures<'_>| match Self::port_name(&c[2]) {
-            Some(name) => format!("{}{}", &c[1], name),
-            None => c[0].to_string(),
-        })
-        .into_owned()
     }
 }
 

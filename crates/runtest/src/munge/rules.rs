@@ -37,6 +37,17 @@ pub(super) struct Patterns {
     pub(super) exinext_port: Regex,
     pub(super) dump_errno_22: Regex,
     pub(super) lock_name: Regex,
+    pub(super) port_colon: Regex,
+    pub(super) port_eq: Regex,
+    pub(super) port_request: Regex,
+    pub(super) port_skip: Regex,
+    pub(super) ip_port: Regex,
+    pub(super) bracket_port: Regex,
+    pub(super) log_delivery: Regex,
+    pub(super) port_lt: Regex,
+    pub(super) plp_port: Regex,
+    pub(super) incoming_port: Regex,
+    pub(super) host_address: Regex,
     /// Further rules of runtest, applied in order after the dates.
     pub(super) misc: Vec<(Regex, &'static str, bool)>,
     /// runtest's sizes, counts, maildir names, fd numbers... (after the
@@ -61,6 +72,24 @@ pub(super) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     dump_port: re(r"(T:\S*?:)(\d+)([ :])"),
     exinext_port: re(r"(Transport: (?:[a-z0-9.]+|\[[^\]]+\]) (?:[0-9.]+|\[[^\]]+\]):)(\d+)( )"),
     dump_errno_22: re(r"(T:\S+) -22 \S+ "),
+    // runtest's "Port numbers".
+    port_colon: re(r"^(Port: )(\d+)"),
+    port_eq: re(r"(\(port=)(\d+)"),
+    port_request: re(r"^(Connection request from \S+ port )(\d+)$"),
+    port_skip: re(
+        r"listening for SMTP on|Connecting to|[=*-]>|==|\*\*|Connection refused|in response to|T(?:ransport)?:",
+    ),
+    ip_port: re(
+        r"(?i)(\[(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[[:xdigit:]]{1,4}:){0,7}[[:xdigit:]]{1,4}(?:::(?:[[:xdigit:]]{1,4}:){0,5}[[:xdigit:]]{1,4})?)\]:)(\d+)",
+    ),
+    // Log files: `[addr]:port` (group 1: what precedes the port).
+    bracket_port: re(r"( I=\[[^\]]+\]:|\]:)(\d+)"),
+    log_delivery: re(r"(?:=>|->|==) "),
+    port_lt: re(r"(port <)1224\b"),
+    plp_port: re(r"(plp )1225\b"),
+    incoming_port: re(r"(I=\[[^\]]*\]:)(\d+)"),
+    // -Mvh: the port of the sending host (after the numbering above).
+    host_address: re(r"^(--?host_address) (.*[:.])\d+$"),
     // Lock file names (host name, time and pid in them vary).
     lock_name: re(r"\.lock(?:\.[-\w]+)+(?:\.[\da-f]+){2}"),
     // (pattern, replacement, every match or the first only)
@@ -114,8 +143,6 @@ pub(super) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         // -Mvh: arrival time; -H: the length fields of header lines.
         (re(r"^\d{9,10}\s0$"), "ddddddddd 0", false),
         (re(r"^\d\d\d([PFS*])"), "ddd$1", false),
-        // -Mvh: the port of the sending host.
-        (re(r"^(--?host_address) (.*[:.])\d+$"), "$1 ${2}9999", false),
         // MIME boundaries of DSN messages.
         (
             re(r"\d{8,10}-eximdsn-\d+"),
@@ -241,7 +268,14 @@ pub(super) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
             false,
         ),
     ],
-    stderr_only: vec![(re(r"\ssize=\d+\b"), " size=sss", false)],
+    stderr_only: vec![
+        (re(r"\ssize=\d+\b"), " size=sss", false),
+        (
+            re(r"(Connection request from 127\.0\.0\.1 port) \d{1,5}"),
+            "$1 sssss",
+            false,
+        ),
+    ],
     short_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"),
     long_id: re(r"\d[0-9A-Za-z]{5}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4}"),
     listening_paren: re(r"(listening for SMTPS? on port \d+) \([^)]*\)"),

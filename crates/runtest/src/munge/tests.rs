@@ -272,3 +272,42 @@ fn dumpdb_and_exinext_output() {
         assert_eq!(m.munge_line(raw, FileKind::Stdout).unwrap(), want, "{raw}");
     }
 }
+
+#[test]
+fn ports_of_the_other_end_and_the_daemons() {
+    let mut m = Munger::new(Style::Head, ident());
+    for (raw, kind, want) in [
+        (
+            "2026-12-07 21:00:00 SMTP connection from [127.0.0.1]:54321 I=[127.0.0.1]:1225 Ci=77 (TCP/IP connection count = 1)",
+            FileKind::Log,
+            "1999-03-02 09:44:33 SMTP connection from [127.0.0.1]:10001 I=[127.0.0.1]:PORT_D Ci=p1234 (TCP/IP connection count = 1)",
+        ),
+        (
+            "2026-12-07 21:00:00 1xagTx-0000000000B-3PUN <= a@b H=(x) [198.18.0.1]:54321 I=[198.18.0.1]:1226 P=smtp S=1",
+            FileKind::Log,
+            "1999-03-02 09:44:33 10HmaX-000000005vi-0000 <= a@b H=(x) [ip4.ip4.ip4.ip4]:10001 I=[ip4.ip4.ip4.ip4]:PORT_D2 P=smtp S=sss",
+        ),
+        (
+            "2026-12-07 21:00:00 1xagTx-0000000000B-3PUN => a@b R=r T=t H=127.0.0.1 [127.0.0.1]:1225 C=\"250 OK\"",
+            FileKind::Log,
+            "1999-03-02 09:44:33 10HmaX-000000005vi-0000 => a@b R=r T=t H=127.0.0.1 [127.0.0.1]:PORT_D C=\"250 OK\"",
+        ),
+        (
+            "2026-12-07 21:00:00 H=[127.0.0.1]:40000 I=[127.0.0.1]:2525 x",
+            FileKind::Log,
+            "1999-03-02 09:44:33 H=[127.0.0.1]:10002 I=[127.0.0.1]:10003 x",
+        ),
+        (
+            "Received: from [127.0.0.1] (port=54321 helo=x)",
+            FileKind::Mail,
+            "Received: from [127.0.0.1] (port=10001 helo=x)",
+        ),
+        (
+            "-host_address [127.0.0.1]:33333",
+            FileKind::Stdout,
+            "-host_address [127.0.0.1]:9999",
+        ),
+    ] {
+        assert_eq!(m.munge_line(raw, kind).unwrap(), want, "{raw}");
+    }
+}
