@@ -219,7 +219,9 @@ pub async fn generate(
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
-    receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await
+    let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await?;
+    crate::metrics::bounce();
+    Ok(bounce)
 }
 
 #[cfg(test)]

@@ -179,6 +179,13 @@ impl Ctx {
                 "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
+        if let Some(m) = &settings.metrics_listen {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                return Err(anyhow!(
+                    "error in configuration file: {config_path}: metrics_listen must be an address and port such as 127.0.0.1:9125 or [::1]:9125, not \"{m}\""
+                ));
+            }
+        }
         let spool_dir = settings.spool_directory.clone();
         let spool_dir = spool_dir.as_str();
         if spool_dir.is_empty() {

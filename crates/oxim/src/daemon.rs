@@ -202,6 +202,8 @@ struct Bound {
     listeners: Vec<std::net::TcpListener>,
     specs: Vec<ListenSpec>,
     ports: Vec<u16>,
+    /// The Prometheus endpoint (`metrics_listen`).
+    metrics: Option<std::net::TcpListener>,
 }
 
 fn bind(ctx: &Ctx) -> Result<Bound> {
@@ -248,7 +250,23 @@ fn bind(ctx: &Ctx) -> Result<Bound> {
             "no listening sockets could be opened: daemon abandoned"
         ));
     }
+    // Checked when the configuration was read.
+    let metrics = match ctx
+        .settings
+        .metrics_listen
+        .as_deref()
+        .and_then(|m| m.parse::<std::net::SocketAddr>().ok())
+    {
+        Some(addr) => {
+            let l = oxim_net::listen(addr, 0, 64).map_err(|e| {
+                anyhow!("metrics_listen: bind() to {addr} failed: {e}: daemon abandoned")
+            })?;
+            Some(l)
+        }
+        None => None,
+    };
     Ok(Bound {
+        metrics,
         listeners,
         specs,
         ports,
@@ -375,6 +393,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
         listeners: std_listeners,
         specs,
         ports,
+        metrics,
     } = bound;
     let mut listeners = Vec::new();
     for l in std_listeners {
@@ -413,6 +432,30 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     }
 
     let shared = Arc::new(RwLock::new(ctx.clone()));
+    if let Some(m) = metrics {
+        let listener = TcpListener::from_std(m)?;
+        if let Ok(a) = listener.local_addr() {
+            ctx.log_text(None, &format!("metrics endpoint on http://{a}/metrics"));
+        }
+        let shared = shared.clone();
+        let scrape = move || {
+            let ctx = shared.read().map(|g| g.clone()).ok();
+            crate::metrics::Scrape {
+                queue: ctx
+                    .as_ref()
+                    .and_then(|c| c.spool.list().ok())
+                    .map(|l| l.len() as u64),
+                open_connections: CONNECTIONS.load(Ordering::Relaxed) as u64,
+                spool: ctx
+                    .as_ref()
+                    .and_then(|c| c.writer_stats())
+                    .map(|s| (s.messages, s.batches, s.syncfs_batches))
+                    .unwrap_or_default(),
+                kernel_tfo: crate::info::kernel_tfo_stats(),
+            }
+        };
+        tokio::spawn(crate::metrics::serve(listener, Arc::new(scrape)));
+    }
     for l in listeners {
         let shared = shared.clone();
         tokio::spawn(async move {

@@ -24,6 +24,7 @@ mod host_lists;
 mod info;
 mod loaded;
 mod message;
+mod metrics;
 mod privilege;
 mod queue;
 mod random;

@@ -161,6 +161,13 @@ pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
         }
         None => ctx.spool.write_bytes(&p.env, &p.headers, &p.msg.body)?,
     }
+    crate::metrics::received();
+    if source
+        .pipelining
+        .is_some_and(|p| p.early == oxim_log::EarlyPipe::Used)
+    {
+        crate::metrics::early_pipelined_in();
+    }
     Ok(finish(ctx, source, p))
 }
 

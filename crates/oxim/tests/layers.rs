@@ -61,7 +61,7 @@ const LAYERS: &[&[&str]] = &[
     // Plain data and helpers.
     &["loaded", "retry", "message", "dns", "privilege", "harness"],
     &["vars", "cli", "settings"],
-    &["time", "random", "errno", "condition"],
+    &["time", "random", "errno", "condition", "metrics"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

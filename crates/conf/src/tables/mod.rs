@@ -298,6 +298,8 @@ pub static MAIN: &[OptionSpec] = &[
     // oxim: how spool files are made durable: "fdatasync" (each file) or
     // "syncfs" (one syncfs(2) per group commit; for a dedicated spool file system).
     sd("spool_sync", "auto"),
+    // oxim: address:port of the daemon's Prometheus endpoint (unset: none).
+    s("metrics_listen"),
     b("spool_wireformat", false),
     t("sqlite_lock_timeout", 5),
     b("strict_acl_vars", false),

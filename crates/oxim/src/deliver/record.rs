@@ -156,6 +156,11 @@ pub fn log_outcome(
             .and_then(|t| ctx.drivers.transport(t))
             .is_some_and(|t| !matches!(t.kind, TransportKind::Smtp(_)));
     let addr = item.log_address(local);
+    match outcome {
+        Outcome::Delivered { .. } => crate::metrics::delivered(),
+        Outcome::Deferred { .. } => crate::metrics::deferred(),
+        Outcome::Failed { .. } => crate::metrics::failed(),
+    }
     let rec = match outcome {
         Outcome::Delivered {
             host,

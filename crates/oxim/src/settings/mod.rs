@@ -96,6 +96,9 @@ pub struct MainSettings {
     /// `spool_sync`: `auto`, `fdatasync` or `syncfs` (other text is refused
     /// at start-up).
     pub spool_sync: String,
+    /// `metrics_listen` (oxim): address and port of the daemon's Prometheus
+    /// endpoint, when set and not empty (checked at start-up).
+    pub metrics_listen: Option<String>,
     /// `never_users` (default `root`).
     pub never_users: String,
     /// `never_users` is set in the configuration (under the test harness an
@@ -189,6 +192,7 @@ impl MainSettings {
             log_timezone: main.bool("log_timezone"),
             spool_directory: main.str("spool_directory").to_string(),
             spool_sync: main.str("spool_sync").to_string(),
+            metrics_listen: non_empty(main.opt_str("metrics_listen")),
             never_users: main.str("never_users").to_string(),
             never_users_set: main.is_set("never_users"),
             message_id_format: main.opt_str("message_id_format").map(str::to_string),

@@ -375,8 +375,13 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         .pipe_connect
         .as_ref()
         .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
-        .and_then(|c| c.read(&ehlo_cache::key(host.ip, host.port)))
-        .filter(|c| c.pipe_connect && c.pipelining);
+        .and_then(|c| {
+            let hit = c
+                .read(&ehlo_cache::key(host.ip, host.port))
+                .filter(|c| c.pipe_connect && c.pipelining);
+            crate::metrics::pipe_connect(hit.is_some());
+            hit
+        });
     let mut unsent = match &early {
         Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
         None => Vec::new(),
@@ -547,6 +552,7 @@ pub(super) async fn reap_early(
             if let Some(c) = cache {
                 c.forget(&key);
             }
+            crate::metrics::pipe_connect_fallback();
             return Err(match other {
                 Ok(b) => classify(&b, Errno::SmtpFormat, "initial connection"),
                 Err(e) => e,
@@ -563,6 +569,7 @@ pub(super) async fn reap_early(
             if let Some(c) = cache {
                 c.forget(&key);
             }
+            crate::metrics::pipe_connect_fallback();
             return Err(match other {
                 Ok(r) => classify(&r, Errno::SmtpFormat, &ehlo_cmd),
                 Err(e) => e,
@@ -571,6 +578,7 @@ pub(super) async fn reap_early(
     };
     let caps = EhloCapabilities::from_reply(&ehlo);
     if let Some(c) = cache.filter(|_| !ehlo_cache::same_offer(&caps, &cached)) {
+        crate::metrics::pipe_connect_fallback();
         if caps.pipe_connect && caps.pipelining {
             c.write(&key, &ehlo);
         } else {
