@@ -6,7 +6,8 @@
 # wall time of each client run in microseconds, then per case the mean and
 # the minimum. The client's own work (start, spool, routing) is included:
 # run once with DELAY 0 to see it, and subtract it before dividing by the
-# round trip (2 x DELAY).
+# round trip (2 x DELAY). At the end, the server daemon's metrics endpoint
+# (metrics_listen) is read with curl when it is installed.
 #
 # usage (root): bench/pipeconnect-latency.sh [DELAY] [N]   (default 50ms 5)
 # needs target/debug (or $OXIM_BIN_DIR) with oxim and oxim-delayer.
@@ -26,6 +27,7 @@ spool_directory = $dir/spool
 exim_user = root
 .ifdef SERVER
 log_file_path = $dir/log/SERVER%slog
+metrics_listen = 127.0.0.1:9125
 .else
 log_file_path = $dir/log/%slog
 .endif
@@ -79,6 +81,11 @@ for _ in $(seq 1 "$n"); do
     one no-TFO,no-PIPECONNECT -DTFO=: -DPC=:
 done | tee "$dir/times" | awk '{print} {s[$1]+=$2; c[$1]++; if (!($1 in m) || $2 < m[$1]) m[$1]=$2}
     END {for (k in s) printf "%-24s n=%d mean=%.1fms min=%.1fms\n", k, c[k], s[k]/c[k]/1000, m[k]/1000}'
+# The server daemon's counters (metrics_listen), when curl is there.
+if command -v curl >/dev/null; then
+    curl -s http://127.0.0.1:9125/metrics |
+        grep -E '^oxim_(tfo_server_connections|pipe_connect_server_messages|messages_received|deliveries|spool_commit_batches)_total' || true
+fi
 kill "$daemon" 2>/dev/null || true
 [ "$delay" = 0 ] || "$bin/oxim-delayer" stop --pidfile "$dir/delayer.pid" >/dev/null 2>&1 || true
 echo "logs: $dir/log"

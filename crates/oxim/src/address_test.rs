@@ -100,7 +100,9 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
                 Routed::Blackhole { .. } => {
                     println!("mail to {} is discarded", with_parents(&addr, &parents))
                 }
-                Routed::Redirected { children, direct } => {
+                Routed::Redirected {
+                    children, direct, ..
+                } => {
                     // Files and pipes show under the address that made them.
                     for d in direct {
                         files.push((addr.clone(), d.target, d.transport));
@@ -185,7 +187,9 @@ async fn verify_one(ctx: &Ctx, address: &str, sender: &str, vars: &Vars) -> Verd
             Routed::Fail { message, .. } => return Verdict::Failed(message),
             Routed::Defer { message, .. } => return Verdict::Deferred(message),
             // Files and pipes (`direct`) are verified.
-            Routed::Redirected { children, direct } => match children.as_slice() {
+            Routed::Redirected {
+                children, direct, ..
+            } => match children.as_slice() {
                 [only] if direct.is_empty() && !only.starts_with(":") => {
                     current = ctx.qualify_recipient(only);
                 }

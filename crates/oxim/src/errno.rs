@@ -20,6 +20,8 @@ pub enum Errno {
     /// A local delivery would run as a `never_users` user (`ERRNO_UIDFAIL`,
     /// -29).
     UidFail,
+    /// A transport is unset or does not exist (`ERRNO_BADTRANSPORT`, -30).
+    BadTransport,
     /// A router could not find its hosts (-32).
     UnknownHost,
     /// The TLS handshake failed (-37).
@@ -38,6 +40,9 @@ pub enum Errno {
     /// An authenticator's own problem, e.g. an expansion (`ERRNO_AUTHPROB`,
     /// -48).
     AuthProb,
+    /// The smtp transport refuses to talk to this host (`ERRNO_HOST_IS_LOCAL`,
+    /// -50).
+    HostIsLocal,
     /// An error in redirection data or a filter (ERRNO_BADREDIRECT).
     BadRedirect,
     /// An address whose routing retry time has not come (`ERRNO_RRETRY`,
@@ -58,6 +63,7 @@ impl Errno {
             Errno::SmtpFormat => -19,
             Errno::ExpandFail => -27,
             Errno::UidFail => -29,
+            Errno::BadTransport => -30,
             Errno::UnknownHost => -32,
             Errno::TlsFailure => -37,
             Errno::TlsRequired => -38,
@@ -66,6 +72,7 @@ impl Errno {
             Errno::Mail4xx => -45,
             Errno::Data4xx => -46,
             Errno::AuthProb => -48,
+            Errno::HostIsLocal => -50,
             Errno::BadRedirect => -17,
             Errno::RouteRetry => -52,
             Errno::HostRetry => -53,

@@ -513,7 +513,7 @@ fn transport_hosts_on_this_machine_need_allow_localhost() {
     );
     let log = log_lines(&dir.read("log/mainlog"));
     assert!(
-        one(&log, " == ").ends_with("x@remote.example R=remote T=smtp defer (0): smtp transport found host 127.0.0.1 to be local"),
+        one(&log, " == ").ends_with("x@remote.example R=remote T=smtp defer (-50): smtp transport found host 127.0.0.1 to be local"),
         "{log:#?}"
     );
     assert_eq!(fake.connection_count(), 0);

@@ -186,6 +186,14 @@ pub async fn deliver_loaded(
     hold: SmtpHold,
 ) -> Result<Summary> {
     let id = m.env.id;
+    // Verbose mode (-v, or -N which implies it) announces each delivery.
+    if ctx.inv.verbose {
+        if ctx.inv.mode == crate::cli::Mode::QueueRun {
+            eprintln!("delivering {id} (queue run pid {})", std::process::id());
+        } else {
+            eprintln!("delivering {id}");
+        }
+    }
     if m.env.frozen.is_some() {
         let age = now_secs().saturating_sub(m.env.received_time);
         let limit = ctx.settings.timeout_frozen_after.as_secs();
@@ -251,6 +259,7 @@ pub async fn deliver_loaded(
             start: 0,
             unique: None,
             shadow: None,
+            ancestors: Vec::new(),
         })
         .collect();
     work.reverse();
@@ -281,8 +290,16 @@ pub async fn deliver_loaded(
             item = item.child(hacked);
             item.log_as = Some(item.address.to_ascii_lowercase());
         }
-        let routing =
-            route::route_from(ctx, &item.address, &run.sender, &vars, false, item.start).await;
+        let routing = route::route_descendant(
+            ctx,
+            &item.address,
+            &run.sender,
+            &vars,
+            false,
+            item.start,
+            &item.ancestors,
+        )
+        .await;
         if let Some(next) = routing.unseen_next {
             // `unseen`: the address is also offered to the following
             // routers, after everything else; both copies become children
@@ -351,7 +368,11 @@ pub async fn deliver_loaded(
                     run.done_children.push(item.unique().to_string());
                 }
             }
-            Routed::Redirected { children, direct } => {
+            Routed::Redirected {
+                children,
+                direct,
+                router,
+            } => {
                 // Files and pipes go straight to the router's transport.
                 for d in direct {
                     let mut f = item.child(d.target.clone());
@@ -390,7 +411,7 @@ pub async fn deliver_loaded(
                                 "file"
                             };
                             let err = local_error(
-                                Errno::Unknown,
+                                Errno::BadTransport,
                                 format!("{kind}_transport unset in {} router", d.router),
                             );
                             run.record(
@@ -408,8 +429,32 @@ pub async fn deliver_loaded(
                     run.record(&item, None, None, Outcome::Deferred { host: None, err });
                     continue;
                 }
+                let check_ancestor = ctx.drivers.routers.iter().any(|r| {
+                    r.name == router
+                        && matches!(
+                            r.kind,
+                            crate::settings::RouterKind::Redirect {
+                                check_ancestor: true,
+                                ..
+                            }
+                        )
+                });
                 for c in children.into_iter().rev() {
-                    work.push(item.child(ctx.qualify_recipient(&c)));
+                    let mut c = ctx.qualify_recipient(&c);
+                    // check_ancestor: an ancestor generated again is
+                    // replaced by the address being redirected.
+                    if check_ancestor
+                        && (c.eq_ignore_ascii_case(&item.address)
+                            || item
+                                .ancestors
+                                .iter()
+                                .any(|(a, _)| c.eq_ignore_ascii_case(a)))
+                    {
+                        c = item.address.clone();
+                    }
+                    let mut child = item.child(c);
+                    child.ancestors.push((item.address.clone(), router.clone()));
+                    work.push(child);
                 }
             }
             Routed::Fail { router, message } => {
@@ -483,6 +528,9 @@ pub async fn deliver_loaded(
         for (item, router, outcome) in results {
             run.record(&item, Some(&router), Some(&tname), outcome);
         }
+    }
+    if let Some(list) = ctx.config.main.opt_str("remote_sort_domains") {
+        sort_remote(ctx, list, &vars, &mut remote);
     }
     if !remote.is_empty() {
         use futures_util::stream::StreamExt;
@@ -618,4 +666,27 @@ pub async fn deliver_loaded(
         }
     }
     Ok(summary)
+}
+
+/// `remote_sort_domains`: remote addresses whose domains match the list
+/// are delivered first, in the order of the list's items (within each
+/// host group, and the groups by their first address); the others keep
+/// their order after them.
+fn sort_remote(ctx: &Ctx, list: &str, vars: &Vars, remote: &mut [transport::RemoteGroup<'_>]) {
+    let items = oxim_conf::lists::list_items(list);
+    let rank = |item: &Item| -> usize {
+        let domain = crate::vars::split_address(&item.address)
+            .1
+            .to_ascii_lowercase();
+        items
+            .iter()
+            .position(|pattern| {
+                oxim_conf::match_domain(pattern, &domain, &ctx.config, vars).unwrap_or(false)
+            })
+            .unwrap_or(items.len())
+    };
+    for group in remote.iter_mut() {
+        group.4.sort_by_key(|(i, _)| rank(i));
+    }
+    remote.sort_by_key(|g| g.4.first().map_or(usize::MAX, |(i, _)| rank(i)));
 }

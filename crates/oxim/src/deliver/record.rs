@@ -41,6 +41,9 @@ pub struct Item {
     /// After a local delivery, what its shadow transport did (`ST=name`,
     /// with the error in brackets when it failed).
     pub shadow: Option<String>,
+    /// The addresses it descends from, each with the router that handled
+    /// it (routing's loop protection).
+    pub ancestors: Vec<(String, String)>,
 }
 
 impl Item {
@@ -60,7 +63,14 @@ impl Item {
         let mut shown = self.log_as.as_deref().unwrap_or(&self.address);
         // A file or pipe shows whole, with the address that made it.
         if local_delivery && !shown.starts_with(['/', '|', '>']) {
-            shown = crate::vars::split_address(shown).0;
+            // $local_part: without the prefix or suffix the router took off.
+            shown = self
+                .data
+                .vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "local_part")
+                .map_or_else(|| crate::vars::split_address(shown).0, |(_, v)| v.as_str());
             return LogAddress::from_original(shown, self.top());
         }
         match &self.parent {
@@ -80,6 +90,7 @@ impl Item {
             unique: None,
             data: AddrData::default(),
             shadow: None,
+            ancestors: self.ancestors.clone(),
         }
     }
 

@@ -19,6 +19,14 @@ pub enum RouterKind {
         /// Transports for generated file and pipe deliveries.
         file_transport: Option<String>,
         pipe_transport: Option<String>,
+        /// Domain for unqualified generated addresses (expanded), instead
+        /// of qualify_recipient.
+        qualify_domain: Option<String>,
+        /// Unqualified generated addresses take the parent's domain.
+        qualify_preserve_domain: bool,
+        /// `check_ancestor`: a generated address equal to an ancestor is
+        /// replaced by the address being redirected.
+        check_ancestor: bool,
     },
     ManualRoute {
         route_list: Option<String>,
@@ -74,6 +82,9 @@ pub struct RouterSpec {
     /// `address_test` (default true): false skips the router under `-bt`.
     pub address_test: bool,
     pub more: bool,
+    /// `repeat_use` (default true): false skips the router for an address
+    /// any of whose ancestors it routed, whatever that ancestor's address.
+    pub repeat_use: bool,
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
@@ -99,6 +110,9 @@ pub struct RouterSpec {
 pub struct SmtpSpec {
     pub hosts: Option<String>,
     pub hosts_override: bool,
+    /// `fallback_hosts`: tried (not expanded) when every host failed
+    /// temporarily.
+    pub fallback_hosts: Option<String>,
     pub port: String,
     pub allow_localhost: bool,
     pub helo_data: String,
@@ -109,6 +123,8 @@ pub struct SmtpSpec {
     pub max_rcpt: usize,
     /// Messages down one connection in a queue run (0: no limit).
     pub connection_max_messages: usize,
+    /// `hosts_max_try`: how many hosts one delivery tries at most.
+    pub hosts_max_try: usize,
     pub hosts_avoid_pipelining: Option<String>,
     pub hosts_try_chunking: Option<String>,
     pub hosts_try_fastopen: Option<String>,
@@ -244,6 +260,9 @@ impl RouterSpec {
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
+                qualify_domain: opt(d, "qualify_domain"),
+                qualify_preserve_domain: o.bool("qualify_preserve_domain"),
+                check_ancestor: o.bool("check_ancestor"),
             },
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),
@@ -272,6 +291,7 @@ impl RouterSpec {
             fail_verify_recipient: o.bool("fail_verify_recipient") || o.bool("fail_verify"),
             address_test: o.bool("address_test"),
             more: o.bool("more"),
+            repeat_use: o.bool("repeat_use"),
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
@@ -302,6 +322,7 @@ impl TransportSpec {
             "smtp" => TransportKind::Smtp(SmtpSpec {
                 hosts: opt(d, "hosts"),
                 hosts_override: o.bool("hosts_override"),
+                fallback_hosts: opt(d, "fallback_hosts"),
                 // protocol = smtps changes the default port to smtps (465).
                 port: match opt(d, "port") {
                     Some(_)
@@ -323,6 +344,7 @@ impl TransportSpec {
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .filter(|&n| n > 0)
                     .unwrap_or(100),
+                hosts_max_try: usize::try_from(o.int("hosts_max_try")).unwrap_or(5).max(1),
                 connection_max_messages: usize::try_from(o.int("connection_max_messages"))
                     .unwrap_or(0),
                 hosts_avoid_pipelining: opt(d, "hosts_avoid_pipelining"),

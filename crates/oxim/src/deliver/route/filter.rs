@@ -201,7 +201,11 @@ pub(super) fn run_if_filter(
                     discarded: true,
                 })
             } else {
-                let mut routing = Routing::from(Routed::Redirected { children, direct });
+                let mut routing = Routing::from(Routed::Redirected {
+                    children,
+                    direct,
+                    router: r.name.clone(),
+                });
                 routing.also_next = !significant;
                 routing
             }

@@ -170,6 +170,9 @@ pub enum Routed {
     Redirected {
         children: Vec<String>,
         direct: Vec<Direct>,
+        /// The router that redirected (the generated addresses' ancestry
+        /// records it, for loop protection).
+        router: String,
     },
     /// Permanent failure.
     Fail {
@@ -204,8 +207,34 @@ pub async fn route_from(
     verifying: bool,
     start: usize,
 ) -> Routing {
+    route_descendant(ctx, address, sender, base, verifying, start, &[]).await
+}
+
+/// [`route_from`] for an address generated from others: `ancestors` are
+/// its ancestors' addresses, each with the router that handled it. A
+/// router is skipped when it handled an ancestor with the same address
+/// (caselessly), or any ancestor at all under `no_repeat_use` (Exim's loop
+/// protection).
+pub async fn route_descendant(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    base: &Vars,
+    verifying: bool,
+    start: usize,
+    ancestors: &[(String, String)],
+) -> Routing {
     let mut off = oxim_conf::Trace::off();
-    route_traced(ctx, address, sender, base, verifying, start, &mut off).await
+    Box::pin(route_chain(
+        ctx,
+        address,
+        sender,
+        base,
+        verifying,
+        (start, ancestors),
+        &mut off,
+    ))
+    .await
 }
 
 /// [`route_from`], telling `trace` (Exim's `-bh` trace of a verification)
@@ -222,7 +251,13 @@ pub async fn route_traced(
     trace.line(|| format!("routing {address}"));
     trace.level += 1;
     let r = Box::pin(route_chain(
-        ctx, address, sender, base, verifying, start, trace,
+        ctx,
+        address,
+        sender,
+        base,
+        verifying,
+        (start, &[]),
+        trace,
     ))
     .await;
     trace.level -= 1;
@@ -255,13 +290,19 @@ async fn route_chain(
     sender: &str,
     base: &Vars,
     verifying: bool,
-    start: usize,
+    (start, ancestors): (usize, &[(String, String)]),
     trace: &mut oxim_conf::Trace,
 ) -> Routing {
     let mut vars = base.clone();
     vars.set_address(address);
     let mut passed = None;
     for (index, r) in ctx.drivers.routers.iter().enumerate().skip(start) {
+        if let Some((previous, _)) = ancestors.iter().find(|(a, router)| {
+            *router == r.name && (!r.repeat_use || a.eq_ignore_ascii_case(address))
+        }) {
+            trace.line(|| format!("{} router skipped: previously routed {previous}", r.name));
+            continue;
+        }
         let (mut rvars, mut data) =
             match preconditions(ctx, r, address, sender, &vars, verifying, trace) {
                 Ok(Some(found)) => {
@@ -321,6 +362,7 @@ async fn route_chain(
                     Some(d) => Routing::from(Routed::Redirected {
                         children: vec![format!("{}@{d}", split_address(address).0)],
                         direct: Vec::new(),
+                        router: r.name.clone(),
                     }),
                     None => routing,
                 })

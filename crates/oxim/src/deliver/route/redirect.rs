@@ -17,14 +17,37 @@ pub(super) fn redirect(
         filter: fopts,
         file_transport,
         pipe_transport,
+        qualify_domain,
+        qualify_preserve_domain,
+        ..
     } = &r.kind
     else {
         return None;
+    };
+    // The domain an unqualified generated address gets here (None: the
+    // global qualify_recipient, applied later).
+    let qualify = if *qualify_preserve_domain {
+        vars.get("domain").map(str::to_string)
+    } else if let Some(q) = qualify_domain {
+        match oxim_conf::expand_with_config(q, vars, &ctx.config) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Some(Routing::from(Routed::Defer {
+                    router: Some(r.name.clone()),
+                    message: format!("failed to expand \"{q}\": {e}"),
+                }))
+            }
+        }
+    } else {
+        None
     };
     let (allow_defer, allow_fail) = (*allow_defer, *allow_fail);
     let text = if let Some(d) = data {
         match oxim_conf::expand_with_config(d, vars, &ctx.config) {
             Ok(v) => v,
+            // A forced failure makes the router decline (Exim's spec,
+            // "Redirection data"), the next router is tried.
+            Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
                 return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
@@ -35,6 +58,7 @@ pub(super) fn redirect(
     } else if let Some(f) = file {
         let path = match oxim_conf::expand_with_config(f, vars, &ctx.config) {
             Ok(v) => v,
+            Err(e) if e.is_forced_fail() => return None,
             Err(e) => {
                 return Some(Routing::from(Routed::Defer {
                     router: Some(r.name.clone()),
@@ -69,7 +93,14 @@ pub(super) fn redirect(
         file_transport,
         pipe_transport,
     )
-    .map(Routing::from)
+    .map(|mut routed| {
+        if let (Routed::Redirected { children, .. }, Some(d)) = (&mut routed, &qualify) {
+            for c in children.iter_mut().filter(|c| !c.contains('@')) {
+                *c = format!("{c}@{d}");
+            }
+        }
+        Routing::from(routed)
+    })
 }
 
 /// A plain redirection list (not a filter).
@@ -161,5 +192,9 @@ fn redirect_list(
     if children.is_empty() && direct.is_empty() {
         return None;
     }
-    Some(Routed::Redirected { children, direct })
+    Some(Routed::Redirected {
+        children,
+        direct,
+        router: r.name.clone(),
+    })
 }

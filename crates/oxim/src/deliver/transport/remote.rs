@@ -228,7 +228,25 @@ pub async fn run_smtp(
         || !spec.helo_data.contains("$sending_ip_address")
         || spec.helo_data.contains("def:sending_ip_address");
     let ehlo_cache = smtp::EhloCache::new(ctx.spool.db_dir(), ctx.settings.retry_data_expire);
-    let hosts = resolve_hosts(ctx, &host_specs).await;
+    let mut hosts = resolve_hosts(ctx, &host_specs).await;
+    // fallback_hosts come after the others: the loop below reaches them
+    // only when every host before failed temporarily.
+    if let Some(list) = &spec.fallback_hosts {
+        let fallback: Vec<RoutedHost> = oxim_conf::lists::list_items(list)
+            .iter()
+            .map(|s| {
+                let bare = s.trim_start_matches('[').trim_end_matches(']');
+                RoutedHost {
+                    name: bare.to_string(),
+                    ip: bare.parse().ok(),
+                    allow_local: false,
+                    mx: None,
+                    port: None,
+                }
+            })
+            .collect();
+        hosts.extend(resolve_hosts(ctx, &fallback).await);
+    }
     if hosts.is_empty() {
         return defer_all(local_error(
             Errno::Unknown,
@@ -289,7 +307,11 @@ pub async fn run_smtp(
             auth_sender: auth_sender.clone(),
         };
         let mut last: Option<smtp::HostResult> = None;
+        let mut tried = 0usize;
         for (name, ip, allow_local, own_port) in &hosts {
+            if tried >= spec.hosts_max_try {
+                break;
+            }
             let host = smtp::Host {
                 name: name.clone(),
                 ip: *ip,
@@ -298,7 +320,7 @@ pub async fn run_smtp(
             };
             if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
                 let err = local_error(
-                    Errno::None,
+                    Errno::HostIsLocal,
                     format!("{tname} transport found host {name} to be local"),
                 );
                 last = Some(smtp::HostResult {
@@ -369,7 +391,30 @@ pub async fn run_smtp(
                     let id_text = m.env.id.to_string();
                     let text = e.message.clone().unwrap_or_default();
                     let rh = host.log();
-                    if e.with_host {
+                    if !e.with_host && e.message.is_none() {
+                        // A connection that failed: the host and the
+                        // system's words, as Exim logs it.
+                        let mut text = format!("H={} [{}]", rh.name, rh.ip);
+                        if ctx.selector.has(oxim_log::Selector::OutgoingPort) {
+                            text.push_str(&format!(":{}", rh.port));
+                        }
+                        if let Some(t) = &e.errno_text {
+                            text.push(' ');
+                            text.push_str(t);
+                        }
+                        ctx.log_message(
+                            m,
+                            &LogRecord::Text {
+                                id: Some(&id_text),
+                                text: &text,
+                                dest: oxim_log::Dest {
+                                    main: true,
+                                    reject: false,
+                                    panic: false,
+                                },
+                            },
+                        );
+                    } else if e.with_host {
                         ctx.log_message(
                             m,
                             &LogRecord::HostError {
@@ -381,6 +426,9 @@ pub async fn run_smtp(
                         );
                     }
                 }
+            }
+            if !r.skipped {
+                tried += 1;
             }
             let again = r.try_next_host;
             // A host skipped for an earlier failure does not hide the
