@@ -217,7 +217,7 @@ impl Ctx {
             LoggerOptions {
                 selector,
                 timezone: settings.log_timezone,
-                write_rejectlog: true,
+                write_rejectlog: config.main.bool("write_rejectlog"),
                 testing_stderr: matches!(inv.mode, crate::cli::Mode::HostCheck { .. }),
                 echo_stderr: inv.verbose,
             },

@@ -207,6 +207,7 @@ impl Test<'_> {
                     sn: self.sn,
                     log: LogMode::Skip,
                     prepend_home: false,
+                    forbid: Default::default(),
                 };
                 let outcome = match oxim_conf::filter::parse(text, opts) {
                     Ok(cmds) => filter::run(&cmds, env),

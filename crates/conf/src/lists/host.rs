@@ -275,7 +275,7 @@ fn net_lookup(item: &str) -> Option<(Option<u32>, &str)> {
 /// The key of a `net[N]-` lookup: the address masked to N bits, in Exim's
 /// text form (IPv6 as eight 4-digit groups, separated by dots except for
 /// `iplsearch`), with `/N` appended when a mask is given.
-fn masked_ip_key(ip: IpAddr, mask: Option<u32>, colons: bool) -> String {
+pub(super) fn masked_ip_key(ip: IpAddr, mask: Option<u32>, colons: bool) -> String {
     let mut s = match ip {
         IpAddr::V4(a) => {
             let bits = mask.unwrap_or(32).min(32);

@@ -248,6 +248,52 @@ mod tests {
     }
 
     #[test]
+    fn split_lookups_and_caseful_domains() {
+        let c = cfg();
+        let x = MapContext::new().file(
+            "/bydom",
+            "aa.bb: AbCd : ^\\Dx : !no : >more\nmore: extra\n*: BlOcKeD\n",
+        );
+        let m = |list: &str, a: &str| match_address(list, a, &c, &x).unwrap();
+        // The domain is looked up; its data lists local parts.
+        assert!(m("@@lsearch;/bydom", "abcd@aa.bb"));
+        assert!(m("@@lsearch;/bydom", "zx@aa.bb"));
+        // A negated local part ends the search with "no match".
+        assert!(!m("@@lsearch;/bydom", "no@aa.bb"));
+        // ">key" chains on to another entry.
+        assert!(m("@@lsearch;/bydom", "extra@aa.bb"));
+        assert!(!m("@@lsearch;/bydom", "other@aa.bb"));
+        // "*" defaults only with lsearch*.
+        assert!(!m("@@lsearch;/bydom", "blocked@zz.yy"));
+        assert!(m("@@lsearch*;/bydom", "blocked@zz.yy"));
+        // "lp@@" is a local part at the primary host name.
+        assert!(m("pqr@@", "pqr@myhost.test.ex"));
+        // After +caseful the item's domain is compared casefully with the
+        // (lower-cased) domain of the address.
+        assert!(m("+caseful: a@b.c", "a@B.C"));
+        assert!(!m("+caseful: X@Y.Z", "X@y.z"));
+        assert!(m("X@Y.Z", "x@y.z"));
+        // An empty item matches only the empty address.
+        assert!(!m(":", "x@y"));
+        assert!(m(":", ""));
+    }
+
+    #[test]
+    fn net_lookups_key_on_the_masked_address() {
+        let c = cfg();
+        let x = MapContext::new().file("/nets", "1.2.0.0/16\n5.6.7.8\n");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let m = |list: &str, a: &str| match_host(list, ip(a), None, &c, &x).unwrap();
+        assert!(m("net16-lsearch;/nets", "1.2.3.4"));
+        assert!(!m("net24-lsearch;/nets", "1.2.3.4"));
+        assert!(m("net-lsearch;/nets", "5.6.7.8"));
+        assert_eq!(
+            host::masked_ip_key(ip("2001:db8::1"), Some(32), false),
+            "2001.0db8.0000.0000.0000.0000.0000.0000/32"
+        );
+    }
+
+    #[test]
     fn addresses_and_local_parts() {
         let c = cfg();
         let x = MapContext::new();

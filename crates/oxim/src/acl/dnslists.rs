@@ -356,3 +356,16 @@ async fn one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_reversed_as_black_lists_expect() {
+        assert_eq!(invert("192.168.62.43".parse().unwrap()), "43.62.168.192");
+        let v6 = invert("3ffe:ffff:836f:a00:a:800:200a:c031".parse().unwrap());
+        assert!(v6.starts_with("1.3.0.c.a.0.0.2.0.0.8.0.a.0.0.0.0.0.a.0"));
+        assert!(v6.ends_with("f.f.f.f.e.f.f.3"));
+    }
+}

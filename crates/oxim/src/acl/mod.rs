@@ -11,6 +11,7 @@ mod header_sender;
 mod headers;
 mod verify;
 
+pub(crate) use verify::route_for_verify;
 pub use verify::SenderVerifyFailure;
 
 use conditions::*;

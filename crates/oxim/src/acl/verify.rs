@@ -142,7 +142,7 @@ pub(super) async fn verify(
 /// every address it produces verifies. The failure's text, whether it was
 /// temporary, and whether the text is for the client too (Exim's user
 /// message: no router took the address, or a redirection's `:fail:`).
-pub(super) async fn route_for_verify(
+pub(crate) async fn route_for_verify(
     ctx: &Ctx,
     address: &str,
     sender: &str,

@@ -383,6 +383,16 @@ pub async fn deliver_loaded(
                         f.log_as = Some(format!("{} ({})", d.target, item.address));
                     }
                     f.data = d.data;
+                    if let Some(why) = d.forbidden {
+                        let err = local_error(Errno::None, why);
+                        run.record(
+                            &f,
+                            Some(&d.router),
+                            None,
+                            Outcome::Failed { host: None, err },
+                        );
+                        continue;
+                    }
                     if d.target == "/dev/null" {
                         // Exim's special case: nothing to run, no user
                         // needed; logged as delivered by "**bypassed**".

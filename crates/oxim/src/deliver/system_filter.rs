@@ -98,6 +98,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
         sn: [0; 10],
         log: LogMode::Real,
         prepend_home: false,
+        forbid: Default::default(),
     };
     let outcome = crate::filter::run(&commands, env);
     if let Verdict::Error(e) = &outcome.verdict {

@@ -6,6 +6,7 @@
 //! words instead.
 
 mod cond;
+mod forbid;
 mod personal;
 
 use oxim_conf::filter::{
@@ -13,6 +14,8 @@ use oxim_conf::filter::{
 };
 
 use crate::vars::Vars;
+
+pub use forbid::Forbid;
 
 /// How a filter ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,8 @@ pub struct Env<'a> {
     pub log: LogMode,
     /// `filter_prepend_home`: a relative `save` path gets `$home/`.
     pub prepend_home: bool,
+    /// Expansion items the filter may not use (`forbid_filter_*`).
+    pub forbid: Forbid,
 }
 
 /// The result of one run.
@@ -251,6 +256,9 @@ impl Run<'_> {
     }
 
     fn expand(&self, s: &str) -> Result<String, String> {
+        if let Some(e) = self.env.forbid.check(s) {
+            return Err(e.to_string());
+        }
         oxim_conf::expand_with_config(s, &self.env.vars, self.env.cfg).map_err(|e| e.to_string())
     }
 

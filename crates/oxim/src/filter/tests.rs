@@ -28,6 +28,7 @@ fn env<'a>(cfg: &'a oxim_conf::Config, headers: &[&str], testing: bool) -> Env<'
         sn: [0; 10],
         log: LogMode::Skip,
         prepend_home: true,
+        forbid: Default::default(),
     }
 }
 

@@ -60,6 +60,14 @@ pub struct FilterOptions {
     pub prepend_home: bool,
     /// The transport for `mail` and `vacation`.
     pub reply_transport: Option<String>,
+    /// `forbid_filter_*`: expansion items filters may not use.
+    pub forbid_lookup: bool,
+    pub forbid_readfile: bool,
+    pub forbid_readsocket: bool,
+    pub forbid_run: bool,
+    pub forbid_existstest: bool,
+    pub forbid_dlfunc: bool,
+    pub forbid_perl: bool,
 }
 
 /// One router instance.
@@ -257,6 +265,13 @@ impl RouterSpec {
                     forbid_reply: o.bool("forbid_filter_reply"),
                     prepend_home: o.bool("filter_prepend_home"),
                     reply_transport: opt(d, "reply_transport"),
+                    forbid_lookup: o.bool("forbid_filter_lookup"),
+                    forbid_readfile: o.bool("forbid_filter_readfile"),
+                    forbid_readsocket: o.bool("forbid_filter_readsocket"),
+                    forbid_run: o.bool("forbid_filter_run"),
+                    forbid_existstest: o.bool("forbid_filter_existstest"),
+                    forbid_dlfunc: o.bool("forbid_filter_dlfunc"),
+                    forbid_perl: o.bool("forbid_filter_perl"),
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),

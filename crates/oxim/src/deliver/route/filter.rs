@@ -100,6 +100,15 @@ pub(super) fn run_if_filter(
             LogMode::Skip
         },
         prepend_home: fopts.prepend_home,
+        forbid: crate::filter::Forbid {
+            lookup: fopts.forbid_lookup,
+            readfile: fopts.forbid_readfile,
+            readsocket: fopts.forbid_readsocket,
+            run: fopts.forbid_run,
+            existstest: fopts.forbid_existstest,
+            dlfunc: fopts.forbid_dlfunc,
+            perl: fopts.forbid_perl,
+        },
     };
     let outcome = crate::filter::run(&commands, env);
     let defer = |message: String| Routed::Defer {
@@ -138,16 +147,18 @@ pub(super) fn run_if_filter(
                 match a {
                     Action::Deliver { address, .. } => children.push(address),
                     Action::Save { path, .. } => {
+                        let mut d = direct_item(r, rdata, path, file_transport, false);
                         if fopts.forbid_file {
-                            return error("file delivery is forbidden (forbid_file)".into());
+                            d.forbidden = Some("delivery to file forbidden");
                         }
-                        direct.push(direct_item(r, rdata, path, file_transport, false));
+                        direct.push(d);
                     }
                     Action::Pipe { command, .. } => {
+                        let mut d = direct_item(r, rdata, command, pipe_transport, true);
                         if fopts.forbid_pipe {
-                            return error("pipe delivery is forbidden (forbid_pipe)".into());
+                            d.forbidden = Some("delivery to pipe forbidden");
                         }
-                        direct.push(direct_item(r, rdata, command, pipe_transport, true));
+                        direct.push(d);
                     }
                     Action::Reply {
                         vacation,
@@ -188,6 +199,7 @@ pub(super) fn run_if_filter(
                             router: r.name.clone(),
                             transport: fopts.reply_transport.clone(),
                             data,
+                            forbidden: None,
                         });
                     }
                 }
@@ -229,5 +241,6 @@ fn direct_item(
         router: r.name.clone(),
         transport: transport.clone(),
         data,
+        forbidden: None,
     }
 }

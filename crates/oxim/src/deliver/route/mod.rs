@@ -150,6 +150,9 @@ pub struct Direct {
     /// None when the router has no transport for it (a deferral).
     pub transport: Option<String>,
     pub data: AddrData,
+    /// `forbid_file`/`forbid_pipe` applied to a filter's `save`/`pipe`:
+    /// the delivery fails with this message.
+    pub forbidden: Option<&'static str>,
 }
 
 /// The decision for one address.

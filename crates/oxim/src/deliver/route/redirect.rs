@@ -178,6 +178,7 @@ fn redirect_list(
                     file_transport.clone()
                 },
                 data,
+                forbidden: None,
             });
             continue;
         }

@@ -16,6 +16,7 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 mod message;
+mod vrfy;
 
 use message::*;
 
@@ -268,18 +269,34 @@ fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
 /// defer (with the ACL's message only when a `defer` verb gave one).
 pub fn deny_reply(o: &acl::AclOutcome, default_code: u16, default_text: &str) -> Reply {
     if o.verdict == Verdict::Defer {
-        let text = match (&o.message, o.temp_details) {
-            (Some(m), true) => m.clone(),
-            _ => "Temporary local problem - please try later".to_string(),
+        return match (&o.message, o.temp_details) {
+            (Some(m), true) => with_message_code(451, m, true),
+            _ => Reply::new(451, "Temporary local problem - please try later"),
         };
-        return Reply::new(451, text);
     }
-    Reply::new(
-        default_code,
-        o.message
-            .clone()
-            .unwrap_or_else(|| default_text.to_string()),
-    )
+    match &o.message {
+        // VRFY's 252 may be replaced by any code (Exim does not check it).
+        Some(m) => with_message_code(default_code, m, default_code != 252),
+        None => Reply::new(default_code, default_text),
+    }
+}
+
+/// A reply with `text`, whose leading `NNN ` (an ACL message's own code)
+/// replaces `code` when it is of the same class (first digit), or always
+/// when `check` is off; a code of the wrong class is dropped from the text,
+/// as Exim does (it also logs that to the panic log).
+fn with_message_code(code: u16, text: &str, check: bool) -> Reply {
+    let b = text.as_bytes();
+    let has_code = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ';
+    if !has_code {
+        return Reply::new(code, text);
+    }
+    let own: u16 = text[..3].parse().unwrap_or(code);
+    let rest = &text[4..];
+    if check && own / 100 != code / 100 {
+        return Reply::new(code, rest);
+    }
+    Reply::new(own, rest)
 }
 
 pub fn protocol(conn: &IncomingConn, st: &State) -> String {
@@ -355,12 +372,8 @@ pub async fn handle_event(
             log_end(ctx, conn, st, SmtpEnd::Quit);
             let _ = sess.accept_quit(&ctx.primary_hostname);
         }
-        Event::Vrfy(_) => {
-            let _ = sess.respond(Reply::new(252, "Administrative prohibition"));
-        }
-        Event::Expn(_) => {
-            let _ = sess.respond(Reply::new(550, "Administrative prohibition"));
-        }
+        Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
+        Event::Expn(arg) => vrfy::expn(ctx, conn, sess, st, &arg).await,
         Event::Help(_) => {
             let _ = sess.respond(help_reply(false, &[]));
         }
