@@ -159,16 +159,23 @@ fn write_pid_file(path: &std::path::Path, pid: u32) -> Result<()> {
         std::fs::remove_file(path)
             .with_context(|| format!("cannot replace pid file {}", path.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new()
+    // Written under a private name first and then hard-linked into place,
+    // so that whoever watches for the pid file never reads it empty;
+    // link(2), like O_EXCL, fails rather than replace an entry that
+    // appeared meanwhile, and never follows a symlink.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{}.{pid}.new", name.unwrap_or_default()));
+    let _ = std::fs::remove_file(&tmp); // a stale one left by a crash
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| format!("cannot write pid file {}", path.display()))?;
-    std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes())
-        .with_context(|| format!("cannot write pid file {}", path.display()))?;
-    Ok(())
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes()))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp); // best effort: only our private name
+    written.with_context(|| format!("cannot write pid file {}", path.display()))
 }
 
 /// An oxim installed setuid (running with more privilege than its caller)

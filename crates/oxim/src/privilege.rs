@@ -231,8 +231,14 @@ pub fn with_root<T>(f: impl FnOnce() -> T) -> T {
     }
     let r = f();
     if raised {
-        let _ = nix::unistd::setresgid(g.real, g.effective, g.saved);
-        let _ = nix::unistd::setresuid(u.real, u.effective, u.saved);
+        let back = nix::unistd::setresgid(g.real, g.effective, g.saved)
+            .and_then(|_| nix::unistd::setresuid(u.real, u.effective, u.saved));
+        if let Err(e) = back {
+            // Going on would leave this process root where it meant not to
+            // be: stop here.
+            eprintln!("oxim: cannot give root back: {e}");
+            std::process::abort();
+        }
     }
     r
 }

@@ -290,16 +290,23 @@ fn daemon(dir: &TestDir, extra: &str) -> (Daemon, u16) {
     (d, port)
 }
 
+/// A client on `port` that has said `EHLO helo` and opened a transaction
+/// from `from` to you@test.ex.
+fn open_transaction(port: u16, helo: &str, from: &str) -> Client {
+    let mut c = Client::connect(port);
+    assert!(c.cmd(&format!("EHLO {helo}")).starts_with("250"));
+    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+    assert!(c.cmd("RCPT TO:<you@test.ex>").starts_with("250"));
+    c
+}
+
 /// Issue 18's transcript (CVE-2023-51766 class) over TCP: `<LF>.<CR><LF>`
 /// does not end the data, the smuggled MAIL is body text, one message.
 #[test]
 fn smuggling_transcript_gives_one_message() {
     let dir = TestDir::new();
     let (_d, port) = daemon(&dir, "");
-    let mut c = Client::connect(port);
-    assert!(c.cmd("EHLO t").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<a@test.ex>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<you@test.ex>").starts_with("250"));
+    let mut c = open_transaction(port, "t", "a@test.ex");
     assert!(c.cmd("DATA").starts_with("354"));
     c.send("Subject: first\r\n\r\nhello\r\n\n.\r\nMAIL FROM:<smuggled@localhost>\r\n");
     c.send("RCPT TO:<you@test.ex>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n");
@@ -327,10 +334,7 @@ fn smuggling_transcript_gives_one_message() {
 fn lf_only_remote_client_cannot_end_the_data_early() {
     let dir = TestDir::new();
     let (_d, port) = daemon(&dir, "");
-    let mut c = Client::connect(port);
-    assert!(c.cmd("EHLO t").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<a@test.ex>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<you@test.ex>").starts_with("250"));
+    let mut c = open_transaction(port, "t", "a@test.ex");
     assert!(c.cmd("DATA").starts_with("354"));
     c.send("Subject: first\n\nhello\n.\nMAIL FROM:<smuggled@test.ex>\n");
     c.send("RCPT TO:<you@test.ex>\nDATA\nSubject: s\n\nevil\n.\n");
@@ -354,10 +358,7 @@ fn lf_only_remote_client_cannot_end_the_data_early() {
 fn chunked_message_with_bare_lf_header_is_refused() {
     let dir = TestDir::new();
     let (_d, port) = daemon(&dir, "");
-    let mut c = Client::connect(port);
-    assert!(c.cmd("EHLO tester").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<someone@some.domain>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<you@test.ex>").starts_with("250"));
+    let mut c = open_transaction(port, "tester", "someone@some.domain");
     let msg = "To: Susan@random.com\nFrom: Sam@random.com\r\nSubject: This is a Bodyless test message\r\n\r\n";
     c.send(&format!("BDAT {} LAST\r\n{msg}", msg.len()));
     assert_eq!(c.reply(), "552 Message header not CRLF terminated");
@@ -675,10 +676,7 @@ fn no_input_adds_a_line_to_the_header_file() {
     // Over SMTP: a header value with bare LF and CR, and an ACL variable
     // taken from it.
     let (_d, port) = daemon(&dir, "acl_smtp_data = accept set acl_m_x = $h_subject:\n");
-    let mut c = Client::connect(port);
-    assert!(c.cmd("EHLO x").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<a@test.ex>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<you@test.ex>").starts_with("250"));
+    let mut c = open_transaction(port, "x", "a@test.ex");
     assert!(c.cmd("DATA").starts_with("354"));
     c.send("Subject: a\n-local\r-frozen 1\r\nX-B: \0nul\r\n\r\nbody\r\n.\r\n");
     assert!(c.reply().starts_with("250"));

@@ -527,3 +527,53 @@ fn scanner_finds_upward_imports() {
     let v = violations(src);
     assert!(v.iter().all(|p| !p.contains("route.rs")), "{v:?}");
 }
+
+/// Every crate of the workspace but `net` forbids unsafe code at its roots
+/// (`src/lib.rs`, `src/main.rs`): the unsafe code lives in one place.
+#[test]
+fn only_net_may_hold_unsafe_code() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if name == "net" {
+            continue;
+        }
+        for root in ["src/lib.rs", "src/main.rs"] {
+            let path = dir.join(root);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            checked += 1;
+            assert!(
+                text.lines().any(|l| l.trim() == "#![forbid(unsafe_code)]"),
+                "{} lacks #![forbid(unsafe_code)]",
+                path.display()
+            );
+        }
+    }
+    assert!(checked >= 10, "only {checked} crate roots found");
+}
+
+/// No source file of the binary crate grows past what one reader can hold
+/// (the project's rule: split a file when it passes ~700 lines).
+#[test]
+fn no_source_file_is_too_long() {
+    const MOST: usize = 750;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > MOST).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split by what they do:\n{}",
+        long.join("\n")
+    );
+}

@@ -266,7 +266,7 @@ pub async fn eval_traced(
                     all_true = false;
                     break;
                 }
-                Cond::Defer(e) => {
+                deferral @ (Cond::Defer(_) | Cond::VerifyDefer) => {
                     t.trace
                         .line(|| format!("{verb}: condition test deferred in {acl_name}"));
                     if st.verb == AclVerb::Warn {
@@ -276,25 +276,17 @@ pub async fn eval_traced(
                     }
                     resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
-                    out.log_message = Some(e);
-                    return out;
-                }
-                Cond::VerifyDefer => {
-                    t.trace
-                        .line(|| format!("{verb}: condition test deferred in {acl_name}"));
-                    if st.verb == AclVerb::Warn {
-                        all_true = false;
-                        deferred = true;
-                        break;
-                    }
-                    resolve_texts(ctx, vars, &mut out);
-                    out.verdict = Verdict::Defer;
-                    let m = out.verify_message.take();
-                    if out.message.is_none() {
-                        out.message = m.clone();
-                    }
-                    if out.log_message.is_none() {
-                        out.log_message = m;
+                    if let Cond::Defer(e) = deferral {
+                        out.log_message = Some(e);
+                    } else {
+                        // The verification's text is both reply and reason.
+                        let m = out.verify_message.take();
+                        if out.message.is_none() {
+                            out.message = m.clone();
+                        }
+                        if out.log_message.is_none() {
+                            out.log_message = m;
+                        }
                     }
                     return out;
                 }

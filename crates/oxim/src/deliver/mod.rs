@@ -351,17 +351,7 @@ pub async fn deliver_loaded(
                     &shown,
                     Some(&router),
                     None,
-                    &Outcome::Delivered {
-                        host: None,
-                        tfo: oxim_log::Tfo::NotTcp,
-                        tls: None,
-                        chunking: false,
-                        pipelining: None,
-                        continued: false,
-                        confirmation: None,
-                        first: true,
-                        auth: None,
-                    },
+                    &Outcome::delivered_locally(),
                 );
                 run.summary.delivered += 1;
                 if item.parent.is_some() {

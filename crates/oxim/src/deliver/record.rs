@@ -143,6 +143,23 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// A delivery done here (no connection, host or session facts).
+    pub fn delivered_locally() -> Outcome {
+        Outcome::Delivered {
+            host: None,
+            tfo: Tfo::NotTcp,
+            tls: None,
+            chunking: false,
+            pipelining: None,
+            continued: false,
+            confirmation: None,
+            first: true,
+            auth: None,
+        }
+    }
+}
+
 pub fn local_error(errno: Errno, message: impl Into<String>) -> SmtpError {
     SmtpError {
         errno,

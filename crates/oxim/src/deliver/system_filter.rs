@@ -27,8 +27,7 @@ pub(super) enum After {
 
 /// Run the system filter, if there is one, on `m`.
 pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
-    let main = &ctx.config.main;
-    let Some(path) = main.opt_str("system_filter").filter(|p| !p.is_empty()) else {
+    let Some(path) = ctx.settings.system_filter.as_deref() else {
         return After::Continue([0; 10]);
     };
     let id = m.env.id.to_string();
@@ -115,7 +114,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
     match outcome.verdict {
         Verdict::NotDelivered => {
             if changed {
-                let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+                rewrite_header(ctx, m, &id);
             }
             After::Continue(outcome.n)
         }
@@ -128,7 +127,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
             ctx.log_text(Some(&id), text);
             m.note_msglog(format!("{text}\n"));
             if changed {
-                let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+                rewrite_header(ctx, m, &id);
             }
             After::Stop
         }
@@ -144,7 +143,7 @@ pub(super) fn run(ctx: &Ctx, m: &mut Loaded, vars: &Vars) -> After {
                 "{} {text}\n",
                 ctx.logger.timestamp(std::time::SystemTime::now())
             ));
-            let _ = ctx.spool.rewrite_header(&m.env, &m.headers);
+            rewrite_header(ctx, m, &id);
             After::Stop
         }
         // A freeze after a manual thaw is ignored.
@@ -204,5 +203,13 @@ fn apply_header_ops(m: &mut Loaded, ops: &[(HeadersOp, String)]) {
             }
             HeadersOp::Charset => {}
         }
+    }
+}
+
+/// Keep the filter's header changes (or the freeze) on the spool; a write
+/// that fails is logged, and the next attempt runs the filter again.
+fn rewrite_header(ctx: &Ctx, m: &Loaded, id: &str) {
+    if let Err(e) = ctx.spool.rewrite_header(&m.env, &m.headers) {
+        ctx.log_text(Some(id), &format!("cannot rewrite the spool header: {e}"));
     }
 }

@@ -139,6 +139,12 @@ pub struct MainSettings {
     pub message_body_visible: i64,
     /// `bi_command` when set and not empty: what `-bi` runs.
     pub bi_command: Option<String>,
+    /// `system_filter` when set and not empty: the filter file run at the
+    /// start of every delivery attempt.
+    pub system_filter: Option<String>,
+    /// `untrusted_set_sender` when set and not empty: the senders an
+    /// untrusted local caller may give (an address list, expanded).
+    pub untrusted_set_sender: Option<String>,
 }
 
 impl MainSettings {
@@ -223,6 +229,8 @@ impl MainSettings {
             retry_data_expire: main.time("retry_data_expire"),
             message_body_visible: main.int("message_body_visible"),
             bi_command: non_empty(main.opt_str("bi_command")),
+            system_filter: non_empty(main.opt_str("system_filter")),
+            untrusted_set_sender: non_empty(main.opt_str("untrusted_set_sender")),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::settings::{AuthMech, AuthSpec};
 use crate::vars::Vars;
 
-use super::conn::{host_and_ident, list_match_host, AuthProgress, IncomingConn, State};
+use super::conn::{host_and_ident, list_match_host, replied, AuthProgress, IncomingConn, State};
 
 /// How many `$auth<n>` variables there are (Exim's AUTH_VARS).
 const AUTH_VARS: usize = 4;
@@ -128,10 +128,13 @@ pub fn command(
         })
         .map(|(i, _)| i);
     let Some(index) = found else {
-        let _ = sess.respond(Reply::new(
-            504,
-            format!("{mechanism} authentication mechanism not supported"),
-        ));
+        replied(
+            ctx,
+            sess.respond(Reply::new(
+                504,
+                format!("{mechanism} authentication mechanism not supported"),
+            )),
+        );
         return;
     };
     let spec = &ctx.drivers.authenticators[index];
@@ -174,7 +177,10 @@ pub fn response(
 ) {
     let Some(mut progress) = st.auth.progress.take() else {
         // The session only reports a response after our 334.
-        let _ = sess.respond(Reply::new(503, "no authentication in progress"));
+        replied(
+            ctx,
+            sess.respond(Reply::new(503, "no authentication in progress")),
+        );
         return;
     };
     let step = match line {
@@ -223,7 +229,7 @@ fn next(
 ) {
     match step {
         Step::Challenge(bytes) => {
-            let _ = sess.respond(Reply::new(334, sasl::b64_encode(&bytes)));
+            replied(ctx, sess.respond(Reply::new(334, sasl::b64_encode(&bytes))));
             st.auth.progress = Some(progress);
         }
         Step::Done(outcome) => finish(ctx, conn, sess, st, progress, outcome),
@@ -393,7 +399,10 @@ fn finish(
                 st.vars.set("authenticated_id", id.clone());
             }
             st.auth.done = Some((spec.name.clone(), set_id.clone()));
-            let _ = sess.respond(Reply::new(235, "Authentication succeeded"));
+            replied(
+                ctx,
+                sess.respond(Reply::new(235, "Authentication succeeded")),
+            );
             return;
         }
         // Authenticated, but server_set_id did not expand: a temporary
@@ -433,7 +442,7 @@ fn finish(
         }
     };
     let code: u16 = reply[..3].parse().unwrap_or(535);
-    let _ = sess.respond(Reply::new(code, &reply[4..]));
+    replied(ctx, sess.respond(Reply::new(code, &reply[4..])));
     let text = format!(
         "{} authenticator failed for {}: {log}",
         spec.name,

@@ -167,6 +167,25 @@ pub struct AuthProgress {
     pub challenge: Option<String>,
 }
 
+/// What the session said of a reply this driver gave. A closed session
+/// is the client's doing (there is nothing more to send); a reply nobody
+/// was waiting for, or a second greeting, is a bug in the driver: it goes
+/// to the main and panic logs instead of passing unnoticed.
+pub fn replied(ctx: &Ctx, r: Result<(), oxim_smtp::SessionError>) {
+    match r {
+        Ok(()) | Err(oxim_smtp::SessionError::Closed) => {}
+        Err(e) => ctx.log(&LogRecord::Text {
+            id: None,
+            text: &format!("SMTP session: internal error: {e}"),
+            dest: oxim_log::Dest {
+                main: true,
+                reject: false,
+                panic: true,
+            },
+        }),
+    }
+}
+
 /// How the client names itself in auth log lines (Exim's host_and_ident):
 /// `H=host [ip] U=ident`, or `U=login` for a local session.
 pub fn host_and_ident(ctx: &Ctx, conn: &IncomingConn, st: &State) -> String {

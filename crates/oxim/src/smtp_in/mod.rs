@@ -26,11 +26,11 @@ use crate::cli::DeliveryMode;
 use crate::ctx::Ctx;
 use crate::message::HeaderLimits;
 
-use conn::log_reject;
 use conn::{
     host_ident, host_option, log_end, lookup_host_name, over_connection_limit, sender_host,
     sync_client_name, IncomingConn, State, StderrTrace,
 };
+use conn::{log_reject, replied};
 pub use conn::{ConnSlot, CONNECTIONS};
 use events::{check_acl, deny_reply, handle_event};
 use io::{earliest, write_by, write_out, ServerIo};
@@ -422,7 +422,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         if !early.is_empty() {
             sess.handle_input(&early);
         }
-        let _ = sess.greet(Reply::from_lines(220, banner_lines));
+        replied(&ctx, sess.greet(Reply::from_lines(220, banner_lines)));
     }
     write_out(&mut io, &mut sess, conn.batch).await?;
 

@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use crate::ctx::Ctx;
 use crate::vars::Vars;
 
-use super::conn::{sender_host, IncomingConn, State};
+use super::conn::{replied, sender_host, IncomingConn, State};
 use super::io::{write_out, ServerIo};
 
 /// The server certificate and key (`tls_certificate`, `tls_privatekey`),
@@ -151,16 +151,22 @@ pub async fn start_tls(
         (ServerIo::Tcp(MaybeTls::Plain(_)), Some(Ok(c))) => c,
         (_, Some(Err(e))) => {
             log_tls_error(ctx, conn, st, "cert/key setup", &e);
-            let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
+            replied(
+                ctx,
+                sess.respond(Reply::new(454, "TLS currently unavailable")),
+            );
             return Ok(true);
         }
         _ => {
-            let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
+            replied(
+                ctx,
+                sess.respond(Reply::new(454, "TLS currently unavailable")),
+            );
             return Ok(true);
         }
     };
     // The session drops anything pipelined after STARTTLS (it came in clear).
-    let _ = sess.respond(Reply::new(220, "TLS go ahead"));
+    replied(ctx, sess.respond(Reply::new(220, "TLS go ahead")));
     write_out(io, sess, conn.batch).await?;
     let ServerIo::Tcp(stream) = io else {
         return Ok(false);
@@ -213,7 +219,10 @@ pub async fn tls_on_connect(
         return false;
     };
     let banner = if early {
-        let _ = sess.greet(Reply::from_lines(220, banner_lines.clone()));
+        replied(
+            ctx,
+            sess.greet(Reply::from_lines(220, banner_lines.clone())),
+        );
         Some(sess.take_output())
     } else {
         None
@@ -231,7 +240,7 @@ pub async fn tls_on_connect(
     set_tls_vars(&mut st.vars, &t);
     st.tls = Some(t);
     if !early {
-        let _ = sess.greet(Reply::from_lines(220, banner_lines));
+        replied(ctx, sess.greet(Reply::from_lines(220, banner_lines)));
         return true;
     }
     if ctx.harness.active {

@@ -123,28 +123,28 @@ fn redirect_list(
             discarded: false,
         });
     }
-    if let Some(rest) = trimmed.strip_prefix(":fail:") {
-        if !allow_fail {
-            return Some(Routed::Defer {
-                router: Some(r.name.clone()),
-                message: ":fail: not permitted".into(),
-            });
-        }
-        return Some(Routed::Fail {
-            router: Some(r.name.clone()),
-            message: rest.trim().to_string(),
-        });
-    }
-    if let Some(rest) = trimmed.strip_prefix(":defer:") {
-        if !allow_defer {
-            return Some(Routed::Defer {
-                router: Some(r.name.clone()),
-                message: ":defer: not permitted".into(),
-            });
-        }
-        return Some(Routed::Defer {
-            router: Some(r.name.clone()),
-            message: rest.trim().to_string(),
+    // `:fail:` and `:defer:` with their text, each deferred instead when
+    // the router does not permit it.
+    for (keyword, permitted) in [(":fail:", allow_fail), (":defer:", allow_defer)] {
+        let Some(rest) = trimmed.strip_prefix(keyword) else {
+            continue;
+        };
+        let router = Some(r.name.clone());
+        return Some(if !permitted {
+            Routed::Defer {
+                router,
+                message: format!("{keyword} not permitted"),
+            }
+        } else if keyword == ":fail:" {
+            Routed::Fail {
+                router,
+                message: rest.trim().to_string(),
+            }
+        } else {
+            Routed::Defer {
+                router,
+                message: rest.trim().to_string(),
+            }
         });
     }
     if trimmed == ":unknown:" {

@@ -82,17 +82,7 @@ pub async fn run_transport(
         return_path,
         ..
     } = call;
-    let delivered = Outcome::Delivered {
-        host: None,
-        tfo: oxim_log::Tfo::NotTcp,
-        tls: None,
-        chunking: false,
-        pipelining: None,
-        continued: false,
-        confirmation: None,
-        first: true,
-        auth: None,
-    };
+    let delivered = Outcome::delivered_locally();
     // -N: a local transport does nothing (an smtp transport still finds
     // its host, which the log line names).
     if super::record::bypassed(ctx, m) && !matches!(t.kind, TransportKind::Smtp(_)) {

@@ -23,12 +23,15 @@ pub(super) async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSessio
     .await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
-        let _ = sess.reject(deny_reply(&o, 554, "Administrative prohibition"));
+        replied(
+            ctx,
+            sess.reject(deny_reply(&o, 554, "Administrative prohibition")),
+        );
         return;
     }
     st.start_body();
     st.bdat = false;
-    let _ = sess.start_data();
+    replied(ctx, sess.start_data());
 }
 
 /// A piece of the message (DATA or BDAT): kept unless the message is over
@@ -83,13 +86,16 @@ pub(super) async fn data_end(
     let chunked = std::mem::replace(&mut st.bdat, false);
     let body = std::mem::take(&mut st.body);
     if let Some(excess) = st.header_excess.take() {
-        let _ = sess.reject(Reply::new(
-            552,
-            match excess {
-                HeaderExcess::Section => "Message header is ridiculously long",
-                HeaderExcess::Line => "A message header line is too long",
-            },
-        ));
+        replied(
+            ctx,
+            sess.reject(Reply::new(
+                552,
+                match excess {
+                    HeaderExcess::Section => "Message header is ridiculously long",
+                    HeaderExcess::Line => "A message header line is too long",
+                },
+            )),
+        );
         return;
     }
     if chunked && summary.first_line_crlf == Some(false) {
@@ -100,7 +106,10 @@ pub(super) async fn data_end(
             host: sender_host(conn, st),
             ident: conn.ident.as_deref(),
         });
-        let _ = sess.reject(Reply::new(552, "Message header not CRLF terminated"));
+        replied(
+            ctx,
+            sess.reject(Reply::new(552, "Message header not CRLF terminated")),
+        );
         return;
     }
     if st.too_big {
@@ -113,7 +122,10 @@ pub(super) async fn data_end(
             false,
             Some("message too big"),
         );
-        let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+        replied(
+            ctx,
+            sess.reject(Reply::new(552, "Message size exceeds maximum permitted")),
+        );
         return;
     }
     // Exim tests its first header line from a remote host against
@@ -171,7 +183,7 @@ pub(super) async fn data_end(
     }
     if recipients.is_empty() {
         // All recipients discarded by ACLs.
-        let _ = sess.accept_message("discarded");
+        replied(ctx, sess.accept_message("discarded"));
         return;
     }
     let source = Source {
@@ -204,7 +216,7 @@ pub(super) async fn data_end(
     if conn.checking {
         // -bh: logged as received, but nothing is stored.
         drop(receive::finish(ctx, &source, prepared));
-        let _ = sess.accept_message(&id_text);
+        replied(ctx, sess.accept_message(&id_text));
         sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
         return;
     }
@@ -212,7 +224,7 @@ pub(super) async fn data_end(
     let res = receive::store(ctx, &source, prepared).await;
     match res {
         Ok(loaded) => {
-            let _ = sess.accept_message(&id_text);
+            replied(ctx, sess.accept_message(&id_text));
             st.messages += 1;
             if !conn.stdin {
                 let queue = ctx.inv.queue_only(ctx.settings.queue_only);
@@ -238,10 +250,13 @@ pub(super) async fn data_end(
         }
         Err(e) => {
             ctx.log_text(None, &format!("spool write failed: {e:#}"));
-            let _ = sess.reject(Reply::new(
-                451,
-                "Temporary local problem - please try later",
-            ));
+            replied(
+                ctx,
+                sess.reject(Reply::new(
+                    451,
+                    "Temporary local problem - please try later",
+                )),
+            );
         }
     }
 }

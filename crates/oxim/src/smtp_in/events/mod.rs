@@ -22,7 +22,7 @@ use message::*;
 
 use super::conn::{
     domain_option, host_ident, host_option, log_end, log_reject, log_reject_id, lookup_host_name,
-    sender_host, sync_client_name, IncomingConn, State,
+    replied, sender_host, sync_client_name, IncomingConn, State,
 };
 
 /// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
@@ -132,7 +132,7 @@ fn refuse_id(
         reason.as_deref(),
     );
     let reply = deny_reply(o, default_code, "Administrative prohibition");
-    let _ = sess.reject_with_preamble(&preamble, reply);
+    replied(ctx, sess.reject_with_preamble(&preamble, reply));
 }
 
 /// `SMTP call from <client> dropped: <why>` (main and reject logs), the
@@ -188,10 +188,9 @@ pub(super) fn may_set_sender(ctx: &Ctx, sender: &str, vars: &crate::vars::Vars) 
     if crate::ctx::caller_is_trusted(ctx) {
         return true;
     }
-    let list = ctx.config.main.str("untrusted_set_sender");
-    if list.is_empty() {
+    let Some(list) = &ctx.settings.untrusted_set_sender else {
         return false;
-    }
+    };
     let Ok(list) = oxim_conf::expand(list, vars) else {
         return false;
     };
@@ -370,17 +369,20 @@ pub async fn handle_event(
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
             log_end(ctx, conn, st, SmtpEnd::Quit);
-            let _ = sess.accept_quit(&ctx.primary_hostname);
+            replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
         Event::Expn(arg) => vrfy::expn(ctx, conn, sess, st, &arg).await,
         Event::Help(_) => {
-            let _ = sess.respond(help_reply(false, &[]));
+            replied(ctx, sess.respond(help_reply(false, &[])));
         }
         Event::Etrn(arg) => etrn(ctx, conn, sess, st, &arg).await,
         Event::StartTls => {
             // Handled by the session loop (it needs the stream).
-            let _ = sess.respond(Reply::new(454, "TLS currently unavailable"));
+            replied(
+                ctx,
+                sess.respond(Reply::new(454, "TLS currently unavailable")),
+            );
         }
         Event::Auth { mechanism, initial } => {
             auth_command(ctx, conn, sess, st, &mechanism, initial.as_deref()).await;
@@ -485,7 +487,10 @@ async fn helo(
     let o = check_acl(ctx, "acl_smtp_helo", &mut st.vars, None, &env, &mut st.acl).await;
     sync_client_name(st);
     if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
-        let _ = sess.reject(deny_reply(&o, 550, "Administrative prohibition"));
+        replied(
+            ctx,
+            sess.reject(deny_reply(&o, 550, "Administrative prohibition")),
+        );
         return;
     }
     let ip_text = peer_ip.map(|i| i.to_string());
@@ -519,7 +524,10 @@ async fn helo(
             }),
         ..Extensions::default()
     };
-    let _ = sess.accept_ehlo(&ctx.primary_hostname, &greeting, &ext);
+    replied(
+        ctx,
+        sess.accept_ehlo(&ctx.primary_hostname, &greeting, &ext),
+    );
 }
 
 /// MAIL FROM: who may choose the sender, the SIZE limit, the MAIL ACL.
@@ -545,7 +553,10 @@ async fn mail(
     };
     if let (Some(sz), true) = (m.size, size_limit > 0) {
         if sz > size_limit {
-            let _ = sess.reject(Reply::new(552, "Message size exceeds maximum permitted"));
+            replied(
+                ctx,
+                sess.reject(Reply::new(552, "Message size exceeds maximum permitted")),
+            );
             return;
         }
     }
@@ -553,7 +564,7 @@ async fn mail(
     st.vars.set("authenticated_sender", "");
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if super::auth::mail_param(ctx, conn, st, value).is_err() {
-            let _ = sess.reject(Reply::new(501, "invalid data for AUTH"));
+            replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
             return;
         }
     }
@@ -593,7 +604,7 @@ async fn mail(
     st.vars.set("rcpt_count", "0");
     st.vars.set("recipients_count", "0");
     st.submission = false;
-    let _ = sess.accept_mail();
+    replied(ctx, sess.accept_mail());
 }
 
 /// RCPT TO: the RCPT ACL (without one, every recipient is refused over
@@ -656,7 +667,7 @@ async fn rcpt(
             refuse(ctx, conn, st, sess, &o, Some(&sender), what, 550);
         }
         Some(o) if o.verdict == Verdict::Discard => {
-            let _ = sess.accept_rcpt();
+            replied(ctx, sess.accept_rcpt());
         }
         o => {
             // `control = submission[/options]`: this message is a
@@ -669,7 +680,7 @@ async fn rcpt(
                 st.submission = true;
             }
             st.recipients.push(rcpt);
-            let _ = sess.accept_rcpt();
+            replied(ctx, sess.accept_rcpt());
         }
     }
 }
@@ -678,7 +689,10 @@ async fn rcpt(
 /// otherwise oxim refuses it.
 async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State, arg: &str) {
     if !conn.checking || acl_for(ctx, "acl_smtp_etrn", &st.vars).is_none() {
-        let _ = sess.respond(Reply::new(458, "Administrative prohibition"));
+        replied(
+            ctx,
+            sess.respond(Reply::new(458, "Administrative prohibition")),
+        );
         return;
     }
     let env = AclEnv {
@@ -701,7 +715,10 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
         return;
     }
     if ctx.settings.smtp_etrn_command.is_none() && !arg.starts_with('#') {
-        let _ = sess.respond(Reply::new(501, "argument must begin with #"));
+        replied(
+            ctx,
+            sess.respond(Reply::new(501, "argument must begin with #")),
+        );
         return;
     }
     st.acl
@@ -710,5 +727,5 @@ async fn etrn(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut
     st.acl
         .trace
         .plain(|| "ETRN command execution skipped".to_string());
-    let _ = sess.respond(Reply::new(250, "OK"));
+    replied(ctx, sess.respond(Reply::new(250, "OK")));
 }

@@ -69,7 +69,7 @@ pub(super) async fn vrfy(
     let raw = arg.trim();
     let a = bare(raw);
     if a.is_empty() {
-        let _ = sess.respond(Reply::new(501, "empty address"));
+        replied(ctx, sess.respond(Reply::new(501, "empty address")));
         return;
     }
     let address = if a.contains('@') {
@@ -85,10 +85,13 @@ pub(super) async fn vrfy(
     {
         ctx.qualify_recipient(a)
     } else {
-        let _ = sess.respond(Reply::new(
-            501,
-            format!("{a}: recipient address must contain a domain"),
-        ));
+        replied(
+            ctx,
+            sess.respond(Reply::new(
+                501,
+                format!("{a}: recipient address must contain a domain"),
+            )),
+        );
         return;
     };
     let o = command_acl(ctx, conn, st, "acl_smtp_vrfy", Some(&address)).await;
@@ -117,7 +120,7 @@ pub(super) async fn vrfy(
             Reply::new(550, format!("<{address}> {why}"))
         }
     };
-    let _ = sess.respond(reply);
+    replied(ctx, sess.respond(reply));
 }
 
 /// EXPN: the addresses the first router that takes the address makes of
@@ -163,5 +166,5 @@ pub(super) async fn expn(
             Reply::new(553, format!("{address} cannot be resolved at this time"))
         }
     };
-    let _ = sess.respond(reply);
+    replied(ctx, sess.respond(reply));
 }
