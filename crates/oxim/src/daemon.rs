@@ -16,7 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::ctx::Ctx;
 use crate::settings::service_port;
-use crate::smtp_in::{ConnSlot, CONNECTIONS};
+use crate::smtp_in::{ConnSlot, SlotHandle, CONNECTIONS};
 
 /// One address to listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,10 +472,10 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                         let ctx = shared.read().map(|g| g.clone());
                         let Ok(ctx) = ctx else { continue };
                         let tfo = oxim_net::server_tfo(&stream);
-                        let slot = ConnSlot::take(peer.ip());
+                        let slot = SlotHandle::new(ConnSlot::take(peer.ip()));
                         tokio::spawn(async move {
-                            crate::smtp_in::serve_tcp(ctx, stream, peer, tfo).await;
-                            drop(slot);
+                            crate::smtp_in::serve_tcp(ctx, stream, peer, tfo, slot.clone()).await;
+                            slot.release();
                         });
                     }
                     Err(_) => {

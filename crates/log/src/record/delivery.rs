@@ -105,6 +105,9 @@ pub struct Delivered<'a> {
     pub transport: Option<&'a str>,
     /// `S=`: size delivered (`+delivery_size`).
     pub size: Option<u64>,
+    /// ` ST=name` after a local delivery that had a shadow transport
+    /// (with its error in brackets when the shadow delivery failed).
+    pub shadow: Option<&'a str>,
     /// Remote host (SMTP/LMTP deliveries).
     pub host: Option<RemoteHost<'a>>,
     /// The message went down a connection an earlier message had used:
@@ -145,6 +148,7 @@ impl<'a> Delivered<'a> {
             router: None,
             transport: None,
             size: None,
+            shadow: None,
             host: None,
             continued: false,
             interface: None,
@@ -175,6 +179,9 @@ impl<'a> Delivered<'a> {
             if sel.has(Selector::DeliverySize) {
                 let _ = write!(out, " S={s}");
             }
+        }
+        if let Some(st) = self.shadow {
+            let _ = write!(out, " {st}");
         }
         if let Some(h) = &self.host {
             h.render(sel, out);

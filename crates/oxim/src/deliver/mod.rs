@@ -259,6 +259,7 @@ pub async fn deliver_loaded(
             data: Default::default(),
             start: 0,
             unique: None,
+            shadow: None,
             ancestors: Vec::new(),
         })
         .collect();
@@ -513,7 +514,8 @@ pub async fn deliver_loaded(
                     router_hosts: &hosts,
                     return_path: items[0].0.return_path(&m.env.sender),
                 };
-                run_transport(call, t, &props, None).await
+                let results = run_transport(call, t, &props, None).await;
+                transport::run_shadow(call, t, &props, results).await
             }
             None => items
                 .iter()

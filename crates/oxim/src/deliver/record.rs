@@ -38,6 +38,9 @@ pub struct Item {
     /// What its router found out for the transport (variables, the user
     /// and group to deliver as).
     pub data: AddrData,
+    /// After a local delivery, what its shadow transport did (`ST=name`,
+    /// with the error in brackets when it failed).
+    pub shadow: Option<String>,
     /// The addresses it descends from, each with the router that handled
     /// it (routing's loop protection).
     pub ancestors: Vec<(String, String)>,
@@ -86,6 +89,7 @@ impl Item {
             start: 0,
             unique: None,
             data: AddrData::default(),
+            shadow: None,
             ancestors: self.ancestors.clone(),
         }
     }
@@ -206,6 +210,7 @@ pub fn log_outcome(
                 DeliveryFlag::Further
             };
             d.return_path = Some(item.return_path(sender));
+            d.shadow = item.shadow.as_deref();
             d.router = router;
             d.transport = transport;
             d.host = host.as_ref().map(Host::log);

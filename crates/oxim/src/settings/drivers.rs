@@ -231,6 +231,10 @@ pub struct TransportSpec {
     /// override the router's.
     pub user: Option<String>,
     pub group: Option<String>,
+    /// `shadow_transport` (local transports): also given each address
+    /// this transport delivered, when `shadow_condition` is true.
+    pub shadow_transport: Option<String>,
+    pub shadow_condition: Option<String>,
 }
 
 fn opt(d: &Driver, name: &str) -> Option<String> {
@@ -422,6 +426,8 @@ impl TransportSpec {
             headers_remove: opt(d, "headers_remove"),
             user: opt(d, "user"),
             group: opt(d, "group"),
+            shadow_transport: opt(d, "shadow_transport"),
+            shadow_condition: opt(d, "shadow_condition"),
         }
     }
 }

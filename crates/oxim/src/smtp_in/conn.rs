@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use oxim_log::{LogRecord, RejectWhat, Rejected, SenderHost, SmtpEnd};
 use oxim_net::ServerTfo;
@@ -24,6 +24,7 @@ static PER_HOST: LazyLock<Mutex<HashMap<IpAddr, usize>>> = LazyLock::new(Default
 
 /// One accepted connection, counted in [`CONNECTIONS`] and per client
 /// address until dropped (also when its task panics).
+#[derive(Debug)]
 pub struct ConnSlot {
     ip: IpAddr,
 }
@@ -49,6 +50,26 @@ impl Drop for ConnSlot {
                 }
             }
         }
+    }
+}
+
+/// A daemon connection's [`ConnSlot`], given back as soon as the session
+/// has answered QUIT: a client that got its 221 and connects again must not
+/// find its finished connection still counted (Exim's count is of live
+/// SMTP processes, and its child exits right after the 221), however late
+/// the finished task is dropped on a loaded machine.
+#[derive(Debug, Clone, Default)]
+pub struct SlotHandle(Arc<Mutex<Option<ConnSlot>>>);
+
+impl SlotHandle {
+    pub fn new(slot: ConnSlot) -> SlotHandle {
+        SlotHandle(Arc::new(Mutex::new(Some(slot))))
+    }
+
+    /// Give the slot back now (later calls, and the drop, do nothing).
+    pub fn release(&self) {
+        let slot = self.0.lock().ok().and_then(|mut s| s.take());
+        drop(slot);
     }
 }
 
@@ -85,6 +106,8 @@ pub struct IncomingConn {
     pub given_name: Option<String>,
     /// `-oMaa`, `-oMai`, `-oMas` apply (a trusted caller's `-bs`, or `-bh`).
     pub given_auth: bool,
+    /// The daemon's count of this connection (default: not counted).
+    pub slot: SlotHandle,
 }
 
 /// Per-session mutable state the policy code keeps.

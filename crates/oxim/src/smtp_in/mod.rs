@@ -31,13 +31,19 @@ use conn::{
     sync_client_name, IncomingConn, State, StderrTrace,
 };
 use conn::{log_reject, replied};
-pub use conn::{ConnSlot, CONNECTIONS};
+pub use conn::{ConnSlot, SlotHandle, CONNECTIONS};
 use events::{check_acl, deny_reply, handle_event};
 use io::{earliest, write_by, write_out, ServerIo};
 use tls::{start_tls, tls_on_connect};
 
 /// Serve one TCP connection to completion. Never panics on client input.
-pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: ServerTfo) {
+pub async fn serve_tcp(
+    ctx: Arc<Ctx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tfo: ServerTfo,
+    slot: SlotHandle,
+) {
     let local = stream.local_addr().ok();
     let _ = stream.set_nodelay(true);
     let conn = IncomingConn {
@@ -52,6 +58,7 @@ pub async fn serve_tcp(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, tfo: 
         ident: None,
         given_name: None,
         given_auth: false,
+        slot,
     };
     let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
 }
@@ -89,6 +96,7 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
             .clone()
             .filter(|_| trusted && peer.is_some()),
         given_auth: trusted,
+        slot: SlotHandle::default(),
     };
     let ended = rt.block_on(session(
         ctx.clone(),
@@ -146,6 +154,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
         ident: origin.ident.clone().filter(|i| !i.is_empty()),
         given_name: origin.host_name.clone(),
         given_auth: true,
+        slot: SlotHandle::default(),
     };
     // Exim's -bh exits 0 however the session ended.
     rt.block_on(session(

@@ -185,6 +185,63 @@ pub async fn run_transport(
     }
 }
 
+/// A local transport's `shadow_transport`: each address it delivered is
+/// also given to the shadow (when `shadow_condition`, expanded for the
+/// address, is true). What the shadow did goes in the address's log line
+/// (`ST=`); its failure changes nothing else.
+pub async fn run_shadow(
+    call: Call<'_>,
+    t: &TransportSpec,
+    props: &Props,
+    results: Vec<(Item, String, Outcome)>,
+) -> Vec<(Item, String, Outcome)> {
+    let Some(shadow_name) = &t.shadow_transport else {
+        return results;
+    };
+    let ctx = call.ctx;
+    let Some(shadow) = ctx.drivers.transport(shadow_name) else {
+        let id = call.m.env.id.to_string();
+        ctx.log(&LogRecord::Text {
+            id: Some(&id),
+            text: &format!("shadow transport \"{shadow_name}\" not found "),
+            dest: oxim_log::Dest {
+                main: true,
+                reject: false,
+                panic: true,
+            },
+        });
+        return results;
+    };
+    let mut out = Vec::with_capacity(results.len());
+    for (mut item, router, outcome) in results {
+        if matches!(outcome, Outcome::Delivered { .. }) {
+            let v = address_vars(&item, call.vars);
+            let wanted = match &t.shadow_condition {
+                None => true,
+                Some(c) => oxim_conf::expand(c, &v)
+                    .ok()
+                    .is_some_and(|x| crate::condition::condition_true(&x).unwrap_or(false)),
+            };
+            if wanted {
+                let one = [(item.clone(), router.clone())];
+                let shadow_call = Call {
+                    items: &one,
+                    ..call
+                };
+                let done = Box::pin(run_transport(shadow_call, shadow, props, None)).await;
+                item.shadow = done.first().map(|(_, _, o)| match o {
+                    Outcome::Delivered { .. } => format!("ST={}", shadow.name),
+                    Outcome::Deferred { err, .. } | Outcome::Failed { err, .. } => {
+                        format!("ST={} ({})", shadow.name, super::record::reason_text(err))
+                    }
+                });
+            }
+        }
+        out.push((item, router, outcome));
+    }
+    out
+}
+
 /// File and pipe deliveries run as this process's user: never one on
 /// `never_users` (default root). A refused delivery is deferred and logged
 /// on the main and panic logs, in Exim's words.

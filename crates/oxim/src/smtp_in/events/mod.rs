@@ -368,6 +368,7 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
+            conn.slot.release();
             log_end(ctx, conn, st, SmtpEnd::Quit);
             replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
