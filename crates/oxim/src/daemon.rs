@@ -463,9 +463,10 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
         };
         tokio::spawn(crate::metrics::serve(listener, Arc::new(scrape)));
     }
+    let mut accepting = Vec::new();
     for l in listeners {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        accepting.push(tokio::spawn(async move {
             loop {
                 match l.accept().await {
                     Ok((stream, peer)) => {
@@ -484,7 +485,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                     }
                 }
             }
-        });
+        }));
     }
     if let Some(interval) = ctx.inv.queue_interval {
         let shared = shared.clone();
@@ -498,6 +499,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                     Err(_) => continue,
                 };
                 if !ctx.helper_request("Q") {
+                    let _running = crate::deliver::in_flight::InFlight::start();
                     crate::queue::run_queue(&ctx, false).await;
                 }
             }
@@ -557,8 +559,29 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
             }
         }
     }
+    // Stop taking connections; let the deliveries already started finish
+    // (their `=>` lines and the spool removal), as Exim's delivery
+    // processes outlive its daemon.
+    for a in &accepting {
+        a.abort();
+    }
+    if crate::deliver::in_flight::running() > 0 {
+        let left = crate::deliver::in_flight::wait_idle(SHUTDOWN_DELIVERY_WAIT).await;
+        if left > 0 {
+            ctx.log_text(
+                None,
+                &format!(
+                    "daemon stopped with {left} deliveries unfinished after {} s: their messages stay on the queue",
+                    SHUTDOWN_DELIVERY_WAIT.as_secs()
+                ),
+            );
+        }
+    }
     Ok(0)
 }
+
+/// How long a stopping daemon waits for the deliveries it started.
+const SHUTDOWN_DELIVERY_WAIT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 pub mod appendfile;
 pub mod autoreply;
+pub mod in_flight;
 pub mod pipe;
 mod record;
 pub mod route;

@@ -237,7 +237,9 @@ pub(super) async fn data_end(
                     ctx.helper_request(&id_text);
                 } else {
                     let c3 = ctx.clone();
+                    let running = crate::deliver::in_flight::InFlight::start();
                     tokio::spawn(async move {
+                        let _running = running;
                         if let Err(e) = crate::deliver::deliver_new(&c3, loaded).await {
                             c3.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
                         }
