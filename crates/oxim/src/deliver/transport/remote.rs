@@ -55,6 +55,19 @@ pub fn host_list_matches(
     oxim_conf::match_host(&expanded, ip, Some(host), &ctx.config, vars).unwrap_or(false)
 }
 
+/// A host named in a transport's `hosts` or `fallback_hosts` list: a name,
+/// or an IP address (bare or in brackets), to be resolved later.
+fn listed_host(item: &str) -> RoutedHost {
+    let bare = item.trim_start_matches('[').trim_end_matches(']');
+    RoutedHost {
+        name: bare.to_string(),
+        ip: bare.parse().ok(),
+        allow_local: false,
+        mx: None,
+        port: None,
+    }
+}
+
 /// The smtp transport's expanded `hosts` (when `use_hosts`), port,
 /// `helo_data` and `interface`. An option that fails to expand, or a bad
 /// port, is an error that defers the addresses (Exim's wording).
@@ -68,16 +81,7 @@ pub fn expand_smtp_options(
         Some(h) => match oxim_conf::expand(h, vars) {
             Ok(list) => oxim_conf::lists::list_items(&list)
                 .iter()
-                .map(|s| {
-                    let bare = s.trim_start_matches('[').trim_end_matches(']');
-                    RoutedHost {
-                        name: bare.to_string(),
-                        ip: bare.parse().ok(),
-                        allow_local: false,
-                        mx: None,
-                        port: None,
-                    }
-                })
+                .map(|s| listed_host(s))
                 .collect(),
             Err(e) => {
                 return Err(local_error(
@@ -234,16 +238,7 @@ pub async fn run_smtp(
     if let Some(list) = &spec.fallback_hosts {
         let fallback: Vec<RoutedHost> = oxim_conf::lists::list_items(list)
             .iter()
-            .map(|s| {
-                let bare = s.trim_start_matches('[').trim_end_matches(']');
-                RoutedHost {
-                    name: bare.to_string(),
-                    ip: bare.parse().ok(),
-                    allow_local: false,
-                    mx: None,
-                    port: None,
-                }
-            })
+            .map(|s| listed_host(s))
             .collect();
         hosts.extend(resolve_hosts(ctx, &fallback).await);
     }
