@@ -3,6 +3,24 @@
 use super::*;
 
 impl ServerSession {
+    /// The ESMTP parameters after a MAIL or RCPT address. Exim only looks
+    /// for them after EHLO; otherwise anything there is trailing junk.
+    fn esmtp_params(
+        &self,
+        rest: &str,
+    ) -> Result<Vec<(Param, usize, usize)>, crate::address::BadParam> {
+        if self.esmtp {
+            parse_params(rest)
+        } else if rest.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(crate::address::BadParam {
+                offset: 0,
+                end: rest.len(),
+            })
+        }
+    }
+
     pub(super) fn cmd_mail(&mut self, arg: String, line: &str) -> Option<Event> {
         // Reset when the MAIL is accepted.
         self.last_was_rej_mail = true;
@@ -64,19 +82,7 @@ impl ServerSession {
             raw: arg.clone(),
         };
         let unqualified = !parsed.path.is_null() && parsed.path.domain().is_none();
-        // Exim only looks for ESMTP options after EHLO; otherwise they are
-        // trailing junk after the address.
-        let params = if self.esmtp {
-            parse_params(rest)
-        } else if rest.is_empty() {
-            Ok(Vec::new())
-        } else {
-            Err(crate::address::BadParam {
-                offset: 0,
-                end: rest.len(),
-            })
-        };
-        let params = match params {
+        let params = match self.esmtp_params(rest) {
             Ok(p) => p,
             Err(bad) => {
                 return Some(self.bad_param(&arg, &path_text, rest_off, bad.end, line));
@@ -310,17 +316,7 @@ impl ServerSession {
         let path_text = parsed.path_text.to_owned();
         let rest = parsed.rest;
         let rest_off = arg.len() - rest.len();
-        let params = if self.esmtp {
-            parse_params(rest)
-        } else if rest.is_empty() {
-            Ok(Vec::new())
-        } else {
-            Err(crate::address::BadParam {
-                offset: 0,
-                end: rest.len(),
-            })
-        };
-        let params = match params {
+        let params = match self.esmtp_params(rest) {
             Ok(p) => p,
             Err(bad) => {
                 let ev = self.bad_param(&arg, &path_text, rest_off, bad.end, line);
