@@ -28,7 +28,22 @@ pub fn oxim_bin() -> PathBuf {
 }
 
 /// A free loopback port (bound then released).
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up), so an
+/// outgoing connection of a test running in parallel cannot take the port
+/// between this check and the daemon's bind; each call in a process tries a
+/// new port, starting at a place that depends on the process id.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7919);
+    for _ in 0..20_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 10_000 + (base.wrapping_add(n.wrapping_mul(97)) % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -116,11 +131,23 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn daemon");
-        let d = Daemon { child, pid_file };
-        assert!(
-            wait_for(Duration::from_secs(10), || d.pid_file.exists()),
-            "daemon did not write its pid file"
-        );
+        let mut d = Daemon { child, pid_file };
+        let mut exited = None;
+        let up = wait_for(Duration::from_secs(20), || {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                exited = Some(status);
+                return true;
+            }
+            d.pid_file.exists()
+        });
+        if let Some(status) = exited.filter(|_| !d.pid_file.exists()) {
+            let mut err = String::new();
+            if let Some(mut e) = d.child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("daemon exited ({status}) before writing its pid file: {err}");
+        }
+        assert!(up, "daemon did not write its pid file within 20 s");
         d
     }
 
