@@ -30,10 +30,18 @@ pub struct Caller {
     pub login: String,
     pub uid: u32,
     pub gid: u32,
+    /// Root, the exim user, or in `trusted_users`/`trusted_groups`: may
+    /// set the envelope sender (Exim's trusted caller).
+    pub trusted: bool,
+    /// Root, the exim user or group, or in `admin_groups` (or trusted):
+    /// may list and act on the queue (Exim's admin user).
+    pub admin: bool,
 }
 
 impl Caller {
-    fn current() -> Caller {
+    /// The real user of this process (neither trusted nor admin until
+    /// [`Caller::classify`] says so).
+    pub fn current() -> Caller {
         let uid = nix::unistd::getuid();
         let gid = nix::unistd::getgid();
         let login = nix::unistd::User::from_uid(uid)
@@ -46,7 +54,47 @@ impl Caller {
             login,
             uid: uid.as_raw(),
             gid: gid.as_raw(),
+            trusted: false,
+            admin: false,
         }
+    }
+
+    /// Exim's rules: root and the exim user are trusted and admin; a
+    /// member (real or supplementary group) of the exim group or of
+    /// `admin_groups` is admin; `trusted_users` (names or uids) and
+    /// `trusted_groups` (by any of the caller's groups) are trusted.
+    /// Trusted callers are admin too, as Exim's `-bp` allows them.
+    fn classify(&mut self, settings: &MainSettings, exim: Option<(u32, u32)>) -> Result<()> {
+        let groups: Vec<u32> = nix::unistd::getgroups()
+            .map(|g| g.iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        let in_groups = |list: &str| -> Result<bool> {
+            for g in oxim_conf::lists::list_items(list) {
+                let g = g.trim();
+                if g.is_empty() {
+                    continue;
+                }
+                let gid = crate::privilege::find_group(g)?;
+                if gid == self.gid || groups.contains(&gid) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let (exim_uid, exim_gid) = match exim {
+            Some((u, g)) => (Some(u), Some(g)),
+            None => (None, None),
+        };
+        self.trusted = self.uid == 0
+            || Some(self.uid) == exim_uid
+            || crate::privilege::uid_list(&settings.trusted_users)
+                .map_err(|e| anyhow!("trusted_users: {e}"))?
+                .contains(&self.uid)
+            || in_groups(&settings.trusted_groups).map_err(|e| anyhow!("trusted_groups: {e}"))?;
+        self.admin = self.trusted
+            || exim_gid.is_some_and(|g| g == self.gid || groups.contains(&g))
+            || in_groups(&settings.admin_groups).map_err(|e| anyhow!("admin_groups: {e}"))?;
+        Ok(())
     }
 }
 
@@ -223,10 +271,20 @@ impl Ctx {
             },
         )
         .map_err(|e| anyhow!("{e}"))?;
+        // Who called: trusted and admin as Exim decides (the exim user's
+        // ids when there is one; a missing exim user only matters later,
+        // to a process started as root).
+        let mut caller = Caller::current();
+        let exim = crate::privilege::exim_ids(&settings, &harness)
+            .ok()
+            .map(|i| (i.uid, i.gid));
+        caller
+            .classify(&settings, exim)
+            .map_err(|e| anyhow!("error in configuration file: {config_path}: {e}"))?;
         let mut run_as = None;
         let mut keeps_root = false;
         if !inspect_only && crate::privilege::is_root() {
-            let ids = crate::privilege::exim_ids(&settings, harness.active)?;
+            let ids = crate::privilege::exim_ids(&settings, &harness)?;
             if ids.uid == 0 {
                 keeps_root = true;
             } else {
@@ -239,7 +297,12 @@ impl Ctx {
                 run_as = Some(ids);
             }
         }
-        let spool = if inspect_only {
+        // Expansion and filter testing (as the caller) create nothing.
+        let testing = matches!(
+            inv.mode,
+            crate::cli::Mode::ExpandTest | crate::cli::Mode::FilterTest
+        );
+        let spool = if inspect_only || testing {
             Spool::at(spool_dir)
         } else {
             Spool::open(spool_dir)
@@ -277,7 +340,7 @@ impl Ctx {
             logger,
             spool,
             ids: IdGenerator::new(id_format),
-            caller: Caller::current(),
+            caller,
             header_style,
             never_users,
             run_as,
@@ -448,17 +511,9 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
-/// `-bs`/`-bS`). Root is trusted, except under the test harness, which runs
-/// as root but stands for the ordinary user Exim's test suite runs as.
+/// `-bs`/`-bS`): see [`Caller::classify`].
 pub fn caller_is_trusted(ctx: &Ctx) -> bool {
-    if ctx.caller.uid == 0 && !ctx.harness.active {
-        return true;
-    }
-    let trusted = &ctx.settings.trusted_users;
-    trusted
-        .split(':')
-        .map(str::trim)
-        .any(|u| !u.is_empty() && u == ctx.caller.login)
+    ctx.caller.trusted
 }
 
 /// The envelope sender of a command-line message (or of `-bt`): the `-f`

@@ -88,6 +88,7 @@ fn main() -> ExitCode {
 
 fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     // Before anything reads the configuration.
+    harness::note_start();
     privilege::setuid_guard(&inv, std::path::Path::new(ctx::DEFAULT_CONFIG_PATH))?;
     match &inv.mode {
         Mode::Help => {

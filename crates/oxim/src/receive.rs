@@ -51,6 +51,10 @@ pub struct Source {
     /// `$authenticated_id` of a message from a local user (its login),
     /// kept in the spool file without an authenticator (no ` A=`).
     pub local_auth_id: Option<String>,
+    /// The user a message oxim makes itself (a bounce) is from: the
+    /// process's own user (the exim user), not the caller of the command
+    /// that led to it; `None` for the caller.
+    pub user: Option<crate::ctx::Caller>,
 }
 
 impl Source {
@@ -72,6 +76,7 @@ impl Source {
             auth: None,
             auth_sender: None,
             local_auth_id: None,
+            user: None,
         }
     }
 
@@ -264,9 +269,10 @@ pub fn prepare(
     }
 
     let mut env = Envelope::new(id, sender);
-    env.login = ctx.caller.login.clone();
-    env.uid = ctx.caller.uid;
-    env.gid = ctx.caller.gid;
+    let user = source.user.as_ref().unwrap_or(&ctx.caller);
+    env.login = user.login.clone();
+    env.uid = user.uid;
+    env.gid = user.gid;
     env.received_time = now.epoch_secs();
     env.received_time_usec = now.subsec_micros();
     env.protocol = Some(source.protocol.clone());
