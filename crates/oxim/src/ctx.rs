@@ -42,8 +42,19 @@ impl Caller {
     /// The real user of this process (neither trusted nor admin until
     /// [`Caller::classify`] says so).
     pub fn current() -> Caller {
-        let uid = nix::unistd::getuid();
-        let gid = nix::unistd::getgid();
+        Caller::for_ids(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    }
+
+    /// The user with these ids (login from the password file, else
+    /// `$USER`, else the number).
+    pub fn for_ids(uid: u32, gid: u32) -> Caller {
+        let (uid, gid) = (
+            nix::unistd::Uid::from_raw(uid),
+            nix::unistd::Gid::from_raw(gid),
+        );
         let login = nix::unistd::User::from_uid(uid)
             .ok()
             .flatten()

@@ -252,7 +252,9 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
                 exim_exim,
             }),
             (None, None, None) => None,
-            _ => bail!("{SANDBOX_SUBCOMMAND}: --users, --suid-exim and --suid-exim-exim go together"),
+            _ => {
+                bail!("{SANDBOX_SUBCOMMAND}: --users, --suid-exim and --suid-exim-exim go together")
+            }
         },
         verbose,
         timeout,

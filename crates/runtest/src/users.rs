@@ -92,7 +92,10 @@ impl HarnessUsers {
             }
         }
         let mut free = (61000u32..65000).filter(|i| !uids.contains(i) && !gids.contains(i));
-        let mut next = || free.next().ok_or_else(|| anyhow!("no free uid/gid in 61000-65000"));
+        let mut next = || {
+            free.next()
+                .ok_or_else(|| anyhow!("no free uid/gid in 61000-65000"))
+        };
         let (c, e) = (next()?, next()?);
         Ok(HarnessUsers {
             caller: Account {
@@ -148,7 +151,10 @@ impl HarnessUsers {
     pub fn install(&self, etc_dir: &Path) -> Result<()> {
         let mut passwd = fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
         let mut group = fs::read_to_string("/etc/group").context("reading /etc/group")?;
-        for (text, extra) in [(&mut passwd, self.passwd_lines()), (&mut group, self.group_lines())] {
+        for (text, extra) in [
+            (&mut passwd, self.passwd_lines()),
+            (&mut group, self.group_lines()),
+        ] {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -157,8 +163,8 @@ impl HarnessUsers {
         fs::create_dir_all(etc_dir).context("creating the sandbox's etc directory")?;
         for (name, text) in [("passwd", passwd), ("group", group)] {
             let copy = etc_dir.join(name);
-            let mut f = fs::File::create(&copy)
-                .with_context(|| format!("writing {}", copy.display()))?;
+            let mut f =
+                fs::File::create(&copy).with_context(|| format!("writing {}", copy.display()))?;
             f.write_all(text.as_bytes())?;
             fs::set_permissions(&copy, fs::Permissions::from_mode(0o644))?;
             let dst = format!("/etc/{name}");
@@ -175,15 +181,18 @@ impl HarnessUsers {
     }
 
     fn passwd_lines(&self) -> String {
-        [(&self.caller, "Oxim Tester"), (&self.exim, "oxim exim user")]
-            .iter()
-            .map(|(a, gecos)| {
-                format!(
-                    "{}:x:{}:{}:{gecos}:{}:/bin/sh\n",
-                    a.name, a.uid, a.gid, a.home
-                )
-            })
-            .collect()
+        [
+            (&self.caller, "Oxim Tester"),
+            (&self.exim, "oxim exim user"),
+        ]
+        .iter()
+        .map(|(a, gecos)| {
+            format!(
+                "{}:x:{}:{}:{gecos}:{}:/bin/sh\n",
+                a.name, a.uid, a.gid, a.home
+            )
+        })
+        .collect()
     }
 
     /// The caller is a member of the exim group, as Exim's runtest

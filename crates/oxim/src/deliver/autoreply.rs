@@ -102,6 +102,7 @@ pub async fn deliver(
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
+    user: crate::ctx::Caller,
 ) -> Result<Option<String>> {
     let to = expand_opt(&spec.to, vars)?;
     let cc = expand_opt(&spec.cc, vars)?;
@@ -199,7 +200,8 @@ pub async fn deliver(
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let mut source = Source::local(ctx, "local");
-    source.ident = Some(ctx.caller.login.clone());
+    source.ident = Some(user.login.clone());
+    source.user = Some(user);
     // The reply refers to the message it answers (`R=` on its `<=` line).
     source.reference = Some(m.env.id.to_string());
     receive::accept(ctx, id, &source, "", &recipients, msg).await?;

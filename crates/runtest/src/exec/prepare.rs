@@ -34,7 +34,14 @@ impl Runner<'_> {
         if let Some((uid, gid)) = self.caller_ids {
             // The shell lines of a script, run as the caller, append to
             // test-stdout and test-stderr themselves.
-            for d in ["", "spool", "test-mail", "aux-var", "test-stdout", "test-stderr"] {
+            for d in [
+                "",
+                "spool",
+                "test-mail",
+                "aux-var",
+                "test-stdout",
+                "test-stderr",
+            ] {
                 let path = self.work(d);
                 nix::unistd::chown(
                     &path,
@@ -56,7 +63,9 @@ impl Runner<'_> {
                 Some(nix::unistd::Uid::from_raw(exim.uid)),
                 Some(nix::unistd::Gid::from_raw(exim.gid)),
             )
-            .map_err(|e| StepFail::Fail(format!("chown {} to the exim user: {e}", spool.display())))?;
+            .map_err(|e| {
+                StepFail::Fail(format!("chown {} to the exim user: {e}", spool.display()))
+            })?;
             use std::os::unix::fs::PermissionsExt;
             for d in ["", "spool"] {
                 fs::set_permissions(self.work(d), fs::Permissions::from_mode(0o755))
