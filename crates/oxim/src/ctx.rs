@@ -527,11 +527,45 @@ pub fn caller_is_trusted(ctx: &Ctx) -> bool {
     ctx.caller.trusted
 }
 
+/// Whether a local caller may give `sender` as the envelope sender (Exim's
+/// `receive_check_set_sender`): a trusted caller may; others only when
+/// `untrusted_set_sender` matches the address (qualified).
+pub fn may_set_sender(ctx: &Ctx, sender: &str, vars: &Vars) -> bool {
+    if caller_is_trusted(ctx) {
+        return true;
+    }
+    let Some(list) = &ctx.settings.untrusted_set_sender else {
+        return false;
+    };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    let sender = if sender.contains('@') {
+        sender.to_string()
+    } else {
+        format!("{sender}@{}", ctx.qualify_domain)
+    };
+    oxim_conf::match_address(&list, &sender, &ctx.config, vars).unwrap_or(false)
+}
+
+/// Whether the command line's `-f` counts: for a trusted caller, for the
+/// empty address (any caller may send as `<>`), or when
+/// `untrusted_set_sender` allows it (Exim's rule).
+pub fn command_line_sender_allowed(ctx: &Ctx) -> bool {
+    match &ctx.inv.sender {
+        None => false,
+        Some(s) => {
+            let s = s.trim_start_matches('<').trim_end_matches('>');
+            s.is_empty() || may_set_sender(ctx, s, &ctx.base_vars())
+        }
+    }
+}
+
 /// The envelope sender of a command-line message (or of `-bt`): the `-f`
-/// address when a trusted caller gave one, else the caller's own.
+/// address when the caller may set it, else the caller's own.
 pub fn envelope_sender(ctx: &Ctx) -> String {
     match &ctx.inv.sender {
-        Some(s) if caller_is_trusted(ctx) => {
+        Some(s) if command_line_sender_allowed(ctx) => {
             let s = s.trim_start_matches('<').trim_end_matches('>');
             if s.is_empty() {
                 String::new()
@@ -569,8 +603,26 @@ impl Ctx {
     }
 }
 
+/// Deliver `id` in a process of its own and wait for it to finish.
+pub fn deliver_and_wait(ctx: &Ctx, id: &str) -> Result<()> {
+    let mut cmd = delivery_command(ctx, id)?;
+    crate::privilege::with_root(|| cmd.status()).context("cannot start delivery process")?;
+    Ok(())
+}
+
 /// Spawn a detached process that delivers `id` (Exim's background delivery).
 pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
+    let mut cmd = delivery_command(ctx, id)?;
+    // A new session: the delivery outlives the submitting command.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // As root when this process kept it (a delivery runs local
+    // transports as their users).
+    crate::privilege::with_root(|| cmd.spawn()).context("cannot start delivery process")?;
+    Ok(())
+}
+
+/// The command that delivers `id` (`-Mc`) with this process's options.
+fn delivery_command(ctx: &Ctx, id: &str) -> Result<Command> {
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg0(ctx.inv.prog.clone());
@@ -590,12 +642,7 @@ pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // A new session: the delivery outlives the submitting command.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    // As root when this process kept it (a delivery runs local
-    // transports as their users).
-    crate::privilege::with_root(|| cmd.spawn()).context("cannot start delivery process")?;
-    Ok(())
+    Ok(cmd)
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ fn elevated() -> bool {
 /// Read once, before any privilege is given up (see [`Harness::from_env`]).
 static STARTED_ELEVATED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
+/// Whether the process started with more privilege than its caller (an
+/// oxim installed setuid), as recorded by [`note_start`].
+pub fn started_elevated() -> bool {
+    *STARTED_ELEVATED.get_or_init(elevated)
+}
+
 /// Record whether the process started elevated; call first thing.
 pub fn note_start() {
     STARTED_ELEVATED.get_or_init(elevated);

@@ -59,7 +59,8 @@ const LAYERS: &[&[&str]] = &[
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.
-    &["loaded", "retry", "message", "dns", "privilege", "harness"],
+    &["loaded", "retry", "message", "dns", "privilege"],
+    &["harness"],
     &["vars", "cli", "settings"],
     &["time", "random", "errno", "condition", "metrics"],
 ];

@@ -179,8 +179,10 @@ pub async fn run_transport(
                 };
                 let outcome = match autoreply::deliver(ctx, spec, m, headers, &v, user).await {
                     Ok(new_id) => {
+                        // Delivered before this delivery goes on, as
+                        // Exim's autoreply child (-odi) is waited for.
                         if let Some(id) = new_id {
-                            if let Err(e) = crate::ctx::spawn_background_delivery(ctx, &id) {
+                            if let Err(e) = crate::ctx::deliver_and_wait(ctx, &id) {
                                 ctx.log_text(Some(&id), &format!("cannot start delivery: {e:#}"));
                             }
                         }
