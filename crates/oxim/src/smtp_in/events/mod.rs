@@ -250,8 +250,33 @@ fn sender_verify_details(
     });
     match (&f.user_message, o.verdict) {
         (Some(m), Verdict::Deny | Verdict::Drop) => {
-            let mut lines = vec![format!("Verification failed for <{}>", f.address)];
+            let a = &f.address;
+            let (head, tail): (String, &[&str]) = if f.pmfail {
+                (
+                    format!("Postmaster verification failed while checking <{a}>"),
+                    &[
+                        "Several RFCs state that you are required to have a postmaster",
+                        "mailbox for each mail domain. This host does not accept mail",
+                        "from domains whose servers reject the postmaster address.",
+                    ],
+                )
+            } else if f.nsfail {
+                (
+                    format!("Callback setup failed while verifying <{a}>"),
+                    &[
+                        "The initial connection, or a HELO or MAIL FROM:<> command was",
+                        "rejected. Refusing MAIL FROM:<> does not help fight spam, disregards",
+                        "RFC requirements, and stops you from receiving standard bounce",
+                        "messages. This host does not accept mail from domains whose servers",
+                        "refuse bounces.",
+                    ],
+                )
+            } else {
+                (format!("Verification failed for <{a}>"), &[])
+            };
+            let mut lines = vec![head];
             lines.extend(m.lines().map(str::to_string));
+            lines.extend(tail.iter().map(|l| l.to_string()));
             lines
         }
         _ => Vec::new(),
