@@ -78,19 +78,12 @@ pub(super) async fn verify(
             }
         }
     }
+    let co = co.filter(|o| !o.timeout.is_zero());
     // -bh makes no callouts (-bhc does).
-    if matches!(
+    let host_testing = matches!(
         ctx.inv.mode,
         crate::cli::Mode::HostCheck { callout: false, .. }
-    ) {
-        if co.is_some() {
-            t.trace.line(|| {
-                "... callout omitted by default when host testing\n(Use -bhc if you want the callouts to happen.)".into()
-            });
-        }
-        co = None;
-    }
-    let co = co.filter(|o| !o.timeout.is_zero());
+    );
     if kind == "header_sender" && explicit.is_none() {
         return header_sender::verify(ctx, vars, env, out, t, defer_ok).await;
     }
@@ -148,12 +141,23 @@ pub(super) async fn verify(
         &mut remotes,
     )
     .await;
+    if failed.is_none() && co.is_some() && host_testing && !remotes.is_empty() {
+        let level = std::mem::replace(&mut t.trace.level, 0);
+        for l in [
+            "Attempting full verification using callout",
+            "... callout omitted by default when host testing",
+            "(Use -bhc if you want the callouts to happen.)",
+        ] {
+            t.trace.line(|| l.into());
+        }
+        t.trace.level = level;
+    }
     t.trace
         .line(|| "----------- end verify ------------".into());
     t.trace.level -= 1;
     // Routing worked: with a callout, the hosts are asked.
     let mut called: Option<callout::CalloutResult> = None;
-    if let (None, Some(o)) = (&failed, &co) {
+    if let (None, Some(o), false) = (&failed, &co, host_testing) {
         for (a, transport, hosts) in &remotes {
             let from = if is_sender {
                 String::new()
@@ -261,12 +265,19 @@ async fn run_callout(
     hosts: &[crate::deliver::route::RoutedHost],
     vars: &Vars,
 ) -> Option<callout::CalloutResult> {
-    let spec = ctx.drivers.transports.iter().find(|t| t.name == transport)?;
+    let mut tv = vars.clone();
+    tv.set_address(address);
+    // The router's transport option may be an expansion.
+    let transport = if transport.contains('$') {
+        oxim_conf::expand_with_config(transport, &tv, &ctx.config).ok()?
+    } else {
+        transport.to_string()
+    };
+    let transport = transport.trim();
+    let spec = ctx.drivers.transport(transport)?;
     let crate::settings::TransportKind::Smtp(smtp) = &spec.kind else {
         return None;
     };
-    let mut tv = vars.clone();
-    tv.set_address(address);
     let connect = o.connect.unwrap_or(o.timeout);
     let targets =
         match crate::deliver::callout_targets(ctx, transport, smtp, hosts, &tv, o.timeout, connect)
@@ -357,37 +368,33 @@ pub(crate) async fn route_for_verify_full(
                 hosts,
                 ..
             } => {
-                let forced = ctx.drivers.routers.iter().any(|r| {
-                    r.name == router
-                        && if is_sender {
-                            r.fail_verify_sender
-                        } else {
-                            r.fail_verify_recipient
-                        }
-                });
-                if forced {
-                    let message = format!("{router} router forced verify failure");
+                if let Some(message) = forced_failure(ctx, &router, is_sender) {
                     return (Some(message), false, false);
                 }
                 remotes.push((a.clone(), transport, hosts));
             }
             Routed::Blackhole { router, .. } => {
-                let forced = ctx.drivers.routers.iter().any(|r| {
-                    r.name == router
-                        && if is_sender {
-                            r.fail_verify_sender
-                        } else {
-                            r.fail_verify_recipient
-                        }
-                });
-                if forced {
-                    let message = format!("{router} router forced verify failure");
+                if let Some(message) = forced_failure(ctx, &router, is_sender) {
                     return (Some(message), false, false);
                 }
             }
         }
     }
     (None, false, false)
+}
+
+/// A router with fail_verify_sender/_recipient turns its success into a
+/// failure while verifying.
+fn forced_failure(ctx: &Ctx, router: &str, is_sender: bool) -> Option<String> {
+    let forced = ctx.drivers.routers.iter().any(|r| {
+        r.name == router
+            && if is_sender {
+                r.fail_verify_sender
+            } else {
+                r.fail_verify_recipient
+            }
+    });
+    forced.then(|| format!("{router} router forced verify failure"))
 }
 
 pub(super) fn sender_failed(

@@ -77,6 +77,11 @@ impl CalloutConn {
         &self.sess.caps
     }
 
+    /// The session authenticated (AUTH= then goes on MAIL).
+    pub fn authenticated(&self) -> bool {
+        self.sess.auth.is_some()
+    }
+
     /// Send one command (without its CRLF) and read the reply; `Err` when
     /// the connection failed or timed out (the text says which).
     pub async fn command(&mut self, cmd: &str) -> Result<Reply, CalloutError> {

@@ -22,6 +22,9 @@ pub struct CalloutTarget {
     /// `tls_tempfail_tryclear`: after a failed TLS handshake, try again
     /// in clear (not when TLS is required).
     pub tryclear: bool,
+    /// `AUTH=` for MAIL once authenticated: the transport's
+    /// `authenticated_sender`, else the one the client gave.
+    pub auth_sender: Option<String>,
 }
 
 /// The hosts to call for an address routed to the smtp transport `spec`
@@ -45,6 +48,20 @@ pub async fn callout_targets(
         transport_hosts
     } else {
         router_hosts.to_vec()
+    };
+    let given = vars
+        .get("authenticated_sender")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let auth_sender = match &spec.authenticated_sender {
+        Some(a) => match oxim_conf::expand(a, vars) {
+            Ok(v) if !v.is_empty() => Some(v),
+            Err(e) if !e.is_forced_fail() => {
+                return Err(format!("failed to expand authenticated_sender: {e}"))
+            }
+            _ => given,
+        },
+        None => given,
     };
     let mut out = Vec::new();
     for (name, ip, _allow_local, own_port) in resolve_hosts(ctx, &specs).await {
@@ -73,6 +90,7 @@ pub async fn callout_targets(
             host,
             params,
             tryclear: spec.tls.tempfail_tryclear,
+            auth_sender: auth_sender.clone(),
         });
     }
     Ok(out)

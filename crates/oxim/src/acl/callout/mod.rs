@@ -4,11 +4,11 @@
 //! `QUIT`), with Exim's options, its texts and its cache (the `callout`
 //! hints file: per-domain and per-address records).
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
-use std::path::PathBuf;
+mod cache;
+
 use std::time::{Duration, Instant};
+
+use cache::{now, Cache, DomainRecord, ACCEPT, REJECT, REJECT_MFNULL, UNKNOWN};
 
 use crate::condition::ConditionError;
 use crate::ctx::Ctx;
@@ -104,7 +104,12 @@ pub fn parse_options(
             o.timeout = period(opt)?;
         }
     }
-    if [o.use_sender, o.use_postmaster].iter().filter(|b| **b).count() > 1 {
+    if [o.use_sender, o.use_postmaster]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
         return Err(bad(
             "only one of use_sender, use_tptsender and use_postmaster can be set for a recipient callout"
                 .into(),
@@ -160,150 +165,6 @@ pub struct Request<'a> {
     pub opts: &'a CalloutOpts,
 }
 
-/// Results kept in the cache (Exim's values).
-const UNKNOWN: u8 = 0;
-const ACCEPT: u8 = 1;
-const REJECT: u8 = 2;
-const REJECT_MFNULL: u8 = 3;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct DomainRecord {
-    stamp: u64,
-    result: u8,
-    pm_result: u8,
-    pm_stamp: u64,
-    random_result: u8,
-    random_stamp: u64,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The `callout` hints file: one record a line, `D` for a domain, `A` for
-/// an address (with the sender when one was used: `addr/<sender>`).
-struct Cache {
-    path: PathBuf,
-    lock: PathBuf,
-}
-
-type Records = BTreeMap<String, Vec<u64>>;
-
-impl Cache {
-    fn new(ctx: &Ctx) -> Self {
-        let dir = ctx.spool.db_dir();
-        Cache {
-            path: dir.join("callout"),
-            lock: dir.join("callout.lockfile"),
-        }
-    }
-
-    fn load(&self) -> Records {
-        let Ok(text) = fs::read_to_string(&self.path) else {
-            return Records::new();
-        };
-        text.lines()
-            .filter_map(|l| {
-                let (key, rest) = l.split_once('\t')?;
-                let v: Option<Vec<u64>> = rest.split('\t').map(|n| n.parse().ok()).collect();
-                Some((key.to_string(), v?))
-            })
-            .collect()
-    }
-
-    fn write(&self, key: String, value: Vec<u64>) {
-        let Ok(file) = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-        else {
-            return;
-        };
-        let Ok(_guard) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) else {
-            return;
-        };
-        let mut map = self.load();
-        map.insert(key, value);
-        let tmp = self.path.with_extension("tmp");
-        let store = || -> std::io::Result<()> {
-            let mut out = File::create(&tmp)?;
-            for (k, v) in &map {
-                let v: Vec<String> = v.iter().map(u64::to_string).collect();
-                writeln!(out, "{k}\t{}", v.join("\t"))?;
-            }
-            fs::rename(&tmp, &self.path)
-        };
-        let _ = store();
-    }
-
-    fn domain(&self, ctx: &Ctx, domain: &str) -> Option<DomainRecord> {
-        let v = self.load().remove(&format!("D:{domain}"))?;
-        let [stamp, result, pm_result, pm_stamp, random_result, random_stamp] = v[..] else {
-            return None;
-        };
-        let mut r = DomainRecord {
-            stamp,
-            result: result as u8,
-            pm_result: pm_result as u8,
-            pm_stamp,
-            random_result: random_result as u8,
-            random_stamp,
-        };
-        let negative = r.result != ACCEPT || r.pm_result == REJECT;
-        let main = &ctx.config.main;
-        let expire = if negative {
-            main.time("callout_domain_negative_expire")
-        } else {
-            main.time("callout_domain_positive_expire")
-        }
-        .as_secs();
-        let now = now();
-        if now.saturating_sub(r.stamp) > expire {
-            return None;
-        }
-        if r.result != REJECT {
-            if now.saturating_sub(r.pm_stamp) > expire {
-                r.pm_result = UNKNOWN;
-            }
-            if now.saturating_sub(r.random_stamp) > expire {
-                r.random_result = UNKNOWN;
-            }
-        }
-        Some(r)
-    }
-
-    fn address(&self, ctx: &Ctx, key: &str) -> Option<u8> {
-        let v = self.load().remove(&format!("A:{key}"))?;
-        let [stamp, result] = v[..] else { return None };
-        let main = &ctx.config.main;
-        let expire = if result as u8 == ACCEPT {
-            main.time("callout_positive_expire")
-        } else {
-            main.time("callout_negative_expire")
-        };
-        (now().saturating_sub(stamp) <= expire.as_secs()).then_some(result as u8)
-    }
-
-    fn put_domain(&self, domain: &str, r: &DomainRecord) {
-        let v = vec![
-            now(),
-            r.result.into(),
-            r.pm_result.into(),
-            r.pm_stamp,
-            r.random_result.into(),
-            r.random_stamp,
-        ];
-        self.write(format!("D:{domain}"), v);
-    }
-
-    fn put_address(&self, key: &str, result: u8) {
-        self.write(format!("A:{key}"), vec![now(), result.into()]);
-    }
-}
-
 /// A reply as the log shows it: lines joined by `\n`, other unprintable
 /// characters escaped in octal.
 fn printing(s: &str) -> String {
@@ -311,7 +172,9 @@ fn printing(s: &str) -> String {
     for c in s.chars() {
         match c {
             '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\{:03o}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\{:03o}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -330,13 +193,18 @@ fn truncated(s: &str) -> String {
 /// What the last command of a conversation got.
 enum Last {
     /// A reply (its command and lines).
-    Reply { cmd: String, code: u16, text: String },
+    Reply {
+        cmd: String,
+        code: u16,
+        text: String,
+    },
     /// The connection failed or timed out.
     Io,
 }
 
 /// One conversation's state, as Exim's `do_callout` keeps it.
 struct Conv {
+    auth_sender: Option<String>,
     done: bool,
     res: CalloutResult,
     dom: DomainRecord,
@@ -378,6 +246,9 @@ impl Conv {
         let mut mail = format!("MAIL FROM:<{from}>");
         if let Some(n) = size.filter(|_| conn.caps().size.is_some()) {
             mail.push_str(&format!(" SIZE={n}"));
+        }
+        if let Some(a) = self.auth_sender.as_deref().filter(|_| conn.authenticated()) {
+            mail.push_str(&format!(" AUTH={}", oxim_smtp::sasl::xtext_encode(a)));
         }
         let Some((code, _)) = self.ask(conn, &mail).await else {
             return Err(false);
@@ -471,7 +342,8 @@ pub async fn callout(
                 Some(ACCEPT) => return res,
                 Some(_) => {
                     res.rc = Rc::Fail;
-                    res.user_message = Some("Previous (cached) callout verification failure".into());
+                    res.user_message =
+                        Some("Previous (cached) callout verification failure".into());
                     res.failure = Some("recipient");
                     return res;
                 }
@@ -502,6 +374,7 @@ pub async fn callout(
     let started = Instant::now();
     let several = targets.len() > 1;
     let mut conv = Conv {
+        auth_sender: None,
         done: false,
         res,
         dom: new_dom,
@@ -517,6 +390,7 @@ pub async fn callout(
         }
         conv.res.message = None;
         conv.last = None;
+        conv.auth_sender = t.auth_sender.clone();
         let mut opened = smtp::callout_open(&t.host, &t.params).await;
         if let Err(e) = &opened {
             let allowed = t
@@ -573,7 +447,8 @@ pub async fn callout(
                 Ok(code) if code / 100 == 5 => {
                     conv.dom.random_result = REJECT;
                     conv.res.message = None;
-                    conv.done = matches!(conv.ask(&mut conn, "RSET").await, Some((c, _)) if c / 100 == 2);
+                    conv.done =
+                        matches!(conv.ask(&mut conn, "RSET").await, Some((c, _)) if c / 100 == 2);
                 }
                 _ => {}
             }
@@ -581,7 +456,10 @@ pub async fn callout(
         if conv.done {
             conv.done = false;
             let size = None;
-            match conv.mail_rcpt(&mut conn, &req.from, size, req.address).await {
+            match conv
+                .mail_rcpt(&mut conn, &req.from, size, req.address)
+                .await
+            {
                 Ok(code) if code / 100 == 2 => {
                     conv.done = true;
                     conv.addr_result = ACCEPT;
@@ -682,7 +560,11 @@ pub async fn callout(
     if !done {
         let dull = format!(
             "Could not complete {} verify callout",
-            if req.is_recipient { "recipient" } else { "sender" }
+            if req.is_recipient {
+                "recipient"
+            } else {
+                "sender"
+            }
         );
         res.rc = Rc::Defer;
         res.message = Some(match res.message.take() {
