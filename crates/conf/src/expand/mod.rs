@@ -37,6 +37,7 @@ mod headers;
 mod items;
 mod known;
 mod operators;
+mod rfc2047;
 mod sort;
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,8 @@ mod textops;
 use arith::eval;
 pub use context::{EntryKind, ExpandContext, HostFind, MapContext};
 pub use headers::{header_variable, message_headers, HEADER_INSERT_MAXLEN};
+pub use digest::md5_upper_hex;
+pub use rfc2047::rfc2047_decode;
 use operators::*;
 
 /// Longest name Exim keeps (longer ones are truncated).
