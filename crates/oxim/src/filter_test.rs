@@ -51,7 +51,10 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let mut from_line_sender = None;
     let raw = match raw.strip_prefix(b"From ".as_slice()) {
         Some(rest) => {
-            let end = rest.iter().position(|&c| c == b'\n').map_or(rest.len(), |i| i + 1);
+            let end = rest
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(rest.len(), |i| i + 1);
             let line = String::from_utf8_lossy(&rest[..end]).into_owned();
             from_line_sender = line.split_whitespace().next().map(str::to_string);
             rest[end..].to_vec()
@@ -220,9 +223,7 @@ impl Test<'_> {
                 // Exim's Sieve errors end in a keep, not in a failure.
                 true
             }
-            FilterType::Forward => {
-                self.forward(text)
-            }
+            FilterType::Forward => self.forward(text),
             FilterType::Exim => {
                 let opts = ParseOptions {
                     system,
@@ -333,7 +334,7 @@ fn several_words(item: &str) -> bool {
         }
     }
     let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).any(|w| {
-        !w[0].ends_with(['.', '@']) && !w[1].starts_with(['.', '@'])
-    })
+    words
+        .windows(2)
+        .any(|w| !w[0].ends_with(['.', '@']) && !w[1].starts_with(['.', '@']))
 }

@@ -56,10 +56,10 @@ mod textops;
 
 use arith::eval;
 pub use context::{EntryKind, ExpandContext, HostFind, MapContext};
-pub use headers::{header_variable, message_headers, HEADER_INSERT_MAXLEN};
 pub use digest::md5_upper_hex;
-pub use rfc2047::rfc2047_decode;
+pub use headers::{header_variable, message_headers, HEADER_INSERT_MAXLEN};
 use operators::*;
+pub use rfc2047::rfc2047_decode;
 
 /// Longest name Exim keeps (longer ones are truncated).
 const MAX_NAME: usize = 255;

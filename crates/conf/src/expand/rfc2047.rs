@@ -72,12 +72,12 @@ fn encoded_word(s: &str, check_length: bool) -> Option<(String, usize)> {
     };
     // RFC 2231 language suffix: charset*lang.
     let charset = charset.split('*').next().unwrap_or(charset);
-    let decoded = if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")
-    {
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        bytes.iter().map(|&b| b as char).collect()
-    };
+    let decoded =
+        if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii") {
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            bytes.iter().map(|&b| b as char).collect()
+        };
     Some((decoded, used))
 }
 
@@ -107,10 +107,19 @@ mod tests {
     #[test]
     fn decodes_words() {
         assert_eq!(rfc2047_decode("=?ISO-8859-1?Q?=31?=", true), "1");
-        assert_eq!(rfc2047_decode("=?iso-8859-1?q?abc?= =?iso-8859-1?q?def?=", true), "abcdef");
+        assert_eq!(
+            rfc2047_decode("=?iso-8859-1?q?abc?= =?iso-8859-1?q?def?=", true),
+            "abcdef"
+        );
         assert_eq!(rfc2047_decode("a =?utf-8?B?w6k=?= b", true), "a é b");
-        assert_eq!(rfc2047_decode("=?ISO-8859-1?Q?=31=", true), "=?ISO-8859-1?Q?=31=");
+        assert_eq!(
+            rfc2047_decode("=?ISO-8859-1?Q?=31=", true),
+            "=?ISO-8859-1?Q?=31="
+        );
         assert_eq!(rfc2047_decode("(=?ISO-8859-1?Q?a?=)", true), "(a)");
-        assert_eq!(rfc2047_decode("=?iso-8859-1?b?QQ?=", true), "=?iso-8859-1?b?QQ?=");
+        assert_eq!(
+            rfc2047_decode("=?iso-8859-1?b?QQ?=", true),
+            "=?iso-8859-1?b?QQ?="
+        );
     }
 }

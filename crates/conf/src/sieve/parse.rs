@@ -119,7 +119,8 @@ impl Parser<'_> {
     /// character.
     fn ident(&mut self, id: &str) -> bool {
         let n = id.len();
-        if self.pos + n > self.s.len() || !self.s[self.pos..self.pos + n].eq_ignore_ascii_case(id.as_bytes())
+        if self.pos + n > self.s.len()
+            || !self.s[self.pos..self.pos + n].eq_ignore_ascii_case(id.as_bytes())
         {
             return false;
         }
@@ -552,11 +553,7 @@ impl Parser<'_> {
 
     /// The tagged arguments of `address`, `header` and `envelope`, then
     /// the two string lists; `what` names the first list in the error.
-    fn match_args(
-        &mut self,
-        with_part: bool,
-        what: &str,
-    ) -> R<(AddressPart, Vec<String>, Match)> {
+    fn match_args(&mut self, with_part: bool, what: &str) -> R<(AddressPart, Vec<String>, Match)> {
         let mut part = None;
         let mut comparator = None;
         let mut mt = None;
@@ -721,7 +718,12 @@ fn decode_encoded(src: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut i = 0;
     while i < src.len() {
         let rest = &src[i..];
-        let close = |from: usize| rest[from..].iter().position(|&c| c == b'}').map(|p| p + from);
+        let close = |from: usize| {
+            rest[from..]
+                .iter()
+                .position(|&c| c == b'}')
+                .map(|p| p + from)
+        };
         if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"${hex:") {
             if let Some(end) = close(6) {
                 if let Some(bytes) = hex_seq(&rest[6..end]) {

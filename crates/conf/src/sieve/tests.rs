@@ -12,7 +12,11 @@ fn err(text: &str) -> String {
 fn simple_commands() {
     let s = p("# Sieve filter\nif address :is \"To\" \"a@b\" { discard; }\n");
     assert_eq!(s.error, None);
-    let Command::If { branches, otherwise } = &s.commands[0] else {
+    let Command::If {
+        branches,
+        otherwise,
+    } = &s.commands[0]
+    else {
         panic!("{:?}", s.commands)
     };
     assert_eq!(branches.len(), 1);
@@ -22,8 +26,14 @@ fn simple_commands() {
 
 #[test]
 fn exim_error_texts_and_lines() {
-    assert_eq!(err("# Sieve filter\nif test keep; }"), "missing test in line 2");
-    assert_eq!(err("# Sieve filter\nif test { keep;"), "missing test in line 2");
+    assert_eq!(
+        err("# Sieve filter\nif test keep; }"),
+        "missing test in line 2"
+    );
+    assert_eq!(
+        err("# Sieve filter\nif test { keep;"),
+        "missing test in line 2"
+    );
     assert_eq!(
         err("# Sieve filter\nif true { unknownaction; }"),
         "expecting command or closing brace in line 2"
@@ -44,7 +54,10 @@ fn exim_error_texts_and_lines() {
         err("# Sieve filter\nif header :unknown \"to\" \"egal\" { keep; }"),
         "header string list expected in line 2"
     );
-    assert_eq!(err("# Sieve filter\nkeep;\nbogus;\n"), "syntax error in line 3");
+    assert_eq!(
+        err("# Sieve filter\nkeep;\nbogus;\n"),
+        "syntax error in line 3"
+    );
 }
 
 #[test]
@@ -60,8 +73,10 @@ fn partial_script_before_an_error_is_kept() {
 
 #[test]
 fn strings_numbers_and_encoded_characters() {
-    let s = p("require \"encoded-character\";\nif header :matches \"x\" \"*${hex:00 41}*\" { keep; }\n\
-               if size :over 4K { discard; }");
+    let s = p(
+        "require \"encoded-character\";\nif header :matches \"x\" \"*${hex:00 41}*\" { keep; }\n\
+               if size :over 4K { discard; }",
+    );
     assert_eq!(s.error, None);
     let Command::If { branches, .. } = &s.commands[0] else {
         panic!()
@@ -80,7 +95,8 @@ fn strings_numbers_and_encoded_characters() {
             limit: 4096
         }
     );
-    let s = p("require \"vacation\";\nvacation :days 100 :subject \"s\" text:\nline 1\n..dot\n.\n;");
+    let s =
+        p("require \"vacation\";\nvacation :days 100 :subject \"s\" text:\nline 1\n..dot\n.\n;");
     assert_eq!(s.error, None);
     let Command::Vacation(v) = &s.commands[0] else {
         panic!()

@@ -54,8 +54,6 @@ pub struct SieveOutcome {
     /// In the order obeyed; duplicates dropped; the implicit keep (or the
     /// keep after an error) included.
     pub actions: Vec<SieveAction>,
-    /// The error that ended the script (`<msg> in line <n>`).
-    pub error: Option<String>,
     /// Test mode's report.
     pub out: String,
 }
@@ -99,7 +97,6 @@ pub fn run(script: &Script, env: &SieveEnv<'_>) -> SieveOutcome {
     }
     SieveOutcome {
         actions: r.actions,
-        error,
         out: if env.testing {
             format!("{msg}\n")
         } else {
@@ -326,7 +323,8 @@ impl Run<'_> {
             MatchType::Contains => {
                 !v.is_empty()
                     && (k.is_empty()
-                        || v.windows(k.len()).any(|w| w.iter().zip(k).all(|(&a, &b)| eq(a, b))))
+                        || v.windows(k.len())
+                            .any(|w| w.iter().zip(k).all(|(&a, &b)| eq(a, b))))
             }
             MatchType::Matches => match glob(k, v, &eq) {
                 Some(r) => r,
@@ -344,8 +342,7 @@ impl Run<'_> {
         }
         self.vacation_ran = true;
         let sender = self.var("sender_address");
-        if !super::personal::personal(&self.env.headers, &self.env.vars, &sender, &v.addresses)
-        {
+        if !super::personal::personal(&self.env.headers, &self.env.vars, &sender, &v.addresses) {
             return Ok(());
         }
         if self.env.testing {
@@ -364,10 +361,7 @@ impl Run<'_> {
                 v.reason
             ),
         };
-        let oncelog = format!(
-            "{dir}/{}",
-            oxim_conf::expand::md5_upper_hex(key.as_bytes())
-        );
+        let oncelog = format!("{dir}/{}", oxim_conf::expand::md5_upper_hex(key.as_bytes()));
         let subject = match &v.subject {
             Some(s) => s.clone(),
             None => match self.raw_header("subject") {
@@ -562,8 +556,14 @@ mod tests {
 
     #[test]
     fn glob_patterns() {
-        assert_eq!(glob(b"*abc?efgh*", b"marian@abcdefgh.example", &eq), Some(true));
-        assert_eq!(glob(b"MA?AN@abc*", b"marian@abcdefgh.example", &eq), Some(false));
+        assert_eq!(
+            glob(b"*abc?efgh*", b"marian@abcdefgh.example", &eq),
+            Some(true)
+        );
+        assert_eq!(
+            glob(b"MA?AN@abc*", b"marian@abcdefgh.example", &eq),
+            Some(false)
+        );
         assert_eq!(glob(b"\\?*\\*", b"?a=x*", &eq), Some(true));
         assert_eq!(glob(b"abc\\", b"abc", &eq), None);
     }
@@ -578,7 +578,10 @@ mod tests {
 
     #[test]
     fn qp() {
-        assert_eq!(quoted_printable("I am gone.  Not here."), "I am gone.  Not here.");
+        assert_eq!(
+            quoted_printable("I am gone.  Not here."),
+            "I am gone.  Not here."
+        );
         assert_eq!(quoted_printable("a=b\r\nc"), "a=3Db\nc");
     }
 }
