@@ -497,15 +497,24 @@ fn ordinary_user_submits_through_setuid_oxim_and_mailq_is_refused() {
         "Subject: forged\n\nbody\n",
     );
     assert!(o.status.success(), "{}", text(&o));
-    let o = s.run_as_nobody_with(&["-odq", "-f", "<>", "u3@example.org"], "Subject: null\n\nb\n");
+    let o = s.run_as_nobody_with(
+        &["-odq", "-f", "<>", "u3@example.org"],
+        "Subject: null\n\nb\n",
+    );
     assert!(o.status.success(), "{}", text(&o));
 
     let log = std::fs::read_to_string(spool.join("log/mainlog")).expect("mainlog");
     let received: Vec<&str> = log.lines().filter(|l| l.contains(" <= ")).collect();
     assert_eq!(received.len(), 3, "{log}");
-    assert!(received[0].contains("<= nobody@example.org U=nobody P=local"), "{log}");
+    assert!(
+        received[0].contains("<= nobody@example.org U=nobody P=local"),
+        "{log}"
+    );
     // -f from an untrusted caller is ignored, except <>.
-    assert!(received[1].contains("<= nobody@example.org U=nobody P=local"), "{log}");
+    assert!(
+        received[1].contains("<= nobody@example.org U=nobody P=local"),
+        "{log}"
+    );
     assert!(received[2].contains("<= <> U=nobody P=local"), "{log}");
 
     // The spool files are the exim user's; the -H file names the caller.
@@ -516,7 +525,13 @@ fn ordinary_user_submits_through_setuid_oxim_and_mailq_is_refused() {
         assert_eq!((mode & 0o777, uid), (0o640, euid), "{}", p.display());
         if p.to_string_lossy().ends_with("-H") {
             let h = std::fs::read_to_string(&p).unwrap();
-            assert!(h.starts_with("nobody 65534 "), "{h}");
+            // After the file's own name: login, uid, gid of the caller.
+            assert!(
+                h.lines()
+                    .nth(1)
+                    .is_some_and(|l| l.starts_with("nobody 65534 ")),
+                "{h}"
+            );
             if h.contains("Sender: ") {
                 with_sender += 1;
                 assert!(h.contains("<nobody@example.org>"), "{h}");
@@ -528,7 +543,11 @@ fn ordinary_user_submits_through_setuid_oxim_and_mailq_is_refused() {
 
     let o = s.run_as_nobody_with(&["-bp"], "");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("permission denied"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("permission denied"),
+        "{}",
+        text(&o)
+    );
     assert!(o.stdout.is_empty(), "{}", text(&o));
     let id = received[0].split_whitespace().nth(2).unwrap();
     let o = s.run_as_nobody_with(&["-Mvh", id], "");
