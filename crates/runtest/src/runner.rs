@@ -185,7 +185,7 @@ impl Outer<'_> {
             let users = HarnessUsers::choose().map_err(|e| format!("sandbox users: {e:#}"))?;
             let copies = SuidCopies::make(&self.opts.exim, &users)
                 .map_err(|e| format!("setuid copies of oxim: {e:#}"))?;
-            Ok(Some((users, copies)))
+            Ok(copies.map(|c| (users, c)))
         })
     }
 
