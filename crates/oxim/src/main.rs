@@ -9,6 +9,7 @@ mod address_test;
 mod bounce;
 mod cli;
 mod condition;
+mod config_error;
 mod ctx;
 mod daemon;
 mod dbutil;
@@ -77,8 +78,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let inv_copy = inv.clone();
     match run(inv, &args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) if e.downcast_ref::<config_error::ConfigFailure>().is_some() => {
+            if let Some(f) = e.downcast_ref::<config_error::ConfigFailure>() {
+                f.report(&inv_copy);
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("{prog}: {e:#}");
             ExitCode::from(1)
