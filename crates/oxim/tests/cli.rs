@@ -139,7 +139,10 @@ fn config_errors_name_file_and_line_and_exit_1() {
     std::fs::remove_file(&panic_log).unwrap();
     let early = dir.write(
         "early.conf",
-        &format!("colour = blue\nlog_file_path = {}/%slog\n", dir.path().display()),
+        &format!(
+            "colour = blue\nlog_file_path = {}/%slog\n",
+            dir.path().display()
+        ),
     );
     let out = dir.run(&["-C", early.to_str().unwrap(), "-bp"], "");
     assert_eq!(out.status.code(), Some(1));

@@ -59,7 +59,15 @@ const LAYERS: &[&[&str]] = &[
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.
-    &["loaded", "retry", "message", "dns", "privilege", "harness", "config_error"],
+    &[
+        "loaded",
+        "retry",
+        "message",
+        "dns",
+        "privilege",
+        "harness",
+        "config_error",
+    ],
     &["vars", "cli", "settings"],
     &["time", "random", "errno", "condition", "metrics"],
 ];

@@ -304,10 +304,7 @@ pub fn parse_time(s: &str) -> Option<u64> {
 fn option_fixed(s: &str, name: &str) -> Result<i64, String> {
     let t = s.trim_start();
     let sign_len = usize::from(t.starts_with(['+', '-']));
-    let digits = t[sign_len..]
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .count();
+    let digits = t[sign_len..].bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return Err(format!("fixed-point number expected for {name}"));
     }
