@@ -63,6 +63,9 @@ pub enum Mode {
     /// `-bf file` / `-bF file` (both may be given): filter testing (see
     /// `crate::filter_test`).
     FilterTest,
+    /// `-brt <address-or-domain> [<domain>] [<error>]`: which retry rule
+    /// applies (see `crate::retry_test`).
+    RetryTest(Vec<String>),
 }
 
 /// `-bf`, `-bF`, `-bfd`, `-bfl`, `-bfp`, `-bfs`: what a filter test runs.
@@ -267,6 +270,7 @@ Daemon and queue
   -Mvc <id>          show the message as it would be delivered
   -Mf|-Mt <id>...    freeze or thaw messages
   -bt <address>...   test how addresses route
+  -brt <address> [<domain>] [<error>]  show the retry rule that applies
   -bv [address...]   verify addresses as recipients (stdin when none;
                      -v: show the routing as -bt does)
 Testing
@@ -421,26 +425,24 @@ impl Invocation {
                 "-bpu" | "-bpru" => inv.mode = Mode::ListQueue(oxim_spool::BpMode::Undelivered),
                 "-bpc" => inv.mode = Mode::CountQueue,
                 "-bP" => {
-                    inv.mode = Mode::PrintConfig(args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::PrintConfig(Vec::new());
                 }
                 "-bt" => {
-                    inv.mode = Mode::AddressTest(args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::AddressTest(Vec::new());
+                }
+                "-brt" => {
+                    inv.mode = Mode::RetryTest(Vec::new());
                 }
                 "-bv" | "-bvs" => {
-                    inv.mode = Mode::VerifyAddresses(args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::VerifyAddresses(Vec::new());
                 }
                 "-M" | "-Mc" => {
                     inv.force = arg == "-M";
                     inv.thaw_frozen = arg == "-M";
-                    inv.mode = Mode::DeliverIds(args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::DeliverIds(Vec::new());
                 }
                 "-Mrm" => {
-                    inv.mode = Mode::RemoveIds(args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::RemoveIds(Vec::new());
                 }
                 "-Mvh" | "-Mvb" | "-Mvl" | "-Mvc" | "-Mf" | "-Mt" => {
                     let action = match arg {
@@ -451,8 +453,7 @@ impl Invocation {
                         "-Mf" => SpoolAction::Freeze,
                         _ => SpoolAction::Thaw,
                     };
-                    inv.mode = Mode::Spool(action, args[i + 1..].to_vec());
-                    break;
+                    inv.mode = Mode::Spool(action, Vec::new());
                 }
                 "-z" => inv.mode = Mode::LogWrite(value(&mut i, arg)?),
                 "-odb" => {
@@ -586,6 +587,18 @@ impl Invocation {
             }
             i += 1;
         }
+        // As in Exim, these are flags like any other: the options after
+        // them are options too, and the arguments left are theirs.
+        match &mut inv.mode {
+            Mode::AddressTest(v)
+            | Mode::VerifyAddresses(v)
+            | Mode::PrintConfig(v)
+            | Mode::RetryTest(v)
+            | Mode::DeliverIds(v)
+            | Mode::RemoveIds(v)
+            | Mode::Spool(_, v) => *v = std::mem::take(&mut inv.recipients),
+            _ => {}
+        }
         if inv.load_message.is_some() && inv.mode != Mode::ExpandTest {
             return Err(CliError("-Mset is only used with -be".into()));
         }
@@ -717,6 +730,20 @@ mod tests {
         );
         let v = vec!["-Dlower=1".to_string()];
         assert!(Invocation::parse("exim", &v).is_err());
+    }
+
+    #[test]
+    fn options_after_a_testing_flag_are_options() {
+        // Exim test 0434: `-bt -DELI=1.2.3.4 a@b`.
+        let inv = parse(&["-bt", "-DELI=1.2.3.4", "a@b"]);
+        assert_eq!(inv.mode, Mode::AddressTest(vec!["a@b".into()]));
+        assert_eq!(inv.defines, vec![("ELI".into(), "1.2.3.4".into())]);
+        let inv = parse(&["-brt", "-f", "d@e.f", "x@y.z", "timeout"]);
+        assert_eq!(
+            inv.mode,
+            Mode::RetryTest(vec!["x@y.z".into(), "timeout".into()])
+        );
+        assert_eq!(inv.sender.as_deref(), Some("d@e.f"));
     }
 
     #[test]

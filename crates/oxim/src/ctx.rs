@@ -234,6 +234,7 @@ impl Ctx {
             inv.mode,
             crate::cli::Mode::Version
                 | crate::cli::Mode::PrintConfig(_)
+                | crate::cli::Mode::RetryTest(_)
                 | crate::cli::Mode::Help
                 | crate::cli::Mode::RebuildAliases
         );

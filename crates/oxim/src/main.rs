@@ -31,6 +31,7 @@ mod queue;
 mod random;
 mod receive;
 mod retry;
+mod retry_test;
 mod settings;
 mod smtp_in;
 mod spool_admin;
@@ -195,6 +196,10 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         }
         Mode::ExpandTest => expand_test::run(ctx),
         Mode::FilterTest => filter_test::run(ctx),
+        Mode::RetryTest(args) => {
+            let out = std::io::stdout();
+            retry_test::run(&ctx, &args, &mut out.lock())
+        }
         Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }

@@ -157,6 +157,64 @@ fn config_errors_name_file_and_line_and_exit_1() {
     assert!(!panic_log.exists());
 }
 
+/// `-brt`: the first rule whose error, senders and pattern match, in
+/// Exim's words (test 0099/0447 style); an error name that is not one
+/// exits 1.
+#[test]
+fn retry_rule_testing() {
+    let dir = TestDir::new();
+    let conf = dir.write(
+        "retry.conf",
+        &format!(
+            "spool_directory = {d}/spool\nlog_file_path = {d}/%slog\n\
+             primary_hostname = x.example\n\
+             begin retry\n\
+             *  *  senders = a@b.c  G,2d,2m,1.5\n\
+             *  timeout_connect  F,1d,1m\n\
+             *  timeout  F,1d,2m\n\
+             *.star.ex  *  F,3d,10m\n\
+             *  *  F,12d,150m\n",
+            d = dir.path().display()
+        ),
+    );
+    let brt = |args: &[&str]| {
+        let mut v = vec!["-C", conf.to_str().unwrap()];
+        v.extend_from_slice(args);
+        let out = dir.run(&v, "");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        brt(&["-brt", "x@dark.star.ex"]),
+        (Some(0), "Retry rule: *.star.ex  *  F,3d,10m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "a.c", "timeout"]),
+        (Some(0), "Retry rule: *  timeout  F,1d,2m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "a.c", "timeout_connect"]),
+        (
+            Some(0),
+            "Retry rule: *  timeout_connect  F,1d,1m; \n".into()
+        )
+    );
+    assert_eq!(
+        brt(&["-f", "a@b.c", "-brt", "x@y.z"]),
+        (Some(0), "Retry rule: *  *  G,2d,2m,1.5; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "x@y.z"]),
+        (Some(0), "Retry rule: *  *  F,1w5d,2h30m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "x@y.z", "refused_B"]),
+        (Some(1), "A or MX expected after \"refused\"\n".into())
+    );
+}
+
 #[test]
 fn help_and_unknown_flags() {
     let dir = TestDir::new();

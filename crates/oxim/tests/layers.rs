@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "expand_test",
         "filter_test",
         "spool_admin",
+        "retry_test",
     ],
     // Exim's hints utilities (the binary called by their names).
     &["exinext"],
