@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "expand_test",
         "filter_test",
         "spool_admin",
+        "retry_test",
     ],
     // Exim's hints utilities (the binary called by their names).
     &["exinext"],
@@ -59,7 +60,14 @@ const LAYERS: &[&[&str]] = &[
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.
-    &["loaded", "retry", "message", "dns", "privilege"],
+    &[
+        "loaded",
+        "retry",
+        "message",
+        "dns",
+        "privilege",
+        "config_error",
+    ],
     &["harness"],
     &["vars", "cli", "settings"],
     &["time", "random", "errno", "condition", "metrics"],
