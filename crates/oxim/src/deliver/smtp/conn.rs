@@ -53,15 +53,17 @@ pub(super) struct OutgoingConn {
     /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
     /// cached answer offers it); its reply is still to be read.
     pub(super) starttls_sent: bool,
+    /// The connection is not made yet: the first write goes into the TCP
+    /// Fast Open SYN (the message in the SYN, see `transaction_bdat`).
+    pub(super) in_syn: bool,
+    /// What the TCP handshake did (oxim-net's facts), once it is made.
+    pub(super) facts: Option<ConnectFacts>,
 }
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
     pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
-    /// What the TCP handshake did (oxim-net's facts), judged with the
-    /// banner's timing by [`Session::log_tfo`].
-    pub(super) facts: ConnectFacts,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
@@ -81,9 +83,12 @@ impl Session {
     /// outcome, doubted when the banner came too late for a server that
     /// used our cookie (see `open`).
     pub(super) fn log_tfo(&self) -> Tfo {
-        Tfo::Client {
-            outcome: self.facts.tfo,
-            unconfirmed: self.facts.cookie_unconfirmed(self.conn.first_byte_at),
+        match self.conn.facts {
+            Some(f) => Tfo::Client {
+                outcome: f.tfo,
+                unconfirmed: f.cookie_unconfirmed(self.conn.first_byte_at),
+            },
+            None => Tfo::client(ClientTfo::NotTried),
         }
     }
 }
@@ -252,6 +257,28 @@ impl OutgoingConn {
         timeout: Duration,
         data_block: bool,
     ) -> Result<(), ConvError> {
+        if std::mem::take(&mut self.in_syn) {
+            // This write makes the connection: it goes into the SYN as far
+            // as the kernel lets it (the rest right after the handshake),
+            // and a failure is a failure to connect.
+            let r = self.stream.write_all(data).await;
+            self.facts = self.stream.get_ref().and_then(TfoIo::facts);
+            if let Err(e) = r {
+                self.broken = true;
+                if self.facts.is_none() {
+                    return Err(ConvError::Temp(connect_error(&e)));
+                }
+                return Err(temp(
+                    e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
+                    Some(&strip_os_error(&e)),
+                    format!("send() to {} failed: {}", self.host_text, strip_os_error(&e)),
+                ));
+            }
+            if data_block {
+                self.data_written += data.len();
+            }
+            return Ok(());
+        }
         let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
             Err(_) if data_block => Err(self.timeout_error("sending data block")),
             Ok(Err(e)) if data_block && is_closed(&e) => {
@@ -284,6 +311,10 @@ impl OutgoingConn {
     /// so we do not wait for it: the write side is shut and the socket
     /// dropped.
     pub(super) async fn quit(&mut self, timeout: Duration) {
+        if self.in_syn {
+            // Never connected: nothing to say QUIT on.
+            return;
+        }
         if !self.broken {
             let _ = self.send(b"QUIT\r\n", timeout, false).await;
         }
@@ -355,6 +386,45 @@ pub(super) async fn connect(
     }
 }
 
+/// A failure to connect, as a delivery outcome (no `H=` text: the host is
+/// named by the caller).
+pub(super) fn connect_error(e: &std::io::Error) -> SmtpError {
+    let (errno, text) = match e.kind() {
+        std::io::ErrorKind::TimedOut => (
+            Errno::Os(libc::ETIMEDOUT),
+            "Connection timed out".to_string(),
+        ),
+        _ => (
+            Errno::Os(e.raw_os_error().unwrap_or(libc::ECONNREFUSED)),
+            strip_os_error(e),
+        ),
+    };
+    SmtpError {
+        errno,
+        errno_text: Some(text),
+        message: None,
+        with_host: false,
+    }
+}
+
+/// How much of a first flight may go into a TCP Fast Open SYN: a
+/// 1500-byte path's MSS less the largest TCP options of a SYN, so that
+/// the whole transaction rides in the SYN on any ordinary path.
+pub(super) const SYN_DATA_MAX: usize = 1460 - 40;
+
+/// A fresh random transaction token for `XOXIM-TXID` (128 bits, hex).
+pub(super) fn new_tx_token() -> String {
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if !ok {
+        b[..8].copy_from_slice(&crate::random::random_u64().to_le_bytes());
+        b[8..].copy_from_slice(&crate::random::random_u64().to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// A connection that could not be opened: why, and whether it was the TLS
 /// handshake after STARTTLS that failed (`tls_tempfail_tryclear` may then
 /// try again in clear).
@@ -404,37 +474,29 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         tls_failed: false,
         auth_notes: Vec::new(),
     };
-    let (stream, tls) = match connect(host, params, opts).await {
-        Ok(c) => c,
-        Err(Err(e)) => return Err(failed(e)),
-        Err(Ok(e)) => {
-            let (errno, text) = match e.kind() {
-                std::io::ErrorKind::TimedOut => (
-                    Errno::Os(libc::ETIMEDOUT),
-                    "Connection timed out".to_string(),
-                ),
-                _ => (
-                    Errno::Os(e.raw_os_error().unwrap_or(libc::ECONNREFUSED)),
-                    strip_os_error(&e),
-                ),
-            };
-            let err = SmtpError {
-                errno,
-                errno_text: Some(text),
-                message: None,
-                with_host: false,
-            };
-            return Err(failed(ConvError::Temp(err)));
+    // The message in the SYN: with a TFO cookie the early EHLO and the
+    // first transaction go into the SYN itself, for a server that offered
+    // replay-safe transactions (XOXIM-TXID) with CHUNKING: the connection
+    // is made by the transaction's first write.
+    let in_syn = host.try_tfo
+        && early.as_ref().is_some_and(|c| {
+            c.tx_token
+                && c.chunking
+                && params.try_chunking
+                && params.auth.is_none()
+                && !params.tls.as_ref().is_some_and(|t| t.require || c.starttls)
+        });
+    let (stream, tls) = if in_syn {
+        let addr = SocketAddr::new(host.ip, host.port);
+        (MaybeTls::Plain(TfoIo::lazy(addr, opts)), None)
+    } else {
+        match connect(host, params, opts).await {
+            Ok(c) => c,
+            Err(Err(e)) => return Err(failed(e)),
+            Err(Ok(e)) => return Err(failed(ConvError::Temp(connect_error(&e)))),
         }
     };
-    let facts = stream
-        .get_ref()
-        .and_then(TfoIo::facts)
-        .unwrap_or(ConnectFacts {
-            tfo: ClientTfo::NotTried,
-            rtt: Duration::ZERO,
-            connected_at: std::time::Instant::now(),
-        });
+    let facts = stream.get_ref().and_then(TfoIo::facts);
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
@@ -458,6 +520,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         early: early.clone(),
         unsent,
         starttls_sent,
+        in_syn,
+        facts,
     };
     let early_pipe = early.is_some();
     let greeted = match early {
@@ -515,7 +579,6 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     Ok(Session {
         conn,
         caps,
-        facts,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,
