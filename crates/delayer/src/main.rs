@@ -510,7 +510,8 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
         let now = Instant::now();
         let timeout = [
             hold.next_due_in(now),
-            copy.as_ref().map(|(due, _)| due.saturating_duration_since(now)),
+            copy.as_ref()
+                .map(|(due, _)| due.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()

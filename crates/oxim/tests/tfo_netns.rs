@@ -653,17 +653,47 @@ fn message_in_syn_replayed_is_delivered_once() {
         flush_cookie("127.0.0.1");
         // First contact: a cookie is asked for, the EHLO answer cached.
         let a = pair.deliver("learn@test.ex");
-        assert_eq!(a.client_tfo(), detail(None, "cookie-requested"), "{}", a.client);
+        assert_eq!(
+            a.client_tfo(),
+            detail(None, "cookie-requested"),
+            "{}",
+            a.client
+        );
         // Cookie and EHLO answer cached: the whole transaction in the SYN.
         let b = pair.deliver("insyn@test.ex");
-        assert_eq!(b.client_tfo(), detail(Some("TFO*"), "data-acked"), "{}", b.client);
-        assert_eq!(b.server_tfo(), detail(Some("TFO*"), "cookie-data"), "{}", b.server);
+        assert_eq!(
+            b.client_tfo(),
+            detail(Some("TFO*"), "data-acked"),
+            "{}",
+            b.client
+        );
+        assert_eq!(
+            b.server_tfo(),
+            detail(Some("TFO*"), "cookie-data"),
+            "{}",
+            b.server
+        );
 
         let delayer = Delayer::start(&pair.root, "50ms", &["--dup-syn-data-once", "1s"]);
         let c = pair.deliver("replayed@test.ex");
-        assert_eq!(c.client_tfo(), detail(Some("TFO*"), "data-acked"), "{}", c.client);
-        assert_eq!(c.server_tfo(), detail(Some("TFO*"), "cookie-data"), "{}", c.server);
-        let id = c.server.split_whitespace().next().unwrap_or_default().to_string();
+        assert_eq!(
+            c.client_tfo(),
+            detail(Some("TFO*"), "data-acked"),
+            "{}",
+            c.client
+        );
+        assert_eq!(
+            c.server_tfo(),
+            detail(Some("TFO*"), "cookie-data"),
+            "{}",
+            c.server
+        );
+        let id = c
+            .server
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let mut replay = None;
         let seen = wait_until(LIMIT, || {
             replay = find_line(&pair.server.mainlog(), "replayed transaction", &id);

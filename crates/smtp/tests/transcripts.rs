@@ -781,13 +781,24 @@ fn transaction_token_only_where_offered() {
     assert!(out.contains("250-XOXIM-TXID\r\n250 HELP\r\n"), "{out}");
     let tail = out.split("250 HELP\r\n").nth(1).unwrap();
     assert_eq!(tail, "250 OK\r\n250 Reset OK\r\n501 invalid XOXIM-TXID\r\n");
-    let mail = d.seen.events.iter().find(|e| e.starts_with("Mail")).unwrap();
-    assert!(mail.contains(&format!("tx_token: Some(\"{token}\")")), "{mail}");
+    let mail = d
+        .seen
+        .events
+        .iter()
+        .find(|e| e.starts_with("Mail"))
+        .unwrap();
+    assert!(
+        mail.contains(&format!("tx_token: Some(\"{token}\")")),
+        "{mail}"
+    );
     // Not offered: the parameter is unknown, as any other would be.
     let (out, _) = transcript(
         cfg(),
         exim_extensions(),
-        &["EHLO x\r\n", &format!("MAIL FROM:<a@b> XOXIM-TXID={token}\r\n")],
+        &[
+            "EHLO x\r\n",
+            &format!("MAIL FROM:<a@b> XOXIM-TXID={token}\r\n"),
+        ],
     );
     let tail = out.split("250 HELP\r\n").nth(1).unwrap();
     assert!(tail.starts_with("501 "), "{tail}");

@@ -271,7 +271,11 @@ impl OutgoingConn {
                 return Err(temp(
                     e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
                     Some(&strip_os_error(&e)),
-                    format!("send() to {} failed: {}", self.host_text, strip_os_error(&e)),
+                    format!(
+                        "send() to {} failed: {}",
+                        self.host_text,
+                        strip_os_error(&e)
+                    ),
                 ));
             }
             if data_block {

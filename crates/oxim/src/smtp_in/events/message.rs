@@ -99,7 +99,8 @@ pub(super) async fn data_end(
                 Claimed::Replay(done) => {
                     ctx.log(&LogRecord::ReplayedTransaction {
                         id: &done.id,
-                        host: sender_host(conn, st).unwrap_or(SenderHost::new(peer.ip(), peer.port())),
+                        host: sender_host(conn, st)
+                            .unwrap_or(SenderHost::new(peer.ip(), peer.port())),
                         tfo: oxim_log::Tfo::Server(conn.tfo),
                         token,
                     });
