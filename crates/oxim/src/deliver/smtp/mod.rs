@@ -13,6 +13,7 @@
 
 mod auth;
 mod conn;
+mod connect;
 mod ehlo_cache;
 mod pool;
 
@@ -527,14 +528,18 @@ async fn transaction_bdat(
         // as it answered this one), the RCPTs and BDAT LAST with the body,
         // when all of it fits into the SYN; otherwise only the EHLO goes
         // there and the transaction follows the handshake.
-        let token = format!(" {}={}", oxim_smtp::TX_TOKEN_KEYWORD, conn::new_tx_token());
+        let token = format!(
+            " {}={}",
+            oxim_smtp::TX_TOKEN_KEYWORD,
+            connect::new_tx_token()
+        );
         let flight = conn.unsent.len()
             + mail.len()
             + token.len()
             + rcpt_cmds.iter().map(|c| c.len() + 2).sum::<usize>()
             + body.len()
             + 24;
-        if flight <= conn::SYN_DATA_MAX {
+        if flight <= connect::SYN_DATA_MAX {
             mail.push_str(&token);
         } else {
             conn.send(b"", t, false).await?;
