@@ -155,7 +155,7 @@ impl ServerSession {
                     }
                     true
                 }
-                ("AUTH", Some(_)) | ("PRDR", None) => true,
+                ("AUTH", Some(_)) => true,
                 (crate::TX_TOKEN_KEYWORD, Some(v)) if self.adv.tx_token => {
                     if !crate::valid_tx_token(v) || mf.tx_token.is_some() {
                         return Some(self.synprot(
@@ -167,6 +167,12 @@ impl ServerSession {
                         ));
                     }
                     mf.tx_token = Some(v.to_owned());
+                    true
+                }
+                // Accepted whether advertised or not (as Exim), but only
+                // asked for when it was.
+                ("PRDR", None) => {
+                    self.prdr = self.adv.prdr;
                     true
                 }
                 ("SMTPUTF8", None) => {
