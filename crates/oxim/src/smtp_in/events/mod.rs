@@ -16,6 +16,7 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 mod message;
+mod prdr;
 mod sender_verify;
 mod vrfy;
 
@@ -314,8 +315,10 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
-            conn.slot.release();
+            // Logged before the slot is given back: a stopping daemon waits
+            // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
+            conn.slot.release();
             replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
@@ -466,6 +469,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        prdr: ctx.settings.prdr_enable,
         pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
@@ -518,6 +522,8 @@ async fn mail(
     }
     st.auth.mail_sender = None;
     st.vars.set("authenticated_sender", "");
+    let prdr = if sess.prdr_requested() { "yes" } else { "no" };
+    st.vars.set("prdr_requested", prdr);
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if super::auth::mail_param(ctx, conn, st, value).is_err() {
             replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
