@@ -42,6 +42,19 @@ fn malformed_configurations() {
             "extra characters follow fixed-point value for queue_only_load",
         ),
         ("queue_only_load = x", 1, "fixed-point number expected for queue_only_load"),
+        // Options oxim knows but does not act on are refused when set to
+        // anything but their default; their default is accepted.
+        ("acl_not_smtp = check", 1, "main option \"acl_not_smtp\" is not supported by oxim"),
+        (
+            "begin transports\nt:\n  driver = appendfile\n  batch_max = 10",
+            4,
+            "option \"batch_max\" of the appendfile transport is not supported by oxim",
+        ),
+        (
+            "begin routers\nr:\n  driver = accept\n  initgroups",
+            4,
+            "option \"initgroups\" of the accept router is not supported by oxim",
+        ),
         (
             "allow_domain_literals = yes please",
             1,
@@ -247,4 +260,17 @@ fn unreadable_main_file_says_why() {
             path.display()
         )
     );
+}
+
+/// Setting an unsupported option to its default says nothing wrong.
+#[test]
+fn unsupported_options_at_their_default_load() {
+    let fs = MemFs::new();
+    for text in [
+        "acl_not_smtp =",
+        "check_spool_space = 10M",
+        "begin transports\nt:\n  driver = appendfile\n  batch_max = 1\n  no_use_bsmtp",
+    ] {
+        assert!(parse_str(text, F, &[], &fs).is_ok(), "{text:?} refused");
+    }
 }

@@ -196,7 +196,11 @@ fn every_exim_test_conf_loads_or_fails_located() {
                         "{flavour}/confs/{num} {defines:?}: error without file and line: {e}"
                     );
                     let must_load = flavour == "2d58d8154" || pinned.contains(num.as_str());
-                    if must_load {
+                    // A conf that sets an option oxim knows but does not act
+                    // on is refused on purpose (tables::UNSUPPORTED): not a
+                    // regression of the reader.
+                    let refused_unsupported = e.message().ends_with("is not supported by oxim");
+                    if must_load && !refused_unsupported {
                         regressions.push(format!("{flavour}/confs/{num} {defines:?}: {e}"));
                     }
                     // Group reasons by their text up to the first quoted name.

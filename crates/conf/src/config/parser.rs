@@ -245,6 +245,14 @@ impl Parser<'_, '_> {
             return Ok(());
         }
         match self.cfg.main.apply_line(&line.text) {
+            Ok(Some(opt))
+                if tables::unsupported("main", &opt) && !self.cfg.main.is_default(&opt) =>
+            {
+                Err(located(
+                    line,
+                    format!("main option \"{opt}\" is not supported by oxim"),
+                ))
+            }
             Ok(Some(_)) => Ok(()),
             Ok(None) => {
                 let (_, name, _) =
@@ -336,6 +344,21 @@ impl Parser<'_, '_> {
         };
         let had_driver = !d.driver.is_empty();
         match d.options.apply_line(&line.text) {
+            Ok(Some(opt))
+                if (tables::unsupported(class.class, &opt)
+                    || tables::unsupported(&d.driver, &opt))
+                    && !d.options.is_default(&opt) =>
+            {
+                let what = if d.driver.is_empty() {
+                    class.class.to_string()
+                } else {
+                    format!("{} {}", d.driver, class.class)
+                };
+                Err(located(
+                    line,
+                    format!("option \"{opt}\" of the {what} is not supported by oxim"),
+                ))
+            }
             Ok(Some(opt)) => {
                 if opt == "verify" {
                     let v = d.options.bool("verify");

@@ -210,6 +210,23 @@ impl Options {
         self.idx(name).is_some()
     }
 
+    /// Whether the option holds its table default (an empty string counts
+    /// as unset); true for an unknown name.
+    pub fn is_default(&self, name: &str) -> bool {
+        let Some(i) = self.idx(name) else {
+            return true;
+        };
+        let spec = self.specs[i];
+        let default = Value::from_default(spec.kind, spec.default);
+        let current = self.values[i].as_ref();
+        let empty = |v: Option<&Value>| match v {
+            None => true,
+            Some(Value::Str(s) | Value::List(s)) => s.is_empty(),
+            _ => false,
+        };
+        current == default.as_ref() || (empty(current) && empty(default.as_ref()))
+    }
+
     /// The current value (explicit or default); `None` for unknown or unset
     /// options.
     pub fn get(&self, name: &str) -> Option<&Value> {

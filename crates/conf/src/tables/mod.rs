@@ -384,6 +384,95 @@ pub static AUTH_DRIVERS: &[(&str, &[OptionSpec])] = &[
     ("tls", AUTH_TLS),
 ];
 
+/// Options of Exim's that these tables know but oxim does not act on yet,
+/// by where they apply: `main`, `router` or `transport` (the generic
+/// options of every router or transport), or a driver's name. Setting one
+/// to anything but its default is refused when the configuration is read
+/// ("... is not supported by oxim", with file and line), so that nobody
+/// runs a configuration believing it does what it says. An option leaves
+/// this list when it is implemented.
+pub static UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "main",
+        "acl_not_smtp acl_not_smtp_mime acl_not_smtp_start acl_smtp_atrn \
+         acl_smtp_mailauth acl_smtp_mime acl_smtp_notquit acl_smtp_quit \
+         acl_smtp_starttls acl_smtp_wellknown auto_thaw bounce_message_file \
+         bounce_message_text bounce_return_message check_log_inodes \
+         check_log_space check_spool_inodes check_spool_space \
+         deliver_queue_load_max delivery_date_remove envelope_to_remove \
+         return_path_remove errors_copy errors_reply_to \
+         delay_warning_condition headers_charset hosts_treat_as_local \
+         keep_malformed local_from_prefix local_from_suffix mua_wrapper \
+         preserve_message_logs queue_domains queue_only_file queue_only_load \
+         queue_only_override received_headers_max \
+         smtp_accept_max_per_connection smtp_accept_queue \
+         smtp_accept_queue_per_connection smtp_accept_reserve \
+         smtp_load_reserve smtp_ratelimit_hosts smtp_ratelimit_mail \
+         smtp_ratelimit_rcpt smtp_reserve_hosts smtp_return_error_details \
+         split_spool_directory strip_excess_angle_brackets strip_trailing_dot \
+         uucp_from_pattern uucp_from_sender warn_message_file dsn_from \
+         message_id_header_text tls_crl tls_dhparam tls_ocsp_file",
+    ),
+    (
+        "router",
+        "disable_logging initgroups log_as_local pass_on_timeout pass_router \
+         router_home_directory transport_current_directory \
+         transport_home_directory translate_ip_address",
+    ),
+    (
+        "redirect",
+        "check_group check_owner hide_child_in_errmsg ignore_eacces \
+         ignore_enotdir include_directory modemask owners owngroups",
+    ),
+    (
+        "dnslookup",
+        "check_srv fail_defer_domains mx_domains mx_fail_domains \
+         srv_fail_domains",
+    ),
+    (
+        "transport",
+        "body_only current_directory disable_logging headers_only \
+         home_directory initgroups max_parallel rcpt_include_affixes \
+         transport_filter_timeout",
+    ),
+    (
+        "smtp",
+        "address_retry_include_sender delay_after_cutoff gethostbyname \
+         host_name_extract hosts_avoid_esmtp hosts_max_try_hardlimit \
+         hosts_require_helo hosts_try_prdr lmtp_ignore_quota \
+         retry_include_ip_address serialize_hosts size_addition socks_proxy \
+         utf8_downconvert",
+    ),
+    (
+        "appendfile",
+        "allow_fifo allow_symlink batch_id batch_max check_group check_owner \
+         directory_file file_format file_must_exist lock_fcntl_timeout \
+         lock_interval lock_retries lockfile_mode lockfile_timeout \
+         mailbox_filecount mailbox_size maildir_quota_directory_regex \
+         maildir_tag maildirfolder_create_regex mbx_format notify_comsat \
+         quota_directory quota_filecount quota_is_inclusive quota_size_regex \
+         quota_warn_message quota_warn_threshold use_bsmtp use_crlf \
+         use_fcntl_lock use_lockfile",
+    ),
+    (
+        "pipe",
+        "allow_commands batch_id batch_max environment force_command \
+         freeze_exec_fail freeze_signal ignore_status log_defer_output \
+         log_fail_output log_output max_output permit_coredump pipe_as_creator \
+         restrict_to_path temp_errors umask use_bsmtp use_classresources \
+         use_crlf use_shell",
+    ),
+    ("autoreply", "once_file_size"),
+    ("lmtp", "batch_id batch_max ignore_quota socket"),
+];
+
+/// Whether `name` in `section` (see [`UNSUPPORTED`]) is one oxim refuses.
+pub fn unsupported(section: &str, name: &str) -> bool {
+    UNSUPPORTED
+        .iter()
+        .any(|(s, names)| *s == section && names.split_whitespace().any(|n| n == name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
