@@ -82,6 +82,53 @@ pub fn filter_spec(
     }
 }
 
+/// The unfolded, trimmed value of the first header field `name` in a
+/// message's header block.
+fn header_value(headers: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(headers);
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let Some((n, v)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with([' ', '\t']) || !n.trim_end().eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let mut value = v.trim().to_string();
+        while let Some(next) = lines.peek() {
+            if !next.starts_with([' ', '\t']) {
+                break;
+            }
+            value.push(' ');
+            value.push_str(next.trim());
+            lines.next();
+        }
+        return Some(value);
+    }
+    None
+}
+
+/// `References:` for a reply to the message with id `id`: the message's
+/// own References (or else In-Reply-To) ids, at most the first and the
+/// last ten of them, then `id`.
+fn references(headers: &[u8], id: &str) -> String {
+    let old = header_value(headers, "references")
+        .or_else(|| header_value(headers, "in-reply-to"))
+        .unwrap_or_default();
+    let mut ids: Vec<&str> = old
+        .split_inclusive('>')
+        .map(str::trim)
+        .filter(|s| s.starts_with('<') && s.ends_with('>'))
+        .collect();
+    if ids.len() > 11 {
+        let tail = ids.split_off(ids.len() - 10);
+        ids.truncate(1);
+        ids.extend(tail);
+    }
+    ids.push(id);
+    format!("References: {}", ids.join(" "))
+}
+
 /// Addresses answered before, from a `once` file.
 fn read_once(path: &str) -> HashMap<String, u64> {
     std::fs::read_to_string(path)
@@ -155,13 +202,30 @@ pub async fn deliver(
     if let Some(s) = expand_opt(&spec.subject, vars)? {
         msg.headers.push(HeaderField::new(format!("Subject: {s}")));
     }
-    if let Some(h) = expand_opt(&spec.headers, vars)? {
-        for line in h.split('\n').filter(|l| !l.trim().is_empty()) {
-            msg.headers.push(HeaderField::new(line));
-        }
+    // The reply names the message it answers, as Exim's does.
+    if let Some(id) = header_value(headers, "message-id") {
+        msg.headers
+            .push(HeaderField::new(format!("In-Reply-To: {id}")));
+        msg.headers.push(HeaderField::new(references(headers, &id)));
     }
     msg.headers
         .push(HeaderField::new("Auto-Submitted: auto-replied"));
+    if let Some(h) = expand_opt(&spec.headers, vars)? {
+        // Continuation lines stay with the field they continue.
+        let mut fields: Vec<String> = Vec::new();
+        for line in h.split('\n').filter(|l| !l.trim().is_empty()) {
+            match fields.last_mut() {
+                Some(f) if line.starts_with([' ', '\t']) => {
+                    f.push('\n');
+                    f.push_str(line);
+                }
+                _ => fields.push(line.to_string()),
+            }
+        }
+        for f in fields {
+            msg.headers.push(HeaderField::new(f));
+        }
+    }
     let mut body = String::new();
     if let Some(t) = expand_opt(&spec.text, vars)? {
         body.push_str(&t);
