@@ -24,6 +24,8 @@ pub struct MainSettings {
     pub queue_only: bool,
     /// `accept_8bitmime`: offer 8BITMIME.
     pub accept_8bitmime: bool,
+    /// `prdr_enable`: offer PRDR (per-recipient answers to the data).
+    pub prdr_enable: bool,
     /// `smtp_enforce_sync`: refuse a client that talks out of turn.
     pub smtp_enforce_sync: bool,
     /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
@@ -119,6 +121,12 @@ pub struct MainSettings {
     pub daemon_smtp_ports: String,
     /// `local_interfaces` (a list of addresses, with optional ports).
     pub local_interfaces: String,
+    /// `allow_mx_to_ip`: an MX record naming an IP address is used as that
+    /// address (else such a record is skipped).
+    pub allow_mx_to_ip: bool,
+    /// `extra_local_interfaces`: more addresses that are this host (not
+    /// listened on), for the checks that a host is the local host.
+    pub extra_local_interfaces: String,
     /// `tfo_queue_length`: the listening sockets' TCP Fast Open queue (64
     /// when not positive).
     pub tfo_queue_length: u32,
@@ -153,6 +161,7 @@ impl MainSettings {
         MainSettings {
             queue_only: main.bool("queue_only"),
             accept_8bitmime: main.bool("accept_8bitmime"),
+            prdr_enable: main.bool("prdr_enable"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
             allow_domain_literals: main.bool("allow_domain_literals"),
             disable_ipv6: main.bool("disable_ipv6"),
@@ -214,6 +223,8 @@ impl MainSettings {
                 p => p.to_string(),
             },
             local_interfaces: main.str("local_interfaces").to_string(),
+            allow_mx_to_ip: main.bool("allow_mx_to_ip"),
+            extra_local_interfaces: main.str("extra_local_interfaces").to_string(),
             tfo_queue_length: match main.int("tfo_queue_length") {
                 n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
                 _ => 64,
