@@ -276,15 +276,7 @@ impl Comparer<'_> {
             let munged_name = if kind == FileKind::Msglog && !self.options.no_munge {
                 munger.munge_text(&name, kind)
             } else if kind == FileKind::Mail {
-                let caller = munger.caller();
-                match name.strip_prefix(caller) {
-                    Some(rest)
-                        if !caller.is_empty() && (rest.is_empty() || rest.starts_with('/')) =>
-                    {
-                        format!("CALLER{}", rest.strip_prefix('/').unwrap_or(rest))
-                    }
-                    _ => name.clone(),
-                }
+                munger.mail_name(&name)
             } else {
                 name.clone()
             };
