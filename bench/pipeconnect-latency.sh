@@ -59,7 +59,8 @@ sysctl -qw net.ipv4.tcp_fastopen=3
 if [ "$delay" != 0 ]; then
     "$bin/oxim-delayer" start --dev lo --delay "$delay" --pidfile "$dir/delayer.pid" >/dev/null
 fi
-"$bin/oxim" -C "$dir/conf" -DSERVER=server -bd -oX 2525 &
+# -bdf: stays in the foreground, so that $! is the daemon to stop.
+"$bin/oxim" -C "$dir/conf" -DSERVER=server -bdf -oX 2525 &
 daemon=$!
 sleep 1
 body=$(head -c 900 /dev/zero | tr '\0' 'x')

@@ -44,6 +44,11 @@ USAGE:
                              (default: discarded)
       --drop-syn-data-once   drop the first TCP SYN that carries data (TFO
                              fault test: the kernel must retransmit without it)
+      --dup-syn-data-once AFTER
+                             let the first IPv4 TCP SYN that carries data
+                             through, and send an exact copy of it AFTER later
+                             (TFO replay test: a duplicated SYN that arrives
+                             when the first connection is gone)
       --i-know               allow running in the initial network namespace
   oxim-delayer stop [--pidfile FILE]
       Stop the delayer: it removes its rules and releases held packets.
@@ -96,6 +101,8 @@ struct StartArgs {
     foreground: bool,
     log: Option<PathBuf>,
     drop_syn_data_once: bool,
+    /// Send a copy of the first SYN carrying data this long after it.
+    dup_syn_data_after: Option<Duration>,
     i_know: bool,
     /// Internal: the detached child tells its parent when it is ready.
     notify_ready: bool,
@@ -113,6 +120,7 @@ impl StartArgs {
             foreground: false,
             log: None,
             drop_syn_data_once: false,
+            dup_syn_data_after: None,
             i_know: false,
             notify_ready: false,
         };
@@ -136,6 +144,7 @@ impl StartArgs {
                 "--log" => a.log = Some(value()?.into()),
                 "--foreground" => a.foreground = true,
                 "--drop-syn-data-once" => a.drop_syn_data_once = true,
+                "--dup-syn-data-once" => a.dup_syn_data_after = Some(parse_duration(&value()?)?),
                 "--i-know" => a.i_know = true,
                 "--notify-ready" => a.notify_ready = true,
                 other => bail!("unknown option {other:?} for start (try --help)"),
@@ -169,6 +178,12 @@ impl StartArgs {
         }
         if self.drop_syn_data_once {
             v.push("--drop-syn-data-once".to_owned());
+        }
+        if let Some(d) = self.dup_syn_data_after {
+            v.extend([
+                "--dup-syn-data-once".to_owned(),
+                format!("{}us", d.as_micros()),
+            ]);
         }
         if self.i_know {
             v.push("--i-know".to_owned());
@@ -422,7 +437,13 @@ fn daemon(a: &StartArgs, pidfile: &Path) -> Result<()> {
     signals.thread_block().context("blocking signals")?;
     let sigfd = SignalFd::new(&signals).context("signalfd")?;
 
-    let mut queue = Queue::bind(a.queue_num, 128, 65_536).with_context(|| {
+    // Whole packets when one is to be copied, else just the headers.
+    let copy_range = if a.dup_syn_data_after.is_some() {
+        65_535
+    } else {
+        128
+    };
+    let mut queue = Queue::bind(a.queue_num, copy_range, 65_536).with_context(|| {
         format!(
             "binding NFQUEUE {} (is another program using it?)",
             a.queue_num
@@ -481,11 +502,21 @@ fn detach_output(log: Option<&Path>) -> Result<()> {
 fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> {
     let mut hold = HoldQueue::new(a.delay);
     let mut drop_syn_data = a.drop_syn_data_once;
+    let mut dup_syn_data = a.dup_syn_data_after;
+    // The copy to send, and when.
+    let mut copy: Option<(Instant, Vec<u8>)> = None;
     let (mut delayed, mut dropped) = (0u64, 0u64);
     loop {
-        let timeout = hold
-            .next_due_in(Instant::now())
-            .map(TimeSpec::from_duration);
+        let now = Instant::now();
+        let timeout = [
+            hold.next_due_in(now),
+            copy.as_ref()
+                .map(|(due, _)| due.saturating_duration_since(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(TimeSpec::from_duration);
         let mut fds = [
             PollFd::new(queue.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
@@ -509,6 +540,14 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
                     );
                     continue;
                 }
+                if let Some(after) = dup_syn_data.filter(|_| packet::is_syn_with_data(&p.payload)) {
+                    dup_syn_data = None;
+                    if packet::is_whole_ipv4(&p.payload) {
+                        copy = Some((now + after, p.payload.clone()));
+                    } else {
+                        eprintln!("oxim-delayer: a SYN carrying data not copied (not whole IPv4)");
+                    }
+                }
                 hold.push(p.id, now);
                 delayed += 1;
             }
@@ -517,6 +556,19 @@ fn event_loop(queue: &mut Queue, sigfd: &SignalFd, a: &StartArgs) -> Result<()> 
         // every dropped packet already has its verdict: one batch verdict.
         if let Some(&last) = hold.pop_due(Instant::now()).last() {
             queue.verdict_up_to(last, Verdict::Accept)?;
+        }
+        if copy.as_ref().is_some_and(|(due, _)| *due <= Instant::now()) {
+            if let Some((_, bytes)) = copy.take() {
+                // The copy leaves through OUTPUT like any packet, and is
+                // delayed like one.
+                match packet::send_raw_ipv4(&bytes) {
+                    Ok(()) => eprintln!(
+                        "oxim-delayer: sent a copy of a SYN carrying data ({} bytes)",
+                        bytes.len()
+                    ),
+                    Err(e) => eprintln!("oxim-delayer: could not send the SYN copy: {e}"),
+                }
+            }
         }
         if stop {
             if let Ok(Some(info)) = sigfd.read_signal() {
@@ -639,6 +691,8 @@ mod tests {
             "--queue-num",
             "7",
             "--drop-syn-data-once",
+            "--dup-syn-data-once",
+            "1.5s",
         ]))
         .unwrap();
         assert_eq!((a.dev.as_str(), a.queue_num), ("lo", 7));
@@ -648,6 +702,7 @@ mod tests {
         assert_eq!(b.delay, a.delay);
         assert_eq!(b.pidfile.as_deref(), Some(Path::new("/tmp/p.pid")));
         assert!(b.foreground && b.notify_ready && b.drop_syn_data_once);
+        assert_eq!(b.dup_syn_data_after, Some(Duration::from_millis(1500)));
     }
 
     #[test]

@@ -41,6 +41,30 @@ pub fn is_syn_with_data(ip: &[u8]) -> bool {
     flags & (SYN | ACK) == SYN && total_len > header
 }
 
+/// True when `ip` is a whole IPv4 packet (its total length is what we hold).
+pub fn is_whole_ipv4(ip: &[u8]) -> bool {
+    ip.first().is_some_and(|b| b >> 4 == 4)
+        && ip
+            .get(2..4)
+            .is_some_and(|b| usize::from(u16::from_be_bytes([b[0], b[1]])) == ip.len())
+}
+
+/// Send a whole IPv4 packet as it is, header included (a raw socket with
+/// `IPPROTO_RAW`), to the destination its header names.
+pub fn send_raw_ipv4(ip: &[u8]) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a whole IPv4 packet");
+    if !is_whole_ipv4(ip) {
+        return Err(bad());
+    }
+    let dst = ip.get(16..20).ok_or_else(bad)?;
+    let dst = std::net::Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]);
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255)))?;
+    let addr = SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
+    sock.send_to(ip, &addr)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +98,15 @@ mod tests {
         assert!(!is_syn_with_data(&v4(0x18, 5)), "data segment");
         assert!(is_syn_with_data(&v6(0x02, 1)));
         assert!(!is_syn_with_data(&v6(0x02, 0)));
+    }
+
+    #[test]
+    fn whole_ipv4_only() {
+        let p = v4(0x02, 100);
+        assert!(is_whole_ipv4(&p));
+        assert!(!is_whole_ipv4(&p[..60]));
+        assert!(!is_whole_ipv4(&v6(0x02, 1)));
+        assert!(!is_whole_ipv4(&[]));
     }
 
     #[test]

@@ -977,3 +977,24 @@ fn tfo_marks_and_details_from_typed_outcomes() {
         assert_eq!(line(tfo, "-all +tfo_detail"), detail, "{tfo:?}");
     }
 }
+
+#[test]
+fn replayed_transaction_is_oxims_own_line() {
+    let rec = LogRecord::ReplayedTransaction {
+        id: ID,
+        host: SenderHost {
+            name: None,
+            helo: Some("client.test.ex"),
+            ip: LOCAL,
+            port: 40123,
+        },
+        tfo: Tfo::Server(ServerTfo::CookieWithData),
+        token: "AbCdEfGhIjKlMnOpQrStUv",
+    };
+    assert_eq!(
+        rec.render(&sel("+tfo_detail")),
+        "10HmaX-0005vi-00 H=(client.test.ex) [127.0.0.1] TFO* TFO=cookie-data replayed transaction \
+         XOXIM-TXID=AbCdEfGhIjKlMnOpQrStUv: answered as the first copy, not received again"
+    );
+    assert_eq!(rec.destinations(&LogSelector::default()), Dest::MAIN);
+}

@@ -41,7 +41,7 @@ const LAYERS: &[&[&str]] = &[
     &["smtp_in"],
     &["smtp_in::events"],
     &["smtp_in::tls", "smtp_in::auth"],
-    &["smtp_in::io", "smtp_in::conn"],
+    &["smtp_in::io", "smtp_in::conn", "smtp_in::replay"],
     // Policy, and host lists matched with the lookups they need.
     &["acl"],
     &["host_lists"],

@@ -66,6 +66,7 @@ to_server:
   hosts = HOSTS
   port = PORT
   hosts_try_fastopen = TRY
+  hosts_pipe_connect = PC
 
 begin retry
 
@@ -81,6 +82,11 @@ struct PairOpts {
     try_fastopen: &'static str,
     /// Add `+tfo_detail` on both sides.
     detail: bool,
+    /// `hosts_pipe_connect`. `:` by default here, so that the SYN carries
+    /// no data and the tests see the cookie outcomes of a server-speaks-first
+    /// connection; with oxim's default `*` a warm EHLO cache puts the whole
+    /// message into the SYN (`message_in_syn_replayed_is_delivered_once`).
+    pipe_connect: &'static str,
 }
 
 impl Default for PairOpts {
@@ -89,6 +95,7 @@ impl Default for PairOpts {
             host: "127.0.0.1",
             try_fastopen: "*",
             detail: false,
+            pipe_connect: ":",
         }
     }
 }
@@ -149,7 +156,8 @@ impl Pair {
                 .replace("SELECTOR", sel)
                 .replace("HOSTS", &hosts)
                 .replace("PORT", &PORT.to_string())
-                .replace("TRY", o.try_fastopen),
+                .replace("TRY", o.try_fastopen)
+                .replace("PC", o.pipe_connect),
         );
         let server = ServerDaemon::start(&server_dir, &server_conf, PORT);
         Pair {
@@ -620,6 +628,106 @@ fn ipv6_loopback() {
             detail(Some("TFO"), "cookie"),
             "{}",
             b.server
+        );
+    });
+}
+
+/// The message in the SYN (issue 15, item 3), and the network replaying
+/// it. With a cached TFO cookie and a cached EHLO answer that offered
+/// `XOXIM-TXID`, the client sends EHLO, MAIL (with a transaction token),
+/// RCPT and `BDAT n LAST` with the body as SYN data: ` TFO*` on both sides.
+/// Then the delayer lets such a SYN through and sends an exact copy of it a
+/// second later, when the first connection is gone (no TIME_WAIT socket is
+/// kept in this namespace, so the copy opens a connection of its own and
+/// its data reaches the server as a new session): the server must answer
+/// the copy as it answered the first, log it, and deliver the message once.
+#[test]
+fn message_in_syn_replayed_is_delivered_once() {
+    in_netns(|| {
+        sysctl("net/ipv4/tcp_max_tw_buckets", "0");
+        let pair = Pair::start(PairOpts {
+            detail: true,
+            pipe_connect: "*",
+            ..PairOpts::default()
+        });
+        flush_cookie("127.0.0.1");
+        // First contact: a cookie is asked for, the EHLO answer cached.
+        let a = pair.deliver("learn@test.ex");
+        assert_eq!(
+            a.client_tfo(),
+            detail(None, "cookie-requested"),
+            "{}",
+            a.client
+        );
+        // Cookie and EHLO answer cached: the whole transaction in the SYN.
+        let b = pair.deliver("insyn@test.ex");
+        assert_eq!(
+            b.client_tfo(),
+            detail(Some("TFO*"), "data-acked"),
+            "{}",
+            b.client
+        );
+        assert_eq!(
+            b.server_tfo(),
+            detail(Some("TFO*"), "cookie-data"),
+            "{}",
+            b.server
+        );
+
+        let delayer = Delayer::start(&pair.root, "50ms", &["--dup-syn-data-once", "1s"]);
+        let c = pair.deliver("replayed@test.ex");
+        assert_eq!(
+            c.client_tfo(),
+            detail(Some("TFO*"), "data-acked"),
+            "{}",
+            c.client
+        );
+        assert_eq!(
+            c.server_tfo(),
+            detail(Some("TFO*"), "cookie-data"),
+            "{}",
+            c.server
+        );
+        let id = c
+            .server
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut replay = None;
+        let seen = wait_until(LIMIT, || {
+            replay = find_line(&pair.server.mainlog(), "replayed transaction", &id);
+            replay.is_some()
+        });
+        let delayer_log =
+            std::fs::read_to_string(pair.root.join("delayer.log")).unwrap_or_default();
+        assert!(
+            seen,
+            "the server logged no replayed transaction for {id}; delayer: {delayer_log}\nserver log:\n{}",
+            pair.server.mainlog()
+        );
+        assert!(
+            delayer_log.contains("sent a copy of a SYN carrying data"),
+            "{delayer_log}"
+        );
+        let replay = replay.unwrap_or_default();
+        assert!(replay.contains(" TFO* TFO=cookie-data "), "{replay}");
+        assert!(replay.contains("XOXIM-TXID="), "{replay}");
+        // Give a second copy time to be stored, if it were going to be.
+        std::thread::sleep(Duration::from_millis(500));
+        drop(delayer);
+        let log = pair.server.mainlog();
+        let count = |marker: &str| {
+            log.lines()
+                .filter(|l| l.contains(marker) && l.contains("replayed@test.ex"))
+                .count()
+        };
+        assert_eq!(count(" <= "), 1, "received once:\n{log}");
+        assert_eq!(count(" => "), 1, "delivered once:\n{log}");
+        assert_eq!(
+            log.lines().filter(|l| l.contains(" <= ")).count(),
+            3,
+            "three messages in all:\n{log}"
         );
     });
 }

@@ -25,9 +25,10 @@ pub mod sasl;
 pub mod server;
 
 pub use address::{parse_path_arg, Path};
+pub use client::valid_tx_token;
 pub use client::{
     BodyType, ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Envelope,
-    TransactionResult,
+    TransactionResult, TX_TOKEN_KEYWORD,
 };
 pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding, LineRules};
 pub use error::{AddressError, ReplyError, SessionError};

@@ -302,7 +302,7 @@ proptest! {
 fn extensions_strategy() -> impl Strategy<Value = Extensions> {
     (
         prop::option::of(0u64..1_000_000_000),
-        prop::collection::vec(any::<bool>(), 12),
+        prop::collection::vec(any::<bool>(), 13),
         prop::collection::btree_set("[A-Z][A-Z0-9-]{0,10}", 0..3),
     )
         .prop_map(|(size, f, auth)| Extensions {
@@ -319,6 +319,7 @@ fn extensions_strategy() -> impl Strategy<Value = Extensions> {
             starttls: f[7],
             prdr: f[8],
             smtputf8: f[9],
+            tx_token: f[12],
             help: f[10],
         })
 }
@@ -344,6 +345,7 @@ proptest! {
             (ext.chunking, ext.starttls, ext.prdr, ext.smtputf8, ext.help)
         );
         prop_assert_eq!(c.pipe_connect, ext.pipelining && ext.pipe_connect);
+        prop_assert_eq!(c.tx_token, ext.tx_token);
         prop_assert_eq!(c.auth, ext.auth);
         prop_assert!(c.other.is_empty());
     }

@@ -760,6 +760,50 @@ fn smuggled_message_stays_in_the_first_body() {
     }
 }
 
+#[test]
+fn transaction_token_only_where_offered() {
+    let ext = oxim_smtp::Extensions {
+        chunking: true,
+        tx_token: true,
+        ..exim_extensions()
+    };
+    let token = "AbCdEfGhIjKlMnOpQrStUv";
+    let (out, d) = transcript(
+        cfg(),
+        ext,
+        &[
+            "EHLO x\r\n",
+            &format!("MAIL FROM:<a@b> XOXIM-TXID={token}\r\n"),
+            "RSET\r\n",
+            "MAIL FROM:<a@b> XOXIM-TXID=short\r\n",
+        ],
+    );
+    assert!(out.contains("250-XOXIM-TXID\r\n250 HELP\r\n"), "{out}");
+    let tail = out.split("250 HELP\r\n").nth(1).unwrap();
+    assert_eq!(tail, "250 OK\r\n250 Reset OK\r\n501 invalid XOXIM-TXID\r\n");
+    let mail = d
+        .seen
+        .events
+        .iter()
+        .find(|e| e.starts_with("Mail"))
+        .unwrap();
+    assert!(
+        mail.contains(&format!("tx_token: Some(\"{token}\")")),
+        "{mail}"
+    );
+    // Not offered: the parameter is unknown, as any other would be.
+    let (out, _) = transcript(
+        cfg(),
+        exim_extensions(),
+        &[
+            "EHLO x\r\n",
+            &format!("MAIL FROM:<a@b> XOXIM-TXID={token}\r\n"),
+        ],
+    );
+    let tail = out.split("250 HELP\r\n").nth(1).unwrap();
+    assert!(tail.starts_with("501 "), "{tail}");
+}
+
 /// PRDR: asked for in MAIL (and so acknowledged) only when advertised; the
 /// end of the data then gets the 353, the per-recipient lines and the final
 /// reply; outside that moment no PRDR line can be sent.

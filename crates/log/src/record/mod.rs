@@ -107,6 +107,20 @@ pub enum LogRecord<'a> {
         /// The local sender's login, shown as `U=` when there is no host.
         ident: Option<&'a str>,
     },
+    /// `<id> H=host [ip] TFO* replayed transaction XOXIM-TXID=<token>
+    /// answered again, not received twice`: a copy of a transaction already
+    /// accepted as message `id` (a duplicated TCP Fast Open SYN that carried
+    /// it), answered with that message's reply and not stored again.
+    ReplayedTransaction {
+        /// The message the first copy became.
+        id: &'a str,
+        /// The client of the copy.
+        host: SenderHost<'a>,
+        /// The copy's connection (` TFO*` when its SYN carried it).
+        tfo: Tfo,
+        /// The client's transaction token.
+        token: &'a str,
+    },
     /// An ACL rejection (main and reject log).
     Rejected(Rejected<'a>),
     /// An ACL rejection after the message's header was read: like
@@ -195,6 +209,7 @@ impl<'a> LogRecord<'a> {
             LogRecord::Failed(r) => Some(r.id),
             LogRecord::Completed { id, .. } => Some(id),
             LogRecord::HostError { id, .. } => Some(id),
+            LogRecord::ReplayedTransaction { id, .. } => Some(id),
             LogRecord::Rejected(r) => r.id,
             LogRecord::RejectedWithHeaders { rejected, .. } => rejected.id,
             LogRecord::Text { id, .. } | LogRecord::Panic { id, .. } => *id,
@@ -406,6 +421,18 @@ impl<'a> LogRecord<'a> {
                     let _ = write!(out, " U={u}");
                 }
                 out.push_str(": Non-CRLF-terminated header, under CHUNKING: message abandoned");
+            }
+            LogRecord::ReplayedTransaction {
+                host, tfo, token, ..
+            } => {
+                out.push_str("H=");
+                host.render(sel, out);
+                render_tfo(tfo, sel, out);
+                let _ = write!(
+                    out,
+                    " replayed transaction XOXIM-TXID={}: answered as the first copy, not received again",
+                    printing(token, false)
+                );
             }
             LogRecord::Rejected(r) => r.render_body(sel, out),
             LogRecord::RejectedWithHeaders { rejected, .. } => rejected.render_body(sel, out),

@@ -137,6 +137,9 @@ pub struct State {
     pub submission: bool,
     /// The current message was announced with `BODY=8BITMIME`.
     pub body_8bitmime: bool,
+    /// The current transaction's `XOXIM-TXID=` token (replay-safe
+    /// transactions, see `replay`).
+    pub tx_token: Option<String>,
     /// `header_maxsize` and `header_line_maxsize`.
     pub header_max: (u64, u64),
     /// The current message's header section so far.

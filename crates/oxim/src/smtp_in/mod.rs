@@ -6,6 +6,7 @@ mod auth;
 mod conn;
 mod events;
 mod io;
+pub mod replay;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -247,6 +248,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         bdat: false,
         submission: false,
         body_8bitmime: false,
+        tx_token: None,
         header_max: (
             ctx.settings.header_maxsize,
             ctx.settings.header_line_maxsize,
@@ -415,6 +417,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         .filter(|d| !d.is_zero() && conn.peer.is_some())
         .map(|d| Instant::from_std(st.started) + d);
     let timeout = line_timeout.unwrap_or(Duration::from_secs(300));
+    let mut hold_banner = false;
     if conn.tls_on_connect {
         if !tls_on_connect(
             &ctx,
@@ -438,8 +441,16 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             sess.handle_input(&early);
         }
         replied(&ctx, sess.greet(Reply::from_lines(220, banner_lines)));
+        // A client allowed to pipeline before the banner that did so (its
+        // EHLO, perhaps a whole transaction, came in the TFO SYN) gets the
+        // banner together with the replies to that input, in one write: a
+        // server socket whose handshake is not complete yet may send one
+        // flight before the client's ACK, not two.
+        hold_banner = !early.is_empty() && sess.pipe_connect_acceptable() && !sess.is_closed();
     }
-    write_out(&mut io, &mut sess, conn.batch).await?;
+    if !hold_banner {
+        write_out(&mut io, &mut sess, conn.batch).await?;
+    }
 
     let size_limit = ctx.expand_int("message_size_limit", &st.vars, 50 * 1024 * 1024);
     // Small per connection: ten thousand idle clients must not cost much.

@@ -74,10 +74,29 @@ pub struct EhloCapabilities {
     pub help: bool,
     /// Exim's early pipelining, `PIPECONNECT`.
     pub pipe_connect: bool,
+    /// oxim's replay-safe transactions ([`TX_TOKEN_KEYWORD`]): the server
+    /// remembers the token a client gives in `MAIL` and answers a replayed
+    /// copy of that transaction (a duplicated TCP Fast Open SYN carrying it)
+    /// with its first answer instead of taking the message twice.
+    pub tx_token: bool,
     /// SASL mechanisms from `AUTH ...` (upper-cased).
     pub auth: Vec<String>,
     /// Any other keyword lines, as given.
     pub other: Vec<String>,
+}
+
+/// oxim's own ESMTP extension: the EHLO keyword a server offers when it
+/// takes a client-chosen transaction token, and the `MAIL` parameter
+/// (`XOXIM-TXID=<token>`) that carries it. A client puts a whole
+/// transaction into a TCP Fast Open SYN only for a server that offered it.
+pub const TX_TOKEN_KEYWORD: &str = "XOXIM-TXID";
+
+/// Whether `t` is a well-formed transaction token: 16 to 64 characters of
+/// letters, digits, `-` and `_`.
+pub fn valid_tx_token(t: &str) -> bool {
+    (16..=64).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl EhloCapabilities {
@@ -117,6 +136,7 @@ impl EhloCapabilities {
             "HELP" => self.help = true,
             // Exim 4.94 renamed its experimental X_PIPE_CONNECT.
             "PIPECONNECT" | "X_PIPE_CONNECT" => self.pipe_connect = true,
+            TX_TOKEN_KEYWORD => self.tx_token = true,
             "AUTH" => self.auth.extend(words.map(|m| m.to_ascii_uppercase())),
             _ => {
                 // Old servers write "AUTH=LOGIN PLAIN".

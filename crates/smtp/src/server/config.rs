@@ -124,6 +124,9 @@ pub struct Extensions {
     pub prdr: bool,
     /// `SMTPUTF8`.
     pub smtputf8: bool,
+    /// oxim's `XOXIM-TXID` (replay-safe transactions, see
+    /// [`crate::TX_TOKEN_KEYWORD`]), just before HELP.
+    pub tx_token: bool,
     /// Final `HELP` line (Exim always sends it).
     pub help: bool,
 }

@@ -79,6 +79,7 @@ impl ServerSession {
             size: None,
             body: None,
             smtputf8: false,
+            tx_token: None,
             raw: arg.clone(),
         };
         let unqualified = !parsed.path.is_null() && parsed.path.domain().is_none();
@@ -155,6 +156,19 @@ impl ServerSession {
                     true
                 }
                 ("AUTH", Some(_)) => true,
+                (crate::TX_TOKEN_KEYWORD, Some(v)) if self.adv.tx_token => {
+                    if !crate::valid_tx_token(v) || mf.tx_token.is_some() {
+                        return Some(self.synprot(
+                            ErrorKind::Syntax,
+                            501,
+                            None,
+                            "invalid XOXIM-TXID",
+                            line,
+                        ));
+                    }
+                    mf.tx_token = Some(v.to_owned());
+                    true
+                }
                 // Accepted whether advertised or not (as Exim), but only
                 // asked for when it was.
                 ("PRDR", None) => {
@@ -240,6 +254,7 @@ impl ServerSession {
             ("SIZE", Some(v)) => size_param(v).is_some(),
             ("BODY", Some(_)) => self.adv.eight_bit_mime,
             ("RET" | "ENVID" | "AUTH", Some(_)) | ("PRDR" | "SMTPUTF8", None) => true,
+            (crate::TX_TOKEN_KEYWORD, Some(_)) => self.adv.tx_token,
             _ => false,
         }
     }

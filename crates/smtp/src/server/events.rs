@@ -18,6 +18,9 @@ pub struct MailFrom {
     pub body: Option<BodyType>,
     /// `SMTPUTF8` was given.
     pub smtputf8: bool,
+    /// `XOXIM-TXID=`: the client's token for this transaction (only where
+    /// the server offered it, see [`crate::TX_TOKEN_KEYWORD`]).
+    pub tx_token: Option<String>,
     /// The command argument as received (after `MAIL FROM:`).
     pub raw: String,
 }

@@ -37,6 +37,7 @@ pub fn ehlo_reply(hostname: &str, greeting: &str, ext: &Extensions) -> Reply {
         (ext.starttls, "STARTTLS"),
         (ext.prdr, "PRDR"),
         (ext.smtputf8, "SMTPUTF8"),
+        (ext.tx_token, crate::TX_TOKEN_KEYWORD),
         (ext.help, "HELP"),
     ];
     lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));

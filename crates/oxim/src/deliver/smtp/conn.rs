@@ -7,11 +7,12 @@ use std::time::Duration;
 use oxim_log::Tfo;
 use oxim_net::{ClientTfo, ConnectFacts, ConnectOptions, TfoIo};
 use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
-use oxim_tls::{ClientTls, ClientTlsOptions, MaybeTls, TlsSession};
+use oxim_tls::{MaybeTls, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
+use super::connect::{connect, connect_error, tls_client};
 use super::ehlo_cache;
 use super::{strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams};
 
@@ -53,15 +54,17 @@ pub(super) struct OutgoingConn {
     /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
     /// cached answer offers it); its reply is still to be read.
     pub(super) starttls_sent: bool,
+    /// The connection is not made yet: the first write goes into the TCP
+    /// Fast Open SYN (the message in the SYN, see `transaction_bdat`).
+    pub(super) in_syn: bool,
+    /// What the TCP handshake did (oxim-net's facts), once it is made.
+    pub(super) facts: Option<ConnectFacts>,
 }
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
     pub(super) conn: OutgoingConn,
     pub(super) caps: EhloCapabilities,
-    /// What the TCP handshake did (oxim-net's facts), judged with the
-    /// banner's timing by [`Session::log_tfo`].
-    pub(super) facts: ConnectFacts,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
     /// A transaction may still be open on the server: RSET before MAIL.
@@ -81,9 +84,12 @@ impl Session {
     /// outcome, doubted when the banner came too late for a server that
     /// used our cookie (see `open`).
     pub(super) fn log_tfo(&self) -> Tfo {
-        Tfo::Client {
-            outcome: self.facts.tfo,
-            unconfirmed: self.facts.cookie_unconfirmed(self.conn.first_byte_at),
+        match self.conn.facts {
+            Some(f) => Tfo::Client {
+                outcome: f.tfo,
+                unconfirmed: f.cookie_unconfirmed(self.conn.first_byte_at),
+            },
+            None => Tfo::client(ClientTfo::NotTried),
         }
     }
 }
@@ -252,6 +258,32 @@ impl OutgoingConn {
         timeout: Duration,
         data_block: bool,
     ) -> Result<(), ConvError> {
+        if std::mem::take(&mut self.in_syn) {
+            // This write makes the connection: it goes into the SYN as far
+            // as the kernel lets it (the rest right after the handshake),
+            // and a failure is a failure to connect.
+            let r = self.stream.write_all(data).await;
+            self.facts = self.stream.get_ref().and_then(TfoIo::facts);
+            if let Err(e) = r {
+                self.broken = true;
+                if self.facts.is_none() {
+                    return Err(ConvError::Temp(connect_error(&e)));
+                }
+                return Err(temp(
+                    e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
+                    Some(&strip_os_error(&e)),
+                    format!(
+                        "send() to {} failed: {}",
+                        self.host_text,
+                        strip_os_error(&e)
+                    ),
+                ));
+            }
+            if data_block {
+                self.data_written += data.len();
+            }
+            return Ok(());
+        }
         let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
             Err(_) if data_block => Err(self.timeout_error("sending data block")),
             Ok(Err(e)) if data_block && is_closed(&e) => {
@@ -284,6 +316,10 @@ impl OutgoingConn {
     /// so we do not wait for it: the write side is shut and the socket
     /// dropped.
     pub(super) async fn quit(&mut self, timeout: Duration) {
+        if self.in_syn {
+            // Never connected: nothing to say QUIT on.
+            return;
+        }
         if !self.broken {
             let _ = self.send(b"QUIT\r\n", timeout, false).await;
         }
@@ -315,44 +351,6 @@ pub(super) fn classify(r: &Reply, errno_4xx: Errno, after: &str) -> ConvError {
 /// The same outcome for every recipient.
 pub(super) fn all_of(o: RcptOutcome, n: usize) -> Vec<RcptOutcome> {
     vec![o; n]
-}
-
-pub(super) fn tls_client(opts: &ClientTlsOptions) -> Result<ClientTls, ConvError> {
-    ClientTls::new(opts).map_err(|e| {
-        temp(
-            Errno::TlsFailure,
-            None,
-            format!("TLS session: (certificate setup): {e}"),
-        )
-    })
-}
-
-/// Connect, with the TLS handshake first for `protocol = smtps`: then the
-/// ClientHello is the data that goes into the SYN when a TFO cookie is
-/// cached. Errors: the connection failed (`Err(Ok(e))`), or the handshake
-/// did (`Err(Err(..))`).
-pub(super) async fn connect(
-    host: &Host,
-    params: &SmtpParams,
-    opts: ConnectOptions,
-) -> Result<(MaybeTls<TfoIo>, Option<TlsSession>), Result<std::io::Error, ConvError>> {
-    let addr = SocketAddr::new(host.ip, host.port);
-    let Some(tls) = params.tls.as_ref().filter(|t| t.on_connect) else {
-        let c = oxim_net::connect(addr, &opts).await.map_err(Ok)?;
-        return Ok((MaybeTls::Plain(TfoIo::connected(c)), None));
-    };
-    let client = tls_client(&tls.client).map_err(Err)?;
-    let mut io = MaybeTls::Plain(TfoIo::lazy(addr, opts));
-    let limit = params.connect_timeout + params.command_timeout;
-    match io.start_client(&client, &host.name, limit).await {
-        Ok(s) => Ok((io, Some(s))),
-        Err((oxim_tls::TlsError::Io(e), Some(t))) if t.facts().is_none() => Err(Ok(e)),
-        Err((e, _)) => Err(Err(temp(
-            Errno::TlsFailure,
-            None,
-            format!("TLS session: (handshake): {e}"),
-        ))),
-    }
 }
 
 /// A connection that could not be opened: why, and whether it was the TLS
@@ -404,37 +402,29 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         tls_failed: false,
         auth_notes: Vec::new(),
     };
-    let (stream, tls) = match connect(host, params, opts).await {
-        Ok(c) => c,
-        Err(Err(e)) => return Err(failed(e)),
-        Err(Ok(e)) => {
-            let (errno, text) = match e.kind() {
-                std::io::ErrorKind::TimedOut => (
-                    Errno::Os(libc::ETIMEDOUT),
-                    "Connection timed out".to_string(),
-                ),
-                _ => (
-                    Errno::Os(e.raw_os_error().unwrap_or(libc::ECONNREFUSED)),
-                    strip_os_error(&e),
-                ),
-            };
-            let err = SmtpError {
-                errno,
-                errno_text: Some(text),
-                message: None,
-                with_host: false,
-            };
-            return Err(failed(ConvError::Temp(err)));
+    // The message in the SYN: with a TFO cookie the early EHLO and the
+    // first transaction go into the SYN itself, for a server that offered
+    // replay-safe transactions (XOXIM-TXID) with CHUNKING: the connection
+    // is made by the transaction's first write.
+    let in_syn = host.try_tfo
+        && early.as_ref().is_some_and(|c| {
+            c.tx_token
+                && c.chunking
+                && params.try_chunking
+                && params.auth.is_none()
+                && !params.tls.as_ref().is_some_and(|t| t.require || c.starttls)
+        });
+    let (stream, tls) = if in_syn {
+        let addr = SocketAddr::new(host.ip, host.port);
+        (MaybeTls::Plain(TfoIo::lazy(addr, opts)), None)
+    } else {
+        match connect(host, params, opts).await {
+            Ok(c) => c,
+            Err(Err(e)) => return Err(failed(e)),
+            Err(Ok(e)) => return Err(failed(ConvError::Temp(connect_error(&e)))),
         }
     };
-    let facts = stream
-        .get_ref()
-        .and_then(TfoIo::facts)
-        .unwrap_or(ConnectFacts {
-            tfo: ClientTfo::NotTried,
-            rtt: Duration::ZERO,
-            connected_at: std::time::Instant::now(),
-        });
+    let facts = stream.get_ref().and_then(TfoIo::facts);
     if let Some(t) = stream.get_ref().and_then(TfoIo::tcp) {
         let _ = t.set_nodelay(true);
     }
@@ -458,6 +448,8 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         early: early.clone(),
         unsent,
         starttls_sent,
+        in_syn,
+        facts,
     };
     let early_pipe = early.is_some();
     let greeted = match early {
@@ -515,7 +507,6 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     Ok(Session {
         conn,
         caps,
-        facts,
         messages: 0,
         needs_rset: false,
         quit_timeout: params.command_timeout,

@@ -14,6 +14,7 @@
 mod auth;
 mod callout;
 mod conn;
+mod connect;
 mod ehlo_cache;
 mod pool;
 
@@ -310,6 +311,11 @@ pub async fn deliver_to_host(
         sess.conn.used_bdat = false;
         sess.conn.data_written = 0;
         let r = transaction(&mut sess, params, msg).await;
+        // The message in the SYN: the connection was made by the
+        // transaction's first write, and failed.
+        if let (Err(ConvError::Temp(e)), None, Some(g)) = (&r, sess.conn.facts, guard.as_mut()) {
+            g.down = Some(e.clone());
+        }
         // A parked connection the server closed meanwhile fails at once
         // (no reply, or a 421 as the first one): start again on a new one.
         let replies = sess.conn.replies - replies_before;
@@ -517,6 +523,31 @@ async fn transaction_bdat(
     enc.encode(b"\n", &mut body);
     enc.encode(msg.body, &mut body);
     enc.finish(&mut body);
+    let mut mail = mail.to_string();
+    if conn.in_syn {
+        // The message in the SYN: the early EHLO, MAIL with a fresh
+        // transaction token (the server answers a replayed copy of the SYN
+        // as it answered this one), the RCPTs and BDAT LAST with the body,
+        // when all of it fits into the SYN; otherwise only the EHLO goes
+        // there and the transaction follows the handshake.
+        let token = format!(
+            " {}={}",
+            oxim_smtp::TX_TOKEN_KEYWORD,
+            connect::new_tx_token()
+        );
+        let flight = conn.unsent.len()
+            + mail.len()
+            + token.len()
+            + rcpt_cmds.iter().map(|c| c.len() + 2).sum::<usize>()
+            + body.len()
+            + 24;
+        if flight <= connect::SYN_DATA_MAX {
+            mail.push_str(&token);
+        } else {
+            conn.send(b"", t, false).await?;
+        }
+    }
+    let mail = mail.as_str();
     let mut wire = Vec::with_capacity(body.len() + 64 + 40 * rcpt_cmds.len());
     wire.extend_from_slice(mail.as_bytes());
     wire.extend_from_slice(b"\r\n");

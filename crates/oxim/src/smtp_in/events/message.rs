@@ -2,6 +2,8 @@
 //! the message (limits, the DATA ACL, the spool, the `<=` line).
 
 use super::*;
+use crate::smtp_in::replay::Claimed;
+use oxim_log::SenderHost;
 
 /// DATA: the predata ACL, then the body starts.
 pub(super) async fn data(ctx: &Ctx, conn: &IncomingConn, sess: &mut ServerSession, st: &mut State) {
@@ -85,6 +87,40 @@ pub(super) async fn data_end(
     let recipients = std::mem::take(&mut st.recipients);
     let chunked = std::mem::replace(&mut st.bdat, false);
     let body = std::mem::take(&mut st.body);
+    // A transaction with a client token: a copy of one already accepted
+    // (a duplicated TFO SYN) gets the first copy's answer and is not
+    // received again; the first copy holds the claim until it is on disk.
+    let tx_token = st.tx_token.take();
+    let claim = match (tx_token.as_deref(), conn.peer) {
+        (Some(token), Some(peer)) if !conn.checking => {
+            let book = crate::smtp_in::replay::Book::of(ctx.spool.db_dir());
+            match book.claim(peer.ip(), token).await {
+                Claimed::Fresh(c) => Some(c),
+                Claimed::Replay(done) => {
+                    ctx.log(&LogRecord::ReplayedTransaction {
+                        id: &done.id,
+                        host: sender_host(conn, st)
+                            .unwrap_or(SenderHost::new(peer.ip(), peer.port())),
+                        tfo: oxim_log::Tfo::Server(conn.tfo),
+                        token,
+                    });
+                    replied(ctx, sess.accept_message(&done.id));
+                    return;
+                }
+                Claimed::Busy => {
+                    replied(
+                        ctx,
+                        sess.reject(Reply::new(
+                            451,
+                            "Temporary local problem - please try later",
+                        )),
+                    );
+                    return;
+                }
+            }
+        }
+        _ => None,
+    };
     if let Some(excess) = st.header_excess.take() {
         replied(
             ctx,
@@ -262,6 +298,17 @@ pub(super) async fn data_end(
     let res = receive::store(ctx, &source, prepared).await;
     match res {
         Ok(loaded) => {
+            if let Some(c) = claim {
+                // Durable before the 250, as the message is.
+                let id = id_text.clone();
+                let done = tokio::task::spawn_blocking(move || c.commit(&id)).await;
+                if let Ok(Err(e)) = done {
+                    ctx.log_text(
+                        Some(&id_text),
+                        &format!("could not record its transaction token: {e}"),
+                    );
+                }
+            }
             replied(ctx, answer(sess, final_reply, &id_text));
             st.messages += 1;
             if !conn.stdin {

@@ -462,6 +462,10 @@ async fn helo(
         chunking,
         prdr: ctx.settings.prdr_enable,
         pipe_connect: sess.pipe_connect_acceptable(),
+        // oxim's replay-safe transactions, for clients that put a whole
+        // transaction (BDAT LAST) into a TCP Fast Open SYN: offered with
+        // early pipelining and CHUNKING (see `replay`).
+        tx_token: pipelining && chunking && sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -552,6 +556,7 @@ async fn mail(
     st.vars.set("sender_address", sender.clone());
     st.sender = Some(sender);
     st.body_8bitmime = m.body == Some(oxim_smtp::BodyType::EightBitMime);
+    st.tx_token = m.tx_token.clone();
     st.recipients.clear();
     // $rcpt_count counts this transaction's RCPT commands.
     st.vars.set("rcpt_count", "0");
