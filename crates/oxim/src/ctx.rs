@@ -15,6 +15,7 @@ use crate::cli::Invocation;
 use crate::config_error::ConfigFailure;
 use crate::dns::Dns;
 use crate::harness::Harness;
+use crate::message::HeaderStyle;
 use crate::settings::{Drivers, MainSettings};
 use crate::vars::Vars;
 
@@ -129,6 +130,9 @@ pub struct Ctx {
     pub spool: Spool,
     pub ids: IdGenerator,
     pub caller: Caller,
+    /// The `Received:` layout: Exim's current one, or (for the 2019
+    /// testsuite only, see [`HeaderStyle::Pre495`]) the older one.
+    pub header_style: HeaderStyle,
     /// `never_users` as uids: no file or pipe delivery runs as one of them.
     pub never_users: Vec<u32>,
     /// Started as root for a command that receives or delivers: the exim
@@ -363,6 +367,10 @@ impl Ctx {
                 Some("long") => IdFormat::Long,
                 _ => IdFormat::Classic,
             });
+        let header_style = match harness.id_format {
+            Some(IdFormat::Classic) => HeaderStyle::Pre495,
+            _ => HeaderStyle::Current,
+        };
         let timeout = Duration::from_secs(5);
         let dns = Dns::from_system(timeout, false, settings.disable_ipv6);
         if let Some(e) = Drivers::unsupported_authenticator(&config) {
@@ -386,6 +394,7 @@ impl Ctx {
             spool,
             ids: IdGenerator::new(id_format),
             caller,
+            header_style,
             never_users,
             run_as,
             keeps_root,

@@ -297,6 +297,18 @@ fn one_address(item: &str) -> Option<String> {
     (!a.is_empty()).then(|| a.to_string())
 }
 
+/// Which generation of Exim's `Received:` layout to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderStyle {
+    /// Exim before 4.95: `id ...; date` (or `for x; date`) on one line.
+    /// Only the test harness asks for it, for the 2019 testsuite whose
+    /// Exim wrote it so (with its short message ids).
+    Pre495,
+    /// Exim 4.95 and later (Debian's 4.96, HEAD): the date on a folded line
+    /// of its own.
+    Current,
+}
+
 /// What the default `Received:` header says about the message's origin.
 pub struct ReceivedInfo<'a> {
     /// `from` text for a remote host (`localhost ([127.0.0.1] helo=x)`), or None.
@@ -314,13 +326,15 @@ pub struct ReceivedInfo<'a> {
     /// Set when the message has exactly one recipient.
     pub received_for: Option<&'a str>,
     pub date: &'a str,
+    pub style: HeaderStyle,
     /// TLS of the incoming connection: version and standard cipher name
     /// (`TLS1.3`, `TLS_AES_256_GCM_SHA384`).
     pub tls: Option<(&'a str, &'a str)>,
 }
 
 /// Render Exim's default `Received:` header. As every Exim since 4.95, the
-/// date stands on a folded line of its own after `id ...;` / `for ...;`.
+/// date stands on a folded line of its own after `id ...;` / `for ...;`
+/// (unless [`HeaderStyle::Pre495`] is asked for).
 pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     let mut s = String::from("Received: ");
     if let Some(h) = &r.rcvhost {
@@ -370,7 +384,10 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
         s.push_str("\n\tfor ");
         s.push_str(f);
     }
-    s.push_str(";\n\t");
+    s.push_str(match r.style {
+        HeaderStyle::Pre495 => "; ",
+        HeaderStyle::Current => ";\n\t",
+    });
     s.push_str(r.date);
     HeaderField::new(s)
 }
@@ -616,6 +633,7 @@ mod tests {
             id: "10HmaX-0005vi-00",
             received_for: Some("abc@x.y.z"),
             date: "Tue, 2 Mar 1999 09:44:33 +0000",
+            style: HeaderStyle::Current,
             tls: None,
         };
         assert_eq!(
@@ -626,6 +644,11 @@ mod tests {
              \tfor abc@x.y.z;\n\
              \tTue, 2 Mar 1999 09:44:33 +0000\n"
         );
+        r.style = HeaderStyle::Pre495;
+        assert!(default_received(&r)
+            .text
+            .ends_with("\tfor abc@x.y.z; Tue, 2 Mar 1999 09:44:33 +0000\n"));
+        r.style = HeaderStyle::Current;
         r.protocol = "esmtps";
         r.tls = Some(("TLS1.3", "TLS_AES_256_GCM_SHA384"));
         assert!(default_received(&r).text.starts_with(
