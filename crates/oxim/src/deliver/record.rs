@@ -95,12 +95,10 @@ impl Item {
     }
 
     /// The envelope sender for this address's delivery: errors_to when a
-    /// router set one.
+    /// router set one (an empty one included).
     pub fn return_path<'a>(&'a self, sender: &'a str) -> &'a str {
-        match self.props.errors_to.as_deref() {
-            Some(e) if !e.is_empty() => e,
-            _ => sender,
-        }
+        // errors_to = "" delivers with an empty return path.
+        self.props.errors_to.as_deref().unwrap_or(sender)
     }
 }
 

@@ -153,6 +153,11 @@ pub struct Munger {
 }
 
 impl Munger {
+    /// The caller's login (shown as CALLER).
+    pub fn caller(&self) -> &str {
+        &self.id.caller
+    }
+
     /// A fresh munger (empty id and pid maps).
     pub fn new(style: Style, id: Identity) -> Munger {
         Munger {
@@ -453,7 +458,7 @@ impl Munger {
         let id = &self.id;
         let mut l = l.to_string();
         if !id.caller_home.is_empty() && id.caller_home != "/" {
-            l = l.replace(&id.caller_home, "CALLER_HOME");
+            l = replace_home(&l, &id.caller_home);
         }
         if let Some(r) = &self.caller_names {
             l = r.replace_all(&l, "CALLER").into_owned();
@@ -619,5 +624,25 @@ fn replace_bounded(l: &str, from: &str, to: &str) -> String {
         }
     }
     out.push_str(&l[last..]);
+    out
+}
+
+/// The caller's home directory as CALLER_HOME, except where it is the end
+/// of a longer path (a home of `/root` inside `TESTSUITE/test-mail/root`
+/// when the tests run as root; Exim's tests never run as root).
+fn replace_home(l: &str, home: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut rest = l;
+    while let Some(i) = rest.find(home) {
+        let inside = rest[..i]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back())
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        out.push_str(&rest[..i]);
+        out.push_str(if inside { home } else { "CALLER_HOME" });
+        rest = &rest[i + home.len()..];
+    }
+    out.push_str(rest);
     out
 }

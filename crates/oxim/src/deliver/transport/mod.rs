@@ -126,27 +126,29 @@ pub async fn run_transport(
             };
             run_smtp(call, spec, &t.name, pool).await
         }
-        TransportKind::Appendfile(spec) => per_address(items, vars, |item, v| {
-            // As the transport's user/group, else the router's (or the
-            // local user check_local_user found); root only to switch.
-            let ids = match delivery_ids(ctx, t, item, v) {
-                Ok(ids) => ids,
-                Err(e) => return local_deferral(e),
-            };
-            let uid = ids.map_or(nix::unistd::Uid::effective().as_raw(), |i| i.0);
-            if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
-                return refusal;
+        TransportKind::Appendfile(spec) => {
+            let mut done = appendfile_items(ctx, t, spec, m, headers, vars, items);
+            // A file a filter or forward file named, written where the
+            // transport's own `file` says: the log shows that path.
+            if let Some(file) = &spec.file {
+                for (item, _, _) in &mut done {
+                    let named = item.data.vars.iter().any(|(k, _)| k == "address_file");
+                    if !named {
+                        continue;
+                    }
+                    let v = address_vars(item, vars);
+                    if let Ok(path) = oxim_conf::expand(file, &v) {
+                        item.log_as = Some(match &item.log_as {
+                            Some(l) if l.starts_with(&item.address) => {
+                                format!("{path}{}", &l[item.address.len()..])
+                            }
+                            _ => path,
+                        });
+                    }
+                }
             }
-            let deliver = || appendfile::deliver(spec, item.top(), m, headers, v);
-            let r = match ids {
-                Some((uid, gid)) => crate::privilege::as_user(uid, gid, deliver).and_then(|r| r),
-                None => deliver(),
-            };
-            match r {
-                Ok(()) => delivered.clone(),
-                Err(e) => local_deferral(format!("{e:#}")),
-            }
-        }),
+            done
+        }
         TransportKind::Pipe(spec) => per_address(items, vars, |_, v| {
             match pipe::deliver(spec, m, headers, v) {
                 Ok(pipe::PipeResult::Ok) => delivered.clone(),
@@ -327,6 +329,40 @@ fn delivery_ids(
         (Some(u), None) => Some((u, nix::unistd::Gid::effective().as_raw())),
         (None, Some(g)) => Some((nix::unistd::Uid::effective().as_raw(), g)),
         (None, None) => None,
+    })
+}
+
+/// The appendfile transport, address by address.
+fn appendfile_items(
+    ctx: &Ctx,
+    t: &TransportSpec,
+    spec: &crate::settings::AppendSpec,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    items: &[(Item, String)],
+) -> Vec<(Item, String, Outcome)> {
+    let delivered = Outcome::delivered_locally();
+    per_address(items, vars, |item, v| {
+        // As the transport's user/group, else the router's (or the
+        // local user check_local_user found); root only to switch.
+        let ids = match delivery_ids(ctx, t, item, v) {
+            Ok(ids) => ids,
+            Err(e) => return local_deferral(e),
+        };
+        let uid = ids.map_or(nix::unistd::Uid::effective().as_raw(), |i| i.0);
+        if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
+            return refusal;
+        }
+        let deliver = || appendfile::deliver(spec, item.top(), m, headers, v);
+        let r = match ids {
+            Some((uid, gid)) => crate::privilege::as_user(uid, gid, deliver).and_then(|r| r),
+            None => deliver(),
+        };
+        match r {
+            Ok(()) => delivered.clone(),
+            Err(e) => local_deferral(format!("{e:#}")),
+        }
     })
 }
 
