@@ -456,7 +456,6 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                 spool: ctx
                     .as_ref()
                     .and_then(|c| c.writer_stats())
-                    .map(|s| (s.messages, s.batches, s.syncfs_batches))
                     .unwrap_or_default(),
                 kernel_tfo: crate::info::kernel_tfo_stats(),
             }
@@ -520,12 +519,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                     let tfo = oxim_net::TfoCounters::global().snapshot().to_string();
                     let spool = ctx.writer_stats().unwrap_or_default();
                     ctx.log_text(None, &format!(
-                        "daemon stats: connections={}; {}; spool commits: messages={} batches={} syncfs={}",
+                        "daemon stats: connections={}; {}; spool commits: {spool}",
                         CONNECTIONS.load(Ordering::Relaxed),
                         tfo.lines().collect::<Vec<_>>().join("; "),
-                        spool.messages,
-                        spool.batches,
-                        spool.syncfs_batches
                     ));
                 }
             }

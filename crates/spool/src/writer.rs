@@ -96,6 +96,33 @@ pub struct WriterStats {
     pub batches: u64,
     /// Batches made durable with one `syncfs(2)`.
     pub syncfs_batches: u64,
+    /// `fdatasync` calls made (per-file mode: two per message).
+    pub fdatasyncs: u64,
+    /// `fsync` calls on directories.
+    pub dir_fsyncs: u64,
+    /// Time spent making batches durable (data syncs and directory
+    /// fsyncs), in microseconds.
+    pub sync_micros: u64,
+    /// Messages in the largest batch.
+    pub largest_batch: u64,
+}
+
+impl std::fmt::Display for WriterStats {
+    /// The form the daemon's SIGUSR1 line and the benchmark use:
+    /// `messages=N batches=N syncfs=N fdatasync=N dirsync=N sync_ms=N largest=N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "messages={} batches={} syncfs={} fdatasync={} dirsync={} sync_ms={} largest={}",
+            self.messages,
+            self.batches,
+            self.syncfs_batches,
+            self.fdatasyncs,
+            self.dir_fsyncs,
+            self.sync_micros / 1000,
+            self.largest_batch
+        )
+    }
 }
 
 enum Reply {
@@ -145,6 +172,10 @@ struct Counters {
     messages: AtomicU64,
     batches: AtomicU64,
     syncfs_batches: AtomicU64,
+    fdatasyncs: AtomicU64,
+    dir_fsyncs: AtomicU64,
+    sync_micros: AtomicU64,
+    largest_batch: AtomicU64,
 }
 
 /// Group-commit writer for a [`Spool`]. Dropping it finishes queued writes
@@ -254,6 +285,10 @@ impl SpoolWriter {
             messages: self.counters.messages.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             syncfs_batches: self.counters.syncfs_batches.load(Ordering::Relaxed),
+            fdatasyncs: self.counters.fdatasyncs.load(Ordering::Relaxed),
+            dir_fsyncs: self.counters.dir_fsyncs.load(Ordering::Relaxed),
+            sync_micros: self.counters.sync_micros.load(Ordering::Relaxed),
+            largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
         }
     }
 }
@@ -297,15 +332,22 @@ fn run(spool: Spool, options: WriterOptions, rx: mpsc::Receiver<Job>, counters: 
         let use_syncfs = choose_syncfs(options.sync, syncfs_reports_errors, || {
             other_dirty_bytes(batch.iter().map(|j| j.prepared.bytes()).sum())
         });
+        counters
+            .largest_batch
+            .fetch_max(batch.len() as u64, Ordering::Relaxed);
         if use_syncfs {
             counters.syncfs_batches.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters
+                .fdatasyncs
+                .fetch_add(2 * batch.len() as u64, Ordering::Relaxed);
         }
-        commit(&spool, use_syncfs, &mut batch);
+        commit(&spool, use_syncfs, &mut batch, &counters);
     }
 }
 
 /// Commits one batch, answering every job in it.
-fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
+fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>, counters: &Counters) {
     // 1. The files were written (and their writeback started) by the
     //    callers.
     let mut prepared: Vec<(Prepared, Reply)> =
@@ -314,6 +356,12 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
         return;
     }
     // 2. Make contents durable.
+    let started = Instant::now();
+    let add_time = |since: Instant| {
+        counters
+            .sync_micros
+            .fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    };
     match use_syncfs {
         false => {
             prepared = sync_parallel(prepared);
@@ -324,6 +372,7 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
                 .and_then(|d| nix::unistd::syncfs(&d).map_err(std::io::Error::from))
                 .map_err(SpoolError::io("syncfs", spool.input_dir()));
             if let Err(e) = r {
+                add_time(started);
                 for (_, reply) in prepared {
                     reply.send(Err(clone_err(&e)));
                 }
@@ -331,6 +380,7 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
             }
         }
     }
+    add_time(started);
     // 3. Publish.
     let mut published = Vec::with_capacity(prepared.len());
     for (p, reply) in prepared {
@@ -340,7 +390,11 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
         }
     }
     // 4. One directory fsync; 5. answer.
-    match spool.sync_input_dir() {
+    let started = Instant::now();
+    let r = spool.sync_input_dir();
+    counters.dir_fsyncs.fetch_add(1, Ordering::Relaxed);
+    add_time(started);
+    match r {
         Ok(()) => published.into_iter().for_each(|r| r.send(Ok(()))),
         Err(e) => published
             .into_iter()
