@@ -437,6 +437,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     if !ctx.harness.active {
         log_identity(&ctx);
     }
+    crate::queue::recover_commit_log(&ctx);
 
     let shared = Arc::new(RwLock::new(ctx.clone()));
     if let Some(m) = metrics {
@@ -572,6 +573,16 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                 ),
             );
         }
+    }
+    // The commit log's messages synced in their own files and its segment
+    // deleted: a clean stop leaves no log to replay.
+    if let Ok(c) = shared.read().map(|g| g.clone()) {
+        if let Some(w) = c.writer_started() {
+            w.close_journal();
+        }
+    }
+    if let Some(w) = ctx.writer_started() {
+        w.close_journal();
     }
     Ok(0)
 }

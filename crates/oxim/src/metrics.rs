@@ -256,6 +256,8 @@ impl Collector for Snapshot {
             messages,
             batches,
             syncfs_batches: syncfs,
+            journal_batches,
+            checkpoints,
             fdatasyncs,
             dir_fsyncs,
             sync_micros,
@@ -278,6 +280,18 @@ impl Collector for Snapshot {
             "oxim_spool_commit_syncfs_batches",
             "Group commits made durable with one syncfs(2).",
             syncfs,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_journal_batches",
+            "Group commits made durable with one append and fdatasync of the commit log.",
+            journal_batches,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_checkpoints",
+            "Commit log checkpoints.",
+            checkpoints,
         )?;
         counter(
             &mut e,
