@@ -296,15 +296,23 @@ impl Segment {
         Ok(())
     }
 
-    /// Whether the segment is due for a checkpoint.
+    /// Whether the segment is due for a checkpoint: it holds messages
+    /// and is large or old enough, or removal notes (appended by whoever
+    /// removes messages) have made it large.
     pub(crate) fn due(&self) -> bool {
-        !self.ids.is_empty()
-            && (self.bytes >= SEGMENT_MAX_BYTES || self.opened.elapsed() >= SEGMENT_MAX_AGE)
+        (!self.ids.is_empty()
+            && (self.bytes >= SEGMENT_MAX_BYTES || self.opened.elapsed() >= SEGMENT_MAX_AGE))
+            || self.file_len() >= SEGMENT_MAX_BYTES
     }
 
-    /// Whether the segment holds any message.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+    /// Whether an idle writer should checkpoint: anything at all in the
+    /// segment.
+    pub(crate) fn due_when_idle(&self) -> bool {
+        !self.ids.is_empty() || self.file_len() > 0
+    }
+
+    fn file_len(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Starts a new segment, makes the old one's messages that are still

@@ -393,15 +393,17 @@ fn run(
         }
         let first = match segment.as_ref() {
             // With a commit log, an idle writer checkpoints its segment.
-            Some(seg) if !seg.is_empty() => match rx.recv_timeout(commitlog::SEGMENT_MAX_AGE) {
+            Some(seg) => match rx.recv_timeout(commitlog::SEGMENT_MAX_AGE) {
                 Ok(j) => j,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    checkpoint(segment.as_mut(), &counters);
+                    if seg.due_when_idle() {
+                        checkpoint(segment.as_mut(), &counters);
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             },
-            _ => match rx.recv() {
+            None => match rx.recv() {
                 Ok(j) => j,
                 Err(_) => break,
             },
