@@ -16,6 +16,7 @@ use crate::receive::{self, Source};
 use crate::vars::Vars;
 
 mod message;
+mod prdr;
 mod sender_verify;
 mod vrfy;
 
@@ -466,6 +467,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        prdr: ctx.settings.prdr_enable,
         pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
@@ -518,6 +520,8 @@ async fn mail(
     }
     st.auth.mail_sender = None;
     st.vars.set("authenticated_sender", "");
+    let prdr = if sess.prdr_requested() { "yes" } else { "no" };
+    st.vars.set("prdr_requested", prdr);
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if super::auth::mail_param(ctx, conn, st, value).is_err() {
             replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
