@@ -315,8 +315,10 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
-            conn.slot.release();
+            // Logged before the slot is given back: a stopping daemon waits
+            // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
+            conn.slot.release();
             replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
