@@ -219,6 +219,10 @@ pub async fn generate(
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
+    // As Exim's bounce, made by a process of the exim user.
+    let me = crate::ctx::Caller::current();
+    source.ident = Some(me.login.clone());
+    source.user = Some(me);
     let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await?;
     crate::metrics::bounce();
     Ok(bounce)

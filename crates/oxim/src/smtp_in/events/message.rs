@@ -241,6 +241,7 @@ pub(super) async fn data_end(
         auth: st.auth.done.clone(),
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
+        user: None,
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;
