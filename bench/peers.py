@@ -107,6 +107,13 @@ class Cgroup:
             raise BenchError(f"no usage_usec in {self.path}/cpu.stat")
         return int((self.path / "cpuacct.usage").read_text()) / 1e9
 
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the group (cgroup v2 only; else 0, 0)."""
+        if self.kind != "v2":
+            return 0.0, 0.0
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        return int(stat.get("user_usec", 0)) / 1e6, int(stat.get("system_usec", 0)) / 1e6
+
     def pids(self) -> list[int]:
         return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
 
@@ -233,6 +240,10 @@ class Mta:
         if self.cg:
             self.cg.kill_all()
 
+    def spool_report(self) -> dict | None:
+        """What the MTA's spool writer did since it started (oxim only)."""
+        return None
+
     def queue_left(self) -> int:
         """Messages still on the MTA's disk queue."""
         n = 0
@@ -282,6 +293,28 @@ begin retry
 
 * * F,5d,10s
 """)
+
+    def spool_report(self) -> dict | None:
+        """SIGUSR1 makes the daemon log its spool writer's counters
+        (`spool commits: messages=N batches=N syncfs=N fdatasync=N ...`);
+        the last such line, as a dict of ints."""
+        mainlog = self.work / "log" / "mainlog"
+        try:
+            pid = int((self.work / "oxim.pid").read_text().split()[0])
+            before = mainlog.read_bytes().count(b"spool commits:") if mainlog.exists() else 0
+            os.kill(pid, signal.SIGUSR1)
+        except (OSError, ValueError, IndexError):
+            return None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            text = mainlog.read_text(errors="replace") if mainlog.exists() else ""
+            lines = [line for line in text.splitlines() if "spool commits:" in line]
+            if len(lines) > before:
+                fields = lines[-1].split("spool commits:", 1)[1].split()
+                return {k: int(v) for k, v in (f.split("=", 1) for f in fields if "=" in f)
+                        if v.isdigit()}
+            time.sleep(0.1)
+        return None
 
     def command(self) -> list[str]:
         return [str(self.binary), "-C", str(self.work / "oxim.conf"), "-bdf",
@@ -566,6 +599,7 @@ def one_run(args, mta: Mta, prof: Profile, rep: int) -> dict:
         time.sleep(1.0)
         idle_pss = cg.pss_kib()
         cpu0 = cg.cpu_seconds()
+        user0, sys0 = cg.cpu_split()
         load0 = load_cg.cpu_seconds()
         src_out = open(mta.work / "smtp-source.out", "wb")
         t0 = time.monotonic()
@@ -611,7 +645,9 @@ def one_run(args, mta: Mta, prof: Profile, rep: int) -> dict:
                 break
             prev = cur
         cpu = cg.cpu_seconds() - cpu0
+        user1, sys1 = cg.cpu_split()
         load_cpu = load_cg.cpu_seconds() - load0
+        spool = mta.spool_report()
         time.sleep(0.2)
         audit = sink.audit(prof.messages)
         left = mta.queue_left()
@@ -627,6 +663,8 @@ def one_run(args, mta: Mta, prof: Profile, rep: int) -> dict:
             "delivered_per_s": prof.messages / (t_dlv - t0),
             "cpu_s": cpu,
             "cpu_s_per_1000": cpu * 1000 / prof.messages,
+            "user_cpu_s_per_1000": (user1 - user0) * 1000 / prof.messages,
+            "sys_cpu_s_per_1000": (sys1 - sys0) * 1000 / prof.messages,
             "load_cpu_s_per_1000": load_cpu * 1000 / prof.messages,
             "idle_pss_mib": idle_pss / 1024,
             "peak_pss_mib": max([p for _, p in samples] + [idle_pss]) / 1024,
@@ -634,9 +672,14 @@ def one_run(args, mta: Mta, prof: Profile, rep: int) -> dict:
             "queue_left": left,
             **audit,
         }
+        if spool is not None:
+            res["spool"] = spool
         log(f"{mta.name} {prof.name} rep {rep}: accepted {res['accepted_per_s']:.0f}/s, "
-            f"delivered {res['delivered_per_s']:.0f}/s, {res['cpu_s_per_1000']:.2f} CPU-s/1000, "
+            f"delivered {res['delivered_per_s']:.0f}/s, {res['cpu_s_per_1000']:.2f} CPU-s/1000 "
+            f"(user {res['user_cpu_s_per_1000']:.2f} / sys {res['sys_cpu_s_per_1000']:.2f}), "
             f"PSS peak {res['peak_pss_mib']:.1f} MiB, lost {res['lost']} dup {res['duplicated']}")
+        if spool is not None:
+            log(f"{mta.name} {prof.name} rep {rep}: spool writer: {spool_line(spool)}")
         return res
     finally:
         mta.stop()
@@ -727,6 +770,34 @@ METRICS = [
     ("lost", "lost", "{:d}", "zero"),
     ("duplicated", "dup", "{:d}", "zero"),
 ]
+
+
+def spool_line(sp: dict) -> str:
+    """One line saying how oxim's spool writer made messages durable."""
+    msgs, groups = sp.get("messages", 0), sp.get("batches", 0)
+    per = msgs / groups if groups else 0.0
+    parts = [f"{msgs} messages in {groups} groups ({per:.1f}/group, largest {sp.get('largest', 0)})"]
+    for key, name in (("journal", "journal fdatasync"), ("syncfs", "syncfs"),
+                      ("fdatasync", "file fdatasync"), ("dirsync", "dir fsync"),
+                      ("checkpoints", "checkpoints")):
+        if key in sp:
+            parts.append(f"{name} {sp[key]}")
+    if "sync_ms" in sp:
+        parts.append(f"{sp['sync_ms'] / 1000:.2f} s waiting for the disk")
+    return ", ".join(parts)
+
+
+def spool_notes(runs: list[dict]) -> list[str]:
+    """Per run: CPU split and what oxim's spool writer did, so a slow run
+    says why."""
+    out = []
+    for r in runs:
+        if "spool" not in r:
+            continue
+        out.append(f"  {r['mta']} {r['profile']} rep {r['rep']}: {r['delivered_per_s']:.0f}/s, "
+                   f"CPU {r['cpu_s_per_1000']:.2f} (user {r.get('user_cpu_s_per_1000', 0):.2f} / "
+                   f"sys {r.get('sys_cpu_s_per_1000', 0):.2f}); {spool_line(r['spool'])}")
+    return (["spool writer per run (oxim's SIGUSR1 counters):"] + out) if out else []
 
 
 def summarize(runs: list[dict], fsyncs: dict[str, dict]) -> dict:
@@ -883,6 +954,9 @@ def cmd_throughput(args) -> int:
                 save()
     summary = summarize(runs, fsyncs)
     text = table(summary, versions)
+    notes = spool_notes(runs)
+    if notes:
+        text += "\n" + "\n".join(notes)
     text += (f"\nload average at start {load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
              f"({os.cpu_count()} CPUs); oxim {commit}")
     print(text)

@@ -274,9 +274,9 @@ impl Ctx {
             ConfigFailure::unlocated(&selector_error_text(&e), log_path)
         })?;
         let spool_sync = settings.spool_sync.as_str();
-        if !matches!(spool_sync, "auto" | "fdatasync" | "syncfs") {
+        if !matches!(spool_sync, "journal" | "auto" | "fdatasync" | "syncfs") {
             return Err(anyhow!(
-                "error in configuration file: {config_path}: spool_sync must be \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
+                "error in configuration file: {config_path}: spool_sync must be \"journal\", \"auto\", \"fdatasync\" or \"syncfs\", not \"{spool_sync}\""
             ));
         }
         if let Some(m) = &settings.metrics_listen {
@@ -467,7 +467,12 @@ impl Ctx {
                 let sync = match self.settings.spool_sync.as_str() {
                     "syncfs" => oxim_spool::SyncMode::Syncfs,
                     "fdatasync" => oxim_spool::SyncMode::PerFile,
-                    _ => oxim_spool::SyncMode::Auto,
+                    "auto" => oxim_spool::SyncMode::Auto,
+                    // The commit log pays off in a process that receives
+                    // continuously; one that takes a message or a session
+                    // and exits syncs its own files.
+                    _ if self.inv.mode == crate::cli::Mode::Daemon => oxim_spool::SyncMode::Journal,
+                    _ => oxim_spool::SyncMode::PerFile,
                 };
                 let options = oxim_spool::WriterOptions {
                     sync,
@@ -476,6 +481,12 @@ impl Ctx {
                 oxim_spool::SpoolWriter::new(self.spool.clone(), options).ok()
             })
             .as_ref()
+    }
+
+    /// The group-commit writer if it has been started (nothing is started
+    /// here).
+    pub fn writer_started(&self) -> Option<&oxim_spool::SpoolWriter> {
+        self.writer.get()?.as_ref()
     }
 
     /// Counters of the group-commit writer, if it has been started.

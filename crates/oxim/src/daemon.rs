@@ -453,6 +453,7 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     if !ctx.harness.active {
         log_identity(&ctx);
     }
+    crate::queue::recover_commit_log(&ctx);
 
     let shared = Arc::new(RwLock::new(ctx.clone()));
     if let Some(m) = metrics {
@@ -472,7 +473,6 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                 spool: ctx
                     .as_ref()
                     .and_then(|c| c.writer_stats())
-                    .map(|s| (s.messages, s.batches, s.syncfs_batches))
                     .unwrap_or_default(),
                 kernel_tfo: crate::info::kernel_tfo_stats(),
             }
@@ -536,12 +536,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                     let tfo = oxim_net::TfoCounters::global().snapshot().to_string();
                     let spool = ctx.writer_stats().unwrap_or_default();
                     ctx.log_text(None, &format!(
-                        "daemon stats: connections={}; {}; spool commits: messages={} batches={} syncfs={}",
+                        "daemon stats: connections={}; {}; spool commits: {spool}",
                         CONNECTIONS.load(Ordering::Relaxed),
                         tfo.lines().collect::<Vec<_>>().join("; "),
-                        spool.messages,
-                        spool.batches,
-                        spool.syncfs_batches
                     ));
                 }
             }
@@ -599,6 +596,16 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
                 ),
             );
         }
+    }
+    // The commit log's messages synced in their own files and its segment
+    // deleted: a clean stop leaves no log to replay.
+    if let Ok(c) = shared.read().map(|g| g.clone()) {
+        if let Some(w) = c.writer_started() {
+            w.close_journal();
+        }
+    }
+    if let Some(w) = ctx.writer_started() {
+        w.close_journal();
     }
     Ok(0)
 }

@@ -104,9 +104,9 @@ pub struct Scrape {
     pub queue: Option<u64>,
     /// SMTP connections open now.
     pub open_connections: u64,
-    /// Spool group-commit writer totals: messages, batches, syncfs batches
-    /// (zero until the writer starts, with the first message).
-    pub spool: (u64, u64, u64),
+    /// Spool group-commit writer totals (zero until the writer starts,
+    /// with the first message).
+    pub spool: oxim_spool::WriterStats,
     /// Kernel TCP Fast Open counters of the namespace (`TcpExt`).
     pub kernel_tfo: Vec<(String, u64)>,
 }
@@ -252,7 +252,17 @@ impl Collector for Snapshot {
         if let Some(q) = self.scrape.queue {
             gauge(&mut e, "oxim_queue_messages", "Messages on the spool.", q)?;
         }
-        let (messages, batches, syncfs) = self.scrape.spool;
+        let oxim_spool::WriterStats {
+            messages,
+            batches,
+            syncfs_batches: syncfs,
+            journal_batches,
+            checkpoints,
+            fdatasyncs,
+            dir_fsyncs,
+            sync_micros,
+            ..
+        } = self.scrape.spool;
         counter(
             &mut e,
             "oxim_spool_commit_batches",
@@ -270,6 +280,36 @@ impl Collector for Snapshot {
             "oxim_spool_commit_syncfs_batches",
             "Group commits made durable with one syncfs(2).",
             syncfs,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_journal_batches",
+            "Group commits made durable with one append and fdatasync of the commit log.",
+            journal_batches,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_checkpoints",
+            "Commit log checkpoints.",
+            checkpoints,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_fdatasyncs",
+            "fdatasync(2) calls made by the spool writer.",
+            fdatasyncs,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_dir_fsyncs",
+            "Directory fsync(2) calls made by the spool writer.",
+            dir_fsyncs,
+        )?;
+        counter(
+            &mut e,
+            "oxim_spool_commit_sync_microseconds",
+            "Time the spool writer spent waiting for durability.",
+            sync_micros,
         )?;
         Ok(())
     }
@@ -413,7 +453,11 @@ mod tests {
         let text = render(Scrape {
             queue: Some(3),
             open_connections: 1,
-            spool: (5, 2, 0),
+            spool: oxim_spool::WriterStats {
+                messages: 5,
+                batches: 2,
+                ..Default::default()
+            },
             kernel_tfo: vec![("TCPFastOpenBlackhole".into(), 0)],
         });
         for want in [

@@ -14,8 +14,39 @@ use crate::deliver;
 /// that long.
 const STALE_DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Replays what the commit log of a daemon that is gone holds (see
+/// `oxim_spool::commitlog`): messages acknowledged but whose files had not
+/// reached the disk are written back. Run by a daemon as it starts and by
+/// queue runners before they read the spool.
+pub fn recover_commit_log(ctx: &Ctx) {
+    match oxim_spool::commitlog::recover(&ctx.spool) {
+        Ok(r) => {
+            for id in &r.restored {
+                ctx.log_text(
+                    Some(&id.to_string()),
+                    "spool files restored from the commit log",
+                );
+            }
+            if r.segments > 0 {
+                ctx.log_text(
+                    None,
+                    &format!(
+                        "commit log replayed: {} segment(s), {} message(s) restored, {} synced, {} damaged byte(s) skipped",
+                        r.segments,
+                        r.restored.len(),
+                        r.synced,
+                        r.skipped_bytes
+                    ),
+                );
+            }
+        }
+        Err(e) => ctx.log_text(None, &format!("commit log replay failed: {e}")),
+    }
+}
+
 /// Remove old crash debris from `input/`, logging each file.
 fn tidy_spool(ctx: &Ctx) {
+    recover_commit_log(ctx);
     match ctx.spool.remove_stale_debris(STALE_DEBRIS_AGE) {
         Ok(paths) => {
             for p in paths {

@@ -8,6 +8,8 @@
 //!   writes (temp file, fsync, rename, directory fsync), reading, delivery
 //!   journal, removal, queue listing, quarantine.
 //! * [`SpoolWriter`]: group commit, many concurrent writers sharing fsyncs.
+//! * [`commitlog`]: the group-commit log (`spool_sync = journal`): one
+//!   append and one fdatasync per group, replayed by [`commitlog::recover`].
 //! * [`bp_format`]: one message as `exim -bp` prints it.
 //!
 //! Fuzzing (stable toolchain), from `crates/spool`:
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bp;
+pub mod commitlog;
 pub mod header;
 pub mod id;
 mod spool;

@@ -297,9 +297,11 @@ pub static MAIN: &[OptionSpec] = &[
     s("spf_smtp_comment_template"),
     b("split_spool_directory", false),
     s("spool_directory"),
-    // oxim: how spool files are made durable: "fdatasync" (each file) or
-    // "syncfs" (one syncfs(2) per group commit; for a dedicated spool file system).
-    sd("spool_sync", "auto"),
+    // oxim: how new messages are made durable: "journal" (the daemon appends
+    // each group to a commit log with one fdatasync), "auto", "fdatasync"
+    // (each file) or "syncfs" (one syncfs(2) per group commit; for a
+    // dedicated spool file system).
+    sd("spool_sync", "journal"),
     // oxim: address:port of the daemon's Prometheus endpoint (unset: none).
     s("metrics_listen"),
     b("spool_wireformat", false),

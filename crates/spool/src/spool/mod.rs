@@ -71,6 +71,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The message.
+    pub(crate) fn id(&self) -> MessageId {
+        self.id
+    }
+
     /// Starts writeback of both files without waiting, so that a later
     /// [`Prepared::sync`] of many files finds their blocks already allocated
     /// in the same journal transaction (ext4 delayed allocation would
@@ -471,6 +476,7 @@ impl Spool {
     /// `-D`, `-J` and the msglog. Returns [`SpoolError::NotFound`] when there
     /// was no `-H` file (other files are still cleaned up).
     pub fn remove(&self, id: &MessageId) -> Result<()> {
+        crate::commitlog::note_removed(self, id);
         let had_header = remove_if_exists(&self.header_path(id))?;
         remove_if_exists(&self.data_path(id))?;
         remove_if_exists(&self.journal_path(id))?;
@@ -510,6 +516,7 @@ impl Spool {
     /// directory.
     pub fn quarantine(&self, id: &MessageId, reason: &str) -> Result<PathBuf> {
         mkdir(&self.quarantine)?;
+        crate::commitlog::note_removed(self, id);
         let reason_path = self.quarantine.join(format!("{id}.reason"));
         fs::write(&reason_path, format!("{reason}\n"))
             .map_err(SpoolError::io("write", &reason_path))?;

@@ -29,7 +29,8 @@
 //! place: the message may then survive and be delivered although its sender
 //! got an error, which errs on the side of duplication rather than loss.
 
-use crate::header::{Envelope, Header};
+use crate::commitlog;
+use crate::header::{format_header, Envelope, Header};
 use crate::spool::{DataFile, Prepared, Spool};
 use crate::{Result, SpoolError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+mod journal;
+use journal::{checkpoint, close_segment, commit_journal};
 
 /// How the writer thread makes a batch's file contents durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +58,11 @@ pub enum SyncMode {
     /// someone else's large write — and per-file fdatasync otherwise.
     #[default]
     Auto,
+    /// One append to the commit log and one fdatasync of it per batch; the
+    /// `-D`/`-H` files are written without syncs and made durable later by
+    /// a checkpoint (see [`crate::commitlog`]). For the process that
+    /// receives continuously (the daemon).
+    Journal,
 }
 
 /// Dirty data (system-wide, not counting the batch's own files) above
@@ -96,6 +105,40 @@ pub struct WriterStats {
     pub batches: u64,
     /// Batches made durable with one `syncfs(2)`.
     pub syncfs_batches: u64,
+    /// `fdatasync` calls made (per-file mode: two per message).
+    pub fdatasyncs: u64,
+    /// `fsync` calls on directories.
+    pub dir_fsyncs: u64,
+    /// Time spent making batches durable (data syncs and directory
+    /// fsyncs), in microseconds.
+    pub sync_micros: u64,
+    /// Messages in the largest batch.
+    pub largest_batch: u64,
+    /// Batches made durable with one append + fdatasync of the commit log.
+    pub journal_batches: u64,
+    /// Commit log checkpoints (a new segment; the old one's messages still
+    /// on the spool synced in their own files).
+    pub checkpoints: u64,
+}
+
+impl std::fmt::Display for WriterStats {
+    /// The form the daemon's SIGUSR1 line and the benchmark use:
+    /// `messages=N batches=N syncfs=N fdatasync=N dirsync=N sync_ms=N largest=N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "messages={} batches={} syncfs={} journal={} checkpoints={} fdatasync={} dirsync={} sync_ms={} largest={}",
+            self.messages,
+            self.batches,
+            self.syncfs_batches,
+            self.journal_batches,
+            self.checkpoints,
+            self.fdatasyncs,
+            self.dir_fsyncs,
+            self.sync_micros / 1000,
+            self.largest_batch
+        )
+    }
 }
 
 enum Reply {
@@ -125,18 +168,46 @@ enum Body {
 impl Body {
     /// Writes the message's files under temporary names and starts their
     /// writeback, so the commit thread finds them (nearly) on disk already.
-    fn prepare(self, spool: &Spool, env: &Envelope, headers: &[Header]) -> Result<Prepared> {
-        let p = match self {
-            Body::Bytes(bytes) => spool.prepare(env, headers, &mut bytes.as_slice())?,
-            Body::File(data) => spool.prepare_data(env, headers, data)?,
+    /// With `journal`, a body small enough also gets its commit log
+    /// record, and the files are left to ordinary writeback.
+    fn prepare(
+        self,
+        spool: &Spool,
+        env: &Envelope,
+        headers: &[Header],
+        journal: bool,
+    ) -> Result<(Prepared, Option<Vec<u8>>)> {
+        let (p, record) = match self {
+            Body::Bytes(bytes) => {
+                let p = spool.prepare(env, headers, &mut bytes.as_slice())?;
+                let record = (journal && bytes.len() <= commitlog::MAX_JOURNALLED).then(|| {
+                    let mut data = format!("{}-D\n", env.id).into_bytes();
+                    data.extend_from_slice(&bytes);
+                    commitlog::message_record(&env.id, &format_header(env, headers), &data)
+                });
+                (p, record)
+            }
+            Body::File(data) => (spool.prepare_data(env, headers, data)?, None),
         };
-        p.start_writeback();
-        Ok(p)
+        if record.is_none() {
+            p.start_writeback();
+        }
+        Ok((p, record))
     }
+}
+
+/// What the writer thread is sent.
+enum Msg {
+    Write(Job),
+    /// Close the commit log segment (later writes sync their own files);
+    /// acknowledged when done.
+    Close(mpsc::SyncSender<()>),
 }
 
 struct Job {
     prepared: Prepared,
+    /// Its commit log record (journal mode, bodies held in memory).
+    record: Option<Vec<u8>>,
     reply: Reply,
 }
 
@@ -145,15 +216,22 @@ struct Counters {
     messages: AtomicU64,
     batches: AtomicU64,
     syncfs_batches: AtomicU64,
+    fdatasyncs: AtomicU64,
+    dir_fsyncs: AtomicU64,
+    sync_micros: AtomicU64,
+    largest_batch: AtomicU64,
+    journal_batches: AtomicU64,
+    checkpoints: AtomicU64,
 }
 
 /// Group-commit writer for a [`Spool`]. Dropping it finishes queued writes
 /// and joins the thread.
 pub struct SpoolWriter {
     spool: Spool,
-    tx: Option<mpsc::Sender<Job>>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    journal: bool,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -167,26 +245,47 @@ impl std::fmt::Debug for SpoolWriter {
 impl SpoolWriter {
     /// Starts the writer thread for `spool`.
     pub fn new(spool: Spool, options: WriterOptions) -> Result<SpoolWriter> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let counters = Arc::new(Counters::default());
         let c = Arc::clone(&counters);
         let commit_spool = spool.clone();
+        let journal = options.sync == SyncMode::Journal;
+        let segment = match journal {
+            true => Some(commitlog::Segment::create(&spool)?),
+            false => None,
+        };
         let thread = std::thread::Builder::new()
             .name("oxim-spool-writer".into())
-            .spawn(move || run(commit_spool, options, rx, c))
+            .spawn(move || run(commit_spool, options, rx, c, segment))
             .map_err(SpoolError::io("spawn writer thread", ""))?;
         Ok(SpoolWriter {
             spool,
             tx: Some(tx),
             thread: Some(thread),
             counters,
+            journal,
         })
     }
 
-    fn submit(&self, prepared: Prepared, reply: Reply) -> Result<()> {
+    fn submit(&self, (prepared, record): (Prepared, Option<Vec<u8>>), reply: Reply) -> Result<()> {
         let tx = self.tx.as_ref().ok_or(SpoolError::WriterClosed)?;
-        tx.send(Job { prepared, reply })
-            .map_err(|_| SpoolError::WriterClosed)
+        tx.send(Msg::Write(Job {
+            prepared,
+            record,
+            reply,
+        }))
+        .map_err(|_| SpoolError::WriterClosed)
+    }
+
+    /// Ends the use of the commit log: its messages are synced in their
+    /// own files and its segment is deleted; later writes (if any) sync
+    /// their own files. For a daemon that is stopping. Waits until done.
+    pub fn close_journal(&self) {
+        let Some(tx) = self.tx.as_ref() else { return };
+        let (ack, done) = mpsc::sync_channel(1);
+        if tx.send(Msg::Close(ack)).is_ok() {
+            let _ = done.recv();
+        }
     }
 
     /// Prepares the files off the async threads (on tokio's blocking pool
@@ -195,12 +294,13 @@ impl SpoolWriter {
         let prepared = match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 let spool = self.spool.clone();
+                let journal = self.journal;
                 handle
-                    .spawn_blocking(move || body.prepare(&spool, &env, &headers))
+                    .spawn_blocking(move || body.prepare(&spool, &env, &headers, journal))
                     .await
                     .map_err(|_| SpoolError::WriterClosed)??
             }
-            Err(_) => body.prepare(&self.spool, &env, &headers)?,
+            Err(_) => body.prepare(&self.spool, &env, &headers, self.journal)?,
         };
         let (tx, rx) = oneshot::channel();
         self.submit(prepared, Reply::Async(tx))?;
@@ -208,7 +308,7 @@ impl SpoolWriter {
     }
 
     fn write_sync(&self, env: Envelope, headers: Vec<Header>, body: Body) -> Result<()> {
-        let prepared = body.prepare(&self.spool, &env, &headers)?;
+        let prepared = body.prepare(&self.spool, &env, &headers, self.journal)?;
         let (tx, rx) = mpsc::sync_channel(1);
         self.submit(prepared, Reply::Blocking(tx))?;
         rx.recv().map_err(|_| SpoolError::WriterClosed)?
@@ -254,6 +354,12 @@ impl SpoolWriter {
             messages: self.counters.messages.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             syncfs_batches: self.counters.syncfs_batches.load(Ordering::Relaxed),
+            fdatasyncs: self.counters.fdatasyncs.load(Ordering::Relaxed),
+            dir_fsyncs: self.counters.dir_fsyncs.load(Ordering::Relaxed),
+            sync_micros: self.counters.sync_micros.load(Ordering::Relaxed),
+            largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+            journal_batches: self.counters.journal_batches.load(Ordering::Relaxed),
+            checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
         }
     }
 }
@@ -267,16 +373,53 @@ impl Drop for SpoolWriter {
     }
 }
 
-fn run(spool: Spool, options: WriterOptions, rx: mpsc::Receiver<Job>, counters: Arc<Counters>) {
+fn run(
+    spool: Spool,
+    options: WriterOptions,
+    rx: mpsc::Receiver<Msg>,
+    counters: Arc<Counters>,
+    mut segment: Option<commitlog::Segment>,
+) {
     let max_batch = options.max_batch.max(1);
     let syncfs_reports_errors = kernel_at_least(5, 8);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
+    let mut close: Option<mpsc::SyncSender<()>> = None;
+    loop {
+        if let Some(ack) = close.take() {
+            if let Some(seg) = segment.take() {
+                close_segment(seg, &counters);
+            }
+            let _ = ack.send(());
+        }
+        let first = match segment.as_ref() {
+            // With a commit log, an idle writer checkpoints its segment.
+            Some(seg) => match rx.recv_timeout(commitlog::SEGMENT_MAX_AGE) {
+                Ok(j) => j,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if seg.due_when_idle() {
+                        checkpoint(segment.as_mut(), &counters);
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+        };
+        match first {
+            Msg::Write(j) => batch.push(j),
+            Msg::Close(ack) => {
+                close = Some(ack);
+                continue;
+            }
+        }
         let deadline = Instant::now() + options.max_wait;
-        while batch.len() < max_batch {
+        while batch.len() < max_batch && close.is_none() {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(Msg::Write(j)) => batch.push(j),
+                Ok(Msg::Close(ack)) => close = Some(ack),
                 Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => {
                     let now = Instant::now();
@@ -284,7 +427,8 @@ fn run(spool: Spool, options: WriterOptions, rx: mpsc::Receiver<Job>, counters: 
                         break;
                     }
                     match rx.recv_timeout(deadline - now) {
-                        Ok(j) => batch.push(j),
+                        Ok(Msg::Write(j)) => batch.push(j),
+                        Ok(Msg::Close(ack)) => close = Some(ack),
                         Err(_) => break,
                     }
                 }
@@ -294,18 +438,41 @@ fn run(spool: Spool, options: WriterOptions, rx: mpsc::Receiver<Job>, counters: 
             .messages
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
-        let use_syncfs = choose_syncfs(options.sync, syncfs_reports_errors, || {
-            other_dirty_bytes(batch.iter().map(|j| j.prepared.bytes()).sum())
-        });
+        let use_syncfs = segment.is_none()
+            && choose_syncfs(options.sync, syncfs_reports_errors, || {
+                other_dirty_bytes(batch.iter().map(|j| j.prepared.bytes()).sum())
+            });
+        counters
+            .largest_batch
+            .fetch_max(batch.len() as u64, Ordering::Relaxed);
+        if let Some(seg) = segment.as_mut() {
+            commit_journal(&spool, seg, &mut batch, &counters);
+            if seg.due() {
+                checkpoint(Some(seg), &counters);
+            }
+            continue;
+        }
         if use_syncfs {
             counters.syncfs_batches.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters
+                .fdatasyncs
+                .fetch_add(2 * batch.len() as u64, Ordering::Relaxed);
         }
-        commit(&spool, use_syncfs, &mut batch);
+        commit(&spool, use_syncfs, &mut batch, &counters);
+    }
+    // Closing: the last segment's messages synced in their files, the
+    // segment deleted.
+    if let Some(seg) = segment {
+        close_segment(seg, &counters);
+    }
+    if let Some(ack) = close {
+        let _ = ack.send(());
     }
 }
 
 /// Commits one batch, answering every job in it.
-fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
+fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>, counters: &Counters) {
     // 1. The files were written (and their writeback started) by the
     //    callers.
     let mut prepared: Vec<(Prepared, Reply)> =
@@ -314,6 +481,12 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
         return;
     }
     // 2. Make contents durable.
+    let started = Instant::now();
+    let add_time = |since: Instant| {
+        counters
+            .sync_micros
+            .fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    };
     match use_syncfs {
         false => {
             prepared = sync_parallel(prepared);
@@ -324,6 +497,7 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
                 .and_then(|d| nix::unistd::syncfs(&d).map_err(std::io::Error::from))
                 .map_err(SpoolError::io("syncfs", spool.input_dir()));
             if let Err(e) = r {
+                add_time(started);
                 for (_, reply) in prepared {
                     reply.send(Err(clone_err(&e)));
                 }
@@ -331,6 +505,7 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
             }
         }
     }
+    add_time(started);
     // 3. Publish.
     let mut published = Vec::with_capacity(prepared.len());
     for (p, reply) in prepared {
@@ -340,7 +515,11 @@ fn commit(spool: &Spool, use_syncfs: bool, batch: &mut Vec<Job>) {
         }
     }
     // 4. One directory fsync; 5. answer.
-    match spool.sync_input_dir() {
+    let started = Instant::now();
+    let r = spool.sync_input_dir();
+    counters.dir_fsyncs.fetch_add(1, Ordering::Relaxed);
+    add_time(started);
+    match r {
         Ok(()) => published.into_iter().for_each(|r| r.send(Ok(()))),
         Err(e) => published
             .into_iter()
@@ -356,7 +535,7 @@ fn choose_syncfs(
     other_dirty: impl FnOnce() -> Option<u64>,
 ) -> bool {
     match mode {
-        SyncMode::PerFile => false,
+        SyncMode::PerFile | SyncMode::Journal => false,
         SyncMode::Syncfs => true,
         SyncMode::Auto => {
             syncfs_reports_errors && other_dirty().is_some_and(|d| d <= AUTO_SYNCFS_MAX_DIRTY)
