@@ -12,6 +12,7 @@ mod condition;
 mod ctx;
 mod daemon;
 mod dbutil;
+mod dkim;
 mod deliver;
 mod dns;
 mod errno;

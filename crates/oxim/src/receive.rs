@@ -51,6 +51,8 @@ pub struct Source {
     /// `$authenticated_id` of a message from a local user (its login),
     /// kept in the spool file without an authenticator (no ` A=`).
     pub local_auth_id: Option<String>,
+    /// `DKIM=` on the `<=` line: the first passing signature's domain.
+    pub dkim: Option<String>,
 }
 
 impl Source {
@@ -72,6 +74,7 @@ impl Source {
             auth: None,
             auth_sender: None,
             local_auth_id: None,
+            dkim: None,
         }
     }
 
@@ -355,6 +358,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     rec.reference = source.reference.as_deref();
     rec.chunking = source.chunking;
     rec.pipelining = source.pipelining;
+    rec.dkim = source.dkim.as_deref();
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

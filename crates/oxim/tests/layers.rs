@@ -61,7 +61,7 @@ const LAYERS: &[&[&str]] = &[
     // Plain data and helpers.
     &["loaded", "retry", "message", "dns", "privilege", "harness"],
     &["vars", "cli", "settings"],
-    &["time", "random", "errno", "condition", "metrics"],
+    &["time", "random", "errno", "condition", "metrics", "dkim"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]
