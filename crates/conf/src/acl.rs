@@ -229,7 +229,7 @@ fn parse_condition(s: &str, saveline: &str) -> Result<AclCondition, String> {
         let var = &rest[..end];
         // The DKIM ACL may override the verification's verdict.
         let dkim = var == "dkim_verify_status" || var == "dkim_verify_reason";
-        if !dkim && !(var.starts_with("acl_c") || var.starts_with("acl_m")) {
+        if !(dkim || var.starts_with("acl_c") || var.starts_with("acl_m")) {
             return Err(format!(
                 "invalid variable name after \"set\" in ACL modifier \"set {rest}\" (must start \"acl_c\" or \"acl_m\")"
             ));

@@ -21,7 +21,11 @@ pub fn log_line(r: &SigResult) -> String {
         "DKIM: d={} s={} c={}/{} a={} b={}",
         s.domain.as_deref().unwrap_or("<UNSET>"),
         s.selector.as_deref().unwrap_or("<UNSET>"),
-        if s.relaxed_headers { "relaxed" } else { "simple" },
+        if s.relaxed_headers {
+            "relaxed"
+        } else {
+            "simple"
+        },
         if s.relaxed_body { "relaxed" } else { "simple" },
         s.algo(),
         r.sig_bits()
@@ -177,7 +181,10 @@ pub fn sig_vars(r: Option<&SigResult>) -> Vec<(&'static str, String)> {
         ),
         ("dkim_created", num(s.created)),
         ("dkim_expires", num(s.expires)),
-        ("dkim_headernames", s.headernames.clone().unwrap_or_default()),
+        (
+            "dkim_headernames",
+            s.headernames.clone().unwrap_or_default(),
+        ),
         ("dkim_identity", s.identity.clone().unwrap_or_default()),
         (
             "dkim_key_granularity",

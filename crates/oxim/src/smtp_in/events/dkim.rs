@@ -71,7 +71,10 @@ pub(super) async fn verify_message(
         let list = match oxim_conf::expand(main.str("dkim_verify_signers"), &acl_vars) {
             Ok(l) => l,
             Err(e) => {
-                ctx.log_text(Some(id), &format!("failed to expand dkim_verify_signers: {e}"));
+                ctx.log_text(
+                    Some(id),
+                    &format!("failed to expand dkim_verify_signers: {e}"),
+                );
                 String::new()
             }
         };

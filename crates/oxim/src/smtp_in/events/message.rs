@@ -167,7 +167,8 @@ pub(super) async fn data_end(
     let id_text = id.to_string();
     // DKIM verification and its ACL, before the DATA ACL (as Exim). A -bh
     // session (conn.checking) verifies too.
-    let dkim_done = dkim::verify_message(ctx, &mut st.vars, &mut st.acl, &env, &body, &id_text).await;
+    let dkim_done =
+        dkim::verify_message(ctx, &mut st.vars, &mut st.acl, &env, &body, &id_text).await;
     if let Some(o) = &dkim_done.refused {
         let sender = Some(sender.as_str());
         refuse_id(
