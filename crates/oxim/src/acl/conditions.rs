@@ -88,8 +88,9 @@ pub(super) async fn condition(
                     r => r.map_err(ConditionError::from),
                 }
             }
-            // Locally submitted messages match an empty item only.
-            None => Ok(value.split(':').any(|i| i.trim().is_empty())),
+            // A locally submitted message is "no host": an empty item or
+            // `*` matches it, negations count as usual.
+            None => oxim_conf::match_no_host(&value, cfg, &*vars).map_err(ConditionError::from),
         },
         "domains" => {
             let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");

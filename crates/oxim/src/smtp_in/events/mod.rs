@@ -181,19 +181,7 @@ fn local_in_list(ctx: &Ctx, st: &State, option: &str) -> bool {
     let Ok(list) = oxim_conf::expand(ctx.config.main.str(option), &st.vars) else {
         return false;
     };
-    // As in every list, running off the end after a negated item matches.
-    let mut last_negated = false;
-    for item in oxim_conf::ListIter::new(&list) {
-        let (neg, i) = match item.strip_prefix('!') {
-            Some(i) => (true, i.trim()),
-            None => (false, item.trim()),
-        };
-        if i == "*" || i.is_empty() {
-            return !neg;
-        }
-        last_negated = neg;
-    }
-    last_negated
+    oxim_conf::match_no_host(&list, &ctx.config, &st.vars).unwrap_or(false)
 }
 
 /// Whether a local caller may give `sender` as the envelope sender: a
@@ -514,12 +502,21 @@ async fn helo(
     let ident = conn.ident.as_deref();
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
-    let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
-    if let (Some(ip), true) = (peer_ip, ehlo) {
-        host_option(ctx, st, "dsn_advertise_hosts", ip).await;
-        pipelining =
-            !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
-        chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
+    let (mut pipelining, mut chunking) = (false, false);
+    match (peer_ip, ehlo) {
+        (Some(ip), true) => {
+            host_option(ctx, st, "dsn_advertise_hosts", ip).await;
+            pipelining =
+                !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
+            chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
+        }
+        // A local session (-bs) is "no host": `*` matches it (Exim's
+        // defaults advertise PIPELINING and CHUNKING to it).
+        (None, true) => {
+            pipelining = !st.no_pipelining && local_in_list(ctx, st, "pipelining_advertise_hosts");
+            chunking = local_in_list(ctx, st, "chunking_advertise_hosts");
+        }
+        _ => {}
     }
     let ext = Extensions {
         size: Some(size_limit),
