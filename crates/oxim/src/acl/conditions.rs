@@ -100,6 +100,17 @@ pub(super) async fn condition(
             oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
                 .map_err(ConditionError::from)
         }
+        // The domain of the sender (none for `<>`).
+        "sender_domains" => {
+            let d = env
+                .sender
+                .and_then(|s| s.rsplit_once('@'))
+                .map_or("", |(_, d)| d);
+            let mut p = Probe::new(&mut t.trace, d);
+            p.want_value = true;
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
         "local_parts" => {
             let l = env.recipient.map(|r| split_address(r).0).unwrap_or("");
             let mut p = Probe::new(&mut t.trace, l);

@@ -17,9 +17,11 @@ use crate::vars::Vars;
 
 mod dkim;
 mod message;
+mod sender_verify;
 mod vrfy;
 
 use message::*;
+use sender_verify::sender_verify_details;
 
 use super::conn::{
     domain_option, host_ident, host_option, log_end, log_reject, log_reject_id, lookup_host_name,
@@ -214,50 +216,6 @@ fn command_address(line: &str) -> Option<String> {
         arg.split_whitespace().next().unwrap_or("")
     };
     Some(addr.chars().take(100).collect())
-}
-
-/// The first refusal after a failed sender verification reports it: a
-/// `sender verify fail|defer for <address>: <why>` line in the main and
-/// reject logs, and for a failure the lines `Verification failed for
-/// <address>` and the reason, sent before the refusal itself.
-fn sender_verify_details(
-    ctx: &Ctx,
-    conn: &IncomingConn,
-    st: &mut State,
-    o: &acl::AclOutcome,
-) -> Vec<String> {
-    let Some(f) = st.acl.sender_verify_failed.as_mut() else {
-        return Vec::new();
-    };
-    if f.told {
-        return Vec::new();
-    }
-    f.told = true;
-    let f = f.clone();
-    let who = host_ident(conn, st).unwrap_or_else(|| format!("U={}", ctx.caller.login));
-    let why = f
-        .message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
-    let kind = if f.defer { "defer" } else { "fail" };
-    ctx.log(&LogRecord::Text {
-        id: None,
-        text: &format!("{who} sender verify {kind} for <{}>{why}", f.address),
-        dest: oxim_log::Dest {
-            main: true,
-            reject: true,
-            panic: false,
-        },
-    });
-    match (&f.user_message, o.verdict) {
-        (Some(m), Verdict::Deny | Verdict::Drop) => {
-            let mut lines = vec![format!("Verification failed for <{}>", f.address)];
-            lines.extend(m.lines().map(str::to_string));
-            lines
-        }
-        _ => Vec::new(),
-    }
 }
 
 fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome, id: Option<&str>) {
