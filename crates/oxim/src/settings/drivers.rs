@@ -68,6 +68,14 @@ pub struct FilterOptions {
     pub forbid_existstest: bool,
     pub forbid_dlfunc: bool,
     pub forbid_perl: bool,
+    /// Sieve: the folder `keep` files into (unexpanded; `inbox` unset).
+    pub sieve_inbox: Option<String>,
+    /// Sieve: where vacation's "once" files go (unexpanded); vacation is
+    /// refused without it.
+    pub sieve_vacation_directory: Option<String>,
+    /// Sieve: `envelope :user` and `:detail` (unexpanded).
+    pub sieve_useraddress: Option<String>,
+    pub sieve_subaddress: Option<String>,
 }
 
 /// One router instance.
@@ -272,6 +280,10 @@ impl RouterSpec {
                     forbid_existstest: o.bool("forbid_filter_existstest"),
                     forbid_dlfunc: o.bool("forbid_filter_dlfunc"),
                     forbid_perl: o.bool("forbid_filter_perl"),
+                    sieve_inbox: opt(d, "sieve_inbox"),
+                    sieve_vacation_directory: opt(d, "sieve_vacation_directory"),
+                    sieve_useraddress: opt(d, "sieve_useraddress"),
+                    sieve_subaddress: opt(d, "sieve_subaddress"),
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
