@@ -104,6 +104,9 @@ pub struct RouterSpec {
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
+    /// `ignore_target_hosts`: hosts (matched by address, and by name) a
+    /// router drops from the ones it found, as if they did not exist.
+    pub ignore_target_hosts: Option<String>,
     /// `unseen`: `Some` holds the (possibly expandable) value when set.
     pub unseen: Option<String>,
     pub errors_to: Option<String>,
@@ -322,6 +325,7 @@ impl RouterSpec {
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
+            ignore_target_hosts: opt(d, "ignore_target_hosts"),
             unseen: match o.get("unseen") {
                 Some(oxim_conf::Value::Bool(true)) => Some("yes".into()),
                 Some(oxim_conf::Value::Str(s)) => Some(s.clone()),

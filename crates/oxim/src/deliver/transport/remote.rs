@@ -15,7 +15,7 @@ use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
 use super::super::record::{local_error, now_secs, retry_error, Item, Outcome};
-use super::super::route::{is_local_address, RoutedHost};
+use super::super::route::{is_local_host, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
 
@@ -329,7 +329,7 @@ pub async fn run_smtp(
                 port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
-            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
+            if !spec.allow_localhost && !allow_local && is_local_host(ctx, *ip) {
                 let err = local_error(
                     Errno::HostIsLocal,
                     format!("{tname} transport found host {name} to be local"),
@@ -480,19 +480,28 @@ pub async fn run_smtp(
                 // The host's retry hint: a host-level failure is recorded
                 // against the host, a 4xx to MAIL or DATA against the host
                 // and this message; a host that answered is cleared.
-                let rule = crate::retry::find_rule(&ctx.config, &retry_rule_address, vars);
+                let rule = |re: &crate::retry::RetryError| {
+                    crate::retry::find_rule_for(
+                        &ctx.config,
+                        &retry_rule_address,
+                        None,
+                        (re.basic_errno, re.more_errno),
+                        Some(&m.env.sender),
+                        vars,
+                    )
+                };
                 let max = ctx.settings.retry_interval_max.as_secs();
                 match r.outcomes.first() {
                     Some(smtp::RcptOutcome::Deferred(e))
                         if matches!(e.errno, Errno::Mail4xx | Errno::Data4xx) =>
                     {
                         let re = retry_error(e, Some(&host), from_mx(name));
-                        retry_db.failed(&message_key, rule, now_secs(), max, &re);
+                        retry_db.failed(&message_key, rule(&re), now_secs(), max, &re);
                         written.insert(message_key.clone());
                     }
                     Some(smtp::RcptOutcome::Deferred(e)) if r.try_next_host => {
                         let re = retry_error(e, Some(&host), from_mx(name));
-                        retry_db.failed(&host_key, rule, now_secs(), max, &re);
+                        retry_db.failed(&host_key, rule(&re), now_secs(), max, &re);
                         written.insert(host_key.clone());
                     }
                     _ => {
