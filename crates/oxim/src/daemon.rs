@@ -565,6 +565,13 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     for a in &accepting {
         a.abort();
     }
+    // Open SMTP sessions get a moment to finish what their clients have
+    // already sent (a QUIT and its log line): Exim's session processes
+    // outlive its daemon. One that stays open longer is cut.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_SESSION_WAIT;
+    while crate::smtp_in::live_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if crate::deliver::in_flight::running() > 0 {
         let left = crate::deliver::in_flight::wait_idle(SHUTDOWN_DELIVERY_WAIT).await;
         if left > 0 {
@@ -579,6 +586,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// How long a stopping daemon waits for open SMTP sessions to end.
+const SHUTDOWN_SESSION_WAIT: Duration = Duration::from_secs(3);
 
 /// How long a stopping daemon waits for the deliveries it started.
 const SHUTDOWN_DELIVERY_WAIT: Duration = Duration::from_secs(30);

@@ -17,6 +17,7 @@ use crate::vars::Vars;
 
 mod dkim;
 mod message;
+mod prdr;
 mod sender_verify;
 mod vrfy;
 
@@ -329,8 +330,10 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
-            conn.slot.release();
+            // Logged before the slot is given back: a stopping daemon waits
+            // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
+            conn.slot.release();
             replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
@@ -481,6 +484,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        prdr: ctx.settings.prdr_enable,
         pipe_connect: sess.pipe_connect_acceptable(),
         help: true,
         auth: if ehlo {
@@ -533,6 +537,8 @@ async fn mail(
     }
     st.auth.mail_sender = None;
     st.vars.set("authenticated_sender", "");
+    let prdr = if sess.prdr_requested() { "yes" } else { "no" };
+    st.vars.set("prdr_requested", prdr);
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if super::auth::mail_param(ctx, conn, st, value).is_err() {
             replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
