@@ -227,17 +227,19 @@ fn parse_condition(s: &str, saveline: &str) -> Result<AclCondition, String> {
             .find(|c: char| c == '=' || c.is_whitespace())
             .unwrap_or(rest.len());
         let var = &rest[..end];
-        if !(var.starts_with("acl_c") || var.starts_with("acl_m")) {
+        // The DKIM ACL may override the verification's verdict.
+        let dkim = var == "dkim_verify_status" || var == "dkim_verify_reason";
+        if !(dkim || var.starts_with("acl_c") || var.starts_with("acl_m")) {
             return Err(format!(
                 "invalid variable name after \"set\" in ACL modifier \"set {rest}\" (must start \"acl_c\" or \"acl_m\")"
             ));
         }
-        if !var[5..].starts_with(|c: char| c.is_ascii_digit() || c == '_') {
+        if !dkim && !var[5..].starts_with(|c: char| c.is_ascii_digit() || c == '_') {
             return Err(format!(
                 "invalid variable name after \"set\" in ACL modifier \"set {rest}\" (digit or underscore must follow acl_c or acl_m)"
             ));
         }
-        if let Some(bad) = var[5..]
+        if let Some(bad) = var[if dkim { 0 } else { 5 }..]
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
         {

@@ -50,6 +50,10 @@ pub mod trace;
 pub mod vars;
 
 pub use acl::{Acl, AclCondition, AclStatement, AclVerb};
+
+/// The variable (not reachable as `$name`: it has a dash) holding the
+/// `;\n\tdkim=...` part of `${authresults}`, set after DKIM verification.
+pub const AUTHRESULTS_DKIM_VAR: &str = "authresults-dkim";
 pub use config::{
     parse_route_item, parse_route_list, Config, Driver, ListKind, LoadOptions, NamedLists,
     PrintOutput, RetryKind, RetryParam, RetryRule, RewriteRule, RouteItem,

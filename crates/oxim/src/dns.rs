@@ -192,6 +192,28 @@ impl Dns {
         })
     }
 
+    /// All TXT records of a name, each with its character-strings joined.
+    pub async fn txt_records(&self, name: &str) -> Result<Vec<String>, LookupFailure> {
+        let r = self.resolver()?;
+        // From ASCII as is: selectors may hold underscores.
+        let qname = Name::from_ascii(fqdn(name))
+            .map_err(|e| LookupFailure::Temporary(format!("bad name {name}: {e}")))?;
+        let lookup = r.txt_lookup(qname).await.map_err(Self::failure)?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// MX records of a domain, sorted by preference.
     pub async fn mx(&self, domain: &str) -> Result<Vec<Mx>, LookupFailure> {
         let r = self.resolver()?;

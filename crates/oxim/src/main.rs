@@ -14,6 +14,7 @@ mod ctx;
 mod daemon;
 mod dbutil;
 mod deliver;
+mod dkim;
 mod dns;
 mod errno;
 mod exinext;

@@ -57,6 +57,8 @@ pub struct Source {
     /// process's own user (the exim user), not the caller of the command
     /// that led to it; `None` for the caller.
     pub user: Option<crate::ctx::Caller>,
+    /// `DKIM=` on the `<=` line: the first passing signature's domain.
+    pub dkim: Option<String>,
 }
 
 impl Source {
@@ -80,6 +82,7 @@ impl Source {
             auth_sender: None,
             local_auth_id: None,
             user: None,
+            dkim: None,
         }
     }
 
@@ -429,6 +432,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     rec.prdr = source.prdr;
     rec.chunking = source.chunking;
     rec.pipelining = source.pipelining;
+    rec.dkim = source.dkim.as_deref();
     rec.message_id = message_id.as_deref();
     rec.message_id_created = id_created;
     rec.subject = subject.as_deref();

@@ -20,6 +20,9 @@ pub struct Vars {
     /// filters' `first_delivery`, `manually_thawed`).
     first_delivery: Option<bool>,
     manually_thawed: bool,
+    /// The DKIM verification statuses the `dkim_status` condition matches:
+    /// the current signature's in the DKIM ACL, all signatures' after it.
+    dkim_status: Option<Vec<String>>,
 }
 
 impl Vars {
@@ -69,6 +72,17 @@ impl Vars {
     /// manually thawed), None when no delivery is running.
     pub fn delivery_state(&self) -> Option<(bool, bool)> {
         self.first_delivery.map(|f| (f, self.manually_thawed))
+    }
+
+    /// Set the statuses `dkim_status` matches (None: no verification).
+    pub fn set_dkim_status(&mut self, statuses: Option<Vec<String>>) -> &mut Self {
+        self.dkim_status = statuses;
+        self
+    }
+
+    /// The statuses set with [`Vars::set_dkim_status`].
+    pub fn dkim_status(&self) -> Option<&[String]> {
+        self.dkim_status.as_deref()
     }
 
     /// Set `$0`, `$1`, ... (`items[0]` is `$0`); empty clears them.

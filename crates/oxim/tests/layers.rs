@@ -70,7 +70,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["harness"],
     &["vars", "cli", "settings"],
-    &["time", "random", "errno", "condition", "metrics"],
+    &["time", "random", "errno", "condition", "metrics", "dkim"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

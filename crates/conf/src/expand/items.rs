@@ -79,6 +79,19 @@ impl Expander<'_> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
+            "authresults" => {
+                let a = self.args(s, pos, 1, skip, "authresults")?;
+                self.close(s, pos, "authresults")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let mut out = b"Authentication-Results: ".to_vec();
+                out.extend_from_slice(&a[0]);
+                if let Some(dkim) = self.ctx.var(crate::AUTHRESULTS_DKIM_VAR) {
+                    out.extend_from_slice(dkim.as_bytes());
+                }
+                Ok(out)
+            }
             "listquote" => self.listquote(s, pos, skip),
             "sort" => self.sort(s, pos, skip),
             "hmac" => {

@@ -41,6 +41,8 @@ pub struct Received<'a> {
     pub size: u64,
     /// `RT=`: time taken to receive (`+receive_time`).
     pub receive_time: Option<Duration>,
+    /// `DKIM=`: the domain of the first passing DKIM signature (`+dkim`).
+    pub dkim: Option<&'a str>,
     /// `id=`: the Message-ID header value without `<>`.
     pub message_id: Option<&'a str>,
     /// The Message-ID was generated here (logged as `id*=` and only with
@@ -71,6 +73,7 @@ impl<'a> Received<'a> {
             chunking: false,
             size,
             receive_time: None,
+            dkim: None,
             message_id: None,
             message_id_created: false,
             subject: None,
@@ -130,6 +133,11 @@ impl<'a> Received<'a> {
                     " RT={}",
                     format_duration(rt, sel.has(Selector::Millisec))
                 );
+            }
+        }
+        if let Some(d) = self.dkim {
+            if sel.has(Selector::Dkim) {
+                let _ = write!(out, " DKIM={d}");
             }
         }
         if let Some(mid) = self.message_id {

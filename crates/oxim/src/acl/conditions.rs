@@ -192,6 +192,19 @@ pub(super) async fn condition(
             Err(c) => return c,
         },
         // Exim's limit on nested `acl =` calls, which stops a loop.
+        // Any of the DKIM statuses (the current signature's in the DKIM
+        // ACL) in the list.
+        "dkim_status" => Ok(vars.dkim_status().is_some_and(|all| {
+            all.iter().any(|s| {
+                oxim_conf::lists::list_items(&value)
+                    .iter()
+                    .any(|i| i.trim().eq_ignore_ascii_case(s))
+            })
+        })),
+        "dkim_signers" => {
+            let cur = vars.get("dkim_cur_signer").unwrap_or("").to_string();
+            oxim_conf::match_address(&value, &cur, cfg, &*vars).map_err(ConditionError::from)
+        }
         "acl" if t.trace.level >= 20 => Err(ConditionError::AclTooDeep),
         "acl" => match cfg.resolve_acl(&value) {
             Some(sub) => {

@@ -203,6 +203,32 @@ pub(super) async fn data_end(
     // (as in Exim, a refusal after DATA is logged with it).
     let id = ctx.ids.next();
     let id_text = id.to_string();
+    // DKIM verification and its ACL, before PRDR and the DATA ACL (as
+    // Exim). A -bh session (conn.checking) verifies too.
+    let dkim_done = {
+        let dkim_env = AclEnv {
+            host_ip: peer_ip,
+            host_name: st.host_name.as_deref(),
+            sender: Some(&sender),
+            recipient: None,
+        };
+        dkim::verify_message(ctx, &mut st.vars, &mut st.acl, &dkim_env, &body, &id_text).await
+    };
+    if let Some(o) = &dkim_done.refused {
+        let sender = Some(sender.as_str());
+        refuse_id(
+            ctx,
+            conn,
+            st,
+            sess,
+            o,
+            Some(&id_text),
+            sender,
+            RejectWhat::Other("DKIM"),
+            550,
+        );
+        return;
+    }
     let prdr = super::prdr::round(
         ctx,
         sess,
@@ -234,13 +260,20 @@ pub(super) async fn data_end(
         sender: Some(&sender),
         recipient: None,
     };
-    let o = check_acl(
+    let with_data = |v: &mut Vars| {
+        with_message(v);
+        for (n, val) in &dkim_done.vars {
+            v.set(n, val.clone());
+        }
+    };
+    let o = check_acl_id(
         ctx,
         "acl_smtp_data",
         &mut st.vars,
-        Some(&with_message),
+        Some(&with_data),
         &env,
         &mut st.acl,
+        Some(&id_text),
     )
     .await;
     sync_client_name(st);
@@ -278,6 +311,7 @@ pub(super) async fn data_end(
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
         user: None,
+        dkim: dkim_done.overall.clone(),
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.env.body_8bitmime = st.body_8bitmime;

@@ -15,6 +15,7 @@ use crate::message::{HeaderExcess, Message};
 use crate::receive::{self, Source};
 use crate::vars::Vars;
 
+mod dkim;
 mod message;
 mod prdr;
 mod sender_verify;
@@ -75,6 +76,19 @@ pub async fn check_acl(
     env: &AclEnv<'_>,
     trace: &mut AclTrace,
 ) -> Option<acl::AclOutcome> {
+    check_acl_id(ctx, option, session_vars, per_command, env, trace, None).await
+}
+
+/// [`check_acl`] for a message that has its id: `logwrite` lines carry it.
+pub async fn check_acl_id(
+    ctx: &Ctx,
+    option: &str,
+    session_vars: &mut Vars,
+    per_command: Option<&(dyn Fn(&mut Vars) + Sync)>,
+    env: &AclEnv<'_>,
+    trace: &mut AclTrace,
+    id: Option<&str>,
+) -> Option<acl::AclOutcome> {
     let acl = acl_for(ctx, option, session_vars)?;
     let o = match per_command {
         Some(prepare) => {
@@ -84,7 +98,7 @@ pub async fn check_acl(
         }
         None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
-    log_acl_writes(ctx, &o);
+    log_acl_writes(ctx, &o, id);
     Some(o)
 }
 
@@ -196,9 +210,10 @@ fn command_address(line: &str) -> Option<String> {
     Some(addr.chars().take(100).collect())
 }
 
-fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
+fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome, id: Option<&str>) {
     for l in &o.logwrites {
-        ctx.log_text(None, l);
+        // A newline in the text is logged as "\n", keeping one line.
+        ctx.log_text(id, &l.replace('\n', "\\n"));
     }
 }
 
