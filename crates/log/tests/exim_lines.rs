@@ -424,6 +424,7 @@ fn deferred_and_host_error_0106() {
             errno_text: Some("Connection timed out"),
             host: Some(host),
             message: Some("SMTP timeout after EHLO myhost.test.ex"),
+            protocol_sequence: None,
         },
     );
     d.router = Some("all");
@@ -450,6 +451,7 @@ fn deferred_retry_not_reached_is_gated() {
         DeliveryError {
             errno: -53,
             message: Some("retry time not reached for any host"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -492,6 +494,7 @@ fn routing_defer_for_a_retry_time() {
         DeliveryError {
             errno: -52,
             message: Some("retry time not reached"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -519,6 +522,7 @@ fn failed() {
             errno_text: None,
             host: Some(host),
             message: Some("SMTP error from remote mail server after RCPT TO:<x@example>: 550 5.1.1 unknown user"),
+            protocol_sequence: None,
         },
     );
     f.router = Some("dnslookup");
@@ -533,6 +537,7 @@ fn failed() {
         "s@x",
         DeliveryError {
             message: Some("Unrouteable address"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -751,6 +756,7 @@ fn msglog_forms() {
         "s@x",
         DeliveryError {
             message: Some("Unrouteable address"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );

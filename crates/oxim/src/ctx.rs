@@ -51,6 +51,24 @@ impl Caller {
 }
 
 /// Everything a command needs, built once.
+/// A configuration error Exim reports with `LOG_PANIC_DIE|LOG_CONFIG`
+/// (found after the file was read): shown on stderr as Exim shows it,
+/// `LOG: PANIC DIE` and `Exim configuration error:` over the text.
+#[derive(Debug)]
+pub struct ConfigPanic(pub String);
+
+impl std::fmt::Display for ConfigPanic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LOG: PANIC DIE\n  Exim configuration error:\n  {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ConfigPanic {}
+
 pub struct Ctx {
     pub inv: Invocation,
     pub harness: Harness,
@@ -261,6 +279,9 @@ impl Ctx {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
+        if let Some(e) = drivers.duplicate_public_name() {
+            return Err(ConfigPanic(e).into());
+        }
         let mut ctx = Ctx {
             version: harness.version(),
             inv,

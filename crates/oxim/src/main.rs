@@ -80,7 +80,10 @@ fn main() -> ExitCode {
     match run(inv, &args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("{prog}: {e:#}");
+            match e.downcast_ref::<ctx::ConfigPanic>() {
+                Some(p) => eprintln!("{p}"),
+                None => eprintln!("{prog}: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }

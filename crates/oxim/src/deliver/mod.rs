@@ -271,7 +271,7 @@ pub async fn deliver_loaded(
         system_filter::After::FailAll(message) => {
             for item in work.drain(..) {
                 let err = local_error(Errno::None, message.clone());
-                run.record(&item, None, None, Outcome::Failed { host: None, err });
+                run.record(&item, None, None, Outcome::Failed { host: None, err, sequence: None });
             }
         }
         _ => {}
@@ -381,7 +381,7 @@ pub async fn deliver_loaded(
                             &f,
                             Some(&d.router),
                             None,
-                            Outcome::Failed { host: None, err },
+                            Outcome::Failed { host: None, err, sequence: None },
                         );
                         continue;
                     }
@@ -465,7 +465,7 @@ pub async fn deliver_loaded(
                     &item,
                     router.as_deref(),
                     None,
-                    Outcome::Failed { host: None, err },
+                    Outcome::Failed { host: None, err, sequence: None },
                 );
             }
             Routed::Defer { router, message } => {

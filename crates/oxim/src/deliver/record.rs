@@ -132,6 +132,8 @@ pub enum Outcome {
         first: bool,
         /// SMTP AUTH as a client: ` A=name[:id[:sender]]`.
         auth: Option<String>,
+        /// The SMTP session start (` PS=` with `+protocol_detail`).
+        sequence: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -140,6 +142,8 @@ pub enum Outcome {
     Failed {
         host: Option<Host>,
         err: SmtpError,
+        /// The SMTP session start (` PS=` with `+protocol_detail`).
+        sequence: Option<String>,
     },
 }
 
@@ -156,6 +160,7 @@ impl Outcome {
             confirmation: None,
             first: true,
             auth: None,
+            sequence: None,
         }
     }
 }
@@ -200,6 +205,7 @@ pub fn log_outcome(
             confirmation,
             first,
             auth,
+            sequence,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if bypassed(ctx, m) {
@@ -218,6 +224,7 @@ pub fn log_outcome(
             d.tfo = *tfo;
             d.confirmation = confirmation.as_deref();
             d.auth = auth.as_deref();
+            d.protocol_sequence = sequence.as_deref();
             d.chunking = *chunking;
             d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
@@ -227,7 +234,11 @@ pub fn log_outcome(
             });
             LogRecord::Delivered(d)
         }
-        Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
+        Outcome::Deferred { host, err } | Outcome::Failed { host, err, .. } => {
+            let sequence = match outcome {
+                Outcome::Failed { sequence, .. } => sequence.as_deref(),
+                _ => None,
+            };
             let error = DeliveryError {
                 errno: err.errno.code(),
                 errno_text: err.errno_text.as_deref(),
@@ -237,6 +248,7 @@ pub fn log_outcome(
                     None
                 },
                 message: err.message.as_deref(),
+                protocol_sequence: sequence,
             };
             if matches!(outcome, Outcome::Deferred { .. }) {
                 let mut d = Deferred::new(&id_text, addr, sender, error);
@@ -438,7 +450,11 @@ impl Attempt<'_> {
                         let mut err = err;
                         let text = reason_text(&err);
                         err.message = Some(format!("retry timeout exceeded: {text}"));
-                        Outcome::Failed { host, err }
+                        Outcome::Failed {
+                            host,
+                            err,
+                            sequence: None,
+                        }
                     }
                 }
             }
@@ -453,7 +469,7 @@ impl Attempt<'_> {
         }
         match &outcome {
             Outcome::Delivered { .. } => self.summary.delivered += 1,
-            Outcome::Failed { err, host } => {
+            Outcome::Failed { err, host, .. } => {
                 self.summary.failed += 1;
                 let host = if err.with_host { host.as_ref() } else { None };
                 self.note_failed(item, host, err);
@@ -518,6 +534,7 @@ impl Attempt<'_> {
             errno_text: None,
             host: None,
             message: Some("retry time not reached"),
+            protocol_sequence: None,
         };
         let mut d = Deferred::new(&id_text, item.log_address(false), &self.sender, error);
         d.routing = true;

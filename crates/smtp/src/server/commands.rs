@@ -74,6 +74,7 @@ impl ServerSession {
             },
             reply,
             closing: true,
+            synprot: false,
         })
     }
 
@@ -142,6 +143,7 @@ impl ServerSession {
             detail: errmess.to_owned(),
             reply,
             closing,
+            synprot: true,
         })
     }
 
@@ -160,6 +162,7 @@ impl ServerSession {
             detail: detail.to_owned(),
             reply,
             closing: false,
+            synprot: false,
         })
     }
 
@@ -200,6 +203,7 @@ impl ServerSession {
                 detail: "NUL character(s) present (shown as '?')".into(),
                 reply,
                 closing,
+                synprot: false,
             }));
         }
         let ident = identify(bytes);
@@ -336,6 +340,7 @@ impl ServerSession {
                 detail: "unrecognized command".into(),
                 reply,
                 closing: true,
+                synprot: false,
             });
         }
         self.synprot(
@@ -364,6 +369,7 @@ impl ServerSession {
                 detail: "syntactically invalid argument(s)".into(),
                 reply,
                 closing,
+                synprot: false,
             }));
         }
         self.pending_helo = Some(arg.clone());

@@ -53,6 +53,9 @@ pub(super) struct OutgoingConn {
     /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
     /// cached answer offers it); its reply is still to be read.
     pub(super) starttls_sent: bool,
+    /// The session start as Exim's `PS=` shows it: `e` EHLO, `h` HELO,
+    /// `s` STARTTLS, `a` each authenticator tried.
+    pub(super) sequence: String,
 }
 
 /// An open SMTP connection after EHLO.
@@ -363,6 +366,8 @@ pub(super) struct OpenError {
     pub(super) tls_failed: bool,
     /// Log lines from authentication attempts before the failure.
     pub(super) auth_notes: Vec<String>,
+    /// The session start so far (`PS=`).
+    pub(super) sequence: String,
 }
 
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
@@ -403,6 +408,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         error,
         tls_failed: false,
         auth_notes: Vec::new(),
+        sequence: String::new(),
     };
     let (stream, tls) = match connect(host, params, opts).await {
         Ok(c) => c,
@@ -458,7 +464,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         early: early.clone(),
         unsent,
         starttls_sent,
+        sequence: String::new(),
     };
+    if early.is_some() {
+        conn.sequence.push('e');
+        if starttls_sent {
+            conn.sequence.push('s');
+        }
+    }
     let early_pipe = early.is_some();
     let greeted = match early {
         // STARTTLS and AUTH cannot be pipelined past: read the answers now
@@ -483,6 +496,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
                 error,
                 tls_failed: conn.tls_failed,
                 auth_notes: Vec::new(),
+                sequence: std::mem::take(&mut conn.sequence),
             });
         }
     };
@@ -498,6 +512,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
                         error,
                         tls_failed: false,
                         auth_notes: done.notes,
+                        sequence: std::mem::take(&mut conn.sequence),
                     });
                 }
             }
@@ -636,6 +651,7 @@ pub(super) async fn hello(
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
     let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.sequence.push('e');
     conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
@@ -651,6 +667,7 @@ pub(super) async fn hello(
         return Ok(caps);
     }
     let helo_cmd = format!("HELO {}", params.helo_data);
+    conn.sequence.push('h');
     conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let helo = conn.read_reply(t, &helo_cmd).await?;
@@ -670,6 +687,7 @@ pub(super) async fn starttls(
 ) -> Result<(), ConvError> {
     let t = params.command_timeout;
     if !std::mem::take(&mut conn.starttls_sent) {
+        conn.sequence.push('s');
         conn.send(b"STARTTLS\r\n", t, false).await?;
     }
     let r = conn.read_reply(t, "STARTTLS").await?;

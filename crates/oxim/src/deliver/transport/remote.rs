@@ -287,6 +287,7 @@ pub async fn run_smtp(
                     confirmation: Some("delivery bypassed by -N option".into()),
                     first: true,
                     auth: None,
+                    sequence: None,
                 };
                 (i.clone(), r.clone(), outcome)
             })
@@ -348,6 +349,7 @@ pub async fn run_smtp(
                     tls_failed: false,
                     auth: None,
                     auth_notes: Vec::new(),
+                    sequence: None,
                 });
                 continue;
             }
@@ -383,6 +385,7 @@ pub async fn run_smtp(
                             tls_failed: false,
                             auth: None,
                             auth_notes: Vec::new(),
+                            sequence: None,
                         });
                     }
                     continue;
@@ -536,6 +539,7 @@ pub async fn run_smtp(
                         continued,
                         confirmation: Some(confirmation),
                         first,
+                        sequence: r.sequence.clone(),
                         auth: r.auth.as_ref().map(|a| {
                             // +smtp_mailauth adds the AUTH= sender sent.
                             match &auth_sender {
@@ -563,6 +567,7 @@ pub async fn run_smtp(
                 smtp::RcptOutcome::Failed(err) => Outcome::Failed {
                     host: Some(info.clone()),
                     err,
+                    sequence: r.sequence.clone(),
                 },
             };
             out.push((item.clone(), router.clone(), outcome));

@@ -399,6 +399,10 @@ pub async fn handle_event(
         }
         Event::Rset | Event::Noop => {}
         Event::Error(e) => {
+            if e.synprot {
+                let syntax = e.kind != oxim_smtp::ErrorKind::Sequence;
+                log_synprot(ctx, conn, st, syntax, &e.line, &e.detail);
+            }
             if e.closing && e.kind == oxim_smtp::ErrorKind::UnknownCommand {
                 let last = e.line.trim_end();
                 log_dropped(
@@ -411,6 +415,33 @@ pub async fn handle_event(
                 log_end(ctx, conn, st, SmtpEnd::Other(&e.detail));
             }
         }
+    }
+}
+
+/// Exim's log line for a syntax or protocol error, with
+/// `+smtp_syntax_error` / `+smtp_protocol_error`.
+fn log_synprot(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &State,
+    syntax: bool,
+    line: &str,
+    errmess: &str,
+) {
+    let (selector, what) = if syntax {
+        (oxim_log::Selector::SmtpSyntaxError, "syntax")
+    } else {
+        (oxim_log::Selector::SmtpProtocolError, "protocol")
+    };
+    if ctx.selector.has(selector) {
+        ctx.log_text(
+            None,
+            &format!(
+                "SMTP {what} error in \"{}\" {} {errmess}",
+                oxim_log::printing(line, false),
+                super::conn::host_and_ident(ctx, conn, st)
+            ),
+        );
     }
 }
 
@@ -512,6 +543,10 @@ async fn helo(
         pipelining,
         chunking,
         pipe_connect: sess.pipe_connect_acceptable(),
+        // Offered whenever the command's ACL is set, as in Exim.
+        etrn: ehlo && !ctx.config.main.str("acl_smtp_etrn").trim().is_empty(),
+        vrfy: ehlo && !ctx.config.main.str("acl_smtp_vrfy").trim().is_empty(),
+        expn: ehlo && !ctx.config.main.str("acl_smtp_expn").trim().is_empty(),
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -565,6 +600,8 @@ async fn mail(
     st.vars.set("authenticated_sender", "");
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if super::auth::mail_param(ctx, conn, st, value).is_err() {
+            let line = sess.last_command().to_string();
+            log_synprot(ctx, conn, st, true, &line, "invalid data for AUTH");
             replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
             return;
         }
