@@ -279,9 +279,7 @@ impl Ctx {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
-        if let Some(e) = drivers.duplicate_public_name() {
-            return Err(ConfigPanic(e).into());
-        }
+        let config_panic = drivers.duplicate_public_name();
         let mut ctx = Ctx {
             version: harness.version(),
             inv,
@@ -308,6 +306,18 @@ impl Ctx {
             tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
+        if let Some(e) = config_panic {
+            ctx.log(&LogRecord::Text {
+                id: None,
+                text: &format!("Exim configuration error:\n  {e}"),
+                dest: oxim_log::Dest {
+                    main: false,
+                    reject: false,
+                    panic: true,
+                },
+            });
+            return Err(ConfigPanic(e).into());
+        }
         ctx.base = ctx.build_base_vars();
         Ok(Arc::new(ctx))
     }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use oxim_conf::{Config, RetryKind, RetryRule};
 
+use crate::errno::Errno;
 use crate::vars::Vars;
 
 /// One retry hint.
@@ -122,8 +123,16 @@ const DEFAULT_INTERVAL: u64 = 15 * 60;
 const DEFAULT_TIMEOUT: u64 = 4 * 86_400;
 
 /// The first rule whose pattern matches `address` (or its domain).
-pub fn find_rule<'a>(cfg: &'a Config, address: &str, vars: &Vars) -> Option<&'a RetryRule> {
+pub fn find_rule<'a>(
+    cfg: &'a Config,
+    address: &str,
+    vars: &Vars,
+    err: &RetryError,
+) -> Option<&'a RetryRule> {
     cfg.retry.iter().find(|r| {
+        if !error_matches(&r.error, err) {
+            return false;
+        }
         let p = r.pattern.as_str();
         if p == "*" {
             return true;
@@ -135,6 +144,55 @@ pub fn find_rule<'a>(cfg: &'a Config, address: &str, vars: &Vars) -> Option<&'a 
             oxim_conf::match_domain(p, domain, cfg, vars).unwrap_or(false)
         }
     })
+}
+
+/// Whether a retry rule's error field (`*`, `auth_failed`, `refused_MX`,
+/// `rcpt_45x`, ...) covers this failure, as Exim matches them. The
+/// `timeout` variants all stand for a timeout however it arose (oxim does
+/// not yet record whether it was the connection or a command that timed
+/// out, nor whether the host came from an MX record there).
+fn error_matches(rule: &str, err: &RetryError) -> bool {
+    let lower = rule.to_ascii_lowercase();
+    let letter = err.more_errno & 0xff;
+    let (base, suffix) = match lower.split_once('_') {
+        Some((a, b)) => (a, Some(b)),
+        None => (lower.as_str(), None),
+    };
+    match (base, suffix) {
+        ("*", None) => true,
+        ("auth", Some("failed")) => err.basic_errno == Errno::AuthFail.code(),
+        ("lost", Some("connection")) => err.basic_errno == Errno::SmtpClosed.code(),
+        ("tls", Some("required")) => err.basic_errno == Errno::TlsRequired.code(),
+        ("refused", s) => {
+            err.basic_errno == libc::ECONNREFUSED
+                && match s {
+                    Some("mx") => letter == i32::from(b'M'),
+                    Some("a") => letter == i32::from(b'A'),
+                    _ => true,
+                }
+        }
+        ("timeout", _) => err.basic_errno == libc::ETIMEDOUT,
+        ("lookup", None) => err.basic_errno == Errno::UnknownHost.code(),
+        (kind @ ("mail" | "rcpt" | "data"), Some(code)) => {
+            let want = match kind {
+                "mail" => Errno::Mail4xx,
+                "rcpt" => Errno::Rcpt4xx,
+                _ => Errno::Data4xx,
+            };
+            // more_errno keeps the last two digits of the code above the
+            // host letter.
+            let got = format!("4{:02}", (err.more_errno >> 8) % 100);
+            err.basic_errno == want.code()
+                && code.len() == 3
+                && code
+                    .bytes()
+                    .zip(got.bytes())
+                    .all(|(w, g)| w == b'x' || w == g)
+        }
+        // quota errors come from local deliveries oxim's appendfile does
+        // not report as such yet.
+        _ => false,
+    }
 }
 
 /// Compute the schedule after a failure at `now`, given the previous hint.

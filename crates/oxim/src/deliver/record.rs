@@ -422,9 +422,10 @@ impl Attempt<'_> {
                         if let Some(s) = self.updated.get(&key) {
                             *s
                         } else {
-                            let rule = retry::find_rule(&ctx.config, &item.address, self.vars);
                             let max = ctx.settings.retry_interval_max.as_secs();
                             let rerr = retry_error(&err, host.as_ref(), false);
+                            let rule =
+                                retry::find_rule(&ctx.config, &item.address, self.vars, &rerr);
                             let s = self.retry.failed(&key, rule, self.now, max, &rerr);
                             self.updated.insert(key, s);
                             s
@@ -447,20 +448,57 @@ impl Attempt<'_> {
                         return;
                     }
                     Schedule::TimedOut => {
-                        let mut err = err;
-                        let text = reason_text(&err);
-                        err.message = Some(format!("retry timeout exceeded: {text}"));
-                        Outcome::Failed {
-                            host,
-                            err,
-                            sequence: None,
+                        // As Exim: the deferral is logged, then the
+                        // address fails with its own line; the bounce
+                        // gives the error and the timeout.
+                        let failed = Outcome::Deferred { host, err };
+                        log_outcome(ctx, self.m, &self.sender, item, router, transport, &failed);
+                        let Outcome::Deferred { host, mut err } = failed else {
+                            unreachable!("built just above")
+                        };
+                        let mut line = format!("** {}", item.address);
+                        if let Some(p) = item.parent.as_ref().filter(|p| **p != item.address) {
+                            line.push_str(&format!(" <{p}>"));
                         }
+                        line.push_str(": retry timeout exceeded");
+                        let id_text = self.m.env.id.to_string();
+                        ctx.log_message(
+                            self.m,
+                            &LogRecord::Text {
+                                id: Some(&id_text),
+                                text: &line,
+                                dest: oxim_log::Dest {
+                                    main: true,
+                                    reject: false,
+                                    panic: false,
+                                },
+                            },
+                        );
+                        let text = reason_text(&err);
+                        err.message = Some(format!("{text}: retry timeout exceeded"));
+                        err.errno_text = None;
+                        self.finish(
+                            item,
+                            transport,
+                            Outcome::Failed {
+                                host,
+                                err,
+                                sequence: None,
+                            },
+                        );
+                        return;
                     }
                 }
             }
             other => other,
         };
         log_outcome(ctx, self.m, &self.sender, item, router, transport, &outcome);
+        self.finish(item, transport, outcome);
+    }
+
+    /// After an outcome is logged: clear the address's retry hints and
+    /// count it (a failure is kept for the bounce).
+    fn finish(&mut self, item: &Item, transport: Option<&str>, outcome: Outcome) {
         self.retry.clear(&format!("R:{}", item.address));
         self.retry
             .clear(&format!("R:{}:<{}>", item.address, self.sender));

@@ -483,19 +483,21 @@ pub async fn run_smtp(
                 // The host's retry hint: a host-level failure is recorded
                 // against the host, a 4xx to MAIL or DATA against the host
                 // and this message; a host that answered is cleared.
-                let rule = crate::retry::find_rule(&ctx.config, &retry_rule_address, vars);
+                let rule = |re: &crate::retry::RetryError| {
+                    crate::retry::find_rule(&ctx.config, &retry_rule_address, vars, re)
+                };
                 let max = ctx.settings.retry_interval_max.as_secs();
                 match r.outcomes.first() {
                     Some(smtp::RcptOutcome::Deferred(e))
                         if matches!(e.errno, Errno::Mail4xx | Errno::Data4xx) =>
                     {
                         let re = retry_error(e, Some(&host), from_mx(name));
-                        retry_db.failed(&message_key, rule, now_secs(), max, &re);
+                        retry_db.failed(&message_key, rule(&re), now_secs(), max, &re);
                         written.insert(message_key.clone());
                     }
                     Some(smtp::RcptOutcome::Deferred(e)) if r.try_next_host => {
                         let re = retry_error(e, Some(&host), from_mx(name));
-                        retry_db.failed(&host_key, rule, now_secs(), max, &re);
+                        retry_db.failed(&host_key, rule(&re), now_secs(), max, &re);
                         written.insert(host_key.clone());
                     }
                     _ => {
@@ -541,9 +543,14 @@ pub async fn run_smtp(
                         first,
                         sequence: r.sequence.clone(),
                         auth: r.auth.as_ref().map(|a| {
-                            // +smtp_mailauth adds the AUTH= sender sent.
+                            // +smtp_mailauth adds the AUTH= sender sent,
+                            // after an id only (`name:id`; an
+                            // authenticator's name has no colon).
                             match &auth_sender {
-                                Some(s) if ctx.selector.has(oxim_log::Selector::SmtpMailauth) => {
+                                Some(s)
+                                    if a.contains(':')
+                                        && ctx.selector.has(oxim_log::Selector::SmtpMailauth) =>
+                                {
                                     format!("{a}:{s}")
                                 }
                                 _ => a.clone(),
