@@ -220,7 +220,8 @@ impl AclTrace {
     pub fn connection(&self) -> String {
         self.host_ident
             .as_deref()
-            .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+            .and_then(|h| h.strip_prefix("H="))
+            .map(|h| format!("SMTP connection from {h}"))
             .unwrap_or_default()
     }
 }

@@ -322,6 +322,7 @@ pub async fn handle_event(
     let nonmail = match &ev {
         Event::Helo { .. } => std::mem::replace(&mut st.helo_counted, true),
         Event::Rset => std::mem::replace(&mut st.rset_counted, true),
+        Event::Auth { .. } => std::mem::replace(&mut st.auth_counted, true),
         Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
         _ => false,
     };
@@ -418,6 +419,53 @@ pub async fn handle_event(
     }
 }
 
+/// `AUTH=` on MAIL: decoded, then judged by `acl_smtp_mailauth` when it is
+/// set (an empty one denies), else by whether the client authenticated.
+/// False when the command was refused (bad xtext, an ACL that deferred).
+async fn mail_auth_param(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    sess: &mut ServerSession,
+    st: &mut State,
+    value: &str,
+) -> bool {
+    let Some(decoded) = super::auth::decode_mail_param(value) else {
+        let line = sess.last_command().to_string();
+        log_synprot(ctx, conn, st, true, &line, "invalid data for AUTH");
+        replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
+        return false;
+    };
+    let (accepted, why) = if ctx.config.main.is_set("acl_smtp_mailauth") {
+        st.vars.set("authenticated_sender", decoded.clone());
+        let env = AclEnv {
+            host_ip: conn.peer.map(|p| p.ip()),
+            host_name: st.host_name.as_deref(),
+            sender: None,
+            recipient: None,
+        };
+        let o = check_acl(ctx, "acl_smtp_mailauth", &mut st.vars, None, &env, &mut st.acl).await;
+        sync_client_name(st);
+        match o {
+            // An empty ACL is an implicit deny.
+            None => (false, "rejected by ACL"),
+            Some(o) if o.verdict == Verdict::Accept => (true, "rejected by ACL"),
+            Some(o) if matches!(o.verdict, Verdict::Deny | Verdict::Discard) => {
+                (false, "rejected by ACL")
+            }
+            Some(o) => {
+                st.vars.set("authenticated_sender", "");
+                let what = format!("MAIL {}", sess.last_command());
+                refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 451);
+                return false;
+            }
+        }
+    } else {
+        (st.auth.done.is_some(), "client not authenticated")
+    };
+    super::auth::mail_param(ctx, conn, st, value, decoded, accepted, why);
+    true
+}
+
 /// Exim's log line for a syntax or protocol error, with
 /// `+smtp_syntax_error` / `+smtp_protocol_error`.
 fn log_synprot(
@@ -511,7 +559,7 @@ async fn helo(
         sender: None,
         recipient: None,
     };
-    st.acl.host_ident = host_ident(conn, st);
+    st.acl.host_ident = super::conn::acl_ident(conn, st);
     let env = AclEnv {
         host_name: st.host_name.as_deref(),
         ..env
@@ -599,10 +647,7 @@ async fn mail(
     st.auth.mail_sender = None;
     st.vars.set("authenticated_sender", "");
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
-        if super::auth::mail_param(ctx, conn, st, value).is_err() {
-            let line = sess.last_command().to_string();
-            log_synprot(ctx, conn, st, true, &line, "invalid data for AUTH");
-            replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
+        if value != "<>" && !mail_auth_param(ctx, conn, sess, st, value).await {
             return;
         }
     }
