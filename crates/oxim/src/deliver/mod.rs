@@ -271,7 +271,16 @@ pub async fn deliver_loaded(
         system_filter::After::FailAll(message) => {
             for item in work.drain(..) {
                 let err = local_error(Errno::None, message.clone());
-                run.record(&item, None, None, Outcome::Failed { host: None, err, sequence: None });
+                run.record(
+                    &item,
+                    None,
+                    None,
+                    Outcome::Failed {
+                        host: None,
+                        err,
+                        sequence: None,
+                    },
+                );
             }
         }
         _ => {}
@@ -381,7 +390,11 @@ pub async fn deliver_loaded(
                             &f,
                             Some(&d.router),
                             None,
-                            Outcome::Failed { host: None, err, sequence: None },
+                            Outcome::Failed {
+                                host: None,
+                                err,
+                                sequence: None,
+                            },
                         );
                         continue;
                     }
@@ -465,7 +478,11 @@ pub async fn deliver_loaded(
                     &item,
                     router.as_deref(),
                     None,
-                    Outcome::Failed { host: None, err, sequence: None },
+                    Outcome::Failed {
+                        host: None,
+                        err,
+                        sequence: None,
+                    },
                 );
             }
             Routed::Defer { router, message } => {

@@ -279,11 +279,16 @@ pub fn log_reject_id(
     if host.is_none() && conn.ident.is_none() {
         return;
     }
+    let auth = st.auth.done.as_ref().map(|(name, id)| match id {
+        Some(id) => format!("{name}:{id}"),
+        None => name.clone(),
+    });
     ctx.log(&LogRecord::Rejected(Rejected {
         id,
         host,
         ident: conn.ident.as_deref(),
         sender,
+        auth: auth.as_deref(),
         what,
         temporary,
         reason,

@@ -27,8 +27,8 @@ use crate::ctx::Ctx;
 use crate::message::HeaderLimits;
 
 use conn::{
-    host_option, log_end, lookup_host_name, over_connection_limit, sender_host,
-    sync_client_name, IncomingConn, State, StderrTrace,
+    host_option, log_end, lookup_host_name, over_connection_limit, sender_host, sync_client_name,
+    IncomingConn, State, StderrTrace,
 };
 use conn::{log_reject, replied};
 pub use conn::{ConnSlot, SlotHandle, CONNECTIONS};

@@ -443,7 +443,15 @@ async fn mail_auth_param(
             sender: None,
             recipient: None,
         };
-        let o = check_acl(ctx, "acl_smtp_mailauth", &mut st.vars, None, &env, &mut st.acl).await;
+        let o = check_acl(
+            ctx,
+            "acl_smtp_mailauth",
+            &mut st.vars,
+            None,
+            &env,
+            &mut st.acl,
+        )
+        .await;
         sync_client_name(st);
         match o {
             // An empty ACL is an implicit deny.
