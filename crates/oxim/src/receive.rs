@@ -45,6 +45,8 @@ pub struct Source {
     /// SMTP AUTH: the authenticator's instance name and the
     /// `server_set_id` result (` A=name:id` in the log).
     pub auth: Option<(String, Option<String>)>,
+    /// The public (SASL mechanism) name of that authenticator.
+    pub auth_pubname: Option<String>,
     /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`); for a
     /// message from a local user, `login@qualify_domain`.
     pub auth_sender: Option<String>,
@@ -70,6 +72,7 @@ impl Source {
             tls: None,
             submission: false,
             auth: None,
+            auth_pubname: None,
             auth_sender: None,
             local_auth_id: None,
         }
@@ -291,6 +294,7 @@ pub fn prepare(
     }
     if let Some((name, id)) = &source.auth {
         env.host_auth = Some(name.clone());
+        env.host_auth_pubname = source.auth_pubname.clone();
         env.auth_id = id.clone();
     } else {
         env.auth_id = source.local_auth_id.clone();

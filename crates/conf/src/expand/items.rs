@@ -122,6 +122,23 @@ impl Expander<'_> {
                 self.lookup_value = saved;
                 r
             }
+            "authresults" => {
+                let a = self.args(s, pos, 1, skip, "authresults")?;
+                self.close(s, pos, "authresults")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let sysname = bytes_to_string(a[0].clone());
+                match self.ctx.auth_results(&sysname) {
+                    Some(elements) => {
+                        Ok(format!("Authentication-Results: {sysname}{elements}").into_bytes())
+                    }
+                    None => Err(ExpandError::NotSupported(
+                        "expansion item",
+                        "authresults".to_string(),
+                    )),
+                }
+            }
             "readfile" => {
                 let mut a = self.args(s, pos, 1, skip, "readfile")?;
                 a.extend(self.opt_args(s, pos, 1, &[skip])?);

@@ -85,7 +85,8 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
             "authenticated_sender",
             m.env.auth_sender.clone().unwrap_or_default(),
         )
-        .set("sender_ident", m.env.ident.clone().unwrap_or_default());
+        .set("sender_ident", m.env.ident.clone().unwrap_or_default())
+        .set_auth_pubname(m.env.host_auth_pubname.clone());
     // Where the message arrived (kept in the spool file as
     // `-interface_address ip.port`).
     if let Some(a) = &m.env.interface_address {

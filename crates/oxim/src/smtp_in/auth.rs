@@ -403,6 +403,8 @@ fn finish(
                 st.vars.set("authenticated_id", id.clone());
             }
             st.auth.done = Some((spec.name.clone(), set_id.clone()));
+            st.auth.pubname = Some(spec.public_name.clone());
+            st.vars.set_auth_pubname(Some(spec.public_name.clone()));
             replied(
                 ctx,
                 sess.respond(Reply::new(235, "Authentication succeeded")),

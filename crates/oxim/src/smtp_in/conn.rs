@@ -175,6 +175,8 @@ pub struct AuthState {
     /// Authenticated: the authenticator's instance name and the id
     /// `server_set_id` gave.
     pub done: Option<(String, Option<String>)>,
+    /// The public name of that authenticator (not known for `-oMaa`).
+    pub pubname: Option<String>,
     /// `AUTH=` of the current MAIL, when accepted.
     pub mail_sender: Option<String>,
 }

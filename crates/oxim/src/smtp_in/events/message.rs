@@ -205,6 +205,7 @@ pub(super) async fn data_end(
         tls: st.tls.clone(),
         submission: std::mem::take(&mut st.submission),
         auth: st.auth.done.clone(),
+        auth_pubname: st.auth.pubname.clone(),
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
     };
