@@ -210,6 +210,7 @@ pub(super) async fn data_end(
         local_auth_id: None,
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+    prepared.add_acl_headers(&std::mem::take(&mut st.acl.added_headers));
     prepared.env.body_8bitmime = st.body_8bitmime;
     st.helo_counted = false;
     st.rset_counted = false;
@@ -248,7 +249,19 @@ pub(super) async fn data_end(
                 }
             } else {
                 loaded.flush_msglog(&ctx.spool);
-                st.accepted_ids.push(id_text);
+                // -bs -odi: as Exim, each message is delivered once it is
+                // accepted, before the next command is read. Background
+                // deliveries start when the session ends; a batch (-bS)
+                // is delivered at its end.
+                let now = !conn.batch && !ctx.inv.queue_only(ctx.settings.queue_only);
+                match ctx.inv.delivery {
+                    crate::cli::DeliveryMode::Interactive if now => {
+                        if let Err(e) = crate::deliver::deliver_id(ctx, &id, false).await {
+                            ctx.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
+                        }
+                    }
+                    _ => st.accepted_ids.push(id_text),
+                }
             }
         }
         Err(e) => {

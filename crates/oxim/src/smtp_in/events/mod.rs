@@ -82,6 +82,14 @@ pub async fn check_acl(
         None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
     log_acl_writes(ctx, &o);
+    // Header lines asked for in the ACLs that see a message; others have
+    // no message to add them to.
+    if matches!(
+        option,
+        "acl_smtp_mail" | "acl_smtp_rcpt" | "acl_smtp_predata" | "acl_smtp_data"
+    ) {
+        trace.added_headers.extend(o.added_headers.iter().cloned());
+    }
     Some(o)
 }
 
@@ -633,6 +641,8 @@ async fn mail(
 ) {
     // A new message: its sender has not been verified yet.
     st.acl.sender_verified.clear();
+    // Header lines of an earlier transaction are not this one's.
+    st.acl.added_headers.clear();
     st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
     // An untrusted local caller's MAIL FROM stands during the SMTP
