@@ -46,6 +46,9 @@ pub enum ConditionError {
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),
+    /// A malformed `verify` condition (Exim's text).
+    #[error("{0}")]
+    BadVerify(String),
 }
 
 /// Exim's truth rule for a `condition` option's expanded value: empty,

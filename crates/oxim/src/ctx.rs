@@ -14,7 +14,6 @@ use oxim_spool::{IdFormat, IdGenerator, Spool};
 use crate::cli::Invocation;
 use crate::dns::Dns;
 use crate::harness::Harness;
-use crate::message::HeaderStyle;
 use crate::settings::{Drivers, MainSettings};
 use crate::vars::Vars;
 
@@ -88,7 +87,6 @@ pub struct Ctx {
     pub spool: Spool,
     pub ids: IdGenerator,
     pub caller: Caller,
-    pub header_style: HeaderStyle,
     /// `never_users` as uids: no file or pipe delivery runs as one of them.
     pub never_users: Vec<u32>,
     /// Started as root for a command that receives or delivers: the exim
@@ -269,10 +267,6 @@ impl Ctx {
                 Some("long") => IdFormat::Long,
                 _ => IdFormat::Classic,
             });
-        let header_style = match id_format {
-            IdFormat::Long => HeaderStyle::Modern,
-            IdFormat::Classic => HeaderStyle::Classic,
-        };
         let timeout = Duration::from_secs(5);
         let dns = Dns::from_system(timeout, false, settings.disable_ipv6);
         if let Some(e) = Drivers::unsupported_authenticator(&config) {
@@ -297,7 +291,6 @@ impl Ctx {
             spool,
             ids: IdGenerator::new(id_format),
             caller: Caller::current(),
-            header_style,
             never_users,
             run_as,
             keeps_root,

@@ -297,15 +297,6 @@ fn one_address(item: &str) -> Option<String> {
     (!a.is_empty()).then(|| a.to_string())
 }
 
-/// Which generation of Exim's header layout to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderStyle {
-    /// Exim up to 4.96: `for x; date` on one line.
-    Classic,
-    /// Exim 4.97+: the date on its own folded line.
-    Modern,
-}
-
 /// What the default `Received:` header says about the message's origin.
 pub struct ReceivedInfo<'a> {
     /// `from` text for a remote host (`localhost ([127.0.0.1] helo=x)`), or None.
@@ -323,13 +314,13 @@ pub struct ReceivedInfo<'a> {
     /// Set when the message has exactly one recipient.
     pub received_for: Option<&'a str>,
     pub date: &'a str,
-    pub style: HeaderStyle,
     /// TLS of the incoming connection: version and standard cipher name
     /// (`TLS1.3`, `TLS_AES_256_GCM_SHA384`).
     pub tls: Option<(&'a str, &'a str)>,
 }
 
-/// Render Exim's default `Received:` header.
+/// Render Exim's default `Received:` header. As every Exim since 4.95, the
+/// date stands on a folded line of its own after `id ...;` / `for ...;`.
 pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
     let mut s = String::from("Received: ");
     if let Some(h) = &r.rcvhost {
@@ -379,10 +370,7 @@ pub fn default_received(r: &ReceivedInfo<'_>) -> HeaderField {
         s.push_str("\n\tfor ");
         s.push_str(f);
     }
-    match r.style {
-        HeaderStyle::Classic => s.push_str("; "),
-        HeaderStyle::Modern => s.push_str(";\n\t"),
-    }
+    s.push_str(";\n\t");
     s.push_str(r.date);
     HeaderField::new(s)
 }
@@ -628,7 +616,6 @@ mod tests {
             id: "10HmaX-0005vi-00",
             received_for: Some("abc@x.y.z"),
             date: "Tue, 2 Mar 1999 09:44:33 +0000",
-            style: HeaderStyle::Classic,
             tls: None,
         };
         assert_eq!(
@@ -636,12 +623,9 @@ mod tests {
             "Received: from CALLER by myhost.test.ex with local (Exim x.yz)\n\
              \t(envelope-from <CALLER@test.ex>)\n\
              \tid 10HmaX-0005vi-00\n\
-             \tfor abc@x.y.z; Tue, 2 Mar 1999 09:44:33 +0000\n"
+             \tfor abc@x.y.z;\n\
+             \tTue, 2 Mar 1999 09:44:33 +0000\n"
         );
-        r.style = HeaderStyle::Modern;
-        assert!(default_received(&r)
-            .text
-            .ends_with("\tfor abc@x.y.z;\n\tTue, 2 Mar 1999 09:44:33 +0000\n"));
         r.protocol = "esmtps";
         r.tls = Some(("TLS1.3", "TLS_AES_256_GCM_SHA384"));
         assert!(default_received(&r).text.starts_with(

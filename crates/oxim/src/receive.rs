@@ -337,7 +337,6 @@ pub fn prepare(
         id: &id_text,
         received_for,
         date: &date,
-        style: ctx.header_style,
         tls: source
             .tls
             .as_ref()

@@ -165,9 +165,11 @@ pub fn match_host_probe(
 }
 
 /// Matches "no host" (a locally submitted message, an empty
-/// `$sender_host_address`) against a host list: as in Exim, only an empty
-/// item matches it (`hosts = :`, `match_ip{}{:@[]}`); negation and named
-/// lists apply as usual.
+/// `$sender_host_address`) against a host list: as in Exim, an empty item
+/// matches it (`hosts = :`, `match_ip{}{:@[]}`) and so does `*`, which
+/// matches everything; no other item does. Negation and named lists apply
+/// as usual (`! 127.0.0.1` alone matches no host, the list's last item
+/// being negated).
 pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Result<bool, ListError> {
     let mut caseful = false;
     let mut trace = Trace::off();
@@ -179,7 +181,7 @@ pub fn match_no_host(list: &str, cfg: &Config, ctx: &dyn ExpandContext) -> Resul
         0,
         &mut caseful,
         &mut Probe::new(&mut trace, ""),
-        &mut |item, _, _| Ok(item.is_empty().into()),
+        &mut |item, _, _| Ok((item.is_empty() || item == "*").into()),
     )
 }
 

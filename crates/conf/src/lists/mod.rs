@@ -192,7 +192,10 @@ mod tests {
         assert!(match_no_host(":@[]", &c, &x).unwrap());
         assert!(match_no_host(" : ", &c, &x).unwrap());
         assert!(!match_no_host("@[] : 127.0.0.1", &c, &x).unwrap());
-        assert!(!match_no_host("* : 127.0.0.1", &c, &x).unwrap());
+        assert!(match_no_host("* : 127.0.0.1", &c, &x).unwrap());
+        assert!(!match_no_host("127.0.0.1 : 10.0.0.0/8", &c, &x).unwrap());
+        assert!(match_no_host("! 127.0.0.1", &c, &x).unwrap());
+        assert!(!match_no_host("! * : 127.0.0.1", &c, &x).unwrap());
         assert!(match_domain("*", "anything", &c, &x).unwrap());
         assert!(matches!(
             match_domain("+nosuch", "a", &c, &x),

@@ -92,14 +92,26 @@ pub(super) async fn condition(
                     r => r.map_err(ConditionError::from),
                 }
             }
-            // Locally submitted messages match an empty item only.
-            None => Ok(value.split(':').any(|i| i.trim().is_empty())),
+            // A locally submitted message is "no host": an empty item or
+            // `*` matches it, negations count as usual.
+            None => oxim_conf::match_no_host(&value, cfg, &*vars).map_err(ConditionError::from),
         },
         "domains" => {
             let d = env.recipient.map(|r| split_address(r).1).unwrap_or("");
             let mut p = Probe::new(&mut t.trace, d);
             p.want_value = true;
             p.cache = Some(&mut t.domains);
+            oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
+                .map_err(ConditionError::from)
+        }
+        // The domain of the sender (none for `<>`).
+        "sender_domains" => {
+            let d = env
+                .sender
+                .and_then(|s| s.rsplit_once('@'))
+                .map_or("", |(_, d)| d);
+            let mut p = Probe::new(&mut t.trace, d);
+            p.want_value = true;
             oxim_conf::match_domain_probe(&value, d, cfg, &*vars, &mut p)
                 .map_err(ConditionError::from)
         }

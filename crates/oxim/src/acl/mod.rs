@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
+mod callout;
 mod conditions;
 pub mod dnslists;
 mod header_sender;
@@ -47,6 +48,12 @@ pub struct AclOutcome {
     /// Why a verification failed, the reply's text when no `message` is
     /// set (`550 Unrouteable address`).
     pub verify_message: Option<String>,
+    /// A verification's text for the client when it differs from the
+    /// log's (a callout's `Callout verification failed:` and the reply).
+    pub verify_user_message: Option<String>,
+    /// The verification's text may be shown with a temporary refusal (a
+    /// callout that could not complete).
+    pub verify_temp_details: bool,
     /// `log_message` texts of `warn` statements that held (logged as
     /// `<host> Warning: <text>`).
     pub warnings: Vec<String>,
@@ -72,6 +79,8 @@ impl AclOutcome {
             controls: Vec::new(),
             logwrites: Vec::new(),
             verify_message: None,
+            verify_user_message: None,
+            verify_temp_details: false,
             warnings: Vec::new(),
             temp_details: false,
             added_headers: Vec::new(),
@@ -202,13 +211,13 @@ pub struct AclTrace {
 /// A refusal decided after a failed verification says why, unless the
 /// statement gave its own texts.
 fn apply_verify_message(out: &mut AclOutcome) {
-    if let Some(m) = out.verify_message.take() {
-        if out.message.is_none() {
-            out.message = Some(m.clone());
-        }
-        if out.log_message.is_none() {
-            out.log_message = Some(m);
-        }
+    let log = out.verify_message.take();
+    let user = out.verify_user_message.take().or_else(|| log.clone());
+    if out.message.is_none() {
+        out.message = user;
+    }
+    if out.log_message.is_none() {
+        out.log_message = log;
     }
 }
 
@@ -288,14 +297,11 @@ pub async fn eval_traced(
                     if let Cond::Defer(e) = deferral {
                         out.log_message = Some(e);
                     } else {
-                        // The verification's text is both reply and reason.
-                        let m = out.verify_message.take();
-                        if out.message.is_none() {
-                            out.message = m.clone();
-                        }
-                        if out.log_message.is_none() {
-                            out.log_message = m;
-                        }
+                        // The verification's text is both reply and reason
+                        // (a callout may have its own text for the reply,
+                        // which it lets a temporary refusal show).
+                        out.temp_details |= std::mem::take(&mut out.verify_temp_details);
+                        apply_verify_message(&mut out);
                     }
                     return out;
                 }
@@ -330,6 +336,7 @@ pub async fn eval_traced(
             (AclVerb::Accept, false) if after_endpass => {
                 t.trace
                     .line(|| "accept: endpass encountered - denying access".into());
+                apply_verify_message(&mut out);
                 out.verdict = Verdict::Deny;
                 return out;
             }
@@ -354,6 +361,8 @@ pub async fn eval_traced(
             return out;
         }
         out.verify_message = None;
+        out.verify_user_message = None;
+        out.verify_temp_details = false;
         if st.verb == AclVerb::Warn && all_true {
             // A warn's `message` adds a header line, as add_header does
             // (Exim's older usage, still honoured).
@@ -377,6 +386,8 @@ pub async fn eval_traced(
             out.log_message = None;
         }
         out.verify_message = None;
+        out.verify_user_message = None;
+        out.verify_temp_details = false;
     }
     // Falling off the end is an implicit deny.
     t.trace.line(|| format!("end of {acl_name}: implicit DENY"));

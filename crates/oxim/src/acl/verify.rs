@@ -1,6 +1,7 @@
 //! `verify = sender` and `verify = recipient`: routing an address as
 //! verification does, and what a failure leaves behind.
 
+use super::callout::{self, CalloutOpts};
 use super::*;
 
 /// A sender verification that did not succeed, kept for the message
@@ -17,6 +18,12 @@ pub struct SenderVerifyFailure {
     pub defer: bool,
     /// Already reported (or `/no_details` asked for no details).
     pub told: bool,
+    /// A callout could not be completed (Exim's ERRNO_CALLOUTDEFER).
+    pub callout_defer: bool,
+    /// The callout's `MAIL FROM:<>` (or connection) was refused.
+    pub nsfail: bool,
+    /// The callout's `postmaster@domain` was refused.
+    pub pmfail: bool,
 }
 
 /// `verify = sender[=address]` and `verify = recipient` with their
@@ -36,15 +43,33 @@ pub(super) async fn verify(
         None => (head, None),
     };
     let (mut defer_ok, mut no_details) = (false, false);
+    let mut co: Option<CalloutOpts> = None;
+    let fresh = || CalloutOpts {
+        timeout: callout::DEFAULT_TIMEOUT,
+        ..CalloutOpts::default()
+    };
+    let header_sender_kind = kind == "header_sender";
     for opt in parts {
         let opt = opt.trim();
-        match opt {
+        let lower = opt.to_ascii_lowercase();
+        match lower.as_str() {
             "defer_ok" => defer_ok = true,
             "no_details" => no_details = true,
-            _ if opt.starts_with("callout") => {
-                return Err(Cond::Error(ConditionError::Unsupported(format!(
-                    "verify = {what} (callouts)"
-                ))))
+            "callout_defer_ok" => co.get_or_insert_with(fresh).defer_ok = true,
+            "check_postmaster" => co.get_or_insert_with(fresh).pm_mailfrom = Some(String::new()),
+            _ if lower.starts_with("callout") => {
+                let o = co.get_or_insert_with(fresh);
+                o.timeout = callout::DEFAULT_TIMEOUT;
+                let rest = opt[7..].trim_start();
+                if !rest.is_empty() {
+                    let Some(list) = rest.strip_prefix('=') else {
+                        return Err(Cond::Error(ConditionError::BadVerify(format!(
+                            "'=' expected after \"callout\" in ACL condition \"{what}\""
+                        ))));
+                    };
+                    callout::parse_options(what, list, header_sender_kind, o)
+                        .map_err(Cond::Error)?;
+                }
             }
             _ => {
                 return Err(Cond::Error(ConditionError::Unsupported(format!(
@@ -53,6 +78,12 @@ pub(super) async fn verify(
             }
         }
     }
+    let co = co.filter(|o| !o.timeout.is_zero());
+    // -bh makes no callouts (-bhc does).
+    let host_testing = matches!(
+        ctx.inv.mode,
+        crate::cli::Mode::HostCheck { callout: false, .. }
+    );
     if kind == "header_sender" && explicit.is_none() {
         return header_sender::verify(ctx, vars, env, out, t, defer_ok).await;
     }
@@ -86,23 +117,87 @@ pub(super) async fn verify(
     if is_sender && address.is_empty() {
         return Ok(true); // the null sender always verifies
     }
-    // The sender is verified once per message; the result is reused.
-    if is_sender {
+    // The sender is verified once per message; the result is reused
+    // (not with a callout: its own cache decides).
+    if is_sender && co.is_none() {
         if let Some(prev) = t.sender_verified.iter().find(|(a, _)| a == address) {
             return match &prev.1 {
                 None => Ok(true),
-                Some(f) => sender_failed(out, f.defer, defer_ok),
+                Some(f) => sender_failed(out, f.defer, defer_ok, f.callout_defer),
             };
         }
     }
     t.trace.level += 1;
     t.trace
         .line(|| ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>".into());
-    let (failed, defer, detailed) =
-        route_for_verify(ctx, address, env.sender.unwrap_or(""), vars, t, is_sender).await;
+    let mut remotes = Vec::new();
+    let (mut failed, mut defer, detailed) = route_for_verify_full(
+        ctx,
+        address,
+        env.sender.unwrap_or(""),
+        vars,
+        t,
+        is_sender,
+        &mut remotes,
+    )
+    .await;
+    if failed.is_none() && co.is_some() && host_testing && !remotes.is_empty() {
+        let level = std::mem::replace(&mut t.trace.level, 0);
+        for l in [
+            "Attempting full verification using callout",
+            "... callout omitted by default when host testing",
+            "(Use -bhc if you want the callouts to happen.)",
+        ] {
+            t.trace.line(|| l.into());
+        }
+        t.trace.level = level;
+    }
     t.trace
         .line(|| "----------- end verify ------------".into());
     t.trace.level -= 1;
+    // Routing worked: with a callout, the hosts are asked.
+    let mut called: Option<callout::CalloutResult> = None;
+    if let (None, Some(o), false) = (&failed, &co, host_testing) {
+        for (a, transport, hosts) in &remotes {
+            let from = if is_sender {
+                String::new()
+            } else if o.use_sender {
+                env.sender.unwrap_or("").to_string()
+            } else if o.use_postmaster {
+                format!("postmaster@{}", ctx.qualify_domain)
+            } else {
+                String::new()
+            };
+            let r = run_callout(ctx, a, !is_sender, from, o, transport, hosts, vars).await;
+            if let Some(r) = r.filter(|r| r.rc != callout::Rc::Ok || r.failure.is_some()) {
+                let stop = r.rc != callout::Rc::Ok;
+                called = Some(r);
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    let mut user_message = None;
+    let mut callout_defer = false;
+    let (mut nsfail, mut pmfail) = (false, false);
+    if let Some(r) = &called {
+        let which = if is_sender {
+            "sender_verify_failure"
+        } else {
+            "recipient_verify_failure"
+        };
+        vars.set(which, r.failure.unwrap_or(""));
+        if r.rc != callout::Rc::Ok {
+            defer = r.rc == callout::Rc::Defer;
+            callout_defer = defer;
+            failed = Some(r.message.clone().unwrap_or_default());
+            user_message = r.user_message.clone();
+            nsfail = r.nsfail;
+            pmfail = r.pmfail;
+        }
+    }
+    let callout_defer_ok = callout_defer && co.as_ref().is_some_and(|o| o.defer_ok);
     let Some(message) = failed else {
         if is_sender {
             t.sender_verified.push((address.to_string(), None));
@@ -110,32 +205,103 @@ pub(super) async fn verify(
         return Ok(true);
     };
     if !is_sender {
-        vars.set("recipient_verify_failure", if defer { "" } else { "route" });
-        if defer && defer_ok {
+        if called.is_none() {
+            vars.set("recipient_verify_failure", if defer { "" } else { "route" });
+        }
+        if defer && (defer_ok || callout_defer_ok) {
             return Ok(true);
         }
         vars.set("acl_verify_message", message.clone());
-        out.verify_message = Some(message);
+        out.verify_message = (!message.is_empty()).then_some(message);
+        out.verify_user_message = user_message;
+        out.verify_temp_details = callout_defer;
         return if defer {
             Err(Cond::VerifyDefer)
         } else {
             Ok(false)
         };
     }
-    vars.set("sender_verify_failure", if defer { "" } else { "route" });
+    if called.is_none() {
+        vars.set("sender_verify_failure", if defer { "" } else { "route" });
+    }
     let f = SenderVerifyFailure {
         address: address.to_string(),
-        user_message: (!defer && detailed).then(|| message.clone()),
-        message: Some(message),
+        user_message: if called.is_some() {
+            user_message.filter(|_| !defer)
+        } else {
+            (!defer && detailed).then(|| message.clone())
+        },
+        message: (!message.is_empty()).then_some(message),
         defer,
         told: no_details,
+        callout_defer,
+        nsfail,
+        pmfail,
     };
     t.sender_verified
         .push((address.to_string(), Some(f.clone())));
-    if t.sender_verify_failed.is_none() && !(defer && defer_ok) {
+    if t.sender_verify_failed.is_none() && !(defer && (defer_ok || callout_defer_ok)) {
         t.sender_verify_failed = Some(f);
     }
-    sender_failed(out, defer, defer_ok)
+    let r = sender_failed(out, defer, defer_ok || callout_defer_ok, callout_defer);
+    if callout_defer {
+        if let Some(m) = called.and_then(|c| c.user_message) {
+            out.verify_user_message = Some(m);
+        }
+    }
+    r
+}
+
+/// A callout for `address`, routed to `transport` with `hosts`; `None`
+/// when there is nothing to call (not an smtp transport, no hosts).
+#[allow(clippy::too_many_arguments)]
+async fn run_callout(
+    ctx: &Ctx,
+    address: &str,
+    is_recipient: bool,
+    from: String,
+    o: &CalloutOpts,
+    transport: &str,
+    hosts: &[crate::deliver::route::RoutedHost],
+    vars: &Vars,
+) -> Option<callout::CalloutResult> {
+    let mut tv = vars.clone();
+    tv.set_address(address);
+    // The router's transport option may be an expansion.
+    let transport = if transport.contains('$') {
+        oxim_conf::expand_with_config(transport, &tv, &ctx.config).ok()?
+    } else {
+        transport.to_string()
+    };
+    let transport = transport.trim();
+    let spec = ctx.drivers.transport(transport)?;
+    let crate::settings::TransportKind::Smtp(smtp) = &spec.kind else {
+        return None;
+    };
+    let connect = o.connect.unwrap_or(o.timeout);
+    let targets =
+        match crate::deliver::callout_targets(ctx, transport, smtp, hosts, &tv, o.timeout, connect)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.log_text(
+                    None,
+                    &format!("<{address}>: failed to set up the callout: {e}"),
+                );
+                return None;
+            }
+        };
+    if targets.is_empty() {
+        return None;
+    }
+    let req = callout::Request {
+        address,
+        is_recipient,
+        from,
+        opts: o,
+    };
+    Some(callout::callout(ctx, &req, targets, &tv).await)
 }
 
 /// Route `address` as verification does: a redirection verifies when
@@ -149,6 +315,25 @@ pub(crate) async fn route_for_verify(
     vars: &Vars,
     t: &mut AclTrace,
     is_sender: bool,
+) -> (Option<String>, bool, bool) {
+    let mut remotes = Vec::new();
+    route_for_verify_full(ctx, address, sender, vars, t, is_sender, &mut remotes).await
+}
+
+/// An address that routed to a transport: itself, the transport, and the
+/// router's hosts.
+pub(crate) type RoutedRemote = (String, String, Vec<crate::deliver::route::RoutedHost>);
+
+/// [`route_for_verify`], also collecting the addresses that routed to a
+/// transport (a callout asks their hosts).
+pub(crate) async fn route_for_verify_full(
+    ctx: &Ctx,
+    address: &str,
+    sender: &str,
+    vars: &Vars,
+    t: &mut AclTrace,
+    is_sender: bool,
+    remotes: &mut Vec<RoutedRemote>,
 ) -> (Option<String>, bool, bool) {
     use crate::deliver::route::{route_traced, Routed};
     let mut pending = vec![(address.to_string(), 0usize)];
@@ -177,17 +362,19 @@ pub(crate) async fn route_for_verify(
             }
             // A router with fail_verify_sender/_recipient turns its
             // success into a failure while verifying.
-            Routed::Transport { router, .. } | Routed::Blackhole { router, .. } => {
-                let forced = ctx.drivers.routers.iter().any(|r| {
-                    r.name == router
-                        && if is_sender {
-                            r.fail_verify_sender
-                        } else {
-                            r.fail_verify_recipient
-                        }
-                });
-                if forced {
-                    let message = format!("{router} router forced verify failure");
+            Routed::Transport {
+                router,
+                transport,
+                hosts,
+                ..
+            } => {
+                if let Some(message) = forced_failure(ctx, &router, is_sender) {
+                    return (Some(message), false, false);
+                }
+                remotes.push((a.clone(), transport, hosts));
+            }
+            Routed::Blackhole { router, .. } => {
+                if let Some(message) = forced_failure(ctx, &router, is_sender) {
                     return (Some(message), false, false);
                 }
             }
@@ -196,22 +383,40 @@ pub(crate) async fn route_for_verify(
     (None, false, false)
 }
 
+/// A router with fail_verify_sender/_recipient turns its success into a
+/// failure while verifying.
+fn forced_failure(ctx: &Ctx, router: &str, is_sender: bool) -> Option<String> {
+    let forced = ctx.drivers.routers.iter().any(|r| {
+        r.name == router
+            && if is_sender {
+                r.fail_verify_sender
+            } else {
+                r.fail_verify_recipient
+            }
+    });
+    forced.then(|| format!("{router} router forced verify failure"))
+}
+
 pub(super) fn sender_failed(
     out: &mut AclOutcome,
     defer: bool,
     defer_ok: bool,
+    callout_defer: bool,
 ) -> Result<bool, Cond> {
     if defer && defer_ok {
         return Ok(true);
     }
     out.verify_message = Some(
-        if defer {
+        if callout_defer {
+            "Could not complete sender verify callout"
+        } else if defer {
             "Could not complete sender verify"
         } else {
             "Sender verify failed"
         }
         .to_string(),
     );
+    out.verify_temp_details = callout_defer;
     if defer {
         Err(Cond::VerifyDefer)
     } else {

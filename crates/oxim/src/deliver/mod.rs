@@ -28,6 +28,7 @@ use crate::vars::Vars;
 use record::{local_error, log_outcome, now_secs, Attempt, Item, Outcome};
 pub use record::{SmtpHold, Summary};
 use route::{Props, Routed, RoutedHost};
+pub use transport::{callout_targets, CalloutTarget};
 use transport::{run_remote_group, run_transport, Call};
 
 /// Exim's percent hack: `user%host@here` becomes `user@host` when `here`

@@ -59,12 +59,10 @@ pub fn advertise(ctx: &Ctx, conn: &IncomingConn, st: &mut State) -> Vec<String> 
             &st.vars,
         ),
         None => {
-            // As in Exim, `*` matches a local session too.
+            // As in Exim, `*` (or an empty item) matches a local session.
             let list = &ctx.settings.auth_advertise_hosts;
-            oxim_conf::expand(list, &st.vars).is_ok_and(|l| {
-                l.trim() == "*"
-                    || oxim_conf::match_no_host(&l, &ctx.config, &st.vars).unwrap_or(false)
-            })
+            oxim_conf::expand(list, &st.vars)
+                .is_ok_and(|l| oxim_conf::match_no_host(&l, &ctx.config, &st.vars).unwrap_or(false))
         }
     };
     if !hosts_ok {

@@ -12,6 +12,7 @@
 //! (and logs the same `X=`/`CV=`).
 
 mod auth;
+mod callout;
 mod conn;
 mod ehlo_cache;
 mod pool;
@@ -26,6 +27,7 @@ use oxim_smtp::{DotStuffer, Reply};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
 pub use auth::ClientAuthParams;
+pub use callout::{callout_open, reply_lines, CalloutConn};
 use conn::{all_of, classify, open, reply_text, OpenError, OutgoingConn, Session};
 pub use ehlo_cache::EhloCache;
 pub use pool::{ConnKey, Pool, PoolRef, Ticket};

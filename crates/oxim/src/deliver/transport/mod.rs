@@ -2,6 +2,7 @@
 //! address, the smtp transport per host list; each gives an [`Outcome`]
 //! per address.
 
+mod callout;
 mod remote;
 
 use oxim_log::LogRecord;
@@ -15,6 +16,7 @@ use crate::vars::Vars;
 use super::record::{local_error, Item, Outcome};
 use super::route::{Props, RoutedHost};
 use super::{appendfile, autoreply, pipe, smtp};
+pub use callout::{callout_targets, CalloutTarget};
 use remote::run_smtp;
 
 /// One remote transport call: its addresses share a transport, a host

@@ -632,7 +632,7 @@ pub async fn deliver_tryclear(
 
 /// SMTP AUTH for one host: `hosts_require_auth`, `hosts_try_auth` and the
 /// client authenticators. `None` when neither list matches.
-fn auth_params(
+pub(super) fn auth_params(
     ctx: &Ctx,
     spec: &SmtpSpec,
     host: &str,

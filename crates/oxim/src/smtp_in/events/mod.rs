@@ -17,10 +17,12 @@ use crate::vars::Vars;
 
 mod auth_cmd;
 mod message;
+mod sender_verify;
 mod vrfy;
 
 use auth_cmd::{auth_command, log_synprot, mail_auth_param};
 use message::*;
+use sender_verify::sender_verify_details;
 
 use super::conn::{
     domain_option, host_ident, host_option, log_end, log_reject, log_reject_id, lookup_host_name,
@@ -177,19 +179,7 @@ fn local_in_list(ctx: &Ctx, st: &State, option: &str) -> bool {
     let Ok(list) = oxim_conf::expand(ctx.config.main.str(option), &st.vars) else {
         return false;
     };
-    // As in every list, running off the end after a negated item matches.
-    let mut last_negated = false;
-    for item in oxim_conf::ListIter::new(&list) {
-        let (neg, i) = match item.strip_prefix('!') {
-            Some(i) => (true, i.trim()),
-            None => (false, item.trim()),
-        };
-        if i == "*" || i.is_empty() {
-            return !neg;
-        }
-        last_negated = neg;
-    }
-    last_negated
+    oxim_conf::match_no_host(&list, &ctx.config, &st.vars).unwrap_or(false)
 }
 
 /// Whether a local caller may give `sender` as the envelope sender: a
@@ -222,50 +212,6 @@ fn command_address(line: &str) -> Option<String> {
         arg.split_whitespace().next().unwrap_or("")
     };
     Some(addr.chars().take(100).collect())
-}
-
-/// The first refusal after a failed sender verification reports it: a
-/// `sender verify fail|defer for <address>: <why>` line in the main and
-/// reject logs, and for a failure the lines `Verification failed for
-/// <address>` and the reason, sent before the refusal itself.
-fn sender_verify_details(
-    ctx: &Ctx,
-    conn: &IncomingConn,
-    st: &mut State,
-    o: &acl::AclOutcome,
-) -> Vec<String> {
-    let Some(f) = st.acl.sender_verify_failed.as_mut() else {
-        return Vec::new();
-    };
-    if f.told {
-        return Vec::new();
-    }
-    f.told = true;
-    let f = f.clone();
-    let who = host_ident(conn, st).unwrap_or_else(|| format!("U={}", ctx.caller.login));
-    let why = f
-        .message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
-    let kind = if f.defer { "defer" } else { "fail" };
-    ctx.log(&LogRecord::Text {
-        id: None,
-        text: &format!("{who} sender verify {kind} for <{}>{why}", f.address),
-        dest: oxim_log::Dest {
-            main: true,
-            reject: true,
-            panic: false,
-        },
-    });
-    match (&f.user_message, o.verdict) {
-        (Some(m), Verdict::Deny | Verdict::Drop) => {
-            let mut lines = vec![format!("Verification failed for <{}>", f.address)];
-            lines.extend(m.lines().map(str::to_string));
-            lines
-        }
-        _ => Vec::new(),
-    }
 }
 
 fn log_acl_writes(ctx: &Ctx, o: &acl::AclOutcome) {
@@ -482,12 +428,21 @@ async fn helo(
     let ident = conn.ident.as_deref();
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
-    let (mut pipelining, mut chunking) = (conn.peer.is_none() && !st.no_pipelining, false);
-    if let (Some(ip), true) = (peer_ip, ehlo) {
-        host_option(ctx, st, "dsn_advertise_hosts", ip).await;
-        pipelining =
-            !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
-        chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
+    let (mut pipelining, mut chunking) = (false, false);
+    match (peer_ip, ehlo) {
+        (Some(ip), true) => {
+            host_option(ctx, st, "dsn_advertise_hosts", ip).await;
+            pipelining =
+                !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
+            chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
+        }
+        // A local session (-bs) is "no host": `*` matches it (Exim's
+        // defaults advertise PIPELINING and CHUNKING to it).
+        (None, true) => {
+            pipelining = !st.no_pipelining && local_in_list(ctx, st, "pipelining_advertise_hosts");
+            chunking = local_in_list(ctx, st, "chunking_advertise_hosts");
+        }
+        _ => {}
     }
     let ext = Extensions {
         size: Some(size_limit),
