@@ -61,6 +61,17 @@ impl ConfigError {
         }
     }
 
+    /// Whether Exim stops at once with `PANIC DIE` for this error. Its
+    /// macro-definition errors are logged as a plain `PANIC` and the
+    /// reading of the configuration then fails (the exit is the same).
+    pub fn dies(&self) -> bool {
+        let m = match self {
+            ConfigError::At { message, .. } => message.as_str(),
+            _ => return true,
+        };
+        !(m.starts_with("macro name too long") || m.starts_with("malformed macro definition"))
+    }
+
     /// The text Exim itself writes to its panic log for this error:
     /// `Exim configuration error in line N of FILE:\n  MESSAGE`.
     pub fn exim_panic_text(&self) -> String {

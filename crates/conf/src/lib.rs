@@ -43,6 +43,7 @@ pub mod lists;
 pub mod lookup;
 pub mod options;
 pub mod preproc;
+pub mod sieve;
 pub mod source;
 pub mod tables;
 pub mod trace;
@@ -78,6 +79,27 @@ pub fn load(opts: &LoadOptions, fs: &dyn FileSource) -> Result<Config, ConfigErr
         },
     })?;
     config::parse_config(fs, &name, &text, &opts.defines, &opts.builtin)
+}
+
+/// As [`load`], but a failure also hands back the main options read before
+/// the error (`log_file_path` for the panic log, as Exim has it then).
+pub fn load_partial(
+    opts: &LoadOptions,
+    fs: &dyn FileSource,
+) -> Result<Config, (ConfigError, Option<Box<Options>>)> {
+    let name = opts.path.to_string_lossy().into_owned();
+    let text = fs.read_to_string(&opts.path).map_err(|e| {
+        let err = match e.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing { path: name.clone() },
+            _ => ConfigError::Unreadable {
+                path: name.clone(),
+                reason: crate::error::io_reason(&e),
+            },
+        };
+        (err, None)
+    })?;
+    config::parse_config_partial(fs, &name, &text, &opts.defines, &opts.builtin)
+        .map_err(|(e, main)| (e, Some(main)))
 }
 
 /// Parses configuration text held in memory. `name` is used in error

@@ -30,6 +30,18 @@ fn malformed_configurations() {
         ("primary_hostname", 1, "unexpected end of line (data missing) after primary_hostname"),
         ("primary_hostname x", 1, "missing \"=\" after primary_hostname"),
         ("queue_only = maybe", 1, "\"maybe\" is not a valid value for the \"queue_only\" option"),
+        // Fixed-point values as Exim reads them (test 0415).
+        (
+            "queue_only_load = 4000000000000000.123",
+            1,
+            "integer \"4000000000000000.123\" is too large (overflow)",
+        ),
+        (
+            "queue_only_load = 1.5x",
+            1,
+            "extra characters follow fixed-point value for queue_only_load",
+        ),
+        ("queue_only_load = x", 1, "fixed-point number expected for queue_only_load"),
         (
             "allow_domain_literals = yes please",
             1,

@@ -12,6 +12,7 @@ use oxim_log::{LogRecord, LogSelector, Logger, LoggerOptions};
 use oxim_spool::{IdFormat, IdGenerator, Spool};
 
 use crate::cli::Invocation;
+use crate::config_error::ConfigFailure;
 use crate::dns::Dns;
 use crate::harness::Harness;
 use crate::settings::{Drivers, MainSettings};
@@ -138,7 +139,10 @@ pub fn demo_home() -> PathBuf {
 }
 
 /// Load the configuration the invocation names (or the embedded one).
-pub fn load_config(inv: &Invocation) -> Result<(Config, String), oxim_conf::ConfigError> {
+pub fn load_config(inv: &Invocation) -> Result<(Config, String), ConfigFailure> {
+    let failure = |(e, main): (oxim_conf::ConfigError, Option<Box<oxim_conf::Options>>)| {
+        ConfigFailure::from_load(&e, main.as_deref())
+    };
     let mut defines = inv.defines.clone();
     let path = inv.config.clone().or_else(|| {
         let p = PathBuf::from(DEFAULT_CONFIG_PATH);
@@ -151,7 +155,7 @@ pub fn load_config(inv: &Invocation) -> Result<(Config, String), oxim_conf::Conf
                 defines,
                 builtin: builtin_macros(),
             };
-            let cfg = oxim_conf::load(&opts, &oxim_conf::StdFs)?;
+            let cfg = oxim_conf::load_partial(&opts, &oxim_conf::StdFs).map_err(failure)?;
             Ok((cfg, path.display().to_string()))
         }
         None => {
@@ -162,9 +166,39 @@ pub fn load_config(inv: &Invocation) -> Result<(Config, String), oxim_conf::Conf
                 builtin: builtin_macros(),
             };
             let fs = oxim_conf::MemFs::new().with("embedded", DEFAULT_CONFIG);
-            let cfg = oxim_conf::load(&opts, &fs)?;
+            let cfg = oxim_conf::load_partial(&opts, &fs).map_err(failure)?;
             Ok((cfg, "embedded".into()))
         }
+    }
+}
+
+/// Exim's `log_selector` names, for telling a name oxim lacks from one
+/// nobody has.
+const EXIM_LOG_SELECTORS: &str = "\
+    8bitmime acl_warn_skipped address_rewrite all all_parents arguments \
+    connection_id connection_reject delay_delivery deliver_time delivery_size dkim \
+    dkim_verbose dmarc dmarc_verbose dnslist_defer dnssec etrn host_lookup_failed \
+    ident_timeout incoming_interface incoming_port lost_incoming_connection \
+    millisec msg_id msg_id_created outgoing_interface outgoing_port pid pipelining \
+    protocol_detail proxy queue_run queue_time queue_time_exclusive \
+    queue_time_overall receive_time received_recipients received_sender \
+    rejected_header retry_defer return_path_on_delivery sender_on_delivery \
+    sender_verify_fail size_reject skip_delivery smtp_confirmation smtp_connection \
+    smtp_incomplete_transaction smtp_mailauth smtp_no_mail smtp_protocol_error \
+    smtp_syntax_error spf spf_verbose subject tls_certificate_verified tls_cipher \
+    tls_on_connect tls_peerdn tls_resumption tls_sni unknown_in_list";
+
+/// The text for a `log_selector` oxim refuses: Exim's own for a name Exim
+/// does not know either, "not supported by oxim" for one of Exim's.
+fn selector_error_text(e: &oxim_log::SelectorError) -> String {
+    match e {
+        oxim_log::SelectorError::Unknown(name)
+            if EXIM_LOG_SELECTORS.split_whitespace().any(|n| n == name) =>
+        {
+            format!("log_selector \"{name}\" is not supported by oxim")
+        }
+        oxim_log::SelectorError::Unknown(name) => format!("unknown log_selector setting: +{name}"),
+        other => other.to_string(),
     }
 }
 
@@ -172,7 +206,7 @@ impl Ctx {
     /// Build the context; configuration errors come back as text in Exim's form.
     pub fn new(inv: Invocation) -> Result<Arc<Ctx>> {
         let harness = Harness::from_env();
-        let (config, config_path) = load_config(&inv).map_err(|e| anyhow!("{e}"))?;
+        let (config, config_path) = load_config(&inv)?;
         let settings = MainSettings::from_config(&config);
         let primary_hostname = settings
             .primary_hostname
@@ -187,7 +221,11 @@ impl Ctx {
             .clone()
             .unwrap_or_else(|| qualify_domain.clone());
         let selector = LogSelector::parse(&settings.log_selector).map_err(|e| {
-            anyhow!("error in configuration file: {config_path}: log_selector: {e}")
+            let log_path = settings.log_file_path.clone().or_else(|| {
+                (!settings.spool_directory.is_empty())
+                    .then(|| format!("{}/log/%slog", settings.spool_directory))
+            });
+            ConfigFailure::unlocated(&selector_error_text(&e), log_path)
         })?;
         let spool_sync = settings.spool_sync.as_str();
         if !matches!(spool_sync, "auto" | "fdatasync" | "syncfs") {
@@ -212,6 +250,7 @@ impl Ctx {
             inv.mode,
             crate::cli::Mode::Version
                 | crate::cli::Mode::PrintConfig(_)
+                | crate::cli::Mode::RetryTest(_)
                 | crate::cli::Mode::Help
                 | crate::cli::Mode::RebuildAliases
         );

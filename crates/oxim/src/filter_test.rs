@@ -46,6 +46,21 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     }
     let raw = crate::submit::read_message(&mut std::io::stdin().lock(), ctx.inv.dot_ends_message)
         .context("error reading message from standard input")?;
+    // A leading "From " line (mbox style) is dropped; its address is the
+    // sender unless -f gave one.
+    let mut from_line_sender = None;
+    let raw = match raw.strip_prefix(b"From ".as_slice()) {
+        Some(rest) => {
+            let end = rest
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            let line = String::from_utf8_lossy(&rest[..end]).into_owned();
+            from_line_sender = line.split_whitespace().next().map(str::to_string);
+            rest[end..].to_vec()
+        }
+        None => raw,
+    };
     let msg = Message::parse(&raw);
     let mut out = String::new();
     if msg.headers.is_empty() {
@@ -61,7 +76,13 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
                 ctx.qualify_recipient(s)
             }
         }
-        None => crate::ctx::envelope_sender(&ctx),
+        None => match from_line_sender {
+            Some(f) => {
+                out.push_str("Sender taken from \"From \" line\n");
+                ctx.qualify_recipient(&f)
+            }
+            None => crate::ctx::envelope_sender(&ctx),
+        },
     };
     let return_path_header = msg.header("return-path").map(|h| {
         let v = h.text.split_once(':').map_or("", |(_, v)| v).trim();
@@ -179,13 +200,30 @@ impl Test<'_> {
         println!("Testing {what} file \"{path}\"\n");
         match kind {
             FilterType::Sieve => {
-                println!("exim: Sieve filtering not available: not supported by oxim");
-                false
-            }
-            FilterType::Forward => {
-                self.forward(text);
+                let script = oxim_conf::sieve::parse(
+                    text,
+                    oxim_conf::sieve::ParseOptions { vacation: true },
+                );
+                let env = filter::sieve::SieveEnv {
+                    cfg: &self.ctx.config,
+                    vars: self.vars.clone(),
+                    headers: self.headers.clone(),
+                    message_size: self
+                        .vars
+                        .get("message_size")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                    testing: true,
+                    inbox: "inbox".into(),
+                    useraddress: None,
+                    subaddress: None,
+                    vacation_dir: None,
+                };
+                print!("{}", filter::sieve::run(&script, &env).out);
+                // Exim's Sieve errors end in a keep, not in a failure.
                 true
             }
+            FilterType::Forward => self.forward(text),
             FilterType::Exim => {
                 let opts = ParseOptions {
                     system,
@@ -230,13 +268,27 @@ impl Test<'_> {
         }
     }
 
-    /// A plain .forward file: the addresses it generates.
-    fn forward(&self, text: &str) {
+    /// A plain .forward file: the addresses it generates; false (after
+    /// saying so) when an item is not an address.
+    fn forward(&self, text: &str) -> bool {
         let t = text.trim();
         if t.starts_with(":fail:") {
             println!("exim: forward file contains \":fail:\"");
         } else if t.starts_with(":blackhole:") {
             println!("exim: forwardfile contains \":blackhole:\"");
+        }
+        let items = t
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.starts_with('#') && !s.starts_with(':'));
+        for item in items {
+            if !item.contains('<') && !item.starts_with(['"', '/', '|']) && several_words(item) {
+                println!(
+                    "exim: error in forward file: missing or malformed local part \
+                     (expected word or \"<\") in \"{item}\""
+                );
+                return false;
+            }
         }
         let generated: Vec<String> = t
             .split([',', '\n'])
@@ -264,5 +316,25 @@ impl Test<'_> {
                 println!("  {g}");
             }
         }
+        true
     }
+}
+
+/// Whether an address (no `<`, no quotes) has words side by side that no
+/// `.` or `@` joins (after comments are dropped): not an address.
+fn several_words(item: &str) -> bool {
+    let mut depth = 0;
+    let mut text = String::new();
+    for c in item.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .any(|w| !w[0].ends_with(['.', '@']) && !w[1].starts_with(['.', '@']))
 }

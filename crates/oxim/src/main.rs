@@ -9,6 +9,7 @@ mod address_test;
 mod bounce;
 mod cli;
 mod condition;
+mod config_error;
 mod ctx;
 mod daemon;
 mod dbutil;
@@ -30,6 +31,7 @@ mod queue;
 mod random;
 mod receive;
 mod retry;
+mod retry_test;
 mod settings;
 mod smtp_in;
 mod spool_admin;
@@ -77,8 +79,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let inv_copy = inv.clone();
     match run(inv, &args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) if e.downcast_ref::<config_error::ConfigFailure>().is_some() => {
+            if let Some(f) = e.downcast_ref::<config_error::ConfigFailure>() {
+                f.report(&inv_copy);
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             match e.downcast_ref::<ctx::ConfigPanic>() {
                 Some(p) => eprintln!("{p}"),
@@ -190,6 +199,10 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         }
         Mode::ExpandTest => expand_test::run(ctx),
         Mode::FilterTest => filter_test::run(ctx),
+        Mode::RetryTest(args) => {
+            let out = std::io::stdout();
+            retry_test::run(&ctx, &args, &mut out.lock())
+        }
         Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use oxim_conf::{Config, RetryKind, RetryRule};
 
-use crate::errno::Errno;
 use crate::vars::Vars;
 
 /// One retry hint.
@@ -118,82 +117,203 @@ pub fn host_key(name: &str, ip: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-/// Default when no rule matches: every 15 minutes for 4 days.
-const DEFAULT_INTERVAL: u64 = 15 * 60;
-const DEFAULT_TIMEOUT: u64 = 4 * 86_400;
+/// Exim's error numbers that retry rules name.
+pub const ERRNO_EXIMQUOTA: i32 = -22;
+pub const ERRNO_UNKNOWNHOST: i32 = -32;
+pub const ERRNO_TLSFAILURE: i32 = -37;
+pub const ERRNO_TLSREQUIRED: i32 = -38;
+pub const ERRNO_AUTHFAIL: i32 = -42;
+pub const ERRNO_RCPT4XX: i32 = -44;
+pub const ERRNO_MAIL4XX: i32 = -45;
+pub const ERRNO_DATA4XX: i32 = -46;
+pub const ERRNO_SMTPCLOSED: i32 = -18;
+const ECONNREFUSED: i32 = 111;
+const ETIMEDOUT: i32 = 110;
+const ENOSPC: i32 = 28;
+const EDQUOT: i32 = 122;
+/// In a timeout's `more_errno`: the connection (not a command) timed out.
+pub const RTEF_CTOUT: i32 = 0x0100;
 
-/// The first rule whose pattern matches `address` (or its domain).
-pub fn find_rule<'a>(
+/// The error field of a retry rule (or of `-brt`) as Exim reads it: its
+/// `basic_errno` and `more_errno`, or the reason it is not one.
+pub fn parse_error_name(name: &str) -> Result<(i32, i32), String> {
+    let lower = name.to_ascii_lowercase();
+    let (head, tail) = match lower.split_once('_') {
+        Some((h, t)) => (h, Some(t)),
+        None => (lower.as_str(), None),
+    };
+    // Exim compares the text given as a prefix of each word it knows.
+    let prefix_of = |x: &str, word: &str| word.starts_with(x);
+    match head {
+        "quota" => {
+            let more = match tail {
+                None => 0,
+                Some(t) => oxim_conf::options::parse_time(t)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .ok_or("bad time value")?,
+            };
+            Ok((ERRNO_EXIMQUOTA, more))
+        }
+        "refused" => match tail {
+            None => Ok((ECONNREFUSED, 0)),
+            Some(t) if prefix_of(t, "mx") => Ok((ECONNREFUSED, i32::from(b'M'))),
+            Some(t) if prefix_of(t, "a") => Ok((ECONNREFUSED, i32::from(b'A'))),
+            Some(_) => Err("A or MX expected after \"refused\"".into()),
+        },
+        "timeout" => {
+            let Some(t) = tail else {
+                return Ok((ETIMEDOUT, 0));
+            };
+            let (a, m) = (i32::from(b'A'), i32::from(b'M'));
+            let extras = [
+                ("a", a),
+                ("mx", m),
+                ("connect", RTEF_CTOUT),
+                ("connect_a", RTEF_CTOUT | a),
+                ("connect_mx", RTEF_CTOUT | m),
+            ];
+            match extras.iter().find(|(w, _)| prefix_of(t, w)) {
+                Some((_, v)) => Ok((ETIMEDOUT, *v)),
+                // Exim says "timeout_dns" never worked and takes it as
+                // "timeout".
+                None if prefix_of(t, "dns") => Ok((ETIMEDOUT, 0)),
+                None => Err("\"A\", \"MX\", or \"connect\" expected after \"timeout\"".into()),
+            }
+        }
+        _ if ["mail_4", "rcpt_4", "data_4"]
+            .iter()
+            .any(|p| lower.starts_with(p)) =>
+        {
+            let b = lower.as_bytes();
+            let bad = || {
+                format!(
+                    "{}_4 must be followed by xx, dx, or dd, where x is literal and d is any digit",
+                    &name[..4]
+                )
+            };
+            if b.len() != 8 {
+                return Err(bad());
+            }
+            let (x, y) = (b[6], b[7]);
+            let code: i32 = if x.is_ascii_digit() {
+                let tens = i32::from(x - b'0') * 10;
+                if y.is_ascii_digit() {
+                    tens + i32::from(y - b'0')
+                } else if y == b'x' {
+                    tens + 100
+                } else {
+                    return Err(bad());
+                }
+            } else if x == b'x' && y == b'x' {
+                255
+            } else {
+                return Err(bad());
+            };
+            let basic = match b[0] {
+                b'm' => ERRNO_MAIL4XX,
+                b'r' => ERRNO_RCPT4XX,
+                _ => ERRNO_DATA4XX,
+            };
+            Ok((basic, code << 8))
+        }
+        "auth" if tail.is_some_and(|t| prefix_of(t, "failed")) => Ok((ERRNO_AUTHFAIL, 0)),
+        _ if prefix_of(&lower, "lost_connection") => Ok((ERRNO_SMTPCLOSED, 0)),
+        _ if prefix_of(&lower, "tls_required") => Ok((ERRNO_TLSREQUIRED, 0)),
+        _ if prefix_of(&lower, "lookup") => Ok((ERRNO_UNKNOWNHOST, 0)),
+        "*" if tail.is_none() => Ok((0, 0)),
+        _ => Err(format!("unknown or malformed retry error \"{name}\"")),
+    }
+}
+
+/// Whether a rule for the error `(rule_basic, rule_more)` covers a failure
+/// with `(basic, more)`, as Exim decides it.
+pub fn error_matches(rule_basic: i32, rule_more: i32, basic: i32, more: i32) -> bool {
+    match rule_basic {
+        0 => true,
+        ERRNO_EXIMQUOTA => {
+            matches!(basic, ERRNO_EXIMQUOTA | EDQUOT | ENOSPC)
+                && (rule_more == 0 || rule_more <= more)
+        }
+        ERRNO_TLSREQUIRED => matches!(basic, ERRNO_TLSREQUIRED | ERRNO_TLSFAILURE),
+        ERRNO_MAIL4XX | ERRNO_RCPT4XX | ERRNO_DATA4XX => {
+            if basic != rule_basic {
+                return false;
+            }
+            let wanted = (rule_more >> 8) & 255;
+            let got = (more >> 8) & 255;
+            match wanted {
+                255 => true,
+                w if w >= 100 => (got / 10) * 10 == w - 100,
+                w => got == w,
+            }
+        }
+        ETIMEDOUT => {
+            if basic != ETIMEDOUT {
+                return false;
+            }
+            if rule_more == RTEF_CTOUT {
+                more & RTEF_CTOUT != 0
+            } else if rule_more != 0 {
+                let cf = if rule_more & RTEF_CTOUT == 0 {
+                    more & !RTEF_CTOUT
+                } else {
+                    more
+                };
+                rule_more == cf
+            } else {
+                true
+            }
+        }
+        _ => rule_basic == basic && (rule_more == 0 || rule_more == more),
+    }
+}
+
+/// The rule Exim would use: the first whose error covers `(basic, more)`,
+/// whose `senders` (if any) match the sender (a rule with `senders` never
+/// matches without a sender, as in `-brt` without `-f`), and whose pattern
+/// matches `key` or `alternate` (a domain is taken as `*@domain`).
+pub fn find_rule_for<'a>(
     cfg: &'a Config,
-    address: &str,
+    key: &str,
+    alternate: Option<&str>,
+    (basic, more): (i32, i32),
+    sender: Option<&str>,
     vars: &Vars,
-    err: &RetryError,
 ) -> Option<&'a RetryRule> {
+    let as_address = |k: &str| {
+        if k.contains('@') {
+            k.to_string()
+        } else {
+            format!("*@{k}")
+        }
+    };
+    let key = as_address(key);
+    let alternate = alternate.map(as_address);
     cfg.retry.iter().find(|r| {
-        if !error_matches(&r.error, err) {
+        let Ok((rb, rm)) = parse_error_name(&r.error) else {
+            return false;
+        };
+        if !error_matches(rb, rm, basic, more) {
             return false;
         }
-        let p = r.pattern.as_str();
-        if p == "*" {
-            return true;
+        if let Some(list) = &r.senders {
+            match sender {
+                Some(s) => {
+                    if !oxim_conf::match_address(list, s, cfg, vars).unwrap_or(false) {
+                        return false;
+                    }
+                }
+                None => return false,
+            }
         }
-        if p.contains('@') {
-            oxim_conf::match_address(p, address, cfg, vars).unwrap_or(false)
-        } else {
-            let domain = address.rsplit_once('@').map_or(address, |(_, d)| d);
-            oxim_conf::match_domain(p, domain, cfg, vars).unwrap_or(false)
-        }
+        let hit = |k: &str| oxim_conf::match_address(&r.pattern, k, cfg, vars).unwrap_or(false);
+        hit(&key) || alternate.as_deref().is_some_and(hit)
     })
 }
 
-/// Whether a retry rule's error field (`*`, `auth_failed`, `refused_MX`,
-/// `rcpt_45x`, ...) covers this failure, as Exim matches them. The
-/// `timeout` variants all stand for a timeout however it arose (oxim does
-/// not yet record whether it was the connection or a command that timed
-/// out, nor whether the host came from an MX record there).
-fn error_matches(rule: &str, err: &RetryError) -> bool {
-    let lower = rule.to_ascii_lowercase();
-    let letter = err.more_errno & 0xff;
-    let (base, suffix) = match lower.split_once('_') {
-        Some((a, b)) => (a, Some(b)),
-        None => (lower.as_str(), None),
-    };
-    match (base, suffix) {
-        ("*", None) => true,
-        ("auth", Some("failed")) => err.basic_errno == Errno::AuthFail.code(),
-        ("lost", Some("connection")) => err.basic_errno == Errno::SmtpClosed.code(),
-        ("tls", Some("required")) => err.basic_errno == Errno::TlsRequired.code(),
-        ("refused", s) => {
-            err.basic_errno == libc::ECONNREFUSED
-                && match s {
-                    Some("mx") => letter == i32::from(b'M'),
-                    Some("a") => letter == i32::from(b'A'),
-                    _ => true,
-                }
-        }
-        ("timeout", _) => err.basic_errno == libc::ETIMEDOUT,
-        ("lookup", None) => err.basic_errno == Errno::UnknownHost.code(),
-        (kind @ ("mail" | "rcpt" | "data"), Some(code)) => {
-            let want = match kind {
-                "mail" => Errno::Mail4xx,
-                "rcpt" => Errno::Rcpt4xx,
-                _ => Errno::Data4xx,
-            };
-            // more_errno keeps the last two digits of the code above the
-            // host letter.
-            let got = format!("4{:02}", (err.more_errno >> 8) % 100);
-            err.basic_errno == want.code()
-                && code.len() == 3
-                && code
-                    .bytes()
-                    .zip(got.bytes())
-                    .all(|(w, g)| w == b'x' || w == g)
-        }
-        // quota errors come from local deliveries oxim's appendfile does
-        // not report as such yet.
-        _ => false,
-    }
-}
+/// Default when no rule matches: every 15 minutes for 4 days.
+const DEFAULT_INTERVAL: u64 = 15 * 60;
+const DEFAULT_TIMEOUT: u64 = 4 * 86_400;
 
 /// Compute the schedule after a failure at `now`, given the previous hint.
 pub fn schedule(

@@ -89,25 +89,130 @@ fn print_option_from_exim_1990_config() {
     );
 }
 
+/// Strip the `YYYY-MM-DD HH:MM:SS ` a log line starts with.
+fn unstamped(line: &str) -> &str {
+    let b = line.as_bytes();
+    assert!(
+        b.len() > 20 && b[4] == b'-' && b[10] == b' ' && b[13] == b':' && b[19] == b' ',
+        "no timestamp: {line}"
+    );
+    &line[20..]
+}
+
+/// As Exim: `Exim configuration error in line N of FILE:` and the message
+/// indented on the next line, on stderr (timestamped) and in the panic log
+/// that `log_file_path` named above the bad line; exit status 1. `-bV` (a
+/// testing mode) writes stderr only; `-bP` (which forces `-v`) shows the
+/// debug form `LOG: PANIC DIE`.
 #[test]
 fn config_errors_name_file_and_line_and_exit_1() {
     let dir = TestDir::new();
     let inc = dir.write("inc.conf", "# included\ncolour = blue\n");
     let main = dir.write(
         "main.conf",
-        &format!("primary_hostname = x.example\n.include {}\n", inc.display()),
+        &format!(
+            "log_file_path = {}/%slog\nprimary_hostname = x.example\n.include {}\n",
+            dir.path().display(),
+            inc.display()
+        ),
     );
+    let expected = format!(
+        "Exim configuration error in line 2 of {}:\n  main option \"colour\" unknown\n",
+        inc.display()
+    );
+    let panic_log = dir.path().join("paniclog");
     let out = dir.run(&["-C", main.to_str().unwrap(), "-bV"], "");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(unstamped(&err), expected);
+    assert!(out.stdout.is_empty());
+    assert!(!panic_log.exists(), "-bV wrote the panic log");
+
+    let out = dir.run(&["-C", main.to_str().unwrap(), "-bP", "qualify_domain"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err, format!("LOG: PANIC DIE\n  {expected}"));
+    let logged = std::fs::read_to_string(&panic_log).expect("panic log written");
+    assert_eq!(unstamped(&logged), expected);
+
+    // Above the setting of log_file_path there is no panic log to write.
+    std::fs::remove_file(&panic_log).unwrap();
+    let early = dir.write(
+        "early.conf",
+        &format!(
+            "colour = blue\nlog_file_path = {}/%slog\n",
+            dir.path().display()
+        ),
+    );
+    let out = dir.run(&["-C", early.to_str().unwrap(), "-bp"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        err.trim_end(),
+        unstamped(&err),
         format!(
-            "oxim: error in configuration file: {} line 2: main option \"colour\" unknown",
-            inc.display()
+            "Exim configuration error in line 1 of {}:\n  main option \"colour\" unknown\n",
+            early.display()
         )
     );
-    assert!(out.stdout.is_empty());
+    assert!(!panic_log.exists());
+}
+
+/// `-brt`: the first rule whose error, senders and pattern match, in
+/// Exim's words (test 0099/0447 style); an error name that is not one
+/// exits 1.
+#[test]
+fn retry_rule_testing() {
+    let dir = TestDir::new();
+    let conf = dir.write(
+        "retry.conf",
+        &format!(
+            "spool_directory = {d}/spool\nlog_file_path = {d}/%slog\n\
+             primary_hostname = x.example\n\
+             begin retry\n\
+             *  *  senders = a@b.c  G,2d,2m,1.5\n\
+             *  timeout_connect  F,1d,1m\n\
+             *  timeout  F,1d,2m\n\
+             *.star.ex  *  F,3d,10m\n\
+             *  *  F,12d,150m\n",
+            d = dir.path().display()
+        ),
+    );
+    let brt = |args: &[&str]| {
+        let mut v = vec!["-C", conf.to_str().unwrap()];
+        v.extend_from_slice(args);
+        let out = dir.run(&v, "");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        brt(&["-brt", "x@dark.star.ex"]),
+        (Some(0), "Retry rule: *.star.ex  *  F,3d,10m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "a.c", "timeout"]),
+        (Some(0), "Retry rule: *  timeout  F,1d,2m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "a.c", "timeout_connect"]),
+        (
+            Some(0),
+            "Retry rule: *  timeout_connect  F,1d,1m; \n".into()
+        )
+    );
+    assert_eq!(
+        brt(&["-f", "a@b.c", "-brt", "x@y.z"]),
+        (Some(0), "Retry rule: *  *  G,2d,2m,1.5; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "x@y.z"]),
+        (Some(0), "Retry rule: *  *  F,1w5d,2h30m; \n".into())
+    );
+    assert_eq!(
+        brt(&["-brt", "x@y.z", "refused_B"]),
+        (Some(1), "A or MX expected after \"refused\"\n".into())
+    );
 }
 
 #[test]

@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "expand_test",
         "filter_test",
         "spool_admin",
+        "retry_test",
     ],
     // Exim's hints utilities (the binary called by their names).
     &["exinext"],
@@ -59,7 +60,15 @@ const LAYERS: &[&[&str]] = &[
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.
-    &["loaded", "retry", "message", "dns", "privilege", "harness"],
+    &[
+        "loaded",
+        "retry",
+        "message",
+        "dns",
+        "privilege",
+        "harness",
+        "config_error",
+    ],
     &["vars", "cli", "settings"],
     &["time", "random", "errno", "condition", "metrics"],
 ];

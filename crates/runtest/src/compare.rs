@@ -34,6 +34,37 @@ pub struct CompareOptions {
     pub no_munge: bool,
     /// Sort the client part of the main log before comparing.
     pub sortlog: bool,
+    /// `rmfiltertest`: drop the preamble of filter testing (`Sender =`,
+    /// `Recipient =`, `Return-path copied ...`, `Testing ... filter`
+    /// and the blank line after it), as Exim's runtest does.
+    pub rmfiltertest: bool,
+}
+
+/// Exim's runtest `rmfiltertest` rule over a whole text.
+fn strip_filter_preamble(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.split_inclusive('\n');
+    while let Some(line) = lines.next() {
+        let body = line.trim_end_matches('\n');
+        if body.starts_with("Sender taken from")
+            || body.starts_with("Return-path copied from")
+            || body.starts_with("Sender ") && body["Sender ".len()..].trim_start().starts_with('=')
+            || body.starts_with("Recipient ")
+                && body["Recipient ".len()..].trim_start().starts_with('=')
+        {
+            continue;
+        }
+        if let Some(rest) = body.strip_prefix("Testing ") {
+            let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if word_end > 0 && rest[word_end..].trim_start().starts_with("filter") {
+                // The blank line after it goes too.
+                lines.next();
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// A unified diff of `expected` against `actual`, with file labels.
@@ -79,6 +110,13 @@ impl Comparer<'_> {
         if self.options.no_munge {
             return text.to_string();
         }
+        let stripped;
+        let text = if self.options.rmfiltertest {
+            stripped = strip_filter_preamble(text);
+            &stripped
+        } else {
+            text
+        };
         let text = munger.munge_text(text, kind);
         match self.custom {
             Some(name) => crate::custom::apply(name, stream, &text),

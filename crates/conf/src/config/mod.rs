@@ -14,7 +14,7 @@ mod parser;
 mod print;
 mod rules;
 
-pub use parser::parse_config;
+pub use parser::{parse_config, parse_config_partial};
 pub use print::PrintOutput;
 pub use rules::{
     parse_retry_line, parse_rewrite_line, parse_route_item, parse_route_list, RouteItem,

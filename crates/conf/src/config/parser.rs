@@ -87,6 +87,20 @@ pub fn parse_config(
     defines: &[(String, String)],
     builtin: &[(String, String)],
 ) -> Result<Config, ConfigError> {
+    parse_config_partial(fs, name, text, defines, builtin).map_err(|(e, _)| e)
+}
+
+/// As [`parse_config`], but a failure also hands back the main options
+/// read before the error (Exim applies options as it reads them, so its
+/// panic log for a configuration error is the one `log_file_path` named
+/// above the offending line).
+pub fn parse_config_partial(
+    fs: &dyn FileSource,
+    name: &str,
+    text: &str,
+    defines: &[(String, String)],
+    builtin: &[(String, String)],
+) -> Result<Config, (ConfigError, Box<Options>)> {
     let mut pp = Preprocessor::new(fs, name, text, defines, builtin);
     let mut p = Parser {
         pp: &mut pp,
@@ -96,7 +110,9 @@ pub fn parse_config(
         },
         acl_current: None,
     };
-    p.run()?;
+    if let Err(e) = p.run() {
+        return Err((e, Box::new(p.cfg.main)));
+    }
     let mut cfg = p.cfg;
     cfg.macros = pp
         .macros

@@ -113,6 +113,9 @@ pub(super) fn retry_arg(s: &str, fixed: bool) -> Result<(Option<u64>, &str), Str
     }
     let v = if fixed {
         options::parse_fixed(&r[..end]).and_then(|v| u64::try_from(v).ok())
+    } else if r[..end].ends_with(|c: char| c.is_ascii_digit()) {
+        // Exim's retry times need a unit on every number ("1" is bad).
+        None
     } else {
         options::parse_time(&r[..end])
     };

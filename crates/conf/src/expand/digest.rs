@@ -81,6 +81,13 @@ pub(super) fn hmac(algo: &str, key: &[u8], data: &[u8]) -> Result<String, Expand
     Ok(hex(&mac, false))
 }
 
+/// MD5 of `data` in upper-case hex (Sieve's vacation file names).
+pub fn md5_upper_hex(data: &[u8]) -> String {
+    let mut h = Md5::new();
+    h.update(data);
+    hex(&h.finalize(), true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

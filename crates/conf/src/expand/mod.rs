@@ -37,6 +37,7 @@ mod headers;
 mod items;
 mod known;
 mod operators;
+mod rfc2047;
 mod sort;
 #[cfg(test)]
 mod tests;
@@ -55,8 +56,10 @@ mod textops;
 
 use arith::eval;
 pub use context::{EntryKind, ExpandContext, HostFind, MapContext};
+pub use digest::md5_upper_hex;
 pub use headers::{header_variable, message_headers, HEADER_INSERT_MAXLEN};
 use operators::*;
+pub use rfc2047::rfc2047_decode;
 
 /// Longest name Exim keeps (longer ones are truncated).
 const MAX_NAME: usize = 255;

@@ -218,6 +218,12 @@ pub fn match_address_probe(
                 }
                 None => item,
             };
+            // An unexpanded list (a retry rule's pattern) still has the
+            // domain part expanded by Exim: "\N" protects the rest.
+            let d = match d.strip_prefix("\\N") {
+                Some(r) => r.strip_suffix("\\N").unwrap_or(r),
+                None => d,
+            };
             // The subject's domain is compared in lower case (casefully
             // after "+caseful", so an upper-case item never matches).
             let subject = dom.to_ascii_lowercase();

@@ -99,9 +99,7 @@ pub(super) fn parse_value(
             }
             Ok(Value::TimeList(out))
         }
-        Kind::Fixed => parse_fixed(s)
-            .map(Value::Fixed)
-            .ok_or_else(|| format!("fixed-point number expected for {name}")),
+        Kind::Fixed => option_fixed(s, name).map(Value::Fixed),
     }
 }
 
@@ -297,6 +295,44 @@ pub fn parse_time(s: &str) -> Option<u64> {
         return None;
     }
     Some(total)
+}
+
+/// A fixed-point option value as Exim reads it: a C `int` integer part
+/// (optionally signed; a negative one or one that overflows once scaled is
+/// "too large"), then `.` and decimals of which three count, then nothing
+/// but spaces.
+fn option_fixed(s: &str, name: &str) -> Result<i64, String> {
+    let t = s.trim_start();
+    let sign_len = usize::from(t.starts_with(['+', '-']));
+    let digits = t[sign_len..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("fixed-point number expected for {name}"));
+    }
+    let end = sign_len + digits;
+    let too_large = || format!("integer \"{s}\" is too large (overflow)");
+    let int: i64 = t[..end].parse().map_err(|_| too_large())?;
+    if !(0..=i64::from(i32::MAX)).contains(&int) {
+        return Err(too_large());
+    }
+    let mut v = int * 1000;
+    if v > i64::from(i32::MAX) {
+        return Err(too_large());
+    }
+    let mut rest = &t[end..];
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        let mut m = 100;
+        for c in r[..n].bytes() {
+            v += i64::from(c - b'0') * m;
+            m /= 10;
+        }
+        rest = &r[n..];
+    }
+    let rest = rest.trim_start();
+    if !rest.is_empty() {
+        return Err(extra_chars(rest, "fixed-point value for ", name, ""));
+    }
+    Ok(v)
 }
 
 /// Parses a fixed-point number with up to three decimals into thousandths.

@@ -96,6 +96,7 @@ pub static MAIN: &[OptionSpec] = &[
     b("allow_domain_literals", false),
     b("disable_ipv6", false),
     b("allow_insecure_tainted_data", false),
+    b("allow_mx_to_ip", false),
     b("allow_mx_to_local_host", false),
     b("allow_utf8_domains", false),
     ld("auth_advertise_hosts", "*"),
@@ -160,6 +161,7 @@ pub static MAIN: &[OptionSpec] = &[
     // oxim's default exim user is `mail` (see README "Privileges").
     spec("exim_user", K::User, D::Str("mail")),
     s("exim_version"),
+    l("extra_local_interfaces"),
     b("extract_addresses_remove_arguments", true),
     i("finduser_retries", 0),
     s("freeze_tell"),

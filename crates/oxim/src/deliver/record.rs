@@ -422,10 +422,16 @@ impl Attempt<'_> {
                         if let Some(s) = self.updated.get(&key) {
                             *s
                         } else {
-                            let max = ctx.settings.retry_interval_max.as_secs();
                             let rerr = retry_error(&err, host.as_ref(), false);
-                            let rule =
-                                retry::find_rule(&ctx.config, &item.address, self.vars, &rerr);
+                            let rule = retry::find_rule_for(
+                                &ctx.config,
+                                &item.address,
+                                None,
+                                (rerr.basic_errno, rerr.more_errno),
+                                Some(&self.sender),
+                                self.vars,
+                            );
+                            let max = ctx.settings.retry_interval_max.as_secs();
                             let s = self.retry.failed(&key, rule, self.now, max, &rerr);
                             self.updated.insert(key, s);
                             s

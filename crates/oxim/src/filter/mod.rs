@@ -8,6 +8,7 @@
 mod cond;
 mod forbid;
 mod personal;
+pub mod sieve;
 
 use oxim_conf::filter::{
     CmdKind, Command, HeadersOp, MailArgs, Stop, MAIL_ARGS, MAIL_FILE, MAIL_HEADERS, MAIL_TEXT,

@@ -84,7 +84,17 @@ fn any_match(headers: &[String], name: &str, addresses: bool, patterns: &[String
 }
 
 pub(super) fn is_personal(env: &Env<'_>, aliases: &[String]) -> bool {
-    let headers = &env.headers;
+    personal(&env.headers, &env.vars, &env.sender, aliases)
+}
+
+/// The test itself, over the message's header fields, the address's
+/// variables and the envelope sender.
+pub(super) fn personal(
+    headers: &[String],
+    vars: &crate::vars::Vars,
+    sender: &str,
+    aliases: &[String],
+) -> bool {
     for h in headers {
         if let Some(colon) = h.find(':') {
             let name = h[..colon].to_ascii_lowercase();
@@ -100,7 +110,7 @@ pub(super) fn is_personal(env: &Env<'_>, aliases: &[String]) -> bool {
             }
         }
     }
-    let var = |n: &str| env.vars.get(n).unwrap_or("").to_string();
+    let var = |n: &str| vars.get(n).unwrap_or("").to_string();
     let (lp, domain) = (var("local_part"), var("domain"));
     let mut selves = vec![format!("{lp}@{domain}")];
     let (prefix, suffix) = (var("local_part_prefix"), var("local_part_suffix"));
@@ -116,5 +126,5 @@ pub(super) fn is_personal(env: &Env<'_>, aliases: &[String]) -> bool {
     any_match(headers, "to", true, &to_patterns)
         && !any_match(headers, "from", true, &from_patterns)
         && !any_match(headers, "precedence", false, &precedence)
-        && !env.sender.is_empty()
+        && !sender.is_empty()
 }

@@ -68,6 +68,14 @@ pub struct FilterOptions {
     pub forbid_existstest: bool,
     pub forbid_dlfunc: bool,
     pub forbid_perl: bool,
+    /// Sieve: the folder `keep` files into (unexpanded; `inbox` unset).
+    pub sieve_inbox: Option<String>,
+    /// Sieve: where vacation's "once" files go (unexpanded); vacation is
+    /// refused without it.
+    pub sieve_vacation_directory: Option<String>,
+    /// Sieve: `envelope :user` and `:detail` (unexpanded).
+    pub sieve_useraddress: Option<String>,
+    pub sieve_subaddress: Option<String>,
 }
 
 /// One router instance.
@@ -96,6 +104,9 @@ pub struct RouterSpec {
     pub check_local_user: bool,
     pub address_data: Option<String>,
     pub self_action: String,
+    /// `ignore_target_hosts`: hosts (matched by address, and by name) a
+    /// router drops from the ones it found, as if they did not exist.
+    pub ignore_target_hosts: Option<String>,
     /// `unseen`: `Some` holds the (possibly expandable) value when set.
     pub unseen: Option<String>,
     pub errors_to: Option<String>,
@@ -272,6 +283,10 @@ impl RouterSpec {
                     forbid_existstest: o.bool("forbid_filter_existstest"),
                     forbid_dlfunc: o.bool("forbid_filter_dlfunc"),
                     forbid_perl: o.bool("forbid_filter_perl"),
+                    sieve_inbox: opt(d, "sieve_inbox"),
+                    sieve_vacation_directory: opt(d, "sieve_vacation_directory"),
+                    sieve_useraddress: opt(d, "sieve_useraddress"),
+                    sieve_subaddress: opt(d, "sieve_subaddress"),
                 },
                 file_transport: opt(d, "file_transport"),
                 pipe_transport: opt(d, "pipe_transport"),
@@ -310,6 +325,7 @@ impl RouterSpec {
             check_local_user: o.bool("check_local_user"),
             address_data: opt(d, "address_data"),
             self_action: opt(d, "self").unwrap_or_else(|| "freeze".into()),
+            ignore_target_hosts: opt(d, "ignore_target_hosts"),
             unseen: match o.get("unseen") {
                 Some(oxim_conf::Value::Bool(true)) => Some("yes".into()),
                 Some(oxim_conf::Value::Str(s)) => Some(s.clone()),

@@ -119,6 +119,12 @@ pub struct MainSettings {
     pub daemon_smtp_ports: String,
     /// `local_interfaces` (a list of addresses, with optional ports).
     pub local_interfaces: String,
+    /// `allow_mx_to_ip`: an MX record naming an IP address is used as that
+    /// address (else such a record is skipped).
+    pub allow_mx_to_ip: bool,
+    /// `extra_local_interfaces`: more addresses that are this host (not
+    /// listened on), for the checks that a host is the local host.
+    pub extra_local_interfaces: String,
     /// `tfo_queue_length`: the listening sockets' TCP Fast Open queue (64
     /// when not positive).
     pub tfo_queue_length: u32,
@@ -214,6 +220,8 @@ impl MainSettings {
                 p => p.to_string(),
             },
             local_interfaces: main.str("local_interfaces").to_string(),
+            allow_mx_to_ip: main.bool("allow_mx_to_ip"),
+            extra_local_interfaces: main.str("extra_local_interfaces").to_string(),
             tfo_queue_length: match main.int("tfo_queue_length") {
                 n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
                 _ => 64,

@@ -184,6 +184,7 @@ impl Runner<'_> {
                 no_stderr_check: script.has_flag("no_stderr_check"),
                 no_munge: script.has_flag("no_munge"),
                 sortlog: script.has_flag("sortlog"),
+                rmfiltertest: script.has_flag("rmfiltertest"),
             },
             custom: self.munge.as_deref(),
         };

@@ -1,6 +1,8 @@
 //! A redirect router's data that is a filter (`# Exim filter`): run it and
 //! turn what it did into a routing decision.
 
+use std::os::unix::fs::DirBuilderExt;
+
 use oxim_conf::filter::{FilterType, ParseOptions};
 
 use super::{AddrData, Direct, Routed, Routing};
@@ -43,7 +45,10 @@ pub(super) fn run_if_filter(
         if fopts.forbid_sieve_filter {
             return error("Sieve filtering not enabled".into());
         }
-        return error("Sieve filtering not available (not supported by oxim)".into());
+        return match sieve(ctx, r, vars, rdata, text, fopts) {
+            Ok(routing) => Some(routing),
+            Err(e) => error(e),
+        };
     }
     if fopts.forbid_exim_filter {
         return error("Exim filtering not enabled".into());
@@ -224,6 +229,126 @@ pub(super) fn run_if_filter(
         }
     };
     Some(Some(routing))
+}
+
+/// Run a Sieve script: its redirections are routed, its folders go to
+/// the file_transport, a vacation to the reply_transport. Err: the message
+/// of a routing error (an option that does not expand).
+fn sieve(
+    ctx: &Ctx,
+    r: &RouterSpec,
+    vars: &Vars,
+    rdata: &AddrData,
+    text: &str,
+    fopts: &FilterOptions,
+) -> Result<Option<Routing>, String> {
+    use crate::filter::sieve::{self, SieveAction, SieveEnv};
+    let RouterKind::Redirect { file_transport, .. } = &r.kind else {
+        return Ok(None);
+    };
+    let mut fvars = vars.clone();
+    for (k, v) in &rdata.vars {
+        fvars.set(k, v.clone());
+    }
+    let expand = |name: &str, o: &Option<String>| -> Result<Option<String>, String> {
+        match o {
+            None => Ok(None),
+            Some(s) => oxim_conf::expand_with_config(s, &fvars, &ctx.config)
+                .map(Some)
+                .map_err(|e| format!("failed to expand \"{s}\" ({name}): {e}")),
+        }
+    };
+    let vacation_dir = expand("sieve_vacation_directory", &fopts.sieve_vacation_directory)?;
+    let inbox = expand("sieve_inbox", &fopts.sieve_inbox)?.unwrap_or_else(|| "inbox".into());
+    let script = oxim_conf::sieve::parse(
+        text,
+        oxim_conf::sieve::ParseOptions {
+            vacation: vacation_dir.is_some(),
+        },
+    );
+    let env = SieveEnv {
+        cfg: &ctx.config,
+        headers: vars.headers(),
+        message_size: vars
+            .get("message_size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        vars: fvars.clone(),
+        testing: false,
+        inbox,
+        useraddress: fopts.sieve_useraddress.clone(),
+        subaddress: fopts.sieve_subaddress.clone(),
+        vacation_dir,
+    };
+    let outcome = sieve::run(&script, &env);
+    // Vacation's "once" files need their directory (a failure shows when
+    // the reply is sent).
+    if let Some(dir) = &env.vacation_dir {
+        if outcome
+            .actions
+            .iter()
+            .any(|a| matches!(a, SieveAction::Vacation(_)))
+        {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+    }
+    let mut children = Vec::new();
+    let mut direct = Vec::new();
+    for a in outcome.actions {
+        match a {
+            SieveAction::Redirect(address) => children.push(address),
+            SieveAction::FileInto(folder) => {
+                let mut d = direct_item(r, rdata, folder, file_transport, false);
+                // A folder is delivered with the local part of the address
+                // whose script named it (Exim's rule for files).
+                if let Some(lp) = fvars.get("local_part") {
+                    d.data.vars.push(("local_part".into(), lp.to_string()));
+                }
+                if fopts.forbid_file {
+                    d.forbidden = Some("delivery to file forbidden");
+                }
+                direct.push(d);
+            }
+            SieveAction::Vacation(v) => {
+                let mut values: [Option<String>; 12] = Default::default();
+                values[0] = Some(v.to.clone());
+                values[3] = Some(v.from);
+                values[5] = Some(v.subject);
+                values[6] = Some(v.headers);
+                values[7] = Some(v.text);
+                values[10] = Some(v.oncelog);
+                values[11] = Some(format!("{}d", v.days));
+                let mut data = rdata.clone();
+                data.reply = Some(Box::new(super::FilterReply {
+                    values,
+                    expand_file: false,
+                    return_message: false,
+                }));
+                direct.push(Direct {
+                    target: format!(">{}", v.to),
+                    router: r.name.clone(),
+                    transport: fopts.reply_transport.clone(),
+                    data,
+                    forbidden: None,
+                });
+            }
+        }
+    }
+    Ok(Some(if children.is_empty() && direct.is_empty() {
+        Routing::from(Routed::Blackhole {
+            router: r.name.clone(),
+            discarded: true,
+        })
+    } else {
+        Routing::from(Routed::Redirected {
+            children,
+            direct,
+            router: r.name.clone(),
+        })
+    }))
 }
 
 fn direct_item(

@@ -174,15 +174,28 @@ pub(super) async fn manualroute(
     let mut ignored = 0;
     let mut notes = Vec::new();
     for h in names {
-        if h.ip.is_some() {
-            hosts.push(h);
+        if let Some(ip) = h.ip {
+            if ignore_target(ctx, r, &h.name, ip, vars) {
+                ignored += 1;
+            } else {
+                hosts.push(h);
+            }
             continue;
         }
         match host_addresses(ctx, &h.name).await {
-            Ok(ips) => hosts.extend(ips.into_iter().map(|ip| RoutedHost {
-                port: h.port,
-                ..RoutedHost::named(h.name.clone(), Some(ip))
-            })),
+            Ok(ips) => {
+                let kept: Vec<IpAddr> = ips
+                    .into_iter()
+                    .filter(|&ip| !ignore_target(ctx, r, &h.name, ip, vars))
+                    .collect();
+                if kept.is_empty() {
+                    ignored += 1;
+                }
+                hosts.extend(kept.into_iter().map(|ip| RoutedHost {
+                    port: h.port,
+                    ..RoutedHost::named(h.name.clone(), Some(ip))
+                }))
+            }
             Err(_) => {
                 notes.push(format!("no IP address found for host {}", h.name));
                 let message = format!("lookup of host \"{}\" failed in {} router", h.name, r.name);
@@ -222,7 +235,9 @@ pub(super) async fn manualroute(
             _ => defer(message),
         };
     }
-    let mut out = transport_result(r, hosts, vars, data);
+    let mut out = transport_result(ctx, r, hosts, vars, data);
+    // The router's own notes first, then those of the self check.
+    notes.append(&mut out.notes);
     out.notes = notes;
     Some(out)
 }
@@ -247,6 +262,18 @@ pub(super) fn lookup_candidates(
     out
 }
 
+/// The router's `ignore_target_hosts` matches this host (by address, or
+/// by name); a list that does not expand ignores nothing.
+fn ignore_target(ctx: &Ctx, r: &RouterSpec, name: &str, ip: IpAddr, vars: &Vars) -> bool {
+    let Some(list) = &r.ignore_target_hosts else {
+        return false;
+    };
+    let Ok(list) = oxim_conf::expand_with_config(list, vars, &ctx.config) else {
+        return false;
+    };
+    oxim_conf::match_host(&list, ip, Some(name), &ctx.config, vars).unwrap_or(false)
+}
+
 /// Hosts for one domain name: its MX records (each host looked up), else
 /// its own address records. `Ok(None)`: the name does not exist.
 pub(super) async fn hosts_for(
@@ -258,6 +285,21 @@ pub(super) async fn hosts_for(
         Ok(mxs) if !mxs.is_empty() => {
             let mut hosts = Vec::new();
             for m in mxs {
+                // An MX naming an IP address is against the RFCs; Exim
+                // takes it as that address only with allow_mx_to_ip.
+                let literal = m.exchange.trim_end_matches('.').parse::<IpAddr>();
+                if let Ok(ip) = literal {
+                    if ctx.settings.allow_mx_to_ip {
+                        hosts.push(RoutedHost {
+                            name: m.exchange.trim_end_matches('.').to_string(),
+                            ip: Some(ip),
+                            allow_local: false,
+                            mx: Some(m.preference),
+                            port: None,
+                        });
+                    }
+                    continue;
+                }
                 match ctx.dns.addresses(&m.exchange).await {
                     Ok(ips) => hosts.extend(ips.into_iter().map(|ip| RoutedHost {
                         name: m.exchange.clone(),
@@ -340,9 +382,27 @@ pub(super) async fn dnslookup(
                     None,
                 ))
             }
-            Ok(Some(hosts)) => {
+            Ok(Some(mut hosts)) => {
+                let from_mx = hosts.iter().any(|h| h.mx.is_some());
+                hosts.retain(|h| {
+                    h.ip.is_none_or(|ip| !ignore_target(ctx, r, &h.name, ip, vars))
+                });
+                if hosts.is_empty() {
+                    // Every address ignored: as if none existed.
+                    if !from_mx {
+                        return None;
+                    }
+                    return Some((
+                        Routed::Fail {
+                            router: Some(r.name.clone()),
+                            message: "all relevant MX records point to non-existent hosts".into(),
+                        }
+                        .into(),
+                        None,
+                    ));
+                }
                 let changed = (name != domain).then_some(name);
-                return Some((transport_result(r, hosts, vars, data), changed));
+                return Some((transport_result(ctx, r, hosts, vars, data), changed));
             }
             Ok(None) => continue,
             // Exim's text, without the resolver's detail.
@@ -365,6 +425,19 @@ pub(super) async fn dnslookup(
 /// Is `ip` one of this host's own addresses? As in Exim, that means an
 /// address of one of its interfaces (127.0.0.1 and ::1 for loopback, not all
 /// of 127.0.0.0/8), or the unspecified address.
+/// Whether `ip` is this host for routing and the smtp transport: an
+/// address of one of its interfaces, or one listed in
+/// `extra_local_interfaces`.
+pub fn is_local_host(ctx: &Ctx, ip: IpAddr) -> bool {
+    is_local_address(ip)
+        || ctx
+            .settings
+            .extra_local_interfaces
+            .split(':')
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .any(|a| a == ip)
+}
+
 pub fn is_local_address(ip: IpAddr) -> bool {
     if ip.is_unspecified() {
         return true;

@@ -16,7 +16,7 @@ use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::{split_address, Vars};
 
 use hosts::{dnslookup, manualroute};
-pub use hosts::{host_addresses, is_local_address};
+pub use hosts::{host_addresses, is_local_host};
 pub(crate) use outcome::transport_result;
 
 use outcome::*;
@@ -351,7 +351,7 @@ async fn route_chain(
             }
         }
         let outcome: Option<Routing> = match &r.kind {
-            RouterKind::Accept => Some(transport_result(r, Vec::new(), &rvars, data)),
+            RouterKind::Accept => Some(transport_result(ctx, r, Vec::new(), &rvars, data)),
             RouterKind::Redirect { .. } => redirect(ctx, r, &rvars, &data, verifying),
             RouterKind::ManualRoute { .. } => manualroute(ctx, r, &rvars, data).await,
             RouterKind::DnsLookup {

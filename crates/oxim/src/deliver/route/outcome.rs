@@ -66,13 +66,14 @@ pub(super) fn accepted(
 /// host that is this host (a lower-priority MX is dropped along with all
 /// after it); only when that leaves nothing does `self` decide.
 pub(super) fn check_self(
+    ctx: &Ctx,
     r: &RouterSpec,
     mut hosts: Vec<RoutedHost>,
     vars: &Vars,
 ) -> Result<Vec<RoutedHost>, Box<Routing>> {
     let Some(first_local) = hosts
         .iter()
-        .position(|h| h.ip.is_some_and(is_local_address))
+        .position(|h| h.ip.is_some_and(|ip| is_local_host(ctx, ip)))
     else {
         return Ok(hosts);
     };
@@ -160,12 +161,13 @@ pub(super) fn router_ids(
 }
 
 pub(crate) fn transport_result(
+    ctx: &Ctx,
     r: &RouterSpec,
     hosts: Vec<RoutedHost>,
     vars: &Vars,
     data: AddrData,
 ) -> Routing {
-    let hosts = match check_self(r, hosts, vars) {
+    let hosts = match check_self(ctx, r, hosts, vars) {
         Ok(h) => h,
         Err(routing) => return *routing,
     };

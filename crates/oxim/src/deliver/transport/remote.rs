@@ -15,7 +15,7 @@ use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
 use super::super::record::{local_error, now_secs, retry_error, Item, Outcome};
-use super::super::route::{is_local_address, RoutedHost};
+use super::super::route::{is_local_host, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
 
@@ -330,7 +330,7 @@ pub async fn run_smtp(
                 port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
-            if !spec.allow_localhost && !allow_local && is_local_address(*ip) {
+            if !spec.allow_localhost && !allow_local && is_local_host(ctx, *ip) {
                 let err = local_error(
                     Errno::HostIsLocal,
                     format!("{tname} transport found host {name} to be local"),
@@ -484,7 +484,14 @@ pub async fn run_smtp(
                 // against the host, a 4xx to MAIL or DATA against the host
                 // and this message; a host that answered is cleared.
                 let rule = |re: &crate::retry::RetryError| {
-                    crate::retry::find_rule(&ctx.config, &retry_rule_address, vars, re)
+                    crate::retry::find_rule_for(
+                        &ctx.config,
+                        &retry_rule_address,
+                        None,
+                        (re.basic_errno, re.more_errno),
+                        Some(&m.env.sender),
+                        vars,
+                    )
                 };
                 let max = ctx.settings.retry_interval_max.as_secs();
                 match r.outcomes.first() {
