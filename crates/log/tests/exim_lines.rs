@@ -173,6 +173,7 @@ fn received_optional_items_order() {
         sni: Some("mx.example"),
     });
     r.auth = Some(("plain", Some("user")));
+    r.prdr = true;
     r.chunking = true;
     r.receive_time = Some(Duration::from_millis(1500));
     r.message_id = Some("m@x");
@@ -181,12 +182,12 @@ fn received_optional_items_order() {
     let all = sel("+all");
     assert_eq!(
         LogRecord::Received(r.clone()).render(&all),
-        "10HmaX-0005vi-00 <= s@x R=10HmaW-0005vi-00 H=h.example (one) [10.0.0.1]:52087 I=[10.0.0.2]:25 U=id1 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256* CV=no DN=\"CN=a \\\"b\\\"\" SNI=mx.example A=plain:user K S=2387 RT=1.500s id=m@x T=\"Naked \\\"news\\\"\\n\\tfolded\" from <s@x> for x@y z@y"
+        "10HmaX-0005vi-00 <= s@x R=10HmaW-0005vi-00 H=h.example (one) [10.0.0.1]:52087 I=[10.0.0.2]:25 U=id1 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256* CV=no DN=\"CN=a \\\"b\\\"\" SNI=mx.example A=plain:user PRDR K S=2387 RT=1.500s id=m@x T=\"Naked \\\"news\\\"\\n\\tfolded\" from <s@x> for x@y z@y"
     );
     // Default selector drops the optional items.
     assert_eq!(
         LogRecord::Received(r).render(&LogSelector::default()),
-        "10HmaX-0005vi-00 <= s@x R=10HmaW-0005vi-00 H=h.example (one) [10.0.0.1] U=id1 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=plain:user K S=2387 id=m@x"
+        "10HmaX-0005vi-00 <= s@x R=10HmaW-0005vi-00 H=h.example (one) [10.0.0.1] U=id1 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=plain:user PRDR K S=2387 id=m@x"
     );
 }
 

@@ -112,6 +112,7 @@ pub fn builtin_macros() -> Vec<(String, String)> {
         ("_HAVE_IPV6".to_string(), "y".to_string()),
         ("_HAVE_TLS".to_string(), "y".to_string()),
         ("_HAVE_PIPE_CONNECT".to_string(), "y".to_string()),
+        ("_HAVE_PRDR".to_string(), "y".to_string()),
     ];
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));

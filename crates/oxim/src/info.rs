@@ -19,7 +19,7 @@ pub const LOOKUPS: &[&str] = &[
 
 /// The "Support for:" items.
 pub fn support_items() -> Vec<&'static str> {
-    let mut v = vec!["Exim_filter", "Sieve_filter", "IPv6", "PIPECONNECT"];
+    let mut v = vec!["Exim_filter", "Sieve_filter", "IPv6", "PIPECONNECT", "PRDR"];
     if oxim_net::tfo_supported() {
         v.push("TCP_Fast_Open");
     }

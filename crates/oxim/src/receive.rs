@@ -29,6 +29,8 @@ pub struct Source {
     pub tfo: ServerTfo,
     /// For a bounce: the id of the message it reports on (`R=` in the log).
     pub reference: Option<String>,
+    /// The client asked for PRDR (` PRDR` on the `<=` line).
+    pub prdr: bool,
     /// The body came with BDAT (` K` in the log).
     pub chunking: bool,
     /// PIPELINING offered, and how the client used it (` L` with
@@ -66,6 +68,7 @@ impl Source {
             interface: None,
             tfo: ServerTfo::None,
             reference: None,
+            prdr: false,
             chunking: false,
             pipelining: None,
             sender_set: false,
@@ -133,6 +136,15 @@ pub struct Prepared {
     recipients: Vec<String>,
     id_created: bool,
     at: std::time::SystemTime,
+}
+
+impl Prepared {
+    /// The recipients the `<=` line lists (`+received_recipients`): those
+    /// the message had as its data ended, also when a PRDR round then
+    /// refused some of them (as Exim logs it).
+    pub fn log_recipients(&mut self, list: Vec<String>) {
+        self.recipients = list;
+    }
 }
 
 /// Accept a message as it is (the command line, bounces, autoreply): add
@@ -316,7 +328,10 @@ pub fn prepare(
     let id_text = id.to_string();
     // Before any header is added: the longest line as received.
     let max_linelength = msg.max_line_length();
-    let received_for = (recipients.len() == 1).then(|| recipients[0].as_str());
+    // `for <address>` when the message had one recipient as its data
+    // ended (the header is made before the ACLs after the data run); a
+    // PRDR round only happens with several, whatever it left.
+    let received_for = (!source.prdr && recipients.len() == 1).then(|| recipients[0].as_str());
     let received = default_received(&ReceivedInfo {
         rcvhost: source.rcvhost(),
         ident: if source.is_local() {
@@ -484,6 +499,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         .as_ref()
         .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
+    rec.prdr = source.prdr;
     rec.chunking = source.chunking;
     rec.pipelining = source.pipelining;
     rec.message_id = message_id.as_deref();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{exim_extensions, transcript};
-use oxim_smtp::ServerConfig;
+use oxim_smtp::{Reply, ServerConfig};
 
 #[test]
 fn exim_0579_quoted_local_part() {
@@ -758,4 +758,61 @@ fn smuggled_message_stays_in_the_first_body() {
             "{eod:?}: {body:?}"
         );
     }
+}
+
+/// PRDR: asked for in MAIL (and so acknowledged) only when advertised; the
+/// end of the data then gets the 353, the per-recipient lines and the final
+/// reply; outside that moment no PRDR line can be sent.
+#[test]
+fn prdr_replies_only_when_advertised_and_asked_for() {
+    let mut ext = exim_extensions();
+    ext.prdr = true;
+    let lines = [
+        "EHLO x\r\n",
+        "MAIL FROM:<> PRDR\r\n",
+        "RCPT TO:<a@b>\r\n",
+        "DATA\r\n",
+        "Subject: s\r\n\r\nbody\r\n.\r\n",
+        "MAIL FROM:<>\r\n",
+    ];
+    let (out, mut d) = transcript(cfg(), ext, &lines);
+    let replies = out.split("250 HELP\r\n").nth(1).expect("EHLO reply");
+    assert!(out.contains("250-PRDR\r\n"), "{out}");
+    assert_eq!(
+        replies,
+        "250 OK, PRDR Requested\r\n\
+         250 Accepted\r\n\
+         354 Enter message, ending with \".\" on a line by itself\r\n\
+         353 PRDR content analysis beginning\r\n\
+         250 PRDR R=<a@b> acceptance\r\n\
+         250 id=10HmaX-000000005vi-0000 message accepted\r\n\
+         250 OK\r\n"
+    );
+    assert!(!d.s.prdr_requested());
+    assert!(d.s.prdr_reply(Reply::new(250, "x")).is_err());
+
+    // Not advertised: the keyword is accepted but nothing changes.
+    let (out, _) = after_ehlo(cfg(), &lines[1..5]);
+    assert_eq!(
+        out,
+        "250 OK\r\n\
+         250 Accepted\r\n\
+         354 Enter message, ending with \".\" on a line by itself\r\n\
+         250 OK id=10HmaX-000000005vi-0000\r\n"
+    );
+}
+
+#[test]
+fn prdr_with_bdat_last() {
+    let mut ext = exim_extensions();
+    ext.prdr = true;
+    ext.chunking = true;
+    let lines = [
+        "EHLO x\r\n",
+        "MAIL FROM:<> PRDR\r\n",
+        "RCPT TO:<a@b>\r\n",
+        "BDAT 9 LAST\r\nSubject: ",
+    ];
+    let (out, _) = transcript(cfg(), ext, &lines);
+    assert!(out.ends_with("353 PRDR content analysis beginning\r\n250 PRDR R=<a@b> acceptance\r\n250 id=10HmaX-000000005vi-0000 message accepted\r\n"), "{out}");
 }

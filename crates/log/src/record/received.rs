@@ -33,6 +33,8 @@ pub struct Received<'a> {
     pub auth: Option<(&'a str, Option<&'a str>)>,
     /// ` L`: PIPELINING was advertised (and what the client did with it).
     pub pipelining: Option<PipeliningLog>,
+    /// ` PRDR`: the client asked for per-recipient data responses.
+    pub prdr: bool,
     /// ` K`: the message came with CHUNKING (BDAT).
     pub chunking: bool,
     /// `S=`: message size.
@@ -65,6 +67,7 @@ impl<'a> Received<'a> {
             tls: None,
             auth: None,
             pipelining: None,
+            prdr: false,
             chunking: false,
             size,
             receive_time: None,
@@ -112,6 +115,9 @@ impl<'a> Received<'a> {
             if let Some(id) = id {
                 let _ = write!(out, ":{id}");
             }
+        }
+        if self.prdr {
+            out.push_str(" PRDR");
         }
         if self.chunking {
             out.push_str(" K");

@@ -41,6 +41,13 @@ pub(super) async fn condition(
             return Cond::True;
         }
         "control" => {
+            // Cutthrough delivery (the onward connection at RCPT time, the
+            // data streamed through) is not implemented: refused, never
+            // accepted and ignored.
+            let name = value.split('/').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("cutthrough_delivery") {
+                return Cond::Error(ConditionError::Unsupported(format!("control = {value}")));
+            }
             out.controls.push(value);
             return Cond::True;
         }

@@ -262,6 +262,11 @@ pub async fn eval_traced(
     };
     let mut out = AclOutcome::new(Verdict::Deny);
     for st in &acl.statements {
+        // As in Exim, a verification's texts live until the next
+        // statement starts (the implicit deny at the end uses the last).
+        out.verify_message = None;
+        out.verify_user_message = None;
+        out.verify_temp_details = false;
         let verb = st.verb.name();
         t.trace.line(|| {
             let mut l = format!("processing {acl_name} \"{verb}\"");
@@ -360,9 +365,6 @@ pub async fn eval_traced(
             out.verdict = v;
             return out;
         }
-        out.verify_message = None;
-        out.verify_user_message = None;
-        out.verify_temp_details = false;
         if st.verb == AclVerb::Warn && all_true {
             // A warn's `message` adds a header line, as add_header does
             // (Exim's older usage, still honoured).
@@ -385,12 +387,10 @@ pub async fn eval_traced(
             out.message = None;
             out.log_message = None;
         }
-        out.verify_message = None;
-        out.verify_user_message = None;
-        out.verify_temp_details = false;
     }
     // Falling off the end is an implicit deny.
     t.trace.line(|| format!("end of {acl_name}: implicit DENY"));
+    apply_verify_message(&mut out);
     out.verdict = Verdict::Deny;
     out
 }

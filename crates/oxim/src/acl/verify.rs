@@ -267,6 +267,15 @@ async fn run_callout(
 ) -> Option<callout::CalloutResult> {
     let mut tv = vars.clone();
     tv.set_address(address);
+    let req = callout::Request {
+        address,
+        is_recipient,
+        from,
+        opts: o,
+    };
+    // Hosts but nothing to reach them with (no transport, not smtp, no
+    // address found): Exim's callout cannot complete.
+    let undone = || Some(callout::nothing_to_call(ctx, &req));
     // The router's transport option may be an expansion.
     let transport = if transport.contains('$') {
         oxim_conf::expand_with_config(transport, &tv, &ctx.config).ok()?
@@ -274,9 +283,18 @@ async fn run_callout(
         transport.to_string()
     };
     let transport = transport.trim();
-    let spec = ctx.drivers.transport(transport)?;
+    let Some(spec) = ctx.drivers.transport(transport) else {
+        return if hosts.is_empty() { None } else { undone() };
+    };
     let crate::settings::TransportKind::Smtp(smtp) = &spec.kind else {
-        return None;
+        if hosts.is_empty() {
+            return None;
+        }
+        ctx.log_text(
+            None,
+            &format!("callout transport '{transport}': it is not an smtp transport"),
+        );
+        return undone();
     };
     let connect = o.connect.unwrap_or(o.timeout);
     let targets =
@@ -289,18 +307,16 @@ async fn run_callout(
                     None,
                     &format!("<{address}>: failed to set up the callout: {e}"),
                 );
-                return None;
+                return undone();
             }
         };
     if targets.is_empty() {
-        return None;
+        return if hosts.is_empty() && smtp.hosts.is_none() {
+            None
+        } else {
+            undone()
+        };
     }
-    let req = callout::Request {
-        address,
-        is_recipient,
-        from,
-        opts: o,
-    };
     Some(callout::callout(ctx, &req, targets, &tv).await)
 }
 

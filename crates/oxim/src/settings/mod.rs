@@ -24,6 +24,8 @@ pub struct MainSettings {
     pub queue_only: bool,
     /// `accept_8bitmime`: offer 8BITMIME.
     pub accept_8bitmime: bool,
+    /// `prdr_enable`: offer PRDR (per-recipient answers to the data).
+    pub prdr_enable: bool,
     /// `smtp_enforce_sync`: refuse a client that talks out of turn.
     pub smtp_enforce_sync: bool,
     /// `allow_domain_literals`: accept `user@[192.0.2.1]` in MAIL and RCPT.
@@ -159,6 +161,7 @@ impl MainSettings {
         MainSettings {
             queue_only: main.bool("queue_only"),
             accept_8bitmime: main.bool("accept_8bitmime"),
+            prdr_enable: main.bool("prdr_enable"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),
             allow_domain_literals: main.bool("allow_domain_literals"),
             disable_ipv6: main.bool("disable_ipv6"),

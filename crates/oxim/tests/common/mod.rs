@@ -32,7 +32,8 @@ pub fn oxim_bin() -> PathBuf {
 /// Ports come from below the kernel's ephemeral range (32768 and up), so an
 /// outgoing connection of a test running in parallel cannot take the port
 /// between this check and the daemon's bind; each call in a process tries a
-/// new port, starting at a place that depends on the process id.
+/// new port, starting at a place that depends on the process id. The port
+/// is free on every address (IPv4 and IPv6), as a daemon binds them all.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -40,7 +41,9 @@ pub fn free_port() -> u16 {
     for _ in 0..20_000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = 10_000 + (base.wrapping_add(n.wrapping_mul(97)) % 22_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        // A daemon listens on every address: the port must be free on all.
+        let v4_free = TcpListener::bind(("0.0.0.0", port)).is_ok();
+        if v4_free && TcpListener::bind(("::", port)).is_ok() {
             return port;
         }
     }

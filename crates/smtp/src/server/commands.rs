@@ -9,6 +9,7 @@ impl ServerSession {
     pub(super) fn reset_transaction(&mut self) {
         self.bdat_sizes = None;
         self.mail = false;
+        self.prdr = false;
         self.rcpts = 0;
         self.rcpt_count = 0;
         self.too_many = false;

@@ -154,7 +154,13 @@ impl ServerSession {
                     }
                     true
                 }
-                ("AUTH", Some(_)) | ("PRDR", None) => true,
+                ("AUTH", Some(_)) => true,
+                // Accepted whether advertised or not (as Exim), but only
+                // asked for when it was.
+                ("PRDR", None) => {
+                    self.prdr = self.adv.prdr;
+                    true
+                }
                 ("SMTPUTF8", None) => {
                     if !self.adv.smtputf8 {
                         return Some(self.synprot(

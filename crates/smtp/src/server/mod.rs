@@ -91,6 +91,9 @@ pub struct ServerSession {
     unknown_commands: u32,
     // Transaction state.
     mail: bool,
+    /// The pending or accepted MAIL asked for PRDR (RFC draft, Exim's
+    /// `prdr_enable`), and PRDR was advertised.
+    prdr: bool,
     rcpts: usize,
     rcpt_count: usize,
     too_many: bool,
@@ -136,6 +139,7 @@ impl ServerSession {
             synprot_errors: 0,
             unknown_commands: 0,
             mail: false,
+            prdr: false,
             rcpts: 0,
             rcpt_count: 0,
             too_many: false,
@@ -540,9 +544,36 @@ impl ServerSession {
         self.respond(Reply::from_lines(250, [format!("{hostname} {greeting}")]))
     }
 
-    /// `250 OK` to MAIL.
+    /// `250 OK` to MAIL (`250 OK, PRDR Requested` when the client asked
+    /// for PRDR and it was advertised).
     pub fn accept_mail(&mut self) -> Result<(), SessionError> {
-        self.respond(Reply::new(250, "OK"))
+        let text = if self.prdr {
+            "OK, PRDR Requested"
+        } else {
+            "OK"
+        };
+        self.respond(Reply::new(250, text))
+    }
+
+    /// The current transaction's MAIL asked for PRDR, which was advertised:
+    /// the end of its data may be answered per recipient
+    /// ([`ServerSession::prdr_reply`]).
+    pub fn prdr_requested(&self) -> bool {
+        self.prdr
+    }
+
+    /// PRDR: one of the replies that come before the final answer to the
+    /// end of the data (the `353` that starts them, then one per
+    /// recipient, in RCPT order). The data's own answer is still due.
+    pub fn prdr_reply(&mut self, reply: Reply) -> Result<(), SessionError> {
+        if self.phase == Phase::Closed {
+            return Err(SessionError::Closed);
+        }
+        if self.pending != Some(Pending::DataEnd) || !self.prdr {
+            return Err(SessionError::NothingPending);
+        }
+        reply.write_to(&mut self.out);
+        Ok(())
     }
 
     /// `250 Accepted` to RCPT.

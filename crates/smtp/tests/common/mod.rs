@@ -72,6 +72,20 @@ impl Driver {
                 }
                 Event::Rcpt(_) => self.s.accept_rcpt(),
                 Event::Data => self.s.start_data(),
+                Event::DataEnd(_) if self.s.prdr_requested() => {
+                    // A PRDR policy: the 353, one line per recipient, then
+                    // the final answer.
+                    self.s
+                        .prdr_reply(Reply::new(353, "PRDR content analysis beginning"))
+                        .expect("353");
+                    self.s
+                        .prdr_reply(Reply::new(250, "PRDR R=<a@b> acceptance"))
+                        .expect("per-recipient reply");
+                    self.s.respond(Reply::new(
+                        250,
+                        "id=10HmaX-000000005vi-0000 message accepted",
+                    ))
+                }
                 Event::DataEnd(_) => self.s.accept_message("10HmaX-000000005vi-0000"),
                 Event::Quit => self.s.accept_quit(HOST),
                 Event::Help(_) => self.s.respond(help_reply(false, &[])),

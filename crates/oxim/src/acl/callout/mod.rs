@@ -558,32 +558,51 @@ pub async fn callout(
         }
     }
     if !done {
-        let dull = format!(
-            "Could not complete {} verify callout",
-            if req.is_recipient {
-                "recipient"
-            } else {
-                "sender"
-            }
-        );
-        res.rc = Rc::Defer;
-        res.message = Some(match res.message.take() {
-            Some(m) if !several => format!("{dull}: {m}"),
-            _ => dull.clone(),
-        });
-        res.user_message = Some(if ctx.config.main.bool("smtp_return_error_details") {
-            format!(
-                "{dull} for <{}>.\nThe mail server(s) for the domain may be temporarily unreachable, or\nthey may be permanently unreachable from this server. In the latter case,\n{}",
-                req.address,
-                if req.is_recipient {
-                    "the address will never be accepted."
-                } else {
-                    "you need to change the address or create an MX record for its domain\nif it is supposed to be generally accessible from the Internet.\nTalk to your mail administrator for details."
-                }
-            )
-        } else {
-            dull
-        });
+        let message = res.message.take().filter(|_| !several);
+        return not_completed(ctx, req, message, res);
     }
     res
+}
+
+/// A callout that could not be completed (no host answered, or none could
+/// be tried): a temporary failure with Exim's texts; `message` is the one
+/// host's reason, if there was one host.
+pub fn not_completed(
+    ctx: &Ctx,
+    req: &Request<'_>,
+    message: Option<String>,
+    mut res: CalloutResult,
+) -> CalloutResult {
+    let dull = format!(
+        "Could not complete {} verify callout",
+        if req.is_recipient {
+            "recipient"
+        } else {
+            "sender"
+        }
+    );
+    res.rc = Rc::Defer;
+    res.message = Some(match message {
+        Some(m) => format!("{dull}: {m}"),
+        None => dull.clone(),
+    });
+    res.user_message = Some(if ctx.config.main.bool("smtp_return_error_details") {
+        format!(
+            "{dull} for <{}>.\nThe mail server(s) for the domain may be temporarily unreachable, or\nthey may be permanently unreachable from this server. In the latter case,\n{}",
+            req.address,
+            if req.is_recipient {
+                "the address will never be accepted."
+            } else {
+                "you need to change the address or create an MX record for its domain\nif it is supposed to be generally accessible from the Internet.\nTalk to your mail administrator for details."
+            }
+        )
+    } else {
+        dull
+    });
+    res
+}
+
+/// [`not_completed`] before any host was tried.
+pub fn nothing_to_call(ctx: &Ctx, req: &Request<'_>) -> CalloutResult {
+    not_completed(ctx, req, None, CalloutResult::new())
 }

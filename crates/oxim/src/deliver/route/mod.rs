@@ -99,6 +99,9 @@ pub struct Routing {
     /// A filter set up deliveries but nothing significant: the address
     /// also goes on to the next router (as with `unseen`).
     pub also_next: bool,
+    /// The hosts a router without a transport chose (a verification's
+    /// callout is made to them, and cannot complete).
+    pub hosts_without_transport: Vec<RoutedHost>,
 }
 
 impl From<Routed> for Routing {
@@ -113,6 +116,7 @@ impl From<Routed> for Routing {
             notes_in_bt: false,
             pass: false,
             also_next: false,
+            hosts_without_transport: Vec::new(),
         }
     }
 }
@@ -379,7 +383,7 @@ async fn route_chain(
                         routing.routed = Routed::Transport {
                             router: r.name.clone(),
                             transport: String::new(),
-                            hosts: Vec::new(),
+                            hosts: std::mem::take(&mut routing.hosts_without_transport),
                             data: AddrData::default(),
                         };
                     }

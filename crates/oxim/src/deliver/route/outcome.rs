@@ -177,13 +177,17 @@ pub(crate) fn transport_result(
             transport: t.clone(),
             hosts,
             data,
-        },
-        None => Routed::Defer {
-            router: Some(r.name.clone()),
-            message: no_transport(r),
-        },
+        }
+        .into(),
+        None => {
+            let mut routing = Routing::from(Routed::Defer {
+                router: Some(r.name.clone()),
+                message: no_transport(r),
+            });
+            routing.hosts_without_transport = hosts;
+            routing
+        }
     }
-    .into()
 }
 
 pub(super) fn no_transport(r: &RouterSpec) -> String {

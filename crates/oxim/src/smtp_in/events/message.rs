@@ -136,12 +136,6 @@ pub(super) async fn data_end(
         }
     }
     let msg = Message::parse(&body);
-    let env = AclEnv {
-        host_ip: peer_ip,
-        host_name: st.host_name.as_deref(),
-        sender: Some(&sender),
-        recipient: None,
-    };
     // $max_received_linelength, and the header lines verify =
     // header_syntax reads.
     let longest = body
@@ -155,16 +149,55 @@ pub(super) async fn data_end(
         .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
         .map_or(body.len(), |p| p + 1);
     let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
-    let n_rcpts = recipients.len().to_string();
-    let with_message = |v: &mut Vars| {
-        v.set("max_received_linelength", longest.to_string());
-        v.set("recipients_count", n_rcpts.clone());
-        v.set("message_headers_raw", raw_headers.clone());
+    // What the ACLs after the data see of the message.
+    let message_vars = |rcpts: &[String]| {
+        let count = rcpts.len().to_string();
+        let list = rcpts.join(", ");
+        let raw_headers = raw_headers.clone();
+        move |v: &mut Vars| {
+            v.set("max_received_linelength", longest.to_string());
+            v.set("recipients_count", count.clone());
+            v.set("recipients", list.clone());
+            v.set("message_headers_raw", raw_headers.clone());
+        }
     };
+    let mut recipients = recipients;
+    let mut with_message = message_vars(&recipients);
     // The message has its id from here on, whether it is accepted or not
     // (as in Exim, a refusal after DATA is logged with it).
     let id = ctx.ids.next();
     let id_text = id.to_string();
+    let prdr = super::prdr::round(
+        ctx,
+        sess,
+        st,
+        peer_ip,
+        &sender,
+        &with_message,
+        &recipients,
+        &id_text,
+    )
+    .await;
+    let data_recipients = prdr.as_ref().map(|_| recipients.clone());
+    let final_reply = match prdr {
+        Some(round) if round.accepted.is_empty() => {
+            // No recipient left: nothing is stored.
+            replied(ctx, sess.respond(round.final_reply));
+            return;
+        }
+        Some(round) => {
+            recipients = round.accepted;
+            with_message = message_vars(&recipients);
+            Some(round.final_reply)
+        }
+        None => None,
+    };
+    let env = AclEnv {
+        host_ip: peer_ip,
+        host_name: st.host_name.as_deref(),
+        sender: Some(&sender),
+        recipient: None,
+    };
     let o = check_acl(
         ctx,
         "acl_smtp_data",
@@ -200,6 +233,7 @@ pub(super) async fn data_end(
         tfo: conn.tfo,
         sender_set: false,
         reference: None,
+        prdr: final_reply.is_some(),
         chunking: chunked,
         pipelining: pipelining_log(sess.pipelining_use()),
         tls: st.tls.clone(),
@@ -212,13 +246,16 @@ pub(super) async fn data_end(
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.add_acl_headers(&std::mem::take(&mut st.acl.added_headers));
     prepared.env.body_8bitmime = st.body_8bitmime;
+    if let Some(all) = data_recipients {
+        prepared.log_recipients(all);
+    }
     st.helo_counted = false;
     st.rset_counted = false;
     st.acl.senders.clear();
     if conn.checking {
         // -bh: logged as received, but nothing is stored.
         drop(receive::finish(ctx, &source, prepared));
-        replied(ctx, sess.accept_message(&id_text));
+        replied(ctx, answer(sess, final_reply, &id_text));
         sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
         return;
     }
@@ -226,7 +263,7 @@ pub(super) async fn data_end(
     let res = receive::store(ctx, &source, prepared).await;
     match res {
         Ok(loaded) => {
-            replied(ctx, sess.accept_message(&id_text));
+            replied(ctx, answer(sess, final_reply, &id_text));
             st.messages += 1;
             if !conn.stdin {
                 let queue = ctx.inv.queue_only(ctx.settings.queue_only);
@@ -274,6 +311,19 @@ pub(super) async fn data_end(
                 )),
             );
         }
+    }
+}
+
+/// The answer to the data of a stored message: PRDR's final reply if
+/// there was a PRDR round, else `250 OK id=...`.
+fn answer(
+    sess: &mut ServerSession,
+    prdr_final: Option<Reply>,
+    id: &str,
+) -> Result<(), oxim_smtp::SessionError> {
+    match prdr_final {
+        Some(reply) => sess.respond(reply),
+        None => sess.accept_message(id),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::vars::Vars;
 
 mod auth_cmd;
 mod message;
+mod prdr;
 mod sender_verify;
 mod vrfy;
 
@@ -449,6 +450,7 @@ async fn helo(
         eight_bit_mime: ctx.settings.accept_8bitmime,
         pipelining,
         chunking,
+        prdr: ctx.settings.prdr_enable,
         pipe_connect: sess.pipe_connect_acceptable(),
         // Offered whenever the command's ACL is set, as in Exim.
         etrn: ehlo && !ctx.config.main.str("acl_smtp_etrn").trim().is_empty(),
@@ -507,6 +509,8 @@ async fn mail(
     }
     st.auth.mail_sender = None;
     st.vars.set("authenticated_sender", "");
+    let prdr = if sess.prdr_requested() { "yes" } else { "no" };
+    st.vars.set("prdr_requested", prdr);
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
         if value != "<>" && !mail_auth_param(ctx, conn, sess, st, value).await {
             return;
