@@ -219,6 +219,10 @@ pub async fn generate(
     let id: MessageId = ctx.ids.next();
     let mut source = Source::local(ctx, "local");
     source.reference = Some(orig_id);
+    // As Exim's bounce, made by a process of the exim user.
+    let me = crate::ctx::Caller::current();
+    source.ident = Some(me.login.clone());
+    source.user = Some(me);
     // Exim submits its bounces with this as the AUTH= sender
     // (bounce_sender_authentication, unset by default).
     let auth = ctx.config.main.str("bounce_sender_authentication");

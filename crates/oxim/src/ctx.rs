@@ -30,12 +30,31 @@ pub struct Caller {
     pub login: String,
     pub uid: u32,
     pub gid: u32,
+    /// Root, the exim user, or in `trusted_users`/`trusted_groups`: may
+    /// set the envelope sender (Exim's trusted caller).
+    pub trusted: bool,
+    /// Root, the exim user or group, or in `admin_groups` (or trusted):
+    /// may list and act on the queue (Exim's admin user).
+    pub admin: bool,
 }
 
 impl Caller {
-    fn current() -> Caller {
-        let uid = nix::unistd::getuid();
-        let gid = nix::unistd::getgid();
+    /// The real user of this process (neither trusted nor admin until
+    /// [`Caller::classify`] says so).
+    pub fn current() -> Caller {
+        Caller::for_ids(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    }
+
+    /// The user with these ids (login from the password file, else
+    /// `$USER`, else the number).
+    pub fn for_ids(uid: u32, gid: u32) -> Caller {
+        let (uid, gid) = (
+            nix::unistd::Uid::from_raw(uid),
+            nix::unistd::Gid::from_raw(gid),
+        );
         let login = nix::unistd::User::from_uid(uid)
             .ok()
             .flatten()
@@ -46,7 +65,47 @@ impl Caller {
             login,
             uid: uid.as_raw(),
             gid: gid.as_raw(),
+            trusted: false,
+            admin: false,
         }
+    }
+
+    /// Exim's rules: root and the exim user are trusted and admin; a
+    /// member (real or supplementary group) of the exim group or of
+    /// `admin_groups` is admin; `trusted_users` (names or uids) and
+    /// `trusted_groups` (by any of the caller's groups) are trusted.
+    /// Trusted callers are admin too, as Exim's `-bp` allows them.
+    fn classify(&mut self, settings: &MainSettings, exim: Option<(u32, u32)>) -> Result<()> {
+        let groups: Vec<u32> = nix::unistd::getgroups()
+            .map(|g| g.iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        let in_groups = |list: &str| -> Result<bool> {
+            for g in oxim_conf::lists::list_items(list) {
+                let g = g.trim();
+                if g.is_empty() {
+                    continue;
+                }
+                let gid = crate::privilege::find_group(g)?;
+                if gid == self.gid || groups.contains(&gid) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let (exim_uid, exim_gid) = match exim {
+            Some((u, g)) => (Some(u), Some(g)),
+            None => (None, None),
+        };
+        self.trusted = self.uid == 0
+            || Some(self.uid) == exim_uid
+            || crate::privilege::uid_list(&settings.trusted_users)
+                .map_err(|e| anyhow!("trusted_users: {e}"))?
+                .contains(&self.uid)
+            || in_groups(&settings.trusted_groups).map_err(|e| anyhow!("trusted_groups: {e}"))?;
+        self.admin = self.trusted
+            || exim_gid.is_some_and(|g| g == self.gid || groups.contains(&g))
+            || in_groups(&settings.admin_groups).map_err(|e| anyhow!("admin_groups: {e}"))?;
+        Ok(())
     }
 }
 
@@ -279,10 +338,20 @@ impl Ctx {
             },
         )
         .map_err(|e| anyhow!("{e}"))?;
+        // Who called: trusted and admin as Exim decides (the exim user's
+        // ids when there is one; a missing exim user only matters later,
+        // to a process started as root).
+        let mut caller = Caller::current();
+        let exim = crate::privilege::exim_ids(&settings, &harness)
+            .ok()
+            .map(|i| (i.uid, i.gid));
+        caller
+            .classify(&settings, exim)
+            .map_err(|e| anyhow!("error in configuration file: {config_path}: {e}"))?;
         let mut run_as = None;
         let mut keeps_root = false;
         if !inspect_only && crate::privilege::is_root() {
-            let ids = crate::privilege::exim_ids(&settings, harness.active)?;
+            let ids = crate::privilege::exim_ids(&settings, &harness)?;
             if ids.uid == 0 {
                 keeps_root = true;
             } else {
@@ -295,7 +364,12 @@ impl Ctx {
                 run_as = Some(ids);
             }
         }
-        let spool = if inspect_only {
+        // Expansion and filter testing (as the caller) create nothing.
+        let testing = matches!(
+            inv.mode,
+            crate::cli::Mode::ExpandTest | crate::cli::Mode::FilterTest
+        );
+        let spool = if inspect_only || testing {
             Spool::at(spool_dir)
         } else {
             Spool::open(spool_dir)
@@ -330,7 +404,7 @@ impl Ctx {
             logger,
             spool,
             ids: IdGenerator::new(id_format),
-            caller: Caller::current(),
+            caller,
             never_users,
             run_as,
             keeps_root,
@@ -512,24 +586,50 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
-/// `-bs`/`-bS`). Root is trusted, except under the test harness, which runs
-/// as root but stands for the ordinary user Exim's test suite runs as.
+/// `-bs`/`-bS`): see [`Caller::classify`].
 pub fn caller_is_trusted(ctx: &Ctx) -> bool {
-    if ctx.caller.uid == 0 && !ctx.harness.active {
+    ctx.caller.trusted
+}
+
+/// Whether a local caller may give `sender` as the envelope sender (Exim's
+/// `receive_check_set_sender`): a trusted caller may; others only when
+/// `untrusted_set_sender` matches the address (qualified).
+pub fn may_set_sender(ctx: &Ctx, sender: &str, vars: &Vars) -> bool {
+    if caller_is_trusted(ctx) {
         return true;
     }
-    let trusted = &ctx.settings.trusted_users;
-    trusted
-        .split(':')
-        .map(str::trim)
-        .any(|u| !u.is_empty() && u == ctx.caller.login)
+    let Some(list) = &ctx.settings.untrusted_set_sender else {
+        return false;
+    };
+    let Ok(list) = oxim_conf::expand(list, vars) else {
+        return false;
+    };
+    let sender = if sender.contains('@') {
+        sender.to_string()
+    } else {
+        format!("{sender}@{}", ctx.qualify_domain)
+    };
+    oxim_conf::match_address(&list, &sender, &ctx.config, vars).unwrap_or(false)
+}
+
+/// Whether the command line's `-f` counts: for a trusted caller, for the
+/// empty address (any caller may send as `<>`), or when
+/// `untrusted_set_sender` allows it (Exim's rule).
+pub fn command_line_sender_allowed(ctx: &Ctx) -> bool {
+    match &ctx.inv.sender {
+        None => false,
+        Some(s) => {
+            let s = s.trim_start_matches('<').trim_end_matches('>');
+            s.is_empty() || may_set_sender(ctx, s, &ctx.base_vars())
+        }
+    }
 }
 
 /// The envelope sender of a command-line message (or of `-bt`): the `-f`
-/// address when a trusted caller gave one, else the caller's own.
+/// address when the caller may set it, else the caller's own.
 pub fn envelope_sender(ctx: &Ctx) -> String {
     match &ctx.inv.sender {
-        Some(s) if caller_is_trusted(ctx) => {
+        Some(s) if command_line_sender_allowed(ctx) => {
             let s = s.trim_start_matches('<').trim_end_matches('>');
             if s.is_empty() {
                 String::new()
@@ -567,8 +667,26 @@ impl Ctx {
     }
 }
 
+/// Deliver `id` in a process of its own and wait for it to finish.
+pub fn deliver_and_wait(ctx: &Ctx, id: &str) -> Result<()> {
+    let mut cmd = delivery_command(ctx, id)?;
+    crate::privilege::with_root(|| cmd.status()).context("cannot start delivery process")?;
+    Ok(())
+}
+
 /// Spawn a detached process that delivers `id` (Exim's background delivery).
 pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
+    let mut cmd = delivery_command(ctx, id)?;
+    // A new session: the delivery outlives the submitting command.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // As root when this process kept it (a delivery runs local
+    // transports as their users).
+    crate::privilege::with_root(|| cmd.spawn()).context("cannot start delivery process")?;
+    Ok(())
+}
+
+/// The command that delivers `id` (`-Mc`) with this process's options.
+fn delivery_command(ctx: &Ctx, id: &str) -> Result<Command> {
     let exe = std::env::current_exe().context("cannot find own executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg0(ctx.inv.prog.clone());
@@ -588,12 +706,7 @@ pub fn spawn_background_delivery(ctx: &Ctx, id: &str) -> Result<()> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // A new session: the delivery outlives the submitting command.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    // As root when this process kept it (a delivery runs local
-    // transports as their users).
-    crate::privilege::with_root(|| cmd.spawn()).context("cannot start delivery process")?;
-    Ok(())
+    Ok(cmd)
 }
 
 #[cfg(test)]

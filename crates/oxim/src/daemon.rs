@@ -181,7 +181,7 @@ fn write_pid_file(path: &std::path::Path, pid: u32) -> Result<()> {
 /// An oxim installed setuid (running with more privilege than its caller)
 /// starts a daemon only for root, the exim user or a member of the exim
 /// group (Exim: "permission denied; not admin"), and writes an `-oP` pid
-/// file only for root (Exim's rule since 4.94.2).
+/// file only for root or the exim user (Exim's rule since 4.94.2).
 fn check_daemon_caller(ctx: &Ctx) -> Result<()> {
     let r = nix::unistd::getresuid().context("getresuid")?;
     let g = nix::unistd::getresgid().context("getresgid")?;
@@ -189,7 +189,7 @@ fn check_daemon_caller(ctx: &Ctx) -> Result<()> {
     if !elevated || r.real.is_root() {
         return Ok(());
     }
-    let exim = crate::privilege::exim_ids(&ctx.settings, ctx.harness.active)?;
+    let exim = crate::privilege::exim_ids(&ctx.settings, &ctx.harness)?;
     let in_group = g.real.as_raw() == exim.gid
         || nix::unistd::getgroups()
             .unwrap_or_default()
@@ -198,8 +198,19 @@ fn check_daemon_caller(ctx: &Ctx) -> Result<()> {
     if r.real.as_raw() != exim.uid && !in_group {
         return Err(anyhow!("permission denied; not admin"));
     }
-    if ctx.inv.pid_file.is_some() {
-        return Err(anyhow!("-oP permission denied; not root"));
+    // -oP: root or the exim user, or the runner's patched copy (Exim's
+    // test binary is allowed it too).
+    if ctx.inv.pid_file.is_some()
+        && r.real.as_raw() != exim.uid
+        && !crate::harness::patched_binary()
+    {
+        return Err(anyhow!(
+            "only uid=0 or uid={} can use -oP and -oPX (uid={} euid={} | {})",
+            exim.uid,
+            r.real,
+            r.effective,
+            r.real
+        ));
     }
     Ok(())
 }
@@ -327,6 +338,11 @@ fn start_delivery_helper(ctx: &Ctx) -> Result<crate::ctx::DeliveryHelper> {
         cmd.arg(format!("-D{k}={v}"));
     }
     cmd.arg("-oxim-delivery-helper");
+    // Root in full: a daemon started by an admin user through a setuid
+    // oxim has that user as its real id, and the helper serves only the
+    // daemon.
+    std::os::unix::process::CommandExt::uid(&mut cmd, 0);
+    std::os::unix::process::CommandExt::gid(&mut cmd, 0);
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -565,6 +581,13 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     for a in &accepting {
         a.abort();
     }
+    // Open SMTP sessions get a moment to finish what their clients have
+    // already sent (a QUIT and its log line): Exim's session processes
+    // outlive its daemon. One that stays open longer is cut.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_SESSION_WAIT;
+    while crate::smtp_in::live_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if crate::deliver::in_flight::running() > 0 {
         let left = crate::deliver::in_flight::wait_idle(SHUTDOWN_DELIVERY_WAIT).await;
         if left > 0 {
@@ -579,6 +602,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// How long a stopping daemon waits for open SMTP sessions to end.
+const SHUTDOWN_SESSION_WAIT: Duration = Duration::from_secs(3);
 
 /// How long a stopping daemon waits for the deliveries it started.
 const SHUTDOWN_DELIVERY_WAIT: Duration = Duration::from_secs(30);

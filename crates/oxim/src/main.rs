@@ -100,6 +100,7 @@ fn main() -> ExitCode {
 
 fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     // Before anything reads the configuration.
+    harness::note_start();
     privilege::setuid_guard(&inv, std::path::Path::new(ctx::DEFAULT_CONFIG_PATH))?;
     match &inv.mode {
         Mode::Help => {
@@ -130,6 +131,9 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
     }
     let mode = inv.mode.clone();
     let ctx = Ctx::new(inv)?;
+    if let Some(code) = refuse_non_admin(&ctx, &mode) {
+        return Ok(code);
+    }
     // The daemon gives up root once its sockets are bound; every other
     // command that receives or delivers does so now.
     // Those that deliver keep root as their saved user id, to run local
@@ -206,6 +210,35 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),
     }
+}
+
+/// Exim's admin-only commands, refused to a caller who is not an admin
+/// user (see `ctx::Caller::classify`) when oxim runs with more privilege
+/// than its caller (installed setuid); a caller running oxim without
+/// privilege reaches only what is already theirs. As Exim 4.96: listing
+/// or counting the queue (`queue_list_requires_admin`, default true) and
+/// queue runs (`prod_requires_admin`, default true) fail with
+/// `permission denied` (exit 1); the `-M` actions print `Permission
+/// denied` and exit 1, except `-Mrm`, which the message's sender may use.
+fn refuse_non_admin(ctx: &Ctx, mode: &Mode) -> Option<i32> {
+    if ctx.caller.admin || !harness::started_elevated() {
+        return None;
+    }
+    let main = &ctx.config.main;
+    let refused = match mode {
+        Mode::ListQueue(_) | Mode::CountQueue => main.bool("queue_list_requires_admin"),
+        Mode::QueueRun => main.bool("prod_requires_admin"),
+        Mode::DeliverIds(_) | Mode::Spool(..) => {
+            println!("Permission denied");
+            return Some(1);
+        }
+        _ => false,
+    };
+    if refused {
+        eprintln!("{}: permission denied", ctx.inv.prog);
+        return Some(1);
+    }
+    None
 }
 
 /// `-bi` / `newaliases`: Exim runs `bi_command` (a program path, not

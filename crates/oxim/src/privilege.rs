@@ -102,10 +102,13 @@ pub fn is_root() -> bool {
 }
 
 /// The exim user and group from the configuration. Under the test harness
-/// an unset `exim_user` means the caller, as Exim's test suite builds its
-/// binary with the tester as the exim user.
-pub fn exim_ids(settings: &MainSettings, harness: bool) -> Result<Ids> {
-    let (uid, primary, name) = if harness && !settings.exim_user_set {
+/// an unset `exim_user` means `$OXIM_TEST_EXIM_USER` (the runner's exim
+/// user), else the caller.
+pub fn exim_ids(settings: &MainSettings, harness: &crate::harness::Harness) -> Result<Ids> {
+    let test_user = crate::harness::test_exim_user(harness).filter(|_| !settings.exim_user_set);
+    let (uid, primary, name) = if let Some(u) = test_user {
+        find_user(&u).map_err(|e| anyhow!("OXIM_TEST_EXIM_USER: {e}"))?
+    } else if harness.active && !settings.exim_user_set {
         let uid = Uid::current().as_raw();
         let name = User::from_uid(Uid::current())
             .ok()
@@ -383,10 +386,22 @@ pub fn setuid_guard(inv: &Invocation, system_config: &Path) -> Result<()> {
     let r = nix::unistd::getresuid().context("getresuid")?;
     let g = nix::unistd::getresgid().context("getresgid")?;
     let elevated = r.effective != r.real || g.effective != g.real;
-    if !elevated || r.real.is_root() {
+    if !elevated {
+        return Ok(());
+    }
+    // Expansion and filter testing always run as the caller, as Exim's
+    // (whoever the caller is; the runner's copy too).
+    let testing = matches!(
+        inv.mode,
+        crate::cli::Mode::ExpandTest | crate::cli::Mode::FilterTest
+    );
+    // The runner's patched copy keeps root for -C and -D, as Exim's test
+    // binary does (see harness.rs).
+    if !testing && (r.real.is_root() || crate::harness::patched_binary()) {
         return Ok(());
     }
     let reason = match &inv.config {
+        _ if testing => Some("-C, -D, -be or -bf forces real uid"),
         Some(p) if !trusted_config(p) => Some("-C, -D, -be or -bf forces real uid"),
         _ if !inv.defines.is_empty() => Some("-C, -D, -be or -bf forces real uid"),
         None if !system_config.exists() => Some("no system configuration forces real uid"),

@@ -255,6 +255,19 @@ fn has_recipient_like(ctx: &Ctx, id: &MessageId, wanted: &str) -> bool {
 pub fn remove_ids(ctx: Arc<Ctx>, ids: &[String]) -> Result<i32> {
     let mut status = 0;
     for id in parse_ids(&ctx, ids) {
+        // A caller who is not an admin user of an oxim installed setuid
+        // may remove only the messages they sent (Exim's rule).
+        if !ctx.caller.admin && crate::harness::started_elevated() {
+            let own = ctx
+                .spool
+                .read(&id)
+                .is_ok_and(|m| m.envelope.uid == ctx.caller.uid);
+            if !own {
+                println!("Permission denied");
+                status = 1;
+                continue;
+            }
+        }
         match ctx.spool.remove(&id) {
             Ok(()) => {
                 println!("Message {id} has been removed");

@@ -55,6 +55,10 @@ pub struct Source {
     /// `$authenticated_id` of a message from a local user (its login),
     /// kept in the spool file without an authenticator (no ` A=`).
     pub local_auth_id: Option<String>,
+    /// The user a message oxim makes itself (a bounce) is from: the
+    /// process's own user (the exim user), not the caller of the command
+    /// that led to it; `None` for the caller.
+    pub user: Option<crate::ctx::Caller>,
 }
 
 impl Source {
@@ -78,6 +82,7 @@ impl Source {
             auth_pubname: None,
             auth_sender: None,
             local_auth_id: None,
+            user: None,
         }
     }
 
@@ -111,6 +116,50 @@ impl Source {
         }
         Some(s)
     }
+}
+
+/// Exim's `local_from_check` (default on) for a message from a local
+/// caller who is not trusted: a `Sender:` it brought is dropped (unless
+/// `local_sender_retain`), and when its `From:` is not the caller's own
+/// address (`login@qualify_domain`, or the bare login) a `Sender:` naming
+/// the caller is added. Messages oxim makes itself (bounces, replies) are
+/// not checked.
+fn local_from_check(ctx: &Ctx, source: &Source, msg: &mut Message) {
+    if !source.is_local() || source.user.is_some() || ctx.caller.trusted {
+        return;
+    }
+    if !ctx.config.main.bool("local_sender_retain") {
+        msg.headers.retain(|h| !h.is("sender"));
+    }
+    if !ctx.config.main.bool("local_from_check") {
+        return;
+    }
+    let Some(from) = msg.header("from") else {
+        return;
+    };
+    let login = &ctx.caller.login;
+    let generated = format!("{login}@{}", ctx.qualify_domain);
+    let value = from.text.split_once(':').map_or("", |(_, v)| v);
+    // More than one address (or none) is not the caller's own, as in Exim.
+    let own = match crate::message::extract_addresses(value).as_slice() {
+        [a] => {
+            a.eq_ignore_ascii_case(&generated)
+                || (!a.contains('@') && a.eq_ignore_ascii_case(login))
+        }
+        _ => false,
+    };
+    if own {
+        return;
+    }
+    let name = ctx
+        .inv
+        .full_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| gecos_name(ctx))
+        .unwrap_or_default();
+    msg.headers
+        .push(HeaderField::new(format!("Sender: {name} <{generated}>")));
 }
 
 /// The sender's full name for a locally generated From: header.
@@ -390,11 +439,18 @@ pub fn prepare(
         // one adds no From: at all; otherwise the caller's name and login.
         let given = source.sender_set;
         if msg.header("from").is_none() && !(given && sender.is_empty()) {
-            let addr = format!("{}@{}", ctx.caller.login, ctx.qualify_domain);
+            // A reply oxim makes is from its user's address, without a name.
+            let own = source.user.as_ref();
+            let addr = format!(
+                "{}@{}",
+                own.map_or(&ctx.caller.login, |u| &u.login),
+                ctx.qualify_domain
+            );
             // -F names the sender in either case.
             let from = match ctx.inv.full_name.clone().filter(|n| !n.is_empty()) {
                 Some(n) if given => format!("From: {n} <{sender}>"),
                 None if given => format!("From: {sender}"),
+                _ if own.is_some() => format!("From: {addr}"),
                 Some(n) => format!("From: {n} <{addr}>"),
                 None => match gecos_name(ctx) {
                     Some(n) => format!("From: {n} <{addr}>"),
@@ -403,15 +459,17 @@ pub fn prepare(
             };
             msg.headers.push(HeaderField::new(from));
         }
+        local_from_check(ctx, source, &mut msg);
         if msg.header("date").is_none() {
             msg.headers.push(HeaderField::new(format!("Date: {date}")));
         }
     }
 
     let mut env = Envelope::new(id, sender);
-    env.login = ctx.caller.login.clone();
-    env.uid = ctx.caller.uid;
-    env.gid = ctx.caller.gid;
+    let user = source.user.as_ref().unwrap_or(&ctx.caller);
+    env.login = user.login.clone();
+    env.uid = user.uid;
+    env.gid = user.gid;
     env.received_time = now.epoch_secs();
     env.received_time_usec = now.subsec_micros();
     env.protocol = Some(source.protocol.clone());

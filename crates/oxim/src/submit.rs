@@ -60,7 +60,7 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     }
     let sender = envelope_sender(&ctx);
     let mut source = Source::local(&ctx, inv.received_protocol.as_deref().unwrap_or("local"));
-    source.sender_set = inv.sender.is_some() && caller_is_trusted(&ctx);
+    source.sender_set = crate::ctx::command_line_sender_allowed(&ctx);
     // A message from a local user (no -f from a trusted caller): as in
     // Exim, $authenticated_sender is login@qualify_domain and
     // $authenticated_id the login (an smtp transport then sends AUTH= for

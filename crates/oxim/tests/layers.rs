@@ -66,9 +66,9 @@ const LAYERS: &[&[&str]] = &[
         "message",
         "dns",
         "privilege",
-        "harness",
         "config_error",
     ],
+    &["harness"],
     &["vars", "cli", "settings"],
     &["time", "random", "errno", "condition", "metrics"],
 ];

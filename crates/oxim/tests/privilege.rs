@@ -458,3 +458,99 @@ fn exim_user_root_keeps_root_with_one_warning() {
         "{log}"
     );
 }
+
+/// Issue 13 item 6: an ordinary user submits through oxim installed
+/// setuid, on a spool that the exim user owns as Debian leaves it
+/// (mode 0750); `-f` of an untrusted caller counts only for `<>`, a
+/// `From:` that is not theirs gets a `Sender:`, and `mailq` is for admin
+/// users only (Exim 4.96's `permission denied`, exit 1).
+#[test]
+fn ordinary_user_submits_through_setuid_oxim_and_mailq_is_refused() {
+    require_root("ordinary_user_submits_through_setuid_oxim_and_mailq_is_refused");
+    let s = Setuid::new();
+    let (euid, egid) = mail_ids();
+    let spool = s.dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    nix::unistd::chown(
+        &spool,
+        Some(nix::unistd::Uid::from_raw(euid)),
+        Some(nix::unistd::Gid::from_raw(egid)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let conf = s.dir.write(
+        "etc/oxim/configure",
+        &format!(
+            "spool_directory = {}\nqualify_domain = example.org\n",
+            spool.display()
+        ),
+    );
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let o = s.run_as_nobody_with(
+        &["-odq", "-t"],
+        "To: someone@example.org\nFrom: boss@example.org\nSubject: hi\n\nbody\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run_as_nobody_with(
+        &["-odq", "-f", "boss@example.org", "u2@example.org"],
+        "Subject: forged\n\nbody\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run_as_nobody_with(
+        &["-odq", "-f", "<>", "u3@example.org"],
+        "Subject: null\n\nb\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let log = std::fs::read_to_string(spool.join("log/mainlog")).expect("mainlog");
+    let received: Vec<&str> = log.lines().filter(|l| l.contains(" <= ")).collect();
+    assert_eq!(received.len(), 3, "{log}");
+    assert!(
+        received[0].contains("<= nobody@example.org U=nobody P=local"),
+        "{log}"
+    );
+    // -f from an untrusted caller is ignored, except <>.
+    assert!(
+        received[1].contains("<= nobody@example.org U=nobody P=local"),
+        "{log}"
+    );
+    assert!(received[2].contains("<= <> U=nobody P=local"), "{log}");
+
+    // The spool files are the exim user's; the -H file names the caller.
+    let mut with_sender = 0;
+    for e in std::fs::read_dir(spool.join("input")).unwrap() {
+        let p = e.unwrap().path();
+        let (mode, uid, _) = mode_and_owner(&p);
+        assert_eq!((mode & 0o777, uid), (0o640, euid), "{}", p.display());
+        if p.to_string_lossy().ends_with("-H") {
+            let h = std::fs::read_to_string(&p).unwrap();
+            // After the file's own name: login, uid, gid of the caller.
+            assert!(
+                h.lines()
+                    .nth(1)
+                    .is_some_and(|l| l.starts_with("nobody 65534 ")),
+                "{h}"
+            );
+            if h.contains("Sender: ") {
+                with_sender += 1;
+                assert!(h.contains("<nobody@example.org>"), "{h}");
+            }
+        }
+    }
+    // Only the message whose From: is someone else's gets a Sender:.
+    assert_eq!(with_sender, 1);
+
+    let o = s.run_as_nobody_with(&["-bp"], "");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("permission denied"),
+        "{}",
+        text(&o)
+    );
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    let id = received[0].split_whitespace().nth(2).unwrap();
+    let o = s.run_as_nobody_with(&["-Mvh", id], "");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Permission denied\n");
+}

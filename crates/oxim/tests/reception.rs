@@ -397,6 +397,44 @@ fn sighup_reloads_and_sigterm_stops_promptly() {
     assert!(!d.pid_file.exists(), "pid file left behind");
 }
 
+/// A session open when the daemon is told to stop may still finish what its
+/// client sends next (as Exim's session processes outlive the daemon): a
+/// message sent then is accepted and logged, QUIT gets its 221, and then
+/// the daemon exits; meanwhile no new connection is taken.
+#[test]
+fn open_session_finishes_after_sigterm() {
+    let dir = TestDir::new();
+    let (mut d, port, _) = start(&dir);
+    let mut c = Client::connect(port);
+    assert!(c.cmd("EHLO client.example").starts_with("250 "));
+    d.signal(15);
+    assert!(
+        wait_for(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "still taking connections after SIGTERM"
+    );
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<u@test.ex>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let done = c.cmd("Subject: late\r\n\r\nbody\r\n.");
+    assert!(done.starts_with("250 OK id="), "{done}");
+    let id = done["250 OK id=".len()..].trim().to_string();
+    assert!(c.cmd("QUIT").starts_with("221 "));
+    assert!(
+        wait_for(Duration::from_secs(10), || d
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "daemon still running after its last session ended"
+    );
+    let log = dir.read("log/mainlog");
+    assert!(log.contains(&format!("{id} <= s@example.org")), "{log}");
+}
+
 /// Talk before the banner: refused (smtp_enforce_sync) from a host not in
 /// `pipelining_connect_advertise_hosts`, answered in order from one that is
 /// (Exim's early pipelining; the option's default is `*`).

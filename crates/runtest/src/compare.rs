@@ -265,6 +265,8 @@ impl Comparer<'_> {
         for name in actual_names {
             let munged_name = if kind == FileKind::Msglog && !self.options.no_munge {
                 munger.munge_text(&name, kind)
+            } else if kind == FileKind::Mail {
+                munger.mail_name(&name)
             } else {
                 name.clone()
             };

@@ -31,3 +31,4 @@ pub mod tcshim;
 #[cfg(test)]
 mod testconn;
 pub mod tree;
+pub mod users;

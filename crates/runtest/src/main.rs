@@ -195,6 +195,9 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
     let mut host_netns = None;
     let mut delayer = None;
     let mut caller = None;
+    let mut users = None;
+    let mut suid_exim = None;
+    let mut suid_exim_exim = None;
     let mut verbose = false;
     let mut timeout = Duration::from_secs(115);
     let mut it = args.iter();
@@ -208,6 +211,13 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
             "--style" => style = parse_style(&value(&mut it, a)?)?,
             "--delayer" => delayer = Some(PathBuf::from(value(&mut it, a)?)),
             "--caller" => caller = Some(value(&mut it, a)?),
+            "--users" => {
+                users = Some(oxim_runtest::users::HarnessUsers::from_arg(&value(
+                    &mut it, a,
+                )?)?)
+            }
+            "--suid-exim" => suid_exim = Some(PathBuf::from(value(&mut it, a)?)),
+            "--suid-exim-exim" => suid_exim_exim = Some(PathBuf::from(value(&mut it, a)?)),
             "--host-netns" => {
                 let v = value(&mut it, a)?;
                 host_netns = Some(
@@ -235,6 +245,17 @@ fn run_sandbox(args: &[String]) -> Result<i32> {
         runner: std::env::current_exe().context("locating own executable")?,
         delayer,
         caller,
+        users: match (users, suid_exim, suid_exim_exim) {
+            (Some(users), Some(exim), Some(exim_exim)) => Some(oxim_runtest::exec::SandboxUsers {
+                users,
+                exim,
+                exim_exim,
+            }),
+            (None, None, None) => None,
+            _ => {
+                bail!("{SANDBOX_SUBCOMMAND}: --users, --suid-exim and --suid-exim-exim go together")
+            }
+        },
         verbose,
         timeout,
     };

@@ -16,6 +16,7 @@ use crate::munge::Style;
 use crate::sandbox;
 use crate::script;
 use crate::tree::{Capabilities, TestTree, TreeError, Unmet};
+use crate::users::{HarnessUsers, SuidCopies};
 
 /// Subcommand name of the sandboxed half of the runner.
 pub const SANDBOX_SUBCOMMAND: &str = "__sandbox";
@@ -168,9 +169,26 @@ struct Outer<'a> {
     caps: std::sync::OnceLock<Result<Capabilities, BvError>>,
     host_netns: std::sync::OnceLock<Result<u64, String>>,
     features: std::sync::Mutex<std::collections::HashMap<String, bool>>,
+    /// The sandbox's caller and exim user, and the setuid copies of oxim
+    /// (as root without `--caller`; made at the first test).
+    users: std::sync::OnceLock<Result<Option<(HarnessUsers, SuidCopies)>, String>>,
 }
 
 impl Outer<'_> {
+    /// Made once: see [`crate::users`]. `None` when the runner is not root
+    /// or runs as `--caller`.
+    fn users(&self) -> &Result<Option<(HarnessUsers, SuidCopies)>, String> {
+        self.users.get_or_init(|| {
+            if self.opts.caller.is_some() || !sandbox::is_root() {
+                return Ok(None);
+            }
+            let users = HarnessUsers::choose().map_err(|e| format!("sandbox users: {e:#}"))?;
+            let copies = SuidCopies::make(&self.opts.exim, &users)
+                .map_err(|e| format!("setuid copies of oxim: {e:#}"))?;
+            Ok(copies.map(|c| (users, c)))
+        })
+    }
+
     fn caps(&self) -> &Result<Capabilities, BvError> {
         self.caps
             .get_or_init(|| query_capabilities(&self.opts.exim))
@@ -307,6 +325,18 @@ impl Outer<'_> {
         if let Some(c) = &o.caller {
             args.push("--caller".into());
             args.push(c.clone());
+        }
+        match self.users() {
+            Ok(Some((users, copies))) => {
+                args.push("--users".into());
+                args.push(users.to_arg());
+                args.push("--suid-exim".into());
+                args.push(copies.exim().display().to_string());
+                args.push("--suid-exim-exim".into());
+                args.push(copies.exim_exim().display().to_string());
+            }
+            Ok(None) => {}
+            Err(e) => return Outcome::Error(e.clone()),
         }
         if o.verbose {
             args.push("-v".into());
@@ -461,6 +491,7 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<Summary, RunError> {
         caps: std::sync::OnceLock::new(),
         host_netns: std::sync::OnceLock::new(),
         features: std::sync::Mutex::new(std::collections::HashMap::new()),
+        users: std::sync::OnceLock::new(),
     };
     let mut report = match &opts.report {
         Some(p) => Some(io::BufWriter::new(fs::File::create(p)?)),

@@ -89,6 +89,34 @@ impl Params {
         Some(p)
     }
 
+    /// The sandbox's own caller and exim user (see [`crate::users`]).
+    pub fn for_sandbox_users(
+        users: &crate::users::HarnessUsers,
+        dir: &Path,
+        hostname: &str,
+        host_ipv4: &str,
+        host_ipv6: Option<&str>,
+        testnum: &str,
+    ) -> Params {
+        let (c, e) = (&users.caller, &users.exim);
+        let mut p = Params {
+            dir: String::new(),
+            caller: c.name.clone(),
+            caller_uid: c.uid,
+            caller_gid: c.gid,
+            caller_group: c.name.clone(),
+            caller_home: c.home.clone(),
+            exim_user: e.name.clone(),
+            exim_group: e.name.clone(),
+            hostname: String::new(),
+            host_ipv4: String::new(),
+            host_ipv6: None,
+            testnum: String::new(),
+        };
+        p.fill(dir, hostname, host_ipv4, host_ipv6, testnum);
+        p
+    }
+
     fn for_user(user: Option<&nix::unistd::User>, uid: u32, gid: u32) -> Params {
         let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
             .ok()

@@ -96,12 +96,71 @@ fn read_once(path: &str) -> HashMap<String, u64> {
 
 /// Generate and queue the reply. Returns the new message's id, or None when
 /// nothing was sent (no recipient, `once` suppressed it, `never_mail`).
+/// The header section's fields, continuation lines joined on.
+fn header_fields(headers: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(headers);
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.push('\n');
+                last.push_str(line);
+            }
+        } else if !line.is_empty() {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// The value of the first field called `name` (caseless), trimmed.
+fn find_header(fields: &[String], name: &str) -> Option<String> {
+    fields.iter().find_map(|f| {
+        let (n, v) = f.split_once(':')?;
+        n.trim_end()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// Exim's `References:` for a reply: the ids of the original's
+/// `References:` (else its `In-Reply-To:`), the first and the last ones up
+/// to twelve in all, then its `Message-ID:`.
+fn references(fields: &[String], message_id: Option<&str>) -> Option<String> {
+    let from = find_header(fields, "references").or_else(|| find_header(fields, "in-reply-to"));
+    if from.is_none() && message_id.is_none() {
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    if let Some(text) = from {
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find('<') {
+            let Some(len) = rest[start..].find('>') else {
+                break;
+            };
+            let id = rest[start..start + len + 1].to_string();
+            rest = &rest[start + len + 1..];
+            if ids.len() == 12 {
+                ids.remove(1);
+            }
+            ids.push(id);
+        }
+    }
+    let mut out = String::from("References:");
+    for id in ids.iter().map(String::as_str).chain(message_id) {
+        out.push(' ');
+        out.push_str(id);
+    }
+    Some(out)
+}
+
 pub async fn deliver(
     ctx: &Ctx,
     spec: &AutoreplySpec,
     m: &Loaded,
     headers: &[u8],
     vars: &Vars,
+    user: crate::ctx::Caller,
 ) -> Result<Option<String>> {
     let to = expand_opt(&spec.to, vars)?;
     let cc = expand_opt(&spec.cc, vars)?;
@@ -155,13 +214,24 @@ pub async fn deliver(
     if let Some(s) = expand_opt(&spec.subject, vars)? {
         msg.headers.push(HeaderField::new(format!("Subject: {s}")));
     }
+    // As Exim: In-Reply-To: and References: from the message answered,
+    // Auto-Submitted:, then the transport's own headers.
+    let original = header_fields(headers);
+    let message_id = find_header(&original, "message-id");
+    if let Some(id) = &message_id {
+        msg.headers
+            .push(HeaderField::new(format!("In-Reply-To: {id}")));
+    }
+    if let Some(refs) = references(&original, message_id.as_deref()) {
+        msg.headers.push(HeaderField::new(refs));
+    }
+    msg.headers
+        .push(HeaderField::new("Auto-Submitted: auto-replied"));
     if let Some(h) = expand_opt(&spec.headers, vars)? {
         for line in h.split('\n').filter(|l| !l.trim().is_empty()) {
             msg.headers.push(HeaderField::new(line));
         }
     }
-    msg.headers
-        .push(HeaderField::new("Auto-Submitted: auto-replied"));
     let mut body = String::new();
     if let Some(t) = expand_opt(&spec.text, vars)? {
         body.push_str(&t);
@@ -199,7 +269,8 @@ pub async fn deliver(
     let id = ctx.ids.next();
     let id_text = id.to_string();
     let mut source = Source::local(ctx, "local");
-    source.ident = Some(ctx.caller.login.clone());
+    source.ident = Some(user.login.clone());
+    source.user = Some(user);
     // The reply refers to the message it answers (`R=` on its `<=` line).
     source.reference = Some(m.env.id.to_string());
     receive::accept(ctx, id, &source, "", &recipients, msg).await?;

@@ -56,6 +56,9 @@ pub struct MainSettings {
     pub smtp_accept_max_per_host: String,
     /// `trusted_users` (colon list of logins).
     pub trusted_users: String,
+    /// `trusted_groups`, `admin_groups`: colon lists of groups.
+    pub trusted_groups: String,
+    pub admin_groups: String,
     /// `percent_hack_domains` (a domain list), empty for none.
     pub percent_hack_domains: String,
     /// `queue_smtp_domains` (a domain list), empty for none.
@@ -180,6 +183,8 @@ impl MainSettings {
             smtp_accept_max: main.int("smtp_accept_max"),
             smtp_accept_max_per_host: main.str("smtp_accept_max_per_host").to_string(),
             trusted_users: main.str("trusted_users").to_string(),
+            trusted_groups: main.str("trusted_groups").to_string(),
+            admin_groups: main.str("admin_groups").to_string(),
             percent_hack_domains: main.str("percent_hack_domains").to_string(),
             queue_smtp_domains: main.str("queue_smtp_domains").to_string(),
             timeout_frozen_after: main.time("timeout_frozen_after"),

@@ -36,6 +36,12 @@ use events::{check_acl, deny_reply, handle_event};
 use io::{earliest, write_by, write_out, ServerIo};
 use tls::{start_tls, tls_on_connect};
 
+/// SMTP connections open now (each until its QUIT is answered or it
+/// ends).
+pub fn live_connections() -> usize {
+    CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Serve one TCP connection to completion. Never panics on client input.
 pub async fn serve_tcp(
     ctx: Arc<Ctx>,

@@ -76,4 +76,39 @@ exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$t/bin/oxim" "$@""#;
             .output()
             .expect("run unshare")
     }
+
+    /// [`Setuid::run_as_nobody`] with `input` on the standard input.
+    pub fn run_as_nobody_with(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let script = r#"set -e
+t=$1; shift
+mount --bind /etc "$t/realetc"
+mount --bind "$t/etc" /etc
+exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$t/bin/oxim" "$@""#;
+        let mut child = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(self.dir.path())
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run unshare");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("wait")
+    }
 }

@@ -76,7 +76,8 @@ impl Runner<'_> {
         cmd.arg(format!("-DEXIM_PATH={}", bin.display()))
             .arg("-C")
             .arg(self.work("test-config"));
-        self.caller_env(&mut cmd);
+        // As root: the queue may be listed by admin users only.
+        self.base_env(&mut cmd);
         let out = cmd
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -152,20 +153,19 @@ impl Runner<'_> {
             conf = self.work("test-config").display()
         );
         self.note(&format!("exim: {line}"));
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(latin1::os(&line));
-        if let Some(user) = run.sudo_user {
+        let mut cmd = if let Some(user) = run.sudo_user {
+            let mut cmd = Command::new("/bin/sh");
             self.base_env(&mut cmd);
             let Some(u) = nix::unistd::User::from_name(user).ok().flatten() else {
                 return error(format!("sudo -u {user}: no such user"));
             };
             use std::os::unix::process::CommandExt;
             cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-        } else if run.sudo {
-            self.base_env(&mut cmd);
+            cmd
         } else {
-            self.caller_env(&mut cmd);
-        }
+            self.command("/bin/sh", !run.sudo)
+        };
+        cmd.arg("-c").arg(latin1::os(&line));
         for (k, v) in run.env {
             cmd.env(k, latin1::os(&self.subst.apply(v)));
         }

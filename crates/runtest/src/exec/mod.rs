@@ -101,9 +101,24 @@ pub struct TestConfig {
     /// Run `exim`, `client`, `server` and plain `perl` as this user instead
     /// of the runner's (needs root); `sudo perl` stays root.
     pub caller: Option<String>,
+    /// The sandbox's own caller and exim user (the runner is root and has
+    /// no `--caller`): the script's commands run as the caller, and `exim`
+    /// is the setuid copy of oxim (see [`crate::users`]).
+    pub users: Option<SandboxUsers>,
     /// Time limit for the whole test inside the sandbox; commands still
     /// running when it expires are killed and the test fails naming them.
     pub timeout: Duration,
+}
+
+/// See [`TestConfig::users`].
+#[derive(Debug, Clone)]
+pub struct SandboxUsers {
+    /// The accounts.
+    pub users: crate::users::HarnessUsers,
+    /// The setuid-root copy of oxim.
+    pub exim: PathBuf,
+    /// The copy setuid to the exim user (`exim_exim`).
+    pub exim_exim: PathBuf,
 }
 
 /// What ends a test early: the product misbehaved (FAIL) or the runner
@@ -210,15 +225,39 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
             setup_started.elapsed().as_millis()
         );
     }
-    let params = match &cfg.caller {
-        None => Params::for_current_user(
+    if let Some(u) = &cfg.users {
+        if let Err(e) = u.users.install(&cfg.work.join("etc")) {
+            return Outcome::Error(format!("sandbox users: {e:#}"));
+        }
+        if let Some(l) = log.as_mut() {
+            let _ = writeln!(
+                l,
+                "sandbox: caller {} ({}), exim user {} ({}), exim is {}",
+                u.users.caller.name,
+                u.users.caller.uid,
+                u.users.exim.name,
+                u.users.exim.uid,
+                u.exim.display()
+            );
+        }
+    }
+    let params = match (&cfg.caller, &cfg.users) {
+        (None, Some(u)) => Params::for_sandbox_users(
+            &u.users,
             &cfg.work,
             sandbox::HOSTNAME,
             sandbox::HOST_IPV4,
             Some(sandbox::HOST_IPV6),
             &cfg.testnum,
         ),
-        Some(name) => match Params::for_named_user(
+        (None, None) => Params::for_current_user(
+            &cfg.work,
+            sandbox::HOSTNAME,
+            sandbox::HOST_IPV4,
+            Some(sandbox::HOST_IPV6),
+            &cfg.testnum,
+        ),
+        (Some(name), _) => match Params::for_named_user(
             name,
             &cfg.work,
             sandbox::HOSTNAME,
@@ -230,10 +269,8 @@ pub fn run_sandboxed(cfg: &TestConfig, host_netns: u64) -> Outcome {
             None => return Outcome::Error(format!("--caller {name}: no such user")),
         },
     };
-    let caller_ids = cfg
-        .caller
-        .as_ref()
-        .map(|_| (params.caller_uid, params.caller_gid));
+    let caller_ids = (cfg.caller.is_some() || cfg.users.is_some())
+        .then_some((params.caller_uid, params.caller_gid));
     let mut runner = Runner {
         cfg,
         subst: Substituter::new(params),

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::finish::wait_child;
@@ -29,13 +29,8 @@ impl Runner<'_> {
             if sudo { "sudo " } else { "" },
             data.len()
         ));
-        let mut cmd = Command::new("/bin/sh");
+        let mut cmd = self.command("/bin/sh", !sudo);
         cmd.arg("-c").arg(latin1::os(&format!("exec perl {args}")));
-        if sudo {
-            self.base_env(&mut cmd);
-        } else {
-            self.caller_env(&mut cmd);
-        }
         for (k, v) in env {
             cmd.env(k, latin1::os(v));
         }
@@ -74,8 +69,7 @@ impl Runner<'_> {
     ) -> StepResult {
         let args = self.subst.apply(args);
         self.note(&format!("client {args}"));
-        let mut cmd = Command::new(&self.cfg.runner);
-        self.caller_env(&mut cmd);
+        let mut cmd = self.command(&self.cfg.runner, true);
         for (k, v) in env {
             cmd.env(k, latin1::os(v));
         }
@@ -111,8 +105,7 @@ impl Runner<'_> {
         self.note(&format!("server {args}"));
         let pidfile = self.work("aux-var/server-daemon.pid");
         let _ = fs::remove_file(&pidfile);
-        let mut cmd = Command::new(&self.cfg.runner);
-        self.caller_env(&mut cmd);
+        let mut cmd = self.command(&self.cfg.runner, true);
         cmd.arg("server")
             .arg("-oP")
             .arg(&pidfile)

@@ -14,6 +14,14 @@ use crate::latin1;
 use crate::sandbox;
 use crate::script::Script;
 
+/// util-linux `setpriv` (absolute, as the commands' PATH is the script's).
+fn setpriv() -> &'static str {
+    ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("setpriv")
+}
+
 impl Runner<'_> {
     pub(super) fn prepare(&mut self, script: &Script) -> StepResult {
         for d in ["spool", "test-mail", "aux-var", "dnszones", "bin"] {
@@ -24,7 +32,16 @@ impl Runner<'_> {
             append(&self.work(f))?;
         }
         if let Some((uid, gid)) = self.caller_ids {
-            for d in ["", "spool", "test-mail", "aux-var"] {
+            // The shell lines of a script, run as the caller, append to
+            // test-stdout and test-stderr themselves.
+            for d in [
+                "",
+                "spool",
+                "test-mail",
+                "aux-var",
+                "test-stdout",
+                "test-stderr",
+            ] {
                 let path = self.work(d);
                 nix::unistd::chown(
                     &path,
@@ -34,6 +51,25 @@ impl Runner<'_> {
                 .map_err(|e| {
                     StepFail::Fail(format!("chown {} to the caller: {e}", path.display()))
                 })?;
+            }
+        }
+        if let Some(u) = &self.cfg.users {
+            // As Exim's runtest: the work directory is the caller's and
+            // readable by all; the spool is the exim user's, mode 0755.
+            let exim = &u.users.exim;
+            let spool = self.work("spool");
+            nix::unistd::chown(
+                &spool,
+                Some(nix::unistd::Uid::from_raw(exim.uid)),
+                Some(nix::unistd::Gid::from_raw(exim.gid)),
+            )
+            .map_err(|e| {
+                StepFail::Fail(format!("chown {} to the exim user: {e}", spool.display()))
+            })?;
+            use std::os::unix::fs::PermissionsExt;
+            for d in ["", "spool"] {
+                fs::set_permissions(self.work(d), fs::Permissions::from_mode(0o755))
+                    .map_err(|e| StepFail::Fail(format!("chmod 0755 {d}: {e}")))?;
             }
         }
         let tree = self.cfg.tree.clone();
@@ -52,10 +88,14 @@ impl Runner<'_> {
                 .map_err(|e| StepFail::Fail(format!("linking aux-fixed: {e}")))?;
         }
         let bin = self.work("bin");
-        symlink(&self.cfg.exim, bin.join("exim"))
+        let (exim, exim_exim) = match &self.cfg.users {
+            Some(u) => (u.exim.clone(), u.exim_exim.clone()),
+            None => (self.cfg.exim.clone(), self.cfg.exim.clone()),
+        };
+        symlink(&exim, bin.join("exim"))
             .map_err(|e| StepFail::Fail(format!("linking exim: {e}")))?;
         // Exim's `exim_exim` is its binary owned by the Exim user.
-        symlink(&self.cfg.exim, bin.join("exim_exim"))
+        symlink(&exim_exim, bin.join("exim_exim"))
             .map_err(|e| StepFail::Fail(format!("linking exim_exim: {e}")))?;
         // Exim's hints utilities are the oxim binary called by their names.
         for util in super::HINTS_UTILITIES {
@@ -123,14 +163,28 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The environment of processes started by the script (Exim cuts it down).
-    /// Like [`Runner::base_env`], and run the command as the `--caller` user.
-    pub(super) fn caller_env(&self, cmd: &mut Command) {
-        self.base_env(cmd);
-        if let Some((uid, gid)) = self.caller_ids {
-            use std::os::unix::process::CommandExt;
-            cmd.uid(uid).gid(gid);
-        }
+    /// A command the script runs, with its environment (Exim cuts it
+    /// down, see [`Runner::base_env`]); with `as_caller`, run as the
+    /// caller when there is one (`--caller`, or the sandbox's own), with
+    /// the caller's supplementary groups (the sandbox's caller is in the
+    /// exim group, as Exim's runtest requires of its caller): through
+    /// util-linux `setpriv`, as the standard library's user switch drops
+    /// them.
+    pub(super) fn command(&self, program: impl AsRef<std::ffi::OsStr>, as_caller: bool) -> Command {
+        let mut cmd = match self.caller_ids {
+            Some((uid, gid)) if as_caller => {
+                let mut c = Command::new(setpriv());
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--init-groups")
+                    .arg("--")
+                    .arg(program);
+                c
+            }
+            _ => Command::new(program),
+        };
+        self.base_env(&mut cmd);
+        cmd
     }
 
     pub(super) fn base_env(&self, cmd: &mut Command) {
@@ -149,6 +203,9 @@ impl Runner<'_> {
             .env("EXIM_TEST_NUMBER", &self.cfg.testnum)
             .env("OXIM_TEST_HARNESS", "1")
             .env("OXIM_TEST_MSGID", self.cfg.style.msgid_env());
+        if let Some(u) = &self.cfg.users {
+            cmd.env("OXIM_TEST_EXIM_USER", &u.users.exim.name);
+        }
         for (k, v) in std::env::vars() {
             if k.starts_with("EXIM_TEST_") && k != "EXIM_TEST_NUMBER" {
                 cmd.env(k, v);

@@ -119,13 +119,8 @@ impl Runner<'_> {
             format!("{body} >>test-stdout 2>>test-stderr")
         };
         self.note(&format!("shell: {full}"));
-        let mut cmd = Command::new("/bin/sh");
+        let mut cmd = self.command("/bin/sh", !sudo);
         cmd.arg("-c").arg(latin1::os(&full));
-        if sudo {
-            self.base_env(&mut cmd);
-        } else {
-            self.caller_env(&mut cmd);
-        }
         for (k, v) in env {
             cmd.env(k, latin1::os(v));
         }
@@ -152,9 +147,8 @@ impl Runner<'_> {
             format!("({line}; echo {name} exit code = $?) >>test-stdout")
         };
         self.note(&format!("utility: {full}"));
-        let mut cmd = Command::new("/bin/sh");
+        let mut cmd = self.command("/bin/sh", true);
         cmd.arg("-c").arg(latin1::os(&full));
-        self.caller_env(&mut cmd);
         cmd.stdin(Stdio::null())
             .stdout(append(&self.work("runtest.log"))?)
             .stderr(append(&self.work("runtest.log"))?);
@@ -208,10 +202,9 @@ impl Runner<'_> {
             "exim_lock" => {
                 // Runs like `server`: not waited for until the next exim command.
                 self.finish_server()?;
-                let mut cmd = Command::new("/bin/sh");
+                let mut cmd = self.command("/bin/sh", true);
                 cmd.arg("-c")
                     .arg(latin1::os(&format!("exec {bin} {args} >>test-stdout")));
-                self.caller_env(&mut cmd);
                 let child = cmd
                     .stdin(Stdio::piped())
                     .spawn()
@@ -288,9 +281,8 @@ impl Runner<'_> {
     pub(super) fn background(&mut self, line: &str, env: &[(String, String)]) -> StepResult {
         let line = self.subst.apply(line);
         self.note(&format!("background: {line}"));
-        let mut cmd = Command::new("/bin/sh");
+        let mut cmd = self.command("/bin/sh", true);
         cmd.arg("-c").arg(latin1::os(&format!("exec {line}")));
-        self.caller_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, latin1::os(v));
         }

@@ -189,6 +189,19 @@ impl Munger {
 
     /// Munge a whole file's text; lines dropped by the stderr rules vanish.
     /// A missing final newline is preserved.
+    /// The name a `test-mail` file is saved under: the caller's login
+    /// becomes `CALLER` (Exim's runtest, when it saves the mail files).
+    pub fn mail_name(&self, name: &str) -> String {
+        let c = &self.id.caller;
+        if c.is_empty() || c == "root" {
+            return name.to_string();
+        }
+        match name.strip_prefix(c.as_str()) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("CALLER{rest}"),
+            _ => name.to_string(),
+        }
+    }
+
     pub fn munge_text(&mut self, text: &str, kind: FileKind) -> String {
         let mut out = String::with_capacity(text.len());
         for piece in text.split_inclusive('\n') {

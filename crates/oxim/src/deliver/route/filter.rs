@@ -115,7 +115,21 @@ pub(super) fn run_if_filter(
             perl: fopts.forbid_perl,
         },
     };
-    let outcome = crate::filter::run(&commands, env);
+    // A delivery runs the filter as the router's user (`user`, or the
+    // local user check_local_user found), as Exim does: its logfile and
+    // the files it reads are that user's.
+    let outcome = match rdata.uid.filter(|_| delivering) {
+        Some(uid) => {
+            let gid = rdata
+                .gid
+                .unwrap_or_else(|| nix::unistd::Gid::effective().as_raw());
+            match crate::privilege::as_user(uid, gid, || crate::filter::run(&commands, env)) {
+                Ok(o) => o,
+                Err(e) => return error(format!("{e:#}")),
+            }
+        }
+        None => crate::filter::run(&commands, env),
+    };
     let defer = |message: String| Routed::Defer {
         router: Some(r.name.clone()),
         message,

@@ -170,10 +170,22 @@ pub async fn run_transport(
                     .as_deref()
                     .map(|r| autoreply::filter_spec(spec, r, &v));
                 let spec = from_filter.as_ref().unwrap_or(spec);
-                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v).await {
+                // The reply is from the user the transport runs as (Exim
+                // makes it in a process of that user: U= on its `<=`).
+                let user = match delivery_ids(ctx, t, item, &v) {
+                    Ok(Some((uid, gid))) => crate::ctx::Caller::for_ids(uid, gid),
+                    Ok(None) => crate::ctx::Caller::current(),
+                    Err(e) => {
+                        out.push((item.clone(), router.clone(), local_deferral(e)));
+                        continue;
+                    }
+                };
+                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v, user).await {
                     Ok(new_id) => {
+                        // Delivered before this delivery goes on, as
+                        // Exim's autoreply child (-odi) is waited for.
                         if let Some(id) = new_id {
-                            if let Err(e) = crate::ctx::spawn_background_delivery(ctx, &id) {
+                            if let Err(e) = crate::ctx::deliver_and_wait(ctx, &id) {
                                 ctx.log_text(Some(&id), &format!("cannot start delivery: {e:#}"));
                             }
                         }

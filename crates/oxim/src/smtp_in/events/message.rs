@@ -242,6 +242,7 @@ pub(super) async fn data_end(
         auth_pubname: st.auth.pubname.clone(),
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
+        user: None,
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.add_acl_headers(&std::mem::take(&mut st.acl.added_headers));

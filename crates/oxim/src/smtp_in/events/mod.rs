@@ -186,16 +186,7 @@ fn local_in_list(ctx: &Ctx, st: &State, option: &str) -> bool {
 /// Whether a local caller may give `sender` as the envelope sender: a
 /// trusted caller may, others only when `untrusted_set_sender` matches.
 pub(super) fn may_set_sender(ctx: &Ctx, sender: &str, vars: &crate::vars::Vars) -> bool {
-    if crate::ctx::caller_is_trusted(ctx) {
-        return true;
-    }
-    let Some(list) = &ctx.settings.untrusted_set_sender else {
-        return false;
-    };
-    let Ok(list) = oxim_conf::expand(list, vars) else {
-        return false;
-    };
-    oxim_conf::match_address(&list, sender, &ctx.config, vars).unwrap_or(false)
+    crate::ctx::may_set_sender(ctx, sender, vars)
 }
 
 /// The address of a MAIL or RCPT command as the client wrote it (Exim logs
@@ -326,8 +317,10 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
-            conn.slot.release();
+            // Logged before the slot is given back: a stopping daemon waits
+            // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
+            conn.slot.release();
             replied(ctx, sess.accept_quit(&ctx.primary_hostname));
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
