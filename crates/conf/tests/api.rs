@@ -38,7 +38,8 @@ fn render_uses_exim_formats() {
         "ignore_bounce_errors_after = 10w"
     );
     assert_eq!(r("qualify_domain"), "qualify_domain = a\\tb");
-    assert_eq!(r("primary_hostname"), "primary_hostname =");
+    // Exim prints an unset string option with the space after `=`.
+    assert_eq!(r("primary_hostname"), "primary_hostname = ");
     assert_eq!(
         r("smtp_banner"),
         "smtp_banner = $smtp_active_hostname ESMTP Exim $version_number $tod_full"

@@ -90,6 +90,9 @@ selectors! {
     Pid = "pid", false;
     /// Pipelining use.
     Pipelining = "pipelining", false;
+    /// `PS=` on `=>` lines: the protocol steps of the SMTP session start
+    /// (`e` EHLO, `h` HELO, `s` STARTTLS, `a` AUTH, `l` LHLO).
+    ProtocolDetail = "protocol_detail", false;
     /// Proxy addresses.
     Proxy = "proxy", false;
     /// Start and end of queue runs.

@@ -425,6 +425,7 @@ fn deferred_and_host_error_0106() {
             errno_text: Some("Connection timed out"),
             host: Some(host),
             message: Some("SMTP timeout after EHLO myhost.test.ex"),
+            protocol_sequence: None,
         },
     );
     d.router = Some("all");
@@ -451,6 +452,7 @@ fn deferred_retry_not_reached_is_gated() {
         DeliveryError {
             errno: -53,
             message: Some("retry time not reached for any host"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -493,6 +495,7 @@ fn routing_defer_for_a_retry_time() {
         DeliveryError {
             errno: -52,
             message: Some("retry time not reached"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -520,6 +523,7 @@ fn failed() {
             errno_text: None,
             host: Some(host),
             message: Some("SMTP error from remote mail server after RCPT TO:<x@example>: 550 5.1.1 unknown user"),
+            protocol_sequence: None,
         },
     );
     f.router = Some("dnslookup");
@@ -534,6 +538,7 @@ fn failed() {
         "s@x",
         DeliveryError {
             message: Some("Unrouteable address"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -681,6 +686,7 @@ fn rejections() {
         host: Some(host),
         ident: None,
         sender: Some(""),
+        auth: None,
         what: RejectWhat::Rcpt("x@other.ex"),
         temporary: true,
         reason: Some("defer in percent_hack_domains check"),
@@ -696,6 +702,7 @@ fn rejections() {
         host: Some(host),
         ident: None,
         sender: Some("a@b"),
+        auth: None,
         what: RejectWhat::AfterData,
         temporary: false,
         reason: Some("spam"),
@@ -752,6 +759,7 @@ fn msglog_forms() {
         "s@x",
         DeliveryError {
             message: Some("Unrouteable address"),
+            protocol_sequence: None,
             ..DeliveryError::default()
         },
     );
@@ -824,6 +832,7 @@ fn rejected_after_data_carries_headers_to_reject_log_only() {
             host: Some(SenderHost::new(LOCAL, 1)),
             ident: None,
             sender: Some("a@b"),
+            auth: None,
             what: RejectWhat::AfterData,
             temporary: false,
             reason: Some("no"),

@@ -224,6 +224,7 @@ fn reject_log_gets_headers_main_log_does_not() {
             host: Some(SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1)),
             ident: None,
             sender: Some(""),
+            auth: None,
             what: RejectWhat::AfterData,
             temporary: true,
             reason: Some("try later"),

@@ -223,6 +223,12 @@ pub async fn generate(
     let me = crate::ctx::Caller::current();
     source.ident = Some(me.login.clone());
     source.user = Some(me);
+    // Exim submits its bounces with this as the AUTH= sender
+    // (bounce_sender_authentication, unset by default).
+    let auth = ctx.config.main.str("bounce_sender_authentication");
+    if !auth.is_empty() {
+        source.auth_sender = Some(auth.to_string());
+    }
     let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await?;
     crate::metrics::bounce();
     Ok(bounce)

@@ -111,6 +111,24 @@ impl Caller {
 }
 
 /// Everything a command needs, built once.
+/// A configuration error Exim reports with `LOG_PANIC_DIE|LOG_CONFIG`
+/// (found after the file was read): shown on stderr as Exim shows it,
+/// `LOG: PANIC DIE` and `Exim configuration error:` over the text.
+#[derive(Debug)]
+pub struct ConfigPanic(pub String);
+
+impl std::fmt::Display for ConfigPanic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LOG: PANIC DIE\n  Exim configuration error:\n  {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ConfigPanic {}
+
 pub struct Ctx {
     pub inv: Invocation,
     pub harness: Harness,
@@ -377,6 +395,7 @@ impl Ctx {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
+        let config_panic = drivers.duplicate_public_name();
         let mut ctx = Ctx {
             version: harness.version(),
             inv,
@@ -403,6 +422,18 @@ impl Ctx {
             tls_server: std::sync::OnceLock::new(),
             base: Vars::new(),
         };
+        if let Some(e) = config_panic {
+            ctx.log(&LogRecord::Text {
+                id: None,
+                text: &format!("Exim configuration error:\n  {e}"),
+                dest: oxim_log::Dest {
+                    main: false,
+                    reject: false,
+                    panic: true,
+                },
+            });
+            return Err(ConfigPanic(e).into());
+        }
         ctx.base = ctx.build_base_vars();
         Ok(Arc::new(ctx))
     }

@@ -45,6 +45,9 @@ impl ExpandContext for TestContext {
     fn read_file(&self, path: &str) -> Option<String> {
         self.vars.read_file(path)
     }
+    fn auth_results(&self, sysname: &str) -> Option<String> {
+        self.vars.auth_results(sysname)
+    }
     fn file_exists(&self, path: &str) -> bool {
         self.vars.file_exists(path)
     }

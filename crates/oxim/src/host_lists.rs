@@ -129,6 +129,10 @@ impl ExpandContext for Looked<'_> {
         self.vars.var(name)
     }
 
+    fn auth_results(&self, sysname: &str) -> Option<String> {
+        self.vars.auth_results(sysname)
+    }
+
     fn read_file(&self, path: &str) -> Option<String> {
         self.vars.read_file(path)
     }

@@ -130,6 +130,12 @@ pub fn print_config(ctx: &Ctx, names: &[String]) -> Result<i32> {
                     }
                 }
             }
+            "authenticators" | "authenticator_list" => {
+                let out = cfg.print_item(name, None, false);
+                for l in &out.lines {
+                    println!("{l}");
+                }
+            }
             "macros" => {
                 for (k, v) in &cfg.macros {
                     println!("{k}={v}");

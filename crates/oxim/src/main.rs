@@ -90,7 +90,10 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("{prog}: {e:#}");
+            match e.downcast_ref::<ctx::ConfigPanic>() {
+                Some(p) => eprintln!("{p}"),
+                None => eprintln!("{prog}: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }

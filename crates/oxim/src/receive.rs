@@ -47,6 +47,8 @@ pub struct Source {
     /// SMTP AUTH: the authenticator's instance name and the
     /// `server_set_id` result (` A=name:id` in the log).
     pub auth: Option<(String, Option<String>)>,
+    /// The public (SASL mechanism) name of that authenticator.
+    pub auth_pubname: Option<String>,
     /// `AUTH=` on MAIL, when accepted (`$authenticated_sender`); for a
     /// message from a local user, `login@qualify_domain`.
     pub auth_sender: Option<String>,
@@ -79,6 +81,7 @@ impl Source {
             tls: None,
             submission: false,
             auth: None,
+            auth_pubname: None,
             auth_sender: None,
             local_auth_id: None,
             user: None,
@@ -235,6 +238,134 @@ pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
     Ok(finish(ctx, source, p))
 }
 
+impl Prepared {
+    /// Add the header lines ACLs asked for (`add_header`), each where its
+    /// prefix puts it (see [`place_acl_headers`]).
+    pub fn add_acl_headers(&mut self, added: &[String]) {
+        if added.is_empty() {
+            return;
+        }
+        place_acl_headers(&mut self.msg.headers, added);
+        self.headers = self
+            .msg
+            .headers
+            .iter()
+            .map(|h| Header::new(h.text.clone()))
+            .collect();
+    }
+}
+
+/// Where an added header line goes (Exim's `:at_start:` and friends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    End,
+    Start,
+    AfterReceived,
+    StartRfc,
+}
+
+/// Put ACL-added header lines into `headers` as Exim does: each
+/// `add_header` text loses leading newlines and may hold several lines
+/// (a newline not followed by white space starts another); a line may
+/// start with `:at_start:`, `:after_received:`, `:at_start_rfc:` or
+/// `:at_end:` (the default); a line that does not start with a header
+/// name gets `X-ACL-Warn: ` in front; a line already added is not added
+/// again.
+pub fn place_acl_headers(headers: &mut Vec<HeaderField>, added: &[String]) {
+    let mut lines: Vec<(Place, String)> = Vec::new();
+    for text in added {
+        let text = text.trim_start_matches('\n').trim_end_matches('\n');
+        if text.is_empty() {
+            continue;
+        }
+        let mut rest = text;
+        while !rest.is_empty() {
+            // The end of this line: a newline not followed by space or tab.
+            let mut end = rest.len();
+            let mut from = 0;
+            while let Some(i) = rest[from..].find('\n') {
+                let nl = from + i;
+                match rest.as_bytes().get(nl + 1) {
+                    Some(b' ' | b'\t') => from = nl + 1,
+                    _ => {
+                        end = nl;
+                        break;
+                    }
+                }
+            }
+            let mut line = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or("");
+            let mut place = Place::End;
+            let lower = line.to_ascii_lowercase();
+            for (prefix, p) in [
+                (":after_received:", Place::AfterReceived),
+                (":at_start_rfc:", Place::StartRfc),
+                (":at_start:", Place::Start),
+                (":at_end:", Place::End),
+            ] {
+                if lower.starts_with(prefix) {
+                    place = p;
+                    line = line[prefix.len()..].trim_start_matches([' ', '\t']);
+                    break;
+                }
+            }
+            let named = line
+                .find(|c: char| c == ':' || !c.is_ascii_graphic())
+                .is_some_and(|i| line.as_bytes()[i] == b':');
+            let hdr = if named {
+                format!("{line}\n")
+            } else {
+                format!("X-ACL-Warn: {line}\n")
+            };
+            if !lines.iter().any(|(_, h)| *h == hdr) {
+                lines.push((place, hdr));
+            }
+        }
+    }
+    let is = |h: &HeaderField, name: &str| h.is(name);
+    let mut after_received: Option<usize> = None;
+    for (place, text) in lines {
+        let field = HeaderField::new(text);
+        match place {
+            Place::End => headers.push(field),
+            Place::Start => {
+                headers.insert(0, field);
+                after_received = after_received.map(|i| i + 1);
+            }
+            Place::AfterReceived => {
+                // After the first block of Received: lines (found once, as
+                // Exim does, so that several end up in reverse order).
+                let at = *after_received.get_or_insert_with(|| {
+                    let first = headers.iter().position(|h| is(h, "received"));
+                    match first {
+                        Some(f) => {
+                            let mut i = f;
+                            while headers.get(i + 1).is_some_and(|h| is(h, "received")) {
+                                i += 1;
+                            }
+                            i + 1
+                        }
+                        None => headers.len(),
+                    }
+                });
+                headers.insert(at.min(headers.len()), field);
+            }
+            Place::StartRfc => {
+                let mut i = 0;
+                while headers.get(i).is_some_and(|h| {
+                    is(h, "received") || h.name().to_ascii_lowercase().starts_with("resent-")
+                }) {
+                    i += 1;
+                }
+                headers.insert(i, field);
+                if after_received.is_some_and(|a| i <= a) {
+                    after_received = after_received.map(|a| a + 1);
+                }
+            }
+        }
+    }
+}
+
 /// Build headers and envelope (no I/O).
 pub fn prepare(
     ctx: &Ctx,
@@ -367,6 +498,7 @@ pub fn prepare(
     }
     if let Some((name, id)) = &source.auth {
         env.host_auth = Some(name.clone());
+        env.host_auth_pubname = source.auth_pubname.clone();
         env.auth_id = id.clone();
     } else {
         env.auth_id = source.local_auth_id.clone();

@@ -23,11 +23,21 @@ pub struct Vars {
     /// The DKIM verification statuses the `dkim_status` condition matches:
     /// the current signature's in the DKIM ACL, all signatures' after it.
     dkim_status: Option<Vec<String>>,
+    /// The public (mechanism) name of the authenticator the client used
+    /// (Exim's `sender_host_auth_pubname`, no variable of its own), for
+    /// `${authresults}`.
+    auth_pubname: Option<String>,
 }
 
 impl Vars {
     pub fn new() -> Self {
         Vars::default()
+    }
+
+    /// The public name of the authenticator that authenticated the client.
+    pub fn set_auth_pubname(&mut self, name: Option<String>) -> &mut Self {
+        self.auth_pubname = name;
+        self
     }
 
     /// Set (or replace) a variable.
@@ -112,6 +122,49 @@ fn tod(name: &str) -> Option<String> {
 }
 
 impl ExpandContext for Vars {
+    /// `iprev` when the client's name was looked up, `auth` when it
+    /// authenticated (Exim's `local` element needs `acl_not_smtp`, which
+    /// oxim does not run).
+    fn auth_results(&self, _sysname: &str) -> Option<String> {
+        let get = |n: &str| self.map.get(n).filter(|v| !v.is_empty());
+        let mut g = String::new();
+        let iprev = if let Some(n) = get("sender_host_name") {
+            Some(format!(";\n\tiprev=pass ({n})"))
+        } else if get("host_lookup_deferred").is_some_and(|v| v == "1") {
+            Some(";\n\tiprev=temperror".to_string())
+        } else if get("host_lookup_failed").is_some_and(|v| v == "1") {
+            Some(";\n\tiprev=fail".to_string())
+        } else {
+            None
+        };
+        if let Some(i) = iprev {
+            g.push_str(&i);
+            if let Some(a) = get("sender_host_address") {
+                g.push_str(&format!(" smtp.remote-ip={a}"));
+            }
+        }
+        if get("sender_host_authenticated").is_some() {
+            let pubname = self.auth_pubname.as_deref().unwrap_or("");
+            g.push_str(&format!(";\n\tauth=pass ({pubname}"));
+            let id = get("authenticated_id");
+            if pubname == "tls" {
+                match id {
+                    Some(id) => g.push_str(&format!(") x509.auth={id}")),
+                    None => g.push_str(") reason=x509.auth"),
+                }
+            } else {
+                match id {
+                    Some(id) => g.push_str(&format!(") smtp.auth={id}")),
+                    None => g.push_str(", no id saved)"),
+                }
+            }
+            if let Some(s) = get("authenticated_sender") {
+                g.push_str(&format!(" smtp.mailfrom={s}"));
+            }
+        }
+        Some(g)
+    }
+
     fn numeric_vars(&self) -> Vec<String> {
         self.numeric.clone()
     }

@@ -13,6 +13,15 @@ pub trait ExpandContext {
     /// [`ExpandError::UnknownVariable`].
     fn var(&self, name: &str) -> Option<String>;
 
+    /// The elements `${authresults {sysname}}` puts after
+    /// `Authentication-Results: sysname` (each `;\n\tmethod=result ...`:
+    /// local submission, iprev, SMTP AUTH), from what the caller knows of
+    /// the message or session. `None`: not available here (the item is
+    /// refused as not supported).
+    fn auth_results(&self, _sysname: &str) -> Option<String> {
+        None
+    }
+
     /// The content of a file, for lookups (`lsearch`). Default: none.
     fn read_file(&self, _path: &str) -> Option<String> {
         None

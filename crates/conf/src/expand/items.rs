@@ -79,19 +79,6 @@ impl Expander<'_> {
                 }
             }
             "extract" => self.extract(s, pos, skip),
-            "authresults" => {
-                let a = self.args(s, pos, 1, skip, "authresults")?;
-                self.close(s, pos, "authresults")?;
-                if skip {
-                    return Ok(Vec::new());
-                }
-                let mut out = b"Authentication-Results: ".to_vec();
-                out.extend_from_slice(&a[0]);
-                if let Some(dkim) = self.ctx.var(crate::AUTHRESULTS_DKIM_VAR) {
-                    out.extend_from_slice(dkim.as_bytes());
-                }
-                Ok(out)
-            }
             "listquote" => self.listquote(s, pos, skip),
             "sort" => self.sort(s, pos, skip),
             "hmac" => {
@@ -134,6 +121,27 @@ impl Expander<'_> {
                 );
                 self.lookup_value = saved;
                 r
+            }
+            "authresults" => {
+                let a = self.args(s, pos, 1, skip, "authresults")?;
+                self.close(s, pos, "authresults")?;
+                if skip {
+                    return Ok(Vec::new());
+                }
+                let sysname = bytes_to_string(a[0].clone());
+                // Exim's order: the SMTP AUTH and iprev parts, then DKIM's.
+                let smtp = self.ctx.auth_results(&sysname);
+                let dkim = self.ctx.var(crate::AUTHRESULTS_DKIM_VAR);
+                if smtp.is_none() && dkim.is_none() {
+                    return Err(ExpandError::NotSupported(
+                        "expansion item",
+                        "authresults".to_string(),
+                    ));
+                }
+                let mut out = format!("Authentication-Results: {sysname}").into_bytes();
+                out.extend_from_slice(smtp.unwrap_or_default().as_bytes());
+                out.extend_from_slice(dkim.unwrap_or_default().as_bytes());
+                Ok(out)
             }
             "readfile" => {
                 let mut a = self.args(s, pos, 1, skip, "readfile")?;

@@ -336,7 +336,7 @@ impl Options {
                 format!("{}{name}", if *b { "" } else { "no_" })
             }
             (Kind::Bool, None) => format!("no_{name}"),
-            (_, None) => format!("{name} ="),
+            (_, None) => format!("{name} = "),
             (_, Some(Value::Str(s))) | (_, Some(Value::List(s))) => {
                 format!("{name} = {}", printing(s))
             }

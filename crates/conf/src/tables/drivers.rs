@@ -389,7 +389,6 @@ pub static TRANSPORT_LMTP: &[OptionSpec] = &[
 
 /// Generic options shared by all authenticators.
 pub static AUTH_GENERIC: &[OptionSpec] = &[
-    s("advertise_condition"),
     s("client_condition"),
     s("client_set_id"),
     s("driver"),

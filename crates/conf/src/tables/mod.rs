@@ -109,7 +109,7 @@ pub static MAIN: &[OptionSpec] = &[
     sz("bounce_return_linesize_limit", 998),
     sz("bounce_return_size_limit", 100 << 10),
     b("bounce_return_message", true),
-    b("bounce_sender_authentication", false),
+    s("bounce_sender_authentication"),
     t("callout_domain_negative_expire", 3 * HOUR),
     t("callout_domain_positive_expire", WEEK),
     t("callout_negative_expire", 2 * HOUR),

@@ -118,6 +118,9 @@ pub struct Delivered<'a> {
     pub interface: Option<(IpAddr, u16)>,
     /// TCP Fast Open on the outgoing connection.
     pub tfo: Tfo,
+    /// `PS=` (`+protocol_detail`): the steps of the SMTP session start
+    /// (`e` EHLO, `h` HELO, `s` STARTTLS, `a` each AUTH tried).
+    pub protocol_sequence: Option<&'a str>,
     /// TLS of the outgoing connection.
     pub tls: Option<TlsLog<'a>>,
     /// `A=`: authenticator used.
@@ -153,6 +156,7 @@ impl<'a> Delivered<'a> {
             continued: false,
             interface: None,
             tfo: Tfo::default(),
+            protocol_sequence: None,
             tls: None,
             auth: None,
             pipelining: None,
@@ -195,6 +199,7 @@ impl<'a> Delivered<'a> {
             if self.continued {
                 out.push('*');
             }
+            render_protocol_sequence(sel, out, self.protocol_sequence);
         }
         if let Some(tls) = &self.tls {
             tls.render(sel, out);
@@ -277,6 +282,17 @@ pub struct DeliveryError<'a> {
     pub host: Option<RemoteHost<'a>>,
     /// The error message (`: SMTP timeout after ...`).
     pub message: Option<&'a str>,
+    /// `PS=` after the host on `**` lines (`+protocol_detail`).
+    pub protocol_sequence: Option<&'a str>,
+}
+
+/// ` PS=steps` with `+protocol_detail`.
+fn render_protocol_sequence(sel: &LogSelector, out: &mut String, ps: Option<&str>) {
+    if let Some(ps) = ps {
+        if sel.has(Selector::ProtocolDetail) {
+            let _ = write!(out, " PS={ps}");
+        }
+    }
 }
 
 impl DeliveryError<'_> {
@@ -298,6 +314,7 @@ impl DeliveryError<'_> {
     pub(crate) fn render_failure(&self, sel: &LogSelector, out: &mut String) {
         if let Some(h) = &self.host {
             h.render(sel, out);
+            render_protocol_sequence(sel, out, self.protocol_sequence);
         }
         if let Some(t) = self.errno_text {
             let _ = write!(out, " : {t}");

@@ -37,6 +37,8 @@ pub struct Rejected<'a> {
     pub ident: Option<&'a str>,
     /// `F=<...>`: the envelope sender, once MAIL was accepted.
     pub sender: Option<&'a str>,
+    /// ` A=name[:id]` after the sender: the client authenticated.
+    pub auth: Option<&'a str>,
     /// What was rejected.
     pub what: RejectWhat<'a>,
     /// A temporary rejection (4xx): `temporarily rejected`.
@@ -104,6 +106,9 @@ impl Rejected<'_> {
         }
         if let Some(s) = self.sender {
             let _ = write!(out, " F=<{s}>");
+            if let Some(a) = self.auth {
+                let _ = write!(out, " A={a}");
+            }
         }
         out.push_str(if self.temporary {
             " temporarily rejected "

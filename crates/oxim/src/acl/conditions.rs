@@ -68,7 +68,11 @@ pub(super) async fn condition(
                 None => return Cond::Error(ConditionError::BadDelay(value)),
             }
         }
-        "add_header" | "remove_header" | "endpass" => return Cond::True,
+        "add_header" => {
+            out.added_headers.push(value);
+            return Cond::True;
+        }
+        "remove_header" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => {
                 let connection = t.connection();

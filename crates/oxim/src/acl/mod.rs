@@ -60,6 +60,10 @@ pub struct AclOutcome {
     /// The `message` may be shown with a temporary refusal (a `defer`
     /// verb decided; Exim's `acl_temp_details`).
     pub temp_details: bool,
+    /// Header lines to add to the message (`add_header =`, and the
+    /// `message` of a `warn` that held), expanded, each possibly with a
+    /// position prefix (`:at_start:` ...) and several lines.
+    pub added_headers: Vec<String>,
     /// The current statement's `message` and `log_message`, unexpanded:
     /// as in Exim they are expanded only once the statement has decided
     /// (so they can use `$dnslist_domain` and the like).
@@ -79,6 +83,7 @@ impl AclOutcome {
             verify_temp_details: false,
             warnings: Vec::new(),
             temp_details: false,
+            added_headers: Vec::new(),
             pending: (None, None),
         }
     }
@@ -198,6 +203,9 @@ pub struct AclTrace {
     pub sender_verify_failed: Option<SenderVerifyFailure>,
     /// DNS black list lookups done in this session.
     pub dnsbl: dnslists::DnsblCache,
+    /// Header lines the MAIL, RCPT, predata and DATA ACLs of the current
+    /// message asked for (see [`AclOutcome::added_headers`]).
+    pub added_headers: Vec<String>,
 }
 
 /// A refusal decided after a failed verification says why, unless the
@@ -229,7 +237,8 @@ impl AclTrace {
     pub fn connection(&self) -> String {
         self.host_ident
             .as_deref()
-            .map(|h| format!("SMTP connection from {}", h.trim_start_matches("H=")))
+            .and_then(|h| h.strip_prefix("H="))
+            .map(|h| format!("SMTP connection from {h}"))
             .unwrap_or_default()
     }
 }
@@ -357,13 +366,19 @@ pub async fn eval_traced(
             return out;
         }
         if st.verb == AclVerb::Warn && all_true {
+            // A warn's `message` adds a header line, as add_header does
+            // (Exim's older usage, still honoured).
+            let message = out.message.take();
             if let Some(l) = out.log_message.take() {
-                if out.message.as_deref() != Some(l.as_str()) {
+                if message.as_deref() != Some(l.as_str()) {
                     match &t.host_ident {
                         Some(h) => ctx.log_text(None, &format!("{h} Warning: {l}")),
                         None => out.warnings.push(l),
                     }
                 }
+            }
+            if let Some(m) = message {
+                out.added_headers.push(m);
             }
         }
         // Texts set by a statement that did not decide do not carry over,

@@ -86,7 +86,8 @@ fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
             "authenticated_sender",
             m.env.auth_sender.clone().unwrap_or_default(),
         )
-        .set("sender_ident", m.env.ident.clone().unwrap_or_default());
+        .set("sender_ident", m.env.ident.clone().unwrap_or_default())
+        .set_auth_pubname(m.env.host_auth_pubname.clone());
     // Where the message arrived (kept in the spool file as
     // `-interface_address ip.port`).
     if let Some(a) = &m.env.interface_address {
@@ -272,7 +273,16 @@ pub async fn deliver_loaded(
         system_filter::After::FailAll(message) => {
             for item in work.drain(..) {
                 let err = local_error(Errno::None, message.clone());
-                run.record(&item, None, None, Outcome::Failed { host: None, err });
+                run.record(
+                    &item,
+                    None,
+                    None,
+                    Outcome::Failed {
+                        host: None,
+                        err,
+                        sequence: None,
+                    },
+                );
             }
         }
         _ => {}
@@ -382,7 +392,11 @@ pub async fn deliver_loaded(
                             &f,
                             Some(&d.router),
                             None,
-                            Outcome::Failed { host: None, err },
+                            Outcome::Failed {
+                                host: None,
+                                err,
+                                sequence: None,
+                            },
                         );
                         continue;
                     }
@@ -466,7 +480,11 @@ pub async fn deliver_loaded(
                     &item,
                     router.as_deref(),
                     None,
-                    Outcome::Failed { host: None, err },
+                    Outcome::Failed {
+                        host: None,
+                        err,
+                        sequence: None,
+                    },
                 );
             }
             Routed::Defer { router, message } => {

@@ -130,6 +130,8 @@ pub enum Outcome {
         first: bool,
         /// SMTP AUTH as a client: ` A=name[:id[:sender]]`.
         auth: Option<String>,
+        /// The SMTP session start (` PS=` with `+protocol_detail`).
+        sequence: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -138,6 +140,8 @@ pub enum Outcome {
     Failed {
         host: Option<Host>,
         err: SmtpError,
+        /// The SMTP session start (` PS=` with `+protocol_detail`).
+        sequence: Option<String>,
     },
 }
 
@@ -154,6 +158,7 @@ impl Outcome {
             confirmation: None,
             first: true,
             auth: None,
+            sequence: None,
         }
     }
 }
@@ -198,6 +203,7 @@ pub fn log_outcome(
             confirmation,
             first,
             auth,
+            sequence,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if bypassed(ctx, m) {
@@ -216,6 +222,7 @@ pub fn log_outcome(
             d.tfo = *tfo;
             d.confirmation = confirmation.as_deref();
             d.auth = auth.as_deref();
+            d.protocol_sequence = sequence.as_deref();
             d.chunking = *chunking;
             d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
@@ -225,7 +232,11 @@ pub fn log_outcome(
             });
             LogRecord::Delivered(d)
         }
-        Outcome::Deferred { host, err } | Outcome::Failed { host, err } => {
+        Outcome::Deferred { host, err } | Outcome::Failed { host, err, .. } => {
+            let sequence = match outcome {
+                Outcome::Failed { sequence, .. } => sequence.as_deref(),
+                _ => None,
+            };
             let error = DeliveryError {
                 errno: err.errno.code(),
                 errno_text: err.errno_text.as_deref(),
@@ -235,6 +246,7 @@ pub fn log_outcome(
                     None
                 },
                 message: err.message.as_deref(),
+                protocol_sequence: sequence,
             };
             if matches!(outcome, Outcome::Deferred { .. }) {
                 let mut d = Deferred::new(&id_text, addr, sender, error);
@@ -440,16 +452,57 @@ impl Attempt<'_> {
                         return;
                     }
                     Schedule::TimedOut => {
-                        let mut err = err;
+                        // As Exim: the deferral is logged, then the
+                        // address fails with its own line; the bounce
+                        // gives the error and the timeout.
+                        let failed = Outcome::Deferred { host, err };
+                        log_outcome(ctx, self.m, &self.sender, item, router, transport, &failed);
+                        let Outcome::Deferred { host, mut err } = failed else {
+                            unreachable!("built just above")
+                        };
+                        let mut line = format!("** {}", item.address);
+                        if let Some(p) = item.parent.as_ref().filter(|p| **p != item.address) {
+                            line.push_str(&format!(" <{p}>"));
+                        }
+                        line.push_str(": retry timeout exceeded");
+                        let id_text = self.m.env.id.to_string();
+                        ctx.log_message(
+                            self.m,
+                            &LogRecord::Text {
+                                id: Some(&id_text),
+                                text: &line,
+                                dest: oxim_log::Dest {
+                                    main: true,
+                                    reject: false,
+                                    panic: false,
+                                },
+                            },
+                        );
                         let text = reason_text(&err);
-                        err.message = Some(format!("retry timeout exceeded: {text}"));
-                        Outcome::Failed { host, err }
+                        err.message = Some(format!("{text}: retry timeout exceeded"));
+                        err.errno_text = None;
+                        self.finish(
+                            item,
+                            transport,
+                            Outcome::Failed {
+                                host,
+                                err,
+                                sequence: None,
+                            },
+                        );
+                        return;
                     }
                 }
             }
             other => other,
         };
         log_outcome(ctx, self.m, &self.sender, item, router, transport, &outcome);
+        self.finish(item, transport, outcome);
+    }
+
+    /// After an outcome is logged: clear the address's retry hints and
+    /// count it (a failure is kept for the bounce).
+    fn finish(&mut self, item: &Item, transport: Option<&str>, outcome: Outcome) {
         self.retry.clear(&format!("R:{}", item.address));
         self.retry
             .clear(&format!("R:{}:<{}>", item.address, self.sender));
@@ -458,7 +511,7 @@ impl Attempt<'_> {
         }
         match &outcome {
             Outcome::Delivered { .. } => self.summary.delivered += 1,
-            Outcome::Failed { err, host } => {
+            Outcome::Failed { err, host, .. } => {
                 self.summary.failed += 1;
                 let host = if err.with_host { host.as_ref() } else { None };
                 self.note_failed(item, host, err);
@@ -523,6 +576,7 @@ impl Attempt<'_> {
             errno_text: None,
             host: None,
             message: Some("retry time not reached"),
+            protocol_sequence: None,
         };
         let mut d = Deferred::new(&id_text, item.log_address(false), &self.sender, error);
         d.routing = true;

@@ -508,8 +508,7 @@ impl AuthSpec {
             mech,
             server_condition: opt(d, "server_condition"),
             server_set_id: opt(d, "server_set_id"),
-            advertise_condition: opt(d, "server_advertise_condition")
-                .or_else(|| opt(d, "advertise_condition")),
+            advertise_condition: opt(d, "server_advertise_condition"),
             mail_auth_condition: opt(d, "server_mail_auth_condition"),
             client_condition: opt(d, "client_condition"),
             client_set_id: opt(d, "client_set_id"),
@@ -589,6 +588,31 @@ impl Drivers {
                     AUTH_DRIVERS.join(", ")
                 )
             })
+    }
+
+    /// Two server (or two client) authenticators with one public name:
+    /// Exim refuses the configuration, naming the first pair.
+    pub fn duplicate_public_name(&self) -> Option<String> {
+        let a = &self.authenticators;
+        for (i, x) in a.iter().enumerate() {
+            for y in &a[i + 1..] {
+                if !x.public_name.eq_ignore_ascii_case(&y.public_name) {
+                    continue;
+                }
+                let side = if x.is_client() && y.is_client() {
+                    "client"
+                } else if x.is_server() && y.is_server() {
+                    "server"
+                } else {
+                    continue;
+                };
+                return Some(format!(
+                    "two {side} authenticators ({} and {}) have the same public name ({})",
+                    x.name, y.name, x.public_name
+                ));
+            }
+        }
+        None
     }
 
     pub fn transport(&self, name: &str) -> Option<&TransportSpec> {

@@ -140,6 +140,7 @@ pub fn command(
         index,
         items: Vec::new(),
         prompts: VecDeque::new(),
+        prompts_done: 0,
         challenge: None,
     };
     let initial = initial.unwrap_or("");
@@ -280,15 +281,18 @@ fn plaintext_start(
             progress.items.truncate(EXPAND_MAXN);
         }
     }
-    // Prompts answered by the initial response are not sent.
-    let answered = progress.items.len().min(progress.prompts.len());
-    progress.prompts.drain(..answered);
     plaintext_prompt(ctx, st, progress)
 }
 
 fn plaintext_prompt(ctx: &Ctx, st: &mut State, progress: &mut AuthProgress) -> Step {
+    // Prompts already answered (a response may carry several items
+    // separated by NULs) are not sent.
+    while progress.prompts_done < progress.items.len() && progress.prompts.pop_front().is_some() {
+        progress.prompts_done += 1;
+    }
     if progress.items.len() < EXPAND_MAXN {
         if let Some(p) = progress.prompts.pop_front() {
+            progress.prompts_done += 1;
             return Step::Challenge(p.into_bytes());
         }
     }
@@ -397,6 +401,8 @@ fn finish(
                 st.vars.set("authenticated_id", id.clone());
             }
             st.auth.done = Some((spec.name.clone(), set_id.clone()));
+            st.auth.pubname = Some(spec.public_name.clone());
+            st.vars.set_auth_pubname(Some(spec.public_name.clone()));
             replied(
                 ctx,
                 sess.respond(Reply::new(235, "Authentication succeeded")),
@@ -481,38 +487,52 @@ fn printing(s: &str) -> String {
     out
 }
 
-/// `AUTH=<xtext>` on MAIL. `Err` is the `501` for undecodable xtext;
-/// otherwise the value is kept (`$authenticated_sender`) when the client is
-/// authenticated and the authenticator's `server_mail_auth_condition`
-/// passes, else ignored with Exim's log line.
-pub fn mail_param(ctx: &Ctx, conn: &IncomingConn, st: &mut State, value: &str) -> Result<(), ()> {
+/// The value of `AUTH=<xtext>` on MAIL, decoded; `None` for undecodable
+/// xtext or a control character (a line break above all, which could never
+/// be a mailbox): Exim's `501 invalid data for AUTH`.
+pub fn decode_mail_param(value: &str) -> Option<String> {
+    sasl::xtext_decode(value).filter(|d| !d.chars().any(char::is_control))
+}
+
+/// Whether `AUTH=` on MAIL is kept (`$authenticated_sender`): `accepted`
+/// is the verdict of `acl_smtp_mailauth` when it is set, else whether
+/// the client authenticated; then the authenticator's
+/// `server_mail_auth_condition` must pass. Otherwise the value is
+/// ignored with Exim's log line (`why` says what refused it).
+pub fn mail_param(
+    ctx: &Ctx,
+    conn: &IncomingConn,
+    st: &mut State,
+    value: &str,
+    decoded: String,
+    accepted: bool,
+    why: &str,
+) {
     st.auth.mail_sender = None;
-    // A control character (a line break above all) could never be a
-    // mailbox: refused like undecodable xtext.
-    let Some(decoded) = sasl::xtext_decode(value).filter(|d| !d.chars().any(char::is_control))
-    else {
-        return Err(());
-    };
-    let why = match &st.auth.done {
-        None => Some("client not authenticated".to_string()),
-        Some((name, id)) => {
-            let cond = ctx
-                .drivers
-                .authenticators
-                .iter()
-                .find(|a| &a.name == name)
-                .and_then(|a| a.mail_auth_condition.clone());
-            let mut vars = st.vars.clone();
-            vars.set("authenticated_sender", decoded.clone());
-            match cond.map(|c| oxim_conf::expand(&c, &vars)) {
-                None => None,
-                Some(Ok(v)) if truthy(&v) => None,
-                Some(_) => Some(match id {
-                    Some(id) => {
-                        format!("server_mail_auth_condition failed: authenticated ID=\"{id}\"")
-                    }
-                    None => "server_mail_auth_condition failed".to_string(),
-                }),
+    let why = if !accepted {
+        Some(why.to_string())
+    } else {
+        match &st.auth.done {
+            None => None,
+            Some((name, id)) => {
+                let cond = ctx
+                    .drivers
+                    .authenticators
+                    .iter()
+                    .find(|a| &a.name == name)
+                    .and_then(|a| a.mail_auth_condition.clone());
+                let mut vars = st.vars.clone();
+                vars.set("authenticated_sender", decoded.clone());
+                match cond.map(|c| oxim_conf::expand(&c, &vars)) {
+                    None => None,
+                    Some(Ok(v)) if truthy(&v) => None,
+                    Some(_) => Some(match id {
+                        Some(id) => {
+                            format!("server_mail_auth_condition failed: authenticated ID=\"{id}\"")
+                        }
+                        None => "server_mail_auth_condition failed".to_string(),
+                    }),
+                }
             }
         }
     };
@@ -522,6 +542,7 @@ pub fn mail_param(ctx: &Ctx, conn: &IncomingConn, st: &mut State, value: &str) -
             st.auth.mail_sender = Some(decoded);
         }
         Some(why) => {
+            st.vars.set("authenticated_sender", "");
             ctx.log_text(
                 None,
                 &format!(
@@ -531,5 +552,4 @@ pub fn mail_param(ctx: &Ctx, conn: &IncomingConn, st: &mut State, value: &str) -
             );
         }
     }
-    Ok(())
 }

@@ -153,6 +153,8 @@ pub struct State {
     /// The HELO/EHLO and the RSET free in each message have been used.
     pub helo_counted: bool,
     pub rset_counted: bool,
+    /// The first AUTH of a session is free, like a first HELO.
+    pub auth_counted: bool,
     /// `smtp_accept_max_nonmail_hosts` matched (checked once, when the
     /// first non-mail command arrives).
     pub count_nonmail: Option<bool>,
@@ -176,6 +178,8 @@ pub struct AuthState {
     /// Authenticated: the authenticator's instance name and the id
     /// `server_set_id` gave.
     pub done: Option<(String, Option<String>)>,
+    /// The public name of that authenticator (not known for `-oMaa`).
+    pub pubname: Option<String>,
     /// `AUTH=` of the current MAIL, when accepted.
     pub mail_sender: Option<String>,
 }
@@ -187,8 +191,11 @@ pub struct AuthProgress {
     pub index: usize,
     /// The data items so far (`$auth1`, ...).
     pub items: Vec<String>,
-    /// plaintext: prompts still to send.
+    /// plaintext: prompts not yet dealt with.
     pub prompts: std::collections::VecDeque<String>,
+    /// plaintext: prompts sent, or skipped because the client's data
+    /// already held that many items.
+    pub prompts_done: usize,
     /// cram_md5: the challenge sent.
     pub challenge: Option<String>,
 }
@@ -277,11 +284,16 @@ pub fn log_reject_id(
     if host.is_none() && conn.ident.is_none() {
         return;
     }
+    let auth = st.auth.done.as_ref().map(|(name, id)| match id {
+        Some(id) => format!("{name}:{id}"),
+        None => name.clone(),
+    });
     ctx.log(&LogRecord::Rejected(Rejected {
         id,
         host,
         ident: conn.ident.as_deref(),
         sender,
+        auth: auth.as_deref(),
         what,
         temporary,
         reason,
@@ -407,6 +419,12 @@ pub fn host_ident(conn: &IncomingConn, st: &State) -> Option<String> {
     }
     s.push_str(&format!("[{ip}]"));
     Some(s)
+}
+
+/// The client as `warn` statements log it: `H=...` for a remote client,
+/// `U=caller` for a local session (Exim's `host_and_ident`).
+pub fn acl_ident(conn: &IncomingConn, st: &State) -> Option<String> {
+    host_ident(conn, st).or_else(|| conn.ident.as_ref().map(|u| format!("U={u}")))
 }
 
 /// `-bh` trace lines go to standard error behind Exim's `>>> `.

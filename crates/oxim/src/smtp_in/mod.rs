@@ -28,8 +28,8 @@ use crate::ctx::Ctx;
 use crate::message::HeaderLimits;
 
 use conn::{
-    host_ident, host_option, log_end, lookup_host_name, over_connection_limit, sender_host,
-    sync_client_name, IncomingConn, State, StderrTrace,
+    host_option, log_end, lookup_host_name, over_connection_limit, sender_host, sync_client_name,
+    IncomingConn, State, StderrTrace,
 };
 use conn::{log_reject, replied};
 pub use conn::{ConnSlot, SlotHandle, CONNECTIONS};
@@ -259,6 +259,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         acl: crate::acl::AclTrace::default(),
         helo_counted: false,
         rset_counted: false,
+        auth_counted: false,
         count_nonmail: None,
         nonmail_count: 0,
         lost: false,
@@ -311,7 +312,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
             write_out(&mut io, &mut sess, conn.batch).await?;
             return Ok(Ended::default());
         }
-        st.acl.host_ident = host_ident(&conn, &st);
+        st.acl.host_ident = conn::acl_ident(&conn, &st);
         st.nolog = host_option(&ctx, &mut st, "hosts_connection_nolog", ip).await;
         if !st.lookup_done && host_option(&ctx, &mut st, "host_lookup", ip).await {
             st.host_name = lookup_host_name(&ctx, ip).await;
@@ -353,7 +354,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
     }
     // The connect ACL runs for local (-bs) sessions too.
     {
-        st.acl.host_ident = host_ident(&conn, &st);
+        st.acl.host_ident = conn::acl_ident(&conn, &st);
         let env = AclEnv {
             host_ip: peer_ip,
             host_name: st.host_name.as_deref(),

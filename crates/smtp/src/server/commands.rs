@@ -75,6 +75,7 @@ impl ServerSession {
             },
             reply,
             closing: true,
+            synprot: false,
         })
     }
 
@@ -143,6 +144,7 @@ impl ServerSession {
             detail: errmess.to_owned(),
             reply,
             closing,
+            synprot: true,
         })
     }
 
@@ -161,6 +163,7 @@ impl ServerSession {
             detail: detail.to_owned(),
             reply,
             closing: false,
+            synprot: false,
         })
     }
 
@@ -201,6 +204,7 @@ impl ServerSession {
                 detail: "NUL character(s) present (shown as '?')".into(),
                 reply,
                 closing,
+                synprot: false,
             }));
         }
         let ident = identify(bytes);
@@ -337,6 +341,7 @@ impl ServerSession {
                 detail: "unrecognized command".into(),
                 reply,
                 closing: true,
+                synprot: false,
             });
         }
         self.synprot(
@@ -365,6 +370,7 @@ impl ServerSession {
                 detail: "syntactically invalid argument(s)".into(),
                 reply,
                 closing,
+                synprot: false,
             }));
         }
         self.pending_helo = Some(arg.clone());

@@ -75,6 +75,9 @@ pub struct ProtocolError {
     pub reply: Reply,
     /// The session closed after this (too many errors, sync failure).
     pub closing: bool,
+    /// Counted as a syntax or protocol error (Exim's `synprot_error`, which
+    /// logs it with `+smtp_syntax_error` / `+smtp_protocol_error`).
+    pub synprot: bool,
 }
 
 /// Something the caller must know about or decide.

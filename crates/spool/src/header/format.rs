@@ -41,6 +41,7 @@ pub fn format_header(env: &Envelope, headers: &[Header]) -> Vec<u8> {
     }
     opt(&mut s, "host_name", &env.host_name);
     opt(&mut s, "host_auth", &env.host_auth);
+    opt(&mut s, "host_auth_pubname", &env.host_auth_pubname);
     if let Some(a) = &env.interface_address {
         let _ = writeln!(
             s,

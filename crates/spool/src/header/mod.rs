@@ -118,6 +118,9 @@ pub struct Envelope {
     pub helo_name: Option<String>,
     /// `-host_auth`: the authenticator name (`$received_protocol` suffix).
     pub host_auth: Option<String>,
+    /// `-host_auth_pubname`: the public (SASL mechanism) name of that
+    /// authenticator.
+    pub host_auth_pubname: Option<String>,
     /// `-auth_id`: authenticated id.
     pub auth_id: Option<String>,
     /// `-auth_sender`: AUTH= sender.
@@ -189,6 +192,7 @@ impl Envelope {
             host_name: None,
             helo_name: None,
             host_auth: None,
+            host_auth_pubname: None,
             auth_id: None,
             auth_sender: None,
             interface_address: None,

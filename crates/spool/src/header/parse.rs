@@ -214,6 +214,7 @@ pub fn parse_header(data: &[u8]) -> Result<(Envelope, Vec<Header>), FormatError>
             }
             "host_name" => env.host_name = Some(text()),
             "host_auth" => env.host_auth = Some(text()),
+            "host_auth_pubname" => env.host_auth_pubname = Some(text()),
             "active_hostname" => env.active_hostname = Some(text()),
             "received_protocol" => env.protocol = Some(text()),
             "ident" => env.ident = Some(text()),

@@ -168,6 +168,7 @@ async fn attempt(
     t: Duration,
 ) -> Result<Attempt, ConvError> {
     let after = format!("AUTH {}", a.public_name);
+    conn.sequence.push('a');
     match &a.mech {
         AuthMech::Plaintext {
             client_send,

@@ -59,6 +59,9 @@ pub(super) struct OutgoingConn {
     pub(super) in_syn: bool,
     /// What the TCP handshake did (oxim-net's facts), once it is made.
     pub(super) facts: Option<ConnectFacts>,
+    /// The session start as Exim's `PS=` shows it: `e` EHLO, `h` HELO,
+    /// `s` STARTTLS, `a` each authenticator tried.
+    pub(super) sequence: String,
 }
 
 /// An open SMTP connection after EHLO.
@@ -361,6 +364,8 @@ pub(super) struct OpenError {
     pub(super) tls_failed: bool,
     /// Log lines from authentication attempts before the failure.
     pub(super) auth_notes: Vec<String>,
+    /// The session start so far (`PS=`).
+    pub(super) sequence: String,
 }
 
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
@@ -401,6 +406,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         error,
         tls_failed: false,
         auth_notes: Vec::new(),
+        sequence: String::new(),
     };
     // The message in the SYN: with a TFO cookie the early EHLO and the
     // first transaction go into the SYN itself, for a server that offered
@@ -450,7 +456,14 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         starttls_sent,
         in_syn,
         facts,
+        sequence: String::new(),
     };
+    if early.is_some() {
+        conn.sequence.push('e');
+        if starttls_sent {
+            conn.sequence.push('s');
+        }
+    }
     let early_pipe = early.is_some();
     let greeted = match early {
         // STARTTLS and AUTH cannot be pipelined past: read the answers now
@@ -475,6 +488,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
                 error,
                 tls_failed: conn.tls_failed,
                 auth_notes: Vec::new(),
+                sequence: std::mem::take(&mut conn.sequence),
             });
         }
     };
@@ -490,6 +504,7 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
                         error,
                         tls_failed: false,
                         auth_notes: done.notes,
+                        sequence: std::mem::take(&mut conn.sequence),
                     });
                 }
             }
@@ -627,6 +642,7 @@ pub(super) async fn hello(
 ) -> Result<EhloCapabilities, ConvError> {
     let t = params.command_timeout;
     let ehlo_cmd = format!("EHLO {}", params.helo_data);
+    conn.sequence.push('e');
     conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
@@ -642,6 +658,7 @@ pub(super) async fn hello(
         return Ok(caps);
     }
     let helo_cmd = format!("HELO {}", params.helo_data);
+    conn.sequence.push('h');
     conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)
         .await?;
     let helo = conn.read_reply(t, &helo_cmd).await?;
@@ -661,6 +678,7 @@ pub(super) async fn starttls(
 ) -> Result<(), ConvError> {
     let t = params.command_timeout;
     if !std::mem::take(&mut conn.starttls_sent) {
+        conn.sequence.push('s');
         conn.send(b"STARTTLS\r\n", t, false).await?;
     }
     let r = conn.read_reply(t, "STARTTLS").await?;

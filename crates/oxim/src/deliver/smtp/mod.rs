@@ -153,6 +153,9 @@ pub struct HostResult {
     /// Log lines from authentication attempts (`... authenticator failed
     /// H=...`), for the caller to log with the message id.
     pub auth_notes: Vec<String>,
+    /// The session start (`PS=` with `+protocol_detail`); `None` for a
+    /// host not tried or a continued connection.
+    pub sequence: Option<String>,
 }
 
 /// The message as it goes on the wire (LF line ends, converted by the stuffer).
@@ -210,6 +213,7 @@ pub async fn deliver_to_host(
         tls_failed: false,
         auth: None,
         auth_notes: Vec::new(),
+        sequence: None,
     };
     let slot = pool.map(|(p, transport)| {
         p.pool.slot(&ConnKey {
@@ -272,6 +276,7 @@ pub async fn deliver_to_host(
                     error,
                     tls_failed,
                     auth_notes,
+                    sequence,
                 }) => {
                     let (outcome, next) = match error {
                         ConvError::Temp(e) => {
@@ -294,6 +299,7 @@ pub async fn deliver_to_host(
                     );
                     r.tls_failed = tls_failed;
                     r.auth_notes = auth_notes;
+                    r.sequence = (!sequence.is_empty()).then_some(sequence);
                     return r;
                 }
             },
@@ -337,6 +343,7 @@ pub async fn deliver_to_host(
         let tls = sess.conn.tls.clone();
         let auth = sess.auth.clone();
         let auth_notes = std::mem::take(&mut sess.auth_notes);
+        let sequence = (!continued).then(|| sess.conn.sequence.clone());
         let limit = params.connection_max_messages;
         let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
         match guard.as_mut() {
@@ -355,6 +362,7 @@ pub async fn deliver_to_host(
         r.early_pipe = early_pipe;
         r.auth = auth;
         r.auth_notes = auth_notes;
+        r.sequence = sequence;
         return r;
     }
 }

@@ -155,6 +155,7 @@ pub async fn run_transport(
                 Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
                     host: None,
                     err: local_error(Errno::None, msg),
+                    sequence: None,
                 },
                 Ok(pipe::PipeResult::Defer(msg)) => local_deferral(msg),
                 Err(e) => local_deferral(format!("{e:#}")),

@@ -287,6 +287,7 @@ pub async fn run_smtp(
                     confirmation: Some("delivery bypassed by -N option".into()),
                     first: true,
                     auth: None,
+                    sequence: None,
                 };
                 (i.clone(), r.clone(), outcome)
             })
@@ -348,6 +349,7 @@ pub async fn run_smtp(
                     tls_failed: false,
                     auth: None,
                     auth_notes: Vec::new(),
+                    sequence: None,
                 });
                 continue;
             }
@@ -383,6 +385,7 @@ pub async fn run_smtp(
                             tls_failed: false,
                             auth: None,
                             auth_notes: Vec::new(),
+                            sequence: None,
                         });
                     }
                     continue;
@@ -545,10 +548,16 @@ pub async fn run_smtp(
                         continued,
                         confirmation: Some(confirmation),
                         first,
+                        sequence: r.sequence.clone(),
                         auth: r.auth.as_ref().map(|a| {
-                            // +smtp_mailauth adds the AUTH= sender sent.
+                            // +smtp_mailauth adds the AUTH= sender sent,
+                            // after an id only (`name:id`; an
+                            // authenticator's name has no colon).
                             match &auth_sender {
-                                Some(s) if ctx.selector.has(oxim_log::Selector::SmtpMailauth) => {
+                                Some(s)
+                                    if a.contains(':')
+                                        && ctx.selector.has(oxim_log::Selector::SmtpMailauth) =>
+                                {
                                     format!("{a}:{s}")
                                 }
                                 _ => a.clone(),
@@ -572,6 +581,7 @@ pub async fn run_smtp(
                 smtp::RcptOutcome::Failed(err) => Outcome::Failed {
                     host: Some(info.clone()),
                     err,
+                    sequence: r.sequence.clone(),
                 },
             };
             out.push((item.clone(), router.clone(), outcome));

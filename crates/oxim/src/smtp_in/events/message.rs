@@ -308,12 +308,14 @@ pub(super) async fn data_end(
         tls: st.tls.clone(),
         submission: std::mem::take(&mut st.submission),
         auth: st.auth.done.clone(),
+        auth_pubname: st.auth.pubname.clone(),
         auth_sender: st.auth.mail_sender.take(),
         local_auth_id: None,
         user: None,
         dkim: dkim_done.overall.clone(),
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+    prepared.add_acl_headers(&std::mem::take(&mut st.acl.added_headers));
     prepared.env.body_8bitmime = st.body_8bitmime;
     if let Some(all) = data_recipients {
         prepared.log_recipients(all);
@@ -366,7 +368,19 @@ pub(super) async fn data_end(
                 }
             } else {
                 loaded.flush_msglog(&ctx.spool);
-                st.accepted_ids.push(id_text);
+                // -bs -odi: as Exim, each message is delivered once it is
+                // accepted, before the next command is read. Background
+                // deliveries start when the session ends; a batch (-bS)
+                // is delivered at its end.
+                let now = !conn.batch && !ctx.inv.queue_only(ctx.settings.queue_only);
+                match ctx.inv.delivery {
+                    crate::cli::DeliveryMode::Interactive if now => {
+                        if let Err(e) = crate::deliver::deliver_id(ctx, &id, false).await {
+                            ctx.log_text(Some(&id_text), &format!("delivery failed: {e:#}"));
+                        }
+                    }
+                    _ => st.accepted_ids.push(id_text),
+                }
             }
         }
         Err(e) => {

@@ -15,12 +15,14 @@ use crate::message::{HeaderExcess, Message};
 use crate::receive::{self, Source};
 use crate::vars::Vars;
 
+mod auth_cmd;
 mod dkim;
 mod message;
 mod prdr;
 mod sender_verify;
 mod vrfy;
 
+use auth_cmd::{auth_command, log_synprot, mail_auth_param};
 use message::*;
 use sender_verify::sender_verify_details;
 
@@ -99,6 +101,14 @@ pub async fn check_acl_id(
         None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
     log_acl_writes(ctx, &o, id);
+    // Header lines asked for in the ACLs that see a message; others have
+    // no message to add them to.
+    if matches!(
+        option,
+        "acl_smtp_mail" | "acl_smtp_rcpt" | "acl_smtp_predata" | "acl_smtp_data"
+    ) {
+        trace.added_headers.extend(o.added_headers.iter().cloned());
+    }
     Some(o)
 }
 
@@ -275,6 +285,7 @@ pub async fn handle_event(
     let nonmail = match &ev {
         Event::Helo { .. } => std::mem::replace(&mut st.helo_counted, true),
         Event::Rset => std::mem::replace(&mut st.rset_counted, true),
+        Event::Auth { .. } => std::mem::replace(&mut st.auth_counted, true),
         Event::Noop | Event::Etrn(_) | Event::Vrfy(_) | Event::Expn(_) | Event::Help(_) => true,
         _ => false,
     };
@@ -354,6 +365,10 @@ pub async fn handle_event(
         }
         Event::Rset | Event::Noop => {}
         Event::Error(e) => {
+            if e.synprot {
+                let syntax = e.kind != oxim_smtp::ErrorKind::Sequence;
+                log_synprot(ctx, conn, st, syntax, &e.line, &e.detail);
+            }
             if e.closing && e.kind == oxim_smtp::ErrorKind::UnknownCommand {
                 let last = e.line.trim_end();
                 log_dropped(
@@ -367,38 +382,6 @@ pub async fn handle_event(
             }
         }
     }
-}
-
-/// AUTH: the AUTH ACL, then the exchange with the authenticator the
-/// client named.
-async fn auth_command(
-    ctx: &Ctx,
-    conn: &IncomingConn,
-    sess: &mut ServerSession,
-    st: &mut State,
-    mechanism: &str,
-    initial: Option<&str>,
-) {
-    let argument = match initial {
-        Some(i) => format!("{mechanism} {i}"),
-        None => mechanism.to_string(),
-    };
-    st.vars.set("smtp_command", format!("AUTH {argument}"));
-    st.vars.set("smtp_command_argument", argument.clone());
-    let env = AclEnv {
-        host_ip: conn.peer.map(|p| p.ip()),
-        host_name: st.host_name.as_deref(),
-        sender: None,
-        recipient: None,
-    };
-    let o = check_acl(ctx, "acl_smtp_auth", &mut st.vars, None, &env, &mut st.acl).await;
-    sync_client_name(st);
-    if let Some(o) = o.filter(|o| o.verdict != Verdict::Accept) {
-        let what = format!("AUTH {argument}");
-        refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 503);
-        return;
-    }
-    super::auth::command(ctx, conn, sess, st, mechanism, initial);
 }
 
 /// HELO/EHLO: the host name lookup `helo_lookup_domains` asks for, the HELO
@@ -435,7 +418,7 @@ async fn helo(
         sender: None,
         recipient: None,
     };
-    st.acl.host_ident = host_ident(conn, st);
+    st.acl.host_ident = super::conn::acl_ident(conn, st);
     let env = AclEnv {
         host_name: st.host_name.as_deref(),
         ..env
@@ -481,6 +464,10 @@ async fn helo(
         // transaction (BDAT LAST) into a TCP Fast Open SYN: offered with
         // early pipelining and CHUNKING (see `replay`).
         tx_token: pipelining && chunking && sess.pipe_connect_acceptable(),
+        // Offered whenever the command's ACL is set, as in Exim.
+        etrn: ehlo && !ctx.config.main.str("acl_smtp_etrn").trim().is_empty(),
+        vrfy: ehlo && !ctx.config.main.str("acl_smtp_vrfy").trim().is_empty(),
+        expn: ehlo && !ctx.config.main.str("acl_smtp_expn").trim().is_empty(),
         help: true,
         auth: if ehlo {
             super::auth::advertise(ctx, conn, st)
@@ -511,6 +498,8 @@ async fn mail(
 ) {
     // A new message: its sender has not been verified yet.
     st.acl.sender_verified.clear();
+    // Header lines of an earlier transaction are not this one's.
+    st.acl.added_headers.clear();
     st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
     // An untrusted local caller's MAIL FROM stands during the SMTP
@@ -535,8 +524,7 @@ async fn mail(
     let prdr = if sess.prdr_requested() { "yes" } else { "no" };
     st.vars.set("prdr_requested", prdr);
     if let Some((_, Some(value))) = m.params.iter().find(|(k, _)| k == "AUTH") {
-        if super::auth::mail_param(ctx, conn, st, value).is_err() {
-            replied(ctx, sess.reject(Reply::new(501, "invalid data for AUTH")));
+        if value != "<>" && !mail_auth_param(ctx, conn, sess, st, value).await {
             return;
         }
     }
