@@ -397,7 +397,7 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
     (
         "main",
         "acl_not_smtp acl_not_smtp_mime acl_not_smtp_start acl_smtp_atrn \
-         acl_smtp_mailauth acl_smtp_mime acl_smtp_notquit acl_smtp_quit \
+         acl_smtp_mime acl_smtp_notquit acl_smtp_quit \
          acl_smtp_starttls acl_smtp_wellknown auto_thaw bounce_message_file \
          bounce_message_text bounce_return_message check_log_inodes \
          check_log_space check_spool_inodes check_spool_space \
