@@ -22,6 +22,7 @@ mod expand_test;
 mod filter;
 mod filter_test;
 mod harness;
+mod hints_file;
 mod host_lists;
 mod info;
 mod loaded;

@@ -70,7 +70,15 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["harness"],
     &["vars", "cli", "settings"],
-    &["time", "random", "errno", "condition", "metrics", "dkim"],
+    &[
+        "time",
+        "random",
+        "errno",
+        "condition",
+        "metrics",
+        "dkim",
+        "hints_file",
+    ],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 //! `callout_domain_*_expire` and `callout_*_expire` say how long they count.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -65,29 +65,14 @@ impl Cache {
     }
 
     fn write(&self, key: String, value: Vec<u64>) {
-        let Ok(file) = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-        else {
-            return;
-        };
-        let Ok(_guard) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) else {
-            return;
-        };
-        let mut map = self.load();
-        map.insert(key, value);
-        let tmp = self.path.with_extension("tmp");
-        let store = || -> std::io::Result<()> {
-            let mut out = File::create(&tmp)?;
+        crate::hints_file::locked_rewrite(&self.lock, &self.path, |out| {
+            let mut map = self.load();
+            map.insert(key, value);
             for (k, v) in &map {
                 let v: Vec<String> = v.iter().map(u64::to_string).collect();
-                writeln!(out, "{k}\t{}", v.join("\t"))?;
+                let _ = writeln!(out, "{k}\t{}", v.join("\t"));
             }
-            fs::rename(&tmp, &self.path)
-        };
-        let _ = store();
+        });
     }
 
     pub(super) fn domain(&self, ctx: &Ctx, domain: &str) -> Option<DomainRecord> {

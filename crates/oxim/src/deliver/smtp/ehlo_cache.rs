@@ -7,7 +7,7 @@
 //! lock like the retry hints.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -81,32 +81,17 @@ impl EhloCache {
     }
 
     fn update(&self, f: impl FnOnce(&mut BTreeMap<String, (u64, Vec<String>)>)) {
-        let Ok(file) = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-        else {
-            return;
-        };
-        let Ok(_guard) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) else {
-            return;
-        };
-        let mut map = self.load();
-        f(&mut map);
-        let tmp = self.path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut out = File::create(&tmp)?;
+        crate::hints_file::locked_rewrite(&self.lock, &self.path, |out| {
+            let mut map = self.load();
+            f(&mut map);
             for (k, (t, lines)) in &map {
-                write!(out, "{k}\t{t}")?;
+                let _ = write!(out, "{k}\t{t}");
                 for l in lines {
-                    write!(out, "\t{l}")?;
+                    let _ = write!(out, "\t{l}");
                 }
-                writeln!(out)?;
+                let _ = writeln!(out);
             }
-            fs::rename(&tmp, &self.path)
-        };
-        let _ = write();
+        });
     }
 
     /// The cached answer of `key`, if there is one young enough; an expired
