@@ -258,6 +258,8 @@ class Oxim(Mta):
     # Started as root, oxim binds its port and then runs as this user (its
     # default exim_user), as Exim runs as Debian-exim.
     user: str = "mail"
+    # spool_sync setting to run with; empty = oxim's default.
+    spool_sync: str = ""
 
     def prepare(self) -> None:
         super().prepare()
@@ -274,6 +276,7 @@ helo_lookup_domains =
 acl_smtp_rcpt = accept
 smtp_connect_backlog = 1024
 smtp_accept_max = 0
+{f"spool_sync = {self.spool_sync}" if self.spool_sync else ""}
 
 begin routers
 
@@ -469,7 +472,7 @@ def make_mtas(args, names: list[str]) -> list[Mta]:
                 "exim": args.base_port + 3}[name]
         common = dict(name=name, port=port, sink_port=args.base_port, work=work / name)
         if name == "oxim":
-            m: Mta = Oxim(binary=Path(args.oxim), **common)
+            m: Mta = Oxim(binary=Path(args.oxim), spool_sync=args.oxim_spool_sync, **common)
             # `oxim -bV` creates ./oxim-local/spool (its default spool): run
             # it in the work directory.
             work.mkdir(parents=True, exist_ok=True)
@@ -1094,6 +1097,8 @@ def main() -> int:
     ap.add_argument("--strace-stall", type=float, default=20.0,
                     help="end the strace run after this long without a delivery")
     ap.add_argument("--no-fsync", action="store_true", help="skip the strace run")
+    ap.add_argument("--oxim-spool-sync", default="",
+                    help="run oxim with this spool_sync (default: oxim's own)")
     ap.add_argument("--workdir", default="/var/tmp/oxim-peers",
                     help="queues and logs (must be on the disk under test, under /var)")
     ap.add_argument("--dumpdir", default="/dev/shm/oxim-peers-sink")

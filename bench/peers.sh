@@ -20,6 +20,8 @@ network namespace. Needs root (apt, cgroups, private MTA instances, netns).
   --mtas LIST        comma list of oxim,postfix,exim (default all three)
   --profiles LIST    s10 (-s 10 -l 2048) and/or s100 (-s 100 -l 10240)
   --no-fsync         skip the strace run that counts fsyncs per message
+  --oxim-spool-sync M  run oxim with spool_sync = M (journal, auto, ...)
+                     instead of its default
   --no-latency       skip the 50 ms latency profile
   --latency-only     run only the latency profile
   --no-install       do not apt-get anything; fail if a peer is missing
@@ -42,7 +44,7 @@ py_args=()
 while (($#)); do
 	case $1 in
 	--quick | --no-fsync) py_args+=("$1") ;;
-	--messages | --reps | --exim-messages | --mtas | --profiles | --workdir | --base-port)
+	--messages | --reps | --exim-messages | --mtas | --profiles | --workdir | --base-port | --oxim-spool-sync)
 		(($# >= 2)) || { echo "$1 needs a value" >&2; exit 2; }
 		[[ $1 == --workdir ]] && workdir=$2
 		py_args+=("$1" "$2")

@@ -18,11 +18,14 @@ pub fn stderr_hint(detail: &str) -> Option<String> {
         &CONF,
         r"(?i)(error in configuration file|configuration error|unknown option|not supported|not implemented|unsupported|unknown (expansion|condition|variable|lookup|driver|acl)|failed to expand|not recognized|invalid option)",
     );
-    detail
-        .lines()
-        .map(str::trim)
-        .find(|l| conf.is_match(l))
-        .map(str::to_string)
+    let lines: Vec<&str> = detail.lines().map(str::trim).collect();
+    let at = lines.iter().position(|l| conf.is_match(l))?;
+    let hint = lines[at];
+    // Exim's form puts the message on the line after "...test-config:".
+    match lines.get(at + 1) {
+        Some(next) if hint.ends_with(':') && !next.is_empty() => Some(format!("{hint} {next}")),
+        _ => Some(hint.to_string()),
+    }
 }
 
 fn first_diff_lines(detail: &str) -> (Option<&str>, Option<&str>) {
@@ -132,7 +135,7 @@ pub fn category(verdict: &str, detail: &str) -> String {
         return format!("output differs: {}", kinds.join(", "));
     }
     if let Some(h) = stderr_hint(detail) {
-        let conf = re(&CONFMSG, r"line \d+: (.*)$");
+        let conf = re(&CONFMSG, r"line \d+(?: of \S+)?: (.*)$");
         let msg = conf
             .captures(&h)
             .map(|c| c[1].to_string())
@@ -178,6 +181,8 @@ mod tests {
             one_line(e)
         );
         assert_eq!(category("FAIL", e), "stderr: main option \"foo\" unknown");
+        let x = "script line 2: exim -odi pipe exited with status 1, expected 0\nlast lines of test-stderr:\n  2026-12-08 02:31:34 Exim configuration error in line 25 of /tmp/oxim-runtest-0048-Q/test-config:\n  option \"frob\" unknown";
+        assert_eq!(category("FAIL", x), "stderr: option \"frob\" unknown");
         assert_eq!(
             category(
                 "FAIL",
