@@ -46,6 +46,12 @@ impl Vars {
         self
     }
 
+    /// Remove a variable (it expands to nothing again).
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.map.remove(name);
+        self
+    }
+
     /// Set `$local_part`, `$domain` and friends for an address.
     pub fn set_address(&mut self, address: &str) -> &mut Self {
         let (lp, dom) = split_address(address);
