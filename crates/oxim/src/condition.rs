@@ -46,6 +46,10 @@ pub enum ConditionError {
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),
+    /// A `control =` value oxim does not take (unknown, not implemented,
+    /// or with bad options).
+    #[error("{0}")]
+    BadControl(String),
     /// A malformed `verify` condition (Exim's text).
     #[error("{0}")]
     BadVerify(String),
