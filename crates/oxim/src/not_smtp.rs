@@ -226,7 +226,7 @@ async fn mail_sender(ctx: &Ctx, p: &Prepared, text: &str) -> Result<()> {
             limit = max;
         }
         if limit > 0 && limit < p.msg.size() as u64 {
-            let shown = if limit % 1024 == 0 {
+            let shown = if limit.is_multiple_of(1024) {
                 format!("{}K", limit / 1024)
             } else {
                 limit.to_string()
@@ -267,7 +267,14 @@ async fn mail_sender(ctx: &Ctx, p: &Prepared, text: &str) -> Result<()> {
     source.ident = Some(me.login.clone());
     source.user = Some(me);
     let id = ctx.ids.next();
-    let mut prepared = crate::receive::prepare(ctx, id, &source, "", &[p.env.sender.clone()], msg);
+    let mut prepared = crate::receive::prepare(
+        ctx,
+        id,
+        &source,
+        "",
+        std::slice::from_ref(&p.env.sender),
+        msg,
+    );
     let queue = match Box::pin(check(ctx, &mut prepared)).await? {
         Outcome::Accept { queue } => queue,
         Outcome::Discarded { log } => {
