@@ -464,13 +464,6 @@ impl Ctx {
         Ok(())
     }
 
-    /// Whether a new message stays on the queue (`-odq`, `queue_only`
-    /// and `queue_only_override`).
-    pub fn queue_only(&self) -> bool {
-        self.inv
-            .queue_only(self.settings.queue_only, self.settings.queue_only_override)
-    }
-
     /// Variables every expansion sees (built once).
     pub fn base_vars(&self) -> Vars {
         self.base.clone()

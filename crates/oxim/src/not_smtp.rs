@@ -305,7 +305,10 @@ pub async fn deliver(ctx: &Ctx, loaded: Loaded, queue: bool) -> Result<()> {
             },
         });
     }
-    let queue_only = queue || ctx.queue_only();
+    let queue_only = queue
+        || ctx
+            .inv
+            .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
     if ctx.inv.delivery != DeliveryMode::Interactive || queue_only {
         loaded.flush_msglog(&ctx.spool);
     }
