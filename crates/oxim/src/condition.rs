@@ -50,6 +50,9 @@ pub enum ConditionError {
     /// or with bad options).
     #[error("{0}")]
     BadControl(String),
+    /// A condition that has no meaning where the ACL runs (Exim's text).
+    #[error("{0}")]
+    Forbidden(String),
     /// A malformed `verify` condition (Exim's text).
     #[error("{0}")]
     BadVerify(String),

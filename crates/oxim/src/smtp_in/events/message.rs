@@ -366,7 +366,15 @@ pub(super) async fn data_end(
                 ctx.log_text(Some(&id_text), "frozen by ACL");
                 true
             } else if controls.queue {
-                ctx.log_text(Some(&id_text), "no immediate delivery: queued by ACL");
+                ctx.log(&LogRecord::Text {
+                    id: Some(&id_text),
+                    text: "no immediate delivery: queued by ACL",
+                    dest: oxim_log::Dest {
+                        main: ctx.selector.has(oxim_log::Selector::DelayDelivery),
+                        reject: false,
+                        panic: false,
+                    },
+                });
                 true
             } else {
                 false
@@ -374,7 +382,9 @@ pub(super) async fn data_end(
             if held {
                 loaded.flush_msglog(&ctx.spool);
             } else if !conn.stdin {
-                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
+                let queue = ctx
+                    .inv
+                    .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else if ctx.delivery_helper.get().is_some() {
@@ -398,7 +408,10 @@ pub(super) async fn data_end(
                 // accepted, before the next command is read. Background
                 // deliveries start when the session ends; a batch (-bS)
                 // is delivered at its end.
-                let now = !conn.batch && !ctx.inv.queue_only(ctx.settings.queue_only);
+                let now = !conn.batch
+                    && !ctx
+                        .inv
+                        .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 match ctx.inv.delivery {
                     crate::cli::DeliveryMode::Interactive if now => {
                         if let Err(e) = crate::deliver::deliver_id(ctx, &id, false).await {
