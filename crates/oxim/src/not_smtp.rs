@@ -51,7 +51,6 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
         .collect();
     vars.set("recipients", recipients.join(", "))
         .set("recipients_count", recipients.len().to_string())
-        .set("received_count", received_count(&loaded).to_string())
         .set(AUTHENTICATION_LOCAL, "1");
     let Some(acl) = acl::named_by_option(ctx, "acl_not_smtp", &vars) else {
         return Ok(Outcome::Accept { queue: false });
@@ -103,19 +102,6 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
             Ok(Outcome::Refused { status })
         }
     }
-}
-
-/// How many `Received:` header lines the message has.
-fn received_count(m: &Loaded) -> usize {
-    m.headers
-        .iter()
-        .filter(|h| {
-            h.is_live()
-                && h.text
-                    .get(..9)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("received:"))
-        })
-        .count()
 }
 
 /// `F=<sender> rejected by non-SMTP ACL: <why>`; the reject log also gets

@@ -185,6 +185,12 @@ pub(super) async fn data_end(
         .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
         .map_or(body.len(), |p| p + 1);
     let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    // With the Received: line this server adds.
+    let received_count = 1 + msg
+        .headers
+        .iter()
+        .filter(|h| crate::deliver::is_received(&h.text))
+        .count();
     // What the ACLs after the data see of the message.
     let message_vars = |rcpts: &[String]| {
         let count = rcpts.len().to_string();
@@ -195,6 +201,7 @@ pub(super) async fn data_end(
             v.set("recipients_count", count.clone());
             v.set("recipients", list.clone());
             v.set("message_headers_raw", raw_headers.clone());
+            v.set("received_count", received_count.to_string());
         }
     };
     let mut recipients = recipients;
