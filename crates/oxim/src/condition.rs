@@ -50,6 +50,13 @@ pub enum ConditionError {
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),
+    /// A `control =` value oxim does not take (unknown, not implemented,
+    /// or with bad options).
+    #[error("{0}")]
+    BadControl(String),
+    /// A condition that has no meaning where the ACL runs (Exim's text).
+    #[error("{0}")]
+    Forbidden(String),
     /// A malformed `verify` condition (Exim's text).
     #[error("{0}")]
     BadVerify(String),

@@ -7,6 +7,7 @@ use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
 mod callout;
 mod conditions;
+pub mod control;
 pub mod dnslists;
 mod header_sender;
 mod headers;
@@ -41,8 +42,8 @@ pub struct AclOutcome {
     pub message: Option<String>,
     /// Text for the log (`log_message =`).
     pub log_message: Option<String>,
-    /// `control = no_pipelining` and friends seen on the way.
-    pub controls: Vec<String>,
+    /// `control = ...` settings reached on the way.
+    pub controls: Vec<control::Control>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
     /// Why a verification failed, the reply's text when no `message` is
@@ -64,6 +65,8 @@ pub struct AclOutcome {
     /// `message` of a `warn` that held), expanded, each possibly with a
     /// position prefix (`:at_start:` ...) and several lines.
     pub added_headers: Vec<String>,
+    /// `remove_header =` lists (expanded), in the order reached.
+    pub removed_headers: Vec<String>,
     /// The current statement's `message` and `log_message`, unexpanded:
     /// as in Exim they are expanded only once the statement has decided
     /// (so they can use `$dnslist_domain` and the like).
@@ -84,6 +87,7 @@ impl AclOutcome {
             warnings: Vec::new(),
             temp_details: false,
             added_headers: Vec::new(),
+            removed_headers: Vec::new(),
             pending: (None, None),
         }
     }
@@ -110,6 +114,39 @@ fn resolve_texts(ctx: &Ctx, vars: &Vars, out: &mut AclOutcome) {
                 None,
                 &format!("failed to expand ACL message \"{raw}\": {e}"),
             ),
+        }
+    }
+}
+
+/// The ACL an `acl_*` option names. A value starting with an ACL verb
+/// is the text of an inline ACL, used as written (its conditions are
+/// expanded when evaluated, once). Otherwise the value is expanded (it may
+/// choose an ACL by condition) and must then name an ACL: expanded text is
+/// never parsed as ACL text, so data in a variable can never become policy or
+/// be expanded twice.
+pub fn named_by_option(ctx: &Ctx, option: &str, vars: &Vars) -> Option<oxim_conf::Acl> {
+    let raw = ctx.config.main.str(option).trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let first = raw.split_whitespace().next().unwrap_or("");
+    if oxim_conf::AclVerb::from_name(first).is_some() || !raw.contains('$') {
+        return ctx.config.resolve_acl(raw);
+    }
+    let name = match oxim_conf::expand(raw, vars) {
+        Ok(v) => v.trim().to_string(),
+        Err(e) => {
+            ctx.log_text(None, &format!("failed to expand {option}: {e}"));
+            String::new()
+        }
+    };
+    match ctx.config.acl(&name) {
+        Some(acl) => Some(acl.clone()),
+        None if name.is_empty() => None,
+        None => {
+            ctx.log_text(None, &format!("{option}: ACL \"{name}\" not found"));
+            // Deny rather than accept when the policy cannot be found.
+            oxim_conf::acl::parse_inline(option, "deny").ok()
         }
     }
 }
@@ -206,6 +243,18 @@ pub struct AclTrace {
     /// Header lines the MAIL, RCPT, predata and DATA ACLs of the current
     /// message asked for (see [`AclOutcome::added_headers`]).
     pub added_headers: Vec<String>,
+    /// `remove_header` lists of those ACLs.
+    pub removed_headers: Vec<String>,
+    /// Controls of the current message (`freeze`, `queue_only`, ...);
+    /// the caller resets them at each new message.
+    pub message_controls: control::MessageControls,
+    /// Controls for the rest of the connection (`no_pipelining`, ...).
+    pub session_controls: control::SessionControls,
+    /// Set for the ACLs of a message that does not come over SMTP
+    /// (`acl_not_smtp_start`: `"non-SMTP-start"`, `acl_not_smtp`:
+    /// `"non-SMTP"`, Exim's names): conditions about an SMTP client or
+    /// recipient are errors there, as in Exim.
+    pub not_smtp: Option<&'static str>,
 }
 
 /// A refusal decided after a failed verification says why, unless the
