@@ -113,7 +113,24 @@ fn refuse_id(
     what: RejectWhat<'_>,
     default_code: u16,
 ) {
-    let preamble = sender_verify_details(ctx, conn, st, o);
+    let mut preamble = sender_verify_details(ctx, conn, st, o);
+    // A temporary refusal that may give details: with
+    // smtp_return_error_details, why the sender could not be verified
+    // comes first (each time, as Exim).
+    if o.verdict == Verdict::Defer
+        && o.temp_details
+        && o.message.is_some()
+        && ctx.settings.smtp_return_error_details
+    {
+        if let Some(m) = st
+            .acl
+            .sender_verify_failed
+            .as_ref()
+            .and_then(|f| f.message.clone())
+        {
+            preamble = m.lines().map(str::to_string).collect();
+        }
+    }
     // Only the first line of a multi-line message is logged.
     let reason = o
         .log_message
