@@ -132,6 +132,8 @@ pub enum Outcome {
         first: bool,
         /// SMTP AUTH as a client: ` A=name[:id[:sender]]`.
         auth: Option<String>,
+        /// DKIM signature made: ` DKIM=domain:selector`.
+        dkim: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -156,6 +158,7 @@ impl Outcome {
             confirmation: None,
             first: true,
             auth: None,
+            dkim: None,
         }
     }
 }
@@ -200,6 +203,7 @@ pub fn log_outcome(
             confirmation,
             first,
             auth,
+            dkim,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if bypassed(ctx, m) {
@@ -219,6 +223,7 @@ pub fn log_outcome(
             d.confirmation = confirmation.as_deref();
             d.auth = auth.as_deref();
             d.chunking = *chunking;
+            d.dkim = dkim.as_deref();
             d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
                 cipher: &t.cipher,
