@@ -148,7 +148,12 @@ impl Folder {
                 self.wrap();
             }
         }
-        let len = if pad.is_some() { 2 } else { usize::from(padded) } + intro.len() + payload.len();
+        let len = if pad.is_some() {
+            2
+        } else {
+            usize::from(padded)
+        } + intro.len()
+            + payload.len();
         if len <= 77 && self.col + len > 78 {
             self.wrap();
             padded = false;

@@ -328,6 +328,18 @@ impl Munger {
                 };
             }
         }
+        // The TLS version and cipher of a Received: header (before the
+        // cipher names are munged below), as runtest shows them.
+        if l.contains(" tls TLS_") {
+            l = p
+                .received_tls_with
+                .replace(&l, "${1}(TLS1.x:ke-${2}-AES256-SHAnnn:xxx)")
+                .into_owned();
+            l = p
+                .received_tls
+                .replace(&l, "${1}(TLS1.x:ke-RSA-AES256-SHAnnn:xxx)")
+                .into_owned();
+        }
         // DKIM timestamps on the verifier's log line.
         if l.contains("DKIM: d=") {
             l = dkim_log_timestamps(&l);

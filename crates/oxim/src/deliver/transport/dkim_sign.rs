@@ -112,11 +112,7 @@ fn sign_all(
         }
         seen.push(domain.clone());
         v.set("dkim_domain", domain.clone());
-        let selectors = expand(
-            "dkim_selector",
-            spec.selector.as_deref().unwrap_or(""),
-            v,
-        )?;
+        let selectors = expand("dkim_selector", spec.selector.as_deref().unwrap_or(""), v)?;
         for selector in oxim_conf::lists::list_items(&selectors) {
             v.set("dkim_selector", selector.clone());
             let relaxed = match &spec.canon {
@@ -190,9 +186,10 @@ fn sign_all(
                 timestamps,
                 now,
             };
-            out.push_str(&sign::sign(&message, &s).map_err(|e| {
-                failure(format!("DKIM: signing failed: {e}"))
-            })?);
+            out.push_str(
+                &sign::sign(&message, &s)
+                    .map_err(|e| failure(format!("DKIM: signing failed: {e}")))?,
+            );
             used.push(format!("{domain}:{selector}"));
         }
     }
