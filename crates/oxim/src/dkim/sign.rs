@@ -17,7 +17,7 @@ List-Owner:List-Archive";
 /// A private key (`dkim_private_key`).
 pub enum PrivateKey {
     Rsa(Box<rsa::RsaPrivateKey>),
-    Ed25519(ed25519_dalek::SigningKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
 impl PrivateKey {
@@ -32,7 +32,7 @@ impl PrivateKey {
             return Ok(PrivateKey::Rsa(Box::new(k)));
         }
         ed25519_dalek::SigningKey::from_pkcs8_pem(text)
-            .map(PrivateKey::Ed25519)
+            .map(|k| PrivateKey::Ed25519(Box::new(k)))
             .map_err(|_| "private key not recognised (PEM RSA or Ed25519 expected)".to_string())
     }
 
@@ -251,4 +251,93 @@ pub fn sign(message: &[u8], spec: &SignSpec<'_>) -> Result<String, String> {
     let data = super::verify::signed_data(&split, &sig);
     let b = b64.encode(spec.key.sign(spec.hash, &data)?);
     Ok(layout(spec, &h, &bh, &b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dkim::verify::{finish, prepare, KeyLookup, Policy, Status};
+
+    fn names(msg: &str, list: &str) -> String {
+        header_names(&canon::split(msg.as_bytes()), list).join(":")
+    }
+
+    #[test]
+    fn h_list_follows_exims_rules() {
+        let msg = "From: a\nX-Mine: 1\nX-mine: 2\nSubject: s\n\nbody\n";
+        // A plain name covers one instance (the last), then is used up;
+        // names not in the message are listed anyway.
+        assert_eq!(names(msg, "From:To"), "From:To");
+        assert_eq!(names(msg, "X-Mine"), "X-mine");
+        // `=` every instance, nothing more; `+` every instance and one more.
+        assert_eq!(names(msg, "=X-Mine"), "X-mine:X-Mine");
+        assert_eq!(names(msg, "+X-Mine:From"), "X-mine:X-Mine:From:X-Mine");
+        // Bottom-up, in the message's own spelling.
+        assert_eq!(names(msg, "subject:from"), "Subject:From");
+    }
+
+    fn ed_key() -> PrivateKey {
+        PrivateKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])))
+    }
+
+    fn verify(msg: &[u8], key: &PrivateKey) -> Vec<Status> {
+        let PrivateKey::Ed25519(k) = key else {
+            unreachable!()
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let record = format!(
+            "v=DKIM1; k=ed25519; p={}",
+            b64.encode(k.verifying_key().as_bytes())
+        );
+        let policy = Policy::new("sha256", "ed25519:rsa", "rsa=1024 ed25519=250");
+        let mut v = prepare(msg, &policy);
+        for i in 0..v.sigs.len() {
+            finish(&mut v, i, KeyLookup::Found(vec![record.clone()]), &policy);
+        }
+        v.sigs.iter().map(|s| s.status).collect()
+    }
+
+    #[test]
+    fn signatures_verify_in_both_canonicalisations() {
+        let key = ed_key();
+        let msg = b"From: Someone <someone@example.com>\nSubject:  spaced\tsubject \n\
+To: x@example.org\n\nline  one \n\n\n"
+            .to_vec();
+        for relaxed in [true, false] {
+            let spec = SignSpec {
+                domain: "example.com",
+                selector: "a-rather-long-selector-name-to-push-the-folding-about",
+                key: &key,
+                relaxed_headers: relaxed,
+                relaxed_body: relaxed,
+                hash: Hash::Sha256,
+                sign_headers: DEFAULT_SIGN_HEADERS,
+                identity: Some("@example.com"),
+                timestamps: Some(3600),
+                now: 1_700_000_000,
+            };
+            let field = sign(&msg, &spec).unwrap();
+            assert!(field.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; q=dns/txt;"));
+            assert!(field.contains("t=1700000000; x=1700003600;"), "{field}");
+            assert!(field
+                .split("\r\n")
+                .all(|l| l.len() <= 78 || !l.contains(' ')));
+            let mut signed = field.replace("\r\n", "\n").into_bytes();
+            signed.extend_from_slice(&msg);
+            assert_eq!(verify(&signed, &key), vec![Status::Pass], "{field}");
+            // A changed body breaks it.
+            let mut bad = signed.clone();
+            bad.extend_from_slice(b"more\n");
+            assert_ne!(verify(&bad, &key), vec![Status::Pass]);
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused_with_a_reason() {
+        assert!(PrivateKey::from_pem("not a key").is_err());
+        assert!(PrivateKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        )
+        .is_err());
+    }
 }

@@ -49,7 +49,7 @@ pub fn sign_message(
         return Ok((headers.to_vec(), None));
     }
     let mut v = vars.clone();
-    match sign_all(ctx, id, spec, &mut v, headers, body) {
+    match sign_all(ctx, tname, id, spec, &mut v, headers, body) {
         Ok((sigs, used)) => {
             let mut out = sigs.replace("\r\n", "\n").into_bytes();
             out.extend_from_slice(headers);
@@ -80,7 +80,7 @@ pub fn sign_message(
                 return Err(SmtpError {
                     errno: Errno::Os(libc::EACCES),
                     errno_text: Some("Permission denied".into()),
-                    message: Some(format!("{tname} transport: {}", why.text)),
+                    message: Some(why.text),
                     with_host: false,
                 });
             }
@@ -91,6 +91,7 @@ pub fn sign_message(
 
 fn sign_all(
     ctx: &Ctx,
+    tname: &str,
     id: &str,
     spec: &DkimSignSpec,
     v: &mut Vars,
@@ -147,7 +148,7 @@ fn sign_all(
             let pem = if key_text.starts_with('/') {
                 std::fs::read_to_string(&key_text).map_err(|e| {
                     failure(format!(
-                        "DKIM: cannot read private key file {key_text}: {}",
+                        "DKIM: {tname} transport: cannot read dkim_private_key file {key_text}: {}",
                         crate::errno::io_text(&e)
                     ))
                 })?
@@ -165,11 +166,13 @@ fn sign_all(
             };
             let key = PrivateKey::from_pem(&pem).map_err(|e| {
                 failure(format!(
-                    "DKIM: signing key for {domain}:{selector} unusable: {e}"
+                    "DKIM: {tname} transport: dkim_private_key for {domain}:{selector} unusable: {e}"
                 ))
             })?;
             let hash = Hash::parse(&hash_name).ok_or_else(|| {
-                failure(format!("DKIM: unknown hash \"{hash_name}\" (dkim_hash)"))
+                failure(format!(
+                    "DKIM: {tname} transport: unknown dkim_hash \"{hash_name}\""
+                ))
             })?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
