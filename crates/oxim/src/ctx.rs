@@ -176,20 +176,8 @@ pub fn builtin_macros() -> Vec<(String, String)> {
         ("_HAVE_TLS".to_string(), "y".to_string()),
         ("_HAVE_PIPE_CONNECT".to_string(), "y".to_string()),
         ("_HAVE_PRDR".to_string(), "y".to_string()),
-        ("_HAVE_DKIM".to_string(), "y".to_string()),
-        (
-            "_DKIM_SIGN_HEADERS".to_string(),
-            crate::dkim::sign::DEFAULT_SIGN_HEADERS.to_string(),
-        ),
-        (
-            "_DKIM_OVERSIGN_HEADERS".to_string(),
-            crate::dkim::sign::DEFAULT_SIGN_HEADERS
-                .split(':')
-                .map(|h| format!("+{h}"))
-                .collect::<Vec<_>>()
-                .join(":"),
-        ),
     ];
+    v.extend(crate::dkim::sign::builtin_macros());
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
     }

@@ -14,6 +14,21 @@ Resent-Date:Resent-From:Resent-Sender:Resent-To:Resent-Cc:Resent-Message-ID:\
 In-Reply-To:References:List-Id:List-Help:List-Unsubscribe:List-Subscribe:List-Post:\
 List-Owner:List-Archive";
 
+/// The built-in macros of DKIM signing: `_HAVE_DKIM`, and the default
+/// header list as it is (`_DKIM_SIGN_HEADERS`) and with every name
+/// oversigned (`_DKIM_OVERSIGN_HEADERS`).
+pub fn builtin_macros() -> Vec<(String, String)> {
+    let oversign: Vec<String> = DEFAULT_SIGN_HEADERS
+        .split(':')
+        .map(|h| format!("+{h}"))
+        .collect();
+    vec![
+        ("_HAVE_DKIM".into(), "y".into()),
+        ("_DKIM_SIGN_HEADERS".into(), DEFAULT_SIGN_HEADERS.into()),
+        ("_DKIM_OVERSIGN_HEADERS".into(), oversign.join(":")),
+    ]
+}
+
 /// A private key (`dkim_private_key`).
 pub enum PrivateKey {
     Rsa(Box<rsa::RsaPrivateKey>),
