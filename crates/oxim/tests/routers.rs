@@ -320,7 +320,10 @@ fn router_transport_option_is_expanded_per_address() {
     assert!(dir.read("mail/copy-alice").contains("body text"));
     assert!(dir.read("mail/bob").contains("body text"));
     let log = log_lines(&dir.read("log/mainlog"));
-    for r in ["<alice@test.ex> R=pick T=copybox", "<bob@test.ex> R=pick T=mbox"] {
+    for r in [
+        "<alice@test.ex> R=pick T=copybox",
+        "<bob@test.ex> R=pick T=mbox",
+    ] {
         assert!(log.iter().any(|l| l.ends_with(r)), "{r}: {log:#?}");
     }
     // A name that names no transport defers the address, saying so.
@@ -328,6 +331,7 @@ fn router_transport_option_is_expanded_per_address() {
     let dir = TestDir::new();
     submit(&dir, &conf(routers, 1), "me@test.ex", &["carol"]);
     let log = log_lines(&dir.read("log/mainlog"));
-    let want = "== carol@test.ex R=pick defer (-1): transport \"carol_box\" not found in pick router";
+    let want =
+        "== carol@test.ex R=pick defer (-1): transport \"carol_box\" not found in pick router";
     assert!(log.iter().any(|l| l.ends_with(want)), "{log:#?}");
 }

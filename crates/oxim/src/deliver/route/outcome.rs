@@ -205,7 +205,10 @@ fn transport_name(ctx: &Ctx, r: &RouterSpec, t: &str, vars: &Vars) -> Result<Str
         return Ok(t.to_string());
     }
     let name = oxim_conf::expand_with_config(t, vars, &ctx.config).map_err(|e| {
-        format!("failed to expand transport \"{t}\" in {} router: {e}", r.name)
+        format!(
+            "failed to expand transport \"{t}\" in {} router: {e}",
+            r.name
+        )
     })?;
     match ctx.drivers.transport(&name) {
         Some(_) => Ok(name),
