@@ -185,6 +185,12 @@ pub(super) async fn data_end(
         .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
         .map_or(body.len(), |p| p + 1);
     let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    // With the Received: line this server adds.
+    let received_count = 1 + msg
+        .headers
+        .iter()
+        .filter(|h| crate::deliver::is_received(&h.text))
+        .count();
     // What the ACLs after the data see of the message.
     let message_vars = |rcpts: &[String]| {
         let count = rcpts.len().to_string();
@@ -195,6 +201,7 @@ pub(super) async fn data_end(
             v.set("recipients_count", count.clone());
             v.set("recipients", list.clone());
             v.set("message_headers_raw", raw_headers.clone());
+            v.set("received_count", received_count.to_string());
         }
     };
     let mut recipients = recipients;
@@ -351,7 +358,9 @@ pub(super) async fn data_end(
             replied(ctx, answer(sess, final_reply, &id_text));
             st.messages += 1;
             if !conn.stdin {
-                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
+                let queue = ctx
+                    .inv
+                    .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else if ctx.delivery_helper.get().is_some() {
@@ -375,7 +384,10 @@ pub(super) async fn data_end(
                 // accepted, before the next command is read. Background
                 // deliveries start when the session ends; a batch (-bS)
                 // is delivered at its end.
-                let now = !conn.batch && !ctx.inv.queue_only(ctx.settings.queue_only);
+                let now = !conn.batch
+                    && !ctx
+                        .inv
+                        .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 match ctx.inv.delivery {
                     crate::cli::DeliveryMode::Interactive if now => {
                         if let Err(e) = crate::deliver::deliver_id(ctx, &id, false).await {
