@@ -76,12 +76,17 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
     }
     match o.verdict {
         Verdict::Accept => {
+            p.remove_acl_headers(&o.removed_headers);
             p.add_acl_headers(&o.added_headers);
-            let queue = o.controls.iter().any(|c| {
-                let c = c.trim();
-                c == "queue_only" || c == "queue" || c.starts_with("queue/")
-            });
-            Ok(Outcome::Accept { queue })
+            let mut controls = acl::control::MessageControls::default();
+            controls.absorb(&o.controls);
+            if controls.freeze.is_some() {
+                // Frozen on arrival (see `deliver`).
+                p.env.frozen = Some(crate::time::LocalTime::now().epoch_secs());
+            }
+            Ok(Outcome::Accept {
+                queue: controls.queue,
+            })
         }
         Verdict::Discard => Ok(Outcome::Discarded {
             log: o.log_message.clone(),
@@ -280,6 +285,12 @@ async fn mail_sender(ctx: &Ctx, p: &Prepared, text: &str) -> Result<()> {
 pub async fn deliver(ctx: &Ctx, loaded: Loaded, queue: bool) -> Result<()> {
     use crate::cli::DeliveryMode;
     let id = loaded.env.id.to_string();
+    if loaded.env.frozen.is_some() {
+        // `control = freeze` in the non-SMTP ACL.
+        ctx.log_text(Some(&id), "frozen by ACL");
+        loaded.flush_msglog(&ctx.spool);
+        return Ok(());
+    }
     if queue {
         ctx.log(&LogRecord::Text {
             id: Some(&id),
