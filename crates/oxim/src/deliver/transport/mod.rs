@@ -4,6 +4,7 @@
 
 mod callout;
 mod dirs;
+mod dkim_sign;
 mod remote;
 
 use oxim_log::LogRecord;
