@@ -166,7 +166,6 @@ impl Selector {
     pub const NOT_IMPLEMENTED: &'static [Selector] = &[
         Selector::AclWarnSkipped,
         Selector::EightBitMime,
-        Selector::AddressRewrite,
         Selector::Arguments,
         Selector::DnslistDefer,
         Selector::Dnssec,
