@@ -161,6 +161,8 @@ pub struct Ctx {
     /// The daemon's delivery helper (see `daemon::start_delivery_helper`):
     /// a process that kept root and starts delivery processes on request.
     pub delivery_helper: std::sync::OnceLock<DeliveryHelper>,
+    /// The rules of `begin rewrite`.
+    pub rewrite: oxim_conf::rewrite::Rules,
     /// The variables every expansion starts from.
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
@@ -315,6 +317,7 @@ impl Ctx {
             crate::cli::Mode::Version
                 | crate::cli::Mode::PrintConfig(_)
                 | crate::cli::Mode::RetryTest(_)
+                | crate::cli::Mode::RewriteTest(_)
                 | crate::cli::Mode::Help
                 | crate::cli::Mode::RebuildAliases
         );
@@ -395,6 +398,7 @@ impl Ctx {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
+        let rewrite = oxim_conf::rewrite::Rules::global(&config.rewrite);
         let config_panic = drivers.duplicate_public_name();
         let mut ctx = Ctx {
             version: harness.version(),
@@ -420,6 +424,7 @@ impl Ctx {
             writer: std::sync::OnceLock::new(),
             delivery_helper: std::sync::OnceLock::new(),
             tls_server: std::sync::OnceLock::new(),
+            rewrite,
             base: Vars::new(),
         };
         if let Some(e) = config_panic {

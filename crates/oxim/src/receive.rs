@@ -185,6 +185,9 @@ pub struct Prepared {
     pub env: Envelope,
     pub headers: Vec<Header>,
     pub msg: Message,
+    /// Old headers rewriting added (`X-rewrote-...`), kept on the spool
+    /// but never transmitted.
+    old_headers: Vec<String>,
     recipients: Vec<String>,
     id_created: bool,
     at: std::time::SystemTime,
@@ -246,12 +249,7 @@ impl Prepared {
             return;
         }
         place_acl_headers(&mut self.msg.headers, added);
-        self.headers = self
-            .msg
-            .headers
-            .iter()
-            .map(|h| Header::new(h.text.clone()))
-            .collect();
+        self.headers = spool_headers(&self.msg.headers, &self.old_headers);
     }
 }
 
@@ -378,6 +376,35 @@ pub fn prepare(
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
+    // Address rewriting (Exim's order: the envelope recipients, then the
+    // sender once the local header fix-ups are done, then the headers).
+    // Unqualified addresses in headers are qualified for local messages.
+    let rules = &ctx.rewrite;
+    let allow_unqualified = source.is_local();
+    let mut rw_vars = ctx.base_vars();
+    if let Some(p) = source.peer {
+        rw_vars.set("sender_host_address", p.ip().to_string());
+    }
+    if let Some(h) = &source.host_name {
+        rw_vars.set("sender_host_name", h.clone());
+    }
+    rw_vars
+        .set("sender_address", sender.to_string())
+        .set("received_protocol", source.protocol.clone())
+        .set("message_exim_id", id_text.clone());
+    let rw = crate::rewrite::env(ctx, &rw_vars);
+    let mut notes = Vec::new();
+    let raw_recipients = recipients;
+    let rewritten: Vec<String>;
+    let recipients: &[String] = if rules.exist & oxim_conf::rewrite::flag::ENV_TO == 0 {
+        raw_recipients
+    } else {
+        rewritten = raw_recipients
+            .iter()
+            .map(|r| rw.rewrite_address(rules, r, true, true, &mut notes))
+            .collect();
+        &rewritten
+    };
     // Before any header is added: the longest line as received.
     let max_linelength = msg.max_line_length();
     // `for <address>` when the message had one recipient as its data
@@ -425,13 +452,6 @@ pub fn prepare(
         }
     }
     if source.is_local() {
-        for h in &mut msg.headers {
-            if let Some(q) =
-                crate::message::qualify_header(&h.text, &ctx.qualify_domain, &ctx.qualify_recipient)
-            {
-                h.text = q;
-            }
-        }
         if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
             id_created = true;
             msg.headers.push(HeaderField::new(format!(
@@ -469,6 +489,25 @@ pub fn prepare(
         }
     }
 
+    let rewritten_sender;
+    let sender = if rules.is_empty() || sender.is_empty() {
+        sender
+    } else {
+        rewritten_sender = rw.rewrite_address(rules, sender, false, true, &mut notes);
+        rewritten_sender.as_str()
+    };
+    if !rules.is_empty() || allow_unqualified {
+        // Not our own Received: (the first header).
+        for h in msg.headers.iter_mut().skip(1) {
+            if let Some(new) =
+                rw.rewrite_header(rules, &h.text, allow_unqualified, allow_unqualified, &mut notes)
+            {
+                let old = std::mem::replace(&mut h.text, new);
+                h.replaced.get_or_insert(old);
+            }
+        }
+    }
+    let old_headers = crate::rewrite::log_notes(ctx, Some(&id_text), notes);
     let mut env = Envelope::new(id, sender);
     let user = source.user.as_ref().unwrap_or(&ctx.caller);
     env.login = user.login.clone();
@@ -505,19 +544,39 @@ pub fn prepare(
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
-    let headers: Vec<Header> = msg
-        .headers
-        .iter()
-        .map(|h| Header::new(h.text.clone()))
-        .collect();
+    let headers = spool_headers(&msg.headers, &old_headers);
     Prepared {
         env,
         headers,
         msg,
-        recipients: recipients.to_vec(),
+        old_headers,
+        recipients: raw_recipients.to_vec(),
         id_created,
         at: now.system_time(),
     }
+}
+
+/// The header lines as the spool keeps them: each header that rewriting
+/// changed preceded by its old text (marked old, never transmitted), and
+/// the `X-rewrote-` records at the end.
+fn spool_headers(headers: &[HeaderField], old: &[String]) -> Vec<Header> {
+    let mut out = Vec::with_capacity(headers.len() + old.len());
+    for h in headers {
+        if let Some(r) = &h.replaced {
+            out.push(Header {
+                kind: oxim_spool::header::kind::DELETED,
+                text: r.clone(),
+            });
+        }
+        out.push(Header::new(h.text.clone()));
+    }
+    for o in old {
+        out.push(Header {
+            kind: oxim_spool::header::kind::DELETED,
+            text: o.clone(),
+        });
+    }
+    out
 }
 
 /// Log `<=` (main log and msglog) for a message now safely on the spool,
@@ -530,6 +589,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         recipients,
         id_created,
         at,
+        ..
     } = p;
     let id_text = env.id.to_string();
     let sender = env.sender.as_str();
