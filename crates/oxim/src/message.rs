@@ -8,9 +8,9 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderField {
     pub text: String,
-    /// The text this header had before address rewriting changed it: kept
-    /// on the spool as an old (never transmitted) header, as Exim does.
-    pub replaced: Option<String>,
+    /// An old header: kept on the spool but never transmitted or seen by
+    /// name (the text a rewritten header had, `X-rewrote-...` records).
+    pub old: bool,
 }
 
 impl HeaderField {
@@ -19,10 +19,7 @@ impl HeaderField {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        HeaderField {
-            text,
-            replaced: None,
-        }
+        HeaderField { text, old: false }
     }
 
     /// The field name as written (before the colon).
@@ -33,9 +30,9 @@ impl HeaderField {
             .unwrap_or("")
     }
 
-    /// Case-insensitive name test.
+    /// Case-insensitive name test (an old header has no name).
     pub fn is(&self, name: &str) -> bool {
-        self.name().eq_ignore_ascii_case(name)
+        !self.old && self.name().eq_ignore_ascii_case(name)
     }
 
     /// The value after the colon, unfolded and trimmed.
@@ -141,7 +138,13 @@ impl Message {
 
     /// Size as Exim counts it for `S=`: header lines plus the blank line plus body.
     pub fn size(&self) -> usize {
-        self.headers.iter().map(|h| h.text.len()).sum::<usize>() + 1 + self.body.len()
+        self.headers
+            .iter()
+            .filter(|h| !h.old)
+            .map(|h| h.text.len())
+            .sum::<usize>()
+            + 1
+            + self.body.len()
     }
 
     /// The longest line of the message, without its line ending (for

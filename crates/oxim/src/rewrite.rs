@@ -58,8 +58,14 @@ pub fn test(ctx: &Ctx, args: &[String], out: &mut dyn std::io::Write) -> anyhow:
     let vars = ctx.base_vars();
     let mut notes = Vec::new();
     let text = env(ctx, &vars).test(&ctx.rewrite, address, &mut notes);
-    // A testing command writes what it would log on the standard error,
-    // not in the log files (as Exim does).
+    log_notes_testing(ctx, notes);
+    out.write_all(text.as_bytes())?;
+    Ok(0)
+}
+
+/// What a testing command (`-brw`, `-bt`, `-bv`, EXPN) would log goes to
+/// the standard error instead of the log files, as Exim writes it.
+pub fn log_notes_testing(ctx: &Ctx, notes: Vec<Note>) {
     for n in notes {
         let line = match n {
             Note::Rewritten(t) if ctx.selector.has(Selector::AddressRewrite) => t,
@@ -69,6 +75,29 @@ pub fn test(ctx: &Ctx, args: &[String], out: &mut dyn std::io::Write) -> anyhow:
         let stamp = ctx.logger.timestamp(std::time::SystemTime::now());
         eprintln!("{stamp} {line}");
     }
-    out.write_all(text.as_bytes())?;
-    Ok(0)
+}
+
+/// The address verification and address testing route: qualified and
+/// rewritten by the global rules (`T` for a recipient, `F` for a sender),
+/// as Exim's `verify_address` does first. `testing`: report on the
+/// standard error (see [`log_notes_testing`]).
+pub fn for_verify(
+    ctx: &Ctx,
+    address: &str,
+    is_recipient: bool,
+    vars: &dyn ExpandContext,
+    testing: bool,
+) -> String {
+    if address.is_empty() {
+        return String::new();
+    }
+    let mut notes = Vec::new();
+    let out =
+        env(ctx, vars).rewrite_address(&ctx.rewrite, address, is_recipient, false, &mut notes);
+    if testing {
+        log_notes_testing(ctx, notes);
+    } else {
+        log_notes(ctx, None, notes);
+    }
+    out
 }

@@ -464,7 +464,11 @@ pub fn extract_address(
             let mut err = None;
             p = ps.read_domain(p, &mut t, true, &mut err);
             if t.len() == domain {
-                return fail(p, err.unwrap_or_else(|| "domain missing or malformed".into()), group);
+                return fail(
+                    p,
+                    err.unwrap_or_else(|| "domain missing or malformed".into()),
+                    group,
+                );
             }
             endptr = ps.last_comment;
             startptr = start_here;
@@ -510,10 +514,16 @@ mod tests {
         assert_eq!(x("Name <a@b.c> (x)"), Ok(("a@b.c".into(), 6, 11, 2)));
         assert_eq!(x("  a@b (comment)  "), Ok(("a@b".into(), 2, 5, 2)));
         assert_eq!(x("user"), Ok(("user".into(), 0, 4, 0)));
-        assert_eq!(x("<@x.y,@a.b:xxx@test.ex>"), Ok(("xxx@test.ex".into(), 1, 22, 4)));
+        assert_eq!(
+            x("<@x.y,@a.b:xxx@test.ex>"),
+            Ok(("xxx@test.ex".into(), 1, 22, 4))
+        );
         assert_eq!(x("\"a b\"@c"), Ok(("\"a b\"@c".into(), 0, 7, 6)));
         assert_eq!(x("").unwrap_err(), "empty address");
-        assert_eq!(x("a@b@c").unwrap_err(), "malformed address: @c may not follow a@b");
+        assert_eq!(
+            x("a@b@c").unwrap_err(),
+            "malformed address: @c may not follow a@b"
+        );
         assert_eq!(x("<a@b").unwrap_err(), "'>' missing at end of address");
     }
 

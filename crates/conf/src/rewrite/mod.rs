@@ -132,9 +132,11 @@ impl Rules {
         }
         let r = Self::build(&parsed, flag::ALL_HEADERS);
         if r.exist & (flag::ALL_ENVELOPE | flag::SMTP) != 0 {
-            return Err("rewrite rule specifies a non-header rewrite - not allowed at \
+            return Err(
+                "rewrite rule specifies a non-header rewrite - not allowed at \
                  transport time -"
-                .into());
+                    .into(),
+            );
         }
         Ok(r)
     }
@@ -387,8 +389,7 @@ impl Env<'_> {
                         break 'rules;
                     }
                 };
-                let parsed = match extract_address(&new, allow_null, true, &mut Group::default())
-                {
+                let parsed = match extract_address(&new, allow_null, true, &mut Group::default()) {
                     Ok(p) => p,
                     Err(e) => {
                         notes.push(Note::Panic(format!(
@@ -574,8 +575,7 @@ impl Env<'_> {
             let (mut start, mut end) = (p.start, p.end);
             let mut new = self.qualify_for(&p.address, is_recipient);
             let mut changed = new != p.address;
-            if changed && ((is_recipient && !allow_recipient) || (!is_recipient && !allow_sender))
-            {
+            if changed && ((is_recipient && !allow_recipient) || (!is_recipient && !allow_sender)) {
                 continue;
             }
             if rules.exist & f != 0 {
@@ -632,14 +632,9 @@ impl Env<'_> {
         }
         let mut done_smtp = false;
         if rules.exist & flag::SMTP != 0 {
-            if let Some(new) = self.rewrite_one(
-                rules,
-                s,
-                flag::SMTP | flag::SMTP_SENDER,
-                None,
-                None,
-                notes,
-            ) {
+            if let Some(new) =
+                self.rewrite_one(rules, s, flag::SMTP | flag::SMTP_SENDER, None, None, notes)
+            {
                 if new.is_empty() {
                     out.push_str("    SMTP: <>\n");
                 } else {

@@ -42,8 +42,14 @@ fn flags_select_fields_and_q_stops() {
     let ctx = MapContext::new();
     let e = env(&cfg, &ctx);
     let mut n = Vec::new();
-    assert_eq!(e.rewrite_address(&r, "a@x.y", false, false, &mut n), "a@z.z");
-    assert_eq!(e.rewrite_address(&r, "a@x.y", true, false, &mut n), "other@w.w");
+    assert_eq!(
+        e.rewrite_address(&r, "a@x.y", false, false, &mut n),
+        "a@z.z"
+    );
+    assert_eq!(
+        e.rewrite_address(&r, "a@x.y", true, false, &mut n),
+        "other@w.w"
+    );
     assert_eq!(e.rewrite_address(&r, "a", true, true, &mut n), "a@test.ex");
 }
 
@@ -54,10 +60,19 @@ fn header_keeps_phrase_and_qualifies() {
     let e = env(&cfg, &ctx);
     let mut n = Vec::new();
     let h = e
-        .rewrite_header(&r, "To: Some One <a@old.ex>, b, c@else.ex\n", true, true, &mut n)
+        .rewrite_header(
+            &r,
+            "To: Some One <a@old.ex>, b, c@else.ex\n",
+            true,
+            true,
+            &mut n,
+        )
         .unwrap();
     assert_eq!(h, "To: Some One <a@new.ex>, b@test.ex, c@else.ex\n");
-    assert_eq!(e.rewrite_header(&r, "Subject: a@old.ex\n", true, true, &mut n), None);
+    assert_eq!(
+        e.rewrite_header(&r, "Subject: a@old.ex\n", true, true, &mut n),
+        None
+    );
     // Unqualified and not allowed to qualify: left alone.
     assert_eq!(e.rewrite_header(&r, "To: b\n", true, false, &mut n), None);
 }
@@ -69,7 +84,13 @@ fn whole_flag_and_wildcards() {
     let e = env(&cfg, &ctx);
     let mut n = Vec::new();
     let h = e
-        .rewrite_header(&r, "From: Q (c) <hearts-queen@wonder.fict.example>\n", true, true, &mut n)
+        .rewrite_header(
+            &r,
+            "From: Q (c) <hearts-queen@wonder.fict.example>\n",
+            true,
+            true,
+            &mut n,
+        )
         .unwrap();
     assert_eq!(h, "From: wonder <hearts-@x.y>\n");
 }
@@ -117,5 +138,8 @@ fn local_address_headers_are_qualified() {
     assert_eq!(q("To: a@b\n"), None);
     assert_eq!(q("Subject: me\n"), None);
     assert_eq!(q("To: group: a@b;\n"), None);
-    assert_eq!(q("To: group: a, b;\n").as_deref(), Some("To: group: a@r.example, b@r.example;\n"));
+    assert_eq!(
+        q("To: group: a, b;\n").as_deref(),
+        Some("To: group: a@r.example, b@r.example;\n")
+    );
 }
