@@ -15,7 +15,7 @@ use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
 use super::super::record::{local_error, now_secs, retry_error, Item, Outcome};
-use super::super::route::{is_local_host, RoutedHost};
+use super::super::route::{is_local_named, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
 
@@ -330,7 +330,7 @@ pub async fn run_smtp(
                 port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
-            if !spec.allow_localhost && !allow_local && is_local_host(ctx, *ip) {
+            if !spec.allow_localhost && !allow_local && is_local_named(ctx, name, Some(*ip), vars) {
                 let err = local_error(
                     Errno::HostIsLocal,
                     format!("{tname} transport found host {name} to be local"),
