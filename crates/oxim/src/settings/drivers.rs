@@ -274,6 +274,11 @@ pub struct TransportSpec {
     /// (unexpanded): they override the router's.
     pub home_directory: Option<String>,
     pub current_directory: Option<String>,
+    /// `headers_rewrite`: rules applied to the message's header lines as
+    /// they are sent (checked when the configuration is read).
+    pub headers_rewrite: Option<oxim_conf::rewrite::Rules>,
+    /// `return_path`: the envelope sender this transport uses (expanded).
+    pub return_path: Option<String>,
 }
 
 fn opt(d: &Driver, name: &str) -> Option<String> {
@@ -488,6 +493,10 @@ impl TransportSpec {
             shadow_condition: opt(d, "shadow_condition"),
             home_directory: opt(d, "home_directory"),
             current_directory: opt(d, "current_directory"),
+            headers_rewrite: opt(d, "headers_rewrite")
+                .and_then(|r| oxim_conf::rewrite::Rules::transport(&r).ok())
+                .filter(|r| !r.is_empty()),
+            return_path: opt(d, "return_path"),
         }
     }
 }
