@@ -266,12 +266,7 @@ impl Prepared {
             .headers
             .retain(|h| !matchers.iter().any(|m| m.matches(&h.text)));
         if self.msg.headers.len() != before {
-            self.headers = self
-                .msg
-                .headers
-                .iter()
-                .map(|h| Header::new(h.text.clone()))
-                .collect();
+            self.rebuild_headers();
         }
     }
 
@@ -280,11 +275,29 @@ impl Prepared {
             return;
         }
         place_acl_headers(&mut self.msg.headers, added);
+        self.rebuild_headers();
+    }
+
+    /// The spool's header lines again from the message's, keeping the
+    /// deleted marks (see [`mark_removed`]).
+    fn rebuild_headers(&mut self) {
+        let deleted: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|h| !h.is_live())
+            .map(|h| h.text.clone())
+            .collect();
         self.headers = self
             .msg
             .headers
             .iter()
-            .map(|h| Header::new(h.text.clone()))
+            .map(|h| {
+                let mut x = Header::new(h.text.clone());
+                if deleted.contains(&h.text) {
+                    x.kind = oxim_spool::header::kind::DELETED;
+                }
+                x
+            })
             .collect();
     }
 }
@@ -315,6 +328,30 @@ impl HeaderSpec {
                 .is_some_and(|(name, _)| name.trim_end().eq_ignore_ascii_case(n)),
             HeaderSpec::Regex(Some(re)) => re.is_match(line),
             HeaderSpec::Regex(None) => false,
+        }
+    }
+}
+
+/// `return_path_remove`, `delivery_date_remove`, `envelope_to_remove`
+/// (all on by default): header lines of these names that a message
+/// arrives with are kept in the spool file but marked deleted, as Exim does
+/// (a delivery adds its own).
+fn mark_removed(ctx: &Ctx, headers: &mut [Header]) {
+    let main = &ctx.config.main;
+    let removed = [
+        ("return-path:", main.bool("return_path_remove")),
+        ("delivery-date:", main.bool("delivery_date_remove")),
+        ("envelope-to:", main.bool("envelope_to_remove")),
+    ];
+    for h in headers.iter_mut() {
+        let gone = removed.iter().any(|(name, on)| {
+            *on && h
+                .text
+                .get(..name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        if gone {
+            h.kind = oxim_spool::header::kind::DELETED;
         }
     }
 }
@@ -573,11 +610,12 @@ pub fn prepare(
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
-    let headers: Vec<Header> = msg
+    let mut headers: Vec<Header> = msg
         .headers
         .iter()
         .map(|h| Header::new(h.text.clone()))
         .collect();
+    mark_removed(ctx, &mut headers);
     Prepared {
         env,
         headers,

@@ -71,7 +71,9 @@ pub async fn check_acl_id(
         Some(prepare) => {
             let mut vars = session_vars.clone();
             prepare(&mut vars);
-            acl::eval_traced(ctx, &acl, &mut vars, env, trace).await
+            let o = acl::eval_traced(ctx, &acl, &mut vars, env, trace).await;
+            session_vars.keep_acl_vars(&vars);
+            o
         }
         None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
@@ -90,6 +92,43 @@ pub async fn check_acl_id(
     }
     trace.session_controls.absorb(&o.controls);
     Some(o)
+}
+
+/// `acl_smtp_quit`: run for its side effects (`logwrite`, ACL variables);
+/// it cannot refuse QUIT. Its `message`, if any, is the text of the 221.
+/// A statement that refuses is an error, logged as Exim does (main and
+/// panic logs).
+async fn quit_acl(ctx: &Ctx, conn: &IncomingConn, st: &mut State) -> Option<String> {
+    let env = AclEnv {
+        host_ip: conn.peer.map(|p| p.ip()),
+        host_name: st.host_name.as_deref(),
+        sender: None,
+        recipient: None,
+    };
+    let o = check_acl(ctx, "acl_smtp_quit", &mut st.vars, None, &env, &mut st.acl).await?;
+    let error = match (o.verdict, o.decided_by) {
+        (Verdict::Accept, _) => None,
+        // A statement that refused.
+        (_, Some(verb)) => Some(format!(
+            "QUIT or not-QUIT toplevel ACL may not fail ('{}' verb used incorrectly)",
+            verb.name()
+        )),
+        // A condition that could not be tested.
+        (Verdict::Defer, None) => o.log_message.clone(),
+        _ => None,
+    };
+    if let Some(e) = error {
+        ctx.log(&LogRecord::Text {
+            id: None,
+            text: &format!("ACL for QUIT returned ERROR: {e}"),
+            dest: oxim_log::Dest {
+                main: true,
+                reject: false,
+                panic: true,
+            },
+        });
+    }
+    o.message
 }
 
 /// An ACL refused a command: log it (main and reject logs, with the ACL's
@@ -329,6 +368,7 @@ pub async fn handle_event(
     match ev {
         Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
         Event::Mail(m) => {
+            st.vars.clear_acl_m();
             st.vars.set("smtp_command", format!("MAIL FROM:{}", m.raw));
             mail(ctx, conn, sess, st, m, size_limit).await;
         }
@@ -340,11 +380,15 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
+            let text = quit_acl(ctx, conn, st).await;
             // Logged before the slot is given back: a stopping daemon waits
             // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
             conn.slot.release();
-            replied(ctx, sess.accept_quit(&ctx.primary_hostname));
+            match text {
+                Some(m) => replied(ctx, sess.respond(Reply::new(221, m))),
+                None => replied(ctx, sess.accept_quit(&ctx.primary_hostname)),
+            }
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
         Event::Expn(arg) => vrfy::expn(ctx, conn, sess, st, &arg).await,
