@@ -309,30 +309,6 @@ impl HeaderSpec {
     }
 }
 
-/// `return_path_remove`, `delivery_date_remove`, `envelope_to_remove`
-/// (all on by default): header lines of these names that a message
-/// arrives with are kept in the spool file but marked deleted, as Exim does
-/// (a delivery adds its own).
-fn mark_removed(ctx: &Ctx, headers: &mut [HeaderField]) {
-    let main = &ctx.config.main;
-    let removed = [
-        ("return-path:", main.bool("return_path_remove")),
-        ("delivery-date:", main.bool("delivery_date_remove")),
-        ("envelope-to:", main.bool("envelope_to_remove")),
-    ];
-    for h in headers.iter_mut() {
-        let gone = removed.iter().any(|(name, on)| {
-            *on && h
-                .text
-                .get(..name.len())
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        });
-        if gone {
-            h.old = true;
-        }
-    }
-}
-
 /// Where an added header line goes (Exim's `:at_start:` and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -650,7 +626,16 @@ pub fn prepare(
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
-    mark_removed(ctx, &mut msg.headers);
+    // return_path_remove, delivery_date_remove, envelope_to_remove.
+    let main = &ctx.config.main;
+    crate::message::mark_removed(
+        &mut msg.headers,
+        [
+            main.bool("return_path_remove"),
+            main.bool("delivery_date_remove"),
+            main.bool("envelope_to_remove"),
+        ],
+    );
     let headers = spool_headers(&msg.headers);
     Prepared {
         env,
