@@ -56,7 +56,7 @@ fn reception_rewrites_envelope_and_headers() {
     // recipient (T).
     assert!(log.contains("<= joe.bloggs@test.ex U="), "{log}");
     assert!(
-        log.contains("=> user <alias@test.ex> R=local T=mbox"),
+        log.contains("=> user <user@test.ex> R=local T=mbox"),
         "{log}"
     );
     assert!(
