@@ -35,6 +35,9 @@ pub struct Rejected<'a> {
     pub host: Option<SenderHost<'a>>,
     /// `U=`: ident.
     pub ident: Option<&'a str>,
+    /// ` X=...` (and the other TLS fields their selectors ask for) after
+    /// the client: the connection is encrypted.
+    pub tls: Option<TlsLog<'a>>,
     /// `F=<...>`: the envelope sender, once MAIL was accepted.
     pub sender: Option<&'a str>,
     /// ` A=name[:id]` after the sender: the client authenticated.
@@ -103,6 +106,9 @@ impl Rejected<'_> {
                 out.push(' ');
             }
             let _ = write!(out, "U={u}");
+        }
+        if let Some(tls) = &self.tls {
+            tls.render(sel, out);
         }
         if let Some(s) = self.sender {
             // A message from no client and no user (the non-SMTP ACL's

@@ -95,6 +95,33 @@ pub(crate) fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
         )
         .set("sender_ident", m.env.ident.clone().unwrap_or_default())
         .set_auth_pubname(m.env.host_auth_pubname.clone());
+    // The incoming connection's TLS (`-tls_*` in the spool file), also
+    // under the legacy names, which mean the incoming side outside the
+    // smtp transport.
+    let tls = &m.env.tls;
+    if let Some(c) = &tls.cipher {
+        let bits = c.rsplit(':').next().unwrap_or("").to_string();
+        v.set("tls_in_cipher", c.clone())
+            .set("tls_cipher", c.clone())
+            .set("tls_in_bits", bits.clone())
+            .set("tls_bits", bits);
+    }
+    for (name, value) in [
+        ("peerdn", &tls.peerdn),
+        ("sni", &tls.sni),
+        ("ver", &tls.ver),
+    ] {
+        if let Some(x) = value {
+            v.set(&format!("tls_in_{name}"), x.clone());
+            if name != "ver" {
+                v.set(&format!("tls_{name}"), x.clone());
+            }
+        }
+    }
+    if tls.certificate_verified {
+        v.set("tls_in_certificate_verified", "1")
+            .set("tls_certificate_verified", "1");
+    }
     // Where the message arrived (kept in the spool file as
     // `-interface_address ip.port`).
     if let Some(a) = &m.env.interface_address {
