@@ -107,6 +107,9 @@ impl Rejected<'_> {
             }
             let _ = write!(out, "U={u}");
         }
+        if let Some(h) = &self.host {
+            h.render_conn_id(sel, out);
+        }
         if let Some(tls) = &self.tls {
             tls.render(sel, out);
         }
