@@ -193,6 +193,19 @@ pub(super) async fn condition(
         }
         // True when the session authenticated with an authenticator whose
         // instance name is in the list.
+        // The connection's TLS cipher (the part between the first two
+        // colons of $tls_in_cipher, as Exim) in a string list; false
+        // without TLS.
+        "encrypted" => match vars.get("tls_in_cipher").filter(|c| !c.is_empty()) {
+            Some(cipher) => {
+                let name = match cipher.split_once(':') {
+                    Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+                    None => cipher,
+                };
+                oxim_conf::match_local_part(&value, name, cfg, &*vars).map_err(ConditionError::from)
+            }
+            None => Ok(false),
+        },
         "authenticated" => match vars
             .get("sender_host_authenticated")
             .filter(|n| !n.is_empty())
