@@ -153,7 +153,11 @@ fn partial_rejection() {
 #[test]
 fn all_recipients_rejected() {
     for (name, ext, _) in variants() {
-        let o = converse(ext.clone(), env(&["bad1@x.example", "bad2@x.example"]), BODY);
+        let o = converse(
+            ext.clone(),
+            env(&["bad1@x.example", "bad2@x.example"]),
+            BODY,
+        );
         assert!(o.result.delivered().is_empty(), "{name}");
         assert_eq!(rcpt_codes(&o.result), [550, 550], "{name}");
         if !ext.chunking || !ext.pipelining {
@@ -368,8 +372,10 @@ fn bdat_transaction_and_its_replies() {
     m.run();
     assert_eq!(
         m.written,
-        ["[data]MAIL FROM:<sender@example.org> SIZE=100 BODY=8BITMIME AUTH=x+20y@z\r\n\
-          RCPT TO:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 11 LAST\r\nH: v\r\n\r\nx\r\n"]
+        [
+            "[data]MAIL FROM:<sender@example.org> SIZE=100 BODY=8BITMIME AUTH=x+20y@z\r\n\
+          RCPT TO:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 11 LAST\r\nH: v\r\n\r\nx\r\n"
+        ]
     );
     m.written.clear();
     assert!(m.after().1, "MAIL is pipelined");
@@ -407,7 +413,10 @@ fn refused_pipelined_mail_drains_the_rest() {
     m.run();
     m.reply("451 try later\r\n");
     let a = m.c.awaiting().unwrap();
-    assert!(a.draining && a.pipelined && a.after == "RCPT TO:<a@b>", "{a:?}");
+    assert!(
+        a.draining && a.pipelined && a.after == "RCPT TO:<a@b>",
+        "{a:?}"
+    );
     // A read failure while draining: the outcome is MAIL's refusal.
     let r = m.c.abandon();
     assert!(matches!(r.verdict(), Verdict::Mail(m) if m.code == 451));
@@ -440,7 +449,14 @@ fn starttls_and_ehlo_again() {
     m.reply("220 hi\r\n");
     let (w, ev) = m.reply("250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
     assert_eq!(w, ["STARTTLS\r\n"]);
-    assert!(matches!(&ev[..], [ClientEvent::Ehlo { tls: false, early: None, .. }]));
+    assert!(matches!(
+        &ev[..],
+        [ClientEvent::Ehlo {
+            tls: false,
+            early: None,
+            ..
+        }]
+    ));
     let (w, ev) = m.reply("220 go ahead\r\n");
     assert!(w.is_empty());
     assert_eq!(ev, [ClientEvent::StartTls { injected: false }]);
@@ -450,7 +466,10 @@ fn starttls_and_ehlo_again() {
     assert_eq!(std::mem::take(&mut m.written), ["EHLO me\r\n"]);
     let (_, ev) = m.reply("250-mx\r\n250 PIPELINING\r\n");
     assert!(
-        matches!(&ev[..], [ClientEvent::Ehlo { tls: true, .. }, ClientEvent::Ready]),
+        matches!(
+            &ev[..],
+            [ClientEvent::Ehlo { tls: true, .. }, ClientEvent::Ready]
+        ),
         "{ev:?}"
     );
     assert_eq!(m.c.sequence(), "ese");
@@ -480,7 +499,10 @@ fn starttls_and_ehlo_again() {
     m.reply("220 hi\r\n");
     let (w, ev) = m.reply("250-mx\r\n250 PIPELINING\r\n");
     assert!(w.is_empty());
-    assert!(matches!(&ev[..], [ClientEvent::Ehlo { .. }, ClientEvent::TlsNotOffered]));
+    assert!(matches!(
+        &ev[..],
+        [ClientEvent::Ehlo { .. }, ClientEvent::TlsNotOffered]
+    ));
 }
 
 fn cached(lines: &[&str]) -> EhloCapabilities {
@@ -492,7 +514,9 @@ fn cached(lines: &[&str]) -> EhloCapabilities {
 #[test]
 fn early_pipelining_transcript() {
     let mut m = Manual::new(ClientConfig::new("me"));
-    assert!(m.c.start_early(cached(&["PIPELINING", "PIPECONNECT", "CHUNKING"]), None));
+    assert!(m
+        .c
+        .start_early(cached(&["PIPELINING", "PIPECONNECT", "CHUNKING"]), None));
     assert!(m.c.is_early());
     assert!(!m.run(), "nothing is read before the transaction");
     assert_eq!(std::mem::take(&mut m.events), [ClientEvent::Ready]);
@@ -511,7 +535,13 @@ fn early_pipelining_transcript() {
     // The answer changed (CHUNKING gone): reported, and used from now on.
     let (_, ev) = m.reply("250-mx\r\n250-PIPELINING\r\n250 PIPECONNECT\r\n");
     assert!(
-        matches!(&ev[..], [ClientEvent::Ehlo { early: Some(false), .. }]),
+        matches!(
+            &ev[..],
+            [ClientEvent::Ehlo {
+                early: Some(false),
+                ..
+            }]
+        ),
         "{ev:?}"
     );
     assert!(!m.c.capabilities().chunking);
@@ -520,7 +550,9 @@ fn early_pipelining_transcript() {
     assert_eq!(m.c.sequence(), "e");
     // A refused banner ends the session; the cache is to be dropped.
     let mut m = Manual::new(ClientConfig::new("me"));
-    assert!(m.c.start_early(cached(&["PIPELINING", "PIPECONNECT"]), None));
+    assert!(m
+        .c
+        .start_early(cached(&["PIPELINING", "PIPECONNECT"]), None));
     m.run();
     m.events.clear();
     assert!(m.c.transaction(env(&["a@b"]), &[b"x\n"]));
@@ -545,14 +577,29 @@ fn early_pipelining_transcript() {
 #[test]
 fn early_pipelining_with_starttls_waits_for_tls() {
     let mut m = Manual::new(tls_cfg(false));
-    let caps = cached(&["PIPELINING", "PIPECONNECT", "STARTTLS", "CHUNKING", "XOXIM-TXID"]);
+    let caps = cached(&[
+        "PIPELINING",
+        "PIPECONNECT",
+        "STARTTLS",
+        "CHUNKING",
+        "XOXIM-TXID",
+    ]);
     assert!(!m.c.syn_transaction_possible(&caps));
     assert!(m.c.start_early(caps, Some("t".repeat(32))));
     assert!(m.run(), "the answers are needed now");
     assert_eq!(std::mem::take(&mut m.written), ["EHLO me\r\nSTARTTLS\r\n"]);
     m.reply("220 mx\r\n");
     let (_, ev) = m.reply("250-mx\r\n250-PIPELINING\r\n250-PIPECONNECT\r\n250 STARTTLS\r\n");
-    assert!(matches!(&ev[..], [ClientEvent::Ehlo { early: Some(false), .. }]), "{ev:?}");
+    assert!(
+        matches!(
+            &ev[..],
+            [ClientEvent::Ehlo {
+                early: Some(false),
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
     assert_eq!(m.c.awaiting().unwrap().after, "STARTTLS");
     let (_, ev) = m.reply("220 TLS go ahead\r\n");
     assert_eq!(ev, [ClientEvent::StartTls { injected: false }]);
@@ -560,19 +607,33 @@ fn early_pipelining_with_starttls_waits_for_tls() {
     m.run();
     assert_eq!(std::mem::take(&mut m.written), ["EHLO me\r\n"]);
     let (_, ev) = m.reply("250-mx\r\n250 PIPELINING\r\n");
-    assert!(matches!(&ev[..], [ClientEvent::Ehlo { tls: true, .. }, ClientEvent::Ready]));
+    assert!(matches!(
+        &ev[..],
+        [ClientEvent::Ehlo { tls: true, .. }, ClientEvent::Ready]
+    ));
     assert_eq!(m.c.sequence(), "ese");
     // With AUTH to do, the early EHLO is answered before the session is ready.
     let mut m = Manual::new(ClientConfig {
         auth: true,
         ..ClientConfig::new("me")
     });
-    assert!(m.c.start_early(cached(&["PIPELINING", "PIPECONNECT"]), None));
+    assert!(m
+        .c
+        .start_early(cached(&["PIPELINING", "PIPECONNECT"]), None));
     assert!(m.run());
     assert_eq!(std::mem::take(&mut m.written), ["EHLO me\r\n"]);
     m.reply("220 mx\r\n");
     let (_, ev) = m.reply("250-mx\r\n250-PIPELINING\r\n250 PIPECONNECT\r\n");
-    assert!(matches!(&ev[..], [ClientEvent::Ehlo { early: Some(true), .. }, ClientEvent::Ready]));
+    assert!(matches!(
+        &ev[..],
+        [
+            ClientEvent::Ehlo {
+                early: Some(true),
+                ..
+            },
+            ClientEvent::Ready
+        ]
+    ));
 }
 
 #[test]
@@ -627,7 +688,11 @@ fn early_pipelining_against_the_server_session() {
     assert!(c.start_early(cached, None));
     assert_eq!(c.next_step(), Step::Event(ClientEvent::Ready));
     assert!(c.transaction(env(&["a@x.example", "bad@x.example"]), &[BODY]));
-    let Step::Write { bytes: first_flight, data: true } = c.next_step() else {
+    let Step::Write {
+        bytes: first_flight,
+        data: true,
+    } = c.next_step()
+    else {
         panic!("one write")
     };
     assert_eq!(c.next_step(), Step::Read);
@@ -637,7 +702,10 @@ fn early_pipelining_against_the_server_session() {
         "{text}"
     );
     let crlf_len = BODY.len() + BODY.iter().filter(|&&b| b == b'\n').count();
-    assert!(text.contains(&format!("BDAT {crlf_len} LAST\r\n")), "{text}");
+    assert!(
+        text.contains(&format!("BDAT {crlf_len} LAST\r\n")),
+        "{text}"
+    );
 
     // The server receives the flight before it has even greeted (TFO SYN data).
     let mut s = oxim_smtp::ServerSession::new(cfg);
@@ -660,7 +728,13 @@ fn early_pipelining_against_the_server_session() {
     }
     assert_eq!(body, BODY);
     c.input(&s.take_output());
-    assert!(matches!(c.next_step(), Step::Event(ClientEvent::Ehlo { early: Some(true), .. })));
+    assert!(matches!(
+        c.next_step(),
+        Step::Event(ClientEvent::Ehlo {
+            early: Some(true),
+            ..
+        })
+    ));
     match c.next_step() {
         Step::Event(ClientEvent::Done(r)) => {
             assert_eq!(r.delivered(), vec![0]);

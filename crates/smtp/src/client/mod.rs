@@ -8,9 +8,11 @@ use std::io::Write;
 use crate::reply::Reply;
 
 mod session;
+mod steps;
 mod transaction;
 
-pub use session::{Awaiting, ClientConfig, ClientEvent, ClientSession, Step, SYN_DATA_MAX};
+pub use session::ClientSession;
+pub use steps::{Awaiting, ClientConfig, ClientEvent, Step, SYN_DATA_MAX};
 pub use transaction::{Envelope, RcptVerdict, TransactionResult, Verdict};
 
 /// Body type of `MAIL FROM: ... BODY=`.

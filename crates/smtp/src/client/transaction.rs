@@ -132,7 +132,9 @@ mod tests {
         assert_eq!(t.delivered(), [0, 2]);
         t.final_reply = r(451);
         assert!(t.delivered().is_empty());
-        assert!(matches!(t.verdict(), Verdict::Recipients(v) if v[0] == RcptVerdict::Final(&Reply::new(451, "x"))));
+        assert!(
+            matches!(t.verdict(), Verdict::Recipients(v) if v[0] == RcptVerdict::Final(&Reply::new(451, "x")))
+        );
         t.data = r(554);
         assert!(matches!(t.verdict(), Verdict::Data(d) if d.code == 554));
         t.rcpts = vec![r(550), r(550), r(550)];
