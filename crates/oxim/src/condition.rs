@@ -46,6 +46,9 @@ pub enum ConditionError {
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),
+    /// A condition that has no meaning where the ACL runs (Exim's text).
+    #[error("{0}")]
+    Forbidden(String),
     /// A malformed `verify` condition (Exim's text).
     #[error("{0}")]
     BadVerify(String),

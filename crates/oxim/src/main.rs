@@ -28,6 +28,7 @@ mod info;
 mod loaded;
 mod message;
 mod metrics;
+mod not_smtp;
 mod privilege;
 mod queue;
 mod random;

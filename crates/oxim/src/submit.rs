@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::DeliveryMode;
-use crate::ctx::{caller_is_trusted, envelope_sender, spawn_background_delivery, Ctx};
-use crate::deliver;
+use crate::ctx::{caller_is_trusted, envelope_sender, Ctx};
 use crate::message::Message;
+use crate::not_smtp;
 use crate::receive::{self, Source};
 
 /// Read a non-SMTP message from `input`: up to EOF, or up to a line holding
@@ -92,27 +91,27 @@ pub fn run(ctx: Arc<Ctx>) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let loaded = rt.block_on(receive::accept(
+    let mut prepared = receive::prepare(
         &ctx,
         id,
         &source,
         &sender,
         &recipients,
         std::mem::take(&mut msg),
-    ))?;
-    let queue_only = inv.queue_only(ctx.settings.queue_only);
-    if inv.delivery != DeliveryMode::Interactive || queue_only {
-        // Another process (or a later queue run) delivers it.
-        loaded.flush_msglog(&ctx.spool);
-    }
-    match inv.delivery {
-        DeliveryMode::Queue => {}
-        _ if queue_only => {}
-        DeliveryMode::Background => spawn_background_delivery(&ctx, &id_text)?,
-        DeliveryMode::Interactive => {
-            rt.block_on(deliver::deliver_new(&ctx, loaded))?;
+    );
+    let queue = match rt.block_on(not_smtp::check(&ctx, &mut prepared))? {
+        not_smtp::Outcome::Accept { queue } => queue,
+        not_smtp::Outcome::Discarded { log } => {
+            // As Exim, a command whose message was not kept fails.
+            not_smtp::log_discarded(&ctx, &source, prepared, log.as_deref());
+            return Ok(1);
         }
-    }
+        not_smtp::Outcome::Refused { status } => return Ok(status),
+    };
+    let loaded = rt
+        .block_on(receive::store(&ctx, &source, prepared))
+        .with_context(|| format!("spool write failed for {id_text}"))?;
+    rt.block_on(not_smtp::deliver(&ctx, loaded, queue))?;
     Ok(0)
 }
 

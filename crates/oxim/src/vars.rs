@@ -121,13 +121,23 @@ fn tod(name: &str) -> Option<String> {
     })
 }
 
+/// Set (to `1`) while the non-SMTP ACL runs: `${authresults}` then has
+/// Exim's `local=pass` element. Not an expansion variable.
+pub const AUTHENTICATION_LOCAL: &str = " authentication_local";
+
 impl ExpandContext for Vars {
-    /// `iprev` when the client's name was looked up, `auth` when it
-    /// authenticated (Exim's `local` element needs `acl_not_smtp`, which
-    /// oxim does not run).
-    fn auth_results(&self, _sysname: &str) -> Option<String> {
+    /// `local` in the non-SMTP ACL (the message came from a local
+    /// process), `iprev` when the client's name was looked up, `auth` when
+    /// it authenticated.
+    fn auth_results(&self, sysname: &str) -> Option<String> {
         let get = |n: &str| self.map.get(n).filter(|v| !v.is_empty());
         let mut g = String::new();
+        if get(AUTHENTICATION_LOCAL).is_some() {
+            g.push_str(&format!(";\n\tlocal=pass (non-smtp, {sysname})"));
+            if let Some(id) = get("authenticated_id") {
+                g.push_str(&format!(" u={id}"));
+            }
+        }
         let iprev = if let Some(n) = get("sender_host_name") {
             Some(format!(";\n\tiprev=pass ({n})"))
         } else if get("host_lookup_deferred").is_some_and(|v| v == "1") {

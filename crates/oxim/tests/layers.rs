@@ -42,6 +42,8 @@ const LAYERS: &[&[&str]] = &[
     &["smtp_in::events"],
     &["smtp_in::tls", "smtp_in::auth"],
     &["smtp_in::io", "smtp_in::conn", "smtp_in::replay"],
+    // The ACLs of a message that does not come over SMTP.
+    &["not_smtp"],
     // Policy, and host lists matched with the lookups they need.
     &["acl"],
     &["host_lists"],

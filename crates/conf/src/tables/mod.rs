@@ -396,7 +396,7 @@ pub static AUTH_DRIVERS: &[(&str, &[OptionSpec])] = &[
 pub static UNSUPPORTED: &[(&str, &str)] = &[
     (
         "main",
-        "acl_not_smtp acl_not_smtp_mime acl_not_smtp_start acl_smtp_atrn \
+        "acl_not_smtp_mime acl_not_smtp_start acl_smtp_atrn \
          acl_smtp_mime acl_smtp_notquit acl_smtp_quit \
          acl_smtp_starttls acl_smtp_wellknown auto_thaw bounce_message_file \
          bounce_message_text bounce_return_message check_log_inodes \
@@ -406,7 +406,6 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
          delay_warning_condition headers_charset hosts_treat_as_local \
          keep_malformed local_from_prefix local_from_suffix mua_wrapper \
          preserve_message_logs queue_domains queue_only_file queue_only_load \
-         queue_only_override received_headers_max \
          smtp_accept_max_per_connection smtp_accept_queue \
          smtp_accept_queue_per_connection smtp_accept_reserve \
          smtp_load_reserve smtp_ratelimit_hosts smtp_ratelimit_mail \

@@ -437,7 +437,9 @@ impl<'a> Failed<'a> {
             out,
             &self.address,
             self.sender,
-            Some(self.return_path.unwrap_or(self.sender)),
+            // As Exim, an address that failed before any transport ran
+            // (routing, a suspected loop) has no return path to show.
+            self.return_path.or(self.transport.map(|_| self.sender)),
             self.router,
             self.transport,
         );

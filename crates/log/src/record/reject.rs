@@ -105,7 +105,12 @@ impl Rejected<'_> {
             let _ = write!(out, "U={u}");
         }
         if let Some(s) = self.sender {
-            let _ = write!(out, " F=<{s}>");
+            // A message from no client and no user (the non-SMTP ACL's
+            // refusal) starts with its sender.
+            if self.host.is_some() || self.ident.is_some() {
+                out.push(' ');
+            }
+            let _ = write!(out, "F=<{s}>");
             if let Some(a) = self.auth {
                 let _ = write!(out, " A={a}");
             }

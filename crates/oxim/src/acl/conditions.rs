@@ -10,6 +10,11 @@ pub(super) async fn condition(
     out: &mut AclOutcome,
     t: &mut AclTrace,
 ) -> Cond {
+    if let Some(place) = t.not_smtp {
+        if let Some(err) = forbidden_without_smtp(c, place) {
+            return Cond::Error(err);
+        }
+    }
     match c.name.as_str() {
         "message" => {
             t.trace.line(|| format!("  message: {}", c.value));
@@ -238,4 +243,29 @@ pub(super) async fn condition(
         Ok(_) => Cond::False,
         Err(e) => Cond::Error(e),
     }
+}
+
+/// Exim's refusal of a condition or modifier that has no meaning for a
+/// message that did not come over SMTP (`cannot test hosts condition in
+/// non-SMTP ACL`); `place` is Exim's name for the ACL. `dnslists` without
+/// an explicit key would test the client's address, which there is none
+/// of.
+fn forbidden_without_smtp(c: &AclCondition, place: &str) -> Option<ConditionError> {
+    let name = c.name.as_str();
+    let (verb, what) = match name {
+        "authenticated" | "domains" | "encrypted" | "hosts" | "local_parts" | "recipients"
+        | "spf" | "spf_guess" | "atrn_domains" | "dkim_signers" | "dkim_status"
+        | "dmarc_status" | "decode" | "mime_regex" => ("test", name.to_string()),
+        "queue" if place == "non-SMTP" => ("use", name.to_string()),
+        "dnslists"
+            if oxim_conf::ListIter::new(&c.value)
+                .any(|item| !item.starts_with('+') && !item.contains('/')) =>
+        {
+            ("test", "auto-keyed dnslists".to_string())
+        }
+        _ => return None,
+    };
+    Some(ConditionError::Forbidden(format!(
+        "cannot {verb} {what} condition in {place} ACL"
+    )))
 }

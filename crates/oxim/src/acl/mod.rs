@@ -114,6 +114,39 @@ fn resolve_texts(ctx: &Ctx, vars: &Vars, out: &mut AclOutcome) {
     }
 }
 
+/// The ACL an `acl_*` option names. A value starting with an ACL verb
+/// is the text of an inline ACL, used as written (its conditions are
+/// expanded when evaluated, once). Otherwise the value is expanded (it may
+/// choose an ACL by condition) and must then name an ACL: expanded text is
+/// never parsed as ACL text, so data in a variable can never become policy or
+/// be expanded twice.
+pub fn named_by_option(ctx: &Ctx, option: &str, vars: &Vars) -> Option<oxim_conf::Acl> {
+    let raw = ctx.config.main.str(option).trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let first = raw.split_whitespace().next().unwrap_or("");
+    if oxim_conf::AclVerb::from_name(first).is_some() || !raw.contains('$') {
+        return ctx.config.resolve_acl(raw);
+    }
+    let name = match oxim_conf::expand(raw, vars) {
+        Ok(v) => v.trim().to_string(),
+        Err(e) => {
+            ctx.log_text(None, &format!("failed to expand {option}: {e}"));
+            String::new()
+        }
+    };
+    match ctx.config.acl(&name) {
+        Some(acl) => Some(acl.clone()),
+        None if name.is_empty() => None,
+        None => {
+            ctx.log_text(None, &format!("{option}: ACL \"{name}\" not found"));
+            // Deny rather than accept when the policy cannot be found.
+            oxim_conf::acl::parse_inline(option, "deny").ok()
+        }
+    }
+}
+
 /// The facts an ACL can test.
 #[derive(Clone, Copy)]
 pub struct AclEnv<'a> {
@@ -206,6 +239,11 @@ pub struct AclTrace {
     /// Header lines the MAIL, RCPT, predata and DATA ACLs of the current
     /// message asked for (see [`AclOutcome::added_headers`]).
     pub added_headers: Vec<String>,
+    /// Set for the ACLs of a message that does not come over SMTP
+    /// (`acl_not_smtp_start`: `"non-SMTP-start"`, `acl_not_smtp`:
+    /// `"non-SMTP"`, Exim's names): conditions about an SMTP client or
+    /// recipient are errors there, as in Exim.
+    pub not_smtp: Option<&'static str>,
 }
 
 /// A refusal decided after a failed verification says why, unless the

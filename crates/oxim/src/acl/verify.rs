@@ -94,6 +94,28 @@ pub(super) async fn verify(
         out.verify_message = vars.get("acl_verify_message").map(str::to_string);
         return Ok(false);
     }
+    // A message with no client host (the command line, -bs without
+    // -oMa) passes a reverse lookup check, as in Exim.
+    if kind == "reverse_host_lookup" && explicit.is_none() && env.host_ip.is_none() {
+        return Ok(true);
+    }
+    // verify = certificate: only a TLS session can have a verified client
+    // certificate; without TLS it fails with Exim's text.
+    if kind == "certificate" && explicit.is_none() && !what.contains('/') {
+        if vars.get("tls_in_cipher").unwrap_or("").is_empty() {
+            out.verify_message = Some("no verified certificate".into());
+            return Ok(false);
+        }
+        return Err(Cond::Error(ConditionError::Unsupported(format!(
+            "verify = {what} in a TLS session"
+        ))));
+    }
+    if t.not_smtp.is_some() && kind == "recipient" {
+        return Err(Cond::Error(ConditionError::Forbidden(format!(
+            "cannot verify recipient in ACL for {}",
+            t.not_smtp.unwrap_or_default()
+        ))));
+    }
     let is_sender = match kind {
         "sender" => true,
         "recipient" if explicit.is_none() => false,

@@ -167,6 +167,19 @@ pub enum DeliveryMode {
     Queue,
 }
 
+/// `-oe*`: where an error in a non-SMTP message goes (Exim's
+/// `error_handling`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorMode {
+    /// `-oem`, `-oew` (the default): mailed to the sender; exit 1.
+    #[default]
+    Mail,
+    /// `-oee`: mailed to the sender; exit 0 when that worked.
+    MailExitZero,
+    /// `-oep`, `-oeq`: written to the standard error stream; exit 1.
+    Stderr,
+}
+
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -204,6 +217,9 @@ pub struct Invocation {
     pub extract_recipients: bool,
     /// False after `-i`/`-oi`: a lone dot does not end the message.
     pub dot_ends_message: bool,
+    /// `-oe*`: how an error found while a non-SMTP message is read is
+    /// reported.
+    pub errors: ErrorMode,
     /// `-N`: do not deliver.
     pub dont_deliver: bool,
     /// `-odqs`: route and deliver locally at once, but leave SMTP
@@ -330,11 +346,12 @@ pub fn options_for_name(prog: &str) -> &'static [&'static str] {
 
 impl Invocation {
     /// Whether new messages stay on the queue: `-odq`, or the configuration's
-    /// `queue_only` unless an `-od*` option said otherwise.
-    pub fn queue_only(&self, config_queue_only: bool) -> bool {
+    /// `queue_only` unless an `-od*` option said otherwise (which it may
+    /// only with `queue_only_override`, Exim's default).
+    pub fn queue_only(&self, config_queue_only: bool, overridable: bool) -> bool {
         match self.delivery {
             DeliveryMode::Queue => true,
-            _ => config_queue_only && !self.delivery_given,
+            _ => config_queue_only && !(self.delivery_given && overridable),
         }
     }
 
@@ -358,6 +375,7 @@ impl Invocation {
             message_reference: None,
             extract_recipients: false,
             dot_ends_message: true,
+            errors: ErrorMode::default(),
             dont_deliver: false,
             queue_smtp: false,
             queue_2stage: false,
@@ -521,7 +539,10 @@ impl Invocation {
                 "-bfs" => inv.filter_test.suffix = Some(value(&mut i, arg)?),
                 "-i" | "-oi" | "-oitrue" => inv.dot_ends_message = false,
                 "-v" => inv.verbose = true,
-                "-oee" | "-oem" | "-oep" | "-oeq" | "-oew" | "-em" | "-ee" | "-oo" | "-om" => {}
+                "-oem" | "-oew" | "-em" => inv.errors = ErrorMode::Mail,
+                "-oee" | "-ee" => inv.errors = ErrorMode::MailExitZero,
+                "-oep" | "-oeq" | "-ep" | "-eq" => inv.errors = ErrorMode::Stderr,
+                "-oo" | "-om" => {}
                 "-t" => inv.extract_recipients = true,
                 // -N implies -v, as in Exim.
                 "-N" => {

@@ -71,11 +71,13 @@ fn submission_with_recipients() {
 #[test]
 fn od_options_override_queue_only() {
     // As in Exim: any -od option beats queue_only from the configuration.
-    assert!(!parse(&["-odi", "a@x"]).queue_only(true));
-    assert!(!parse(&["-odb", "a@x"]).queue_only(true));
-    assert!(parse(&["-odq", "a@x"]).queue_only(false));
-    assert!(parse(&["a@x"]).queue_only(true));
-    assert!(!parse(&["a@x"]).queue_only(false));
+    assert!(!parse(&["-odi", "a@x"]).queue_only(true, true));
+    assert!(!parse(&["-odb", "a@x"]).queue_only(true, true));
+    assert!(parse(&["-odq", "a@x"]).queue_only(false, true));
+    assert!(parse(&["a@x"]).queue_only(true, true));
+    assert!(!parse(&["a@x"]).queue_only(false, true));
+    // no_queue_only_override: -odi does not beat queue_only.
+    assert!(parse(&["-odi", "a@x"]).queue_only(true, false));
 }
 
 #[test]

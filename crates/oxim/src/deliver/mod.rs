@@ -47,7 +47,7 @@ fn percent_hack(ctx: &Ctx, address: &str, vars: &Vars) -> Option<String> {
     Some(format!("{}@{}", &lp[..p], &lp[p + 1..]))
 }
 
-fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
+pub(crate) fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
     let mut v = ctx.base_vars();
     let id = m.env.id.to_string();
     v.set("message_id", id.clone())
@@ -222,7 +222,25 @@ pub async fn deliver_loaded(
     }
     // The system filter runs first, on every attempt.
     let before = message_vars(ctx, &m);
-    let after = system_filter::run(ctx, &mut m, &before);
+    let mut after = system_filter::run(ctx, &mut m, &before);
+    // More Received: header lines than received_headers_max: every
+    // recipient fails, as a routing failure (a loop is suspected).
+    let received = m
+        .headers
+        .iter()
+        .filter(|h| {
+            h.is_live()
+                && h.text
+                    .get(..9)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("received:"))
+        })
+        .count();
+    if received > ctx.settings.received_headers_max && !matches!(after, system_filter::After::Stop)
+    {
+        after = system_filter::After::FailAll(
+            "Too many \"Received\" headers - suspected mail loop".into(),
+        );
+    }
     let mut vars = message_vars(ctx, &m);
     match &after {
         system_filter::After::Stop => {
@@ -271,7 +289,7 @@ pub async fn deliver_loaded(
         // Every recipient is done without routing.
         system_filter::After::Discarded => work.clear(),
         system_filter::After::FailAll(message) => {
-            for item in work.drain(..) {
+            for item in work.drain(..).rev() {
                 let err = local_error(Errno::None, message.clone());
                 run.record(
                     &item,

@@ -22,6 +22,11 @@ pub use drivers::*;
 pub struct MainSettings {
     /// `queue_only`: messages wait for a queue runner.
     pub queue_only: bool,
+    /// `queue_only_override`: `-odb`/`-odi` beat `queue_only`.
+    pub queue_only_override: bool,
+    /// `received_headers_max`: more Received: header lines than this fail
+    /// every recipient (a mail loop).
+    pub received_headers_max: usize,
     /// `accept_8bitmime`: offer 8BITMIME.
     pub accept_8bitmime: bool,
     /// `prdr_enable`: offer PRDR (per-recipient answers to the data).
@@ -163,6 +168,8 @@ impl MainSettings {
         let main = &config.main;
         MainSettings {
             queue_only: main.bool("queue_only"),
+            queue_only_override: main.bool("queue_only_override"),
+            received_headers_max: usize::try_from(main.int("received_headers_max")).unwrap_or(0),
             accept_8bitmime: main.bool("accept_8bitmime"),
             prdr_enable: main.bool("prdr_enable"),
             smtp_enforce_sync: main.bool("smtp_enforce_sync"),

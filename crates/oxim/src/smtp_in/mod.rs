@@ -116,7 +116,9 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
     for id in ids {
         match ctx.inv.delivery {
             DeliveryMode::Queue => {}
-            _ if ctx.inv.queue_only(ctx.settings.queue_only) => {}
+            _ if ctx
+                .inv
+                .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override) => {}
             DeliveryMode::Background => crate::ctx::spawn_background_delivery(&ctx, &id)?,
             DeliveryMode::Interactive => {
                 if let Ok(mid) = id.parse() {

@@ -348,7 +348,9 @@ pub(super) async fn data_end(
             replied(ctx, answer(sess, final_reply, &id_text));
             st.messages += 1;
             if !conn.stdin {
-                let queue = ctx.inv.queue_only(ctx.settings.queue_only);
+                let queue = ctx
+                    .inv
+                    .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 if queue {
                     loaded.flush_msglog(&ctx.spool);
                 } else if ctx.delivery_helper.get().is_some() {
@@ -372,7 +374,10 @@ pub(super) async fn data_end(
                 // accepted, before the next command is read. Background
                 // deliveries start when the session ends; a batch (-bS)
                 // is delivered at its end.
-                let now = !conn.batch && !ctx.inv.queue_only(ctx.settings.queue_only);
+                let now = !conn.batch
+                    && !ctx
+                        .inv
+                        .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
                 match ctx.inv.delivery {
                     crate::cli::DeliveryMode::Interactive if now => {
                         if let Err(e) = crate::deliver::deliver_id(ctx, &id, false).await {

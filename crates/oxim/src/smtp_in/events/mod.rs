@@ -31,37 +31,9 @@ use super::conn::{
     replied, sender_host, sync_client_name, IncomingConn, State,
 };
 
-/// The ACL an `acl_smtp_*` option names. A value starting with an ACL verb
-/// is the text of an inline ACL, used as written (its conditions are
-/// expanded when evaluated, once). Otherwise the value is expanded (it may
-/// choose an ACL by condition) and must then name an ACL: expanded text is
-/// never parsed as ACL text, so data in a variable can never become policy or
-/// be expanded twice.
+/// The ACL an `acl_smtp_*` option names (see [`acl::named_by_option`]).
 pub fn acl_for(ctx: &Ctx, option: &str, vars: &Vars) -> Option<oxim_conf::Acl> {
-    let raw = ctx.config.main.str(option).trim();
-    if raw.is_empty() {
-        return None;
-    }
-    let first = raw.split_whitespace().next().unwrap_or("");
-    if oxim_conf::AclVerb::from_name(first).is_some() || !raw.contains('$') {
-        return ctx.config.resolve_acl(raw);
-    }
-    let name = match oxim_conf::expand(raw, vars) {
-        Ok(v) => v.trim().to_string(),
-        Err(e) => {
-            ctx.log_text(None, &format!("failed to expand {option}: {e}"));
-            String::new()
-        }
-    };
-    match ctx.config.acl(&name) {
-        Some(acl) => Some(acl.clone()),
-        None if name.is_empty() => None,
-        None => {
-            ctx.log_text(None, &format!("{option}: ACL \"{name}\" not found"));
-            // Deny rather than accept when the policy cannot be found.
-            oxim_conf::acl::parse_inline(option, "deny").ok()
-        }
-    }
+    acl::named_by_option(ctx, option, vars)
 }
 
 /// Run the ACL that `option` names, if there is one, and log its

@@ -1,0 +1,240 @@
+//! Main options that act on messages as Exim's do (issue 14): the non-SMTP
+//! ACL (`acl_not_smtp`), `queue_only_override`, `received_headers_max`.
+//! Each test checks what a user sees: the log lines, the exit status, the
+//! mail that arrives.
+
+mod common;
+
+use common::*;
+
+fn conf(main: &str, acls: &str) -> String {
+    format!(
+        r#"
+{TEST_MAIN}
+trusted_users = root
+{main}
+
+begin acl
+{acls}
+
+begin routers
+
+local:
+  driver = accept
+  transport = mbox
+
+begin transports
+
+mbox:
+  driver = appendfile
+  file = DIR/mail/$local_part
+  create_directory
+"#
+    )
+}
+
+fn submit(dir: &TestDir, c: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut all = vec!["-C", c.to_str().unwrap()];
+    all.extend_from_slice(args);
+    dir.run(&all, stdin)
+}
+
+const NOT_SMTP: &str = r#"
+not_smtp:
+  deny    senders = bad@test.ex
+          message = don't like sender $sender_address
+  discard senders = drop@test.ex
+          log_message = into the void
+  deny    senders = host@test.ex
+          hosts = 1.2.3.4
+  warn    senders = queue@test.ex
+          control = queue_only
+  accept  add_header = X-Recipients: $recipients_count $recipients
+"#;
+
+#[test]
+fn acl_not_smtp_accepts_and_adds_headers() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("acl_not_smtp = not_smtp", NOT_SMTP));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "ok@test.ex", "u1@test.ex", "u2@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mail = dir.read("mail/u1");
+    assert!(
+        mail.contains("X-Recipients: 2 u1@test.ex, u2@test.ex\n"),
+        "{mail}"
+    );
+}
+
+#[test]
+fn acl_not_smtp_refusal_is_logged_and_mailed_to_the_sender() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("acl_not_smtp = not_smtp", NOT_SMTP));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "bad@test.ex", "u1@test.ex"],
+        "Subject: s\n\nthe body\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter().any(|l| l
+            .ends_with("F=<bad@test.ex> rejected by non-SMTP ACL: don't like sender bad@test.ex")),
+        "{log:#?}"
+    );
+    let reject = dir.read("log/rejectlog");
+    assert!(
+        reject.contains("Envelope-from: <bad@test.ex>\nEnvelope-to: <u1@test.ex>\n"),
+        "{reject}"
+    );
+    // Nothing for the recipient; the sender is told, with the message.
+    assert_eq!(dir.read("mail/u1"), "");
+    let bounce = dir.read("mail/bad");
+    assert!(
+        bounce.contains("Subject: Mail failure - rejected by local scanning code\n"),
+        "{bounce}"
+    );
+    assert!(
+        bounce.contains("The following error was given:\n\n  don't like sender bad@test.ex\n"),
+        "{bounce}"
+    );
+    assert!(
+        bounce
+            .contains("------ This is a copy of your message, including all the headers. ------\n"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("the body\n"), "{bounce}");
+    // The report is its own message, referring to the refused one.
+    assert!(log.iter().any(|l| l.contains("<= <> R=")), "{log:#?}");
+}
+
+#[test]
+fn acl_not_smtp_refusal_goes_to_stderr_with_oep() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("acl_not_smtp = not_smtp", NOT_SMTP));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-oep", "-f", "bad@test.ex", "u1@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("message rejected by non-SMTP ACL: don't like sender bad@test.ex"),
+        "{err}"
+    );
+    assert_eq!(dir.read("mail/bad"), "");
+}
+
+#[test]
+fn acl_not_smtp_cannot_test_the_client() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("acl_not_smtp = not_smtp", NOT_SMTP));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "host@test.ex", "u1@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let log = dir.read("log/mainlog");
+    assert!(
+        log.contains("F=<host@test.ex> rejected by non-SMTP ACL: cannot test hosts condition in non-SMTP ACL"),
+        "{log}"
+    );
+    // No message text from the ACL: Exim's words for the sender.
+    let bounce = dir.read("mail/host");
+    assert!(
+        bounce.contains("\n  local configuration problem\n"),
+        "{bounce}"
+    );
+}
+
+#[test]
+fn acl_not_smtp_discard_and_queue_only() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("acl_not_smtp = not_smtp", NOT_SMTP));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "drop@test.ex", "u1@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with("=> blackhole (non-SMTP ACL discarded recipients): into the void")),
+        "{log:#?}"
+    );
+    assert_eq!(dir.read("mail/u1"), "");
+
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "queue@test.ex", "u1@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(out.status.success());
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.ends_with("no immediate delivery: queued by ACL")),
+        "{log:#?}"
+    );
+    assert_eq!(dir.read("mail/u1"), "");
+    let listed = submit(&dir, &c, &["-bpc"], "");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "1");
+}
+
+#[test]
+fn queue_only_override_off_keeps_odi_messages_queued() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("queue_only\nno_queue_only_override", ""));
+    let out = submit(&dir, &c, &["-odi", "u1@test.ex"], "Subject: s\n\nbody\n");
+    assert!(out.status.success());
+    assert_eq!(dir.read("mail/u1"), "");
+    let c2 = dir.write("c2.conf", &conf("queue_only", ""));
+    let out = submit(&dir, &c2, &["-odi", "u2@test.ex"], "Subject: s\n\nbody\n");
+    assert!(out.status.success());
+    assert!(dir.read("mail/u2").contains("body"));
+}
+
+#[test]
+fn received_headers_max_fails_a_looping_message() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("received_headers_max = 2", ""));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "me@test.ex", "u1@test.ex"],
+        "Received: from a\nReceived: from b\n\nbody\n",
+    );
+    assert!(out.status.success());
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l
+                .ends_with("** u1@test.ex : Too many \"Received\" headers - suspected mail loop")),
+        "{log:#?}"
+    );
+    assert_eq!(dir.read("mail/u1"), "");
+    assert!(dir
+        .read("mail/me")
+        .contains("Too many \"Received\" headers"));
+}
