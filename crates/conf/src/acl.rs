@@ -128,6 +128,80 @@ const CONDITIONS: &[(&str, bool)] = &[
     ("verify", false),
 ];
 
+/// Exim ACL conditions and modifiers oxim does not implement: a
+/// configuration that uses one is refused when it is read ("... is not
+/// supported by oxim", with file and line), never accepted and ignored.
+pub const UNSUPPORTED_CONDITIONS: &[&str] = &[
+    "atrn_domains",
+    "bmi_optin",
+    "dcc",
+    "decode",
+    "dmarc_status",
+    "encrypted",
+    "log_reject_target",
+    "malware",
+    "mime_regex",
+    "queue",
+    "ratelimit",
+    "regex",
+    "seen",
+    "spam",
+    "spf",
+    "spf_guess",
+    "udpsend",
+];
+
+/// Exim's `control =` names that oxim implements.
+pub const SUPPORTED_CONTROLS: &[&str] = &[
+    "allow_auth_unadvertised",
+    "caseful_local_part",
+    "caselower_local_part",
+    "dkim_disable_verify",
+    "enforce_sync",
+    "fakedefer",
+    "fakereject",
+    "freeze",
+    "no_callout_flush",
+    "no_delay_flush",
+    "no_enforce_sync",
+    "no_multiline_responses",
+    "no_pipelining",
+    "queue",
+    "queue_only",
+    "submission",
+    "suppress_local_fixups",
+];
+
+/// Exim's `control =` names that oxim knows but does not implement.
+pub const UNSUPPORTED_CONTROLS: &[&str] = &[
+    "cutthrough_delivery",
+    "debug",
+    "dmarc_disable_verify",
+    "dmarc_enable_forensic",
+    "dscp",
+    "error",
+    "no_mbox_unspool",
+    "utf8_downconvert",
+    "wellknown",
+];
+
+/// Checks a `control =` value written out in full (one with `$` is
+/// checked when it is expanded).
+fn check_control(value: &str) -> Result<(), String> {
+    let v = value.trim();
+    if v.contains('$') {
+        return Ok(());
+    }
+    let name = v.split('/').next().unwrap_or("").trim();
+    if SUPPORTED_CONTROLS.contains(&name) {
+        Ok(())
+    } else if UNSUPPORTED_CONTROLS.contains(&name) {
+        Err(format!("control \"{name}\" is not supported by oxim"))
+    } else {
+        Err(format!("unknown control modifier \"{name}\""))
+    }
+}
+
 /// Whether `name` is a known ACL condition or modifier.
 pub fn is_condition(name: &str) -> bool {
     CONDITIONS.iter().any(|(n, _)| *n == name)
@@ -208,6 +282,9 @@ fn parse_condition(s: &str, saveline: &str) -> Result<AclCondition, String> {
     let Some(&(_, modifier)) = CONDITIONS.iter().find(|(n, _)| *n == name) else {
         return Err(format!("unknown ACL condition/modifier in \"{saveline}\""));
     };
+    if UNSUPPORTED_CONDITIONS.contains(&name) {
+        return Err(format!("ACL condition \"{name}\" is not supported by oxim"));
+    }
     if negated && modifier {
         return Err(format!(
             "ACL error: negation is not allowed with \"{name}\""
@@ -254,6 +331,9 @@ fn parse_condition(s: &str, saveline: &str) -> Result<AclCondition, String> {
         let kind = if modifier { "modifier" } else { "condition" };
         return Err(format!("\"=\" missing after ACL \"{name}\" {kind}"));
     };
+    if name == "control" {
+        check_control(value)?;
+    }
     Ok(AclCondition {
         name: name.to_string(),
         value: format!("{prefix}{}", value.trim()),

@@ -46,6 +46,10 @@ pub enum ConditionError {
     /// An ACL condition oxim does not implement.
     #[error("ACL condition \"{0}\" is not supported by oxim")]
     Unsupported(String),
+    /// A `control =` value oxim does not take (unknown, not implemented,
+    /// or with bad options).
+    #[error("{0}")]
+    BadControl(String),
     /// A condition that has no meaning where the ACL runs (Exim's text).
     #[error("{0}")]
     Forbidden(String),

@@ -177,6 +177,7 @@ pub fn builtin_macros() -> Vec<(String, String)> {
         ("_HAVE_PIPE_CONNECT".to_string(), "y".to_string()),
         ("_HAVE_PRDR".to_string(), "y".to_string()),
     ];
+    v.extend(crate::dkim::sign::builtin_macros());
     if oxim_net::tfo_supported() {
         v.push(("_HAVE_TCP_FASTOPEN".into(), "y".into()));
     }

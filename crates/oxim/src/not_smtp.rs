@@ -51,7 +51,6 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
         .collect();
     vars.set("recipients", recipients.join(", "))
         .set("recipients_count", recipients.len().to_string())
-        .set("received_count", received_count(&loaded).to_string())
         .set(AUTHENTICATION_LOCAL, "1");
     let Some(acl) = acl::named_by_option(ctx, "acl_not_smtp", &vars) else {
         return Ok(Outcome::Accept { queue: false });
@@ -77,12 +76,17 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
     }
     match o.verdict {
         Verdict::Accept => {
+            p.remove_acl_headers(&o.removed_headers);
             p.add_acl_headers(&o.added_headers);
-            let queue = o.controls.iter().any(|c| {
-                let c = c.trim();
-                c == "queue_only" || c == "queue" || c.starts_with("queue/")
-            });
-            Ok(Outcome::Accept { queue })
+            let mut controls = acl::control::MessageControls::default();
+            controls.absorb(&o.controls);
+            if controls.freeze.is_some() {
+                // Frozen on arrival (see `deliver`).
+                p.env.frozen = Some(crate::time::LocalTime::now().epoch_secs());
+            }
+            Ok(Outcome::Accept {
+                queue: controls.queue,
+            })
         }
         Verdict::Discard => Ok(Outcome::Discarded {
             log: o.log_message.clone(),
@@ -98,19 +102,6 @@ pub async fn check(ctx: &Ctx, p: &mut Prepared) -> Result<Outcome> {
             Ok(Outcome::Refused { status })
         }
     }
-}
-
-/// How many `Received:` header lines the message has.
-fn received_count(m: &Loaded) -> usize {
-    m.headers
-        .iter()
-        .filter(|h| {
-            h.is_live()
-                && h.text
-                    .get(..9)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("received:"))
-        })
-        .count()
 }
 
 /// `F=<sender> rejected by non-SMTP ACL: <why>`; the reject log also gets
@@ -294,6 +285,12 @@ async fn mail_sender(ctx: &Ctx, p: &Prepared, text: &str) -> Result<()> {
 pub async fn deliver(ctx: &Ctx, loaded: Loaded, queue: bool) -> Result<()> {
     use crate::cli::DeliveryMode;
     let id = loaded.env.id.to_string();
+    if loaded.env.frozen.is_some() {
+        // `control = freeze` in the non-SMTP ACL.
+        ctx.log_text(Some(&id), "frozen by ACL");
+        loaded.flush_msglog(&ctx.spool);
+        return Ok(());
+    }
     if queue {
         ctx.log(&LogRecord::Text {
             id: Some(&id),

@@ -61,6 +61,11 @@ pub struct Source {
     pub user: Option<crate::ctx::Caller>,
     /// `DKIM=` on the `<=` line: the first passing signature's domain.
     pub dkim: Option<String>,
+    /// `control = fakereject`: kept and delivered, the client told 550
+    /// (the log line starts `(=`).
+    pub fake_reject: bool,
+    /// `control = suppress_local_fixups`.
+    pub suppress_local_fixups: bool,
 }
 
 impl Source {
@@ -86,6 +91,8 @@ impl Source {
             local_auth_id: None,
             user: None,
             dkim: None,
+            fake_reject: false,
+            suppress_local_fixups: false,
         }
     }
 
@@ -241,6 +248,33 @@ pub async fn store(ctx: &Ctx, source: &Source, p: Prepared) -> Result<Loaded> {
 impl Prepared {
     /// Add the header lines ACLs asked for (`add_header`), each where its
     /// prefix puts it (see [`place_acl_headers`]).
+    /// Removes the header lines `remove_header` lists name (Exim's
+    /// specifiers: a header name, any case, or a `^` regular expression
+    /// matched against the whole line).
+    pub fn remove_acl_headers(&mut self, lists: &[String]) {
+        let matchers: Vec<HeaderSpec> = lists
+            .iter()
+            .flat_map(|l| oxim_conf::lists::list_items(l))
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| HeaderSpec::new(s.trim()))
+            .collect();
+        if matchers.is_empty() {
+            return;
+        }
+        let before = self.msg.headers.len();
+        self.msg
+            .headers
+            .retain(|h| !matchers.iter().any(|m| m.matches(&h.text)));
+        if self.msg.headers.len() != before {
+            self.headers = self
+                .msg
+                .headers
+                .iter()
+                .map(|h| Header::new(h.text.clone()))
+                .collect();
+        }
+    }
+
     pub fn add_acl_headers(&mut self, added: &[String]) {
         if added.is_empty() {
             return;
@@ -252,6 +286,36 @@ impl Prepared {
             .iter()
             .map(|h| Header::new(h.text.clone()))
             .collect();
+    }
+}
+
+/// One `remove_header` specifier.
+enum HeaderSpec {
+    /// A header name (without its colon), compared without case.
+    Name(String),
+    /// `^...`: a regular expression anchored at the start of the line.
+    Regex(Option<regex::Regex>),
+}
+
+impl HeaderSpec {
+    fn new(spec: &str) -> HeaderSpec {
+        if spec.starts_with('^') {
+            // The ACL refused a pattern that does not compile (see
+            // `acl::conditions`), so `None` is not expected here.
+            HeaderSpec::Regex(regex::Regex::new(spec).ok())
+        } else {
+            HeaderSpec::Name(spec.trim_end_matches(':').trim().to_ascii_lowercase())
+        }
+    }
+
+    fn matches(&self, line: &str) -> bool {
+        match self {
+            HeaderSpec::Name(n) => line
+                .split_once(':')
+                .is_some_and(|(name, _)| name.trim_end().eq_ignore_ascii_case(n)),
+            HeaderSpec::Regex(Some(re)) => re.is_match(line),
+            HeaderSpec::Regex(None) => false,
+        }
     }
 }
 
@@ -432,6 +496,10 @@ pub fn prepare(
                 h.text = q;
             }
         }
+    }
+    // `control = suppress_local_fixups`: a local message keeps its header
+    // as it came (no Message-Id:, From: or Date: added, Sender: kept).
+    if source.is_local() && !source.suppress_local_fixups {
         if msg.header("message-id").is_none() && msg.header("resent-message-id").is_none() {
             id_created = true;
             msg.headers.push(HeaderField::new(format!(
@@ -562,6 +630,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         .map(|(name, id)| (name.as_str(), id.as_deref()));
     rec.reference = source.reference.as_deref();
     rec.prdr = source.prdr;
+    rec.fake_reject = source.fake_reject;
     rec.chunking = source.chunking;
     rec.pipelining = source.pipelining;
     rec.dkim = source.dkim.as_deref();

@@ -144,21 +144,20 @@ fn callout_to_a_closed_port_defers_with_exims_text() {
 
 #[test]
 fn cutthrough_delivery_is_refused_not_ignored() {
+    // Refused when the configuration is read, with file and line.
     let fake = FakeSmtp::start(vec![], &[]);
     let dir = TestDir::new();
     let c = dir.write(
         "test.conf",
         &conf(fake.port, "  accept  control = cutthrough_delivery"),
     );
-    let out = session(&dir, c.to_str().unwrap(), "a@b.example", "x@remote.example");
+    let out = dir.run(&["-C", c.to_str().unwrap(), "-bs"], "quit\r\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Exim configuration error in line"), "{err}");
     assert!(
-        out.contains("451 Temporary local problem - please try later"),
-        "{out}"
-    );
-    let log = dir.read("log/mainlog");
-    assert!(
-        log.contains("\"control = cutthrough_delivery\" is not supported by oxim"),
-        "{log}"
+        err.contains("control \"cutthrough_delivery\" is not supported by oxim"),
+        "{err}"
     );
     assert_eq!(fake.connection_count(), 0);
 }

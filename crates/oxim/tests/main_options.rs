@@ -238,3 +238,53 @@ fn received_headers_max_fails_a_looping_message() {
         .read("mail/me")
         .contains("Too many \"Received\" headers"));
 }
+
+#[test]
+fn hosts_treat_as_local_makes_a_named_host_this_host() {
+    let dir = TestDir::new();
+    let conf = |extra: &str| {
+        format!(
+            "{TEST_MAIN}\n{extra}\nbegin routers\nr:\n  driver = manualroute\n  \
+             route_list = * 192.0.2.1\n  self = fail\n  transport = smtp\n\
+             begin transports\nsmtp:\n  driver = smtp\n"
+        )
+    };
+    let c = dir.write("c.conf", &conf("hosts_treat_as_local = 192.0.2.1"));
+    let out = submit(&dir, &c, &["-bt", "a@remote.example"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a@remote.example is undeliverable: remote host address is the local host"),
+        "{text}"
+    );
+    let c = dir.write("c2.conf", &conf(""));
+    let out = submit(&dir, &c, &["-bt", "a@remote.example"], "");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("host 192.0.2.1 [192.0.2.1]"));
+}
+
+#[test]
+fn received_count_is_seen_by_acls_and_routers() {
+    let dir = TestDir::new();
+    let main = "acl_not_smtp = count";
+    let acls = "count:\n  accept add_header = X-ACL: $received_count\n";
+    let text = conf(main, acls).replace(
+        "  transport = mbox\n",
+        "  transport = mbox\n  headers_add = X-Router: $received_count\n",
+    );
+    let c = dir.write("c.conf", &text);
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "u1@test.ex"],
+        "Received: one\nReceived: two\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mail = dir.read("mail/u1");
+    assert!(mail.contains("X-ACL: 3\n"), "{mail}");
+    assert!(mail.contains("X-Router: 3\n"), "{mail}");
+}

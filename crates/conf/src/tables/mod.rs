@@ -403,7 +403,7 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
          check_log_space check_spool_inodes check_spool_space \
          deliver_queue_load_max delivery_date_remove envelope_to_remove \
          return_path_remove errors_copy errors_reply_to \
-         delay_warning_condition headers_charset hosts_treat_as_local \
+         delay_warning_condition headers_charset \
          keep_malformed local_from_prefix local_from_suffix mua_wrapper \
          preserve_message_logs queue_domains queue_only_file queue_only_load \
          smtp_accept_max_per_connection smtp_accept_queue \

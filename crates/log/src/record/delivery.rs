@@ -129,6 +129,8 @@ pub struct Delivered<'a> {
     pub pipelining: Option<PipeliningLog>,
     /// ` K`: sent with CHUNKING.
     pub chunking: bool,
+    /// ` DKIM=domain:selector`: the message was signed (`+dkim_verbose`).
+    pub dkim: Option<&'a str>,
     /// `C="..."`: the remote server's final response
     /// (`+smtp_confirmation`, default on).
     pub confirmation: Option<&'a str>,
@@ -161,6 +163,7 @@ impl<'a> Delivered<'a> {
             auth: None,
             pipelining: None,
             chunking: false,
+            dkim: None,
             confirmation: None,
             queue_time: None,
             deliver_time: None,
@@ -212,6 +215,11 @@ impl<'a> Delivered<'a> {
         }
         if self.chunking {
             out.push_str(" K");
+        }
+        if let Some(d) = self.dkim {
+            if sel.has(Selector::DkimVerbose) {
+                let _ = write!(out, " DKIM={d}");
+            }
         }
         if let Some(c) = self.confirmation {
             if sel.has(Selector::SmtpConfirmation) {

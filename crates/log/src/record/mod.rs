@@ -283,7 +283,7 @@ impl<'a> LogRecord<'a> {
         let ms = sel.has(Selector::Millisec);
         match self {
             LogRecord::Received(r) => {
-                out.push_str("<= ");
+                out.push_str(if r.fake_reject { "(= " } else { "<= " });
                 r.render_body(sel, out);
             }
             LogRecord::Delivered(d) => {

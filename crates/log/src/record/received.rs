@@ -52,6 +52,9 @@ pub struct Received<'a> {
     pub subject: Option<&'a str>,
     /// `for ...`: the envelope recipients (`+received_recipients`).
     pub recipients: &'a [&'a str],
+    /// The client was told the message was refused (`control =
+    /// fakereject`): the line starts `(=` instead of `<=`.
+    pub fake_reject: bool,
 }
 
 impl<'a> Received<'a> {
@@ -78,6 +81,7 @@ impl<'a> Received<'a> {
             message_id_created: false,
             subject: None,
             recipients: &[],
+            fake_reject: false,
         }
     }
 

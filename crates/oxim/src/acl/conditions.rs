@@ -45,17 +45,31 @@ pub(super) async fn condition(
             out.logwrites.push(value);
             return Cond::True;
         }
-        "control" => {
-            // Cutthrough delivery (the onward connection at RCPT time, the
-            // data streamed through) is not implemented: refused, never
-            // accepted and ignored.
-            let name = value.split('/').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("cutthrough_delivery") {
-                return Cond::Error(ConditionError::Unsupported(format!("control = {value}")));
+        "control" => match super::control::Control::parse(&value) {
+            Ok(super::control::Control::CasefulLocalPart(caseful)) => {
+                // Only the RCPT ACL has a recipient to take it from.
+                let Some(rcpt) = env.recipient else {
+                    return Cond::Error(ConditionError::BadControl(format!(
+                        "control \"{value}\" is allowed only in the RCPT ACL"
+                    )));
+                };
+                let lp = split_address(rcpt).0;
+                vars.set(
+                    "local_part",
+                    if caseful {
+                        lp.to_string()
+                    } else {
+                        lp.to_lowercase()
+                    },
+                );
+                return Cond::True;
             }
-            out.controls.push(value);
-            return Cond::True;
-        }
+            Ok(ctl) => {
+                out.controls.push(ctl);
+                return Cond::True;
+            }
+            Err(why) => return Cond::Error(ConditionError::BadControl(why)),
+        },
         "set" => {
             if let Some((name, v)) = value.split_once('=') {
                 let name = name.trim().trim_start_matches('$');
@@ -77,7 +91,22 @@ pub(super) async fn condition(
             out.added_headers.push(value);
             return Cond::True;
         }
-        "remove_header" | "endpass" => return Cond::True,
+        "remove_header" => {
+            for spec in oxim_conf::lists::list_items(&value) {
+                let spec = spec.trim();
+                if spec.starts_with('^') {
+                    if let Err(e) = regex::Regex::new(spec) {
+                        return Cond::Error(ConditionError::BadControl(format!(
+                            "remove_header: bad regular expression \"{spec}\": {e}"
+                        )));
+                    }
+                }
+            }
+            out.removed_headers.push(value);
+            return Cond::True;
+        }
+        // `continue`: the value is expanded for its side effects only.
+        "continue" | "endpass" => return Cond::True,
         "hosts" => match env.host_ip {
             Some(ip) => {
                 let connection = t.connection();
@@ -223,6 +252,13 @@ pub(super) async fn condition(
                 if r.message.is_some() {
                     out.message = r.message.clone();
                 }
+                // What the called ACL did on the way stands for its caller.
+                out.controls.extend(r.controls.iter().cloned());
+                out.added_headers.extend(r.added_headers.iter().cloned());
+                out.removed_headers
+                    .extend(r.removed_headers.iter().cloned());
+                out.logwrites.extend(r.logwrites.iter().cloned());
+                out.warnings.extend(r.warnings.iter().cloned());
                 if r.log_message.is_some() && r.verdict != Verdict::Defer {
                     out.log_message = r.log_message.clone();
                 }

@@ -7,6 +7,7 @@ use oxim_conf::{Acl, AclCondition, AclVerb, Probe, Trace};
 
 mod callout;
 mod conditions;
+pub mod control;
 pub mod dnslists;
 mod header_sender;
 mod headers;
@@ -41,8 +42,8 @@ pub struct AclOutcome {
     pub message: Option<String>,
     /// Text for the log (`log_message =`).
     pub log_message: Option<String>,
-    /// `control = no_pipelining` and friends seen on the way.
-    pub controls: Vec<String>,
+    /// `control = ...` settings reached on the way.
+    pub controls: Vec<control::Control>,
     /// Lines to write to the main log (`logwrite =`).
     pub logwrites: Vec<String>,
     /// Why a verification failed, the reply's text when no `message` is
@@ -64,6 +65,8 @@ pub struct AclOutcome {
     /// `message` of a `warn` that held), expanded, each possibly with a
     /// position prefix (`:at_start:` ...) and several lines.
     pub added_headers: Vec<String>,
+    /// `remove_header =` lists (expanded), in the order reached.
+    pub removed_headers: Vec<String>,
     /// The current statement's `message` and `log_message`, unexpanded:
     /// as in Exim they are expanded only once the statement has decided
     /// (so they can use `$dnslist_domain` and the like).
@@ -84,6 +87,7 @@ impl AclOutcome {
             warnings: Vec::new(),
             temp_details: false,
             added_headers: Vec::new(),
+            removed_headers: Vec::new(),
             pending: (None, None),
         }
     }
@@ -239,6 +243,13 @@ pub struct AclTrace {
     /// Header lines the MAIL, RCPT, predata and DATA ACLs of the current
     /// message asked for (see [`AclOutcome::added_headers`]).
     pub added_headers: Vec<String>,
+    /// `remove_header` lists of those ACLs.
+    pub removed_headers: Vec<String>,
+    /// Controls of the current message (`freeze`, `queue_only`, ...);
+    /// the caller resets them at each new message.
+    pub message_controls: control::MessageControls,
+    /// Controls for the rest of the connection (`no_pipelining`, ...).
+    pub session_controls: control::SessionControls,
     /// Set for the ACLs of a message that does not come over SMTP
     /// (`acl_not_smtp_start`: `"non-SMTP-start"`, `acl_not_smtp`:
     /// `"non-SMTP"`, Exim's names): conditions about an SMTP client or

@@ -47,6 +47,13 @@ fn percent_hack(ctx: &Ctx, address: &str, vars: &Vars) -> Option<String> {
     Some(format!("{}@{}", &lp[..p], &lp[p + 1..]))
 }
 
+/// Whether a header line is a `Received:` one (`$received_count`,
+/// `received_headers_max`).
+pub(crate) fn is_received(text: &str) -> bool {
+    text.get(..9)
+        .is_some_and(|n| n.eq_ignore_ascii_case("received:"))
+}
+
 pub(crate) fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
     let mut v = ctx.base_vars();
     let id = m.env.id.to_string();
@@ -103,6 +110,8 @@ pub(crate) fn message_vars(ctx: &Ctx, m: &Loaded) -> Vars {
         .filter(|h| h.is_live())
         .map(|h| h.text.clone())
         .collect();
+    let received = live.iter().filter(|h| is_received(h)).count();
+    v.set("received_count", received.to_string());
     v.set(
         "message_headers",
         oxim_conf::message_headers(live.iter().map(String::as_str), false),
@@ -228,12 +237,7 @@ pub async fn deliver_loaded(
     let received = m
         .headers
         .iter()
-        .filter(|h| {
-            h.is_live()
-                && h.text
-                    .get(..9)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("received:"))
-        })
+        .filter(|h| h.is_live() && is_received(&h.text))
         .count();
     if received > ctx.settings.received_headers_max && !matches!(after, system_filter::After::Stop)
     {

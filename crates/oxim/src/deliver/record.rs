@@ -132,6 +132,8 @@ pub enum Outcome {
         auth: Option<String>,
         /// The SMTP session start (` PS=` with `+protocol_detail`).
         sequence: Option<String>,
+        /// DKIM signature made: ` DKIM=domain:selector`.
+        dkim: Option<String>,
     },
     Deferred {
         host: Option<Host>,
@@ -159,6 +161,7 @@ impl Outcome {
             first: true,
             auth: None,
             sequence: None,
+            dkim: None,
         }
     }
 }
@@ -204,6 +207,7 @@ pub fn log_outcome(
             first,
             auth,
             sequence,
+            dkim,
         } => {
             let mut d = Delivered::new(&id_text, addr, sender);
             d.flag = if bypassed(ctx, m) {
@@ -224,6 +228,7 @@ pub fn log_outcome(
             d.auth = auth.as_deref();
             d.protocol_sequence = sequence.as_deref();
             d.chunking = *chunking;
+            d.dkim = dkim.as_deref();
             d.pipelining = *pipelining;
             d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
                 cipher: &t.cipher,

@@ -10,6 +10,7 @@
 
 pub mod canon;
 pub mod sig;
+pub mod sign;
 pub mod verify;
 
 use verify::{SigResult, Status, Why};

@@ -138,8 +138,9 @@ impl SigResult {
     }
 }
 
-/// The message and its signatures, in the order Exim handles them (the
-/// last DKIM-Signature field first).
+/// The message and its signatures, in the order Exim handles them: by
+/// key type in `dkim_verify_keytypes` order, then by hash in
+/// `dkim_verify_hashes` order, then as they stand in the header section.
 #[derive(Debug, Clone, Default)]
 pub struct Verification {
     pub split: Split,
@@ -153,7 +154,6 @@ pub fn prepare(msg: &[u8], policy: &Policy) -> Verification {
     for f in split
         .fields
         .iter()
-        .rev()
         .filter(|f| f.name.eq_ignore_ascii_case("DKIM-Signature"))
     {
         let sig = Signature::parse(&f.raw);
@@ -176,6 +176,16 @@ pub fn prepare(msg: &[u8], policy: &Policy) -> Verification {
             key_import_failed: false,
         });
     }
+    let rank = |list: &[String], name: Option<&str>| {
+        name.and_then(|n| list.iter().position(|x| x == n))
+            .unwrap_or(usize::MAX)
+    };
+    sigs.sort_by_key(|r| {
+        (
+            rank(&policy.keytypes, r.sig.keytype.map(|k| k.name())),
+            rank(&policy.hashes, r.sig.hash.map(|h| h.name())),
+        )
+    });
     Verification { split, sigs }
 }
 

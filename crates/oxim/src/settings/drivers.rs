@@ -155,6 +155,21 @@ pub struct SmtpSpec {
     pub authenticated_sender: Option<String>,
     pub interface: Option<String>,
     pub tls: SmtpTlsSpec,
+    pub dkim: DkimSignSpec,
+}
+
+/// The smtp transport's DKIM signing options, unexpanded.
+#[derive(Debug, Clone, Default)]
+pub struct DkimSignSpec {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub private_key: Option<String>,
+    pub canon: Option<String>,
+    pub sign_headers: Option<String>,
+    pub strict: Option<String>,
+    pub hash: Option<String>,
+    pub identity: Option<String>,
+    pub timestamps: Option<String>,
 }
 
 /// The smtp transport's TLS options (unexpanded), with Exim's defaults.
@@ -397,6 +412,17 @@ impl TransportSpec {
                     verify_hosts: opt(d, "tls_verify_hosts"),
                     try_verify_hosts: opt(d, "tls_try_verify_hosts").unwrap_or_else(|| "*".into()),
                     tempfail_tryclear: o.bool("tls_tempfail_tryclear"),
+                },
+                dkim: DkimSignSpec {
+                    domain: opt(d, "dkim_domain"),
+                    selector: opt(d, "dkim_selector"),
+                    private_key: opt(d, "dkim_private_key"),
+                    canon: opt(d, "dkim_canon"),
+                    sign_headers: opt(d, "dkim_sign_headers"),
+                    strict: opt(d, "dkim_strict"),
+                    hash: opt(d, "dkim_hash"),
+                    identity: opt(d, "dkim_identity"),
+                    timestamps: opt(d, "dkim_timestamps"),
                 },
             }),
             "appendfile" => TransportKind::Appendfile(AppendSpec {

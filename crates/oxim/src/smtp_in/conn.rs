@@ -126,8 +126,6 @@ pub struct State {
     /// Commands received so far (a client that leaves straight after the
     /// banner is not logged as a lost connection).
     pub commands: u32,
-    /// `control = no_pipelining` from the connect ACL.
-    pub no_pipelining: bool,
     /// `hosts_connection_nolog` matched: no connection open/close lines.
     pub nolog: bool,
     pub started: std::time::Instant,

@@ -244,7 +244,6 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         accepted_ids: Vec::new(),
         messages: 0,
         commands: 0,
-        no_pipelining: false,
         nolog: false,
         started: std::time::Instant::now(),
         bdat: false,
@@ -373,14 +372,8 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         )
         .await;
         sync_client_name(&mut st);
+        apply_session_controls(&conn, &mut sess, &st);
         if let Some(o) = checked {
-            st.no_pipelining |= o.controls.iter().any(|c| c.trim() == "no_pipelining");
-            if o.controls
-                .iter()
-                .any(|c| c.trim() == "allow_auth_unadvertised")
-            {
-                sess.set_allow_auth_unadvertised(true);
-            }
             if o.verdict != Verdict::Accept {
                 let reason = o.log_message.clone().or(o.message.clone());
                 log_reject(
@@ -473,6 +466,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                 continue;
             }
             handle_event(&ctx, &conn, &mut sess, &mut st, ev, size_limit).await;
+            apply_session_controls(&conn, &mut sess, &st);
             if sess.is_closed() {
                 break;
             }
@@ -579,4 +573,17 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         ids: st.accepted_ids,
         lost: st.lost,
     })
+}
+
+/// Connection-level `control =` settings the ACLs reached so far take
+/// effect in the session (AUTH without advertising, synchronization
+/// checking; a local `-bs` session never checks synchronization).
+fn apply_session_controls(conn: &IncomingConn, sess: &mut ServerSession, st: &State) {
+    let c = &st.acl.session_controls;
+    if c.allow_auth_unadvertised {
+        sess.set_allow_auth_unadvertised(true);
+    }
+    if let (Some(on), false) = (c.enforce_sync, conn.stdin) {
+        sess.set_enforce_sync(on);
+    }
 }

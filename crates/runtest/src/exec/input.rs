@@ -172,7 +172,9 @@ impl Runner<'_> {
                     out.push(Chunk::Sleep(Duration::from_secs(secs)));
                 }
                 Some(":file:") => {
-                    let path = self.cfg.work.join(rest);
+                    // runtest opens the name with Perl's two-argument
+                    // open, which drops the blanks around it.
+                    let path = self.cfg.work.join(rest.trim());
                     let bytes = fs::read(&path)
                         .map_err(|e| StepFail::Error(format!(":file: {}: {e}", path.display())))?;
                     out.push(Chunk::Bytes(bytes));

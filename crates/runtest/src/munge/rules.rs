@@ -24,6 +24,11 @@ pub(super) struct Patterns {
     pub(super) errno_eq: Regex,
     pub(super) size_first: Regex,
     pub(super) bdat_chunk: Regex,
+    pub(super) dkim_mail_times: Regex,
+    pub(super) received_tls_with: Regex,
+    pub(super) received_tls: Regex,
+    pub(super) dkim_log_tx: Regex,
+    pub(super) dkim_log_t: Regex,
     pub(super) size_esmtp: Regex,
     pub(super) stdout_port: Regex,
     pub(super) log_listen_port: Regex,
@@ -301,6 +306,11 @@ pub(super) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     errno_eq: re(r"\berrno=\d+"),
     size_first: re(r"([ ,])S=\d+"),
     // CHUNKING: the sizes depend on host names in the headers.
+    received_tls_with: re(r"^(\s+by \S+ with .+ ) \(TLS1(?:\.[0-3])?\) tls TLS_.*?([^_]+)_WITH.+$"),
+    received_tls: re(r"^(\s+by \S+ with .+ ) \(TLS1(?:\.[0-3])?\) tls TLS_.+$"),
+    dkim_mail_times: re(r"^(\s+)t=([0-9]*); (?:x=([0-9]*); )?b=[A-Za-z0-9+/]+$"),
+    dkim_log_tx: re(r"(DKIM: d=.*) t=([0-9]*) x=([0-9]*) \["),
+    dkim_log_t: re(r"(DKIM: d=.* )t=[0-9]* \["),
     bdat_chunk: re(r#"(=>.* K (?:DKIM=\S+ )?C="250- )\d+ (byte chunk, total )\d+"#),
     size_esmtp: re(r"\sSIZE=\d+\b"),
     stdout_port: re(

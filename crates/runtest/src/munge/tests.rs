@@ -311,3 +311,49 @@ fn ports_of_the_other_end_and_the_daemons() {
         assert_eq!(m.munge_line(raw, kind).unwrap(), want, "{raw}");
     }
 }
+
+#[test]
+fn dkim_timestamps_and_received_tls() {
+    let mut m = Munger::new(Style::Head, ident());
+    let log = m
+        .munge_line(
+            "DKIM: d=test.ex s=sel c=relaxed/relaxed a=rsa-sha256 b=1024 t=1796700283 x=1796700293 [verification succeeded]",
+            FileKind::Log,
+        )
+        .unwrap();
+    assert_eq!(
+        log,
+        "DKIM: d=test.ex s=sel c=relaxed/relaxed a=rsa-sha256 b=1024 t=T x=T+10 [verification succeeded]"
+    );
+    let log = m
+        .munge_line(
+            "DKIM: d=test.ex s=sel b=1024 t=1796700283 [verification succeeded]",
+            FileKind::Log,
+        )
+        .unwrap();
+    assert_eq!(
+        log,
+        "DKIM: d=test.ex s=sel b=1024 t=T [verification succeeded]"
+    );
+    let mail = "DKIM-Signature: v=1; a=rsa-sha256; q=dns/txt; c=relaxed/relaxed; d=test.ex;\n\
+                \ts=sel; h=From:From; bh=/Ab0giHZitYQbDhFszoqQRUkgqueaX9zatJttIU/plc=;\n\
+                \tt=1796700312; x=1796700322; b=OHArgbQU8YwBtuL4p5kGcqQ7x28QyuIRjc9MPASAnlb25Yg\n\
+                \tAAAA\n\
+                \tBBBB=;\n\
+                From: x\n";
+    assert_eq!(
+        m.munge_text(mail, FileKind::Mail),
+        "DKIM-Signature: v=1; a=rsa-sha256; q=dns/txt; c=relaxed/relaxed; d=test.ex;\n\
+         \ts=sel; h=From:From; bh=/Ab0giHZitYQbDhFszoqQRUkgqueaX9zatJttIU/plc=;\n\
+         \tt=T; x=T+10; b=bbbb;\n\
+         From: x\n"
+    );
+    assert_eq!(
+        m.munge_line(
+            "\tby myhost.test.ex with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384",
+            FileKind::Mail
+        )
+        .unwrap(),
+        "\tby myhost.test.ex with esmtps (TLS1.x:ke-RSA-AES256-SHAnnn:xxx)"
+    );
+}

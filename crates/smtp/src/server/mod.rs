@@ -164,6 +164,12 @@ impl ServerSession {
         self.cfg.allow_auth_unadvertised = allow;
     }
 
+    /// Turns synchronization checking on or off for the rest of the
+    /// session (Exim's `control = enforce_sync` / `no_enforce_sync`).
+    pub fn set_enforce_sync(&mut self, on: bool) {
+        self.cfg.enforce_sync = on;
+    }
+
     // ----- output ---------------------------------------------------------
 
     /// Take everything written so far.

@@ -438,6 +438,20 @@ pub fn is_local_host(ctx: &Ctx, ip: IpAddr) -> bool {
             .any(|a| a == ip)
 }
 
+/// [`is_local_host`] for a named host: also a host whose name is in the
+/// domain list `hosts_treat_as_local` (as Exim, whatever its address).
+pub fn is_local_named(ctx: &Ctx, name: &str, ip: Option<IpAddr>, vars: &Vars) -> bool {
+    let list = ctx.config.main.str("hosts_treat_as_local");
+    if !list.is_empty() && !name.is_empty() {
+        if let Ok(list) = oxim_conf::expand(list, vars) {
+            if oxim_conf::match_domain(&list, name, &ctx.config, vars).unwrap_or(false) {
+                return true;
+            }
+        }
+    }
+    ip.is_some_and(|ip| is_local_host(ctx, ip))
+}
+
 pub fn is_local_address(ip: IpAddr) -> bool {
     if ip.is_unspecified() {
         return true;

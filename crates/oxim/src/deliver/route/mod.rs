@@ -16,7 +16,7 @@ use crate::settings::{RouterKind, RouterSpec};
 use crate::vars::{split_address, Vars};
 
 use hosts::{dnslookup, manualroute};
-pub use hosts::{host_addresses, is_local_host};
+pub use hosts::{host_addresses, is_local_named};
 pub(crate) use outcome::transport_result;
 
 use outcome::*;

@@ -73,7 +73,7 @@ pub(super) fn check_self(
 ) -> Result<Vec<RoutedHost>, Box<Routing>> {
     let Some(first_local) = hosts
         .iter()
-        .position(|h| h.ip.is_some_and(|ip| is_local_host(ctx, ip)))
+        .position(|h| is_local_named(ctx, &h.name, h.ip, vars))
     else {
         return Ok(hosts);
     };

@@ -3,6 +3,7 @@
 //! per address.
 
 mod callout;
+mod dkim_sign;
 mod remote;
 
 use oxim_log::LogRecord;

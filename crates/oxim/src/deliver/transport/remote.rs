@@ -15,7 +15,7 @@ use crate::settings::SmtpSpec;
 use crate::vars::Vars;
 
 use super::super::record::{local_error, now_secs, retry_error, Item, Outcome};
-use super::super::route::{is_local_host, RoutedHost};
+use super::super::route::{is_local_named, RoutedHost};
 use super::super::smtp::{self, SmtpError};
 use super::Call;
 
@@ -225,6 +225,20 @@ pub async fn run_smtp(
         },
         None => m.env.auth_sender.clone(),
     };
+    // DKIM signatures go on top of the header section.
+    let (signed_headers, dkim_used) = match super::dkim_sign::sign_message(
+        ctx,
+        tname,
+        &spec.dkim,
+        &tv,
+        headers,
+        &m.body,
+        &m.env.id.to_string(),
+    ) {
+        Ok(v) => v,
+        Err(e) => return defer_all(e),
+    };
+    let headers: &[u8] = &signed_headers;
     // As Exim: the local address is not known before the connection, so a
     // helo_data that needs it rules early pipelining out unless the
     // connection is bound to an interface.
@@ -288,6 +302,7 @@ pub async fn run_smtp(
                     first: true,
                     auth: None,
                     sequence: None,
+                    dkim: None,
                 };
                 (i.clone(), r.clone(), outcome)
             })
@@ -330,7 +345,7 @@ pub async fn run_smtp(
                 port: own_port.unwrap_or(port),
                 try_tfo: host_list_matches(ctx, &spec.hosts_try_fastopen, name, *ip, vars),
             };
-            if !spec.allow_localhost && !allow_local && is_local_host(ctx, *ip) {
+            if !spec.allow_localhost && !allow_local && is_local_named(ctx, name, Some(*ip), vars) {
                 let err = local_error(
                     Errno::HostIsLocal,
                     format!("{tname} transport found host {name} to be local"),
@@ -549,6 +564,7 @@ pub async fn run_smtp(
                         confirmation: Some(confirmation),
                         first,
                         sequence: r.sequence.clone(),
+                        dkim: dkim_used.clone(),
                         auth: r.auth.as_ref().map(|a| {
                             // +smtp_mailauth adds the AUTH= sender sent,
                             // after an id only (`name:id`; an

@@ -8,6 +8,7 @@ use crate::dkim::{self, verify};
 use crate::dns::LookupFailure;
 
 /// What the rest of the reception needs from verification.
+#[derive(Default)]
 pub(super) struct DkimDone {
     /// Variables for the DATA ACL (`$dkim_verify_status` as the list of
     /// the DKIM ACL runs' results, `$dkim_signers`, `${authresults}`'s part).

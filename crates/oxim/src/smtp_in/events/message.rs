@@ -185,6 +185,12 @@ pub(super) async fn data_end(
         .or_else(|| body.windows(4).position(|w| w == b"\r\n\r\n"))
         .map_or(body.len(), |p| p + 1);
     let raw_headers = String::from_utf8_lossy(&body[..header_end]).replace("\r\n", "\n");
+    // With the Received: line this server adds.
+    let received_count = 1 + msg
+        .headers
+        .iter()
+        .filter(|h| crate::deliver::is_received(&h.text))
+        .count();
     // What the ACLs after the data see of the message.
     let message_vars = |rcpts: &[String]| {
         let count = rcpts.len().to_string();
@@ -195,6 +201,7 @@ pub(super) async fn data_end(
             v.set("recipients_count", count.clone());
             v.set("recipients", list.clone());
             v.set("message_headers_raw", raw_headers.clone());
+            v.set("received_count", received_count.to_string());
         }
     };
     let mut recipients = recipients;
@@ -212,7 +219,12 @@ pub(super) async fn data_end(
             sender: Some(&sender),
             recipient: None,
         };
-        dkim::verify_message(ctx, &mut st.vars, &mut st.acl, &dkim_env, &body, &id_text).await
+        if st.acl.message_controls.dkim_disable_verify {
+            // `control = dkim_disable_verify`: no verification, no DKIM ACL.
+            dkim::DkimDone::default()
+        } else {
+            dkim::verify_message(ctx, &mut st.vars, &mut st.acl, &dkim_env, &body, &id_text).await
+        }
     };
     if let Some(o) = &dkim_done.refused {
         let sender = Some(sender.as_str());
@@ -283,6 +295,9 @@ pub(super) async fn data_end(
         refuse_id(ctx, conn, st, sess, &o, Some(&id_text), sender, what, 550);
         return;
     }
+    // The message-level controls of this message's ACLs (MAIL to DATA).
+    let controls = std::mem::take(&mut st.acl.message_controls);
+    let fake = controls.fake_reply();
     if recipients.is_empty() {
         // All recipients discarded by ACLs.
         replied(ctx, sess.accept_message("discarded"));
@@ -313,9 +328,15 @@ pub(super) async fn data_end(
         local_auth_id: None,
         user: None,
         dkim: dkim_done.overall.clone(),
+        fake_reject: fake.as_ref().is_some_and(|(code, _)| *code == 550),
+        suppress_local_fixups: controls.suppress_local_fixups,
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
+    prepared.remove_acl_headers(&std::mem::take(&mut st.acl.removed_headers));
     prepared.add_acl_headers(&std::mem::take(&mut st.acl.added_headers));
+    if controls.freeze.is_some() {
+        prepared.env.frozen = Some(crate::time::LocalTime::now().epoch_secs());
+    }
     prepared.env.body_8bitmime = st.body_8bitmime;
     if let Some(all) = data_recipients {
         prepared.log_recipients(all);
@@ -326,7 +347,7 @@ pub(super) async fn data_end(
     if conn.checking {
         // -bh: logged as received, but nothing is stored.
         drop(receive::finish(ctx, &source, prepared));
-        replied(ctx, answer(sess, final_reply, &id_text));
+        replied(ctx, answer(sess, final_reply, fake, &id_text));
         sess.note("\n**** SMTP testing: that is not a real message id!\n\n");
         return;
     }
@@ -345,9 +366,29 @@ pub(super) async fn data_end(
                     );
                 }
             }
-            replied(ctx, answer(sess, final_reply, &id_text));
+            replied(ctx, answer(sess, final_reply, fake, &id_text));
             st.messages += 1;
-            if !conn.stdin {
+            // Held by an ACL: frozen, or left for a queue runner.
+            let held = if controls.freeze.is_some() {
+                ctx.log_text(Some(&id_text), "frozen by ACL");
+                true
+            } else if controls.queue {
+                ctx.log(&LogRecord::Text {
+                    id: Some(&id_text),
+                    text: "no immediate delivery: queued by ACL",
+                    dest: oxim_log::Dest {
+                        main: ctx.selector.has(oxim_log::Selector::DelayDelivery),
+                        reject: false,
+                        panic: false,
+                    },
+                });
+                true
+            } else {
+                false
+            };
+            if held {
+                loaded.flush_msglog(&ctx.spool);
+            } else if !conn.stdin {
                 let queue = ctx
                     .inv
                     .queue_only(ctx.settings.queue_only, ctx.settings.queue_only_override);
@@ -402,15 +443,23 @@ pub(super) async fn data_end(
 }
 
 /// The answer to the data of a stored message: PRDR's final reply if
-/// there was a PRDR round, else `250 OK id=...`.
+/// there was a PRDR round, else `250 OK id=...`; a positive answer is
+/// replaced by the fake refusal an ACL asked for (`control = fakereject`
+/// or `fakedefer`), long lines split as Exim splits them.
 fn answer(
     sess: &mut ServerSession,
     prdr_final: Option<Reply>,
+    fake: Option<(u16, String)>,
     id: &str,
 ) -> Result<(), oxim_smtp::SessionError> {
-    match prdr_final {
-        Some(reply) => sess.respond(reply),
-        None => sess.accept_message(id),
+    let positive = prdr_final.as_ref().is_none_or(|r| r.is_positive());
+    match (fake, prdr_final) {
+        (Some((code, text)), _) if positive => sess.respond(Reply::new(
+            code,
+            crate::acl::control::split_long_lines(&text),
+        )),
+        (_, Some(reply)) => sess.respond(reply),
+        (_, None) => sess.accept_message(id),
     }
 }
 

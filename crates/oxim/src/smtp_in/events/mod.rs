@@ -80,7 +80,12 @@ pub async fn check_acl_id(
         "acl_smtp_mail" | "acl_smtp_rcpt" | "acl_smtp_predata" | "acl_smtp_data"
     ) {
         trace.added_headers.extend(o.added_headers.iter().cloned());
+        trace
+            .removed_headers
+            .extend(o.removed_headers.iter().cloned());
+        trace.message_controls.absorb(&o.controls);
     }
+    trace.session_controls.absorb(&o.controls);
     Some(o)
 }
 
@@ -113,7 +118,14 @@ fn refuse_id(
     what: RejectWhat<'_>,
     default_code: u16,
 ) {
-    let preamble = sender_verify_details(ctx, conn, st, o);
+    // `control = no_multiline_responses`: neither the sender verification
+    // details nor more than the first line of the message.
+    let one_line = st.acl.session_controls.no_multiline_responses;
+    let preamble = if one_line {
+        Vec::new()
+    } else {
+        sender_verify_details(ctx, conn, st, o)
+    };
     // Only the first line of a multi-line message is logged.
     let reason = o
         .log_message
@@ -130,7 +142,10 @@ fn refuse_id(
         o.verdict == Verdict::Defer,
         reason.as_deref(),
     );
-    let reply = deny_reply(o, default_code, "Administrative prohibition");
+    let mut reply = deny_reply(o, default_code, "Administrative prohibition");
+    if one_line {
+        reply.text.truncate(1);
+    }
     replied(ctx, sess.reject_with_preamble(&preamble, reply));
 }
 
@@ -410,17 +425,18 @@ async fn helo(
     let greeting = hello_text(&name, st.host_name.as_deref(), ident, ip_text.as_deref());
     // The advertising lists, in Exim's order (traced under -bh).
     let (mut pipelining, mut chunking) = (false, false);
+    let no_pipelining = st.acl.session_controls.no_pipelining;
     match (peer_ip, ehlo) {
         (Some(ip), true) => {
             host_option(ctx, st, "dsn_advertise_hosts", ip).await;
             pipelining =
-                !st.no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
+                !no_pipelining && host_option(ctx, st, "pipelining_advertise_hosts", ip).await;
             chunking = host_option(ctx, st, "chunking_advertise_hosts", ip).await;
         }
         // A local session (-bs) is "no host": `*` matches it (Exim's
         // defaults advertise PIPELINING and CHUNKING to it).
         (None, true) => {
-            pipelining = !st.no_pipelining && local_in_list(ctx, st, "pipelining_advertise_hosts");
+            pipelining = !no_pipelining && local_in_list(ctx, st, "pipelining_advertise_hosts");
             chunking = local_in_list(ctx, st, "chunking_advertise_hosts");
         }
         _ => {}
@@ -470,8 +486,11 @@ async fn mail(
 ) {
     // A new message: its sender has not been verified yet.
     st.acl.sender_verified.clear();
-    // Header lines of an earlier transaction are not this one's.
+    // Header lines and controls of an earlier transaction are not this
+    // one's.
     st.acl.added_headers.clear();
+    st.acl.removed_headers.clear();
+    st.acl.message_controls = Default::default();
     st.acl.sender_verify_failed = None;
     let peer_ip = conn.peer.map(|p| p.ip());
     // An untrusted local caller's MAIL FROM stands during the SMTP
@@ -572,8 +591,12 @@ async fn rcpt(
     st.vars.set("rcpt_count", rcpt_count.to_string());
     st.vars
         .set("recipients_count", st.recipients.len().to_string());
+    // As in Exim, the ACL sees the local part lower-cased (`control =
+    // caseful_local_part` restores it).
     let with_recipient = |v: &mut Vars| {
         v.set_address(&rcpt);
+        let lower = crate::vars::split_address(&rcpt).0.to_lowercase();
+        v.set("local_part", lower);
     };
     let checked = check_acl(
         ctx,
@@ -608,7 +631,7 @@ async fn rcpt(
             if o.as_ref().is_some_and(|o| {
                 o.controls
                     .iter()
-                    .any(|c| c.trim() == "submission" || c.trim().starts_with("submission/"))
+                    .any(|c| matches!(c, acl::control::Control::Submission(_)))
             }) {
                 st.submission = true;
             }
