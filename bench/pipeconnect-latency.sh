@@ -34,6 +34,7 @@ delay=$2 n=$3
 exim_bin=${EXIM:-/var/tmp/oxim-peers-exim/usr/sbin/exim4}
 bin=${OXIM_BIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/debug}
 dir=$(mktemp -d /tmp/oxim-pipeconnect.XXXXXX)
+chmod 755 "$dir" # Exim reads its spool and configuration as Debian-exim
 cat >"$dir/conf" <<CONF
 SERVER =
 TFO = *
