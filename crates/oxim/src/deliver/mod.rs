@@ -272,10 +272,18 @@ pub async fn deliver_loaded(
         updated: Default::default(),
     };
 
-    // 1. Route every pending recipient, following redirections.
+    // 1. Route every pending recipient, following redirections. A
+    // recipient listed twice (`-t` with an address in To: and Cc:) is
+    // delivered once, as Exim discards duplicates (same local part, domain
+    // in any case); the copies share its fate on the spool.
+    let mut seen = std::collections::HashSet::new();
     let mut work: Vec<Item> = m
         .env
         .pending_recipients()
+        .filter(|r| {
+            let (lp, dom) = crate::vars::split_address(&r.address);
+            seen.insert(format!("{lp}@{}", dom.to_ascii_lowercase()))
+        })
         .map(|r| Item {
             address: r.address.clone(),
             parent: None,
@@ -319,6 +327,12 @@ pub async fn deliver_loaded(
         }
         if !force && run.too_early(&item) {
             run.routing_retry_not_reached(&item);
+            continue;
+        }
+        // queue_domains: not routed now, except by a queue run or a forced
+        // delivery (hold.domains is off for both).
+        if hold.domains && record::in_queue_domains(ctx, &item.address, &vars) {
+            run.queue_domain_deferred(&item);
             continue;
         }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
