@@ -27,8 +27,8 @@ pub mod server;
 pub use address::{parse_path_arg, Path};
 pub use client::valid_tx_token;
 pub use client::{
-    BodyType, ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Envelope,
-    TransactionResult, TX_TOKEN_KEYWORD,
+    Awaiting, BodyType, ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Envelope,
+    RcptVerdict, Step, TransactionResult, Verdict, SYN_DATA_MAX, TX_TOKEN_KEYWORD,
 };
 pub use data::{DataDecoder, DataSummary, DotStuffer, LineEnding, LineRules};
 pub use error::{AddressError, ReplyError, SessionError};

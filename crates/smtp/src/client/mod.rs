@@ -1,14 +1,19 @@
-//! Client-side helpers for the smtp transport: EHLO capability parsing and
-//! command formatting. Replies are parsed with [`crate::ReplyParser`] and
-//! bodies encoded with [`crate::DotStuffer`].
+//! The client side: [`ClientSession`] (the smtp transport's conversation,
+//! sans I/O), EHLO capability parsing and command formatting. Replies are
+//! parsed with [`crate::ReplyParser`] and bodies encoded with
+//! [`crate::DotStuffer`].
 
 use std::io::Write;
 
 use crate::reply::Reply;
 
 mod session;
+mod steps;
+mod transaction;
 
-pub use session::{ClientEvent, ClientSession};
+pub use session::ClientSession;
+pub use steps::{Awaiting, ClientConfig, ClientEvent, Step, SYN_DATA_MAX};
+pub use transaction::{Envelope, RcptVerdict, TransactionResult, Verdict};
 
 /// Body type of `MAIL FROM: ... BODY=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +159,26 @@ impl EhloCapabilities {
         self.auth.dedup();
     }
 
+    /// Whether `other` offers the same as `self` in the parts whose change
+    /// invalidates what a client sent on the strength of a cached answer
+    /// (as Exim compares them); SIZE's value and the greeting do not count.
+    pub fn same_offer(&self, other: &EhloCapabilities) -> bool {
+        let k = |c: &EhloCapabilities| {
+            (
+                c.starttls,
+                c.chunking,
+                c.prdr,
+                c.dsn,
+                c.pipelining,
+                c.size_advertised,
+                c.smtputf8,
+                c.pipe_connect,
+                c.auth.clone(),
+            )
+        };
+        k(self) == k(other)
+    }
+
     /// True if the server offers the SASL mechanism (case-insensitive).
     pub fn has_auth(&self, mechanism: &str) -> bool {
         self.auth.iter().any(|m| m.eq_ignore_ascii_case(mechanism))
@@ -242,97 +267,6 @@ pub fn quit(out: &mut Vec<u8>) {
 /// Append `STARTTLS\r\n`.
 pub fn starttls(out: &mut Vec<u8>) {
     out.extend_from_slice(b"STARTTLS\r\n");
-}
-
-// ----- client session -------------------------------------------------------
-
-/// Client policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientConfig {
-    /// Name sent with EHLO/HELO.
-    pub helo_name: String,
-    /// Pipeline MAIL, RCPT and DATA/BDAT when the server offers PIPELINING.
-    pub use_pipelining: bool,
-    /// Send the body with BDAT when the server offers CHUNKING.
-    pub use_chunking: bool,
-    /// Fall back to HELO when EHLO is rejected with a 5xx.
-    pub helo_fallback: bool,
-    /// Limits for reply parsing.
-    pub reply_limits: crate::reply::ReplyLimits,
-}
-
-impl ClientConfig {
-    /// Defaults: pipelining and chunking when offered, HELO fallback.
-    pub fn new(helo_name: impl Into<String>) -> Self {
-        Self {
-            helo_name: helo_name.into(),
-            use_pipelining: true,
-            use_chunking: true,
-            helo_fallback: true,
-            reply_limits: crate::reply::ReplyLimits::default(),
-        }
-    }
-}
-
-/// The envelope of one transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Envelope {
-    /// Reverse path without brackets (empty for `<>`).
-    pub from: String,
-    /// Forward paths without brackets.
-    pub rcpts: Vec<String>,
-    /// `SIZE=` to announce (sent only if the server offers SIZE).
-    pub size: Option<u64>,
-    /// `BODY=` to announce (sent only if the server offers 8BITMIME).
-    pub body: Option<BodyType>,
-    /// Announce `SMTPUTF8` (sent only if the server offers it).
-    pub smtputf8: bool,
-}
-
-/// Result of one transaction: every reply, in the order of the commands.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TransactionResult {
-    /// Reply to MAIL.
-    pub mail: Option<Reply>,
-    /// Reply to each RCPT (`None` if the RCPT was never sent because MAIL
-    /// failed without pipelining).
-    pub rcpts: Vec<Option<Reply>>,
-    /// Reply to DATA (`354` or a rejection); `None` with BDAT or when DATA
-    /// was not sent.
-    pub data: Option<Reply>,
-    /// Reply to the end of the body (after `.` or `BDAT ... LAST`), or the
-    /// first failing BDAT reply.
-    pub final_reply: Option<Reply>,
-}
-
-impl TransactionResult {
-    /// Indexes of the recipients the message was accepted for.
-    pub fn delivered(&self) -> Vec<usize> {
-        let body_ok = self.final_reply.as_ref().is_some_and(Reply::is_positive);
-        if !body_ok || !self.mail.as_ref().is_some_and(Reply::is_positive) {
-            return Vec::new();
-        }
-        (0..self.rcpts.len())
-            .filter(|&i| self.rcpts[i].as_ref().is_some_and(Reply::is_positive))
-            .collect()
-    }
-
-    /// The reply that decided recipient `index`'s fate: the MAIL failure, its
-    /// RCPT failure, the DATA failure, or the final reply.
-    pub fn reply_for(&self, index: usize) -> Option<&Reply> {
-        if let Some(m) = self.mail.as_ref().filter(|m| !m.is_positive()) {
-            return Some(m);
-        }
-        match self.rcpts.get(index)?.as_ref() {
-            Some(r) if !r.is_positive() => return Some(r),
-            None => return self.mail.as_ref(),
-            Some(_) => {}
-        }
-        if let Some(d) = self.data.as_ref().filter(|d| d.code != 354) {
-            return Some(d);
-        }
-        self.final_reply.as_ref()
-    }
 }
 
 #[cfg(test)]

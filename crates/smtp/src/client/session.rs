@@ -1,511 +1,659 @@
-//! [`ClientSession`]: one SMTP client conversation, sans I/O.
+//! [`ClientSession`]: the smtp transport's side of an SMTP conversation,
+//! sans I/O. Every wire decision is made here: what goes next, which
+//! commands travel together, what a reply answers and what it means for
+//! the session; the caller only moves bytes and runs the TLS handshake.
+
+use std::collections::VecDeque;
 
 use super::*;
 
-/// Something the client session reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
-    /// Greeting and EHLO (or HELO) accepted; transactions may start.
-    Ready {
-        /// The greeting.
-        greeting: Reply,
-        /// The EHLO (or HELO) reply.
-        hello: Reply,
-        /// What the server offers (empty after HELO).
-        caps: EhloCapabilities,
-    },
-    /// The greeting or EHLO/HELO was refused; call
-    /// [`ClientSession::quit`] or drop the connection.
-    Refused(Reply),
-    /// The body may be sent now ([`ClientSession::send_body`] then
-    /// [`ClientSession::finish_body`]).
-    SendBody,
-    /// The transaction is over (successfully or not).
-    TransactionDone(TransactionResult),
-    /// Reply to QUIT; the session is closed.
-    Closed(Reply),
-    /// The server sent something unparseable or unexpected; give up on the
-    /// connection.
-    ProtocolError(String),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Expect {
+enum Expect {
     Greeting,
     Ehlo,
     Helo,
+    StartTls,
+    Command,
     Mail,
     Rcpt(usize),
     Data,
-    Dot,
-    /// Reply to a dot sent only to close a DATA nobody wanted.
+    /// The final reply after a body (`.` or `BDAT n LAST`).
+    Final,
+    /// The reply to a lone dot ending a DATA nobody wanted.
     DotIgnored,
-    Bdat {
-        last: bool,
-    },
-    Rset,
-    Quit,
+    /// Replies drained after a refused pipelined MAIL.
+    Drain,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    expect: Expect,
+    after: String,
+    pipelined: bool,
+    early: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CState {
-    Connecting,
+enum State {
+    /// Greeting, hello, STARTTLS.
+    Opening,
     Ready,
-    Envelope,
-    Body,
-    Closing,
+    /// A command or transaction is under way.
+    Busy,
+    /// Over (refused, failed, or QUIT said).
     Closed,
 }
 
-/// Sans-I/O SMTP client for the smtp transport: EHLO, pipelined envelope,
-/// DATA or BDAT body, QUIT. Feed server bytes with
-/// [`ClientSession::handle_input`], drain [`ClientSession::poll_event`], and
-/// write [`ClientSession::take_output`] to the socket.
+/// Sans-I/O SMTP client: the smtp transport's conversation. Call
+/// [`ClientSession::next_step`] in a loop: write what it says, read when it
+/// says, and act on its events; start transactions with
+/// [`ClientSession::transaction`] and single commands with
+/// [`ClientSession::command`] when it is [`ClientEvent::Ready`].
 ///
-/// With PIPELINING (and CHUNKING), `MAIL`, every `RCPT` and `BDAT n LAST` with
-/// the body can leave in one write; with PIPELINING alone `MAIL`, `RCPT`s and
-/// `DATA` do, and the body follows the `354`.
+/// With PIPELINING and CHUNKING, `MAIL`, every `RCPT` and `BDAT n LAST`
+/// with the body leave in one write; with PIPELINING alone `MAIL`, the
+/// `RCPT`s and `DATA` do, and the body follows the `354`; without it one
+/// command at a time. With early pipelining (Exim's PIPECONNECT,
+/// [`ClientSession::start_early`]) the EHLO goes with the first transaction,
+/// and the banner and EHLO replies are read before its replies.
 #[derive(Debug)]
 pub struct ClientSession {
     cfg: ClientConfig,
     parser: crate::reply::ReplyParser,
-    out: Vec<u8>,
-    expect: std::collections::VecDeque<Expect>,
-    state: CState,
-    greeting: Option<Reply>,
+    out: VecDeque<(Vec<u8>, bool)>,
+    /// Commands that go out with the next write (the early EHLO).
+    held: Vec<u8>,
+    expect: VecDeque<Pending>,
+    events: VecDeque<ClientEvent>,
+    state: State,
     caps: EhloCapabilities,
-    esmtp: bool,
-    // Transaction.
-    env: Envelope,
+    tls: bool,
+    early: Option<EhloCapabilities>,
+    /// The early session waits for its hello replies before being ready.
+    early_wait: bool,
+    early_started: bool,
+    /// The transaction token for a transaction in the SYN.
+    syn_token: Option<String>,
     result: TransactionResult,
+    /// The body, ready to go after the 354.
+    body: Vec<u8>,
     pipelined: bool,
-    chunked: bool,
-    next_rcpt: usize,
-    stuffer: crate::data::DotStuffer,
-    pending_chunk: Vec<u8>,
-    bdat_failed: bool,
-    body_allowed: bool,
-    body_started: bool,
-    queued: Option<ClientEvent>,
-    after_rset: Option<TransactionResult>,
-    early: bool,
+    needs_rset: bool,
+    bdat: bool,
+    replies: u64,
+    closing: bool,
+    sequence: String,
 }
 
 impl ClientSession {
-    /// A session waiting for the server's greeting.
+    /// A session waiting for the server's greeting (after the TLS handshake
+    /// with `tls_on_connect`).
     pub fn new(cfg: ClientConfig) -> Self {
         let parser = crate::reply::ReplyParser::with_limits(cfg.reply_limits);
-        Self {
+        let tls = cfg.tls_on_connect;
+        let mut s = Self {
             cfg,
             parser,
-            out: Vec::new(),
-            expect: [Expect::Greeting].into(),
-            state: CState::Connecting,
-            greeting: None,
+            out: VecDeque::new(),
+            held: Vec::new(),
+            expect: VecDeque::new(),
+            events: VecDeque::new(),
+            state: State::Opening,
             caps: EhloCapabilities::default(),
-            esmtp: false,
-            env: Envelope::default(),
+            tls,
+            early: None,
+            early_wait: false,
+            early_started: false,
+            syn_token: None,
             result: TransactionResult::default(),
+            body: Vec::new(),
             pipelined: false,
-            chunked: false,
-            next_rcpt: 0,
-            stuffer: crate::data::DotStuffer::new(),
-            pending_chunk: Vec::new(),
-            bdat_failed: false,
-            body_allowed: false,
-            body_started: false,
-            queued: None,
-            after_rset: None,
-            early: false,
-        }
+            needs_rset: false,
+            bdat: false,
+            replies: 0,
+            closing: false,
+            sequence: String::new(),
+        };
+        s.expect_reply(Expect::Greeting, "initial connection".into(), false);
+        s
     }
 
-    /// Early pipelining (Exim's `PIPECONNECT`): send EHLO now, without
-    /// waiting for the greeting, and become ready at once with `cached`
-    /// (the capabilities the server advertised last time, which must include
-    /// `PIPECONNECT`). [`ClientSession::send_envelope`] may follow
-    /// immediately, so with TCP Fast Open EHLO, MAIL, RCPT and (with CHUNKING)
-    /// `BDAT n LAST` plus the body can all travel in the SYN.
+    /// Early pipelining (Exim's `PIPECONNECT`): EHLO goes without waiting
+    /// for the greeting, on the strength of `cached` (the server's answer
+    /// last time, which must offer PIPECONNECT and PIPELINING), with
+    /// STARTTLS behind it when the cached answer offers it and TLS is
+    /// wanted. The EHLO is held back to travel with the first transaction;
+    /// the session is ready at once unless something must be answered
+    /// before a transaction (STARTTLS, TLS required, AUTH).
     ///
-    /// Returns `false` (and does nothing) if input was already received or
-    /// `cached` lacks `PIPECONNECT` or PIPELINING. The greeting and EHLO
-    /// replies are checked when they arrive: a refusal is reported as
-    /// [`ClientEvent::Refused`]; no [`ClientEvent::Ready`] is sent.
-    pub fn start_early(&mut self, cached: EhloCapabilities) -> bool {
-        if self.state != CState::Connecting
+    /// `syn_token`: the connection is not made yet and the first write goes
+    /// into a TCP Fast Open SYN ([`ClientConfig::syn_transaction_possible`]):
+    /// when the first transaction fits into [`SYN_DATA_MAX`] bytes with
+    /// the EHLO, its MAIL carries `XOXIM-TXID=<token>`; otherwise the EHLO
+    /// goes alone first.
+    ///
+    /// Returns `false` (and does nothing) after any input or with a cache
+    /// that does not allow it.
+    pub fn start_early(&mut self, cached: EhloCapabilities, syn_token: Option<String>) -> bool {
+        if self.state != State::Opening
+            || self.replies > 0
             || self.parser.buffered() > 0
+            || self.tls
             || !cached.pipe_connect
             || !cached.pipelining
+            || !self.cfg.use_pipelining
         {
             return false;
         }
         let name = self.cfg.helo_name.clone();
-        ehlo(&mut self.out, &name);
-        self.expect.push_back(Expect::Ehlo);
-        self.caps = cached;
-        self.esmtp = true;
-        self.early = true;
-        self.state = CState::Ready;
+        self.expect.clear();
+        self.expect_reply(Expect::Greeting, "initial connection".into(), true);
+        self.expect.back_mut().expect("just pushed").early = true;
+        ehlo(&mut self.held, &name);
+        self.sequence.push('e');
+        self.expect_reply(Expect::Ehlo, format!("EHLO {name}"), true);
+        self.expect.back_mut().expect("just pushed").early = true;
+        let starttls = cached.starttls && self.cfg.starttls.is_some();
+        if starttls {
+            starttls_cmd(&mut self.held);
+            self.sequence.push('s');
+            self.expect_reply(Expect::StartTls, "STARTTLS".into(), false);
+        }
+        self.early_wait = starttls || self.cfg.auth || self.cfg.starttls == Some(true);
+        self.syn_token =
+            syn_token.filter(|_| !self.early_wait && self.cfg.syn_transaction_possible(&cached));
+        self.caps = cached.clone();
+        self.early = Some(cached);
+        self.early_started = true;
+        if !self.early_wait {
+            self.state = State::Ready;
+            self.events.push_back(ClientEvent::Ready);
+        }
         true
     }
 
-    /// True if the session was started with [`ClientSession::start_early`].
-    pub fn is_early(&self) -> bool {
-        self.early
+    fn expect_reply(&mut self, expect: Expect, after: String, pipelined: bool) {
+        self.expect.push_back(Pending {
+            expect,
+            after,
+            pipelined,
+            early: false,
+        });
     }
 
-    /// Bytes to write to the server.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+    fn write(&mut self, bytes: Vec<u8>, data: bool) {
+        self.out.push_back((bytes, data));
     }
 
-    /// True if there is output to write.
-    pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+    /// What to do next.
+    pub fn next_step(&mut self) -> Step {
+        loop {
+            if let Some((mut bytes, data)) = self.out.pop_front() {
+                if !self.held.is_empty() {
+                    let mut all = std::mem::take(&mut self.held);
+                    all.append(&mut bytes);
+                    bytes = all;
+                }
+                return Step::Write { bytes, data };
+            }
+            if let Some(ev) = self.events.pop_front() {
+                return Step::Event(ev);
+            }
+            if self.expect.is_empty() || self.state == State::Closed {
+                return Step::Idle;
+            }
+            if self.early_wait && !self.held.is_empty() {
+                // The early EHLO's answer is needed before anything else.
+                return Step::Write {
+                    bytes: std::mem::take(&mut self.held),
+                    data: false,
+                };
+            }
+            if self.early.is_some() && self.state == State::Ready {
+                // Early replies owed but nothing sent yet to reap them with.
+                return Step::Idle;
+            }
+            match self.parser.next_reply() {
+                Ok(Some(reply)) => {
+                    self.replies += 1;
+                    if reply.code == 421 {
+                        self.closing = true;
+                    }
+                    let p = self.expect.pop_front().expect("checked non-empty");
+                    self.on_reply(p, reply);
+                }
+                Ok(None) => return Step::Read,
+                Err(e) => {
+                    self.state = State::Closed;
+                    return Step::Event(ClientEvent::Malformed(e));
+                }
+            }
+        }
     }
 
-    /// Server capabilities (after [`ClientEvent::Ready`]).
+    /// Bytes received from the server.
+    pub fn input(&mut self, bytes: &[u8]) {
+        self.parser.feed(bytes);
+    }
+
+    /// The reply the session waits for (`None` when it waits for none).
+    pub fn awaiting(&self) -> Option<Awaiting> {
+        self.expect.front().map(|p| Awaiting {
+            after: p.after.clone(),
+            pipelined: p.pipelined,
+            final_reply: matches!(p.expect, Expect::Final | Expect::DotIgnored),
+            early: p.early,
+            draining: p.expect == Expect::Drain,
+        })
+    }
+
+    /// What the server offers (the cached answer until an early EHLO is
+    /// answered).
     pub fn capabilities(&self) -> &EhloCapabilities {
         &self.caps
     }
 
-    /// True after an accepted EHLO.
-    pub fn is_esmtp(&self) -> bool {
-        self.esmtp
+    /// Whether a whole transaction may ride in a TCP Fast Open SYN with
+    /// this session's policy and the server's cached EHLO answer
+    /// ([`ClientConfig::syn_transaction_possible`]).
+    pub fn syn_transaction_possible(&self, cached: &EhloCapabilities) -> bool {
+        self.cfg.syn_transaction_possible(cached)
     }
 
-    /// True when a new transaction may be started.
-    pub fn is_ready(&self) -> bool {
-        self.state == CState::Ready
+    /// The session started with early pipelining.
+    pub fn is_early(&self) -> bool {
+        self.early_started
     }
 
-    /// True after the QUIT reply (or a fatal protocol error).
-    pub fn is_closed(&self) -> bool {
-        self.state == CState::Closed
+    /// Replies read so far.
+    pub fn replies(&self) -> u64 {
+        self.replies
     }
 
-    /// Buffer bytes received from the server.
-    pub fn handle_input(&mut self, bytes: &[u8]) {
-        self.parser.feed(bytes);
+    /// The server said 421: it is closing the connection.
+    pub fn closing(&self) -> bool {
+        self.closing
     }
 
-    /// Start a transaction. Returns `false` (and does nothing) unless the
-    /// session is ready or the envelope has no recipients.
-    pub fn send_envelope(&mut self, env: Envelope) -> bool {
-        if self.state != CState::Ready || env.rcpts.is_empty() {
+    /// The last transaction started sends its body with BDAT.
+    pub fn transaction_uses_bdat(&self) -> bool {
+        self.bdat
+    }
+
+    /// A transaction may still be open on the server: RSET before MAIL.
+    pub fn needs_rset(&self) -> bool {
+        self.needs_rset
+    }
+
+    /// How the session started, as Exim's `PS=` shows it: `e` EHLO, `h`
+    /// HELO, `s` STARTTLS, `a` each authentication attempt.
+    pub fn sequence(&self) -> &str {
+        &self.sequence
+    }
+
+    /// Record an authentication attempt for [`ClientSession::sequence`].
+    pub fn note_auth_attempt(&mut self) {
+        self.sequence.push('a');
+    }
+
+    /// Whether the session is up over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The TLS handshake after [`ClientEvent::StartTls`] succeeded:
+    /// everything learnt in clear is forgotten and EHLO is said again.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.caps = EhloCapabilities::default();
+        self.say_ehlo();
+    }
+
+    fn say_ehlo(&mut self) {
+        let name = self.cfg.helo_name.clone();
+        let mut b = Vec::new();
+        ehlo(&mut b, &name);
+        self.write(b, false);
+        self.sequence.push('e');
+        self.expect_reply(Expect::Ehlo, format!("EHLO {name}"), false);
+    }
+
+    /// Send one command line (without CRLF) and report its reply as
+    /// [`ClientEvent::Reply`]; `after` names it in errors. Only when ready.
+    pub fn command(&mut self, line: &str, after: &str) -> bool {
+        if self.state != State::Ready {
             return false;
         }
-        self.pipelined = self.cfg.use_pipelining && self.caps.pipelining;
-        self.chunked = self.cfg.use_chunking && self.caps.chunking;
+        self.write(format!("{line}\r\n").into_bytes(), false);
+        self.expect_reply(Expect::Command, after.to_string(), false);
+        self.state = State::Busy;
+        true
+    }
+
+    /// `RSET` (reported as [`ClientEvent::Reply`]); clears
+    /// [`ClientSession::needs_rset`] when positive.
+    pub fn rset(&mut self) -> bool {
+        self.command("RSET", "RSET")
+    }
+
+    /// The bytes of `QUIT`; the session is over (its reply does not
+    /// matter and is not read).
+    pub fn quit(&mut self) -> Vec<u8> {
+        self.state = State::Closed;
+        self.expect.clear();
+        let mut b = std::mem::take(&mut self.held);
+        quit(&mut b);
+        b
+    }
+
+    /// Start a transaction with `message` (the header and body parts, LF
+    /// or CRLF line ends, as stored in the spool; dot-stuffed or chunked
+    /// here). Returns `false` (and does nothing) unless the session is
+    /// ready and the envelope has recipients.
+    pub fn transaction(&mut self, env: Envelope, message: &[&[u8]]) -> bool {
+        if self.state != State::Ready || env.rcpts.is_empty() {
+            return false;
+        }
+        self.state = State::Busy;
+        let caps = &self.caps;
+        self.pipelined = self.cfg.use_pipelining && caps.pipelining;
+        let chunked = self.pipelined && self.cfg.use_chunking && caps.chunking;
+        self.bdat = chunked;
+        let mut mail = format!("MAIL FROM:<{}>", env.from);
+        if let Some(n) = env.size.filter(|_| caps.size_advertised) {
+            mail.push_str(&format!(" SIZE={n}"));
+        }
+        if let Some(b) = env.body.filter(|_| caps.eight_bit_mime) {
+            mail.push_str(&format!(" BODY={}", b.as_str()));
+        }
+        if env.smtputf8 && caps.smtputf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        if let Some(a) = &env.auth {
+            mail.push_str(&format!(" AUTH={}", crate::sasl::xtext_encode(a)));
+        }
+        let rcpt_commands: Vec<String> =
+            env.rcpts.iter().map(|r| format!("RCPT TO:<{r}>")).collect();
+        let n = rcpt_commands.len();
         self.result = TransactionResult {
-            rcpts: vec![None; env.rcpts.len()],
+            rcpts: vec![None; n],
+            mail_pipelined: self.pipelined,
+            data_pipelined: self.pipelined && !chunked,
+            chunking: chunked,
+            // Until the end of the data says otherwise, the server may
+            // hold an open transaction.
+            needs_rset: true,
             ..TransactionResult::default()
         };
-        self.env = env;
-        self.next_rcpt = 0;
-        self.bdat_failed = false;
-        self.body_allowed = false;
-        self.body_started = false;
-        self.pending_chunk.clear();
-        self.stuffer = if self.chunked {
+        let mut body = Vec::new();
+        let mut stuffer = if chunked {
             crate::data::DotStuffer::crlf_only()
         } else {
             crate::data::DotStuffer::new()
         };
-        self.state = CState::Envelope;
-        self.write_mail();
-        if self.pipelined {
-            for i in 0..self.env.rcpts.len() {
-                self.write_rcpt(i);
-            }
-            self.next_rcpt = self.env.rcpts.len();
-            if self.chunked {
-                // No go-ahead needed for BDAT: the body may follow at once.
-                self.body_allowed = true;
-                self.state = CState::Body;
-                self.queued = Some(ClientEvent::SendBody);
-            } else {
-                data(&mut self.out);
-                self.expect.push_back(Expect::Data);
-            }
+        let size: usize = message.iter().map(|p| p.len()).sum();
+        body.reserve(size + size / 32 + 16);
+        for part in message {
+            stuffer.encode(part, &mut body);
         }
-        true
-    }
-
-    pub(super) fn write_mail(&mut self) {
-        let size = self.env.size.filter(|_| self.caps.size_advertised);
-        let body = self.env.body.filter(|_| self.caps.eight_bit_mime);
-        let utf8 = self.env.smtputf8 && self.caps.smtputf8;
-        let from = self.env.from.clone();
-        mail_from_with(&mut self.out, &from, size, body, utf8);
-        self.expect.push_back(Expect::Mail);
-    }
-
-    pub(super) fn write_rcpt(&mut self, i: usize) {
-        if let Some(to) = self.env.rcpts.get(i).cloned() {
-            rcpt_to(&mut self.out, &to, &[]);
-            self.expect.push_back(Expect::Rcpt(i));
-        }
-    }
-
-    /// Send body bytes (LF or CRLF line endings, as stored in the spool).
-    /// Only valid after [`ClientEvent::SendBody`]; returns `false` (and sends
-    /// nothing) otherwise, e.g. when every recipient was refused before the
-    /// body started.
-    pub fn send_body(&mut self, chunk: &[u8]) -> bool {
-        if !self.body_allowed {
-            return false;
-        }
-        self.body_started = true;
-        if self.chunked {
-            // Keep one chunk back so the final one can carry LAST.
-            if !self.pending_chunk.is_empty() {
-                let prev = std::mem::take(&mut self.pending_chunk);
-                bdat(&mut self.out, prev.len() as u64, false);
-                self.out.extend_from_slice(&prev);
-                self.expect.push_back(Expect::Bdat { last: false });
+        stuffer.finish(&mut body);
+        if chunked {
+            if let Some(token) = self.syn_token.take() {
+                let token = format!(" {TX_TOKEN_KEYWORD}={token}");
+                let flight = self.held.len()
+                    + mail.len()
+                    + token.len()
+                    + rcpt_commands.iter().map(|c| c.len() + 2).sum::<usize>()
+                    + body.len()
+                    + 24;
+                if flight <= SYN_DATA_MAX {
+                    mail.push_str(&token);
+                } else {
+                    // Only the EHLO rides in the SYN.
+                    let held = std::mem::take(&mut self.held);
+                    self.write(held, false);
+                }
             }
-            self.stuffer.encode(chunk, &mut self.pending_chunk);
+            let mut wire = Vec::with_capacity(body.len() + 64 + 40 * n);
+            wire.extend_from_slice(mail.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            for c in &rcpt_commands {
+                wire.extend_from_slice(c.as_bytes());
+                wire.extend_from_slice(b"\r\n");
+            }
+            bdat(&mut wire, body.len() as u64, true);
+            wire.append(&mut body);
+            self.write(wire, true);
+            self.expect_reply(Expect::Mail, mail.clone(), true);
+            for (i, c) in rcpt_commands.iter().enumerate() {
+                self.expect_reply(Expect::Rcpt(i), c.clone(), false);
+            }
+            self.expect_reply(Expect::Final, "end of data".into(), false);
+        } else if self.pipelined {
+            let mut wire = Vec::with_capacity(64 + 40 * n);
+            wire.extend_from_slice(mail.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            for c in &rcpt_commands {
+                wire.extend_from_slice(c.as_bytes());
+                wire.extend_from_slice(b"\r\n");
+            }
+            data(&mut wire);
+            self.write(wire, false);
+            self.expect_reply(Expect::Mail, mail.clone(), true);
+            for (i, c) in rcpt_commands.iter().enumerate() {
+                self.expect_reply(Expect::Rcpt(i), c.clone(), false);
+            }
+            self.expect_reply(Expect::Data, "DATA".into(), true);
+            self.body = body;
         } else {
-            self.stuffer.encode(chunk, &mut self.out);
+            self.write(format!("{mail}\r\n").into_bytes(), false);
+            self.expect_reply(Expect::Mail, mail.clone(), false);
+            self.body = body;
         }
+        self.result.mail_command = mail;
+        self.result.rcpt_commands = rcpt_commands;
         true
     }
 
-    /// End the body (`.` or `BDAT n LAST`).
-    pub fn finish_body(&mut self) -> bool {
-        if !self.body_allowed {
-            return false;
-        }
-        self.body_allowed = false;
-        self.body_started = true;
-        if self.chunked {
-            let mut last = std::mem::take(&mut self.pending_chunk);
-            self.stuffer.finish(&mut last);
-            bdat(&mut self.out, last.len() as u64, true);
-            self.out.extend_from_slice(&last);
-            self.expect.push_back(Expect::Bdat { last: true });
-        } else {
-            self.stuffer.finish(&mut self.out);
-            self.expect.push_back(Expect::Dot);
-        }
-        true
-    }
-
-    /// Send QUIT (when ready, refused, or after a transaction).
-    pub fn quit(&mut self) {
-        if !matches!(self.state, CState::Closing | CState::Closed) {
-            quit(&mut self.out);
-            self.expect.push_back(Expect::Quit);
-            self.state = CState::Closing;
-        }
-    }
-
-    /// Next event, or `None` when more server input is needed.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        if let Some(ev) = self.queued.take() {
-            return Some(ev);
-        }
-        loop {
-            if self.state == CState::Closed {
-                return None;
-            }
-            let reply = match self.parser.next_reply() {
-                Ok(Some(r)) => r,
-                Ok(None) => return None,
-                Err(e) => return Some(self.fail(e.to_string())),
-            };
-            let Some(exp) = self.expect.pop_front() else {
-                return Some(self.fail(format!("unexpected reply: {reply}")));
-            };
-            if let Some(ev) = self.on_reply(exp, reply) {
-                return Some(ev);
-            }
-        }
-    }
-
-    pub(super) fn fail(&mut self, msg: String) -> ClientEvent {
-        self.state = CState::Closed;
+    /// Give up on a transaction whose outcome is known while replies are
+    /// still being drained (a refused pipelined MAIL, see
+    /// [`Awaiting::draining`]): its result so far. The session is over.
+    pub fn abandon(&mut self) -> TransactionResult {
+        self.state = State::Closed;
         self.expect.clear();
-        ClientEvent::ProtocolError(msg)
+        std::mem::take(&mut self.result)
     }
 
-    pub(super) fn any_rcpt_ok(&self) -> bool {
+    fn any_rcpt_ok(&self) -> bool {
         self.result.rcpts.iter().flatten().any(Reply::is_positive)
     }
 
-    pub(super) fn mail_ok(&self) -> bool {
-        self.result.mail.as_ref().is_some_and(Reply::is_positive)
+    fn done(&mut self, mut needs_rset: bool) {
+        // A refused transaction (MAIL, or DATA after an accepted RCPT) is
+        // reset before the next one.
+        if matches!(self.result.verdict(), Verdict::Mail(_) | Verdict::Data(_)) {
+            needs_rset = true;
+        }
+        self.result.needs_rset = needs_rset;
+        self.needs_rset = needs_rset;
+        self.body.clear();
+        self.state = State::Ready;
+        let r = std::mem::take(&mut self.result);
+        self.events.push_back(ClientEvent::Done(r));
     }
 
-    /// Finish the transaction: RSET if the server still holds an open
-    /// transaction, then report.
-    pub(super) fn done(&mut self, needs_rset: bool) -> Option<ClientEvent> {
-        self.body_allowed = false;
-        let result = std::mem::take(&mut self.result);
-        if needs_rset {
-            rset(&mut self.out);
-            self.expect.push_back(Expect::Rset);
-            if !self.pipelined {
-                // Without PIPELINING nothing may follow RSET before its reply.
-                self.after_rset = Some(result);
-                return None;
+    fn end(&mut self, ev: ClientEvent) {
+        self.state = State::Closed;
+        self.expect.clear();
+        self.held.clear();
+        self.out.clear();
+        self.events.push_back(ev);
+    }
+
+    fn refused(&mut self, reply: Reply, p: &Pending) {
+        self.end(ClientEvent::Refused {
+            reply,
+            after: p.after.clone(),
+            early: p.early,
+        });
+    }
+
+    /// After a positive hello: STARTTLS when wanted, else ready.
+    fn secure(&mut self) {
+        if let Some(require) = self.cfg.starttls.filter(|_| !self.tls) {
+            if self.expect.iter().any(|p| p.expect == Expect::StartTls) {
+                // Pipelined behind the early EHLO: its reply is read even
+                // when the fresh answer no longer offers it.
+                return;
+            }
+            if self.caps.starttls {
+                let mut b = Vec::new();
+                starttls_cmd(&mut b);
+                self.write(b, false);
+                self.sequence.push('s');
+                self.expect_reply(Expect::StartTls, "STARTTLS".into(), false);
+                return;
+            }
+            if require {
+                self.end(ClientEvent::TlsNotOffered);
+                return;
             }
         }
-        self.state = CState::Ready;
-        Some(ClientEvent::TransactionDone(result))
+        self.state = State::Ready;
+        self.events.push_back(ClientEvent::Ready);
     }
 
-    pub(super) fn on_reply(&mut self, exp: Expect, reply: Reply) -> Option<ClientEvent> {
-        match exp {
-            Expect::Greeting => {
-                if !reply.is_positive() {
-                    return Some(self.refused(reply));
-                }
-                self.greeting = Some(reply);
-                if self.early {
-                    // EHLO is already on its way.
-                    return None;
-                }
-                let name = self.cfg.helo_name.clone();
-                ehlo(&mut self.out, &name);
-                self.expect.push_back(Expect::Ehlo);
-                None
-            }
+    fn on_reply(&mut self, p: Pending, reply: Reply) {
+        match p.expect {
+            Expect::Greeting if !reply.is_positive() => self.refused(reply, &p),
+            Expect::Greeting if p.early => {}
+            Expect::Greeting => self.say_ehlo(),
             Expect::Ehlo if reply.is_positive() => {
-                self.caps = EhloCapabilities::from_reply(&reply);
-                self.esmtp = true;
-                if self.early {
-                    return None;
+                let caps = EhloCapabilities::from_reply(&reply);
+                let early = if p.early {
+                    let cached = self.early.take().unwrap_or_default();
+                    Some(caps.same_offer(&cached))
+                } else {
+                    None
+                };
+                self.caps = caps.clone();
+                self.events.push_back(ClientEvent::Ehlo {
+                    reply,
+                    caps,
+                    tls: self.tls,
+                    early,
+                });
+                if early.is_none() || self.early_wait {
+                    self.early_wait = false;
+                    self.secure();
                 }
-                self.ready(reply)
             }
-            Expect::Ehlo if self.early => Some(self.refused(reply)),
-            Expect::Ehlo if reply.is_permanent() && self.cfg.helo_fallback => {
+            Expect::Ehlo if p.early => self.refused(reply, &p),
+            Expect::Ehlo => {
                 let name = self.cfg.helo_name.clone();
-                helo(&mut self.out, &name);
-                self.expect.push_back(Expect::Helo);
-                None
+                let mut b = Vec::new();
+                helo(&mut b, &name);
+                self.write(b, false);
+                self.sequence.push('h');
+                self.expect_reply(Expect::Helo, format!("HELO {name}"), false);
             }
             Expect::Helo if reply.is_positive() => {
                 self.caps = EhloCapabilities::default();
-                self.ready(reply)
+                self.secure();
             }
-            Expect::Ehlo | Expect::Helo => Some(self.refused(reply)),
+            Expect::Helo => self.refused(reply, &p),
+            Expect::StartTls if reply.code == 220 => {
+                let injected = self.parser.buffered() > 0;
+                self.events.push_back(ClientEvent::StartTls { injected });
+            }
+            Expect::StartTls if self.cfg.starttls == Some(true) => {
+                self.end(ClientEvent::StartTlsRefused(reply))
+            }
+            Expect::StartTls => {
+                self.state = State::Ready;
+                self.events.push_back(ClientEvent::Ready);
+            }
+            Expect::Command => {
+                if p.after == "RSET" && reply.is_positive() {
+                    self.needs_rset = false;
+                }
+                self.state = State::Ready;
+                self.events.push_back(ClientEvent::Reply(reply));
+            }
             Expect::Mail => {
                 let ok = reply.is_positive();
                 self.result.mail = Some(reply);
-                if !ok && !self.pipelined {
-                    return self.done(false);
-                }
                 if ok && !self.pipelined {
-                    self.write_rcpt(0);
-                    self.next_rcpt = 1;
+                    self.send_rcpt(0);
+                } else if !ok && self.pipelined && !self.result.chunking {
+                    // The replies to the RCPTs and DATA behind it are only
+                    // drained: the outcome is the MAIL refusal.
+                    for q in self.expect.iter_mut() {
+                        q.expect = Expect::Drain;
+                        q.pipelined = true;
+                    }
+                    if self.expect.is_empty() {
+                        self.done(true);
+                    }
+                } else if !ok && !self.pipelined {
+                    self.done(true);
                 }
-                None
+            }
+            Expect::Drain => {
+                if self.expect.is_empty() {
+                    self.done(true);
+                }
             }
             Expect::Rcpt(i) => {
                 if let Some(slot) = self.result.rcpts.get_mut(i) {
                     *slot = Some(reply);
                 }
                 if self.pipelined {
-                    let last = i + 1 == self.env.rcpts.len();
-                    if last && self.chunked && !self.body_started && !self.any_rcpt_ok() {
-                        // Nobody to deliver to and no body sent yet: stop.
-                        let open = self.mail_ok();
-                        return self.done(open);
-                    }
-                    return None;
+                    return;
                 }
-                if self.next_rcpt < self.env.rcpts.len() {
-                    let n = self.next_rcpt;
-                    self.write_rcpt(n);
-                    self.next_rcpt += 1;
-                    return None;
+                if i + 1 < self.result.rcpts.len() {
+                    self.send_rcpt(i + 1);
+                } else if !self.any_rcpt_ok() {
+                    self.done(true);
+                } else {
+                    let mut b = Vec::new();
+                    data(&mut b);
+                    self.write(b, false);
+                    self.expect_reply(Expect::Data, "DATA".into(), false);
                 }
-                if !self.any_rcpt_ok() {
-                    return self.done(true);
-                }
-                if self.chunked {
-                    self.body_allowed = true;
-                    self.state = CState::Body;
-                    return Some(ClientEvent::SendBody);
-                }
-                data(&mut self.out);
-                self.expect.push_back(Expect::Data);
-                None
             }
             Expect::Data => {
-                let go = reply.code == 354;
+                let go = reply.class() == 3;
                 self.result.data = Some(reply);
-                if go && self.mail_ok() && self.any_rcpt_ok() {
-                    self.body_allowed = true;
-                    self.state = CState::Body;
-                    return Some(ClientEvent::SendBody);
+                let any = self.any_rcpt_ok();
+                if go && any {
+                    let body = std::mem::take(&mut self.body);
+                    self.write(body, true);
+                    self.expect_reply(Expect::Final, "end of data".into(), false);
+                } else if go {
+                    // The server wants a body nobody will get: end it.
+                    self.write(b".\r\n".to_vec(), true);
+                    self.expect_reply(Expect::DotIgnored, "end of data".into(), false);
+                } else {
+                    self.done(true);
                 }
-                if go {
-                    // The server wants a body nobody will deliver: end it.
-                    self.out.extend_from_slice(b".\r\n");
-                    self.expect.push_back(Expect::DotIgnored);
-                    return None;
-                }
-                let open = self.mail_ok();
-                self.done(open)
             }
-            Expect::DotIgnored => {
-                let open = self.mail_ok();
-                self.done(open)
-            }
-            Expect::Dot => {
+            Expect::DotIgnored => self.done(false),
+            Expect::Final => {
                 self.result.final_reply = Some(reply);
-                self.done(false)
-            }
-            Expect::Bdat { last } => {
-                let failed_before = self.bdat_failed;
-                if !reply.is_positive() && !self.bdat_failed {
-                    self.bdat_failed = true;
-                    self.result.final_reply = Some(reply.clone());
-                }
-                if !last {
-                    return None;
-                }
-                if !self.bdat_failed {
-                    self.result.final_reply = Some(reply);
-                }
-                // A failed intermediate chunk leaves the server waiting for
-                // RSET; a reply to the LAST chunk ends the transaction.
-                let open = failed_before && self.mail_ok() && self.any_rcpt_ok();
-                self.done(open)
-            }
-            Expect::Rset => self.after_rset.take().map(|r| {
-                self.state = CState::Ready;
-                ClientEvent::TransactionDone(r)
-            }),
-            Expect::Quit => {
-                self.state = CState::Closed;
-                Some(ClientEvent::Closed(reply))
+                self.done(false);
             }
         }
     }
 
-    /// The server refused the session. Anything pipelined early will not
-    /// be answered in order, so forget it.
-    pub(super) fn refused(&mut self, reply: Reply) -> ClientEvent {
-        if self.early {
-            self.expect.clear();
-            self.result = TransactionResult::default();
-            self.body_allowed = false;
-            self.state = CState::Connecting;
+    fn send_rcpt(&mut self, i: usize) {
+        if let Some(c) = self.result.rcpt_commands.get(i).cloned() {
+            self.write(format!("{c}\r\n").into_bytes(), false);
+            self.expect_reply(Expect::Rcpt(i), c, false);
         }
-        ClientEvent::Refused(reply)
     }
+}
 
-    pub(super) fn ready(&mut self, hello: Reply) -> Option<ClientEvent> {
-        self.state = CState::Ready;
-        Some(ClientEvent::Ready {
-            greeting: self.greeting.clone().unwrap_or_else(|| Reply::new(220, "")),
-            hello,
-            caps: self.caps.clone(),
-        })
-    }
+fn starttls_cmd(out: &mut Vec<u8>) {
+    starttls(out);
 }

@@ -4,8 +4,6 @@
 //! sends its `client_send` items, `cram_md5` answers the challenge with
 //! `client_name` and an HMAC-MD5 keyed with `client_secret`.
 
-use std::time::Duration;
-
 use oxim_smtp::sasl;
 use oxim_smtp::{EhloCapabilities, Reply};
 
@@ -56,7 +54,6 @@ pub(super) async fn authenticate(
     caps: &EhloCapabilities,
     host: &Host,
     p: &ClientAuthParams,
-    t: Duration,
 ) -> AuthDone {
     let mut notes = Vec::new();
     // What the authenticators' expansions may look at: the host (Debian's
@@ -72,7 +69,7 @@ pub(super) async fn authenticate(
             .set("tls_out_ver", tls.version.clone())
             .set("tls_out_cipher_std", tls.cipher_std.clone());
     }
-    let result = run(conn, caps, host, &p, t, &mut notes).await;
+    let result = run(conn, caps, host, &p, &mut notes).await;
     AuthDone { result, notes }
 }
 
@@ -81,7 +78,6 @@ async fn run(
     caps: &EhloCapabilities,
     host: &Host,
     p: &ClientAuthParams,
-    t: Duration,
     notes: &mut Vec<String>,
 ) -> Result<Option<String>, ConvError> {
     let mut fail_reason = "server did not advertise AUTH support";
@@ -105,7 +101,7 @@ async fn run(
             }
             fail_reason = "authentication attempt(s) failed";
             let mut vars = p.vars.clone();
-            match attempt(conn, a, &mut vars, t).await? {
+            match attempt(conn, a, &mut vars).await? {
                 Attempt::Ok => {
                     let id = a
                         .client_set_id
@@ -165,10 +161,9 @@ async fn attempt(
     conn: &mut OutgoingConn,
     a: &AuthSpec,
     vars: &mut Vars,
-    t: Duration,
 ) -> Result<Attempt, ConvError> {
     let after = format!("AUTH {}", a.public_name);
-    conn.sequence.push('a');
+    conn.smtp.note_auth_attempt();
     match &a.mech {
         AuthMech::Plaintext {
             client_send,
@@ -183,7 +178,7 @@ async fn attempt(
                     Ok(v) => v,
                     Err(e) => {
                         if !first {
-                            cancel(conn, t, &after).await?;
+                            cancel(conn, &after).await?;
                         }
                         if e.is_forced_fail() {
                             return Ok(Attempt::Cancelled(String::new()));
@@ -197,15 +192,14 @@ async fn attempt(
                 let data = sasl::unescape_caret(&text);
                 let line = if first {
                     if data.is_empty() {
-                        format!("{after}\r\n")
+                        after.clone()
                     } else {
-                        format!("{after} {}\r\n", sasl::b64_encode(&data))
+                        format!("{after} {}", sasl::b64_encode(&data))
                     }
                 } else {
-                    format!("{}\r\n", sasl::b64_encode(&data))
+                    sasl::b64_encode(&data)
                 };
-                conn.send(line.as_bytes(), t, false).await?;
-                let r = conn.read_reply(t, &after).await?;
+                let r = conn.exchange(&line, &after).await?;
                 if r.code / 100 == 2 {
                     return Ok(Attempt::Ok);
                 }
@@ -213,7 +207,7 @@ async fn attempt(
                     return Ok(Attempt::Failed(r));
                 }
                 if last {
-                    cancel(conn, t, &after).await?;
+                    cancel(conn, &after).await?;
                     return Ok(Attempt::Error(format!(
                         "Too few items in client_send in {} authenticator",
                         a.name
@@ -224,7 +218,7 @@ async fn attempt(
                     Some(d) => String::from_utf8_lossy(&d).into_owned(),
                     None if *client_ignore_invalid_base64 => String::new(),
                     None => {
-                        cancel(conn, t, &after).await?;
+                        cancel(conn, &after).await?;
                         return Ok(Attempt::Cancelled(format!(
                             "Invalid base64 string in server response \"{}\"",
                             reply_text(&r)
@@ -261,9 +255,7 @@ async fn attempt(
                     )));
                 }
             };
-            conn.send(format!("{after}\r\n").as_bytes(), t, false)
-                .await?;
-            let r = conn.read_reply(t, &after).await?;
+            let r = conn.exchange(&after, &after).await?;
             if r.code / 100 != 3 {
                 return Ok(Attempt::Failed(r));
             }
@@ -275,13 +267,9 @@ async fn attempt(
             };
             let digest = sasl::cram_md5_digest(secret.as_bytes(), &challenge);
             let answer = format!("{name} {}", sasl::hex(&digest));
-            conn.send(
-                format!("{}\r\n", sasl::b64_encode(answer.as_bytes())).as_bytes(),
-                t,
-                false,
-            )
-            .await?;
-            let r = conn.read_reply(t, &after).await?;
+            let r = conn
+                .exchange(&sasl::b64_encode(answer.as_bytes()), &after)
+                .await?;
             if r.code / 100 == 2 {
                 Ok(Attempt::Ok)
             } else {
@@ -292,7 +280,6 @@ async fn attempt(
 }
 
 /// `*`: abandon the exchange (the server's reply is read and dropped).
-async fn cancel(conn: &mut OutgoingConn, t: Duration, after: &str) -> Result<(), ConvError> {
-    conn.send(b"*\r\n", t, false).await?;
-    conn.read_reply(t, after).await.map(|_| ())
+async fn cancel(conn: &mut OutgoingConn, after: &str) -> Result<(), ConvError> {
+    conn.exchange("*", after).await.map(|_| ())
 }

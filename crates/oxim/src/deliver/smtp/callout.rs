@@ -74,7 +74,7 @@ pub async fn callout_open(host: &Host, params: &SmtpParams) -> Result<CalloutCon
 impl CalloutConn {
     /// What the server offered in its EHLO reply.
     pub fn caps(&self) -> &EhloCapabilities {
-        &self.sess.caps
+        self.sess.caps()
     }
 
     /// The session authenticated (AUTH= then goes on MAIL).
@@ -85,12 +85,9 @@ impl CalloutConn {
     /// Send one command (without its CRLF) and read the reply; `Err` when
     /// the connection failed or timed out (the text says which).
     pub async fn command(&mut self, cmd: &str) -> Result<Reply, CalloutError> {
-        let conn = &mut self.sess.conn;
-        let line = format!("{cmd}\r\n");
-        if let Err(e) = conn.send(line.as_bytes(), self.timeout, false).await {
-            return Err(CalloutError::from_conv(e, false));
-        }
-        conn.read_reply(self.timeout, cmd)
+        self.sess
+            .conn
+            .exchange(cmd, cmd)
             .await
             .map_err(|e| CalloutError::from_conv(e, false))
     }

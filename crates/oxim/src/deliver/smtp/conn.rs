@@ -1,77 +1,68 @@
-//! One SMTP client connection: connecting (with TFO, or TLS on connect),
-//! greeting, EHLO/HELO, STARTTLS, reading replies and sending commands.
+//! One SMTP client connection: the I/O around `oxim_smtp::ClientSession`,
+//! which decides everything said on the wire. Here: connecting (with TFO,
+//! TLS on connect, or the connection made by the first write when a whole
+//! transaction rides in the SYN), reading and writing with the transport's
+//! timeouts, the TLS handshake after STARTTLS, the EHLO cache, and Exim's
+//! words for what went wrong.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use oxim_log::Tfo;
 use oxim_net::{ClientTfo, ConnectFacts, ConnectOptions, TfoIo};
-use oxim_smtp::{EhloCapabilities, Reply, ReplyError, ReplyParser};
+use oxim_smtp::{
+    ClientConfig, ClientEvent, ClientSession, EhloCapabilities, Reply, ReplyError, Step,
+};
 use oxim_tls::{MaybeTls, TlsSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errno::Errno;
 
-use super::connect::{connect, connect_error, tls_client};
-use super::ehlo_cache;
-use super::{strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams, TlsParams};
+use super::connect::{connect, connect_error, new_tx_token, tls_client};
+use super::ehlo_cache::{self, EhloCache};
+use super::{strip_os_error, temp, ConvError, Host, RcptOutcome, SmtpError, SmtpParams};
 
 /// A client connection to another SMTP server (the session driver's
 /// connections from clients are `smtp_in`'s `IncomingConn`).
 pub(super) struct OutgoingConn {
     pub(super) stream: MaybeTls<TfoIo>,
+    /// The conversation, sans I/O.
+    pub(super) smtp: ClientSession,
     /// What TLS negotiated, once up.
     pub(super) tls: Option<TlsSession>,
     /// The TLS handshake after STARTTLS failed.
     pub(super) tls_failed: bool,
     pub(super) host_name: String,
-    pub(super) host_ip: std::net::IpAddr,
-    pub(super) host_port: u16,
-    pub(super) parser: ReplyParser,
     /// When the first byte from the server arrived (the banner).
     pub(super) first_byte_at: Option<std::time::Instant>,
-    pub(super) used_bdat: bool,
     pub(super) buf: Vec<u8>,
     pub(super) host_text: String,
-    /// A read or write failed: the connection cannot be used again.
+    /// A read or write failed, or the server said 421: the connection
+    /// cannot be used again.
     pub(super) broken: bool,
-    /// Replies read so far on this connection.
-    pub(super) replies: u64,
-    /// The server said 421: it is closing the connection.
-    pub(super) closing: bool,
-    /// The commands now in flight were pipelined (`pipelined ` in errors).
-    pub(super) pipelined: bool,
     /// Bytes of message data written in the current transaction (Exim's
     /// `(N bytes written)` after a timeout).
     pub(super) data_written: usize,
-    /// Early pipelining (PIPECONNECT): EHLO went without waiting for the
-    /// banner, on the strength of this cached answer; the banner and the
-    /// EHLO reply are still to be read.
-    pub(super) early: Option<EhloCapabilities>,
-    /// Commands to go out with the next write (the early EHLO, so that it
-    /// travels with the first transaction in one segment).
-    pub(super) unsent: Vec<u8>,
-    /// STARTTLS went pipelined behind the early EHLO (as Exim does when the
-    /// cached answer offers it); its reply is still to be read.
-    pub(super) starttls_sent: bool,
     /// The connection is not made yet: the first write goes into the TCP
-    /// Fast Open SYN (the message in the SYN, see `transaction_bdat`).
+    /// Fast Open SYN (the message in the SYN).
     pub(super) in_syn: bool,
     /// What the TCP handshake did (oxim-net's facts), once it is made.
     pub(super) facts: Option<ConnectFacts>,
-    /// The session start as Exim's `PS=` shows it: `e` EHLO, `h` HELO,
-    /// `s` STARTTLS, `a` each authenticator tried.
-    pub(super) sequence: String,
+    /// The current transaction's body goes with BDAT.
+    pub(super) used_bdat: bool,
+    command_timeout: Duration,
+    data_timeout: Duration,
+    final_timeout: Duration,
+    /// The EHLO cache (early pipelining allowed with this host) and the
+    /// host's key in it.
+    cache: Option<(EhloCache, String)>,
 }
 
 /// An open SMTP connection after EHLO.
 pub(super) struct Session {
     pub(super) conn: OutgoingConn,
-    pub(super) caps: EhloCapabilities,
     /// Messages sent on this connection so far.
     pub(super) messages: usize,
-    /// A transaction may still be open on the server: RSET before MAIL.
-    pub(super) needs_rset: bool,
     /// The transport's command_timeout, for the QUIT at the end of a run.
     pub(super) quit_timeout: Duration,
     /// The connection was opened with early pipelining (` L*`).
@@ -85,7 +76,10 @@ pub(super) struct Session {
 impl Session {
     /// What TFO did for this connection, for the log: the kernel's
     /// outcome, doubted when the banner came too late for a server that
-    /// used our cookie (see `open`).
+    /// used our cookie. The kernel cannot tell a server that accepted our
+    /// cookie from one that ignored it (no TFO on that socket); on a path
+    /// with a measurable round trip the banner's timing can (see
+    /// `oxim_net::ConnectFacts::cookie_unconfirmed`).
     pub(super) fn log_tfo(&self) -> Tfo {
         match self.conn.facts {
             Some(f) => Tfo::Client {
@@ -94,6 +88,11 @@ impl Session {
             },
             None => Tfo::client(ClientTfo::NotTried),
         }
+    }
+
+    /// What the server offers.
+    pub(super) fn caps(&self) -> &EhloCapabilities {
+        self.conn.smtp.capabilities()
     }
 }
 
@@ -126,136 +125,186 @@ pub(super) fn is_closed(e: &std::io::Error) -> bool {
     )
 }
 
-impl OutgoingConn {
-    pub(super) fn prefix(&self) -> &'static str {
-        if self.pipelined {
-            "pipelined "
-        } else {
-            ""
-        }
+fn prefix(pipelined: bool) -> &'static str {
+    if pipelined {
+        "pipelined "
+    } else {
+        ""
     }
+}
 
-    pub(super) fn timeout_error(&self, after: &str) -> ConvError {
-        let mut m = format!("SMTP timeout after {}{after}", self.prefix());
+impl OutgoingConn {
+    fn timeout_error(&self, pipelined: bool, after: &str) -> ConvError {
+        let mut m = format!("SMTP timeout after {}{after}", prefix(pipelined));
         if self.data_written > 0 {
             m.push_str(&format!(" ({} bytes written)", self.data_written));
         }
         temp(Errno::Os(libc::ETIMEDOUT), Some("Connection timed out"), m)
     }
 
-    pub(super) fn closed_error(&self, after: &str) -> ConvError {
+    fn closed_error(pipelined: bool, after: &str) -> ConvError {
         temp(
             Errno::SmtpClosed,
             None,
             format!(
                 "Remote host closed connection in response to {}{after}",
-                self.prefix()
+                prefix(pipelined)
             ),
         )
     }
 
-    pub(super) async fn read_reply(
-        &mut self,
-        timeout: Duration,
-        after: &str,
-    ) -> Result<Reply, ConvError> {
-        let r = self.read_reply_inner(timeout, after).await;
-        match &r {
-            Ok(reply) => {
-                self.replies += 1;
-                if reply.code == 421 {
-                    self.closing = true;
-                    self.broken = true;
-                }
-            }
-            Err(_) => self.broken = true,
-        }
-        r
-    }
-
-    pub(super) async fn read_reply_inner(
-        &mut self,
-        timeout: Duration,
-        after: &str,
-    ) -> Result<Reply, ConvError> {
+    /// Run the conversation until it has something to report: writes and
+    /// reads as the session says, the EHLO cache kept on the way. An
+    /// error leaves the connection broken.
+    pub(super) async fn drive(&mut self) -> Result<ClientEvent, ConvError> {
         loop {
-            match self.parser.next_reply() {
-                Ok(Some(r)) => return Ok(r),
-                Ok(None) => {}
-                Err(ReplyError::Malformed { line }) => {
-                    let shown = line.trim();
-                    let m = if shown.is_empty() {
-                        format!(
-                            "Malformed SMTP reply (an empty line) in response to {}{after}",
-                            self.prefix()
-                        )
-                    } else {
-                        format!(
-                            "Malformed SMTP reply in response to {}{after}: {shown}",
-                            self.prefix()
-                        )
-                    };
-                    return Err(temp(Errno::SmtpFormat, None, m));
+            match self.smtp.next_step() {
+                Step::Write { bytes, data } => self.send(&bytes, data).await?,
+                Step::Read => self.read_more().await?,
+                Step::Event(ClientEvent::Ehlo {
+                    reply,
+                    caps,
+                    tls,
+                    early,
+                }) => self.cache_ehlo(&reply, &caps, tls, early),
+                Step::Event(ClientEvent::Malformed(e)) => {
+                    self.broken = true;
+                    return Err(self.malformed(&e));
                 }
-                Err(e) => {
+                Step::Event(ev) => {
+                    if let ClientEvent::Refused { early: true, .. } = ev {
+                        self.early_failed();
+                    }
+                    return Ok(ev);
+                }
+                Step::Idle => {
+                    self.broken = true;
                     return Err(temp(
                         Errno::SmtpFormat,
                         None,
-                        format!(
-                            "Malformed SMTP reply in response to {}{after}: {e}",
-                            self.prefix()
-                        ),
-                    ))
+                        "SMTP client: nothing to wait for".into(),
+                    ));
                 }
             }
-            self.buf.resize(16 * 1024, 0);
-            let n = match tokio::time::timeout(timeout, self.stream.read(&mut self.buf)).await {
-                Err(_) => return Err(self.timeout_error(after)),
-                Ok(Err(e)) if is_closed(&e) => return Err(self.closed_error(after)),
-                Ok(Err(e)) => {
-                    return Err(temp(
-                        e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
-                        Some(&strip_os_error(&e)),
-                        self.host_text.clone(),
-                    ))
-                }
-                Ok(Ok(n)) => n,
-            };
-            if n == 0 {
-                return Err(self.closed_error(after));
-            }
-            if self.first_byte_at.is_none() {
-                self.first_byte_at = Some(std::time::Instant::now());
-            }
-            self.parser.feed(&self.buf[..n]);
         }
     }
 
-    /// Write `data`: commands, or with `data_block` the message data, whose failures Exim reports as a
-    /// timeout or closed connection "after sending data block". The data
-    /// goes in blocks, each with its own `timeout` (Exim's data_timeout is
-    /// per block, so a big message on a slow link is not cut off).
-    pub(super) async fn send(
-        &mut self,
-        data: &[u8],
-        timeout: Duration,
-        data_block: bool,
-    ) -> Result<(), ConvError> {
-        if !self.unsent.is_empty() {
-            let mut all = std::mem::take(&mut self.unsent);
-            all.extend_from_slice(data);
-            return self.send_block(&all, timeout, data_block).await;
+    /// Exim caches the answer in clear of a server offering PIPECONNECT;
+    /// an early-pipelined EHLO whose answer differs from the cache replaces
+    /// it, or drops it when PIPECONNECT is gone. What was sent on the
+    /// strength of the cache stands: its replies decide the transaction.
+    fn cache_ehlo(&self, reply: &Reply, caps: &EhloCapabilities, tls: bool, early: Option<bool>) {
+        let Some((cache, key)) = &self.cache else {
+            return;
+        };
+        let offers = caps.pipe_connect && caps.pipelining;
+        match early {
+            None if !tls && offers => cache.write(key, reply),
+            None | Some(true) => {}
+            Some(false) => {
+                crate::metrics::pipe_connect_fallback();
+                if offers {
+                    cache.write(key, reply);
+                } else {
+                    cache.forget(key);
+                }
+            }
         }
-        if !data_block {
-            return self.send_block(data, timeout, false).await;
+    }
+
+    /// The banner or EHLO reply owed to an early-pipelined EHLO was a
+    /// refusal or never came: the next connection waits for the banner.
+    fn early_failed(&self) {
+        if let Some((cache, key)) = &self.cache {
+            cache.forget(key);
         }
-        for block in data.chunks(64 * 1024) {
-            self.send_block(block, timeout, true).await?;
+        crate::metrics::pipe_connect_fallback();
+    }
+
+    fn malformed(&self, e: &ReplyError) -> ConvError {
+        let a = self.smtp.awaiting().unwrap_or_else(|| oxim_smtp::Awaiting {
+            after: "reply".into(),
+            pipelined: false,
+            final_reply: false,
+            early: false,
+            draining: false,
+        });
+        if a.early {
+            self.early_failed();
+        }
+        let p = prefix(a.pipelined);
+        let after = a.after;
+        let m = match e {
+            ReplyError::Malformed { line } if line.trim().is_empty() => {
+                format!("Malformed SMTP reply (an empty line) in response to {p}{after}")
+            }
+            ReplyError::Malformed { line } => {
+                format!(
+                    "Malformed SMTP reply in response to {p}{after}: {}",
+                    line.trim()
+                )
+            }
+            e => format!("Malformed SMTP reply in response to {p}{after}: {e}"),
+        };
+        temp(Errno::SmtpFormat, None, m)
+    }
+
+    /// Read what the server sent and give it to the session.
+    async fn read_more(&mut self) -> Result<(), ConvError> {
+        let (after, pipelined, final_reply, early) = match self.smtp.awaiting() {
+            Some(a) => (a.after, a.pipelined, a.final_reply, a.early),
+            None => ("reply".to_string(), false, false, false),
+        };
+        let timeout = if final_reply {
+            self.final_timeout
+        } else {
+            self.command_timeout
+        };
+        self.buf.resize(16 * 1024, 0);
+        let r = tokio::time::timeout(timeout, self.stream.read(&mut self.buf)).await;
+        let err = match r {
+            Err(_) => Some(self.timeout_error(pipelined, &after)),
+            Ok(Err(e)) if is_closed(&e) => Some(Self::closed_error(pipelined, &after)),
+            Ok(Err(e)) => Some(temp(
+                e.raw_os_error().map_or(Errno::SmtpClosed, Errno::Os),
+                Some(&strip_os_error(&e)),
+                self.host_text.clone(),
+            )),
+            Ok(Ok(0)) => Some(Self::closed_error(pipelined, &after)),
+            Ok(Ok(n)) => {
+                if self.first_byte_at.is_none() {
+                    self.first_byte_at = Some(std::time::Instant::now());
+                }
+                self.smtp.input(&self.buf[..n]);
+                None
+            }
+        };
+        if let Some(e) = err {
+            self.broken = true;
+            if early {
+                self.early_failed();
+            }
+            return Err(e);
         }
         Ok(())
     }
 
-    pub(super) async fn send_block(
+    /// Write `data`: commands, or (`data_block`) message data, whose
+    /// failures Exim reports as a timeout or closed connection "after
+    /// sending data block". The data goes in blocks, each with its own
+    /// timeout (Exim's data_timeout is per block, so a big message on a
+    /// slow link is not cut off).
+    async fn send(&mut self, data: &[u8], data_block: bool) -> Result<(), ConvError> {
+        if !data_block {
+            return self.send_block(data, self.command_timeout, false).await;
+        }
+        for block in data.chunks(64 * 1024) {
+            self.send_block(block, self.data_timeout, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_block(
         &mut self,
         data: &[u8],
         timeout: Duration,
@@ -288,9 +337,9 @@ impl OutgoingConn {
             return Ok(());
         }
         let r = match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
-            Err(_) if data_block => Err(self.timeout_error("sending data block")),
+            Err(_) if data_block => Err(self.timeout_error(false, "sending data block")),
             Ok(Err(e)) if data_block && is_closed(&e) => {
-                Err(self.closed_error("sending data block"))
+                Err(Self::closed_error(false, "sending data block"))
             }
             Err(_) => Err(temp(
                 Errno::Os(libc::ETIMEDOUT),
@@ -315,16 +364,47 @@ impl OutgoingConn {
         r
     }
 
+    /// One command and its reply (AUTH exchanges, a callout's commands,
+    /// RSET). A refusal of an early-pipelined banner or EHLO that comes
+    /// first is the error.
+    pub(super) async fn exchange(&mut self, line: &str, after: &str) -> Result<Reply, ConvError> {
+        if !self.smtp.command(line, after) {
+            return Err(temp(
+                Errno::SmtpFormat,
+                None,
+                format!("SMTP client: cannot send {after} now"),
+            ));
+        }
+        let ev = self.drive().await;
+        self.broken |= self.smtp.closing();
+        match ev? {
+            ClientEvent::Reply(r) => Ok(r),
+            ClientEvent::Refused { reply, after, .. } => {
+                self.broken = true;
+                Err(classify(&reply, Errno::SmtpFormat, &after))
+            }
+            other => {
+                self.broken = true;
+                Err(temp(
+                    Errno::SmtpFormat,
+                    None,
+                    format!("SMTP client: unexpected {other:?}"),
+                ))
+            }
+        }
+    }
+
     /// Send QUIT and close. The reply to QUIT does not change any outcome,
     /// so we do not wait for it: the write side is shut and the socket
     /// dropped.
-    pub(super) async fn quit(&mut self, timeout: Duration) {
+    pub(super) async fn quit(&mut self, _timeout: Duration) {
         if self.in_syn {
             // Never connected: nothing to say QUIT on.
             return;
         }
         if !self.broken {
-            let _ = self.send(b"QUIT\r\n", timeout, false).await;
+            let q = self.smtp.quit();
+            let _ = self.send(&q, false).await;
         }
         let _ = self.stream.shutdown().await;
     }
@@ -369,32 +449,44 @@ pub(super) struct OpenError {
 }
 
 /// Connect (TLS first for `protocol = smtps`), read the banner, say EHLO
-/// (HELO if EHLO is refused), and start TLS when offered and wanted.
+/// (HELO if EHLO is refused), start TLS when offered and wanted, and
+/// authenticate when the host wants it. With early pipelining the EHLO
+/// waits to go with the first transaction (in the SYN when a TFO cookie
+/// and the server allow it).
 pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, OpenError> {
+    let on_connect = params.tls.as_ref().is_some_and(|t| t.on_connect);
+    let cfg = ClientConfig {
+        use_pipelining: !params.avoid_pipelining,
+        use_chunking: params.try_chunking,
+        starttls: params.tls.as_ref().map(|t| t.require),
+        tls_on_connect: on_connect,
+        auth: params.auth.is_some(),
+        ..ClientConfig::new(params.helo_data.clone())
+    };
     // Early pipelining: with a cached EHLO answer that offered PIPECONNECT,
     // EHLO goes at once (in the SYN when a TFO cookie allows it) and the
     // first transaction follows without waiting for the banner.
+    let key = ehlo_cache::key(host.ip, host.port);
     let early = params
         .pipe_connect
         .as_ref()
-        .filter(|_| !params.avoid_pipelining && !params.tls.as_ref().is_some_and(|t| t.on_connect))
+        .filter(|_| !params.avoid_pipelining && !on_connect)
         .and_then(|c| {
-            let hit = c
-                .read(&ehlo_cache::key(host.ip, host.port))
-                .filter(|c| c.pipe_connect && c.pipelining);
+            let hit = c.read(&key).filter(|c| c.pipe_connect && c.pipelining);
             crate::metrics::pipe_connect(hit.is_some());
             hit
         });
-    let mut unsent = match &early {
-        Some(_) => format!("EHLO {}\r\n", params.helo_data).into_bytes(),
-        None => Vec::new(),
-    };
-    // Exim sends STARTTLS right behind the early EHLO when the cached
-    // answer offers it, and reads the banner and the EHLO reply before its
-    // reply.
-    let starttls_sent = early.as_ref().is_some_and(|c| c.starttls) && params.tls.is_some();
-    if starttls_sent {
-        unsent.extend_from_slice(b"STARTTLS\r\n");
+    // The message in the SYN: with a TFO cookie the early EHLO and the
+    // first transaction go into the SYN itself, for a server that offered
+    // replay-safe transactions (XOXIM-TXID) with CHUNKING: the connection
+    // is made by the transaction's first write.
+    let in_syn = host.try_tfo
+        && early
+            .as_ref()
+            .is_some_and(|c| cfg.syn_transaction_possible(c));
+    let mut smtp = ClientSession::new(cfg);
+    if let Some(c) = early.clone() {
+        smtp.start_early(c, in_syn.then(new_tx_token));
     }
     let opts = ConnectOptions {
         try_tfo: host.try_tfo,
@@ -408,18 +500,6 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
         auth_notes: Vec::new(),
         sequence: String::new(),
     };
-    // The message in the SYN: with a TFO cookie the early EHLO and the
-    // first transaction go into the SYN itself, for a server that offered
-    // replay-safe transactions (XOXIM-TXID) with CHUNKING: the connection
-    // is made by the transaction's first write.
-    let in_syn = host.try_tfo
-        && early.as_ref().is_some_and(|c| {
-            c.tx_token
-                && c.chunking
-                && params.try_chunking
-                && params.auth.is_none()
-                && !params.tls.as_ref().is_some_and(|t| t.require || c.starttls)
-        });
     let (stream, tls) = if in_syn {
         let addr = SocketAddr::new(host.ip, host.port);
         (MaybeTls::Plain(TfoIo::lazy(addr, opts)), None)
@@ -436,66 +516,36 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
     }
     let mut conn = OutgoingConn {
         stream,
+        smtp,
         tls,
         tls_failed: false,
         host_name: host.name.clone(),
-        host_ip: host.ip,
-        host_port: host.port,
         first_byte_at: None,
-        used_bdat: false,
-        parser: ReplyParser::new(),
         buf: Vec::new(),
         host_text: format!("{} [{}]", host.name, host.ip),
         broken: false,
-        replies: 0,
-        closing: false,
-        pipelined: false,
         data_written: 0,
-        early: early.clone(),
-        unsent,
-        starttls_sent,
         in_syn,
         facts,
-        sequence: String::new(),
+        used_bdat: false,
+        command_timeout: params.command_timeout,
+        data_timeout: params.data_timeout,
+        final_timeout: params.final_timeout,
+        cache: params.pipe_connect.clone().map(|c| (c, key)),
     };
-    if early.is_some() {
-        conn.sequence.push('e');
-        if starttls_sent {
-            conn.sequence.push('s');
-        }
+    if let Err(error) = hello(&mut conn, params).await {
+        conn.quit(params.command_timeout).await;
+        return Err(OpenError {
+            error,
+            tls_failed: conn.tls_failed,
+            auth_notes: Vec::new(),
+            sequence: conn.smtp.sequence().to_string(),
+        });
     }
-    let early_pipe = early.is_some();
-    let greeted = match early {
-        // STARTTLS and AUTH cannot be pipelined past: read the answers now
-        // (one round trip saved still), then go on as usual.
-        Some(c)
-            if params.auth.is_some()
-                || params.tls.as_ref().is_some_and(|t| t.require || c.starttls) =>
-        {
-            match reap_early(&mut conn, params).await {
-                Ok(caps) => secure(&mut conn, params, caps).await,
-                Err(e) => Err(e),
-            }
-        }
-        Some(cached) => Ok(cached),
-        None => greet(&mut conn, params).await,
-    };
-    let caps = match greeted {
-        Ok(c) => c,
-        Err(error) => {
-            conn.quit(params.command_timeout).await;
-            return Err(OpenError {
-                error,
-                tls_failed: conn.tls_failed,
-                auth_notes: Vec::new(),
-                sequence: std::mem::take(&mut conn.sequence),
-            });
-        }
-    };
     let (auth, auth_notes) = match &params.auth {
         Some(ap) => {
-            let done =
-                super::auth::authenticate(&mut conn, &caps, host, ap, params.command_timeout).await;
+            let caps = conn.smtp.capabilities().clone();
+            let done = super::auth::authenticate(&mut conn, &caps, host, ap).await;
             match done.result {
                 Ok(a) => (a, done.notes),
                 Err(error) => {
@@ -504,220 +554,92 @@ pub(super) async fn open(host: &Host, params: &SmtpParams) -> Result<Session, Op
                         error,
                         tls_failed: false,
                         auth_notes: done.notes,
-                        sequence: std::mem::take(&mut conn.sequence),
+                        sequence: conn.smtp.sequence().to_string(),
                     });
                 }
             }
         }
         None => (None, Vec::new()),
     };
-    // The kernel cannot tell a server that accepted our cookie from one that
-    // ignored it (no TFO on that socket). On a path with a measurable round
-    // trip the banner's timing can: with TFO it follows the SYN-ACK at once,
-    // without it a full round trip later. When the two disagree the log keeps
-    // the kernel's judgement and says so in the +tfo_detail item; no
-    // judgement is made on paths shorter than oxim_net::TIMING_MIN_RTT.
-    // With early pipelining nothing has been read yet: the judgement is
-    // made when it is wanted (Session::log_tfo).
     Ok(Session {
         conn,
-        caps,
         messages: 0,
-        needs_rset: false,
         quit_timeout: params.command_timeout,
-        early_pipe,
+        early_pipe: early.is_some(),
         auth,
         auth_notes,
     })
 }
 
-/// The banner and the EHLO reply owed to an early-pipelined EHLO. A refusal
-/// of either drops the cached answer (the next connection waits for the
-/// banner again); an answer that differs from the cache replaces it, or
-/// drops it when PIPECONNECT is no longer offered. What was sent on the
-/// strength of the cache stands: its replies decide the transaction.
-pub(super) async fn reap_early(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-) -> Result<EhloCapabilities, ConvError> {
-    let Some(cached) = conn.early.take() else {
-        return Err(temp(Errno::SmtpFormat, None, "no early pipelining".into()));
-    };
-    let t = params.command_timeout;
-    if !conn.unsent.is_empty() {
-        conn.send(b"", t, false).await?;
-    }
-    let key = ehlo_cache::key(conn.host_ip, conn.host_port);
-    let cache = params.pipe_connect.as_ref();
-    let was = std::mem::replace(&mut conn.pipelined, true);
-    let banner = conn.read_reply(t, "initial connection").await;
-    let banner = match banner {
-        Ok(b) if b.code / 100 == 2 => b,
-        other => {
-            conn.pipelined = was;
-            if let Some(c) = cache {
-                c.forget(&key);
+/// The session's start up to ready: banner, EHLO or HELO, STARTTLS and the
+/// TLS handshake (then EHLO again), as the session asks.
+async fn hello(conn: &mut OutgoingConn, params: &SmtpParams) -> Result<(), ConvError> {
+    loop {
+        let ev = conn.drive().await;
+        conn.broken |= conn.smtp.closing();
+        match ev? {
+            ClientEvent::Ready => return Ok(()),
+            ClientEvent::Refused { reply, after, .. } => {
+                return Err(classify(&reply, Errno::SmtpFormat, &after))
             }
-            crate::metrics::pipe_connect_fallback();
-            return Err(match other {
-                Ok(b) => classify(&b, Errno::SmtpFormat, "initial connection"),
-                Err(e) => e,
-            });
-        }
-    };
-    drop(banner);
-    let ehlo_cmd = format!("EHLO {}", params.helo_data);
-    let ehlo = conn.read_reply(t, &ehlo_cmd).await;
-    conn.pipelined = was;
-    let ehlo = match ehlo {
-        Ok(r) if r.code / 100 == 2 => r,
-        other => {
-            if let Some(c) = cache {
-                c.forget(&key);
+            ClientEvent::StartTls { injected } => {
+                // Replies pipelined behind the 220 would be plaintext
+                // injected into the TLS session: there must be none.
+                // Neither that nor a failed handshake leaves a connection
+                // to say QUIT on.
+                if injected {
+                    conn.tls_failed = true;
+                    conn.broken = true;
+                    return Err(temp(
+                        Errno::TlsFailure,
+                        None,
+                        "TLS session: (STARTTLS): unexpected data after 220 response".into(),
+                    ));
+                }
+                let Some(tls) = params.tls.as_ref() else {
+                    conn.broken = true;
+                    return Err(temp(Errno::TlsFailure, None, "TLS not wanted".into()));
+                };
+                let client = tls_client(&tls.client)?;
+                let t = params.command_timeout;
+                match conn.stream.start_client(&client, &conn.host_name, t).await {
+                    Ok(s) => {
+                        conn.tls = Some(s);
+                        conn.smtp.tls_started();
+                    }
+                    Err((e, _)) => {
+                        conn.tls_failed = true;
+                        conn.broken = true;
+                        return Err(temp(
+                            Errno::TlsFailure,
+                            None,
+                            format!("TLS session: (handshake): {e}"),
+                        ));
+                    }
+                }
             }
-            crate::metrics::pipe_connect_fallback();
-            return Err(match other {
-                Ok(r) => classify(&r, Errno::SmtpFormat, &ehlo_cmd),
-                Err(e) => e,
-            });
-        }
-    };
-    let caps = EhloCapabilities::from_reply(&ehlo);
-    if let Some(c) = cache.filter(|_| !ehlo_cache::same_offer(&caps, &cached)) {
-        crate::metrics::pipe_connect_fallback();
-        if caps.pipe_connect && caps.pipelining {
-            c.write(&key, &ehlo);
-        } else {
-            c.forget(&key);
-        }
-    }
-    Ok(caps)
-}
-
-/// The banner, EHLO, and on a connection not yet encrypted STARTTLS when
-/// the server offers it (then EHLO again), or an error when TLS is
-/// required and not offered.
-pub(super) async fn greet(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-) -> Result<EhloCapabilities, ConvError> {
-    let t = params.command_timeout;
-    let banner = conn.read_reply(t, "initial connection").await?;
-    if banner.code / 100 != 2 {
-        return Err(classify(&banner, Errno::SmtpFormat, "initial connection"));
-    }
-    let caps = hello(conn, params).await?;
-    secure(conn, params, caps).await
-}
-
-/// STARTTLS when the server offers it and we want it (then EHLO again), or
-/// an error when TLS is required and not offered.
-pub(super) async fn secure(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-    mut caps: EhloCapabilities,
-) -> Result<EhloCapabilities, ConvError> {
-    if let Some(tls) = params.tls.as_ref().filter(|_| conn.tls.is_none()) {
-        // A STARTTLS pipelined on the strength of the cache has its reply
-        // read even when the fresh EHLO answer no longer offers it.
-        if caps.starttls || conn.starttls_sent {
-            starttls(conn, params, tls).await?;
-            // Everything learnt in clear is forgotten: EHLO again.
-            caps = hello(conn, params).await?;
-        } else if tls.require {
-            return Err(temp(
-                Errno::TlsRequired,
-                None,
-                "a TLS session is required, but the server did not offer TLS support".into(),
-            ));
-        }
-    }
-    Ok(caps)
-}
-
-/// EHLO, or HELO when EHLO is refused.
-pub(super) async fn hello(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-) -> Result<EhloCapabilities, ConvError> {
-    let t = params.command_timeout;
-    let ehlo_cmd = format!("EHLO {}", params.helo_data);
-    conn.sequence.push('e');
-    conn.send(format!("{ehlo_cmd}\r\n").as_bytes(), t, false)
-        .await?;
-    let ehlo = conn.read_reply(t, &ehlo_cmd).await?;
-    if ehlo.code / 100 == 2 {
-        let caps = EhloCapabilities::from_reply(&ehlo);
-        // Exim caches the answer in clear of a server offering PIPECONNECT
-        // when early pipelining would be allowed with it.
-        if let Some(c) = params.pipe_connect.as_ref() {
-            if conn.tls.is_none() && caps.pipe_connect && caps.pipelining {
-                c.write(&ehlo_cache::key(conn.host_ip, conn.host_port), &ehlo);
+            ClientEvent::StartTlsRefused(r) => {
+                let mut e = classify(&r, Errno::TlsRequired, "STARTTLS");
+                if let ConvError::Perm(x) = e {
+                    e = ConvError::Temp(x);
+                }
+                return Err(e);
             }
-        }
-        return Ok(caps);
-    }
-    let helo_cmd = format!("HELO {}", params.helo_data);
-    conn.sequence.push('h');
-    conn.send(format!("{helo_cmd}\r\n").as_bytes(), t, false)
-        .await?;
-    let helo = conn.read_reply(t, &helo_cmd).await?;
-    if helo.code / 100 != 2 {
-        return Err(classify(&helo, Errno::SmtpFormat, &helo_cmd));
-    }
-    Ok(EhloCapabilities::default())
-}
-
-/// STARTTLS and the handshake. A refusal is fatal only when TLS is
-/// required; a failed handshake always is for this connection (the caller
-/// may try again in clear, `tls_tempfail_tryclear`).
-pub(super) async fn starttls(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-    tls: &TlsParams,
-) -> Result<(), ConvError> {
-    let t = params.command_timeout;
-    if !std::mem::take(&mut conn.starttls_sent) {
-        conn.sequence.push('s');
-        conn.send(b"STARTTLS\r\n", t, false).await?;
-    }
-    let r = conn.read_reply(t, "STARTTLS").await?;
-    if r.code != 220 {
-        if tls.require {
-            let mut e = classify(&r, Errno::TlsRequired, "STARTTLS");
-            if let ConvError::Perm(x) = e {
-                e = ConvError::Temp(x);
+            ClientEvent::TlsNotOffered => {
+                return Err(temp(
+                    Errno::TlsRequired,
+                    None,
+                    "a TLS session is required, but the server did not offer TLS support".into(),
+                ))
             }
-            return Err(e);
-        }
-        return Ok(());
-    }
-    // Replies pipelined behind the 220 would be plaintext injected into
-    // the TLS session: there must be none. Neither that nor a failed
-    // handshake leaves a connection to say QUIT on.
-    if conn.parser.buffered() > 0 {
-        conn.tls_failed = true;
-        conn.broken = true;
-        return Err(temp(
-            Errno::TlsFailure,
-            None,
-            "TLS session: (STARTTLS): unexpected data after 220 response".into(),
-        ));
-    }
-    let client = tls_client(&tls.client)?;
-    match conn.stream.start_client(&client, &conn.host_name, t).await {
-        Ok(s) => {
-            conn.tls = Some(s);
-            Ok(())
-        }
-        Err((e, _)) => {
-            conn.tls_failed = true;
-            conn.broken = true;
-            Err(temp(
-                Errno::TlsFailure,
-                None,
-                format!("TLS session: (handshake): {e}"),
-            ))
+            other => {
+                conn.broken = true;
+                return Err(temp(
+                    Errno::SmtpFormat,
+                    None,
+                    format!("SMTP client: unexpected {other:?}"),
+                ));
+            }
         }
     }
 }

@@ -70,11 +70,6 @@ pub(super) fn connect_error(e: &std::io::Error) -> SmtpError {
     }
 }
 
-/// How much of a first flight may go into a TCP Fast Open SYN: a
-/// 1500-byte path's MSS less the largest TCP options of a SYN, so that
-/// the whole transaction rides in the SYN on any ordinary path.
-pub(super) const SYN_DATA_MAX: usize = 1460 - 40;
-
 /// A fresh random transaction token for `XOXIM-TXID` (128 bits, hex).
 pub(super) fn new_tx_token() -> String {
     let mut b = [0u8; 16];

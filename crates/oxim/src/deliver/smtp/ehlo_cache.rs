@@ -37,26 +37,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The parts of an EHLO answer whose change invalidates what was sent on
-/// the strength of the cache (as Exim compares them); SIZE's value and
-/// the greeting text do not count.
-pub fn same_offer(a: &EhloCapabilities, b: &EhloCapabilities) -> bool {
-    let k = |c: &EhloCapabilities| {
-        (
-            c.starttls,
-            c.chunking,
-            c.prdr,
-            c.dsn,
-            c.pipelining,
-            c.size_advertised,
-            c.smtputf8,
-            c.pipe_connect,
-            c.auth.clone(),
-        )
-    };
-    k(a) == k(b)
-}
-
 impl EhloCache {
     pub fn new(db_dir: &std::path::Path, expire: Duration) -> Self {
         EhloCache {
@@ -158,7 +138,7 @@ mod tests {
         c.write(&k, &r);
         let caps = c.read(&k).unwrap();
         assert!(caps.pipelining && caps.pipe_connect && caps.size_advertised);
-        assert!(same_offer(&caps, &EhloCapabilities::from_reply(&r)));
+        assert!(caps.same_offer(&EhloCapabilities::from_reply(&r)));
         c.forget(&k);
         assert!(c.read(&k).is_none());
         // An entry older than the expiry is dropped when read.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::errno::Errno;
 use oxim_log::Tfo;
 use oxim_net::ClientTfo;
-use oxim_smtp::{DotStuffer, Reply};
+use oxim_smtp::{BodyType, ClientEvent, Envelope, RcptVerdict, Reply, TransactionResult, Verdict};
 use oxim_tls::{ClientTlsOptions, TlsSession};
 
 pub use auth::ClientAuthParams;
@@ -306,17 +306,14 @@ pub async fn deliver_to_host(
         };
         // An earlier transaction left unfinished: RSET, or start again
         // on a new connection if that fails.
-        if sess.needs_rset {
-            if !reset(&mut sess.conn, params.command_timeout).await {
-                sess.conn.quit(params.command_timeout).await;
-                continue;
-            }
-            sess.needs_rset = false;
+        if sess.conn.smtp.needs_rset() && !reset(&mut sess.conn).await {
+            sess.conn.quit(params.command_timeout).await;
+            continue;
         }
-        let replies_before = sess.conn.replies;
+        let replies_before = sess.conn.smtp.replies();
         sess.conn.used_bdat = false;
         sess.conn.data_written = 0;
-        let r = transaction(&mut sess, params, msg).await;
+        let r = transaction(&mut sess, msg).await;
         // The message in the SYN: the connection was made by the
         // transaction's first write, and failed.
         if let (Err(ConvError::Temp(e)), None, Some(g)) = (&r, sess.conn.facts, guard.as_mut()) {
@@ -324,8 +321,9 @@ pub async fn deliver_to_host(
         }
         // A parked connection the server closed meanwhile fails at once
         // (no reply, or a 421 as the first one): start again on a new one.
-        let replies = sess.conn.replies - replies_before;
-        if reused && sess.conn.broken && (replies == 0 || (replies == 1 && sess.conn.closing)) {
+        let replies = sess.conn.smtp.replies() - replies_before;
+        let closing = sess.conn.smtp.closing();
+        if reused && sess.conn.broken && (replies == 0 || (replies == 1 && closing)) {
             sess.conn.quit(params.command_timeout).await;
             continue;
         }
@@ -337,13 +335,13 @@ pub async fn deliver_to_host(
             sess.log_tfo()
         };
         let chunking = sess.conn.used_bdat;
-        let pipelined = sess.caps.pipelining && !params.avoid_pipelining;
+        let pipelined = sess.caps().pipelining && !params.avoid_pipelining;
         let early_pipe = sess.early_pipe && !continued;
         // A continued connection keeps the TLS it was opened with.
         let tls = sess.conn.tls.clone();
         let auth = sess.auth.clone();
         let auth_notes = std::mem::take(&mut sess.auth_notes);
-        let sequence = (!continued).then(|| sess.conn.sequence.clone());
+        let sequence = (!continued).then(|| sess.conn.smtp.sequence().to_string());
         let limit = params.connection_max_messages;
         let keep = !sess.conn.broken && (limit == 0 || sess.messages < limit);
         match guard.as_mut() {
@@ -368,271 +366,119 @@ pub async fn deliver_to_host(
 }
 
 /// RSET on a parked connection; false if the server did not say 2xx.
-async fn reset(conn: &mut OutgoingConn, t: Duration) -> bool {
-    if conn.send(b"RSET\r\n", t, false).await.is_err() {
-        return false;
-    }
-    matches!(conn.read_reply(t, "RSET").await, Ok(r) if r.code / 100 == 2)
+async fn reset(conn: &mut OutgoingConn) -> bool {
+    matches!(conn.exchange("RSET", "RSET").await, Ok(r) if r.is_positive())
 }
 
 use crate::errno::io_text as strip_os_error;
 
 /// One message on an open session: MAIL, RCPTs, DATA or BDAT, the final
-/// reply. Leaves the session ready for the next MAIL (or marked for RSET,
-/// or broken).
+/// reply, as `oxim_smtp::ClientSession` conducts them. Leaves the session
+/// ready for the next MAIL (or marked for RSET, or broken).
 async fn transaction(
     sess: &mut Session,
-    params: &SmtpParams,
     msg: &Outgoing<'_>,
 ) -> Result<Vec<RcptOutcome>, ConvError> {
-    let conn = &mut sess.conn;
-    conn.pipelined = false;
-    let caps = &sess.caps;
-    let pipelining = caps.pipelining && !params.avoid_pipelining;
-    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
-    if caps.size_advertised {
-        mail.push_str(&format!(" SIZE={}", msg.size));
-    }
-    if caps.eight_bit_mime && msg.body_8bitmime {
-        mail.push_str(" BODY=8BITMIME");
-    }
-    if let (Some(_), Some(s)) = (&sess.auth, &msg.auth_sender) {
-        mail.push_str(&format!(" AUTH={}", oxim_smtp::sasl::xtext_encode(s)));
-    }
-    let rcpt_cmds: Vec<String> = msg
-        .recipients
-        .iter()
-        .map(|r| format!("RCPT TO:<{r}>"))
-        .collect();
-
-    let outcomes: Vec<Option<RcptOutcome>> = vec![None; msg.recipients.len()];
-    // Until the final reply says otherwise, the server may hold an open
-    // transaction.
-    sess.needs_rset = true;
-    let r = if pipelining && caps.chunking && params.try_chunking {
-        transaction_bdat(conn, params, msg, &mail, &rcpt_cmds, outcomes).await
-    } else {
-        transaction_data(conn, params, msg, pipelining, &mail, &rcpt_cmds, outcomes).await
+    let env = Envelope {
+        from: msg.sender.to_string(),
+        rcpts: msg.recipients.to_vec(),
+        size: Some(msg.size as u64),
+        body: msg.body_8bitmime.then_some(BodyType::EightBitMime),
+        smtputf8: false,
+        auth: sess.auth.as_ref().and(msg.auth_sender.clone()),
     };
-    if let Ok((_, clean)) = &r {
-        sess.needs_rset = !clean;
-    }
-    r.map(|(o, _)| o)
-}
-
-/// MAIL, RCPTs and DATA (pipelined in one write when `pipelining`), then
-/// the dot-stuffed message. Returns the outcomes and whether the server is
-/// back outside a transaction.
-async fn transaction_data(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-    msg: &Outgoing<'_>,
-    pipelining: bool,
-    mail: &str,
-    rcpt_cmds: &[String],
-    mut outcomes: Vec<Option<RcptOutcome>>,
-) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
-    let t = params.command_timeout;
-    if pipelining {
-        // MAIL, every RCPT and DATA in one write; replies read in order.
-        let mut batch = String::with_capacity(64 + 40 * rcpt_cmds.len());
-        batch.push_str(mail);
-        batch.push_str("\r\n");
-        for c in rcpt_cmds {
-            batch.push_str(c);
-            batch.push_str("\r\n");
-        }
-        batch.push_str("DATA\r\n");
-        conn.send(batch.as_bytes(), t, false).await?;
-        conn.pipelined = true;
-        reap_if_early(conn, params).await?;
-    } else {
-        conn.send(format!("{mail}\r\n").as_bytes(), t, false)
-            .await?;
-    }
-    let r = conn.read_reply(t, mail).await?;
-    if r.code / 100 != 2 {
-        let err = classify(&r, Errno::Mail4xx, &format!("{}{mail}", conn.prefix()));
-        if pipelining {
-            // Drain the replies to the pipelined RCPTs and DATA (a failure
-            // here leaves the connection marked broken).
-            for c in rcpt_cmds.iter().map(String::as_str).chain(["DATA"]) {
-                if conn.read_reply(t, c).await.is_err() {
-                    break;
-                }
-            }
-        }
-        return Err(err);
-    }
-    for (i, cmd) in rcpt_cmds.iter().enumerate() {
-        if !pipelining {
-            conn.send(format!("{cmd}\r\n").as_bytes(), t, false).await?;
-        }
-        // RCPT errors name the command without the "pipelined " prefix.
-        let was = std::mem::replace(&mut conn.pipelined, false);
-        let r = conn.read_reply(t, cmd).await;
-        conn.pipelined = was;
-        outcomes[i] = rcpt_outcome(&r?, cmd);
-    }
-    let any_accepted = outcomes.iter().any(Option::is_none);
-    if !pipelining {
-        if !any_accepted {
-            return Ok((finish(outcomes), false));
-        }
-        conn.send(b"DATA\r\n", t, false).await?;
-    }
-    let r = conn.read_reply(t, "DATA").await?;
-    if r.code / 100 != 3 {
-        if !any_accepted {
-            return Ok((finish(outcomes), false));
-        }
-        return Err(classify(
-            &r,
-            Errno::Data4xx,
-            &format!("{}DATA", conn.prefix()),
+    let conn = &mut sess.conn;
+    if !conn.smtp.transaction(env, &[msg.headers, b"\n", msg.body]) {
+        conn.broken = true;
+        return Err(temp(
+            Errno::SmtpFormat,
+            None,
+            "SMTP client: cannot start a transaction now".into(),
         ));
     }
-    conn.pipelined = false;
-    if !any_accepted {
-        // The server said 354 although every RCPT failed: end it cleanly.
-        conn.send(b".\r\n", params.data_timeout, true).await?;
-        conn.read_reply(params.final_timeout, "end of data").await?;
-        return Ok((finish(outcomes), true));
-    }
-    let mut stuffer = DotStuffer::new();
-    let mut wire =
-        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
-    stuffer.encode(msg.headers, &mut wire);
-    stuffer.encode(b"\n", &mut wire);
-    stuffer.encode(msg.body, &mut wire);
-    stuffer.finish(&mut wire);
-    conn.send(&wire, params.data_timeout, true).await?;
-    let r = conn.read_reply(params.final_timeout, "end of data").await?;
-    apply_final_reply(&mut outcomes, &r);
-    Ok((finish(outcomes), true))
-}
-
-/// PIPELINING + CHUNKING: MAIL, every RCPT and `BDAT n LAST` with the whole
-/// message go in one write; the replies are read in order. One round trip
-/// fewer than DATA, which waits for 354.
-async fn transaction_bdat(
-    conn: &mut OutgoingConn,
-    params: &SmtpParams,
-    msg: &Outgoing<'_>,
-    mail: &str,
-    rcpt_cmds: &[String],
-    mut outcomes: Vec<Option<RcptOutcome>>,
-) -> Result<(Vec<RcptOutcome>, bool), ConvError> {
-    let t = params.command_timeout;
-    let mut body =
-        Vec::with_capacity(msg.headers.len() + msg.body.len() + msg.body.len() / 32 + 16);
-    let mut enc = DotStuffer::crlf_only();
-    enc.encode(msg.headers, &mut body);
-    enc.encode(b"\n", &mut body);
-    enc.encode(msg.body, &mut body);
-    enc.finish(&mut body);
-    let mut mail = mail.to_string();
-    if conn.in_syn {
-        // The message in the SYN: the early EHLO, MAIL with a fresh
-        // transaction token (the server answers a replayed copy of the SYN
-        // as it answered this one), the RCPTs and BDAT LAST with the body,
-        // when all of it fits into the SYN; otherwise only the EHLO goes
-        // there and the transaction follows the handshake.
-        let token = format!(
-            " {}={}",
-            oxim_smtp::TX_TOKEN_KEYWORD,
-            connect::new_tx_token()
-        );
-        let flight = conn.unsent.len()
-            + mail.len()
-            + token.len()
-            + rcpt_cmds.iter().map(|c| c.len() + 2).sum::<usize>()
-            + body.len()
-            + 24;
-        if flight <= connect::SYN_DATA_MAX {
-            mail.push_str(&token);
-        } else {
-            conn.send(b"", t, false).await?;
-        }
-    }
-    let mail = mail.as_str();
-    let mut wire = Vec::with_capacity(body.len() + 64 + 40 * rcpt_cmds.len());
-    wire.extend_from_slice(mail.as_bytes());
-    wire.extend_from_slice(b"\r\n");
-    for c in rcpt_cmds {
-        wire.extend_from_slice(c.as_bytes());
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
-    wire.extend_from_slice(&body);
-    conn.used_bdat = true;
-    conn.send(&wire, params.data_timeout, true).await?;
-    conn.pipelined = true;
-    reap_if_early(conn, params).await?;
-    let r = conn.read_reply(t, mail).await?;
-    let mail_ok = r.code / 100 == 2;
-    let mail_err = (!mail_ok).then(|| classify(&r, Errno::Mail4xx, &format!("pipelined {mail}")));
-    conn.pipelined = false;
-    for (i, cmd) in rcpt_cmds.iter().enumerate() {
-        let r = conn.read_reply(t, cmd).await?;
-        if mail_ok {
-            outcomes[i] = rcpt_outcome(&r, cmd);
-        }
-    }
-    let r = conn.read_reply(params.final_timeout, "end of data").await?;
-    if let Some(e) = mail_err {
-        return Err(e);
-    }
-    apply_final_reply(&mut outcomes, &r);
-    Ok((finish(outcomes), true))
-}
-
-/// The banner and EHLO reply owed to an early-pipelined EHLO come before
-/// the replies to the transaction; a failure there leaves the connection
-/// unusable.
-async fn reap_if_early(conn: &mut OutgoingConn, params: &SmtpParams) -> Result<(), ConvError> {
-    if conn.early.is_some() {
-        if let Err(e) = conn::reap_early(conn, params).await {
+    conn.used_bdat = conn.smtp.transaction_uses_bdat();
+    let ev = conn.drive().await;
+    conn.broken |= conn.smtp.closing();
+    let result = match ev {
+        Ok(ClientEvent::Done(r)) => r,
+        // The banner or EHLO reply owed to an early-pipelined EHLO came
+        // first and refused: the connection is unusable.
+        Ok(ClientEvent::Refused { reply, after, .. }) => {
             conn.broken = true;
-            return Err(e);
+            return Err(classify(&reply, Errno::SmtpFormat, &after));
         }
-    }
-    Ok(())
+        Ok(other) => {
+            conn.broken = true;
+            return Err(temp(
+                Errno::SmtpFormat,
+                None,
+                format!("SMTP client: unexpected {other:?}"),
+            ));
+        }
+        // A refused pipelined MAIL decides, whatever happens to the
+        // replies drained behind it.
+        Err(e) if conn.smtp.awaiting().is_some_and(|a| a.draining) => {
+            let r = conn.smtp.abandon();
+            return match outcomes(&r) {
+                Err(mail) => Err(mail),
+                Ok(_) => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    outcomes(&result)
 }
 
-/// The reply at the end of the data decides every recipient still open.
-fn apply_final_reply(outcomes: &mut [Option<RcptOutcome>], r: &Reply) {
-    let confirmation = reply_text(r);
-    let end = (r.code / 100 != 2).then(|| classify(r, Errno::Data4xx, "end of data"));
-    for o in outcomes.iter_mut().filter(|o| o.is_none()) {
-        *o = Some(match &end {
-            None => RcptOutcome::Delivered {
-                confirmation: confirmation.clone(),
-            },
-            Some(ConvError::Perm(e)) => RcptOutcome::Failed(e.clone()),
-            Some(ConvError::Temp(e)) => RcptOutcome::Deferred(e.clone()),
-        });
+/// The outcome of every recipient from the replies: MAIL's or DATA's
+/// refusal for all, else each one's RCPT refusal or the final reply.
+fn outcomes(r: &TransactionResult) -> Result<Vec<RcptOutcome>, ConvError> {
+    let prefix = |p: bool| if p { "pipelined " } else { "" };
+    match r.verdict() {
+        Verdict::Mail(m) => Err(classify(
+            m,
+            Errno::Mail4xx,
+            &format!("{}{}", prefix(r.mail_pipelined), r.mail_command),
+        )),
+        Verdict::Data(d) => Err(classify(
+            d,
+            Errno::Data4xx,
+            &format!("{}DATA", prefix(r.data_pipelined)),
+        )),
+        Verdict::Recipients(v) => Ok(v
+            .iter()
+            .zip(&r.rcpt_commands)
+            .map(|(v, cmd)| match v {
+                RcptVerdict::Refused(x) => rcpt_outcome(x, cmd),
+                RcptVerdict::Final(f) => final_outcome(f),
+                RcptVerdict::NoReply => RcptOutcome::Deferred(SmtpError {
+                    errno: Errno::SmtpFormat,
+                    errno_text: None,
+                    message: Some("no reply from remote host".into()),
+                    with_host: true,
+                }),
+            })
+            .collect()),
     }
 }
 
-/// A non-2xx reply to RCPT as that recipient's outcome.
-fn rcpt_outcome(r: &Reply, cmd: &str) -> Option<RcptOutcome> {
-    (r.code / 100 != 2).then(|| match classify(r, Errno::Rcpt4xx, cmd) {
+/// The reply at the end of the data, for a recipient whose RCPT was
+/// accepted.
+fn final_outcome(r: &Reply) -> RcptOutcome {
+    if r.is_positive() {
+        return RcptOutcome::Delivered {
+            confirmation: reply_text(r),
+        };
+    }
+    match classify(r, Errno::Data4xx, "end of data") {
         ConvError::Perm(e) => RcptOutcome::Failed(e),
         ConvError::Temp(e) => RcptOutcome::Deferred(e),
-    })
+    }
 }
 
-fn finish(outcomes: Vec<Option<RcptOutcome>>) -> Vec<RcptOutcome> {
-    outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or(RcptOutcome::Deferred(SmtpError {
-                errno: Errno::SmtpFormat,
-                errno_text: None,
-                message: Some("no reply from remote host".into()),
-                with_host: true,
-            }))
-        })
-        .collect()
+/// A refused RCPT as that recipient's outcome.
+fn rcpt_outcome(r: &Reply, cmd: &str) -> RcptOutcome {
+    match classify(r, Errno::Rcpt4xx, cmd) {
+        ConvError::Perm(e) => RcptOutcome::Failed(e),
+        ConvError::Temp(e) => RcptOutcome::Deferred(e),
+    }
 }
