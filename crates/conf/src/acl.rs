@@ -137,7 +137,6 @@ pub const UNSUPPORTED_CONDITIONS: &[&str] = &[
     "dcc",
     "decode",
     "dmarc_status",
-    "encrypted",
     "log_reject_target",
     "malware",
     "mime_regex",
