@@ -536,3 +536,38 @@ fn smtp_connect_backlog_sets_the_listen_queue() {
         "{text}"
     );
 }
+
+/// Batched SMTP (-bS) runs none of the SMTP ACLs (Exim runs only the
+/// non-SMTP ones for it), and a trusted caller's MAIL sender is the From:
+/// oxim adds, without the caller's name.
+#[test]
+fn batched_smtp_skips_the_smtp_acls_and_uses_the_mail_sender_for_from() {
+    let dir = TestDir::new();
+    let conf = dir.write("test.conf", CONF);
+    let out = dir.run(
+        &["-C", conf.to_str().unwrap(), "-bS"],
+        "EHLO test\r\nMAIL FROM:<sender@source.dom>\r\nRCPT TO:<blocked@test.ex>\r\n\
+         DATA\r\nSubject: foo\r\n\r\ndata\r\n.\r\nQUIT\r\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("<= sender@source.dom U=root P=local-bsmtp S=")),
+        "{log:#?}"
+    );
+    let input = dir.path().join("spool/input");
+    let header = std::fs::read_dir(&input)
+        .expect("spool/input")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("-H"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("a -H file");
+    assert!(header.contains("\nblocked@test.ex\n"), "{header}");
+    assert!(header.contains("F From: sender@source.dom\n"), "{header}");
+    assert!(!dir.read("log/rejectlog").contains("blocked"));
+}

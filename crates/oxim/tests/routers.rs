@@ -310,3 +310,28 @@ fn errors_to_that_does_not_verify_is_ignored() {
         "{me}"
     );
 }
+
+#[test]
+fn router_transport_option_is_expanded_per_address() {
+    let routers = "pick:\n  driver = accept\n  \
+                   transport = ${if eq{$local_part}{alice}{copybox}{mbox}}\n";
+    let dir = TestDir::new();
+    submit(&dir, &conf(routers, 1), "me@test.ex", &["alice", "bob"]);
+    assert!(dir.read("mail/copy-alice").contains("body text"));
+    assert!(dir.read("mail/bob").contains("body text"));
+    let log = log_lines(&dir.read("log/mainlog"));
+    for r in [
+        "<alice@test.ex> R=pick T=copybox",
+        "<bob@test.ex> R=pick T=mbox",
+    ] {
+        assert!(log.iter().any(|l| l.ends_with(r)), "{r}: {log:#?}");
+    }
+    // A name that names no transport defers the address, saying so.
+    let routers = "pick:\n  driver = accept\n  transport = ${local_part}_box\n";
+    let dir = TestDir::new();
+    submit(&dir, &conf(routers, 1), "me@test.ex", &["carol"]);
+    let log = log_lines(&dir.read("log/mainlog"));
+    let want =
+        "== carol@test.ex R=pick defer (-1): transport \"carol_box\" not found in pick router";
+    assert!(log.iter().any(|l| l.ends_with(want)), "{log:#?}");
+}

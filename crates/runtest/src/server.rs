@@ -12,9 +12,17 @@
 //! - `*sleep N`: echo, then sleep N seconds;
 //! - `*starttls`: start TLS (server side) with the `-tls` certificate;
 //! - `*eof`: expect the client to close the connection;
+//! - `*data N`: read and discard N bytes (a BDAT chunk);
 //! - `.`: read and echo client lines up to and including a lone `.`;
 //! - anything else: read a client line, echo it (trailing white space
-//!   removed) and check that it starts with the script text.
+//!   removed) and check that it starts with the script text, byte for
+//!   byte (`<` or `<<` before the text is echoed and compared too).
+//!
+//! As in Exim's server, the client's unexpected EOF ends the connection
+//! and the script goes on with the next line for the next connection; a
+//! line that does not match ends the connection too ("Comparison failed -
+//! bailing out") and leaves the script at that line: the test then fails
+//! on its output. Only a timeout stops the server with an error status.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -132,6 +140,13 @@ enum Got {
     TimedOut,
 }
 
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
     let mut buf = Vec::new();
     match reader.read_until(b'\n', &mut buf) {
@@ -142,14 +157,7 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Got> {
             let s = String::from_utf8_lossy(&buf);
             Ok(Got::Line(s.trim_end().to_string()))
         }
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(Got::TimedOut)
-        }
+        Err(e) if timed_out(&e) => Ok(Got::TimedOut),
         Err(e) => Err(e),
     }
 }
@@ -273,21 +281,25 @@ pub fn run_session<S: StartTls>(
                     return Ok(Ended::Exit(EXIT_MISMATCH));
                 }
             }
-        } else if line == "*eof" {
-            match read_line(&mut reader)? {
-                Got::Eof => {
-                    writeln!(out, "Expected EOF read from client")?;
+        } else if let Some(n) = line.strip_prefix("*data ") {
+            // Read (and discard) that many bytes: a BDAT chunk.
+            let mut left: usize = n.trim().parse().unwrap_or(0);
+            while left > 0 {
+                let got = match reader.fill_buf() {
+                    Ok(b) => b.len().min(left),
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                    Err(e) if timed_out(&e) => {
+                        writeln!(out, "Server timed out")?;
+                        return Ok(Ended::Exit(EXIT_TIMEOUT));
+                    }
+                    Err(e) => return Err(e),
+                };
+                if got == 0 {
+                    writeln!(out, "Unexpected EOF read from client")?;
                     return Ok(Ended::Connection);
                 }
-                Got::Line(l) => {
-                    writeln!(out, "{l}")?;
-                    writeln!(out, "Expected EOF not read")?;
-                    return Ok(Ended::Exit(EXIT_MISMATCH));
-                }
-                Got::TimedOut => {
-                    writeln!(out, "Server timed out")?;
-                    return Ok(Ended::Exit(EXIT_TIMEOUT));
-                }
+                reader.consume(got);
+                left -= got;
             }
         } else if line == "." {
             loop {
@@ -300,7 +312,7 @@ pub fn run_session<S: StartTls>(
                     }
                     Got::Eof => {
                         writeln!(out, "Unexpected EOF read from client")?;
-                        return Ok(Ended::Exit(EXIT_MISMATCH));
+                        return Ok(Ended::Connection);
                     }
                     Got::TimedOut => {
                         writeln!(out, "Server timed out")?;
@@ -309,19 +321,33 @@ pub fn run_session<S: StartTls>(
                 }
             }
         } else {
+            // An expected client line (`*eof`: the client's close). A
+            // leading `<` or `<<` is echoed and compared with the line.
+            let prefix = if line.starts_with("<<") {
+                "<<"
+            } else if line.starts_with('<') {
+                "<"
+            } else {
+                ""
+            };
             match read_line(&mut reader)? {
                 Got::Line(l) => {
+                    let l = format!("{prefix}{l}");
                     writeln!(out, "{l}")?;
-                    let matches = l.len() >= line.len()
-                        && l.as_bytes()[..line.len()].eq_ignore_ascii_case(line.as_bytes());
-                    if !matches {
-                        writeln!(out, "Comparison failed - expected {line:?}")?;
-                        return Ok(Ended::Exit(EXIT_MISMATCH));
+                    // Compared byte for byte, as Exim's server does.
+                    if !l.as_bytes().starts_with(&unescape(line)) {
+                        // Exim's server leaves the rest of the script to
+                        // the next connection, from this line.
+                        writeln!(out, "Comparison failed - bailing out")?;
+                        writeln!(out, "Expected: {line}")?;
+                        *pos -= 1;
+                        return Ok(Ended::Connection);
                     }
                 }
                 Got::Eof => {
-                    writeln!(out, "Unexpected EOF read from client")?;
-                    return Ok(Ended::Exit(EXIT_MISMATCH));
+                    let un = if line.starts_with("*eof") { "E" } else { "Une" };
+                    writeln!(out, "{un}xpected EOF read from client")?;
+                    return Ok(Ended::Connection);
                 }
                 Got::TimedOut => {
                     writeln!(out, "Server timed out")?;
@@ -517,7 +543,7 @@ mod tests {
         let mut out = Vec::new();
         let r = run_session(
             &mut fake,
-            &lines("220 ESMTP\nEHLO\n250 OK\nmail from\n250 OK\nDATA\n354 go\n.\n250 OK"),
+            &lines("220 ESMTP\nEHLO\n250 OK\nMAIL FROM\n250 OK\nDATA\n354 go\n.\n250 OK"),
             &mut 0,
             None,
             false,
@@ -537,27 +563,74 @@ mod tests {
 
     #[test]
     fn mismatch_and_eof() {
+        // A mismatch ends the connection and leaves the script at the line
+        // that failed (Exim's server "bails out" to the next connection).
         let mut fake = Fake {
             input: Cursor::new(b"HELO x\r\n".to_vec()),
             sent: Vec::new(),
         };
         let mut out = Vec::new();
-        let r = run_session(&mut fake, &lines("EHLO"), &mut 0, None, false, &mut out).unwrap();
-        assert_eq!(r, Ended::Exit(EXIT_MISMATCH));
+        let mut pos = 0;
+        let r = run_session(&mut fake, &lines("EHLO"), &mut pos, None, false, &mut out).unwrap();
+        assert_eq!((r, pos), (Ended::Connection, 0));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HELO x\nComparison failed - bailing out\nExpected: EHLO\n"
+        );
+        // The comparison is case-sensitive, as Exim's.
+        let mut fake = Fake {
+            input: Cursor::new(b"ehlo x\r\n".to_vec()),
+            sent: Vec::new(),
+        };
+        let mut pos = 0;
+        let r = run_session(
+            &mut fake,
+            &lines("EHLO"),
+            &mut pos,
+            None,
+            false,
+            &mut Vec::new(),
+        );
+        assert_eq!((r.unwrap(), pos), (Ended::Connection, 0));
+        // An unexpected EOF goes on with the next line for the next
+        // connection.
         let mut fake = Fake {
             input: Cursor::new(Vec::new()),
             sent: Vec::new(),
         };
+        let mut out = Vec::new();
+        let mut pos = 0;
         let r = run_session(
             &mut fake,
-            &lines("QUIT"),
-            &mut 0,
+            &lines("QUIT\n250 OK"),
+            &mut pos,
             None,
             false,
-            &mut Vec::new(),
-        )
-        .unwrap();
-        assert_eq!(r, Ended::Exit(EXIT_MISMATCH));
+            &mut out,
+        );
+        assert_eq!((r.unwrap(), pos), (Ended::Connection, 1));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Unexpected EOF read from client\n"
+        );
+    }
+
+    #[test]
+    fn data_lines_read_a_counted_chunk() {
+        let mut fake = Fake {
+            input: Cursor::new(b"BDAT 8 LAST\r\nab\r\ncd\r\nQUIT\r\n".to_vec()),
+            sent: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let script = lines("BDAT 8 LAST\n*data 8\n250 OK\nQUIT\n*data 3\n221 bye");
+        let mut pos = 0;
+        let r = run_session(&mut fake, &script, &mut pos, None, false, &mut out).unwrap();
+        assert_eq!((r, pos), (Ended::Connection, 5));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "BDAT 8 LAST\n250 OK\nQUIT\nUnexpected EOF read from client\n"
+        );
+        assert_eq!(fake.sent, b"250 OK\r\n");
     }
 
     #[test]

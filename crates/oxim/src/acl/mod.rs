@@ -243,6 +243,9 @@ pub struct AclTrace {
     /// Header lines the MAIL, RCPT, predata and DATA ACLs of the current
     /// message asked for (see [`AclOutcome::added_headers`]).
     pub added_headers: Vec<String>,
+    /// Batched SMTP (-bS): none of the SMTP ACLs run (Exim runs only the
+    /// non-SMTP ACLs for it; "batched SMTP is not really SMTP").
+    pub no_smtp_acls: bool,
     /// `remove_header` lists of those ACLs.
     pub removed_headers: Vec<String>,
     /// Controls of the current message (`freeze`, `queue_only`, ...);

@@ -257,7 +257,10 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         header: HeaderLimits::new(0, 0),
         header_excess: None,
         tls: None,
-        acl: crate::acl::AclTrace::default(),
+        acl: crate::acl::AclTrace {
+            no_smtp_acls: conn.batch,
+            ..Default::default()
+        },
         helo_counted: false,
         rset_counted: false,
         auth_counted: false,

@@ -172,13 +172,20 @@ pub(crate) fn transport_result(
         Err(routing) => return *routing,
     };
     match &r.transport {
-        Some(t) => Routed::Transport {
-            router: r.name.clone(),
-            transport: t.clone(),
-            hosts,
-            data,
-        }
-        .into(),
+        Some(t) => match transport_name(ctx, r, t, vars) {
+            Ok(transport) => Routed::Transport {
+                router: r.name.clone(),
+                transport,
+                hosts,
+                data,
+            }
+            .into(),
+            Err(message) => Routed::Defer {
+                router: Some(r.name.clone()),
+                message,
+            }
+            .into(),
+        },
         None => {
             let mut routing = Routing::from(Routed::Defer {
                 router: Some(r.name.clone()),
@@ -187,6 +194,28 @@ pub(crate) fn transport_result(
             routing.hosts_without_transport = hosts;
             routing
         }
+    }
+}
+
+/// The router's `transport` option, expanded when it holds a `$` (as
+/// Exim does, with the address's variables): an expansion failure or a
+/// name that names no transport defers the address.
+fn transport_name(ctx: &Ctx, r: &RouterSpec, t: &str, vars: &Vars) -> Result<String, String> {
+    if !t.contains('$') {
+        return Ok(t.to_string());
+    }
+    let name = oxim_conf::expand_with_config(t, vars, &ctx.config).map_err(|e| {
+        format!(
+            "failed to expand transport \"{t}\" in {} router: {e}",
+            r.name
+        )
+    })?;
+    match ctx.drivers.transport(&name) {
+        Some(_) => Ok(name),
+        None => Err(format!(
+            "transport \"{name}\" not found in {} router",
+            r.name
+        )),
     }
 }
 

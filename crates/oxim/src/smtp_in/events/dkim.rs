@@ -66,7 +66,7 @@ pub(super) async fn verify_message(
     let mut acl_vars = session_vars.clone();
     acl_vars.set("dkim_signers", signers.clone());
     acl_vars.set("dkim_key_length", "0");
-    let acl = acl_for(ctx, "acl_smtp_dkim", &acl_vars);
+    let acl = acl_for(ctx, "acl_smtp_dkim", &acl_vars).filter(|_| !trace.no_smtp_acls);
     let mut acl_ran = false;
     if let Some(acl) = acl {
         let list = match oxim_conf::expand(main.str("dkim_verify_signers"), &acl_vars) {

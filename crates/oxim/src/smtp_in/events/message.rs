@@ -315,7 +315,10 @@ pub(super) async fn data_end(
         helo: st.helo.clone(),
         interface: conn.local,
         tfo: conn.tfo,
-        sender_set: false,
+        // A local (-bs, -bS) caller who is trusted sets the sender with
+        // MAIL: a From: added for the message is that address (with the
+        // -F name only), as Exim does for SMTP input.
+        sender_set: conn.peer.is_none() && !sender.is_empty() && crate::ctx::caller_is_trusted(ctx),
         reference: None,
         prdr: final_reply.is_some(),
         chunking: chunked,

@@ -63,6 +63,9 @@ pub async fn check_acl_id(
     trace: &mut AclTrace,
     id: Option<&str>,
 ) -> Option<acl::AclOutcome> {
+    if trace.no_smtp_acls {
+        return None;
+    }
     let acl = acl_for(ctx, option, session_vars)?;
     let o = match per_command {
         Some(prepare) => {
