@@ -159,6 +159,28 @@ selectors! {
     TfoDetail = "tfo_detail", false;
 }
 
+impl Selector {
+    /// Items whose lines or fields oxim does not produce (or cannot turn
+    /// off): a `log_selector` that moves one of them from its default is
+    /// refused rather than accepted and ignored.
+    pub const NOT_IMPLEMENTED: &'static [Selector] = &[
+        Selector::AclWarnSkipped,
+        Selector::EightBitMime,
+        Selector::Arguments,
+        Selector::DnslistDefer,
+        Selector::Dnssec,
+        Selector::HostLookupFailed,
+        Selector::IdentTimeout,
+        Selector::Proxy,
+        Selector::QueueTimeExclusive,
+        Selector::SenderVerifyFail,
+        Selector::SkipDelivery,
+        Selector::SmtpIncompleteTransaction,
+        Selector::Taint,
+        Selector::UnknownInList,
+    ];
+}
+
 /// Why a `log_selector` string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
@@ -168,6 +190,10 @@ pub enum SelectorError {
     /// The item does not start with `+` or `-`.
     #[error("log_selector item \"{0}\" must start with + or -")]
     MissingSign(String),
+    /// The setting moves an item oxim does not implement from its
+    /// default (see [`Selector::NOT_IMPLEMENTED`]).
+    #[error("log_selector \"{0}\" is not supported by oxim")]
+    NotImplemented(String),
 }
 
 /// A set of [`Selector`] items.
@@ -241,6 +267,17 @@ impl LogSelector {
             let item = Selector::from_name(name)
                 .ok_or_else(|| SelectorError::Unknown(name.to_string()))?;
             sel.set(item, on);
+        }
+        let default = LogSelector::default();
+        if let Some(item) = Selector::NOT_IMPLEMENTED
+            .iter()
+            .find(|&&i| sel.has(i) != default.has(i))
+        {
+            let sign = if sel.has(*item) { '+' } else { '-' };
+            return Err(SelectorError::NotImplemented(format!(
+                "{sign}{}",
+                item.name()
+            )));
         }
         Ok(sel)
     }
@@ -363,12 +400,32 @@ mod tests {
 
     #[test]
     fn all_and_order() {
-        let s = LogSelector::parse("-all +subject").unwrap();
-        assert_eq!(s.items().collect::<Vec<_>>(), vec![Selector::Subject]);
-        let s = LogSelector::parse("+all -subject").unwrap();
-        assert!(!s.has(Selector::Subject) && s.has(Selector::TfoDetail));
-        let s = LogSelector::parse("+subject -all").unwrap();
-        assert_eq!(s, LogSelector::none());
+        // `+all` and `-all` would move items oxim does not implement.
+        assert!(matches!(
+            LogSelector::parse("+all"),
+            Err(SelectorError::NotImplemented(_))
+        ));
+        assert!(matches!(
+            LogSelector::parse("-all +subject"),
+            Err(SelectorError::NotImplemented(_))
+        ));
+        // Later items win.
+        let s = LogSelector::parse("+subject -subject +pid").unwrap();
+        assert!(!s.has(Selector::Subject) && s.has(Selector::Pid));
+    }
+
+    #[test]
+    fn items_oxim_lacks_are_refused_off_their_default() {
+        assert_eq!(
+            LogSelector::parse("+unknown_in_list"),
+            Err(SelectorError::NotImplemented("+unknown_in_list".into()))
+        );
+        assert_eq!(
+            LogSelector::parse("-sender_verify_fail"),
+            Err(SelectorError::NotImplemented("-sender_verify_fail".into()))
+        );
+        // Back at the default by the end: accepted.
+        assert!(LogSelector::parse("+unknown_in_list -unknown_in_list").is_ok());
     }
 
     #[test]
@@ -400,8 +457,14 @@ mod tests {
         #[test]
         fn display_roundtrips(bits in any::<u64>()) {
             let mut s = LogSelector::none();
+            let default = LogSelector::default();
             for (i, &item) in Selector::ALL.iter().enumerate() {
-                s.set(item, bits & (1 << i) != 0);
+                let on = if Selector::NOT_IMPLEMENTED.contains(&item) {
+                    default.has(item)
+                } else {
+                    bits & (1 << i) != 0
+                };
+                s.set(item, on);
             }
             prop_assert_eq!(LogSelector::parse(&s.to_string()).unwrap(), s);
         }

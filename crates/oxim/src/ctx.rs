@@ -263,6 +263,9 @@ fn selector_error_text(e: &oxim_log::SelectorError) -> String {
             format!("log_selector \"{name}\" is not supported by oxim")
         }
         oxim_log::SelectorError::Unknown(name) => format!("unknown log_selector setting: +{name}"),
+        oxim_log::SelectorError::NotImplemented(item) => {
+            format!("log_selector \"{item}\" is not supported by oxim")
+        }
         other => other.to_string(),
     }
 }

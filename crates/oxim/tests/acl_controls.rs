@@ -182,3 +182,52 @@ fn controls_and_conditions_oxim_lacks_are_refused_with_file_and_line() {
         assert!(err.contains("line 14"), "{line}: {err}");
     }
 }
+
+#[test]
+fn a_session_without_mail_is_logged_with_its_commands() {
+    let (dir, conf) = setup();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "acl_smtp_rcpt = rcpt_acl",
+        "acl_smtp_rcpt = rcpt_acl\nlog_selector = +smtp_no_mail",
+    );
+    std::fs::write(&conf, text).unwrap();
+    dir.run(&["-C", &conf, "-bs"], "ehlo test\r\nnoop\r\nquit\r\n");
+    // A session with a MAIL command is not.
+    send(&dir, &conf, "queue@test.ex", "");
+    let log = dir.read("log/mainlog");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("no MAIL")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    let who = users_login();
+    assert!(
+        lines[0].ends_with(&format!(
+            "no MAIL in SMTP connection from {who} D=0s C=EHLO,NOOP,QUIT"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn log_selectors_oxim_lacks_are_refused() {
+    let (dir, conf) = setup();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "acl_smtp_rcpt = rcpt_acl",
+        "acl_smtp_rcpt = rcpt_acl\nlog_selector = +unknown_in_list",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = dir.run(&["-C", &conf, "-bV"], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("log_selector \"+unknown_in_list\" is not supported by oxim"),
+        "{err}"
+    );
+}
+
+/// The login of the user running the tests (the `-bs` caller).
+fn users_login() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

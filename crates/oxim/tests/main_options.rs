@@ -288,3 +288,28 @@ fn received_count_is_seen_by_acls_and_routers() {
     assert!(mail.contains("X-ACL: 3\n"), "{mail}");
     assert!(mail.contains("X-Router: 3\n"), "{mail}");
 }
+
+#[test]
+fn smtp_return_error_details_says_why_after_data() {
+    let dir = TestDir::new();
+    let session = "helo test\r\nmail from:<>\r\nrcpt to:<u1@test.ex>\r\ndata\r\nFrom: <bad@syntax\r\n\r\nbody\r\n.\r\nquit\r\n";
+    let acls = "data:\n  require verify = header_syntax\n  accept\n";
+    let plain = dir.write("c.conf", &conf("acl_smtp_data = data", acls));
+    let out = submit(&dir, &plain, &["-bs"], session);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\r\n550 Administrative prohibition\r\n"),
+        "{text}"
+    );
+    let detailed = dir.write(
+        "d.conf",
+        &conf("acl_smtp_data = data\nsmtp_return_error_details", acls),
+    );
+    let out = submit(&dir, &detailed, &["-bs"], session);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\r\n550 Rejected after DATA: ")
+            && text.contains("failing address in \"From:\" header is: <bad@syntax"),
+        "{text}"
+    );
+}

@@ -409,7 +409,7 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
          smtp_accept_max_per_connection smtp_accept_queue \
          smtp_accept_queue_per_connection smtp_accept_reserve \
          smtp_load_reserve smtp_ratelimit_hosts smtp_ratelimit_mail \
-         smtp_ratelimit_rcpt smtp_reserve_hosts smtp_return_error_details \
+         smtp_ratelimit_rcpt smtp_reserve_hosts \
          split_spool_directory strip_excess_angle_brackets strip_trailing_dot \
          uucp_from_pattern uucp_from_sender warn_message_file dsn_from \
          message_id_header_text tls_crl tls_dhparam tls_ocsp_file",

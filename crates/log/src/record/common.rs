@@ -40,7 +40,7 @@ impl Tfo {
     }
 
     /// Exim's marker: ` TFO`, ` TFO*` or nothing.
-    fn mark(&self) -> &'static str {
+    pub(crate) fn mark(&self) -> &'static str {
         match self {
             Tfo::NotTcp
             | Tfo::Server(ServerTfo::None)

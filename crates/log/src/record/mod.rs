@@ -61,6 +61,25 @@ pub enum LogRecord<'a> {
         /// How it ended.
         how: SmtpEnd<'a>,
     },
+    /// `no MAIL in SMTP connection from ...`: a session that ended
+    /// without any MAIL command (`+smtp_no_mail`).
+    NoMail {
+        /// The client (`None` for a local `-bs` session: the ident only).
+        host: Option<SenderHost<'a>>,
+        /// Ident (the caller of a local session).
+        ident: Option<&'a str>,
+        /// TCP Fast Open on the connection (` TFO` / ` TFO*` before
+        /// `SMTP`).
+        tfo: Tfo,
+        /// `D=` the session's duration.
+        duration: Duration,
+        /// `A=`: authenticator and id.
+        auth: Option<(&'a str, Option<&'a str>)>,
+        /// `X=` and friends.
+        tls: Option<TlsLog<'a>>,
+        /// `C=`: the recent commands (empty: no `C=`).
+        commands: &'a str,
+    },
     /// `refused connection from [ip] (reason)` (main log with
     /// `+connection_reject`, reject log always).
     ConnectionRefused {
@@ -218,6 +237,7 @@ impl<'a> LogRecord<'a> {
             | LogRecord::QueueRunEnd { .. }
             | LogRecord::SmtpConnection { .. }
             | LogRecord::SmtpClosed { .. }
+            | LogRecord::NoMail { .. }
             | LogRecord::ConnectionRefused { .. }
             | LogRecord::TooManyConnections { .. }
             | LogRecord::HeaderTooLong { .. }
@@ -237,6 +257,7 @@ impl<'a> LogRecord<'a> {
                 main_if(!d.retry_not_reached || sel.has(Selector::RetryDefer))
             }
             LogRecord::SmtpConnection { .. } => main_if(sel.has(Selector::SmtpConnection)),
+            LogRecord::NoMail { .. } => main_if(sel.has(Selector::SmtpNoMail)),
             LogRecord::SmtpClosed { how, .. } => main_if(match how {
                 SmtpEnd::Lost
                 | SmtpEnd::Timeout
@@ -364,6 +385,40 @@ impl<'a> LogRecord<'a> {
                             _ => "",
                         });
                     }
+                }
+            }
+            LogRecord::NoMail {
+                host,
+                ident,
+                tfo,
+                duration,
+                auth,
+                tls,
+                commands,
+            } => {
+                out.push_str("no MAIL in ");
+                let mark = tfo.mark().trim_start();
+                if !mark.is_empty() {
+                    out.push_str(mark);
+                    out.push(' ');
+                }
+                out.push_str("SMTP connection from ");
+                match host {
+                    Some(h) => host_and_ident(h, *ident, sel, out),
+                    None => out.push_str(ident.unwrap_or("unknown")),
+                }
+                let _ = write!(out, " D={}", format_duration(*duration, ms));
+                if let Some((name, id)) = auth {
+                    let _ = write!(out, " A={name}");
+                    if let Some(id) = id {
+                        let _ = write!(out, ":{id}");
+                    }
+                }
+                if let Some(tls) = tls {
+                    tls.render(sel, out);
+                }
+                if !commands.is_empty() {
+                    let _ = write!(out, " C={commands}");
                 }
             }
             LogRecord::ConnectionRefused { host, reason } => {

@@ -55,6 +55,9 @@ pub struct AclOutcome {
     /// The verification's text may be shown with a temporary refusal (a
     /// callout that could not complete).
     pub verify_temp_details: bool,
+    /// The verification's text is for the log only (a header syntax
+    /// error without `smtp_return_error_details`).
+    pub verify_log_only: bool,
     /// `log_message` texts of `warn` statements that held (logged as
     /// `<host> Warning: <text>`).
     pub warnings: Vec<String>,
@@ -84,6 +87,7 @@ impl AclOutcome {
             verify_message: None,
             verify_user_message: None,
             verify_temp_details: false,
+            verify_log_only: false,
             warnings: Vec::new(),
             temp_details: false,
             added_headers: Vec::new(),
@@ -264,7 +268,11 @@ pub struct AclTrace {
 /// statement gave its own texts.
 fn apply_verify_message(out: &mut AclOutcome) {
     let log = out.verify_message.take();
-    let user = out.verify_user_message.take().or_else(|| log.clone());
+    let log_only = std::mem::take(&mut out.verify_log_only);
+    let user = out
+        .verify_user_message
+        .take()
+        .or_else(|| if log_only { None } else { log.clone() });
     if out.message.is_none() {
         out.message = user;
     }
@@ -319,6 +327,7 @@ pub async fn eval_traced(
         out.verify_message = None;
         out.verify_user_message = None;
         out.verify_temp_details = false;
+        out.verify_log_only = false;
         let verb = st.verb.name();
         t.trace.line(|| {
             let mut l = format!("processing {acl_name} \"{verb}\"");
@@ -351,6 +360,9 @@ pub async fn eval_traced(
                     }
                     resolve_texts(ctx, vars, &mut out);
                     out.verdict = Verdict::Defer;
+                    // smtp_return_error_details lets a temporary refusal
+                    // show why (Exim's acl_temp_details).
+                    out.temp_details |= ctx.settings.smtp_return_error_details;
                     if let Cond::Defer(e) = deferral {
                         out.log_message = Some(e);
                     } else {

@@ -92,6 +92,15 @@ pub(super) async fn verify(
             return Ok(true);
         }
         out.verify_message = vars.get("acl_verify_message").map(str::to_string);
+        // smtp_return_error_details: the client is told what is wrong.
+        if ctx.settings.smtp_return_error_details {
+            out.verify_user_message = out
+                .verify_message
+                .as_ref()
+                .map(|m| format!("Rejected after DATA: {m}"));
+        } else {
+            out.verify_log_only = true;
+        }
         return Ok(false);
     }
     // A message with no client host (the command line, -bs without

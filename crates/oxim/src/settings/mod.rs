@@ -24,6 +24,9 @@ pub struct MainSettings {
     pub queue_only: bool,
     /// `queue_only_override`: `-odb`/`-odi` beat `queue_only`.
     pub queue_only_override: bool,
+    /// `smtp_return_error_details`: refusals say more about why (a
+    /// deferred verification's text, not only "Temporary local problem").
+    pub smtp_return_error_details: bool,
     /// `received_headers_max`: more Received: header lines than this fail
     /// every recipient (a mail loop).
     pub received_headers_max: usize,
@@ -169,6 +172,7 @@ impl MainSettings {
         MainSettings {
             queue_only: main.bool("queue_only"),
             queue_only_override: main.bool("queue_only_override"),
+            smtp_return_error_details: main.bool("smtp_return_error_details"),
             received_headers_max: usize::try_from(main.int("received_headers_max")).unwrap_or(0),
             accept_8bitmime: main.bool("accept_8bitmime"),
             prdr_enable: main.bool("prdr_enable"),

@@ -572,6 +572,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
     if st.tls.is_some() {
         let _ = tokio::time::timeout(Duration::from_secs(5), io.shutdown()).await;
     }
+    log_no_mail(&ctx, &conn, &st, &sess);
     Ok(Ended {
         ids: st.accepted_ids,
         lost: st.lost,
@@ -589,4 +590,34 @@ fn apply_session_controls(conn: &IncomingConn, sess: &mut ServerSession, st: &St
     if let (Some(on), false) = (c.enforce_sync, conn.stdin) {
         sess.set_enforce_sync(on);
     }
+}
+
+/// `no MAIL in SMTP connection from ...` (`+smtp_no_mail`) for a session
+/// that ended without a MAIL command, once it is over.
+fn log_no_mail(ctx: &Ctx, conn: &IncomingConn, st: &State, sess: &ServerSession) {
+    if sess.mail_commands() > 0 || !ctx.selector.has(oxim_log::Selector::SmtpNoMail) {
+        return;
+    }
+    let commands = sess.command_history();
+    let tls = st.tls.as_ref().map(|t| oxim_log::TlsLog {
+        cipher: &t.cipher,
+        certificate_verified: t.certificate_verified,
+        ..oxim_log::TlsLog::default()
+    });
+    ctx.log(&LogRecord::NoMail {
+        host: conn::sender_host(conn, st),
+        ident: conn.ident.as_deref(),
+        tfo: match conn.peer {
+            Some(_) => oxim_log::Tfo::Server(conn.tfo),
+            None => oxim_log::Tfo::NotTcp,
+        },
+        duration: st.started.elapsed(),
+        auth: st
+            .auth
+            .done
+            .as_ref()
+            .map(|(name, id)| (name.as_str(), id.as_deref())),
+        tls,
+        commands: &commands,
+    });
 }

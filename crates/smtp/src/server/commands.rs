@@ -264,6 +264,7 @@ impl ServerSession {
             },
             _ => {}
         }
+        self.note_command(verb.history_name());
         match verb {
             Verb::Helo | Verb::Ehlo => self.cmd_helo(verb, arg, &line),
             Verb::Mail => self.cmd_mail(arg, &line),

@@ -54,6 +54,9 @@ pub use replies::{ehlo_reply, hello_text, help_reply};
 use commands::Line;
 use verbs::{identify, Pending, Phase, Verb};
 
+/// How many recent commands the `C=` history keeps (as Exim).
+const HISTORY_LEN: usize = 20;
+
 /// A sans-I/O SMTP server session. See the [module docs](self).
 #[derive(Debug)]
 pub struct ServerSession {
@@ -103,6 +106,12 @@ pub struct ServerSession {
     policy_reply: bool,
     last_was_rej_mail: bool,
     last_was_rcpt: bool,
+    /// The last [`HISTORY_LEN`] commands (their names), for Exim's `C=`.
+    history: std::collections::VecDeque<&'static str>,
+    /// More commands came than `history` holds.
+    history_wrapped: bool,
+    /// MAIL commands received (accepted or not).
+    mail_commands: u32,
     decoder: DataDecoder,
     /// Complete input lines so far (commands and body lines).
     lines_in: u64,
@@ -148,6 +157,9 @@ impl ServerSession {
             policy_reply: false,
             last_was_rej_mail: false,
             last_was_rcpt: false,
+            history: std::collections::VecDeque::new(),
+            history_wrapped: false,
+            mail_commands: 0,
             decoder,
             lines_in: 0,
         }
@@ -158,8 +170,38 @@ impl ServerSession {
         &self.cfg
     }
 
+    /// The recent commands as Exim's `C=` item lists them (`EHLO,MAIL`,
+    /// with a leading `...` once older ones have been dropped); empty
+    /// before the first command.
+    pub fn command_history(&self) -> String {
+        let names: Vec<&str> = self.history.iter().copied().collect();
+        let list = names.join(",");
+        if self.history_wrapped {
+            format!("...{list}")
+        } else {
+            list
+        }
+    }
+
+    /// How many MAIL commands the client sent (Exim logs a session with
+    /// none under `+smtp_no_mail`).
+    pub fn mail_commands(&self) -> u32 {
+        self.mail_commands
+    }
+
+    pub(super) fn note_command(&mut self, name: &'static str) {
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+            self.history_wrapped = true;
+        }
+        self.history.push_back(name);
+        if name == "MAIL" {
+            self.mail_commands += 1;
+        }
+    }
+
     /// Accept `AUTH` even when it was not advertised (Exim's
-    /// `control = allow_auth_unadvertised`, set by the connect ACL).
+    /// `control = allow_auth_unadvertised`).
     pub fn set_allow_auth_unadvertised(&mut self, allow: bool) {
         self.cfg.allow_auth_unadvertised = allow;
     }
@@ -333,7 +375,11 @@ impl ServerSession {
     /// gave by itself to the last command (RSET, NOOP), when the caller
     /// decides that command is one too many (Exim's
     /// `smtp_accept_max_nonmail`). Otherwise as [`ServerSession::shutdown`].
+    /// The refused command never ran, so it leaves the `C=` history.
     pub fn drop_instead(&mut self, reply: Reply) {
+        if self.history.pop_back() == Some("MAIL") {
+            self.mail_commands -= 1;
+        }
         if let Some(n) = self.auto_reply.take() {
             let len = self.out.len();
             if n <= len {

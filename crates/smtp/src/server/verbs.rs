@@ -82,6 +82,27 @@ pub(super) fn identify(line: &[u8]) -> Option<(Verb, bool, usize)> {
 }
 
 impl Verb {
+    /// The command's name as Exim's `C=` history shows it.
+    pub(super) fn history_name(self) -> &'static str {
+        match self {
+            Verb::Helo => "HELO",
+            Verb::Ehlo => "EHLO",
+            Verb::Auth => "AUTH",
+            Verb::StartTls => "STARTTLS",
+            Verb::Mail => "MAIL",
+            Verb::Rcpt => "RCPT",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Quit => "QUIT",
+            Verb::Rset => "RSET",
+            Verb::Etrn => "ETRN",
+            Verb::Vrfy => "VRFY",
+            Verb::Expn => "EXPN",
+            Verb::Help => "HELP",
+            Verb::Noop => "NOOP",
+        }
+    }
+
     /// Must this command be the last of what the client has sent?
     /// (Exim's command ordering: HELO, EHLO, DATA, VRFY, EXPN, NOOP, ETRN,
     /// STARTTLS always; MAIL, RCPT, RSET too when PIPELINING was not

@@ -124,11 +124,29 @@ fn refuse_id(
     // `control = no_multiline_responses`: neither the sender verification
     // details nor more than the first line of the message.
     let one_line = st.acl.session_controls.no_multiline_responses;
-    let preamble = if one_line {
+    let mut preamble = if one_line {
         Vec::new()
     } else {
         sender_verify_details(ctx, conn, st, o)
     };
+    // A temporary refusal that may give details: with
+    // smtp_return_error_details, why the sender could not be verified
+    // comes first (each time, as Exim).
+    if !one_line
+        && o.verdict == Verdict::Defer
+        && o.temp_details
+        && o.message.is_some()
+        && ctx.settings.smtp_return_error_details
+    {
+        if let Some(m) = st
+            .acl
+            .sender_verify_failed
+            .as_ref()
+            .and_then(|f| f.message.clone())
+        {
+            preamble = m.lines().map(str::to_string).collect();
+        }
+    }
     // Only the first line of a multi-line message is logged.
     let reason = o
         .log_message
