@@ -43,6 +43,7 @@ pub mod lists;
 pub mod lookup;
 pub mod options;
 pub mod preproc;
+pub mod rewrite;
 pub mod sieve;
 pub mod source;
 pub mod tables;

@@ -58,8 +58,11 @@ fn full_routing(ctx: std::sync::Arc<Ctx>, addrs: &[String], verifying: bool) -> 
         // (redirecting address, file or pipe, transport)
         let mut files: Vec<(String, String, Option<String>)> = Vec::new();
         // (address, ancestors nearest first, first router)
-        let mut queue: Vec<(String, Vec<String>, usize)> =
-            vec![(ctx.qualify_recipient(a), Vec::new(), 0)];
+        let mut queue: Vec<(String, Vec<String>, usize)> = vec![(
+            crate::rewrite::for_verify(&ctx, a, true, &vars, true),
+            Vec::new(),
+            0,
+        )];
         let mut later: Vec<(String, Vec<String>, usize)> = Vec::new();
         while let Some((addr, mut parents, start)) = queue.pop().or_else(|| later.pop()) {
             let r = rt.block_on(route::route_from(
@@ -178,7 +181,7 @@ enum Verdict {
 /// continues into a redirection only while it yields exactly one address
 /// that is not a pipe, file or reply; anything else routed is verified.
 async fn verify_one(ctx: &Ctx, address: &str, sender: &str, vars: &Vars) -> Verdict {
-    let mut current = ctx.qualify_recipient(address);
+    let mut current = crate::rewrite::for_verify(ctx, address, true, vars, true);
     // A redirection loop cannot go on for ever: Exim's generation limit.
     for _ in 0..100 {
         let r = route::route(ctx, &current, sender, vars, true).await;

@@ -161,6 +161,8 @@ pub struct Ctx {
     /// The daemon's delivery helper (see `daemon::start_delivery_helper`):
     /// a process that kept root and starts delivery processes on request.
     pub delivery_helper: std::sync::OnceLock<DeliveryHelper>,
+    /// The rules of `begin rewrite`.
+    pub rewrite: oxim_conf::rewrite::Rules,
     /// The variables every expansion starts from.
     base: Vars,
     /// Group-commit spool writer, started on first use (the daemon).
@@ -319,6 +321,7 @@ impl Ctx {
             crate::cli::Mode::Version
                 | crate::cli::Mode::PrintConfig(_)
                 | crate::cli::Mode::RetryTest(_)
+                | crate::cli::Mode::RewriteTest(_)
                 | crate::cli::Mode::Help
                 | crate::cli::Mode::RebuildAliases
         );
@@ -399,6 +402,7 @@ impl Ctx {
             return Err(anyhow!(e));
         }
         let drivers = Drivers::from_config(&config);
+        let rewrite = oxim_conf::rewrite::Rules::global(&config.rewrite);
         let config_panic = drivers.duplicate_public_name();
         let mut ctx = Ctx {
             version: harness.version(),
@@ -424,6 +428,7 @@ impl Ctx {
             writer: std::sync::OnceLock::new(),
             delivery_helper: std::sync::OnceLock::new(),
             tls_server: std::sync::OnceLock::new(),
+            rewrite,
             base: Vars::new(),
         };
         if let Some(e) = config_panic {
@@ -573,7 +578,7 @@ impl Ctx {
         let Ok(v) = oxim_conf::expand(raw, vars) else {
             return default;
         };
-        parse_size(&v).unwrap_or(default)
+        crate::settings::parse_size(&v).unwrap_or(default)
     }
 
     /// Whether this process tests addresses (`-bt`), where Exim shows the
@@ -590,23 +595,6 @@ impl Ctx {
             format!("{addr}@{}", self.qualify_recipient)
         }
     }
-}
-
-/// Read `50M`, `10K`, `1G`, `0x10` or a plain number.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last()? {
-        'k' | 'K' => (&s[..s.len() - 1], 1024),
-        'm' | 'M' => (&s[..s.len() - 1], 1024 * 1024),
-        'g' | 'G' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
-        _ => (s, 1),
-    };
-    let n = if let Some(h) = num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16).ok()?
-    } else {
-        num.parse::<u64>().ok()?
-    };
-    n.checked_mul(mult)
 }
 
 /// Whether the caller may set the envelope sender (`-f`, MAIL FROM in
@@ -731,19 +719,4 @@ fn delivery_command(ctx: &Ctx, id: &str) -> Result<Command> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     Ok(cmd)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("50M"), Some(52_428_800));
-        assert_eq!(parse_size("10k"), Some(10_240));
-        assert_eq!(parse_size("0"), Some(0));
-        assert_eq!(parse_size("0x10"), Some(16));
-        assert_eq!(parse_size("abc"), None);
-        assert_eq!(parse_size(""), None);
-    }
 }

@@ -35,6 +35,7 @@ mod random;
 mod receive;
 mod retry;
 mod retry_test;
+mod rewrite;
 mod settings;
 mod smtp_in;
 mod spool_admin;
@@ -209,6 +210,10 @@ fn run(inv: Invocation, args: &[String]) -> anyhow::Result<i32> {
         Mode::RetryTest(args) => {
             let out = std::io::stdout();
             retry_test::run(&ctx, &args, &mut out.lock())
+        }
+        Mode::RewriteTest(args) => {
+            let out = std::io::stdout();
+            rewrite::test(&ctx, &args, &mut out.lock())
         }
         Mode::RebuildAliases => rebuild_aliases(&ctx),
         Mode::Help | Mode::DeliveryHelper => Ok(0),

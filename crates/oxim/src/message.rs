@@ -8,6 +8,9 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderField {
     pub text: String,
+    /// An old header: kept on the spool but never transmitted or seen by
+    /// name (the text a rewritten header had, `X-rewrote-...` records).
+    pub old: bool,
 }
 
 impl HeaderField {
@@ -16,7 +19,7 @@ impl HeaderField {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        HeaderField { text }
+        HeaderField { text, old: false }
     }
 
     /// The field name as written (before the colon).
@@ -27,9 +30,9 @@ impl HeaderField {
             .unwrap_or("")
     }
 
-    /// Case-insensitive name test.
+    /// Case-insensitive name test (an old header has no name).
     pub fn is(&self, name: &str) -> bool {
-        self.name().eq_ignore_ascii_case(name)
+        !self.old && self.name().eq_ignore_ascii_case(name)
     }
 
     /// The value after the colon, unfolded and trimmed.
@@ -135,7 +138,13 @@ impl Message {
 
     /// Size as Exim counts it for `S=`: header lines plus the blank line plus body.
     pub fn size(&self) -> usize {
-        self.headers.iter().map(|h| h.text.len()).sum::<usize>() + 1 + self.body.len()
+        self.headers
+            .iter()
+            .filter(|h| !h.old)
+            .map(|h| h.text.len())
+            .sum::<usize>()
+            + 1
+            + self.body.len()
     }
 
     /// The longest line of the message, without its line ending (for
@@ -185,71 +194,6 @@ impl Message {
         self.headers.retain(|h| !h.is("bcc"));
         out
     }
-}
-
-/// Exim's qualification of a locally submitted message's address headers:
-/// an address without a domain in From:, Sender:, Reply-To: (and their
-/// Resent- forms) gets `sender_domain`, in To:, Cc:, Bcc: (and Resent-)
-/// `recipient_domain`. The rest of the header is kept as written. `None`
-/// when nothing changes.
-pub fn qualify_header(text: &str, sender_domain: &str, recipient_domain: &str) -> Option<String> {
-    let (name, value) = text.split_once(':')?;
-    let base = name.trim().to_ascii_lowercase();
-    let base = base.strip_prefix("resent-").unwrap_or(&base);
-    let domain = match base {
-        "from" | "sender" | "reply-to" => sender_domain,
-        "to" | "cc" | "bcc" => recipient_domain,
-        _ => return None,
-    };
-    // Item boundaries: commas outside quotes, comments and angle brackets.
-    let bytes = value.as_bytes();
-    let (mut quote, mut comment, mut angle) = (false, 0usize, false);
-    let mut items = Vec::new();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' if comment == 0 => quote = !quote,
-            b'(' if !quote => comment += 1,
-            b')' if !quote && comment > 0 => comment -= 1,
-            b'<' if !quote && comment == 0 => angle = true,
-            b'>' if !quote && comment == 0 => angle = false,
-            b',' if !quote && comment == 0 && !angle => {
-                items.push((start, i));
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push((start, bytes.len()));
-    // Where to insert `@domain` in each item needing it.
-    let mut inserts = Vec::new();
-    for (a, b) in items {
-        let item = &value[a..b];
-        if item.contains(':') || item.contains(';') || item.contains('@') {
-            continue; // a group, or already qualified
-        }
-        if let (Some(l), Some(r)) = (item.find('<'), item.rfind('>')) {
-            if l < r && !item[l + 1..r].trim().is_empty() {
-                inserts.push(a + r);
-            }
-            continue;
-        }
-        // A bare address: up to a comment or the end, trailing space kept.
-        let end = item.find('(').unwrap_or(item.len());
-        let addr = item[..end].trim_end();
-        if addr.trim().is_empty() || addr.trim().contains(char::is_whitespace) {
-            continue;
-        }
-        inserts.push(a + addr.len());
-    }
-    if inserts.is_empty() {
-        return None;
-    }
-    let mut out = value.to_string();
-    for at in inserts.into_iter().rev() {
-        out.insert_str(at, &format!("@{domain}"));
-    }
-    Some(format!("{name}:{out}"))
 }
 
 /// Pull the addresses out of an address-list header value (`A <a@b>, c@d`).
@@ -514,19 +458,6 @@ impl HeaderLimits {
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn local_address_headers_are_qualified() {
-        let q = |t: &str| qualify_header(t, "s.example", "r.example");
-        assert_eq!(q("from: me\n").as_deref(), Some("from: me@s.example\n"));
-        assert_eq!(
-            q("To: a, B <b>, c@x (C), \"d, e\" <d> (z)\n").as_deref(),
-            Some("To: a@r.example, B <b@r.example>, c@x (C), \"d, e\" <d@r.example> (z)\n")
-        );
-        assert_eq!(q("To: x (c)\n").as_deref(), Some("To: x@r.example (c)\n"));
-        assert_eq!(q("To: a@b\n"), None);
-        assert_eq!(q("Subject: me\n"), None);
-        assert_eq!(q("To: group: a@b;\n"), None);
-    }
     use super::*;
 
     /// Feed `text` in pieces of `step` bytes.

@@ -280,12 +280,7 @@ impl Prepared {
             return;
         }
         place_acl_headers(&mut self.msg.headers, added);
-        self.headers = self
-            .msg
-            .headers
-            .iter()
-            .map(|h| Header::new(h.text.clone()))
-            .collect();
+        self.headers = spool_headers(&self.msg.headers);
     }
 }
 
@@ -442,6 +437,49 @@ pub fn prepare(
     let now = crate::time::LocalTime::now();
     let date = now.rfc2822();
     let id_text = id.to_string();
+    // Address rewriting (Exim's order: the envelope recipients, then the
+    // sender once the local header fix-ups are done, then the headers).
+    // Unqualified addresses in headers are qualified for local messages.
+    let rules = &ctx.rewrite;
+    let allow_unqualified = source.is_local();
+    let mut rw_vars = ctx.base_vars();
+    if let Some(p) = source.peer {
+        rw_vars.set("sender_host_address", p.ip().to_string());
+    }
+    if let Some(h) = &source.host_name {
+        rw_vars.set("sender_host_name", h.clone());
+    }
+    rw_vars
+        .set("sender_address", sender.to_string())
+        .set("received_protocol", source.protocol.clone())
+        .set("message_exim_id", id_text.clone());
+    let rw = crate::rewrite::env(ctx, &rw_vars);
+    let mut rcpt_notes = Vec::new();
+    let raw_recipients = recipients;
+    let rewritten: Vec<String>;
+    let recipients: &[String] = if rules.exist & oxim_conf::rewrite::flag::ENV_TO == 0 {
+        raw_recipients
+    } else {
+        rewritten = raw_recipients
+            .iter()
+            .map(|r| rw.rewrite_address(rules, r, true, true, &mut rcpt_notes))
+            .collect();
+        &rewritten
+    };
+    let mut sender_notes = Vec::new();
+    let raw_sender = sender;
+    let rewritten_sender;
+    let sender = if rules.is_empty() || sender.is_empty() {
+        sender
+    } else {
+        rewritten_sender = rw.rewrite_address(rules, sender, false, true, &mut sender_notes);
+        rewritten_sender.as_str()
+    };
+    // What the envelope rewriting logs, and the old headers recording it
+    // (placed as Exim places them: after a generated Message-Id:, and
+    // after generated From:/Sender: lines, respectively).
+    let mut rcpt_old = old_fields(crate::rewrite::log_notes(ctx, Some(&id_text), rcpt_notes));
+    let mut sender_old = old_fields(crate::rewrite::log_notes(ctx, Some(&id_text), sender_notes));
     // Before any header is added: the longest line as received.
     let max_linelength = msg.max_line_length();
     // `for <address>` when the message had one recipient as its data
@@ -488,15 +526,6 @@ pub fn prepare(
             msg.headers.push(HeaderField::new(format!("Date: {date}")));
         }
     }
-    if source.is_local() {
-        for h in &mut msg.headers {
-            if let Some(q) =
-                crate::message::qualify_header(&h.text, &ctx.qualify_domain, &ctx.qualify_recipient)
-            {
-                h.text = q;
-            }
-        }
-    }
     // `control = suppress_local_fixups`: a local message keeps its header
     // as it came (no Message-Id:, From: or Date: added, Sender: kept).
     if source.is_local() && !source.suppress_local_fixups {
@@ -507,10 +536,11 @@ pub fn prepare(
                 ctx.primary_hostname
             )));
         }
+        msg.headers.append(&mut rcpt_old);
         // Exim 4.96: a sender given with -f is used as it is, and a null
         // one adds no From: at all; otherwise the caller's name and login.
         let given = source.sender_set;
-        if msg.header("from").is_none() && !(given && sender.is_empty()) {
+        if msg.header("from").is_none() && !(given && raw_sender.is_empty()) {
             // A reply oxim makes is from its user's address, without a name.
             let own = source.user.as_ref();
             let addr = format!(
@@ -520,8 +550,8 @@ pub fn prepare(
             );
             // -F names the sender in either case.
             let from = match ctx.inv.full_name.clone().filter(|n| !n.is_empty()) {
-                Some(n) if given => format!("From: {n} <{sender}>"),
-                None if given => format!("From: {sender}"),
+                Some(n) if given => format!("From: {n} <{raw_sender}>"),
+                None if given => format!("From: {raw_sender}"),
                 _ if own.is_some() => format!("From: {addr}"),
                 Some(n) => format!("From: {n} <{addr}>"),
                 None => match gecos_name(ctx) {
@@ -532,11 +562,39 @@ pub fn prepare(
             msg.headers.push(HeaderField::new(from));
         }
         local_from_check(ctx, source, &mut msg);
+        msg.headers.append(&mut sender_old);
         if msg.header("date").is_none() {
             msg.headers.push(HeaderField::new(format!("Date: {date}")));
         }
     }
 
+    msg.headers.append(&mut rcpt_old);
+    msg.headers.append(&mut sender_old);
+    if !rules.is_empty() || allow_unqualified {
+        // Not our own Received: (the first header); an old copy of each
+        // header changed stays before it.
+        let mut notes = Vec::new();
+        let mut out = Vec::with_capacity(msg.headers.len() + 4);
+        for (i, mut h) in std::mem::take(&mut msg.headers).into_iter().enumerate() {
+            if i > 0 && !h.old {
+                if let Some(new) = rw.rewrite_header(
+                    rules,
+                    &h.text,
+                    allow_unqualified,
+                    allow_unqualified,
+                    &mut notes,
+                ) {
+                    let mut old = HeaderField::new(std::mem::replace(&mut h.text, new));
+                    old.old = true;
+                    out.push(old);
+                }
+            }
+            out.push(h);
+        }
+        msg.headers = out;
+        let mut more = old_fields(crate::rewrite::log_notes(ctx, Some(&id_text), notes));
+        msg.headers.append(&mut more);
+    }
     let mut env = Envelope::new(id, sender);
     let user = source.user.as_ref().unwrap_or(&ctx.caller);
     env.login = user.login.clone();
@@ -573,19 +631,42 @@ pub fn prepare(
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
-    let headers: Vec<Header> = msg
-        .headers
-        .iter()
-        .map(|h| Header::new(h.text.clone()))
-        .collect();
+    let headers = spool_headers(&msg.headers);
     Prepared {
         env,
         headers,
         msg,
-        recipients: recipients.to_vec(),
+        recipients: raw_recipients.to_vec(),
         id_created,
         at: now.system_time(),
     }
+}
+
+/// The header lines as the spool keeps them (old ones marked so, never
+/// transmitted).
+fn spool_headers(headers: &[HeaderField]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| {
+            let mut sh = Header::new(h.text.clone());
+            if h.old {
+                sh.kind = oxim_spool::header::kind::DELETED;
+            }
+            sh
+        })
+        .collect()
+}
+
+/// Old (never transmitted) header lines from their texts.
+fn old_fields(texts: Vec<String>) -> Vec<HeaderField> {
+    texts
+        .into_iter()
+        .map(|t| {
+            let mut h = HeaderField::new(t);
+            h.old = true;
+            h
+        })
+        .collect()
 }
 
 /// Log `<=` (main log and msglog) for a message now safely on the spool,
@@ -598,6 +679,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         recipients,
         id_created,
         at,
+        ..
     } = p;
     let id_text = env.id.to_string();
     let sender = env.sender.as_str();

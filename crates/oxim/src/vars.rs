@@ -197,6 +197,12 @@ impl ExpandContext for Vars {
         }
         match name {
             "pid" => Some(std::process::id().to_string()),
+            // Derived from $sender_address, as Exim's are.
+            "sender_address_domain" | "sender_address_local_part" => {
+                let s = self.map.get("sender_address")?;
+                let (lp, dom) = split_address(s);
+                Some(if name.ends_with("domain") { dom } else { lp }.to_string())
+            }
             n if n.starts_with("tod_") => tod(n),
             _ => None,
         }

@@ -59,6 +59,8 @@ const LAYERS: &[&[&str]] = &[
     &["receive"],
     // Exim filters: running a parsed filter.
     &["filter"],
+    // Address rewriting where oxim applies it (the engine is oxim-conf's).
+    &["rewrite"],
     // Configuration, names, log and spool handles.
     &["ctx"],
     // Plain data and helpers.

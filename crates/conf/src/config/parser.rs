@@ -360,6 +360,10 @@ impl Parser<'_, '_> {
                 ))
             }
             Ok(Some(opt)) => {
+                if opt == "headers_rewrite" {
+                    crate::rewrite::Rules::transport(d.options.str("headers_rewrite"))
+                        .map_err(|e| located(line, e))?;
+                }
                 if opt == "verify" {
                     let v = d.options.bool("verify");
                     d.options

@@ -292,3 +292,103 @@ fn split_lookup(
     }
     Ok(false)
 }
+
+/// Matches `address` against one address-list item (already expanded), as
+/// a rewriting rule's pattern is matched: local parts casefully, the
+/// domain in lower case. On a match, the numeric variables the match sets:
+/// `$0` the whole address, then the parts matched by `*` wildcards (local
+/// part first, then domain) or a regular expression's groups.
+pub fn match_address_item_setup(
+    item: &str,
+    address: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<Option<Vec<String>>, ListError> {
+    let (neg, item) = negation(item);
+    let r = address_item_setup(item, address, cfg, ctx)?;
+    Ok(match (neg, r) {
+        (false, r) => r,
+        (true, Some(_)) => None,
+        (true, None) => Some(vec![address.to_string()]),
+    })
+}
+
+fn address_item_setup(
+    item: &str,
+    address: &str,
+    cfg: &Config,
+    ctx: &dyn ExpandContext,
+) -> Result<Option<Vec<String>>, ListError> {
+    let mut nums = vec![address.to_string()];
+    let (lp, dom) = match address.rsplit_once('@') {
+        Some((l, d)) => (l, d.to_ascii_lowercase()),
+        None => (address, String::new()),
+    };
+    let subject = if address.contains('@') {
+        format!("{lp}@{dom}")
+    } else {
+        address.to_string()
+    };
+    if item.starts_with('+') {
+        let hit = match_address(item, address, cfg, ctx)?;
+        return Ok(hit.then_some(nums));
+    }
+    let p = unquote_regex(item);
+    if p.starts_with('^') {
+        let re = regex::RegexBuilder::new(p)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| ListError::Regex {
+                pattern: p.to_string(),
+                message: e.to_string(),
+            })?;
+        return Ok(re.captures(&subject).map(|caps| {
+            caps.iter()
+                .map(|m| m.map_or(String::new(), |m| m.as_str().to_string()))
+                .collect()
+        }));
+    }
+    if whole_address_lookup(item) {
+        if let Some(r) = lookup_item(item, address, ctx)? {
+            return Ok(r.then_some(nums));
+        }
+    }
+    if address.is_empty() {
+        return Ok(item.is_empty().then_some(nums));
+    }
+    if let Some(lookup) = item.strip_prefix("@@") {
+        if lookup.contains(';') {
+            return Ok(split_lookup(lookup, lp, &dom, true, ctx)?.then_some(nums));
+        }
+    }
+    let magic = |d: &str| ["", "[]", "mx_any", "mx_primary", "mx_secondary"].contains(&d);
+    let owned;
+    let dpat = match item.rsplit_once('@') {
+        Some((l, d)) => {
+            let (l, d) = if l.ends_with('@') && magic(d) {
+                owned = format!("@{d}");
+                (&l[..l.len() - 1], owned.as_str())
+            } else {
+                (l, d)
+            };
+            if let Some(suffix) = l.strip_prefix('*') {
+                if !lp.ends_with(suffix) {
+                    return Ok(None);
+                }
+                nums.push(lp[..lp.len() - suffix.len()].to_string());
+            } else if l != lp {
+                return Ok(None);
+            }
+            d
+        }
+        None => item,
+    };
+    if let Some(suffix) = dpat.strip_prefix('*') {
+        if !dom.ends_with(suffix) {
+            return Ok(None);
+        }
+        nums.push(dom[..dom.len() - suffix.len()].to_string());
+        return Ok(Some(nums));
+    }
+    Ok(domain_item_case(dpat, &dom, false, cfg, ctx)?.then_some(nums))
+}

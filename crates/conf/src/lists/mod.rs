@@ -16,8 +16,8 @@ pub use engine::{trace_unset, Probe};
 pub(crate) use host::cidr_match;
 pub use host::{host_list_lookups, match_host, match_host_probe, match_no_host};
 pub use kinds::{
-    match_address, match_address_probe, match_domain, match_domain_probe, match_local_part,
-    match_local_part_probe,
+    match_address, match_address_item_setup, match_address_probe, match_domain, match_domain_probe,
+    match_local_part, match_local_part_probe,
 };
 
 use engine::*;

@@ -383,7 +383,8 @@ pub(crate) async fn route_for_verify_full(
     remotes: &mut Vec<RoutedRemote>,
 ) -> (Option<String>, bool, bool) {
     use crate::deliver::route::{route_traced, Routed};
-    let mut pending = vec![(address.to_string(), 0usize)];
+    let address = crate::rewrite::for_verify(ctx, address, !is_sender, vars, false);
+    let mut pending = vec![(address, 0usize)];
     while let Some((a, depth)) = pending.pop() {
         let routed = route_traced(ctx, &a, sender, vars, true, 0, &mut t.trace)
             .await

@@ -66,6 +66,9 @@ pub enum Mode {
     /// `-brt <address-or-domain> [<domain>] [<error>]`: which retry rule
     /// applies (see `crate::retry_test`).
     RetryTest(Vec<String>),
+    /// `-brw <address>`: how the rewrite rules change an address in each
+    /// place it may appear (see `crate::rewrite::test`).
+    RewriteTest(Vec<String>),
 }
 
 /// `-bf`, `-bF`, `-bfd`, `-bfl`, `-bfp`, `-bfs`: what a filter test runs.
@@ -287,6 +290,7 @@ Daemon and queue
   -Mf|-Mt <id>...    freeze or thaw messages
   -bt <address>...   test how addresses route
   -brt <address> [<domain>] [<error>]  show the retry rule that applies
+  -brw <address>                   show how the rewrite rules change an address
   -bv [address...]   verify addresses as recipients (stdin when none;
                      -v: show the routing as -bt does)
 Testing
@@ -450,6 +454,9 @@ impl Invocation {
                 }
                 "-brt" => {
                     inv.mode = Mode::RetryTest(Vec::new());
+                }
+                "-brw" => {
+                    inv.mode = Mode::RewriteTest(Vec::new());
                 }
                 "-bv" | "-bvs" => {
                     inv.mode = Mode::VerifyAddresses(Vec::new());
@@ -615,6 +622,7 @@ impl Invocation {
             | Mode::VerifyAddresses(v)
             | Mode::PrintConfig(v)
             | Mode::RetryTest(v)
+            | Mode::RewriteTest(v)
             | Mode::DeliverIds(v)
             | Mode::RemoveIds(v)
             | Mode::Spool(_, v) => *v = std::mem::take(&mut inv.recipients),

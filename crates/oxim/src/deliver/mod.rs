@@ -272,10 +272,18 @@ pub async fn deliver_loaded(
         updated: Default::default(),
     };
 
-    // 1. Route every pending recipient, following redirections.
+    // 1. Route every pending recipient, following redirections. A
+    // recipient listed twice (`-t` with an address in To: and Cc:) is
+    // delivered once, as Exim discards duplicates (same local part, domain
+    // in any case); the copies share its fate on the spool.
+    let mut seen = std::collections::HashSet::new();
     let mut work: Vec<Item> = m
         .env
         .pending_recipients()
+        .filter(|r| {
+            let (lp, dom) = crate::vars::split_address(&r.address);
+            seen.insert(format!("{lp}@{}", dom.to_ascii_lowercase()))
+        })
         .map(|r| Item {
             address: r.address.clone(),
             parent: None,

@@ -261,6 +261,11 @@ pub struct TransportSpec {
     /// this transport delivered, when `shadow_condition` is true.
     pub shadow_transport: Option<String>,
     pub shadow_condition: Option<String>,
+    /// `headers_rewrite`: rules applied to the message's header lines as
+    /// they are sent (checked when the configuration is read).
+    pub headers_rewrite: Option<oxim_conf::rewrite::Rules>,
+    /// `return_path`: the envelope sender this transport uses (expanded).
+    pub return_path: Option<String>,
 }
 
 fn opt(d: &Driver, name: &str) -> Option<String> {
@@ -470,6 +475,10 @@ impl TransportSpec {
             group: opt(d, "group"),
             shadow_transport: opt(d, "shadow_transport"),
             shadow_condition: opt(d, "shadow_condition"),
+            headers_rewrite: opt(d, "headers_rewrite")
+                .and_then(|r| oxim_conf::rewrite::Rules::transport(&r).ok())
+                .filter(|r| !r.is_empty()),
+            return_path: opt(d, "return_path"),
         }
     }
 }

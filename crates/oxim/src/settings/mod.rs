@@ -276,3 +276,35 @@ pub fn service_port(s: &str) -> Option<u16> {
         p => p.parse().ok(),
     }
 }
+
+/// Read `50M`, `10K`, `1G`, `0x10` or a plain number.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        'k' | 'K' => (&s[..s.len() - 1], 1024),
+        'm' | 'M' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' | 'G' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n = if let Some(h) = num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()?
+    } else {
+        num.parse::<u64>().ok()?
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("50M"), Some(52_428_800));
+        assert_eq!(parse_size("10k"), Some(10_240));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("0x10"), Some(16));
+        assert_eq!(parse_size("abc"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -99,10 +99,11 @@ pub async fn run_transport(
     let edited;
     let headers = if t.headers_add.is_some()
         || t.headers_remove.is_some()
+        || t.headers_rewrite.is_some()
         || !props.headers_add.is_empty()
         || !props.headers_remove.is_empty()
     {
-        edited = edit_headers(m, t, props, vars);
+        edited = edit_headers(ctx, m, t, props, vars);
         &edited[..]
     } else {
         headers
@@ -117,12 +118,65 @@ pub async fn run_transport(
     }
     let mut vars = vars.clone();
     vars.set("return_path", return_path.to_string());
+    // The transport's own return_path, expanded with $return_path (and the
+    // address's variables when it delivers one address) set.
+    let own_return_path;
+    let return_path = match &t.return_path {
+        None => return_path,
+        Some(rp) => {
+            let v = match items {
+                [(item, _)] => address_vars(item, &vars),
+                _ => vars.clone(),
+            };
+            match oxim_conf::expand_with_config(rp, &v, &ctx.config) {
+                Ok(new) => {
+                    own_return_path = new;
+                    own_return_path.as_str()
+                }
+                Err(e) if e.is_forced_fail() => return_path,
+                Err(e) => {
+                    let remote = matches!(t.kind, TransportKind::Smtp(_));
+                    let outcome = if remote {
+                        let text = format!("Failed to expand return path \"{rp}\": {e}");
+                        let id = m.env.id.to_string();
+                        ctx.log(&LogRecord::Text {
+                            id: Some(&id),
+                            text: &text,
+                            dest: oxim_log::Dest {
+                                main: false,
+                                reject: false,
+                                panic: true,
+                            },
+                        });
+                        local_deferral(text)
+                    } else {
+                        Outcome::Deferred {
+                            host: None,
+                            err: local_error(
+                                Errno::ExpandFail,
+                                format!(
+                                    "Failed to expand return path \"{rp}\" in {} transport: {e}",
+                                    t.name
+                                ),
+                            ),
+                        }
+                    };
+                    return items
+                        .iter()
+                        .map(|(item, router)| (item.clone(), router.clone(), outcome.clone()))
+                        .collect();
+                }
+            }
+        }
+    };
+    vars.set("return_path", return_path.to_string());
     let vars = &vars;
     match &t.kind {
         TransportKind::Smtp(spec) => {
             let call = Call {
                 headers,
                 vars,
+                return_path,
                 ..call
             };
             run_smtp(call, spec, &t.name, pool).await
@@ -418,7 +472,13 @@ pub fn local_deferral(message: String) -> Outcome {
 /// Apply the routers' and the transport's `headers_remove` (colon lists of
 /// names), then add the routers' `headers_add` lines and the transport's
 /// (expanded, newline-separated), in that order.
-pub fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -> Vec<u8> {
+pub fn edit_headers(
+    ctx: &Ctx,
+    m: &Loaded,
+    t: &TransportSpec,
+    props: &Props,
+    vars: &Vars,
+) -> Vec<u8> {
     let mut remove: Vec<String> = t
         .headers_remove
         .as_deref()
@@ -430,6 +490,19 @@ pub fn edit_headers(m: &Loaded, t: &TransportSpec, props: &Props, vars: &Vars) -
         let name = h.name().unwrap_or("");
         if remove.iter().any(|r| header_name_matches(r, name)) {
             continue;
+        }
+        // headers_rewrite applies to the message's own lines (not to those
+        // routers and the transport add); nothing is qualified here.
+        if let Some(rules) = &t.headers_rewrite {
+            let mut notes = Vec::new();
+            let new = crate::rewrite::env(ctx, vars)
+                .rewrite_header(rules, &h.text, false, false, &mut notes);
+            let id = m.env.id.to_string();
+            crate::rewrite::log_notes(ctx, Some(&id), notes);
+            if let Some(new) = new {
+                out.extend_from_slice(new.as_bytes());
+                continue;
+            }
         }
         out.extend_from_slice(h.text.as_bytes());
     }

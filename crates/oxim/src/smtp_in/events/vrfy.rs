@@ -140,9 +140,9 @@ pub(super) async fn expn(
         refuse(ctx, conn, st, sess, &o, None, RejectWhat::Other(&what), 550);
         return;
     }
-    let address = ctx.qualify_recipient(bare(raw));
     let sender = st.sender.clone().unwrap_or_default();
     let vars = st.vars.clone();
+    let address = crate::rewrite::for_verify(ctx, bare(raw), true, &vars, true);
     let routed = route_traced(ctx, &address, &sender, &vars, true, 0, &mut st.acl.trace)
         .await
         .routed;
