@@ -229,9 +229,59 @@ pub async fn generate(
     if !auth.is_empty() {
         source.auth_sender = Some(auth.to_string());
     }
-    let bounce = receive::accept(ctx, id, &source, "", &[dest.to_string()], msg).await?;
+    let mut recipients = vec![dest.to_string()];
+    recipients.extend(errors_copy(ctx, dest));
+    let bounce = receive::accept(ctx, id, &source, "", &recipients, msg).await?;
     crate::metrics::bounce();
     Ok(bounce)
+}
+
+/// `errors_copy`: the addresses that get a copy of a bounce to `dest`
+/// (Exim sends them as Bcc recipients). The first item whose pattern (an
+/// address list item) matches `dest` gives them: its address text is
+/// expanded with `$local_part` and `$domain` of `dest`.
+fn errors_copy(ctx: &Ctx, dest: &str) -> Vec<String> {
+    let list = ctx.config.main.str("errors_copy");
+    for item in oxim_conf::ListIter::new(list) {
+        let item = item.trim();
+        let (pattern, addresses) = match item.strip_prefix('"') {
+            Some(rest) => match rest.split_once('"') {
+                Some((p, a)) => (p.to_string(), a),
+                None => continue,
+            },
+            None => match item.split_once(char::is_whitespace) {
+                Some((p, a)) => (p.to_string(), a),
+                None => continue,
+            },
+        };
+        let addresses = addresses.trim();
+        if addresses.is_empty() {
+            continue;
+        }
+        let mut vars = ctx.base_vars();
+        vars.set_address(dest);
+        // One item: a colon in the pattern is not a separator.
+        let one = pattern.replace(':', "::");
+        if !oxim_conf::match_address(&one, dest, &ctx.config, &vars).unwrap_or(false) {
+            continue;
+        }
+        return match oxim_conf::expand_with_config(addresses, &vars, &ctx.config) {
+            Ok(v) => crate::message::extract_addresses(&v),
+            Err(e) => {
+                ctx.log(&oxim_log::LogRecord::Text {
+                    id: None,
+                    text: &format!("Failed to expand {addresses} when processing errors_copy: {e}"),
+                    dest: oxim_log::Dest {
+                        main: true,
+                        reject: false,
+                        panic: true,
+                    },
+                });
+                Vec::new()
+            }
+        };
+    }
+    Vec::new()
 }
 
 #[cfg(test)]

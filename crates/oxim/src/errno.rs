@@ -50,6 +50,9 @@ pub enum Errno {
     RouteRetry,
     /// No host tried: none has reached its retry time (`ERRNO_HRETRY`, -54).
     HostRetry,
+    /// Not routed: the domain is in `queue_domains` (`ERRNO_QUEUE_DOMAIN`,
+    /// -56).
+    QueueDomain,
 }
 
 impl Errno {
@@ -76,6 +79,7 @@ impl Errno {
             Errno::BadRedirect => -17,
             Errno::RouteRetry => -52,
             Errno::HostRetry => -54,
+            Errno::QueueDomain => -56,
         }
     }
 }

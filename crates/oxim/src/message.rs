@@ -455,6 +455,25 @@ impl HeaderLimits {
     }
 }
 
+/// `return_path_remove`, `delivery_date_remove`, `envelope_to_remove`
+/// (all on by default; `on` in that order): header lines of these names
+/// that a message arrives with are kept in the spool file but marked old
+/// (deleted), as Exim does (a delivery adds its own).
+pub fn mark_removed(headers: &mut [HeaderField], on: [bool; 3]) {
+    let names = ["return-path:", "delivery-date:", "envelope-to:"];
+    for h in headers.iter_mut() {
+        let gone = names.iter().zip(on).any(|(name, on)| {
+            on && h
+                .text
+                .get(..name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        if gone {
+            h.old = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -266,12 +266,7 @@ impl Prepared {
             .headers
             .retain(|h| !matchers.iter().any(|m| m.matches(&h.text)));
         if self.msg.headers.len() != before {
-            self.headers = self
-                .msg
-                .headers
-                .iter()
-                .map(|h| Header::new(h.text.clone()))
-                .collect();
+            self.headers = spool_headers(&self.msg.headers);
         }
     }
 
@@ -631,6 +626,16 @@ pub fn prepare(
     }
     env.auth_sender = source.auth_sender.clone();
     env.recipients = recipients.iter().map(Recipient::new).collect();
+    // return_path_remove, delivery_date_remove, envelope_to_remove.
+    let main = &ctx.config.main;
+    crate::message::mark_removed(
+        &mut msg.headers,
+        [
+            main.bool("return_path_remove"),
+            main.bool("delivery_date_remove"),
+            main.bool("envelope_to_remove"),
+        ],
+    );
     let headers = spool_headers(&msg.headers);
     Prepared {
         env,

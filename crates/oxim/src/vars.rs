@@ -46,6 +46,23 @@ impl Vars {
         self
     }
 
+    /// Take over the ACL variables (`$acl_c*`, `$acl_m*`) `other` has:
+    /// they outlive the ACL run that set them (the MAIL and RCPT ACLs run
+    /// on a copy of the session's variables).
+    pub fn keep_acl_vars(&mut self, other: &Vars) {
+        for (k, v) in &other.map {
+            if k.starts_with("acl_c") || k.starts_with("acl_m") {
+                self.map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    /// Forget the message's ACL variables (`$acl_m*`): a new transaction
+    /// starts (Exim resets them with MAIL).
+    pub fn clear_acl_m(&mut self) {
+        self.map.retain(|k, _| !k.starts_with("acl_m"));
+    }
+
     /// Set `$local_part`, `$domain` and friends for an address.
     pub fn set_address(&mut self, address: &str) -> &mut Self {
         let (lp, dom) = split_address(address);

@@ -313,3 +313,98 @@ fn smtp_return_error_details_says_why_after_data() {
         "{text}"
     );
 }
+
+#[test]
+fn acl_smtp_quit_logs_and_sets_the_221_text() {
+    let dir = TestDir::new();
+    let acls = "quit:\n  warn logwrite = mails: $acl_c1\n  accept message = Bye now\n\
+                mail:\n  warn set acl_c1 = ${eval:0$acl_c1+1}\n  accept\n\
+                bad:\n  deny message = Go away\n";
+    let c = dir.write(
+        "c.conf",
+        &conf(
+            "acl_smtp_quit = quit\nacl_smtp_mail = mail\nacl_smtp_rcpt = accept",
+            acls,
+        ),
+    );
+    let session = "helo x\r\nmail from:<a@test.ex>\r\nrset\r\nmail from:<b@test.ex>\r\nquit\r\n";
+    let out = submit(&dir, &c, &["-bs"], session);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("221 Bye now\r\n"), "{text}");
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(log.iter().any(|l| l.ends_with("mails: 2")), "{log:#?}");
+    // A QUIT ACL that refuses is a configuration error; QUIT still works.
+    let c = dir.write("d.conf", &conf("acl_smtp_quit = bad", acls));
+    let out = submit(&dir, &c, &["-bs"], "quit\r\n");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("221 Go away\r\n"));
+    let panic = dir.read("log/paniclog");
+    assert!(
+        panic.contains("ACL for QUIT returned ERROR: QUIT or not-QUIT toplevel ACL may not fail ('deny' verb used incorrectly)"),
+        "{panic}"
+    );
+}
+
+#[test]
+fn queue_domains_are_left_for_the_queue_run() {
+    let dir = TestDir::new();
+    let c = dir.write("c.conf", &conf("queue_domains = later.example", ""));
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "u1@later.example", "u2@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(out.status.success());
+    let log = log_lines(&dir.read("log/mainlog"));
+    assert!(
+        log.iter()
+            .any(|l| l
+                .ends_with("== u1@later.example routing defer (-56): domain is in queue_domains")),
+        "{log:#?}"
+    );
+    assert!(dir.read("mail/u2").contains("body"));
+    assert_eq!(dir.read("mail/u1"), "");
+    let out = submit(&dir, &c, &["-q"], "");
+    assert!(out.status.success());
+    assert!(dir.read("mail/u1").contains("body"));
+}
+
+#[test]
+fn errors_copy_sends_the_bounce_to_more_addresses() {
+    let dir = TestDir::new();
+    let main = "errors_copy = *@test.ex postmaster@test.ex,copy-$local_part@test.ex";
+    let text = conf(main, "").replace(
+        "  transport = mbox\n",
+        "  transport = mbox\n  local_parts = !nobody\n",
+    );
+    let c = dir.write("c.conf", &text);
+    let out = submit(
+        &dir,
+        &c,
+        &["-odi", "-f", "me@test.ex", "nobody@test.ex"],
+        "Subject: s\n\nbody\n",
+    );
+    assert!(out.status.success());
+    for who in ["me", "postmaster", "copy-me"] {
+        let mbox = dir.read(&format!("mail/{who}"));
+        assert!(mbox.contains("Mail delivery failed"), "{who}: {mbox}");
+        // The copies are blind: the bounce is to the sender.
+        assert!(mbox.contains("\nTo: me@test.ex\n"), "{who}: {mbox}");
+    }
+}
+
+#[test]
+fn return_path_remove_drops_the_header_a_message_arrives_with() {
+    let dir = TestDir::new();
+    let input =
+        "Return-path: <forged@example.org>\nEnvelope-to: x@example.org\nSubject: s\n\nbody\n";
+    let c = dir.write("c.conf", &conf("", ""));
+    submit(&dir, &c, &["-odi", "-f", "me@test.ex", "u1@test.ex"], input);
+    let mbox = dir.read("mail/u1");
+    assert!(!mbox.contains("forged@example.org"), "{mbox}");
+    assert!(!mbox.contains("x@example.org"), "{mbox}");
+    let c = dir.write("d.conf", &conf("no_return_path_remove", ""));
+    submit(&dir, &c, &["-odi", "-f", "me@test.ex", "u2@test.ex"], input);
+    let mbox = dir.read("mail/u2");
+    assert!(mbox.contains("Return-path: <forged@example.org>"), "{mbox}");
+}

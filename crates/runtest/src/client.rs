@@ -214,7 +214,7 @@ pub fn run_session_tls<S: io::Read + Write>(
         let line = line?;
         if let Some(rest) = line.strip_prefix("???") {
             writeln!(out, "{line}")?;
-            if rest == "*" {
+            if rest.starts_with('*') {
                 let got = match pending.take() {
                     Some(l) => Read::Line(l),
                     None => read_line(&mut reader)?,

@@ -397,15 +397,14 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
     (
         "main",
         "acl_not_smtp_mime acl_not_smtp_start acl_smtp_atrn \
-         acl_smtp_mime acl_smtp_notquit acl_smtp_quit \
+         acl_smtp_mime acl_smtp_notquit \
          acl_smtp_starttls acl_smtp_wellknown auto_thaw bounce_message_file \
          bounce_message_text bounce_return_message check_log_inodes \
          check_log_space check_spool_inodes check_spool_space \
-         deliver_queue_load_max delivery_date_remove envelope_to_remove \
-         return_path_remove errors_copy errors_reply_to \
+         deliver_queue_load_max errors_reply_to \
          delay_warning_condition headers_charset \
          keep_malformed local_from_prefix local_from_suffix mua_wrapper \
-         preserve_message_logs queue_domains queue_only_file queue_only_load \
+         preserve_message_logs queue_only_file queue_only_load \
          smtp_accept_max_per_connection smtp_accept_queue \
          smtp_accept_queue_per_connection smtp_accept_reserve \
          smtp_load_reserve smtp_ratelimit_hosts smtp_ratelimit_mail \

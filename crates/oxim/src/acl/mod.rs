@@ -58,6 +58,9 @@ pub struct AclOutcome {
     /// The verification's text is for the log only (a header syntax
     /// error without `smtp_return_error_details`).
     pub verify_log_only: bool,
+    /// The verb of the statement that decided (`None`: the implicit deny
+    /// at the end); the QUIT and not-QUIT ACLs may not refuse by a verb.
+    pub decided_by: Option<AclVerb>,
     /// `log_message` texts of `warn` statements that held (logged as
     /// `<host> Warning: <text>`).
     pub warnings: Vec<String>,
@@ -88,6 +91,7 @@ impl AclOutcome {
             verify_user_message: None,
             verify_temp_details: false,
             verify_log_only: false,
+            decided_by: None,
             warnings: Vec::new(),
             temp_details: false,
             added_headers: Vec::new(),
@@ -407,6 +411,7 @@ pub async fn eval_traced(
                     .line(|| "accept: endpass encountered - denying access".into());
                 apply_verify_message(&mut out);
                 out.verdict = Verdict::Deny;
+                out.decided_by = Some(st.verb);
                 return out;
             }
             (AclVerb::Deny, true) => Some(Verdict::Deny),
@@ -417,6 +422,7 @@ pub async fn eval_traced(
                 apply_verify_message(&mut out);
                 t.trace.line(|| format!("end of {acl_name}: not OK"));
                 out.verdict = Verdict::Deny;
+                out.decided_by = Some(st.verb);
                 return out;
             }
             _ => None,
@@ -427,6 +433,7 @@ pub async fn eval_traced(
             t.trace
                 .line(|| format!("end of {acl_name}: {}", yielded(v)));
             out.verdict = v;
+            out.decided_by = Some(st.verb);
             return out;
         }
         if st.verb == AclVerb::Warn && all_true {

@@ -329,6 +329,12 @@ pub async fn deliver_loaded(
             run.routing_retry_not_reached(&item);
             continue;
         }
+        // queue_domains: not routed now, except by a queue run or a forced
+        // delivery (hold.domains is off for both).
+        if hold.domains && record::in_queue_domains(ctx, &item.address, &vars) {
+            run.queue_domain_deferred(&item);
+            continue;
+        }
         if let Some(hacked) = percent_hack(ctx, &item.address, &vars) {
             item = item.child(hacked);
             item.log_as = Some(item.address.to_ascii_lowercase());

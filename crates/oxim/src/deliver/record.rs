@@ -591,6 +591,25 @@ impl Attempt<'_> {
         self.pending_tops.push(item.top().to_string());
     }
 
+    /// Exim's `== addr routing defer (-56): domain is in queue_domains`:
+    /// a delivery that is neither forced nor a queue run leaves the
+    /// address on the queue without routing it.
+    pub fn queue_domain_deferred(&mut self, item: &Item) {
+        let id_text = self.m.env.id.to_string();
+        let error = DeliveryError {
+            errno: Errno::QueueDomain.code(),
+            errno_text: None,
+            host: None,
+            message: Some("domain is in queue_domains"),
+            protocol_sequence: None,
+        };
+        let mut d = Deferred::new(&id_text, item.log_address(false), &self.sender, error);
+        d.routing = true;
+        self.ctx.log_message(self.m, &LogRecord::Deferred(d));
+        self.summary.deferred += 1;
+        self.pending_tops.push(item.top().to_string());
+    }
+
     /// An address whose retry time has not come is not routed this time
     /// (Exim's `routing defer (-52): retry time not reached`): a record for
     /// its domain (not expired), or for the address (alone or with this
@@ -610,6 +629,20 @@ impl Attempt<'_> {
             .is_some_and(|h| now < h.next_try);
         domain || address
     }
+}
+
+/// Whether the domain of `address` is in `queue_domains` (a list that
+/// cannot be matched counts as no).
+pub(super) fn in_queue_domains(ctx: &Ctx, address: &str, vars: &Vars) -> bool {
+    let list = ctx.config.main.str("queue_domains");
+    if list.is_empty() {
+        return false;
+    }
+    let domain = crate::vars::split_address(address).1;
+    oxim_conf::expand(list, vars)
+        .ok()
+        .and_then(|l| oxim_conf::match_domain(&l, domain, &ctx.config, vars).ok())
+        .unwrap_or(false)
 }
 
 /// `-N`, given now or when the message was received: transports are not

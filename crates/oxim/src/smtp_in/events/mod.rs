@@ -19,11 +19,13 @@ mod auth_cmd;
 mod dkim;
 mod message;
 mod prdr;
+mod quit;
 mod sender_verify;
 mod vrfy;
 
 use auth_cmd::{auth_command, log_synprot, mail_auth_param};
 use message::*;
+use quit::quit_acl;
 use sender_verify::sender_verify_details;
 
 use super::conn::{
@@ -71,7 +73,9 @@ pub async fn check_acl_id(
         Some(prepare) => {
             let mut vars = session_vars.clone();
             prepare(&mut vars);
-            acl::eval_traced(ctx, &acl, &mut vars, env, trace).await
+            let o = acl::eval_traced(ctx, &acl, &mut vars, env, trace).await;
+            session_vars.keep_acl_vars(&vars);
+            o
         }
         None => acl::eval_traced(ctx, &acl, session_vars, env, trace).await,
     };
@@ -329,6 +333,7 @@ pub async fn handle_event(
     match ev {
         Event::Helo { ehlo, name } => helo(ctx, conn, sess, st, ehlo, name, size_limit).await,
         Event::Mail(m) => {
+            st.vars.clear_acl_m();
             st.vars.set("smtp_command", format!("MAIL FROM:{}", m.raw));
             mail(ctx, conn, sess, st, m, size_limit).await;
         }
@@ -340,11 +345,15 @@ pub async fn handle_event(
         Event::DataChunk(chunk) => data_chunk(ctx, conn, st, chunk, size_limit),
         Event::DataEnd(summary) => data_end(ctx, conn, sess, st, summary).await,
         Event::Quit => {
+            let text = quit_acl(ctx, conn, st).await;
             // Logged before the slot is given back: a stopping daemon waits
             // for the slots, and the line must be written by then.
             log_end(ctx, conn, st, SmtpEnd::Quit);
             conn.slot.release();
-            replied(ctx, sess.accept_quit(&ctx.primary_hostname));
+            match text {
+                Some(m) => replied(ctx, sess.respond(Reply::new(221, m))),
+                None => replied(ctx, sess.accept_quit(&ctx.primary_hostname)),
+            }
         }
         Event::Vrfy(arg) => vrfy::vrfy(ctx, conn, sess, st, &arg).await,
         Event::Expn(arg) => vrfy::expn(ctx, conn, sess, st, &arg).await,
