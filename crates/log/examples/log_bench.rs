@@ -28,6 +28,7 @@ fn main() {
         helo: Some("mail.example.com"),
         ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         port: 50123,
+        conn_id: None,
     });
     r.tfo = Tfo::Server(oxim_net::ServerTfo::Cookie);
     r.protocol = Some("esmtp");

@@ -79,6 +79,7 @@ fn received_smtp_with_tfo() {
         helo: Some("myhost.test.ex"),
         ip: LOCAL,
         port: 40123,
+        conn_id: None,
     });
     r.tfo = Tfo::Server(ServerTfo::Cookie);
     r.protocol = Some("esmtp");
@@ -117,6 +118,7 @@ fn received_smtps_head_1091() {
         helo: Some("myhost.test.ex"),
         ip: LOCAL,
         port: 1,
+        conn_id: None,
     });
     r.tfo = Tfo::Server(ServerTfo::CookieWithData);
     r.protocol = Some("esmtps");
@@ -141,6 +143,7 @@ fn received_null_sender_and_quoted_rcpt() {
         helo: Some("test"),
         ip: LOCAL,
         port: 1,
+        conn_id: None,
     });
     r.protocol = Some("esmtp");
     r.recipients = &rcpts;
@@ -161,6 +164,7 @@ fn received_optional_items_order() {
         helo: Some("one"),
         ip: "10.0.0.1".parse().unwrap(),
         port: 52087,
+        conn_id: None,
     });
     r.interface = Some(("10.0.0.2".parse().unwrap(), 25));
     r.ident = Some("id1");
@@ -198,6 +202,7 @@ fn helo_equal_to_name_or_literal_is_not_repeated() {
         helo: Some("host.example"),
         ip: LOCAL,
         port: 1,
+        conn_id: None,
     };
     let render = |h: SenderHost<'_>| {
         LogRecord::ConnectionRefused {
@@ -622,7 +627,11 @@ fn daemon_started() {
 #[test]
 fn smtp_connection_lines_head_0605() {
     let host = SenderHost::new("198.18.0.1".parse().unwrap(), 50000);
-    let open = LogRecord::SmtpConnection { host, count: 1 };
+    let open = LogRecord::SmtpConnection {
+        host,
+        interface: None,
+        count: 1,
+    };
     let s = sel("+smtp_connection");
     assert_eq!(
         open.render(&s),
@@ -631,6 +640,7 @@ fn smtp_connection_lines_head_0605() {
     assert!(open.destinations(&s).main);
     assert!(!open.destinations(&LogSelector::default()).main);
     let closed = LogRecord::SmtpClosed {
+        interface: None,
         host,
         ident: None,
         duration: Some(Duration::from_secs(3)),
@@ -641,6 +651,7 @@ fn smtp_connection_lines_head_0605() {
         "SMTP connection from [198.18.0.1] D=qqs closed by QUIT"
     );
     let lost = LogRecord::SmtpClosed {
+        interface: None,
         host: SenderHost {
             helo: Some("client"),
             ..host
@@ -680,6 +691,7 @@ fn rejections() {
         helo: Some("remote.host"),
         ip: "192.0.2.9".parse().unwrap(),
         port: 1,
+        conn_id: None,
     };
     let rec = LogRecord::Rejected(Rejected {
         id: None,
@@ -863,6 +875,7 @@ fn reception_limit_lines() {
         ..SenderHost::new(LOCAL, 1225)
     };
     let data = LogRecord::SmtpClosed {
+        interface: None,
         host,
         ident: None,
         duration: Some(Duration::from_secs(7)),
@@ -875,6 +888,7 @@ fn reception_limit_lines() {
         "SMTP data timeout (message abandoned) on connection from (client) [127.0.0.1] F=<a@b.example> D=7s"
     );
     let limit = LogRecord::SmtpClosed {
+        interface: None,
         host,
         ident: None,
         duration: Some(Duration::from_secs(3600)),
@@ -1006,6 +1020,7 @@ fn replayed_transaction_is_oxims_own_line() {
             helo: Some("client.test.ex"),
             ip: LOCAL,
             port: 40123,
+            conn_id: None,
         },
         tfo: Tfo::Server(ServerTfo::CookieWithData),
         token: "AbCdEfGhIjKlMnOpQrStUv",

@@ -88,6 +88,7 @@ fn suppressed_records_touch_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = logger(dir.path(), "-connection_reject");
     log.write(&LogRecord::SmtpConnection {
+        interface: None,
         host: SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5),
         count: 1,
     })

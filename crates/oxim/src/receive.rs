@@ -66,6 +66,8 @@ pub struct Source {
     pub fake_reject: bool,
     /// `control = suppress_local_fixups`.
     pub suppress_local_fixups: bool,
+    /// The number of the SMTP connection or session it came in on (` Ci=`).
+    pub conn_id: Option<u64>,
 }
 
 impl Source {
@@ -93,6 +95,8 @@ impl Source {
             dkim: None,
             fake_reject: false,
             suppress_local_fixups: false,
+            // As Exim: a message from a local process carries its number.
+            conn_id: Some(u64::from(std::process::id())),
         }
     }
 
@@ -698,6 +702,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
         helo: source.helo.as_deref(),
         ip: p.ip(),
         port: p.port(),
+        conn_id: None,
     });
     rec.interface = source.interface.map(|i| (i.ip(), i.port()));
     rec.tfo = match source.peer {
@@ -718,6 +723,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     rec.reference = source.reference.as_deref();
     rec.prdr = source.prdr;
     rec.fake_reject = source.fake_reject;
+    rec.conn_id = source.conn_id;
     rec.chunking = source.chunking;
     rec.pipelining = source.pipelining;
     rec.dkim = source.dkim.as_deref();

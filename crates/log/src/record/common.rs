@@ -100,6 +100,8 @@ pub struct SenderHost<'a> {
     pub ip: IpAddr,
     /// Remote port.
     pub port: u16,
+    /// The connection's number (` Ci=` with `+connection_id`).
+    pub conn_id: Option<u64>,
 }
 
 impl<'a> SenderHost<'a> {
@@ -110,7 +112,14 @@ impl<'a> SenderHost<'a> {
             helo: None,
             ip,
             port,
+            conn_id: None,
         }
+    }
+
+    /// ` Ci=<n>` when the connection has a number and `+connection_id`
+    /// is on.
+    pub(crate) fn render_conn_id(&self, sel: &LogSelector, out: &mut String) {
+        render_conn_id(self.conn_id, sel, out);
     }
 
     /// The host as log lines show it after `H=` (name, `(helo)`, `[ip]`,
@@ -280,6 +289,14 @@ pub(crate) fn host_and_ident(
     host.render(sel, out);
     if let Some(u) = ident {
         let _ = write!(out, " U={u}");
+    }
+    host.render_conn_id(sel, out);
+}
+
+/// ` Ci=<n>` (`+connection_id`): the number of the incoming connection.
+pub(crate) fn render_conn_id(id: Option<u64>, sel: &LogSelector, out: &mut String) {
+    if let (Some(id), true) = (id, sel.has(Selector::ConnectionId)) {
+        let _ = write!(out, " Ci={id}");
     }
 }
 

@@ -47,6 +47,8 @@ pub enum LogRecord<'a> {
     SmtpConnection {
         /// The client.
         host: SenderHost<'a>,
+        /// ` I=`: the local end (`+incoming_interface`).
+        interface: Option<(IpAddr, u16)>,
         /// Connections open, this one included.
         count: u32,
     },
@@ -54,12 +56,25 @@ pub enum LogRecord<'a> {
     SmtpClosed {
         /// The client, with what is known by now (HELO name...).
         host: SenderHost<'a>,
+        /// ` I=`: the local end (`+incoming_interface`).
+        interface: Option<(IpAddr, u16)>,
         /// Ident, if known.
         ident: Option<&'a str>,
         /// `D=` connection duration (printed when given).
         duration: Option<Duration>,
         /// How it ended.
         how: SmtpEnd<'a>,
+    },
+    /// `SMTP connection [Ci=n] from <ident>` and, with `end`, `... D=<t>
+    /// closed by QUIT`: the start and end of an SMTP session on stdin
+    /// (`-bs`), which Exim names by the caller (`+smtp_connection`).
+    LocalSmtp {
+        /// The caller (`NULL` when there is none, as Exim prints it).
+        ident: Option<&'a str>,
+        /// The session's number (the process's, as in Exim).
+        conn_id: u64,
+        /// The session's length and how it ended (`closed by QUIT`).
+        end: Option<(Duration, &'a str)>,
     },
     /// `no MAIL in SMTP connection from ...`: a session that ended
     /// without any MAIL command (`+smtp_no_mail`).
@@ -238,6 +253,7 @@ impl<'a> LogRecord<'a> {
             | LogRecord::SmtpConnection { .. }
             | LogRecord::SmtpClosed { .. }
             | LogRecord::NoMail { .. }
+            | LogRecord::LocalSmtp { .. }
             | LogRecord::ConnectionRefused { .. }
             | LogRecord::TooManyConnections { .. }
             | LogRecord::HeaderTooLong { .. }
@@ -258,6 +274,7 @@ impl<'a> LogRecord<'a> {
             }
             LogRecord::SmtpConnection { .. } => main_if(sel.has(Selector::SmtpConnection)),
             LogRecord::NoMail { .. } => main_if(sel.has(Selector::SmtpNoMail)),
+            LogRecord::LocalSmtp { .. } => main_if(sel.has(Selector::SmtpConnection)),
             LogRecord::SmtpClosed { how, .. } => main_if(match how {
                 SmtpEnd::Lost
                 | SmtpEnd::Timeout
@@ -335,13 +352,20 @@ impl<'a> LogRecord<'a> {
             LogRecord::QueueRunEnd { pid } => {
                 let _ = write!(out, "End queue run: pid={pid}");
             }
-            LogRecord::SmtpConnection { host, count } => {
+            LogRecord::SmtpConnection {
+                host,
+                interface,
+                count,
+            } => {
                 out.push_str("SMTP connection from ");
                 host.render(sel, out);
+                render_interface(*interface, sel, out);
+                host.render_conn_id(sel, out);
                 let _ = write!(out, " (TCP/IP connection count = {count})");
             }
             LogRecord::SmtpClosed {
                 host,
+                interface,
                 ident,
                 duration,
                 how,
@@ -374,8 +398,16 @@ impl<'a> LogRecord<'a> {
                         d(out);
                     }
                     SmtpEnd::Quit | SmtpEnd::Drop | SmtpEnd::Other(_) => {
-                        out.push_str("SMTP connection from ");
-                        host_and_ident(host, *ident, sel, out);
+                        // Exim puts the connection's number before "from"
+                        // on this line.
+                        out.push_str("SMTP connection");
+                        host.render_conn_id(sel, out);
+                        out.push_str(" from ");
+                        host.render(sel, out);
+                        render_interface(*interface, sel, out);
+                        if let Some(u) = ident {
+                            let _ = write!(out, " U={u}");
+                        }
                         d(out);
                         out.push(' ');
                         out.push_str(match how {
@@ -385,6 +417,18 @@ impl<'a> LogRecord<'a> {
                             _ => "",
                         });
                     }
+                }
+            }
+            LogRecord::LocalSmtp {
+                ident,
+                conn_id,
+                end,
+            } => {
+                out.push_str("SMTP connection");
+                render_conn_id(Some(*conn_id), sel, out);
+                let _ = write!(out, " from {}", ident.unwrap_or("NULL"));
+                if let Some((d, how)) = end {
+                    let _ = write!(out, " D={} {how}", format_duration(*d, ms));
                 }
             }
             LogRecord::NoMail {
@@ -570,5 +614,13 @@ impl<'a> LogRecord<'a> {
             _ => return None,
         }
         Some(out)
+    }
+}
+
+/// ` I=[ip]:port`: the local end of an incoming connection
+/// (`+incoming_interface`).
+fn render_interface(interface: Option<(IpAddr, u16)>, sel: &LogSelector, out: &mut String) {
+    if let (Some((ip, port)), true) = (interface, sel.has(Selector::IncomingInterface)) {
+        let _ = write!(out, " I=[{ip}]:{port}");
     }
 }

@@ -55,6 +55,9 @@ pub struct Received<'a> {
     /// The client was told the message was refused (`control =
     /// fakereject`): the line starts `(=` instead of `<=`.
     pub fake_reject: bool,
+    /// ` Ci=`: the number of the connection (or local session) it came
+    /// in on (`+connection_id`).
+    pub conn_id: Option<u64>,
 }
 
 impl<'a> Received<'a> {
@@ -82,6 +85,7 @@ impl<'a> Received<'a> {
             subject: None,
             recipients: &[],
             fake_reject: false,
+            conn_id: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl<'a> Received<'a> {
         if let Some(u) = self.ident {
             let _ = write!(out, " U={u}");
         }
+        render_conn_id(self.conn_id, sel, out);
         if let Some(p) = self.protocol {
             let _ = write!(out, " P={p}");
         }

@@ -104,6 +104,9 @@ impl Rejected<'_> {
             }
             let _ = write!(out, "U={u}");
         }
+        if let Some(h) = &self.host {
+            h.render_conn_id(sel, out);
+        }
         if let Some(s) = self.sender {
             // A message from no client and no user (the non-SMTP ACL's
             // refusal) starts with its sender.

@@ -108,6 +108,8 @@ pub struct IncomingConn {
     pub given_auth: bool,
     /// The daemon's count of this connection (default: not counted).
     pub slot: SlotHandle,
+    /// The connection's number (` Ci=` in the log).
+    pub id: u64,
 }
 
 /// Per-session mutable state the policy code keeps.
@@ -249,6 +251,7 @@ pub fn sender_host<'a>(conn: &IncomingConn, st: &'a State) -> Option<SenderHost<
         helo: st.helo.as_deref(),
         ip: p.ip(),
         port: p.port(),
+        conn_id: Some(conn.id),
     })
 }
 
@@ -302,9 +305,26 @@ pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {
     if st.nolog {
         return;
     }
+    if super::local_session(conn) {
+        let text = match how {
+            SmtpEnd::Quit => Some("closed by QUIT"),
+            SmtpEnd::Drop => Some("closed by DROP in ACL"),
+            SmtpEnd::Other(t) => Some(t),
+            _ => None,
+        };
+        if let Some(text) = text {
+            ctx.log(&LogRecord::LocalSmtp {
+                ident: conn.ident.as_deref(),
+                conn_id: conn.id,
+                end: Some((st.started.elapsed(), text)),
+            });
+            return;
+        }
+    }
     if let Some(host) = sender_host(conn, st) {
         ctx.log(&LogRecord::SmtpClosed {
             host,
+            interface: conn.local.map(|l| (l.ip(), l.port())),
             ident: conn.ident.as_deref(),
             duration: Some(st.started.elapsed()),
             how,

@@ -66,6 +66,7 @@ pub async fn serve_tcp(
         given_name: None,
         given_auth: false,
         slot,
+        id: tls::next_connection_id(),
     };
     let _ = session(ctx, ServerIo::Tcp(MaybeTls::Plain(stream)), conn).await;
 }
@@ -104,6 +105,8 @@ pub fn run_stdin(ctx: Arc<Ctx>, batch: bool) -> Result<i32> {
             .filter(|_| trusted && peer.is_some()),
         given_auth: trusted,
         slot: SlotHandle::default(),
+        // As Exim: a session on stdin is numbered by its process.
+        id: u64::from(std::process::id()),
     };
     let ended = rt.block_on(session(
         ctx.clone(),
@@ -164,6 +167,7 @@ pub fn run_host_check(ctx: Arc<Ctx>, ip: std::net::IpAddr, _callout: bool) -> Re
         given_name: origin.host_name.clone(),
         given_auth: true,
         slot: SlotHandle::default(),
+        id: u64::from(std::process::id()),
     };
     // Exim's -bh exits 0 however the session ended.
     rt.block_on(session(
@@ -325,11 +329,15 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
                 st.vars.set("sender_host_name", n.clone());
             }
         }
-        if ctx.selector.has(oxim_log::Selector::SmtpConnection) && !st.nolog {
+        if ctx.selector.has(oxim_log::Selector::SmtpConnection)
+            && !st.nolog
+            && !local_session(&conn)
+        {
             if let Some(host) = sender_host(&conn, &st) {
                 let count = CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
                 ctx.log(&LogRecord::SmtpConnection {
                     host,
+                    interface: conn.local.map(|l| (l.ip(), l.port())),
                     count: u32::try_from(count).unwrap_or(u32::MAX),
                 });
             }
@@ -355,6 +363,14 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         ] {
             host_option(&ctx, &mut st, option, ip).await;
         }
+    }
+    // A session on stdin is named by its caller (`-oMa` or not).
+    if local_session(&conn) && !st.nolog {
+        ctx.log(&LogRecord::LocalSmtp {
+            ident: conn.ident.as_deref(),
+            conn_id: conn.id,
+            end: None,
+        });
     }
     // The connect ACL runs for local (-bs) sessions too.
     {
@@ -620,4 +636,10 @@ fn log_no_mail(ctx: &Ctx, conn: &IncomingConn, st: &State, sess: &ServerSession)
         tls,
         commands: &commands,
     });
+}
+
+/// An SMTP session on stdin that is not a host check (`-bs`, `-bS`): Exim
+/// names it by its caller in the connection lines.
+pub(crate) fn local_session(conn: &IncomingConn) -> bool {
+    conn.stdin && !conn.checking
 }

@@ -273,7 +273,7 @@ pub async fn tls_on_connect(
             None,
             &format!(
                 "Ci={} SMTP peer appears to have {} our banner",
-                next_connection_id(),
+                conn.id,
                 if seen { "seen" } else { "NOT SEEN" }
             ),
         );

@@ -333,6 +333,7 @@ pub(super) async fn data_end(
         dkim: dkim_done.overall.clone(),
         fake_reject: fake.as_ref().is_some_and(|(code, _)| *code == 550),
         suppress_local_fixups: controls.suppress_local_fixups,
+        conn_id: Some(conn.id),
     };
     let mut prepared = receive::prepare(ctx, id, &source, &sender, &recipients, msg);
     prepared.remove_acl_headers(&std::mem::take(&mut st.acl.removed_headers));
