@@ -215,3 +215,29 @@ fn local_transport_rewrites_headers_it_writes() {
     let log = dir.read("log/mainlog");
     assert!(log.contains("<= me@test.ex U="), "{log}");
 }
+
+#[test]
+fn redirected_addresses_are_rewritten_unless_no_rewrite() {
+    let dir = TestDir::new();
+    let conf = local_conf("*@old.test.ex  $local_part@test.ex  T", "").replace(
+        "begin routers\n",
+        "begin routers\n\nalias:\n  driver = redirect\n  local_parts = alias\n  data = user@old.test.ex\n\nkeep:\n  driver = redirect\n  local_parts = keep\n  no_rewrite\n  data = user@old.test.ex\n\nold:\n  driver = accept\n  domains = old.test.ex\n  transport = mbox\n",
+    );
+    let c = dir.write("conf", &conf);
+    dir.run_ok(
+        &[
+            "-C",
+            c.to_str().unwrap(),
+            "-odi",
+            "alias@test.ex",
+            "keep@test.ex",
+        ],
+        "Subject: r\n\nbody\n",
+    );
+    let log = dir.read("log/mainlog");
+    assert!(
+        log.contains("=> user <alias@test.ex> R=local T=mbox"),
+        "{log}"
+    );
+    assert!(log.contains("=> user <keep@test.ex> R=old T=mbox"), "{log}");
+}

@@ -489,6 +489,11 @@ pub fn extract_address(
     while end > 0 && is_space(s[end - 1]) {
         end -= 1;
     }
+    // RFC 5321 limits addresses to 256 characters; Exim refuses longer ones.
+    if end.saturating_sub(startptr) > 256 {
+        let shown: String = String::from_utf8_lossy(&t).chars().take(64).collect();
+        return Err(format!("address is ridiculously long: {shown}..."));
+    }
     Ok(Extracted {
         address: String::from_utf8_lossy(&t).into_owned(),
         start: startptr,
@@ -523,6 +528,11 @@ mod tests {
             "malformed address: @c may not follow a@b"
         );
         assert_eq!(x("<a@b").unwrap_err(), "'>' missing at end of address");
+        let long = format!("{}@b", "l".repeat(300));
+        assert_eq!(
+            x(&long).unwrap_err(),
+            format!("address is ridiculously long: {}...", "l".repeat(64))
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum RouterKind {
         /// `check_ancestor`: a generated address equal to an ancestor is
         /// replaced by the address being redirected.
         check_ancestor: bool,
+        /// `rewrite` (default true): generated addresses go through the
+        /// global rewrite rules.
+        rewrite: bool,
     },
     ManualRoute {
         route_list: Option<String>,
@@ -313,6 +316,7 @@ impl RouterSpec {
                 qualify_domain: opt(d, "qualify_domain"),
                 qualify_preserve_domain: o.bool("qualify_preserve_domain"),
                 check_ancestor: o.bool("check_ancestor"),
+                rewrite: o.bool("rewrite"),
             },
             "manualroute" => RouterKind::ManualRoute {
                 route_list: opt(d, "route_list"),

@@ -19,6 +19,7 @@ pub(super) fn redirect(
         pipe_transport,
         qualify_domain,
         qualify_preserve_domain,
+        rewrite,
         ..
     } = &r.kind
     else {
@@ -97,6 +98,19 @@ pub(super) fn redirect(
         if let (Routed::Redirected { children, .. }, Some(d)) = (&mut routed, &qualify) {
             for c in children.iter_mut().filter(|c| !c.contains('@')) {
                 *c = format!("{c}@{d}");
+            }
+        }
+        // Generated addresses are rewritten as envelope recipients (Exim's
+        // `rewrite` option of the redirect router, on by default).
+        let rules = &ctx.rewrite;
+        if let (Routed::Redirected { children, .. }, true) = (&mut routed, *rewrite) {
+            if rules.exist & oxim_conf::rewrite::flag::ENV_TO != 0 {
+                let mut notes = Vec::new();
+                let env = crate::rewrite::env(ctx, vars);
+                for c in children.iter_mut().filter(|c| !c.starts_with(':')) {
+                    *c = env.rewrite_address(rules, c, true, false, &mut notes);
+                }
+                crate::rewrite::log_notes(ctx, vars.get("message_exim_id"), notes);
             }
         }
         Routing::from(routed)
