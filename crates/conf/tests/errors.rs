@@ -44,7 +44,11 @@ fn malformed_configurations() {
         ("queue_only_load = x", 1, "fixed-point number expected for queue_only_load"),
         // Options oxim knows but does not act on are refused when set to
         // anything but their default; their default is accepted.
-        ("acl_not_smtp = check", 1, "main option \"acl_not_smtp\" is not supported by oxim"),
+        (
+            "acl_smtp_notquit = check",
+            1,
+            "main option \"acl_smtp_notquit\" is not supported by oxim",
+        ),
         (
             "begin transports\nt:\n  driver = appendfile\n  batch_max = 10",
             4,
@@ -267,7 +271,7 @@ fn unreadable_main_file_says_why() {
 fn unsupported_options_at_their_default_load() {
     let fs = MemFs::new();
     for text in [
-        "acl_not_smtp =",
+        "acl_smtp_notquit =",
         "check_spool_space = 10M",
         "begin transports\nt:\n  driver = appendfile\n  batch_max = 1\n  no_use_bsmtp",
     ] {

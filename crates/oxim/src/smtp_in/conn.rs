@@ -305,7 +305,7 @@ pub fn log_end(ctx: &Ctx, conn: &IncomingConn, st: &State, how: SmtpEnd<'_>) {
     if st.nolog {
         return;
     }
-    if super::local_session(conn) {
+    if local_session(conn) {
         let text = match how {
             SmtpEnd::Quit => Some("closed by QUIT"),
             SmtpEnd::Drop => Some("closed by DROP in ACL"),
@@ -512,4 +512,10 @@ pub async fn lookup_host_name(ctx: &Ctx, ip: IpAddr) -> Option<String> {
         }
     }
     None
+}
+
+/// An SMTP session on stdin that is not a host check (`-bs`, `-bS`): Exim
+/// names it by its caller in the connection lines.
+pub fn local_session(conn: &IncomingConn) -> bool {
+    conn.stdin && !conn.checking
 }

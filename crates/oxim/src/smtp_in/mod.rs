@@ -331,7 +331,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         }
         if ctx.selector.has(oxim_log::Selector::SmtpConnection)
             && !st.nolog
-            && !local_session(&conn)
+            && !conn::local_session(&conn)
         {
             if let Some(host) = sender_host(&conn, &st) {
                 let count = CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
@@ -365,7 +365,7 @@ async fn session(ctx: Arc<Ctx>, mut io: ServerIo, conn: IncomingConn) -> Result<
         }
     }
     // A session on stdin is named by its caller (`-oMa` or not).
-    if local_session(&conn) && !st.nolog {
+    if conn::local_session(&conn) && !st.nolog {
         ctx.log(&LogRecord::LocalSmtp {
             ident: conn.ident.as_deref(),
             conn_id: conn.id,
@@ -636,10 +636,4 @@ fn log_no_mail(ctx: &Ctx, conn: &IncomingConn, st: &State, sess: &ServerSession)
         tls,
         commands: &commands,
     });
-}
-
-/// An SMTP session on stdin that is not a host check (`-bs`, `-bS`): Exim
-/// names it by its caller in the connection lines.
-pub(crate) fn local_session(conn: &IncomingConn) -> bool {
-    conn.stdin && !conn.checking
 }
