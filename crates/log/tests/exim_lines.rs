@@ -697,6 +697,7 @@ fn rejections() {
         id: None,
         host: Some(host),
         ident: None,
+        tls: None,
         sender: Some(""),
         auth: None,
         what: RejectWhat::Rcpt("x@other.ex"),
@@ -713,6 +714,7 @@ fn rejections() {
         id: Some(ID),
         host: Some(host),
         ident: None,
+        tls: None,
         sender: Some("a@b"),
         auth: None,
         what: RejectWhat::AfterData,
@@ -722,6 +724,25 @@ fn rejections() {
     assert_eq!(
         rec.render(&LogSelector::default()),
         "10HmaX-0005vi-00 H=(remote.host) [192.0.2.9] F=<a@b> rejected after DATA: spam"
+    );
+    // log/1103: an encrypted connection's cipher follows the client.
+    let rec = LogRecord::Rejected(Rejected {
+        id: None,
+        host: Some(host),
+        ident: None,
+        tls: Some(TlsLog {
+            cipher: "TLS1.3:TLS_AES_256_GCM_SHA384:256",
+            ..TlsLog::default()
+        }),
+        sender: Some("userx@test.ex"),
+        auth: None,
+        what: RejectWhat::Rcpt("userx@test.ex"),
+        temporary: false,
+        reason: Some("unacceptable cipher"),
+    });
+    assert_eq!(
+        rec.render(&LogSelector::default()),
+        "H=(remote.host) [192.0.2.9] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 F=<userx@test.ex> rejected RCPT <userx@test.ex>: unacceptable cipher"
     );
 }
 
@@ -843,6 +864,7 @@ fn rejected_after_data_carries_headers_to_reject_log_only() {
             id: Some(ID),
             host: Some(SenderHost::new(LOCAL, 1)),
             ident: None,
+            tls: None,
             sender: Some("a@b"),
             auth: None,
             what: RejectWhat::AfterData,

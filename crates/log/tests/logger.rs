@@ -224,6 +224,7 @@ fn reject_log_gets_headers_main_log_does_not() {
             id: Some("10HmaX-0005vi-00"),
             host: Some(SenderHost::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1)),
             ident: None,
+            tls: None,
             sender: Some(""),
             auth: None,
             what: RejectWhat::AfterData,

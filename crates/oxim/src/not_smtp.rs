@@ -124,6 +124,7 @@ fn log_rejection(ctx: &Ctx, p: &Prepared, why: Option<&str>) {
             id: Some(&id),
             host: None,
             ident: None,
+            tls: None,
             sender: Some(&p.env.sender),
             auth: None,
             what: RejectWhat::Other("by non-SMTP ACL"),

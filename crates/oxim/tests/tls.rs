@@ -635,3 +635,65 @@ async fn plaintext_after_starttls_is_not_executed() {
             "TLS error on connection from (me.example) [127.0.0.1] (handshake)"
         )));
 }
+
+/// The `encrypted` ACL condition matches the cipher suite of the incoming
+/// connection (false in clear), `$tls_cipher` is the incoming cipher, and
+/// a refusal on an encrypted connection logs its `X=` after the client.
+#[test]
+fn encrypted_condition_and_cipher_in_rejections() {
+    for clear in [true, false] {
+        let dir = TestDir::new();
+        make_cert(&dir, "server");
+        let port = free_port();
+        let client_tls = if clear {
+            "hosts_avoid_tls = *"
+        } else {
+            "tls_verify_certificates = DIR/server-cert.pem"
+        };
+        let conf = CONF
+            .replace("PORT", &port.to_string())
+            .replace("SERVER_TLS", "tls_certificate = DIR/server.pem")
+            .replace("CLIENT_TLS", client_tls)
+            .replace("acl_smtp_rcpt = accept", "acl_smtp_rcpt = check_rcpt")
+            .replace(
+                "begin routers",
+                "begin acl\n\ncheck_rcpt:\n  \
+                 deny message = in clear\n    !encrypted = *\n  \
+                 deny message = cipher $tls_cipher\n    encrypted = *_GCM_SHA384\n  \
+                 accept\n\nbegin routers",
+            );
+        let conf = dir.write("test.conf", &conf);
+        let conf = conf.to_str().unwrap();
+        let _d = Daemon::start(
+            &dir,
+            &["-C", conf, "-DSERVER=server", "-oX", &port.to_string()],
+        );
+        dir.run_ok(&["-C", conf, "-odi", "a@test.ex"], "Subject: x\n\nHello\n");
+        assert!(
+            wait_for(Duration::from_secs(10), || dir
+                .read("log/servermainlog")
+                .contains(" rejected RCPT ")),
+            "{}\n{}",
+            dir.read("log/mainlog"),
+            dir.read("log/servermainlog")
+        );
+        let server = log_lines(&dir.read("log/servermainlog"));
+        let rej = find(&server, " rejected RCPT ");
+        let want = if clear {
+            "H=(myhost.test.ex) [127.0.0.1] F=<root@myhost.test.ex> rejected RCPT <a@test.ex>: in clear"
+                .to_string()
+        } else {
+            format!(
+                "H=(myhost.test.ex) [127.0.0.1] {X} F=<root@myhost.test.ex> rejected RCPT <a@test.ex>: cipher {}",
+                &X[2..]
+            )
+        };
+        assert!(rej.ends_with(&want), "{rej}");
+        let client = log_lines(&dir.read("log/mainlog"));
+        let reason = if clear { "in clear" } else { "cipher TLS1.3" };
+        assert!(
+            find(&client, " ** ").contains(&format!(": 550 {reason}")),
+            "{client:?}"
+        );
+    }
+}

@@ -35,6 +35,9 @@ pub struct Rejected<'a> {
     pub host: Option<SenderHost<'a>>,
     /// `U=`: ident.
     pub ident: Option<&'a str>,
+    /// ` X=...` (and the other TLS fields their selectors ask for) after
+    /// the client: the connection is encrypted.
+    pub tls: Option<TlsLog<'a>>,
     /// `F=<...>`: the envelope sender, once MAIL was accepted.
     pub sender: Option<&'a str>,
     /// ` A=name[:id]` after the sender: the client authenticated.
@@ -106,6 +109,9 @@ impl Rejected<'_> {
         }
         if let Some(h) = &self.host {
             h.render_conn_id(sel, out);
+        }
+        if let Some(tls) = &self.tls {
+            tls.render(sel, out);
         }
         if let Some(s) = self.sender {
             // A message from no client and no user (the non-SMTP ACL's

@@ -146,11 +146,17 @@ pub fn log_tls_error(ctx: &Ctx, conn: &IncomingConn, st: &State, what: &str, e: 
     );
 }
 
-/// `$tls_in_cipher`, `$tls_in_cipher_std`, `$tls_in_ver`.
+/// `$tls_in_cipher`, `$tls_in_cipher_std`, `$tls_in_ver`, `$tls_in_bits`,
+/// and the legacy names `$tls_cipher` and `$tls_bits`, which mean the
+/// incoming connection's values outside a transport (as in Exim).
 pub fn set_tls_vars(vars: &mut Vars, t: &TlsSession) {
+    let bits = t.cipher.rsplit(':').next().unwrap_or("").to_string();
     vars.set("tls_in_cipher", t.cipher.clone())
         .set("tls_in_cipher_std", t.cipher_std.clone())
-        .set("tls_in_ver", t.version.clone());
+        .set("tls_in_ver", t.version.clone())
+        .set("tls_cipher", t.cipher.clone())
+        .set("tls_in_bits", bits.clone())
+        .set("tls_bits", bits);
 }
 
 /// Answer STARTTLS and run the handshake. False when the connection is
