@@ -36,6 +36,10 @@ pub enum ConditionError {
     /// A router's `require_files` could not tell whether a file exists.
     #[error("require_files: error for {path}: {error}")]
     RequireFiles { path: String, error: String },
+    /// A router option whose failure defers the address with this text
+    /// (`router_home_directory` that fails to expand).
+    #[error("{0}")]
+    RouterDefer(String),
     /// `acl = ` calls nested more than 20 deep (an ACL that calls itself).
     #[error("ACL nested too deep: possible loop")]
     AclTooDeep,

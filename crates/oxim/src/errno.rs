@@ -15,6 +15,9 @@ pub enum Errno {
     SmtpClosed,
     /// A reply that is not SMTP (-19).
     SmtpFormat,
+    /// A home or current directory that is not an absolute path
+    /// (`ERRNO_NOTABSOLUTE`, -21).
+    NotAbsolute,
     /// An option failed to expand (-27).
     ExpandFail,
     /// A local delivery would run as a `never_users` user (`ERRNO_UIDFAIL`,
@@ -64,6 +67,7 @@ impl Errno {
             Errno::Unknown => -1,
             Errno::SmtpClosed => -18,
             Errno::SmtpFormat => -19,
+            Errno::NotAbsolute => -21,
             Errno::ExpandFail => -27,
             Errno::UidFail => -29,
             Errno::BadTransport => -30,

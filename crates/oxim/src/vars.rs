@@ -46,6 +46,12 @@ impl Vars {
         self
     }
 
+    /// Remove a variable (it expands to nothing again).
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.map.remove(name);
+        self
+    }
+
     /// Take over the ACL variables (`$acl_c*`, `$acl_m*`) `other` has:
     /// they outlive the ACL run that set them (the MAIL and RCPT ACLs run
     /// on a copy of the session's variables).

@@ -177,6 +177,37 @@ impl HarnessUsers {
             )
             .with_context(|| format!("bind-mounting {} on {dst}", copy.display()))?;
         }
+        self.make_caller_home()
+    }
+
+    /// The caller's home directory exists, owned by the caller, as on the
+    /// machines Exim's suite runs on (a local delivery for a
+    /// `check_local_user` address runs in the user's home). Made on a tmpfs
+    /// mounted over its parent inside the sandbox, so the host is untouched.
+    fn make_caller_home(&self) -> Result<()> {
+        let home = Path::new(&self.caller.home);
+        if home.is_dir() {
+            return Ok(());
+        }
+        let parent = home
+            .parent()
+            .ok_or_else(|| anyhow!("caller home {} has no parent", home.display()))?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            parent,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0755"),
+        )
+        .with_context(|| format!("mounting a tmpfs on {}", parent.display()))?;
+        fs::create_dir(home).with_context(|| format!("creating {}", home.display()))?;
+        nix::unistd::chown(
+            home,
+            Some(nix::unistd::Uid::from_raw(self.caller.uid)),
+            Some(nix::unistd::Gid::from_raw(self.caller.gid)),
+        )
+        .with_context(|| format!("chown {}", home.display()))?;
+        fs::set_permissions(home, fs::Permissions::from_mode(0o755))?;
         Ok(())
     }
 

@@ -416,8 +416,7 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
     (
         "router",
         "disable_logging initgroups log_as_local pass_on_timeout pass_router \
-         router_home_directory transport_current_directory \
-         transport_home_directory translate_ip_address",
+         translate_ip_address",
     ),
     (
         "redirect",
@@ -431,9 +430,8 @@ pub static UNSUPPORTED: &[(&str, &str)] = &[
     ),
     (
         "transport",
-        "body_only current_directory disable_logging headers_only \
-         home_directory initgroups max_parallel rcpt_include_affixes \
-         transport_filter_timeout",
+        "body_only disable_logging headers_only initgroups max_parallel \
+         rcpt_include_affixes transport_filter_timeout",
     ),
     (
         "smtp",

@@ -55,7 +55,14 @@ fn split_command(cmd: &str) -> Vec<String> {
 }
 
 /// Deliver one copy of the message to the command.
-pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Result<PipeResult> {
+/// The command runs in `cwd` (the delivery's current directory).
+pub fn deliver(
+    spec: &PipeSpec,
+    m: &Loaded,
+    headers: &[u8],
+    vars: &Vars,
+    cwd: &str,
+) -> Result<PipeResult> {
     let raw = spec
         .command
         .as_deref()
@@ -79,10 +86,12 @@ pub fn deliver(spec: &PipeSpec, m: &Loaded, headers: &[u8], vars: &Vars) -> Resu
     // never_users (deliver::never_user_refusal).
     let mut child = Command::new(prog)
         .args(args)
+        .current_dir(cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env_clear()
+        .env("HOME", vars.get("home").unwrap_or(""))
         .env("LOCAL_PART", vars.get("local_part").unwrap_or(""))
         .env("DOMAIN", vars.get("domain").unwrap_or(""))
         .env("SENDER", super::appendfile::return_path(m, vars))

@@ -125,6 +125,15 @@ pub struct RouterSpec {
     pub user: Option<String>,
     pub group: Option<String>,
     pub debug_print: Option<String>,
+    /// `router_home_directory`: `$home` while the router runs (expanded
+    /// right after `check_local_user`), and for its transport when nothing
+    /// else sets one.
+    pub router_home_directory: Option<String>,
+    /// `transport_home_directory` and `transport_current_directory`: the
+    /// home and current directories of the local transports its addresses
+    /// go to (unexpanded; expanded at transport time).
+    pub transport_home_directory: Option<String>,
+    pub transport_current_directory: Option<String>,
 }
 
 /// smtp transport settings (unexpanded where Exim expands at delivery time).
@@ -264,6 +273,10 @@ pub struct TransportSpec {
     /// this transport delivered, when `shadow_condition` is true.
     pub shadow_transport: Option<String>,
     pub shadow_condition: Option<String>,
+    /// `home_directory` and `current_directory` of a local transport
+    /// (unexpanded): they override the router's.
+    pub home_directory: Option<String>,
+    pub current_directory: Option<String>,
     /// `headers_rewrite`: rules applied to the message's header lines as
     /// they are sent (checked when the configuration is read).
     pub headers_rewrite: Option<oxim_conf::rewrite::Rules>,
@@ -366,6 +379,9 @@ impl RouterSpec {
             user: opt(d, "user"),
             group: opt(d, "group"),
             debug_print: opt(d, "debug_print"),
+            router_home_directory: opt(d, "router_home_directory"),
+            transport_home_directory: opt(d, "transport_home_directory"),
+            transport_current_directory: opt(d, "transport_current_directory"),
         }
     }
 }
@@ -479,6 +495,8 @@ impl TransportSpec {
             group: opt(d, "group"),
             shadow_transport: opt(d, "shadow_transport"),
             shadow_condition: opt(d, "shadow_condition"),
+            home_directory: opt(d, "home_directory"),
+            current_directory: opt(d, "current_directory"),
             headers_rewrite: opt(d, "headers_rewrite")
                 .and_then(|r| oxim_conf::rewrite::Rules::transport(&r).ok())
                 .filter(|r| !r.is_empty()),

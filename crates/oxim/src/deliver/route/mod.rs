@@ -133,6 +133,10 @@ pub struct AddrData {
     pub gid: Option<u32>,
     /// A filter's `mail`/`vacation`: what the reply transport sends.
     pub reply: Option<Box<FilterReply>>,
+    /// The router's `transport_home_directory` and
+    /// `transport_current_directory` (unexpanded), for a local transport.
+    pub transport_home: Option<String>,
+    pub transport_current: Option<String>,
 }
 
 /// The arguments of a filter's `mail` or `vacation` command, expanded (in
@@ -317,7 +321,7 @@ async fn route_chain(
                     found
                 }
                 Ok(None) => continue,
-                Err(e @ ConditionError::RequireFiles { .. }) => {
+                Err(e @ (ConditionError::RequireFiles { .. } | ConditionError::RouterDefer(_))) => {
                     return Routed::Defer {
                         router: Some(r.name.clone()),
                         message: e.to_string(),

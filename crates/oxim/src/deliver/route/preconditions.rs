@@ -246,6 +246,29 @@ pub(super) fn preconditions(
         data.uid = Some(pw.uid.as_raw());
         data.gid = Some(pw.gid.as_raw());
     }
+    // router_home_directory: $home from here on while the router runs
+    // (over check_local_user's); for the transport only when neither
+    // check_local_user nor transport_home_directory gives one. A forced
+    // failure leaves it unset.
+    if let Some(raw) = &r.router_home_directory {
+        match oxim_conf::expand_with_config(raw, &v, cfg) {
+            Ok(home) => {
+                v.set("home", home.clone());
+                if !r.check_local_user {
+                    data.vars.retain(|(k, _)| k != "home");
+                    data.vars.push(("home".into(), home));
+                }
+            }
+            Err(e) if e.is_forced_fail() => {}
+            Err(e) => {
+                return Err(ConditionError::RouterDefer(format!(
+                    "failed to expand \"{raw}\" for router_home_directory: {e}"
+                )))
+            }
+        }
+    }
+    data.transport_home = r.transport_home_directory.clone();
+    data.transport_current = r.transport_current_directory.clone();
     if let (Some(dp), true) = (&r.debug_print, ctx.address_testing()) {
         // Exim shows debug_print while testing addresses (-bt, -bv).
         if let Ok(text) = oxim_conf::expand_with_config(dp, &v, cfg) {

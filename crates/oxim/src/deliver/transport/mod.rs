@@ -3,6 +3,7 @@
 //! per address.
 
 mod callout;
+mod dirs;
 mod dkim_sign;
 mod remote;
 
@@ -95,14 +96,17 @@ pub async fn run_transport(
             .collect();
     }
     // The routers' and the transport's header changes apply to what it
-    // sends.
+    // sends: expanded once for an smtp transport's call, per delivery (with
+    // the address's variables) for a local one.
+    let edit = HeaderEdit {
+        ctx,
+        m,
+        t,
+        props,
+        base: headers,
+    };
     let edited;
-    let headers = if t.headers_add.is_some()
-        || t.headers_remove.is_some()
-        || t.headers_rewrite.is_some()
-        || !props.headers_add.is_empty()
-        || !props.headers_remove.is_empty()
-    {
+    let headers = if edit.needed() && matches!(t.kind, TransportKind::Smtp(_)) {
         edited = edit_headers(ctx, m, t, props, vars);
         &edited[..]
     } else {
@@ -182,7 +186,7 @@ pub async fn run_transport(
             run_smtp(call, spec, &t.name, pool).await
         }
         TransportKind::Appendfile(spec) => {
-            let mut done = appendfile_items(ctx, t, spec, m, headers, vars, items);
+            let mut done = appendfile_items(ctx, t, spec, &edit, vars, items);
             // A file a filter or forward file named, written where the
             // transport's own `file` says: the log shows that path.
             if let Some(file) = &spec.file {
@@ -204,8 +208,17 @@ pub async fn run_transport(
             }
             done
         }
-        TransportKind::Pipe(spec) => per_address(items, vars, |_, v| {
-            match pipe::deliver(spec, m, headers, v) {
+        TransportKind::Pipe(spec) => per_address(items, vars, |item, v| {
+            let mut v = v.clone();
+            let cwd = match dirs::local_dirs(t, item, &mut v) {
+                Ok(cwd) => cwd,
+                Err(err) => return Outcome::Deferred { host: None, err },
+            };
+            if let Err(err) = dirs::check_chdir(&cwd) {
+                return Outcome::Deferred { host: None, err };
+            }
+            let headers = edit.for_vars(&v);
+            match pipe::deliver(spec, m, &headers, &v, &cwd) {
                 Ok(pipe::PipeResult::Ok) => delivered.clone(),
                 Ok(pipe::PipeResult::Fail(msg)) => Outcome::Failed {
                     host: None,
@@ -219,7 +232,14 @@ pub async fn run_transport(
         TransportKind::Autoreply(spec) => {
             let mut out = Vec::with_capacity(items.len());
             for (item, router) in items {
-                let v = address_vars(item, vars);
+                let mut v = address_vars(item, vars);
+                let dirs =
+                    dirs::local_dirs(t, item, &mut v).and_then(|cwd| dirs::check_chdir(&cwd));
+                if let Err(err) = dirs {
+                    let o = Outcome::Deferred { host: None, err };
+                    out.push((item.clone(), router.clone(), o));
+                    continue;
+                }
                 // A filter's mail/vacation brings its own arguments.
                 let from_filter = item
                     .data
@@ -237,7 +257,8 @@ pub async fn run_transport(
                         continue;
                     }
                 };
-                let outcome = match autoreply::deliver(ctx, spec, m, headers, &v, user).await {
+                let headers = edit.for_vars(&v);
+                let outcome = match autoreply::deliver(ctx, spec, m, &headers, &v, user).await {
                     Ok(new_id) => {
                         // Delivered before this delivery goes on, as
                         // Exim's autoreply child (-odi) is waited for.
@@ -393,13 +414,18 @@ fn appendfile_items(
     ctx: &Ctx,
     t: &TransportSpec,
     spec: &crate::settings::AppendSpec,
-    m: &Loaded,
-    headers: &[u8],
+    edit: &HeaderEdit<'_>,
     vars: &Vars,
     items: &[(Item, String)],
 ) -> Vec<(Item, String, Outcome)> {
     let delivered = Outcome::delivered_locally();
     per_address(items, vars, |item, v| {
+        let mut v = v.clone();
+        let cwd = match dirs::local_dirs(t, item, &mut v) {
+            Ok(cwd) => cwd,
+            Err(err) => return Outcome::Deferred { host: None, err },
+        };
+        let v = &v;
         // As the transport's user/group, else the router's (or the
         // local user check_local_user found); root only to switch.
         let ids = match delivery_ids(ctx, t, item, v) {
@@ -407,16 +433,25 @@ fn appendfile_items(
             Err(e) => return local_deferral(e),
         };
         let uid = ids.map_or(nix::unistd::Uid::effective().as_raw(), |i| i.0);
-        if let Some(refusal) = never_user_refusal_for(ctx, t, m, uid) {
+        if let Some(refusal) = never_user_refusal_for(ctx, t, edit.m, uid) {
             return refusal;
         }
-        let deliver = || appendfile::deliver(spec, item.top(), m, headers, v);
+        // The delivery's user must be able to enter its current directory
+        // (Exim's delivery process changes to it first).
+        let deliver = || match dirs::check_chdir(&cwd) {
+            Err(err) => Ok(Some(Outcome::Deferred { host: None, err })),
+            Ok(()) => {
+                let headers = edit.for_vars(v);
+                appendfile::deliver(spec, item.top(), edit.m, &headers, v).map(|()| None)
+            }
+        };
         let r = match ids {
             Some((uid, gid)) => crate::privilege::as_user(uid, gid, deliver).and_then(|r| r),
             None => deliver(),
         };
         match r {
-            Ok(()) => delivered.clone(),
+            Ok(None) => delivered.clone(),
+            Ok(Some(o)) => o,
             Err(e) => local_deferral(format!("{e:#}")),
         }
     })
@@ -466,6 +501,35 @@ pub fn local_deferral(message: String) -> Outcome {
     Outcome::Deferred {
         host: None,
         err: local_error(Errno::Unknown, message),
+    }
+}
+
+/// The header section a transport sends: the message's, or (when a router
+/// or the transport changes headers) edited with the variables at hand.
+pub struct HeaderEdit<'a> {
+    pub ctx: &'a Ctx,
+    pub m: &'a Loaded,
+    pub t: &'a TransportSpec,
+    pub props: &'a Props,
+    pub base: &'a [u8],
+}
+
+impl<'a> HeaderEdit<'a> {
+    fn needed(&self) -> bool {
+        self.t.headers_add.is_some()
+            || self.t.headers_remove.is_some()
+            || self.t.headers_rewrite.is_some()
+            || !self.props.headers_add.is_empty()
+            || !self.props.headers_remove.is_empty()
+    }
+
+    /// The headers for one delivery whose variables are `v`.
+    pub fn for_vars(&self, v: &Vars) -> std::borrow::Cow<'a, [u8]> {
+        if self.needed() {
+            std::borrow::Cow::Owned(edit_headers(self.ctx, self.m, self.t, self.props, v))
+        } else {
+            std::borrow::Cow::Borrowed(self.base)
+        }
     }
 }
 
