@@ -443,6 +443,9 @@ async fn serve(ctx: Arc<Ctx>, bound: Bound, _pidfile: PidFile) -> Result<i32> {
         })
     }
     let (smtp, smtps) = (listen(&plain_ports), listen(&tls_ports));
+    if let Some(w) = crate::smtp_in::tls::self_signed_warning(&ctx) {
+        ctx.log_text(None, w);
+    }
     ctx.log(&LogRecord::DaemonStarted(DaemonStarted {
         version: &version,
         pid,

@@ -25,6 +25,8 @@ message_size_limit = 10K
 recipients_max = 3
 smtp_max_synprot_errors = 50
 queue_only
+# No STARTTLS (without this, as in Exim, a self-signed certificate is used).
+tls_advertise_hosts =
 
 begin acl
 

@@ -255,7 +255,8 @@ fn received_header_names_tls() {
 #[test]
 fn require_tls_against_server_without_tls_defers() {
     let dir = TestDir::new();
-    let (_d, conf, _) = start_server(&dir, "", "hosts_require_tls = *");
+    // No STARTTLS offered (without this, a self-signed certificate would be).
+    let (_d, conf, _) = start_server(&dir, "tls_advertise_hosts =", "hosts_require_tls = *");
     let (client, server) = relay(&dir, &conf, false);
     let def = find(&client, " == ");
     assert!(

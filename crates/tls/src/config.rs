@@ -31,6 +31,26 @@ impl ServerTls {
     pub fn from_files(cert: &Path, key: Option<&Path>) -> Result<ServerTls, TlsError> {
         let chain = load_certs(cert)?;
         let key = load_key(key.unwrap_or(cert))?;
+        Self::from_parts(chain, key)
+    }
+
+    /// A certificate made up for `name` (self-signed, ECDSA P-256, fresh
+    /// key), as Exim uses when `tls_certificate` is unset.
+    pub fn self_signed(name: &str) -> Result<ServerTls, TlsError> {
+        let fail = |e: rcgen::Error| TlsError::Config(format!("self-signed certificate: {e}"));
+        let key = rcgen::KeyPair::generate().map_err(fail)?;
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .map_err(fail)?
+            .self_signed(&key)
+            .map_err(fail)?;
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        Self::from_parts(vec![cert.der().clone()], der.into())
+    }
+
+    fn from_parts(
+        chain: Vec<CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Result<ServerTls, TlsError> {
         let mut cfg = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?

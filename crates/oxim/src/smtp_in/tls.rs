@@ -23,13 +23,20 @@ use super::conn::{replied, sender_host, IncomingConn, State};
 use super::io::{write_out, ServerIo};
 
 /// The server certificate and key (`tls_certificate`, `tls_privatekey`),
-/// expanded. `None` when no certificate is configured: oxim then offers no
-/// TLS (Exim 4.93+ would make up a self-signed certificate). Loaded once per
+/// expanded. With no certificate configured, as Exim: a self-signed one
+/// made up for the primary host name (once per process). Loaded once per
 /// configuration when the options contain no `$`, else for each use.
-pub fn server_tls(ctx: &Ctx, vars: &Vars) -> Option<Result<Arc<ServerTls>, String>> {
+pub fn server_tls(ctx: &Ctx, vars: &Vars) -> Result<Arc<ServerTls>, String> {
     let cert = ctx.settings.tls_certificate.as_str();
     if cert.trim().is_empty() {
-        return None;
+        return ctx
+            .tls_server
+            .get_or_init(|| {
+                ServerTls::self_signed(&ctx.primary_hostname)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone();
     }
     let key = ctx.settings.tls_privatekey.as_str();
     let load = || -> Result<Arc<ServerTls>, String> {
@@ -44,9 +51,9 @@ pub fn server_tls(ctx: &Ctx, vars: &Vars) -> Option<Result<Arc<ServerTls>, Strin
         .map_err(|e| e.to_string())
     };
     if cert.contains('$') || key.contains('$') {
-        return Some(load());
+        return load();
     }
-    Some(ctx.tls_server.get_or_init(load).clone())
+    ctx.tls_server.get_or_init(load).clone()
 }
 
 fn host_matches(ctx: &Ctx, option: &str, ip: IpAddr, name: Option<&str>, vars: &Vars) -> bool {
@@ -60,11 +67,20 @@ fn host_matches(ctx: &Ctx, option: &str, ip: IpAddr, name: Option<&str>, vars: &
     oxim_conf::match_host(&list, ip, name, &ctx.config, vars).unwrap_or(false)
 }
 
-/// Offer STARTTLS to this client: a certificate is configured and the host
-/// matches `tls_advertise_hosts` (Exim's default `*`).
+/// Offer STARTTLS to this client: the host matches `tls_advertise_hosts`
+/// (Exim's default `*`); with no `tls_certificate`, a self-signed one is used.
 pub fn advertise(ctx: &Ctx, ip: IpAddr, name: Option<&str>, vars: &Vars) -> bool {
-    !ctx.settings.tls_certificate.trim().is_empty()
-        && host_matches(ctx, "tls_advertise_hosts", ip, name, vars)
+    host_matches(ctx, "tls_advertise_hosts", ip, name, vars)
+}
+
+/// Exim's warning when the daemon starts: STARTTLS may be offered
+/// (`tls_advertise_hosts` is neither empty nor `:`), but no certificate is set.
+pub fn self_signed_warning(ctx: &Ctx) -> Option<&'static str> {
+    let adv = ctx.config.main.str("tls_advertise_hosts").trim();
+    (!adv.is_empty() && adv != ":" && ctx.settings.tls_certificate.trim().is_empty()).then_some(
+        "Warning: No server certificate defined; will use a selfsigned one.\n \
+         Suggested action: either install a certificate or change tls_advertise_hosts option",
+    )
 }
 
 /// Connections to this local port start with a TLS handshake
@@ -154,8 +170,8 @@ pub async fn start_tls(
     timeout: Duration,
 ) -> std::io::Result<bool> {
     let cfg = match (&*io, server_tls(ctx, &st.vars)) {
-        (ServerIo::Tcp(MaybeTls::Plain(_)), Some(Ok(c))) => c,
-        (_, Some(Err(e))) => {
+        (ServerIo::Tcp(MaybeTls::Plain(_)), Ok(c)) => c,
+        (_, Err(e)) => {
             log_tls_error(ctx, conn, st, "cert/key setup", &e);
             replied(
                 ctx,
@@ -210,13 +226,9 @@ pub async fn tls_on_connect(
         return false;
     };
     let cfg = match server_tls(ctx, &st.vars) {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => {
+        Ok(c) => c,
+        Err(e) => {
             log_tls_error(ctx, conn, st, "cert/key setup", &e);
-            return false;
-        }
-        None => {
-            log_tls_error(ctx, conn, st, "cert/key setup", "no tls_certificate is set");
             return false;
         }
     };
