@@ -543,6 +543,20 @@ impl Ctx {
         }
     }
 
+    /// `no immediate delivery: queued by ACL` (an ACL's `control =
+    /// queue_only`), in the main log under `+delay_delivery`.
+    pub fn log_queued_by_acl(&self, id: &str) {
+        self.log(&LogRecord::Text {
+            id: Some(id),
+            text: "no immediate delivery: queued by ACL",
+            dest: oxim_log::Dest {
+                main: self.selector.has(oxim_log::Selector::DelayDelivery),
+                reject: false,
+                panic: false,
+            },
+        });
+    }
+
     /// Free text to the main log.
     pub fn log_text(&self, id: Option<&str>, text: &str) {
         self.log(&LogRecord::Text {
@@ -719,4 +733,13 @@ fn delivery_command(ctx: &Ctx, id: &str) -> Result<Command> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     Ok(cmd)
+}
+
+/// The ` X=`/` CV=` facts of a TLS session as the log renders them.
+pub fn tls_log(t: &oxim_tls::TlsSession) -> oxim_log::TlsLog<'_> {
+    oxim_log::TlsLog {
+        cipher: &t.cipher,
+        certificate_verified: t.certificate_verified,
+        ..oxim_log::TlsLog::default()
+    }
 }

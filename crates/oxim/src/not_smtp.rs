@@ -293,15 +293,7 @@ pub async fn deliver(ctx: &Ctx, loaded: Loaded, queue: bool) -> Result<()> {
         return Ok(());
     }
     if queue {
-        ctx.log(&LogRecord::Text {
-            id: Some(&id),
-            text: "no immediate delivery: queued by ACL",
-            dest: oxim_log::Dest {
-                main: ctx.selector.has(oxim_log::Selector::DelayDelivery),
-                reject: false,
-                panic: false,
-            },
-        });
+        ctx.log_queued_by_acl(&id);
     }
     let queue_only = queue
         || ctx

@@ -711,11 +711,7 @@ pub fn finish(ctx: &Ctx, source: &Source, p: Prepared) -> Loaded {
     };
     rec.ident = source.ident.as_deref();
     rec.protocol = Some(&source.protocol);
-    rec.tls = source.tls.as_ref().map(|t| oxim_log::TlsLog {
-        cipher: &t.cipher,
-        certificate_verified: t.certificate_verified,
-        ..oxim_log::TlsLog::default()
-    });
+    rec.tls = source.tls.as_ref().map(crate::ctx::tls_log);
     rec.auth = source
         .auth
         .as_ref()

@@ -230,11 +230,7 @@ pub fn log_outcome(
             d.chunking = *chunking;
             d.dkim = dkim.as_deref();
             d.pipelining = *pipelining;
-            d.tls = tls.as_ref().map(|t| oxim_log::TlsLog {
-                cipher: &t.cipher,
-                certificate_verified: t.certificate_verified,
-                ..oxim_log::TlsLog::default()
-            });
+            d.tls = tls.as_ref().map(crate::ctx::tls_log);
             LogRecord::Delivered(d)
         }
         Outcome::Deferred { host, err } | Outcome::Failed { host, err, .. } => {

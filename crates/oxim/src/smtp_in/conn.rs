@@ -293,11 +293,7 @@ pub fn log_reject_id(
         id,
         host,
         ident: conn.ident.as_deref(),
-        tls: st.tls.as_ref().map(|t| oxim_log::TlsLog {
-            cipher: &t.cipher,
-            certificate_verified: t.certificate_verified,
-            ..oxim_log::TlsLog::default()
-        }),
+        tls: st.tls.as_ref().map(crate::ctx::tls_log),
         sender,
         auth: auth.as_deref(),
         what,

@@ -615,11 +615,7 @@ fn log_no_mail(ctx: &Ctx, conn: &IncomingConn, st: &State, sess: &ServerSession)
         return;
     }
     let commands = sess.command_history();
-    let tls = st.tls.as_ref().map(|t| oxim_log::TlsLog {
-        cipher: &t.cipher,
-        certificate_verified: t.certificate_verified,
-        ..oxim_log::TlsLog::default()
-    });
+    let tls = st.tls.as_ref().map(crate::ctx::tls_log);
     ctx.log(&LogRecord::NoMail {
         host: conn::sender_host(conn, st),
         ident: conn.ident.as_deref(),

@@ -377,15 +377,7 @@ pub(super) async fn data_end(
                 ctx.log_text(Some(&id_text), "frozen by ACL");
                 true
             } else if controls.queue {
-                ctx.log(&LogRecord::Text {
-                    id: Some(&id_text),
-                    text: "no immediate delivery: queued by ACL",
-                    dest: oxim_log::Dest {
-                        main: ctx.selector.has(oxim_log::Selector::DelayDelivery),
-                        reject: false,
-                        panic: false,
-                    },
-                });
+                ctx.log_queued_by_acl(&id_text);
                 true
             } else {
                 false
